@@ -1,0 +1,48 @@
+"""Small helpers the generated codecs call on their cold (error) paths."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from mptcpspec.errors import DecodeError, EncodeError
+
+_ADDR = (ipaddress.IPv4Address, ipaddress.IPv6Address)
+
+
+def short(what: str, fields: tuple, p: int, end: int) -> DecodeError:
+    """The error for a read of ``fields`` (``(name, size)`` pairs) at ``p`` that runs past ``end``."""
+    for name, size in fields:
+        if p + size > end:
+            return DecodeError(what, name, p, f"needs {size} octets, {max(end - p, 0)} left in the option")
+        p += size
+    return DecodeError(what, None, p, "option ends early")  # pragma: no cover - callers check first
+
+
+def too_big(what: str, name: str, value, size: int, why: str = "") -> EncodeError:
+    if not isinstance(value, int):
+        return EncodeError(what, name, f"expected an integer, got {type(value).__name__}")
+    return EncodeError(what, name, f"{value:#x} does not fit {size} bits{why}")
+
+
+def packed(what: str, name: str, value) -> bytes:
+    """An address object (or text/int/bytes that ``ipaddress`` accepts) as octets."""
+    if isinstance(value, _ADDR):
+        return value.packed
+    try:
+        return ipaddress.ip_address(value).packed
+    except ValueError as exc:
+        raise EncodeError(what, name, str(exc)) from None
+
+
+def as_bytes(what: str, name: str, value) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise EncodeError(what, name, f"expected bytes, got {type(value).__name__}")
+
+
+def ip(octets: bytes):
+    if len(octets) == 4:
+        return ipaddress.IPv4Address(octets)
+    if len(octets) == 16:
+        return ipaddress.IPv6Address(octets)
+    return octets
