@@ -40,6 +40,21 @@ def as_bytes(what: str, name: str, value) -> bytes:
     raise EncodeError(what, name, f"expected bytes, got {type(value).__name__}")
 
 
+def as_int(what: str, name: str, value, optional: bool):
+    """An IntFlag/IntEnum/int field as a plain int (None stays None where the field is optional)."""
+    if value is None and optional:
+        return None
+    if isinstance(value, int):
+        return int(value)
+    raise EncodeError(what, name, f"expected an integer, got {type(value).__name__}")
+
+
+def as_tuple(what: str, name: str, value) -> tuple:
+    if isinstance(value, (tuple, list)):
+        return tuple(value)
+    raise EncodeError(what, name, f"expected a sequence of integers, got {type(value).__name__}")
+
+
 def ip(octets: bytes):
     if len(octets) == 4:
         return ipaddress.IPv4Address(octets)

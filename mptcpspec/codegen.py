@@ -386,7 +386,7 @@ def _gen_encoder(opt: _Opt) -> list[str]:
         fv = f"f_{pf.name}"
         src = f"v.{pf.name}"
         if pf.kind in ("flags", "enum"):
-            src = f"None if v.{pf.name} is None else int(v.{pf.name})" if pf.optional else f"int(v.{pf.name})"
+            src = f"as_int({name!r}, {pf.name!r}, v.{pf.name}, {pf.optional})"
         elif pf.kind == "address":
             src = f"None if v.{pf.name} is None else packed({name!r}, {pf.name!r}, v.{pf.name})" \
                 if pf.optional else f"packed({name!r}, {pf.name!r}, v.{pf.name})"
@@ -401,7 +401,7 @@ def _gen_encoder(opt: _Opt) -> list[str]:
             out.append(f"        raise too_big({name!r}, {pf.name!r}, {fv}, {pf.size})")
         elif pf.kind == "array":
             lim = (1 << (8 * pf.item_size)) - 1
-            out.append(f"    {fv} = tuple({fv})")
+            out.append(f"    {fv} = as_tuple({name!r}, {pf.name!r}, {fv})")
             out.append(f"    for x in {fv}:")
             out.append(f"        if not (isinstance(x, int) and 0 <= x <= {lim:#x}):")
             out.append(f"            raise too_big({name!r}, {pf.name!r}, x, {8 * pf.item_size})")
@@ -626,7 +626,7 @@ def _gen_dispatch(opts: list[_Opt], fallback: _Opt, mptcp: bool) -> list[str]:
         out.append("        raise err")
         vnote = ""
         if any(g.spec.version is not None for g in group):
-            vnote = " for MPTCP version %s' % (n, version)"
+            vnote = "%s' % (n, '' if version is None else ' for MPTCP version %d' % version)"
         else:
             vnote = "' % n"
         out.append(f"    raise DecodeError({name!r}, 'length', o + 1, 'length %d is none of "
@@ -706,7 +706,7 @@ def generate(module, source_name: str, source_text: str) -> str:
         "from struct import Struct, pack, unpack_from",
         "from typing import ClassVar",
         "",
-        "from mptcpspec._rt import as_bytes, ip, packed, short, too_big",
+        "from mptcpspec._rt import as_bytes, as_int, as_tuple, ip, packed, short, too_big",
         "from mptcpspec.errors import DecodeError, EncodeError",
         "",
         "_new = object.__new__",

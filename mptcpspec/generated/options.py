@@ -10,7 +10,7 @@ from ipaddress import IPv4Address, IPv6Address
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
-from mptcpspec._rt import as_bytes, ip, packed, short, too_big
+from mptcpspec._rt import as_bytes, as_int, as_tuple, ip, packed, short, too_big
 from mptcpspec.errors import DecodeError, EncodeError
 
 _new = object.__new__
@@ -197,7 +197,7 @@ def encode_mp_capable(v):
     f_version = v.version
     if not (isinstance(f_version, int) and 0 <= f_version <= 0xf):
         raise too_big('MP_CAPABLE', 'version', f_version, 4)
-    f_flags = int(v.flags)
+    f_flags = as_int('MP_CAPABLE', 'flags', v.flags, False)
     if not (isinstance(f_flags, int) and 0 <= f_flags <= 0xff):
         raise too_big('MP_CAPABLE', 'flags', f_flags, 8)
     f_sender_key = v.sender_key
@@ -677,7 +677,7 @@ def encode_dss(v):
     f_reserved = v.reserved
     if not (isinstance(f_reserved, int) and 0 <= f_reserved <= 0xf):
         raise too_big('DSS', 'reserved', f_reserved, 4)
-    f_flags = int(v.flags)
+    f_flags = as_int('DSS', 'flags', v.flags, False)
     if not (isinstance(f_flags, int) and 0 <= f_flags <= 0xff):
         raise too_big('DSS', 'flags', f_flags, 8)
     f_data_ack = v.data_ack
@@ -1077,7 +1077,7 @@ def encode_remove_addr(v):
     if not (isinstance(f_reserved, int) and 0 <= f_reserved <= 0xf):
         raise too_big('REMOVE_ADDR', 'reserved', f_reserved, 4)
     f_address_ids = v.address_ids
-    f_address_ids = tuple(f_address_ids)
+    f_address_ids = as_tuple('REMOVE_ADDR', 'address_ids', f_address_ids)
     for x in f_address_ids:
         if not (isinstance(x, int) and 0 <= x <= 0xff):
             raise too_big('REMOVE_ADDR', 'address_ids', x, 8)
@@ -1445,7 +1445,7 @@ def encode_mp_tcp_rst(v):
     f_transient = v.transient
     if not (isinstance(f_transient, int) and 0 <= f_transient <= 0x1):
         raise too_big('MP_TCPRST', 'transient', f_transient, 1)
-    f_reason = int(v.reason)
+    f_reason = as_int('MP_TCPRST', 'reason', v.reason, False)
     if not (isinstance(f_reason, int) and 0 <= f_reason <= 0xff):
         raise too_big('MP_TCPRST', 'reason', f_reason, 8)
     fmt = '>'
@@ -1674,7 +1674,7 @@ def _decode_subtype_3(b, o, n, version=None):
                 raise
     if err is not None:
         raise err
-    raise DecodeError('ADD_ADDR', 'length', o + 1, 'length %d is none of 8, 10, 16, 18, 20, 22, 28, 30 for MPTCP version %s' % (n, version))
+    raise DecodeError('ADD_ADDR', 'length', o + 1, 'length %d is none of 8, 10, 16, 18, 20, 22, 28, 30%s' % (n, '' if version is None else ' for MPTCP version %d' % version))
 
 
 _BY_KEY = {

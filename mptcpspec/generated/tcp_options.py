@@ -10,7 +10,7 @@ from ipaddress import IPv4Address, IPv6Address
 from struct import Struct, pack, unpack_from
 from typing import ClassVar
 
-from mptcpspec._rt import as_bytes, ip, packed, short, too_big
+from mptcpspec._rt import as_bytes, as_int, as_tuple, ip, packed, short, too_big
 from mptcpspec.errors import DecodeError, EncodeError
 
 _new = object.__new__
@@ -350,7 +350,7 @@ def decode_sack(b, o, n, version=None):
 def encode_sack(v):
     """Encode a Sack as the octets of one SACK option."""
     f_edges = v.edges
-    f_edges = tuple(f_edges)
+    f_edges = as_tuple('SACK', 'edges', f_edges)
     for x in f_edges:
         if not (isinstance(x, int) and 0 <= x <= 0xffffffff):
             raise too_big('SACK', 'edges', x, 32)

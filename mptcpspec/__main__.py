@@ -1,0 +1,5 @@
+import sys
+
+from mptcpspec.cli import main
+
+sys.exit(main())
