@@ -324,7 +324,7 @@ def _pseudo_header_sum(dsn: int, ssn: int, data_level_length: int) -> int:
 
 
 def dss_checksum(dsn: int, ssn: int, data_level_length: int, payload: bytes) -> int:
-    """The DSS checksum to place in the option (RFC 8684 §3.3.1, RFC 6824 §3.3).
+    """The DSS checksum to place in the option (RFC 8684 §3.3.1, RFC 6824 §3.3.1).
 
     The 16-bit one's complement of the one's complement sum of the
     pseudo-header ``DSN (64 bits) || SSN (32) || data-level length (16) ||
