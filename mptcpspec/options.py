@@ -217,19 +217,23 @@ def decode_tcp_options(data: bytes, version: int | None = None, *, strict: bool 
     return TcpOptions(tuple(out), padding, n)
 
 
-def encode_tcp_options(options, *, align: bool = True, padding: bytes | None = None) -> bytes:
+def encode_tcp_options(options, *, align: bool | None = None, padding: bytes | None = None) -> bytes:
     """The octets of an options area.
 
-    ``options`` is a :class:`TcpOptions` or a sequence of option values.  With
-    ``align`` the area is padded with zeros (EOL) to a multiple of 4 octets, as
-    the TCP data offset requires; an explicit ``padding`` (or that of a
-    ``TcpOptions``) is used as it is.  More than 40 octets raise
-    :class:`EncodeError`.
+    ``options`` is a :class:`TcpOptions` (re-encoded exactly as decoded,
+    padding included) or a sequence of option values.  With ``align`` (the
+    default for sequences) the area is padded with zeros (EOL) to a multiple of
+    4 octets, as the TCP data offset requires; an explicit ``padding`` is used
+    as it is.  More than 40 octets raise :class:`EncodeError`.
     """
     if isinstance(options, TcpOptions):
         if padding is None:
             padding = options.padding
+        if align is None:
+            align = False
         options = options.options
+    elif align is None:
+        align = True
     parts = []
     for o in options:
         if isinstance(o, MalformedOption):
