@@ -55,9 +55,20 @@ def as_tuple(what: str, name: str, value) -> tuple:
     raise EncodeError(what, name, f"expected a sequence of integers, got {type(value).__name__}")
 
 
+_IP_CACHE: dict = {}
+
+
 def ip(octets: bytes):
-    if len(octets) == 4:
-        return ipaddress.IPv4Address(octets)
-    if len(octets) == 16:
-        return ipaddress.IPv6Address(octets)
-    return octets
+    """Address object for 4 or 16 octets; captures repeat a few addresses, so they are cached."""
+    a = _IP_CACHE.get(octets)
+    if a is None:
+        if len(octets) == 4:
+            a = ipaddress.IPv4Address(octets)
+        elif len(octets) == 16:
+            a = ipaddress.IPv6Address(octets)
+        else:
+            return octets
+        if len(_IP_CACHE) >= 4096:
+            _IP_CACHE.clear()
+        _IP_CACHE[bytes(octets)] = a
+    return a

@@ -189,7 +189,14 @@ class _Module:
 
     def __init__(self) -> None:
         self.structs: dict[str, str] = {}
+        self.arrays: dict[str, str] = {}
         self.lines: list[str] = []
+
+    def array_unpacker(self, item_size: int) -> str:
+        """A table of unpackers for 0..15 items of one size."""
+        name = f"_A_{uint_fmt(item_size)}"
+        self.arrays[name] = uint_fmt(item_size)
+        return name
 
     def unpacker(self, fmt: str) -> str:
         name = "_U_" + fmt.lstrip(">").replace("s", "S")
@@ -197,14 +204,17 @@ class _Module:
         return name
 
 
-def _emit_bits(it: Field, hv: str, ind: str, out: list, name: str, pos: str) -> None:
-    """Split bit group ``hv`` into member variables, checking constants."""
+def _emit_bits(it: Field, hv: str, ind: str, out: list, name: str, pos: str, must: list | None = None) -> None:
+    """Split bit group ``hv`` into member variables, checking constants (or adding them to ``must``)."""
     for m in it.value.members:
         mask = (1 << m.bits) - 1
         ex = f"{hv} >> {m.shift} & {mask}" if m.shift else f"{hv} & {mask}"
         if m.shift + m.bits == it.value.size * 8:
             ex = f"{hv} >> {m.shift}" if m.shift else hv
         if m.const is not None:
+            if must is not None:
+                must.append(f"{ex} == {m.const}")
+                continue
             out.append(f"{ind}if {ex} != {m.const}:")
             out.append(f"{ind}    raise DecodeError({name!r}, {m.name!r}, {pos}, "
                        f"'expected {m.const}, got %d' % ({ex}))")
@@ -214,13 +224,31 @@ def _emit_bits(it: Field, hv: str, ind: str, out: list, name: str, pos: str) -> 
             out.append(f"{ind}f_{m.name} = {ex}")
 
 
-def _gen_decoder(mod: _Module, opt: _Opt) -> list[str]:
+def _gen_decoder(mod: _Module, opt: _Opt, fast: bool) -> list[str]:
+    """A decoder function for one option format.
+
+    The checked variant (``fast=False``, named ``_checked_<name>``) tests every
+    bound and constant where it is read and raises the precise error.  The
+    fast variant (``decode_<name>``) reads without bounds checks inside one
+    ``try`` (free in CPython 3.11 when nothing is raised), tests constants,
+    requirements and the final offset in as few comparisons as possible, and
+    hands any input that fails them to the checked variant, which raises.
+    """
     spec = opt.spec
     name = spec.name
     nm = _Names(opt)
-    out = [f"def decode_{opt.fn}(b, o, n, version=None):",
-           f'    """Decode {spec.name} ({spec.cls}) from the ``n`` octets at ``o`` in ``b``."""',
-           "    end = o + n"]
+    fn = f"decode_{opt.fn}" if fast else f"_checked_{opt.fn}"
+    out = [f"def {fn}(b, o, n, version=None):"]
+    if fast:
+        out.append(f'    """Decode {spec.name} ({spec.cls}) from the ``n`` octets at ``o`` in ``b``."""')
+        out.append("    try:")
+        base = "        "
+    else:
+        out.append(f'    """{spec.cls}: the checked decoder; raises the precise DecodeError."""')
+        out.append("    end = o + n")
+        base = "    "
+    slow = f"return _checked_{opt.fn}(b, o, n)"
+    must: list[str] = []  # fast variant: conditions that every valid input meets
     items = opt.items
     st = 0  # static offset while ``dynamic`` is False
     dynamic = False
@@ -234,11 +262,18 @@ def _gen_decoder(mod: _Module, opt: _Opt) -> list[str]:
             out.append(f"{ind}p = o + {st}")
             dynamic = True
 
+    def cond_src(expr) -> str:
+        """Condition source; a lone flag test needs no normalisation to 0/1."""
+        text = nm.src(expr)
+        m = re.fullmatch(r"\(f_(\w+) >> (\d+) & 1\)", text)
+        if m:
+            return f"f_{m.group(1)} & {1 << int(m.group(2)):#x}"
+        return text
+
     def read_group(group: list[Field], ind: str) -> None:
         """Fused read of fixed-size fields (Choices expanded into branches)."""
         nonlocal st
         choices = [it for it in group if isinstance(it.value, Choice)]
-        combos = list(itertools.product((True, False), repeat=len(choices)))
 
         def emit_combo(combo, ind2):
             pick = dict(zip((id(c) for c in choices), combo))
@@ -247,28 +282,35 @@ def _gen_decoder(mod: _Module, opt: _Opt) -> list[str]:
             sizes = tuple((it.name, _fsize(it, pick.get(id(it)))) for it in group)
             u = mod.unpacker(fmt)
             targets = [f"h_{it.name}" if isinstance(it.value, Bits) else f"f_{it.name}" for it in group]
-            base = "p" if dynamic else "o"
-            first = 0 if dynamic else st
-            if dynamic:
-                out.append(f"{ind2}if p + {size} > end:")
-                out.append(f"{ind2}    raise short({name!r}, {sizes!r}, p, end)")
-            else:
-                out.append(f"{ind2}if n < {st + size}:")
-                out.append(f"{ind2}    raise short({name!r}, {sizes!r}, o + {st}, end)")
-            out.append(f"{ind2}{', '.join(targets)}, = {u}({base}, {first})".replace(f"({base}, {first})", f"(b, {base} + {first})" if first else f"(b, {base})"))
-            k = first
+            at0 = "p" if dynamic else (f"o + {st}" if st else "o")
+            if not fast:
+                if dynamic:
+                    out.append(f"{ind2}if p + {size} > end:")
+                    out.append(f"{ind2}    raise short({name!r}, {sizes!r}, p, end)")
+                else:
+                    out.append(f"{ind2}if n < {st + size}:")
+                    out.append(f"{ind2}    raise short({name!r}, {sizes!r}, o + {st}, end)")
+            out.append(f"{ind2}{', '.join(targets)}, = {u}(b, {at0})")
+            k = 0 if dynamic else st
             for it in group:
-                at = f"{base} + {k}" if k else base
+                rel = k - (0 if dynamic else st)
+                at = f"{at0} + {rel}" if rel else at0
                 if isinstance(it.value, Bits):
-                    _emit_bits(it, f"h_{it.name}", ind2, out, name, at)
+                    _emit_bits(it, f"h_{it.name}", ind2, out, name, at, must if fast else None)
                 if it.const is not None:
-                    out.append(f"{ind2}if f_{it.name} != {it.const}:")
-                    out.append(f"{ind2}    raise DecodeError({name!r}, {it.name!r}, {at}, "
-                               f"'expected {it.const}, got %d' % f_{it.name})")
+                    if fast:
+                        must.append(f"f_{it.name} == {it.const}")
+                    else:
+                        out.append(f"{ind2}if f_{it.name} != {it.const}:")
+                        out.append(f"{ind2}    raise DecodeError({name!r}, {it.name!r}, {at}, "
+                                   f"'expected {it.const}, got %d' % f_{it.name})")
                 if it.name == "length":
-                    out.append(f"{ind2}if f_length != n:")
-                    out.append(f"{ind2}    raise DecodeError({name!r}, 'length', {at}, "
-                               "'length field says %d, the option has %d octets' % (f_length, n))")
+                    if fast:
+                        must.append("f_length == n")
+                    else:
+                        out.append(f"{ind2}if f_length != n:")
+                        out.append(f"{ind2}    raise DecodeError({name!r}, 'length', {at}, "
+                                   "'length field says %d, the option has %d octets' % (f_length, n))")
                 k += _fsize(it, pick.get(id(it)))
             if dynamic:
                 out.append(f"{ind2}p += {size}")
@@ -285,7 +327,7 @@ def _gen_decoder(mod: _Module, opt: _Opt) -> list[str]:
             if k == len(choices):
                 emit_combo(combo, ind2)
                 return
-            out.append(f"{ind2}if {nm.src(choices[k].value.cond)}:")
+            out.append(f"{ind2}if {cond_src(choices[k].value.cond)}:")
             nest(k + 1, combo + (True,), ind2 + "    ")
             out.append(f"{ind2}else:")
             nest(k + 1, combo + (False,), ind2 + "    ")
@@ -302,57 +344,76 @@ def _gen_decoder(mod: _Module, opt: _Opt) -> list[str]:
                 j += 1
             group = items[i:j]
             if key is None:
-                read_group(group, "    ")
+                read_group(group, base)
             else:
-                go_dynamic("    ")
-                out.append(f"    if {nm.src(it.cond)}:")
-                read_group(group, "        ")
-                out.append("    else:")
-                out.append("        " + " = ".join(f"f_{g.name}" for g in group) + " = None")
+                go_dynamic(base)
+                out.append(f"{base}if {cond_src(it.cond)}:")
+                read_group(group, base + "    ")
+                out.append(f"{base}else:")
+                out.append(f"{base}    " + " = ".join(f"f_{g.name}" for g in group) + " = None")
             i = j
             continue
         i += 1
         if isinstance(it, Tell):
-            out.append(f"    t_{it.name} = {'p - o' if dynamic else st}")
+            out.append(f"{base}t_{it.name} = {'p - o' if dynamic else st}")
         elif isinstance(it, Check):
             fld, off = _field_offset_hint(opt, it.cond)
-            out.append(f"    if not ({nm.src(it.cond)}):")
-            out.append(f"        raise DecodeError({name!r}, {fld!r}, {off}, {it.reason!r})")
+            out.append(f"{base}if not ({nm.src(it.cond)}):")
+            out.append(f"{base}    " + (slow if fast else f"raise DecodeError({name!r}, {fld!r}, {off}, {it.reason!r})"))
         elif isinstance(it, End):
-            out.append(f"    if {pos()} != end:")
-            out.append(f"        raise DecodeError({name!r}, None, {pos()}, "
-                       f"'%d octets left over after the last field' % (end - ({pos()})))")
+            if fast:
+                must.append("p == o + n" if dynamic else f"n == {st}")
+            else:
+                out.append(f"{base}if {pos()} != end:")
+                out.append(f"{base}    raise DecodeError({name!r}, None, {pos()}, "
+                           f"'%d octets left over after the last field' % (end - ({pos()})))")
         elif isinstance(it, Field):
-            go_dynamic("    ")
-            ind = "    "
+            go_dynamic(base)
+            ind = base
             if it.cond is not None:
-                out.append(f"    if {nm.src(it.cond)}:")
-                ind = "        "
+                out.append(f"{base}if {cond_src(it.cond)}:")
+                ind = base + "    "
             v = it.value
             fv = f"f_{it.name}"
             if isinstance(v, Raw) and v.size is None:
-                out.append(f"{ind}{fv} = b[p:end]")
-                out.append(f"{ind}p = end")
+                out.append(f"{ind}{fv} = b[p:o + n]")
+                out.append(f"{ind}p = o + n")
             elif isinstance(v, Raw):
                 out.append(f"{ind}sz = {nm.src(v.size)}")
-                out.append(f"{ind}if sz < 0 or p + sz > end:")
-                out.append(f"{ind}    raise short({name!r}, (({it.name!r}, max(sz, 0)),), p, end)")
+                if fast:
+                    out.append(f"{ind}if sz < 0:")
+                    out.append(f"{ind}    {slow}")
+                else:
+                    out.append(f"{ind}if sz < 0 or p + sz > end:")
+                    out.append(f"{ind}    raise short({name!r}, (({it.name!r}, max(sz, 0)),), p, end)")
                 out.append(f"{ind}{fv} = b[p:p + sz]")
                 out.append(f"{ind}p += sz")
             elif isinstance(v, Array):
                 out.append(f"{ind}cnt = {nm.src(v.count)}")
-                out.append(f"{ind}if cnt < 0 or p + cnt * {v.item_size} > end:")
-                out.append(f"{ind}    raise short({name!r}, (({it.name!r}, max(cnt, 0) * {v.item_size}),), p, end)")
+                if fast:
+                    out.append(f"{ind}if cnt < 0 or p + cnt * {v.item_size} > o + n:")
+                    out.append(f"{ind}    {slow}")
+                else:
+                    out.append(f"{ind}if cnt < 0 or p + cnt * {v.item_size} > end:")
+                    out.append(f"{ind}    raise short({name!r}, (({it.name!r}, max(cnt, 0) * {v.item_size}),), p, end)")
                 if v.item_size == 1:
                     out.append(f"{ind}{fv} = tuple(b[p:p + cnt])")
                 else:
-                    out.append(f"{ind}{fv} = unpack_from('>%d{uint_fmt(v.item_size)}' % cnt, b, p)")
+                    arr = mod.array_unpacker(v.item_size)
+                    out.append(f"{ind}{fv} = {arr}[cnt](b, p) if cnt < 16 else "
+                               f"unpack_from('>%d{uint_fmt(v.item_size)}' % cnt, b, p)")
                 out.append(f"{ind}p += cnt * {v.item_size}")
             else:  # pragma: no cover - lower() admits nothing else
                 raise SpecError(f"{name}: cannot generate {it}")
             if it.cond is not None:
-                out.append("    else:")
-                out.append(f"        {fv} = None")
+                out.append(f"{base}else:")
+                out.append(f"{base}    {fv} = None")
+    if fast:
+        out.append("    except StructError:")
+        out.append(f"        {slow}")
+        if must:
+            out.append(f"    if not ({' and '.join(must)}):")
+            out.append(f"        {slow}")
     # Result: fill the mutable twin, then give it the public (frozen) class.
     out.append(f"    r = _new(_W_{spec.cls})")
     for pf in opt.pub:
@@ -363,9 +424,7 @@ def _gen_decoder(mod: _Module, opt: _Opt) -> list[str]:
             val = f"_E_{pf.enum.__name__}.get({fv}, {fv})"
         elif pf.kind == "address":
             val = f"ip({fv})"
-        elif pf.kind == "bytes":
-            val = f"bytes({fv})"
-        else:
+        else:  # bytes fields are slices of ``b``, which callers pass as ``bytes``
             val = fv
         if pf.optional and val != fv:
             val = f"None if {fv} is None else {val}"
@@ -690,7 +749,8 @@ def generate(module, source_name: str, source_text: str) -> str:
     body += ["", ""]
     for o in opts + [fallback]:
         body += _gen_class(o) + ["", ""]
-        body += _gen_decoder(mod, o) + ["", ""]
+        body += _gen_decoder(mod, o, fast=False) + ["", ""]
+        body += _gen_decoder(mod, o, fast=True) + ["", ""]
         body += _gen_encoder(o) + ["", ""]
     body += _gen_dispatch(opts, fallback, mptcp)
     head = [
@@ -704,6 +764,7 @@ def generate(module, source_name: str, source_text: str) -> str:
         "from enum import IntEnum, IntFlag",
         "from ipaddress import IPv4Address, IPv6Address",
         "from struct import Struct, pack, unpack_from",
+        "from struct import error as StructError",
         "from typing import ClassVar",
         "",
         "from mptcpspec._rt import as_bytes, as_int, as_tuple, ip, packed, short, too_big",
@@ -713,5 +774,7 @@ def generate(module, source_name: str, source_text: str) -> str:
     ]
     for sname, fmt in sorted(mod.structs.items()):
         head.append(f"{sname} = Struct({fmt!r}).unpack_from")
+    for aname, code in sorted(mod.arrays.items()):
+        head.append(f"{aname} = tuple(Struct('>%d{code}' % i).unpack_from for i in range(16))")
     text = "\n".join(head + ["", ""] + body) + "\n"
     return text

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from ipaddress import IPv4Address, IPv6Address
 from struct import Struct, pack, unpack_from
+from struct import error as StructError
 from typing import ClassVar
 
 from mptcpspec._rt import as_bytes, as_int, as_tuple, ip, packed, short, too_big
@@ -135,8 +136,8 @@ class _W_MpCapable:
     __slots__ = MpCapable.__slots__
 
 
-def decode_mp_capable(b, o, n, version=None):
-    """Decode MP_CAPABLE (MpCapable) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_mp_capable(b, o, n, version=None):
+    """MpCapable: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 4:
         raise short('MP_CAPABLE', (('kind', 1), ('length', 1), ('header', 1), ('flags', 1)), o + 0, end)
@@ -181,6 +182,49 @@ def decode_mp_capable(b, o, n, version=None):
         f_checksum = None
     if p != end:
         raise DecodeError('MP_CAPABLE', None, p, '%d octets left over after the last field' % (end - (p)))
+    r = _new(_W_MpCapable)
+    r.version = f_version
+    r.flags = _T_MpCapableFlags[f_flags]
+    r.sender_key = f_sender_key
+    r.receiver_key = f_receiver_key
+    r.data_level_length = f_data_level_length
+    r.checksum = f_checksum
+    r.__class__ = MpCapable
+    return r
+
+
+def decode_mp_capable(b, o, n, version=None):
+    """Decode MP_CAPABLE (MpCapable) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, h_header, f_flags, = _U_BBBB(b, o)
+        f_version = h_header & 15
+        if not ((((f_length == 12) | (f_length == 20)) | ((f_version != 0) & (((f_length == 4) | (f_length == 22)) | (f_length == 24))))):
+            return _checked_mp_capable(b, o, n)
+        p = o + 4
+        if (f_length >= 12):
+            f_sender_key, = _U_Q(b, p)
+            p += 8
+        else:
+            f_sender_key = None
+        if (f_length >= 20):
+            f_receiver_key, = _U_Q(b, p)
+            p += 8
+        else:
+            f_receiver_key = None
+        if (f_length >= 22):
+            f_data_level_length, = _U_H(b, p)
+            p += 2
+        else:
+            f_data_level_length = None
+        if (f_length >= 24):
+            f_checksum, = _U_H(b, p)
+            p += 2
+        else:
+            f_checksum = None
+    except StructError:
+        return _checked_mp_capable(b, o, n)
+    if not (f_kind == 30 and f_length == n and h_header >> 4 == 0 and p == o + n):
+        return _checked_mp_capable(b, o, n)
     r = _new(_W_MpCapable)
     r.version = f_version
     r.flags = _T_MpCapableFlags[f_flags]
@@ -289,8 +333,8 @@ class _W_MpJoinSyn:
     __slots__ = MpJoinSyn.__slots__
 
 
-def decode_mp_join_syn(b, o, n, version=None):
-    """Decode MP_JOIN (MpJoinSyn) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_mp_join_syn(b, o, n, version=None):
+    """MpJoinSyn: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 3:
         raise short('MP_JOIN', (('kind', 1), ('length', 1), ('header', 1)), o + 0, end)
@@ -310,6 +354,29 @@ def decode_mp_join_syn(b, o, n, version=None):
     f_address_id, f_token, f_nonce, = _U_BII(b, o + 3)
     if o + 12 != end:
         raise DecodeError('MP_JOIN', None, o + 12, '%d octets left over after the last field' % (end - (o + 12)))
+    r = _new(_W_MpJoinSyn)
+    r.reserved = f_reserved
+    r.backup = f_backup
+    r.address_id = f_address_id
+    r.token = f_token
+    r.nonce = f_nonce
+    r.__class__ = MpJoinSyn
+    return r
+
+
+def decode_mp_join_syn(b, o, n, version=None):
+    """Decode MP_JOIN (MpJoinSyn) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, h_header, = _U_BBB(b, o)
+        f_reserved = h_header >> 1 & 7
+        f_backup = (h_header & 1) == 1
+        if not ((f_length == 12)):
+            return _checked_mp_join_syn(b, o, n)
+        f_address_id, f_token, f_nonce, = _U_BII(b, o + 3)
+    except StructError:
+        return _checked_mp_join_syn(b, o, n)
+    if not (f_kind == 30 and f_length == n and h_header >> 4 == 1 and n == 12):
+        return _checked_mp_join_syn(b, o, n)
     r = _new(_W_MpJoinSyn)
     r.reserved = f_reserved
     r.backup = f_backup
@@ -396,8 +463,8 @@ class _W_MpJoinSynAck:
     __slots__ = MpJoinSynAck.__slots__
 
 
-def decode_mp_join_syn_ack(b, o, n, version=None):
-    """Decode MP_JOIN (MpJoinSynAck) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_mp_join_syn_ack(b, o, n, version=None):
+    """MpJoinSynAck: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 3:
         raise short('MP_JOIN', (('kind', 1), ('length', 1), ('header', 1)), o + 0, end)
@@ -417,6 +484,29 @@ def decode_mp_join_syn_ack(b, o, n, version=None):
     f_address_id, f_truncated_hmac, f_nonce, = _U_BQI(b, o + 3)
     if o + 16 != end:
         raise DecodeError('MP_JOIN', None, o + 16, '%d octets left over after the last field' % (end - (o + 16)))
+    r = _new(_W_MpJoinSynAck)
+    r.reserved = f_reserved
+    r.backup = f_backup
+    r.address_id = f_address_id
+    r.truncated_hmac = f_truncated_hmac
+    r.nonce = f_nonce
+    r.__class__ = MpJoinSynAck
+    return r
+
+
+def decode_mp_join_syn_ack(b, o, n, version=None):
+    """Decode MP_JOIN (MpJoinSynAck) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, h_header, = _U_BBB(b, o)
+        f_reserved = h_header >> 1 & 7
+        f_backup = (h_header & 1) == 1
+        if not ((f_length == 16)):
+            return _checked_mp_join_syn_ack(b, o, n)
+        f_address_id, f_truncated_hmac, f_nonce, = _U_BQI(b, o + 3)
+    except StructError:
+        return _checked_mp_join_syn_ack(b, o, n)
+    if not (f_kind == 30 and f_length == n and h_header >> 4 == 1 and n == 16):
+        return _checked_mp_join_syn_ack(b, o, n)
     r = _new(_W_MpJoinSynAck)
     r.reserved = f_reserved
     r.backup = f_backup
@@ -497,8 +587,8 @@ class _W_MpJoinAck:
     __slots__ = MpJoinAck.__slots__
 
 
-def decode_mp_join_ack(b, o, n, version=None):
-    """Decode MP_JOIN (MpJoinAck) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_mp_join_ack(b, o, n, version=None):
+    """MpJoinAck: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 4:
         raise short('MP_JOIN', (('kind', 1), ('length', 1), ('header', 2)), o + 0, end)
@@ -519,7 +609,26 @@ def decode_mp_join_ack(b, o, n, version=None):
         raise DecodeError('MP_JOIN', None, o + 24, '%d octets left over after the last field' % (end - (o + 24)))
     r = _new(_W_MpJoinAck)
     r.reserved = f_reserved
-    r.hmac = bytes(f_hmac)
+    r.hmac = f_hmac
+    r.__class__ = MpJoinAck
+    return r
+
+
+def decode_mp_join_ack(b, o, n, version=None):
+    """Decode MP_JOIN (MpJoinAck) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, h_header, = _U_BBH(b, o)
+        f_reserved = h_header & 4095
+        if not ((f_length == 24)):
+            return _checked_mp_join_ack(b, o, n)
+        f_hmac, = _U_20S(b, o + 4)
+    except StructError:
+        return _checked_mp_join_ack(b, o, n)
+    if not (f_kind == 30 and f_length == n and h_header >> 12 == 1 and n == 24):
+        return _checked_mp_join_ack(b, o, n)
+    r = _new(_W_MpJoinAck)
+    r.reserved = f_reserved
+    r.hmac = f_hmac
     r.__class__ = MpJoinAck
     return r
 
@@ -610,8 +719,8 @@ class _W_Dss:
     __slots__ = Dss.__slots__
 
 
-def decode_dss(b, o, n, version=None):
-    """Decode DSS (Dss) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_dss(b, o, n, version=None):
+    """Dss: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 4:
         raise short('DSS', (('kind', 1), ('length', 1), ('header', 1), ('flags', 1)), o + 0, end)
@@ -624,8 +733,8 @@ def decode_dss(b, o, n, version=None):
         raise DecodeError('DSS', 'subtype', o + 2, 'expected 2, got %d' % (h_header >> 4))
     f_reserved = h_header & 15
     p = o + 4
-    if (f_flags >> 0 & 1):
-        if (f_flags >> 1 & 1):
+    if f_flags & 0x1:
+        if f_flags & 0x2:
             if p + 8 > end:
                 raise short('DSS', (('data_ack', 8),), p, end)
             f_data_ack, = _U_Q(b, p)
@@ -637,8 +746,8 @@ def decode_dss(b, o, n, version=None):
             p += 4
     else:
         f_data_ack = None
-    if (f_flags >> 2 & 1):
-        if (f_flags >> 3 & 1):
+    if f_flags & 0x4:
+        if f_flags & 0x8:
             if p + 14 > end:
                 raise short('DSS', (('dsn', 8), ('ssn', 4), ('data_level_length', 2)), p, end)
             f_dsn, f_ssn, f_data_level_length, = _U_QIH(b, p)
@@ -660,6 +769,52 @@ def decode_dss(b, o, n, version=None):
         f_checksum = None
     if p != end:
         raise DecodeError('DSS', None, p, '%d octets left over after the last field' % (end - (p)))
+    r = _new(_W_Dss)
+    r.reserved = f_reserved
+    r.flags = _T_DssFlags[f_flags]
+    r.data_ack = f_data_ack
+    r.dsn = f_dsn
+    r.ssn = f_ssn
+    r.data_level_length = f_data_level_length
+    r.checksum = f_checksum
+    r.__class__ = Dss
+    return r
+
+
+def decode_dss(b, o, n, version=None):
+    """Decode DSS (Dss) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, h_header, f_flags, = _U_BBBB(b, o)
+        f_reserved = h_header & 15
+        p = o + 4
+        if f_flags & 0x1:
+            if f_flags & 0x2:
+                f_data_ack, = _U_Q(b, p)
+                p += 8
+            else:
+                f_data_ack, = _U_I(b, p)
+                p += 4
+        else:
+            f_data_ack = None
+        if f_flags & 0x4:
+            if f_flags & 0x8:
+                f_dsn, f_ssn, f_data_level_length, = _U_QIH(b, p)
+                p += 14
+            else:
+                f_dsn, f_ssn, f_data_level_length, = _U_IIH(b, p)
+                p += 10
+        else:
+            f_dsn = f_ssn = f_data_level_length = None
+        t__here = p - o
+        if ((f_flags >> 2 & 1) & (f_length == (t__here + 2))):
+            f_checksum, = _U_H(b, p)
+            p += 2
+        else:
+            f_checksum = None
+    except StructError:
+        return _checked_dss(b, o, n)
+    if not (f_kind == 30 and f_length == n and h_header >> 4 == 2 and p == o + n):
+        return _checked_dss(b, o, n)
     r = _new(_W_Dss)
     r.reserved = f_reserved
     r.flags = _T_DssFlags[f_flags]
@@ -787,8 +942,8 @@ class _W_AddAddrV0:
     __slots__ = AddAddrV0.__slots__
 
 
-def decode_add_addr_v0(b, o, n, version=None):
-    """Decode ADD_ADDR (AddAddrV0) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_add_addr_v0(b, o, n, version=None):
+    """AddAddrV0: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 3:
         raise short('ADD_ADDR', (('kind', 1), ('length', 1), ('header', 1)), o + 0, end)
@@ -822,6 +977,40 @@ def decode_add_addr_v0(b, o, n, version=None):
         f_port = None
     if p != end:
         raise DecodeError('ADD_ADDR', None, p, '%d octets left over after the last field' % (end - (p)))
+    r = _new(_W_AddAddrV0)
+    r.ip_version = f_ip_version
+    r.address_id = f_address_id
+    r.address = ip(f_address)
+    r.port = f_port
+    r.__class__ = AddAddrV0
+    return r
+
+
+def decode_add_addr_v0(b, o, n, version=None):
+    """Decode ADD_ADDR (AddAddrV0) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, h_header, = _U_BBB(b, o)
+        f_ip_version = h_header & 15
+        if not (((f_ip_version == 4) | (f_ip_version == 6))):
+            return _checked_add_addr_v0(b, o, n)
+        if not ((f_length == ((8 + (12 * (f_ip_version == 6))) + (2 * ((f_length % 4) == 2))))):
+            return _checked_add_addr_v0(b, o, n)
+        f_address_id, = _U_B(b, o + 3)
+        p = o + 4
+        sz = (4 + (12 * (f_ip_version == 6)))
+        if sz < 0:
+            return _checked_add_addr_v0(b, o, n)
+        f_address = b[p:p + sz]
+        p += sz
+        if ((f_length % 4) == 2):
+            f_port, = _U_H(b, p)
+            p += 2
+        else:
+            f_port = None
+    except StructError:
+        return _checked_add_addr_v0(b, o, n)
+    if not (f_kind == 30 and f_length == n and h_header >> 4 == 3 and p == o + n):
+        return _checked_add_addr_v0(b, o, n)
     r = _new(_W_AddAddrV0)
     r.ip_version = f_ip_version
     r.address_id = f_address_id
@@ -912,8 +1101,8 @@ class _W_AddAddr:
     __slots__ = AddAddr.__slots__
 
 
-def decode_add_addr(b, o, n, version=None):
-    """Decode ADD_ADDR (AddAddr) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_add_addr(b, o, n, version=None):
+    """AddAddr: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 4:
         raise short('ADD_ADDR', (('kind', 1), ('length', 1), ('header', 1), ('address_id', 1)), o + 0, end)
@@ -949,6 +1138,44 @@ def decode_add_addr(b, o, n, version=None):
         f_hmac = None
     if p != end:
         raise DecodeError('ADD_ADDR', None, p, '%d octets left over after the last field' % (end - (p)))
+    r = _new(_W_AddAddr)
+    r.reserved = f_reserved
+    r.echo = f_echo
+    r.address_id = f_address_id
+    r.address = ip(f_address)
+    r.port = f_port
+    r.hmac = f_hmac
+    r.__class__ = AddAddr
+    return r
+
+
+def decode_add_addr(b, o, n, version=None):
+    """Decode ADD_ADDR (AddAddr) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, h_header, f_address_id, = _U_BBBB(b, o)
+        f_reserved = h_header >> 1 & 7
+        f_echo = (h_header & 1) == 1
+        p = o + 4
+        sz = (4 + (12 * (f_length >= 20)))
+        if sz < 0:
+            return _checked_add_addr(b, o, n)
+        f_address = b[p:p + sz]
+        p += sz
+        if ((f_length % 4) == 2):
+            f_port, = _U_H(b, p)
+            p += 2
+        else:
+            f_port = None
+        t__here = p - o
+        if (f_length >= (t__here + 8)):
+            f_hmac, = _U_Q(b, p)
+            p += 8
+        else:
+            f_hmac = None
+    except StructError:
+        return _checked_add_addr(b, o, n)
+    if not (f_kind == 30 and f_length == n and h_header >> 4 == 3 and p == o + n):
+        return _checked_add_addr(b, o, n)
     r = _new(_W_AddAddr)
     r.reserved = f_reserved
     r.echo = f_echo
@@ -1041,8 +1268,8 @@ class _W_RemoveAddr:
     __slots__ = RemoveAddr.__slots__
 
 
-def decode_remove_addr(b, o, n, version=None):
-    """Decode REMOVE_ADDR (RemoveAddr) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_remove_addr(b, o, n, version=None):
+    """RemoveAddr: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 3:
         raise short('REMOVE_ADDR', (('kind', 1), ('length', 1), ('header', 1)), o + 0, end)
@@ -1064,6 +1291,30 @@ def decode_remove_addr(b, o, n, version=None):
     p += cnt * 1
     if p != end:
         raise DecodeError('REMOVE_ADDR', None, p, '%d octets left over after the last field' % (end - (p)))
+    r = _new(_W_RemoveAddr)
+    r.reserved = f_reserved
+    r.address_ids = f_address_ids
+    r.__class__ = RemoveAddr
+    return r
+
+
+def decode_remove_addr(b, o, n, version=None):
+    """Decode REMOVE_ADDR (RemoveAddr) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, h_header, = _U_BBB(b, o)
+        f_reserved = h_header & 15
+        if not ((f_length >= 4)):
+            return _checked_remove_addr(b, o, n)
+        p = o + 3
+        cnt = (f_length - 3)
+        if cnt < 0 or p + cnt * 1 > o + n:
+            return _checked_remove_addr(b, o, n)
+        f_address_ids = tuple(b[p:p + cnt])
+        p += cnt * 1
+    except StructError:
+        return _checked_remove_addr(b, o, n)
+    if not (f_kind == 30 and f_length == n and h_header >> 4 == 4 and p == o + n):
+        return _checked_remove_addr(b, o, n)
     r = _new(_W_RemoveAddr)
     r.reserved = f_reserved
     r.address_ids = f_address_ids
@@ -1133,8 +1384,8 @@ class _W_MpPrio:
     __slots__ = MpPrio.__slots__
 
 
-def decode_mp_prio(b, o, n, version=None):
-    """Decode MP_PRIO (MpPrio) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_mp_prio(b, o, n, version=None):
+    """MpPrio: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 3:
         raise short('MP_PRIO', (('kind', 1), ('length', 1), ('header', 1)), o + 0, end)
@@ -1159,6 +1410,32 @@ def decode_mp_prio(b, o, n, version=None):
         f_address_id = None
     if p != end:
         raise DecodeError('MP_PRIO', None, p, '%d octets left over after the last field' % (end - (p)))
+    r = _new(_W_MpPrio)
+    r.reserved = f_reserved
+    r.backup = f_backup
+    r.address_id = f_address_id
+    r.__class__ = MpPrio
+    return r
+
+
+def decode_mp_prio(b, o, n, version=None):
+    """Decode MP_PRIO (MpPrio) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, h_header, = _U_BBB(b, o)
+        f_reserved = h_header >> 1 & 7
+        f_backup = (h_header & 1) == 1
+        if not (((f_length == 3) | (f_length == 4))):
+            return _checked_mp_prio(b, o, n)
+        p = o + 3
+        if (f_length == 4):
+            f_address_id, = _U_B(b, p)
+            p += 1
+        else:
+            f_address_id = None
+    except StructError:
+        return _checked_mp_prio(b, o, n)
+    if not (f_kind == 30 and f_length == n and h_header >> 4 == 5 and p == o + n):
+        return _checked_mp_prio(b, o, n)
     r = _new(_W_MpPrio)
     r.reserved = f_reserved
     r.backup = f_backup
@@ -1228,8 +1505,8 @@ class _W_MpFail:
     __slots__ = MpFail.__slots__
 
 
-def decode_mp_fail(b, o, n, version=None):
-    """Decode MP_FAIL (MpFail) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_mp_fail(b, o, n, version=None):
+    """MpFail: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 4:
         raise short('MP_FAIL', (('kind', 1), ('length', 1), ('header', 2)), o + 0, end)
@@ -1248,6 +1525,25 @@ def decode_mp_fail(b, o, n, version=None):
     f_dsn, = _U_Q(b, o + 4)
     if o + 12 != end:
         raise DecodeError('MP_FAIL', None, o + 12, '%d octets left over after the last field' % (end - (o + 12)))
+    r = _new(_W_MpFail)
+    r.reserved = f_reserved
+    r.dsn = f_dsn
+    r.__class__ = MpFail
+    return r
+
+
+def decode_mp_fail(b, o, n, version=None):
+    """Decode MP_FAIL (MpFail) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, h_header, = _U_BBH(b, o)
+        f_reserved = h_header & 4095
+        if not ((f_length == 12)):
+            return _checked_mp_fail(b, o, n)
+        f_dsn, = _U_Q(b, o + 4)
+    except StructError:
+        return _checked_mp_fail(b, o, n)
+    if not (f_kind == 30 and f_length == n and h_header >> 12 == 6 and n == 12):
+        return _checked_mp_fail(b, o, n)
     r = _new(_W_MpFail)
     r.reserved = f_reserved
     r.dsn = f_dsn
@@ -1310,8 +1606,8 @@ class _W_MpFastclose:
     __slots__ = MpFastclose.__slots__
 
 
-def decode_mp_fastclose(b, o, n, version=None):
-    """Decode MP_FASTCLOSE (MpFastclose) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_mp_fastclose(b, o, n, version=None):
+    """MpFastclose: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 4:
         raise short('MP_FASTCLOSE', (('kind', 1), ('length', 1), ('header', 2)), o + 0, end)
@@ -1330,6 +1626,25 @@ def decode_mp_fastclose(b, o, n, version=None):
     f_receiver_key, = _U_Q(b, o + 4)
     if o + 12 != end:
         raise DecodeError('MP_FASTCLOSE', None, o + 12, '%d octets left over after the last field' % (end - (o + 12)))
+    r = _new(_W_MpFastclose)
+    r.reserved = f_reserved
+    r.receiver_key = f_receiver_key
+    r.__class__ = MpFastclose
+    return r
+
+
+def decode_mp_fastclose(b, o, n, version=None):
+    """Decode MP_FASTCLOSE (MpFastclose) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, h_header, = _U_BBH(b, o)
+        f_reserved = h_header & 4095
+        if not ((f_length == 12)):
+            return _checked_mp_fastclose(b, o, n)
+        f_receiver_key, = _U_Q(b, o + 4)
+    except StructError:
+        return _checked_mp_fastclose(b, o, n)
+    if not (f_kind == 30 and f_length == n and h_header >> 12 == 7 and n == 12):
+        return _checked_mp_fastclose(b, o, n)
     r = _new(_W_MpFastclose)
     r.reserved = f_reserved
     r.receiver_key = f_receiver_key
@@ -1398,8 +1713,8 @@ class _W_MpTcpRst:
     __slots__ = MpTcpRst.__slots__
 
 
-def decode_mp_tcp_rst(b, o, n, version=None):
-    """Decode MP_TCPRST (MpTcpRst) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_mp_tcp_rst(b, o, n, version=None):
+    """MpTcpRst: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 3:
         raise short('MP_TCPRST', (('kind', 1), ('length', 1), ('header', 1)), o + 0, end)
@@ -1421,6 +1736,31 @@ def decode_mp_tcp_rst(b, o, n, version=None):
     f_reason, = _U_B(b, o + 3)
     if o + 4 != end:
         raise DecodeError('MP_TCPRST', None, o + 4, '%d octets left over after the last field' % (end - (o + 4)))
+    r = _new(_W_MpTcpRst)
+    r.flag_u = f_flag_u
+    r.flag_v = f_flag_v
+    r.flag_w = f_flag_w
+    r.transient = f_transient
+    r.reason = _E_TcpRstReason.get(f_reason, f_reason)
+    r.__class__ = MpTcpRst
+    return r
+
+
+def decode_mp_tcp_rst(b, o, n, version=None):
+    """Decode MP_TCPRST (MpTcpRst) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, h_header, = _U_BBB(b, o)
+        f_flag_u = (h_header >> 3 & 1) == 1
+        f_flag_v = (h_header >> 2 & 1) == 1
+        f_flag_w = (h_header >> 1 & 1) == 1
+        f_transient = (h_header & 1) == 1
+        if not ((f_length == 4)):
+            return _checked_mp_tcp_rst(b, o, n)
+        f_reason, = _U_B(b, o + 3)
+    except StructError:
+        return _checked_mp_tcp_rst(b, o, n)
+    if not (f_kind == 30 and f_length == n and h_header >> 4 == 8 and n == 4):
+        return _checked_mp_tcp_rst(b, o, n)
     r = _new(_W_MpTcpRst)
     r.flag_u = f_flag_u
     r.flag_v = f_flag_v
@@ -1495,8 +1835,8 @@ class _W_MpExperimental:
     __slots__ = MpExperimental.__slots__
 
 
-def decode_mp_experimental(b, o, n, version=None):
-    """Decode MP_EXPERIMENTAL (MpExperimental) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_mp_experimental(b, o, n, version=None):
+    """MpExperimental: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 3:
         raise short('MP_EXPERIMENTAL', (('kind', 1), ('length', 1), ('header', 1)), o + 0, end)
@@ -1509,11 +1849,30 @@ def decode_mp_experimental(b, o, n, version=None):
         raise DecodeError('MP_EXPERIMENTAL', 'subtype', o + 2, 'expected 15, got %d' % (h_header >> 4))
     f_bits = h_header & 15
     p = o + 3
-    f_payload = b[p:end]
-    p = end
+    f_payload = b[p:o + n]
+    p = o + n
     r = _new(_W_MpExperimental)
     r.bits = f_bits
-    r.payload = bytes(f_payload)
+    r.payload = f_payload
+    r.__class__ = MpExperimental
+    return r
+
+
+def decode_mp_experimental(b, o, n, version=None):
+    """Decode MP_EXPERIMENTAL (MpExperimental) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, h_header, = _U_BBB(b, o)
+        f_bits = h_header & 15
+        p = o + 3
+        f_payload = b[p:o + n]
+        p = o + n
+    except StructError:
+        return _checked_mp_experimental(b, o, n)
+    if not (f_kind == 30 and f_length == n and h_header >> 4 == 15):
+        return _checked_mp_experimental(b, o, n)
+    r = _new(_W_MpExperimental)
+    r.bits = f_bits
+    r.payload = f_payload
     r.__class__ = MpExperimental
     return r
 
@@ -1571,8 +1930,8 @@ class _W_MptcpUnknown:
     __slots__ = MptcpUnknown.__slots__
 
 
-def decode_mptcp_unknown(b, o, n, version=None):
-    """Decode MPTCP (MptcpUnknown) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_mptcp_unknown(b, o, n, version=None):
+    """MptcpUnknown: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 3:
         raise short('MPTCP', (('kind', 1), ('length', 1), ('header', 1)), o + 0, end)
@@ -1584,12 +1943,33 @@ def decode_mptcp_unknown(b, o, n, version=None):
     f_subtype = h_header >> 4
     f_bits = h_header & 15
     p = o + 3
-    f_payload = b[p:end]
-    p = end
+    f_payload = b[p:o + n]
+    p = o + n
     r = _new(_W_MptcpUnknown)
     r.subtype = f_subtype
     r.bits = f_bits
-    r.payload = bytes(f_payload)
+    r.payload = f_payload
+    r.__class__ = MptcpUnknown
+    return r
+
+
+def decode_mptcp_unknown(b, o, n, version=None):
+    """Decode MPTCP (MptcpUnknown) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, h_header, = _U_BBB(b, o)
+        f_subtype = h_header >> 4
+        f_bits = h_header & 15
+        p = o + 3
+        f_payload = b[p:o + n]
+        p = o + n
+    except StructError:
+        return _checked_mptcp_unknown(b, o, n)
+    if not (f_kind == 30 and f_length == n):
+        return _checked_mptcp_unknown(b, o, n)
+    r = _new(_W_MptcpUnknown)
+    r.subtype = f_subtype
+    r.bits = f_bits
+    r.payload = f_payload
     r.__class__ = MptcpUnknown
     return r
 

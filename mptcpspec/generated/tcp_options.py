@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from ipaddress import IPv4Address, IPv6Address
 from struct import Struct, pack, unpack_from
+from struct import error as StructError
 from typing import ClassVar
 
 from mptcpspec._rt import as_bytes, as_int, as_tuple, ip, packed, short, too_big
@@ -18,6 +19,7 @@ _U_B = Struct('>B').unpack_from
 _U_BB = Struct('>BB').unpack_from
 _U_H = Struct('>H').unpack_from
 _U_II = Struct('>II').unpack_from
+_A_I = tuple(Struct('>%dI' % i).unpack_from for i in range(16))
 
 
 
@@ -39,8 +41,8 @@ class _W_Eol:
     __slots__ = Eol.__slots__
 
 
-def decode_eol(b, o, n, version=None):
-    """Decode EOL (Eol) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_eol(b, o, n, version=None):
+    """Eol: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 1:
         raise short('EOL', (('kind', 1),), o + 0, end)
@@ -49,6 +51,19 @@ def decode_eol(b, o, n, version=None):
         raise DecodeError('EOL', 'kind', o, 'expected 0, got %d' % f_kind)
     if o + 1 != end:
         raise DecodeError('EOL', None, o + 1, '%d octets left over after the last field' % (end - (o + 1)))
+    r = _new(_W_Eol)
+    r.__class__ = Eol
+    return r
+
+
+def decode_eol(b, o, n, version=None):
+    """Decode EOL (Eol) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, = _U_B(b, o)
+    except StructError:
+        return _checked_eol(b, o, n)
+    if not (f_kind == 0 and n == 1):
+        return _checked_eol(b, o, n)
     r = _new(_W_Eol)
     r.__class__ = Eol
     return r
@@ -83,8 +98,8 @@ class _W_Nop:
     __slots__ = Nop.__slots__
 
 
-def decode_nop(b, o, n, version=None):
-    """Decode NOP (Nop) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_nop(b, o, n, version=None):
+    """Nop: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 1:
         raise short('NOP', (('kind', 1),), o + 0, end)
@@ -93,6 +108,19 @@ def decode_nop(b, o, n, version=None):
         raise DecodeError('NOP', 'kind', o, 'expected 1, got %d' % f_kind)
     if o + 1 != end:
         raise DecodeError('NOP', None, o + 1, '%d octets left over after the last field' % (end - (o + 1)))
+    r = _new(_W_Nop)
+    r.__class__ = Nop
+    return r
+
+
+def decode_nop(b, o, n, version=None):
+    """Decode NOP (Nop) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, = _U_B(b, o)
+    except StructError:
+        return _checked_nop(b, o, n)
+    if not (f_kind == 1 and n == 1):
+        return _checked_nop(b, o, n)
     r = _new(_W_Nop)
     r.__class__ = Nop
     return r
@@ -130,8 +158,8 @@ class _W_Mss:
     __slots__ = Mss.__slots__
 
 
-def decode_mss(b, o, n, version=None):
-    """Decode MSS (Mss) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_mss(b, o, n, version=None):
+    """Mss: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 2:
         raise short('MSS', (('kind', 1), ('length', 1)), o + 0, end)
@@ -147,6 +175,23 @@ def decode_mss(b, o, n, version=None):
     f_mss, = _U_H(b, o + 2)
     if o + 4 != end:
         raise DecodeError('MSS', None, o + 4, '%d octets left over after the last field' % (end - (o + 4)))
+    r = _new(_W_Mss)
+    r.mss = f_mss
+    r.__class__ = Mss
+    return r
+
+
+def decode_mss(b, o, n, version=None):
+    """Decode MSS (Mss) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, = _U_BB(b, o)
+        if not ((f_length == 4)):
+            return _checked_mss(b, o, n)
+        f_mss, = _U_H(b, o + 2)
+    except StructError:
+        return _checked_mss(b, o, n)
+    if not (f_kind == 2 and f_length == n and n == 4):
+        return _checked_mss(b, o, n)
     r = _new(_W_Mss)
     r.mss = f_mss
     r.__class__ = Mss
@@ -198,8 +243,8 @@ class _W_WindowScale:
     __slots__ = WindowScale.__slots__
 
 
-def decode_window_scale(b, o, n, version=None):
-    """Decode WS (WindowScale) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_window_scale(b, o, n, version=None):
+    """WindowScale: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 2:
         raise short('WS', (('kind', 1), ('length', 1)), o + 0, end)
@@ -215,6 +260,23 @@ def decode_window_scale(b, o, n, version=None):
     f_shift, = _U_B(b, o + 2)
     if o + 3 != end:
         raise DecodeError('WS', None, o + 3, '%d octets left over after the last field' % (end - (o + 3)))
+    r = _new(_W_WindowScale)
+    r.shift = f_shift
+    r.__class__ = WindowScale
+    return r
+
+
+def decode_window_scale(b, o, n, version=None):
+    """Decode WS (WindowScale) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, = _U_BB(b, o)
+        if not ((f_length == 3)):
+            return _checked_window_scale(b, o, n)
+        f_shift, = _U_B(b, o + 2)
+    except StructError:
+        return _checked_window_scale(b, o, n)
+    if not (f_kind == 3 and f_length == n and n == 3):
+        return _checked_window_scale(b, o, n)
     r = _new(_W_WindowScale)
     r.shift = f_shift
     r.__class__ = WindowScale
@@ -263,8 +325,8 @@ class _W_SackPermitted:
     __slots__ = SackPermitted.__slots__
 
 
-def decode_sack_permitted(b, o, n, version=None):
-    """Decode SACK_PERM (SackPermitted) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_sack_permitted(b, o, n, version=None):
+    """SackPermitted: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 2:
         raise short('SACK_PERM', (('kind', 1), ('length', 1)), o + 0, end)
@@ -277,6 +339,21 @@ def decode_sack_permitted(b, o, n, version=None):
         raise DecodeError('SACK_PERM', 'length', o + 1, 'length must be 2')
     if o + 2 != end:
         raise DecodeError('SACK_PERM', None, o + 2, '%d octets left over after the last field' % (end - (o + 2)))
+    r = _new(_W_SackPermitted)
+    r.__class__ = SackPermitted
+    return r
+
+
+def decode_sack_permitted(b, o, n, version=None):
+    """Decode SACK_PERM (SackPermitted) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, = _U_BB(b, o)
+        if not ((f_length == 2)):
+            return _checked_sack_permitted(b, o, n)
+    except StructError:
+        return _checked_sack_permitted(b, o, n)
+    if not (f_kind == 4 and f_length == n and n == 2):
+        return _checked_sack_permitted(b, o, n)
     r = _new(_W_SackPermitted)
     r.__class__ = SackPermitted
     return r
@@ -321,8 +398,8 @@ class _W_Sack:
     __slots__ = Sack.__slots__
 
 
-def decode_sack(b, o, n, version=None):
-    """Decode SACK (Sack) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_sack(b, o, n, version=None):
+    """Sack: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 2:
         raise short('SACK', (('kind', 1), ('length', 1)), o + 0, end)
@@ -337,10 +414,32 @@ def decode_sack(b, o, n, version=None):
     cnt = ((f_length - 2) // 4)
     if cnt < 0 or p + cnt * 4 > end:
         raise short('SACK', (('edges', max(cnt, 0) * 4),), p, end)
-    f_edges = unpack_from('>%dI' % cnt, b, p)
+    f_edges = _A_I[cnt](b, p) if cnt < 16 else unpack_from('>%dI' % cnt, b, p)
     p += cnt * 4
     if p != end:
         raise DecodeError('SACK', None, p, '%d octets left over after the last field' % (end - (p)))
+    r = _new(_W_Sack)
+    r.edges = f_edges
+    r.__class__ = Sack
+    return r
+
+
+def decode_sack(b, o, n, version=None):
+    """Decode SACK (Sack) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, = _U_BB(b, o)
+        if not (((f_length >= 10) & (((f_length - 2) % 8) == 0))):
+            return _checked_sack(b, o, n)
+        p = o + 2
+        cnt = ((f_length - 2) // 4)
+        if cnt < 0 or p + cnt * 4 > o + n:
+            return _checked_sack(b, o, n)
+        f_edges = _A_I[cnt](b, p) if cnt < 16 else unpack_from('>%dI' % cnt, b, p)
+        p += cnt * 4
+    except StructError:
+        return _checked_sack(b, o, n)
+    if not (f_kind == 5 and f_length == n and p == o + n):
+        return _checked_sack(b, o, n)
     r = _new(_W_Sack)
     r.edges = f_edges
     r.__class__ = Sack
@@ -398,8 +497,8 @@ class _W_Timestamps:
     __slots__ = Timestamps.__slots__
 
 
-def decode_timestamps(b, o, n, version=None):
-    """Decode TS (Timestamps) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_timestamps(b, o, n, version=None):
+    """Timestamps: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 2:
         raise short('TS', (('kind', 1), ('length', 1)), o + 0, end)
@@ -415,6 +514,24 @@ def decode_timestamps(b, o, n, version=None):
     f_tsval, f_tsecr, = _U_II(b, o + 2)
     if o + 10 != end:
         raise DecodeError('TS', None, o + 10, '%d octets left over after the last field' % (end - (o + 10)))
+    r = _new(_W_Timestamps)
+    r.tsval = f_tsval
+    r.tsecr = f_tsecr
+    r.__class__ = Timestamps
+    return r
+
+
+def decode_timestamps(b, o, n, version=None):
+    """Decode TS (Timestamps) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, = _U_BB(b, o)
+        if not ((f_length == 10)):
+            return _checked_timestamps(b, o, n)
+        f_tsval, f_tsecr, = _U_II(b, o + 2)
+    except StructError:
+        return _checked_timestamps(b, o, n)
+    if not (f_kind == 8 and f_length == n and n == 10):
+        return _checked_timestamps(b, o, n)
     r = _new(_W_Timestamps)
     r.tsval = f_tsval
     r.tsecr = f_tsecr
@@ -473,8 +590,8 @@ class _W_FastOpen:
     __slots__ = FastOpen.__slots__
 
 
-def decode_fast_open(b, o, n, version=None):
-    """Decode TFO (FastOpen) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_fast_open(b, o, n, version=None):
+    """FastOpen: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 2:
         raise short('TFO', (('kind', 1), ('length', 1)), o + 0, end)
@@ -486,10 +603,29 @@ def decode_fast_open(b, o, n, version=None):
     if not (((f_length == 2) | ((f_length >= 6) & (f_length <= 18)))):
         raise DecodeError('TFO', 'length', o + 1, 'length must be 2 or 6..18')
     p = o + 2
-    f_cookie = b[p:end]
-    p = end
+    f_cookie = b[p:o + n]
+    p = o + n
     r = _new(_W_FastOpen)
-    r.cookie = bytes(f_cookie)
+    r.cookie = f_cookie
+    r.__class__ = FastOpen
+    return r
+
+
+def decode_fast_open(b, o, n, version=None):
+    """Decode TFO (FastOpen) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, = _U_BB(b, o)
+        if not (((f_length == 2) | ((f_length >= 6) & (f_length <= 18)))):
+            return _checked_fast_open(b, o, n)
+        p = o + 2
+        f_cookie = b[p:o + n]
+        p = o + n
+    except StructError:
+        return _checked_fast_open(b, o, n)
+    if not (f_kind == 34 and f_length == n):
+        return _checked_fast_open(b, o, n)
+    r = _new(_W_FastOpen)
+    r.cookie = f_cookie
     r.__class__ = FastOpen
     return r
 
@@ -539,8 +675,8 @@ class _W_TcpUnknown:
     __slots__ = TcpUnknown.__slots__
 
 
-def decode_tcp_unknown(b, o, n, version=None):
-    """Decode TCP option (TcpUnknown) from the ``n`` octets at ``o`` in ``b``."""
+def _checked_tcp_unknown(b, o, n, version=None):
+    """TcpUnknown: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 2:
         raise short('TCP option', (('kind', 1), ('length', 1)), o + 0, end)
@@ -548,11 +684,29 @@ def decode_tcp_unknown(b, o, n, version=None):
     if f_length != n:
         raise DecodeError('TCP option', 'length', o + 1, 'length field says %d, the option has %d octets' % (f_length, n))
     p = o + 2
-    f_data = b[p:end]
-    p = end
+    f_data = b[p:o + n]
+    p = o + n
     r = _new(_W_TcpUnknown)
     r.kind = f_kind
-    r.data = bytes(f_data)
+    r.data = f_data
+    r.__class__ = TcpUnknown
+    return r
+
+
+def decode_tcp_unknown(b, o, n, version=None):
+    """Decode TCP option (TcpUnknown) from the ``n`` octets at ``o`` in ``b``."""
+    try:
+        f_kind, f_length, = _U_BB(b, o)
+        p = o + 2
+        f_data = b[p:o + n]
+        p = o + n
+    except StructError:
+        return _checked_tcp_unknown(b, o, n)
+    if not (f_length == n):
+        return _checked_tcp_unknown(b, o, n)
+    r = _new(_W_TcpUnknown)
+    r.kind = f_kind
+    r.data = f_data
     r.__class__ = TcpUnknown
     return r
 
