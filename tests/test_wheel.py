@@ -1,0 +1,49 @@
+"""An installed wheel works on its own: it carries spec/, decodes, and checks its generated code."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def unpacked_wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"pip wheel failed: {r.stderr[-2000:]}")
+    (whl,) = out.glob("mptcpspec-*.whl")
+    site = out / "site"
+    with zipfile.ZipFile(whl) as z:
+        names = set(z.namelist())
+        z.extractall(site)
+    return site, names
+
+
+def test_wheel_contents(unpacked_wheel):
+    _, names = unpacked_wheel
+    for must in ("mptcpspec/spec/options.py", "mptcpspec/spec/tcp_options.py", "mptcpspec/generated/options.py",
+                 "mptcpspec/generated/tcp_options.py", "mptcpspec/options.py", "mptcpspec/crypto.py"):
+        assert must in names
+
+
+def test_wheel_runs_alone(unpacked_wheel, tmp_path):
+    site, _ = unpacked_wheel
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    code = ("import mptcpspec, mptcpspec.regen as r, sys; "
+            "assert mptcpspec.__file__.startswith(sys.argv[1]), mptcpspec.__file__; "
+            "assert str(r.default_spec_dir()).startswith(sys.argv[1]); "
+            "assert r.regen(check=True) == []")
+    r = subprocess.run([sys.executable, "-c", code, str(site)], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "mptcpspec", "decode", "1e0c1001e47f01421b665a18"],
+                       capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert r.returncode == 0 and "token: 0xe47f0142" in r.stdout, r.stderr
