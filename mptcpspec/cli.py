@@ -87,7 +87,34 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--spec", metavar="DIR", help="spec folder (default: the project's spec/)")
     r.add_argument("--out", metavar="DIR", help="output folder (default: mptcpspec/generated/)")
     r.set_defaults(func=cmd_regen)
+    _add_fsm_parser(sub)
     return p
+
+
+def _add_fsm_parser(sub) -> None:
+    """``mptcpspec fsm show|dot|check FILE``: the state machines of spec/*.fsm."""
+
+    def run(args) -> int:
+        from mptcpspec.fsm.cli import main as fsm_main
+
+        return fsm_main(args)
+
+    f = sub.add_parser("fsm", help="show, draw or check a state machine (spec/*.fsm)",
+                       description="State machines written in the DSL of spec/*.fsm.")
+    fsub = f.add_subparsers(dest="fsm_command", required=True, metavar="ACTION")
+    s = fsub.add_parser("show", help="print states, signals, events and transitions")
+    s.add_argument("file", metavar="FILE", help="a .fsm file, e.g. spec/closure.fsm")
+    d = fsub.add_parser("dot", help="draw the machine: DOT (default), SVG or PNG (needs Graphviz), Mermaid")
+    d.add_argument("file", metavar="FILE", help="a .fsm file")
+    d.add_argument("-o", "--output", metavar="OUT", help="output file (default: standard output)")
+    d.add_argument("--format", choices=("dot", "svg", "png", "mermaid"), default=None,
+                   help="picture format (default: from the OUT suffix, else dot)")
+    c = fsub.add_parser("check", help="static checks, then every `check` scenario over in-order and lossy channels")
+    c.add_argument("file", metavar="FILE", help="a .fsm file")
+    c.add_argument("--promela", action="store_true",
+                   help="also export to Promela and verify with spin (needs spin and a C compiler)")
+    for a in (s, d, c):
+        a.set_defaults(func=run)
 
 
 def main(argv: list[str] | None = None) -> int:

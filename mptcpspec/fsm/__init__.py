@@ -1,0 +1,35 @@
+"""State machines from a small DSL: ``spec/*.fsm`` -> typed model -> checks, code, pictures.
+
+* :func:`parse` / :func:`load` read a ``.fsm`` file (lark grammar ``fsm.lark``) into a
+  :class:`~mptcpspec.fsm.model.Machine`;
+* :mod:`mptcpspec.fsm.static` and :mod:`mptcpspec.fsm.explore` check it (determinism,
+  reachability, two endpoints over in-order and lossy channels);
+* :mod:`mptcpspec.fsm.codegen` writes ``mptcpspec/generated/<machine>.py``, which runs on
+  :mod:`mptcpspec.fsm.runtime`;
+* :mod:`mptcpspec.fsm.render` draws it (DOT, SVG/PNG through Graphviz, Mermaid);
+* :class:`mptcpspec.fsm.observer.Observer` follows both endpoints of a connection from the
+  signals seen on the wire.
+
+Importing this package does not import lark: the parser is loaded on first use, and the
+generated modules need only :mod:`mptcpspec.fsm.runtime`.
+"""
+
+from __future__ import annotations
+
+from mptcpspec.fsm.errors import FsmSpecError, Problem, ProtocolError
+
+__all__ = ["FsmSpecError", "Problem", "ProtocolError", "load", "parse"]
+
+
+def parse(text: str, file: str = "<string>"):
+    """See :func:`mptcpspec.fsm.parser.parse`."""
+    from mptcpspec.fsm.parser import parse as _parse
+
+    return _parse(text, file)
+
+
+def load(path, *, check: bool = True):
+    """See :func:`mptcpspec.fsm.parser.load`."""
+    from mptcpspec.fsm.parser import load as _load
+
+    return _load(path, check=check)
