@@ -1,0 +1,205 @@
+"""From captured frames to TCP segments: link layer, IPv4/IPv6, TCP.
+
+:func:`decode_packet` takes a :class:`~mptcpspec.pcap.Record` (or :func:`decode_frame` a link
+type and octets) and returns a :class:`Packet`, or ``None`` for a frame that carries no TCP
+segment (ARP, UDP, a non-first IP fragment...).  Link types: Ethernet (with 802.1Q/802.1ad
+tags), Linux cooked v1 and v2, raw IP, BSD null and loopback.  IPv6 extension headers are
+skipped.  A payload cut by the snapshot length is returned as far as it goes: ``payload`` holds
+the captured octets, ``payload_len`` the length the IP header announces.  A TCP header that is
+malformed or cut short raises :class:`~mptcpspec.errors.DecodeError`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from dataclasses import dataclass
+from enum import IntFlag
+
+from mptcpspec.errors import DecodeError
+
+__all__ = ["TcpFlags", "Packet", "decode_packet", "decode_frame", "ip_payload_offset"]
+
+
+class TcpFlags(IntFlag):
+    """TCP header flags (RFC 9293 §3.1; AE from RFC 3540's NS bit position)."""
+
+    FIN = 0x001
+    SYN = 0x002
+    RST = 0x004
+    PSH = 0x008
+    ACK = 0x010
+    URG = 0x020
+    ECE = 0x040
+    CWR = 0x080
+    AE = 0x100
+
+
+_FLAGS = tuple(TcpFlags(i) for i in range(512))
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """One TCP segment as captured."""
+
+    version: int  #: IP version, 4 or 6
+    src: _Address
+    dst: _Address
+    sport: int
+    dport: int
+    seq: int
+    ack: int
+    flags: TcpFlags
+    window: int  #: the raw window field (unscaled)
+    options: bytes  #: the TCP options area
+    payload: bytes  #: the captured payload octets
+    payload_len: int  #: payload octets on the wire, per the IP header (>= ``len(payload)``)
+    checksum: int = 0  #: the TCP checksum field
+    urgent: int = 0
+    ttl: int = 0  #: IPv4 TTL or IPv6 hop limit
+    timestamp_ns: int = 0  #: capture time, from the record
+
+    @property
+    def payload_cut(self) -> bool:
+        """True when the snapshot length cut the payload."""
+        return self.payload_len > len(self.payload)
+
+    @property
+    def seg_len(self) -> int:
+        """Sequence space the segment occupies: payload, plus one for SYN and for FIN."""
+        return self.payload_len + (1 if self.flags & 2 else 0) + (1 if self.flags & 1 else 0)
+
+
+# Addresses repeat on every packet of a flow: build each address object once.
+_v4cache: dict[bytes, ipaddress.IPv4Address] = {}
+_v6cache: dict[bytes, ipaddress.IPv6Address] = {}
+
+
+def _v4(octets: bytes) -> ipaddress.IPv4Address:
+    a = _v4cache.get(octets)
+    if a is None:
+        if len(_v4cache) > 65536:
+            _v4cache.clear()
+        a = _v4cache[octets] = ipaddress.IPv4Address(octets)
+    return a
+
+
+def _v6(octets: bytes) -> ipaddress.IPv6Address:
+    a = _v6cache.get(octets)
+    if a is None:
+        if len(_v6cache) > 65536:
+            _v6cache.clear()
+        a = _v6cache[octets] = ipaddress.IPv6Address(octets)
+    return a
+
+
+_ETH_IPV4, _ETH_IPV6 = 0x0800, 0x86DD
+_VLAN = frozenset((0x8100, 0x88A8, 0x9100))
+_AF_INET6 = frozenset((10, 24, 28, 30))  # Linux, NetBSD/OpenBSD, FreeBSD, macOS
+_IPV6_EXT = frozenset((0, 43, 60, 135, 139, 140))  # hop-by-hop, routing, dest opts, mobility, HIP, shim6
+_u16 = struct.Struct("!H").unpack_from
+_tcp = struct.Struct("!HHIIHHHH").unpack_from
+_ip4 = struct.Struct("!BBHHHBBH4s4s").unpack_from
+_ip6 = struct.Struct("!IHBB16s16s").unpack_from
+
+
+def ip_payload_offset(linktype: int, data: bytes) -> int | None:
+    """Offset of the IP header in a frame of ``linktype``, or None if it carries no IP packet."""
+    if linktype == 1:  # Ethernet
+        p = 12
+        if len(data) < 14:
+            return None
+        et = _u16(data, p)[0]
+        while et in _VLAN:
+            p += 4
+            if len(data) < p + 2:
+                return None
+            et = _u16(data, p)[0]
+        return p + 2 if et in (_ETH_IPV4, _ETH_IPV6) else None
+    if linktype == 113:  # Linux cooked v1
+        if len(data) < 16:
+            return None
+        return 16 if _u16(data, 14)[0] in (_ETH_IPV4, _ETH_IPV6) else None
+    if linktype == 276:  # Linux cooked v2
+        if len(data) < 20:
+            return None
+        return 20 if _u16(data, 0)[0] in (_ETH_IPV4, _ETH_IPV6) else None
+    if linktype in (101, 12, 14, 228, 229):  # raw IP
+        return 0
+    if linktype in (0, 108):  # BSD null (host order) / loopback (network order)
+        if len(data) < 4:
+            return None
+        fam = struct.unpack_from("!I" if linktype == 108 or data[0] == 0 else "<I", data, 0)[0]
+        return 4 if fam == 2 or fam in _AF_INET6 else None
+    return None
+
+
+def decode_packet(rec) -> Packet | None:
+    """The TCP segment in a :class:`~mptcpspec.pcap.Record`, or None when there is none."""
+    return decode_frame(rec.linktype, rec.data, rec.timestamp_ns)
+
+
+def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | None:
+    """The TCP segment in a frame of ``linktype``, or None when there is none."""
+    p = ip_payload_offset(linktype, data)
+    if p is None or len(data) <= p:
+        return None
+    ver = data[p] >> 4
+    n = len(data)
+    if ver == 4:
+        if n < p + 20:
+            raise DecodeError("IPv4 header", None, p, f"needs 20 octets, {n - p} captured")
+        vihl, _, total, _, frag, ttl, proto, _, s, d = _ip4(data, p)
+        ihl = (vihl & 15) * 4
+        if ihl < 20:
+            raise DecodeError("IPv4 header", "IHL", p, f"header length {ihl} is under 20")
+        if proto != 6 or frag & 0x1FFF:
+            return None  # not TCP, or a fragment without the TCP header
+        if total == 0:  # segmentation offload captures leave it zero
+            total = n - p
+        elif total < ihl:
+            raise DecodeError("IPv4 header", "total length", p + 2, f"{total} is shorter than the header ({ihl})")
+        t = p + ihl
+        end = p + total  # the IP packet's end (Ethernet padding beyond it is not payload)
+        src, dst = _v4(s), _v4(d)
+    elif ver == 6:
+        if n < p + 40:
+            raise DecodeError("IPv6 header", None, p, f"needs 40 octets, {n - p} captured")
+        _, plen, nh, ttl, s, d = _ip6(data, p)
+        t = p + 40
+        end = t + plen if plen else n
+        while nh != 6:
+            if nh in _IPV6_EXT or nh == 51:
+                if n < t + 2:
+                    return None
+                nh, hl = data[t], data[t + 1]
+                t += (hl + 2) * 4 if nh == 51 else (hl + 1) * 8
+            elif nh == 44:  # fragment header
+                if n < t + 8:
+                    return None
+                if _u16(data, t + 2)[0] & 0xFFF8:
+                    return None  # not the first fragment
+                nh = data[t]
+                t += 8
+            else:
+                return None
+        src, dst = _v6(s), _v6(d)
+    else:
+        return None
+    if n < t + 20:
+        raise DecodeError("TCP header", None, t - p, f"needs 20 octets, {max(n - t, 0)} captured")
+    sport, dport, seq, ack, offflags, win, csum, urg = _tcp(data, t)
+    doff = (offflags >> 12) * 4
+    if doff < 20:
+        raise DecodeError("TCP header", "data offset", t - p + 12, f"header length {doff} is under 20")
+    if t + doff > end:
+        raise DecodeError("TCP header", "data offset", t - p + 12,
+                          f"header length {doff} runs past the IP packet ({end - t} octets)")
+    if n < t + doff:
+        raise DecodeError("TCP header", "options", t - p + 20,
+                          f"cut by the snapshot length: {doff - 20} option octets, {n - t - 20} captured")
+    o = t + doff
+    payload = data[o:end] if end <= n else data[o:n]
+    return Packet(ver, src, dst, sport, dport, seq, ack, _FLAGS[offflags & 0x1FF], win, data[t + 20:o],
+                  payload, end - o, csum, urg, ttl, timestamp_ns)
