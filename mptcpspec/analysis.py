@@ -1,0 +1,1007 @@
+"""From TCP segments to MPTCP connections: linking, sequence spaces, mappings, checks, closure.
+
+:class:`Analyzer` takes decoded packets in capture order (``feed(number, packet)``) and returns a
+:class:`PacketInfo` for each: the packet, its decoded options, the TCP and MPTCP stream it belongs
+to, relative sequence numbers, data sequence numbers relative to the IDSNs, the checks made on it
+(HMACs, checksums, keys) and expert information.  :meth:`Analyzer.connections` gives the
+:class:`Connection` objects, and :meth:`Connection.summary` a frozen
+:class:`ConnectionSummary`.
+
+What it follows (RFC 8684; RFC 6824 for v0):
+
+* subflows are linked into connections by token: the keys of MP_CAPABLE (v0: SYN and SYN/ACK;
+  v1: SYN/ACK, then the third ACK with both) give each side's token and IDSN; an MP_JOIN SYN names
+  the token of the side it joins;
+* each DSS mapping is checked against the subflow data it covers; data no mapping covers, mappings
+  that disagree, reinjections (a data range mapped on a second subflow) and mappings below the
+  highest data sequence number already seen are reported;
+* MP_JOIN HMACs, ADD_ADDR HMACs, DSS checksums (when negotiated; their absence too), the key of
+  MP_FASTCLOSE, echoed keys and token collisions are verified: each result is a
+  :class:`~mptcpspec.crypto.Check` (verified, mismatch, or unverifiable with the reason);
+* the MP_CAPABLE and MP_JOIN handshakes and the connection's closure are followed with the state
+  machines generated from ``spec/`` (:mod:`mptcpspec.fsm.observer`).
+
+Memory is bounded by the live state of each connection, not by the number of packets.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from dataclasses import dataclass, field
+
+from mptcpspec import crypto
+from mptcpspec.crypto import Check, Verdict
+from mptcpspec.errors import DecodeError
+from mptcpspec.expert import Expert, expert
+from mptcpspec.fsm.observer import Observer
+from mptcpspec.generated.closure import ClosureMachine
+from mptcpspec.generated.establishment import EstablishmentMachine
+from mptcpspec.generated.join import JoinMachine
+from mptcpspec.options import (
+    AddAddr,
+    AddAddrV0,
+    Dss,
+    MalformedOption,
+    MpCapable,
+    MpCapableFlags,
+    MpFastclose,
+    MpJoinAck,
+    MpJoinSyn,
+    MpJoinSynAck,
+    MpPrio,
+    MpTcpRst,
+    RemoveAddr,
+    TcpOptions,
+    decode_tcp_options,
+)
+from mptcpspec.packets import Packet
+
+__all__ = ["Analyzer", "PacketInfo", "DssInfo", "Connection", "Subflow", "ConnectionSummary", "SubflowSummary"]
+
+_M32 = 0xFFFFFFFF
+_M64 = 0xFFFFFFFFFFFFFFFF
+_SYN, _ACK, _FIN, _RST = 0x02, 0x10, 0x01, 0x04
+# DSS flag bits (RFC 8684 Figure 9)
+_F_A, _F_a, _F_M, _F_m, _F_F = 0x01, 0x02, 0x04, 0x08, 0x10
+_MAX_MAPPINGS = 64  # mappings remembered per subflow direction
+_MAX_RANGES = 4096  # data ranges remembered per connection direction (reinjection detection)
+
+CLIENT, SERVER = 0, 1
+_SIDE = ("client", "server")
+
+
+def expand(value: int, reference: int) -> int:
+    """A 32-bit sequence number expanded to the 64-bit number closest to ``reference``."""
+    v = (reference & ~_M32) | value
+    if v - reference > 0x80000000:
+        v -= 1 << 32
+    elif reference - v > 0x80000000:
+        v += 1 << 32
+    return v & _M64
+
+
+@dataclass(frozen=True, slots=True)
+class DssInfo:
+    """The data-level numbers of one DSS option, as 64-bit values and relative to the IDSNs.
+
+    ``dsn``/``ack`` are None when the IDSN they are relative to is unknown (keys not seen)."""
+
+    dsn64: int | None = None  #: mapping's DSN, expanded to 64 bits (Wireshark's mptcp.rawdsn64)
+    dsn: int | None = None  #: relative to the sender's IDSN (mptcp.dsn)
+    ack64: int | None = None  #: DATA_ACK expanded to 64 bits
+    ack: int | None = None  #: relative to the receiver's IDSN... of the data it acknowledges (mptcp.ack)
+
+
+@dataclass(frozen=True, slots=True)
+class PacketInfo:
+    """Everything the dissector knows about one captured frame."""
+
+    number: int  #: frame number, from 1
+    timestamp_ns: int
+    caplen: int
+    orig_len: int
+    packet: Packet | None = None  #: None for a frame without TCP (or undecodable: see ``error``)
+    options: TcpOptions | None = None
+    error: DecodeError | None = None
+    tcp_stream: int | None = None
+    tcp_seq: int | None = None  #: relative to the ISN of its direction
+    tcp_ack: int | None = None
+    mptcp_stream: int | None = None
+    from_client: bool | None = None  #: sent by the connection's client (the side of the first SYN)
+    master: bool | None = None  #: on the connection's first subflow (the MP_CAPABLE one)
+    dss: tuple[DssInfo, ...] = ()
+    payload_dsn: int | None = None  #: relative DSN of the first payload octet, when a mapping covers it
+    reinjection_of: tuple[int, ...] = ()  #: frames that mapped this data on another subflow first
+    checks: tuple[Check, ...] = ()
+    experts: tuple[Expert, ...] = ()
+    subflow: Subflow | None = None
+    connection: Connection | None = None
+
+
+class _Dir:
+    """One direction of a subflow: sequence base and recent mappings."""
+
+    __slots__ = ("isn", "mappings", "last", "fin", "fin_acked", "pending", "seen_dss", "data")
+
+    def __init__(self) -> None:
+        self.isn: int | None = None
+        self.mappings: list[list] = []  # [ssn_start, ssn_end, dsn64, frame, checksum, buffer]
+        self.last: list | None = None
+        self.fin: int | None = None  # sequence number of our FIN
+        self.fin_acked = False
+        self.pending: list | None = None  # a checksummed mapping still collecting its payload
+        self.seen_dss = False
+        self.data = 0  # payload octets sent
+
+
+class Subflow:
+    """One TCP connection (a ``tcp.stream``), possibly part of an MPTCP connection."""
+
+    __slots__ = ("index", "client", "server", "dirs", "conn", "to_client_side", "kind", "observer",
+                 "address_ids", "backup", "nonces", "closed", "reset", "mptcp_seen", "packets", "syn_seen",
+                 "tcprst", "first_frame")
+
+    def __init__(self, index: int, client: tuple, server: tuple, first_frame: int) -> None:
+        self.index = index
+        self.client = client  # (address, port) of the subflow's initiator (the SYN's sender)
+        self.server = server
+        self.dirs = (_Dir(), _Dir())  # 0: from the initiator
+        self.conn: Connection | None = None
+        self.to_client_side = True  # the initiator is the connection's client
+        self.kind: str | None = None  # "MP_CAPABLE" or "MP_JOIN"
+        self.observer: Observer | None = None
+        self.address_ids: list = [None, None]
+        self.backup = [False, False]
+        self.nonces: list = [None, None]
+        self.closed = False
+        self.reset = False
+        self.mptcp_seen = False
+        self.packets = 0
+        self.syn_seen = False
+        self.tcprst: MpTcpRst | None = None
+        self.first_frame = first_frame
+
+    @property
+    def state(self) -> str | None:
+        """The handshake machine's state of the initiator (``A``) and listener (``B``)."""
+        if self.observer is None:
+            return None
+        return f"A={self.observer.state('A')} B={self.observer.state('B')}"
+
+    def side(self, d: int) -> int:
+        """The connection side (CLIENT or SERVER) that sends in subflow direction ``d``."""
+        return (d if self.to_client_side else 1 - d)
+
+
+class _Side:
+    """One side of an MPTCP connection: its key and data sequence space."""
+
+    __slots__ = ("key", "token", "idsn", "dsn_ref", "ack_ref", "dfin", "dfin_acked", "first_dsn", "high", "ranges",
+                 "starts", "bytes", "reinjected", "flags", "addresses", "checked_first")
+
+    def __init__(self) -> None:
+        self.key: int | None = None
+        self.token: int | None = None
+        self.idsn: int | None = None
+        self.dsn_ref: int | None = None  # last 64-bit DSN seen (for 32-bit expansion)
+        self.ack_ref: int | None = None  # last 64-bit DATA_ACK this side sent
+        self.dfin: int | None = None  # DSN of this side's DATA_FIN
+        self.dfin_acked = False
+        self.first_dsn: int | None = None
+        self.high: int | None = None  # highest DSN end mapped so far
+        self.ranges: list[tuple[int, int, int, int]] = []  # (start, end, subflow, frame), sorted by start
+        self.starts: list[int] = []
+        self.bytes = 0
+        self.reinjected = 0
+        self.flags: MpCapableFlags | None = None
+        self.addresses: dict[int, list] = {}  # address id -> [address, port, frame, removed frame]
+        self.checked_first = False
+
+
+class Connection:
+    """One MPTCP connection: two sides, their subflows, and what was checked."""
+
+    __slots__ = ("stream", "version", "sides", "subflows", "checksum", "fallback", "closure", "checks",
+                 "experts", "history", "first_frame", "last_frame", "tokens_registered", "fastclosed")
+
+    def __init__(self, stream: int, version: int, first_frame: int) -> None:
+        self.stream = stream
+        self.version = version
+        self.sides = (_Side(), _Side())
+        self.subflows: list[Subflow] = []
+        self.checksum = False
+        self.fallback: str | None = None
+        self.closure = Observer(ClosureMachine, ("client", "server"))
+        self.checks: Counter = Counter()  # (what, verdict name) -> count
+        self.experts: Counter = Counter()  # key -> count
+        self.history: list[tuple[int, str]] = []  # (frame, event) for address management
+        self.first_frame = first_frame
+        self.last_frame = first_frame
+        self.tokens_registered: set[int] = set()
+        self.fastclosed = False
+
+    @property
+    def client_key(self) -> int | None:
+        return self.sides[CLIENT].key
+
+    @property
+    def server_key(self) -> int | None:
+        return self.sides[SERVER].key
+
+    def closure_state(self, side: int) -> str:
+        return self.closure.state(_SIDE[side])
+
+    def summary(self) -> ConnectionSummary:
+        c, s = self.sides
+        first = self.subflows[0] if self.subflows else None
+        return ConnectionSummary(
+            stream=self.stream,
+            version=self.version,
+            client=_ep(first.client) if first else "",
+            server=_ep(first.server) if first else "",
+            client_key=c.key, server_key=s.key, client_token=c.token, server_token=s.token,
+            checksum=self.checksum,
+            fallback=self.fallback,
+            subflows=tuple(_subflow_summary(sf) for sf in self.subflows),
+            client_bytes=c.bytes, server_bytes=s.bytes,
+            client_reinjected=c.reinjected, server_reinjected=s.reinjected,
+            client_state=self.closure_state(CLIENT), server_state=self.closure_state(SERVER),
+            checks=tuple(sorted((what, verdict, n) for (what, verdict), n in self.checks.items())),
+            experts=tuple(sorted(self.experts.items())),
+            addresses=tuple(
+                (_SIDE[i], aid, str(a[0]), a[1], a[2], a[3])
+                for i, side in enumerate(self.sides) for aid, a in sorted(side.addresses.items())),
+            first_frame=self.first_frame, last_frame=self.last_frame,
+        )
+
+
+def _ep(ep: tuple) -> str:
+    addr, port = ep
+    return f"[{addr}]:{port}" if addr.version == 6 else f"{addr}:{port}"
+
+
+@dataclass(frozen=True, slots=True)
+class SubflowSummary:
+    tcp_stream: int
+    kind: str | None  #: "MP_CAPABLE" or "MP_JOIN"
+    initiator: str
+    listener: str
+    address_ids: tuple
+    backup: tuple
+    state: str | None
+    closed: bool
+    reset: bool
+    tcprst_reason: str | None
+    bytes: tuple[int, int]  #: payload octets from the initiator, from the listener
+
+
+def _subflow_summary(sf: Subflow) -> SubflowSummary:
+    r = sf.tcprst
+    return SubflowSummary(sf.index, sf.kind, _ep(sf.client), _ep(sf.server), tuple(sf.address_ids),
+                          tuple(sf.backup), sf.state, sf.closed, sf.reset,
+                          (getattr(r.reason, "name", str(r.reason)) if r is not None else None),
+                          (sf.dirs[0].data, sf.dirs[1].data))
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSummary:
+    """What ``mptcpspec connections`` prints for one connection."""
+
+    stream: int
+    version: int
+    client: str
+    server: str
+    client_key: int | None
+    server_key: int | None
+    client_token: int | None
+    server_token: int | None
+    checksum: bool
+    fallback: str | None
+    subflows: tuple[SubflowSummary, ...]
+    client_bytes: int  #: data-level octets the client sent (highest DSN mapped - first DSN)
+    server_bytes: int
+    client_reinjected: int
+    server_reinjected: int
+    client_state: str  #: closure machine state
+    server_state: str
+    checks: tuple  #: (what, verdict, count)
+    experts: tuple  #: (key, count)
+    addresses: tuple  #: (side, address id, address, port, frame added, frame removed)
+    first_frame: int
+    last_frame: int
+
+
+class Analyzer:
+    """Feed packets in capture order; get a :class:`PacketInfo` for each."""
+
+    def __init__(self, *, verify: bool = True) -> None:
+        self.verify = verify
+        self._flows: dict[tuple, tuple[Subflow, int]] = {}
+        self._subflows: list[Subflow] = []
+        self._conns: list[Connection] = []
+        self._tokens: dict[int, Connection] = {}
+        self.counts: Counter = Counter()
+        self.experts: Counter = Counter()
+
+    # ------------------------------------------------------------------ public
+
+    def connections(self) -> list[Connection]:
+        return list(self._conns)
+
+    def subflows(self) -> list[Subflow]:
+        return list(self._subflows)
+
+    def feed(self, number: int, timestamp_ns: int, caplen: int, orig_len: int, pkt: Packet | None,
+             error: DecodeError | None = None) -> PacketInfo:
+        if pkt is None:
+            if error is not None:
+                self.counts["malformed"] += 1
+                ex = (expert("mptcpspec.packet.malformed", str(error)),)
+                self.experts["mptcpspec.packet.malformed"] += 1
+                return PacketInfo(number, timestamp_ns, caplen, orig_len, error=error, experts=ex)
+            self.counts["not TCP"] += 1
+            return PacketInfo(number, timestamp_ns, caplen, orig_len)
+        self.counts["TCP"] += 1
+        return self._tcp(number, timestamp_ns, caplen, orig_len, pkt)
+
+    # ------------------------------------------------------------------ per packet
+
+    def _subflow_of(self, number: int, pkt: Packet) -> tuple[Subflow, int]:
+        key = (pkt.src, pkt.sport, pkt.dst, pkt.dport)
+        hit = self._flows.get(key)
+        flags = pkt.flags
+        if hit is not None:
+            sf, d = hit
+            if not (flags & _SYN and not flags & _ACK and d == 0 and sf.dirs[0].isn is not None
+                    and sf.dirs[0].isn != pkt.seq and (sf.closed or sf.reset or sf.dirs[0].data or sf.dirs[1].data)):
+                return hit
+        # A new TCP stream: unseen addresses, or a new SYN on a finished one (port reuse).
+        if flags & _SYN and flags & _ACK:
+            client, server, d = (pkt.dst, pkt.dport), (pkt.src, pkt.sport), 1
+        else:
+            client, server, d = (pkt.src, pkt.sport), (pkt.dst, pkt.dport), 0
+        sf = Subflow(len(self._subflows), client, server, number)
+        self._subflows.append(sf)
+        self._flows[(client[0], client[1], server[0], server[1])] = (sf, 0)
+        self._flows[(server[0], server[1], client[0], client[1])] = (sf, 1)
+        return sf, d
+
+    def _tcp(self, number: int, ts: int, caplen: int, orig_len: int, pkt: Packet) -> PacketInfo:
+        sf, d = self._subflow_of(number, pkt)
+        sf.packets += 1
+        flags = pkt.flags
+        me, peer = sf.dirs[d], sf.dirs[1 - d]
+        if flags & _SYN:
+            if me.isn is None or not sf.syn_seen or d == 1:
+                me.isn = pkt.seq
+            if d == 0:
+                sf.syn_seen = True
+        elif me.isn is None:
+            me.isn = (pkt.seq - 1) & _M32  # no SYN seen: relative numbers start at 1, as Wireshark's do
+        tcp_seq = (pkt.seq - me.isn) & _M32
+        tcp_ack = (pkt.ack - peer.isn) & _M32 if flags & _ACK and peer.isn is not None else None
+        if pkt.payload_len:
+            me.data += pkt.payload_len
+        if flags & _FIN and me.fin is None:
+            me.fin = (pkt.seq + pkt.payload_len) & _M32
+        if flags & _ACK and peer.fin is not None and not peer.fin_acked and pkt.ack == (peer.fin + 1) & _M32:
+            peer.fin_acked = True
+        conn = sf.conn
+        raw = pkt.options
+        if not raw and conn is None:
+            return PacketInfo(number, ts, caplen, orig_len, pkt, None, None, sf.index, tcp_seq, tcp_ack,
+                              subflow=sf)
+        area = decode_tcp_options(raw, conn.version if conn is not None else None, strict=False) if raw else None
+        checks: list[Check] = []
+        experts: list[Expert] = []
+        ctx = _Ctx(self, number, pkt, sf, d, checks, experts)
+        mptcp = []
+        if area is not None:
+            if area.size > 40:
+                ctx.expert("mptcpspec.option.space", f"options area of {area.size} octets exceeds 40")
+            for o in area.options:
+                kind = getattr(o, "KIND", None)
+                if kind == 30:
+                    mptcp.append(o)
+                elif type(o) is MalformedOption and o.kind == 30:
+                    ctx.expert("mptcpspec.option.malformed", str(o.error))
+        if mptcp:
+            sf.mptcp_seen = True
+        dss: list[DssInfo] = []
+        payload_dsn = None
+        for o in mptcp:
+            t = type(o)
+            if t is Dss:
+                dss.append(ctx.dss(o))
+            elif t is MpCapable:
+                ctx.mp_capable(o)
+            elif t is MpJoinSyn or t is MpJoinSynAck or t is MpJoinAck:
+                ctx.mp_join(o)
+            elif t is AddAddr or t is AddAddrV0:
+                ctx.add_addr(o)
+            elif t is RemoveAddr:
+                ctx.remove_addr(o)
+            elif t is MpPrio:
+                ctx.mp_prio(o)
+            elif t is MpFastclose:
+                ctx.fastclose(o)
+            elif t is MpTcpRst:
+                sf.tcprst = o
+                ctx.expert("mptcpspec.tcprst", f"subflow reset, reason {getattr(o.reason, 'name', o.reason)}"
+                           + (" (transient)" if o.transient else ""))
+        conn = sf.conn
+        if conn is not None:
+            conn.last_frame = number
+            if type(sf.observer) is Observer:
+                ctx.handshake(mptcp)
+            if pkt.payload_len and not conn.fallback:
+                payload_dsn = ctx.data(mptcp)
+            if flags & _RST:
+                sf.reset = True
+                if not any(type(o) is MpFastclose for o in mptcp):
+                    ctx.closure("RST")
+                self._subflow_closed(sf, ctx)
+            elif sf.dirs[0].fin_acked and sf.dirs[1].fin_acked and not sf.closed:
+                self._subflow_closed(sf, ctx)
+            from_client = sf.side(d) == CLIENT
+            master = bool(conn.subflows) and conn.subflows[0] is sf
+        else:
+            from_client = master = None
+            if flags & _RST:
+                sf.reset = True
+        for e in experts:
+            self.experts[e.key] += 1
+            if conn is not None:
+                conn.experts[e.key] += 1
+        return PacketInfo(number, ts, caplen, orig_len, pkt, area, None, sf.index, tcp_seq, tcp_ack,
+                          conn.stream if conn is not None else None, from_client, master, tuple(dss),
+                          payload_dsn, tuple(ctx.reinjection_of), tuple(checks), tuple(experts), sf, conn)
+
+    def _subflow_closed(self, sf: Subflow, ctx: _Ctx) -> None:
+        if sf.closed:
+            return
+        sf.closed = True
+        conn = sf.conn
+        if conn is not None and all(s.closed for s in conn.subflows):
+            for side in ("client", "server"):
+                conn.closure.notify(side, "ALL_SUBFLOWS_CLOSED")
+
+    # ------------------------------------------------------------------ connections
+
+    def new_connection(self, version: int, number: int) -> Connection:
+        conn = Connection(len(self._conns), version, number)
+        self._conns.append(conn)
+        return conn
+
+    def register_key(self, conn: Connection, side: int, key: int, ctx: _Ctx) -> None:
+        s = conn.sides[side]
+        if s.key == key:
+            return
+        s.key = key
+        s.token = crypto.key_token(key, conn.version)
+        s.idsn = crypto.key_idsn(key, conn.version)
+        other = self._tokens.get(s.token)
+        if other is not None and other is not conn:
+            ctx.expert("mptcpspec.token.collision",
+                       f"token {s.token:#010x} of the {_SIDE[side]} is also the token of MPTCP stream {other.stream}")
+        self._tokens[s.token] = conn
+
+
+class _Ctx:
+    """The analysis of one packet (kept apart so the per-packet state is plain locals)."""
+
+    __slots__ = ("an", "number", "pkt", "sf", "d", "checks", "experts", "reinjection_of")
+
+    def __init__(self, an: Analyzer, number: int, pkt: Packet, sf: Subflow, d: int, checks: list,
+                 experts: list) -> None:
+        self.an = an
+        self.number = number
+        self.pkt = pkt
+        self.sf = sf
+        self.d = d
+        self.checks = checks
+        self.experts = experts
+        self.reinjection_of: list[int] = []
+
+    def expert(self, key: str, message: str | None = None) -> None:
+        self.experts.append(expert(key, message))
+
+    def check(self, c: Check) -> None:
+        self.checks.append(c)
+        conn = self.sf.conn
+        if conn is not None:
+            conn.checks[(c.what, c.verdict.name)] += 1
+
+    def closure(self, signal: str, **guards: bool) -> None:
+        sf, conn = self.sf, self.sf.conn
+        src = _SIDE[sf.side(self.d)]
+        dst = _SIDE[1 - sf.side(self.d)]
+        for f in conn.closure.feed((src, dst), signal, **guards):
+            self.expert("mptcpspec.closure.illegal", f"{f.signal}: {f.role} {f.endpoint} in {'|'.join(f.states)}: "
+                                                     f"{f.reason}")
+
+    # ------------------------------------------------------------------ MP_CAPABLE
+
+    def mp_capable(self, o: MpCapable) -> None:
+        an, sf, pkt, d = self.an, self.sf, self.pkt, self.d
+        flags = pkt.flags
+        conn = sf.conn
+        if flags & _SYN and not flags & _ACK:
+            if conn is None:
+                conn = sf.conn = an.new_connection(o.version, self.number)
+                conn.subflows.append(sf)
+                sf.kind = "MP_CAPABLE"
+                sf.to_client_side = d == 0
+                if o.version == 1:  # the machine in spec/establishment.fsm is v1's handshake
+                    sf.observer = Observer(EstablishmentMachine, ("A", "B"))
+            self._algorithm(o)
+            conn.sides[sf.side(d)].flags = o.flags
+            if o.flags & MpCapableFlags.CHECKSUM_REQUIRED:
+                conn.checksum = True
+            if o.sender_key is not None:
+                an.register_key(conn, sf.side(d), o.sender_key, self)
+            return
+        if conn is None:
+            # The capture missed the SYN: start from what this packet says.
+            if flags & _SYN:
+                conn = sf.conn = an.new_connection(o.version, self.number)
+                sf.to_client_side = d == 1
+            elif o.receiver_key is not None:
+                conn = sf.conn = an.new_connection(o.version, self.number)
+                sf.to_client_side = d == 0
+            else:
+                return
+            conn.subflows.append(sf)
+            sf.kind = "MP_CAPABLE"
+        if sf.kind != "MP_CAPABLE":
+            self.expert("mptcpspec.option.unexpected", "MP_CAPABLE on an MP_JOIN subflow")
+            return
+        side = sf.side(d)
+        if flags & _SYN:  # SYN/ACK
+            self._algorithm(o)
+            if o.version != conn.version:
+                conn.version = o.version  # the listener's answer decides
+            conn.sides[side].flags = o.flags
+            if o.flags & MpCapableFlags.CHECKSUM_REQUIRED:
+                conn.checksum = True
+            if o.sender_key is not None:
+                an.register_key(conn, side, o.sender_key, self)
+            return
+        # Third ACK, or (v1) the first data with MP_CAPABLE: the sender's key, then the receiver's.
+        s, r = conn.sides[side], conn.sides[1 - side]
+        if o.sender_key is not None:
+            if s.key is not None and s.key != o.sender_key:
+                self.expert("mptcp.connection.echoed_key_mismatch",
+                            f"sender's key {o.sender_key:#018x} differs from the SYN's {s.key:#018x}")
+            elif s.key is None:
+                an.register_key(conn, side, o.sender_key, self)
+        if o.receiver_key is not None:
+            if r.key is not None and r.key != o.receiver_key:
+                self.expert("mptcp.connection.echoed_key_mismatch",
+                            f"receiver's key {o.receiver_key:#018x} differs from the SYN/ACK's {r.key:#018x}")
+                self.check(Check(Verdict.MISMATCH, "MP_CAPABLE echoed key", r.key, o.receiver_key))
+            elif r.key is None:
+                an.register_key(conn, 1 - side, o.receiver_key, self)
+            else:
+                self.check(Check(Verdict.VERIFIED, "MP_CAPABLE echoed key", r.key, o.receiver_key))
+        if o.data_level_length is not None and self.pkt.payload_len:
+            # v1: the first data rides on MP_CAPABLE, mapped from IDSN + 1 (RFC 8684 §3.1).
+            if s.idsn is not None:
+                s.checked_first = True
+                rel = (self.pkt.seq - sf.dirs[d].isn) & _M32
+                self.mapping(d, rel, (s.idsn + 1) & _M64, o.data_level_length, o.checksum, o.data_level_length)
+
+    def _algorithm(self, o: MpCapable) -> None:
+        f = int(o.flags)
+        if not f & 0x01:
+            self.expert("mptcp.connection.missing_algorithm", "MP_CAPABLE sets no HMAC algorithm flag (H)")
+        elif f & 0x3E:
+            self.expert("mptcp.connection.unsupported_algorithm",
+                        f"MP_CAPABLE flags {f:#04x} ask for an algorithm besides HMAC-SHA1/SHA256")
+
+    # ------------------------------------------------------------------ MP_JOIN
+
+    def mp_join(self, o) -> None:
+        an, sf, d, pkt = self.an, self.sf, self.d, self.pkt
+        t = type(o)
+        if t is MpJoinSyn:
+            if not pkt.flags & _SYN or pkt.flags & _ACK:
+                self.expert("mptcpspec.option.unexpected", "MP_JOIN of SYN length on a packet that is not a SYN")
+                return
+            sf.address_ids[d] = o.address_id
+            sf.backup[d] = o.backup
+            sf.nonces[d] = o.nonce
+            conn = an._tokens.get(o.token)
+            if sf.conn is None:
+                sf.kind = "MP_JOIN"
+                sf.observer = Observer(JoinMachine, ("A", "B"))
+            if conn is None:
+                self.expert("mptcpspec.join.unknown_token", f"token {o.token:#010x} names no connection seen")
+                return
+            if sf.conn is None:
+                sf.conn = conn
+                conn.subflows.append(sf)
+                # The token is the receiver's: the initiator is the other side.
+                sf.to_client_side = conn.sides[SERVER].token == o.token
+            return
+        conn = sf.conn
+        if conn is None:
+            return
+        a = sf.side(0)  # the initiator's connection side
+        ka, kb = conn.sides[a].key, conn.sides[1 - a].key
+        if t is MpJoinSynAck:
+            sf.address_ids[d] = o.address_id
+            sf.backup[d] = o.backup
+            sf.nonces[d] = o.nonce
+            c = crypto.verify_join_synack(kb, ka, o.nonce, sf.nonces[0], o.truncated_hmac, conn.version)
+        else:
+            c = crypto.verify_join_ack(ka, kb, sf.nonces[0], sf.nonces[1], o.hmac, conn.version)
+        self.check(c)
+        if c.verdict is Verdict.MISMATCH:
+            self.expert("mptcpspec.join.hmac_mismatch", str(c))
+
+    # ------------------------------------------------------------------ handshake machines
+
+    def handshake(self, mptcp: list) -> None:
+        sf, pkt, d = self.sf, self.pkt, self.d
+        obs = sf.observer
+        flags = pkt.flags
+        direction = ("A", "B") if d == 0 else ("B", "A")
+        guards: dict[str, bool] = {}
+        if sf.kind == "MP_JOIN":
+            types = {type(o) for o in mptcp}
+            if flags & _RST:
+                sig = "RST"
+            elif flags & _SYN and not flags & _ACK:
+                sig = "SYN+MP_JOIN" if MpJoinSyn in types else None
+                guards["token_ok"] = sf.conn is not None
+            elif flags & _SYN:
+                sig = "SYN_ACK+MP_JOIN" if MpJoinSynAck in types else "SYN_ACK"
+                guards["hmac_ok"] = self._verified("MP_JOIN SYN/ACK")
+            elif MpJoinAck in types:
+                sig = "ACK+MP_JOIN"
+                guards["hmac_ok"] = self._verified("MP_JOIN ACK")
+            else:
+                sig = "ACK"
+        else:
+            mpc = next((o for o in mptcp if type(o) is MpCapable), None)
+            dss = next((o for o in mptcp if type(o) is Dss), None)
+            if flags & _SYN and not flags & _ACK:
+                sig = "SYN+MP_CAPABLE" if mpc else "SYN"
+            elif flags & _SYN:
+                sig = "SYN_ACK+MP_CAPABLE" if mpc else "SYN_ACK"
+            elif mpc is not None:
+                sig = "DATA+MP_CAPABLE" if mpc.data_level_length is not None else "ACK+MP_CAPABLE"
+            elif dss is not None:
+                if dss.flags & _F_M and dss.data_level_length == 0:
+                    sig = "DSS[INFINITE_MAPPING]"
+                elif dss.flags & _F_M and pkt.payload_len:
+                    sig = "DATA+DSS"
+                else:
+                    sig = "ACK+DSS"
+            elif flags & _RST:
+                sig = None
+            else:
+                sig = "ACK"
+        if sig is not None:
+            for f in obs.feed(direction, sig, **guards):
+                self.expert("mptcpspec.handshake.illegal",
+                            f"{sf.kind} {f.signal}: {f.role} {f.endpoint} in {'|'.join(f.states)}: {f.reason}")
+        if obs.is_final("A") and obs.is_final("B"):
+            states = obs.states("A") | obs.states("B")
+            if "FALLBACK" in states and sf.conn is not None and sf.conn.fallback is None:
+                sf.conn.fallback = "the MP_CAPABLE handshake did not complete (no MP_CAPABLE on the SYN/ACK or ACK)"
+                self.expert("mptcpspec.fallback", sf.conn.fallback)
+            sf.observer = _Done(obs)
+
+    def _verified(self, prefix: str) -> bool:
+        return all(c.verdict is not Verdict.MISMATCH for c in self.checks if c.what.startswith(prefix))
+
+    # ------------------------------------------------------------------ DSS
+
+    def dss(self, o: Dss) -> DssInfo:
+        sf, d = self.sf, self.d
+        conn = sf.conn
+        if conn is None:
+            return DssInfo()
+        f = o.flags
+        side = sf.side(d)
+        me, peer = conn.sides[side], conn.sides[1 - side]
+        sf.dirs[d].seen_dss = True
+        ack64 = ack = dsn64 = dsn = None
+        if f & _F_A and o.data_ack is not None:
+            ref = peer.dsn_ref if peer.dsn_ref is not None else (me.ack_ref if me.ack_ref is not None else (
+                (peer.idsn + 1) & _M64 if peer.idsn is not None else None))
+            if f & _F_a:
+                ack64 = o.data_ack
+            elif ref is not None:
+                ack64 = expand(o.data_ack, ref)
+            if ack64 is not None:
+                me.ack_ref = ack64
+                if peer.idsn is not None:
+                    ack = (ack64 - peer.idsn) & _M64
+                if peer.dfin is not None and not peer.dfin_acked and ((ack64 - peer.dfin) & _M64) - 1 < (1 << 62):
+                    peer.dfin_acked = True
+                    self.closure("DATA_ACK[DFIN]")
+        if f & _F_M and o.dsn is not None:
+            if f & _F_m:
+                dsn64 = o.dsn
+            else:
+                ref = me.dsn_ref if me.dsn_ref is not None else (
+                    (me.idsn + 1) & _M64 if me.idsn is not None else None)
+                dsn64 = expand(o.dsn, ref) if ref is not None else None
+            if dsn64 is not None:
+                me.dsn_ref = dsn64
+                if me.idsn is not None:
+                    dsn = (dsn64 - me.idsn) & _M64
+            dl = o.data_level_length
+            if dl == 0:
+                self.expert("mptcp.dss.infinite_mapping")
+                if conn.fallback is None:
+                    conn.fallback = f"infinite mapping in frame {self.number}"
+                    self.expert("mptcpspec.fallback", f"fallback to regular TCP: {conn.fallback}")
+            fin = bool(f & _F_F)
+            if conn.checksum and o.checksum is None:
+                self.expert("mptcpspec.dss.checksum_missing")
+            elif not conn.checksum and o.checksum is not None and conn.sides[0].flags is not None:
+                self.expert("mptcpspec.dss.checksum_unexpected")
+            if dsn64 is not None and dl:
+                if fin:
+                    me.dfin = (dsn64 + dl - 1) & _M64
+                if not (fin and dl == 1 and o.ssn == 0):
+                    self.mapping(d, o.ssn, dsn64, dl - fin, o.checksum, dl)
+                elif conn.checksum and o.checksum is not None and self.an.verify:
+                    # A DATA_FIN alone: the checksum covers the pseudo-header only (RFC 8684 §3.3.1).
+                    c = crypto.verify_dss_checksum(dsn64, 0, 1, b"", o.checksum)
+                    self.check(c)
+                    if c.verdict is Verdict.MISMATCH:
+                        self.expert("mptcpspec.dss.checksum_mismatch", str(c))
+                if me.idsn is not None and not me.checked_first:
+                    me.checked_first = True
+                    self._first_dsn(me, side, dsn64)
+            if fin:
+                self.closure("DATA_FIN")
+        return DssInfo(dsn64, dsn, ack64, ack)
+
+    def _first_dsn(self, me: _Side, side: int, dsn64: int) -> None:
+        expect = (me.idsn + 1) & _M64
+        if dsn64 != expect:
+            self.expert("mptcpspec.dss.first_dsn",
+                        f"the {_SIDE[side]}'s first mapping starts at DSN {dsn64:#x}, IDSN + 1 is {expect:#x}")
+
+    def mapping(self, d: int, ssn: int, dsn64: int, length: int, checksum: int | None, dl: int) -> None:
+        """Record a mapping of ``length`` subflow octets from relative ``ssn`` to ``dsn64``; ``dl`` is the
+        data-level length as sent (with the DATA_FIN's octet), which the checksum covers."""
+        sf, conn = self.sf, self.sf.conn
+        fl = sf.dirs[d]
+        side = conn.sides[sf.side(d)]
+        end = ssn + length
+        ms = fl.mappings
+        known = None
+        for m in reversed(ms):
+            if m[0] < end and ssn < m[1]:  # overlapping subflow data
+                if ((m[2] - m[0]) & _M64) != ((dsn64 - ssn) & _M64):
+                    self.expert("mptcpspec.dss.mapping_conflict",
+                                f"subflow octets {ssn}..{end} mapped to DSN {dsn64:#x}, frame {m[3]} mapped them "
+                                f"to {(m[2] + ssn - m[0]) & _M64:#x}")
+                elif m[0] == ssn and m[1] == end:
+                    known = m
+                break
+        if known is None:
+            m = [ssn, end, dsn64, self.number, checksum if self.an.verify and conn.checksum else None, None, dl]
+            ms.append(m)
+            if len(ms) > _MAX_MAPPINGS:
+                del ms[0]
+            fl.last = m
+            if length:
+                self._data_range(side, dsn64, length)
+        else:
+            fl.last = known
+
+    def _data_range(self, side: _Side, dsn64: int, length: int) -> None:
+        """Account a data range at connection level: new data, reinjection, order."""
+        end = dsn64 + length
+        below = False
+        if side.first_dsn is None:
+            side.first_dsn = dsn64
+            side.high = end
+            side.bytes = length
+        elif end - side.high > 0:
+            if dsn64 < side.high:
+                side.bytes += end - side.high
+            else:
+                side.bytes += length
+            side.high = end
+            below = False
+        else:
+            below = True
+        starts, ranges = side.starts, side.ranges
+        i = bisect.bisect_right(starts, dsn64)
+        j = i - 1
+        me = self.sf.index
+        hit = again = False
+        while j >= 0 and j >= i - 8:
+            s, e, sub, frame = ranges[j]
+            if e > dsn64:
+                if sub != me:
+                    self.reinjection_of.append(frame)
+                    hit = True
+                else:
+                    again = frame
+            j -= 1
+        k = i
+        while k < len(ranges) and ranges[k][0] < end:
+            if ranges[k][2] != me:
+                self.reinjection_of.append(ranges[k][3])
+                hit = True
+            else:
+                again = ranges[k][3]
+            k += 1
+        if again and not hit:
+            self.expert("mptcpspec.dss.retransmission",
+                        f"DSN {dsn64:#x}+{length} was mapped on this subflow before, in frame {again}, "
+                        f"at other subflow octets")
+        elif below and not hit:
+            self.expert("mptcpspec.dss.out_of_order",
+                        f"mapping at DSN {dsn64:#x} starts below the highest DSN seen, {side.high:#x}")
+        if hit:
+            side.reinjected += length
+            self.expert("mptcpspec.dss.reinjection",
+                        f"DSN {dsn64:#x}+{length} was mapped on another subflow in frame(s) "
+                        f"{', '.join(map(str, sorted(set(self.reinjection_of))))}")
+        starts.insert(i, dsn64)
+        ranges.insert(i, (dsn64, end, me, self.number))
+        if len(ranges) > _MAX_RANGES:
+            del ranges[:_MAX_RANGES // 2]
+            del starts[:_MAX_RANGES // 2]
+
+    def data(self, mptcp: list) -> int | None:
+        """Check the payload against the mappings; return its relative DSN when mapped."""
+        sf, d, pkt = self.sf, self.d, self.pkt
+        conn = sf.conn
+        fl = sf.dirs[d]
+        if fl.isn is None:
+            return None
+        rel = (pkt.seq - fl.isn) & _M32
+        n = pkt.payload_len
+        m = fl.last
+        if m is None or not (m[0] <= rel < m[1]):
+            m = None
+            for cand in reversed(fl.mappings):
+                if cand[0] <= rel < cand[1]:
+                    m = fl.last = cand
+                    break
+        if m is None:
+            if pkt.flags & _SYN:
+                return None  # TFO data on the SYN: mapped once the keys are known
+            if not fl.seen_dss and not sf.dirs[1 - d].seen_dss and sf.kind == "MP_CAPABLE":
+                if conn.fallback is None and conn.sides[0].key is not None and conn.sides[1].key is not None:
+                    conn.fallback = f"data without any DSS option in frame {self.number}"
+                    self.expert("mptcpspec.fallback", f"fallback to regular TCP: {conn.fallback}")
+                return None
+            self.expert("mptcp.dss.missing_mapping",
+                        f"subflow octets {rel}..{rel + n} are covered by no mapping")
+            return None
+        if rel + n > m[1]:
+            self.expert("mptcp.dss.missing_mapping",
+                        f"subflow octets {m[1]}..{rel + n} run past the mapping of frame {m[3]}")
+        dsn64 = (m[2] + rel - m[0]) & _M64
+        if m[4] is not None:
+            self._checksum(m, rel, n)
+        side = conn.sides[sf.side(d)]
+        return (dsn64 - side.idsn) & _M64 if side.idsn is not None else None
+
+    def _checksum(self, m: list, rel: int, n: int) -> None:
+        pkt = self.pkt
+        ssn, end, dsn64, frame, csum, buf = m[:6]
+        want = end - ssn
+        payload = pkt.payload
+        if buf is None:
+            if rel != ssn:
+                return  # a retransmission covering part of a mapping already checked, or a gap
+            if pkt.payload_cut:
+                self.check(Check(Verdict.UNVERIFIABLE, "DSS checksum", None, csum,
+                                 f"payload cut by the snapshot length ({len(payload)} of {n} octets captured)"))
+                m[4] = None
+                return
+            if n >= want:
+                self._verify_csum(m, payload[:want])
+                return
+            m[5] = bytearray(payload)
+            return
+        if rel != ssn + len(buf) or pkt.payload_cut:
+            if pkt.payload_cut:
+                self.check(Check(Verdict.UNVERIFIABLE, "DSS checksum", None, csum,
+                                 f"payload cut by the snapshot length (mapping of frame {frame})"))
+                m[4] = None
+            return
+        buf += payload[:want - len(buf)]
+        if len(buf) >= want:
+            self._verify_csum(m, bytes(buf))
+
+    def _verify_csum(self, m: list, payload: bytes) -> None:
+        ssn, end, dsn64, frame, csum, _, dl = m
+        # The pseudo-header's data-level length is the one sent: it counts a DATA_FIN's octet.
+        c = crypto.verify_dss_checksum(dsn64, ssn, dl, payload, csum)
+        if frame != self.number:
+            c = Check(c.verdict, c.what, c.expected, c.actual, (c.why + "; " if c.why else "") + f"mapping of frame {frame}")
+        self.check(c)
+        if c.verdict is Verdict.MISMATCH:
+            self.expert("mptcpspec.dss.checksum_mismatch", str(c))
+        m[4] = None
+        m[5] = None
+
+    # ------------------------------------------------------------------ address management, close
+
+    def add_addr(self, o) -> None:
+        sf, d = self.sf, self.d
+        conn = sf.conn
+        if conn is None:
+            return
+        side = sf.side(d)
+        echo = getattr(o, "echo", False)
+        port = o.port
+        what = "ADD_ADDR echo" if echo else "ADD_ADDR"
+        conn.history.append((self.number, f"{_SIDE[side]} {what} id {o.address_id} {o.address}"
+                                          + (f" port {port}" if port else "")))
+        if echo:
+            return
+        conn.sides[side].addresses[o.address_id] = [o.address, port, self.number, None]
+        if type(o) is AddAddr and o.hmac is not None and self.an.verify:
+            c = crypto.verify_add_addr(conn.sides[side].key, conn.sides[1 - side].key, o.address_id, o.address,
+                                       port, o.hmac, conn.version)
+            self.check(c)
+            if c.verdict is Verdict.MISMATCH:
+                self.expert("mptcpspec.add_addr.hmac_mismatch", str(c))
+
+    def remove_addr(self, o: RemoveAddr) -> None:
+        conn = self.sf.conn
+        if conn is None:
+            return
+        side = self.sf.side(self.d)
+        for aid in o.address_ids:
+            a = conn.sides[side].addresses.get(aid)
+            if a is not None:
+                a[3] = self.number
+        conn.history.append((self.number, f"{_SIDE[side]} REMOVE_ADDR id(s) {', '.join(map(str, o.address_ids))}"))
+
+    def mp_prio(self, o: MpPrio) -> None:
+        conn = self.sf.conn
+        if conn is None:
+            return
+        side = self.sf.side(self.d)
+        if o.address_id is None:
+            self.sf.backup[1 - self.d] = o.backup  # v1: the receiver is asked to treat this subflow as backup
+        conn.history.append((self.number, f"{_SIDE[side]} MP_PRIO backup={int(o.backup)}"
+                                          + (f" id {o.address_id}" if o.address_id is not None else "")))
+
+    def fastclose(self, o: MpFastclose) -> None:
+        sf, d, pkt = self.sf, self.d, self.pkt
+        conn = sf.conn
+        if conn is None:
+            return
+        receiver = conn.sides[1 - sf.side(d)]
+        if receiver.key is None:
+            c = Check(Verdict.UNVERIFIABLE, "MP_FASTCLOSE key", None, o.receiver_key, "unknown: the receiver's key")
+        else:
+            c = Check(Verdict.VERIFIED if receiver.key == o.receiver_key else Verdict.MISMATCH, "MP_FASTCLOSE key",
+                      receiver.key, o.receiver_key)
+        self.check(c)
+        if c.verdict is Verdict.MISMATCH:
+            self.expert("mptcpspec.fastclose.key_mismatch", str(c))
+        conn.fastclosed = True
+        key_valid = c.verdict is not Verdict.MISMATCH
+        self.closure("RST+MP_FASTCLOSE" if pkt.flags & _RST else "MP_FASTCLOSE", key_valid=key_valid)
+
+
+class _Done:
+    """A finished handshake observer: its states frozen, nothing more fed."""
+
+    __slots__ = ("_a", "_b")
+
+    def __init__(self, obs: Observer) -> None:
+        self._a, self._b = obs.state("A"), obs.state("B")
+
+    def state(self, endpoint: str) -> str:
+        return self._a if endpoint == "A" else self._b
