@@ -122,10 +122,14 @@ class PacketInfo:
 class _Dir:
     """One direction of a subflow: sequence base and recent mappings."""
 
-    __slots__ = ("isn", "mappings", "last", "fin", "fin_acked", "pending", "seen_dss", "data")
+    __slots__ = ("isn", "syn_data", "mappings", "last", "fin", "fin_acked", "pending", "seen_dss", "data")
 
     def __init__(self) -> None:
         self.isn: int | None = None
+        # Payload of our SYN (TCP Fast Open). Linux keeps it outside the MPTCP data sequence space
+        # and counts subflow sequence numbers of mappings from the octet after it (the kernel's
+        # net/mptcp/fastopen.c: "ssn_offset += skb->len"); a capture shows the same.
+        self.syn_data = 0
         self.mappings: list[list] = []  # [ssn_start, ssn_end, dsn64, frame, checksum, buffer]
         self.last: list | None = None
         self.fin: int | None = None  # sequence number of our FIN
@@ -252,6 +256,7 @@ class Connection:
             addresses=tuple(
                 (_SIDE[i], aid, str(a[0]), a[1], a[2], a[3])
                 for i, side in enumerate(self.sides) for aid, a in sorted(side.addresses.items())),
+            history=tuple(self.history),
             first_frame=self.first_frame, last_frame=self.last_frame,
         )
 
@@ -308,6 +313,7 @@ class ConnectionSummary:
     checks: tuple  #: (what, verdict, count)
     experts: tuple  #: (key, count)
     addresses: tuple  #: (side, address id, address, port, frame added, frame removed)
+    history: tuple  #: (frame, event): ADD_ADDR, REMOVE_ADDR, MP_PRIO as they happened
     first_frame: int
     last_frame: int
 
@@ -337,8 +343,8 @@ class Analyzer:
         if pkt is None:
             if error is not None:
                 self.counts["malformed"] += 1
-                ex = (expert("mptcpspec.packet.malformed", str(error)),)
-                self.experts["mptcpspec.packet.malformed"] += 1
+                ex = (expert("mptcp.packet.malformed", str(error)),)
+                self.experts["mptcp.packet.malformed"] += 1
                 return PacketInfo(number, timestamp_ns, caplen, orig_len, error=error, experts=ex)
             self.counts["not TCP"] += 1
             return PacketInfo(number, timestamp_ns, caplen, orig_len)
@@ -375,6 +381,7 @@ class Analyzer:
         if flags & _SYN:
             if me.isn is None or not sf.syn_seen or d == 1:
                 me.isn = pkt.seq
+                me.syn_data = pkt.payload_len
             if d == 0:
                 sf.syn_seen = True
         elif me.isn is None:
@@ -399,13 +406,13 @@ class Analyzer:
         mptcp = []
         if area is not None:
             if area.size > 40:
-                ctx.expert("mptcpspec.option.space", f"options area of {area.size} octets exceeds 40")
+                ctx.expert("mptcp.option.space", f"options area of {area.size} octets exceeds 40")
             for o in area.options:
                 kind = getattr(o, "KIND", None)
                 if kind == 30:
                     mptcp.append(o)
                 elif type(o) is MalformedOption and o.kind == 30:
-                    ctx.expert("mptcpspec.option.malformed", str(o.error))
+                    ctx.expert("mptcp.option.malformed", str(o.error))
         if mptcp:
             sf.mptcp_seen = True
         dss: list[DssInfo] = []
@@ -428,7 +435,7 @@ class Analyzer:
                 ctx.fastclose(o)
             elif t is MpTcpRst:
                 sf.tcprst = o
-                ctx.expert("mptcpspec.tcprst", f"subflow reset, reason {getattr(o.reason, 'name', o.reason)}"
+                ctx.expert("mptcp.tcprst", f"subflow reset, reason {getattr(o.reason, 'name', o.reason)}"
                            + (" (transient)" if o.transient else ""))
         conn = sf.conn
         if conn is not None:
@@ -483,7 +490,7 @@ class Analyzer:
         s.idsn = crypto.key_idsn(key, conn.version)
         other = self._tokens.get(s.token)
         if other is not None and other is not conn:
-            ctx.expert("mptcpspec.token.collision",
+            ctx.expert("mptcp.token.collision",
                        f"token {s.token:#010x} of the {_SIDE[side]} is also the token of MPTCP stream {other.stream}")
         self._tokens[s.token] = conn
 
@@ -518,7 +525,7 @@ class _Ctx:
         src = _SIDE[sf.side(self.d)]
         dst = _SIDE[1 - sf.side(self.d)]
         for f in conn.closure.feed((src, dst), signal, **guards):
-            self.expert("mptcpspec.closure.illegal", f"{f.signal}: {f.role} {f.endpoint} in {'|'.join(f.states)}: "
+            self.expert("mptcp.closure.illegal", f"{f.signal}: {f.role} {f.endpoint} in {'|'.join(f.states)}: "
                                                      f"{f.reason}")
 
     # ------------------------------------------------------------------ MP_CAPABLE
@@ -555,7 +562,7 @@ class _Ctx:
             conn.subflows.append(sf)
             sf.kind = "MP_CAPABLE"
         if sf.kind != "MP_CAPABLE":
-            self.expert("mptcpspec.option.unexpected", "MP_CAPABLE on an MP_JOIN subflow")
+            self.expert("mptcp.option.unexpected", "MP_CAPABLE on an MP_JOIN subflow")
             return
         side = sf.side(d)
         if flags & _SYN:  # SYN/ACK
@@ -587,10 +594,11 @@ class _Ctx:
                 self.check(Check(Verdict.VERIFIED, "MP_CAPABLE echoed key", r.key, o.receiver_key))
         if o.data_level_length is not None and self.pkt.payload_len:
             # v1: the first data rides on MP_CAPABLE, mapped from IDSN + 1 (RFC 8684 §3.1).
+            # The mapping is implicit: DSN IDSN + 1, subflow sequence number 1; the kernel repeats the
+            # option on every segment of that first mapping.
             if s.idsn is not None:
                 s.checked_first = True
-                rel = (self.pkt.seq - sf.dirs[d].isn) & _M32
-                self.mapping(d, rel, (s.idsn + 1) & _M64, o.data_level_length, o.checksum, o.data_level_length)
+                self.mapping(d, 1, (s.idsn + 1) & _M64, o.data_level_length, o.checksum, o.data_level_length)
 
     def _algorithm(self, o: MpCapable) -> None:
         f = int(o.flags)
@@ -607,7 +615,7 @@ class _Ctx:
         t = type(o)
         if t is MpJoinSyn:
             if not pkt.flags & _SYN or pkt.flags & _ACK:
-                self.expert("mptcpspec.option.unexpected", "MP_JOIN of SYN length on a packet that is not a SYN")
+                self.expert("mptcp.option.unexpected", "MP_JOIN of SYN length on a packet that is not a SYN")
                 return
             sf.address_ids[d] = o.address_id
             sf.backup[d] = o.backup
@@ -617,7 +625,7 @@ class _Ctx:
                 sf.kind = "MP_JOIN"
                 sf.observer = Observer(JoinMachine, ("A", "B"))
             if conn is None:
-                self.expert("mptcpspec.join.unknown_token", f"token {o.token:#010x} names no connection seen")
+                self.expert("mptcp.join.unknown_token", f"token {o.token:#010x} names no connection seen")
                 return
             if sf.conn is None:
                 sf.conn = conn
@@ -639,7 +647,7 @@ class _Ctx:
             c = crypto.verify_join_ack(ka, kb, sf.nonces[0], sf.nonces[1], o.hmac, conn.version)
         self.check(c)
         if c.verdict is Verdict.MISMATCH:
-            self.expert("mptcpspec.join.hmac_mismatch", str(c))
+            self.expert("mptcp.join.hmac_mismatch", str(c))
 
     # ------------------------------------------------------------------ handshake machines
 
@@ -686,13 +694,13 @@ class _Ctx:
                 sig = "ACK"
         if sig is not None:
             for f in obs.feed(direction, sig, **guards):
-                self.expert("mptcpspec.handshake.illegal",
+                self.expert("mptcp.handshake.illegal",
                             f"{sf.kind} {f.signal}: {f.role} {f.endpoint} in {'|'.join(f.states)}: {f.reason}")
         if obs.is_final("A") and obs.is_final("B"):
             states = obs.states("A") | obs.states("B")
             if "FALLBACK" in states and sf.conn is not None and sf.conn.fallback is None:
                 sf.conn.fallback = "the MP_CAPABLE handshake did not complete (no MP_CAPABLE on the SYN/ACK or ACK)"
-                self.expert("mptcpspec.fallback", sf.conn.fallback)
+                self.expert("mptcp.fallback", sf.conn.fallback)
             sf.observer = _Done(obs)
 
     def _verified(self, prefix: str) -> bool:
@@ -740,12 +748,12 @@ class _Ctx:
                 self.expert("mptcp.dss.infinite_mapping")
                 if conn.fallback is None:
                     conn.fallback = f"infinite mapping in frame {self.number}"
-                    self.expert("mptcpspec.fallback", f"fallback to regular TCP: {conn.fallback}")
+                    self.expert("mptcp.fallback", f"fallback to regular TCP: {conn.fallback}")
             fin = bool(f & _F_F)
             if conn.checksum and o.checksum is None:
-                self.expert("mptcpspec.dss.checksum_missing")
+                self.expert("mptcp.dss.checksum_missing")
             elif not conn.checksum and o.checksum is not None and conn.sides[0].flags is not None:
-                self.expert("mptcpspec.dss.checksum_unexpected")
+                self.expert("mptcp.dss.checksum_unexpected")
             if dsn64 is not None and dl:
                 if fin:
                     me.dfin = (dsn64 + dl - 1) & _M64
@@ -756,7 +764,7 @@ class _Ctx:
                     c = crypto.verify_dss_checksum(dsn64, 0, 1, b"", o.checksum)
                     self.check(c)
                     if c.verdict is Verdict.MISMATCH:
-                        self.expert("mptcpspec.dss.checksum_mismatch", str(c))
+                        self.expert("mptcp.dss.checksum_mismatch", str(c))
                 if me.idsn is not None and not me.checked_first:
                     me.checked_first = True
                     self._first_dsn(me, side, dsn64)
@@ -767,7 +775,7 @@ class _Ctx:
     def _first_dsn(self, me: _Side, side: int, dsn64: int) -> None:
         expect = (me.idsn + 1) & _M64
         if dsn64 != expect:
-            self.expert("mptcpspec.dss.first_dsn",
+            self.expert("mptcp.dss.first_dsn",
                         f"the {_SIDE[side]}'s first mapping starts at DSN {dsn64:#x}, IDSN + 1 is {expect:#x}")
 
     def mapping(self, d: int, ssn: int, dsn64: int, length: int, checksum: int | None, dl: int) -> None:
@@ -782,7 +790,7 @@ class _Ctx:
         for m in reversed(ms):
             if m[0] < end and ssn < m[1]:  # overlapping subflow data
                 if ((m[2] - m[0]) & _M64) != ((dsn64 - ssn) & _M64):
-                    self.expert("mptcpspec.dss.mapping_conflict",
+                    self.expert("mptcp.dss.mapping_conflict",
                                 f"subflow octets {ssn}..{end} mapped to DSN {dsn64:#x}, frame {m[3]} mapped them "
                                 f"to {(m[2] + ssn - m[0]) & _M64:#x}")
                 elif m[0] == ssn and m[1] == end:
@@ -839,15 +847,15 @@ class _Ctx:
                 again = ranges[k][3]
             k += 1
         if again and not hit:
-            self.expert("mptcpspec.dss.retransmission",
+            self.expert("mptcp.dss.retransmission",
                         f"DSN {dsn64:#x}+{length} was mapped on this subflow before, in frame {again}, "
                         f"at other subflow octets")
         elif below and not hit:
-            self.expert("mptcpspec.dss.out_of_order",
+            self.expert("mptcp.dss.out_of_order",
                         f"mapping at DSN {dsn64:#x} starts below the highest DSN seen, {side.high:#x}")
         if hit:
             side.reinjected += length
-            self.expert("mptcpspec.dss.reinjection",
+            self.expert("mptcp.dss.reinjection",
                         f"DSN {dsn64:#x}+{length} was mapped on another subflow in frame(s) "
                         f"{', '.join(map(str, sorted(set(self.reinjection_of))))}")
         starts.insert(i, dsn64)
@@ -863,8 +871,11 @@ class _Ctx:
         fl = sf.dirs[d]
         if fl.isn is None:
             return None
-        rel = (pkt.seq - fl.isn) & _M32
         n = pkt.payload_len
+        if pkt.flags & _SYN:
+            # TFO data on the SYN: before IDSN + 1 in the data stream, outside any mapping.
+            return 1 - n if sf.kind == "MP_CAPABLE" else None
+        rel = (pkt.seq - fl.isn - fl.syn_data) & _M32
         m = fl.last
         if m is None or not (m[0] <= rel < m[1]):
             m = None
@@ -873,12 +884,10 @@ class _Ctx:
                     m = fl.last = cand
                     break
         if m is None:
-            if pkt.flags & _SYN:
-                return None  # TFO data on the SYN: mapped once the keys are known
             if not fl.seen_dss and not sf.dirs[1 - d].seen_dss and sf.kind == "MP_CAPABLE":
                 if conn.fallback is None and conn.sides[0].key is not None and conn.sides[1].key is not None:
                     conn.fallback = f"data without any DSS option in frame {self.number}"
-                    self.expert("mptcpspec.fallback", f"fallback to regular TCP: {conn.fallback}")
+                    self.expert("mptcp.fallback", f"fallback to regular TCP: {conn.fallback}")
                 return None
             self.expert("mptcp.dss.missing_mapping",
                         f"subflow octets {rel}..{rel + n} are covered by no mapping")
@@ -928,7 +937,7 @@ class _Ctx:
             c = Check(c.verdict, c.what, c.expected, c.actual, (c.why + "; " if c.why else "") + f"mapping of frame {frame}")
         self.check(c)
         if c.verdict is Verdict.MISMATCH:
-            self.expert("mptcpspec.dss.checksum_mismatch", str(c))
+            self.expert("mptcp.dss.checksum_mismatch", str(c))
         m[4] = None
         m[5] = None
 
@@ -953,7 +962,7 @@ class _Ctx:
                                        port, o.hmac, conn.version)
             self.check(c)
             if c.verdict is Verdict.MISMATCH:
-                self.expert("mptcpspec.add_addr.hmac_mismatch", str(c))
+                self.expert("mptcp.add_addr.hmac_mismatch", str(c))
 
     def remove_addr(self, o: RemoveAddr) -> None:
         conn = self.sf.conn
@@ -989,7 +998,7 @@ class _Ctx:
                       receiver.key, o.receiver_key)
         self.check(c)
         if c.verdict is Verdict.MISMATCH:
-            self.expert("mptcpspec.fastclose.key_mismatch", str(c))
+            self.expert("mptcp.fastclose.key_mismatch", str(c))
         conn.fastclosed = True
         key_valid = c.verdict is not Verdict.MISMATCH
         self.closure("RST+MP_FASTCLOSE" if pkt.flags & _RST else "MP_FASTCLOSE", key_valid=key_valid)

@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="DIR", help="output folder (default: mptcpspec/generated/)")
     r.set_defaults(func=cmd_regen)
     _add_fsm_parser(sub)
+    from mptcpspec.dissect_cli import add_parsers
+
+    add_parsers(sub)
     return p
 
 

@@ -1,7 +1,7 @@
 """Expert information: the anomalies the dissector reports, each with a severity.
 
 Keys that Wireshark 4.0 also has keep its names (``mptcp.dss.missing_mapping``); the others are
-this project's (``mptcpspec.*``).  :data:`KINDS` lists every key with its severity and meaning;
+this project's (``mptcp.*``, names Wireshark 4.0 does not use).  :data:`KINDS` lists every key with its severity and meaning;
 the README's table is made from it.
 """
 
@@ -43,28 +43,28 @@ KINDS: dict[str, tuple[Severity, str]] = {
     "mptcp.connection.unsupported_algorithm": (W, "MP_CAPABLE asks for an HMAC algorithm other than the version's"),
     "mptcp.dss.infinite_mapping": (W, "a mapping of data-level length 0: fallback to an infinite mapping"),
     "mptcp.dss.missing_mapping": (W, "subflow data that no DSS mapping covers"),
-    "mptcpspec.packet.malformed": (E, "an IP or TCP header that cannot be decoded"),
-    "mptcpspec.packet.cut": (C, "the payload was cut by the snapshot length: it cannot be checked"),
-    "mptcpspec.option.malformed": (E, "an MPTCP option with a length or layout the RFCs do not allow"),
-    "mptcpspec.option.space": (E, "the TCP options area exceeds the 40-octet option space"),
-    "mptcpspec.option.unexpected": (W, "an MPTCP option on a packet where the RFCs do not place it"),
-    "mptcpspec.handshake.illegal": (W, "a handshake signal the MP_CAPABLE or MP_JOIN machine does not allow here"),
-    "mptcpspec.fallback": (N, "the connection or subflow fell back to regular TCP"),
-    "mptcpspec.join.unknown_token": (W, "MP_JOIN SYN with a token of no connection in the capture"),
-    "mptcpspec.join.hmac_mismatch": (E, "an MP_JOIN HMAC is not the one the keys and nonces give"),
-    "mptcpspec.add_addr.hmac_mismatch": (E, "an ADD_ADDR HMAC is not the one the keys give"),
-    "mptcpspec.token.collision": (W, "two connections in the capture have the same token"),
-    "mptcpspec.dss.first_dsn": (W, "the first data sequence number is not IDSN + 1"),
-    "mptcpspec.dss.checksum_mismatch": (E, "a DSS checksum does not match the mapped data"),
-    "mptcpspec.dss.checksum_missing": (E, "checksums were negotiated but this mapping has none (RFC 8684 3.3.1)"),
-    "mptcpspec.dss.checksum_unexpected": (W, "a DSS checksum on a connection that did not negotiate checksums"),
-    "mptcpspec.dss.mapping_conflict": (W, "a mapping disagrees with an earlier mapping of the same subflow data"),
-    "mptcpspec.dss.reinjection": (N, "data already mapped on another subflow is mapped again here"),
-    "mptcpspec.dss.retransmission": (N, "data already mapped on this subflow is mapped again at other subflow octets"),
-    "mptcpspec.dss.out_of_order": (C, "a mapping that starts below the highest data sequence number seen"),
-    "mptcpspec.fastclose.key_mismatch": (E, "MP_FASTCLOSE does not carry the receiver's key"),
-    "mptcpspec.closure.illegal": (W, "a closure signal the connection-closure machine does not allow here"),
-    "mptcpspec.tcprst": (N, "a subflow reset with MP_TCPRST"),
+    "mptcp.packet.malformed": (E, "an IP or TCP header that cannot be decoded"),
+    "mptcp.packet.cut": (C, "the payload was cut by the snapshot length: it cannot be checked"),
+    "mptcp.option.malformed": (E, "an MPTCP option with a length or layout the RFCs do not allow"),
+    "mptcp.option.space": (E, "the TCP options area exceeds the 40-octet option space"),
+    "mptcp.option.unexpected": (W, "an MPTCP option on a packet where the RFCs do not place it"),
+    "mptcp.handshake.illegal": (W, "a handshake signal the MP_CAPABLE or MP_JOIN machine does not allow here"),
+    "mptcp.fallback": (N, "the connection or subflow fell back to regular TCP"),
+    "mptcp.join.unknown_token": (W, "MP_JOIN SYN with a token of no connection in the capture"),
+    "mptcp.join.hmac_mismatch": (E, "an MP_JOIN HMAC is not the one the keys and nonces give"),
+    "mptcp.add_addr.hmac_mismatch": (E, "an ADD_ADDR HMAC is not the one the keys give"),
+    "mptcp.token.collision": (W, "two connections in the capture have the same token"),
+    "mptcp.dss.first_dsn": (W, "the first data sequence number is not IDSN + 1"),
+    "mptcp.dss.checksum_mismatch": (E, "a DSS checksum does not match the mapped data"),
+    "mptcp.dss.checksum_missing": (E, "checksums were negotiated but this mapping has none (RFC 8684 3.3.1)"),
+    "mptcp.dss.checksum_unexpected": (W, "a DSS checksum on a connection that did not negotiate checksums"),
+    "mptcp.dss.mapping_conflict": (W, "a mapping disagrees with an earlier mapping of the same subflow data"),
+    "mptcp.dss.reinjection": (N, "data already mapped on another subflow is mapped again here"),
+    "mptcp.dss.retransmission": (N, "data already mapped on this subflow is mapped again at other subflow octets"),
+    "mptcp.dss.out_of_order": (C, "a mapping that starts below the highest data sequence number seen"),
+    "mptcp.fastclose.key_mismatch": (E, "MP_FASTCLOSE does not carry the receiver's key"),
+    "mptcp.closure.illegal": (W, "a closure signal the connection-closure machine does not allow here"),
+    "mptcp.tcprst": (N, "a subflow reset with MP_TCPRST"),
 }
 
 

@@ -16,7 +16,6 @@ offset, after the records before it have been yielded.
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 from dataclasses import dataclass
@@ -135,6 +134,12 @@ class CaptureReader:
         self.linktypes: set[int] = set()
         self.records = 0
         self.skipped_blocks = 0
+        self._buf: _Buffer | None = None
+
+    @property
+    def position(self) -> int:
+        """File offset reached so far (for progress reports)."""
+        return self._buf.offset if self._buf is not None else 0
 
     def __iter__(self) -> Iterator[Record]:
         if isinstance(self._source, (str, os.PathLike)):
@@ -146,7 +151,7 @@ class CaptureReader:
     # ------------------------------------------------------------------ dispatch
 
     def _read(self, f: BinaryIO) -> Iterator[Record]:
-        b = _Buffer(f if isinstance(f, io.BufferedIOBase) or hasattr(f, "read") else f)
+        b = self._buf = _Buffer(f)
         if not b.ensure(4):
             raise CaptureError("capture file", "magic", 0,
                                "empty file" if b.available() == 0 else "too short to be a pcap or pcapng file")

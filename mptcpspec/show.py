@@ -67,8 +67,9 @@ def _value(name: str, v) -> str:
     return str(v)
 
 
-def option_tree(opt, offset: int | None = None, length: int | None = None, indent: str = "") -> list[str]:
-    """Lines of an indented tree, in the manner of ``tshark -V``."""
+def option_tree(opt, offset: int | None = None, length: int | None = None, indent: str = "",
+                hide_absent: bool = False) -> list[str]:
+    """Lines of an indented tree, in the manner of ``tshark -V`` (``hide_absent``: skip absent fields)."""
     if isinstance(opt, MalformedOption):
         return [f"{indent}Malformed option (kind {opt.kind}) at offset {opt.offset}: {opt.error}",
                 f"{indent}    octets: {opt.data.hex()}"]
@@ -85,6 +86,8 @@ def option_tree(opt, offset: int | None = None, length: int | None = None, inden
     lines = [f"{indent}{head}" + (f" [{', '.join(extra)}]" if extra else "") + f"  ({opt.RFC})"]
     for f in dataclasses.fields(opt):
         v = getattr(opt, f.name)
+        if v is None and hide_absent:
+            continue
         lines.append(f"{indent}    {f.name}: {_value(f.name, v)}")
     return lines
 

@@ -1,0 +1,231 @@
+"""``mptcpspec dissect`` and ``mptcpspec connections``: the command-line face of the dissector.
+
+Exit status: 0 when the whole file was read; 1 when the file is damaged (truncated or corrupt
+framing: everything before the damage was still dissected and printed); 2 for a usage error (bad
+filter, unknown field, bad option); 3 when the file cannot be used at all (missing, unreadable,
+not a capture).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from mptcpspec.pcap import CaptureError
+
+EXIT_OK, EXIT_DAMAGED, EXIT_USAGE, EXIT_UNUSABLE = 0, 1, 2, 3
+
+DISSECT_EPILOG = """\
+examples:
+  mptcpspec dissect -r cap.pcapng                         packet list, MPTCP parts as a tree
+  mptcpspec dissect -r cap.pcap -Y 'mptcp.stream == 0 and tcp.len > 0'
+  mptcpspec dissect -r cap.pcap -T fields -e frame.number -e mptcp.dsn -e mptcp.ack -E header=y
+  mptcpspec dissect -r cap.pcap -T json | jq .mptcp.checks
+  mptcpspec dissect -r cap.pcap -q --follow 0             write stream 0's data, both directions
+  mptcpspec dissect --list-fields                         every field, Wireshark's and ours
+
+fields: Wireshark 4.0's names (tcp.options.mptcp.*, mptcp.stream, mptcp.dsn, ...) print exactly as
+tshark -T fields prints them; the analysis Wireshark lacks has names of its own (mptcp.dss.checksum.status,
+mptcp.closure.client, mptcp.expert, ...).  exit status: 0 ok, 1 damaged file (partial output),
+2 usage error, 3 unusable file.
+"""
+
+
+def _err(msg: str, code: int) -> int:
+    print(f"mptcpspec: error: {msg}", file=sys.stderr)
+    return code
+
+
+class _Progress:
+    """A one-line progress bar on stderr, when stderr is a terminal and the file is large."""
+
+    def __init__(self, path: str, enabled: bool) -> None:
+        self.total = 0
+        try:
+            self.total = os.path.getsize(path)
+        except OSError:
+            pass
+        self.on = enabled and self.total > 8 << 20 and sys.stderr.isatty()
+        self.last = 0.0
+        self.start = time.monotonic()
+
+    def update(self, reader, frames: int) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.2:
+            return
+        self.last = now
+        done = min(reader.position / self.total, 1.0) if self.total else 0
+        bar = "#" * int(done * 30)
+        rate = frames / max(now - self.start, 1e-9)
+        sys.stderr.write(f"\r[{bar:<30}] {done * 100:5.1f}%  {frames} frames  {rate:,.0f}/s ")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.on:
+            sys.stderr.write("\r" + " " * 72 + "\r")
+            sys.stderr.flush()
+
+
+def _parse_E(values: list[str]) -> dict[str, str]:
+    out = {}
+    for v in values or []:
+        k, sep, val = v.partition("=")
+        if not sep or k not in ("separator", "header", "occurrence", "aggregator", "quote"):
+            raise ValueError(f"-E {v}: expected separator=, header=y|n, occurrence=f|l|a|N, aggregator= or quote=d|s|n")
+        out[k] = val
+    return out
+
+
+def cmd_dissect(args) -> int:
+    from mptcpspec.dissect import Dissection
+    from mptcpspec.fields import FIELDS
+    from mptcpspec.filters import FilterError, compile_filter
+    from mptcpspec.output import FieldsWriter, JsonWriter, TextWriter, expert_summary
+
+    if args.list_fields:
+        for name, f in FIELDS.items():
+            print(f"{name}\t{f.source}\t{f.description}")
+        return EXIT_OK
+    if not args.read:
+        return _err("-r FILE is required", EXIT_USAGE)
+    out = sys.stdout
+    try:
+        flt = compile_filter(args.filter) if args.filter else None
+    except FilterError as e:
+        return _err(str(e), EXIT_USAGE)
+    if args.T == "fields":
+        if not args.e:
+            return _err("-T fields needs at least one -e FIELD (see --list-fields)", EXIT_USAGE)
+        try:
+            writer = FieldsWriter(out, args.e, _parse_E(args.E))
+        except KeyError as e:
+            return _err(f"unknown field {e.args[0]!r} (see --list-fields)", EXIT_USAGE)
+        except ValueError as e:
+            return _err(str(e), EXIT_USAGE)
+    elif args.T == "json":
+        writer = JsonWriter(out)
+    else:
+        writer = TextWriter(out, tree=not args.no_tree)
+    if args.quiet:
+        writer = None
+    follower = files = None
+    if args.follow is not None:
+        from mptcpspec.follow import Follower
+
+        folder = Path(args.follow_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        names = [folder / f"mptcp-stream-{args.follow}-client.bin", folder / f"mptcp-stream-{args.follow}-server.bin"]
+        files = [open(n, "wb") for n in names]
+        follower = Follower(args.follow, *files)
+    d = Dissection(args.read, verify=not args.no_verify)
+    progress = _Progress(args.read, not args.no_progress)
+    status = EXIT_OK
+    count = 0
+    try:
+        for info in d:
+            if follower is not None:
+                follower.feed(info)
+            if progress.on and not info.number & 0x3FFF:
+                progress.update(d.reader, info.number)
+            if flt is not None and not flt(info):
+                continue
+            count += 1
+            if writer is not None:
+                writer.write(info)
+            if args.count and count >= args.count:
+                break
+    except CaptureError as e:
+        progress.done()
+        if d.frames == 0:
+            return _err(f"{args.read}: {e}", EXIT_UNUSABLE)
+        print(f"mptcpspec: {args.read}: {e} (after {d.frames} frames; the output above is complete up to there)",
+              file=sys.stderr)
+        status = EXIT_DAMAGED
+    except FileNotFoundError:
+        return _err(f"{args.read}: no such file", EXIT_UNUSABLE)
+    except IsADirectoryError:
+        return _err(f"{args.read}: is a directory", EXIT_UNUSABLE)
+    except PermissionError:
+        return _err(f"{args.read}: permission denied", EXIT_UNUSABLE)
+    finally:
+        progress.done()
+    for p in d.problems:
+        print(f"mptcpspec: {args.read}: {p}", file=sys.stderr)
+        status = EXIT_DAMAGED
+    if args.T == "text" and not args.count:
+        out.write("\n".join(expert_summary(d.analyzer.experts)) + "\n")
+    if follower is not None:
+        reports = follower.finish()
+        for f in files:
+            f.close()
+        if not follower.seen:
+            print(f"mptcpspec: MPTCP stream {args.follow} carried no data in this capture", file=sys.stderr)
+        for name, r in zip(names, reports):
+            gaps = ", ".join(f"{n} octets at DSN {s}" for s, n in r.gaps) or "none"
+            print(f"{name}: {r.written} octets from {r.segments} segments ({r.duplicate} duplicate); gaps: {gaps}"
+                  + (f"; {r.cut} octets cut by the snapshot length" if r.cut else "")
+                  + (f"; {r.unmapped} octets without a known DSN" if r.unmapped else ""), file=sys.stderr)
+    return status
+
+
+def cmd_connections(args) -> int:
+    from mptcpspec.dissect import Dissection
+    from mptcpspec.output import write_connections
+
+    d = Dissection(args.read, verify=not args.no_verify)
+    status = EXIT_OK
+    try:
+        for _ in d:
+            pass
+    except CaptureError as e:
+        if d.frames == 0:
+            return _err(f"{args.read}: {e}", EXIT_UNUSABLE)
+        print(f"mptcpspec: {args.read}: {e} (after {d.frames} frames)", file=sys.stderr)
+        status = EXIT_DAMAGED
+    except FileNotFoundError:
+        return _err(f"{args.read}: no such file", EXIT_UNUSABLE)
+    except (IsADirectoryError, PermissionError) as e:
+        return _err(f"{args.read}: {e.strerror}", EXIT_UNUSABLE)
+    for p in d.problems:
+        print(f"mptcpspec: {args.read}: {p}", file=sys.stderr)
+        status = EXIT_DAMAGED
+    write_connections([c.summary() for c in d.connections()], sys.stdout, as_json=args.json)
+    return status
+
+
+def add_parsers(sub) -> None:
+    import argparse
+
+    p = sub.add_parser("dissect", help="dissect a pcap/pcapng file: MPTCP connections, checks, expert info",
+                       description="Dissect a capture like tshark does, with the MPTCP analysis tshark lacks: "
+                                   "HMACs, DSS checksums, mappings, reinjections, closure state.",
+                       epilog=DISSECT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-r", "--read", metavar="FILE", help="pcap or pcapng file")
+    p.add_argument("-T", choices=("text", "json", "fields"), default="text",
+                   help="output: text (default), json (one object per packet per line), fields (with -e)")
+    p.add_argument("-e", action="append", metavar="FIELD", help="a field to print with -T fields (repeat)")
+    p.add_argument("-E", action="append", metavar="OPT=VAL",
+                   help="fields output option: separator=/t|/s|C, header=y|n, occurrence=f|l|a, aggregator=C, "
+                        "quote=d|s|n")
+    p.add_argument("-Y", "--display-filter", dest="filter", metavar="FILTER",
+                   help="print only packets that match, e.g. 'mptcp.stream == 0 and tcp.len > 0'")
+    p.add_argument("-c", "--count", type=int, metavar="N", help="stop after N printed packets")
+    p.add_argument("-q", "--quiet", action="store_true", help="print no packets (with --follow, or for the summary)")
+    p.add_argument("--no-tree", action="store_true", help="-T text: summary lines only")
+    p.add_argument("--no-verify", action="store_true", help="skip HMAC and checksum verification (faster)")
+    p.add_argument("--follow", type=int, metavar="N", help="write MPTCP stream N's data, each direction to a file")
+    p.add_argument("--follow-dir", metavar="DIR", default=".", help="folder for --follow files (default: .)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")
+    p.add_argument("--list-fields", action="store_true", help="list every field name and exit")
+    p.set_defaults(func=cmd_dissect)
+
+    c = sub.add_parser("connections", help="one row per MPTCP connection in a capture",
+                       description="Every MPTCP connection: endpoints, version, keys and tokens, subflows, "
+                                   "data-level bytes, reinjections, closure state, checks and expert info.")
+    c.add_argument("-r", "--read", required=True, metavar="FILE", help="pcap or pcapng file")
+    c.add_argument("--json", action="store_true", help="one JSON object per connection per line")
+    c.add_argument("--no-verify", action="store_true", help="skip HMAC and checksum verification")
+    c.set_defaults(func=cmd_connections)
+
