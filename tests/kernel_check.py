@@ -55,11 +55,16 @@ class _Conn:
     checksum: bool = False
     mpc_data_len: int | None = None  # data carried with MP_CAPABLE (v1), in the client direction
 
+    client_eps: set = field(default_factory=set)  # endpoints, on every subflow, of the connection's client side
+
+    def is_client(self, ep) -> bool:
+        return ep == self.client or ep in self.client_eps
+
     def key_of(self, ep) -> int | None:
-        return self.client_key if ep == self.client else self.server_key
+        return self.client_key if self.is_client(ep) else self.server_key
 
     def peer_key_of(self, ep) -> int | None:
-        return self.server_key if ep == self.client else self.client_key
+        return self.server_key if self.is_client(ep) else self.client_key
 
 
 def check_capture(path) -> Report:
@@ -103,7 +108,7 @@ def check_capture(path) -> Report:
                 if o.flags & MpCapableFlags.CHECKSUM_REQUIRED:
                     c.checksum = True
                 if o.sender_key is not None:
-                    if src == c.client:
+                    if c.is_client(src):
                         c.client_key = o.sender_key
                     else:
                         c.server_key = o.sender_key
@@ -111,11 +116,11 @@ def check_capture(path) -> Report:
                     peer = o.receiver_key
                     known = c.peer_key_of(src)
                     rep.ok("MP_CAPABLE echoes the peer's key", known is None or known == peer, f"{peer:#x}")
-                    if src == c.client:
+                    if c.is_client(src):
                         c.server_key = peer
                     else:
                         c.client_key = peer
-                if o.data_level_length is not None and src == c.client and c.mpc_data_len is None:
+                if o.data_level_length is not None and c.is_client(src) and c.mpc_data_len is None:
                     c.mpc_data_len = o.data_level_length
                 for k in (c.client_key, c.server_key):
                     if k is not None:
@@ -126,6 +131,9 @@ def check_capture(path) -> Report:
                 if c is not None:
                     conns[key] = c
                     joins[key] = {"a": src, "nonce_a": o.nonce, "conn": c}
+                    # The token names the receiver B; the SYN's sender A is the other side.
+                    b_is_client = c.client_key is not None and crypto.key_token(c.client_key, c.version) == o.token
+                    c.client_eps.add(dst if b_is_client else src)
             elif isinstance(o, MpJoinSynAck):
                 j = joins.get(key)
                 if j is None:
@@ -162,10 +170,10 @@ def check_capture(path) -> Report:
     for d, c, sender, o, _ in mappings:
         if o.data_level_length == 0:
             continue
-        k = (id(c), sender == c.client)
+        k = (id(c), c.is_client(sender))
         first[k] = min(first.get(k, o.dsn), o.dsn) if o.dsn is not None else first.get(k)
     for d, c, sender, o, _ in mappings:
-        k = (id(c), sender == c.client)
+        k = (id(c), c.is_client(sender))
         if k not in first:
             continue
         key = c.key_of(sender)
@@ -173,7 +181,7 @@ def check_capture(path) -> Report:
             continue
         idsn = crypto.key_idsn(key, c.version)
         expect = idsn + 1
-        if sender == c.client and c.mpc_data_len:
+        if c.is_client(sender) and c.mpc_data_len:
             expect += c.mpc_data_len  # v1: the first data rode on MP_CAPABLE, mapped from IDSN + 1
         dsn_bits = 64 if DssFlags.DSN_8 in o.flags else 32
         got = first.pop(k)

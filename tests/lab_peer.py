@@ -1,0 +1,285 @@
+"""The two ends of a lab transfer: an MPTCP server and an MPTCP client.
+
+Run inside a lab namespace by :class:`tests.lab.Lab` (``ip netns exec NS python3 lab_peer.py ...``),
+stdlib only.  Each prints one JSON object per line on stdout: events (``listening``, ``paused``,
+``subflows``) while it runs, then ``{"event": "result", ...}`` (one per connection for the
+server) and exits 0; on failure ``{"event": "error", ...}`` and exit 1.  Every blocking step is
+bounded by ``--timeout``.
+
+The data are deterministic: :func:`pattern` (``random.Random(seed).randbytes``), so the other side
+and the tests know exactly what was sent.
+
+Server (one connection per ``--count``): read until EOF (or reset), optionally reply, close::
+
+    python3 lab_peer.py server --family 4 --port 5201 [--reply N] [--reply-after N] [--tfo]
+
+Client: connect (or, with ``--tfo``, ``sendto(MSG_FASTOPEN)``), send ``--size`` octets in
+``--chunk`` pieces ``--gap-ms`` apart, optionally wait until ``--wait-subflows`` subflows are
+established and pause at ``--pause-at`` octets until a line arrives on stdin, then either shut down
+the write side and read the reply until EOF (a normal close: DATA_FIN both ways), or with
+``--abort`` read ``--read-reply`` octets and close with SO_LINGER {1, 0} (MP_FASTCLOSE)::
+
+    python3 lab_peer.py client --connect 198.51.100.2 --port 5201 --size 40000 [--wait-subflows 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import hashlib
+import json
+import random
+import select
+import socket
+import struct
+import sys
+import time
+
+IPPROTO_MPTCP = 262
+SOL_MPTCP = 284
+MPTCP_INFO = 1
+MPTCP_TCPINFO = 2
+TCP_FASTOPEN = 23
+MSG_FASTOPEN = 0x20000000
+TCP_ESTABLISHED = 1
+
+DEFAULT_TIMEOUT = 10.0
+
+
+def pattern(n: int, seed: int = 0) -> bytes:
+    """``n`` deterministic octets for ``seed`` (the same in every run and on both sides)."""
+    return random.Random(seed).randbytes(n)
+
+
+def emit(event: str, **kw) -> None:
+    print(json.dumps({"event": event, **kw}), flush=True)
+
+
+class Deadline:
+    def __init__(self, seconds: float):
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("lab peer timed out")
+        return left
+
+
+def family_of(n: int) -> int:
+    return socket.AF_INET if n == 4 else socket.AF_INET6
+
+
+# MPTCP_TCPINFO (Linux >= 5.16) fills struct mptcp_subflow_data, then one struct tcp_info per
+# subflow, from a header the caller supplies; Python's getsockopt cannot pass input, so libc's.
+_libc = None
+
+
+def established_subflows(sock: socket.socket) -> int | None:
+    """How many subflows of this MPTCP socket are in TCP ESTABLISHED, or None if unknown."""
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    size_user, room = 8, 16  # only tcpi_state (the first octet) is needed
+    buf = ctypes.create_string_buffer(16 + size_user * room)
+    struct.pack_into("=IIII", buf, 0, 16, 0, 0, size_user)
+    optlen = ctypes.c_uint32(len(buf))
+    if _libc.getsockopt(sock.fileno(), SOL_MPTCP, MPTCP_TCPINFO, buf, ctypes.byref(optlen)) != 0:
+        return None
+    _, num, _, got_size = struct.unpack_from("=IIII", buf, 0)
+    stride = got_size or size_user
+    return sum(1 for i in range(min(num, room)) if buf.raw[16 + i * stride] == TCP_ESTABLISHED)
+
+
+def wait_subflows(sock: socket.socket, want: int, deadline: Deadline) -> int:
+    while True:
+        n = established_subflows(sock)
+        if n is None:
+            raise OSError("MPTCP_TCPINFO is not supported; cannot count subflows")
+        if n >= want:
+            return n
+        deadline.left()
+        time.sleep(0.005)
+
+
+def recv_all(sock: socket.socket, deadline: Deadline, limit: int | None = None) -> tuple[bytes, bool]:
+    """Read until EOF (or ``limit`` octets); returns (data, reset) where reset means the peer reset."""
+    buf = bytearray()
+    while limit is None or len(buf) < limit:
+        sock.settimeout(deadline.left())
+        try:
+            chunk = sock.recv(65536 if limit is None else min(65536, limit - len(buf)))
+        except ConnectionResetError:
+            return bytes(buf), True
+        if not chunk:
+            break
+        buf += chunk
+    return bytes(buf), False
+
+
+def summary(data: bytes) -> dict:
+    return {"length": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def send_chunks(sock: socket.socket, data: bytes, chunk: int, gap_ms: float, deadline: Deadline) -> int:
+    """Send ``data`` in ``chunk``-octet pieces ``gap_ms`` apart; each send lets the scheduler choose."""
+    sent = 0
+    while sent < len(data):
+        sock.settimeout(deadline.left())
+        piece = data[sent: sent + chunk]
+        sock.sendall(piece)
+        sent += len(piece)
+        if gap_ms and sent < len(data):
+            time.sleep(gap_ms / 1000)
+    return sent
+
+
+def send_reply(conn: socket.socket, a, i: int, deadline: Deadline) -> int:
+    return send_chunks(conn, pattern(a.reply, a.seed + 1 + i), a.chunk, a.gap_ms, deadline)
+
+
+def run_server(a) -> None:
+    deadline = Deadline(a.timeout)
+    fam = family_of(a.family)
+    ls = socket.socket(fam, socket.SOCK_STREAM, IPPROTO_MPTCP)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if fam == socket.AF_INET6:
+        ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    if a.tfo:
+        ls.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN, 16)
+    bind = a.bind or ("0.0.0.0" if fam == socket.AF_INET else "::")
+    ls.bind((bind, a.port))
+    ls.listen(8)
+    emit("listening", address=bind, port=a.port)
+    for i in range(a.count):
+        ls.settimeout(deadline.left())
+        conn, peer = ls.accept()
+        with conn:
+            got = bytearray()
+            replied = 0
+            reset = False
+            if a.reply and a.reply_after is not None:
+                first, reset = recv_all(conn, deadline, a.reply_after)
+                got += first
+                if not reset:
+                    replied = send_reply(conn, a, i, deadline)
+            if not reset:
+                rest, reset = recv_all(conn, deadline)
+                got += rest
+            if a.reply and a.reply_after is None and not reset:
+                replied = send_reply(conn, a, i, deadline)
+            if a.out:
+                with open(a.out if a.count == 1 else f"{a.out}.{i}", "wb") as f:
+                    f.write(got)
+            emit("result", connection=i, peer=list(peer[:2]), reset=reset, replied=replied,
+                 **summary(bytes(got)))
+    ls.close()
+
+
+def wait_for_go(deadline: Deadline) -> None:
+    r, _, _ = select.select([sys.stdin], [], [], deadline.left())
+    if not r or not sys.stdin.readline():
+        raise TimeoutError("no go-ahead on stdin after the pause")
+
+
+def run_client(a) -> None:
+    deadline = Deadline(a.timeout)
+    fam = family_of(a.family)
+    data = pattern(a.size, a.seed)
+    s = socket.socket(fam, socket.SOCK_STREAM, IPPROTO_MPTCP)
+    if a.bind:
+        s.bind((a.bind, 0))
+    addr = (a.connect, a.port)
+    s.settimeout(deadline.left())
+    sent = 0
+    if a.tfo:
+        # The first piece goes in the SYN when the kernel holds a cookie for the server.
+        # Blocking (Python's timeout mode is non-blocking underneath, where a SYN without a cookie
+        # gives EINPROGRESS and sends nothing), bounded by SO_SNDTIMEO.
+        first = data[: min(a.first or a.chunk, len(data))]
+        s.setblocking(True)
+        left = deadline.left()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", int(left), int(left % 1 * 1e6)))
+        sent = s.sendto(first, MSG_FASTOPEN, addr)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 0, 0))
+    else:
+        s.connect(addr)
+    subflows_seen = None
+    first_piece = a.first or a.chunk
+    paused = False
+    while sent < len(data):
+        if a.pause_at is not None and not paused and sent >= a.pause_at:
+            paused = True
+            emit("paused", sent=sent, subflows=established_subflows(s))
+            wait_for_go(deadline)
+        step = first_piece if sent == 0 else a.chunk
+        if a.pause_at is not None and not paused:
+            step = min(step, a.pause_at - sent) or step
+        s.settimeout(deadline.left())
+        s.sendall(data[sent: sent + step])
+        sent += len(data[sent: sent + step])
+        if a.wait_subflows and subflows_seen is None:
+            subflows_seen = wait_subflows(s, a.wait_subflows, deadline)
+            emit("subflows", established=subflows_seen)
+            time.sleep(0.05)  # let the joins become fully established (the fourth ACK)
+        if a.gap_ms and sent < len(data):
+            time.sleep(a.gap_ms / 1000)
+    if a.pause_at is not None and not paused:
+        emit("paused", sent=sent, subflows=established_subflows(s))
+        wait_for_go(deadline)
+    if a.abort:
+        reply, reset = recv_all(s, deadline, a.read_reply) if a.read_reply else (b"", False)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        result = dict(sent=summary(data), reply=summary(reply), reset=reset, aborted=True,
+                      subflows=established_subflows(s))
+        s.close()
+    else:
+        subflows = established_subflows(s)
+        s.shutdown(socket.SHUT_WR)
+        reply, reset = recv_all(s, deadline)
+        result = dict(sent=summary(data), reply=summary(reply), reset=reset, aborted=False, subflows=subflows)
+        s.close()
+    emit("result", **result)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="role", required=True)
+    for name in ("server", "client"):
+        q = sub.add_parser(name)
+        q.add_argument("--family", type=int, choices=(4, 6), default=4)
+        q.add_argument("--port", type=int, default=5201)
+        q.add_argument("--bind", help="local address (server default: the wildcard)")
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--tfo", action="store_true", help="TCP Fast Open")
+        q.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
+    srv = sub.choices["server"]
+    srv.add_argument("--count", type=int, default=1, help="connections to accept, one after another")
+    srv.add_argument("--reply", type=int, default=0, help="octets to send back (pattern(seed + 1 + i))")
+    srv.add_argument("--reply-after", type=int, help="reply once this many octets arrived, not at EOF")
+    srv.add_argument("--out", help="write what was received to this file")
+    srv.add_argument("--chunk", type=int, default=4096, help="send the reply in pieces of this size")
+    srv.add_argument("--gap-ms", type=float, default=0.0, help="pause between reply pieces")
+    cli = sub.choices["client"]
+    cli.add_argument("--connect", required=True)
+    cli.add_argument("--size", type=int, default=40000)
+    cli.add_argument("--chunk", type=int, default=4096)
+    cli.add_argument("--first", type=int, help="size of the first piece (default --chunk)")
+    cli.add_argument("--gap-ms", type=float, default=0.0)
+    cli.add_argument("--wait-subflows", type=int, default=0,
+                     help="after the first piece, wait until this many subflows (the first included) are up")
+    cli.add_argument("--pause-at", type=int, help="after this many octets, print 'paused' and wait for a stdin line")
+    cli.add_argument("--abort", action="store_true", help="close with SO_LINGER {1, 0} (MP_FASTCLOSE)")
+    cli.add_argument("--read-reply", type=int, default=0, help="with --abort: octets to read before closing")
+    a = p.parse_args(argv)
+    try:
+        (run_server if a.role == "server" else run_client)(a)
+    except Exception as e:  # reported to the lab, which raises it there
+        emit("error", error=f"{type(e).__name__}: {e}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
