@@ -31,6 +31,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from mptcpspec import crypto
+from mptcpspec._rt import fast_constructor
 from mptcpspec.crypto import Check, Verdict
 from mptcpspec.errors import DecodeError
 from mptcpspec.expert import Expert, expert
@@ -52,7 +53,9 @@ from mptcpspec.options import (
     MpPrio,
     MpTcpRst,
     RemoveAddr,
+    MPTCP_CLASSES,
     TcpOptions,
+    decode_mptcp_options,
     decode_tcp_options,
 )
 from mptcpspec.packets import Packet
@@ -68,6 +71,7 @@ _MAX_MAPPINGS = 64  # mappings remembered per subflow direction
 _MAX_RANGES = 4096  # data ranges remembered per connection direction (reinjection detection)
 
 CLIENT, SERVER = 0, 1
+_MPTCP_TYPES = frozenset(MPTCP_CLASSES)
 _SIDE = ("client", "server")
 
 
@@ -102,7 +106,7 @@ class PacketInfo:
     caplen: int
     orig_len: int
     packet: Packet | None = None  #: None for a frame without TCP (or undecodable: see ``error``)
-    options: TcpOptions | None = None
+    mptcp: tuple = ()  #: the MPTCP options, decoded, in wire order (a ``MalformedOption`` where one is bad)
     error: DecodeError | None = None
     tcp_stream: int | None = None
     tcp_seq: int | None = None  #: relative to the ISN of its direction
@@ -117,6 +121,19 @@ class PacketInfo:
     experts: tuple[Expert, ...] = ()
     subflow: Subflow | None = None
     connection: Connection | None = None
+
+    @property
+    def options(self) -> TcpOptions | None:
+        """The whole TCP options area, decoded (computed on each call)."""
+        p = self.packet
+        if p is None or not p.options:
+            return None
+        c = self.connection
+        return decode_tcp_options(p.options, c.version if c is not None else None, strict=False)
+
+
+_info = fast_constructor(PacketInfo)
+_dssinfo = fast_constructor(DssInfo)
 
 
 class _Dir:
@@ -329,6 +346,7 @@ class Analyzer:
         self._tokens: dict[int, Connection] = {}
         self.counts: Counter = Counter()
         self.experts: Counter = Counter()
+        self._ctx = _Ctx(self)
 
     # ------------------------------------------------------------------ public
 
@@ -354,9 +372,9 @@ class Analyzer:
     # ------------------------------------------------------------------ per packet
 
     def _subflow_of(self, number: int, pkt: Packet) -> tuple[Subflow, int]:
-        key = (pkt.src, pkt.sport, pkt.dst, pkt.dport)
+        key = (pkt.src._ip, pkt.sport, pkt.dst._ip, pkt.dport, pkt.version)
         hit = self._flows.get(key)
-        flags = pkt.flags
+        flags = int(pkt.flags)
         if hit is not None:
             sf, d = hit
             if not (flags & _SYN and not flags & _ACK and d == 0 and sf.dirs[0].isn is not None
@@ -369,54 +387,107 @@ class Analyzer:
             client, server, d = (pkt.src, pkt.sport), (pkt.dst, pkt.dport), 0
         sf = Subflow(len(self._subflows), client, server, number)
         self._subflows.append(sf)
-        self._flows[(client[0], client[1], server[0], server[1])] = (sf, 0)
-        self._flows[(server[0], server[1], client[0], client[1])] = (sf, 1)
+        v = pkt.version
+        self._flows[(client[0]._ip, client[1], server[0]._ip, server[1], v)] = (sf, 0)
+        self._flows[(server[0]._ip, server[1], client[0]._ip, client[1], v)] = (sf, 1)
         return sf, d
 
     def _tcp(self, number: int, ts: int, caplen: int, orig_len: int, pkt: Packet) -> PacketInfo:
-        sf, d = self._subflow_of(number, pkt)
+        flags = int(pkt.flags)
+        hit = self._flows.get((pkt.src._ip, pkt.sport, pkt.dst._ip, pkt.dport, pkt.version))
+        if hit is None or flags & _SYN:
+            hit = self._subflow_of(number, pkt)
+        sf, d = hit
         sf.packets += 1
-        flags = pkt.flags
-        me, peer = sf.dirs[d], sf.dirs[1 - d]
+        dirs = sf.dirs
+        me = dirs[d]
+        peer = dirs[1 - d]
+        seq = pkt.seq
+        n = pkt.payload_len
         if flags & _SYN:
             if me.isn is None or not sf.syn_seen or d == 1:
-                me.isn = pkt.seq
-                me.syn_data = pkt.payload_len
+                me.isn = seq
+                me.syn_data = n
             if d == 0:
                 sf.syn_seen = True
         elif me.isn is None:
-            me.isn = (pkt.seq - 1) & _M32  # no SYN seen: relative numbers start at 1, as Wireshark's do
-        tcp_seq = (pkt.seq - me.isn) & _M32
-        tcp_ack = (pkt.ack - peer.isn) & _M32 if flags & _ACK and peer.isn is not None else None
-        if pkt.payload_len:
-            me.data += pkt.payload_len
+            me.isn = (seq - 1) & _M32  # no SYN seen: relative numbers start at 1, as Wireshark's do
+        tcp_seq = (seq - me.isn) & _M32
+        if flags & _ACK:
+            pisn = peer.isn
+            tcp_ack = None if pisn is None else (pkt.ack - pisn) & _M32
+            if peer.fin is not None and not peer.fin_acked and pkt.ack == (peer.fin + 1) & _M32:
+                peer.fin_acked = True
+        else:
+            tcp_ack = None
+        if n:
+            me.data += n
         if flags & _FIN and me.fin is None:
-            me.fin = (pkt.seq + pkt.payload_len) & _M32
-        if flags & _ACK and peer.fin is not None and not peer.fin_acked and pkt.ack == (peer.fin + 1) & _M32:
-            peer.fin_acked = True
+            me.fin = (seq + n) & _M32
         conn = sf.conn
         raw = pkt.options
         if not raw and conn is None:
-            return PacketInfo(number, ts, caplen, orig_len, pkt, None, None, sf.index, tcp_seq, tcp_ack,
-                              subflow=sf)
-        area = decode_tcp_options(raw, conn.version if conn is not None else None, strict=False) if raw else None
-        checks: list[Check] = []
-        experts: list[Expert] = []
-        ctx = _Ctx(self, number, pkt, sf, d, checks, experts)
-        mptcp = []
-        if area is not None:
-            if area.size > 40:
-                ctx.expert("mptcp.option.space", f"options area of {area.size} octets exceeds 40")
-            for o in area.options:
-                kind = getattr(o, "KIND", None)
-                if kind == 30:
-                    mptcp.append(o)
-                elif type(o) is MalformedOption and o.kind == 30:
-                    ctx.expert("mptcp.option.malformed", str(o.error))
-        if mptcp:
+            return _info(number, ts, caplen, orig_len, pkt, (), None, sf.index, tcp_seq, tcp_ack,
+                         None, None, None, (), None, (), (), (), sf, None)
+        found = decode_mptcp_options(raw, conn.version if conn is not None else None) if raw else ()
+        ctx = self._ctx
+        ctx.number = number
+        ctx.pkt = pkt
+        ctx.sf = sf
+        ctx.d = d
+        checks = ctx.checks = []
+        experts = ctx.experts = []
+        reinj = ctx.reinjection_of = []
+        mptcp = found
+        if len(raw) > 40:
+            ctx.expert("mptcp.option.space", f"options area of {len(raw)} octets exceeds 40")
+        dss = ()
+        if found:
             sf.mptcp_seen = True
-        dss: list[DssInfo] = []
+            if len(found) == 1 and type(found[0]) is Dss:
+                dss = (ctx.dss(found[0]),)
+            else:
+                if any(type(o) is MalformedOption for o in found):
+                    mptcp = [o for o in found if type(o) is not MalformedOption]
+                    for o in found:
+                        if type(o) is MalformedOption:
+                            ctx.expert("mptcp.option.malformed", str(o.error))
+                dss = tuple(self._options(ctx, sf, mptcp))
+        conn = sf.conn
         payload_dsn = None
+        if conn is not None:
+            conn.last_frame = number
+            if type(sf.observer) is Observer:
+                ctx.handshake(mptcp)
+            if n and not conn.fallback:
+                payload_dsn = ctx.data(mptcp)
+            if flags & _RST:
+                sf.reset = True
+                if not any(type(o) is MpFastclose for o in mptcp):
+                    ctx.closure("RST")
+                self._subflow_closed(sf, ctx)
+            elif dirs[0].fin_acked and dirs[1].fin_acked and not sf.closed:
+                self._subflow_closed(sf, ctx)
+            from_client = sf.side(d) == CLIENT
+            master = conn.subflows[0] is sf
+            stream = conn.stream
+        else:
+            from_client = master = stream = None
+            if flags & _RST:
+                sf.reset = True
+        if experts:
+            for e in experts:
+                self.experts[e.key] += 1
+                if conn is not None:
+                    conn.experts[e.key] += 1
+        return _info(number, ts, caplen, orig_len, pkt, found, None, sf.index, tcp_seq, tcp_ack,
+                     stream, from_client, master, dss, payload_dsn,
+                     tuple(reinj) if reinj else (), tuple(checks) if checks else (),
+                     tuple(experts) if experts else (), sf, conn)
+
+    @staticmethod
+    def _options(ctx: _Ctx, sf: Subflow, mptcp) -> list:
+        dss = []
         for o in mptcp:
             t = type(o)
             if t is Dss:
@@ -437,33 +508,7 @@ class Analyzer:
                 sf.tcprst = o
                 ctx.expert("mptcp.tcprst", f"subflow reset, reason {getattr(o.reason, 'name', o.reason)}"
                            + (" (transient)" if o.transient else ""))
-        conn = sf.conn
-        if conn is not None:
-            conn.last_frame = number
-            if type(sf.observer) is Observer:
-                ctx.handshake(mptcp)
-            if pkt.payload_len and not conn.fallback:
-                payload_dsn = ctx.data(mptcp)
-            if flags & _RST:
-                sf.reset = True
-                if not any(type(o) is MpFastclose for o in mptcp):
-                    ctx.closure("RST")
-                self._subflow_closed(sf, ctx)
-            elif sf.dirs[0].fin_acked and sf.dirs[1].fin_acked and not sf.closed:
-                self._subflow_closed(sf, ctx)
-            from_client = sf.side(d) == CLIENT
-            master = bool(conn.subflows) and conn.subflows[0] is sf
-        else:
-            from_client = master = None
-            if flags & _RST:
-                sf.reset = True
-        for e in experts:
-            self.experts[e.key] += 1
-            if conn is not None:
-                conn.experts[e.key] += 1
-        return PacketInfo(number, ts, caplen, orig_len, pkt, area, None, sf.index, tcp_seq, tcp_ack,
-                          conn.stream if conn is not None else None, from_client, master, tuple(dss),
-                          payload_dsn, tuple(ctx.reinjection_of), tuple(checks), tuple(experts), sf, conn)
+        return dss
 
     def _subflow_closed(self, sf: Subflow, ctx: _Ctx) -> None:
         if sf.closed:
@@ -500,15 +545,14 @@ class _Ctx:
 
     __slots__ = ("an", "number", "pkt", "sf", "d", "checks", "experts", "reinjection_of")
 
-    def __init__(self, an: Analyzer, number: int, pkt: Packet, sf: Subflow, d: int, checks: list,
-                 experts: list) -> None:
+    def __init__(self, an: Analyzer) -> None:
         self.an = an
-        self.number = number
-        self.pkt = pkt
-        self.sf = sf
-        self.d = d
-        self.checks = checks
-        self.experts = experts
+        self.number = 0
+        self.pkt: Packet | None = None
+        self.sf: Subflow | None = None
+        self.d = 0
+        self.checks: list[Check] = []
+        self.experts: list[Expert] = []
         self.reinjection_of: list[int] = []
 
     def expert(self, key: str, message: str | None = None) -> None:
@@ -532,7 +576,7 @@ class _Ctx:
 
     def mp_capable(self, o: MpCapable) -> None:
         an, sf, pkt, d = self.an, self.sf, self.pkt, self.d
-        flags = pkt.flags
+        flags = int(pkt.flags)
         conn = sf.conn
         if flags & _SYN and not flags & _ACK:
             if conn is None:
@@ -614,7 +658,7 @@ class _Ctx:
         an, sf, d, pkt = self.an, self.sf, self.d, self.pkt
         t = type(o)
         if t is MpJoinSyn:
-            if not pkt.flags & _SYN or pkt.flags & _ACK:
+            if not int(pkt.flags) & _SYN or int(pkt.flags) & _ACK:
                 self.expert("mptcp.option.unexpected", "MP_JOIN of SYN length on a packet that is not a SYN")
                 return
             sf.address_ids[d] = o.address_id
@@ -654,7 +698,7 @@ class _Ctx:
     def handshake(self, mptcp: list) -> None:
         sf, pkt, d = self.sf, self.pkt, self.d
         obs = sf.observer
-        flags = pkt.flags
+        flags = int(pkt.flags)
         direction = ("A", "B") if d == 0 else ("B", "A")
         guards: dict[str, bool] = {}
         if sf.kind == "MP_JOIN":
@@ -682,9 +726,9 @@ class _Ctx:
             elif mpc is not None:
                 sig = "DATA+MP_CAPABLE" if mpc.data_level_length is not None else "ACK+MP_CAPABLE"
             elif dss is not None:
-                if dss.flags & _F_M and dss.data_level_length == 0:
+                if int(dss.flags) & _F_M and dss.data_level_length == 0:
                     sig = "DSS[INFINITE_MAPPING]"
-                elif dss.flags & _F_M and pkt.payload_len:
+                elif int(dss.flags) & _F_M and pkt.payload_len:
                     sig = "DATA+DSS"
                 else:
                     sig = "ACK+DSS"
@@ -713,7 +757,7 @@ class _Ctx:
         conn = sf.conn
         if conn is None:
             return DssInfo()
-        f = o.flags
+        f = int(o.flags)
         side = sf.side(d)
         me, peer = conn.sides[side], conn.sides[1 - side]
         sf.dirs[d].seen_dss = True
@@ -770,7 +814,7 @@ class _Ctx:
                     self._first_dsn(me, side, dsn64)
             if fin:
                 self.closure("DATA_FIN")
-        return DssInfo(dsn64, dsn, ack64, ack)
+        return _dssinfo(dsn64, dsn, ack64, ack)
 
     def _first_dsn(self, me: _Side, side: int, dsn64: int) -> None:
         expect = (me.idsn + 1) & _M64
@@ -872,7 +916,7 @@ class _Ctx:
         if fl.isn is None:
             return None
         n = pkt.payload_len
-        if pkt.flags & _SYN:
+        if int(pkt.flags) & _SYN:
             # TFO data on the SYN: before IDSN + 1 in the data stream, outside any mapping.
             return 1 - n if sf.kind == "MP_CAPABLE" else None
         rel = (pkt.seq - fl.isn - fl.syn_data) & _M32
@@ -1001,7 +1045,7 @@ class _Ctx:
             self.expert("mptcp.fastclose.key_mismatch", str(c))
         conn.fastclosed = True
         key_valid = c.verdict is not Verdict.MISMATCH
-        self.closure("RST+MP_FASTCLOSE" if pkt.flags & _RST else "MP_FASTCLOSE", key_valid=key_valid)
+        self.closure("RST+MP_FASTCLOSE" if int(pkt.flags) & _RST else "MP_FASTCLOSE", key_valid=key_valid)
 
 
 class _Done:

@@ -151,6 +151,8 @@ def cmd_dissect(args) -> int:
         return _err(f"{args.read}: permission denied", EXIT_UNUSABLE)
     finally:
         progress.done()
+    if writer is not None and hasattr(writer, "flush"):
+        writer.flush()
     for p in d.problems:
         print(f"mptcpspec: {args.read}: {p}", file=sys.stderr)
         status = EXIT_DAMAGED

@@ -46,6 +46,7 @@ class Field:
     description: str
     source: str  #: "wireshark" (same name and meaning as Wireshark 4.0) or "mptcpspec"
     get: Callable[[PacketInfo], list]
+    option: bool = False  #: one of the option fields that :func:`option_fields` yields
 
     def values(self, info: PacketInfo) -> list[str]:
         return self.get(info)
@@ -165,12 +166,8 @@ def option_fields(opt) -> list[tuple[str, str]]:
     return out
 
 
-def _mptcp_options(info: PacketInfo) -> list:
-    area = info.options
-    if area is None:
-        return []
-    return [o for o in area.options if getattr(o, "KIND", None) == 30
-            or (type(o) is MalformedOption and o.kind == 30)]
+def _mptcp_options(info: PacketInfo) -> tuple:
+    return info.mptcp
 
 
 def _opt_getter(name: str) -> Callable[[PacketInfo], list]:
@@ -255,15 +252,30 @@ _OPTION_FIELDS: list[tuple[str, str]] = [
 FIELDS: dict[str, Field] = {}
 
 
-def _register(name: str, description: str, source: str, get: Callable[[PacketInfo], list]) -> None:
-    FIELDS[name] = Field(name, description, source, get)
+def _register(name: str, description: str, source: str, get: Callable[[PacketInfo], list],
+              option: bool = False) -> None:
+    FIELDS[name] = Field(name, description, source, get, option)
 
 
 for _n, _d, _g in _BASE:
     _register(_n, _d, "wireshark", _g)
 for _n, _d in _OPTION_FIELDS:
-    _register(P + _n, _d, "wireshark", _opt_getter(P + _n))
-_register("mptcp.rm_addr.count", "REMOVE_ADDR: number of address IDs", "wireshark", _opt_getter("mptcp.rm_addr.count"))
+    _register(P + _n, _d, "wireshark", _opt_getter(P + _n), True)
+_register("mptcp.rm_addr.count", "REMOVE_ADDR: number of address IDs", "wireshark", _opt_getter("mptcp.rm_addr.count"),
+          True)
+
+
+def packet_option_fields(info: PacketInfo) -> dict[str, list[str]]:
+    """Every option field of a packet at once: name -> values in order (what -T fields prints)."""
+    out: dict[str, list[str]] = {}
+    for o in _mptcp_options(info):
+        for n, v in option_fields(o):
+            lst = out.get(n)
+            if lst is None:
+                out[n] = [v]
+            else:
+                lst.append(v)
+    return out
 
 
 # --------------------------------------------------------------------------- MPTCP analysis

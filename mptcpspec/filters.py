@@ -60,8 +60,7 @@ _PROTOCOLS: dict[str, Callable[[PacketInfo], bool]] = {
     "tcp": lambda i: i.packet is not None,
     "ip": lambda i: i.packet is not None and i.packet.version == 4,
     "ipv6": lambda i: i.packet is not None and i.packet.version == 6,
-    "mptcp": lambda i: i.connection is not None or bool(
-        i.options is not None and any(getattr(o, "KIND", getattr(o, "kind", None)) == 30 for o in i.options.options)),
+    "mptcp": lambda i: i.connection is not None or bool(i.mptcp),
 }
 
 

@@ -60,7 +60,8 @@ __all__ = [
     "Eol", "FastOpen", "Mss", "Nop", "Sack", "SackPermitted", "TcpUnknown", "Timestamps", "WindowScale",
     "MalformedOption", "TcpOptions", "MptcpOption", "TcpOption",
     "KIND_MPTCP", "OPTION_SPACE", "MPTCP_CLASSES", "TCP_CLASSES",
-    "decode_option", "decode_mptcp_option", "encode_option", "decode_tcp_options", "encode_tcp_options",
+    "decode_option", "decode_mptcp_option", "encode_option", "decode_tcp_options", "decode_mptcp_options",
+    "encode_tcp_options",
 ]
 
 KIND_MPTCP = 30
@@ -215,6 +216,40 @@ def decode_tcp_options(data: bytes, version: int | None = None, *, strict: bool 
             append(MalformedOption(k, i, data[i:i + ln], e))
         i += ln
     return TcpOptions(tuple(out), padding, n)
+
+
+def decode_mptcp_options(data: bytes, version: int | None = None) -> tuple:
+    """Only the MPTCP options (kind 30) of a TCP options area, decoded; the others are skipped.
+
+    As :func:`decode_tcp_options` with ``strict=False`` then ``.mptcp``, but without building the
+    other options: a malformed MPTCP option is a :class:`MalformedOption`, and an area whose
+    option lengths cannot be followed ends where they fail.  This is the dissector's hot path.
+    """
+    n = len(data)
+    out = []
+    i = 0
+    while i < n:
+        k = data[i]
+        if k == 1:
+            i += 1
+            continue
+        if k == 0 or i + 1 >= n:
+            break
+        ln = data[i + 1]
+        if ln < 2 or i + ln > n:
+            if k == KIND_MPTCP:
+                out.append(MalformedOption(k, i, data[i:], DecodeError(
+                    "TCP options", "length", i + 1,
+                    f"option kind {k} has length {ln} (< 2)" if ln < 2 else
+                    f"option kind {k} of length {ln} runs past the end of the area ({n - i} octets left)")))
+            break
+        if k == KIND_MPTCP:
+            try:
+                out.append(_mp_decode(data, i, ln, version))
+            except DecodeError as e:
+                out.append(MalformedOption(k, i, data[i:i + ln], e))
+        i += ln
+    return tuple(out)
 
 
 def encode_tcp_options(options, *, align: bool | None = None, padding: bytes | None = None) -> bytes:

@@ -13,7 +13,7 @@ from typing import TextIO
 
 from mptcpspec.analysis import ConnectionSummary, PacketInfo
 from mptcpspec.expert import KINDS, Severity
-from mptcpspec.fields import FIELDS
+from mptcpspec.fields import FIELDS, packet_option_fields
 from mptcpspec.options import Dss, MalformedOption, encode_option
 from mptcpspec.show import _jsonable, option_dict, option_tree
 
@@ -31,11 +31,8 @@ def _addr(a) -> str:
     return str(a)
 
 
-def _mptcp_opts(info: PacketInfo) -> list:
-    if info.options is None:
-        return []
-    return [o for o in info.options.options
-            if getattr(o, "KIND", None) == 30 or (type(o) is MalformedOption and o.kind == 30)]
+def _mptcp_opts(info: PacketInfo) -> tuple:
+    return info.mptcp
 
 
 def _short(o) -> str:
@@ -121,17 +118,23 @@ class TextWriter:
 
 
 def _offsets(info: PacketInfo) -> dict[int, int]:
-    """id(option) -> offset in the options area."""
-    out = {}
-    off = 0
-    for o in info.options.options:
-        if type(o) is MalformedOption:
-            out[id(o)] = o.offset
-            off = o.offset + len(o.data)
+    """id(MPTCP option) -> its offset in the options area."""
+    raw = info.packet.options if info.packet is not None else b""
+    starts = []
+    i, n = 0, len(raw)
+    while i < n:
+        k = raw[i]
+        if k == 1:
+            i += 1
             continue
-        out[id(o)] = off
-        off += 1 if o.KIND in (0, 1) else len(encode_option(o))
-    return out
+        if k == 0 or i + 1 >= n or raw[i + 1] < 2:
+            if k == 30:
+                starts.append(i)
+            break
+        if k == 30:
+            starts.append(i)
+        i += raw[i + 1]
+    return {id(o): off for o, off in zip(info.mptcp, starts)}
 
 
 class JsonWriter:
@@ -159,7 +162,7 @@ def packet_dict(info: PacketInfo) -> dict:
     mp = _mptcp_opts(info)
     if not mp and info.connection is None and not info.experts:
         return d
-    offsets = _offsets(info) if info.options is not None else {}
+    offsets = _offsets(info)
     m: dict = {}
     if info.mptcp_stream is not None:
         c = info.connection
@@ -186,6 +189,9 @@ def packet_dict(info: PacketInfo) -> dict:
     return d
 
 
+_EMPTY: dict = {}
+
+
 def _separator(value: str) -> str:
     return {"/t": "\t", "/s": " ", "/n": "\n"}.get(value, value)
 
@@ -205,7 +211,11 @@ class FieldsWriter:
         o = options or {}
         self.out = out
         self.names = names
-        self.getters = [FIELDS[n].get for n in names]
+        # Option fields come from one pass over the packet's options; the others from their getter.
+        self.getters = [None if FIELDS[n].option else FIELDS[n].get for n in names]
+        self.any_option = any(FIELDS[n].option for n in names)
+        self.pairs = list(zip(names, self.getters))
+        self.buf: list[str] = []
         self.sep = _separator(o.get("separator", "/t"))
         self.agg = _separator(o.get("aggregator", ","))
         self.occ = o.get("occurrence", "a")
@@ -215,10 +225,18 @@ class FieldsWriter:
             out.write(self.sep.join(names) + "\n")
 
     def write(self, info: PacketInfo) -> None:
-        cells = []
         q, occ, agg = self.quote, self.occ, self.agg
-        for get in self.getters:
-            vals = get(info)
+        opts = packet_option_fields(info) if self.any_option and info.mptcp else _EMPTY
+        if occ == "a" and not q:  # the common case, kept short
+            buf = self.buf
+            buf.append(self.sep.join([agg.join(opts.get(n, ()) if g is None else g(info))
+                                      for n, g in self.pairs]))
+            if len(buf) >= 256:
+                self.flush()
+            return
+        cells = []
+        for name, get in self.pairs:
+            vals = opts.get(name, ()) if get is None else get(info)
             if vals and occ != "a":
                 if occ == "f":
                     vals = vals[:1]
@@ -228,7 +246,16 @@ class FieldsWriter:
                     k = int(occ)
                     vals = vals[k - 1:k] if k > 0 else vals
             cells.append(f"{q}{agg.join(vals)}{q}" if vals else "")
-        self.out.write(self.sep.join(cells) + "\n")
+        buf = self.buf
+        buf.append(self.sep.join(cells))
+        if len(buf) >= 256:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buf:
+            self.buf.append("")
+            self.out.write("\n".join(self.buf))
+            self.buf = []
 
 
 # --------------------------------------------------------------------------- summaries

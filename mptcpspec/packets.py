@@ -16,6 +16,7 @@ import struct
 from dataclasses import dataclass
 from enum import IntFlag
 
+from mptcpspec._rt import fast_constructor
 from mptcpspec.errors import DecodeError
 
 __all__ = ["TcpFlags", "Packet", "decode_packet", "decode_frame", "ip_payload_offset"]
@@ -70,6 +71,8 @@ class Packet:
         """Sequence space the segment occupies: payload, plus one for SYN and for FIN."""
         return self.payload_len + (1 if self.flags & 2 else 0) + (1 if self.flags & 1 else 0)
 
+
+_packet = fast_constructor(Packet)
 
 # Addresses repeat on every packet of a flow: build each address object once.
 _v4cache: dict[bytes, ipaddress.IPv4Address] = {}
@@ -201,5 +204,5 @@ def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | 
                           f"cut by the snapshot length: {doff - 20} option octets, {n - t - 20} captured")
     o = t + doff
     payload = data[o:end] if end <= n else data[o:n]
-    return Packet(ver, src, dst, sport, dport, seq, ack, _FLAGS[offflags & 0x1FF], win, data[t + 20:o],
-                  payload, end - o, csum, urg, ttl, timestamp_ns)
+    return _packet(ver, src, dst, sport, dport, seq, ack, _FLAGS[offflags & 0x1FF], win, data[t + 20:o],
+                   payload, end - o, csum, urg, ttl, timestamp_ns)

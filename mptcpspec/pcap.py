@@ -21,6 +21,7 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
+from mptcpspec._rt import fast_constructor
 from mptcpspec.errors import DecodeError
 
 __all__ = ["Record", "CaptureError", "CaptureReader", "read_records", "LinkType"]
@@ -58,6 +59,9 @@ class Record:
     @property
     def caplen(self) -> int:
         return len(self.data)
+
+
+_record = fast_constructor(Record)
 
 
 class CaptureError(DecodeError):
@@ -199,12 +203,12 @@ class CaptureReader:
                 self._truncated(f"record {self.records + 1}", start, incl, len(data))
                 b.pos = len(b.buf)
                 self.records += 1
-                yield Record(sec * 1_000_000_000 + frac * scale, linktype, data, max(orig, len(data)), 0, True)
+                yield _record(sec * 1_000_000_000 + frac * scale, linktype, data, max(orig, len(data)), 0, True)
                 return
             p = b.pos
             b.pos = p + incl
             self.records += 1
-            yield Record(sec * 1_000_000_000 + frac * scale, linktype, b.buf[p:p + incl], orig)
+            yield _record(sec * 1_000_000_000 + frac * scale, linktype, b.buf[p:p + incl], orig, 0, False)
 
     # ------------------------------------------------------------------ pcapng
 
@@ -321,7 +325,7 @@ class CaptureReader:
         else:
             ns = ts // 10 ** (resol - 9)
         ns += tsoffset * 1_000_000_000
-        return Record(ns, linktype, data, max(orig, len(data)), iface, partial and len(data) < caplen)
+        return _record(ns, linktype, data, max(orig, len(data)), iface, partial and len(data) < caplen)
 
 
 def read_records(source: str | os.PathLike | BinaryIO) -> Iterator[Record]:
