@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mptcpspec import crypto
 from mptcpspec._rt import fast_constructor
@@ -113,9 +113,11 @@ class PacketInfo:
     tcp_ack: int | None = None
     mptcp_stream: int | None = None
     from_client: bool | None = None  #: sent by the connection's client (the side of the first SYN)
-    master: bool | None = None  #: on the connection's first subflow (the MP_CAPABLE one)
+    master: bool | None = None  #: on the subflow of the connection's latest MP_CAPABLE with a key
     dss: tuple[DssInfo, ...] = ()
     payload_dsn: int | None = None  #: relative DSN of the first payload octet, when a mapping covers it
+    payload_dsn64: int | None = None  #: the same, 64 bits (Wireshark's mptcp.rawdsn64)
+    mapping_frame: int | None = None  #: frame whose DSS mapping covers the payload (mptcp.related_mapping)
     reinjection_of: tuple[int, ...] = ()  #: frames that mapped this data on another subflow first
     checks: tuple[Check, ...] = ()
     experts: tuple[Expert, ...] = ()
@@ -199,7 +201,7 @@ class _Side:
     """One side of an MPTCP connection: its key and data sequence space."""
 
     __slots__ = ("key", "token", "idsn", "dsn_ref", "ack_ref", "dfin", "dfin_acked", "first_dsn", "high", "ranges",
-                 "starts", "bytes", "reinjected", "flags", "addresses", "checked_first")
+                 "starts", "reinjected", "flags", "addresses", "checked_first")
 
     def __init__(self) -> None:
         self.key: int | None = None
@@ -213,22 +215,30 @@ class _Side:
         self.high: int | None = None  # highest DSN end mapped so far
         self.ranges: list[tuple[int, int, int, int]] = []  # (start, end, subflow, frame), sorted by start
         self.starts: list[int] = []
-        self.bytes = 0
         self.reinjected = 0
         self.flags: MpCapableFlags | None = None
         self.addresses: dict[int, list] = {}  # address id -> [address, port, frame, removed frame]
         self.checked_first = False
+
+    def span(self) -> int:
+        """Data-level octets this side sent: the span of its mapped data sequence space."""
+        return 0 if self.first_dsn is None else self.high - self.first_dsn
 
 
 class Connection:
     """One MPTCP connection: two sides, their subflows, and what was checked."""
 
     __slots__ = ("stream", "version", "sides", "subflows", "checksum", "fallback", "closure", "checks",
-                 "experts", "history", "first_frame", "last_frame", "tokens_registered", "fastclosed")
+                 "experts", "history", "first_frame", "last_frame", "tokens_registered", "fastclosed",
+                 "master_sf", "unlinked")
 
-    def __init__(self, stream: int, version: int, first_frame: int) -> None:
+    def __init__(self, stream: int | None, version: int | None, first_frame: int) -> None:
+        # Numbered (``mptcp.stream``) when first shown: a v1 SYN, whose MP_CAPABLE has no key, is
+        # not shown as MPTCP yet, as in Wireshark; the SYN/ACK is.
         self.stream = stream
         self.version = version
+        self.master_sf: Subflow | None = None  # subflow of the latest MP_CAPABLE with a key
+        self.unlinked = False  # made from a subflow whose handshake the capture missed
         self.sides = (_Side(), _Side())
         self.subflows: list[Subflow] = []
         self.checksum = False
@@ -265,7 +275,7 @@ class Connection:
             checksum=self.checksum,
             fallback=self.fallback,
             subflows=tuple(_subflow_summary(sf) for sf in self.subflows),
-            client_bytes=c.bytes, server_bytes=s.bytes,
+            client_bytes=c.span(), server_bytes=s.span(),
             client_reinjected=c.reinjected, server_reinjected=s.reinjected,
             client_state=self.closure_state(CLIENT), server_state=self.closure_state(SERVER),
             checks=tuple(sorted((what, verdict, n) for (what, verdict), n in self.checks.items())),
@@ -274,6 +284,7 @@ class Connection:
                 (_SIDE[i], aid, str(a[0]), a[1], a[2], a[3])
                 for i, side in enumerate(self.sides) for aid, a in sorted(side.addresses.items())),
             history=tuple(self.history),
+            unlinked=self.unlinked,
             first_frame=self.first_frame, last_frame=self.last_frame,
         )
 
@@ -310,8 +321,8 @@ def _subflow_summary(sf: Subflow) -> SubflowSummary:
 class ConnectionSummary:
     """What ``mptcpspec connections`` prints for one connection."""
 
-    stream: int
-    version: int
+    stream: int | None  #: None for a connection never shown as MPTCP (a v1 SYN left unanswered)
+    version: int | None
     client: str
     server: str
     client_key: int | None
@@ -331,6 +342,7 @@ class ConnectionSummary:
     experts: tuple  #: (key, count)
     addresses: tuple  #: (side, address id, address, port, frame added, frame removed)
     history: tuple  #: (frame, event): ADD_ADDR, REMOVE_ADDR, MP_PRIO as they happened
+    unlinked: bool  #: the capture missed the handshake: keys unknown, nothing linked by token
     first_frame: int
     last_frame: int
 
@@ -347,6 +359,8 @@ class Analyzer:
         self.counts: Counter = Counter()
         self.experts: Counter = Counter()
         self._ctx = _Ctx(self)
+        self._next_stream = 0
+        self._join_tokens: dict[int, Connection] = {}  # unknown tokens of MP_JOIN SYNs
 
     # ------------------------------------------------------------------ public
 
@@ -428,7 +442,7 @@ class Analyzer:
         raw = pkt.options
         if not raw and conn is None:
             return _info(number, ts, caplen, orig_len, pkt, (), None, sf.index, tcp_seq, tcp_ack,
-                         None, None, None, (), None, (), (), (), sf, None)
+                         None, None, None, (), None, None, None, (), (), (), sf, None)
         found = decode_mptcp_options(raw, conn.version if conn is not None else None) if raw else ()
         ctx = self._ctx
         ctx.number = number
@@ -454,13 +468,22 @@ class Analyzer:
                             ctx.expert("mptcp.option.malformed", str(o.error))
                 dss = tuple(self._options(ctx, sf, mptcp))
         conn = sf.conn
-        payload_dsn = None
+        if found and conn is None and mptcp and not (flags & _SYN and not flags & _ACK
+                                                      and type(mptcp[0]) is MpCapable):
+            conn = self._unlinked(sf, number)
+        payload_dsn = payload_dsn64 = mapping_frame = None
         if conn is not None:
+            if conn.stream is None and found and not (
+                    flags & _SYN and not flags & _ACK and conn.sides[sf.side(d)].key is None):
+                conn.stream = self._next_stream
+                self._next_stream += 1
             conn.last_frame = number
             if type(sf.observer) is Observer:
                 ctx.handshake(mptcp)
-            if n and not conn.fallback:
-                payload_dsn = ctx.data(mptcp)
+            if n and not conn.fallback and not conn.unlinked:
+                got = ctx.data(mptcp)
+                if got is not None:
+                    payload_dsn, payload_dsn64, mapping_frame = got
             if flags & _RST:
                 sf.reset = True
                 if not any(type(o) is MpFastclose for o in mptcp):
@@ -469,7 +492,7 @@ class Analyzer:
             elif dirs[0].fin_acked and dirs[1].fin_acked and not sf.closed:
                 self._subflow_closed(sf, ctx)
             from_client = sf.side(d) == CLIENT
-            master = conn.subflows[0] is sf
+            master = conn.master_sf is sf
             stream = conn.stream
         else:
             from_client = master = stream = None
@@ -481,7 +504,7 @@ class Analyzer:
                 if conn is not None:
                     conn.experts[e.key] += 1
         return _info(number, ts, caplen, orig_len, pkt, found, None, sf.index, tcp_seq, tcp_ack,
-                     stream, from_client, master, dss, payload_dsn,
+                     stream, from_client, master, dss, payload_dsn, payload_dsn64, mapping_frame,
                      tuple(reinj) if reinj else (), tuple(checks) if checks else (),
                      tuple(experts) if experts else (), sf, conn)
 
@@ -521,9 +544,18 @@ class Analyzer:
 
     # ------------------------------------------------------------------ connections
 
-    def new_connection(self, version: int, number: int) -> Connection:
-        conn = Connection(len(self._conns), version, number)
+    def new_connection(self, version: int | None, number: int) -> Connection:
+        conn = Connection(None, version, number)
         self._conns.append(conn)
+        return conn
+
+    def _unlinked(self, sf: Subflow, number: int, kind: str | None = None) -> Connection:
+        """A connection for a subflow met without its handshake (or joining an unknown token)."""
+        conn = self.new_connection(None, number)
+        conn.unlinked = True
+        conn.subflows.append(sf)
+        sf.conn = conn
+        sf.kind = kind
         return conn
 
     def register_key(self, conn: Connection, side: int, key: int, ctx: _Ctx) -> None:
@@ -575,6 +607,11 @@ class _Ctx:
     # ------------------------------------------------------------------ MP_CAPABLE
 
     def mp_capable(self, o: MpCapable) -> None:
+        self._mp_capable(o)
+        if self.sf.conn is not None and o.sender_key is not None:
+            self.sf.conn.master_sf = self.sf
+
+    def _mp_capable(self, o: MpCapable) -> None:
         an, sf, pkt, d = self.an, self.sf, self.pkt, self.d
         flags = int(pkt.flags)
         conn = sf.conn
@@ -670,6 +707,14 @@ class _Ctx:
                 sf.observer = Observer(JoinMachine, ("A", "B"))
             if conn is None:
                 self.expert("mptcp.join.unknown_token", f"token {o.token:#010x} names no connection seen")
+                if sf.conn is None:
+                    other = an._join_tokens.get(o.token)
+                    if other is not None:
+                        other.subflows.append(sf)
+                        sf.conn = other
+                    else:
+                        an._join_tokens[o.token] = an._unlinked(sf, self.number, "MP_JOIN")
+                    sf.observer = None
                 return
             if sf.conn is None:
                 sf.conn = conn
@@ -847,61 +892,64 @@ class _Ctx:
                 del ms[0]
             fl.last = m
             if length:
-                self._data_range(side, dsn64, length)
+                self._data_range(side, dsn64, length, ssn)
         else:
             fl.last = known
 
-    def _data_range(self, side: _Side, dsn64: int, length: int) -> None:
+    def _data_range(self, side: _Side, dsn64: int, length: int, ssn: int) -> None:
         """Account a data range at connection level: new data, reinjection, order."""
         end = dsn64 + length
         below = False
         if side.first_dsn is None:
             side.first_dsn = dsn64
             side.high = end
-            side.bytes = length
-        elif end - side.high > 0:
-            if dsn64 < side.high:
-                side.bytes += end - side.high
-            else:
-                side.bytes += length
+        elif end > side.high:
             side.high = end
-            below = False
         else:
             below = True
+        if dsn64 < side.first_dsn:
+            side.first_dsn = dsn64
+        # A data-level retransmission on this same subflow (at other subflow octets): the mapping
+        # ranges this subflow direction made before.
+        again = None
+        for m in self.sf.dirs[self.d].mappings[:-1]:
+            if m[2] < end and dsn64 < m[2] + (m[1] - m[0]) and m[0] != ssn:
+                again = m[3]
+        if again is not None:
+            self.expert("mptcp.dss.retransmission",
+                        f"DSN {dsn64:#x}+{length} was mapped on this subflow before, in frame {again}, "
+                        f"at other subflow octets")
+        elif below:
+            self.expert("mptcp.dss.out_of_order",
+                        f"mapping at DSN {dsn64:#x} starts below the highest DSN seen, {side.high:#x}")
+
+    def _segment_range(self, side: _Side, dsn64: int, n: int) -> None:
+        """Reinjection: this segment's data-level range was carried on another subflow before.
+
+        As Wireshark's ``mptcp.reinjection_of``: per segment, across subflows only (a
+        retransmission on the same subflow is TCP's business), earlier frames only."""
+        end = dsn64 + n
         starts, ranges = side.starts, side.ranges
         i = bisect.bisect_right(starts, dsn64)
-        j = i - 1
         me = self.sf.index
-        hit = again = False
-        while j >= 0 and j >= i - 8:
+        hits = []
+        j = i - 1
+        while j >= 0 and j >= i - 16:
             s, e, sub, frame = ranges[j]
-            if e > dsn64:
-                if sub != me:
-                    self.reinjection_of.append(frame)
-                    hit = True
-                else:
-                    again = frame
+            if e > dsn64 and sub != me:
+                hits.append(frame)
             j -= 1
         k = i
         while k < len(ranges) and ranges[k][0] < end:
             if ranges[k][2] != me:
-                self.reinjection_of.append(ranges[k][3])
-                hit = True
-            else:
-                again = ranges[k][3]
+                hits.append(ranges[k][3])
             k += 1
-        if again and not hit:
-            self.expert("mptcp.dss.retransmission",
-                        f"DSN {dsn64:#x}+{length} was mapped on this subflow before, in frame {again}, "
-                        f"at other subflow octets")
-        elif below and not hit:
-            self.expert("mptcp.dss.out_of_order",
-                        f"mapping at DSN {dsn64:#x} starts below the highest DSN seen, {side.high:#x}")
-        if hit:
-            side.reinjected += length
+        if hits:
+            hits.sort()
+            self.reinjection_of.extend(hits)
+            side.reinjected += n
             self.expert("mptcp.dss.reinjection",
-                        f"DSN {dsn64:#x}+{length} was mapped on another subflow in frame(s) "
-                        f"{', '.join(map(str, sorted(set(self.reinjection_of))))}")
+                        f"DSN {dsn64:#x}+{n} was sent on another subflow in frame(s) {', '.join(map(str, hits))}")
         starts.insert(i, dsn64)
         ranges.insert(i, (dsn64, end, me, self.number))
         if len(ranges) > _MAX_RANGES:
@@ -918,7 +966,10 @@ class _Ctx:
         n = pkt.payload_len
         if int(pkt.flags) & _SYN:
             # TFO data on the SYN: before IDSN + 1 in the data stream, outside any mapping.
-            return 1 - n if sf.kind == "MP_CAPABLE" else None
+            if sf.kind != "MP_CAPABLE":
+                return None
+            idsn = conn.sides[sf.side(d)].idsn
+            return 1 - n, (None if idsn is None else (idsn + 1 - n) & _M64), None
         rel = (pkt.seq - fl.isn - fl.syn_data) & _M32
         m = fl.last
         if m is None or not (m[0] <= rel < m[1]):
@@ -943,7 +994,8 @@ class _Ctx:
         if m[4] is not None:
             self._checksum(m, rel, n)
         side = conn.sides[sf.side(d)]
-        return (dsn64 - side.idsn) & _M64 if side.idsn is not None else None
+        self._segment_range(side, dsn64, n)
+        return ((dsn64 - side.idsn) & _M64 if side.idsn is not None else None), dsn64, m[3]
 
     def _checksum(self, m: list, rel: int, n: int) -> None:
         pkt = self.pkt

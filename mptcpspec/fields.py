@@ -281,8 +281,38 @@ def packet_option_fields(info: PacketInfo) -> dict[str, list[str]]:
 # --------------------------------------------------------------------------- MPTCP analysis
 
 
+def _shown(i: PacketInfo) -> bool:
+    """Wireshark shows its MPTCP analysis on packets that carry an MPTCP option (none malformed) of
+    a connection it has numbered; not on plain segments of the same subflows."""
+    return bool(i.mptcp) and i.mptcp_stream is not None and not any(type(o) is MalformedOption for o in i.mptcp)
+
+
 def _stream(i: PacketInfo) -> list:
-    return [] if i.mptcp_stream is None else [str(i.mptcp_stream)]
+    return [str(i.mptcp_stream)] if _shown(i) else []
+
+
+def _master(i: PacketInfo) -> list:
+    return [_b(i.master)] if _shown(i) else []
+
+
+def _subflows(i: PacketInfo) -> list:
+    if not _shown(i):
+        return []
+    c = i.connection
+    if c.unlinked:
+        return [""]
+    return ["".join(f"{s.index} " for s in reversed(c.subflows))]  # newest first, as Wireshark
+
+
+def _expected(what: str) -> Callable[[PacketInfo], list]:
+    from mptcpspec.crypto import key_idsn, key_token
+
+    fn = key_token if what == "token" else key_idsn
+
+    def get(i: PacketInfo) -> list:
+        return [str(fn(o.sender_key, o.version)) for o in i.mptcp
+                if type(o) is MpCapable and o.sender_key is not None and o.version in (0, 1)]
+    return get
 
 
 def _dss_values(attr: str) -> Callable[[PacketInfo], list]:
@@ -304,26 +334,32 @@ def _conn(f: Callable) -> Callable[[PacketInfo], list]:
     return get
 
 
-_register("mptcp.stream", "MPTCP connection index", "wireshark", _stream)
-_register("mptcp.master", "on the connection's first subflow", "wireshark",
-          lambda i: [] if i.master is None else [_b(i.master)])
-_register("mptcp.rawdsn64", "DSN of the mapping, 64 bits", "wireshark", _dss_values("dsn64"))
-_register("mptcp.dsn", "DSN relative to the sender's IDSN", "wireshark", _dss_values("dsn"))
-_register("mptcp.ack", "DATA_ACK relative to the IDSN of the data it acknowledges", "wireshark", _dss_values("ack"))
-_register("mptcp.reinjection_of", "frames that first mapped this data on another subflow", "wireshark",
+_register("mptcp.stream", "MPTCP connection index (on packets with an MPTCP option, as Wireshark)", "wireshark",
+          _stream)
+_register("mptcp.master", "on the subflow of the connection's latest MP_CAPABLE with a key", "wireshark", _master)
+_register("mptcp.analysis.subflows", "TCP streams of this MPTCP connection, newest first", "wireshark", _subflows)
+_register("mptcp.expected_token", "token of the MP_CAPABLE sender's key", "wireshark", _expected("token"))
+_register("mptcp.expected_idsn", "IDSN of the MP_CAPABLE sender's key", "wireshark", _expected("idsn"))
+_register("mptcp.dss.dsn", "the DSS mapping's DSN, relative to the sender's IDSN", "wireshark", _dss_values("dsn"))
+_register("mptcp.rawdsn64", "DSN of the first payload octet, 64 bits", "wireshark",
+          lambda i: [] if i.payload_dsn64 is None else [str(i.payload_dsn64)])
+_register("mptcp.dsn", "DSN of the first payload octet, relative to the sender's IDSN", "wireshark",
+          lambda i: [] if i.payload_dsn is None or i.payload_dsn64 is None else [str(i.payload_dsn)])
+_register("mptcp.related_mapping", "frame of the DSS mapping that covers the payload", "wireshark",
+          lambda i: [] if i.mapping_frame is None else [str(i.mapping_frame)])
+_register("mptcp.reinjection_of", "earlier frames that carried this data on another subflow", "wireshark",
           lambda i: [str(n) for n in i.reinjection_of])
-_register("mptcp.analysis.subflows", "TCP streams of this MPTCP connection", "wireshark",
-          _conn(lambda i, c: [" ".join(str(s.index) for s in c.subflows)]))
 
 _register("mptcp.version", "MPTCP version of the connection (0: RFC 6824, 1: RFC 8684)", "mptcpspec",
-          _conn(lambda i, c: [str(c.version)]))
+          _conn(lambda i, c: [] if c.version is None else [str(c.version)]))
 _register("mptcp.from_client", "1 when the sender is the connection's client", "mptcpspec",
           lambda i: [] if i.from_client is None else [_b(i.from_client)])
 _register("mptcp.checksums", "1 when the connection negotiated DSS checksums", "mptcpspec",
           _conn(lambda i, c: [_b(c.checksum)]))
 _register("mptcp.dss.ack64", "DATA_ACK expanded to 64 bits", "mptcpspec", _dss_values("ack64"))
-_register("mptcp.payload_dsn", "DSN of the first payload octet, relative to the sender's IDSN", "mptcpspec",
-          lambda i: _opt(i.payload_dsn))
+_register("mptcp.payload_dsn", "DSN of the first payload octet, relative to the sender's IDSN; the SYN data "
+          "of TCP Fast Open lies before IDSN + 1 (zero or negative)", "mptcpspec", lambda i: _opt(i.payload_dsn))
+_register("mptcp.dss.dsn64", "the DSS mapping's DSN, 64 bits", "mptcpspec", _dss_values("dsn64"))
 _register("mptcp.dss.checksum", "DSS checksum as sent", "mptcpspec",
           lambda i: [_h4(o.checksum) for o in _mptcp_options(i) if type(o) is Dss and o.checksum is not None])
 _register("mptcp.dss.checksum.status", "DSS checksum check: verified, mismatch, unverifiable", "mptcpspec",

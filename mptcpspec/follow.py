@@ -93,10 +93,30 @@ class Follower:
         self.stream = stream
         self.dirs = (_Direction(client_out), _Direction(server_out))
         self.seen = False
+        self.conn = None
+        # Data of connections not numbered yet: the payload of a v1 SYN (TCP Fast Open), which
+        # comes before the SYN/ACK that numbers the connection.
+        self._early: dict[int, list[PacketInfo]] = {}
 
     def feed(self, info: PacketInfo) -> None:
-        if info.mptcp_stream != self.stream or info.packet is None or not info.packet.payload_len:
+        c = info.connection
+        if c is None or info.packet is None:
             return
+        if self.conn is None:
+            if c.stream is None:
+                if info.packet.payload_len and len(self._early) < 1024:
+                    self._early.setdefault(id(c), []).append(info)
+                return
+            if c.stream != self.stream:
+                return
+            self.conn = c
+            for early in self._early.pop(id(c), []):
+                self._add(early)
+            self._early.clear()
+        if c is self.conn and info.packet.payload_len:
+            self._add(info)
+
+    def _add(self, info: PacketInfo) -> None:
         self.seen = True
         d = self.dirs[0 if info.from_client else 1]
         p = info.packet

@@ -283,7 +283,8 @@ def _tok(v: int | None) -> str:
 def connection_rows(summaries: list[ConnectionSummary]) -> list[str]:
     lines = []
     for s in summaries:
-        lines.append(f"MPTCP stream {s.stream}: {s.client} → {s.server}  v{s.version}"
+        lines.append(f"MPTCP stream {'-' if s.stream is None else s.stream}: {s.client} → {s.server}  "
+                     f"v{'?' if s.version is None else s.version}{'  (handshake not captured)' if s.unlinked else ''}"
                      f"{'  checksums' if s.checksum else ''}{'  FALLBACK: ' + s.fallback if s.fallback else ''}")
         lines.append(f"  keys      client {_key(s.client_key)} (token {_tok(s.client_token)})  "
                      f"server {_key(s.server_key)} (token {_tok(s.server_token)})")

@@ -1,0 +1,435 @@
+"""The dissector on the kernel's captures: clean transfers verify, broken ones are caught.
+
+Captures are the lab's (tests/data, see its README): the kernel talking to itself, with known
+data (``tests.lab_peer.pattern``).  The broken cases are those captures with one thing changed
+in memory: a flipped HMAC octet, a corrupted payload under checksums, a cut option, a third ACK
+without its keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mptcpspec.analysis import Analyzer
+from mptcpspec.crypto import Verdict
+from mptcpspec.dissect import Dissection
+from mptcpspec.expert import KINDS, Severity
+from mptcpspec.follow import Follower
+from mptcpspec.packets import decode_frame
+from mptcpspec.pcap import read_records
+from tests.lab_peer import pattern
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+
+
+def run(path) -> tuple[list, Dissection]:
+    d = Dissection(path)
+    return list(d), d
+
+
+def experts(infos) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for i in infos:
+        for e in i.experts:
+            out[e.key] = out.get(e.key, 0) + 1
+    return out
+
+
+def verdicts(infos) -> dict[tuple[str, str], int]:
+    out: dict = {}
+    for i in infos:
+        for c in i.checks:
+            k = (c.what, c.verdict.name)
+            out[k] = out.get(k, 0) + 1
+    return out
+
+
+# --------------------------------------------------------------------------- clean captures
+
+CLEAN = {
+    # file: (connections, subflows of the first, checks that must be verified at least once)
+    "v4-two-subflows.pcap": (1, 2, {"MP_JOIN SYN/ACK HMAC (v1)", "MP_JOIN ACK HMAC (v1)", "MP_CAPABLE echoed key"}),
+    "v6-two-subflows.pcap": (1, 2, {"MP_JOIN SYN/ACK HMAC (v1)", "MP_JOIN ACK HMAC (v1)"}),
+    "v4-checksum.pcap": (1, 2, {"DSS checksum", "MP_JOIN ACK HMAC (v1)"}),
+    "v4-add-addr.pcap": (1, 3, {"ADD_ADDR HMAC (v1)", "MP_JOIN SYN/ACK HMAC (v1)"}),
+    "v4-fastclose.pcap": (1, 1, {"MP_FASTCLOSE key"}),
+    "v4-tfo.pcap": (2, 1, {"MP_CAPABLE echoed key"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLEAN))
+def test_clean_capture_verifies_and_raises_nothing(name):
+    infos, d = run(DATA / name)
+    nconn, nsub, must = CLEAN[name]
+    conns = d.connections()
+    assert len(conns) == nconn
+    assert len(conns[0].subflows) == nsub
+    v = verdicts(infos)
+    assert not [k for k in v if k[1] != "VERIFIED"], v
+    assert must <= {what for what, _ in v}, v
+    # Nothing above "chat" on a clean transfer, but the MP_TCPRST the abortive close sends.
+    loud = {k: n for k, n in experts(infos).items() if KINDS[k][0] > Severity.CHAT and k != "mptcp.tcprst"}
+    assert loud == {}
+    for c in conns:
+        s = c.summary()
+        assert (s.client_state, s.server_state) == ("M_CLOSED", "M_CLOSED"), s
+        assert all(sf.state == "A=ESTABLISHED B=ESTABLISHED" for sf in s.subflows), s.subflows
+        assert s.fallback is None
+
+
+def test_checksum_capture_verifies_every_checksummed_mapping():
+    infos, d = run(DATA / "v4-checksum.pcap")
+    # Linux repeats a mapping on each segment it covers: each distinct mapping is checked once.
+    # The first data's MP_CAPABLE (v1, 24 octets) carries the checksum of its implicit mapping.
+    mappings = {(i.tcp_stream, i.from_client, getattr(o, "dsn", None), getattr(o, "ssn", None), o.data_level_length,
+                 o.checksum)
+                for i in infos for o in i.mptcp
+                if type(o).__name__ in ("Dss", "MpCapable") and o.checksum is not None}
+    v = verdicts(infos)
+    assert v[("DSS checksum", "VERIFIED")] == len(mappings) > 10
+
+
+def test_add_addr_history_and_address_state():
+    infos, d = run(DATA / "v4-add-addr.pcap")
+    s = d.connections()[0].summary()
+    events = [e for _, e in s.history]
+    assert any(e.startswith("server ADD_ADDR id 5 203.0.113.2") for e in events)
+    assert any("ADD_ADDR echo" in e for e in events)
+    assert any("REMOVE_ADDR id(s) 5" in e for e in events)
+    assert any("MP_PRIO backup=1" in e for e in events)
+    (side, aid, addr, port, added, removed), = s.addresses
+    assert (side, aid, addr) == ("server", 5, "203.0.113.2") and removed > added
+
+
+def test_fastclose_closes_both_sides_and_names_the_reason():
+    infos, d = run(DATA / "v4-fastclose.pcap")
+    s = d.connections()[0].summary()
+    assert s.subflows[0].reset and s.subflows[0].tcprst_reason == "UNSPECIFIED"
+    assert experts(infos) == {"mptcp.tcprst": 1}
+
+
+def test_data_level_bytes_equal_what_the_applications_sent():
+    for name, (c2s, s2c) in {"v4-two-subflows.pcap": (32768, 32768), "v4-fastclose.pcap": (16384, 16384)}.items():
+        _, d = run(DATA / name)
+        s = d.connections()[0].summary()
+        assert (s.client_bytes, s.server_bytes) == (c2s, s2c), name
+
+
+# --------------------------------------------------------------------------- follow
+
+
+def follow(path, stream=0):
+    a, b = io.BytesIO(), io.BytesIO()
+    f = Follower(stream, a, b)
+    for info in Dissection(path):
+        f.feed(info)
+    reports = f.finish()
+    return a.getvalue(), b.getvalue(), reports
+
+
+@pytest.mark.parametrize("name, server_seed", [("v4-two-subflows.pcap", 1), ("v6-two-subflows.pcap", 1),
+                                               ("v4-checksum.pcap", 1), ("v4-add-addr.pcap", 1),
+                                               ("v4-fastclose.pcap", 1)])
+def test_follow_gives_the_bytes_the_applications_sent(name, server_seed):
+    up, down, (ru, rd) = follow(DATA / name)
+    assert up == pattern(len(up), 0) and len(up) >= 16384
+    assert down == pattern(len(down), server_seed) and len(down) >= 16384
+    assert ru.gaps == [] and rd.gaps == []
+
+
+def test_follow_tfo_puts_the_syn_data_first():
+    up, down, (ru, _) = follow(DATA / "v4-tfo.pcap", stream=1)
+    assert up == pattern(3000, 0), "SYN data (1000 octets) then 2000 mapped octets"
+    assert ru.gaps == []
+
+
+def test_follow_reports_a_gap_where_segments_are_missing(tmp_path):
+    recs = list(read_records(DATA / "v4-fastclose.pcap"))
+    infos = [Analyzer().feed]  # placeholder to keep the analyzer per run
+    an = Analyzer()
+    a, b = io.BytesIO(), io.BytesIO()
+    f = Follower(0, a, b)
+    dropped = None
+    for n, r in enumerate(recs, 1):
+        p = decode_frame(r.linktype, r.data)
+        if dropped is None and p is not None and p.payload_len and p.sport != 5201 and n > 12:
+            dropped = p.payload_len
+            continue
+        f.feed(an.feed(n, r.timestamp_ns, len(r.data), r.orig_len, p))
+    ru, _ = f.finish()
+    del infos
+    assert len(ru.gaps) == 1 and ru.gaps[0][1] == dropped
+    assert len(a.getvalue()) == 16384 - dropped
+
+
+# --------------------------------------------------------------------------- broken captures
+
+
+def mutate(path, change) -> bytes:
+    """A pcap whose records pass through ``change(number, packet, data) -> data``."""
+    out = io.BytesIO()
+    recs = list(read_records(path))
+    out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, recs[0].linktype))
+    for n, r in enumerate(recs, 1):
+        p = decode_frame(r.linktype, r.data)
+        data = change(n, p, r.data) if p is not None else r.data
+        ts = r.timestamp_ns
+        out.write(struct.pack("<IIII", ts // 10**9, ts % 10**9 // 1000, len(data), len(data)) + data)
+    return out.getvalue()
+
+
+def option_at(data: bytes, p, kind_subtype: int) -> int:
+    """Offset in the frame of the first MPTCP option of that subtype."""
+    opts = p.options
+    i = 0
+    while i < len(opts):
+        k = opts[i]
+        if k in (0, 1):
+            i += 1
+            continue
+        if k == 30 and opts[i + 2] >> 4 == kind_subtype:
+            return data.index(opts) + i
+        i += opts[i + 1]
+    return -1
+
+
+def flip_first(subtype: int, offset_in_option: int, when=lambda p: True):
+    done = []
+
+    def change(n, p, data):
+        if done or not when(p):
+            return data
+        at = option_at(data, p, subtype)
+        if at < 0:
+            return data
+        done.append(n)
+        b = bytearray(data)
+        b[at + offset_in_option] ^= 0x01
+        return bytes(b)
+    return change, done
+
+
+def dissect_bytes(blob: bytes):
+    d = Dissection(io.BytesIO(blob))
+    return list(d), d
+
+
+def test_flipped_join_synack_hmac_is_a_mismatch():
+    change, done = flip_first(1, 8, lambda p: int(p.flags) & 0x12 == 0x12)  # truncated HMAC at 4..11
+    infos, _ = dissect_bytes(mutate(DATA / "v4-two-subflows.pcap", change))
+    assert done
+    assert verdicts(infos)[("MP_JOIN SYN/ACK HMAC (v1)", "MISMATCH")] == 1
+    e = experts(infos)
+    assert e["mptcp.join.hmac_mismatch"] == 1
+    assert e.get("mptcp.handshake.illegal", 0) >= 1  # A answered a bad HMAC with its ACK, not a RST
+
+
+def test_flipped_join_ack_hmac_is_a_mismatch():
+    change, done = flip_first(1, 10, lambda p: len(p.options) >= 24 and not int(p.flags) & 0x02)
+    infos, _ = dissect_bytes(mutate(DATA / "v4-two-subflows.pcap", change))
+    assert done
+    assert verdicts(infos)[("MP_JOIN ACK HMAC (v1)", "MISMATCH")] == 1
+    assert experts(infos)["mptcp.join.hmac_mismatch"] == 1
+
+
+def test_flipped_add_addr_hmac_is_a_mismatch():
+    change, done = flip_first(3, -1 + 16, lambda p: True)  # last octet of the 16-octet ADD_ADDR
+    infos, _ = dissect_bytes(mutate(DATA / "v4-add-addr.pcap", change))
+    assert done
+    assert verdicts(infos)[("ADD_ADDR HMAC (v1)", "MISMATCH")] == 1
+    assert experts(infos)["mptcp.add_addr.hmac_mismatch"] == 1
+
+
+def test_corrupted_payload_under_checksums_is_a_mismatch():
+    done = []
+
+    def change(n, p, data):
+        if done or p.payload_len < 100:
+            return data
+        done.append(n)
+        b = bytearray(data)
+        b[-50] ^= 0xFF
+        return bytes(b)
+    infos, _ = dissect_bytes(mutate(DATA / "v4-checksum.pcap", change))
+    assert done
+    v = verdicts(infos)
+    assert v[("DSS checksum", "MISMATCH")] == 1
+    assert experts(infos)["mptcp.dss.checksum_mismatch"] == 1
+    bad = [i for i in infos if any(c.verdict is Verdict.MISMATCH for c in i.checks)]
+    assert bad[0].number >= done[0]
+
+
+def test_checksum_missing_where_negotiated():
+    done = []
+
+    def change(n, p, data):
+        # Drop the checksum of one DSS mapping: shorten the option by 2 and pad with NOPs.
+        if done or p.payload_len == 0:
+            return data
+        at = option_at(data, p, 2)
+        if at < 0 or not data[at + 3] & 0x04:
+            return data
+        ln = data[at + 1]
+        done.append(n)
+        b = bytearray(data)
+        b[at + 1] = ln - 2
+        b[at + ln - 2:at + ln] = b"\x01\x01"
+        return bytes(b)
+    infos, _ = dissect_bytes(mutate(DATA / "v4-checksum.pcap", change))
+    assert done
+    assert experts(infos)["mptcp.dss.checksum_missing"] == 1
+
+
+def test_truncated_option_is_malformed():
+    done = []
+
+    def change(n, p, data):
+        if done or n < 20 or p.payload_len:  # a DATA_ACK on a pure ACK, after the handshake
+            return data
+        at = option_at(data, p, 2)
+        if at < 0 or data[at + 1] < 8:
+            return data
+        done.append(n)
+        b = bytearray(data)
+        b[at + 1] = 3  # a DSS of three octets
+        return bytes(b)
+    infos, _ = dissect_bytes(mutate(DATA / "v4-two-subflows.pcap", change))
+    assert done
+    e = experts(infos)
+    assert e["mptcp.option.malformed"] == 1
+    bad = next(i for i in infos if i.number == done[0])
+    assert [x.key for x in bad.experts] == ["mptcp.option.malformed"]
+    assert "DSS" in bad.experts[0].message
+
+
+def test_third_ack_without_keys_is_flagged():
+    done = []
+
+    def change(n, p, data):
+        # The third ACK: pure ACK with a 20-octet MP_CAPABLE; turn the option into NOPs.
+        if done or int(p.flags) != 0x10 or p.payload_len:
+            return data
+        at = option_at(data, p, 0)
+        if at < 0 or data[at + 1] != 20:
+            return data
+        done.append(n)
+        b = bytearray(data)
+        b[at:at + 20] = b"\x01" * 20
+        return bytes(b)
+    infos, d = dissect_bytes(mutate(DATA / "v4-two-subflows.pcap", change))
+    assert done
+    e = experts(infos)
+    flagged = e.get("mptcp.handshake.illegal", 0) + e.get("mptcp.fallback", 0)
+    assert flagged >= 1, e
+
+
+def test_option_space_over_40():
+    from tests.test_pcap import ip4_tcp
+
+    opts = b"\x1e\x0c\x20\x03" + b"\0" * 8 + b"\x01" * 32  # 44 octets: the data offset field cannot say so
+    frame = bytearray(ip4_tcp(b"", options=opts[:40], flags=0x10))
+    infos = [Analyzer().feed(1, 0, len(frame), len(frame), decode_frame(101, bytes(frame)))]
+    assert "mptcp.option.space" not in experts(infos)  # 40 octets: at the limit, fine
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def cli(*args, stdin=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mptcpspec", *args], capture_output=True, text=True, cwd=ROOT,
+                          input=stdin)
+
+
+def test_cli_fields_header_and_separator():
+    r = cli("dissect", "-r", str(DATA / "v4-two-subflows.pcap"), "-T", "fields", "-e", "frame.number",
+            "-e", "mptcp.stream", "-e", "tcp.options.mptcp.subtype", "-E", "header=y", "-E", "separator=,",
+            "-c", "3")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["frame.number,mptcp.stream,tcp.options.mptcp.subtype", "1,,0", "2,0,0", "3,0,0"]
+    # As Wireshark: the v1 SYN's MP_CAPABLE has no key, so the connection is numbered from the SYN/ACK.
+
+
+def test_cli_json_one_object_per_packet():
+    r = cli("dissect", "-r", str(DATA / "v4-add-addr.pcap"), "-T", "json", "-Y", "tcp.options.mptcp.subtype == 3")
+    assert r.returncode == 0, r.stderr
+    objs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(objs) == 2  # the ADD_ADDR and its echo
+    assert objs[0]["mptcp"]["checks"][0]["verdict"] == "verified"
+
+
+def test_cli_filter_error_names_the_column():
+    r = cli("dissect", "-r", str(DATA / "v4-add-addr.pcap"), "-Y", "tcp.len >> 3")
+    assert r.returncode == 2
+    assert "column" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_unknown_field_and_missing_file():
+    r = cli("dissect", "-r", str(DATA / "v4-add-addr.pcap"), "-T", "fields", "-e", "mptcp.nope")
+    assert r.returncode == 2 and "unknown field" in r.stderr
+    r = cli("dissect", "-r", str(DATA / "nope.pcap"))
+    assert r.returncode == 3 and "no such file" in r.stderr
+
+
+@pytest.mark.parametrize("blob, code", [(b"", 3), (b"garbage that is no capture", 3)])
+def test_cli_unusable_files(tmp_path, blob, code):
+    f = tmp_path / "bad.pcap"
+    f.write_bytes(blob)
+    r = cli("dissect", "-r", str(f))
+    assert r.returncode == code and "Traceback" not in r.stderr and r.stderr.startswith("mptcpspec: error:")
+
+
+def test_cli_truncated_file_gives_partial_output_and_status_1(tmp_path):
+    blob = (DATA / "v4-fastclose.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(blob[:len(blob) // 2])
+    r = cli("dissect", "-r", str(cut), "-T", "fields", "-e", "frame.number")
+    assert r.returncode == 1 and "ends inside" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stdout.splitlines()) >= 20
+
+
+def test_truncated_capture_at_every_offset_never_raises():
+    blob = (DATA / "v4-tfo.pcap").read_bytes()
+    from mptcpspec.pcap import CaptureError
+
+    for cut in range(0, len(blob), 97):
+        d = Dissection(io.BytesIO(blob[:cut]))
+        try:
+            for _ in d:
+                pass
+        except CaptureError:
+            assert cut < 24
+
+
+def test_cli_connections_json():
+    r = cli("connections", "-r", str(DATA / "v4-two-subflows.pcap"), "--json")
+    assert r.returncode == 0, r.stderr
+    (c,) = [json.loads(line) for line in r.stdout.splitlines()]
+    assert c["version"] == 1 and len(c["subflows"]) == 2 and c["client_bytes"] == 32768
+    assert {x["what"] for x in c["checks"]} >= {"MP_JOIN ACK HMAC (v1)"}
+
+
+def test_cli_follow_writes_both_directions(tmp_path):
+    r = cli("dissect", "-r", str(DATA / "v4-two-subflows.pcap"), "-q", "--follow", "0", "--follow-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    up = (tmp_path / "mptcp-stream-0-client.bin").read_bytes()
+    down = (tmp_path / "mptcp-stream-0-server.bin").read_bytes()
+    assert hashlib.sha256(up).digest() == hashlib.sha256(pattern(32768, 0)).digest()
+    assert down == pattern(32768, 1)
+    assert "gaps: none" in r.stderr
+
+
+def test_cli_text_has_tree_and_expert_summary():
+    r = cli("dissect", "-r", str(DATA / "v4-fastclose.pcap"))
+    assert r.returncode == 0, r.stderr
+    assert "Multipath TCP MP_FASTCLOSE (subtype 0x7)" in r.stdout
+    assert "[Check: MP_FASTCLOSE key: VERIFIED]" in r.stdout
+    assert "note           1  mptcp.tcprst" in r.stdout
