@@ -115,7 +115,9 @@ class PacketInfo:
     from_client: bool | None = None  #: sent by the connection's client (the side of the first SYN)
     master: bool | None = None  #: on the subflow of the connection's latest MP_CAPABLE with a key
     dss: tuple[DssInfo, ...] = ()
-    payload_dsn: int | None = None  #: relative DSN of the first payload octet, when a mapping covers it
+    #: DSN of the first payload octet, relative to the sender's IDSN, when a mapping covers it (for a
+    #: segment without payload: the DSN its sequence number maps to, when a mapping covers it)
+    payload_dsn: int | None = None
     payload_dsn64: int | None = None  #: the same, 64 bits (Wireshark's mptcp.rawdsn64)
     mapping_frame: int | None = None  #: frame whose DSS mapping covers the payload (mptcp.related_mapping)
     reinjection_of: tuple[int, ...] = ()  #: frames that mapped this data on another subflow first
@@ -123,6 +125,7 @@ class PacketInfo:
     experts: tuple[Expert, ...] = ()
     subflow: Subflow | None = None
     connection: Connection | None = None
+    ip: tuple | None = None  #: (version, source, destination) of an IP frame without TCP
 
     @property
     def options(self) -> TcpOptions | None:
@@ -371,7 +374,7 @@ class Analyzer:
         return list(self._subflows)
 
     def feed(self, number: int, timestamp_ns: int, caplen: int, orig_len: int, pkt: Packet | None,
-             error: DecodeError | None = None) -> PacketInfo:
+             error: DecodeError | None = None, ip: tuple | None = None) -> PacketInfo:
         if pkt is None:
             if error is not None:
                 self.counts["malformed"] += 1
@@ -379,7 +382,7 @@ class Analyzer:
                 self.experts["mptcp.packet.malformed"] += 1
                 return PacketInfo(number, timestamp_ns, caplen, orig_len, error=error, experts=ex)
             self.counts["not TCP"] += 1
-            return PacketInfo(number, timestamp_ns, caplen, orig_len)
+            return PacketInfo(number, timestamp_ns, caplen, orig_len, ip=ip)
         self.counts["TCP"] += 1
         return self._tcp(number, timestamp_ns, caplen, orig_len, pkt)
 
@@ -428,12 +431,13 @@ class Analyzer:
             me.isn = (seq - 1) & _M32  # no SYN seen: relative numbers start at 1, as Wireshark's do
         tcp_seq = (seq - me.isn) & _M32
         if flags & _ACK:
-            pisn = peer.isn
-            tcp_ack = None if pisn is None else (pkt.ack - pisn) & _M32
+            if peer.isn is None:
+                peer.isn = (pkt.ack - 1) & _M32  # the peer's SYN not seen: acks start at 1, as Wireshark's
+            tcp_ack = (pkt.ack - peer.isn) & _M32
             if peer.fin is not None and not peer.fin_acked and pkt.ack == (peer.fin + 1) & _M32:
                 peer.fin_acked = True
         else:
-            tcp_ack = None
+            tcp_ack = pkt.ack  # without ACK, Wireshark shows the field as it is
         if n:
             me.data += n
         if flags & _FIN and me.fin is None:
@@ -442,7 +446,7 @@ class Analyzer:
         raw = pkt.options
         if not raw and conn is None:
             return _info(number, ts, caplen, orig_len, pkt, (), None, sf.index, tcp_seq, tcp_ack,
-                         None, None, None, (), None, None, None, (), (), (), sf, None)
+                         None, None, None, (), None, None, None, (), (), (), sf, None, None)
         found = decode_mptcp_options(raw, conn.version if conn is not None else None) if raw else ()
         ctx = self._ctx
         ctx.number = number
@@ -484,6 +488,16 @@ class Analyzer:
                 got = ctx.data(mptcp)
                 if got is not None:
                     payload_dsn, payload_dsn64, mapping_frame = got
+            elif not n and not flags & _SYN and me.mappings:
+                # No payload: the DSN this sequence number maps to, when a mapping covers it; a
+                # mapping with DATA_FIN covers one more (its data-level length counts the DATA_FIN).
+                rel = (seq - me.isn - me.syn_data) & _M32
+                for m in reversed(me.mappings):
+                    if m[0] <= rel < m[0] + m[6]:
+                        payload_dsn64 = (m[2] + rel - m[0]) & _M64
+                        idsn = conn.sides[sf.side(d)].idsn
+                        payload_dsn = None if idsn is None else (payload_dsn64 - idsn) & _M64
+                        break
             if flags & _RST:
                 sf.reset = True
                 if not any(type(o) is MpFastclose for o in mptcp):
@@ -506,7 +520,7 @@ class Analyzer:
         return _info(number, ts, caplen, orig_len, pkt, found, None, sf.index, tcp_seq, tcp_ack,
                      stream, from_client, master, dss, payload_dsn, payload_dsn64, mapping_frame,
                      tuple(reinj) if reinj else (), tuple(checks) if checks else (),
-                     tuple(experts) if experts else (), sf, conn)
+                     tuple(experts) if experts else (), sf, conn, None)
 
     @staticmethod
     def _options(ctx: _Ctx, sf: Subflow, mptcp) -> list:
@@ -884,6 +898,7 @@ class _Ctx:
                                 f"to {(m[2] + ssn - m[0]) & _M64:#x}")
                 elif m[0] == ssn and m[1] == end:
                     known = m
+                    m[3] = self.number  # the mapping as this packet repeats it (Wireshark's related_mapping)
                 break
         if known is None:
             m = [ssn, end, dsn64, self.number, checksum if self.an.verify and conn.checksum else None, None, dl]

@@ -20,7 +20,7 @@ from typing import BinaryIO, Iterator
 
 from mptcpspec.analysis import Analyzer, Connection, PacketInfo
 from mptcpspec.errors import DecodeError
-from mptcpspec.packets import decode_frame
+from mptcpspec.packets import decode_frame, ip_addresses
 from mptcpspec.pcap import CaptureReader
 
 __all__ = ["Dissection", "dissect"]
@@ -43,6 +43,10 @@ class Dissection:
                 pkt = decode_frame(rec.linktype, data, rec.timestamp_ns)
             except DecodeError as e:
                 yield feed(self.frames, rec.timestamp_ns, len(data), rec.orig_len, None, e)
+                continue
+            if pkt is None:
+                yield feed(self.frames, rec.timestamp_ns, len(data), rec.orig_len, None, None,
+                           ip_addresses(rec.linktype, data))
                 continue
             yield feed(self.frames, rec.timestamp_ns, len(data), rec.orig_len, pkt)
 

@@ -191,6 +191,16 @@ def _epoch(info: PacketInfo) -> list:
     return [f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"]
 
 
+def _ip(version: int, which: int) -> Callable[[PacketInfo], list]:
+    def get(i: PacketInfo) -> list:
+        p = i.packet
+        if p is not None:
+            return [str(p.src if which == 1 else p.dst)] if p.version == version else []
+        ip = i.ip
+        return [str(ip[which])] if ip is not None and ip[0] == version else []
+    return get
+
+
 def _opt(v) -> list:
     return [] if v is None else [str(v)]
 
@@ -200,22 +210,17 @@ _BASE: list[tuple[str, str, Callable[[PacketInfo], list]]] = [
     ("frame.time_epoch", "capture time, seconds since the epoch", _epoch),
     ("frame.len", "frame length on the wire", lambda i: [str(i.orig_len)]),
     ("frame.cap_len", "octets captured", lambda i: [str(i.caplen)]),
-    ("ip.src", "IPv4 source",
-     lambda i: [str(i.packet.src)] if i.packet is not None and i.packet.version == 4 else []),
-    ("ip.dst", "IPv4 destination",
-     lambda i: [str(i.packet.dst)] if i.packet is not None and i.packet.version == 4 else []),
-    ("ipv6.src", "IPv6 source",
-     lambda i: [str(i.packet.src)] if i.packet is not None and i.packet.version == 6 else []),
-    ("ipv6.dst", "IPv6 destination",
-     lambda i: [str(i.packet.dst)] if i.packet is not None and i.packet.version == 6 else []),
+    ("ip.src", "IPv4 source", _ip(4, 1)),
+    ("ip.dst", "IPv4 destination", _ip(4, 2)),
+    ("ipv6.src", "IPv6 source", _ip(6, 1)),
+    ("ipv6.dst", "IPv6 destination", _ip(6, 2)),
     ("tcp.srcport", "TCP source port", _pkt(lambda p: str(p.sport))),
     ("tcp.dstport", "TCP destination port", _pkt(lambda p: str(p.dport))),
     ("tcp.stream", "TCP stream index", lambda i: _opt(i.tcp_stream)),
     ("tcp.seq", "sequence number, relative to the ISN", lambda i: _opt(i.tcp_seq)),
     ("tcp.seq_raw", "sequence number as sent", _pkt(lambda p: str(p.seq))),
     ("tcp.ack", "acknowledgment number, relative to the peer's ISN", lambda i: _opt(i.tcp_ack)),
-    ("tcp.ack_raw", "acknowledgment number as sent",
-     lambda i: [str(i.packet.ack)] if i.packet is not None and i.packet.flags & 0x10 else []),
+    ("tcp.ack_raw", "acknowledgment number as sent", _pkt(lambda p: str(p.ack))),
     ("tcp.len", "TCP payload length", _pkt(lambda p: str(p.payload_len))),
     ("tcp.hdr_len", "TCP header length", _pkt(lambda p: str(20 + len(p.options)))),
     ("tcp.flags", "TCP flags", _pkt(lambda p: f"0x{int(p.flags):04x}")),
@@ -341,12 +346,40 @@ _register("mptcp.analysis.subflows", "TCP streams of this MPTCP connection, newe
 _register("mptcp.expected_token", "token of the MP_CAPABLE sender's key", "wireshark", _expected("token"))
 _register("mptcp.expected_idsn", "IDSN of the MP_CAPABLE sender's key", "wireshark", _expected("idsn"))
 _register("mptcp.dss.dsn", "the DSS mapping's DSN, relative to the sender's IDSN", "wireshark", _dss_values("dsn"))
-_register("mptcp.rawdsn64", "DSN of the first payload octet, 64 bits", "wireshark",
-          lambda i: [] if i.payload_dsn64 is None else [str(i.payload_dsn64)])
-_register("mptcp.dsn", "DSN of the first payload octet, relative to the sender's IDSN", "wireshark",
-          lambda i: [] if i.payload_dsn is None or i.payload_dsn64 is None else [str(i.payload_dsn)])
+def _segment_dsn(i: PacketInfo) -> tuple[int, int] | None:
+    """(64-bit, relative) DSN of this segment, as Wireshark's mapping analysis gives it: a payload's
+    first octet through its mapping; a SYN's sequence number stands for the IDSN and the next octet,
+    relative sequence number 1, for IDSN + 1 (a pure ACK there, such as the third ACK)."""
+    if not _shown(i):
+        return None
+    p = i.packet
+    side = i.connection.sides[0 if i.from_client else 1]
+    if i.payload_dsn64 is not None and not int(p.flags) & 0x02:
+        return i.payload_dsn64, i.payload_dsn
+    if side.idsn is None or p.payload_len:
+        return None
+    if int(p.flags) & 0x02:
+        return side.idsn, 0
+    if i.tcp_seq == 1:
+        return (side.idsn + 1) & 0xFFFFFFFFFFFFFFFF, 1
+    return None
+
+
+def _rawdsn64(i: PacketInfo) -> list:
+    v = _segment_dsn(i)
+    return [] if v is None else [str(v[0])]
+
+
+def _dsn(i: PacketInfo) -> list:
+    v = _segment_dsn(i)
+    return [] if v is None or v[1] is None else [str(v[1])]
+
+
+_register("mptcp.rawdsn64", "DSN of this segment (its first payload octet), 64 bits", "wireshark", _rawdsn64)
+_register("mptcp.dsn", "DSN of this segment, relative to the sender's IDSN", "wireshark", _dsn)
 _register("mptcp.related_mapping", "frame of the DSS mapping that covers the payload", "wireshark",
-          lambda i: [] if i.mapping_frame is None else [str(i.mapping_frame)])
+          lambda i: [] if i.mapping_frame is None or not _shown(i) or not i.packet.payload_len
+          else [str(i.mapping_frame)])
 _register("mptcp.reinjection_of", "earlier frames that carried this data on another subflow", "wireshark",
           lambda i: [str(n) for n in i.reinjection_of])
 

@@ -19,7 +19,7 @@ from enum import IntFlag
 from mptcpspec._rt import fast_constructor
 from mptcpspec.errors import DecodeError
 
-__all__ = ["TcpFlags", "Packet", "decode_packet", "decode_frame", "ip_payload_offset"]
+__all__ = ["TcpFlags", "Packet", "decode_packet", "decode_frame", "ip_payload_offset", "ip_addresses"]
 
 
 class TcpFlags(IntFlag):
@@ -135,6 +135,19 @@ def ip_payload_offset(linktype: int, data: bytes) -> int | None:
             return None
         fam = struct.unpack_from("!I" if linktype == 108 or data[0] == 0 else "<I", data, 0)[0]
         return 4 if fam == 2 or fam in _AF_INET6 else None
+    return None
+
+
+def ip_addresses(linktype: int, data: bytes) -> tuple | None:
+    """(IP version, source, destination) of a frame's IP header, or None: for frames without TCP."""
+    p = ip_payload_offset(linktype, data)
+    if p is None or len(data) <= p:
+        return None
+    ver = data[p] >> 4
+    if ver == 4 and len(data) >= p + 20:
+        return 4, _v4(data[p + 12:p + 16]), _v4(data[p + 16:p + 20])
+    if ver == 6 and len(data) >= p + 40:
+        return 6, _v6(data[p + 8:p + 24]), _v6(data[p + 24:p + 40])
     return None
 
 

@@ -1,0 +1,140 @@
+"""Differential test of ``mptcpspec dissect -T fields`` against tshark 4.0, every field, every packet.
+
+For every field that Wireshark 4.0 also has (``FIELDS[n].source == "wireshark"``: frame, IP, TCP,
+the ``tcp.options.mptcp.*`` option fields and the ``mptcp.*`` analysis fields), the values we print
+must be exactly the ones tshark prints, frame by frame, on the kernel's captures (tests/data), on
+tcpdump's captures from other stacks (../shared/corpus/tcpdump) and on the synthetic capture of
+rare option variants.  tshark runs with every MPTCP analysis preference on (``tests.tshark_fields``;
+``docs/tshark-mptcp.md`` explains each).
+
+Two differences are allowed, because tshark is wrong there.  An MPTCP option of a length the RFCs
+do not allow is refused by us (``MalformedOption``: expert info, subtype only) while tshark shows
+whatever fields fit in it and raises nothing.  And (docs/tshark-mptcp.md, quirk Q17, listed in the
+README): Linux repeats the v1 MP_CAPABLE that carries the first data on every segment of that
+first mapping, and tshark records each repetition as a new mapping starting at that segment, so the
+DSNs it gives the following segments of that direction (``mptcp.rawdsn64``, ``mptcp.dsn``,
+``mptcp.related_mapping``) are wrong.  Those frames are identified independently (the direction saw
+the MP_CAPABLE-with-data option on two or more segments) and our values there are the ones the
+reassembly test shows right (the reassembled stream is the application's data).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from mptcpspec.dissect import Dissection
+from mptcpspec.fields import FIELDS
+from mptcpspec.options import MalformedOption, MpCapable
+from tests.tshark_fields import tshark_mptcp_fields
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+CORPUS = ROOT.parent / "shared" / "corpus" / "tcpdump"
+NAMES = [n for n, f in FIELDS.items() if f.source == "wireshark" and n != "frame.number"]
+Q17_FIELDS = {"mptcp.rawdsn64", "mptcp.dsn", "mptcp.related_mapping"}
+
+
+def _need_tshark() -> None:
+    if shutil.which("tshark") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("tshark is required when CI=true (apt-get install tshark)")
+        pytest.skip("tshark is not installed (Debian: apt-get install tshark)")
+
+
+def _captures() -> list:
+    found = [pytest.param(p, id=f"data-{p.stem}") for p in sorted(DATA.glob("*.pcap"))]
+    if CORPUS.is_dir():
+        found += [pytest.param(p, id=f"corpus-{p.stem}") for p in sorted(CORPUS.glob("*.pcap"))]
+    return found
+
+
+def _q17_frames(infos) -> set[int]:
+    """Frames after the second segment of a direction that repeated the MP_CAPABLE carrying data."""
+    repeats: Counter = Counter()
+    out = set()
+    for i in infos:
+        if i.packet is None:
+            continue
+        key = (i.tcp_stream, i.from_client)
+        if any(type(o) is MpCapable and o.data_level_length for o in i.mptcp) and i.packet.payload_len:
+            repeats[key] += 1
+        if repeats[key] >= 2:
+            out.add(i.number)
+    return out
+
+
+def compare(path: Path, config_dir: Path, names: list[str] = NAMES) -> tuple[int, Counter, int]:
+    theirs = tshark_mptcp_fields(path, names, config_dir=config_dir)
+    # Values are taken as each packet is dissected, as `-T fields` prints them: the connection
+    # a PacketInfo points to lives on and changes with later packets.
+    infos, ours = [], {}
+    for info in Dissection(path):
+        infos.append(info)
+        ours[info.number] = {n: FIELDS[n].get(info) for n in names}
+    assert set(theirs) == set(ours), "tshark and we see different frames"
+    q17 = _q17_frames(infos)
+    equal: Counter = Counter()
+    allowed = 0
+    problems = []
+    for info in infos:
+        t = theirs[info.number]
+        for n in names:
+            mine = ours[info.number][n]
+            th = t.get(n, [])
+            if mine == th:
+                if th:
+                    equal[n] += 1
+            elif n in Q17_FIELDS and info.number in q17:
+                allowed += 1
+            elif n.startswith("tcp.options.mptcp.") and n != "tcp.options.mptcp.subtype" and any(
+                    type(o) is MalformedOption for o in info.mptcp):
+                allowed += 1  # tshark shows what fits of an option of a bad length; we refuse it
+            else:
+                problems.append(f"{path.name} #{info.number} {n}: ours {mine}, tshark {th}")
+    assert not problems, f"{len(problems)} difference(s) from tshark:\n" + "\n".join(problems[:30])
+    return len(infos), equal, allowed
+
+
+@pytest.fixture(scope="module")
+def config_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("wireshark-config")
+
+
+@pytest.mark.parametrize("path", _captures())
+def test_every_shared_field_on_every_packet(path, config_dir):
+    _need_tshark()
+    frames, equal, allowed = compare(path, config_dir)
+    print(f"\n{path.name}: {frames} frames, {sum(equal.values())} non-empty values equal to tshark's "
+          f"in {len(equal)} fields; {allowed} value(s) differ where tshark 4.0 is wrong (Q17)")
+    assert sum(equal.values()) > 0
+
+
+def test_synthetic_capture(tmp_path, config_dir):
+    """The rare option variants (MP_PRIO, MP_FAIL, IPv6 and port ADD_ADDR, MP_TCPRST reasons...)."""
+    _need_tshark()
+    from tests.test_tshark_options import write_synthetic
+
+    path = tmp_path / "synthetic.pcap"
+    write_synthetic(path)
+    # Its packets are option samples on one made-up flow: the connection analysis of them means
+    # nothing, so only what is read from the headers and options is compared.
+    names = [n for n in NAMES if not n.startswith("mptcp.") or n == "mptcp.rm_addr.count"]
+    frames, equal, allowed = compare(path, config_dir, names)
+    option_fields = {n for n in equal if n.startswith("tcp.options.mptcp.")}
+    assert len(option_fields) >= 30, sorted(option_fields)
+
+
+def test_the_kernel_captures_cover_the_analysis_fields(config_dir):
+    """Across the kernel captures, every mptcp.* analysis field we share is compared non-empty."""
+    _need_tshark()
+    seen: Counter = Counter()
+    for p in sorted(DATA.glob("*.pcap")):
+        seen.update(compare(p, config_dir)[1])
+    analysis = {n for n in NAMES if n.startswith("mptcp.") and n not in ("mptcp.rm_addr.count",
+                                                                           "mptcp.reinjection_of")}
+    assert analysis <= set(seen), sorted(analysis - set(seen))
