@@ -123,12 +123,17 @@ def cmd_dissect(args) -> int:
     progress = _Progress(args.read, not args.no_progress)
     status = EXIT_OK
     count = 0
+    first_ts = None
     try:
         for info in d:
             if follower is not None:
                 follower.feed(info)
             if progress.on and not info.number & 0x3FFF:
                 progress.update(d.reader, info.number)
+            if first_ts is None:
+                first_ts = info.timestamp_ns
+                if isinstance(writer, TextWriter):
+                    writer.first_ts = first_ts  # times are relative to the first frame, as tshark's
             if flt is not None and not flt(info):
                 continue
             count += 1

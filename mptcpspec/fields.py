@@ -224,6 +224,12 @@ _BASE: list[tuple[str, str, Callable[[PacketInfo], list]]] = [
     ("tcp.len", "TCP payload length", _pkt(lambda p: str(p.payload_len))),
     ("tcp.hdr_len", "TCP header length", _pkt(lambda p: str(20 + len(p.options)))),
     ("tcp.flags", "TCP flags", _pkt(lambda p: f"0x{int(p.flags):04x}")),
+    ("tcp.flags.fin", "FIN", _pkt(lambda p: _b(int(p.flags) & 0x01))),
+    ("tcp.flags.syn", "SYN", _pkt(lambda p: _b(int(p.flags) & 0x02))),
+    ("tcp.flags.reset", "RST", _pkt(lambda p: _b(int(p.flags) & 0x04))),
+    ("tcp.flags.push", "PSH", _pkt(lambda p: _b(int(p.flags) & 0x08))),
+    ("tcp.flags.ack", "ACK", _pkt(lambda p: _b(int(p.flags) & 0x10))),
+    ("tcp.flags.urg", "URG", _pkt(lambda p: _b(int(p.flags) & 0x20))),
     ("tcp.window_size_value", "window field as sent", _pkt(lambda p: str(p.window))),
     ("tcp.checksum", "TCP checksum field", _pkt(lambda p: _h4(p.checksum))),
 ]

@@ -72,7 +72,7 @@ class TextWriter:
         proto = "MPTCP" if mp or info.connection is not None else "TCP"
         line = (f"{info.number:>6} {rel:>11.6f} {_addr(p.src)} → {_addr(p.dst)} {proto} {info.orig_len} "
                 f"{p.sport} → {p.dport} [{_flags(int(p.flags))}] Seq={info.tcp_seq}")
-        if info.tcp_ack is not None:
+        if int(p.flags) & 0x10:
             line += f" Ack={info.tcp_ack}"
         line += f" Win={p.window} Len={p.payload_len}"
         if mp:
