@@ -352,6 +352,7 @@ _register("mptcp.analysis.subflows", "TCP streams of this MPTCP connection, newe
 _register("mptcp.expected_token", "token of the MP_CAPABLE sender's key", "wireshark", _expected("token"))
 _register("mptcp.expected_idsn", "IDSN of the MP_CAPABLE sender's key", "wireshark", _expected("idsn"))
 _register("mptcp.dss.dsn", "the DSS mapping's DSN, relative to the sender's IDSN", "wireshark", _dss_values("dsn"))
+_register("mptcp.ack", "DATA_ACK relative to the IDSN of the data it acknowledges", "wireshark", _dss_values("ack"))
 def _segment_dsn(i: PacketInfo) -> tuple[int, int] | None:
     """(64-bit, relative) DSN of this segment, as Wireshark's mapping analysis gives it: a payload's
     first octet through its mapping; a SYN's sequence number stands for the IDSN and the next octet,

@@ -138,3 +138,34 @@ def test_the_kernel_captures_cover_the_analysis_fields(config_dir):
     analysis = {n for n in NAMES if n.startswith("mptcp.") and n not in ("mptcp.rm_addr.count",
                                                                            "mptcp.reinjection_of")}
     assert analysis <= set(seen), sorted(analysis - set(seen))
+
+
+# Every Wireshark field the dissector issue names, and the analysis Wireshark lacks.
+REQUIRED = (
+    "frame.number ip.src ip.dst ipv6.src ipv6.dst tcp.srcport tcp.dstport tcp.stream tcp.flags tcp.len tcp.seq "
+    "tcp.ack mptcp.stream mptcp.dsn mptcp.ack mptcp.expected_token mptcp.expected_idsn mptcp.rawdsn64 "
+    "mptcp.dss.dsn mptcp.master mptcp.analysis.subflows mptcp.related_mapping mptcp.reinjection_of "
+    "mptcp.rm_addr.count"
+).split() + ["tcp.options.mptcp." + n for n in (
+    "subtype version flags sendkey recvkey recvtok sendrand sendtrunchmac sendhmac addrid rawdataseqno "
+    "rawdataack subflowseqno datalvllen checksum ipv4 ipv6 port echo addaddrtrunchmac rst_reason "
+    "backup.flag checksumreq.flags extensibility.flag nomoresubflows.flag sha1.flag sha256.flag datafin.flag "
+    "dseqn8.flag dseqnpresent.flag dataack8.flag dataackpresent.flag reserved.flag flag_U.flag flag_V.flag "
+    "flag_W.flag flag_T.flag ipver reserved").split()]
+
+
+def test_every_named_field_exists_with_wiresharks_name():
+    _need_tshark()
+    import subprocess
+
+    listing = subprocess.run(["tshark", "-G", "fields"], capture_output=True, text=True, check=True).stdout
+    known = {cols[2] for cols in (line.split("\t") for line in listing.splitlines()) if len(cols) > 2}
+    missing = [n for n in REQUIRED if n not in FIELDS]
+    assert not missing, missing
+    assert all(FIELDS[n].source == "wireshark" for n in REQUIRED)
+    not_wireshark = [n for n, f in FIELDS.items() if f.source == "wireshark" and n not in known]
+    assert not not_wireshark, f"claimed as Wireshark's but tshark 4.0 has no such field: {not_wireshark}"
+    ours = [n for n, f in FIELDS.items() if f.source != "wireshark"]
+    clash = [n for n in ours if n in known]
+    assert not clash, f"our own fields must not reuse Wireshark names: {clash}"
+    assert len(ours) >= 20
