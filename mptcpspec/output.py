@@ -82,6 +82,8 @@ class TextWriter:
             return
         i1, i2 = "    ", "        "
         head = "Multipath TCP"
+        if info.mptcp_stream is None and info.connection is not None:
+            head += ", a new connection (numbered once a key is seen, as in Wireshark)"
         if info.mptcp_stream is not None:
             head += f", stream {info.mptcp_stream}"
             sf = info.subflow

@@ -37,3 +37,14 @@ def test_console_examples():
             assert (r.stdout + r.stderr) == expected, cmd
             n += 1
     assert n >= 2
+
+
+def test_field_and_expert_tables_match_the_code():
+    from mptcpspec.expert import KINDS
+    from mptcpspec.fields import FIELDS
+
+    for n, f in FIELDS.items():
+        if f.source != "wireshark":
+            assert f"| `{n}` | {f.description} |" in README, n
+    for k, (sev, meaning) in KINDS.items():
+        assert f"| `{k}` | {sev.name.lower()} | {meaning} |" in README, k
