@@ -64,6 +64,93 @@ def _b(v) -> str:
     return "1" if v else "0"
 
 
+def _opt_none(o) -> list:
+    return []
+
+
+def _if(attr: str, fmt=str) -> Callable:
+    def get(o) -> list:
+        v = getattr(o, attr)
+        return [] if v is None else [fmt(v)]
+    return get
+
+
+def _flag(bit: int) -> Callable:
+    return lambda o: [_b(int(o.flags) & bit)]
+
+
+def _v(version: int, fn: Callable) -> Callable:
+    return lambda o: fn(o) if o.version == version else []
+
+
+# Per option class, the tcp.options.mptcp.* fields Wireshark 4.0 shows, in its tree order: each a
+# function from the option to the displayed values (none when Wireshark shows nothing).
+_EXTRACT: dict[type, list[tuple[str, Callable]]] = {
+    Dss: [
+        ("flags", lambda o: [_h2(int(o.flags))]),
+        ("datafin.flag", _flag(0x10)), ("dseqn8.flag", _flag(0x08)), ("dseqnpresent.flag", _flag(0x04)),
+        ("dataack8.flag", _flag(0x02)), ("dataackpresent.flag", _flag(0x01)),
+        ("rawdataack", _if("data_ack")), ("rawdataseqno", _if("dsn")),
+        ("subflowseqno", lambda o: [] if o.dsn is None else [str(o.ssn)]),
+        ("datalvllen", lambda o: [] if o.dsn is None else [str(o.data_level_length)]),
+    ],
+    MpCapable: [
+        ("version", lambda o: [str(o.version)]), ("flags", lambda o: [_h2(int(o.flags))]),
+        ("checksumreq.flags", _flag(0x80)), ("extensibility.flag", _flag(0x40)),
+        ("nomoresubflows.flag", _v(1, _flag(0x20))), ("sha256.flag", _v(1, _flag(0x01))),
+        ("sha1.flag", lambda o: [] if o.version == 1 else [_b(int(o.flags) & 0x01)]),
+        ("reserved.flag", lambda o: [_h2((int(o.flags) & (0x1E if o.version == 1 else 0x3E)) >> 1)]),
+        ("sendkey", _if("sender_key")), ("recvkey", _if("receiver_key")),
+        ("datalvllen", _if("data_level_length")), ("checksum", _if("checksum", _h4)),
+    ],
+    MpJoinSyn: [
+        ("flags", lambda o: [_h2(0x10 | o.reserved << 1 | int(o.backup))]),
+        ("backup.flag", lambda o: [_b(o.backup)]), ("addrid", _if("address_id")),
+        ("recvtok", _if("token")), ("sendrand", _if("nonce")),
+    ],
+    MpJoinSynAck: [
+        ("flags", lambda o: [_h2(0x10 | o.reserved << 1 | int(o.backup))]),
+        ("backup.flag", lambda o: [_b(o.backup)]), ("addrid", _if("address_id")),
+        ("sendtrunchmac", _if("truncated_hmac")), ("sendrand", _if("nonce")),
+    ],
+    MpJoinAck: [("reserved", _if("reserved", _h4)), ("sendhmac", lambda o: [o.hmac.hex()])],
+    AddAddrV0: [
+        ("ipver", _if("ip_version")), ("addrid", _if("address_id")),
+        ("ipv4", lambda o: [str(o.address)] if o.address.version == 4 else []),
+        ("ipv6", lambda o: [str(o.address)] if o.address.version == 6 else []),
+        ("port", _if("port")),
+    ],
+    AddAddr: [
+        ("echo", lambda o: [_b(o.echo)]), ("addrid", _if("address_id")),
+        ("ipv4", lambda o: [str(o.address)] if o.address.version == 4 else []),
+        ("ipv6", lambda o: [str(o.address)] if o.address.version == 6 else []),
+        ("port", _if("port")), ("addaddrtrunchmac", _if("hmac")),
+    ],
+    RemoveAddr: [("addrid", lambda o: [str(i) for i in o.address_ids])],
+    MpPrio: [
+        ("flags", lambda o: [_h2(0x50 | o.reserved << 1 | int(o.backup))]),
+        ("backup.flag", lambda o: [_b(o.backup)]), ("addrid", _if("address_id")),
+    ],
+    MpFail: [("reserved", _if("reserved", _h4)), ("rawdataseqno", _if("dsn"))],
+    MpFastclose: [("reserved", _if("reserved", _h4)), ("recvkey", _if("receiver_key"))],
+    MpTcpRst: [
+        ("flags", lambda o: [_h2(0x80 | o.flag_u << 3 | o.flag_v << 2 | o.flag_w << 1 | int(o.transient))]),
+        ("flag_U.flag", lambda o: [_b(o.flag_u)]), ("flag_V.flag", lambda o: [_b(o.flag_v)]),
+        ("flag_W.flag", lambda o: [_b(o.flag_w)]), ("flag_T.flag", lambda o: [_b(o.transient)]),
+        ("rst_reason", lambda o: [_h2(int(o.reason))]),
+    ],
+}
+_EXTRACT = {t: [(P + n, fn) for n, fn in rows] for t, rows in _EXTRACT.items()}
+_EXTRACT[RemoveAddr].insert(0, ("mptcp.rm_addr.count", lambda o: [str(len(o.address_ids))]))
+_BY_NAME: dict[type, dict[str, Callable]] = {t: dict(rows) for t, rows in _EXTRACT.items()}
+
+
+def _subtype(o) -> list:
+    if type(o) is MalformedOption:
+        return [str(o.data[2] >> 4)] if len(o.data) >= 3 else []
+    return [str(o.subtype if type(o) is MptcpUnknown else int(o.SUBTYPE))]
+
+
 def option_fields(opt) -> list[tuple[str, str]]:
     """The ``tcp.options.mptcp.*`` fields Wireshark 4.0 shows for one MPTCP option, with our values.
 
@@ -71,98 +158,10 @@ def option_fields(opt) -> list[tuple[str, str]]:
     nothing (the DSS checksum, subtype 0xf's payload, reserved bits of some options), we add
     nothing here: those values are in fields of our own (``mptcp.dss.checksum``...).
     """
-    out: list[tuple[str, str]] = []
-    add = out.append
-    if isinstance(opt, MalformedOption):
-        if len(opt.data) >= 3:
-            add((P + "subtype", str(opt.data[2] >> 4)))
-        return out
-    t = type(opt)
-    add((P + "subtype", str(opt.subtype if t is MptcpUnknown else int(opt.SUBTYPE))))
-    if t is Dss:
-        f = int(opt.flags)
-        add((P + "flags", _h2(f)))
-        add((P + "datafin.flag", _b(f & 0x10)))
-        add((P + "dseqn8.flag", _b(f & 0x08)))
-        add((P + "dseqnpresent.flag", _b(f & 0x04)))
-        add((P + "dataack8.flag", _b(f & 0x02)))
-        add((P + "dataackpresent.flag", _b(f & 0x01)))
-        if opt.data_ack is not None:
-            add((P + "rawdataack", str(opt.data_ack)))
-        if opt.dsn is not None:
-            add((P + "rawdataseqno", str(opt.dsn)))
-            add((P + "subflowseqno", str(opt.ssn)))
-            add((P + "datalvllen", str(opt.data_level_length)))
-    elif t is MpCapable:
-        f = int(opt.flags)
-        add((P + "version", str(opt.version)))
-        add((P + "flags", _h2(f)))
-        add((P + "checksumreq.flags", _b(f & 0x80)))
-        add((P + "extensibility.flag", _b(f & 0x40)))
-        if opt.version == 1:
-            add((P + "nomoresubflows.flag", _b(f & 0x20)))
-            add((P + "sha256.flag", _b(f & 0x01)))
-            add((P + "reserved.flag", _h2((f & 0x1E) >> 1)))
-        else:
-            add((P + "sha1.flag", _b(f & 0x01)))
-            add((P + "reserved.flag", _h2((f & 0x3E) >> 1)))
-        if opt.sender_key is not None:
-            add((P + "sendkey", str(opt.sender_key)))
-        if opt.receiver_key is not None:
-            add((P + "recvkey", str(opt.receiver_key)))
-        if opt.data_level_length is not None:
-            add((P + "datalvllen", str(opt.data_level_length)))
-        if opt.checksum is not None:
-            add((P + "checksum", _h4(opt.checksum)))
-    elif t is MpJoinSyn or t is MpJoinSynAck:
-        add((P + "flags", _h2(0x10 | opt.reserved << 1 | int(opt.backup))))
-        add((P + "backup.flag", _b(opt.backup)))
-        add((P + "addrid", str(opt.address_id)))
-        if t is MpJoinSyn:
-            add((P + "recvtok", str(opt.token)))
-        else:
-            add((P + "sendtrunchmac", str(opt.truncated_hmac)))
-        add((P + "sendrand", str(opt.nonce)))
-    elif t is MpJoinAck:
-        add((P + "reserved", _h4(opt.reserved)))
-        add((P + "sendhmac", opt.hmac.hex()))
-    elif t is AddAddrV0:
-        add((P + "ipver", str(opt.ip_version)))
-        add((P + "addrid", str(opt.address_id)))
-        add((P + ("ipv4" if opt.address.version == 4 else "ipv6"), str(opt.address)))
-        if opt.port is not None:
-            add((P + "port", str(opt.port)))
-    elif t is AddAddr:
-        add((P + "echo", _b(opt.echo)))
-        add((P + "addrid", str(opt.address_id)))
-        add((P + ("ipv4" if opt.address.version == 4 else "ipv6"), str(opt.address)))
-        if opt.port is not None:
-            add((P + "port", str(opt.port)))
-        if opt.hmac is not None:
-            add((P + "addaddrtrunchmac", str(opt.hmac)))
-    elif t is RemoveAddr:
-        add(("mptcp.rm_addr.count", str(len(opt.address_ids))))
-        for i in opt.address_ids:
-            add((P + "addrid", str(i)))
-    elif t is MpPrio:
-        add((P + "flags", _h2(0x50 | opt.reserved << 1 | int(opt.backup))))
-        add((P + "backup.flag", _b(opt.backup)))
-        if opt.address_id is not None:
-            add((P + "addrid", str(opt.address_id)))
-    elif t is MpFail:
-        add((P + "reserved", _h4(opt.reserved)))
-        add((P + "rawdataseqno", str(opt.dsn)))
-    elif t is MpFastclose:
-        add((P + "reserved", _h4(opt.reserved)))
-        add((P + "recvkey", str(opt.receiver_key)))
-    elif t is MpTcpRst:
-        bits = opt.flag_u << 3 | opt.flag_v << 2 | opt.flag_w << 1 | int(opt.transient)
-        add((P + "flags", _h2(0x80 | bits)))
-        add((P + "flag_U.flag", _b(opt.flag_u)))
-        add((P + "flag_V.flag", _b(opt.flag_v)))
-        add((P + "flag_W.flag", _b(opt.flag_w)))
-        add((P + "flag_T.flag", _b(opt.transient)))
-        add((P + "rst_reason", _h2(int(opt.reason))))
+    out = [(P + "subtype", v) for v in _subtype(opt)]
+    for name, fn in _EXTRACT.get(type(opt), ()):
+        for v in fn(opt):
+            out.append((name, v))
     return out
 
 
@@ -171,9 +170,27 @@ def _mptcp_options(info: PacketInfo) -> tuple:
 
 
 def _opt_getter(name: str) -> Callable[[PacketInfo], list]:
+    if name == P + "subtype":
+        return lambda info: [v for o in info.mptcp for v in _subtype(o)]
+    by_name = _BY_NAME
+
     def get(info: PacketInfo) -> list:
-        return [v for o in _mptcp_options(info) for n, v in option_fields(o) if n == name]
+        m = info.mptcp
+        if not m:
+            return []
+        if len(m) == 1:
+            fn = by_name.get(type(m[0]), _EMPTY_MAP).get(name)
+            return [] if fn is None else fn(m[0])
+        out = []
+        for o in m:
+            fn = by_name.get(type(o), _EMPTY_MAP).get(name)
+            if fn is not None:
+                out += fn(o)
+        return out
     return get
+
+
+_EMPTY_MAP: dict = {}
 
 
 # --------------------------------------------------------------------------- frame, IP, TCP

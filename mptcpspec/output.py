@@ -13,7 +13,7 @@ from typing import TextIO
 
 from mptcpspec.analysis import ConnectionSummary, PacketInfo
 from mptcpspec.expert import KINDS, Severity
-from mptcpspec.fields import FIELDS, packet_option_fields
+from mptcpspec.fields import FIELDS
 from mptcpspec.options import Dss, MalformedOption, encode_option
 from mptcpspec.show import _jsonable, option_dict, option_tree
 
@@ -213,10 +213,8 @@ class FieldsWriter:
         o = options or {}
         self.out = out
         self.names = names
-        # Option fields come from one pass over the packet's options; the others from their getter.
-        self.getters = [None if FIELDS[n].option else FIELDS[n].get for n in names]
-        self.any_option = any(FIELDS[n].option for n in names)
-        self.pairs = list(zip(names, self.getters))
+        self.getters = [FIELDS[n].get for n in names]
+        self.any_option = False
         self.buf: list[str] = []
         self.sep = _separator(o.get("separator", "/t"))
         self.agg = _separator(o.get("aggregator", ","))
@@ -228,17 +226,15 @@ class FieldsWriter:
 
     def write(self, info: PacketInfo) -> None:
         q, occ, agg = self.quote, self.occ, self.agg
-        opts = packet_option_fields(info) if self.any_option and info.mptcp else _EMPTY
         if occ == "a" and not q:  # the common case, kept short
             buf = self.buf
-            buf.append(self.sep.join([agg.join(opts.get(n, ()) if g is None else g(info))
-                                      for n, g in self.pairs]))
+            buf.append(self.sep.join([agg.join(g(info)) for g in self.getters]))
             if len(buf) >= 256:
                 self.flush()
             return
         cells = []
-        for name, get in self.pairs:
-            vals = opts.get(name, ()) if get is None else get(info)
+        for get in self.getters:
+            vals = get(info)
             if vals and occ != "a":
                 if occ == "f":
                     vals = vals[:1]
