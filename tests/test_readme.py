@@ -48,3 +48,10 @@ def test_field_and_expert_tables_match_the_code():
             assert f"| `{n}` | {f.description} |" in README, n
     for k, (sev, meaning) in KINDS.items():
         assert f"| `{k}` | {sev.name.lower()} | {meaning} |" in README, k
+
+
+def test_mermaid_picture_is_the_spec():
+    block = re.search(r"```mermaid\n(.*?)```", README, re.S).group(1)
+    r = subprocess.run([sys.executable, "-m", "mptcpspec", "fsm", "dot", "spec/closure.fsm", "--format", "mermaid"],
+                       capture_output=True, text=True, cwd=ROOT, check=True)
+    assert block.strip() == r.stdout.strip()
