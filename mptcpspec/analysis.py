@@ -782,6 +782,9 @@ class _Ctx:
                 sig = "SYN+MP_CAPABLE" if mpc else "SYN"
             elif flags & _SYN:
                 sig = "SYN_ACK+MP_CAPABLE" if mpc else "SYN_ACK"
+                if mpc is None and sf.conn is not None and sf.conn.fallback is None:
+                    sf.conn.fallback = "the SYN/ACK carries no MP_CAPABLE"
+                    self.expert("mptcp.fallback", f"fallback to regular TCP: {sf.conn.fallback}")
             elif mpc is not None:
                 sig = "DATA+MP_CAPABLE" if mpc.data_level_length is not None else "ACK+MP_CAPABLE"
             elif dss is not None:

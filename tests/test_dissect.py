@@ -473,3 +473,57 @@ def test_closure_states_follow_a_graceful_close():
     assert seen[0] == ("M_ESTAB", "M_ESTAB") and seen[-1] == ("M_CLOSED", "M_CLOSED")
     assert len(seen) >= 3, seen  # passes through FIN_WAIT / CLOSE_WAIT (or CLOSING) / TIME_WAIT
     assert all(a.startswith("M_") and b.startswith("M_") for a, b in seen)
+
+
+# --------------------------------------------------------------------------- snaplen, fallback, collisions
+
+
+def test_payload_cut_by_snaplen_is_unverifiable_not_wrong():
+    recs = list(read_records(DATA / "v4-checksum.pcap"))
+    out = io.BytesIO()
+    out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 200, recs[0].linktype))
+    for r in recs:
+        data = r.data[:200]
+        out.write(struct.pack("<IIII", r.timestamp_ns // 10**9, r.timestamp_ns % 10**9 // 1000, len(data),
+                              r.orig_len) + data)
+    infos, d = dissect_bytes(out.getvalue())
+    v = verdicts(infos)
+    assert ("DSS checksum", "MISMATCH") not in v
+    cut = [c for i in infos for c in i.checks if c.verdict is Verdict.UNVERIFIABLE]
+    assert cut and all("snapshot length" in c.why for c in cut)
+    # Everything that does not need the payload still verifies.
+    assert v[("MP_JOIN ACK HMAC (v1)", "VERIFIED")] == 1
+    assert d.connections()[0].summary().client_bytes == 32768
+
+
+def test_synack_without_mp_capable_is_a_fallback():
+    def change(n, p, data):
+        if int(p.flags) & 0x12 != 0x12 or p.sport != 5201:
+            return data
+        at = option_at(data, p, 0)
+        if at < 0:
+            return data
+        b = bytearray(data)
+        b[at:at + data[at + 1]] = b"\x01" * data[at + 1]
+        return bytes(b)
+    infos, d = dissect_bytes(mutate(DATA / "v4-fastclose.pcap", change))
+    e = experts(infos)
+    assert e.get("mptcp.fallback", 0) >= 1, e
+    assert d.connections()[0].summary().fallback
+
+
+def test_token_collision_between_two_connections():
+    recs = list(read_records(DATA / "v4-fastclose.pcap"))
+    an = Analyzer()
+    n = 0
+    for shift in (0, 1):  # the same connection again from another client port: same keys, same tokens
+        for r in recs:
+            n += 1
+            p = decode_frame(r.linktype, r.data)
+            data = bytearray(r.data)
+            if shift:
+                off = 14 + 20 + (0 if p.sport == 34156 else 2)  # Ethernet + IPv4: the client's port
+                struct.pack_into("!H", data, off, 34156 + shift)
+            an.feed(n, r.timestamp_ns, len(data), len(data), decode_frame(r.linktype, bytes(data)))
+    assert len(an.connections()) == 2
+    assert an.experts["mptcp.token.collision"] >= 1
