@@ -204,7 +204,7 @@ class _Side:
     """One side of an MPTCP connection: its key and data sequence space."""
 
     __slots__ = ("key", "token", "idsn", "dsn_ref", "ack_ref", "dfin", "dfin_acked", "first_dsn", "high", "ranges",
-                 "starts", "reinjected", "flags", "addresses", "checked_first")
+                 "starts", "max_seg", "reinjected", "flags", "addresses", "checked_first")
 
     def __init__(self) -> None:
         self.key: int | None = None
@@ -218,6 +218,7 @@ class _Side:
         self.high: int | None = None  # highest DSN end mapped so far
         self.ranges: list[tuple[int, int, int, int]] = []  # (start, end, subflow, frame), sorted by start
         self.starts: list[int] = []
+        self.max_seg = 0  # longest segment in ranges
         self.reinjected = 0
         self.flags: MpCapableFlags | None = None
         self.addresses: dict[int, list] = {}  # address id -> [address, port, frame, removed frame]
@@ -952,8 +953,11 @@ class _Ctx:
         me = self.sf.index
         hits = []
         j = i - 1
-        while j >= 0 and j >= i - 16:
+        reach = dsn64 - side.max_seg  # a range starting at or below this one ends before dsn64
+        while j >= 0:
             s, e, sub, frame = ranges[j]
+            if s <= reach:
+                break
             if e > dsn64 and sub != me:
                 hits.append(frame)
             j -= 1
@@ -968,8 +972,14 @@ class _Ctx:
             side.reinjected += n
             self.expert("mptcp.dss.reinjection",
                         f"DSN {dsn64:#x}+{n} was sent on another subflow in frame(s) {', '.join(map(str, hits))}")
-        starts.insert(i, dsn64)
-        ranges.insert(i, (dsn64, end, me, self.number))
+        if n > side.max_seg:
+            side.max_seg = n
+        if i == len(starts):
+            starts.append(dsn64)
+            ranges.append((dsn64, end, me, self.number))
+        else:
+            starts.insert(i, dsn64)
+            ranges.insert(i, (dsn64, end, me, self.number))
         if len(ranges) > _MAX_RANGES:
             del ranges[:_MAX_RANGES // 2]
             del starts[:_MAX_RANGES // 2]

@@ -13,6 +13,7 @@ Wireshark 4.0 has keep its name (``source == "wireshark"``); the analysis Wiresh
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -47,6 +48,10 @@ class Field:
     source: str  #: "wireshark" (same name and meaning as Wireshark 4.0) or "mptcpspec"
     get: Callable[[PacketInfo], list]
     option: bool = False  #: one of the option fields that :func:`option_fields` yields
+    #: A Python expression giving the printed cell from ``i`` (the PacketInfo) and ``p`` (its Packet,
+    #: not None), for fields with exactly one value on every TCP packet: the fields writer compiles
+    #: these into one function per field list.
+    fast: str | None = None
 
     def values(self, info: PacketInfo) -> list[str]:
         return self.get(info)
@@ -287,6 +292,19 @@ def _register(name: str, description: str, source: str, get: Callable[[PacketInf
 
 for _n, _d, _g in _BASE:
     _register(_n, _d, "wireshark", _g)
+
+_FAST = {
+    "frame.number": "str(i.number)", "frame.len": "str(i.orig_len)", "frame.cap_len": "str(i.caplen)",
+    "ip.src": "(str(p.src) if p.version == 4 else '')", "ip.dst": "(str(p.dst) if p.version == 4 else '')",
+    "ipv6.src": "(str(p.src) if p.version == 6 else '')", "ipv6.dst": "(str(p.dst) if p.version == 6 else '')",
+    "tcp.srcport": "str(p.sport)", "tcp.dstport": "str(p.dport)", "tcp.stream": "str(i.tcp_stream)",
+    "tcp.seq": "str(i.tcp_seq)", "tcp.seq_raw": "str(p.seq)", "tcp.ack": "str(i.tcp_ack)",
+    "tcp.ack_raw": "str(p.ack)", "tcp.len": "str(p.payload_len)", "tcp.hdr_len": "str(20 + len(p.options))",
+    "tcp.flags": "format(int(p.flags), '#06x')", "tcp.window_size_value": "str(p.window)",
+    "tcp.checksum": "format(p.checksum, '#06x')",
+}
+for _n, _e in _FAST.items():
+    FIELDS[_n] = dataclasses.replace(FIELDS[_n], fast=_e)
 for _n, _d in _OPTION_FIELDS:
     _register(P + _n, _d, "wireshark", _opt_getter(P + _n), True)
 _register("mptcp.rm_addr.count", "REMOVE_ADDR: number of address IDs", "wireshark", _opt_getter("mptcp.rm_addr.count"),

@@ -214,21 +214,42 @@ class FieldsWriter:
         self.out = out
         self.names = names
         self.getters = [FIELDS[n].get for n in names]
-        self.any_option = False
         self.buf: list[str] = []
         self.sep = _separator(o.get("separator", "/t"))
         self.agg = _separator(o.get("aggregator", ","))
         self.occ = o.get("occurrence", "a")
         q = o.get("quote", "n")
         self.quote = {"d": '"', "s": "'", "n": ""}[q]
+        self.row = self._compile(names) if self.occ == "a" and not self.quote else None
         if o.get("header", "n") == "y":
             out.write(self.sep.join(names) + "\n")
 
+    def _compile(self, names: list[str]):
+        """One function for the whole row: each field's ``fast`` f-string fragment where it has one,
+        else its getter's values joined.  Used for TCP packets in the default output mode."""
+        env = {"SLOW": self._slow, "AGG": self.agg, "SEP": self.sep}
+        parts = []
+        for k, n in enumerate(names):
+            f = FIELDS[n]
+            if f.fast is not None:
+                parts.append(f.fast)
+            else:
+                env[f"g{k}"] = f.get
+                parts.append(f"AGG.join(g{k}(i))")
+        src = ("def row(i):\n    p = i.packet\n    if p is None:\n        return SLOW(i)\n"
+               f"    return SEP.join(({', '.join(parts)},))\n")
+        exec(src, env)  # noqa: S102 - built from the field table's own fragments
+        return env["row"]
+
+    def _slow(self, info: PacketInfo) -> str:
+        return self.sep.join([self.agg.join(g(info)) for g in self.getters])
+
     def write(self, info: PacketInfo) -> None:
         q, occ, agg = self.quote, self.occ, self.agg
-        if occ == "a" and not q:  # the common case, kept short
+        row = self.row
+        if row is not None:  # the common case, kept short
             buf = self.buf
-            buf.append(self.sep.join([agg.join(g(info)) for g in self.getters]))
+            buf.append(row(info))
             if len(buf) >= 256:
                 self.flush()
             return
