@@ -126,6 +126,8 @@ class PacketInfo:
     subflow: Subflow | None = None
     connection: Connection | None = None
     ip: tuple | None = None  #: (version, source, destination) of an IP frame without TCP
+    #: Wireshark shows its MPTCP analysis here: an MPTCP option (none malformed) of a numbered connection
+    mptcp_shown: bool = False
 
     @property
     def options(self) -> TcpOptions | None:
@@ -447,7 +449,7 @@ class Analyzer:
         raw = pkt.options
         if not raw and conn is None:
             return _info(number, ts, caplen, orig_len, pkt, (), None, sf.index, tcp_seq, tcp_ack,
-                         None, None, None, (), None, None, None, (), (), (), sf, None, None)
+                         None, None, None, (), None, None, None, (), (), (), sf, None, None, False)
         found = decode_mptcp_options(raw, conn.version if conn is not None else None) if raw else ()
         ctx = self._ctx
         ctx.number = number
@@ -521,7 +523,8 @@ class Analyzer:
         return _info(number, ts, caplen, orig_len, pkt, found, None, sf.index, tcp_seq, tcp_ack,
                      stream, from_client, master, dss, payload_dsn, payload_dsn64, mapping_frame,
                      tuple(reinj) if reinj else (), tuple(checks) if checks else (),
-                     tuple(experts) if experts else (), sf, conn, None)
+                     tuple(experts) if experts else (), sf, conn, None,
+                     stream is not None and mptcp is found and bool(found))
 
     @staticmethod
     def _options(ctx: _Ctx, sf: Subflow, mptcp) -> list:

@@ -305,6 +305,33 @@ _FAST = {
 }
 for _n, _e in _FAST.items():
     FIELDS[_n] = dataclasses.replace(FIELDS[_n], fast=_e)
+
+
+def option_cells(names: list[str], agg: str) -> Callable[[PacketInfo], dict]:
+    """A function giving, for one packet, the printed cell of each option field in ``names``
+    (absent ones left out): one pass over the packet's MPTCP options."""
+    wanted = [n for n in names if n in FIELDS and FIELDS[n].option]
+    tables = {t: [(n, fn) for n in wanted if (fn := by.get(n)) is not None] for t, by in _BY_NAME.items()}
+    subtype = P + "subtype" in wanted
+
+    def cells(i: PacketInfo) -> dict:
+        m = i.mptcp
+        if len(m) == 1:
+            o = m[0]
+            out = {n: agg.join(v) for n, fn in tables.get(type(o), ()) if (v := fn(o))}
+            if subtype:
+                out[P + "subtype"] = agg.join(_subtype(o))
+            return out
+        acc: dict[str, list] = {}
+        for o in m:
+            if subtype:
+                acc.setdefault(P + "subtype", []).extend(_subtype(o))
+            for n, fn in tables.get(type(o), ()):
+                v = fn(o)
+                if v:
+                    acc.setdefault(n, []).extend(v)
+        return {n: agg.join(v) for n, v in acc.items()}
+    return cells
 for _n, _d in _OPTION_FIELDS:
     _register(P + _n, _d, "wireshark", _opt_getter(P + _n), True)
 _register("mptcp.rm_addr.count", "REMOVE_ADDR: number of address IDs", "wireshark", _opt_getter("mptcp.rm_addr.count"),
@@ -330,7 +357,7 @@ def packet_option_fields(info: PacketInfo) -> dict[str, list[str]]:
 def _shown(i: PacketInfo) -> bool:
     """Wireshark shows its MPTCP analysis on packets that carry an MPTCP option (none malformed) of
     a connection it has numbered; not on plain segments of the same subflows."""
-    return bool(i.mptcp) and i.mptcp_stream is not None and not any(type(o) is MalformedOption for o in i.mptcp)
+    return i.mptcp_shown
 
 
 def _stream(i: PacketInfo) -> list:

@@ -13,7 +13,7 @@ from typing import TextIO
 
 from mptcpspec.analysis import ConnectionSummary, PacketInfo
 from mptcpspec.expert import KINDS, Severity
-from mptcpspec.fields import FIELDS
+from mptcpspec.fields import FIELDS, option_cells
 from mptcpspec.options import Dss, MalformedOption, encode_option
 from mptcpspec.show import _jsonable, option_dict, option_tree
 
@@ -227,16 +227,20 @@ class FieldsWriter:
     def _compile(self, names: list[str]):
         """One function for the whole row: each field's ``fast`` f-string fragment where it has one,
         else its getter's values joined.  Used for TCP packets in the default output mode."""
-        env = {"SLOW": self._slow, "AGG": self.agg, "SEP": self.sep}
+        env = {"SLOW": self._slow, "AGG": self.agg, "SEP": self.sep, "OPTS": option_cells(names, self.agg),
+               "NONE": {}}
         parts = []
         for k, n in enumerate(names):
             f = FIELDS[n]
             if f.fast is not None:
                 parts.append(f.fast)
+            elif f.option:
+                parts.append(f"o.get({n!r}, '')")
             else:
                 env[f"g{k}"] = f.get
                 parts.append(f"AGG.join(g{k}(i))")
         src = ("def row(i):\n    p = i.packet\n    if p is None:\n        return SLOW(i)\n"
+               "    o = OPTS(i) if i.mptcp else NONE\n"
                f"    return SEP.join(({', '.join(parts)},))\n")
         exec(src, env)  # noqa: S102 - built from the field table's own fragments
         return env["row"]

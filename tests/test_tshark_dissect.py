@@ -20,6 +20,7 @@ reassembly test shows right (the reassembled stream is the application's data).
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from collections import Counter
@@ -30,6 +31,7 @@ import pytest
 from mptcpspec.dissect import Dissection
 from mptcpspec.fields import FIELDS
 from mptcpspec.options import MalformedOption, MpCapable
+from mptcpspec.output import FieldsWriter
 from tests.tshark_fields import tshark_mptcp_fields
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,10 +74,14 @@ def compare(path: Path, config_dir: Path, names: list[str] = NAMES) -> tuple[int
     theirs = tshark_mptcp_fields(path, names, config_dir=config_dir)
     # Values are taken as each packet is dissected, as `-T fields` prints them: the connection
     # a PacketInfo points to lives on and changes with later packets.
-    infos, ours = [], {}
+    # Also through the compiled row of `-T fields` (what users get), with separators that cannot
+    # occur in values.
+    writer = FieldsWriter(io.StringIO(), names, {"separator": "\x1e", "aggregator": "\x1f"})
+    infos, ours, rows = [], {}, {}
     for info in Dissection(path):
         infos.append(info)
         ours[info.number] = {n: FIELDS[n].get(info) for n in names}
+        rows[info.number] = writer.row(info).split("\x1e")
     assert set(theirs) == set(ours), "tshark and we see different frames"
     q17 = _q17_frames(infos)
     equal: Counter = Counter()
@@ -83,9 +89,10 @@ def compare(path: Path, config_dir: Path, names: list[str] = NAMES) -> tuple[int
     problems = []
     for info in infos:
         t = theirs[info.number]
-        for n in names:
+        for k, n in enumerate(names):
             mine = ours[info.number][n]
             th = t.get(n, [])
+            assert rows[info.number][k] == "\x1f".join(mine), (path.name, info.number, n, rows[info.number][k])
             if mine == th:
                 if th:
                     equal[n] += 1
