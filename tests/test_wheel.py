@@ -47,3 +47,15 @@ def test_wheel_runs_alone(unpacked_wheel, tmp_path):
     r = subprocess.run([sys.executable, "-m", "mptcpspec", "decode", "1e0c1001e47f01421b665a18"],
                        capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 0 and "token: 0xe47f0142" in r.stdout, r.stderr
+
+
+def test_wheel_dissects_alone(unpacked_wheel, tmp_path):
+    """The dissector, its display-filter grammar and the generated machines come with the wheel."""
+    site, names = unpacked_wheel
+    assert "mptcpspec/filter.lark" in names and "mptcpspec/generated/closure.py" in names
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    r = subprocess.run([sys.executable, "-m", "mptcpspec", "dissect", "-r", str(ROOT / "tests/data/v4-two-subflows.pcap"),
+                        "-Y", "mptcp.join.hmac.status == verified", "-T", "fields", "-e", "frame.number"],
+                       capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["7", "8"]
