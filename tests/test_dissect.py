@@ -527,3 +527,40 @@ def test_token_collision_between_two_connections():
             an.feed(n, r.timestamp_ns, len(data), len(data), decode_frame(r.linktype, bytes(data)))
     assert len(an.connections()) == 2
     assert an.experts["mptcp.token.collision"] >= 1
+
+
+# --------------------------------------------------------------------------- fuzzing the whole pipeline
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FUZZ_BASE = [(DATA / n).read_bytes() for n in ("v4-add-addr.pcap", "v4-checksum.pcap", "v4-tfo.pcap")]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2), st.lists(st.tuples(st.integers(24, 10**6), st.integers(0, 255)), min_size=1, max_size=40),
+       st.integers(0, 10**6))
+def test_mutated_captures_never_crash_the_dissector(which, flips, cut):
+    """Octets of real captures overwritten at random (headers, options, payloads), and the file cut:
+    dissection, fields, JSON and text all go through without any exception but CaptureError."""
+    from mptcpspec.fields import FIELDS
+    from mptcpspec.output import JsonWriter, TextWriter, packet_dict
+    from mptcpspec.pcap import CaptureError
+
+    blob = bytearray(_FUZZ_BASE[which])
+    for at, value in flips:
+        blob[at % len(blob)] = value if at % len(blob) >= 24 else blob[at % len(blob)]
+    blob = bytes(blob[:max(24, cut % (len(blob) + 1))])
+    text, js = TextWriter(io.StringIO()), JsonWriter(io.StringIO())
+    d = Dissection(io.BytesIO(blob))
+    try:
+        for info in d:
+            for f in FIELDS.values():
+                f.get(info)
+            text.write(info)
+            js.write(info)
+            packet_dict(info)
+    except CaptureError:
+        pass
+    for c in d.connections():
+        c.summary()
