@@ -1,0 +1,166 @@
+"""What to replay: the client side of one MPTCP connection of a capture, as the dissector sees it.
+
+:func:`make_plan` runs the dissector over a capture and keeps, for MPTCP stream ``N``: the
+subflows the client opened (the MP_CAPABLE one, then each MP_JOIN, with their captured addresses,
+address IDs, backup flags and start times), and the client's data as the segments it sent, in
+capture order, each with its data sequence number relative to the client's IDSN, so that the live
+replay sends the same octets with the same sizes on the same subflows.  Retransmissions and
+reinjections are dropped: the live connection makes its own.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from mptcpspec.dissect import Dissection
+from mptcpspec.errors import MptcpspecError
+from mptcpspec.options import MpCapable, MpCapableFlags
+
+__all__ = ["PlanError", "PlannedSubflow", "PlannedSegment", "ReplayPlan", "make_plan"]
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class PlanError(MptcpspecError):
+    """A capture (or a stream of it) that cannot be replayed, with the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedSubflow:
+    index: int  #: order in the connection: 0 is the MP_CAPABLE subflow
+    kind: str  #: "MP_CAPABLE" or "MP_JOIN"
+    client: tuple[Address, int]  #: captured client address and port
+    server: tuple[Address, int]  #: captured server address and port
+    address_id: int | None  #: the client's address ID (MP_JOIN SYN)
+    backup: bool  #: the MP_JOIN SYN's backup flag
+    time_ns: int  #: its SYN's capture time, relative to the connection's first SYN
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedSegment:
+    subflow: int  #: index of the subflow that carried it
+    dsn: int  #: relative DSN of its first octet (1 is the first octet of the data stream)
+    data: bytes  #: the captured payload (``cut`` octets missing at the end when snaplen cut it)
+    cut: int
+    time_ns: int  #: capture time, relative to the connection's first SYN
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayPlan:
+    stream: int
+    version: int
+    checksum: bool  #: the client asked for DSS checksums (flag A of its MP_CAPABLE)
+    client_key: int | None  #: the captured client key (kept unless a new one is asked for)
+    subflows: tuple[PlannedSubflow, ...]
+    segments: tuple[PlannedSegment, ...]
+    data_len: int  #: client data-level octets
+    server_data_len: int  #: what the server sent in the capture (for the report)
+    data_fin: bool  #: the client closed with DATA_FIN in the capture
+    cut_octets: int  #: client octets the capture lacks (snaplen)
+
+
+def _uncovered(covered: list[list[int]], start: int, end: int) -> list[tuple[int, int]]:
+    """The parts of [start, end) that no range in ``covered`` (sorted, merged) covers."""
+    out = []
+    pos = start
+    for s, e in covered:
+        if e <= pos:
+            continue
+        if s >= end:
+            break
+        if s > pos:
+            out.append((pos, s))
+        pos = max(pos, e)
+        if pos >= end:
+            break
+    if pos < end:
+        out.append((pos, end))
+    return out
+
+
+def _cover(covered: list[list[int]], start: int, end: int) -> None:
+    covered.append([start, end])
+    covered.sort()
+    merged: list[list[int]] = []
+    for s, e in covered:
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    covered[:] = merged
+
+
+def make_plan(path, stream: int | None = None) -> ReplayPlan:
+    """The replay plan of MPTCP stream ``stream`` (default: the first) of a capture."""
+    d = Dissection(path, verify=False)
+    infos = []
+    chosen = None
+    for info in d:
+        c = info.connection
+        if c is None:
+            continue
+        if chosen is None:
+            if c.stream is None or (stream is not None and c.stream != stream):
+                if c.stream is None:
+                    infos.append(info)  # a v1 SYN before the connection is numbered
+                continue
+            chosen = c
+        if c is chosen:
+            infos.append(info)
+    conns = [c for c in d.connections() if c.stream is not None]
+    if not conns:
+        raise PlanError(f"{path}: no MPTCP connection in the capture")
+    if chosen is None:
+        raise PlanError(f"{path}: no MPTCP stream {stream} (streams: {', '.join(str(c.stream) for c in conns)})")
+    conn = chosen
+    infos = [i for i in infos if i.connection is conn]
+    if conn.unlinked or conn.version != 1:
+        raise PlanError(f"MPTCP stream {conn.stream}: " + (
+            "its handshake is not in the capture" if conn.unlinked else
+            f"MPTCP version {conn.version}: only version 1 (RFC 8684) is replayed"))
+    first = conn.subflows[0]
+    if first.kind != "MP_CAPABLE" or not first.syn_seen:
+        raise PlanError(f"MPTCP stream {conn.stream}: the MP_CAPABLE SYN is not in the capture")
+    t0 = next(i.timestamp_ns for i in infos if i.subflow is first)
+    order = {sf.index: k for k, sf in enumerate(conn.subflows)}
+    subflows = []
+    for k, sf in enumerate(conn.subflows):
+        start = next((i.timestamp_ns for i in infos if i.subflow is sf), t0)
+        from_client = sf.to_client_side  # the subflow's initiator is the connection's client
+        if not from_client:
+            continue  # a subflow the server opened: the live server opens its own
+        subflows.append(PlannedSubflow(k, sf.kind or "MP_JOIN", sf.client, sf.server, sf.address_ids[0],
+                                       bool(sf.backup[0]), start - t0))
+    checksum = False
+    for i in infos:
+        for o in i.mptcp:
+            if type(o) is MpCapable and i.from_client and o.flags & MpCapableFlags.CHECKSUM_REQUIRED:
+                checksum = True
+    segments = []
+    covered: list[list[int]] = []  # merged [start, end) data ranges already planned
+    cut = 0
+    server_high = 0
+    for i in infos:
+        p = i.packet
+        if p is None or not p.payload_len or i.payload_dsn is None:
+            continue
+        if not i.from_client:
+            server_high = max(server_high, i.payload_dsn + p.payload_len - 1)
+            continue
+        if int(p.flags) & 0x02:
+            continue  # TCP Fast Open data on the SYN: not replayed (the SYN goes without it)
+        start, end = i.payload_dsn, i.payload_dsn + p.payload_len
+        data = p.payload + bytes(p.payload_len - len(p.payload))  # zeros where snaplen cut it, for now
+        for piece_start, piece_end in _uncovered(covered, start, end):
+            piece = data[piece_start - start:piece_end - start]
+            captured = max(0, min(len(p.payload), piece_end - start) - (piece_start - start))
+            missing = (piece_end - piece_start) - captured
+            cut += missing
+            segments.append(PlannedSegment(order.get(i.subflow.index, 0), piece_start, piece[:captured], missing,
+                                           i.timestamp_ns - t0))
+            _cover(covered, piece_start, piece_end)
+    high = max((e for _, e in covered), default=1)
+    dfin = conn.sides[0].dfin is not None
+    return ReplayPlan(conn.stream, conn.version, checksum, conn.sides[0].key, tuple(subflows), tuple(segments),
+                      high - 1, server_high, dfin, cut)
