@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     from mptcpspec.dissect_cli import add_parsers
 
     add_parsers(sub)
+    try:
+        from replay.cli import add_parser as add_replay
+    except ImportError:  # pragma: no cover - an install without the replay package
+        pass
+    else:
+        add_replay(sub)
     return p
 
 
