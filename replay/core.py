@@ -564,7 +564,7 @@ class Replay:
             elif name == "DELETE_PCB":
                 self.done = True
                 self.ended_at = now
-        if self.closure.is_final():
+        if self.closure.is_final:
             self.done = True
             self.ended_at = now
 
@@ -669,8 +669,11 @@ class Replay:
         server_data = 0 if self.rcv_next is None or self.idsn_s is None else (self.rcv_next - self.idsn_s - 1) & _M64
         if self.server_dfin is not None and self.rcv_next == (self.server_dfin + 1) & _M64:
             server_data -= 1
+        delivered = (self.data_una - self.idsn_c - 1) & _M64
+        if delivered > self.plan.data_len:  # the DATA_FIN's octet
+            delivered = self.plan.data_len
         return Report(ok, reason, end - (self.t0 or end), self.key_c, self.key_s,
-                      (self.data_una - self.idsn_c - 1) & _M64, self.plan.data_len, server_data,
+                      delivered, self.plan.data_len, server_data,
                       self.closure.state.name, subs, [str(e) for e in self.events])
 
 
