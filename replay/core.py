@@ -39,6 +39,7 @@ from mptcpspec.options import (
     MpTcpRst,
     Mss,
     decode_mptcp_options,
+    decode_tcp_options,
 )
 from mptcpspec.packets import decode_frame
 from replay.plan import PlannedSegment, ReplayPlan
@@ -50,6 +51,7 @@ _M32 = 0xFFFFFFFF
 _M64 = 0xFFFFFFFFFFFFFFFF
 _FIN, _SYN, _RST, _PSH, _ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 _WINDOW = 65535  # we advertise no window scaling: 64 KiB is our receive window
+_OPTION_ROOM = 28  # the largest option block we put on data: DSS with 8-octet DATA_ACK and DSN and checksum
 _DSS_DATA = DssFlags.DATA_ACK_PRESENT | DssFlags.DATA_ACK_8 | DssFlags.MAPPING_PRESENT | DssFlags.DSN_8
 _DSS_ACK = DssFlags.DATA_ACK_PRESENT | DssFlags.DATA_ACK_8
 
@@ -138,6 +140,7 @@ class _Subflow:
         self.peer_fin = False
         self.opened_at = 0.0
         self.report = SubflowReport(index, kind, _ep(local), _ep(remote), "not opened")
+        self.mss = 536
 
 
 def _ep(ep: tuple) -> str:
@@ -442,6 +445,8 @@ class Replay:
             return out
         sf.irs = pkt.seq
         sf.rcv_nxt = (pkt.seq + 1) & _M32
+        mss = next((o.mss for o in decode_tcp_options(pkt.options, 1, strict=False).options if type(o) is Mss), 536)
+        sf.mss = min(mss, self.mss)
         sf.snd_una = pkt.ack
         sf.unacked.clear()
         sf.wnd = pkt.window
@@ -555,6 +560,14 @@ class Replay:
                 for sf in self.subflows:
                     if sf.state in ("EST", "PRE_EST") and not sf.fin_sent:
                         out.append(self._fin(sf, now))
+            elif a.kind == "snd" and name == "RST+MP_FASTCLOSE":
+                for sf in self.subflows:
+                    if sf.state in ("EST", "PRE_EST"):
+                        out.append(self._packet(sf, _RST, [MpFastclose(receiver_key=self.key_s),
+                                                           MpTcpRst(reason=0)]))
+                        sf.state = "CLOSED"
+                        sf.result = "reset (MP_FASTCLOSE sent)"
+                self._event(now, None, "MP_FASTCLOSE sent with the RST on every subflow (Option R)")
             elif name in ("RST_ALL_SUBFLOWS", "RST_OTHER_SUBFLOWS"):
                 for sf in self.subflows:
                     if sf.state in ("EST", "PRE_EST", "SYN_SENT"):
@@ -626,13 +639,22 @@ class Replay:
                 if sf is None:
                     break
             data = seg.data
+            room = sf.mss - _OPTION_ROOM
+            if len(data) > room:  # a narrower path than the captured one: send it in pieces
+                self.segments.insert(self.next_seg + 1, PlannedSegment(seg.subflow, seg.dsn + room, data[room:], 0,
+                                                                       seg.time_ns))
+                data = data[:room]
             if ((sf.snd_nxt - sf.snd_una) & _M32) + len(data) > sf.wnd:
                 break
             out.append(self._send_data(sf, seg.dsn, data, now))
             self.next_seg += 1
         if (self.next_seg >= len(segs) and self.closure.state.name in ("M_ESTAB", "M_CLOSE_WAIT")
                 and self.data_una == self.data_end and self.dfin_sent_at is None):
-            self._closure(now, "M_CLOSE", out)
+            if self.plan.fastclose:
+                # The capture's client ended with MP_FASTCLOSE (Option R: a RST carrying it, RFC 8684 §3.5).
+                self._closure(now, "M_FASTCLOSE_RST", out)
+            else:
+                self._closure(now, "M_CLOSE", out)
         return out
 
     def _send_data(self, sf: _Subflow, rel_dsn: int, data: bytes, now: float) -> bytes:

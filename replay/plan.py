@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from mptcpspec.dissect import Dissection
 from mptcpspec.errors import MptcpspecError
-from mptcpspec.options import MpCapable, MpCapableFlags
+from mptcpspec.options import MpCapable, MpCapableFlags, MpFastclose
 
 __all__ = ["PlanError", "PlannedSubflow", "PlannedSegment", "ReplayPlan", "make_plan"]
 
@@ -57,6 +57,7 @@ class ReplayPlan:
     data_len: int  #: client data-level octets
     server_data_len: int  #: what the server sent in the capture (for the report)
     data_fin: bool  #: the client closed with DATA_FIN in the capture
+    fastclose: bool  #: the client ended the connection with MP_FASTCLOSE in the capture
     cut_octets: int  #: client octets the capture lacks (snaplen)
 
 
@@ -162,5 +163,6 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
             _cover(covered, piece_start, piece_end)
     high = max((e for _, e in covered), default=1)
     dfin = conn.sides[0].dfin is not None
+    fastclose = any(type(o) is MpFastclose and i.from_client for i in infos for o in i.mptcp)
     return ReplayPlan(conn.stream, conn.version, checksum, conn.sides[0].key, tuple(subflows), tuple(segments),
-                      high - 1, server_high, dfin, cut)
+                      high - 1, server_high, dfin, fastclose, cut)
