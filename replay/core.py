@@ -183,6 +183,10 @@ class Replay:
         self.idsn_s: int | None = None
         self.token_s: int | None = None
         self.checksum = plan.checksum
+        missing = sorted({str(ps.server[0]) for ps in plan.subflows if self.servers.get(ps.server[0]) is None})
+        if missing:
+            raise ReplayError(f"no live address for the captured server address(es) {', '.join(missing)}: "
+                              "give --map CAPTURED=LIVE")
         self.subflows: list[_Subflow] = []
         for ps in plan.subflows:
             lad = self.local.get(ps.client[0], ps.client[0])
@@ -192,10 +196,6 @@ class Replay:
             sf.rto_base = rto
             self.subflows.append(sf)
         self.by_index = {sf.index: sf for sf in self.subflows}
-        missing = [str(ps.server[0]) for ps, sf in zip(plan.subflows, self.subflows) if sf.remote[0] is None]
-        if missing:
-            raise ReplayError(f"no live address for the captured server address(es) {', '.join(missing)}: "
-                              "give --map CAPTURED=LIVE")
         for sf in self.subflows:
             if sf.local[0].version != sf.remote[0].version:
                 raise ReplayError(f"subflow {sf.index}: local {sf.local[0]} and server {sf.remote[0]} are not the "
@@ -217,6 +217,9 @@ class Replay:
         self.rcv_next: int | None = None  # next server DSN expected in order (our DATA_ACK)
         self.server_dfin: int | None = None
         self.mpc_data_sent = False
+        self.data_progress = 0.0  # when the server last acknowledged new data at data level
+        self.reinject_tries = 0
+        self.sent_high = (self.idsn_c + 1) & _M64  # end of the data sent so far (64-bit DSN)
         self.events: list[Event] = []
         self.t0: float | None = None
         self.last_heard = 0.0
@@ -288,6 +291,8 @@ class Replay:
                 times.append(sf.join_ack_at + self.rto * (2 ** sf.join_tries))
         if self.dfin_sent_at is not None:
             times.append(self.dfin_sent_at + self.rto * (2 ** self.dfin_tries))
+        if self.data_una != self.sent_high:
+            times.append(self.data_progress + max(4 * self.rto, 0.5) * (2 ** self.reinject_tries))
         if self.next_seg < len(self.segments) and self._pacing() is not None:
             times.append(self._pacing())
         return min(times)
@@ -303,7 +308,7 @@ class Replay:
         if self.done:
             return []
         out: list[bytes] = []
-        if now - self.last_heard > self.timeout:
+        if now - self.last_heard >= self.timeout:
             self._fail(now, f"the target sent nothing for {self.timeout:g} s")
             return out
         for sf in self.subflows:
@@ -334,7 +339,31 @@ class Replay:
                 return out
             self.dfin_tries += 1
             self._closure(now, "RTO", out)
+        out += self._reinject(now)
         out += self._pump(now)
+        return out
+
+    def _reinject(self, now: float) -> list[bytes]:
+        """Connection-level retransmission (RFC 8684 §3.3.6): data that every subflow has acknowledged
+        but the connection has not (DATA_ACK stuck) is sent again, with the same DSNs, on an
+        established subflow."""
+        if (self.data_una == self.sent_high or any(sf.unacked for sf in self.subflows)
+                or now < self.data_progress + max(4 * self.rto, 0.5) * (2 ** self.reinject_tries)):
+            return []
+        sf = self._any_established()
+        if sf is None:
+            return []
+        if self.reinject_tries >= self.max_tries:
+            self._fail(now, "data-level retransmissions were never acknowledged")
+            return []
+        self.reinject_tries += 1
+        una = (self.data_una - self.idsn_c) & _M64
+        out = []
+        for seg in self.segments[:self.next_seg]:
+            if seg.dsn + len(seg.data) > una:
+                data = seg.data[max(0, una - seg.dsn):]
+                out.append(self._send_data(sf, max(seg.dsn, una), data, now))
+        self._event(now, sf.index, f"data-level retransmission from DSN {una} (relative): {len(out)} segment(s)")
         return out
 
     def _subflow_failed(self, sf: _Subflow, now: float, why: str) -> None:
@@ -502,6 +531,8 @@ class Replay:
             ack = o.data_ack if f & 0x02 else _expand(o.data_ack, self.data_una)
             if ((ack - self.data_una) & _M64) < (1 << 63) and ack != self.data_una:
                 self.data_una = ack
+                self.data_progress = now
+                self.reinject_tries = 0
             if self.dfin_sent_at is not None and ((ack - self.data_end - 1) & _M64) < (1 << 63):
                 self.dfin_sent_at = None
                 self._closure(now, "rcv DATA_ACK[DFIN]", out)
@@ -646,6 +677,9 @@ class Replay:
                 data = data[:room]
             if ((sf.snd_nxt - sf.snd_una) & _M32) + len(data) > sf.wnd:
                 break
+            # The receive window is the connection's, counted from the DATA_ACK (RFC 8684 §3.3.5).
+            if ((self.idsn_c + seg.dsn - self.data_una) & _M64) + len(data) > max(s.wnd for s in self.subflows):
+                break
             out.append(self._send_data(sf, seg.dsn, data, now))
             self.next_seg += 1
         if (self.next_seg >= len(segs) and self.closure.state.name in ("M_ESTAB", "M_CLOSE_WAIT")
@@ -673,6 +707,11 @@ class Replay:
             opts = [Dss(flags=_DSS_DATA, data_ack=self._data_ack(), dsn=dsn, ssn=ssn, data_level_length=len(data),
                         checksum=csum)]
         pkt = self._packet(sf, _PSH, opts, data)
+        if not self.data_progress:
+            self.data_progress = now
+        end = (dsn + len(data)) & _M64
+        if ((end - self.sent_high) & _M64) < (1 << 63):
+            self.sent_high = end
         sf.unacked.append(_Unacked(sf.snd_nxt, (sf.snd_nxt + len(data)) & _M32, pkt, now))
         sf.snd_nxt = (sf.snd_nxt + len(data)) & _M32
         sf.report.data_sent += len(data)

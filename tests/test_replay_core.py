@@ -1,0 +1,162 @@
+"""The replay engine without a network: its plan of a capture, and its sans-IO core fed by hand."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mptcpspec import crypto
+from mptcpspec.options import (
+    Dss,
+    MpCapable,
+    MpCapableFlags,
+    MpJoinAck,
+    MpJoinSyn,
+    MpJoinSynAck,
+    MpTcpRst,
+    Mss,
+    decode_mptcp_options,
+)
+from mptcpspec.packets import decode_frame
+from replay.core import Replay, ReplayError
+from replay.plan import PlanError, make_plan
+from replay.wire import tcp_packet
+from tests.lab_peer import pattern
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+CORPUS = ROOT.parent / "shared" / "corpus" / "tcpdump"
+SERVER = ipaddress.ip_address("198.51.100.2")
+
+
+@pytest.mark.parametrize("name, subflows", [("v4-two-subflows", 2), ("v6-two-subflows", 2), ("v4-checksum", 2),
+                                            ("v4-add-addr", 3), ("v4-fastclose", 1), ("v4-tfo", 1)])
+def test_plan_holds_exactly_the_clients_data(name, subflows):
+    plan = make_plan(DATA / f"{name}.pcap")
+    assert len(plan.subflows) == subflows
+    stream = bytearray(plan.data_len)
+    for seg in plan.segments:
+        stream[seg.dsn - 1:seg.dsn - 1 + len(seg.data)] = seg.data
+    assert bytes(stream) == pattern(plan.data_len, 0)
+    assert sum(len(s.data) for s in plan.segments) == plan.data_len  # each octet once
+    assert plan.checksum == (name == "v4-checksum")
+    assert plan.fastclose == (name == "v4-fastclose")
+
+
+def test_plan_refuses_what_it_cannot_replay():
+    with pytest.raises(PlanError, match="no MPTCP stream 7"):
+        make_plan(DATA / "v4-two-subflows.pcap", 7)
+    if CORPUS.is_dir():
+        with pytest.raises(PlanError, match="handshake is not in the capture"):
+            make_plan(CORPUS / "mptcp-tcprst.pcap")
+        with pytest.raises(PlanError, match="only version 1"):
+            make_plan(CORPUS / "mptcp-v0.pcap")
+
+
+def _reply(pkt, flags, options=(), payload=b"", seq=5000, ack=None):
+    return tcp_packet(pkt.dst, pkt.src, pkt.dport, pkt.sport, seq, pkt.seq + 1 if ack is None else ack, flags, 65535,
+                      options, payload)
+
+
+def _core(**kw) -> Replay:
+    return Replay(make_plan(DATA / "v4-two-subflows.pcap"), target=SERVER, rng=random.Random(7), **kw)
+
+
+def test_handshake_rekeyed_for_the_live_server():
+    core = _core()
+    (syn,) = core.start(0.0)
+    p = decode_frame(101, syn)
+    assert int(p.flags) == 0x02 and str(p.dst) == "198.51.100.2" and p.dport == 5201 and p.sport == 34148
+    (mpc,) = decode_mptcp_options(p.options)
+    assert mpc == MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA)  # v1 SYN: no key
+    server_key = 0x1122334455667788
+    out = core.receive(_reply(p, 0x12, [Mss(mss=1460), MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA,
+                                                                   sender_key=server_key)]), 0.01)
+    third = decode_frame(101, out[0])
+    (o,) = decode_mptcp_options(third.options)
+    assert (o.sender_key, o.receiver_key) == (core.plan.client_key, server_key)  # the captured key, kept
+    join = decode_frame(101, out[1])
+    (j,) = decode_mptcp_options(join.options)
+    assert type(j) is MpJoinSyn and j.token == crypto.key_token(server_key, 1) and str(join.src) == "203.0.113.1"
+    first_data = decode_frame(101, out[2])
+    (d,) = decode_mptcp_options(first_data.options)
+    assert d.data_level_length == 1000 and first_data.payload == pattern(1000, 0)  # data with MP_CAPABLE (§3.1)
+    dss = decode_mptcp_options(decode_frame(101, out[3]).options)[0]
+    assert type(dss) is Dss and dss.dsn == (crypto.key_idsn(core.plan.client_key, 1) + 1001) % 2**64
+    assert dss.data_ack == (crypto.key_idsn(server_key, 1) + 1) % 2**64
+
+
+def _to_join(core: Replay, server_key: int):
+    (syn,) = core.start(0.0)
+    p = decode_frame(101, syn)
+    out = core.receive(_reply(p, 0x12, [MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=server_key)]),
+                       0.01)
+    return decode_frame(101, out[1])
+
+
+def test_join_verifies_the_servers_hmac_and_answers_with_its_own():
+    core, key_s = _core(), 0x0102030405060708
+    jsyn = _to_join(core, key_s)
+    (j,) = decode_mptcp_options(jsyn.options)
+    nonce_b = 0xCAFEF00D
+    good = crypto.join_synack_hmac(key_s, core.plan.client_key, nonce_b, j.nonce, 1)
+    out = core.receive(_reply(jsyn, 0x12, [MpJoinSynAck(address_id=0, truncated_hmac=good, nonce=nonce_b)]), 0.02)
+    (ack,) = decode_mptcp_options(decode_frame(101, out[0]).options)
+    assert ack == MpJoinAck(hmac=crypto.join_ack_hmac(core.plan.client_key, key_s, j.nonce, nonce_b, 1))
+
+
+def test_join_with_a_wrong_hmac_is_aborted():
+    core, key_s = _core(), 0x0102030405060708
+    jsyn = _to_join(core, key_s)
+    out = core.receive(_reply(jsyn, 0x12, [MpJoinSynAck(address_id=0, truncated_hmac=12345, nonce=1)]), 0.02)
+    rst = decode_frame(101, out[0])
+    assert int(rst.flags) & 0x04 and type(decode_mptcp_options(rst.options)[0]) is MpTcpRst
+    assert core.subflows[1].state == "FAILED" and "HMAC" in core.subflows[1].result
+    assert not core.done  # the connection goes on over the first subflow
+
+
+def test_a_silent_target_times_out_with_a_clear_reason():
+    core = _core(timeout=2.0, rto=0.2, max_tries=3)
+    core.start(0.0)
+    t = 0.0
+    while not core.done and t < 10:
+        t = core.deadline()
+        core.poll(t)
+    assert core.failed and ("could not be opened" in core.failed or "sent nothing" in core.failed)
+    assert t <= 2.5
+    assert core.subflows[0].report.retransmitted >= 2  # the SYN went again, with backoff
+
+
+def test_server_without_mptcp_fails_the_replay():
+    core = _core()
+    (syn,) = core.start(0.0)
+    core.receive(_reply(decode_frame(101, syn), 0x12, [Mss(mss=1460)]), 0.01)
+    assert core.done and "does not speak MPTCP" in core.failed
+
+
+def test_new_key_and_missing_payload():
+    assert _core(new_key=True).key_c != make_plan(DATA / "v4-two-subflows.pcap").client_key
+    plan = make_plan(DATA / "v4-two-subflows.pcap")
+    cut = type(plan)(**{**{f: getattr(plan, f) for f in plan.__dataclass_fields__}, "cut_octets": 10})
+    with pytest.raises(ReplayError, match="snapshot length"):
+        Replay(cut, target=SERVER, require_payload=True)
+
+
+def test_cli_errors_without_touching_the_network(tmp_path):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "mptcpspec", "replay", *args], capture_output=True, text=True,
+                              cwd=ROOT)
+
+    r = cli("-r", str(DATA / "v4-two-subflows.pcap"), "--stream", "3", "--target", "198.51.100.2")
+    assert r.returncode == 3 and "no MPTCP stream 3" in r.stderr and "Traceback" not in r.stderr
+    r = cli("-r", str(tmp_path / "none.pcap"), "--target", "198.51.100.2")
+    assert r.returncode == 3 and "no such file" in r.stderr
+    r = cli("-r", str(DATA / "v4-two-subflows.pcap"), "--target", "not-an-address")
+    assert r.returncode == 2 and "address" in r.stderr
+    r = cli("-r", str(DATA / "v4-two-subflows.pcap"), "--target", "198.51.100.2", "--timing", "sometimes")
+    assert r.returncode == 2
