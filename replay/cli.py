@@ -12,6 +12,8 @@ import ipaddress
 import json
 import sys
 
+from mptcpspec.errors import MptcpspecError
+
 EPILOG = """\
 examples (as root, or with CAP_NET_RAW and CAP_NET_ADMIN):
   mptcpspec replay -r cap.pcap --target 198.51.100.2
@@ -64,8 +66,12 @@ def add_parser(sub) -> None:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-r", "--read", required=True, metavar="FILE", help="pcap or pcapng file")
     p.add_argument("--stream", type=int, metavar="N", help="MPTCP stream to replay (default: the first)")
-    p.add_argument("--target", required=True, type=_endpoint, metavar="HOST[:PORT]",
-                   help="the live server (its port defaults to the captured one)")
+    p.add_argument("--target", type=_endpoint, metavar="HOST[:PORT]",
+                   help="the live server (its port defaults to the captured one); required for --mode stateful")
+    p.add_argument("--mode", choices=("stateful", "raw"), default="stateful",
+                   help="stateful (default): play the client against a live server; raw: send every captured "
+                        "packet, both directions, onto --iface with rewritten addresses, like tcpreplay")
+    p.add_argument("--iface", metavar="IF", help="--mode raw: the interface to send on")
     p.add_argument("--map", action="append", type=_mapping, default=[], metavar="CAPTURED_IP=LIVE_IP",
                    help="replace a captured address (client side: a local address; server side: a live one)")
     p.add_argument("--timing", type=_timing, default="fast", metavar="fast|as-captured|xN",
@@ -92,6 +98,10 @@ def cmd_replay(args) -> int:
         print(f"mptcpspec: error: {msg}", file=sys.stderr)
         return code
 
+    if args.mode == "raw":
+        return _raw(args, fail)
+    if args.target is None:
+        return fail("--target HOST[:PORT] is required (or --mode raw)", 2)
     try:
         plan = make_plan(args.read, args.stream)
     except PlanError as e:
@@ -137,3 +147,32 @@ def cmd_replay(args) -> int:
                   f"(retransmitted {s.retransmitted}), received {s.received}; data {s.data_sent} out, "
                   f"{s.data_received} in")
     return 0 if report.ok else 1
+
+
+def _raw(args, fail) -> int:
+    from replay.raw import send_raw
+
+    if not args.iface:
+        return fail("--mode raw needs --iface IF", 2)
+    mapping = {a: b for a, b in args.map}
+    allowed = set(mapping.values()) | ({args.target[0]} if args.target else set())
+    if not allowed:
+        return fail("--mode raw sends only to addresses named on the command line: give --map CAPTURED=LIVE "
+                    "(e.g. --map 198.51.100.2=198.51.100.2) or --target", 2)
+    try:
+        rep = send_raw(args.read, args.iface, mapping, allowed, timing=args.timing, rate=args.rate)
+    except FileNotFoundError:
+        return fail(f"{args.read}: no such file", 3)
+    except PermissionError:
+        return fail("--mode raw needs root or CAP_NET_RAW (a packet socket)", 3)
+    except OSError as e:
+        return fail(f"{args.iface}: {e.strerror or e}", 3)
+    except MptcpspecError as e:
+        return fail(str(e), 3)
+    pps = rep.sent / rep.elapsed if rep.elapsed else 0.0
+    if args.json:
+        print(json.dumps({**rep.__dict__, "packets_per_second": pps}))
+    else:
+        print(f"raw replay on {args.iface}: {rep.sent} packets ({rep.octets} octets) in {rep.elapsed:.3f} s, "
+              f"{pps:,.0f} packets/s; {rep.skipped} skipped (not IP, or to an address not given)")
+    return 0

@@ -1,0 +1,137 @@
+"""Stateless replay (``mptcpspec replay --mode raw``): every packet of a capture, both directions,
+sent onto an interface as it was, addresses rewritten and checksums made right again, like
+tcpreplay with tcprewrite, for testing middleboxes.
+
+Frames go out whole through a packet socket bound to the interface.  An Ethernet capture keeps its
+MAC addresses; other link types (Linux cooked, raw IP...) get an Ethernet header with the
+interface's own address as source and ``dst_mac`` (default broadcast) as destination.  Only IP
+packets are sent; after rewriting, a packet must go to an address given on the command line (the
+right-hand sides of ``--map``), or it is skipped and counted: the mode never sends elsewhere.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+from mptcpspec.packets import ip_payload_offset
+from mptcpspec.pcap import read_records
+from replay.wire import tcp_checksum
+
+__all__ = ["RawReport", "raw_frames", "send_raw"]
+
+_ETH_P_ALL = 0x0003
+
+
+@dataclass
+class RawReport:
+    sent: int = 0
+    skipped: int = 0  #: not IP, or to an address not allowed
+    octets: int = 0
+    elapsed: float = 0.0
+
+
+def _fold(total: int) -> int:
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+def _ipv4_checksum(header: bytes) -> int:
+    return ~_fold(sum(struct.unpack(f"!{len(header) // 2}H", header))) & 0xFFFF
+
+
+def rewrite(ip: bytes, mapping: dict) -> bytes | None:
+    """An IP packet with its addresses mapped and its IPv4 and TCP checksums computed again."""
+    ver = ip[0] >> 4
+    b = bytearray(ip)
+    if ver == 4 and len(b) >= 20:
+        ihl = (b[0] & 15) * 4
+        src = ipaddress.IPv4Address(bytes(b[12:16]))
+        dst = ipaddress.IPv4Address(bytes(b[16:20]))
+        src, dst = mapping.get(src, src), mapping.get(dst, dst)
+        b[12:16], b[16:20] = src.packed, dst.packed
+        b[10:12] = b"\0\0"
+        b[10:12] = struct.pack("!H", _ipv4_checksum(bytes(b[:ihl])))
+        proto, payload_at = b[9], ihl
+        frag = struct.unpack_from("!H", b, 6)[0] & 0x1FFF
+        total = struct.unpack_from("!H", b, 2)[0] or len(b)
+    elif ver == 6 and len(b) >= 40:
+        src = ipaddress.IPv6Address(bytes(b[8:24]))
+        dst = ipaddress.IPv6Address(bytes(b[24:40]))
+        src, dst = mapping.get(src, src), mapping.get(dst, dst)
+        b[8:24], b[24:40] = src.packed, dst.packed
+        proto, payload_at, frag = b[6], 40, 0
+        total = 40 + struct.unpack_from("!H", b, 4)[0]
+    else:
+        return None
+    if proto == 6 and not frag and total <= len(b) and len(b) >= payload_at + 20:
+        seg = bytearray(b[payload_at:total])
+        seg[16:18] = b"\0\0"
+        seg[16:18] = struct.pack("!H", tcp_checksum(src, dst, bytes(seg)))
+        b[payload_at:total] = seg
+    return bytes(b)
+
+
+def raw_frames(path, mapping: dict, allowed: set) -> Iterator[tuple[int, bytes | None, bytes]]:
+    """(capture time ns, Ethernet header of the capture or None, rewritten IP packet) for every IP
+    packet of the capture whose rewritten destination is in ``allowed``; others as (time, None, b"")."""
+    for rec in read_records(path):
+        at = ip_payload_offset(rec.linktype, rec.data)
+        if at is None:
+            yield rec.timestamp_ns, None, b""
+            continue
+        ip = rewrite(rec.data[at:], mapping)
+        if ip is None:
+            yield rec.timestamp_ns, None, b""
+            continue
+        dst = ipaddress.ip_address(ip[16:20] if ip[0] >> 4 == 4 else ip[24:40])
+        if dst not in allowed:
+            yield rec.timestamp_ns, None, b""
+            continue
+        eth = rec.data[:at] if rec.linktype == 1 else None
+        yield rec.timestamp_ns, eth, ip
+
+
+def send_raw(path, iface: str, mapping: dict, allowed: set, *, timing="fast", rate: float | None = None,
+             dst_mac: bytes = b"\xff" * 6) -> RawReport:
+    """Send the capture's packets onto ``iface`` (needs CAP_NET_RAW)."""
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
+    try:
+        s.bind((iface, 0))
+        own = s.getsockname()[4][:6]
+        rep = RawReport()
+        start = time.monotonic()
+        first = None
+        gap = 1.0 / rate if rate else 0.0
+        nxt = start
+        send = s.send
+        for ts, eth, ip in raw_frames(path, mapping, allowed):
+            if not ip:
+                rep.skipped += 1
+                continue
+            if timing != "fast":
+                first = ts if first is None else first
+                scale = 1.0 if timing == "as-captured" else 1.0 / float(timing)
+                due = start + (ts - first) / 1e9 * scale
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            if gap:
+                delay = nxt - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                nxt = max(nxt, time.monotonic() - 0.002) + gap
+            if eth is None or len(eth) < 14:
+                eth = dst_mac + own + (b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd")
+            send(eth + ip)
+            rep.sent += 1
+            rep.octets += len(ip)
+        rep.elapsed = time.monotonic() - start
+        return rep
+    finally:
+        s.close()
