@@ -19,9 +19,15 @@ def _fold(total: int) -> int:
 
 
 def _sum16(data: bytes) -> int:
+    """The one's complement sum of the 16-bit big-endian words of ``data`` (padded), folded.
+
+    2**16 is 1 modulo 0xFFFF, so the folded sum of the words is the whole octet string, read as one
+    big number, modulo 0xFFFF (RFC 1071's end-around carry), with 0xFFFF for a non-zero multiple."""
     if len(data) % 2:
         data += b"\0"
-    return sum(struct.unpack(f"!{len(data) // 2}H", data))
+    n = int.from_bytes(data, "big")
+    r = n % 0xFFFF
+    return 0xFFFF if r == 0 and n else r
 
 
 def tcp_checksum(src: _Address, dst: _Address, segment: bytes) -> int:
