@@ -18,6 +18,7 @@ from ``spec/closure.fsm``, then the subflows' FINs.
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import random
 from dataclasses import dataclass, field
@@ -208,7 +209,11 @@ class Replay:
             full = seg.data + bytes([fill]) * seg.cut
             for k in range(0, len(full), mss):
                 self.segments.append(PlannedSegment(seg.subflow, seg.dsn + k, full[k:k + mss], 0, seg.time_ns))
-        self.next_seg = 0
+        self.next_seg = 0  # first segment, in capture order, not sent yet
+        self.sent = bytearray(len(self.segments))
+        self.unsent = len(self.segments)
+        self.unsent_heap = [(seg.dsn, k) for k, seg in enumerate(self.segments)]
+        heapq.heapify(self.unsent_heap)
         self.data_una = (self.idsn_c + 1) & _M64  # client data acknowledged by the server (64 bits)
         self.data_end = (self.idsn_c + 1 + plan.data_len) & _M64
         self.dfin_sent_at: float | None = None
@@ -291,9 +296,9 @@ class Replay:
                 times.append(sf.join_ack_at + self.rto * (2 ** sf.join_tries))
         if self.dfin_sent_at is not None:
             times.append(self.dfin_sent_at + self.rto * (2 ** self.dfin_tries))
-        if self.data_una != self.sent_high:
+        if ((self.sent_high - self.data_una) & _M64) - 1 < (1 << 63):
             times.append(self.data_progress + max(4 * self.rto, 0.5) * (2 ** self.reinject_tries))
-        if self.next_seg < len(self.segments) and self._pacing() is not None:
+        if self.unsent and self._pacing() is not None:
             times.append(self._pacing())
         return min(times)
 
@@ -347,7 +352,7 @@ class Replay:
         """Connection-level retransmission (RFC 8684 §3.3.6): data that every subflow has acknowledged
         but the connection has not (DATA_ACK stuck) is sent again, with the same DSNs, on an
         established subflow."""
-        if (self.data_una == self.sent_high or any(sf.unacked for sf in self.subflows)
+        if (((self.data_una - self.sent_high) & _M64) < (1 << 63) or any(sf.unacked for sf in self.subflows)
                 or now < self.data_progress + max(4 * self.rto, 0.5) * (2 ** self.reinject_tries)):
             return []
         sf = self._any_established()
@@ -359,9 +364,11 @@ class Replay:
         self.reinject_tries += 1
         una = (self.data_una - self.idsn_c) & _M64
         out = []
-        for seg in self.segments[:self.next_seg]:
-            if seg.dsn + len(seg.data) > una:
+        budget = max(s.wnd for s in self.subflows)  # at most a window's worth, lowest DSN first
+        for seg in sorted((g for k, g in enumerate(self.segments) if self.sent[k]), key=lambda g: g.dsn):
+            if seg.dsn + len(seg.data) > una and budget > 0:
                 data = seg.data[max(0, una - seg.dsn):]
+                budget -= len(data)
                 out.append(self._send_data(sf, max(seg.dsn, una), data, now))
         self._event(now, sf.index, f"data-level retransmission from DSN {una} (relative): {len(out)} segment(s)")
         return out
@@ -457,7 +464,7 @@ class Replay:
                     sf.peer_fin = True
                     self._event(now, sf.index, "FIN from the server")
             out.append(self._packet(sf, 0, [self._ack_dss()]))
-            self._server_data_fin(now, out)
+        self._server_data_fin(now, out)  # a DATA_FIN may come on a pure ACK
         if sf.fin_acked and sf.peer_fin and sf.state == "EST":
             sf.state = "CLOSED"
             sf.result = "closed"
@@ -655,11 +662,31 @@ class Replay:
                                                f"address id {sf.address_id}{', backup' if sf.backup else ''}")
                     out.append(self._syn(sf, now))
         segs = self.segments
-        while self.next_seg < len(segs):
-            seg = segs[self.next_seg]
+        sent = self.sent
+        while True:
+            while self.next_seg < len(segs) and sent[self.next_seg]:
+                self.next_seg += 1
+            if self.next_seg >= len(segs):
+                break
+            k = self.next_seg
+            seg = segs[k]
             at = self._pacing()
             if at is not None and now < at:
                 break
+            window = max(s.wnd for s in self.subflows)
+            if ((self.idsn_c + seg.dsn - self.data_una) & _M64) + len(seg.data) > window:
+                # The receive window is the connection's, counted from the DATA_ACK (RFC 8684
+                # §3.3.5): when the next segment in capture order lies beyond it, fill the lowest
+                # hole first (the capture's scheduler may have sent later data earlier).
+                heap = self.unsent_heap
+                while heap and sent[heap[0][1]]:
+                    heapq.heappop(heap)
+                if not heap:
+                    break
+                k = heap[0][1]
+                seg = segs[k]
+                if ((self.idsn_c + seg.dsn - self.data_una) & _M64) + len(seg.data) > window:
+                    break
             sf = self.by_index.get(seg.subflow)
             if sf is None or sf.state in ("FAILED", "CLOSED"):
                 sf = self.subflows[0]
@@ -671,18 +698,18 @@ class Replay:
                     break
             data = seg.data
             room = sf.mss - _OPTION_ROOM
-            if len(data) > room:  # a narrower path than the captured one: send it in pieces
-                self.segments.insert(self.next_seg + 1, PlannedSegment(seg.subflow, seg.dsn + room, data[room:], 0,
-                                                                       seg.time_ns))
+            if len(data) > room:  # a narrower path than the captured one: the rest becomes a segment
+                rest = PlannedSegment(seg.subflow, seg.dsn + room, data[room:], 0, seg.time_ns)
+                segs.append(rest)
+                sent.append(0)
+                heapq.heappush(self.unsent_heap, (rest.dsn, len(segs) - 1))
                 data = data[:room]
             if ((sf.snd_nxt - sf.snd_una) & _M32) + len(data) > sf.wnd:
                 break
-            # The receive window is the connection's, counted from the DATA_ACK (RFC 8684 §3.3.5).
-            if ((self.idsn_c + seg.dsn - self.data_una) & _M64) + len(data) > max(s.wnd for s in self.subflows):
-                break
             out.append(self._send_data(sf, seg.dsn, data, now))
-            self.next_seg += 1
-        if (self.next_seg >= len(segs) and self.closure.state.name in ("M_ESTAB", "M_CLOSE_WAIT")
+            sent[k] = 1
+            self.unsent -= 1
+        if (self.unsent == 0 and self.closure.state.name in ("M_ESTAB", "M_CLOSE_WAIT")
                 and self.data_una == self.data_end and self.dfin_sent_at is None):
             if self.plan.fastclose:
                 # The capture's client ended with MP_FASTCLOSE (Option R: a RST carrying it, RFC 8684 §3.5).
