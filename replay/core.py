@@ -222,6 +222,7 @@ class Replay:
         self.rcv_next: int | None = None  # next server DSN expected in order (our DATA_ACK)
         self.server_dfin: int | None = None
         self.mpc_data_sent = False
+        self.conn_wnd = 0  # the server's latest window, from its latest DATA_ACK
         self.data_progress = 0.0  # when the server last acknowledged new data at data level
         self.reinject_tries = 0
         self.sent_high = (self.idsn_c + 1) & _M64  # end of the data sent so far (64-bit DSN)
@@ -297,7 +298,7 @@ class Replay:
         if self.dfin_sent_at is not None:
             times.append(self.dfin_sent_at + self.rto * (2 ** self.dfin_tries))
         if ((self.sent_high - self.data_una) & _M64) - 1 < (1 << 63):
-            times.append(self.data_progress + max(4 * self.rto, 0.5) * (2 ** self.reinject_tries))
+            times.append(self.data_progress + max(2 * self.rto, 0.2) * (2 ** self.reinject_tries))
         if self.unsent and self._pacing() is not None:
             times.append(self._pacing())
         return min(times)
@@ -353,7 +354,7 @@ class Replay:
         but the connection has not (DATA_ACK stuck) is sent again, with the same DSNs, on an
         established subflow."""
         if (((self.data_una - self.sent_high) & _M64) < (1 << 63) or any(sf.unacked for sf in self.subflows)
-                or now < self.data_progress + max(4 * self.rto, 0.5) * (2 ** self.reinject_tries)):
+                or now < self.data_progress + max(2 * self.rto, 0.2) * (2 ** self.reinject_tries)):
             return []
         sf = self._any_established()
         if sf is None:
@@ -364,7 +365,7 @@ class Replay:
         self.reinject_tries += 1
         una = (self.data_una - self.idsn_c) & _M64
         out = []
-        budget = max(s.wnd for s in self.subflows)  # at most a window's worth, lowest DSN first
+        budget = self.conn_wnd  # at most a window's worth, lowest DSN first
         for seg in sorted((g for k, g in enumerate(self.segments) if self.sent[k]), key=lambda g: g.dsn):
             if seg.dsn + len(seg.data) > una and budget > 0:
                 data = seg.data[max(0, una - seg.dsn):]
@@ -438,6 +439,9 @@ class Replay:
             sf.result = "established"
             sf.join_ack = None
             self._event(now, sf.index, "MP_JOIN established (the server acknowledged our ACK)")
+        # The receive window is the connection's, relative to the DATA_ACK of the same packet
+        # (RFC 8684 §3.3.5): the latest one counts.
+        self.conn_wnd = pkt.window
         # MPTCP signals.
         for o in opts:
             t = type(o)
@@ -487,6 +491,7 @@ class Replay:
         sf.unacked.clear()
         sf.wnd = pkt.window
         if sf.kind == "MP_CAPABLE":
+            self.conn_wnd = pkt.window
             mpc = next((o for o in opts if type(o) is MpCapable), None)
             if mpc is None or mpc.sender_key is None:
                 self._fail(now, "the server answered without MP_CAPABLE: it does not speak MPTCP (fallback to TCP)")
@@ -673,7 +678,7 @@ class Replay:
             at = self._pacing()
             if at is not None and now < at:
                 break
-            window = max(s.wnd for s in self.subflows)
+            window = self.conn_wnd
             if ((self.idsn_c + seg.dsn - self.data_una) & _M64) + len(seg.data) > window:
                 # The receive window is the connection's, counted from the DATA_ACK (RFC 8684
                 # §3.3.5): when the next segment in capture order lies beyond it, fill the lowest

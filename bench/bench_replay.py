@@ -1,0 +1,498 @@
+"""`mptcpspec replay` against the kernel's MPTCP server, and against tcpreplay, side by side, in one run.
+
+    sudo python3 bench/bench_replay.py [--packets 100000] [--runs 3] [--cache DIR] [--remake]
+    sudo python3 bench/bench_replay.py --quick      # a 5 MB upload: a smoke run
+
+Capture: the kernel lab (tests/lab.py) makes one MPTCP connection over two subflows (client
+`subflow` endpoint on 203.0.113.1; every veth shaped to 200 Mbit/s so the scheduler uses both)
+in which the kernel client uploads known octets (`lab_peer.pattern(n, 0)`) to a kernel server
+that reads them all (no reply) and records their length and sha256.  tcpdump captures it on
+`-i any` in the client namespace (Linux cooked v1, filter `tcp`) with the lab's full snapshot
+length: no packet is truncated, so the replay sends the real data.  The upload grows until the
+capture holds at least --packets packets (first guess ~900 octets per packet, data and ACKs).
+The kernel-to-kernel time is the capture's, from the first SYN to the last packet.  The capture,
+an Ethernet copy of it and its metadata are cached in --cache (default ~/.cache/mptcpspec-bench)
+and reused; each is checked with `mptcpspec connections` (one connection, two subflows, both
+carrying client data) before it is used.
+
+Ethernet copy: tcpreplay sends each record as an Ethernet frame, so the cooked capture would go
+out with its 16-octet SLL header read as Ethernet (and the full-size segments fail with EMSGSIZE);
+`tcprewrite --dlt=enet` of tcpreplay 4.4.3 writes a broken header from SLL (appneta/tcpreplay
+#790, #826), so this script writes the copy itself: each SLL header becomes an Ethernet header
+with the captured sender's MAC as source, broadcast as destination and the SLL protocol as
+EtherType (broadcast frames reach the server's IP layer but not its TCP, which drops frames not
+addressed to the host: no resets come back).  The raw modes both send that same copy.
+
+Measurement, in one fresh lab (no shaping; client `subflow` endpoint as in the capture), --runs
+times each, medians:
+  * kernel -> kernel: the same upload by the kernel client again, timed on a header-only capture
+    (first SYN to last packet): the reference the shaped capture cannot give;
+  * `mptcpspec replay` (stateful) from the client namespace against a fresh kernel server
+    (`lab.serve(reply=0)`), which must read exactly the captured upload (length and sha256); the
+    JSON report gives the elapsed time, packets sent and received per subflow, `data_delivered`;
+  * raw: `tcpreplay --topspeed -i veth0` (its own summary) and `mptcpspec replay --mode raw
+    --timing fast --iface veth0` (its own JSON; a row saying "not available" when this mptcpspec
+    has no --mode raw), alternating, from the client namespace.
+Prints a Markdown table and the verdicts on the targets (stateful >= 50k packets/s; raw within 2x
+of tcpreplay's packets/s) with the replay engine's version (commit and a digest of replay/*.py; a
+change of replay/*.py during the run is flagged); exits 0 either way (2 when the lab cannot run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import ipaddress
+import json
+import os
+import platform
+import re
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+OURS = [sys.executable, "-m", "mptcpspec"]
+SERVER = "198.51.100.2"
+CLIENT_ADDRS = ("198.51.100.1", "203.0.113.1")
+ALL_ADDRS = (*CLIENT_ADDRS, SERVER, "203.0.113.2")
+SHAPING = "200mbit"  # on every veth while the capture is made (see Lab.rate_limit)
+OCTETS_PER_PACKET = 900  # first guess at uploaded octets per captured packet (data + ACKs); corrected on a retry
+QUICK_UPLOAD = 5_000_000
+CAPTURE_BUFFER_KIB = 262144
+TARGET_PPS, RAW_WITHIN = 50_000, 2.0
+LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL = 1, 113
+
+
+# ------------------------------------------------------------------------------------ pcap files
+
+
+def read_pcap(path: Path):
+    """(linktype, timestamp in s, captured length, original length, frame) of every record of a classic pcap."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+        magic = head[:4]
+        if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+            endian = "<"
+        elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+            endian = ">"
+        else:
+            raise ValueError(f"{path}: not a classic pcap file")
+        frac = 1e-9 if magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d") else 1e-6
+        linktype = struct.unpack(endian + "I", head[20:24])[0] & 0x0FFFFFFF
+        rec = struct.Struct(endian + "IIII")
+        while len(h := f.read(16)) == 16:
+            sec, sub, caplen, origlen = rec.unpack(h)
+            yield linktype, sec + sub * frac, caplen, origlen, f.read(caplen)
+
+
+def ip_offset(linktype: int, frame: bytes) -> int | None:
+    """Where the IPv4 packet of a frame starts (None: not IPv4)."""
+    if linktype == LINKTYPE_LINUX_SLL and len(frame) >= 16 and frame[14:16] == b"\x08\x00":
+        return 16
+    if linktype == LINKTYPE_ETHERNET and len(frame) >= 14 and frame[12:14] == b"\x08\x00":
+        return 14
+    return None
+
+
+@dataclass
+class CaptureStats:
+    packets: int = 0
+    client_packets: int = 0  #: sent by a client address: what a stateful replay sends
+    truncated: int = 0  #: records cut by the snapshot length
+    first_syn: float | None = None
+    last: float | None = None
+    linktype: int | None = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.last - self.first_syn) if self.first_syn is not None and self.last is not None else 0.0
+
+
+def capture_stats(path: Path) -> CaptureStats:
+    st = CaptureStats()
+    clients = {ipaddress.IPv4Address(a).packed for a in CLIENT_ADDRS}
+    for linktype, ts, caplen, origlen, frame in read_pcap(path):
+        st.linktype = linktype
+        st.packets += 1
+        st.truncated += caplen < origlen
+        st.last = ts
+        at = ip_offset(linktype, frame)
+        if at is None or len(frame) < at + 20 or frame[at + 9] != 6:
+            continue
+        ihl = (frame[at] & 15) * 4
+        tcp = at + ihl
+        if len(frame) < tcp + 14:
+            continue
+        if st.first_syn is None and frame[tcp + 13] & 0x02:
+            st.first_syn = ts
+        if frame[at + 12:at + 16] in clients:
+            st.client_packets += 1
+    return st
+
+
+def sll_to_ethernet(src: Path, dst: Path) -> int:
+    """Write ``src`` (Linux cooked v1) as an Ethernet pcap; returns the records written."""
+    n = 0
+    tmp = dst.with_name(dst.name + ".part")
+    with open(tmp, "wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, LINKTYPE_ETHERNET))
+        for linktype, ts, caplen, origlen, frame in read_pcap(src):
+            if linktype != LINKTYPE_LINUX_SLL:
+                raise ValueError(f"{src}: link type {linktype}, expected Linux cooked v1 ({LINKTYPE_LINUX_SLL})")
+            halen = struct.unpack_from("!H", frame, 4)[0]
+            source = frame[6:12] if halen == 6 else b"\x02\x00\x00\x00\x00\x01"
+            eth = b"\xff" * 6 + source + frame[14:16] + frame[16:]
+            sec = int(ts)
+            usec = min(999_999, round((ts - sec) * 1e6))
+            out.write(struct.pack("<IIII", sec, usec, len(eth), origlen - 2) + eth)
+            n += 1
+    tmp.replace(dst)
+    return n
+
+
+# ------------------------------------------------------------------------------------ the capture
+
+
+def check_connections(path: Path) -> str:
+    """'' if ``mptcpspec connections`` sees one connection whose two subflows both carry client data, else why not."""
+    r = subprocess.run([*OURS, "connections", "--json", "-r", str(path)], capture_output=True, text=True, cwd=ROOT)
+    conns = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    subs = [s for c in conns for s in c["subflows"]]
+    if r.returncode or len(conns) != 1 or len(subs) != 2 or not all(s["bytes"][0] for s in subs):
+        return (f"exit {r.returncode}, {len(conns)} connection(s), subflow octets {[s['bytes'] for s in subs]}"
+                f"{'; ' + r.stderr.strip()[-500:] if r.stderr.strip() else ''}")
+    return ""
+
+
+def make_capture(path: Path, packets: int, upload: int | None = None, tries: int = 3) -> dict:
+    """A two-subflow kernel upload of at least ``packets`` packets (or of ``upload`` octets); its metadata."""
+    from tests.lab import SNAPLEN, Lab, LabError, expected
+
+    octets = upload or packets * OCTETS_PER_PACKET
+    for attempt in range(1, tries + 1):
+        timeout = 60 + octets / 2e6
+        started = time.monotonic()
+        try:
+            with Lab() as lab:
+                for role in ("client", "server"):
+                    for pair in (0, 1):  # shaped so the scheduler spreads the data over both subflows
+                        lab.rate_limit(role, lab.dev(pair), SHAPING, burst=30000)
+                lab.endpoint_add("client", lab.addr("client", 1), "subflow")
+                # full payloads at 2 x 200 Mbit/s: a kernel buffer that holds the whole capture, so tcpdump
+                # (writing packet by packet) drops nothing
+                with lab.capture(path, snaplen=SNAPLEN, bpf="tcp", buffer_kib=CAPTURE_BUFFER_KIB) as cap:
+                    server = lab.serve(reply=0, timeout=timeout)
+                    t0 = time.monotonic()
+                    client = lab.connect(size=octets, first=1000, wait_subflows=2, chunk=65536, timeout=timeout)
+                    client.result(timeout=timeout)
+                    client_seconds = time.monotonic() - t0
+                    got = server.result(timeout=timeout)
+        except LabError as e:
+            print(f"  {path.name}: try {attempt}: {e}", file=sys.stderr)
+            continue
+        want = expected(octets)
+        if (got["length"], got["sha256"]) != (want["length"], want["sha256"]):
+            print(f"  {path.name}: try {attempt}: the server read {got['length']} octets, not the upload",
+                  file=sys.stderr)
+            continue
+        st = capture_stats(path)
+        print(f"  {path.name}: {st.packets} packets ({st.client_packets} from the client) from a "
+              f"{octets / 1e6:.1f} MB upload in {st.seconds:.2f} s (tcpdump {cap.stats})", file=sys.stderr)
+        why = check_connections(path)
+        if st.truncated or why:
+            print(f"  {path.name}: try {attempt}: {st.truncated} truncated records; {why or 'connections ok'}",
+                  file=sys.stderr)
+            continue
+        if upload or st.packets >= packets:
+            meta = {"packets": st.packets, "client_packets": st.client_packets, "upload": octets,
+                    "sha256": want["sha256"], "linktype": st.linktype, "k2k_seconds": round(st.seconds, 6),
+                    "client_seconds": round(client_seconds, 3), "shaping": f"{SHAPING} on every veth",
+                    "tcpdump": cap.stats, "made_in": round(time.monotonic() - started, 1)}
+            path.with_suffix(".json").write_text(json.dumps(meta) + "\n")
+            return meta
+        octets = int(octets * packets / st.packets * 1.03)
+    raise SystemExit(f"bench_replay: could not make {path} in {tries} tries")
+
+
+# ------------------------------------------------------------------------------------ measuring
+
+
+def run_in(lab, role: str, argv: list[str], timeout: float) -> tuple[int, str, str, float]:
+    """Run ``argv`` in a lab namespace from the project root: (exit status, stdout, stderr, wall seconds)."""
+    start = time.perf_counter()
+    p = lab.popen(role, *argv, cwd=ROOT, text=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        err += f"\n(killed after {timeout:.0f} s)"
+    return p.returncode, out, err, time.perf_counter() - start
+
+
+def kernel_run(lab, upload: int, work: Path) -> dict:
+    """The kernel client uploads the same octets again; timed on a header-only capture."""
+    from tests.lab import expected
+
+    timeout = 60 + upload / 2e6
+    path = work / "kernel.pcap"
+    with lab.capture(path, snaplen=128, bpf="tcp", allow_drops=True) as cap:
+        server = lab.serve(reply=0, timeout=timeout)
+        lab.connect(size=upload, first=1000, chunk=65536, timeout=timeout).result(timeout=timeout)
+        got = server.result(timeout=timeout)
+    st = capture_stats(path)
+    path.unlink()
+    want = expected(upload)
+    ok = (got["length"], got["sha256"]) == (want["length"], want["sha256"])
+    return {"ok": ok, "reason": "" if ok else f"the server read {got['length']} octets", "seconds": st.seconds,
+            "packets": st.packets, "octets": upload, "dropped": cap.stats.get("dropped", 0)}
+
+
+def stateful_run(lab, path: Path, meta: dict, timeout: float) -> dict:
+    """One `mptcpspec replay` against a fresh kernel server that reads everything."""
+    from tests.lab import LabError
+
+    server = lab.serve(reply=0, timeout=timeout + 30)
+    rc, out, err, wall = run_in(lab, "client", [*OURS, "replay", "-r", str(path), "--target", SERVER, "--json", "-q",
+                                                "--timeout", "10"], timeout)
+    reports = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    rep = reports[-1] if reports else {}
+    res = {"ok": bool(rep.get("ok")), "reason": rep.get("reason") or f"no report (exit {rc}): {err.strip()[-300:]}",
+           "wall": wall, "seconds": rep.get("elapsed", 0.0), "octets": rep.get("data_delivered", 0),
+           "planned": rep.get("data_planned", 0),
+           "sent": sum(s["sent"] for s in rep.get("subflows", [])),
+           "received": sum(s["received"] for s in rep.get("subflows", [])),
+           "retransmitted": sum(s["retransmitted"] for s in rep.get("subflows", []))}
+    res["packets"] = res["sent"] + res["received"]
+    try:
+        got = server.result(timeout=30 if res["ok"] else 5)
+    except LabError as e:
+        got = None
+        res["server"] = f"no result ({str(e).split(';')[0]})"
+        if server.proc.poll() is None:  # still waiting for data that will not come
+            server.proc.kill()
+            server.proc.wait()
+    if got is not None:
+        same = (got["length"], got["sha256"]) == (meta["upload"], meta["sha256"])
+        res["server"] = "read exactly the captured upload" if same else (
+            f"read {got['length']} octets (sha256 {got['sha256'][:16]}...), not the captured "
+            f"{meta['upload']} ({meta['sha256'][:16]}...)")
+        if not same and res["ok"]:
+            res["ok"], res["reason"] = False, "clean close, but " + res["server"]
+    elif res["ok"]:
+        res["ok"], res["reason"] = False, "clean close, but the server gave " + res["server"]
+    return res
+
+
+def tcpreplay_run(lab, eth: Path) -> dict:
+    rc, out, err, wall = run_in(lab, "client", ["tcpreplay", "--topspeed", "-i", "veth0", str(eth)], 600)
+    m = re.search(r"Actual: (\d+) packets \((\d+) bytes\) sent in ([\d.]+) seconds", out)
+    failed = re.search(r"Failed packets:\s+(\d+)", out)
+    if rc or not m:
+        return {"ok": False, "reason": f"exit {rc}: {(err or out).strip()[-300:]}", "wall": wall}
+    return {"ok": True, "packets": int(m.group(1)), "octets": int(m.group(2)), "seconds": float(m.group(3)),
+            "failed": int(failed.group(1)) if failed else 0, "wall": wall,
+            "warnings": len(re.findall(r"^Warning", err, re.M))}
+
+
+def raw_available() -> bool:
+    """Whether this mptcpspec has `replay --mode raw` (being written while this benchmark was)."""
+    r = subprocess.run([*OURS, "replay", "--help"], capture_output=True, text=True, cwd=ROOT)
+    return re.search(r"--mode \{[^}]*\braw\b", r.stdout) is not None
+
+
+def raw_run(lab, eth: Path) -> dict:
+    maps = [x for a in ALL_ADDRS for x in ("--map", f"{a}={a}")]
+    rc, out, err, wall = run_in(lab, "client", [*OURS, "replay", "--mode", "raw", "-r", str(eth), "--iface", "veth0",
+                                                "--timing", "fast", *maps, "--json"], 600)
+    reports = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    if rc or not reports:
+        return {"ok": False, "reason": f"exit {rc}: {(err or out).strip()[-300:]}", "wall": wall}
+    rep = reports[-1]
+    # its octets are IP octets; + 14 per frame, like tcpreplay's count of the Ethernet frames
+    return {"ok": True, "packets": rep["sent"], "octets": rep["octets"] + 14 * rep["sent"], "seconds": rep["elapsed"],
+            "skipped": rep.get("skipped", 0), "wall": wall}
+
+
+def engine_digest() -> str:
+    """sha256 (12 hex digits) of replay/*.py: the replay engine measured."""
+    return hashlib.sha256(b"".join(f.read_bytes() for f in sorted((ROOT / "replay").glob("*.py")))).hexdigest()[:12]
+
+
+def engine_version() -> str:
+    """The replay engine measured: its commit (with "+ local changes" when replay/ differs from it) and digest."""
+    digest = f"replay/*.py sha256 {engine_digest()}"
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "replay"], capture_output=True, text=True,
+                               cwd=ROOT)
+    except OSError:
+        return digest
+    if head.returncode:
+        return digest
+    return f"commit {head.stdout.strip()}{' + local changes' if dirty.stdout.strip() else ''} ({digest})"
+
+
+def median_of(results: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in results)
+
+
+# ------------------------------------------------------------------------------------ main
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--packets", type=int, default=100_000, help="least packets in the capture (default 100000)")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each mode (default 3)")
+    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                    / "mptcpspec-bench", help="where the capture is kept (default ~/.cache/mptcpspec-bench)")
+    ap.add_argument("--remake", action="store_true", help="make the capture again even if cached")
+    ap.add_argument("--quick", action="store_true", help=f"a {QUICK_UPLOAD // 1_000_000} MB upload: a smoke run")
+    a = ap.parse_args(argv)
+
+    from tests.lab import Lab, lab_problem
+
+    if why := lab_problem(("ip", "tcpdump", "ethtool", "sysctl", "tc", "nft", "tcpreplay")):
+        print(f"bench_replay: {why}", file=sys.stderr)
+        return 2
+    a.cache.mkdir(parents=True, exist_ok=True)
+    path = (a.cache / ("replay-upload-quick.pcap" if a.quick else f"replay-upload-{a.packets // 1000}k.pcap")).resolve()
+    eth = path.with_name(path.stem + "-eth.pcap")
+    if a.remake or not path.exists() or not path.with_suffix(".json").exists():
+        print(f"making {path} ...", file=sys.stderr)
+        make_capture(path, a.packets, upload=QUICK_UPLOAD if a.quick else None)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    if why := check_connections(path):
+        print(f"WARNING: {path.name}: not one MPTCP connection with two subflows carrying data: {why}", file=sys.stderr)
+    if not eth.exists() or eth.stat().st_mtime < path.stat().st_mtime:
+        sll_to_ethernet(path, eth)
+    print(f"{path}: {meta['packets']:,} packets ({meta['client_packets']:,} from the client), "
+          f"{path.stat().st_size / 1e6:.1f} MB, link type {meta['linktype']}, upload {meta['upload'] / 1e6:.1f} MB, "
+          f"kernel-to-kernel {meta['k2k_seconds']:.3f} s as captured ({meta['shaping']}); tcpdump {meta['tcpdump']}; "
+          f"Ethernet copy {eth.name}", file=sys.stderr)
+
+    results: dict[str, list[dict]] = {"kernel": [], "stateful": [], "tcpreplay": [], "raw": []}
+    engine, digest = engine_version(), engine_digest()
+    raw_ok = raw_available()
+    replay_timeout = 120 + meta["upload"] / 1e6
+    with Lab() as lab, tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
+        lab.endpoint_add("client", lab.addr("client", 1), "subflow")
+        for i in range(a.runs):
+            k = kernel_run(lab, meta["upload"], Path(tmp))
+            s = stateful_run(lab, path, meta, replay_timeout)
+            results["kernel"].append(k)
+            results["stateful"].append(s)
+            drops = f" ({k['dropped']} packets dropped by tcpdump)" if k["dropped"] else ""
+            print(f"  run {i + 1}/{a.runs}: kernel {k['seconds']:.3f} s{drops}; replay "
+                  f"{'ok' if s['ok'] else 'FAILED'} {s['seconds']:.3f} s (process {s['wall']:.2f} s), "
+                  f"sent {s['sent']} received {s['received']} retransmitted {s['retransmitted']}, "
+                  f"{s['octets']} octets delivered; server {s.get('server')}"
+                  f"{'' if s['ok'] else '; ' + s['reason']}", file=sys.stderr)
+        raw_ok = raw_ok or raw_available()  # it may have appeared meanwhile
+        for i in range(a.runs):
+            t = tcpreplay_run(lab, eth)
+            results["tcpreplay"].append(t)
+            line = (f"  run {i + 1}/{a.runs}: tcpreplay " + (f"{t['packets']} packets in {t['seconds']:.3f} s, "
+                    f"{t['failed']} failed, {t['warnings']} warnings" if t["ok"] else "FAILED " + t["reason"]))
+            if raw_ok:
+                r = raw_run(lab, eth)
+                results["raw"].append(r)
+                line += "; mptcpspec raw " + (f"{r['packets']} packets in {r['seconds']:.3f} s, {r['skipped']} "
+                                              f"skipped" if r["ok"] else "FAILED " + r["reason"])
+            print(line, file=sys.stderr)
+    if engine_digest() != digest:
+        engine += f", then {engine_version()}: replay/ CHANGED DURING THE RUN, the runs mix versions"
+    report(path, eth, meta, results, a.runs, raw_ok, engine)
+    return 0
+
+
+def report(path: Path, eth: Path, meta: dict, results: dict, runs: int, raw_ok: bool, engine: str) -> None:
+    def row(mode: str, res: list[dict], ratio, octets_note: str = "", packets_key: str = "packets") -> float | None:
+        """One table line, medians of the runs that worked; returns the packets/s (None: no run worked)."""
+        good = [r for r in res if r["ok"]]
+        bad = [r for r in res if not r["ok"]]
+        if not good:
+            reasons = "; ".join(sorted({r["reason"] for r in bad})) or "not run"
+            print(f"| {mode} | FAILED in {len(bad)} of {len(res)} runs: {reasons} | | | | |")
+            return None
+        sec, packets, octets = (median_of(good, k) for k in ("seconds", packets_key, "octets"))
+        failed = f" ({len(bad)} of {len(res)} runs failed: {bad[0]['reason']})" if bad else ""
+        print(f"| {mode}{failed} | {packets:,.0f} | {sec:.3f} | {packets / sec:,.0f} | "
+              f"{octets / sec / 1e6:,.1f}{octets_note} | {ratio(sec, packets / sec)} |")
+        return packets / sec
+
+    tcpreplay = subprocess.run(["tcpreplay", "--version"], capture_output=True, text=True)
+    version = (tcpreplay.stdout or tcpreplay.stderr).splitlines()[0].replace("tcpreplay version: ", "")
+    print(f"\n{platform.python_implementation()} {platform.python_version()}, {platform.system()} "
+          f"{platform.release()}, tcpreplay {version}, {os.cpu_count()} CPUs; medians of {runs} runs; "
+          f"replay engine {engine}.\n")
+    print(f"Capture `{path.name}`: {meta['packets']:,} packets ({meta['client_packets']:,} sent by the client), "
+          f"{path.stat().st_size / 1e6:.1f} MB, Linux cooked v1 (link type {meta['linktype']}) from tcpdump "
+          f"`-i any` in the client namespace, full snapshot length (no record truncated); a kernel MPTCP upload of "
+          f"{meta['upload']:,} octets over two subflows, {meta['shaping']}. The raw modes send its Ethernet copy "
+          f"`{eth.name}`.\n")
+    print("| mode | packets | median s | packets/s | data MB/s | × reference |")
+    print("|---|---:|---:|---:|---:|---|")
+    k2k = meta["k2k_seconds"]
+    print(f"| kernel → kernel, as captured ({SHAPING} per veth) | {meta['packets']:,} | {k2k:.3f} | "
+          f"{meta['packets'] / k2k:,.0f} | {meta['upload'] / k2k / 1e6:,.1f} | reference (stateful) |")
+    kernel = [r for r in results["kernel"] if r["ok"]]
+    unshaped = median_of(kernel, "seconds") if kernel else None
+    row("kernel → kernel, unshaped, this lab", results["kernel"], lambda sec, pps: "—")
+
+    def vs_kernel(sec: float, pps: float) -> str:
+        return f"{k2k / sec:.2f}× as captured" + (f", {unshaped / sec:.2f}× unshaped" if unshaped else "")
+
+    stateful_pps = row("`mptcpspec replay` (stateful), sent + received", results["stateful"], vs_kernel)
+    sent_pps = row("`mptcpspec replay` (stateful), sent only", results["stateful"], vs_kernel, packets_key="sent")
+    tr_pps = row("`tcpreplay --topspeed` (raw)", results["tcpreplay"], lambda sec, pps: "reference (raw)", " ‡")
+    raw_pps = None
+    if raw_ok:
+        raw_pps = row("`mptcpspec replay --mode raw --timing fast`", results["raw"],
+                      lambda sec, pps: f"{pps / tr_pps:.2f}× tcpreplay" if tr_pps else "—", " ‡")
+    else:
+        print("| mptcpspec raw mode: not available | | | | | |")
+    print("\nStateful: seconds are the replay's own `elapsed` (its whole process, reading the capture included, is "
+          "in the notes on stderr); packets are what it sent and received on all subflows; MB/s is `data_delivered` "
+          "(client octets the server acknowledged at data level). Kernel rows: first SYN to last packet of a "
+          "capture; MB/s is the upload. × reference: reference seconds / seconds, or packets/s / packets/s for the "
+          "raw row (above 1: faster). ‡ raw rows: Ethernet frame octets sent per second (both directions of the "
+          "capture, all onto veth0); seconds from each tool's own summary.")
+    tr = [r for r in results["tcpreplay"] if r["ok"]]
+    if any(r["failed"] for r in tr):
+        print(f"\ntcpreplay reported failed packets: {[r['failed'] for r in tr]} per run.")
+    if any(r.get("skipped") for r in results["raw"] if r["ok"]):
+        print(f"\nmptcpspec raw skipped packets: {[r.get('skipped') for r in results['raw']]} per run.")
+    if any(not r["ok"] for r in results["stateful"]):
+        print("\nStateful replay failures: " + "; ".join(
+            f"run {i + 1}: {r['reason']} after {r['seconds']:.1f} s, {r['octets']:,} of {r.get('planned', 0):,} "
+            f"octets delivered, sent {r['sent']} / received {r['received']} packets (server: {r.get('server')})"
+            for i, r in enumerate(results["stateful"]) if not r["ok"]))
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    stateful = ("no successful run (MISSED)" if stateful_pps is None else
+                f"{stateful_pps:,.0f} packets/s sent + received ({verdict(stateful_pps >= TARGET_PPS)}), "
+                f"{sent_pps:,.0f} sent only ({verdict(sent_pps >= TARGET_PPS)})")
+    if not raw_ok:
+        raw = "mptcpspec raw mode not available"
+    elif raw_pps is None or tr_pps is None:
+        raw = "no successful run of " + ("mptcpspec raw" if raw_pps is None else "tcpreplay") + " (MISSED)"
+    else:
+        raw = (f"{raw_pps:,.0f} vs tcpreplay's {tr_pps:,.0f} packets/s, {tr_pps / raw_pps:.2f}× slower "
+               f"({verdict(raw_pps * RAW_WITHIN >= tr_pps)})")
+    print(f"\nTargets: stateful replay ≥ {TARGET_PPS:,} packets/s: {stateful}. Raw mode within "
+          f"{RAW_WITHIN:g}× of tcpreplay's packets/s: {raw}.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
