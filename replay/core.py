@@ -297,7 +297,7 @@ class Replay:
                 times.append(sf.join_ack_at + self.rto * (2 ** sf.join_tries))
         if self.dfin_sent_at is not None:
             times.append(self.dfin_sent_at + self.rto * (2 ** self.dfin_tries))
-        if ((self.sent_high - self.data_una) & _M64) - 1 < (1 << 63):
+        if 0 < ((self.sent_high - self.data_una) & _M64) < (1 << 63) and not any(sf.unacked for sf in self.subflows):
             times.append(self.data_progress + max(2 * self.rto, 0.2) * (2 ** self.reinject_tries))
         if self.unsent and self._pacing() is not None:
             times.append(self._pacing())
