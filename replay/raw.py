@@ -77,24 +77,58 @@ def rewrite(ip: bytes, mapping: dict) -> bytes | None:
     return bytes(b)
 
 
+def _adjust(csum: int, old: bytes, new: bytes) -> int:
+    """A checksum updated for ``old`` octets replaced by ``new`` (RFC 1624, eqn. 3): no full pass."""
+    total = (~csum & 0xFFFF) + _fold(sum(struct.unpack(f"!{len(old) // 2}H", bytes(x ^ 0xFF for x in old))))
+    total += sum(struct.unpack(f"!{len(new) // 2}H", new))
+    return ~_fold(total) & 0xFFFF
+
+
 def raw_frames(path, mapping: dict, allowed: set) -> Iterator[tuple[int, bytes | None, bytes]]:
     """(capture time ns, Ethernet header of the capture or None, rewritten IP packet) for every IP
-    packet of the capture whose rewritten destination is in ``allowed``; others as (time, None, b"")."""
+    packet of the capture whose rewritten destination is in ``allowed``; others as (time, None, b"").
+
+    Addresses are replaced as octets and the IPv4 header and TCP checksums updated incrementally
+    (RFC 1624), so a packet keeps every other octet of the capture, a wrong checksum included."""
+    packed = {a.packed: b.packed for a, b in mapping.items()}
+    ok = {a.packed for a in allowed}
     for rec in read_records(path):
-        at = ip_payload_offset(rec.linktype, rec.data)
-        if at is None:
+        data = rec.data
+        at = ip_payload_offset(rec.linktype, data)
+        if at is None or len(data) < at + 20:
             yield rec.timestamp_ns, None, b""
             continue
-        ip = rewrite(rec.data[at:], mapping)
-        if ip is None:
+        ver = data[at] >> 4
+        if ver == 4:
+            s_at, d_at, alen = at + 12, at + 16, 4
+        elif ver == 6 and len(data) >= at + 40:
+            s_at, d_at, alen = at + 8, at + 24, 16
+        else:
             yield rec.timestamp_ns, None, b""
             continue
-        dst = ipaddress.ip_address(ip[16:20] if ip[0] >> 4 == 4 else ip[24:40])
-        if dst not in allowed:
+        src, dst = data[s_at:s_at + alen], data[d_at:d_at + alen]
+        nsrc, ndst = packed.get(src, src), packed.get(dst, dst)
+        if ndst not in ok:
             yield rec.timestamp_ns, None, b""
             continue
-        eth = rec.data[:at] if rec.linktype == 1 else None
-        yield rec.timestamp_ns, eth, ip
+        eth = data[:at] if rec.linktype == 1 else None
+        if nsrc == src and ndst == dst:
+            yield rec.timestamp_ns, eth, data[at:]
+            continue
+        b = bytearray(data[at:])
+        old, new = src + dst, nsrc + ndst
+        b[s_at - at:s_at - at + alen] = nsrc
+        b[d_at - at:d_at - at + alen] = ndst
+        if ver == 4:
+            ihl = (b[0] & 15) * 4
+            b[10:12] = struct.pack("!H", _adjust(struct.unpack_from("!H", b, 10)[0], old, new))
+            proto, t = b[9], ihl
+            frag = struct.unpack_from("!H", b, 6)[0] & 0x1FFF
+        else:
+            proto, t, frag = b[6], 40, 0
+        if proto == 6 and not frag and len(b) >= t + 18:  # the pseudo-header holds the addresses
+            b[t + 16:t + 18] = struct.pack("!H", _adjust(struct.unpack_from("!H", b, t + 16)[0], old, new))
+        yield rec.timestamp_ns, eth, bytes(b)
 
 
 def send_raw(path, iface: str, mapping: dict, allowed: set, *, timing="fast", rate: float | None = None,
