@@ -223,6 +223,10 @@ class Replay:
         self.server_dfin: int | None = None
         self.mpc_data_sent = False
         self.conn_wnd = 0  # the server's latest window, from its latest DATA_ACK
+        # Once both DATA_FINs are acknowledged the connection is closed (RFC 8684 §3.3.3); subflows
+        # whose FIN exchange has not finished within ``linger`` are then reset.
+        self.time_wait_since: float | None = None
+        self.linger = max(2.0, 8 * rto)
         self.data_progress = 0.0  # when the server last acknowledged new data at data level
         self.reinject_tries = 0
         self.sent_high = (self.idsn_c + 1) & _M64  # end of the data sent so far (64-bit DSN)
@@ -299,6 +303,8 @@ class Replay:
             times.append(self.dfin_sent_at + self.rto * (2 ** self.dfin_tries))
         if 0 < ((self.sent_high - self.data_una) & _M64) < (1 << 63) and not any(sf.unacked for sf in self.subflows):
             times.append(self.data_progress + max(2 * self.rto, 0.2) * (2 ** self.reinject_tries))
+        if self.time_wait_since is not None:
+            times.append(self.time_wait_since + self.linger)
         if self.unsent and self._pacing() is not None:
             times.append(self._pacing())
         return min(times)
@@ -345,6 +351,17 @@ class Replay:
                 return out
             self.dfin_tries += 1
             self._closure(now, "RTO", out)
+        if self.time_wait_since is not None and now >= self.time_wait_since + self.linger:
+            self.time_wait_since = None
+            for sf in self.subflows:
+                if sf.state in ("EST", "PRE_EST"):
+                    self._event(now, sf.index, f"FIN exchange unfinished {self.linger:g} s after both DATA_FINs "
+                                               "were acknowledged: reset")
+                    out.append(self._packet(sf, _RST))
+                    sf.state = "CLOSED"
+                    sf.result = "closed (reset after the connection closed)"
+                    sf.unacked.clear()
+            self._check_all_closed(now, out)
         out += self._reinject(now)
         out += self._pump(now)
         return out
@@ -591,6 +608,8 @@ class Replay:
             self._event(now, None, f"closure machine refuses {event} in {self.closure.state.name}: {e}")
             return
         self._event(now, None, f"closure: {event} -> {self.closure.state.name}")
+        if self.closure.state.name == "M_TIME_WAIT" and self.time_wait_since is None:
+            self.time_wait_since = now
         for a in actions:
             name = a.name
             if a.kind == "snd" and name == "DATA_FIN":
