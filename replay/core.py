@@ -24,6 +24,7 @@ import random
 from dataclasses import dataclass, field
 
 from mptcpspec import crypto
+from mptcpspec.analysis import expand
 from mptcpspec.errors import MptcpspecError
 from mptcpspec.fsm.runtime import ProtocolError
 from mptcpspec.generated.closure import ClosureMachine
@@ -557,7 +558,7 @@ class Replay:
     def _dss_in(self, sf: _Subflow, o: Dss, now: float, out: list) -> None:
         f = int(o.flags)
         if f & 0x01 and o.data_ack is not None:
-            ack = o.data_ack if f & 0x02 else _expand(o.data_ack, self.data_una)
+            ack = o.data_ack if f & 0x02 else expand(o.data_ack, self.data_una)
             if ((ack - self.data_una) & _M64) < (1 << 63) and ack != self.data_una:
                 self.data_una = ack
                 self.data_progress = now
@@ -566,7 +567,7 @@ class Replay:
                 self.dfin_sent_at = None
                 self._closure(now, "rcv DATA_ACK[DFIN]", out)
         if f & 0x04 and o.dsn is not None and self.idsn_s is not None:
-            dsn = o.dsn if f & 0x08 else _expand(o.dsn, self.rcv_next or self.idsn_s)
+            dsn = o.dsn if f & 0x08 else expand(o.dsn, self.rcv_next or self.idsn_s)
             if f & 0x10:
                 self.server_dfin = (dsn + o.data_level_length - 1) & _M64
             if o.data_level_length and not (f & 0x10 and o.data_level_length == 1 and o.ssn == 0):
@@ -788,11 +789,3 @@ class Replay:
                       delivered, self.plan.data_len, server_data,
                       self.closure.state.name, subs, [str(e) for e in self.events])
 
-
-def _expand(value: int, reference: int) -> int:
-    v = (reference & ~_M32) | value
-    if v - reference > 0x80000000:
-        v -= 1 << 32
-    elif reference - v > 0x80000000:
-        v += 1 << 32
-    return v & _M64
