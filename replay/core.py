@@ -38,6 +38,7 @@ from mptcpspec.options import (
     MpJoinAck,
     MpJoinSyn,
     MpJoinSynAck,
+    MpPrio,
     MpTcpRst,
     Mss,
     decode_mptcp_options,
@@ -223,6 +224,7 @@ class Replay:
         self.rcv_next: int | None = None  # next server DSN expected in order (our DATA_ACK)
         self.server_dfin: int | None = None
         self.mpc_data_sent = False
+        self.next_signal = 0  # next MP_PRIO / REMOVE_ADDR of the plan
         self.conn_wnd = 0  # the server's latest window, from its latest DATA_ACK
         # Once both DATA_FINs are acknowledged the connection is closed (RFC 8684 §3.3.3); subflows
         # whose FIN exchange has not finished within ``linger`` are then reset.
@@ -734,6 +736,19 @@ class Replay:
             out.append(self._send_data(sf, seg.dsn, data, now))
             sent[k] = 1
             self.unsent -= 1
+        while self.next_signal < len(self.plan.signals):
+            sig = self.plan.signals[self.next_signal]
+            sent_to = (self.sent_high - self.idsn_c) & _M64
+            sf = self.by_index.get(sig.subflow)
+            if sent_to < sig.after or sf is None or sf.state not in ("EST", "FAILED", "CLOSED"):
+                break
+            self.next_signal += 1
+            if sf.state != "EST":
+                continue
+            out.append(self._packet(sf, 0, [sig.option, self._ack_dss()]))
+            self._event(now, sf.index, f"{sig.option.NAME} as in the capture: "
+                                       + (f"backup={int(sig.option.backup)}" if type(sig.option) is MpPrio else
+                                          f"address id(s) {', '.join(map(str, sig.option.address_ids))}"))
         if (self.unsent == 0 and self.closure.state.name in ("M_ESTAB", "M_CLOSE_WAIT")
                 and self.data_una == self.data_end and self.dfin_sent_at is None):
             if self.plan.fastclose:

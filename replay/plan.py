@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from mptcpspec.dissect import Dissection
 from mptcpspec.errors import MptcpspecError
-from mptcpspec.options import MpCapable, MpCapableFlags, MpFastclose
+from mptcpspec.options import MpCapable, MpCapableFlags, MpFastclose, MpPrio, RemoveAddr
 
-__all__ = ["PlanError", "PlannedSubflow", "PlannedSegment", "ReplayPlan", "make_plan"]
+__all__ = ["PlanError", "PlannedSubflow", "PlannedSegment", "PlannedSignal", "ReplayPlan", "make_plan"]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -47,6 +47,16 @@ class PlannedSegment:
 
 
 @dataclass(frozen=True, slots=True)
+class PlannedSignal:
+    """An MP_PRIO or REMOVE_ADDR the client sent, and where in its data it came."""
+
+    subflow: int  #: index of the subflow it was sent on
+    after: int  #: relative DSN the client had sent up to (exclusive) when it sent the option
+    option: object  #: the option value (MpPrio, RemoveAddr)
+    time_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class ReplayPlan:
     stream: int
     version: int
@@ -59,6 +69,7 @@ class ReplayPlan:
     data_fin: bool  #: the client closed with DATA_FIN in the capture
     fastclose: bool  #: the client ended the connection with MP_FASTCLOSE in the capture
     cut_octets: int  #: client octets the capture lacks (snaplen)
+    signals: tuple = ()  #: PlannedSignal values, in capture order
 
 
 def _uncovered(covered: list[list[int]], start: int, end: int) -> list[tuple[int, int]]:
@@ -142,8 +153,14 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
     covered: list[list[int]] = []  # merged [start, end) data ranges already planned
     cut = 0
     server_high = 0
+    signals = []
     for i in infos:
         p = i.packet
+        if p is not None and i.from_client:
+            for o in i.mptcp:
+                if type(o) in (MpPrio, RemoveAddr):
+                    high = max((e for _, e in covered), default=1)
+                    signals.append(PlannedSignal(order.get(i.subflow.index, 0), high, o, i.timestamp_ns - t0))
         if p is None or not p.payload_len or i.payload_dsn is None:
             continue
         if not i.from_client:
@@ -165,4 +182,4 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
     dfin = conn.sides[0].dfin is not None
     fastclose = any(type(o) is MpFastclose and i.from_client for i in infos for o in i.mptcp)
     return ReplayPlan(conn.stream, conn.version, checksum, conn.sides[0].key, tuple(subflows), tuple(segments),
-                      high - 1, server_high, dfin, fastclose, cut)
+                      high - 1, server_high, dfin, fastclose, cut, tuple(signals))

@@ -45,6 +45,7 @@ def test_plan_holds_exactly_the_clients_data(name, subflows):
     assert bytes(stream) == pattern(plan.data_len, 0)
     assert sum(len(s.data) for s in plan.segments) == plan.data_len  # each octet once
     assert plan.checksum == (name == "v4-checksum")
+    assert [type(g.option).__name__ for g in plan.signals] == (["MpPrio"] if name == "v4-add-addr" else [])
     assert plan.fastclose == (name == "v4-fastclose")
 
 

@@ -95,6 +95,8 @@ def test_add_addr_driven_join(tmp_path):
         report, summary = run_case(lab, tmp_path, "v4-add-addr.pcap", "198.51.100.2", 3,
                                    "--map", "203.0.113.2=203.0.113.2")
         assert any("ADD_ADDR" in e for _, e in summary.history)
+        # The capture's client switched a subflow to backup halfway: the replay does it at the same point.
+        assert any(e == "client MP_PRIO backup=1" for _, e in summary.history), summary.history
         assert any(s["remote"] == "203.0.113.2:5201" and s["result"] == "closed" for s in report["subflows"])
 
 
