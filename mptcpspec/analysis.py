@@ -581,6 +581,10 @@ class Analyzer:
         if s.key == key:
             return
         s.key = key
+        if conn.version not in (0, 1):
+            ctx.expert("mptcp.connection.unsupported_version",
+                       f"MPTCP version {conn.version}: no token or IDSN can be derived from its keys")
+            return
         s.token = crypto.key_token(key, conn.version)
         s.idsn = crypto.key_idsn(key, conn.version)
         other = self._tokens.get(s.token)
@@ -749,6 +753,10 @@ class _Ctx:
             sf.address_ids[d] = o.address_id
             sf.backup[d] = o.backup
             sf.nonces[d] = o.nonce
+        if conn.version not in (0, 1):
+            c = Check(Verdict.UNVERIFIABLE, f"MP_JOIN {'SYN/ACK' if t is MpJoinSynAck else 'ACK'} HMAC", None, None,
+                      f"MPTCP version {conn.version} has no known HMAC")
+        elif t is MpJoinSynAck:
             c = crypto.verify_join_synack(kb, ka, o.nonce, sf.nonces[0], o.truncated_hmac, conn.version)
         else:
             c = crypto.verify_join_ack(ka, kb, sf.nonces[0], sf.nonces[1], o.hmac, conn.version)
@@ -1084,7 +1092,7 @@ class _Ctx:
         if echo:
             return
         conn.sides[side].addresses[o.address_id] = [o.address, port, self.number, None]
-        if type(o) is AddAddr and o.hmac is not None and self.an.verify:
+        if type(o) is AddAddr and o.hmac is not None and self.an.verify and conn.version in (0, 1):
             c = crypto.verify_add_addr(conn.sides[side].key, conn.sides[1 - side].key, o.address_id, o.address,
                                        port, o.hmac, conn.version)
             self.check(c)

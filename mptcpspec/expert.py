@@ -41,6 +41,7 @@ KINDS: dict[str, tuple[Severity, str]] = {
     "mptcp.connection.echoed_key_mismatch": (W, "the key echoed on the third ACK is not the one the SYN/ACK carried"),
     "mptcp.connection.missing_algorithm": (W, "MP_CAPABLE names no HMAC algorithm (flag H)"),
     "mptcp.connection.unsupported_algorithm": (W, "MP_CAPABLE asks for an HMAC algorithm other than the version's"),
+    "mptcp.connection.unsupported_version": (W, "MP_CAPABLE of a version other than 0 (RFC 6824) and 1 (RFC 8684)"),
     "mptcp.dss.infinite_mapping": (W, "a mapping of data-level length 0: fallback to an infinite mapping"),
     "mptcp.dss.missing_mapping": (W, "subflow data that no DSS mapping covers"),
     "mptcp.packet.malformed": (E, "an IP or TCP header that cannot be decoded"),

@@ -338,19 +338,6 @@ _register("mptcp.rm_addr.count", "REMOVE_ADDR: number of address IDs", "wireshar
           True)
 
 
-def packet_option_fields(info: PacketInfo) -> dict[str, list[str]]:
-    """Every option field of a packet at once: name -> values in order (what -T fields prints)."""
-    out: dict[str, list[str]] = {}
-    for o in _mptcp_options(info):
-        for n, v in option_fields(o):
-            lst = out.get(n)
-            if lst is None:
-                out[n] = [v]
-            else:
-                lst.append(v)
-    return out
-
-
 # --------------------------------------------------------------------------- MPTCP analysis
 
 

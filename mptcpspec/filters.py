@@ -195,7 +195,7 @@ def compile_filter(text: str) -> Filter:
         raise FilterError(text, 1, "empty filter")
     try:
         tree = _lark().parse(text)
-    except UnexpectedEOF as e:
+    except UnexpectedEOF:
         raise FilterError(text, len(text) + 1, "the filter ends early") from None
     except UnexpectedCharacters as e:
         raise FilterError(text, e.column, f"unexpected character {text[e.pos_in_stream]!r}") from None

@@ -191,9 +191,6 @@ def packet_dict(info: PacketInfo) -> dict:
     return d
 
 
-_EMPTY: dict = {}
-
-
 def _separator(value: str) -> str:
     return {"/t": "\t", "/s": " ", "/n": "\n"}.get(value, value)
 
