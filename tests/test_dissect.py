@@ -564,3 +564,20 @@ def test_mutated_captures_never_crash_the_dissector(which, flips, cut):
         pass
     for c in d.connections():
         c.summary()
+
+
+@pytest.mark.parametrize("version", [2, 15])
+def test_mp_capable_of_an_unknown_version(version):
+    """Found by the fuzz test: keys of an unknown version give no token, and say so."""
+    def change(n, p, data):
+        at = option_at(data, p, 0)
+        if at < 0:
+            return data
+        b = bytearray(data)
+        b[at + 2] = (b[at + 2] & 0xF0) | version
+        return bytes(b)
+    infos, d = dissect_bytes(mutate(DATA / "v4-two-subflows.pcap", change))
+    assert experts(infos).get("mptcp.connection.unsupported_version", 0) >= 1
+    assert all(c.verdict is not Verdict.MISMATCH for i in infos for c in i.checks)
+    for c in d.connections():
+        c.summary()
