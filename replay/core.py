@@ -364,6 +364,8 @@ class Replay:
                     sf.state = "CLOSED"
                     sf.result = "closed (reset after the connection closed)"
                     sf.unacked.clear()
+                elif sf.state == "SYN_SENT":
+                    self._subflow_failed(sf, now, "never opened before the connection closed")
             self._check_all_closed(now, out)
         out += self._reinject(now)
         out += self._pump(now)
@@ -439,6 +441,13 @@ class Replay:
             return out
         if flags & _SYN and flags & _ACK:
             return self._synack(sf, pkt, opts, now)
+        if sf.state == "SYN_SENT" and flags & _ACK and pkt.ack != (sf.isn + 1) & _M32:
+            # RFC 9293 §3.10.7.3: an unacceptable ACK in SYN-SENT is answered with <SEQ=SEG.ACK><RST>.
+            # It comes from a stale connection of the same addresses and ports on the server (an
+            # earlier replay of the same capture): the reset clears it for our next SYN.
+            out.append(tcp_packet(sf.local[0], sf.remote[0], sf.local[1], sf.remote[1], pkt.ack, 0, _RST, 0))
+            sf.report.sent += 1
+            return out
         if sf.state not in ("PRE_EST", "EST") or sf.rcv_nxt is None:
             return out
         # Acknowledgments.

@@ -183,3 +183,15 @@ def test_raw_rewrite_incremental_equals_full_recompute():
                 assert pkt == rewrite(rec.data[ip_payload_offset(rec.linktype, rec.data):], m)
                 n += 1
     assert n > 150
+
+
+def test_stale_connection_on_the_server_gets_a_reset():
+    """RFC 9293 §3.10.7.3: an ACK that does not acknowledge our SYN (a stale connection of the same
+    ports on the server, from an earlier replay) is answered with <SEQ=SEG.ACK><RST>."""
+    core = _core()
+    (syn,) = core.start(0.0)
+    p = decode_frame(101, syn)
+    (rst,) = core.receive(_reply(p, 0x10, ack=p.seq + 5000, seq=77), 0.01)
+    r = decode_frame(101, rst)
+    assert int(r.flags) == 0x04 and r.seq == (p.seq + 5000) % 2**32
+    assert core.subflows[0].state == "SYN_SENT"  # the SYN goes again on its timer
