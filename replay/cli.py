@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import math
 import sys
 
 from mptcpspec.errors import MptcpspecError
@@ -52,10 +53,22 @@ def _timing(text: str):
         return text
     if text.startswith("x"):
         try:
-            return float(text[1:])
+            factor = float(text[1:])
         except ValueError:
-            pass
+            factor = 0.0
+        if math.isfinite(factor) and factor > 0:
+            return factor
     raise argparse.ArgumentTypeError(f"expected fast, as-captured or xN (e.g. x2), got {text!r}")
+
+
+def _octet(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"expected an octet, 0 to 255 (or 0x00 to 0xff), got {text!r}")
+    return value
 
 
 def add_parser(sub) -> None:
@@ -81,7 +94,7 @@ def add_parser(sub) -> None:
     p.add_argument("--new-key", action="store_true", help="a fresh client key instead of the captured one")
     p.add_argument("--require-payload", action="store_true",
                    help="refuse a capture whose client data was cut by its snapshot length")
-    p.add_argument("--fill", type=lambda s: int(s, 0), default=0, metavar="BYTE",
+    p.add_argument("--fill", type=_octet, default=0, metavar="BYTE",
                    help="octet for data the capture lacks (default 0x00)")
     p.add_argument("--rate", type=float, metavar="PPS", help="at most PPS packets per second")
     p.add_argument("--json", action="store_true", help="the report as one JSON object")

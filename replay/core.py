@@ -55,6 +55,8 @@ _M64 = 0xFFFFFFFFFFFFFFFF
 _FIN, _SYN, _RST, _PSH, _ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 _WINDOW = 65535  # we advertise no window scaling: 64 KiB is our receive window
 _OPTION_ROOM = 28  # the largest option block we put on data: DSS with 8-octet DATA_ACK and DSN and checksum
+_MIN_MSS = 536  # RFC 9293 §3.7.1: the MSS every host must accept; a smaller one from the peer is raised to it
+_MAX_RANGES = 1024  # out-of-order server data ranges remembered
 _DSS_DATA = DssFlags.DATA_ACK_PRESENT | DssFlags.DATA_ACK_8 | DssFlags.MAPPING_PRESENT | DssFlags.DSN_8
 _DSS_ACK = DssFlags.DATA_ACK_PRESENT | DssFlags.DATA_ACK_8
 
@@ -211,6 +213,7 @@ class Replay:
             full = seg.data + bytes([fill]) * seg.cut
             for k in range(0, len(full), mss):
                 self.segments.append(PlannedSegment(seg.subflow, seg.dsn + k, full[k:k + mss], 0, seg.time_ns))
+        self._pace_at: float | None = None  # when pacing (captured timing) lets the next segment go
         self.next_seg = 0  # first segment, in capture order, not sent yet
         self.sent = bytearray(len(self.segments))
         self.unsent = len(self.segments)
@@ -304,12 +307,13 @@ class Replay:
                 times.append(sf.join_ack_at + self.rto * (2 ** sf.join_tries))
         if self.dfin_sent_at is not None:
             times.append(self.dfin_sent_at + self.rto * (2 ** self.dfin_tries))
-        if 0 < ((self.sent_high - self.data_una) & _M64) < (1 << 63) and not any(sf.unacked for sf in self.subflows):
+        if (0 < ((self.sent_high - self.data_una) & _M64) < (1 << 63) and not any(sf.unacked for sf in self.subflows)
+                and self._any_established() is not None):
             times.append(self.data_progress + max(2 * self.rto, 0.2) * (2 ** self.reinject_tries))
         if self.time_wait_since is not None:
             times.append(self.time_wait_since + self.linger)
-        if self.unsent and self._pacing() is not None:
-            times.append(self._pacing())
+        if self._pace_at is not None:
+            times.append(self._pace_at)  # the next segment waits for its captured time
         return min(times)
 
     def _pacing(self) -> float | None:
@@ -509,13 +513,19 @@ class Replay:
     def _synack(self, sf: _Subflow, pkt, opts, now: float) -> list[bytes]:
         out: list[bytes] = []
         if sf.state != "SYN_SENT" or pkt.ack != (sf.isn + 1) & _M32:
-            if sf.rcv_nxt is not None and pkt.seq + 1 == sf.rcv_nxt:  # our ACK was lost: again
-                out.append(sf.join_ack if sf.join_ack else self._packet(sf, 0, self._third_ack_options()))
+            if sf.state in ("FAILED", "CLOSED") or sf.rcv_nxt is None or (pkt.seq + 1) & _M32 != sf.rcv_nxt:
+                return out
+            # Our third ACK was lost and the server repeats its SYN/ACK: send it again.
+            if sf.kind == "MP_JOIN":
+                if sf.join_ack is not None:
+                    out.append(sf.join_ack)
+            else:
+                out.append(self._packet(sf, 0, self._third_ack_options()))
             return out
         sf.irs = pkt.seq
         sf.rcv_nxt = (pkt.seq + 1) & _M32
         mss = next((o.mss for o in decode_tcp_options(pkt.options, 1, strict=False).options if type(o) is Mss), 536)
-        sf.mss = min(mss, self.mss)
+        sf.mss = max(min(mss, self.mss), _MIN_MSS)
         sf.snd_una = pkt.ack
         sf.unacked.clear()
         sf.wnd = pkt.window
@@ -594,16 +604,34 @@ class Replay:
                 return
 
     def _rcv_range(self, start: int, n: int) -> None:
+        """Server data [start, start+n) received: advance the DATA_ACK over what is now contiguous.
+
+        Ranges are kept as offsets from the DATA_ACK (modulo 2**64), merged, and at most
+        ``_MAX_RANGES`` of them: a hostile peer cannot make the list grow without bound."""
         if self.rcv_next is None:
             return
-        end = start + n
-        if end <= self.rcv_next:
-            return
-        self.rcv_ranges.append([max(start, self.rcv_next), end])
-        self.rcv_ranges.sort()
-        while self.rcv_ranges and self.rcv_ranges[0][0] <= self.rcv_next:
-            s, e = self.rcv_ranges.pop(0)
-            self.rcv_next = max(self.rcv_next, e)
+        lo = (start - self.rcv_next) & _M64
+        if lo >= 1 << 63:  # starts before the DATA_ACK
+            if ((start + n - self.rcv_next) & _M64) >= 1 << 63 or (start + n - self.rcv_next) & _M64 == 0:
+                return
+            lo = 0
+        hi = (start + n - self.rcv_next) & _M64
+        if hi > 1 << 62:
+            return  # absurdly far ahead: ignore
+        ranges = self.rcv_ranges
+        ranges.append([lo, hi])
+        ranges.sort()
+        merged: list[list[int]] = []
+        for a, b in ranges:
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        if merged and merged[0][0] == 0:
+            step = merged.pop(0)[1]
+            self.rcv_next = (self.rcv_next + step) & _M64
+            merged = [[a - step, b - step] for a, b in merged]
+        self.rcv_ranges = merged[:_MAX_RANGES]
 
     def _server_data_fin(self, now: float, out: list) -> None:
         if self.server_dfin is not None and self.rcv_next == self.server_dfin:
@@ -699,6 +727,7 @@ class Replay:
                     out.append(self._syn(sf, now))
         segs = self.segments
         sent = self.sent
+        self._pace_at = None
         while True:
             while self.next_seg < len(segs) and sent[self.next_seg]:
                 self.next_seg += 1
@@ -708,6 +737,7 @@ class Replay:
             seg = segs[k]
             at = self._pacing()
             if at is not None and now < at:
+                self._pace_at = at
                 break
             window = self.conn_wnd
             if ((self.idsn_c + seg.dsn - self.data_una) & _M64) + len(seg.data) > window:
@@ -738,6 +768,7 @@ class Replay:
                 rest = PlannedSegment(seg.subflow, seg.dsn + room, data[room:], 0, seg.time_ns)
                 segs.append(rest)
                 sent.append(0)
+                self.unsent += 1
                 heapq.heappush(self.unsent_heap, (rest.dsn, len(segs) - 1))
                 data = data[:room]
             if ((sf.snd_nxt - sf.snd_una) & _M32) + len(data) > sf.wnd:

@@ -195,3 +195,45 @@ def test_stale_connection_on_the_server_gets_a_reset():
     r = decode_frame(101, rst)
     assert int(r.flags) == 0x04 and r.seq == (p.seq + 5000) % 2**32
     assert core.subflows[0].state == "SYN_SENT"  # the SYN goes again on its timer
+
+
+def test_small_mss_splits_segments_and_keeps_count():
+    core = _core()
+    (syn,) = core.start(0.0)
+    p = decode_frame(101, syn)
+    out = core.receive(_reply(p, 0x12, [Mss(mss=536), MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA,
+                                                                  sender_key=0x1122)]), 0.01)
+    data = [decode_frame(101, b) for b in out if decode_frame(101, b).payload_len]
+    assert data and max(x.payload_len for x in data) <= 536 - 28
+    assert core.unsent == len(core.segments) - sum(core.sent)  # the DATA_FIN waits on this count
+    core2 = _core()
+    (syn,) = core2.start(0.0)
+    core2.receive(_reply(decode_frame(101, syn), 0x12, [Mss(mss=8), MpCapable(
+        version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=0x1122)]), 0.01)
+    assert core2.subflows[0].mss == 536  # a peer's MSS below RFC 9293's 536 is not believed
+
+
+@pytest.mark.parametrize("timing", ["as-captured", 2.0])
+def test_paced_replay_against_a_silent_target_does_not_spin(timing):
+    core = _core(timeout=2.0, timing=timing)
+    core.start(0.0)
+    steps = 0
+    while not core.done and steps < 200:
+        core.poll(core.deadline())
+        steps += 1
+    assert core.done and steps < 50
+
+
+def test_repeated_synack_on_a_failed_join_sends_no_keys():
+    core, key_s = _core(), 0x0102030405060708
+    jsyn = _to_join(core, key_s)
+    bad = _reply(jsyn, 0x12, [MpJoinSynAck(address_id=0, truncated_hmac=12345, nonce=1)])
+    core.receive(bad, 0.02)
+    assert core.receive(bad, 0.03) == []
+
+
+def test_cli_refuses_bad_timing_and_fill():
+    for args in (["--timing", "x0"], ["--timing", "x-1"], ["--timing", "xnan"], ["--fill", "300"]):
+        r = subprocess.run([sys.executable, "-m", "mptcpspec", "replay", "-r", str(DATA / "v4-tfo.pcap"),
+                            "--target", "198.51.100.2", *args], capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
