@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from mptcpspec.dissect import Dissection
+from replay.plan import make_plan
 from tests.lab import Lab, expected, need_root
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,3 +172,18 @@ def test_raw_mode_rewrites_addresses_and_checksums(tmp_path):
             out = subprocess.run([tshark, "-r", str(cap), "-o", "tcp.check_checksum:TRUE", "-T", "fields",
                                   "-e", "tcp.checksum.status", "-Y", "tcp"], capture_output=True, text=True).stdout
             assert set(out.split()) == {"1"}, "every TCP checksum must be good after the rewrite"
+
+
+@pytest.mark.parametrize("timing", ["as-captured", "x4"])
+def test_captured_timing(tmp_path, timing):
+    """Paced as in the capture (or 4x faster): same data, clean close, and not faster than asked."""
+    plan_span = max(s.time_ns for s in make_plan(DATA / "v4-two-subflows.pcap").segments) / 1e9
+    assert plan_span > 0.005
+    with Lab() as lab:
+        srv = lab.serve(reply=32768, timeout=30)
+        code, report = replay(lab, "v4-two-subflows.pcap", "198.51.100.2", "--timing", timing)
+        server = srv.result(timeout=10)
+        assert code == 0, report
+        assert server["sha256"] == expected(32768, 0)["sha256"]
+        factor = 1.0 if timing == "as-captured" else 4.0
+        assert report["elapsed"] >= plan_span / factor * 0.9, (report["elapsed"], plan_span)
