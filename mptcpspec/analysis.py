@@ -146,7 +146,7 @@ _dssinfo = fast_constructor(DssInfo)
 class _Dir:
     """One direction of a subflow: sequence base and recent mappings."""
 
-    __slots__ = ("isn", "syn_data", "mappings", "last", "fin", "fin_acked", "pending", "seen_dss", "data")
+    __slots__ = ("isn", "syn_data", "mappings", "last", "fin", "fin_acked", "seen_dss", "data")
 
     def __init__(self) -> None:
         self.isn: int | None = None
@@ -158,7 +158,6 @@ class _Dir:
         self.last: list | None = None
         self.fin: int | None = None  # sequence number of our FIN
         self.fin_acked = False
-        self.pending: list | None = None  # a checksummed mapping still collecting its payload
         self.seen_dss = False
         self.data = 0  # payload octets sent
 
@@ -167,7 +166,7 @@ class Subflow:
     """One TCP connection (a ``tcp.stream``), possibly part of an MPTCP connection."""
 
     __slots__ = ("index", "client", "server", "dirs", "conn", "to_client_side", "kind", "observer",
-                 "address_ids", "backup", "nonces", "closed", "reset", "mptcp_seen", "packets", "syn_seen",
+                 "address_ids", "backup", "nonces", "closed", "reset", "syn_seen",
                  "tcprst", "first_frame")
 
     def __init__(self, index: int, client: tuple, server: tuple, first_frame: int) -> None:
@@ -184,8 +183,6 @@ class Subflow:
         self.nonces: list = [None, None]
         self.closed = False
         self.reset = False
-        self.mptcp_seen = False
-        self.packets = 0
         self.syn_seen = False
         self.tcprst: MpTcpRst | None = None
         self.first_frame = first_frame
@@ -235,7 +232,7 @@ class Connection:
     """One MPTCP connection: two sides, their subflows, and what was checked."""
 
     __slots__ = ("stream", "version", "sides", "subflows", "checksum", "fallback", "closure", "checks",
-                 "experts", "history", "first_frame", "last_frame", "tokens_registered", "fastclosed",
+                 "experts", "history", "first_frame", "last_frame",
                  "master_sf", "unlinked")
 
     def __init__(self, stream: int | None, version: int | None, first_frame: int) -> None:
@@ -255,8 +252,6 @@ class Connection:
         self.history: list[tuple[int, str]] = []  # (frame, event) for address management
         self.first_frame = first_frame
         self.last_frame = first_frame
-        self.tokens_registered: set[int] = set()
-        self.fastclosed = False
 
     @property
     def client_key(self) -> int | None:
@@ -418,7 +413,6 @@ class Analyzer:
         if hit is None or flags & _SYN:
             hit = self._subflow_of(number, pkt)
         sf, d = hit
-        sf.packets += 1
         dirs = sf.dirs
         me = dirs[d]
         peer = dirs[1 - d]
@@ -464,7 +458,6 @@ class Analyzer:
             ctx.expert("mptcp.option.space", f"options area of {len(raw)} octets exceeds 40")
         dss = ()
         if found:
-            sf.mptcp_seen = True
             if len(found) == 1 and type(found[0]) is Dss:
                 dss = (ctx.dss(found[0]),)
             else:
@@ -505,9 +498,9 @@ class Analyzer:
                 sf.reset = True
                 if not any(type(o) is MpFastclose for o in mptcp):
                     ctx.closure("RST")
-                self._subflow_closed(sf, ctx)
+                self._subflow_closed(sf)
             elif dirs[0].fin_acked and dirs[1].fin_acked and not sf.closed:
-                self._subflow_closed(sf, ctx)
+                self._subflow_closed(sf)
             from_client = sf.side(d) == CLIENT
             master = conn.master_sf is sf
             stream = conn.stream
@@ -551,7 +544,7 @@ class Analyzer:
                            + (" (transient)" if o.transient else ""))
         return dss
 
-    def _subflow_closed(self, sf: Subflow, ctx: _Ctx) -> None:
+    def _subflow_closed(self, sf: Subflow) -> None:
         if sf.closed:
             return
         sf.closed = True
@@ -1134,7 +1127,6 @@ class _Ctx:
         self.check(c)
         if c.verdict is Verdict.MISMATCH:
             self.expert("mptcp.fastclose.key_mismatch", str(c))
-        conn.fastclosed = True
         key_valid = c.verdict is not Verdict.MISMATCH
         self.closure("RST+MP_FASTCLOSE" if int(pkt.flags) & _RST else "MP_FASTCLOSE", key_valid=key_valid)
 

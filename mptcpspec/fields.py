@@ -69,10 +69,6 @@ def _b(v) -> str:
     return "1" if v else "0"
 
 
-def _opt_none(o) -> list:
-    return []
-
-
 def _if(attr: str, fmt=str) -> Callable:
     def get(o) -> list:
         v = getattr(o, attr)
@@ -168,10 +164,6 @@ def option_fields(opt) -> list[tuple[str, str]]:
         for v in fn(opt):
             out.append((name, v))
     return out
-
-
-def _mptcp_options(info: PacketInfo) -> tuple:
-    return info.mptcp
 
 
 def _opt_getter(name: str) -> Callable[[PacketInfo], list]:
@@ -450,7 +442,7 @@ _register("mptcp.payload_dsn", "DSN of the first payload octet, relative to the 
           "of TCP Fast Open lies before IDSN + 1 (zero or negative)", "mptcpspec", lambda i: _opt(i.payload_dsn))
 _register("mptcp.dss.dsn64", "the DSS mapping's DSN, 64 bits", "mptcpspec", _dss_values("dsn64"))
 _register("mptcp.dss.checksum", "DSS checksum as sent", "mptcpspec",
-          lambda i: [_h4(o.checksum) for o in _mptcp_options(i) if type(o) is Dss and o.checksum is not None])
+          lambda i: [_h4(o.checksum) for o in i.mptcp if type(o) is Dss and o.checksum is not None])
 _register("mptcp.dss.checksum.status", "DSS checksum check: verified, mismatch, unverifiable", "mptcpspec",
           _checks("DSS checksum"))
 _register("mptcp.join.hmac.status", "MP_JOIN HMAC check (SYN/ACK and ACK)", "mptcpspec", _checks("MP_JOIN"))
@@ -472,9 +464,9 @@ _register("mptcp.closure.client", "closure machine state of the client after thi
 _register("mptcp.closure.server", "closure machine state of the server after this packet", "mptcpspec",
           _conn(lambda i, c: [c.closure_state(1)]))
 _register("mptcp.tcprst.reason", "MP_TCPRST reason, by name", "mptcpspec",
-          lambda i: [getattr(o.reason, "name", str(o.reason)) for o in _mptcp_options(i) if type(o) is MpTcpRst])
+          lambda i: [getattr(o.reason, "name", str(o.reason)) for o in i.mptcp if type(o) is MpTcpRst])
 _register("mptcp.experimental.payload", "MP_EXPERIMENTAL payload (hex)", "mptcpspec",
-          lambda i: [o.payload.hex() for o in _mptcp_options(i) if type(o) is MpExperimental])
+          lambda i: [o.payload.hex() for o in i.mptcp if type(o) is MpExperimental])
 
 def field_names(source: str | None = None) -> list[str]:
     return [n for n, f in FIELDS.items() if source is None or f.source == source]

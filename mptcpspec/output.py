@@ -27,14 +27,6 @@ def _flags(f: int) -> str:
     return ", ".join(n for b, n in _FLAG_NAMES if f & b)
 
 
-def _addr(a) -> str:
-    return str(a)
-
-
-def _mptcp_opts(info: PacketInfo) -> tuple:
-    return info.mptcp
-
-
 def _short(o) -> str:
     if type(o) is MalformedOption:
         return "malformed"
@@ -68,9 +60,9 @@ class TextWriter:
             what = f"malformed: {info.error}" if info.error is not None else "not TCP"
             w(f"{info.number:>6} {rel:>11.6f} {what}\n")
             return
-        mp = _mptcp_opts(info)
+        mp = info.mptcp
         proto = "MPTCP" if mp or info.connection is not None else "TCP"
-        line = (f"{info.number:>6} {rel:>11.6f} {_addr(p.src)} → {_addr(p.dst)} {proto} {info.orig_len} "
+        line = (f"{info.number:>6} {rel:>11.6f} {p.src} → {p.dst} {proto} {info.orig_len} "
                 f"{p.sport} → {p.dport} [{_flags(int(p.flags))}] Seq={info.tcp_seq}")
         if int(p.flags) & 0x10:
             line += f" Ack={info.tcp_ack}"
@@ -161,7 +153,7 @@ def packet_dict(info: PacketInfo) -> dict:
                 "seq_raw": p.seq, "ack": info.tcp_ack, "ack_raw": p.ack, "flags": int(p.flags),
                 "flags_names": _flags(int(p.flags)).split(", ") if int(p.flags) else [],
                 "window": p.window, "len": p.payload_len}
-    mp = _mptcp_opts(info)
+    mp = info.mptcp
     if not mp and info.connection is None and not info.experts:
         return d
     offsets = _offsets(info)

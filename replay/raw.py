@@ -20,7 +20,7 @@ from typing import Iterator
 
 from mptcpspec.packets import ip_payload_offset
 from mptcpspec.pcap import read_records
-from replay.wire import tcp_checksum
+from replay.wire import fold, ip_checksum, tcp_checksum
 
 __all__ = ["RawReport", "raw_frames", "send_raw"]
 
@@ -35,16 +35,6 @@ class RawReport:
     elapsed: float = 0.0
 
 
-def _fold(total: int) -> int:
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
-
-
-def _ipv4_checksum(header: bytes) -> int:
-    return ~_fold(sum(struct.unpack(f"!{len(header) // 2}H", header))) & 0xFFFF
-
-
 def rewrite(ip: bytes, mapping: dict) -> bytes | None:
     """An IP packet with its addresses mapped and its IPv4 and TCP checksums computed again."""
     ver = ip[0] >> 4
@@ -56,7 +46,7 @@ def rewrite(ip: bytes, mapping: dict) -> bytes | None:
         src, dst = mapping.get(src, src), mapping.get(dst, dst)
         b[12:16], b[16:20] = src.packed, dst.packed
         b[10:12] = b"\0\0"
-        b[10:12] = struct.pack("!H", _ipv4_checksum(bytes(b[:ihl])))
+        b[10:12] = struct.pack("!H", ip_checksum(bytes(b[:ihl])))
         proto, payload_at = b[9], ihl
         frag = struct.unpack_from("!H", b, 6)[0] & 0x1FFF
         total = struct.unpack_from("!H", b, 2)[0] or len(b)
@@ -79,9 +69,9 @@ def rewrite(ip: bytes, mapping: dict) -> bytes | None:
 
 def _adjust(csum: int, old: bytes, new: bytes) -> int:
     """A checksum updated for ``old`` octets replaced by ``new`` (RFC 1624, eqn. 3): no full pass."""
-    total = (~csum & 0xFFFF) + _fold(sum(struct.unpack(f"!{len(old) // 2}H", bytes(x ^ 0xFF for x in old))))
+    total = (~csum & 0xFFFF) + fold(sum(struct.unpack(f"!{len(old) // 2}H", bytes(x ^ 0xFF for x in old))))
     total += sum(struct.unpack(f"!{len(new) // 2}H", new))
-    return ~_fold(total) & 0xFFFF
+    return ~fold(total) & 0xFFFF
 
 
 def raw_frames(path, mapping: dict, allowed: set) -> Iterator[tuple[int, bytes | None, bytes]]:

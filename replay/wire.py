@@ -7,12 +7,13 @@ import struct
 
 from mptcpspec.options import encode_tcp_options
 
-__all__ = ["tcp_packet", "tcp_checksum"]
+__all__ = ["tcp_packet", "tcp_checksum", "ip_checksum", "fold"]
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def _fold(total: int) -> int:
+def fold(total: int) -> int:
+    """A one's complement sum folded to 16 bits (RFC 1071)."""
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return total
@@ -36,11 +37,12 @@ def tcp_checksum(src: _Address, dst: _Address, segment: bytes) -> int:
         pseudo = src.packed + dst.packed + struct.pack("!BBH", 0, 6, len(segment))
     else:
         pseudo = src.packed + dst.packed + struct.pack("!IxxxB", len(segment), 6)
-    return ~_fold(_sum16(pseudo) + _sum16(segment)) & 0xFFFF
+    return ~fold(_sum16(pseudo) + _sum16(segment)) & 0xFFFF
 
 
-def _ip_checksum(header: bytes) -> int:
-    return ~_fold(_sum16(header)) & 0xFFFF
+def ip_checksum(header: bytes) -> int:
+    """The IPv4 header checksum of ``header`` (checksum field zero)."""
+    return ~fold(_sum16(header)) & 0xFFFF
 
 
 def tcp_packet(src: _Address, dst: _Address, sport: int, dport: int, seq: int, ack: int, flags: int,
@@ -55,6 +57,6 @@ def tcp_packet(src: _Address, dst: _Address, sport: int, dport: int, seq: int, a
     if src.version == 4:
         ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), ip_id & 0xFFFF, 0x4000, ttl, 6, 0,
                          src.packed, dst.packed)
-        ip = ip[:10] + struct.pack("!H", _ip_checksum(ip)) + ip[12:]
+        ip = ip[:10] + struct.pack("!H", ip_checksum(ip)) + ip[12:]
         return ip + seg
     return struct.pack("!IHBB16s16s", 6 << 28, len(seg), 6, ttl, src.packed, dst.packed) + seg
