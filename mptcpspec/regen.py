@@ -50,11 +50,17 @@ def render(spec_dir: Path | None = None) -> dict[str, str]:
     """Generated file name -> source text, for every spec file."""
     spec_dir = Path(spec_dir) if spec_dir else default_spec_dir()
     out = {}
+    modules = {}
     for src, dst in TARGETS:
         path = spec_dir / src
         if not path.is_file():
             raise SpecError(f"{path} is missing")
-        out[dst] = generate(load_module(path), src, path.read_text())
+        modules[src] = load_module(path)
+        out[dst] = generate(modules[src], src, path.read_text())
+    # Exports for other tools: Kaitai Struct and a Wireshark Lua plugin.
+    from mptcpspec.export_ksy import render_ksy
+
+    out.update(render_ksy(modules["options.py"], modules["tcp_options.py"]))
     # State machines: every spec/*.fsm becomes generated/<machine>.py (lark is imported only here).
     from mptcpspec.fsm.codegen import render_machines
 
@@ -69,11 +75,40 @@ def render(spec_dir: Path | None = None) -> dict[str, str]:
     return out
 
 
-def regen(spec_dir: Path | None = None, out_dir: Path | None = None, check: bool = False) -> list[str]:
-    """Write (or with ``check``, compare) the generated files; return the names that differ."""
+def render_compiled(rendered: dict[str, str]) -> dict[str, str] | None:
+    """The Python parsers the pinned Kaitai Struct compiler makes of the .ksy files, under ``kaitai/``.
+
+    ``None`` when the compiler is not installed.
+    """
+    from mptcpspec.ksc import compile_ksy, find_ksc
+
+    ksc = find_ksc()
+    if ksc is None:
+        return None
+    ksy = {n: t for n, t in rendered.items() if n.endswith(".ksy")}
+    return {f"kaitai/{n}": t for n, t in compile_ksy(ksy, "python", ksc).items()}
+
+
+def regen(spec_dir: Path | None = None, out_dir: Path | None = None, check: bool = False,
+          compiled: bool | None = None) -> list[str]:
+    """Write (or with ``check``, compare) the generated files; return the names that differ.
+
+    The Kaitai Python parsers (``kaitai/*.py``) are made and checked when the Kaitai Struct
+    compiler is installed (``compiled=None``), always (``True``: an error without it), or never.
+    """
     out_dir = Path(out_dir) if out_dir else GENERATED
     stale = []
-    for name, text in render(spec_dir).items():
+    files = render(spec_dir)
+    if compiled is not False:
+        more = render_compiled(files)
+        if more is None and compiled:
+            raise SpecError("the Kaitai Struct compiler is not installed (npm ci --prefix tools/ksc)")
+        if more is None:
+            sys.stderr.write("note: kaitai/*.py left as they are: the Kaitai Struct compiler is not installed "
+                             "(npm ci --prefix tools/ksc)\n")
+        else:
+            files.update(more)
+    for name, text in files.items():
         target = out_dir / name
         old = target.read_text() if target.is_file() else None
         if old == text:
@@ -84,6 +119,6 @@ def regen(spec_dir: Path | None = None, out_dir: Path | None = None, check: bool
                                         f"{target} (committed)", f"{target} (from spec)", n=1)
             sys.stderr.writelines(list(diff)[:40])
         else:
-            out_dir.mkdir(parents=True, exist_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
     return stale
