@@ -60,7 +60,10 @@ def render(spec_dir: Path | None = None) -> dict[str, str]:
     # Exports for other tools: Kaitai Struct and a Wireshark Lua plugin.
     from mptcpspec.export_ksy import render_ksy
 
+    from mptcpspec.export_lua import render_lua
+
     out.update(render_ksy(modules["options.py"], modules["tcp_options.py"]))
+    out.update(render_lua(modules["options.py"]))
     # State machines: every spec/*.fsm becomes generated/<machine>.py (lark is imported only here).
     from mptcpspec.fsm.codegen import render_machines
 
