@@ -128,7 +128,7 @@ class _Format:
 
     def need(self, nbytes: str, fname: str) -> str:
         return (f"if p + {nbytes} > n then return nil, p, {lstr(fname)}, "
-                f"\"needs \" .. ({nbytes}) .. \" octets\" end")
+                f"\"needs \" .. ({nbytes}) .. \" octets, \" .. (n - p) .. \" left in the option\" end")
 
     def field(self, it: Field) -> list[str]:
         v = it.value
@@ -309,18 +309,18 @@ def render_lua(mptcp_module, tcp_module=None) -> dict[str, str]:
         f"        local items, at, fld, why = d_{fbf.fmt}(r, n)",
         f"        return {lstr(fbf.fmt)}, items, at, fld, why, {lstr(fbf.opt.name)}",
         "    end",
-        "    local at, fld, why",
+        "    local at, fld, why, pname",
         "    for _, f in ipairs(group) do",
         "        if f[3] == nil or f[3][n] then",
         "            local items, a, fl, w = f[2](r, n)",
         "            if items then return f[1], items, nil, nil, nil, f[4] end",
-        "            if at == nil then at, fld, why = a, fl, w end",
+        "            if at == nil then at, fld, why, pname = a, fl, w, f[4] end",
         "        end",
         "    end",
         "    if at == nil then",
-        "        return nil, nil, 1, \"length\", \"length \" .. n .. \" is none of \" .. group.allowed",
+        "        return nil, nil, 1, \"length\", \"length \" .. n .. \" is none of \" .. group.allowed, group[1][4]",
         "    end",
-        "    return nil, nil, at, fld, why",
+        "    return nil, nil, at, fld, why, pname",
         "end",
         "",
         'local tcp_options = Field.new("tcp.options")',
@@ -332,7 +332,7 @@ def render_lua(mptcp_module, tcp_module=None) -> dict[str, str]:
         "    t:add(f_length, r(1, 1))",
         "    if n >= 3 then t:add(f_subtype, r(2, 1)) end",
         "    if not fmt then",
-        "        local msg = (fld and (fld .. \" at offset \" .. at .. \": \") or \"\") .. why",
+        "        local msg = (pname or \"MPTCP\") .. (fld and (\".\" .. fld .. \" at offset \" .. at) or \"\") .. \": \" .. why",
         "        t:add(f_reason, r, msg)",
         "        t:add_proto_expert_info(ef_malformed, \"Malformed MPTCP option: \" .. msg)",
         "        return",

@@ -353,10 +353,10 @@ def _ipv4_checksum(header: bytes) -> int:
     return ~s & 0xFFFF
 
 
-def write_synthetic(path: Path) -> None:
-    """A little-endian libpcap file, Ethernet, one IPv4/TCP packet per SYNTHETIC line."""
+def write_synthetic(path: Path, lines=SYNTHETIC) -> None:
+    """A little-endian libpcap file, Ethernet, one IPv4/TCP packet per line (TCP flags, options in hex)."""
     out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    for n, (flags, hexopts) in enumerate(SYNTHETIC):
+    for n, (flags, hexopts) in enumerate(lines):
         opts = bytes.fromhex(hexopts.replace(" ", ""))
         opts += bytes(-len(opts) % 4)
         assert len(opts) <= 40

@@ -169,44 +169,44 @@ proto.experts = {ef_malformed}
 -- MP_CAPABLE (MpCapable): RFC 8684 §3.1 (v1); RFC 6824 §3.1 (v0)
 local function d_mp_capable(r, n)
     local v, it, p = {}, {}, 0
-    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.kind = r(p, 1):uint()
     if v.kind ~= 30 then return nil, p, "kind", "must be 30" end
     p = p + 1
-    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.length = r(p, 1):uint()
     p = p + 1
-    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.subtype = r(p, 1):bitfield(0, 4)
     if v.subtype ~= 0 then return nil, p, "subtype", "must be 0" end
     v.version = r(p, 1):bitfield(4, 4)
     it[#it + 1] = {f_mp_capable_version, p, 1}
     p = p + 1
-    if p + 1 > n then return nil, p, "flags", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "flags", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.flags = r(p, 1):uint()
     it[#it + 1] = {f_mp_capable_flags, p, 1, kids = {f_mp_capable_flags_hmac_sha, f_mp_capable_flags_g, f_mp_capable_flags_f, f_mp_capable_flags_e, f_mp_capable_flags_d, f_mp_capable_flags_no_source_addr, f_mp_capable_flags_extensibility, f_mp_capable_flags_checksum_required}}
     p = p + 1
     if not (n == 12 or n == 20 or v.version ~= 0 and (n == 4 or n == 22 or n == 24)) then return nil, p, nil, "length must be 12 or 20 (v0), or 4, 12, 20, 22 or 24 (v1)" end
     if n >= 12 then
-        if p + 8 > n then return nil, p, "sender_key", "needs " .. (8) .. " octets" end
+        if p + 8 > n then return nil, p, "sender_key", "needs " .. (8) .. " octets, " .. (n - p) .. " left in the option" end
         v.sender_key = r(p, 8):uint64()
         it[#it + 1] = {f_mp_capable_sender_key, p, 8, r(p, 8):uint64(), kids = {}}
         p = p + 8
     end
     if n >= 20 then
-        if p + 8 > n then return nil, p, "receiver_key", "needs " .. (8) .. " octets" end
+        if p + 8 > n then return nil, p, "receiver_key", "needs " .. (8) .. " octets, " .. (n - p) .. " left in the option" end
         v.receiver_key = r(p, 8):uint64()
         it[#it + 1] = {f_mp_capable_receiver_key, p, 8, r(p, 8):uint64(), kids = {}}
         p = p + 8
     end
     if n >= 22 then
-        if p + 2 > n then return nil, p, "data_level_length", "needs " .. (2) .. " octets" end
+        if p + 2 > n then return nil, p, "data_level_length", "needs " .. (2) .. " octets, " .. (n - p) .. " left in the option" end
         v.data_level_length = r(p, 2):uint()
         it[#it + 1] = {f_mp_capable_data_level_length, p, 2, kids = {}}
         p = p + 2
     end
     if n >= 24 then
-        if p + 2 > n then return nil, p, "checksum", "needs " .. (2) .. " octets" end
+        if p + 2 > n then return nil, p, "checksum", "needs " .. (2) .. " octets, " .. (n - p) .. " left in the option" end
         v.checksum = r(p, 2):uint()
         it[#it + 1] = {f_mp_capable_checksum, p, 2, kids = {}}
         p = p + 2
@@ -218,14 +218,14 @@ end
 -- MP_JOIN (MpJoinSyn): RFC 8684 §3.2 Figure 5; RFC 6824 §3.2 Figure 5
 local function d_mp_join_syn(r, n)
     local v, it, p = {}, {}, 0
-    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.kind = r(p, 1):uint()
     if v.kind ~= 30 then return nil, p, "kind", "must be 30" end
     p = p + 1
-    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.length = r(p, 1):uint()
     p = p + 1
-    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.subtype = r(p, 1):bitfield(0, 4)
     if v.subtype ~= 1 then return nil, p, "subtype", "must be 1" end
     v.reserved = r(p, 1):bitfield(4, 3)
@@ -234,15 +234,15 @@ local function d_mp_join_syn(r, n)
     it[#it + 1] = {f_mp_join_syn_backup, p, 1}
     p = p + 1
     if not (n == 12) then return nil, p, nil, "MP_JOIN SYN length must be 12" end
-    if p + 1 > n then return nil, p, "address_id", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "address_id", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.address_id = r(p, 1):uint()
     it[#it + 1] = {f_mp_join_syn_address_id, p, 1, kids = {}}
     p = p + 1
-    if p + 4 > n then return nil, p, "token", "needs " .. (4) .. " octets" end
+    if p + 4 > n then return nil, p, "token", "needs " .. (4) .. " octets, " .. (n - p) .. " left in the option" end
     v.token = r(p, 4):uint()
     it[#it + 1] = {f_mp_join_syn_token, p, 4, kids = {}}
     p = p + 4
-    if p + 4 > n then return nil, p, "nonce", "needs " .. (4) .. " octets" end
+    if p + 4 > n then return nil, p, "nonce", "needs " .. (4) .. " octets, " .. (n - p) .. " left in the option" end
     v.nonce = r(p, 4):uint()
     it[#it + 1] = {f_mp_join_syn_nonce, p, 4, kids = {}}
     p = p + 4
@@ -253,14 +253,14 @@ end
 -- MP_JOIN (MpJoinSynAck): RFC 8684 §3.2 Figure 6; RFC 6824 §3.2 Figure 6
 local function d_mp_join_syn_ack(r, n)
     local v, it, p = {}, {}, 0
-    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.kind = r(p, 1):uint()
     if v.kind ~= 30 then return nil, p, "kind", "must be 30" end
     p = p + 1
-    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.length = r(p, 1):uint()
     p = p + 1
-    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.subtype = r(p, 1):bitfield(0, 4)
     if v.subtype ~= 1 then return nil, p, "subtype", "must be 1" end
     v.reserved = r(p, 1):bitfield(4, 3)
@@ -269,15 +269,15 @@ local function d_mp_join_syn_ack(r, n)
     it[#it + 1] = {f_mp_join_syn_ack_backup, p, 1}
     p = p + 1
     if not (n == 16) then return nil, p, nil, "MP_JOIN SYN/ACK length must be 16" end
-    if p + 1 > n then return nil, p, "address_id", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "address_id", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.address_id = r(p, 1):uint()
     it[#it + 1] = {f_mp_join_syn_ack_address_id, p, 1, kids = {}}
     p = p + 1
-    if p + 8 > n then return nil, p, "truncated_hmac", "needs " .. (8) .. " octets" end
+    if p + 8 > n then return nil, p, "truncated_hmac", "needs " .. (8) .. " octets, " .. (n - p) .. " left in the option" end
     v.truncated_hmac = r(p, 8):uint64()
     it[#it + 1] = {f_mp_join_syn_ack_truncated_hmac, p, 8, r(p, 8):uint64(), kids = {}}
     p = p + 8
-    if p + 4 > n then return nil, p, "nonce", "needs " .. (4) .. " octets" end
+    if p + 4 > n then return nil, p, "nonce", "needs " .. (4) .. " octets, " .. (n - p) .. " left in the option" end
     v.nonce = r(p, 4):uint()
     it[#it + 1] = {f_mp_join_syn_ack_nonce, p, 4, kids = {}}
     p = p + 4
@@ -288,21 +288,21 @@ end
 -- MP_JOIN (MpJoinAck): RFC 8684 §3.2 Figure 7; RFC 6824 §3.2 Figure 7
 local function d_mp_join_ack(r, n)
     local v, it, p = {}, {}, 0
-    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.kind = r(p, 1):uint()
     if v.kind ~= 30 then return nil, p, "kind", "must be 30" end
     p = p + 1
-    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.length = r(p, 1):uint()
     p = p + 1
-    if p + 2 > n then return nil, p, "header", "needs " .. (2) .. " octets" end
+    if p + 2 > n then return nil, p, "header", "needs " .. (2) .. " octets, " .. (n - p) .. " left in the option" end
     v.subtype = r(p, 2):bitfield(0, 4)
     if v.subtype ~= 1 then return nil, p, "subtype", "must be 1" end
     v.reserved = r(p, 2):bitfield(4, 12)
     it[#it + 1] = {f_mp_join_ack_reserved, p, 2}
     p = p + 2
     if not (n == 24) then return nil, p, nil, "MP_JOIN ACK length must be 24" end
-    if p + (20) > n then return nil, p, "hmac", "needs " .. ((20)) .. " octets" end
+    if p + (20) > n then return nil, p, "hmac", "needs " .. ((20)) .. " octets, " .. (n - p) .. " left in the option" end
     if (20) > 0 then it[#it + 1] = {f_mp_join_ack_hmac, p, (20)} end
     p = p + (20)
     if p ~= n then return nil, p, nil, (n - p) .. " octets after the end of the option" end
@@ -312,50 +312,50 @@ end
 -- DSS (Dss): RFC 8684 §3.3 Figure 9; RFC 6824 §3.3
 local function d_dss(r, n)
     local v, it, p = {}, {}, 0
-    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.kind = r(p, 1):uint()
     if v.kind ~= 30 then return nil, p, "kind", "must be 30" end
     p = p + 1
-    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.length = r(p, 1):uint()
     p = p + 1
-    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.subtype = r(p, 1):bitfield(0, 4)
     if v.subtype ~= 2 then return nil, p, "subtype", "must be 2" end
     v.reserved = r(p, 1):bitfield(4, 4)
     it[#it + 1] = {f_dss_reserved, p, 1}
     p = p + 1
-    if p + 1 > n then return nil, p, "flags", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "flags", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.flags = r(p, 1):uint()
     it[#it + 1] = {f_dss_flags, p, 1, kids = {f_dss_flags_data_ack_present, f_dss_flags_data_ack_8, f_dss_flags_mapping_present, f_dss_flags_dsn_8, f_dss_flags_data_fin, f_dss_flags_reserved_5, f_dss_flags_reserved_6, f_dss_flags_reserved_7}}
     p = p + 1
     if (bit32.band(v.flags, 0x1) ~= 0) then
-        if p + (((bit32.band(v.flags, 0x2) ~= 0)) and 8 or 4) > n then return nil, p, "data_ack", "needs " .. ((((bit32.band(v.flags, 0x2) ~= 0)) and 8 or 4)) .. " octets" end
+        if p + (((bit32.band(v.flags, 0x2) ~= 0)) and 8 or 4) > n then return nil, p, "data_ack", "needs " .. ((((bit32.band(v.flags, 0x2) ~= 0)) and 8 or 4)) .. " octets, " .. (n - p) .. " left in the option" end
         v.data_ack = r(p, (((bit32.band(v.flags, 0x2) ~= 0)) and 8 or 4)):uint64()
         it[#it + 1] = {f_dss_data_ack, p, (((bit32.band(v.flags, 0x2) ~= 0)) and 8 or 4), r(p, (((bit32.band(v.flags, 0x2) ~= 0)) and 8 or 4)):uint64(), kids = {}}
         p = p + (((bit32.band(v.flags, 0x2) ~= 0)) and 8 or 4)
     end
     if (bit32.band(v.flags, 0x4) ~= 0) then
-        if p + (((bit32.band(v.flags, 0x8) ~= 0)) and 8 or 4) > n then return nil, p, "dsn", "needs " .. ((((bit32.band(v.flags, 0x8) ~= 0)) and 8 or 4)) .. " octets" end
+        if p + (((bit32.band(v.flags, 0x8) ~= 0)) and 8 or 4) > n then return nil, p, "dsn", "needs " .. ((((bit32.band(v.flags, 0x8) ~= 0)) and 8 or 4)) .. " octets, " .. (n - p) .. " left in the option" end
         v.dsn = r(p, (((bit32.band(v.flags, 0x8) ~= 0)) and 8 or 4)):uint64()
         it[#it + 1] = {f_dss_dsn, p, (((bit32.band(v.flags, 0x8) ~= 0)) and 8 or 4), r(p, (((bit32.band(v.flags, 0x8) ~= 0)) and 8 or 4)):uint64(), kids = {}}
         p = p + (((bit32.band(v.flags, 0x8) ~= 0)) and 8 or 4)
     end
     if (bit32.band(v.flags, 0x4) ~= 0) then
-        if p + 4 > n then return nil, p, "ssn", "needs " .. (4) .. " octets" end
+        if p + 4 > n then return nil, p, "ssn", "needs " .. (4) .. " octets, " .. (n - p) .. " left in the option" end
         v.ssn = r(p, 4):uint()
         it[#it + 1] = {f_dss_ssn, p, 4, kids = {}}
         p = p + 4
     end
     if (bit32.band(v.flags, 0x4) ~= 0) then
-        if p + 2 > n then return nil, p, "data_level_length", "needs " .. (2) .. " octets" end
+        if p + 2 > n then return nil, p, "data_level_length", "needs " .. (2) .. " octets, " .. (n - p) .. " left in the option" end
         v.data_level_length = r(p, 2):uint()
         it[#it + 1] = {f_dss_data_level_length, p, 2, kids = {}}
         p = p + 2
     end
     v["_here"] = p
     if (bit32.band(v.flags, 0x4) ~= 0) and n == v["_here"] + 2 then
-        if p + 2 > n then return nil, p, "checksum", "needs " .. (2) .. " octets" end
+        if p + 2 > n then return nil, p, "checksum", "needs " .. (2) .. " octets, " .. (n - p) .. " left in the option" end
         v.checksum = r(p, 2):uint()
         it[#it + 1] = {f_dss_checksum, p, 2, kids = {}}
         p = p + 2
@@ -367,14 +367,14 @@ end
 -- ADD_ADDR (AddAddrV0): RFC 6824 §3.4.1 Figure 12
 local function d_add_addr_v0(r, n)
     local v, it, p = {}, {}, 0
-    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.kind = r(p, 1):uint()
     if v.kind ~= 30 then return nil, p, "kind", "must be 30" end
     p = p + 1
-    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.length = r(p, 1):uint()
     p = p + 1
-    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.subtype = r(p, 1):bitfield(0, 4)
     if v.subtype ~= 3 then return nil, p, "subtype", "must be 3" end
     v.ip_version = r(p, 1):bitfield(4, 4)
@@ -382,15 +382,15 @@ local function d_add_addr_v0(r, n)
     p = p + 1
     if not (v.ip_version == 4 or v.ip_version == 6) then return nil, p, nil, "IPVer must be 4 or 6" end
     if not (n == 8 + 12 * (v.ip_version == 6 and 1 or 0) + 2 * (n % 4 == 2 and 1 or 0)) then return nil, p, nil, "length must be 8 or 10 (IPv4), 20 or 22 (IPv6)" end
-    if p + 1 > n then return nil, p, "address_id", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "address_id", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.address_id = r(p, 1):uint()
     it[#it + 1] = {f_add_addr_v0_address_id, p, 1, kids = {}}
     p = p + 1
-    if p + (4 + 12 * (v.ip_version == 6 and 1 or 0)) > n then return nil, p, "address", "needs " .. ((4 + 12 * (v.ip_version == 6 and 1 or 0))) .. " octets" end
+    if p + (4 + 12 * (v.ip_version == 6 and 1 or 0)) > n then return nil, p, "address", "needs " .. ((4 + 12 * (v.ip_version == 6 and 1 or 0))) .. " octets, " .. (n - p) .. " left in the option" end
     if (4 + 12 * (v.ip_version == 6 and 1 or 0)) == 4 then it[#it + 1] = {f_add_addr_v0_address, p, 4} elseif (4 + 12 * (v.ip_version == 6 and 1 or 0)) == 16 then it[#it + 1] = {f_add_addr_v0_address6, p, 16} else return nil, p, "address", "an address is 4 or 16 octets" end
     p = p + (4 + 12 * (v.ip_version == 6 and 1 or 0))
     if n % 4 == 2 then
-        if p + 2 > n then return nil, p, "port", "needs " .. (2) .. " octets" end
+        if p + 2 > n then return nil, p, "port", "needs " .. (2) .. " octets, " .. (n - p) .. " left in the option" end
         v.port = r(p, 2):uint()
         it[#it + 1] = {f_add_addr_v0_port, p, 2, kids = {}}
         p = p + 2
@@ -402,14 +402,14 @@ end
 -- ADD_ADDR (AddAddr): RFC 8684 §3.4.1 Figure 12
 local function d_add_addr(r, n)
     local v, it, p = {}, {}, 0
-    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.kind = r(p, 1):uint()
     if v.kind ~= 30 then return nil, p, "kind", "must be 30" end
     p = p + 1
-    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.length = r(p, 1):uint()
     p = p + 1
-    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.subtype = r(p, 1):bitfield(0, 4)
     if v.subtype ~= 3 then return nil, p, "subtype", "must be 3" end
     v.reserved = r(p, 1):bitfield(4, 3)
@@ -417,22 +417,22 @@ local function d_add_addr(r, n)
     v.echo = r(p, 1):bitfield(7, 1)
     it[#it + 1] = {f_add_addr_echo, p, 1}
     p = p + 1
-    if p + 1 > n then return nil, p, "address_id", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "address_id", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.address_id = r(p, 1):uint()
     it[#it + 1] = {f_add_addr_address_id, p, 1, kids = {}}
     p = p + 1
-    if p + (4 + 12 * (n >= 20 and 1 or 0)) > n then return nil, p, "address", "needs " .. ((4 + 12 * (n >= 20 and 1 or 0))) .. " octets" end
+    if p + (4 + 12 * (n >= 20 and 1 or 0)) > n then return nil, p, "address", "needs " .. ((4 + 12 * (n >= 20 and 1 or 0))) .. " octets, " .. (n - p) .. " left in the option" end
     if (4 + 12 * (n >= 20 and 1 or 0)) == 4 then it[#it + 1] = {f_add_addr_address, p, 4} elseif (4 + 12 * (n >= 20 and 1 or 0)) == 16 then it[#it + 1] = {f_add_addr_address6, p, 16} else return nil, p, "address", "an address is 4 or 16 octets" end
     p = p + (4 + 12 * (n >= 20 and 1 or 0))
     if n % 4 == 2 then
-        if p + 2 > n then return nil, p, "port", "needs " .. (2) .. " octets" end
+        if p + 2 > n then return nil, p, "port", "needs " .. (2) .. " octets, " .. (n - p) .. " left in the option" end
         v.port = r(p, 2):uint()
         it[#it + 1] = {f_add_addr_port, p, 2, kids = {}}
         p = p + 2
     end
     v["_here"] = p
     if n >= v["_here"] + 8 then
-        if p + 8 > n then return nil, p, "hmac", "needs " .. (8) .. " octets" end
+        if p + 8 > n then return nil, p, "hmac", "needs " .. (8) .. " octets, " .. (n - p) .. " left in the option" end
         v.hmac = r(p, 8):uint64()
         it[#it + 1] = {f_add_addr_hmac, p, 8, r(p, 8):uint64(), kids = {}}
         p = p + 8
@@ -444,14 +444,14 @@ end
 -- REMOVE_ADDR (RemoveAddr): RFC 8684 §3.4.2 Figure 13; RFC 6824 §3.4.2
 local function d_remove_addr(r, n)
     local v, it, p = {}, {}, 0
-    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.kind = r(p, 1):uint()
     if v.kind ~= 30 then return nil, p, "kind", "must be 30" end
     p = p + 1
-    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.length = r(p, 1):uint()
     p = p + 1
-    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.subtype = r(p, 1):bitfield(0, 4)
     if v.subtype ~= 4 then return nil, p, "subtype", "must be 4" end
     v.reserved = r(p, 1):bitfield(4, 4)
@@ -459,7 +459,7 @@ local function d_remove_addr(r, n)
     p = p + 1
     if not (n >= 4) then return nil, p, nil, "at least one address ID" end
     local count = n - 3
-    if p + count * 1 > n then return nil, p, "address_ids", "needs " .. (count * 1) .. " octets" end
+    if p + count * 1 > n then return nil, p, "address_ids", "needs " .. (count * 1) .. " octets, " .. (n - p) .. " left in the option" end
     for i = 0, count - 1 do it[#it + 1] = {f_remove_addr_address_ids, p + i * 1, 1} end
     p = p + count * 1
     if p ~= n then return nil, p, nil, (n - p) .. " octets after the end of the option" end
@@ -469,14 +469,14 @@ end
 -- MP_PRIO (MpPrio): RFC 8684 §3.3.8 Figure 11 (v1: length 3); RFC 6824 §3.3.8 (v0: optional address ID, length 4)
 local function d_mp_prio(r, n)
     local v, it, p = {}, {}, 0
-    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.kind = r(p, 1):uint()
     if v.kind ~= 30 then return nil, p, "kind", "must be 30" end
     p = p + 1
-    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.length = r(p, 1):uint()
     p = p + 1
-    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.subtype = r(p, 1):bitfield(0, 4)
     if v.subtype ~= 5 then return nil, p, "subtype", "must be 5" end
     v.reserved = r(p, 1):bitfield(4, 3)
@@ -486,7 +486,7 @@ local function d_mp_prio(r, n)
     p = p + 1
     if not (n == 3 or n == 4) then return nil, p, nil, "length must be 3, or 4 with an address ID (v0)" end
     if n == 4 then
-        if p + 1 > n then return nil, p, "address_id", "needs " .. (1) .. " octets" end
+        if p + 1 > n then return nil, p, "address_id", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
         v.address_id = r(p, 1):uint()
         it[#it + 1] = {f_mp_prio_address_id, p, 1, kids = {}}
         p = p + 1
@@ -498,21 +498,21 @@ end
 -- MP_FAIL (MpFail): RFC 8684 §3.7 Figure 16; RFC 6824 §3.6
 local function d_mp_fail(r, n)
     local v, it, p = {}, {}, 0
-    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.kind = r(p, 1):uint()
     if v.kind ~= 30 then return nil, p, "kind", "must be 30" end
     p = p + 1
-    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.length = r(p, 1):uint()
     p = p + 1
-    if p + 2 > n then return nil, p, "header", "needs " .. (2) .. " octets" end
+    if p + 2 > n then return nil, p, "header", "needs " .. (2) .. " octets, " .. (n - p) .. " left in the option" end
     v.subtype = r(p, 2):bitfield(0, 4)
     if v.subtype ~= 6 then return nil, p, "subtype", "must be 6" end
     v.reserved = r(p, 2):bitfield(4, 12)
     it[#it + 1] = {f_mp_fail_reserved, p, 2}
     p = p + 2
     if not (n == 12) then return nil, p, nil, "length must be 12" end
-    if p + 8 > n then return nil, p, "dsn", "needs " .. (8) .. " octets" end
+    if p + 8 > n then return nil, p, "dsn", "needs " .. (8) .. " octets, " .. (n - p) .. " left in the option" end
     v.dsn = r(p, 8):uint64()
     it[#it + 1] = {f_mp_fail_dsn, p, 8, r(p, 8):uint64(), kids = {}}
     p = p + 8
@@ -523,21 +523,21 @@ end
 -- MP_FASTCLOSE (MpFastclose): RFC 8684 §3.5 Figure 14; RFC 6824 §3.5
 local function d_mp_fastclose(r, n)
     local v, it, p = {}, {}, 0
-    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.kind = r(p, 1):uint()
     if v.kind ~= 30 then return nil, p, "kind", "must be 30" end
     p = p + 1
-    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.length = r(p, 1):uint()
     p = p + 1
-    if p + 2 > n then return nil, p, "header", "needs " .. (2) .. " octets" end
+    if p + 2 > n then return nil, p, "header", "needs " .. (2) .. " octets, " .. (n - p) .. " left in the option" end
     v.subtype = r(p, 2):bitfield(0, 4)
     if v.subtype ~= 7 then return nil, p, "subtype", "must be 7" end
     v.reserved = r(p, 2):bitfield(4, 12)
     it[#it + 1] = {f_mp_fastclose_reserved, p, 2}
     p = p + 2
     if not (n == 12) then return nil, p, nil, "length must be 12" end
-    if p + 8 > n then return nil, p, "receiver_key", "needs " .. (8) .. " octets" end
+    if p + 8 > n then return nil, p, "receiver_key", "needs " .. (8) .. " octets, " .. (n - p) .. " left in the option" end
     v.receiver_key = r(p, 8):uint64()
     it[#it + 1] = {f_mp_fastclose_receiver_key, p, 8, r(p, 8):uint64(), kids = {}}
     p = p + 8
@@ -548,14 +548,14 @@ end
 -- MP_TCPRST (MpTcpRst): RFC 8684 §3.6 Figure 15
 local function d_mp_tcp_rst(r, n)
     local v, it, p = {}, {}, 0
-    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.kind = r(p, 1):uint()
     if v.kind ~= 30 then return nil, p, "kind", "must be 30" end
     p = p + 1
-    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.length = r(p, 1):uint()
     p = p + 1
-    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.subtype = r(p, 1):bitfield(0, 4)
     if v.subtype ~= 8 then return nil, p, "subtype", "must be 8" end
     v.flag_u = r(p, 1):bitfield(4, 1)
@@ -568,7 +568,7 @@ local function d_mp_tcp_rst(r, n)
     it[#it + 1] = {f_mp_tcp_rst_transient, p, 1}
     p = p + 1
     if not (n == 4) then return nil, p, nil, "length must be 4" end
-    if p + 1 > n then return nil, p, "reason", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "reason", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.reason = r(p, 1):uint()
     it[#it + 1] = {f_mp_tcp_rst_reason, p, 1, kids = {}}
     p = p + 1
@@ -579,20 +579,20 @@ end
 -- MP_EXPERIMENTAL (MpExperimental): RFC 8684 §7.2 (subtype 0xf, private use)
 local function d_mp_experimental(r, n)
     local v, it, p = {}, {}, 0
-    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.kind = r(p, 1):uint()
     if v.kind ~= 30 then return nil, p, "kind", "must be 30" end
     p = p + 1
-    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.length = r(p, 1):uint()
     p = p + 1
-    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.subtype = r(p, 1):bitfield(0, 4)
     if v.subtype ~= 15 then return nil, p, "subtype", "must be 15" end
     v.bits = r(p, 1):bitfield(4, 4)
     it[#it + 1] = {f_mp_experimental_bits, p, 1}
     p = p + 1
-    if p + (n - p) > n then return nil, p, "payload", "needs " .. ((n - p)) .. " octets" end
+    if p + (n - p) > n then return nil, p, "payload", "needs " .. ((n - p)) .. " octets, " .. (n - p) .. " left in the option" end
     if (n - p) > 0 then it[#it + 1] = {f_mp_experimental_payload, p, (n - p)} end
     p = p + (n - p)
     return it
@@ -601,20 +601,20 @@ end
 -- MPTCP (MptcpUnknown): RFC 8684 §7.2 (subtypes not yet assigned)
 local function d_mptcp_unknown(r, n)
     local v, it, p = {}, {}, 0
-    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "kind", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.kind = r(p, 1):uint()
     if v.kind ~= 30 then return nil, p, "kind", "must be 30" end
     p = p + 1
-    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "length", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.length = r(p, 1):uint()
     p = p + 1
-    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets" end
+    if p + 1 > n then return nil, p, "header", "needs " .. (1) .. " octets, " .. (n - p) .. " left in the option" end
     v.subtype = r(p, 1):bitfield(0, 4)
     it[#it + 1] = {f_mptcp_unknown_subtype, p, 1}
     v.bits = r(p, 1):bitfield(4, 4)
     it[#it + 1] = {f_mptcp_unknown_bits, p, 1}
     p = p + 1
-    if p + (n - p) > n then return nil, p, "payload", "needs " .. ((n - p)) .. " octets" end
+    if p + (n - p) > n then return nil, p, "payload", "needs " .. ((n - p)) .. " octets, " .. (n - p) .. " left in the option" end
     if (n - p) > 0 then it[#it + 1] = {f_mptcp_unknown_payload, p, (n - p)} end
     p = p + (n - p)
     return it
@@ -641,18 +641,18 @@ local function decode(r, n)
         local items, at, fld, why = d_mptcp_unknown(r, n)
         return "mptcp_unknown", items, at, fld, why, "MPTCP"
     end
-    local at, fld, why
+    local at, fld, why, pname
     for _, f in ipairs(group) do
         if f[3] == nil or f[3][n] then
             local items, a, fl, w = f[2](r, n)
             if items then return f[1], items, nil, nil, nil, f[4] end
-            if at == nil then at, fld, why = a, fl, w end
+            if at == nil then at, fld, why, pname = a, fl, w, f[4] end
         end
     end
     if at == nil then
-        return nil, nil, 1, "length", "length " .. n .. " is none of " .. group.allowed
+        return nil, nil, 1, "length", "length " .. n .. " is none of " .. group.allowed, group[1][4]
     end
-    return nil, nil, at, fld, why
+    return nil, nil, at, fld, why, pname
 end
 
 local tcp_options = Field.new("tcp.options")
@@ -664,7 +664,7 @@ local function show(tree, r, n)
     t:add(f_length, r(1, 1))
     if n >= 3 then t:add(f_subtype, r(2, 1)) end
     if not fmt then
-        local msg = (fld and (fld .. " at offset " .. at .. ": ") or "") .. why
+        local msg = (pname or "MPTCP") .. (fld and ("." .. fld .. " at offset " .. at) or "") .. ": " .. why
         t:add(f_reason, r, msg)
         t:add_proto_expert_info(ef_malformed, "Malformed MPTCP option: " .. msg)
         return
