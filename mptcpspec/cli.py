@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--spec", metavar="DIR", help="spec folder (default: the project's spec/)")
     r.add_argument("--out", metavar="DIR", help="output folder (default: mptcpspec/generated/)")
     r.set_defaults(func=cmd_regen)
+    from mptcpspec.export_cli import add_parser as add_export
+
+    add_export(sub)
     _add_fsm_parser(sub)
     from mptcpspec.dissect_cli import add_parsers
 

@@ -290,3 +290,32 @@ def test_javascript_parser_decodes_as_we_do(tmp_path):
             assert got == v, (data.hex(), name, got, v)
         compared += 1
     assert compared > 1000
+
+
+def test_export_cli_gives_a_user_working_parsers(tmp_path):
+    """``mptcpspec export ksy -o DIR``: the .ksy and Python parsers a user imports from DIR."""
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "mptcpspec", "export", "ksy", "-o", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mptcp_options.ksy", "mptcp_options.py",
+                                                          "tcp_options.ksy", "tcp_options.py"]
+    assert (tmp_path / "mptcp_options.ksy").read_text() == KSY["mptcp_options.ksy"]
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from tcp_options import TcpOptions; "
+            "t = TcpOptions.from_bytes(bytes.fromhex(sys.argv[2])); o = t.options[1].body; "
+            "print(o.format, o.body.token, o.body.nonce)")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path), "01" + "1e0c1001e47f01421b665a18"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["mp_join_syn", str(0xE47F0142), str(0x1B665A18)]
+
+
+def test_export_cli_compiles_for_other_languages(tmp_path):
+    import sys
+
+    need_ksc()
+    r = subprocess.run([sys.executable, "-m", "mptcpspec", "export", "ksy", "-o", str(tmp_path), "-t", "java",
+                        "-t", "go"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "java" / "MptcpOptions.java").is_file() and (tmp_path / "go" / "tcp_options.go").is_file()

@@ -191,3 +191,13 @@ def test_filter_selects_exactly_packets_with_mptcp_options(config):
     path = DATA / "v4-two-subflows.pcap"
     got = tshark("-r", str(path), "-Y", "mptcpspec", "-T", "fields", "-e", "frame.number", config=config)
     assert [int(x) for x in got.split()] == sorted(our_view(path))
+
+
+def test_export_cli_writes_the_plugin(tmp_path, config):
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "mptcpspec", "export", "wireshark", "-o", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "mptcpspec.lua").read_text() == PLUGIN.read_text()
+    assert f"tshark -X lua_script:{tmp_path / 'mptcpspec.lua'}" in r.stderr
