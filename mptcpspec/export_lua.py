@@ -45,6 +45,10 @@ def lstr(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+#: Fields shown in hexadecimal, as Wireshark shows keys, tokens, nonces, HMACs and checksums.
+_HEX = re.compile(r"key|token|nonce|hmac|checksum")
+
+
 def _label(doc: str, name: str) -> str:
     doc = (doc or "").strip().split("\n")[0]
     return doc if doc and len(doc) <= 80 else name
@@ -187,7 +191,7 @@ class _Format:
                 elif isinstance(wrap, type) and issubclass(wrap, enum.Enum):
                     self.declare(var, f"uint{width}", name, label, "base.DEC", self.vstrings[wrap])
                 else:
-                    self.declare(var, f"uint{width}", name, label, "base.DEC")
+                    self.declare(var, f"uint{width}", name, label, "base.HEX" if _HEX.search(name) else "base.DEC")
             body.append(self.need(sz, name))
             body.append(f"v.{name} = {read}")
             if it.const is not None:

@@ -135,4 +135,4 @@ def test_wireshark_plugin(regenerated, tmp_path):
     assert r.returncode == 0 and "Lua: Error" not in r.stderr, r.stderr
     fmt, sub, flags, value, key, detail = r.stdout.rstrip("\n").split("\t")
     assert fmt == "mp_demo,mp_fastclose" and sub == "0x09,0x07"
-    assert (int(flags), int(value), int(key), int(detail)) == (0xA5, 0x12345678, 0x0102030405060708, 0xCAFEF00D)
+    assert tuple(int(x, 0) for x in (flags, value, key, detail)) == (0xA5, 0x12345678, 0x0102030405060708, 0xCAFEF00D)
