@@ -71,6 +71,16 @@ def _octet(text: str) -> int:
     return value
 
 
+def _cookie(text: str) -> bytes:
+    try:
+        cookie = bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not hexadecimal") from None
+    if not (len(cookie) == 0 or 4 <= len(cookie) <= 16):
+        raise argparse.ArgumentTypeError("a TCP Fast Open cookie is 4 to 16 octets (RFC 7413 §4.1.1)")
+    return cookie
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("replay", help="replay a captured MPTCP connection's client side against a live server",
                        description="Play the client side of MPTCP stream N of a capture against a live MPTCP "
@@ -97,6 +107,11 @@ def add_parser(sub) -> None:
     p.add_argument("--fill", type=_octet, default=0, metavar="BYTE",
                    help="octet for data the capture lacks (default 0x00)")
     p.add_argument("--rate", type=float, metavar="PPS", help="at most PPS packets per second")
+    p.add_argument("--no-tfo", action="store_true",
+                   help="a plain SYN even if the captured one used TCP Fast Open (its data goes after the handshake)")
+    p.add_argument("--tfo-cookie", type=_cookie, metavar="HEX",
+                   help="TCP Fast Open cookie for the SYN instead of the captured one (the report gives the "
+                        "live server's)")
     p.add_argument("--json", action="store_true", help="the report as one JSON object")
     p.add_argument("-q", "--quiet", action="store_true", help="no event lines while running")
     p.set_defaults(func=cmd_replay)
@@ -126,7 +141,7 @@ def cmd_replay(args) -> int:
     try:
         core = Replay(plan, target=target, target_port=port, local=local, servers=local, new_key=args.new_key,
                       timing=args.timing, timeout=args.timeout, fill=args.fill,
-                      require_payload=args.require_payload)
+                      require_payload=args.require_payload, tfo=not args.no_tfo, tfo_cookie=args.tfo_cookie)
     except ReplayError as e:
         return fail(str(e), 3)
     try:
@@ -155,6 +170,8 @@ def cmd_replay(args) -> int:
         print(f"  data      {report.data_delivered} of {report.data_planned} client octets acknowledged at data "
               f"level; {report.server_data} server octets received")
         print(f"  closure   {report.closure_state}")
+        if report.tfo is not None:
+            print(f"  fast open {report.tfo}" + (f"; server cookie {report.tfo_cookie}" if report.tfo_cookie else ""))
         for s in report.subflows:
             print(f"  subflow   {s.index} {s.kind} {s.local} → {s.remote}: {s.result}; sent {s.sent} "
                   f"(retransmitted {s.retransmitted}), received {s.received}; data {s.data_sent} out, "

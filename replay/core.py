@@ -31,6 +31,7 @@ from mptcpspec.generated.closure import ClosureMachine
 from mptcpspec.options import (
     AddAddr,
     Dss,
+    FastOpen,
     DssFlags,
     MpCapable,
     MpCapableFlags,
@@ -110,6 +111,10 @@ class Report:
     closure_state: str
     subflows: list[SubflowReport] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
+    #: TCP Fast Open: None (the capture's SYN had none), else what the live server did with it
+    tfo: str | None = None
+    #: the cookie the live server gave in its SYN/ACK (hex), to pass as --tfo-cookie next time
+    tfo_cookie: str | None = None
 
 
 class _Unacked:
@@ -146,6 +151,9 @@ class _Subflow:
         self.opened_at = 0.0
         self.report = SubflowReport(index, kind, _ep(local), _ep(remote), "not opened")
         self.mss = 536
+        # Subflow sequence numbers in DSS mappings are relative to the ISN, past any Fast Open data
+        # the SYN carried: that data is outside the data-level stream (Linux: ssn_offset += len).
+        self.ssn_off = 0
 
 
 def _ep(ep: tuple) -> str:
@@ -162,6 +170,7 @@ class Replay:
                  local: dict | None = None, servers: dict | None = None, new_key: bool = False,
                  timing: str | float = "fast", rto: float = 0.2, max_tries: int = 8, timeout: float = 10.0,
                  fill: int = 0, require_payload: bool = False, mss: int = 1460,
+                 tfo: bool = True, tfo_cookie: bytes | None = None,
                  rng: random.Random | None = None) -> None:
         if not plan.subflows:
             raise ReplayError("the capture's client opened no subflow")
@@ -206,21 +215,19 @@ class Replay:
                 raise ReplayError(f"subflow {sf.index}: local {sf.local[0]} and server {sf.remote[0]} are not the "
                                   "same IP version: give --map")
         self.closure = ClosureMachine()
-        # The planned segments, octets cut by the capture's snaplen filled with ``fill``, any longer
-        # than our MSS split (a live path may be narrower than the captured one).
-        self.segments: list[PlannedSegment] = []
-        for seg in plan.segments:
-            full = seg.data + bytes([fill]) * seg.cut
-            for k in range(0, len(full), mss):
-                self.segments.append(PlannedSegment(seg.subflow, seg.dsn + k, full[k:k + mss], 0, seg.time_ns))
-        self._pace_at: float | None = None  # when pacing (captured timing) lets the next segment go
-        self.next_seg = 0  # first segment, in capture order, not sent yet
-        self.sent = bytearray(len(self.segments))
-        self.unsent = len(self.segments)
-        self.unsent_heap = [(seg.dsn, k) for k, seg in enumerate(self.segments)]
-        heapq.heapify(self.unsent_heap)
+        # TCP Fast Open (RFC 7413; with MPTCP, RFC 8684 Appendix B): the capture's SYN data goes on
+        # our SYN with its cookie (or ``tfo_cookie``).  A server that takes it maps it below the
+        # IDSN, as the capture shows; one that does not gets it after the handshake, at DSN 1, and
+        # the planned data moves up by its length.
+        self.syn_data = plan.syn_data + bytes([fill]) * plan.syn_cut if plan.syn_data else b""
+        self.tfo_option = None
+        if tfo and (plan.tfo_cookie is not None or tfo_cookie is not None):
+            self.tfo_option = FastOpen(cookie=tfo_cookie if tfo_cookie is not None else plan.tfo_cookie)
+        self.syn_payload = self.syn_data[:mss] if self.tfo_option is not None else b""
+        self.syn_taken = 0  # SYN data octets the server acknowledged with its SYN/ACK
+        self.server_cookie: bytes | None = None
         self.data_una = (self.idsn_c + 1) & _M64  # client data acknowledged by the server (64 bits)
-        self.data_end = (self.idsn_c + 1 + plan.data_len) & _M64
+        self._plan_segments(b"" if self.syn_payload else self.syn_data)
         self.dfin_sent_at: float | None = None
         self.dfin_tries = 0
         self.rcv_ranges: list[list[int]] = []  # server data received: DSN ranges not yet contiguous
@@ -245,6 +252,28 @@ class Replay:
         self.addaddr: dict[int, tuple] = {}
 
     # ------------------------------------------------------------------ helpers
+
+    def _plan_segments(self, lead: bytes) -> None:
+        """The segments to send: ``lead`` (SYN data the server did not take) at DSN 1, then the
+        planned ones after it; octets cut by the capture's snaplen filled with ``fill``, any
+        longer than our MSS split (a live path may be narrower than the captured one)."""
+        mss = self.mss
+        self.segments: list[PlannedSegment] = []
+        for k in range(0, len(lead), mss):
+            self.segments.append(PlannedSegment(0, 1 + k, lead[k:k + mss], 0, 0))
+        for seg in self.plan.segments:
+            full = seg.data + bytes([self.fill]) * seg.cut
+            for k in range(0, len(full), mss):
+                self.segments.append(PlannedSegment(seg.subflow, seg.dsn + len(lead) + k, full[k:k + mss], 0,
+                                                    seg.time_ns))
+        self._pace_at: float | None = None  # when pacing (captured timing) lets the next segment go
+        self.next_seg = 0  # first segment, in capture order, not sent yet
+        self.sent = bytearray(len(self.segments))
+        self.unsent = len(self.segments)
+        self.unsent_heap = [(seg.dsn, k) for k, seg in enumerate(self.segments)]
+        heapq.heapify(self.unsent_heap)
+        self.data_len = self.plan.data_len + len(lead)  # data-level octets
+        self.data_end = (self.idsn_c + 1 + self.data_len) & _M64
 
     def _event(self, now: float, subflow: int | None, text: str) -> None:
         self.events.append(Event(now - (self.t0 or now), subflow, text))
@@ -282,18 +311,27 @@ class Replay:
         return [self._syn(sf, now)]
 
     def _syn(self, sf: _Subflow, now: float) -> bytes:
+        payload = b""
         if sf.kind == "MP_CAPABLE":
             flags = MpCapableFlags.HMAC_SHA | (MpCapableFlags.CHECKSUM_REQUIRED if self.checksum else 0)
             opts = [Mss(mss=self.mss), MpCapable(version=1, flags=MpCapableFlags(flags))]
+            if self.tfo_option is not None:
+                opts.append(self.tfo_option)
+                payload = self.syn_payload
         else:
             opts = [Mss(mss=self.mss), MpJoinSyn(backup=sf.backup, address_id=sf.address_id or 0,
                                                   token=self.token_s, nonce=sf.nonce_a)]
         sf.state = "SYN_SENT"
         sf.opened_at = now
-        pkt = self._packet(sf, _SYN, opts, seq=sf.isn)
+        pkt = self._packet(sf, _SYN, opts, payload, seq=sf.isn)
         sf.snd_nxt = (sf.isn + 1) & _M32
-        sf.unacked.append(_Unacked(sf.isn, sf.snd_nxt, pkt, now))
+        sf.unacked.append(_Unacked(sf.isn, (sf.snd_nxt + len(payload)) & _M32, pkt, now))
         return pkt
+
+    def _syn_acked(self, sf: _Subflow, ack: int) -> bool:
+        """``ack`` acknowledges our SYN (and possibly the Fast Open data on it)."""
+        extra = len(self.syn_payload) if sf.kind == "MP_CAPABLE" else 0
+        return ((ack - sf.isn - 1) & _M32) <= extra
 
     def deadline(self) -> float | None:
         if self.done:
@@ -445,7 +483,7 @@ class Replay:
             return out
         if flags & _SYN and flags & _ACK:
             return self._synack(sf, pkt, opts, now)
-        if sf.state == "SYN_SENT" and flags & _ACK and pkt.ack != (sf.isn + 1) & _M32:
+        if sf.state == "SYN_SENT" and flags & _ACK and not self._syn_acked(sf, pkt.ack):
             # RFC 9293 §3.10.7.3: an unacceptable ACK in SYN-SENT is answered with <SEQ=SEG.ACK><RST>.
             # It comes from a stale connection of the same addresses and ports on the server (an
             # earlier replay of the same capture): the reset clears it for our next SYN.
@@ -512,7 +550,7 @@ class Replay:
 
     def _synack(self, sf: _Subflow, pkt, opts, now: float) -> list[bytes]:
         out: list[bytes] = []
-        if sf.state != "SYN_SENT" or pkt.ack != (sf.isn + 1) & _M32:
+        if sf.state != "SYN_SENT" or not self._syn_acked(sf, pkt.ack):
             if sf.state in ("FAILED", "CLOSED") or sf.rcv_nxt is None or (pkt.seq + 1) & _M32 != sf.rcv_nxt:
                 return out
             # Our third ACK was lost and the server repeats its SYN/ACK: send it again.
@@ -524,7 +562,8 @@ class Replay:
             return out
         sf.irs = pkt.seq
         sf.rcv_nxt = (pkt.seq + 1) & _M32
-        mss = next((o.mss for o in decode_tcp_options(pkt.options, 1, strict=False).options if type(o) is Mss), 536)
+        tcp_opts = decode_tcp_options(pkt.options, 1, strict=False).options
+        mss = next((o.mss for o in tcp_opts if type(o) is Mss), 536)
         sf.mss = max(min(mss, self.mss), _MIN_MSS)
         sf.snd_una = pkt.ack
         sf.unacked.clear()
@@ -549,6 +588,8 @@ class Replay:
             sf.result = "established"
             self._event(now, 0, f"MP_CAPABLE established: server key {self.key_s:#018x}, "
                                 f"token {self.token_s:#010x}" + (", DSS checksums" if self.checksum else ""))
+            if self.tfo_option is not None:
+                self._fast_open(sf, pkt, tcp_opts, now)
             out.append(self._packet(sf, 0, self._third_ack_options()))
         else:
             j = next((o for o in opts if type(o) is MpJoinSynAck), None)
@@ -571,6 +612,30 @@ class Replay:
             out.append(sf.join_ack)
         out += self._pump(now)
         return out
+
+    def _fast_open(self, sf: _Subflow, pkt, tcp_opts, now: float) -> None:
+        """What the server did with our Fast Open SYN (RFC 7413 §4.2.2)."""
+        cookie = next((o.cookie for o in tcp_opts if type(o) is FastOpen), None)
+        if cookie:
+            self.server_cookie = cookie
+            self._event(now, 0, f"TCP Fast Open cookie from the server: {cookie.hex()}")
+        taken = (pkt.ack - sf.isn - 1) & _M32
+        if taken:
+            # The kernel maps SYN data below the IDSN: the data-level stream starts after it.
+            self.syn_taken = taken
+            sf.snd_nxt = sf.snd_una = pkt.ack
+            sf.ssn_off = taken
+            sf.report.data_sent += taken
+            rest = self.syn_data[taken:]
+            self._event(now, 0, f"TCP Fast Open: the server took the {taken} octets of SYN data")
+        else:
+            rest = self.syn_data
+            if rest:
+                self._event(now, 0, f"TCP Fast Open: the server did not take the {len(rest)} octets of SYN data "
+                                    "(cookie refused or Fast Open off): they go after the handshake")
+        if rest:
+            self.syn_payload = self.syn_payload[:taken]
+            self._plan_segments(rest)
 
     def _third_ack_options(self) -> list:
         flags = MpCapableFlags.HMAC_SHA | (MpCapableFlags.CHECKSUM_REQUIRED if self.checksum else 0)
@@ -692,7 +757,7 @@ class Replay:
         dss = Dss(flags=_DSS_DATA | DssFlags.DATA_FIN, data_ack=self._data_ack(), dsn=self.data_end, ssn=0,
                   data_level_length=1, checksum=csum)
         self.dfin_sent_at = now
-        self._event(now, sf.index, f"DATA_FIN at DSN {self.plan.data_len + 1} (relative)")
+        self._event(now, sf.index, f"DATA_FIN at DSN {self.data_len + 1} (relative)")
         return self._packet(sf, 0, [dss])
 
     def _fin(self, sf: _Subflow, now: float) -> bytes:
@@ -800,12 +865,12 @@ class Replay:
 
     def _send_data(self, sf: _Subflow, rel_dsn: int, data: bytes, now: float) -> bytes:
         dsn = (self.idsn_c + rel_dsn) & _M64
-        ssn = (sf.snd_nxt - sf.isn) & _M32
+        ssn = (sf.snd_nxt - sf.isn - sf.ssn_off) & _M32
         if not self.mpc_data_sent and sf is self.subflows[0] and rel_dsn == 1 and ssn == 1:
             # RFC 8684 §3.1: the first data carries MP_CAPABLE with both keys and its length: the
             # implicit mapping is DSN IDSN + 1, subflow sequence number 1.
             flags = MpCapableFlags.HMAC_SHA | (MpCapableFlags.CHECKSUM_REQUIRED if self.checksum else 0)
-            csum = crypto.dss_checksum(dsn, 1, len(data), data) if self.checksum else None
+            csum = crypto.dss_checksum(dsn, ssn, len(data), data) if self.checksum else None
             opts = [MpCapable(version=1, flags=MpCapableFlags(flags), sender_key=self.key_c, receiver_key=self.key_s,
                               data_level_length=len(data), checksum=csum)]
             self.mpc_data_sent = True
@@ -838,9 +903,16 @@ class Replay:
         if self.server_dfin is not None and self.rcv_next == (self.server_dfin + 1) & _M64:
             server_data -= 1
         delivered = (self.data_una - self.idsn_c - 1) & _M64
-        if delivered > self.plan.data_len:  # the DATA_FIN's octet
-            delivered = self.plan.data_len
+        if delivered > self.data_len:  # the DATA_FIN's octet
+            delivered = self.data_len
+        tfo = None
+        if self.tfo_option is not None:
+            tfo = (f"SYN data taken ({self.syn_taken} octets)" if self.syn_taken else
+                   "SYN data not taken: sent after the handshake" if self.syn_data else "cookie request")
+        elif self.plan.tfo_cookie is not None:
+            tfo = "not used (--no-tfo)" + (": SYN data sent after the handshake" if self.syn_data else "")
         return Report(ok, reason, end - (self.t0 or end), self.key_c, self.key_s,
-                      delivered, self.plan.data_len, server_data,
-                      self.closure.state.name, subs, [str(e) for e in self.events])
+                      delivered + self.syn_taken, self.plan.data_len + len(self.syn_data), server_data,
+                      self.closure.state.name, subs, [str(e) for e in self.events], tfo=tfo,
+                      tfo_cookie=self.server_cookie.hex() if self.server_cookie else None)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from mptcpspec.dissect import Dissection
 from mptcpspec.errors import MptcpspecError
-from mptcpspec.options import MpCapable, MpCapableFlags, MpFastclose, MpPrio, RemoveAddr
+from mptcpspec.options import FastOpen, MpCapable, MpCapableFlags, MpFastclose, MpPrio, RemoveAddr, decode_tcp_options
 
 __all__ = ["PlanError", "PlannedSubflow", "PlannedSegment", "PlannedSignal", "ReplayPlan", "make_plan"]
 
@@ -70,6 +70,12 @@ class ReplayPlan:
     fastclose: bool  #: the client ended the connection with MP_FASTCLOSE in the capture
     cut_octets: int  #: client octets the capture lacks (snaplen)
     signals: tuple = ()  #: PlannedSignal values, in capture order
+    #: TCP Fast Open data the client carried on its MP_CAPABLE SYN (RFC 8684 Appendix B), before
+    #: the data-level stream (the kernel maps it below the IDSN); ``syn_cut`` octets of it are
+    #: missing from the capture (snaplen).
+    syn_data: bytes = b""
+    syn_cut: int = 0
+    tfo_cookie: bytes | None = None  #: the cookie of that SYN's Fast Open option
 
 
 def _uncovered(covered: list[list[int]], start: int, end: int) -> list[tuple[int, int]]:
@@ -154,8 +160,19 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
     cut = 0
     server_high = 0
     signals = []
+    syn_data, syn_cut, tfo_cookie = b"", 0, None
     for i in infos:
         p = i.packet
+        if p is not None and i.from_client and i.subflow is first and int(p.flags) & 0x12 == 0x02 and p.options:
+            # The MP_CAPABLE SYN: its TCP Fast Open option (a cookie, or a request for one) and
+            # data (RFC 8684 Appendix B) are replayed on the live SYN; data the live server does
+            # not take goes after the handshake.
+            tfo = next((o for o in decode_tcp_options(p.options, strict=False).options if type(o) is FastOpen), None)
+            if tfo is not None:
+                tfo_cookie = tfo.cookie
+            if p.payload_len:
+                syn_data, syn_cut = p.payload, p.payload_len - len(p.payload)
+                cut += syn_cut
         if p is not None and i.from_client:
             for o in i.mptcp:
                 if type(o) in (MpPrio, RemoveAddr):
@@ -167,7 +184,7 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
             server_high = max(server_high, i.payload_dsn + p.payload_len - 1)
             continue
         if int(p.flags) & 0x02:
-            continue  # TCP Fast Open data on the SYN: not replayed (the SYN goes without it)
+            continue  # TCP Fast Open data on the SYN: see above
         start, end = i.payload_dsn, i.payload_dsn + p.payload_len
         data = p.payload + bytes(p.payload_len - len(p.payload))  # zeros where snaplen cut it, for now
         for piece_start, piece_end in _uncovered(covered, start, end):
@@ -182,4 +199,4 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
     dfin = conn.sides[0].dfin is not None
     fastclose = any(type(o) is MpFastclose and i.from_client for i in infos for o in i.mptcp)
     return ReplayPlan(conn.stream, conn.version, checksum, conn.sides[0].key, tuple(subflows), tuple(segments),
-                      high - 1, server_high, dfin, fastclose, cut, tuple(signals))
+                      high - 1, server_high, dfin, fastclose, cut, tuple(signals), syn_data, syn_cut, tfo_cookie)

@@ -13,6 +13,7 @@ import pytest
 from mptcpspec import crypto
 from mptcpspec.options import (
     Dss,
+    FastOpen,
     MpCapable,
     MpCapableFlags,
     MpJoinAck,
@@ -21,6 +22,7 @@ from mptcpspec.options import (
     MpTcpRst,
     Mss,
     decode_mptcp_options,
+    decode_tcp_options,
 )
 from mptcpspec.packets import decode_frame
 from replay.core import Replay, ReplayError
@@ -237,3 +239,65 @@ def test_cli_refuses_bad_timing_and_fill():
         r = subprocess.run([sys.executable, "-m", "mptcpspec", "replay", "-r", str(DATA / "v4-tfo.pcap"),
                             "--target", "198.51.100.2", *args], capture_output=True, text=True, cwd=ROOT)
         assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def _tfo_core(**kw) -> Replay:
+    return Replay(make_plan(DATA / "v4-tfo.pcap", 1), target=SERVER, rng=random.Random(7), **kw)
+
+
+def test_plan_keeps_the_fast_open_syn_data():
+    plan = make_plan(DATA / "v4-tfo.pcap", 1)
+    stream = bytearray(plan.data_len)
+    for seg in plan.segments:
+        stream[seg.dsn - 1:seg.dsn - 1 + len(seg.data)] = seg.data
+    # The application's stream: the SYN's data (below the IDSN, as the kernel maps it), then DSN 1...
+    assert plan.syn_data + bytes(stream) == pattern(3000, 0)
+    assert len(plan.syn_data) == 1000 and len(plan.tfo_cookie) == 8
+    assert make_plan(DATA / "v4-tfo.pcap", 0).tfo_cookie == b""  # the first connection asked for a cookie
+
+
+def _server_synack(core: Replay, ack_extra: int, cookie: bytes = b""):
+    (syn,) = core.start(0.0)
+    p = decode_frame(101, syn)
+    opts = [Mss(mss=1460), FastOpen(cookie=cookie)] if cookie else [Mss(mss=1460)]
+    key = 0x1122334455667788
+    synack = tcp_packet(p.dst, p.src, p.dport, p.sport, 5000, p.seq + 1 + ack_extra, 0x12, 65535,
+                        opts + [MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=key)])
+    return p, core.receive(synack, 0.01)
+
+
+def test_fast_open_syn_data_taken():
+    core = _tfo_core()
+    p, out = _server_synack(core, 1000, cookie=bytes(range(8)))
+    assert p.payload == pattern(1000, 0) and p.payload_len == 1000
+    assert [type(o).__name__ for o in decode_tcp_options(p.options).options if o.KIND > 1] == \
+        ["Mss", "MpCapable", "FastOpen"]
+    third, first = decode_frame(101, out[0]), decode_frame(101, out[1])
+    assert third.payload_len == 0 and third.seq == p.seq + 1001
+    (mpc,) = decode_mptcp_options(first.options)
+    # The first data after the SYN's: MP_CAPABLE with its length, at subflow sequence 1001, DSN 1.
+    assert type(mpc) is MpCapable and mpc.data_level_length == len(first.payload) and first.seq == p.seq + 1001
+    assert first.payload == pattern(3000, 0)[1000:1000 + len(first.payload)]
+    rep = core.report(1.0)
+    assert rep.tfo == "SYN data taken (1000 octets)" and rep.tfo_cookie == bytes(range(8)).hex()
+    assert rep.data_planned == 3000
+
+
+def test_fast_open_syn_data_not_taken_goes_after_the_handshake():
+    core = _tfo_core()
+    p, out = _server_synack(core, 0)
+    frames = [decode_frame(101, x) for x in out[1:]]
+    data = b"".join(f.payload for f in frames)
+    assert data == pattern(3000, 0)[:len(data)] and len(data) > 1000  # the SYN data first, at DSN 1
+    (mpc,) = decode_mptcp_options(frames[0].options)
+    assert type(mpc) is MpCapable and frames[0].seq == p.seq + 1
+    assert core.data_end == (core.idsn_c + 1 + 3000) % 2**64
+    assert core.report(1.0).tfo == "SYN data not taken: sent after the handshake"
+
+
+def test_no_tfo_sends_a_plain_syn():
+    core = _tfo_core(tfo=False)
+    (syn,) = core.start(0.0)
+    p = decode_frame(101, syn)
+    assert p.payload_len == 0 and all(type(o).__name__ != "FastOpen" for o in decode_tcp_options(p.options).options)
+    assert core.data_end == (core.idsn_c + 1 + 3000) % 2**64

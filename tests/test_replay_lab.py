@@ -187,3 +187,30 @@ def test_captured_timing(tmp_path, timing):
         assert server["sha256"] == expected(32768, 0)["sha256"]
         factor = 1.0 if timing == "as-captured" else 4.0
         assert report["elapsed"] >= plan_span / factor * 0.9, (report["elapsed"], plan_span)
+
+
+def test_fast_open(tmp_path):
+    """The capture's second connection carried 1000 octets on its SYN (TCP Fast Open with MP_CAPABLE)."""
+    with Lab(tfo=True) as lab:
+        # The captured cookie is another server's: this one refuses the SYN data and gives its own cookie.
+        srv = lab.serve(reply=4096, tfo=True, timeout=30)
+        code, report = replay(lab, "v4-tfo.pcap", "198.51.100.2", "--stream", "1")
+        server = srv.result(timeout=10)
+        assert code == 0, report
+        assert report["tfo"] == "SYN data not taken: sent after the handshake" and len(report["tfo_cookie"]) == 16
+        assert server["length"] == 3000 and server["sha256"] == expected(3000, 0)["sha256"]
+        # With the live server's cookie it takes the SYN data, mapped below the IDSN as in the capture.
+        srv = lab.serve(reply=4096, tfo=True, timeout=30)
+        cap = tmp_path / "tfo-server-side.pcap"
+        with lab.capture(cap, ns="server"):
+            code, again = replay(lab, "v4-tfo.pcap", "198.51.100.2", "--stream", "1",
+                                 "--tfo-cookie", report["tfo_cookie"])
+        server = srv.result(timeout=10)
+        assert code == 0, again
+        assert again["tfo"] == "SYN data taken (1000 octets)" and again["data_delivered"] == 3000
+        assert server["length"] == 3000 and server["sha256"] == expected(3000, 0)["sha256"]
+        summary = server_view(cap)
+        assert not [c for c in summary.checks if c[1] != "VERIFIED"], summary.checks
+        assert (summary.client_state, summary.server_state) == ("M_CLOSED", "M_CLOSED")
+        syn = next(i for i in Dissection(cap) if i.packet is not None and int(i.packet.flags) & 0x12 == 0x02)
+        assert syn.packet.payload_len == 1000
