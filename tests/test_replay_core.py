@@ -37,7 +37,8 @@ SERVER = ipaddress.ip_address("198.51.100.2")
 
 
 @pytest.mark.parametrize("name, subflows", [("v4-two-subflows", 2), ("v6-two-subflows", 2), ("v4-checksum", 2),
-                                            ("v4-add-addr", 3), ("v4-fastclose", 1), ("v4-tfo", 1)])
+                                            ("v4-add-addr", 3), ("v4-fastclose", 1), ("v4-tfo", 1),
+                                            ("v4-remove-addr", 2)])
 def test_plan_holds_exactly_the_clients_data(name, subflows):
     plan = make_plan(DATA / f"{name}.pcap")
     assert len(plan.subflows) == subflows
@@ -47,7 +48,8 @@ def test_plan_holds_exactly_the_clients_data(name, subflows):
     assert bytes(stream) == pattern(plan.data_len, 0)
     assert sum(len(s.data) for s in plan.segments) == plan.data_len  # each octet once
     assert plan.checksum == (name == "v4-checksum")
-    assert [type(g.option).__name__ for g in plan.signals] == (["MpPrio"] if name == "v4-add-addr" else [])
+    assert [type(g.option).__name__ for g in plan.signals] == {"v4-add-addr": ["MpPrio"],
+                                                              "v4-remove-addr": ["RemoveAddr"]}.get(name, [])
     assert plan.fastclose == (name == "v4-fastclose")
 
 

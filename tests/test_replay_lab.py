@@ -214,3 +214,15 @@ def test_fast_open(tmp_path):
         assert (summary.client_state, summary.server_state) == ("M_CLOSED", "M_CLOSED")
         syn = next(i for i in Dissection(cap) if i.packet is not None and int(i.packet.flags) & 0x12 == 0x02)
         assert syn.packet.payload_len == 1000
+
+
+def test_remove_addr_as_captured(tmp_path):
+    """Halfway through, the capture's client removed its address id 3 (REMOVE_ADDR): the replay sends it
+    at the same data point, the live server closes that subflow, and the rest goes on subflow 0."""
+    with Lab() as lab:
+        report, summary = run_case(lab, tmp_path, "v4-remove-addr.pcap", "198.51.100.2", 2)
+        assert [e for _, e in summary.history] == ["client REMOVE_ADDR id(s) 3"]
+        assert any("REMOVE_ADDR as in the capture: address id(s) 3" in e for e in report["events"])
+        assert any(e.endswith("subflow 1: FIN from the server") for e in report["events"])
+        joined = report["subflows"][1]
+        assert joined["result"] == "closed" and 0 < joined["data_sent"] < 32768 // 2 + 1

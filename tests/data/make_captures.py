@@ -76,6 +76,8 @@ def feature_counts(path: Path) -> Counter:
             c["SYN with data and MP_CAPABLE"] += 1
         if rst and 7 in subs:
             c["RST with MP_FASTCLOSE"] += 1
+        if 4 in subs and sport != "5201":
+            c["REMOVE_ADDR from the client"] += 1
         if int(length or 0):
             payload[(stream, sport)] += int(length)
     streams = {s for s, _ in payload}
@@ -141,6 +143,27 @@ def add_addr(path: Path) -> dict:
         return cap.stats
 
 
+def remove_addr(path: Path) -> dict:
+    """Client `subflow` endpoint 203.0.113.1 (id 3): a second subflow joins; halfway through the
+    client's data the client deletes that endpoint (REMOVE_ADDR id 3 from the client; the subflow closes)."""
+    with Lab() as lab:
+        lab.rate_limit_all()
+        lab.endpoint_add("client", lab.addr("client", 1), "subflow", id=3)
+        with lab.capture(path) as cap:
+            server = lab.serve(reply=REPLY)
+            client = lab.connect(size=SIZE, first=1000, wait_subflows=2, pause_at=SIZE // 2)
+            client.wait_event("subflows")
+            client.wait_event("paused")
+            lab.endpoint_delete("client", id=3)  # -> REMOVE_ADDR id 3, from the client
+            time.sleep(0.2)
+            client.go()
+            c = client.result()
+            s = server.result()
+        same(s, expected(SIZE), "server received")
+        same(c["reply"], expected(REPLY, 1), "client received")
+        return cap.stats
+
+
 def fastclose(path: Path) -> dict:
     """Data both ways, then the client closes with SO_LINGER {1, 0}: MP_FASTCLOSE with MP_TCPRST."""
     n = 16384
@@ -177,12 +200,13 @@ CAPTURES = {
     "v4-checksum.pcap": (lambda p: two_subflows(p, 4, checksum=True), "LINUX_SLL", {**JOINED, "DSS checksum": 20}),
     "v4-add-addr.pcap": (add_addr, "LINUX_SLL", {**JOINED, "MP_JOIN": 6, "ADD_ADDR with HMAC": 1, "ADD_ADDR echo": 1,
                                             "REMOVE_ADDR": 1, "MP_PRIO": 1}),
+    "v4-remove-addr.pcap": (remove_addr, "LINUX_SLL", {**JOINED, "REMOVE_ADDR from the client": 1}),
     "v4-fastclose.pcap": (fastclose, "EN10MB", {"MP_CAPABLE": 3, "MP_FASTCLOSE": 1, "MP_TCPRST": 1,
                                                   "RST with MP_FASTCLOSE": 1}),
     "v4-tfo.pcap": (tfo, "EN10MB", {"MP_CAPABLE": 6, "SYN with data and MP_CAPABLE": 1, "DATA_FIN": 4}),
 }
 SHOWN = ("packets", "MP_CAPABLE", "MP_JOIN", "DSS", "DSS checksum", "DATA_FIN", "ADD_ADDR", "ADD_ADDR with HMAC",
-         "ADD_ADDR echo", "REMOVE_ADDR", "MP_PRIO", "MP_FAIL", "MP_FASTCLOSE", "MP_TCPRST",
+         "ADD_ADDR echo", "REMOVE_ADDR", "REMOVE_ADDR from the client", "MP_PRIO", "MP_FAIL", "MP_FASTCLOSE", "MP_TCPRST",
          "SYN with data and MP_CAPABLE", "subflows with data", "subflow directions with data")
 
 
