@@ -26,7 +26,7 @@ Memory is bounded by the live state of each connection, not by the number of pac
 
 from __future__ import annotations
 
-import bisect
+from bisect import bisect_right as _bisect_right
 from collections import Counter
 from dataclasses import dataclass
 
@@ -38,6 +38,7 @@ from mptcpspec.expert import Expert, expert
 from mptcpspec.fsm.observer import Observer
 from mptcpspec.generated.closure import ClosureMachine
 from mptcpspec.generated.establishment import EstablishmentMachine
+from mptcpspec.generated.options import decode_dss as _decode_dss
 from mptcpspec.generated.join import JoinMachine
 from mptcpspec.options import (
     AddAddr,
@@ -73,6 +74,7 @@ _MAX_RANGES = 4096  # data ranges remembered per connection direction (reinjecti
 CLIENT, SERVER = 0, 1
 _MPTCP_TYPES = frozenset(MPTCP_CLASSES)
 _SIDE = ("client", "server")
+_NOP_NOP_TS = b"\x01\x01\x08\x0a"  # how Linux starts the options of every segment with timestamps
 
 
 def expand(value: int, reference: int) -> int:
@@ -408,14 +410,18 @@ class Analyzer:
         return sf, d
 
     def _tcp(self, number: int, ts: int, caplen: int, orig_len: int, pkt: Packet) -> PacketInfo:
+        # The hot path of the dissector: kept to plain locals, with the common case (a segment of a
+        # known subflow whose only MPTCP option is a DSS) first.
         flags = int(pkt.flags)
         hit = self._flows.get((pkt.src._ip, pkt.sport, pkt.dst._ip, pkt.dport, pkt.version))
         if hit is None or flags & _SYN:
             hit = self._subflow_of(number, pkt)
         sf, d = hit
         dirs = sf.dirs
-        me = dirs[d]
-        peer = dirs[1 - d]
+        if d:
+            me, peer = dirs[1], dirs[0]
+        else:
+            me, peer = dirs
         seq = pkt.seq
         n = pkt.payload_len
         if flags & _SYN:
@@ -424,14 +430,19 @@ class Analyzer:
                 me.syn_data = n
             if d == 0:
                 sf.syn_seen = True
-        elif me.isn is None:
-            me.isn = (seq - 1) & _M32  # no SYN seen: relative numbers start at 1, as Wireshark's do
-        tcp_seq = (seq - me.isn) & _M32
+            isn = me.isn
+        else:
+            isn = me.isn
+            if isn is None:
+                isn = me.isn = (seq - 1) & _M32  # no SYN seen: relative numbers start at 1, as Wireshark's do
+        tcp_seq = (seq - isn) & _M32
         if flags & _ACK:
-            if peer.isn is None:
-                peer.isn = (pkt.ack - 1) & _M32  # the peer's SYN not seen: acks start at 1, as Wireshark's
-            tcp_ack = (pkt.ack - peer.isn) & _M32
-            if peer.fin is not None and not peer.fin_acked and pkt.ack == (peer.fin + 1) & _M32:
+            pack = pkt.ack
+            pisn = peer.isn
+            if pisn is None:
+                pisn = peer.isn = (pack - 1) & _M32  # the peer's SYN not seen: acks start at 1, as Wireshark's
+            tcp_ack = (pack - pisn) & _M32
+            if peer.fin is not None and not peer.fin_acked and pack == (peer.fin + 1) & _M32:
                 peer.fin_acked = True
         else:
             tcp_ack = pkt.ack  # without ACK, Wireshark shows the field as it is
@@ -441,18 +452,41 @@ class Analyzer:
             me.fin = (seq + n) & _M32
         conn = sf.conn
         raw = pkt.options
-        if not raw and conn is None:
+        if raw:
+            version = conn.version if conn is not None else None
+            nraw = len(raw)
+            # NOP, NOP, timestamps, then one MPTCP option of subtype DSS and nothing after it but
+            # NOPs (or an EOL): what decode_mptcp_options gives for it, without its walk over the area.
+            if nraw > 14 and raw[12] == 30 and raw[14] >> 4 == 2 and raw[:4] == _NOP_NOP_TS:
+                end = 12 + raw[13]
+                if raw[13] > 2 and (end == nraw or end < nraw and (raw[end] == 0 or not raw[end:].strip(b"\x01"))):
+                    try:
+                        found = (_decode_dss(raw, 12, end - 12, version),)
+                    except DecodeError:
+                        found = decode_mptcp_options(raw, version)
+                else:
+                    found = decode_mptcp_options(raw, version)
+            else:
+                found = decode_mptcp_options(raw, version)
+        elif conn is None:
             return _info(number, ts, caplen, orig_len, pkt, (), None, sf.index, tcp_seq, tcp_ack,
                          None, None, None, (), None, None, None, (), (), (), sf, None, None, False)
-        found = decode_mptcp_options(raw, conn.version if conn is not None else None) if raw else ()
+        else:
+            found = ()
         ctx = self._ctx
         ctx.number = number
         ctx.pkt = pkt
         ctx.sf = sf
         ctx.d = d
-        checks = ctx.checks = []
-        experts = ctx.experts = []
-        reinj = ctx.reinjection_of = []
+        checks = ctx.checks
+        if checks:
+            checks = ctx.checks = []
+        experts = ctx.experts
+        if experts:
+            experts = ctx.experts = []
+        reinj = ctx.reinjection_of
+        if reinj:
+            reinj = ctx.reinjection_of = []
         mptcp = found
         if len(raw) > 40:
             ctx.expert("mptcp.option.space", f"options area of {len(raw)} octets exceeds 40")
@@ -467,24 +501,26 @@ class Analyzer:
                         if type(o) is MalformedOption:
                             ctx.expert("mptcp.option.malformed", str(o.error))
                 dss = tuple(self._options(ctx, sf, mptcp))
-        conn = sf.conn
-        if found and conn is None and mptcp and not (flags & _SYN and not flags & _ACK
-                                                      and type(mptcp[0]) is MpCapable):
-            conn = self._unlinked(sf, number)
+            conn = sf.conn
+            if conn is None and mptcp and not (flags & _SYN and not flags & _ACK and type(mptcp[0]) is MpCapable):
+                conn = self._unlinked(sf, number)
         payload_dsn = payload_dsn64 = mapping_frame = None
         if conn is not None:
+            to_client_side = sf.to_client_side
             if conn.stream is None and found and not (
-                    flags & _SYN and not flags & _ACK and conn.sides[sf.side(d)].key is None):
+                    flags & _SYN and not flags & _ACK
+                    and conn.sides[d if to_client_side else 1 - d].key is None):
                 conn.stream = self._next_stream
                 self._next_stream += 1
             conn.last_frame = number
             if type(sf.observer) is Observer:
                 ctx.handshake(mptcp)
-            if n and not conn.fallback and not conn.unlinked:
-                got = ctx.data(mptcp)
-                if got is not None:
-                    payload_dsn, payload_dsn64, mapping_frame = got
-            elif not n and not flags & _SYN and me.mappings:
+            if n:
+                if not conn.fallback and not conn.unlinked:
+                    got = ctx.data(mptcp)
+                    if got is not None:
+                        payload_dsn, payload_dsn64, mapping_frame = got
+            elif not flags & _SYN and me.mappings:
                 # No payload: the DSN this sequence number maps to, when a mapping covers it; a
                 # mapping with DATA_FIN covers one more (its data-level length counts the DATA_FIN).
                 rel = (seq - me.isn - me.syn_data) & _M32
@@ -501,7 +537,7 @@ class Analyzer:
                 self._subflow_closed(sf)
             elif dirs[0].fin_acked and dirs[1].fin_acked and not sf.closed:
                 self._subflow_closed(sf)
-            from_client = sf.side(d) == CLIENT
+            from_client = (d == 0) == sf.to_client_side
             master = conn.master_sf is sf
             stream = conn.stream
         else:
@@ -513,10 +549,13 @@ class Analyzer:
                 self.experts[e.key] += 1
                 if conn is not None:
                     conn.experts[e.key] += 1
+            experts = tuple(experts)
+        else:
+            experts = ()
         return _info(number, ts, caplen, orig_len, pkt, found, None, sf.index, tcp_seq, tcp_ack,
                      stream, from_client, master, dss, payload_dsn, payload_dsn64, mapping_frame,
                      tuple(reinj) if reinj else (), tuple(checks) if checks else (),
-                     tuple(experts) if experts else (), sf, conn, None,
+                     experts, sf, conn, None,
                      stream is not None and mptcp is found and bool(found))
 
     @staticmethod
@@ -820,36 +859,52 @@ class _Ctx:
     # ------------------------------------------------------------------ DSS
 
     def dss(self, o: Dss) -> DssInfo:
-        sf, d = self.sf, self.d
+        sf = self.sf
         conn = sf.conn
         if conn is None:
             return DssInfo()
+        d = self.d
         f = int(o.flags)
-        side = sf.side(d)
-        me, peer = conn.sides[side], conn.sides[1 - side]
+        side = d if sf.to_client_side else 1 - d
+        sides = conn.sides
+        me, peer = sides[side], sides[1 - side]
         sf.dirs[d].seen_dss = True
         ack64 = ack = dsn64 = dsn = None
-        if f & _F_A and o.data_ack is not None:
-            ref = peer.dsn_ref if peer.dsn_ref is not None else (me.ack_ref if me.ack_ref is not None else (
-                (peer.idsn + 1) & _M64 if peer.idsn is not None else None))
-            if f & _F_a:
-                ack64 = o.data_ack
-            elif ref is not None:
-                ack64 = expand(o.data_ack, ref)
-            if ack64 is not None:
-                me.ack_ref = ack64
-                if peer.idsn is not None:
-                    ack = (ack64 - peer.idsn) & _M64
-                if peer.dfin is not None and not peer.dfin_acked and ((ack64 - peer.dfin) & _M64) - 1 < (1 << 62):
-                    peer.dfin_acked = True
-                    self.closure("DATA_ACK[DFIN]")
-        if f & _F_M and o.dsn is not None:
+        if f & _F_A:
+            data_ack = o.data_ack
+            if data_ack is not None:
+                if f & _F_a:
+                    ack64 = data_ack
+                else:
+                    ref = peer.dsn_ref
+                    if ref is None:
+                        ref = me.ack_ref
+                        if ref is None and peer.idsn is not None:
+                            ref = (peer.idsn + 1) & _M64
+                    if ref is not None:  # expand(data_ack, ref), inline
+                        v = (ref & ~_M32) | data_ack
+                        if v - ref > 0x80000000:
+                            v -= 1 << 32
+                        elif ref - v > 0x80000000:
+                            v += 1 << 32
+                        ack64 = v & _M64
+                if ack64 is not None:
+                    me.ack_ref = ack64
+                    if peer.idsn is not None:
+                        ack = (ack64 - peer.idsn) & _M64
+                    if peer.dfin is not None and not peer.dfin_acked and ((ack64 - peer.dfin) & _M64) - 1 < (1 << 62):
+                        peer.dfin_acked = True
+                        self.closure("DATA_ACK[DFIN]")
+        if f & _F_M:
+            odsn = o.dsn
+            if odsn is None:
+                return _dssinfo(dsn64, dsn, ack64, ack)
             if f & _F_m:
-                dsn64 = o.dsn
+                dsn64 = odsn
             else:
                 ref = me.dsn_ref if me.dsn_ref is not None else (
                     (me.idsn + 1) & _M64 if me.idsn is not None else None)
-                dsn64 = expand(o.dsn, ref) if ref is not None else None
+                dsn64 = expand(odsn, ref) if ref is not None else None
             if dsn64 is not None:
                 me.dsn_ref = dsn64
                 if me.idsn is not None:
@@ -860,23 +915,25 @@ class _Ctx:
                 if conn.fallback is None:
                     conn.fallback = f"infinite mapping in frame {self.number}"
                     self.expert("mptcp.fallback", f"fallback to regular TCP: {conn.fallback}")
-            fin = bool(f & _F_F)
-            if conn.checksum and o.checksum is None:
-                self.expert("mptcp.dss.checksum_missing")
-            elif not conn.checksum and o.checksum is not None and conn.sides[0].flags is not None:
+            fin = 1 if f & _F_F else 0
+            checksum = o.checksum
+            if conn.checksum:
+                if checksum is None:
+                    self.expert("mptcp.dss.checksum_missing")
+            elif checksum is not None and sides[0].flags is not None:
                 self.expert("mptcp.dss.checksum_unexpected")
             if dsn64 is not None and dl:
                 if fin:
                     me.dfin = (dsn64 + dl - 1) & _M64
                 if not (fin and dl == 1 and o.ssn == 0):
-                    self.mapping(d, o.ssn, dsn64, dl - fin, o.checksum, dl)
-                elif conn.checksum and o.checksum is not None and self.an.verify:
+                    self.mapping(d, o.ssn, dsn64, dl - fin, checksum, dl)
+                elif conn.checksum and checksum is not None and self.an.verify:
                     # A DATA_FIN alone: the checksum covers the pseudo-header only (RFC 8684 §3.3.1).
-                    c = crypto.verify_dss_checksum(dsn64, 0, 1, b"", o.checksum)
+                    c = crypto.verify_dss_checksum(dsn64, 0, 1, b"", checksum)
                     self.check(c)
                     if c.verdict is Verdict.MISMATCH:
                         self.expert("mptcp.dss.checksum_mismatch", str(c))
-                if me.idsn is not None and not me.checked_first:
+                if not me.checked_first and me.idsn is not None:
                     me.checked_first = True
                     self._first_dsn(me, side, dsn64)
             if fin:
@@ -892,9 +949,9 @@ class _Ctx:
     def mapping(self, d: int, ssn: int, dsn64: int, length: int, checksum: int | None, dl: int) -> None:
         """Record a mapping of ``length`` subflow octets from relative ``ssn`` to ``dsn64``; ``dl`` is the
         data-level length as sent (with the DATA_FIN's octet), which the checksum covers."""
-        sf, conn = self.sf, self.sf.conn
+        sf = self.sf
+        conn = sf.conn
         fl = sf.dirs[d]
-        side = conn.sides[sf.side(d)]
         end = ssn + length
         ms = fl.mappings
         known = None
@@ -915,7 +972,7 @@ class _Ctx:
                 del ms[0]
             fl.last = m
             if length:
-                self._data_range(side, dsn64, length, ssn)
+                self._data_range(conn.sides[sf.side(d)], dsn64, length, ssn)
         else:
             fl.last = known
 
@@ -953,7 +1010,7 @@ class _Ctx:
         retransmission on the same subflow is TCP's business), earlier frames only."""
         end = dsn64 + n
         starts, ranges = side.starts, side.ranges
-        i = bisect.bisect_right(starts, dsn64)
+        i = _bisect_right(starts, dsn64)
         me = self.sf.index
         hits = []
         j = i - 1
@@ -1025,7 +1082,7 @@ class _Ctx:
         dsn64 = (m[2] + rel - m[0]) & _M64
         if m[4] is not None:
             self._checksum(m, rel, n)
-        side = conn.sides[sf.side(d)]
+        side = conn.sides[d if sf.to_client_side else 1 - d]
         self._segment_range(side, dsn64, n)
         return ((dsn64 - side.idsn) & _M64 if side.idsn is not None else None), dsn64, m[3]
 
