@@ -35,20 +35,22 @@ class Dissection:
         self.frames = 0
 
     def __iter__(self) -> Iterator[PacketInfo]:
-        feed = self.analyzer.feed
-        for rec in self.reader:
-            self.frames += 1
-            data = rec.data
+        an = self.analyzer
+        feed, tcp, counts = an.feed, an._tcp, an.counts
+        frames = self.frames
+        for ts, linktype, data, orig_len, _, _ in self.reader.frames():
+            frames += 1
+            self.frames = frames
             try:
-                pkt = decode_frame(rec.linktype, data, rec.timestamp_ns)
+                pkt = decode_frame(linktype, data, ts)
             except DecodeError as e:
-                yield feed(self.frames, rec.timestamp_ns, len(data), rec.orig_len, None, e)
+                yield feed(frames, ts, len(data), orig_len, None, e)
                 continue
             if pkt is None:
-                yield feed(self.frames, rec.timestamp_ns, len(data), rec.orig_len, None, None,
-                           ip_addresses(rec.linktype, data))
+                yield feed(frames, ts, len(data), orig_len, None, None, ip_addresses(linktype, data))
                 continue
-            yield feed(self.frames, rec.timestamp_ns, len(data), rec.orig_len, pkt)
+            counts["TCP"] += 1  # Analyzer.feed for a TCP segment, without its call
+            yield tcp(frames, ts, len(data), orig_len, pkt)
 
     @property
     def problems(self) -> list[str]:

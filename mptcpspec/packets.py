@@ -103,8 +103,9 @@ _AF_INET6 = frozenset((10, 24, 28, 30))  # Linux, NetBSD/OpenBSD, FreeBSD, macOS
 _IPV6_EXT = frozenset((0, 43, 60, 135, 139, 140))  # hop-by-hop, routing, dest opts, mobility, HIP, shim6
 _u16 = struct.Struct("!H").unpack_from
 _tcp = struct.Struct("!HHIIHHHH").unpack_from
-_ip4 = struct.Struct("!BBHHHBBH4s4s").unpack_from
-_ip6 = struct.Struct("!IHBB16s16s").unpack_from
+_ip4 = struct.Struct("!BBHHHBB").unpack_from  # up to the protocol; the addresses are sliced as one key
+_ip6 = struct.Struct("!IHBB").unpack_from
+_IP_ETHERTYPES = frozenset((_ETH_IPV4, _ETH_IPV6))
 
 
 def ip_payload_offset(linktype: int, data: bytes) -> int | None:
@@ -156,17 +157,45 @@ def decode_packet(rec) -> Packet | None:
     return decode_frame(rec.linktype, rec.data, rec.timestamp_ns)
 
 
+def _v4_pair(octets: bytes) -> tuple:
+    """(source, destination) for the 8 address octets of an IPv4 header; cached, as the addresses."""
+    pair = _v4pairs[octets] = (_v4(octets[:4]), _v4(octets[4:]))
+    if len(_v4pairs) > 65536:
+        _v4pairs.clear()
+        _v4pairs[octets] = pair
+    return pair
+
+
+def _v6_pair(octets: bytes) -> tuple:
+    pair = _v6pairs[octets] = (_v6(octets[:16]), _v6(octets[16:]))
+    if len(_v6pairs) > 65536:
+        _v6pairs.clear()
+        _v6pairs[octets] = pair
+    return pair
+
+
+_v4pairs: dict[bytes, tuple] = {}
+_v6pairs: dict[bytes, tuple] = {}
+
+
 def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | None:
     """The TCP segment in a frame of ``linktype``, or None when there is none."""
-    p = ip_payload_offset(linktype, data)
-    if p is None or len(data) <= p:
-        return None
-    ver = data[p] >> 4
     n = len(data)
+    # The link layers of most captures inline (Linux cooked v1 is what ``tcpdump -i any`` writes);
+    # the rest, and VLAN tags, through ip_payload_offset.
+    if linktype == 113 and n > 16 and ((data[14] << 8) | data[15]) in _IP_ETHERTYPES:
+        p = 16
+    elif linktype == 1 and n > 14 and ((data[12] << 8) | data[13]) in _IP_ETHERTYPES:
+        p = 14
+    else:
+        p = ip_payload_offset(linktype, data)
+        if p is None or n <= p:
+            return None
+    ver = data[p] >> 4
     if ver == 4:
         if n < p + 20:
             raise DecodeError("IPv4 header", None, p, f"needs 20 octets, {n - p} captured")
-        vihl, _, total, _, frag, ttl, proto, _, s, d = _ip4(data, p)
+        vihl, _, total, _, frag, ttl, proto = _ip4(data, p)
         ihl = (vihl & 15) * 4
         if ihl < 20:
             raise DecodeError("IPv4 header", "IHL", p, f"header length {ihl} is under 20")
@@ -178,11 +207,15 @@ def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | 
             raise DecodeError("IPv4 header", "total length", p + 2, f"{total} is shorter than the header ({ihl})")
         t = p + ihl
         end = p + total  # the IP packet's end (Ethernet padding beyond it is not payload)
-        src, dst = _v4(s), _v4(d)
+        a = data[p + 12:p + 20]
+        pair = _v4pairs.get(a)
+        if pair is None:
+            pair = _v4_pair(a)
+        src, dst = pair
     elif ver == 6:
         if n < p + 40:
             raise DecodeError("IPv6 header", None, p, f"needs 40 octets, {n - p} captured")
-        _, plen, nh, ttl, s, d = _ip6(data, p)
+        _, plen, nh, ttl = _ip6(data, p)
         t = p + 40
         end = t + plen if plen else n
         while nh != 6:
@@ -200,7 +233,11 @@ def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | 
                 t += 8
             else:
                 return None
-        src, dst = _v6(s), _v6(d)
+        a = data[p + 8:p + 40]
+        pair = _v6pairs.get(a)
+        if pair is None:
+            pair = _v6_pair(a)
+        src, dst = pair
     else:
         return None
     if n < t + 20:
@@ -209,13 +246,12 @@ def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | 
     doff = (offflags >> 12) * 4
     if doff < 20:
         raise DecodeError("TCP header", "data offset", t - p + 12, f"header length {doff} is under 20")
-    if t + doff > end:
+    o = t + doff
+    if o > end:
         raise DecodeError("TCP header", "data offset", t - p + 12,
                           f"header length {doff} runs past the IP packet ({end - t} octets)")
-    if n < t + doff:
+    if n < o:
         raise DecodeError("TCP header", "options", t - p + 20,
                           f"cut by the snapshot length: {doff - 20} option octets, {n - t - 20} captured")
-    o = t + doff
-    payload = data[o:end] if end <= n else data[o:n]
     return _packet(ver, src, dst, sport, dport, seq, ack, _FLAGS[offflags & 0x1FF], win, data[t + 20:o],
-                   payload, end - o, csum, urg, ttl, timestamp_ns)
+                   data[o:end] if end <= n else data[o:n], end - o, csum, urg, ttl, timestamp_ns)

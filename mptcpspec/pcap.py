@@ -146,6 +146,13 @@ class CaptureReader:
         return self._buf.offset if self._buf is not None else 0
 
     def __iter__(self) -> Iterator[Record]:
+        for frame in self.frames():
+            yield _record(*frame)
+
+    def frames(self) -> Iterator[tuple]:
+        """The records as plain tuples ``(timestamp_ns, linktype, data, orig_len, interface,
+        truncated)``, in :class:`Record`'s field order: what the dissector's loop reads, without
+        building a Record per frame."""
         if isinstance(self._source, (str, os.PathLike)):
             with open(self._source, "rb") as f:
                 yield from self._read(f)
@@ -154,7 +161,7 @@ class CaptureReader:
 
     # ------------------------------------------------------------------ dispatch
 
-    def _read(self, f: BinaryIO) -> Iterator[Record]:
+    def _read(self, f: BinaryIO) -> Iterator[tuple]:
         b = self._buf = _Buffer(f)
         if not b.ensure(4):
             raise CaptureError("capture file", "magic", 0,
@@ -176,7 +183,7 @@ class CaptureReader:
 
     # ------------------------------------------------------------------ pcap
 
-    def _pcap(self, b: _Buffer, order: str, nanos: bool, hdr_size: int) -> Iterator[Record]:
+    def _pcap(self, b: _Buffer, order: str, nanos: bool, hdr_size: int) -> Iterator[tuple]:
         if not b.ensure(24):
             raise CaptureError("pcap", "file header", 0, f"needs 24 octets, the file has {b.available()}")
         _, major, minor, _, _, snaplen, network = struct.unpack_from(order + "IHHiIII", b.buf, 0)
@@ -185,34 +192,51 @@ class CaptureReader:
         linktype = network & 0xFFFF
         self.linktypes.add(linktype)
         b.pos = 24
-        hdr = struct.Struct(order + "IIII")
+        hdr = struct.Struct(order + "IIII").unpack_from
         scale = 1 if nanos else 1000
+        # The hot loop keeps the buffer and position in locals; ``b`` is brought up to date before
+        # each yield (for ``position``) and whenever it has to read more.
+        buf, pos = b.buf, b.pos
+        size = len(buf)
+        records = self.records
         while True:
-            if not b.ensure(hdr_size):
-                if b.available():
-                    self._truncated(f"the header of record {self.records + 1}", b.offset, hdr_size, b.available())
-                return
-            sec, frac, incl, orig = hdr.unpack_from(b.buf, b.pos)
+            if size - pos < hdr_size:
+                b.pos = pos
+                if not b.ensure(hdr_size):
+                    if b.available():
+                        self._truncated(f"the header of record {records + 1}", b.offset, hdr_size,
+                                        b.available())
+                    return
+                buf, pos = b.buf, b.pos
+                size = len(buf)
+            sec, frac, incl, orig = hdr(buf, pos)
             if incl > _MAX_RECORD:
+                b.pos = pos
                 raise CaptureError("pcap", "incl_len", b.offset + 8,
-                                   f"record {self.records + 1} claims {incl} captured octets: corrupt file")
-            start = b.offset
-            b.pos += hdr_size
-            if not b.ensure(incl):
-                data = bytes(b.buf[b.pos:])
-                self._truncated(f"record {self.records + 1}", start, incl, len(data))
-                b.pos = len(b.buf)
-                self.records += 1
-                yield _record(sec * 1_000_000_000 + frac * scale, linktype, data, max(orig, len(data)), 0, True)
-                return
-            p = b.pos
-            b.pos = p + incl
-            self.records += 1
-            yield _record(sec * 1_000_000_000 + frac * scale, linktype, b.buf[p:p + incl], orig, 0, False)
+                                   f"record {records + 1} claims {incl} captured octets: corrupt file")
+            pos += hdr_size
+            if size - pos < incl:
+                start = b.base + pos - hdr_size
+                b.pos = pos
+                if not b.ensure(incl):
+                    data = bytes(b.buf[b.pos:])
+                    self._truncated(f"record {records + 1}", start, incl, len(data))
+                    b.pos = len(b.buf)
+                    records += 1
+                    self.records = records
+                    yield sec * 1_000_000_000 + frac * scale, linktype, data, max(orig, len(data)), 0, True
+                    return
+                buf, pos = b.buf, b.pos
+                size = len(buf)
+            p = pos
+            b.pos = pos = p + incl
+            records += 1
+            self.records = records
+            yield sec * 1_000_000_000 + frac * scale, linktype, buf[p:pos], orig, 0, False
 
     # ------------------------------------------------------------------ pcapng
 
-    def _pcapng(self, b: _Buffer) -> Iterator[Record]:
+    def _pcapng(self, b: _Buffer) -> Iterator[tuple]:
         order = "<"
         ifaces: list[tuple[int, int, int, int]] = []  # (linktype, snaplen, tsresol divisor/multiplier, offset s)
         first = True
@@ -285,7 +309,7 @@ class CaptureReader:
         return linktype, snaplen, resol, tsoffset
 
     def _packet_block(self, btype: int, block: bytes, order: str, ifaces: list, start: int,
-                      partial: bool = False) -> Record | None:
+                      partial: bool = False) -> tuple | None:
         end = len(block) - (0 if partial else 4)
         if btype == 6:  # Enhanced Packet Block
             if len(block) < 28:
@@ -325,7 +349,7 @@ class CaptureReader:
         else:
             ns = ts // 10 ** (resol - 9)
         ns += tsoffset * 1_000_000_000
-        return _record(ns, linktype, data, max(orig, len(data)), iface, partial and len(data) < caplen)
+        return ns, linktype, data, max(orig, len(data)), iface, partial and len(data) < caplen
 
 
 def read_records(source: str | os.PathLike | BinaryIO) -> Iterator[Record]:
