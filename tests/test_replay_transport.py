@@ -208,6 +208,23 @@ def test_check_privileges_says_what_is_missing(monkeypatch):
         transport.check_privileges()
 
 
+def test_missing_privileges_for_real():
+    """The command, run with no capabilities at all (root's bounding set emptied by setpriv): exit 3
+    and one line that says what is missing, before any packet or nftables table."""
+    import shutil
+    import subprocess
+
+    need_root(("setpriv", "nft"))
+    r = subprocess.run(["setpriv", "--inh-caps=-all", "--bounding-set=-all", sys.executable, "-m", "mptcpspec",
+                        "replay", "-r", str(Path(__file__).parent / "data" / "v4-two-subflows.pcap"),
+                        "--target", "198.51.100.2"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.splitlines() == ["mptcpspec: error: the replay transport needs root or CAP_NET_RAW and "
+                                     "CAP_NET_ADMIN (raw sockets, nftables): [Errno 1] Operation not permitted"]
+    listing = subprocess.run([shutil.which("nft"), "list", "tables"], capture_output=True, text=True).stdout
+    assert "mptcpspec_replay" not in listing
+
+
 def test_cleanup_leftovers_parses_and_deletes_dead_tables(monkeypatch):
     calls = []
     listing = ("table inet filter\ntable inet mptcpspec_replay_999999999_0\n"
