@@ -49,8 +49,9 @@ class Field:
     get: Callable[[PacketInfo], list]
     option: bool = False  #: one of the option fields that :func:`option_fields` yields
     #: A Python expression giving the printed cell from ``i`` (the PacketInfo) and ``p`` (its Packet,
-    #: not None), for fields with exactly one value on every TCP packet: the fields writer compiles
-    #: these into one function per field list.
+    #: not None) in the default output mode (every occurrence, no quotes): the values joined with
+    #: ``AGG``, '' when there is none; ``GET(i)`` in it is the field's own ``get``.  The fields writer
+    #: compiles these into one function per field list.
     fast: str | None = None
 
     def values(self, info: PacketInfo) -> list[str]:
@@ -299,21 +300,64 @@ for _n, _e in _FAST.items():
     FIELDS[_n] = dataclasses.replace(FIELDS[_n], fast=_e)
 
 
-def option_cells(names: list[str], agg: str) -> Callable[[PacketInfo], dict]:
-    """A function giving, for one packet, the printed cell of each option field in ``names``
-    (absent ones left out): one pass over the packet's MPTCP options."""
-    wanted = [n for n in names if n in FIELDS and FIELDS[n].option]
-    tables = {t: [(n, fn) for n in wanted if (fn := by.get(n)) is not None] for t, by in _BY_NAME.items()}
-    subtype = P + "subtype" in wanted
+# Python expressions equal to ``AGG.join(fn(o))`` for some extractors of _EXTRACT (``o`` the option):
+# the option cells of the commonest option, compiled by option_cells instead of called.
+_OPT_FAST: dict[tuple[type, str], str] = {
+    (Dss, P + "flags"): 'f"0x{int(o.flags):02x}"',
+    (Dss, P + "datafin.flag"): "('1' if int(o.flags) & 0x10 else '0')",
+    (Dss, P + "dseqn8.flag"): "('1' if int(o.flags) & 0x08 else '0')",
+    (Dss, P + "dseqnpresent.flag"): "('1' if int(o.flags) & 0x04 else '0')",
+    (Dss, P + "dataack8.flag"): "('1' if int(o.flags) & 0x02 else '0')",
+    (Dss, P + "dataackpresent.flag"): "('1' if int(o.flags) & 0x01 else '0')",
+    (Dss, P + "rawdataack"): "('' if (v := o.data_ack) is None else str(v))",
+    (Dss, P + "rawdataseqno"): "('' if (v := o.dsn) is None else str(v))",
+    (Dss, P + "subflowseqno"): "('' if o.dsn is None else str(o.ssn))",
+    (Dss, P + "datalvllen"): "('' if o.dsn is None else str(o.data_level_length))",
+}
 
-    def cells(i: PacketInfo) -> dict:
-        m = i.mptcp
+
+def option_cells(names: list[str], agg: str) -> tuple[list[str], Callable[[tuple], tuple]]:
+    """The option fields among ``names`` (each once, in order), and a function giving, for a
+    packet's MPTCP options (``PacketInfo.mptcp``, not empty), the printed cell of each of them
+    ('' for an absent one), as a tuple in that order.
+
+    For a packet with one MPTCP option (nearly all of them), the cells come from a function compiled
+    for the option's class on first use; for several, one pass over the options."""
+    listed = [n for n in names if n in FIELDS and FIELDS[n].option]
+    wanted = list(dict.fromkeys(listed))
+    # Over several options, a field named twice in ``names`` has its values taken twice, as this
+    # writer always did (the single-option path and the getters do not).
+    tables = {t: [(n, fn) for n in listed if (fn := by.get(n)) is not None] for t, by in _BY_NAME.items()}
+    subtype = P + "subtype" in wanted
+    compiled: dict[type, Callable] = {}
+
+    def compile_for(t: type) -> Callable:
+        env: dict = {"AGG": agg, "SUBTYPE": _subtype}
+        by = _BY_NAME.get(t, _EMPTY_MAP)
+        parts = []
+        for k, n in enumerate(wanted):
+            if n == P + "subtype":
+                if t is not MalformedOption and t is not MptcpUnknown and getattr(t, "SUBTYPE", None) is not None:
+                    parts.append(repr(str(int(t.SUBTYPE))))  # _subtype's value, the same for every option of t
+                else:
+                    parts.append("AGG.join(SUBTYPE(o))")
+            elif (fn := by.get(n)) is None:
+                parts.append("''")
+            elif (t, n) in _OPT_FAST:
+                parts.append(_OPT_FAST[t, n])
+            else:
+                env[f"f{k}"] = fn
+                parts.append(f"AGG.join(f{k}(o))")
+        exec(f"def cells(o):\n    return ({''.join(x + ', ' for x in parts)})\n", env)  # noqa: S102
+        return env["cells"]
+
+    def cells(m: tuple) -> tuple:
         if len(m) == 1:
             o = m[0]
-            out = {n: agg.join(v) for n, fn in tables.get(type(o), ()) if (v := fn(o))}
-            if subtype:
-                out[P + "subtype"] = agg.join(_subtype(o))
-            return out
+            f = compiled.get(type(o))
+            if f is None:
+                f = compiled[type(o)] = compile_for(type(o))
+            return f(o)
         acc: dict[str, list] = {}
         for o in m:
             if subtype:
@@ -322,8 +366,10 @@ def option_cells(names: list[str], agg: str) -> Callable[[PacketInfo], dict]:
                 v = fn(o)
                 if v:
                     acc.setdefault(n, []).extend(v)
-        return {n: agg.join(v) for n, v in acc.items()}
-    return cells
+        return tuple(agg.join(acc[n]) if n in acc else "" for n in wanted)
+    return wanted, cells
+
+
 for _n, _d in _OPTION_FIELDS:
     _register(P + _n, _d, "wireshark", _opt_getter(P + _n), True)
 _register("mptcp.rm_addr.count", "REMOVE_ADDR: number of address IDs", "wireshark", _opt_getter("mptcp.rm_addr.count"),
@@ -467,6 +513,50 @@ _register("mptcp.tcprst.reason", "MP_TCPRST reason, by name", "mptcpspec",
           lambda i: [getattr(o.reason, "name", str(o.reason)) for o in i.mptcp if type(o) is MpTcpRst])
 _register("mptcp.experimental.payload", "MP_EXPERIMENTAL payload (hex)", "mptcpspec",
           lambda i: [o.payload.hex() for o in i.mptcp if type(o) is MpExperimental])
+
+def _dss_cell(attr: str) -> str:
+    """The fast expression of a _dss_values field: one DssInfo (the common case) inline."""
+    return (f"('' if not (d := i.dss) else ('' if (v := d[0].{attr}) is None else str(v)) if len(d) == 1 "
+            f"else AGG.join(GET(i)))")
+
+
+# Fast expressions (see Field.fast) of fields that may have no value, for the common cases; the rest
+# call the getter.
+_FAST_MORE = {
+    "frame.time_epoch": 'f"{i.timestamp_ns // 1_000_000_000}.{i.timestamp_ns % 1_000_000_000:09d}"',
+    "tcp.flags.fin": "('1' if int(p.flags) & 0x01 else '0')",
+    "tcp.flags.syn": "('1' if int(p.flags) & 0x02 else '0')",
+    "tcp.flags.reset": "('1' if int(p.flags) & 0x04 else '0')",
+    "tcp.flags.push": "('1' if int(p.flags) & 0x08 else '0')",
+    "tcp.flags.ack": "('1' if int(p.flags) & 0x10 else '0')",
+    "tcp.flags.urg": "('1' if int(p.flags) & 0x20 else '0')",
+    "mptcp.stream": "(str(i.mptcp_stream) if i.mptcp_shown else '')",
+    "mptcp.master": "(('1' if i.master else '0') if i.mptcp_shown else '')",
+    "mptcp.dss.dsn": _dss_cell("dsn"),
+    "mptcp.ack": _dss_cell("ack"),
+    "mptcp.dss.ack64": _dss_cell("ack64"),
+    "mptcp.dss.dsn64": _dss_cell("dsn64"),
+    # _segment_dsn: a payload's DSN through its mapping inline, other cases through the getter
+    "mptcp.dsn": ("(('' if (v := i.payload_dsn) is None else str(v)) if i.payload_dsn64 is not None "
+                  "and i.mptcp_shown and not int(p.flags) & 0x02 else AGG.join(GET(i)))"),
+    "mptcp.rawdsn64": ("(str(i.payload_dsn64) if i.payload_dsn64 is not None and i.mptcp_shown "
+                       "and not int(p.flags) & 0x02 else AGG.join(GET(i)))"),
+    "mptcp.payload_dsn": "('' if (v := i.payload_dsn) is None else str(v))",
+    "mptcp.from_client": "('' if (v := i.from_client) is None else '1' if v else '0')",
+    "mptcp.reinjection_of": "(AGG.join(GET(i)) if i.reinjection_of else '')",
+    "mptcp.expert": "(AGG.join(GET(i)) if i.experts else '')",
+    "mptcp.check": "(AGG.join(GET(i)) if i.checks else '')",
+    "mptcp.expert.severity": "(AGG.join(GET(i)) if i.experts else '')",
+    "mptcp.expert.message": "(AGG.join(GET(i)) if i.experts else '')",
+    "mptcp.dss.checksum.status": "(AGG.join(GET(i)) if i.checks else '')",
+    "mptcp.join.hmac.status": "(AGG.join(GET(i)) if i.checks else '')",
+    "mptcp.add_addr.hmac.status": "(AGG.join(GET(i)) if i.checks else '')",
+    "mptcp.fastclose.key.status": "(AGG.join(GET(i)) if i.checks else '')",
+    "mptcp.echoed_key.status": "(AGG.join(GET(i)) if i.checks else '')",
+}
+for _n, _e in _FAST_MORE.items():
+    FIELDS[_n] = dataclasses.replace(FIELDS[_n], fast=_e)
+
 
 def field_names(source: str | None = None) -> list[str]:
     return [n for n, f in FIELDS.items() if source is None or f.source == source]

@@ -214,25 +214,44 @@ class FieldsWriter:
             out.write(self.sep.join(names) + "\n")
 
     def _compile(self, names: list[str]):
-        """One function for the whole row: each field's ``fast`` f-string fragment where it has one,
-        else its getter's values joined.  Used for TCP packets in the default output mode."""
-        env = {"SLOW": self._slow, "AGG": self.agg, "SEP": self.sep, "OPTS": option_cells(names, self.agg),
-               "NONE": {}}
+        """One function for the whole row: each field's ``fast`` expression where it has one, the
+        option fields from one call of :func:`~mptcpspec.fields.option_cells`, else its getter's
+        values joined.  Used for TCP packets in the default output mode."""
+        opt_names, opt_cells = option_cells(names, self.agg)
+        env = {"SLOW": self._slow, "AGG": self.agg, "SEP": self.sep, "OPTS": opt_cells,
+               "EMPTY": ("",) * len(opt_names)}
         parts = []
         for k, n in enumerate(names):
             f = FIELDS[n]
             if f.fast is not None:
-                parts.append(f.fast)
+                env[f"g{k}"] = f.get
+                parts.append(f.fast.replace("GET(", f"g{k}("))
             elif f.option:
-                parts.append(f"o.get({n!r}, '')")
+                parts.append(f"c{opt_names.index(n)}")
             else:
                 env[f"g{k}"] = f.get
                 parts.append(f"AGG.join(g{k}(i))")
+        cells = "".join(f"c{k}, " for k in range(len(opt_names)))
         src = ("def row(i):\n    p = i.packet\n    if p is None:\n        return SLOW(i)\n"
-               "    o = OPTS(i) if i.mptcp else NONE\n"
-               f"    return SEP.join(({', '.join(parts)},))\n")
+               + (f"    m = i.mptcp\n    {cells}= OPTS(m) if m else EMPTY\n" if opt_names else "")
+               + f"    return SEP.join(({''.join(x + ', ' for x in parts)}))\n")
         exec(src, env)  # noqa: S102 - built from the field table's own fragments
         return env["row"]
+
+    def write_all(self, infos) -> None:
+        """:meth:`write` for each of ``infos``, in a loop of its own (the dissector's main loop when
+        nothing but the rows is asked for)."""
+        row = self.row
+        if row is None:
+            for info in infos:
+                self.write(info)
+            return
+        buf = self.buf
+        for info in infos:
+            buf.append(row(info))
+            if len(buf) >= 256:
+                self.flush()
+                buf = self.buf
 
     def _slow(self, info: PacketInfo) -> str:
         return self.sep.join([self.agg.join(g(info)) for g in self.getters])
