@@ -81,7 +81,6 @@ def _parse_E(values: list[str]) -> dict[str, str]:
 def cmd_dissect(args) -> int:
     from mptcpspec.dissect import Dissection
     from mptcpspec.fields import FIELDS
-    from mptcpspec.filters import FilterError, compile_filter
     from mptcpspec.output import FieldsWriter, JsonWriter, TextWriter, expert_summary
 
     if args.list_fields:
@@ -91,10 +90,14 @@ def cmd_dissect(args) -> int:
     if not args.read:
         return _err("-r FILE is required", EXIT_USAGE)
     out = sys.stdout
-    try:
-        flt = compile_filter(args.filter) if args.filter else None
-    except FilterError as e:
-        return _err(str(e), EXIT_USAGE)
+    flt = None
+    if args.filter:
+        from mptcpspec.filters import FilterError, compile_filter  # lark: imported only when needed
+
+        try:
+            flt = compile_filter(args.filter)
+        except FilterError as e:
+            return _err(str(e), EXIT_USAGE)
     if args.T == "fields":
         if not args.e:
             return _err("-T fields needs at least one -e FIELD (see --list-fields)", EXIT_USAGE)
@@ -125,22 +128,26 @@ def cmd_dissect(args) -> int:
     count = 0
     first_ts = None
     try:
-        for info in d:
-            if follower is not None:
-                follower.feed(info)
-            if progress.on and not info.number & 0x3FFF:
-                progress.update(d.reader, info.number)
-            if first_ts is None:
-                first_ts = info.timestamp_ns
-                if isinstance(writer, TextWriter):
-                    writer.first_ts = first_ts  # times are relative to the first frame, as tshark's
-            if flt is not None and not flt(info):
-                continue
-            count += 1
-            if writer is not None:
-                writer.write(info)
-            if args.count and count >= args.count:
-                break
+        if (isinstance(writer, FieldsWriter) and follower is None and flt is None and not args.count
+                and not progress.on):
+            writer.write_all(d)  # the rows and nothing else: the writer's own loop
+        else:
+            for info in d:
+                if follower is not None:
+                    follower.feed(info)
+                if progress.on and not info.number & 0x3FFF:
+                    progress.update(d.reader, info.number)
+                if first_ts is None:
+                    first_ts = info.timestamp_ns
+                    if isinstance(writer, TextWriter):
+                        writer.first_ts = first_ts  # times are relative to the first frame, as tshark's
+                if flt is not None and not flt(info):
+                    continue
+                count += 1
+                if writer is not None:
+                    writer.write(info)
+                if args.count and count >= args.count:
+                    break
     except CaptureError as e:
         progress.done()
         if d.frames == 0:
