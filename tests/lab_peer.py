@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import ctypes.util
+import errno
 import hashlib
 import json
 import random
@@ -76,8 +77,9 @@ def family_of(n: int) -> int:
 _libc = None
 
 
-def established_subflows(sock: socket.socket) -> int | None:
-    """How many subflows of this MPTCP socket are in TCP ESTABLISHED, or None if unknown."""
+def established_subflows(sock: socket.socket, any_state: bool = False) -> int | None:
+    """How many subflows of this MPTCP socket are in TCP ESTABLISHED (with ``any_state``: it has
+    at all, closing ones included), or None if unknown."""
     global _libc
     if _libc is None:
         _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
@@ -89,6 +91,8 @@ def established_subflows(sock: socket.socket) -> int | None:
         return None
     _, num, _, got_size = struct.unpack_from("=IIII", buf, 0)
     stride = got_size or size_user
+    if any_state:
+        return num
     return sum(1 for i in range(min(num, room)) if buf.raw[16 + i * stride] == TCP_ESTABLISHED)
 
 
@@ -103,8 +107,13 @@ def wait_subflows(sock: socket.socket, want: int, deadline: Deadline) -> int:
         time.sleep(0.005)
 
 
-def recv_all(sock: socket.socket, deadline: Deadline, limit: int | None = None) -> tuple[bytes, bool]:
-    """Read until EOF (or ``limit`` octets); returns (data, reset) where reset means the peer reset."""
+def recv_all(sock: socket.socket, deadline: Deadline, limit: int | None = None,
+             seen: list | None = None) -> tuple[bytes, bool]:
+    """Read until EOF (or ``limit`` octets); returns (data, reset) where reset means the peer reset.
+
+    With ``seen`` (a one-item list), keep there the most subflows the socket had (MPTCP_TCPINFO)
+    after each read.
+    """
     buf = bytearray()
     while limit is None or len(buf) < limit:
         sock.settimeout(deadline.left())
@@ -112,9 +121,15 @@ def recv_all(sock: socket.socket, deadline: Deadline, limit: int | None = None) 
             chunk = sock.recv(65536 if limit is None else min(65536, limit - len(buf)))
         except ConnectionResetError:
             return bytes(buf), True
+        except OSError as e:  # an MPTCP socket reset (MP_FASTCLOSE) before the first read
+            if e.errno == errno.ENOTCONN:
+                return bytes(buf), True
+            raise
         if not chunk:
             break
         buf += chunk
+        if seen is not None:
+            seen[0] = max(seen[0], established_subflows(sock, any_state=True) or 0)
     return bytes(buf), False
 
 
@@ -159,13 +174,14 @@ def run_server(a) -> None:
             got = bytearray()
             replied = 0
             reset = False
+            seen = [0]
             if a.reply and a.reply_after is not None:
-                first, reset = recv_all(conn, deadline, a.reply_after)
+                first, reset = recv_all(conn, deadline, a.reply_after, seen)
                 got += first
                 if not reset:
                     replied = send_reply(conn, a, i, deadline)
             if not reset:
-                rest, reset = recv_all(conn, deadline)
+                rest, reset = recv_all(conn, deadline, seen=seen)
                 got += rest
             if a.reply and a.reply_after is None and not reset:
                 replied = send_reply(conn, a, i, deadline)
@@ -173,7 +189,7 @@ def run_server(a) -> None:
                 with open(a.out if a.count == 1 else f"{a.out}.{i}", "wb") as f:
                     f.write(got)
             emit("result", connection=i, peer=list(peer[:2]), reset=reset, replied=replied,
-                 **summary(bytes(got)))
+                 subflows=seen[0], **summary(bytes(got)))
     ls.close()
 
 
