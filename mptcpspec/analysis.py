@@ -148,7 +148,7 @@ _dssinfo = fast_constructor(DssInfo)
 class _Dir:
     """One direction of a subflow: sequence base and recent mappings."""
 
-    __slots__ = ("isn", "syn_data", "mappings", "last", "fin", "fin_acked", "seen_dss", "data")
+    __slots__ = ("isn", "syn_data", "mappings", "last", "fin", "fin_acked", "seen_dss", "data", "ssn_hi", "dsn_hi")
 
     def __init__(self) -> None:
         self.isn: int | None = None
@@ -157,6 +157,10 @@ class _Dir:
         # net/mptcp/fastopen.c: "ssn_offset += skb->len"); a capture shows the same.
         self.syn_data = 0
         self.mappings: list[list] = []  # [ssn_start, ssn_end, dsn64, frame, checksum, buffer]
+        # Upper bounds of the subflow and data-level ends of every mapping made: octets at or
+        # above them overlap none of ``mappings`` (the scans for overlaps are skipped).
+        self.ssn_hi = 0
+        self.dsn_hi = 0
         self.last: list | None = None
         self.fin: int | None = None  # sequence number of our FIN
         self.fin_acked = False
@@ -955,24 +959,30 @@ class _Ctx:
         end = ssn + length
         ms = fl.mappings
         known = None
-        for m in reversed(ms):
-            if m[0] < end and ssn < m[1]:  # overlapping subflow data
-                if ((m[2] - m[0]) & _M64) != ((dsn64 - ssn) & _M64):
-                    self.expert("mptcp.dss.mapping_conflict",
-                                f"subflow octets {ssn}..{end} mapped to DSN {dsn64:#x}, frame {m[3]} mapped them "
-                                f"to {(m[2] + ssn - m[0]) & _M64:#x}")
-                elif m[0] == ssn and m[1] == end:
-                    known = m
-                    m[3] = self.number  # the mapping as this packet repeats it (Wireshark's related_mapping)
-                break
+        if ssn < fl.ssn_hi:  # else no mapping reaches these subflow octets
+            for m in reversed(ms):
+                if m[0] < end and ssn < m[1]:  # overlapping subflow data
+                    if ((m[2] - m[0]) & _M64) != ((dsn64 - ssn) & _M64):
+                        self.expert("mptcp.dss.mapping_conflict",
+                                    f"subflow octets {ssn}..{end} mapped to DSN {dsn64:#x}, frame {m[3]} mapped "
+                                    f"them to {(m[2] + ssn - m[0]) & _M64:#x}")
+                    elif m[0] == ssn and m[1] == end:
+                        known = m
+                        m[3] = self.number  # the mapping as this packet repeats it (Wireshark's related_mapping)
+                    break
         if known is None:
             m = [ssn, end, dsn64, self.number, checksum if self.an.verify and conn.checksum else None, None, dl]
             ms.append(m)
             if len(ms) > _MAX_MAPPINGS:
                 del ms[0]
             fl.last = m
+            if end > fl.ssn_hi:
+                fl.ssn_hi = end
             if length:
                 self._data_range(conn.sides[sf.side(d)], dsn64, length, ssn)
+            dend = dsn64 + end - ssn
+            if dend > fl.dsn_hi:
+                fl.dsn_hi = dend
         else:
             fl.last = known
 
@@ -992,9 +1002,11 @@ class _Ctx:
         # A data-level retransmission on this same subflow (at other subflow octets): the mapping
         # ranges this subflow direction made before.
         again = None
-        for m in self.sf.dirs[self.d].mappings[:-1]:
-            if m[2] < end and dsn64 < m[2] + (m[1] - m[0]) and m[0] != ssn:
-                again = m[3]
+        fl = self.sf.dirs[self.d]
+        if dsn64 < fl.dsn_hi:  # else none of the mappings before this one reaches its data
+            for m in fl.mappings[:-1]:
+                if m[2] < end and dsn64 < m[2] + (m[1] - m[0]) and m[0] != ssn:
+                    again = m[3]
         if again is not None:
             self.expert("mptcp.dss.retransmission",
                         f"DSN {dsn64:#x}+{length} was mapped on this subflow before, in frame {again}, "
