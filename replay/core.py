@@ -47,7 +47,7 @@ from mptcpspec.options import (
 )
 from mptcpspec.packets import decode_frame
 from replay.plan import PlannedSegment, ReplayPlan
-from replay.wire import tcp_packet
+from replay.wire import Flow, dss_data_option, tcp_packet
 
 __all__ = ["Replay", "ReplayError", "Event", "SubflowReport", "Report"]
 
@@ -154,6 +154,7 @@ class _Subflow:
         # Subflow sequence numbers in DSS mappings are relative to the ISN, past any Fast Open data
         # the SYN carried: that data is outside the data-level stream (Linux: ssn_offset += len).
         self.ssn_off = 0
+        self.flow: Flow | None = None  # the packet builder of this subflow's direction to the server
 
 
 def _ep(ep: tuple) -> str:
@@ -208,6 +209,7 @@ class Replay:
             sf = _Subflow(ps.index, ps.kind, (lad, ps.client[1]), (rad, self.port or ps.server[1]), ps.address_id,
                           ps.backup, self.rng.getrandbits(32), self.rng.getrandbits(32))
             sf.rto_base = rto
+            sf.flow = Flow(sf.local[0], sf.remote[0], sf.local[1], sf.remote[1])
             self.subflows.append(sf)
         self.by_index = {sf.index: sf for sf in self.subflows}
         for sf in self.subflows:
@@ -876,9 +878,16 @@ class Replay:
             self.mpc_data_sent = True
         else:
             csum = crypto.dss_checksum(dsn, ssn, len(data), data) if self.checksum else None
-            opts = [Dss(flags=_DSS_DATA, data_ack=self._data_ack(), dsn=dsn, ssn=ssn, data_level_length=len(data),
-                        checksum=csum)]
-        pkt = self._packet(sf, _PSH, opts, data)
+            opts = None
+        if opts is None:
+            # The hot path: DSS (DATA_ACK, mapping) built by struct; tests check it against the codec.
+            rcv = self.rcv_next
+            pkt = sf.flow.packet(sf.snd_nxt, sf.rcv_nxt or 0, _PSH | (_ACK if sf.rcv_nxt is not None else 0),
+                                 _WINDOW, dss_data_option(rcv if rcv is not None else 0, dsn, ssn, len(data), csum),
+                                 data)
+            sf.report.sent += 1
+        else:
+            pkt = self._packet(sf, _PSH, opts, data)
         if not self.data_progress:
             self.data_progress = now
         end = (dsn + len(data)) & _M64

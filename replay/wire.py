@@ -7,7 +7,7 @@ import struct
 
 from mptcpspec.options import encode_tcp_options
 
-__all__ = ["tcp_packet", "tcp_checksum", "ip_checksum", "fold"]
+__all__ = ["tcp_packet", "tcp_checksum", "ip_checksum", "fold", "Flow", "dss_data_option"]
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -60,3 +60,50 @@ def tcp_packet(src: _Address, dst: _Address, sport: int, dport: int, seq: int, a
         ip = ip[:10] + struct.pack("!H", ip_checksum(ip)) + ip[12:]
         return ip + seg
     return struct.pack("!IHBB16s16s", 6 << 28, len(seg), 6, ttl, src.packed, dst.packed) + seg
+
+
+# -- the data path, specialised: one subflow's constant parts computed once ------------------------
+
+_DSS_MAP = struct.Struct("!BBBBQQIH")  # DSS with 8-octet DATA_ACK and DSN, SSN, data-level length
+_DSS_MAP_CSUM = struct.Struct("!BBBBQQIHH")
+
+
+def dss_data_option(data_ack: int, dsn: int, ssn: int, length: int, checksum: int | None) -> bytes:
+    """The octets ``encode_tcp_options([Dss(flags=A|a|M|m, ...)])`` gives (RFC 8684 §3.3 Figure 9),
+    without the generic encoder: the replay's data segments all carry this one option."""
+    if checksum is None:
+        return _DSS_MAP.pack(30, 26, 0x20, 0x0F, data_ack, dsn, ssn, length) + b"\0\0"  # EOL padding
+    return _DSS_MAP_CSUM.pack(30, 28, 0x20, 0x0F, data_ack, dsn, ssn, length, checksum)
+
+
+class Flow:
+    """One direction of one TCP connection: ``packet()`` builds what :func:`tcp_packet` builds,
+    with the addresses' share of the pseudo-header checksum and the IP header prefix made once."""
+
+    __slots__ = ("v4", "base", "ports", "ip_head", "src", "dst", "ttl")
+
+    def __init__(self, src: _Address, dst: _Address, sport: int, dport: int, ttl: int = 64) -> None:
+        self.v4 = src.version == 4
+        self.src, self.dst, self.ttl = src, dst, ttl
+        self.base = _sum16(src.packed + dst.packed) + 6  # addresses and protocol of the pseudo-header
+        self.ports = struct.pack("!HH", sport, dport)
+        self.ip_head = src.packed + dst.packed
+
+    def packet(self, seq: int, ack: int, flags: int, window: int, opts: bytes, payload: bytes) -> bytes:
+        """``opts``: encoded options, already a multiple of 4 octets."""
+        tcp_len = 20 + len(opts) + len(payload)
+        seg = bytearray(self.ports)
+        seg += struct.pack("!IIHHHH", seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, ((20 + len(opts)) // 4) << 12 | flags,
+                           window, 0, 0)
+        seg += opts
+        seg += payload
+        n = int.from_bytes(seg, "big") << (8 * (tcp_len & 1))  # padded to 16 bits, not copied
+        total = n % 0xFFFF or (0xFFFF if n else 0)
+        struct.pack_into("!H", seg, 16, ~fold(self.base + tcp_len + total) & 0xFFFF)
+        if self.v4:
+            ip = bytearray(struct.pack("!BBHHHBBH", 0x45, 0, 20 + tcp_len, 0, 0x4000, self.ttl, 6, 0))
+            ip += self.ip_head
+            struct.pack_into("!H", ip, 10, ~fold(_sum16(ip)) & 0xFFFF)
+            ip += seg
+            return bytes(ip)
+        return struct.pack("!IHBB", 6 << 28, tcp_len, 6, self.ttl) + self.ip_head + bytes(seg)

@@ -9,10 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mptcpspec import crypto
 from mptcpspec.options import (
     Dss,
+    DssFlags,
     FastOpen,
     MpCapable,
     MpCapableFlags,
@@ -23,6 +26,7 @@ from mptcpspec.options import (
     Mss,
     decode_mptcp_options,
     decode_tcp_options,
+    encode_tcp_options,
 )
 from mptcpspec.packets import decode_frame
 from replay.core import Replay, ReplayError
@@ -303,3 +307,21 @@ def test_no_tfo_sends_a_plain_syn():
     p = decode_frame(101, syn)
     assert p.payload_len == 0 and all(type(o).__name__ != "FastOpen" for o in decode_tcp_options(p.options).options)
     assert core.data_end == (core.idsn_c + 1 + 3000) % 2**64
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["198.51.100.1>198.51.100.2", "2001:db8::1>2001:db8::2"]),
+       st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1), st.integers(0, 2**32 - 1), st.integers(0, 2**16 - 1),
+       st.none() | st.integers(0, 0xFFFF), st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1),
+       st.binary(max_size=1500))
+def test_fast_data_path_equals_the_codec_and_tcp_packet(pair, ack, dsn, ssn, length, csum, seq, tack, payload):
+    """The replay's data segments are built by struct (wire.Flow, wire.dss_data_option): byte for byte
+    what the DSS codec and the general packet builder give."""
+    from replay.wire import Flow, dss_data_option
+
+    a, b = (ipaddress.ip_address(x) for x in pair.split(">"))
+    dss = Dss(flags=DssFlags(0x0F), data_ack=ack, dsn=dsn, ssn=ssn, data_level_length=length, checksum=csum)
+    opts = dss_data_option(ack, dsn, ssn, length, csum)
+    assert opts == encode_tcp_options([dss])
+    assert Flow(a, b, 40000, 5201).packet(seq, tack, 0x18, 65535, opts, payload) == \
+        tcp_packet(a, b, 40000, 5201, seq, tack, 0x18, 65535, [dss], payload)
