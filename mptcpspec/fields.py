@@ -316,13 +316,15 @@ _OPT_FAST: dict[tuple[type, str], str] = {
 }
 
 
-def option_cells(names: list[str], agg: str) -> tuple[list[str], Callable[[tuple], tuple]]:
+def option_cells(names: list[str], agg: str) -> tuple[list[str], Callable[[tuple], tuple], dict]:
     """The option fields among ``names`` (each once, in order), and a function giving, for a
     packet's MPTCP options (``PacketInfo.mptcp``, not empty), the printed cell of each of them
     ('' for an absent one), as a tuple in that order.
 
     For a packet with one MPTCP option (nearly all of them), the cells come from a function compiled
-    for the option's class on first use; for several, one pass over the options."""
+    for the option's class on first use; for several, one pass over the options.  The third value
+    is the table of those compiled functions (option class -> function of the option), for callers
+    that look one up themselves before calling the second."""
     listed = [n for n in names if n in FIELDS and FIELDS[n].option]
     wanted = list(dict.fromkeys(listed))
     # Over several options, a field named twice in ``names`` has its values taken twice, as this
@@ -367,7 +369,7 @@ def option_cells(names: list[str], agg: str) -> tuple[list[str], Callable[[tuple
                 if v:
                     acc.setdefault(n, []).extend(v)
         return tuple(agg.join(acc[n]) if n in acc else "" for n in wanted)
-    return wanted, cells
+    return wanted, cells, compiled
 
 
 for _n, _d in _OPTION_FIELDS:
@@ -536,11 +538,15 @@ _FAST_MORE = {
     "mptcp.ack": _dss_cell("ack"),
     "mptcp.dss.ack64": _dss_cell("ack64"),
     "mptcp.dss.dsn64": _dss_cell("dsn64"),
-    # _segment_dsn: a payload's DSN through its mapping inline, other cases through the getter
+    # _segment_dsn: a payload's DSN through its mapping inline, and the cases without a value; a SYN
+    # and the segment at relative sequence number 1 through the getter
     "mptcp.dsn": ("(('' if (v := i.payload_dsn) is None else str(v)) if i.payload_dsn64 is not None "
-                  "and i.mptcp_shown and not int(p.flags) & 0x02 else AGG.join(GET(i)))"),
+                  "and i.mptcp_shown and not int(p.flags) & 0x02 else '' if not i.mptcp_shown or p.payload_len "
+                  "else AGG.join(GET(i)) if int(p.flags) & 0x02 else '' if i.tcp_seq != 1 "
+                  "else '' if i.connection.sides[0 if i.from_client else 1].idsn is None else '1')"),
     "mptcp.rawdsn64": ("(str(i.payload_dsn64) if i.payload_dsn64 is not None and i.mptcp_shown "
-                       "and not int(p.flags) & 0x02 else AGG.join(GET(i)))"),
+                       "and not int(p.flags) & 0x02 else '' if not i.mptcp_shown or p.payload_len "
+                       "or (i.tcp_seq != 1 and not int(p.flags) & 0x02) else AGG.join(GET(i)))"),
     "mptcp.payload_dsn": "('' if (v := i.payload_dsn) is None else str(v))",
     "mptcp.from_client": "('' if (v := i.from_client) is None else '1' if v else '0')",
     "mptcp.reinjection_of": "(AGG.join(GET(i)) if i.reinjection_of else '')",

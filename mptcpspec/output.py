@@ -217,8 +217,8 @@ class FieldsWriter:
         """One function for the whole row: each field's ``fast`` expression where it has one, the
         option fields from one call of :func:`~mptcpspec.fields.option_cells`, else its getter's
         values joined.  Used for TCP packets in the default output mode."""
-        opt_names, opt_cells = option_cells(names, self.agg)
-        env = {"SLOW": self._slow, "AGG": self.agg, "SEP": self.sep, "OPTS": opt_cells,
+        opt_names, opt_cells, one = option_cells(names, self.agg)
+        env = {"SLOW": self._slow, "AGG": self.agg, "SEP": self.sep, "OPTS": opt_cells, "ONE": one,
                "EMPTY": ("",) * len(opt_names)}
         parts = []
         for k, n in enumerate(names):
@@ -233,7 +233,9 @@ class FieldsWriter:
                 parts.append(f"AGG.join(g{k}(i))")
         cells = "".join(f"c{k}, " for k in range(len(opt_names)))
         src = ("def row(i):\n    p = i.packet\n    if p is None:\n        return SLOW(i)\n"
-               + (f"    m = i.mptcp\n    {cells}= OPTS(m) if m else EMPTY\n" if opt_names else "")
+               + ("    m = i.mptcp\n    if not m:\n        cells = EMPTY\n"
+                  "    elif len(m) == 1 and (f := ONE.get(type(m[0]))) is not None:\n        cells = f(m[0])\n"
+                  f"    else:\n        cells = OPTS(m)\n    {cells}= cells\n" if opt_names else "")
                + f"    return SEP.join(({''.join(x + ', ' for x in parts)}))\n")
         exec(src, env)  # noqa: S102 - built from the field table's own fragments
         return env["row"]
