@@ -521,7 +521,7 @@ class Analyzer:
                 ctx.handshake(mptcp)
             if n:
                 if not conn.fallback and not conn.unlinked:
-                    got = ctx.data(mptcp)
+                    got = ctx._data(sf, d, conn, flags, seq, n)
                     if got is not None:
                         payload_dsn, payload_dsn64, mapping_frame = got
             elif not flags & _SYN and me.mappings:
@@ -1022,7 +1022,9 @@ class _Ctx:
         retransmission on the same subflow is TCP's business), earlier frames only."""
         end = dsn64 + n
         starts, ranges = side.starts, side.ranges
-        i = _bisect_right(starts, dsn64)
+        i = len(starts)
+        if i and dsn64 < starts[-1]:  # else it goes at the end (bisect_right's answer too)
+            i = _bisect_right(starts, dsn64)
         me = self.sf.index
         hits = []
         j = i - 1
@@ -1060,18 +1062,20 @@ class _Ctx:
     def data(self, mptcp: list) -> int | None:
         """Check the payload against the mappings; return its relative DSN when mapped."""
         sf, d, pkt = self.sf, self.d, self.pkt
-        conn = sf.conn
+        return self._data(sf, d, sf.conn, int(pkt.flags), pkt.seq, pkt.payload_len)
+
+    def _data(self, sf: Subflow, d: int, conn: Connection, flags: int, seq: int, n: int):
+        """:meth:`data`, given what the caller has at hand."""
         fl = sf.dirs[d]
         if fl.isn is None:
             return None
-        n = pkt.payload_len
-        if int(pkt.flags) & _SYN:
+        if flags & _SYN:
             # TFO data on the SYN: before IDSN + 1 in the data stream, outside any mapping.
             if sf.kind != "MP_CAPABLE":
                 return None
             idsn = conn.sides[sf.side(d)].idsn
             return 1 - n, (None if idsn is None else (idsn + 1 - n) & _M64), None
-        rel = (pkt.seq - fl.isn - fl.syn_data) & _M32
+        rel = (seq - fl.isn - fl.syn_data) & _M32
         m = fl.last
         if m is None or not (m[0] <= rel < m[1]):
             m = None
