@@ -38,19 +38,20 @@ class Dissection:
         an = self.analyzer
         feed, tcp, counts = an.feed, an._tcp, an.counts
         frames = self.frames
-        for ts, linktype, data, orig_len, _, _ in self.reader.frames():
-            frames += 1
-            self.frames = frames
-            try:
-                pkt = decode_frame(linktype, data, ts)
-            except DecodeError as e:
-                yield feed(frames, ts, len(data), orig_len, None, e)
-                continue
-            if pkt is None:
-                yield feed(frames, ts, len(data), orig_len, None, None, ip_addresses(linktype, data))
-                continue
-            counts["TCP"] += 1  # Analyzer.feed for a TCP segment, without its call
-            yield tcp(frames, ts, len(data), orig_len, pkt)
+        for batch in self.reader.batches():
+            for ts, linktype, data, orig_len, _, _ in batch:
+                frames += 1
+                self.frames = frames
+                try:
+                    pkt = decode_frame(linktype, data, ts)
+                except DecodeError as e:
+                    yield feed(frames, ts, len(data), orig_len, None, e)
+                    continue
+                if pkt is None:
+                    yield feed(frames, ts, len(data), orig_len, None, None, ip_addresses(linktype, data))
+                    continue
+                counts["TCP"] += 1  # Analyzer.feed for a TCP segment, without its call
+                yield tcp(frames, ts, len(data), orig_len, pkt)
 
     @property
     def problems(self) -> list[str]:

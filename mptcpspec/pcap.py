@@ -146,13 +146,21 @@ class CaptureReader:
         return self._buf.offset if self._buf is not None else 0
 
     def __iter__(self) -> Iterator[Record]:
-        for frame in self.frames():
-            yield _record(*frame)
+        for batch in self.batches():
+            for frame in batch:
+                yield _record(*frame)
 
     def frames(self) -> Iterator[tuple]:
         """The records as plain tuples ``(timestamp_ns, linktype, data, orig_len, interface,
-        truncated)``, in :class:`Record`'s field order: what the dissector's loop reads, without
-        building a Record per frame."""
+        truncated)``, in :class:`Record`'s field order, without building a Record per frame."""
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[tuple]]:
+        """The records as :meth:`frames` gives them, in lists: a pcap file's records come a buffer's
+        worth at a time (what the dissector's loop reads), a pcapng file's one by one.  A damaged
+        record is met, and noted in :attr:`problems` or raised, only after the records before it
+        have been handed over."""
         if isinstance(self._source, (str, os.PathLike)):
             with open(self._source, "rb") as f:
                 yield from self._read(f)
@@ -161,7 +169,7 @@ class CaptureReader:
 
     # ------------------------------------------------------------------ dispatch
 
-    def _read(self, f: BinaryIO) -> Iterator[tuple]:
+    def _read(self, f: BinaryIO) -> Iterator[list[tuple]]:
         b = self._buf = _Buffer(f)
         if not b.ensure(4):
             raise CaptureError("capture file", "magic", 0,
@@ -172,7 +180,8 @@ class CaptureReader:
             yield from self._pcap(b, *_PCAP_MAGIC[magic])
         elif magic == _PCAPNG_SHB:
             self.format = "pcapng"
-            yield from self._pcapng(b)
+            for rec in self._pcapng(b):
+                yield [rec]
         else:
             raise CaptureError("capture file", "magic", 0,
                                f"not a pcap or pcapng file (starts with {bytes(b.buf[:4]).hex()})")
@@ -183,7 +192,7 @@ class CaptureReader:
 
     # ------------------------------------------------------------------ pcap
 
-    def _pcap(self, b: _Buffer, order: str, nanos: bool, hdr_size: int) -> Iterator[tuple]:
+    def _pcap(self, b: _Buffer, order: str, nanos: bool, hdr_size: int) -> Iterator[list[tuple]]:
         if not b.ensure(24):
             raise CaptureError("pcap", "file header", 0, f"needs 24 octets, the file has {b.available()}")
         _, major, minor, _, _, snaplen, network = struct.unpack_from(order + "IHHiIII", b.buf, 0)
@@ -194,45 +203,45 @@ class CaptureReader:
         b.pos = 24
         hdr = struct.Struct(order + "IIII").unpack_from
         scale = 1 if nanos else 1000
-        # The hot loop keeps the buffer and position in locals; ``b`` is brought up to date before
-        # each yield (for ``position``) and whenever it has to read more.
-        buf, pos = b.buf, b.pos
-        size = len(buf)
-        records = self.records
         while True:
-            if size - pos < hdr_size:
+            # Every whole record in the buffer, in one list, with the buffer and position in locals.
+            buf, pos = b.buf, b.pos
+            size = len(buf)
+            out = []
+            append = out.append
+            while size - pos >= hdr_size:
+                sec, frac, incl, orig = hdr(buf, pos)
+                p = pos + hdr_size
+                if incl > _MAX_RECORD or size - p < incl:
+                    break
+                pos = p + incl
+                append((sec * 1_000_000_000 + frac * scale, linktype, buf[p:pos], orig, 0, False))
+            if out:
                 b.pos = pos
-                if not b.ensure(hdr_size):
-                    if b.available():
-                        self._truncated(f"the header of record {records + 1}", b.offset, hdr_size,
-                                        b.available())
-                    return
-                buf, pos = b.buf, b.pos
-                size = len(buf)
-            sec, frac, incl, orig = hdr(buf, pos)
+                self.records += len(out)
+                yield out
+            # Then one record as it comes: read on into the next chunk, or the end of the file, or damage.
+            if not b.ensure(hdr_size):
+                if b.available():
+                    self._truncated(f"the header of record {self.records + 1}", b.offset, hdr_size, b.available())
+                return
+            sec, frac, incl, orig = hdr(b.buf, b.pos)
             if incl > _MAX_RECORD:
-                b.pos = pos
                 raise CaptureError("pcap", "incl_len", b.offset + 8,
-                                   f"record {records + 1} claims {incl} captured octets: corrupt file")
-            pos += hdr_size
-            if size - pos < incl:
-                start = b.base + pos - hdr_size
-                b.pos = pos
-                if not b.ensure(incl):
-                    data = bytes(b.buf[b.pos:])
-                    self._truncated(f"record {records + 1}", start, incl, len(data))
-                    b.pos = len(b.buf)
-                    records += 1
-                    self.records = records
-                    yield sec * 1_000_000_000 + frac * scale, linktype, data, max(orig, len(data)), 0, True
-                    return
-                buf, pos = b.buf, b.pos
-                size = len(buf)
-            p = pos
-            b.pos = pos = p + incl
-            records += 1
-            self.records = records
-            yield sec * 1_000_000_000 + frac * scale, linktype, buf[p:pos], orig, 0, False
+                                   f"record {self.records + 1} claims {incl} captured octets: corrupt file")
+            start = b.offset
+            b.pos += hdr_size
+            if not b.ensure(incl):
+                data = bytes(b.buf[b.pos:])
+                self._truncated(f"record {self.records + 1}", start, incl, len(data))
+                b.pos = len(b.buf)
+                self.records += 1
+                yield [(sec * 1_000_000_000 + frac * scale, linktype, data, max(orig, len(data)), 0, True)]
+                return
+            p = b.pos
+            b.pos = p + incl
+            self.records += 1
+            yield [(sec * 1_000_000_000 + frac * scale, linktype, b.buf[p:p + incl], orig, 0, False)]
 
     # ------------------------------------------------------------------ pcapng
 
