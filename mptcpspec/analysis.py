@@ -75,6 +75,8 @@ CLIENT, SERVER = 0, 1
 _MPTCP_TYPES = frozenset(MPTCP_CLASSES)
 _SIDE = ("client", "server")
 _NOP_NOP_TS = b"\x01\x01\x08\x0a"  # how Linux starts the options of every segment with timestamps
+_dss_cache: dict[bytes, Dss] = {}  # DSS option octets -> the option decoded
+_DSS_CACHE_SIZE = 256
 
 
 def expand(value: int, reference: int) -> int:
@@ -464,10 +466,22 @@ class Analyzer:
             if nraw > 14 and raw[12] == 30 and raw[14] >> 4 == 2 and raw[:4] == _NOP_NOP_TS:
                 end = 12 + raw[13]
                 if raw[13] > 2 and (end == nraw or end < nraw and (raw[end] == 0 or not raw[end:].strip(b"\x01"))):
-                    try:
-                        found = (_decode_dss(raw, 12, end - 12, version),)
-                    except DecodeError:
-                        found = decode_mptcp_options(raw, version)
+                    # Every segment of a mapping repeats its DSS, often octet for octet: the decoded
+                    # (immutable) option is kept by its octets, which are all it depends on.
+                    key = raw[12:end]
+                    o = _dss_cache.get(key)
+                    if o is not None:
+                        found = (o,)
+                    else:
+                        try:
+                            o = _decode_dss(raw, 12, end - 12, version)
+                        except DecodeError:
+                            found = decode_mptcp_options(raw, version)
+                        else:
+                            found = (o,)
+                            if len(_dss_cache) >= _DSS_CACHE_SIZE:
+                                _dss_cache.clear()
+                            _dss_cache[key] = o
                 else:
                     found = decode_mptcp_options(raw, version)
             else:
@@ -929,8 +943,19 @@ class _Ctx:
             if dsn64 is not None and dl:
                 if fin:
                     me.dfin = (dsn64 + dl - 1) & _M64
-                if not (fin and dl == 1 and o.ssn == 0):
-                    self.mapping(d, o.ssn, dsn64, dl - fin, checksum, dl)
+                ssn = o.ssn
+                if not (fin and dl == 1 and ssn == 0):
+                    # The mapping the subflow's latest one repeats (each segment of a mapping carries it):
+                    # what mapping() finds first in its scan, settled here.
+                    fl = sf.dirs[d]
+                    ms = fl.mappings
+                    m = ms[-1] if ms else None
+                    if (m is not None and m[0] == ssn and m[1] == ssn + dl - fin and ssn < m[1]
+                            and ((m[2] - ssn) & _M64) == ((dsn64 - ssn) & _M64)):
+                        m[3] = self.number  # the mapping as this packet repeats it (Wireshark's related_mapping)
+                        fl.last = m
+                    else:
+                        self.mapping(d, ssn, dsn64, dl - fin, checksum, dl)
                 elif conn.checksum and checksum is not None and self.an.verify:
                     # A DATA_FIN alone: the checksum covers the pseudo-header only (RFC 8684 §3.3.1).
                     c = crypto.verify_dss_checksum(dsn64, 0, 1, b"", checksum)
