@@ -104,6 +104,7 @@ _IPV6_EXT = frozenset((0, 43, 60, 135, 139, 140))  # hop-by-hop, routing, dest o
 _u16 = struct.Struct("!H").unpack_from
 _tcp = struct.Struct("!HHIIHHHH").unpack_from
 _ip4 = struct.Struct("!BBHHHBB").unpack_from  # up to the protocol; the addresses are sliced as one key
+_ip4tcp = struct.Struct("!BBHHHBBH8sHHIIHHHH").unpack_from  # a 20-octet IPv4 header and the TCP header
 _ip6 = struct.Struct("!IHBB").unpack_from
 _IP_ETHERTYPES = frozenset((_ETH_IPV4, _ETH_IPV6))
 
@@ -192,6 +193,39 @@ def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | 
         if p is None or n <= p:
             return None
     ver = data[p] >> 4
+    if data[p] == 0x45 and n >= p + 40:  # IPv4 without options and a whole TCP header: one unpack for both
+        _, _, total, _, frag, ttl, proto, _, a, sport, dport, seq, ack, offflags, win, csum, urg = _ip4tcp(data, p)
+        if proto != 6 or frag & 0x1FFF:
+            return None  # not TCP, or a fragment without the TCP header
+        if total == 0:  # segmentation offload captures leave it zero
+            total = n - p
+        elif total < 20:
+            raise DecodeError("IPv4 header", "total length", p + 2, f"{total} is shorter than the header (20)")
+        t = p + 20
+        end = p + total
+        pair = _v4pairs.get(a)
+        if pair is None:
+            pair = _v4_pair(a)
+        src, dst = pair
+    else:
+        return _decode_other(data, p, ver, n, timestamp_ns)
+    doff = (offflags >> 12) * 4
+    if doff < 20:
+        raise DecodeError("TCP header", "data offset", t - p + 12, f"header length {doff} is under 20")
+    o = t + doff
+    if o > end:
+        raise DecodeError("TCP header", "data offset", t - p + 12,
+                          f"header length {doff} runs past the IP packet ({end - t} octets)")
+    if n < o:
+        raise DecodeError("TCP header", "options", t - p + 20,
+                          f"cut by the snapshot length: {doff - 20} option octets, {n - t - 20} captured")
+    return _packet(ver, src, dst, sport, dport, seq, ack, _FLAGS[offflags & 0x1FF], win, data[t + 20:o],
+                   data[o:end] if end <= n else data[o:n], end - o, csum, urg, ttl, timestamp_ns)
+
+
+def _decode_other(data: bytes, p: int, ver: int, n: int, timestamp_ns: int) -> Packet | None:
+    """decode_frame from the IP header at ``p`` on, for what its fast path leaves: IPv4 with options
+    or cut short, IPv6, other versions."""
     if ver == 4:
         if n < p + 20:
             raise DecodeError("IPv4 header", None, p, f"needs 20 octets, {n - p} captured")
