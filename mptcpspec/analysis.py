@@ -75,7 +75,7 @@ CLIENT, SERVER = 0, 1
 _MPTCP_TYPES = frozenset(MPTCP_CLASSES)
 _SIDE = ("client", "server")
 _NOP_NOP_TS = b"\x01\x01\x08\x0a"  # how Linux starts the options of every segment with timestamps
-_dss_cache: dict[bytes, Dss] = {}  # DSS option octets -> the option decoded
+_dss_cache: dict[bytes, Dss] = {}  # options after NOP, NOP, timestamps (a DSS, padding) -> the DSS decoded
 _DSS_CACHE_SIZE = 256
 
 
@@ -459,33 +459,14 @@ class Analyzer:
         conn = sf.conn
         raw = pkt.options
         if raw:
-            version = conn.version if conn is not None else None
-            nraw = len(raw)
             # NOP, NOP, timestamps, then one MPTCP option of subtype DSS and nothing after it but
             # NOPs (or an EOL): what decode_mptcp_options gives for it, without its walk over the area.
-            if nraw > 14 and raw[12] == 30 and raw[14] >> 4 == 2 and raw[:4] == _NOP_NOP_TS:
-                end = 12 + raw[13]
-                if raw[13] > 2 and (end == nraw or end < nraw and (raw[end] == 0 or not raw[end:].strip(b"\x01"))):
-                    # Every segment of a mapping repeats its DSS, often octet for octet: the decoded
-                    # (immutable) option is kept by its octets, which are all it depends on.
-                    key = raw[12:end]
-                    o = _dss_cache.get(key)
-                    if o is not None:
-                        found = (o,)
-                    else:
-                        try:
-                            o = _decode_dss(raw, 12, end - 12, version)
-                        except DecodeError:
-                            found = decode_mptcp_options(raw, version)
-                        else:
-                            found = (o,)
-                            if len(_dss_cache) >= _DSS_CACHE_SIZE:
-                                _dss_cache.clear()
-                            _dss_cache[key] = o
-                else:
-                    found = decode_mptcp_options(raw, version)
+            # Every segment of a mapping repeats its DSS, often octet for octet: the decoded
+            # (immutable) option is kept by the octets after the timestamps, all it depends on.
+            if raw[:4] == _NOP_NOP_TS and (o := _dss_cache.get(raw[12:])) is not None:
+                found = (o,)
             else:
-                found = decode_mptcp_options(raw, version)
+                found = self._options_area(raw, conn.version if conn is not None else None)
         elif conn is None:
             return _info(number, ts, caplen, orig_len, pkt, (), None, sf.index, tcp_seq, tcp_ack,
                          None, None, None, (), None, None, None, (), (), (), sf, None, None, False)
@@ -575,6 +556,23 @@ class Analyzer:
                      tuple(reinj) if reinj else (), tuple(checks) if checks else (),
                      experts, sf, conn, None,
                      stream is not None and mptcp is found and bool(found))
+
+    @staticmethod
+    def _options_area(raw: bytes, version: int | None) -> tuple:
+        """decode_mptcp_options(raw, version), the common case (see _tcp) decoded directly and kept."""
+        nraw = len(raw)
+        if nraw > 14 and raw[12] == 30 and raw[14] >> 4 == 2 and raw[:4] == _NOP_NOP_TS:
+            end = 12 + raw[13]
+            if raw[13] > 2 and (end == nraw or end < nraw and (raw[end] == 0 or not raw[end:].strip(b"\x01"))):
+                try:
+                    o = _decode_dss(raw, 12, end - 12, version)
+                except DecodeError:
+                    return decode_mptcp_options(raw, version)
+                if len(_dss_cache) >= _DSS_CACHE_SIZE:
+                    _dss_cache.clear()
+                _dss_cache[raw[12:]] = o
+                return (o,)
+        return decode_mptcp_options(raw, version)
 
     @staticmethod
     def _options(ctx: _Ctx, sf: Subflow, mptcp) -> list:
