@@ -212,6 +212,7 @@ class Replay:
             sf.flow = Flow(sf.local[0], sf.remote[0], sf.local[1], sf.remote[1])
             self.subflows.append(sf)
         self.by_index = {sf.index: sf for sf in self.subflows}
+        self.by_flow = {(*sf.local, *sf.remote): sf for sf in self.subflows}  # a server packet's subflow
         for sf in self.subflows:
             if sf.local[0].version != sf.remote[0].version:
                 raise ReplayError(f"subflow {sf.index}: local {sf.local[0]} and server {sf.remote[0]} are not the "
@@ -459,8 +460,7 @@ class Replay:
             return []
         if pkt is None:
             return []
-        sf = next((s for s in self.subflows if s.local == (pkt.dst, pkt.dport) and s.remote == (pkt.src, pkt.sport)),
-                  None)
+        sf = self.by_flow.get((pkt.dst, pkt.dport, pkt.src, pkt.sport))
         if sf is None or sf.state in ("NEW",):
             return []
         self.last_heard = now
