@@ -1049,7 +1049,7 @@ class _Ctx:
         if i and dsn64 < starts[-1]:  # else it goes at the end (bisect_right's answer too)
             i = _bisect_right(starts, dsn64)
         me = self.sf.index
-        hits = []
+        hits = None
         j = i - 1
         reach = dsn64 - side.max_seg  # a range starting at or below this one ends before dsn64
         while j >= 0:
@@ -1057,11 +1057,16 @@ class _Ctx:
             if s <= reach:
                 break
             if e > dsn64 and sub != me:
+                if hits is None:
+                    hits = []
                 hits.append(frame)
             j -= 1
         k = i
-        while k < len(ranges) and ranges[k][0] < end:
+        nranges = len(ranges)
+        while k < nranges and ranges[k][0] < end:
             if ranges[k][2] != me:
+                if hits is None:
+                    hits = []
                 hits.append(ranges[k][3])
             k += 1
         if hits:
@@ -1072,7 +1077,7 @@ class _Ctx:
                         f"DSN {dsn64:#x}+{n} was sent on another subflow in frame(s) {', '.join(map(str, hits))}")
         if n > side.max_seg:
             side.max_seg = n
-        if i == len(starts):
+        if i == nranges:
             starts.append(dsn64)
             ranges.append((dsn64, end, me, self.number))
         else:
