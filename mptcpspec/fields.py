@@ -350,7 +350,19 @@ def option_cells(names: list[str], agg: str) -> tuple[list[str], Callable[[tuple
             else:
                 env[f"f{k}"] = fn
                 parts.append(f"AGG.join(f{k}(o))")
-        exec(f"def cells(o):\n    return ({''.join(x + ', ' for x in parts)})\n", env)  # noqa: S102
+        # Options are immutable and the analyzer hands the same DSS object to the segments that
+        # repeat it: the cells of the latest options are kept by identity (each held, so its id
+        # stays its own while kept).
+        env["KEPT"] = {}
+        exec("def cells(o):\n"
+             "    k = KEPT.get(id(o))\n"
+             "    if k is not None and k[0] is o:\n"
+             "        return k[1]\n"
+             f"    c = ({''.join(x + ', ' for x in parts)})\n"
+             "    if len(KEPT) >= 64:\n"
+             "        KEPT.clear()\n"
+             "    KEPT[id(o)] = (o, c)\n"
+             "    return c\n", env)  # noqa: S102
         return env["cells"]
 
     def cells(m: tuple) -> tuple:
