@@ -75,7 +75,7 @@ CLIENT, SERVER = 0, 1
 _MPTCP_TYPES = frozenset(MPTCP_CLASSES)
 _SIDE = ("client", "server")
 _NOP_NOP_TS = b"\x01\x01\x08\x0a"  # how Linux starts the options of every segment with timestamps
-_dss_cache: dict[bytes, Dss] = {}  # options after NOP, NOP, timestamps (a DSS, padding) -> the DSS decoded
+_dss_cache: dict[bytes, tuple] = {}  # options after NOP, NOP, timestamps (a DSS, padding) -> (the DSS decoded,)
 _DSS_CACHE_SIZE = 256
 
 
@@ -463,9 +463,7 @@ class Analyzer:
             # NOPs (or an EOL): what decode_mptcp_options gives for it, without its walk over the area.
             # Every segment of a mapping repeats its DSS, often octet for octet: the decoded
             # (immutable) option is kept by the octets after the timestamps, all it depends on.
-            if raw[:4] == _NOP_NOP_TS and (o := _dss_cache.get(raw[12:])) is not None:
-                found = (o,)
-            else:
+            if raw[:4] != _NOP_NOP_TS or (found := _dss_cache.get(raw[12:])) is None:
                 found = self._options_area(raw, conn.version if conn is not None else None)
         elif conn is None:
             return _info(number, ts, caplen, orig_len, pkt, (), None, sf.index, tcp_seq, tcp_ack,
@@ -505,10 +503,9 @@ class Analyzer:
                 conn = self._unlinked(sf, number)
         payload_dsn = payload_dsn64 = mapping_frame = None
         if conn is not None:
-            to_client_side = sf.to_client_side
             if conn.stream is None and found and not (
                     flags & _SYN and not flags & _ACK
-                    and conn.sides[d if to_client_side else 1 - d].key is None):
+                    and conn.sides[d if sf.to_client_side else 1 - d].key is None):
                 conn.stream = self._next_stream
                 self._next_stream += 1
             conn.last_frame = number
@@ -570,8 +567,8 @@ class Analyzer:
                     return decode_mptcp_options(raw, version)
                 if len(_dss_cache) >= _DSS_CACHE_SIZE:
                     _dss_cache.clear()
-                _dss_cache[raw[12:]] = o
-                return (o,)
+                found = _dss_cache[raw[12:]] = (o,)
+                return found
         return decode_mptcp_options(raw, version)
 
     @staticmethod
