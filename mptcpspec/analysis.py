@@ -463,13 +463,18 @@ class Analyzer:
             # NOPs (or an EOL): what decode_mptcp_options gives for it, without its walk over the area.
             # Every segment of a mapping repeats its DSS, often octet for octet: the decoded
             # (immutable) option is kept by the octets after the timestamps, all it depends on.
-            if raw[:4] != _NOP_NOP_TS or (found := _dss_cache.get(raw[12:])) is None:
+            if raw[:4] == _NOP_NOP_TS and (found := _dss_cache.get(raw[12:])) is not None:
+                one_dss, big = True, False  # a kept area: one DSS, in at most 40 octets
+            else:
                 found = self._options_area(raw, conn.version if conn is not None else None)
+                one_dss = len(found) == 1 and type(found[0]) is Dss
+                big = len(raw) > 40
         elif conn is None:
             return _info(number, ts, caplen, orig_len, pkt, (), None, sf.index, tcp_seq, tcp_ack,
                          None, None, None, (), None, None, None, (), (), (), sf, None, None, False)
         else:
             found = ()
+            one_dss = big = False
         ctx = self._ctx
         ctx.number = number
         ctx.pkt = pkt
@@ -485,11 +490,11 @@ class Analyzer:
         if reinj:
             reinj = ctx.reinjection_of = []
         mptcp = found
-        if len(raw) > 40:
+        if big:
             ctx.expert("mptcp.option.space", f"options area of {len(raw)} octets exceeds 40")
         dss = ()
         if found:
-            if len(found) == 1 and type(found[0]) is Dss:
+            if one_dss:
                 dss = (ctx.dss(found[0]),)
             else:
                 if any(type(o) is MalformedOption for o in found):
@@ -565,6 +570,8 @@ class Analyzer:
                     o = _decode_dss(raw, 12, end - 12, version)
                 except DecodeError:
                     return decode_mptcp_options(raw, version)
+                if nraw > 40:  # not kept: _tcp takes a kept area for one within the limit
+                    return (o,)
                 if len(_dss_cache) >= _DSS_CACHE_SIZE:
                     _dss_cache.clear()
                 found = _dss_cache[raw[12:]] = (o,)
@@ -1080,7 +1087,7 @@ class _Ctx:
         else:
             starts.insert(i, dsn64)
             ranges.insert(i, (dsn64, end, me, self.number))
-        if len(ranges) > _MAX_RANGES:
+        if nranges >= _MAX_RANGES:  # one more now
             del ranges[:_MAX_RANGES // 2]
             del starts[:_MAX_RANGES // 2]
 
