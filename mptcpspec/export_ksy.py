@@ -24,7 +24,7 @@ import re
 
 from mptcpspec.errors import SpecError
 from mptcpspec.exprs import KSY, render
-from mptcpspec.ir import Array, Bits, Check, Choice, End, Field, Raw, Tell, Uint, expr_refs, lower
+from mptcpspec.ir import Array, Bits, Check, Choice, End, Field, Raw, Tell, Uint, expr_refs, lower, member_docs
 
 __all__ = ["render_ksy", "dump_yaml", "KSC_VERSION"]
 
@@ -207,10 +207,11 @@ class _Type:
             a["if"] = self.cond(it.cond)
         wrap = it.wrap
         if isinstance(wrap, type) and issubclass(wrap, enum.Flag):
+            docs = member_docs(wrap)
             for m in wrap:
                 inst = {"value": f"{it.name} & {int(m):#x} != 0"}
-                if m.__doc__ and m.__doc__ != wrap.__doc__:
-                    inst["doc"] = m.__doc__
+                if docs.get(m.name):
+                    inst["doc"] = docs[m.name]
                 if it.cond is not None:
                     inst["if"] = a["if"]
                 self.instances[f"{it.name}_{m.name.lower()}"] = inst
@@ -227,10 +228,11 @@ class _Type:
 
 def _enum_map(cls: type[enum.Enum]) -> dict:
     out = {}
+    docs = member_docs(cls)
     for m in cls:
         entry = {"id": m.name.lower()}
-        if m.__doc__ and m.__doc__ != cls.__doc__:
-            entry["doc"] = m.__doc__
+        if docs.get(m.name):
+            entry["doc"] = docs[m.name]
         out[int(m)] = entry
     return out
 

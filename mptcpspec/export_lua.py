@@ -29,7 +29,7 @@ import re
 
 from mptcpspec.errors import SpecError
 from mptcpspec.exprs import LUA, render
-from mptcpspec.ir import Array, Bits, Check, Choice, End, Field, Raw, Tell, Uint, lower
+from mptcpspec.ir import Array, Bits, Check, Choice, End, Field, Raw, Tell, Uint, lower, member_docs
 
 __all__ = ["render_lua"]
 
@@ -201,7 +201,7 @@ class _Format:
                 if isinstance(wrap, type) and issubclass(wrap, enum.Flag):
                     for m in wrap:
                         kvar = self.var(name, m.name.lower())
-                        mdoc = m.__doc__ if m.__doc__ != wrap.__doc__ else ""
+                        mdoc = member_docs(wrap).get(m.name, "")
                         self.declare(kvar, "bool", f"{name}.{m.name.lower()}", _label(mdoc or "", m.name),
                                      str(width), "nil", f"{int(m):#x}")
                         kids.append(kvar)
@@ -254,8 +254,8 @@ def render_lua(mptcp_module, tcp_module=None) -> dict[str, str]:
             continue
         tbl = f"vs_{snake(e.__name__)}"
         vstrings[e] = tbl
-        entries = ", ".join(f"[{int(m)}] = {lstr(_label((m.__doc__ or '').rstrip('.'), m.name) if m.__doc__ != e.__doc__ else m.name)}"
-                            for m in e)
+        docs = member_docs(e)
+        entries = ", ".join(f"[{int(m)}] = {lstr(_label(docs.get(m.name, '').rstrip('.'), m.name))}" for m in e)
         vs_lines.append(f"local {tbl} = {{{entries}}}")
     subtype_vs = next((t for e, t in vstrings.items() if e.__name__ == "Subtype"), "nil")
     formats = [_Format(o, fields, vstrings) for o in opts + [fb]]

@@ -326,3 +326,26 @@ def public_fields(items: list[Item]) -> list[PublicField]:
 
 def uint_fmt(size: int) -> str:
     return _UINT_FMT[size]
+
+
+def member_docs(cls: type[enum.Enum]) -> dict[str, str]:
+    """The doc strings written under an enum's members in the spec (``NAME = 1`` then ``\"\"\"doc\"\"\"``).
+
+    Python keeps no per-member doc, so they are read from the class's source; ``{}`` when the source
+    cannot be read.
+    """
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    out = {}
+    for a, b in zip(body, body[1:]):
+        if (isinstance(a, ast.Assign) and len(a.targets) == 1 and isinstance(a.targets[0], ast.Name)
+                and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant) and isinstance(b.value.value, str)):
+            out[a.targets[0].id] = " ".join(b.value.value.split())
+    return out

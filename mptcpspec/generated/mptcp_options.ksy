@@ -114,20 +114,28 @@ types:
     instances:
       flags_hmac_sha:
         value: 'flags & 0x1 != 0'
+        doc: 'H: HMAC-SHA256 (v1) / HMAC-SHA1 (v0) is the crypto algorithm in use.'
       flags_g:
         value: 'flags & 0x2 != 0'
+        doc: 'G: crypto algorithm negotiation, unassigned.'
       flags_f:
         value: 'flags & 0x4 != 0'
+        doc: 'F: crypto algorithm negotiation, unassigned.'
       flags_e:
         value: 'flags & 0x8 != 0'
+        doc: 'E: crypto algorithm negotiation, unassigned.'
       flags_d:
         value: 'flags & 0x10 != 0'
+        doc: 'D: crypto algorithm negotiation, unassigned.'
       flags_no_source_addr:
         value: 'flags & 0x20 != 0'
+        doc: 'C: the sender will not accept additional subflows to its source address (v1 only).'
       flags_extensibility:
         value: 'flags & 0x40 != 0'
+        doc: 'B: extensibility; must be 0 in this version.'
       flags_checksum_required:
         value: 'flags & 0x80 != 0'
+        doc: 'A: the sender requires DSS checksums (RFC 8684 §3.3.1).'
   mp_join_syn:
     doc: 'Join Connection, initial SYN: the receiver''s token and the sender''s random nonce.'
     doc-ref: 'RFC 8684 §3.2 Figure 5; RFC 6824 §3.2 Figure 5'
@@ -284,20 +292,28 @@ types:
     instances:
       flags_data_ack_present:
         value: 'flags & 0x1 != 0'
+        doc: 'A: a data ACK is present.'
       flags_data_ack_8:
         value: 'flags & 0x2 != 0'
+        doc: 'a: the data ACK is 8 octets (else 4).'
       flags_mapping_present:
         value: 'flags & 0x4 != 0'
+        doc: 'M: DSN, subflow sequence number, data-level length (and checksum) are present.'
       flags_dsn_8:
         value: 'flags & 0x8 != 0'
+        doc: 'm: the data sequence number is 8 octets (else 4).'
       flags_data_fin:
         value: 'flags & 0x10 != 0'
+        doc: 'F: DATA_FIN; the mapping''s last data-level octet is the DATA_FIN.'
       flags_reserved_5:
         value: 'flags & 0x20 != 0'
+        doc: 'Reserved, must be zero.'
       flags_reserved_6:
         value: 'flags & 0x40 != 0'
+        doc: 'Reserved, must be zero.'
       flags_reserved_7:
         value: 'flags & 0x80 != 0'
+        doc: 'Reserved, must be zero.'
   add_addr_v0:
     doc: 'Add Address (v0): IP version nibble, address ID, address, optional port; no HMAC.'
     doc-ref: 'RFC 6824 §3.4.1 Figure 12'
@@ -602,15 +618,22 @@ enums:
   tcp_rst_reason:
     0:
       id: unspecified
+      doc: Unspecified error.
     1:
       id: mptcp_specific
+      doc: MPTCP-specific error.
     2:
       id: lack_of_resources
+      doc: Lack of resources.
     3:
       id: administratively_prohibited
+      doc: Administratively prohibited.
     4:
       id: too_much_outstanding_data
+      doc: Too much outstanding data.
     5:
       id: unacceptable_performance
+      doc: Unacceptable performance.
     6:
       id: middlebox_interference
+      doc: Middlebox interference.

@@ -257,6 +257,7 @@ class MptcpOptions(KaitaiStruct):
 
         @property
         def flags_data_ack_8(self):
+            """a: the data ACK is 8 octets (else 4)."""
             if hasattr(self, '_m_flags_data_ack_8'):
                 return self._m_flags_data_ack_8
 
@@ -265,6 +266,7 @@ class MptcpOptions(KaitaiStruct):
 
         @property
         def flags_data_ack_present(self):
+            """A: a data ACK is present."""
             if hasattr(self, '_m_flags_data_ack_present'):
                 return self._m_flags_data_ack_present
 
@@ -273,6 +275,7 @@ class MptcpOptions(KaitaiStruct):
 
         @property
         def flags_data_fin(self):
+            """F: DATA_FIN; the mapping's last data-level octet is the DATA_FIN."""
             if hasattr(self, '_m_flags_data_fin'):
                 return self._m_flags_data_fin
 
@@ -281,6 +284,7 @@ class MptcpOptions(KaitaiStruct):
 
         @property
         def flags_dsn_8(self):
+            """m: the data sequence number is 8 octets (else 4)."""
             if hasattr(self, '_m_flags_dsn_8'):
                 return self._m_flags_dsn_8
 
@@ -289,6 +293,7 @@ class MptcpOptions(KaitaiStruct):
 
         @property
         def flags_mapping_present(self):
+            """M: DSN, subflow sequence number, data-level length (and checksum) are present."""
             if hasattr(self, '_m_flags_mapping_present'):
                 return self._m_flags_mapping_present
 
@@ -297,6 +302,7 @@ class MptcpOptions(KaitaiStruct):
 
         @property
         def flags_reserved_5(self):
+            """Reserved, must be zero."""
             if hasattr(self, '_m_flags_reserved_5'):
                 return self._m_flags_reserved_5
 
@@ -305,6 +311,7 @@ class MptcpOptions(KaitaiStruct):
 
         @property
         def flags_reserved_6(self):
+            """Reserved, must be zero."""
             if hasattr(self, '_m_flags_reserved_6'):
                 return self._m_flags_reserved_6
 
@@ -313,6 +320,7 @@ class MptcpOptions(KaitaiStruct):
 
         @property
         def flags_reserved_7(self):
+            """Reserved, must be zero."""
             if hasattr(self, '_m_flags_reserved_7'):
                 return self._m_flags_reserved_7
 
@@ -382,6 +390,7 @@ class MptcpOptions(KaitaiStruct):
 
         @property
         def flags_checksum_required(self):
+            """A: the sender requires DSS checksums (RFC 8684 §3.3.1)."""
             if hasattr(self, '_m_flags_checksum_required'):
                 return self._m_flags_checksum_required
 
@@ -390,6 +399,7 @@ class MptcpOptions(KaitaiStruct):
 
         @property
         def flags_d(self):
+            """D: crypto algorithm negotiation, unassigned."""
             if hasattr(self, '_m_flags_d'):
                 return self._m_flags_d
 
@@ -398,6 +408,7 @@ class MptcpOptions(KaitaiStruct):
 
         @property
         def flags_e(self):
+            """E: crypto algorithm negotiation, unassigned."""
             if hasattr(self, '_m_flags_e'):
                 return self._m_flags_e
 
@@ -406,6 +417,7 @@ class MptcpOptions(KaitaiStruct):
 
         @property
         def flags_extensibility(self):
+            """B: extensibility; must be 0 in this version."""
             if hasattr(self, '_m_flags_extensibility'):
                 return self._m_flags_extensibility
 
@@ -414,6 +426,7 @@ class MptcpOptions(KaitaiStruct):
 
         @property
         def flags_f(self):
+            """F: crypto algorithm negotiation, unassigned."""
             if hasattr(self, '_m_flags_f'):
                 return self._m_flags_f
 
@@ -422,6 +435,7 @@ class MptcpOptions(KaitaiStruct):
 
         @property
         def flags_g(self):
+            """G: crypto algorithm negotiation, unassigned."""
             if hasattr(self, '_m_flags_g'):
                 return self._m_flags_g
 
@@ -430,6 +444,7 @@ class MptcpOptions(KaitaiStruct):
 
         @property
         def flags_hmac_sha(self):
+            """H: HMAC-SHA256 (v1) / HMAC-SHA1 (v0) is the crypto algorithm in use."""
             if hasattr(self, '_m_flags_hmac_sha'):
                 return self._m_flags_hmac_sha
 
@@ -438,6 +453,7 @@ class MptcpOptions(KaitaiStruct):
 
         @property
         def flags_no_source_addr(self):
+            """C: the sender will not accept additional subflows to its source address (v1 only)."""
             if hasattr(self, '_m_flags_no_source_addr'):
                 return self._m_flags_no_source_addr
 
