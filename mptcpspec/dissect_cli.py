@@ -129,7 +129,9 @@ def cmd_dissect(args) -> int:
     count = 0
     first_ts = None
     # What the imports made lives to the end: no collection need look at it again.  The packets'
-    # objects die young, freed as they go; the cyclic collector runs less often for them.
+    # objects die young, freed as they go; the cyclic collector runs less often for them.  Both
+    # undone after the loop, for a caller that runs this in its own process.
+    gc_threshold, gc_frozen = gc.get_threshold(), gc.get_freeze_count()
     gc.freeze()
     gc.set_threshold(20000, 20, 20)
     try:
@@ -168,6 +170,9 @@ def cmd_dissect(args) -> int:
         return _err(f"{args.read}: permission denied", EXIT_UNUSABLE)
     finally:
         progress.done()
+        gc.set_threshold(*gc_threshold)
+        if not gc_frozen:
+            gc.unfreeze()
     if writer is not None and hasattr(writer, "flush"):
         writer.flush()
     for p in d.problems:
