@@ -34,8 +34,7 @@ def _files(spec: str | None, what: str) -> dict[str, str]:
 
 
 def run(args) -> int:
-    from mptcpspec.export_ksy import KSC_VERSION
-    from mptcpspec.ksc import compile_ksy
+    from mptcpspec.ksc import KSC_VERSION, compile_ksy
 
     out = Path(args.output)
     files = _files(args.spec, args.what)
@@ -66,7 +65,7 @@ def add_parser(sub) -> None:
     e.add_argument("what", choices=("ksy", "wireshark"))
     e.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder (created if needed)")
     e.add_argument("--spec", metavar="DIR", help="render from this spec folder instead of the shipped files")
-    from mptcpspec.export_ksy import KSC_TARGETS
+    from mptcpspec.ksc import KSC_TARGETS
 
     e.add_argument("-t", "--target", action="append", metavar="LANG", choices=KSC_TARGETS,
                    help=f"ksy: also compile for LANG with the pinned compiler (repeatable; {', '.join(KSC_TARGETS)})")

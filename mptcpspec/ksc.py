@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 from mptcpspec.errors import SpecError
 
-__all__ = ["find_ksc", "compile_ksy"]
+__all__ = ["find_ksc", "compile_ksy", "KSC_VERSION", "KSC_TARGETS"]
+
+#: The Kaitai Struct compiler the exported files are compiled and tested with (tools/ksc).
+KSC_VERSION = "0.11.0"
+#: Its targets.
+KSC_TARGETS = ("construct", "cpp_stl", "csharp", "go", "graphviz", "html", "java", "javascript", "lua", "nim",
+               "perl", "php", "python", "ruby", "rust")
 
 _SCRIPT = Path(__file__).resolve().parent.parent / "tools" / "ksc" / "ksc.js"
 
@@ -34,6 +38,9 @@ def find_ksc() -> list[str] | None:
 
 def compile_ksy(files: dict[str, str], target: str, ksc: list[str] | None = None) -> dict[str, str]:
     """Compile ``{name.ksy: text}`` (imports resolved among them) for ``target``; ``{file: source}``."""
+    import subprocess
+    import tempfile
+
     ksc = ksc or find_ksc()
     if ksc is None:
         raise SpecError("the Kaitai Struct compiler is not installed (npm ci --prefix tools/ksc)")
