@@ -10,6 +10,9 @@ at least twice that, to show whether memory stays flat as the capture grows.  Th
 --cache (default ~/.cache/mptcpspec-bench) and reused; each is checked with `mptcpspec connections`
 (one MPTCP connection, two subflows) before it is measured.
 
+Bytecode: mptcpspec is byte-compiled first (`compileall`), as `pip install` does; a checkout run
+with PYTHONDONTWRITEBYTECODE=1 would otherwise compile its modules from source on every start.
+
 Measurement: each command runs as a subprocess, stdout to /dev/null, the modes alternating,
 --runs times; wall time and the child's peak RSS (wait4 rusage ru_maxrss) per run, medians shown.
 tshark runs with `-n` and an empty WIRESHARK_CONFIG_DIR.  Prints a Markdown table and the verdicts
@@ -195,6 +198,10 @@ def main(argv=None) -> int:
                   file=sys.stderr)
             paths.append(path)
 
+    # As an installed package has it: every module byte-compiled (it is still read from this checkout).
+    import compileall
+
+    compileall.compile_dir(ROOT / "mptcpspec", quiet=1)
     with tempfile.TemporaryDirectory(prefix="bench-wireshark-") as prefs:
         env = dict(os.environ, WIRESHARK_CONFIG_DIR=prefs)  # no personal preferences
         tshark = subprocess.run(["tshark", "--version"], capture_output=True, text=True, env=env).stdout
@@ -221,7 +228,7 @@ def bench(paths: list[Path], fields: list[str], runs: int, text: bool, env: dict
 
 
 def report(tshark: str, fields: list[str], runs: int, rows: list[str], results: list) -> None:
-    print(f"\n{platform.python_implementation()} {platform.python_version()}, {tshark}, "
+    print(f"\n{platform.python_implementation()} {platform.python_version()} (mptcpspec byte-compiled), {tshark}, "
           f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs; medians of {runs} runs; "
           f"`-T fields` with the {len(fields)} fields {', '.join(fields)}.\n")
     print("| capture | tool / mode | median s | packets/s | × tshark | peak RSS MB |")

@@ -92,3 +92,18 @@ def fast_constructor(cls):
     make = ns["make"]
     make.__doc__ = f"{cls.__name__}({', '.join(names)}), built without per-field __setattr__."
     return make
+
+
+class FlagTable(dict):
+    """``table[i]`` is ``cls(i)``, made on first use and kept: as fast as indexing a tuple of every
+    value, without building hundreds of flag values at import."""
+
+    __slots__ = ("cls",)
+
+    def __init__(self, cls) -> None:
+        super().__init__()
+        self.cls = cls
+
+    def __missing__(self, i: int):
+        v = self[i] = self.cls(i)
+        return v

@@ -743,7 +743,7 @@ def generate(module, source_name: str, source_text: str) -> str:
         body += _gen_enum(e) + ["", ""]
     for e in enums:
         if issubclass(e, enum.Flag):
-            body.append(f"_T_{e.__name__} = tuple({e.__name__}(i) for i in range({1 << max(int(m) for m in e).bit_length()}))")
+            body.append(f"_T_{e.__name__} = FlagTable({e.__name__})  # value -> flags, made on first use")
         else:
             body.append(f"_E_{e.__name__} = {{int(m): m for m in {e.__name__}}}")
     body += ["", ""]
@@ -767,7 +767,7 @@ def generate(module, source_name: str, source_text: str) -> str:
         "from struct import error as StructError",
         "from typing import ClassVar",
         "",
-        "from mptcpspec._rt import as_bytes, as_int, as_tuple, ip, packed, short, too_big",
+        "from mptcpspec._rt import FlagTable, as_bytes, as_int, as_tuple, ip, packed, short, too_big",
         "from mptcpspec.errors import DecodeError, EncodeError",
         "",
         "_new = object.__new__",

@@ -16,7 +16,7 @@ import struct
 from dataclasses import dataclass
 from enum import IntFlag
 
-from mptcpspec._rt import fast_constructor
+from mptcpspec._rt import FlagTable, fast_constructor
 from mptcpspec.errors import DecodeError
 
 __all__ = ["TcpFlags", "Packet", "decode_packet", "decode_frame", "ip_payload_offset", "ip_addresses"]
@@ -36,7 +36,7 @@ class TcpFlags(IntFlag):
     AE = 0x100
 
 
-_FLAGS = tuple(TcpFlags(i) for i in range(512))
+_FLAGS = FlagTable(TcpFlags)  # the 9 flag bits -> TcpFlags, made on first use
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 

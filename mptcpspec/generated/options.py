@@ -11,7 +11,7 @@ from struct import Struct, pack, unpack_from
 from struct import error as StructError
 from typing import ClassVar
 
-from mptcpspec._rt import as_bytes, as_int, as_tuple, ip, packed, short, too_big
+from mptcpspec._rt import FlagTable, as_bytes, as_int, as_tuple, ip, packed, short, too_big
 from mptcpspec.errors import DecodeError, EncodeError
 
 _new = object.__new__
@@ -83,8 +83,8 @@ class TcpRstReason(IntEnum):
 
 
 _E_Subtype = {int(m): m for m in Subtype}
-_T_MpCapableFlags = tuple(MpCapableFlags(i) for i in range(256))
-_T_DssFlags = tuple(DssFlags(i) for i in range(256))
+_T_MpCapableFlags = FlagTable(MpCapableFlags)  # value -> flags, made on first use
+_T_DssFlags = FlagTable(DssFlags)  # value -> flags, made on first use
 _E_TcpRstReason = {int(m): m for m in TcpRstReason}
 
 

@@ -11,7 +11,7 @@ from struct import Struct, pack, unpack_from
 from struct import error as StructError
 from typing import ClassVar
 
-from mptcpspec._rt import as_bytes, as_int, as_tuple, ip, packed, short, too_big
+from mptcpspec._rt import FlagTable, as_bytes, as_int, as_tuple, ip, packed, short, too_big
 from mptcpspec.errors import DecodeError, EncodeError
 
 _new = object.__new__
