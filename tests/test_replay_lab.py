@@ -47,13 +47,13 @@ def server_view(path: Path):
 
 
 def check_clean(report: dict, server: dict, summary, subflows: int, length: int = 32768,
-                app_subflows: int | None = None) -> None:
+                app_subflows: tuple[int, ...] | None = None) -> None:
     assert report["ok"], report["reason"]
     assert report["data_delivered"] == length
     assert server["length"] == length and server["sha256"] == expected(length, 0)["sha256"]
     # The server application's own socket had the subflows (MPTCP_TCPINFO) and read a clean EOF.
-    # (Where the server closed a subflow early, the application may see one fewer.)
-    assert server["subflows"] == (subflows if app_subflows is None else app_subflows), server
+    # (Where the server closed a subflow early, the application may see one fewer: ``app_subflows``.)
+    assert server["subflows"] in ((subflows,) if app_subflows is None else app_subflows), server
     assert not server["reset"], server
     assert len(summary.subflows) == subflows
     assert all(sf.state == "A=ESTABLISHED B=ESTABLISHED" for sf in summary.subflows), summary.subflows
@@ -62,7 +62,7 @@ def check_clean(report: dict, server: dict, summary, subflows: int, length: int 
 
 
 def run_case(lab: Lab, tmp_path: Path, capture: str, target: str, subflows: int, *extra: str, family: int = 4,
-             app_subflows: int | None = None):
+             app_subflows: tuple[int, ...] | None = None):
     srv = lab.serve(family=family, reply=32768, timeout=30)
     cap = tmp_path / f"{capture}-server-side.pcap"
     with lab.capture(cap, ns="server"):
@@ -226,7 +226,7 @@ def test_remove_addr_as_captured(tmp_path):
     """Halfway through, the capture's client removed its address id 3 (REMOVE_ADDR): the replay sends it
     at the same data point, the live server closes that subflow, and the rest goes on subflow 0."""
     with Lab() as lab:
-        report, summary = run_case(lab, tmp_path, "v4-remove-addr.pcap", "198.51.100.2", 2, app_subflows=1)
+        report, summary = run_case(lab, tmp_path, "v4-remove-addr.pcap", "198.51.100.2", 2, app_subflows=(1, 2))
         assert [e for _, e in summary.history] == ["client REMOVE_ADDR id(s) 3"]
         assert any("REMOVE_ADDR as in the capture: address id(s) 3" in e for e in report["events"])
         assert any(e.endswith("subflow 1: FIN from the server") for e in report["events"])
