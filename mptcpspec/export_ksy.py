@@ -233,7 +233,7 @@ def _enum_map(cls: type[enum.Enum]) -> dict:
     return out
 
 
-def _selector(opts, fallback, tname) -> tuple[str, dict]:
+def _selector(opts, fallback, tname) -> str:
     """The ``format`` expression: which type an option of this subtype and length is.
 
     Formats of one subtype are tried in spec order, as the Python codec's
@@ -258,7 +258,7 @@ def _selector(opts, fallback, tname) -> tuple[str, dict]:
     text = _q(tname(fallback))
     for cond, name in reversed(cases):
         text = f"{cond} ? {_q(name)} : {text}"
-    return text, {}
+    return text
 
 
 def _q(name: str) -> str:
@@ -314,7 +314,7 @@ def render_ksy(mptcp_module, tcp_module) -> dict[str, str]:
     def tname(o) -> str:
         return snake(o.cls)
 
-    sel, _ = _selector(opts, fb, tname)
+    sel = _selector(opts, fb, tname)
     subtype_enum = next((n for e, n in enums.items() if e.__name__ == "Subtype"), None)
     option_type = {
         "doc": "The octets after kind and length; the format is chosen by subtype and length.",

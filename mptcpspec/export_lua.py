@@ -240,7 +240,7 @@ class _Format:
         return out
 
 
-def render_lua(mptcp_module, tcp_module=None) -> dict[str, str]:
+def render_lua(mptcp_module) -> dict[str, str]:
     """``{"mptcpspec.lua": text}`` from the MPTCP spec module."""
     opts = list(mptcp_module.OPTIONS)
     fb = mptcp_module.FALLBACK
