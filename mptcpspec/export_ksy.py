@@ -20,6 +20,7 @@ cannot do ``Switch``, ``BitStruct`` or adapters, hence this exporter.
 from __future__ import annotations
 
 import enum
+import json
 import re
 
 from mptcpspec.errors import SpecError
@@ -48,7 +49,7 @@ def _scalar(v) -> str:
     if isinstance(v, int):
         return str(v)
     s = str(v)
-    if _PLAIN.match(s) and s.lower() not in _RESERVED and not s.endswith(" ") and ": " not in s:
+    if _PLAIN.match(s) and s.lower() not in _RESERVED and not s.endswith((" ", ":")) and ": " not in s:
         return s
     return "'" + s.replace("'", "''") + "'"
 
@@ -63,6 +64,8 @@ def dump_yaml(value, indent: int = 0) -> str:
             if isinstance(v, (dict, list)) and v:
                 lines.append(f"{pad}{key}:")
                 lines.append(dump_yaml(v, indent + 2))
+            elif isinstance(v, str) and "\n" in v and v[:1] == " ":
+                lines.append(f"{pad}{key}: {json.dumps(v)}")  # a JSON string is YAML; a block could not start indented
             elif isinstance(v, str) and "\n" in v:
                 lines.append(f"{pad}{key}: |")
                 lines.extend(f"{pad}  {ln}".rstrip() for ln in v.rstrip("\n").split("\n"))
@@ -253,7 +256,9 @@ def _selector(opts, fallback, tname) -> str:
             if any(lt.lengths is None or o.lengths is None or set(lt.lengths) & set(o.lengths) for lt in later):
                 conds += _prechecks(o)
             cases.append((" and ".join(conds), tname(o)))
-        if any(o.lengths is not None for o in group) and all(o.lengths is not None for o in group):
+        if len(conds) > 1:
+            # The last format has conditions: when none took the option, decoding fails, as the
+            # Python codec's does.
             cases.append((f"subtype_octet >> 4 == {sub}", "bad_length"))
     text = _q(tname(fallback))
     for cond, name in reversed(cases):
@@ -276,7 +281,17 @@ def _prechecks(o) -> list[str]:
             if m.shift >= total - 8:
                 members[m.name] = (m.shift - (total - 8), (1 << m.bits) - 1)
     out = []
+    if head is not None:
+        # Constant bit fields of the first octet (other than the subtype, already matched) tell
+        # formats apart too; constants further on cannot be checked before the format is chosen.
+        for m in head.value.members:
+            if m.const is not None and m.name in members and m.name != "subtype":
+                shift, mask = members[m.name]
+                out.append(f"(subtype_octet >> {shift} & {mask:#x}) == {m.const}")
     for it in items:
+        if isinstance(it, Field) and it.const is not None and it.name != "kind":
+            raise SpecError(f"Kaitai export of {o.name} ({o.cls}): a later format shares its lengths, so its "
+                            f"constant field {it.name!r} cannot tell them apart before the format is chosen")
         if not isinstance(it, Check):
             continue
         refs = expr_refs(it.cond)
@@ -369,6 +384,9 @@ def render_ksy(mptcp_module, tcp_module) -> dict[str, str]:
             continue  # EOL and NOP: the kind alone
         ttypes[tname(o)] = _Type(o, {}).build()
         if o is not tfb:
+            if o.kind in kcases or o.lengths is not None:
+                raise SpecError(f"Kaitai export of {o.name} ({o.cls}): one format per TCP option kind, "
+                                "chosen by kind alone, is all tcp_options.ksy supports")
             kcases[o.kind] = f"{tname(o)}(length)"
     kcases[mptcp_module.KIND_MPTCP] = "mptcp_options::option(length)"
     kcases["_"] = f"{tname(tfb)}(kind, length)"

@@ -90,6 +90,9 @@ class _Format:
         fld = self.known.get(f)
         if fld is not None:
             if m is None:
+                v = fld.value
+                if (isinstance(v, Uint) and v.size == 8) or (isinstance(v, Choice) and 8 in (v.then.size, v.other.size)):
+                    raise self.fail(f"a condition uses the 64-bit field {f!r}: Lua 5.2 numbers cannot hold it")
                 return f"v.{f}"
             if isinstance(fld.wrap, type) and issubclass(fld.wrap, enum.Flag) and m in fld.wrap.__members__:
                 return (f"(bit32.band(v.{f}, {int(fld.wrap[m]):#x}) ~= 0)", "bool")
@@ -318,7 +321,7 @@ def render_lua(mptcp_module) -> dict[str, str]:
         "        if f[3] == nil or f[3][n] then",
         "            local items, a, fl, w = f[2](r, n)",
         "            if items then return f[1], items, nil, nil, nil, f[4] end",
-        "            if at == nil then at, fld, why, pname = a, fl, w, f[4] end",
+        "            at, fld, why, pname = a, fl, w, f[4]  -- the last format's error, as the Python codec raises",
         "        end",
         "    end",
         "    if at == nil then",

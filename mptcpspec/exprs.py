@@ -108,7 +108,8 @@ def render(expr, dialect: Dialect, ref: Callable[[str, str | None], object], wan
         if isinstance(e, cx.UniExpr):
             t, ty, p = go(e.operand)
             if e.op is operator.not_ or (e.op is operator.inv and ty == "bool"):
-                return f"{dialect.not_}{wrap(t, p, _P_NOT)}", "bool", _P_NOT
+                # Lua's `not` binds tighter than a comparison, Kaitai's and Python's looser: always bracket.
+                return f"{dialect.not_}({t})", "bool", _P_NOT
             if e.op is operator.neg:
                 return f"-{wrap(*as_int(t, ty, p), _P_ATOM)}", "int", _P_MUL
             raise SpecError(f"operator {cx.opnames.get(e.op, e.op)} cannot be exported to {dialect.name}")

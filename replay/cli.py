@@ -76,8 +76,9 @@ def _cookie(text: str) -> bytes:
         cookie = bytes.fromhex(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not hexadecimal") from None
-    if not (len(cookie) == 0 or 4 <= len(cookie) <= 16):
-        raise argparse.ArgumentTypeError("a TCP Fast Open cookie is 4 to 16 octets (RFC 7413 §4.1.1)")
+    if not (len(cookie) == 0 or (4 <= len(cookie) <= 16 and len(cookie) % 2 == 0)):
+        raise argparse.ArgumentTypeError("a TCP Fast Open cookie is 4 to 16 octets, an even number "
+                                         "(RFC 7413 §4.1.1)")
     return cookie
 
 

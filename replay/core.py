@@ -213,6 +213,8 @@ class Replay:
             self.subflows.append(sf)
         self.by_index = {sf.index: sf for sf in self.subflows}
         self.by_flow = {(*sf.local, *sf.remote): sf for sf in self.subflows}  # a server packet's subflow
+        if len(self.by_flow) != len(self.subflows):
+            raise ReplayError("two subflows would have the same addresses and ports: check --map")
         for sf in self.subflows:
             if sf.local[0].version != sf.remote[0].version:
                 raise ReplayError(f"subflow {sf.index}: local {sf.local[0]} and server {sf.remote[0]} are not the "
@@ -226,7 +228,9 @@ class Replay:
         self.tfo_option = None
         if tfo and (plan.tfo_cookie is not None or tfo_cookie is not None):
             self.tfo_option = FastOpen(cookie=tfo_cookie if tfo_cookie is not None else plan.tfo_cookie)
-        self.syn_payload = self.syn_data[:mss] if self.tfo_option is not None else b""
+        # At most MSS - 40 octets on the SYN, as Linux sends: room for the SYN's own options.
+        self.syn_payload = self.syn_data[:max(0, mss - 40)] if self.tfo_option is not None else b""
+        self.syn_answered = False  # a SYN/ACK with MP_CAPABLE came back (Fast Open settled)
         self.syn_taken = 0  # SYN data octets the server acknowledged with its SYN/ACK
         self.server_cookie: bytes | None = None
         self.data_una = (self.idsn_c + 1) & _M64  # client data acknowledged by the server (64 bits)
@@ -617,6 +621,7 @@ class Replay:
 
     def _fast_open(self, sf: _Subflow, pkt, tcp_opts, now: float) -> None:
         """What the server did with our Fast Open SYN (RFC 7413 §4.2.2)."""
+        self.syn_answered = True
         cookie = next((o.cookie for o in tcp_opts if type(o) is FastOpen), None)
         if cookie:
             self.server_cookie = cookie
@@ -916,8 +921,15 @@ class Replay:
             delivered = self.data_len
         tfo = None
         if self.tfo_option is not None:
-            tfo = (f"SYN data taken ({self.syn_taken} octets)" if self.syn_taken else
-                   "SYN data not taken: sent after the handshake" if self.syn_data else "cookie request")
+            if not self.syn_answered:
+                tfo = "sent on the SYN; no SYN/ACK with MP_CAPABLE came back"
+            elif self.syn_taken:
+                tfo = f"SYN data taken ({self.syn_taken} octets)" + (
+                    "; the rest sent after the handshake" if self.syn_taken < len(self.syn_data) else "")
+            elif self.syn_data:
+                tfo = "SYN data not taken: sent after the handshake"
+            else:
+                tfo = "cookie sent, no SYN data" if self.tfo_option.cookie else "cookie request"
         elif self.plan.tfo_cookie is not None:
             tfo = "not used (--no-tfo)" + (": SYN data sent after the handshake" if self.syn_data else "")
         return Report(ok, reason, end - (self.t0 or end), self.key_c, self.key_s,

@@ -161,8 +161,12 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
     server_high = 0
     signals = []
     syn_data, syn_cut, tfo_cookie = b"", 0, None
+    syn_seq = syn_taken = None
     for i in infos:
         p = i.packet
+        if (p is not None and not i.from_client and i.subflow is first and int(p.flags) & 0x12 == 0x12
+                and syn_seq is not None and syn_taken is None):
+            syn_taken = (p.ack - syn_seq - 1) & 0xFFFFFFFF  # SYN data octets the captured server took
         if p is not None and i.from_client and i.subflow is first and int(p.flags) & 0x12 == 0x02 and p.options:
             # The MP_CAPABLE SYN: its TCP Fast Open option (a cookie, or a request for one) and
             # data (RFC 8684 Appendix B) are replayed on the live SYN; data the live server does
@@ -170,9 +174,9 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
             tfo = next((o for o in decode_tcp_options(p.options, strict=False).options if type(o) is FastOpen), None)
             if tfo is not None:
                 tfo_cookie = tfo.cookie
+            syn_seq = p.seq
             if p.payload_len:
                 syn_data, syn_cut = p.payload, p.payload_len - len(p.payload)
-                cut += syn_cut
         if p is not None and i.from_client:
             for o in i.mptcp:
                 if type(o) in (MpPrio, RemoveAddr):
@@ -195,6 +199,11 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
             segments.append(PlannedSegment(order.get(i.subflow.index, 0), piece_start, piece[:captured], missing,
                                            i.timestamp_ns - t0))
             _cover(covered, piece_start, piece_end)
+    if syn_taken is not None and syn_taken < len(syn_data) + syn_cut:
+        # The captured server did not take (all of) the SYN data: the client sent the rest again after
+        # the handshake, in the data stream the segments above already hold.
+        syn_data, syn_cut = syn_data[:syn_taken], max(0, min(syn_cut, syn_taken - len(syn_data)))
+    cut += syn_cut
     high = max((e for _, e in covered), default=1)
     dfin = conn.sides[0].dfin is not None
     fastclose = any(type(o) is MpFastclose and i.from_client for i in infos for o in i.mptcp)

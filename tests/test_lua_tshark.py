@@ -137,6 +137,7 @@ def compare(path: Path, config: Path) -> int:
             assert set(have) == set(want), (path.name, num, fmt, set(have) ^ set(want))
             for name, values in want.items():
                 shows = have[name]
+                assert len(shows) == len(values), (path.name, num, name, shows, values)
                 conv = []
                 for (show, value), w in zip(shows, values):
                     if isinstance(w, tuple):

@@ -325,3 +325,40 @@ def test_fast_data_path_equals_the_codec_and_tcp_packet(pair, ack, dsn, ssn, len
     assert opts == encode_tcp_options([dss])
     assert Flow(a, b, 40000, 5201).packet(seq, tack, 0x18, 65535, opts, payload) == \
         tcp_packet(a, b, 40000, 5201, seq, tack, 0x18, 65535, [dss], payload)
+
+
+def test_fast_open_syn_data_fits_the_mss_and_a_partial_take_sends_the_rest():
+    core = _tfo_core(mss=536)
+    (syn,) = core.start(0.0)
+    p = decode_frame(101, syn)
+    assert p.payload_len == 536 - 40 and len(syn) <= 20 + 40 + 536  # room left for the SYN's options
+    assert core.report(0.0).tfo == "sent on the SYN; no SYN/ACK with MP_CAPABLE came back"
+    synack = tcp_packet(p.dst, p.src, p.dport, p.sport, 5000, p.seq + 1 + 300, 0x12, 65535,
+                        [Mss(mss=536), MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=7)])
+    out = core.receive(synack, 0.01)
+    frames = [decode_frame(101, x) for x in out[1:]]
+    # 300 octets taken below the IDSN; the other 700 of the SYN's 1000 lead the data stream at DSN 1.
+    assert frames[0].seq == p.seq + 301
+    stream = bytearray(2700)
+    for f in frames:
+        if not f.payload_len:
+            continue
+        (o,) = decode_mptcp_options(f.options)
+        rel = 1 if type(o) is MpCapable else (o.dsn - core.idsn_c) % 2**64
+        stream[rel - 1:rel - 1 + f.payload_len] = f.payload
+    assert bytes(stream[:700]) == pattern(3000, 0)[300:1000]
+    assert core.data_end == (core.idsn_c + 1 + 2700) % 2**64
+    assert core.report(1.0).tfo == "SYN data taken (300 octets); the rest sent after the handshake"
+
+
+def test_fast_open_cookie_without_data():
+    core = Replay(make_plan(DATA / "v4-tfo.pcap", 0), target=SERVER, rng=random.Random(7), tfo_cookie=bytes(8))
+    (syn,) = core.start(0.0)
+    p = decode_frame(101, syn)
+    assert p.payload_len == 0
+    assert [o for o in decode_tcp_options(p.options).options if type(o) is FastOpen] == [FastOpen(cookie=bytes(8))]
+    _p, _out = p, core.receive(tcp_packet(p.dst, p.src, p.dport, p.sport, 5000, p.seq + 1, 0x12, 65535,
+                                          [MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=7)]), 0.01)
+    assert core.report(1.0).tfo == "cookie sent, no SYN data"
+    assert Replay(make_plan(DATA / "v4-tfo.pcap", 0), target=SERVER).report(0.0).tfo.startswith("sent on the SYN")
+

@@ -646,7 +646,7 @@ local function decode(r, n)
         if f[3] == nil or f[3][n] then
             local items, a, fl, w = f[2](r, n)
             if items then return f[1], items, nil, nil, nil, f[4] end
-            if at == nil then at, fld, why, pname = a, fl, w, f[4] end
+            at, fld, why, pname = a, fl, w, f[4]  -- the last format's error, as the Python codec raises
         end
     end
     if at == nil then
