@@ -179,6 +179,18 @@ _v4pairs: dict[bytes, tuple] = {}
 _v6pairs: dict[bytes, tuple] = {}
 
 
+def _tcp_header_error(doff: int, p: int, t: int, end: int, n: int) -> DecodeError:
+    """Why a TCP header of ``doff`` octets at ``t`` (IP header at ``p``, packet end ``end``,
+    ``n`` octets captured) cannot be decoded."""
+    if doff < 20:
+        return DecodeError("TCP header", "data offset", t - p + 12, f"header length {doff} is under 20")
+    if t + doff > end:
+        return DecodeError("TCP header", "data offset", t - p + 12,
+                           f"header length {doff} runs past the IP packet ({end - t} octets)")
+    return DecodeError("TCP header", "options", t - p + 20,
+                       f"cut by the snapshot length: {doff - 20} option octets, {n - t - 20} captured")
+
+
 def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | None:
     """The TCP segment in a frame of ``linktype``, or None when there is none."""
     n = len(data)
@@ -210,15 +222,9 @@ def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | 
     else:
         return _decode_other(data, p, ver, n, timestamp_ns)
     doff = (offflags >> 12) * 4
-    if doff < 20:
-        raise DecodeError("TCP header", "data offset", t - p + 12, f"header length {doff} is under 20")
     o = t + doff
-    if o > end:
-        raise DecodeError("TCP header", "data offset", t - p + 12,
-                          f"header length {doff} runs past the IP packet ({end - t} octets)")
-    if n < o:
-        raise DecodeError("TCP header", "options", t - p + 20,
-                          f"cut by the snapshot length: {doff - 20} option octets, {n - t - 20} captured")
+    if doff < 20 or o > end or n < o:
+        raise _tcp_header_error(doff, p, t, end, n)
     return _packet(ver, src, dst, sport, dport, seq, ack, _FLAGS[offflags & 0x1FF], win, data[t + 20:o],
                    data[o:end] if end <= n else data[o:n], end - o, csum, urg, ttl, timestamp_ns)
 
@@ -278,14 +284,8 @@ def _decode_other(data: bytes, p: int, ver: int, n: int, timestamp_ns: int) -> P
         raise DecodeError("TCP header", None, t - p, f"needs 20 octets, {max(n - t, 0)} captured")
     sport, dport, seq, ack, offflags, win, csum, urg = _tcp(data, t)
     doff = (offflags >> 12) * 4
-    if doff < 20:
-        raise DecodeError("TCP header", "data offset", t - p + 12, f"header length {doff} is under 20")
     o = t + doff
-    if o > end:
-        raise DecodeError("TCP header", "data offset", t - p + 12,
-                          f"header length {doff} runs past the IP packet ({end - t} octets)")
-    if n < o:
-        raise DecodeError("TCP header", "options", t - p + 20,
-                          f"cut by the snapshot length: {doff - 20} option octets, {n - t - 20} captured")
+    if doff < 20 or o > end or n < o:
+        raise _tcp_header_error(doff, p, t, end, n)
     return _packet(ver, src, dst, sport, dport, seq, ack, _FLAGS[offflags & 0x1FF], win, data[t + 20:o],
                    data[o:end] if end <= n else data[o:n], end - o, csum, urg, ttl, timestamp_ns)

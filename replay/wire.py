@@ -24,9 +24,7 @@ def _sum16(data: bytes) -> int:
 
     2**16 is 1 modulo 0xFFFF, so the folded sum of the words is the whole octet string, read as one
     big number, modulo 0xFFFF (RFC 1071's end-around carry), with 0xFFFF for a non-zero multiple."""
-    if len(data) % 2:
-        data += b"\0"
-    n = int.from_bytes(data, "big")
+    n = int.from_bytes(data, "big") << (8 * (len(data) & 1))  # an odd length padded with a zero octet
     r = n % 0xFFFF
     return 0xFFFF if r == 0 and n else r
 
@@ -80,11 +78,11 @@ class Flow:
     """One direction of one TCP connection: ``packet()`` builds what :func:`tcp_packet` builds,
     with the addresses' share of the pseudo-header checksum and the IP header prefix made once."""
 
-    __slots__ = ("v4", "base", "ports", "ip_head", "src", "dst", "ttl")
+    __slots__ = ("v4", "base", "ports", "ip_head", "ttl")
 
     def __init__(self, src: _Address, dst: _Address, sport: int, dport: int, ttl: int = 64) -> None:
         self.v4 = src.version == 4
-        self.src, self.dst, self.ttl = src, dst, ttl
+        self.ttl = ttl
         self.base = _sum16(src.packed + dst.packed) + 6  # addresses and protocol of the pseudo-header
         self.ports = struct.pack("!HH", sport, dport)
         self.ip_head = src.packed + dst.packed
@@ -97,9 +95,7 @@ class Flow:
                            window, 0, 0)
         seg += opts
         seg += payload
-        n = int.from_bytes(seg, "big") << (8 * (tcp_len & 1))  # padded to 16 bits, not copied
-        total = n % 0xFFFF or (0xFFFF if n else 0)
-        struct.pack_into("!H", seg, 16, ~fold(self.base + tcp_len + total) & 0xFFFF)
+        struct.pack_into("!H", seg, 16, ~fold(self.base + tcp_len + _sum16(seg)) & 0xFFFF)
         if self.v4:
             ip = bytearray(struct.pack("!BBHHHBBH", 0x45, 0, 20 + tcp_len, 0, 0x4000, self.ttl, 6, 0))
             ip += self.ip_head

@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mptcpspec.errors import DecodeError
-from mptcpspec.export_ksy import KSC_VERSION, snake
+from mptcpspec.codegen import snake
+from mptcpspec.export_ksy import KSC_VERSION
 from mptcpspec.ksc import compile_ksy, find_ksc
 from mptcpspec.options import (
     KIND_MPTCP,
@@ -35,7 +36,7 @@ from mptcpspec.options import (
 )
 from mptcpspec.regen import GENERATED, regen
 from tests.strategies import ALL, MPTCP, mptcp_octets, mutated
-from tests.test_tshark_options import CORPUS, DATA, SYNTHETIC
+from tests.test_tshark_options import CORPUS, DATA, SYNTHETIC, _walk
 
 ROOT = Path(__file__).resolve().parent.parent
 KSY = {n: (GENERATED / n).read_text() for n in ("mptcp_options.ksy", "tcp_options.ksy")}
@@ -126,18 +127,10 @@ def _areas(path: Path):
 
 
 def _spans(area: bytes):
-    i, n = 0, len(area)
-    while i < n:
-        k = area[i]
-        if k in (0, 1):
-            if k == 0:
-                return
-            i += 1
-            continue
-        if i + 1 >= n or area[i + 1] < 2 or i + area[i + 1] > n:
-            return
-        yield area[i:i + area[i + 1]]
-        i += area[i + 1]
+    """The octets of each option (the unusable tail of a broken area included), NOP and EOL left out."""
+    for off, ln in _walk(area):
+        if area[off] > 1:
+            yield area[off:off + ln]
 
 
 def capture_files() -> list[Path]:

@@ -15,28 +15,19 @@ import dataclasses
 import enum
 import ipaddress
 import os
-import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from mptcpspec.export_lua import snake
+from mptcpspec.codegen import snake
 from mptcpspec.options import KIND_MPTCP, MalformedOption, decode_tcp_options
 from mptcpspec.regen import GENERATED
 from tests.test_tshark_options import CORPUS, DATA, write_synthetic
+from tests.test_tshark_options import _need_tshark as need_tshark
 
 PLUGIN = GENERATED / "mptcpspec.lua"
-TSHARK = shutil.which("tshark")
-
-
-def need_tshark() -> str:
-    if TSHARK is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("tshark is required when CI=true (Debian: apt-get install tshark)")
-        pytest.skip("tshark is not installed (Debian: apt-get install tshark)")
-    return TSHARK
 
 
 def tshark(*args: str, config: Path) -> str:
