@@ -150,7 +150,8 @@ _dssinfo = fast_constructor(DssInfo)
 class _Dir:
     """One direction of a subflow: sequence base and recent mappings."""
 
-    __slots__ = ("isn", "syn_data", "mappings", "last", "fin", "fin_acked", "seen_dss", "data", "ssn_hi", "dsn_hi")
+    __slots__ = ("isn", "syn_data", "mappings", "last", "fin", "fin_acked", "seen_dss", "data", "ssn_hi", "dsn_hi",
+                 "map_hi", "memo")
 
     def __init__(self) -> None:
         self.isn: int | None = None
@@ -163,6 +164,9 @@ class _Dir:
         # above them overlap none of ``mappings`` (the scans for overlaps are skipped).
         self.ssn_hi = 0
         self.dsn_hi = 0
+        # The latest DSS of this direction and what it gave, for the segments that repeat it (see _Ctx.dss).
+        self.memo: tuple | None = None
+        self.map_hi = 0  # above every mapping's start + data-level length (a DATA_FIN's octet counted)
         self.last: list | None = None
         self.fin: int | None = None  # sequence number of our FIN
         self.fin_acked = False
@@ -521,10 +525,9 @@ class Analyzer:
                     got = ctx._data(sf, d, conn, flags, seq, n)
                     if got is not None:
                         payload_dsn, payload_dsn64, mapping_frame = got
-            elif not flags & _SYN and me.mappings:
+            elif not flags & _SYN and me.mappings and (rel := (seq - me.isn - me.syn_data) & _M32) < me.map_hi:
                 # No payload: the DSN this sequence number maps to, when a mapping covers it; a
                 # mapping with DATA_FIN covers one more (its data-level length counts the DATA_FIN).
-                rel = (seq - me.isn - me.syn_data) & _M32
                 for m in reversed(me.mappings):
                     if m[0] <= rel < m[0] + m[6]:
                         payload_dsn64 = (m[2] + rel - m[0]) & _M64
@@ -880,6 +883,81 @@ class _Ctx:
 
     def dss(self, o: Dss) -> DssInfo:
         sf = self.sf
+        d = self.d
+        memo = sf.dirs[d].memo
+        if memo is not None and memo[0] is o:
+            # The same DSS object as this direction's latest (the options cache hands every segment
+            # that repeats a DSS octet for octet the same object): what the full path below would
+            # do, when nothing it depends on has changed since.
+            _, info, conn, narrow, pidsn, midsn, m = memo
+            side = d if sf.to_client_side else 1 - d
+            sides = conn.sides
+            me, peer = sides[side], sides[1 - side]
+            fl = sf.dirs[d]
+            if (sf.conn is conn and not conn.checksum and peer.idsn == pidsn and me.idsn == midsn
+                    and (m is None or fl.mappings[-1] is m)):
+                ack64 = info.ack64
+                if narrow:  # a 32-bit DATA_ACK, expanded against the references of now
+                    ref = peer.dsn_ref
+                    if ref is None:
+                        ref = me.ack_ref
+                        if ref is None and pidsn is not None:
+                            ref = (pidsn + 1) & _M64
+                    v = (ref & ~_M32) | o.data_ack
+                    if v - ref > 0x80000000:
+                        v -= 1 << 32
+                    elif ref - v > 0x80000000:
+                        v += 1 << 32
+                    fresh = (v & _M64) == ack64
+                else:
+                    fresh = True
+                if fresh:
+                    if ack64 is not None:
+                        me.ack_ref = ack64
+                        if peer.dfin is not None and not peer.dfin_acked and ((ack64 - peer.dfin) & _M64) - 1 < (1 << 62):
+                            peer.dfin_acked = True
+                            self.closure("DATA_ACK[DFIN]")
+                    if m is not None:
+                        me.dsn_ref = info.dsn64
+                        m[3] = self.number  # the mapping as this packet repeats it (Wireshark's related_mapping)
+                        fl.last = m
+                    return info
+        info = self._dss(o)
+        self._remember(o, info)
+        return info
+
+    def _remember(self, o: Dss, info: DssInfo) -> None:
+        """Keep ``info`` for the segments that repeat ``o``, when :meth:`dss` can take it for them:
+        no DATA_FIN, no infinite mapping, no checksums, 64-bit DSN, and the direction's latest
+        mapping is the one ``o`` repeats."""
+        sf, d = self.sf, self.d
+        fl = sf.dirs[d]
+        conn = sf.conn
+        f = int(o.flags)
+        fl.memo = None
+        if conn is None or conn.checksum or o.checksum is not None or f & _F_F:
+            return
+        if f & _F_A and (o.data_ack is None or info.ack64 is None):
+            return
+        m = None
+        if f & _F_M:
+            if not f & _F_m or info.dsn64 is None or not o.data_level_length:
+                return
+            ms = fl.mappings
+            m = ms[-1] if ms else None
+            ssn, dl, dsn64 = o.ssn, o.data_level_length, info.dsn64
+            # what dss finds when it looks for the mapping a segment repeats
+            if m is None or m is not fl.last or not (
+                    m[0] == ssn and m[1] == ssn + dl and ssn < m[1] and ((m[2] - ssn) & _M64) == ((dsn64 - ssn) & _M64)):
+                return
+        side = sf.side(d)
+        me, peer = conn.sides[side], conn.sides[1 - side]
+        if f & _F_M and not me.checked_first and me.idsn is not None:
+            return
+        fl.memo = (o, info, conn, bool(f & _F_A and not f & _F_a), peer.idsn, me.idsn, m)
+
+    def _dss(self, o: Dss) -> DssInfo:
+        sf = self.sf
         conn = sf.conn
         if conn is None:
             return DssInfo()
@@ -1005,6 +1083,8 @@ class _Ctx:
             fl.last = m
             if end > fl.ssn_hi:
                 fl.ssn_hi = end
+            if ssn + dl > fl.map_hi:
+                fl.map_hi = ssn + dl
             if length:
                 self._data_range(conn.sides[sf.side(d)], dsn64, length, ssn)
             dend = dsn64 + end - ssn

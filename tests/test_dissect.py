@@ -581,3 +581,69 @@ def test_mp_capable_of_an_unknown_version(version):
     assert all(c.verdict is not Verdict.MISMATCH for i in infos for c in i.checks)
     for c in d.connections():
         c.summary()
+
+
+# --------------------------------------------------------------------------- the DSS shortcut
+
+
+def _projection(infos) -> list:
+    """Every field of every PacketInfo, the subflow and connection by number."""
+    out = []
+    for i in infos:
+        row = {f: getattr(i, f) for f in i.__dataclass_fields__ if f not in ("subflow", "connection")}
+        row["subflow"] = None if i.subflow is None else i.subflow.index
+        row["connection"] = None if i.connection is None else (i.connection.stream, i.connection.first_frame)
+        row["mptcp"] = repr(i.mptcp)  # a MalformedOption holds its DecodeError, equal only to itself
+        row["error"] = repr(i.error)
+        out.append(row)
+    return out
+
+
+def _scrambled(path, seed: int) -> bytes:
+    """The capture with one octet of a DSS option changed in about one segment of five."""
+    import random
+    rnd = random.Random(seed)
+
+    def change(n, p, data):
+        at = option_at(data, p, 2)
+        if at < 0 or rnd.random() > 0.2:
+            return data
+        b = bytearray(data)
+        b[at + rnd.randrange(2, data[at + 1])] ^= 1 << rnd.randrange(8)
+        return bytes(b)
+    return mutate(path, change)
+
+
+def _dss_sources():
+    from tests.test_corpus_tcpdump import CORPUS
+    for p in sorted(DATA.glob("*.pcap")):  # kernel captures: segments repeat their DSS, not under checksums
+        yield pytest.param(lambda p=p: p.read_bytes(), "checksum" not in p.name, id=p.stem)
+    for p in sorted(CORPUS.glob("*.pcap")) if CORPUS.is_dir() else ():
+        yield pytest.param(lambda p=p: p.read_bytes(), False, id=p.stem)
+    for p in sorted(DATA.glob("*.pcap")):
+        for seed in range(3):
+            yield pytest.param(lambda p=p, seed=seed: _scrambled(p, seed), False, id=f"{p.stem}-scrambled{seed}")
+
+
+@pytest.mark.parametrize("blob, repeats", _dss_sources())
+def test_dss_shortcut_changes_nothing(blob, repeats, monkeypatch):
+    """A segment that repeats its direction's latest DSS object takes a shortcut in the analysis
+    (_Ctx.dss); with the shortcut never taken, every packet and connection comes out the same."""
+    from mptcpspec.analysis import _Ctx
+    data = blob()
+    full = []
+    full_dss = _Ctx._dss
+    monkeypatch.setattr(_Ctx, "_dss", lambda self, o: full.append(1) or full_dss(self, o))
+
+    def everything():
+        full.clear()
+        d = Dissection(io.BytesIO(data))
+        return _projection(d), [c.summary() for c in d.connections()], dict(d.analyzer.experts), len(full)
+
+    *fast, fast_full = everything()
+    monkeypatch.setattr(_Ctx, "_remember", lambda self, o, info: None)
+    *slow, slow_full = everything()
+    assert slow == fast
+    assert slow_full == sum(len(i["dss"]) for i in fast[0])
+    if repeats:
+        assert fast_full < slow_full  # the shortcut is taken
