@@ -15,7 +15,8 @@ first mapping, and tshark records each repetition as a new mapping starting at t
 DSNs it gives the following segments of that direction (``mptcp.rawdsn64``, ``mptcp.dsn``,
 ``mptcp.related_mapping``) are wrong.  Those frames are identified independently (the direction saw
 the MP_CAPABLE-with-data option on two or more segments) and our values there are the ones the
-reassembly test shows right (the reassembled stream is the application's data).
+reassembly test shows right (the reassembled stream is the application's data).  A field named
+twice on the command line is a difference of the output writer, tested on its own.
 """
 
 from __future__ import annotations
@@ -176,3 +177,22 @@ def test_every_named_field_exists_with_wiresharks_name():
     clash = [n for n in ours if n in known]
     assert not clash, f"our own fields must not reuse Wireshark names: {clash}"
     assert len(ours) >= 20
+
+
+def test_a_field_named_twice(config_dir):
+    """tshark 4.0 prints a field named twice in its last column only (README, "Where we differ");
+    we print it in each.  The last column is the same in both."""
+    import subprocess
+    import sys
+
+    _need_tshark()
+    path = DATA / "v4-two-subflows.pcap"
+    args = ["-T", "fields", "-e", "frame.number", "-e", "tcp.srcport", "-e", "frame.number"]
+    theirs = subprocess.run(["tshark", "-n", "-r", str(path), *args], capture_output=True, text=True, check=True,
+                            env={**os.environ, "WIRESHARK_CONFIG_DIR": str(config_dir)}).stdout.splitlines()
+    ours = subprocess.run([sys.executable, "-m", "mptcpspec", "dissect", "-r", str(path), *args],
+                          capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()
+    assert len(ours) == len(theirs) == 119
+    for k, (a, b) in enumerate(zip(ours, theirs), 1):
+        assert b.split("\t") == ["", a.split("\t")[1], str(k)]
+        assert a.split("\t") == [str(k), b.split("\t")[1], str(k)]
