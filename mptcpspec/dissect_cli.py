@@ -75,6 +75,12 @@ def _parse_E(values: list[str]) -> dict[str, str]:
         k, sep, val = v.partition("=")
         if not sep or k not in ("separator", "header", "occurrence", "aggregator", "quote"):
             raise ValueError(f"-E {v}: expected separator=, header=y|n, occurrence=f|l|a|N, aggregator= or quote=d|s|n")
+        if ((k == "header" and val not in ("y", "n")) or (k == "quote" and val not in ("d", "s", "n"))
+                or (k == "occurrence" and val not in ("f", "l", "a") and not val.lstrip("-").isdigit())
+                or (k in ("separator", "aggregator") and not val)):
+            allowed = {"header": "y or n", "quote": "d, s or n", "occurrence": "f, l, a or an occurrence number",
+                       "separator": "/t, /s or a character", "aggregator": ", /s or a character"}[k]
+            raise ValueError(f"-E {v}: {k} is {allowed}")
         out[k] = val
     return out
 
@@ -99,6 +105,8 @@ def cmd_dissect(args) -> int:
             flt = compile_filter(args.filter)
         except FilterError as e:
             return _err(str(e), EXIT_USAGE)
+    if args.e and args.T != "fields":
+        return _err('output fields were given with -e, but -T fields was not', EXIT_USAGE)
     if args.T == "fields":
         if not args.e:
             return _err("-T fields needs at least one -e FIELD (see --list-fields)", EXIT_USAGE)

@@ -1,9 +1,9 @@
 """Display filters (``mptcpspec dissect -Y``), parsed with lark and compiled to a predicate.
 
 >>> from mptcpspec.filters import compile_filter
->>> f = compile_filter('mptcp.stream == 0 and tcp.options.mptcp.subtype in {1 2}')
+>>> f = compile_filter('mptcp.stream == 0 and tcp.options.mptcp.subtype in {1, 2}')
 >>> f.text
-'mptcp.stream == 0 and tcp.options.mptcp.subtype in {1 2}'
+'mptcp.stream == 0 and tcp.options.mptcp.subtype in {1, 2}'
 >>> compile_filter('tcp.len >')
 Traceback (most recent call last):
 mptcpspec.filters.FilterError: filter column 10: a value was expected after '>'
@@ -12,11 +12,13 @@ mptcpspec.filters.FilterError: filter column 10: a value was expected after '>'
 
 The language is Wireshark's, for the fields in :data:`mptcpspec.fields.FIELDS`: a bare field
 tests existence (``mptcp.dss.checksum``), as do the protocol names ``frame``, ``ip``, ``ipv6``,
-``tcp`` and ``mptcp``; comparisons ``== != < <= > >=`` (or ``eq ne lt le gt ge``), ``&``
-(bitwise and, true when not zero), ``in {a b c}``; ``and``/``&&``, ``or``/``||``, ``not``/``!``
-and parentheses.  Values are integers (decimal or ``0x`` hex), IPv4/IPv6 addresses, ``"strings"``
-or bare words (``mismatch``).  As in Wireshark, a field that occurs several times in a packet
-matches ``==`` when any occurrence does, and ``!=`` when none is equal.
+``tcp`` and ``mptcp``; comparisons ``== != ~= < <= > >=`` (or ``eq ne any_ne lt le gt ge``),
+``&`` (bitwise and, true when not zero), ``in {a, b, c}``; ``and``/``&&``, ``or``/``||``,
+``not``/``!`` and parentheses.  Values are integers (decimal or ``0x`` hex; ``True`` and ``False``
+are 1 and 0), IPv4/IPv6 addresses, ``"strings"`` or bare words (``mismatch``).  As in Wireshark
+4.0, a comparison is false for a packet without the field; for a field that occurs several times in
+a packet, ``==`` and the others hold when any occurrence does, ``!=`` when every occurrence differs,
+``~=`` when any does.
 """
 
 from __future__ import annotations
@@ -98,10 +100,27 @@ def _literal(node) -> tuple[str, object]:
     if kind == "integer":
         return "int", int(s, 0)
     if kind == "address":
-        return "addr", ipaddress.ip_address(s)
+        try:
+            return "addr", ipaddress.ip_address(s)
+        except ValueError:
+            raise _BadLiteral(tok, f"{s!r} is not a valid IPv{6 if ':' in s else 4} address") from None
     if kind == "string":
-        return "str", s[1:-1].encode().decode("unicode_escape")
+        try:
+            return "str", s[1:-1].encode().decode("unicode_escape")
+        except UnicodeDecodeError as e:
+            raise _BadLiteral(tok, f"bad escape in {s}: {e.reason}") from None
+    if s in ("True", "False"):
+        return "int", int(s == "True")
     return "str", s
+
+
+class _BadLiteral(Exception):
+    """A value that the grammar takes but that is not one (an address out of range...)."""
+
+    def __init__(self, tok: Token, reason: str) -> None:
+        super().__init__(reason)
+        self.tok = tok
+        self.reason = reason
 
 
 def _matcher(kind: str, lit: object) -> Callable[[str], object]:
@@ -162,7 +181,10 @@ class _Compiler:
             return lambda i: bool(get(i))
         if get is None:
             raise FilterError(self.text, tok.column, f"{tok!s} is a protocol: it can only be tested for presence")
-        lits = [_literal(c) for c in node.children[1:]]
+        try:
+            lits = [_literal(c) for c in node.children[1:]]
+        except _BadLiteral as e:
+            raise FilterError(self.text, e.tok.column, e.reason) from None
         if op == "member":
             convs = [(_matcher(k, v), v) for k, v in lits]
             return lambda i: any(conv(x) == v for x in get(i) for conv, v in convs)
@@ -172,8 +194,13 @@ class _Compiler:
             if not (kind == "addr" and op != "bitand"):
                 raise FilterError(self.text, node.children[1].meta.column,
                                   f"'{op}' compares numbers; {lit!r} is not one")
-        if op == "ne":
-            return lambda i: not any(conv(x) == lit for x in get(i))
+        if op == "ne":  # every occurrence differs (Wireshark 4.0's all_ne): false without the field
+            def all_ne(i: PacketInfo) -> bool:
+                values = get(i)
+                return bool(values) and not any(conv(x) == lit for x in values)
+            return all_ne
+        if op == "any_ne":
+            return lambda i: any((y := conv(x)) is not None and y != lit for x in get(i))
         fn = _OPS[op]
 
         def test(i: PacketInfo) -> bool:

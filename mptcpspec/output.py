@@ -276,8 +276,8 @@ class FieldsWriter:
                 elif occ == "l":
                     vals = vals[-1:]
                 else:
-                    k = int(occ)
-                    vals = vals[k - 1:k] if k > 0 else vals
+                    k = int(occ)  # from the first (1) or, negative, from the last (-1), as tshark's
+                    vals = vals[k - 1:k] if k > 0 else vals[k:len(vals) + k + 1] if k < 0 else vals
             cells.append(f"{q}{agg.join(vals)}{q}" if vals else "")
         buf = self.buf
         buf.append(self.sep.join(cells))

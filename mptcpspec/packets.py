@@ -262,8 +262,9 @@ def _decode_other(data: bytes, p: int, ver: int, n: int, timestamp_ns: int) -> P
             if nh in _IPV6_EXT or nh == 51:
                 if n < t + 2:
                     return None
+                ah = nh == 51  # AH counts its length in 4-octet units less 2, the others in 8-octet units less 1
                 nh, hl = data[t], data[t + 1]
-                t += (hl + 2) * 4 if nh == 51 else (hl + 1) * 8
+                t += (hl + 2) * 4 if ah else (hl + 1) * 8
             elif nh == 44:  # fragment header
                 if n < t + 8:
                     return None

@@ -58,9 +58,10 @@ def ip4_tcp(payload: bytes = b"hello", options: bytes = b"\x01\x01\x01\x01", fla
     return ip + tcp + payload
 
 
-def ip6_tcp(payload: bytes = b"hello", ext: bytes = b"") -> bytes:
+def ip6_tcp(payload: bytes = b"hello", ext: bytes = b"", first: int = 0) -> bytes:
+    """An IPv6 TCP segment; ``ext``: extension headers, the first of type ``first``."""
     tcp = struct.pack("!HHIIHHHH", 40000, 5201, 1000, 2000, 5 << 12 | 0x18, 512, 0, 0)
-    nh = 0 if ext else 6
+    nh = first if ext else 6
     src = bytes.fromhex("20010db8000100000000000000000001")
     dst = bytes.fromhex("20010db8000100000000000000000002")
     return struct.pack("!IHBB16s16s", 6 << 28, len(ext) + len(tcp) + len(payload), nh, 64, src, dst) + ext + tcp + payload
@@ -188,6 +189,10 @@ def test_ipv6_extension_headers_are_skipped():
     frame = ip6_tcp(b"v6", ext=hop + dst)
     p = decode_frame(229, frame)
     assert p.version == 6 and str(p.src) == "2001:db8:1::1" and p.payload == b"v6"
+    # AH (RFC 4302) counts its length in 4-octet units less 2: 24 octets here, then destination options
+    ah = bytes([60, 4, 0, 0]) + b"\0" * 20
+    p = decode_frame(229, ip6_tcp(b"ah", ext=ah + dst, first=51))
+    assert (p.sport, p.dport, p.payload) == (40000, 5201, b"ah")
 
 
 def test_not_tcp_is_none():

@@ -196,3 +196,38 @@ def test_a_field_named_twice(config_dir):
     for k, (a, b) in enumerate(zip(ours, theirs), 1):
         assert b.split("\t") == ["", a.split("\t")[1], str(k)]
         assert a.split("\t") == [str(k), b.split("\t")[1], str(k)]
+
+
+FILTERS = [
+    "mptcp.stream == 0", "mptcp.stream != 0", "mptcp.stream ~= 0", "mptcp.ack != 1", "mptcp.ack ~= 1",
+    "tcp.options.mptcp.subtype in {0, 1}", "tcp.options.mptcp.subtype == 2 and tcp.len > 0",
+    "not tcp.options.mptcp.subtype", "!(tcp.options.mptcp.subtype == 2) && tcp.options.mptcp.subtype",
+    "ip.src == 198.51.100.1 or ipv6.src == 2001:db8:2::1", "ip.dst != 198.51.100.2",
+    "tcp.flags & 0x02", "tcp.flags & 0x12 and tcp.options.mptcp.subtype == 1",
+    "tcp.options.mptcp.rawdataack >= 0x10000000", "tcp.options.mptcp.backup.flag == 0",
+    "(tcp.srcport == 5201 || tcp.dstport == 5201) && !tcp.options.mptcp.datafin.flag",
+    "tcp.options.mptcp.addrid", "mptcp.dsn > 1000 and mptcp.dsn <= 50000", "mptcp.dsn < 1",
+    "tcp.options.mptcp.sendkey", "tcp.options.mptcp.datalvllen ge 1000", "tcp.seq eq 1 and tcp.ack ne 1",
+    "tcp.len lt 100 or tcp.len gt 1000", "mptcp.expected_token", "tcp.options.mptcp.subtype in {2,3}",
+]
+
+
+@pytest.mark.parametrize("name", ["v6-two-subflows.pcap", "v4-add-addr.pcap"])
+def test_display_filters_select_the_frames_tshark_selects(name, config_dir):
+    """-Y: the same frames as tshark 4.0 (with the differential tests' preferences) for each filter."""
+    import subprocess
+
+    from mptcpspec.filters import compile_filter
+    from tests.tshark_fields import RECOMMENDED_PREFS
+
+    _need_tshark()
+    path = DATA / name
+    infos = list(Dissection(path))
+    prefs = [x for n, v in RECOMMENDED_PREFS.items() for x in ("-o", f"{n}:{v}")]
+    env = {**os.environ, "WIRESHARK_CONFIG_DIR": str(config_dir)}
+    for flt in FILTERS:
+        theirs = subprocess.run(["tshark", "-n", "-r", str(path), *prefs, "-Y", flt, "-T", "fields", "-e", "frame.number"],
+                                capture_output=True, text=True, env=env)
+        assert theirs.returncode == 0, (flt, theirs.stderr)
+        keep = compile_filter(flt)
+        assert [i.number for i in infos if keep(i)] == [int(n) for n in theirs.stdout.split()], flt
