@@ -368,6 +368,21 @@ def test_cli_filter_error_names_the_column():
     r = cli("dissect", "-r", str(DATA / "v4-add-addr.pcap"), "-Y", "tcp.len >> 3")
     assert r.returncode == 2
     assert "column" in r.stderr and "Traceback" not in r.stderr
+    for bad, why in [("ip.src == 1.2.3.300", "column 11: '1.2.3.300' is not a valid IPv4 address"),
+                     ("ipv6.src == a:", "column 13: 'a:' is not a valid IPv6 address")]:
+        r = cli("dissect", "-r", str(DATA / "v4-add-addr.pcap"), "-Y", bad)
+        assert r.returncode == 2 and why in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args, why", [
+    (["-T", "fields", "-e", "frame.number", "-E", "quote=x"], "quote is d, s or n"),
+    (["-T", "fields", "-e", "frame.number", "-E", "occurrence=x"], "occurrence is f, l, a or an occurrence number"),
+    (["-T", "fields", "-e", "frame.number", "-E", "header=x"], "header is y or n"),
+    (["-e", "frame.number"], "-T fields was not"),
+])
+def test_cli_bad_output_options_are_usage_errors(args, why):
+    r = cli("dissect", "-r", str(DATA / "v4-add-addr.pcap"), *args)
+    assert r.returncode == 2 and why in r.stderr and "Traceback" not in r.stderr and not r.stdout
 
 
 def test_cli_unknown_field_and_missing_file():
