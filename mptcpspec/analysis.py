@@ -151,7 +151,7 @@ class _Dir:
     """One direction of a subflow: sequence base and recent mappings."""
 
     __slots__ = ("isn", "syn_data", "mappings", "last", "fin", "fin_acked", "seen_dss", "data", "ssn_hi", "dsn_hi",
-                 "map_hi", "memo")
+                 "map_hi", "memo", "syn_taken")
 
     def __init__(self) -> None:
         self.isn: int | None = None
@@ -159,6 +159,7 @@ class _Dir:
         # and counts subflow sequence numbers of mappings from the octet after it (the kernel's
         # net/mptcp/fastopen.c: "ssn_offset += skb->len"); a capture shows the same.
         self.syn_data = 0
+        self.syn_taken = False  # the peer's SYN/ACK acknowledged syn_data
         self.mappings: list[list] = []  # [ssn_start, ssn_end, dsn64, frame, checksum, buffer]
         # Upper bounds of the subflow and data-level ends of every mapping made: octets at or
         # above them overlap none of ``mappings`` (the scans for overlaps are skipped).
@@ -273,6 +274,12 @@ class Connection:
     def server_key(self) -> int | None:
         return self.sides[SERVER].key
 
+    def _syn_data(self, side: int) -> int:
+        """Octets of TCP Fast Open data that ``side`` sent on an MP_CAPABLE SYN and the peer took:
+        data-level octets that precede every mapping (RFC 8684 §3.1)."""
+        return sum(sf.dirs[d].syn_data for sf in self.subflows if sf.kind == "MP_CAPABLE"
+                   for d in (0, 1) if sf.dirs[d].syn_taken and sf.side(d) == side)
+
     def closure_state(self, side: int) -> str:
         return self.closure.state(_SIDE[side])
 
@@ -288,7 +295,7 @@ class Connection:
             checksum=self.checksum,
             fallback=self.fallback,
             subflows=tuple(_subflow_summary(sf) for sf in self.subflows),
-            client_bytes=c.span(), server_bytes=s.span(),
+            client_bytes=c.span() + self._syn_data(CLIENT), server_bytes=s.span() + self._syn_data(SERVER),
             client_reinjected=c.reinjected, server_reinjected=s.reinjected,
             client_state=self.closure_state(CLIENT), server_state=self.closure_state(SERVER),
             checks=tuple(sorted((what, verdict, n) for (what, verdict), n in self.checks.items())),
@@ -345,7 +352,9 @@ class ConnectionSummary:
     checksum: bool
     fallback: str | None
     subflows: tuple[SubflowSummary, ...]
-    client_bytes: int  #: data-level octets the client sent (highest DSN mapped - first DSN)
+    #: data-level octets the client sent: highest DSN mapped - first DSN, plus the TCP Fast Open data
+    #: of its SYN when the server took it
+    client_bytes: int
     server_bytes: int
     client_reinjected: int
     server_reinjected: int
@@ -440,6 +449,9 @@ class Analyzer:
                 me.syn_data = n
             if d == 0:
                 sf.syn_seen = True
+            elif flags & _ACK and peer.syn_data and peer.isn is not None:
+                # TCP Fast Open: the SYN/ACK acknowledges the SYN's data when the server took it
+                peer.syn_taken = pkt.ack == (peer.isn + 1 + peer.syn_data) & _M32
             isn = me.isn
         else:
             isn = me.isn
