@@ -3,7 +3,7 @@
 Exit status: 0 when the whole file was read; 1 when the file is damaged (truncated or corrupt
 framing: everything before the damage was still dissected and printed); 2 for a usage error (bad
 filter, unknown field, bad option); 3 when the file cannot be used at all (missing, unreadable,
-not a capture).
+not a capture) or has no MPTCP stream N for ``--follow N``.
 """
 
 from __future__ import annotations
@@ -192,11 +192,18 @@ def cmd_dissect(args) -> int:
         reports = follower.finish()
         for f in files:
             f.close()
+        if follower.conn is None:
+            for n in names:
+                n.unlink()
+            streams = sum(c.stream is not None for c in d.connections())
+            have = f"streams 0 to {streams - 1}" if streams else "none"
+            return _err(f"no MPTCP stream {args.follow} in {args.read} ({have})", EXIT_UNUSABLE)
         if not follower.seen:
             print(f"mptcpspec: MPTCP stream {args.follow} carried no data in this capture", file=sys.stderr)
         for name, r in zip(names, reports):
             gaps = ", ".join(f"{n} octets at DSN {s}" for s, n in r.gaps) or "none"
             print(f"{name}: {r.written} octets from {r.segments} segments ({r.duplicate} duplicate); gaps: {gaps}"
+                  + (f"; {r.late} octets after their gap was given up" if r.late else "")
                   + (f"; {r.cut} octets cut by the snapshot length" if r.cut else "")
                   + (f"; {r.unmapped} octets without a known DSN" if r.unmapped else ""), file=sys.stderr)
     return status

@@ -173,6 +173,38 @@ def test_follow_reports_a_gap_where_segments_are_missing(tmp_path):
     assert len(a.getvalue()) == 16384 - dropped
 
 
+def test_follow_direction_orders_bounds_and_reports():
+    import random
+
+    from mptcpspec.follow import _Direction
+
+    data = bytes(random.Random(1).randrange(256) for _ in range(200_000))
+    segs = [(1 + k, data[k:k + 100]) for k in range(0, len(data), 100)]
+    # every segment, in a shuffled order, some twice: the data in order, no gap
+    shuffled = segs + segs[::7]
+    random.Random(2).shuffle(shuffled)
+    out = io.BytesIO()
+    d = _Direction(out)
+    for dsn, chunk in shuffled:
+        d.add(dsn, chunk)
+    d.finish()
+    assert out.getvalue() == data and d.report.gaps == [] and d.report.duplicate == 100 * len(segs[::7])
+    # the first segment comes last, past the hold: its gap is given up, the rest written, it is late
+    out = io.BytesIO()
+    d = _Direction(out, hold=10_000)
+    for dsn, chunk in segs[1:] + segs[:1]:
+        d.add(dsn, chunk)
+    d.finish()
+    r = d.report
+    assert r.gaps == [(1, 100)] and r.late == 100 and r.duplicate == 0 and out.getvalue() == data[100:]
+
+
+def test_cli_follow_of_a_stream_the_capture_lacks(tmp_path):
+    r = cli("dissect", "-r", str(DATA / "v4-tfo.pcap"), "-q", "--follow", "7", "--follow-dir", str(tmp_path))
+    assert r.returncode == 3 and "no MPTCP stream 7" in r.stderr and "(streams 0 to 1)" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 # --------------------------------------------------------------------------- broken captures
 
 
