@@ -251,6 +251,9 @@ class CaptureReader:
         first = True
         while True:
             if not b.ensure(12):
+                if first:  # nothing can be read without the Section Header Block
+                    raise CaptureError("pcapng", "Section Header Block", 0,
+                                       f"the file ends inside it, after {b.available()} octets")
                 if b.available():
                     self._truncated("a block header", b.offset, 12, b.available())
                 return
@@ -275,6 +278,9 @@ class CaptureReader:
                                    f"{blen} is not a valid block length (a multiple of 4, 12 or more)")
             if not b.ensure(blen):
                 have = b.available()
+                if start == 0:
+                    raise CaptureError("pcapng", "Section Header Block", 0,
+                                       f"the file ends inside it: {have} of its {blen} octets")
                 if btype in (6, 3, 2):
                     rec = self._packet_block(btype, b.buf[b.pos:], order, ifaces, start, partial=True)
                     if rec is not None:

@@ -243,14 +243,17 @@ def test_truncated_at_every_offset_never_crashes():
     blobs.append(pcapng_bytes([(101, None)], [(0, 1, ip4_tcp(b"abc")), (0, 2, ip4_tcp(b"defg"))]))
     for blob in blobs:
         whole = list(read_records(io.BytesIO(blob)))
+        # Only a cut file header is fatal: 24 octets for pcap, the Section Header Block for pcapng.
+        ng = blob[:4] == b"\x0a\x0d\x0d\x0a"
+        header = struct.unpack_from("<I", blob, 4)[0] if ng else 24
         for cut in range(len(blob)):
             reader = CaptureReader(io.BytesIO(blob[:cut]))
             try:
                 recs = list(reader)
             except CaptureError:
-                # Only a cut file header is fatal: 24 octets for pcap, the 4-octet block type for pcapng.
-                assert cut < (4 if blob[:4] == b"\x0a\x0d\x0d\x0a" else 24), cut
+                assert cut < header, cut
                 continue
+            assert cut >= header, cut
             assert len(recs) <= len(whole)
             assert recs[:-1] == whole[:len(recs) - 1] if recs else True
             if recs and recs[-1].truncated:
