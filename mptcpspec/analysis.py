@@ -820,9 +820,12 @@ class _Ctx:
             sf.address_ids[d] = o.address_id
             sf.backup[d] = o.backup
             sf.nonces[d] = o.nonce
+        if not an.verify:
+            return
         if conn.version not in (0, 1):
-            c = Check(Verdict.UNVERIFIABLE, f"MP_JOIN {'SYN/ACK' if t is MpJoinSynAck else 'ACK'} HMAC", None, None,
-                      f"MPTCP version {conn.version} has no known HMAC")
+            why = ("the keys are unknown: the token names no connection of this capture" if conn.unlinked
+                   else f"MPTCP version {conn.version} has no known HMAC")
+            c = Check(Verdict.UNVERIFIABLE, f"MP_JOIN {'SYN/ACK' if t is MpJoinSynAck else 'ACK'} HMAC", None, None, why)
         elif t is MpJoinSynAck:
             c = crypto.verify_join_synack(kb, ka, o.nonce, sf.nonces[0], o.truncated_hmac, conn.version)
         else:

@@ -698,3 +698,24 @@ def test_dss_shortcut_changes_nothing(blob, repeats, monkeypatch):
     assert slow_full == sum(len(i["dss"]) for i in fast[0])
     if repeats:
         assert fast_full < slow_full  # the shortcut is taken
+
+
+def test_no_verify_checks_no_hmac_or_checksum():
+    for name in ("v4-two-subflows.pcap", "v4-checksum.pcap", "v4-add-addr.pcap"):
+        infos = list(Dissection(DATA / name, verify=False))
+        whats = {c.what for i in infos for c in i.checks}
+        assert not any("HMAC" in w or "checksum" in w for w in whats), (name, whats)
+        assert whats <= {"MP_CAPABLE echoed key", "MP_FASTCLOSE key"}
+
+
+def test_join_of_a_connection_the_capture_missed():
+    """Only the MP_JOIN subflow: its token names no connection, its HMACs cannot be checked."""
+    infos = list(Dissection(DATA / "v4-two-subflows.pcap"))
+    join = {i.number for i in infos if i.subflow is not None and i.subflow.kind == "MP_JOIN"}
+    blob = mutate(DATA / "v4-two-subflows.pcap", lambda n, p, data: data if n in join else b"")
+    got, _ = dissect_bytes(blob)
+    checks = [c for i in got for c in i.checks]
+    assert [c.what for c in checks] == ["MP_JOIN SYN/ACK HMAC", "MP_JOIN ACK HMAC"]
+    assert all(c.verdict is Verdict.UNVERIFIABLE for c in checks)
+    assert all("the token names no connection of this capture" in c.why for c in checks), [c.why for c in checks]
+    assert experts(got).get("mptcp.join.unknown_token") == 1
