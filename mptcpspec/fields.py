@@ -448,6 +448,8 @@ def _conn(f: Callable) -> Callable[[PacketInfo], list]:
 
 _register("mptcp.stream", "MPTCP connection index (on packets with an MPTCP option, as Wireshark)", "wireshark",
           _stream)
+_register("mptcp.analysis", "the MPTCP analysis is shown (Wireshark's analysis tree: 1)", "wireshark",
+          lambda i: ["1"] if i.mptcp_shown else [])
 _register("mptcp.master", "on the subflow of the connection's latest MP_CAPABLE with a key", "wireshark", _master)
 _register("mptcp.analysis.subflows", "TCP streams of this MPTCP connection, newest first", "wireshark", _subflows)
 _register("mptcp.expected_token", "token of the MP_CAPABLE sender's key", "wireshark", _expected("token"))
@@ -545,6 +547,7 @@ _FAST_MORE = {
     "tcp.flags.ack": "('1' if int(p.flags) & 0x10 else '0')",
     "tcp.flags.urg": "('1' if int(p.flags) & 0x20 else '0')",
     "mptcp.stream": "(str(i.mptcp_stream) if i.mptcp_shown else '')",
+    "mptcp.analysis": "('1' if i.mptcp_shown else '')",
     "mptcp.master": "(('1' if i.master else '0') if i.mptcp_shown else '')",
     "mptcp.dss.dsn": _dss_cell("dsn"),
     "mptcp.ack": _dss_cell("ack"),
