@@ -132,6 +132,9 @@ class PacketInfo:
     ip: tuple | None = None  #: (version, source, destination) of an IP frame without TCP
     #: Wireshark shows its MPTCP analysis here: an MPTCP option (none malformed) of a numbered connection
     mptcp_shown: bool = False
+    #: later frames that carried this data again on another subflow (Wireshark's mptcp.reinjected_in):
+    #: known only to a second pass (``Dissection(..., two_pass=True)``, ``dissect -2``)
+    reinjected_in: tuple[int, ...] = ()
 
     @property
     def options(self) -> TcpOptions | None:
@@ -372,8 +375,11 @@ class ConnectionSummary:
 class Analyzer:
     """Feed packets in capture order; get a :class:`PacketInfo` for each."""
 
-    def __init__(self, *, verify: bool = True) -> None:
+    def __init__(self, *, verify: bool = True, reinjected_in: dict[int, tuple[int, ...]] | None = None) -> None:
+        """``reinjected_in``: frame -> the later frames that reinjected its data, from a first pass
+        (:func:`reinjections`); it fills :attr:`PacketInfo.reinjected_in`."""
         self.verify = verify
+        self._later = reinjected_in or None
         self._flows: dict[tuple, tuple[Subflow, int]] = {}
         self._subflows: list[Subflow] = []
         self._conns: list[Connection] = []
@@ -487,7 +493,8 @@ class Analyzer:
                 big = len(raw) > 40
         elif conn is None:
             return _info(number, ts, caplen, orig_len, pkt, (), None, sf.index, tcp_seq, tcp_ack,
-                         None, None, None, (), None, None, None, (), (), (), sf, None, None, False)
+                         None, None, None, (), None, None, None, (), (), (), sf, None, None, False,
+                         self._later.get(number, ()) if self._later else ())
         else:
             found = ()
             one_dss = big = False
@@ -572,7 +579,8 @@ class Analyzer:
                      stream, from_client, master, dss, payload_dsn, payload_dsn64, mapping_frame,
                      tuple(reinj) if reinj else (), tuple(checks) if checks else (),
                      experts, sf, conn, None,
-                     stream is not None and mptcp is found and bool(found))
+                     stream is not None and mptcp is found and bool(found),
+                     self._later.get(number, ()) if self._later else ())
 
     @staticmethod
     def _options_area(raw: bytes, version: int | None) -> tuple:

@@ -23,18 +23,31 @@ from mptcpspec.errors import DecodeError
 from mptcpspec.packets import decode_frame, ip_addresses
 from mptcpspec.pcap import CaptureReader
 
-__all__ = ["Dissection", "dissect"]
+__all__ = ["Dissection", "dissect", "reinjections"]
 
 
 class Dissection:
     """One pass over a capture."""
 
-    def __init__(self, source: str | os.PathLike | BinaryIO, *, verify: bool = True) -> None:
+    def __init__(self, source: str | os.PathLike | BinaryIO, *, verify: bool = True, two_pass: bool = False) -> None:
+        """``two_pass``: read the capture once first to learn which later frames reinjected each
+        frame's data (:attr:`~mptcpspec.analysis.PacketInfo.reinjected_in`), as ``tshark -2``; the
+        source is then read again (a file object must be seekable)."""
         self.reader = CaptureReader(source)
         self.analyzer = Analyzer(verify=verify)
         self.frames = 0
+        self._source = source if two_pass else None
+
+    def _first_pass(self) -> None:
+        source, self._source = self._source, None
+        start = None if isinstance(source, (str, os.PathLike)) else source.tell()
+        self.analyzer._later = reinjections(source) or None
+        if start is not None:
+            source.seek(start)
 
     def __iter__(self) -> Iterator[PacketInfo]:
+        if self._source is not None:
+            self._first_pass()
         an = self.analyzer
         feed, tcp, counts = an.feed, an._tcp, an.counts
         frames = self.frames
@@ -61,6 +74,18 @@ class Dissection:
         return self.analyzer.connections()
 
 
-def dissect(source: str | os.PathLike | BinaryIO, *, verify: bool = True) -> Iterator[PacketInfo]:
+def dissect(source: str | os.PathLike | BinaryIO, *, verify: bool = True, two_pass: bool = False
+            ) -> Iterator[PacketInfo]:
     """The :class:`~mptcpspec.analysis.PacketInfo` of every frame of a capture."""
-    return iter(Dissection(source, verify=verify))
+    return iter(Dissection(source, verify=verify, two_pass=two_pass))
+
+
+def reinjections(source: str | os.PathLike | BinaryIO) -> dict[int, tuple[int, ...]]:
+    """Frame -> the later frames that carried its data again on another subflow, over the whole
+    capture (the reverse of :attr:`~mptcpspec.analysis.PacketInfo.reinjection_of`).  Memory grows
+    with the reinjections only."""
+    later: dict[int, list[int]] = {}
+    for info in Dissection(source, verify=False):
+        for f in info.reinjection_of:
+            later.setdefault(f, []).append(info.number)
+    return {f: tuple(v) for f, v in later.items()}

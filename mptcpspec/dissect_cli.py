@@ -131,7 +131,7 @@ def cmd_dissect(args) -> int:
         names = [folder / f"mptcp-stream-{args.follow}-client.bin", folder / f"mptcp-stream-{args.follow}-server.bin"]
         files = [open(n, "wb") for n in names]
         follower = Follower(args.follow, *files)
-    d = Dissection(args.read, verify=not args.no_verify)
+    d = Dissection(args.read, verify=not args.no_verify, two_pass=args.two_pass)
     progress = _Progress(args.read, not args.no_progress)
     status = EXIT_OK
     count = 0
@@ -254,6 +254,8 @@ def add_parsers(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="print no packets (with --follow, or for the summary)")
     p.add_argument("--no-tree", action="store_true", help="-T text: summary lines only")
     p.add_argument("--no-verify", action="store_true", help="skip HMAC and checksum verification (faster)")
+    p.add_argument("-2", dest="two_pass", action="store_true",
+                   help="two passes, as tshark -2: fills mptcp.reinjected_in (reads the file twice)")
     p.add_argument("--follow", type=int, metavar="N", help="write MPTCP stream N's data, each direction to a file")
     p.add_argument("--follow-dir", metavar="DIR", default=".", help="folder for --follow files (default: .)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")

@@ -492,6 +492,8 @@ _register("mptcp.related_mapping", "frame of the DSS mapping that covers the pay
           else [str(i.mapping_frame)])
 _register("mptcp.reinjection_of", "earlier frames that carried this data on another subflow", "wireshark",
           lambda i: [str(n) for n in i.reinjection_of])
+_register("mptcp.reinjected_in", "later frames that carried this data again on another subflow (with -2)",
+          "wireshark", lambda i: [str(n) for n in i.reinjected_in])
 
 _register("mptcp.version", "MPTCP version of the connection (0: RFC 6824, 1: RFC 8684)", "mptcpspec",
           _conn(lambda i, c: [] if c.version is None else [str(c.version)]))
@@ -565,6 +567,7 @@ _FAST_MORE = {
     "mptcp.payload_dsn": "('' if (v := i.payload_dsn) is None else str(v))",
     "mptcp.from_client": "('' if (v := i.from_client) is None else '1' if v else '0')",
     "mptcp.reinjection_of": "(AGG.join(GET(i)) if i.reinjection_of else '')",
+    "mptcp.reinjected_in": "(AGG.join(GET(i)) if i.reinjected_in else '')",
     "mptcp.expert": "(AGG.join(GET(i)) if i.experts else '')",
     "mptcp.check": "(AGG.join(GET(i)) if i.checks else '')",
     "mptcp.expert.severity": "(AGG.join(GET(i)) if i.experts else '')",

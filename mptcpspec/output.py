@@ -102,6 +102,8 @@ class TextWriter:
             w(f"{i2}[payload at DSN {info.payload_dsn} (relative)]\n")
         if info.reinjection_of:
             w(f"{i2}[reinjection of frame(s) {', '.join(map(str, info.reinjection_of))}]\n")
+        if info.reinjected_in:
+            w(f"{i2}[reinjected in frame(s) {', '.join(map(str, info.reinjected_in))}]\n")
         for c in info.checks:
             w(f"{i2}[Check: {c}]\n")
         for e in info.experts:
@@ -173,6 +175,8 @@ def packet_dict(info: PacketInfo) -> dict:
         m["payload_dsn"] = info.payload_dsn
     if info.reinjection_of:
         m["reinjection_of"] = list(info.reinjection_of)
+    if info.reinjected_in:
+        m["reinjected_in"] = list(info.reinjected_in)
     if info.checks:
         m["checks"] = [{"what": c.what, "verdict": c.verdict.name.lower(), "expected": _jsonable("", c.expected),
                         "actual": _jsonable("", c.actual), "why": c.why} for c in info.checks]

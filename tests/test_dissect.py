@@ -142,12 +142,43 @@ def follow(path, stream=0):
 
 @pytest.mark.parametrize("name, server_seed", [("v4-two-subflows.pcap", 1), ("v6-two-subflows.pcap", 1),
                                                ("v4-checksum.pcap", 1), ("v4-add-addr.pcap", 1),
-                                               ("v4-fastclose.pcap", 1)])
+                                               ("v4-fastclose.pcap", 1), ("v4-reinjection.pcap", 1)])
 def test_follow_gives_the_bytes_the_applications_sent(name, server_seed):
     up, down, (ru, rd) = follow(DATA / name)
     assert up == pattern(len(up), 0) and len(up) >= 16384
     assert down == pattern(len(down), server_seed) and len(down) >= 16384
     assert ru.gaps == [] and rd.gaps == []
+
+
+def test_reinjections_of_a_blackholed_subflow():
+    """v4-reinjection.pcap: the joined subflow goes dark mid-transfer; the kernel sends its data again
+    on the first subflow.  tshark 4.0 finds the same 7 reinjected segments (the differential test
+    compares mptcp.reinjection_of on every packet)."""
+    infos, d = run(DATA / "v4-reinjection.pcap")
+    again = {i.number: i.reinjection_of for i in infos if i.reinjection_of}
+    assert len(again) == 7 and experts(infos)["mptcp.dss.reinjection"] == 7
+    s = d.connections()[0].summary()
+    assert s.client_reinjected == sum(i.packet.payload_len for i in infos if i.reinjection_of)
+    assert s.client_reinjected > 0 and s.server_reinjected == 0
+    for n, earlier in again.items():  # the reinjection is on the other subflow, the data the same
+        for e in earlier:
+            a, b = infos[n - 1], infos[e - 1]
+            assert a.subflow is not b.subflow and a.payload_dsn < b.payload_dsn + b.packet.payload_len
+            assert b.payload_dsn < a.payload_dsn + a.packet.payload_len
+    assert not any(i.reinjected_in for i in infos)  # known to a second pass only
+    # Two passes: the links the other way, as Wireshark's mptcp.reinjected_in
+    two = list(Dissection(DATA / "v4-reinjection.pcap", two_pass=True))
+    back: dict[int, list[int]] = {}
+    for n, earlier in again.items():
+        for e in earlier:
+            back.setdefault(e, []).append(n)
+    assert {i.number: list(i.reinjected_in) for i in two if i.reinjected_in} == back
+    assert [i.reinjection_of for i in two] == [i.reinjection_of for i in infos]
+    with open(DATA / "v4-reinjection.pcap", "rb") as f:  # a file object is read twice too
+        assert [i.reinjected_in for i in Dissection(f, two_pass=True)] == [i.reinjected_in for i in two]
+    r = cli("dissect", "-2", "-r", str(DATA / "v4-reinjection.pcap"), "-Y", "mptcp.reinjected_in",
+            "-T", "fields", "-e", "frame.number", "-e", "mptcp.reinjected_in")
+    assert r.returncode == 0 and r.stdout.splitlines() == [f"{e}\t{','.join(map(str, v))}" for e, v in sorted(back.items())]
 
 
 def test_follow_tfo_puts_the_syn_data_first():

@@ -134,6 +134,7 @@ COMMITTED = {
                          JOIN_CHECKS + ("ADD_ADDR HMAC",)),
     "v4-remove-addr.pcap": (LINKTYPE_LINUX_SLL, JOIN_OPTIONS + ("RemoveAddr",),
                             JOIN_CHECKS + ("no DSS checksum unless negotiated",)),
+    "v4-reinjection.pcap": (LINKTYPE_LINUX_SLL, JOIN_OPTIONS, JOIN_CHECKS + ("no DSS checksum unless negotiated",)),
     "v4-fastclose.pcap": (LINKTYPE_ETHERNET, ("MpCapable", "Dss", "MpFastclose", "MpTcpRst"),
                           (REENCODED, ECHOED, FIRST_DSN)),
     "v4-tfo.pcap": (LINKTYPE_ETHERNET, ("MpCapable", "Dss"), (REENCODED, ECHOED, FIRST_DSN)),

@@ -143,8 +143,9 @@ def test_the_kernel_captures_cover_the_analysis_fields(config_dir):
     seen: Counter = Counter()
     for p in sorted(DATA.glob("*.pcap")):
         seen.update(compare(p, config_dir)[1])
+    # mptcp.reinjected_in names later frames: tshark 4.0 never prints it in one pass (nor we, without -2)
     analysis = {n for n in NAMES if n.startswith("mptcp.") and n not in ("mptcp.rm_addr.count",
-                                                                           "mptcp.reinjection_of")}
+                                                                           "mptcp.reinjected_in")}
     assert analysis <= set(seen), sorted(analysis - set(seen))
 
 

@@ -83,6 +83,11 @@ def feature_counts(path: Path) -> Counter:
     streams = {s for s, _ in payload}
     c["subflows with data"] = len(streams)
     c["subflow directions with data"] = len(payload)
+    # Reinjections as tshark 4.0 finds them (its preferences for the inter-subflow analysis on)
+    r = subprocess.run(["tshark", "-n", "-r", str(path), "-o", "mptcp.analyze_mappings:TRUE",
+                        "-o", "mptcp.intersubflows_retransmission:TRUE", "-Y", "mptcp.reinjection_of",
+                        "-T", "fields", "-e", "frame.number"], capture_output=True, text=True, timeout=60, check=True)
+    c["reinjected segments"] = len(r.stdout.split())
     r = subprocess.run(["tcpdump", "-nr", str(path)], capture_output=True, text=True, timeout=60, check=True)
     c["DSS checksum"] = sum(1 for line in r.stdout.splitlines() if " dss " in line and " csum 0x" in line)
     return c
@@ -164,6 +169,31 @@ def remove_addr(path: Path) -> dict:
         return cap.stats
 
 
+def reinjection(path: Path) -> dict:
+    """As `two_subflows`, but halfway through the client's data the server's firewall starts to drop
+    everything from 203.0.113.1 (the joined subflow): the client's data stuck on that subflow is
+    sent again on the first one (reinjection), and the transfer finishes there."""
+    with Lab() as lab:
+        lab.rate_limit_all()
+        lab.endpoint_add("client", lab.addr("client", 1), "subflow", id=3)
+        with lab.capture(path) as cap:
+            server = lab.serve(reply=REPLY, timeout=30.0)
+            client = lab.connect(size=SIZE, first=1000, wait_subflows=2, pause_at=SIZE // 2, timeout=30.0)
+            client.wait_event("subflows")
+            client.wait_event("paused")
+            nft = ["nft", "add", "table", "inet", "lab_drop"], \
+                  ["nft", "add", "chain", "inet", "lab_drop", "input", "{ type filter hook input priority 0 ; }"], \
+                  ["nft", "add", "rule", "inet", "lab_drop", "input", "ip", "saddr", lab.addr("client", 1), "drop"]
+            for argv in nft:
+                lab.run("server", *argv)
+            client.go()
+            c = client.result()
+            s = server.result()
+        same(s, expected(SIZE), "server received")
+        same(c["reply"], expected(REPLY, 1), "client received")
+        return cap.stats
+
+
 def fastclose(path: Path) -> dict:
     """Data both ways, then the client closes with SO_LINGER {1, 0}: MP_FASTCLOSE with MP_TCPRST."""
     n = 16384
@@ -201,6 +231,8 @@ CAPTURES = {
     "v4-add-addr.pcap": (add_addr, "LINUX_SLL", {**JOINED, "MP_JOIN": 6, "ADD_ADDR with HMAC": 1, "ADD_ADDR echo": 1,
                                             "REMOVE_ADDR": 1, "MP_PRIO": 1}),
     "v4-remove-addr.pcap": (remove_addr, "LINUX_SLL", {**JOINED, "REMOVE_ADDR from the client": 1}),
+    "v4-reinjection.pcap": (reinjection, "LINUX_SLL", {"MP_CAPABLE": 3, "MP_JOIN": 3, "DATA_FIN": 2,
+                                                       "reinjected segments": 1}),
     "v4-fastclose.pcap": (fastclose, "EN10MB", {"MP_CAPABLE": 3, "MP_FASTCLOSE": 1, "MP_TCPRST": 1,
                                                   "RST with MP_FASTCLOSE": 1}),
     "v4-tfo.pcap": (tfo, "EN10MB", {"MP_CAPABLE": 6, "SYN with data and MP_CAPABLE": 1, "DATA_FIN": 4}),
