@@ -480,7 +480,8 @@ class Analyzer:
             me.fin = (seq + n) & _M32
         conn = sf.conn
         raw = pkt.options
-        if raw:
+        cut = pkt.options_cut
+        if raw and not cut:
             # NOP, NOP, timestamps, then one MPTCP option of subtype DSS and nothing after it but
             # NOPs (or an EOL): what decode_mptcp_options gives for it, without its walk over the area.
             # Every segment of a mapping repeats its DSS, often octet for octet: the decoded
@@ -491,6 +492,10 @@ class Analyzer:
                 found = self._options_area(raw, conn.version if conn is not None else None)
                 one_dss = len(found) == 1 and type(found[0]) is Dss
                 big = len(raw) > 40
+        elif cut:  # the snapshot length cut the options area: the options captured whole
+            found = decode_mptcp_options(raw, conn.version if conn is not None else None, cut=True)
+            one_dss = len(found) == 1 and type(found[0]) is Dss
+            big = False
         elif conn is None:
             return _info(number, ts, caplen, orig_len, pkt, (), None, sf.index, tcp_seq, tcp_ack,
                          None, None, None, (), None, None, None, (), (), (), sf, None, None, False,
@@ -515,6 +520,9 @@ class Analyzer:
         mptcp = found
         if big:
             ctx.expert("mptcp.option.space", f"options area of {len(raw)} octets exceeds 40")
+        if cut:
+            ctx.expert("mptcp.packet.options_cut", f"the snapshot length cut the TCP options after {len(raw)} "
+                                                   "octets: what follows is not seen")
         dss = ()
         if found:
             if one_dss:
@@ -538,7 +546,10 @@ class Analyzer:
                 self._next_stream += 1
             conn.last_frame = number
             if type(sf.observer) is Observer:
-                ctx.handshake(mptcp)
+                if cut:  # its options not all seen: the handshake of this subflow cannot be followed
+                    sf.observer = None
+                else:
+                    ctx.handshake(mptcp)
             if n:
                 if not conn.fallback and not conn.unlinked:
                     got = ctx._data(sf, d, conn, flags, seq, n)
@@ -1219,6 +1230,8 @@ class _Ctx:
                     m = fl.last = cand
                     break
         if m is None:
+            if self.pkt.options_cut:
+                return None  # its mapping may be in what the snapshot length cut
             if not fl.seen_dss and not sf.dirs[1 - d].seen_dss and sf.kind == "MP_CAPABLE":
                 if conn.fallback is None and conn.sides[0].key is not None and conn.sides[1].key is not None:
                     conn.fallback = f"data without any DSS option in frame {self.number}"

@@ -45,6 +45,7 @@ KINDS: dict[str, tuple[Severity, str]] = {
     "mptcp.dss.infinite_mapping": (W, "a mapping of data-level length 0: fallback to an infinite mapping"),
     "mptcp.dss.missing_mapping": (W, "subflow data that no DSS mapping covers"),
     "mptcp.packet.malformed": (E, "an IP or TCP header that cannot be decoded"),
+    "mptcp.packet.options_cut": (N, "the snapshot length cut the TCP options: those after the cut are not seen"),
     "mptcp.option.malformed": (E, "an MPTCP option with a length or layout the RFCs do not allow"),
     "mptcp.option.space": (E, "the TCP options area exceeds the 40-octet option space"),
     "mptcp.option.unexpected": (W, "an MPTCP option on a packet where the RFCs do not place it"),

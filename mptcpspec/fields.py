@@ -237,7 +237,7 @@ _BASE: list[tuple[str, str, Callable[[PacketInfo], list]]] = [
     ("tcp.ack", "acknowledgment number, relative to the peer's ISN", lambda i: _opt(i.tcp_ack)),
     ("tcp.ack_raw", "acknowledgment number as sent", _pkt(lambda p: str(p.ack))),
     ("tcp.len", "TCP payload length", _pkt(lambda p: str(p.payload_len))),
-    ("tcp.hdr_len", "TCP header length", _pkt(lambda p: str(20 + len(p.options)))),
+    ("tcp.hdr_len", "TCP header length", _pkt(lambda p: str(p.hdr_len or 20 + len(p.options)))),
     ("tcp.flags", "TCP flags", _pkt(lambda p: f"0x{int(p.flags):04x}")),
     ("tcp.flags.fin", "FIN", _pkt(lambda p: _b(int(p.flags) & 0x01))),
     ("tcp.flags.syn", "SYN", _pkt(lambda p: _b(int(p.flags) & 0x02))),
@@ -292,7 +292,7 @@ _FAST = {
     "ipv6.src": "(str(p.src) if p.version == 6 else '')", "ipv6.dst": "(str(p.dst) if p.version == 6 else '')",
     "tcp.srcport": "str(p.sport)", "tcp.dstport": "str(p.dport)", "tcp.stream": "str(i.tcp_stream)",
     "tcp.seq": "str(i.tcp_seq)", "tcp.seq_raw": "str(p.seq)", "tcp.ack": "str(i.tcp_ack)",
-    "tcp.ack_raw": "str(p.ack)", "tcp.len": "str(p.payload_len)", "tcp.hdr_len": "str(20 + len(p.options))",
+    "tcp.ack_raw": "str(p.ack)", "tcp.len": "str(p.payload_len)", "tcp.hdr_len": "str(p.hdr_len or 20 + len(p.options))",
     "tcp.flags": "format(int(p.flags), '#06x')", "tcp.window_size_value": "str(p.window)",
     "tcp.checksum": "format(p.checksum, '#06x')",
 }

@@ -218,12 +218,14 @@ def decode_tcp_options(data: bytes, version: int | None = None, *, strict: bool 
     return TcpOptions(tuple(out), padding, n)
 
 
-def decode_mptcp_options(data: bytes, version: int | None = None) -> tuple:
+def decode_mptcp_options(data: bytes, version: int | None = None, *, cut: bool = False) -> tuple:
     """Only the MPTCP options (kind 30) of a TCP options area, decoded; the others are skipped.
 
     As :func:`decode_tcp_options` with ``strict=False`` then ``.mptcp``, but without building the
     other options: a malformed MPTCP option is a :class:`MalformedOption`, and an area whose
-    option lengths cannot be followed ends where they fail.  This is the dissector's hot path.
+    option lengths cannot be followed ends where they fail.  ``cut``: ``data`` is what the
+    snapshot length left of the area, so an option that runs past its end was not captured
+    rather than malformed, and is left out.  This is the dissector's hot path.
     """
     n = len(data)
     out = []
@@ -237,7 +239,7 @@ def decode_mptcp_options(data: bytes, version: int | None = None) -> tuple:
             break
         ln = data[i + 1]
         if ln < 2 or i + ln > n:
-            if k == KIND_MPTCP:
+            if k == KIND_MPTCP and (ln < 2 or not cut):
                 out.append(MalformedOption(k, i, data[i:], DecodeError(
                     "TCP options", "length", i + 1,
                     f"option kind {k} has length {ln} (< 2)" if ln < 2 else

@@ -69,6 +69,8 @@ class TextWriter:
         line += f" Win={p.window} Len={p.payload_len}"
         if mp:
             line += " " + " ".join(_short(o) for o in mp)
+        if p.options_cut or p.payload_cut:
+            line += " [Packet size limited during capture]"  # tshark's words
         w(line + "\n")
         if not self.tree or (not mp and not info.experts and not info.checks):
             return

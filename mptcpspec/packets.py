@@ -60,6 +60,10 @@ class Packet:
     urgent: int = 0
     ttl: int = 0  #: IPv4 TTL or IPv6 hop limit
     timestamp_ns: int = 0  #: capture time, from the record
+    #: the snapshot length cut the options area: ``options`` holds the captured part, ``payload`` is
+    #: empty, and ``hdr_len`` says how long the header was
+    options_cut: bool = False
+    hdr_len: int = 0  #: the TCP header length of the data offset field (0: not from a capture)
 
     @property
     def payload_cut(self) -> bool:
@@ -184,11 +188,8 @@ def _tcp_header_error(doff: int, p: int, t: int, end: int, n: int) -> DecodeErro
     ``n`` octets captured) cannot be decoded."""
     if doff < 20:
         return DecodeError("TCP header", "data offset", t - p + 12, f"header length {doff} is under 20")
-    if t + doff > end:
-        return DecodeError("TCP header", "data offset", t - p + 12,
-                           f"header length {doff} runs past the IP packet ({end - t} octets)")
-    return DecodeError("TCP header", "options", t - p + 20,
-                       f"cut by the snapshot length: {doff - 20} option octets, {n - t - 20} captured")
+    return DecodeError("TCP header", "data offset", t - p + 12,
+                       f"header length {doff} runs past the IP packet ({end - t} octets)")
 
 
 def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | None:
@@ -224,9 +225,20 @@ def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | 
     doff = (offflags >> 12) * 4
     o = t + doff
     if doff < 20 or o > end or n < o:
-        raise _tcp_header_error(doff, p, t, end, n)
+        return _cut_or_error(ver, src, dst, sport, dport, seq, ack, offflags, win, csum, urg, ttl, timestamp_ns,
+                             data, doff, p, t, end, n)
     return _packet(ver, src, dst, sport, dport, seq, ack, _FLAGS[offflags & 0x1FF], win, data[t + 20:o],
-                   data[o:end] if end <= n else data[o:n], end - o, csum, urg, ttl, timestamp_ns)
+                   data[o:end] if end <= n else data[o:n], end - o, csum, urg, ttl, timestamp_ns, False, doff)
+
+
+def _cut_or_error(ver, src, dst, sport, dport, seq, ack, offflags, win, csum, urg, ttl, timestamp_ns,
+                  data: bytes, doff: int, p: int, t: int, end: int, n: int) -> Packet:
+    """A TCP header whose options the snapshot length cut (the captured part kept, marked), or
+    the DecodeError of a header that cannot be."""
+    if doff < 20 or t + doff > end:
+        raise _tcp_header_error(doff, p, t, end, n)
+    return _packet(ver, src, dst, sport, dport, seq, ack, _FLAGS[offflags & 0x1FF], win, data[t + 20:n], b"",
+                   end - t - doff, csum, urg, ttl, timestamp_ns, True, doff)
 
 
 def _decode_other(data: bytes, p: int, ver: int, n: int, timestamp_ns: int) -> Packet | None:
@@ -287,6 +299,7 @@ def _decode_other(data: bytes, p: int, ver: int, n: int, timestamp_ns: int) -> P
     doff = (offflags >> 12) * 4
     o = t + doff
     if doff < 20 or o > end or n < o:
-        raise _tcp_header_error(doff, p, t, end, n)
+        return _cut_or_error(ver, src, dst, sport, dport, seq, ack, offflags, win, csum, urg, ttl, timestamp_ns,
+                             data, doff, p, t, end, n)
     return _packet(ver, src, dst, sport, dport, seq, ack, _FLAGS[offflags & 0x1FF], win, data[t + 20:o],
-                   data[o:end] if end <= n else data[o:n], end - o, csum, urg, ttl, timestamp_ns)
+                   data[o:end] if end <= n else data[o:n], end - o, csum, urg, ttl, timestamp_ns, False, doff)
