@@ -645,6 +645,10 @@ class Analyzer:
         if conn is not None and all(s.closed for s in conn.subflows):
             for side in ("client", "server"):
                 conn.closure.notify(side, "ALL_SUBFLOWS_CLOSED")
+            # Its data ranges (up to _MAX_RANGES a side) serve reinjection detection only, which
+            # ends with the subflows: memory follows the live connections, not the capture.
+            for side in conn.sides:
+                side.ranges, side.starts, side.max_seg = [], [], 0
 
     # ------------------------------------------------------------------ connections
 

@@ -783,3 +783,15 @@ def test_options_cut_by_the_snapshot_length(tmp_path):
     assert len(conns) == 1 and len(conns[0].subflows) == 2
     r = cli("dissect", "-r", str(cut), "-c", "5", "--no-tree")
     assert r.returncode == 0 and "[Packet size limited during capture]" in r.stdout
+
+
+def test_a_closed_connection_lets_its_data_ranges_go():
+    """Reinjection detection keeps up to 4096 data ranges a side; once every subflow has closed
+    they go, so a long capture holds them for the live connections only."""
+    _, d = run(DATA / "v4-two-subflows.pcap")
+    (conn,) = d.connections()
+    assert all(sf.closed for sf in conn.subflows)
+    assert all(side.ranges == [] and side.starts == [] for side in conn.sides)
+    _, d = run(DATA / "v4-reinjection.pcap")  # its joined subflow never closes
+    (conn,) = d.connections()
+    assert not all(sf.closed for sf in conn.subflows) and conn.sides[0].ranges

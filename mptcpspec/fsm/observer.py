@@ -28,6 +28,7 @@ receiver are not modelled: the observer assumes that what it sees arrives.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from mptcpspec.fsm.runtime import StateMachine, Table
@@ -54,11 +55,17 @@ def _table(machine) -> Table:
     if isinstance(machine, Table):
         return machine
     if isinstance(machine, type) and issubclass(machine, StateMachine):
-        return machine.table()
+        return _class_table(machine)
     for value in vars(machine).values():  # a generated module
         if isinstance(value, type) and issubclass(value, StateMachine) and value is not StateMachine:
-            return value.table()
+            return _class_table(value)
     raise TypeError(f"not a machine class, module or Table: {machine!r}")
+
+
+@functools.lru_cache(maxsize=None)
+def _class_table(cls) -> Table:
+    """One Table per machine class, shared by its observers (it is only read)."""
+    return cls.table()
 
 
 class Observer:
