@@ -70,6 +70,8 @@ _SYN, _ACK, _FIN, _RST = 0x02, 0x10, 0x01, 0x04
 _F_A, _F_a, _F_M, _F_m, _F_F = 0x01, 0x02, 0x04, 0x08, 0x10
 _MAX_MAPPINGS = 64  # mappings remembered per subflow direction
 _MAX_RANGES = 4096  # data ranges remembered per connection direction (reinjection detection)
+_MAX_HOLES = 64  # data-level holes remembered per connection direction (gap detection)
+_NO_HOLE = 1 << 65  # above every DSN
 
 CLIENT, SERVER = 0, 1
 _MPTCP_TYPES = frozenset(MPTCP_CLASSES)
@@ -77,6 +79,21 @@ _SIDE = ("client", "server")
 _NOP_NOP_TS = b"\x01\x01\x08\x0a"  # how Linux starts the options of every segment with timestamps
 _dss_cache: dict[bytes, tuple] = {}  # options after NOP, NOP, timestamps (a DSS, padding) -> (the DSS decoded,)
 _DSS_CACHE_SIZE = 256
+
+
+def _fill(side: _Side, start: int, end: int) -> None:
+    """Take [start, end), now carried by a segment, out of ``side``'s holes."""
+    out = []
+    for h in side.holes:
+        if h[1] <= start or h[0] >= end:
+            out.append(h)
+        else:
+            if h[0] < start:
+                out.append([h[0], start])
+            if h[1] > end:
+                out.append([end, h[1]])
+    side.holes = out
+    side.hole_lo = out[0][0] if out else _NO_HOLE
 
 
 def expand(value: int, reference: int) -> int:
@@ -219,7 +236,8 @@ class _Side:
     """One side of an MPTCP connection: its key and data sequence space."""
 
     __slots__ = ("key", "token", "idsn", "dsn_ref", "ack_ref", "dfin", "dfin_acked", "first_dsn", "high", "ranges",
-                 "starts", "max_seg", "reinjected", "flags", "addresses", "checked_first")
+                 "starts", "max_seg", "reinjected", "flags", "addresses", "checked_first", "seg_low", "seg_high",
+                 "holes", "hole_lo")
 
     def __init__(self) -> None:
         self.key: int | None = None
@@ -238,6 +256,12 @@ class _Side:
         self.flags: MpCapableFlags | None = None
         self.addresses: dict[int, list] = {}  # address id -> [address, port, frame, removed frame]
         self.checked_first = False
+        # Data-level holes: DSN ranges between the segments captured that no captured segment
+        # carried (yet), [start, end) in order; hole_lo is the first start (_NO_HOLE: none).
+        self.seg_low: int | None = None
+        self.seg_high: int | None = None
+        self.holes: list[list[int]] = []
+        self.hole_lo = _NO_HOLE
 
     def span(self) -> int:
         """Data-level octets this side sent: the span of its mapped data sequence space."""
@@ -649,6 +673,7 @@ class Analyzer:
             # ends with the subflows: memory follows the live connections, not the capture.
             for side in conn.sides:
                 side.ranges, side.starts, side.max_seg = [], [], 0
+                side.holes, side.hole_lo = [], _NO_HOLE
 
     # ------------------------------------------------------------------ connections
 
@@ -677,6 +702,8 @@ class Analyzer:
             return
         s.token = crypto.key_token(key, conn.version)
         s.idsn = crypto.key_idsn(key, conn.version)
+        if s.seg_high is None:  # its data starts at IDSN + 1: data acknowledged above that must have been captured
+            s.seg_low = s.seg_high = (s.idsn + 1) & _M64
         other = self._tokens.get(s.token)
         if other is not None and other is not conn:
             ctx.expert("mptcp.token.collision",
@@ -952,6 +979,8 @@ class _Ctx:
                 if fresh:
                     if ack64 is not None:
                         me.ack_ref = ack64
+                        if ack64 > peer.hole_lo or (peer.seg_high is not None and ack64 > peer.seg_high):
+                            self._acked_holes(peer, ack64)
                         if peer.dfin is not None and not peer.dfin_acked and ((ack64 - peer.dfin) & _M64) - 1 < (1 << 62):
                             peer.dfin_acked = True
                             self.closure("DATA_ACK[DFIN]")
@@ -1026,6 +1055,8 @@ class _Ctx:
                         ack64 = v & _M64
                 if ack64 is not None:
                     me.ack_ref = ack64
+                    if ack64 > peer.hole_lo or (peer.seg_high is not None and ack64 > peer.seg_high):
+                        self._acked_holes(peer, ack64)
                     if peer.idsn is not None:
                         ack = (ack64 - peer.idsn) & _M64
                     if peer.dfin is not None and not peer.dfin_acked and ((ack64 - peer.dfin) & _M64) - 1 < (1 << 62):
@@ -1164,8 +1195,29 @@ class _Ctx:
         """Reinjection: this segment's data-level range was carried on another subflow before.
 
         As Wireshark's ``mptcp.reinjection_of``: per segment, across subflows only (a
-        retransmission on the same subflow is TCP's business), earlier frames only."""
+        retransmission on the same subflow is TCP's business), earlier frames only.  Also keeps
+        the side's data-level holes (see :meth:`_acked_holes`)."""
         end = dsn64 + n
+        high = side.seg_high
+        if high is None:
+            side.seg_low, side.seg_high = dsn64, end
+        elif dsn64 > high:
+            self._hole(side, high, dsn64)
+            side.seg_high = end
+        else:
+            if end > side.hole_lo:
+                h = side.holes[0]
+                if dsn64 <= h[0] and end < h[1]:  # the common case: the next data of the lowest hole
+                    h[0] = side.hole_lo = end
+                elif dsn64 < side.holes[-1][1]:
+                    _fill(side, dsn64, end)
+            if end > high:
+                side.seg_high = end
+            low = side.seg_low
+            if dsn64 < low:
+                if end < low:
+                    self._hole(side, end, low)
+                side.seg_low = dsn64
         starts, ranges = side.starts, side.ranges
         i = len(starts)
         if i and dsn64 < starts[-1]:  # else it goes at the end (bisect_right's answer too)
@@ -1209,6 +1261,46 @@ class _Ctx:
             del ranges[:_MAX_RANGES // 2]
             del starts[:_MAX_RANGES // 2]
 
+    @staticmethod
+    def _hole(side: _Side, start: int, end: int) -> None:
+        holes = side.holes
+        i = len(holes)
+        while i and holes[i - 1][0] > start:
+            i -= 1
+        holes.insert(i, [start, end])
+        if len(holes) > _MAX_HOLES:
+            del holes[0]
+        side.hole_lo = holes[0][0]
+
+    def _acked_holes(self, side: _Side, ack64: int) -> None:
+        """A DATA_ACK up to ``ack64`` of ``side``'s data: the holes below it were received by the
+        peer, but no captured segment carried them (not captured, or carried without a mapping
+        seen)."""
+        conn = self.sf.conn
+        if conn.fallback or conn.unlinked:  # its data is not followed at the data level
+            side.holes, side.hole_lo, side.seg_low, side.seg_high = [], _NO_HOLE, None, None
+            return
+        holes = side.holes
+        idsn = side.idsn
+        high = side.seg_high
+        if high is not None and ack64 > high:
+            # beyond every segment captured (a DATA_FIN takes one DSN after the data, and no data after it)
+            limit = side.dfin if side.dfin is not None and high <= side.dfin < ack64 else ack64
+            if limit > high:
+                self._hole(side, high, limit)
+                side.seg_high = limit
+        while holes and holes[0][0] < ack64:
+            start, end = holes[0]
+            top = min(end, ack64)
+            rel = "" if idsn is None else f" (relative {(start - idsn) & _M64}..{(top - idsn) & _M64})"
+            self.expert("mptcp.dss.gap", f"DSN {start:#x}..{top:#x}{rel}, {top - start} octets, acknowledged "
+                                         f"here but mapped by no segment of the capture")
+            if top >= end:
+                del holes[0]
+            else:
+                holes[0][0] = top
+        side.hole_lo = holes[0][0] if holes else _NO_HOLE
+
     def data(self, mptcp: list) -> int | None:
         """Check the payload against the mappings; return its relative DSN when mapped."""
         sf, d, pkt = self.sf, self.d, self.pkt
@@ -1235,7 +1327,11 @@ class _Ctx:
                     break
         if m is None:
             if self.pkt.options_cut:
-                return None  # its mapping may be in what the snapshot length cut
+                # its mapping may be in what the snapshot length cut: where its data lies is unknown,
+                # so the data-level holes of this side are too (found again from the next segment)
+                side = conn.sides[sf.side(d)]
+                side.holes, side.hole_lo, side.seg_low, side.seg_high = [], _NO_HOLE, None, None
+                return None
             if not fl.seen_dss and not sf.dirs[1 - d].seen_dss and sf.kind == "MP_CAPABLE":
                 if conn.fallback is None and conn.sides[0].key is not None and conn.sides[1].key is not None:
                     conn.fallback = f"data without any DSS option in frame {self.number}"

@@ -62,6 +62,7 @@ KINDS: dict[str, tuple[Severity, str]] = {
     "mptcp.dss.mapping_conflict": (W, "a mapping disagrees with an earlier mapping of the same subflow data"),
     "mptcp.dss.reinjection": (N, "data already mapped on another subflow is mapped again here"),
     "mptcp.dss.retransmission": (N, "data already mapped on this subflow is mapped again at other subflow octets"),
+    "mptcp.dss.gap": (W, "data acknowledged at the data level that no captured segment carried (or mapped)"),
     "mptcp.dss.out_of_order": (C, "a mapping that starts below the highest data sequence number seen"),
     "mptcp.fastclose.key_mismatch": (E, "MP_FASTCLOSE does not carry the receiver's key"),
     "mptcp.closure.illegal": (W, "a closure signal the connection-closure machine does not allow here"),

@@ -529,16 +529,19 @@ def test_closure_flags_a_data_fin_after_fast_close():
     recs = list(read_records(DATA / "v4-fastclose.pcap"))
     last_server = next(r for r in reversed(recs) if decode_frame(r.linktype, r.data).sport == 5201)
     p = decode_frame(last_server.linktype, last_server.data)
+    an = Analyzer()
+    data_ack = None
+    for n, r in enumerate(recs, 1):
+        i = an.feed(n, r.timestamp_ns, len(r.data), r.orig_len, decode_frame(r.linktype, r.data))
+        if i.packet.sport == 5201 and i.dss and i.dss[0].ack64 is not None:
+            data_ack = i.dss[0].ack64 & 0xFFFFFFFF  # the server's latest DATA_ACK
     # DSS: A, M, F with a 4-octet DATA_ACK and DSN; SSN 0, data-level length 1: a DATA_FIN alone.
-    dss = bytes([30, 18, 0x20, 0x15]) + struct.pack("!IIIH", p.ack, 16385, 0, 1)
+    dss = bytes([30, 18, 0x20, 0x15]) + struct.pack("!IIIH", data_ack, 16385, 0, 1)
     opts = dss + b"\x01" * (-len(dss) % 4)
     tcp = struct.pack("!HHIIHHHH", p.sport, p.dport, p.seq, p.ack, ((20 + len(opts)) // 4) << 12 | 0x10,
                       p.window, 0, 0) + opts
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, p.src.packed, p.dst.packed)
     frame = last_server.data[:14] + ip + tcp
-    an = Analyzer()
-    for n, r in enumerate(recs, 1):
-        an.feed(n, r.timestamp_ns, len(r.data), r.orig_len, decode_frame(r.linktype, r.data))
     conn = an.connections()[0]
     assert (conn.closure_state(0), conn.closure_state(1)) == ("M_CLOSED", "M_CLOSED")
     info = an.feed(len(recs) + 1, 0, len(frame), len(frame), decode_frame(1, frame))
@@ -795,3 +798,23 @@ def test_a_closed_connection_lets_its_data_ranges_go():
     _, d = run(DATA / "v4-reinjection.pcap")  # its joined subflow never closes
     (conn,) = d.connections()
     assert not all(sf.closed for sf in conn.subflows) and conn.sides[0].ranges
+
+
+@pytest.mark.parametrize("name, after, server", [("v4-fastclose.pcap", 12, False), ("v4-two-subflows.pcap", 30, False),
+                                                 ("v4-two-subflows.pcap", 40, True), ("v6-two-subflows.pcap", 9, True)])
+def test_data_acknowledged_but_never_captured_is_a_gap(name, after, server):
+    """A data segment left out of the capture: the DATA_ACK that covers it raises mptcp.dss.gap,
+    for exactly its octets, once; the capture as made raises none."""
+    dropped = []
+
+    def change(n, p, data):
+        if not dropped and p.payload_len and (p.sport == 5201) == server and n > after:
+            dropped.append((n, p.payload_len))
+            return b""
+        return data
+    infos, _ = dissect_bytes(mutate(DATA / name, change))
+    (n, length), = dropped
+    gaps = [(i.number, e.message) for i in infos for e in i.experts if e.key == "mptcp.dss.gap"]
+    assert len(gaps) == 1 and f", {length} octets, acknowledged here" in gaps[0][1], gaps
+    assert gaps[0][0] > n
+    assert "mptcp.dss.gap" not in experts(run(DATA / name)[0])
