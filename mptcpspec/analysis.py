@@ -569,6 +569,11 @@ class Analyzer:
                 conn.stream = self._next_stream
                 self._next_stream += 1
             conn.last_frame = number
+            if (flags & _SYN and flags & _ACK and sf.observer is None and sf.kind == "MP_CAPABLE" and not cut
+                    and conn.fallback is None and not any(type(o) is MpCapable for o in mptcp)):
+                # A v0 handshake (v1's is the machine's business): no MP_CAPABLE in the SYN/ACK
+                conn.fallback = f"the SYN/ACK in frame {number} carries no MP_CAPABLE (RFC 6824 §3.1)"
+                ctx.expert("mptcp.fallback", f"fallback to regular TCP: {conn.fallback}")
             if type(sf.observer) is Observer:
                 if cut:  # its options not all seen: the handshake of this subflow cannot be followed
                     sf.observer = None
@@ -1336,6 +1341,13 @@ class _Ctx:
                 if conn.fallback is None and conn.sides[0].key is not None and conn.sides[1].key is not None:
                     conn.fallback = f"data without any DSS option in frame {self.number}"
                     self.expert("mptcp.fallback", f"fallback to regular TCP: {conn.fallback}")
+                return None
+            if (conn.fallback is None and len(conn.subflows) == 1 and sf.kind == "MP_CAPABLE"
+                    and not decode_mptcp_options(self.pkt.options)):
+                # MPTCP options gone from the only subflow, mid-connection (a middlebox stripping
+                # them): regular TCP from here on (RFC 8684 §3.7)
+                conn.fallback = f"data without MPTCP options, after DSS options, in frame {self.number}"
+                self.expert("mptcp.fallback", f"fallback to regular TCP: {conn.fallback}")
                 return None
             self.expert("mptcp.dss.missing_mapping",
                         f"subflow octets {rel}..{rel + n} are covered by no mapping")
