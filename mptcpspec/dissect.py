@@ -20,7 +20,7 @@ from typing import BinaryIO, Iterator
 
 from mptcpspec.analysis import Analyzer, Connection, PacketInfo
 from mptcpspec.errors import DecodeError
-from mptcpspec.packets import decode_frame, ip_addresses
+from mptcpspec.packets import LINKTYPES, decode_frame, ip_addresses
 from mptcpspec.pcap import CaptureReader
 
 __all__ = ["Dissection", "dissect", "reinjections"]
@@ -36,6 +36,7 @@ class Dissection:
         self.reader = CaptureReader(source)
         self.analyzer = Analyzer(verify=verify)
         self.frames = 0
+        self.unsupported: dict[int, int] = {}  #: link type -> frames of it, for link types not decoded
         self._source = source if two_pass else None
 
     def _first_pass(self) -> None:
@@ -61,6 +62,8 @@ class Dissection:
                     yield feed(frames, ts, len(data), orig_len, None, e)
                     continue
                 if pkt is None:
+                    if linktype not in LINKTYPES:
+                        self.unsupported[linktype] = self.unsupported.get(linktype, 0) + 1
                     yield feed(frames, ts, len(data), orig_len, None, None, ip_addresses(linktype, data))
                     continue
                 counts["TCP"] += 1  # Analyzer.feed for a TCP segment, without its call

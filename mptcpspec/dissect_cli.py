@@ -186,6 +186,7 @@ def cmd_dissect(args) -> int:
     for p in d.problems:
         print(f"mptcpspec: {args.read}: {p}", file=sys.stderr)
         status = EXIT_DAMAGED
+    _unsupported(args.read, d)
     if args.T == "text" and not args.count:
         out.write("\n".join(expert_summary(d.analyzer.experts)) + "\n")
     if follower is not None:
@@ -209,16 +210,30 @@ def cmd_dissect(args) -> int:
     return status
 
 
+def _unsupported(path, d) -> None:
+    """Say which frames were left undecoded for their link type (the file itself is fine)."""
+    for linktype, n in sorted(d.unsupported.items()):
+        print(f"mptcpspec: {path}: {n} frame(s) of link type {linktype}, which is not supported "
+              f"(Ethernet, Linux cooked v1/v2, raw IP, BSD null/loopback are): not decoded", file=sys.stderr)
+
+
 def cmd_connections(args) -> int:
     from mptcpspec.dissect import Dissection
     from mptcpspec.output import write_connections
 
     d = Dissection(args.read, verify=not args.no_verify)
+    progress = _Progress(args.read, not args.no_progress)
     status = EXIT_OK
     try:
-        for _ in d:
-            pass
+        if progress.on:
+            for info in d:
+                if not info.number & 0x3FFF:
+                    progress.update(d.reader, info.number)
+        else:
+            for _ in d:
+                pass
     except CaptureError as e:
+        progress.done()
         if d.frames == 0:
             return _err(f"{args.read}: {e}", EXIT_UNUSABLE)
         print(f"mptcpspec: {args.read}: {e} (after {d.frames} frames)", file=sys.stderr)
@@ -227,9 +242,12 @@ def cmd_connections(args) -> int:
         return _err(f"{args.read}: no such file", EXIT_UNUSABLE)
     except (IsADirectoryError, PermissionError) as e:
         return _err(f"{args.read}: {e.strerror}", EXIT_UNUSABLE)
+    finally:
+        progress.done()
     for p in d.problems:
         print(f"mptcpspec: {args.read}: {p}", file=sys.stderr)
         status = EXIT_DAMAGED
+    _unsupported(args.read, d)
     write_connections([c.summary() for c in d.connections()], sys.stdout, as_json=args.json)
     return status
 
@@ -268,5 +286,6 @@ def add_parsers(sub) -> None:
     c.add_argument("-r", "--read", required=True, metavar="FILE", help="pcap or pcapng file")
     c.add_argument("--json", action="store_true", help="one JSON object per connection per line")
     c.add_argument("--no-verify", action="store_true", help="skip HMAC and checksum verification")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")
     c.set_defaults(func=cmd_connections)
 

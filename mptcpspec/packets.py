@@ -113,6 +113,10 @@ _ip6 = struct.Struct("!IHBB").unpack_from
 _IP_ETHERTYPES = frozenset((_ETH_IPV4, _ETH_IPV6))
 
 
+#: the link types decoded: Ethernet, Linux cooked v1 and v2, raw IP (101, 12, 14, 228, 229), BSD null, loopback
+LINKTYPES = frozenset((1, 113, 276, 101, 12, 14, 228, 229, 0, 108))
+
+
 def ip_payload_offset(linktype: int, data: bytes) -> int | None:
     """Offset of the IP header in a frame of ``linktype``, or None if it carries no IP packet."""
     if linktype == 1:  # Ethernet

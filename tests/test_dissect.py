@@ -858,3 +858,14 @@ def test_fallback_when_the_options_vanish_mid_connection():
     blob = mutate(DATA / "v4-two-subflows.pcap", _strip(2, lambda n, p: n == 40 and p.payload_len))
     e = experts(dissect_bytes(blob)[0])
     assert "mptcp.fallback" not in e
+
+
+def test_frames_of_a_link_type_not_supported_are_named(tmp_path):
+    blob = bytearray((DATA / "v4-two-subflows.pcap").read_bytes())
+    struct.pack_into("<I", blob, 20, 147)  # LINKTYPE_USER0
+    f = tmp_path / "user0.pcap"
+    f.write_bytes(bytes(blob))
+    for args in (["dissect", "-r", str(f), "-c", "3"], ["connections", "-r", str(f)]):
+        r = cli(*args)
+        assert r.returncode == 0 and "Traceback" not in r.stderr
+        assert "frame(s) of link type 147, which is not supported" in r.stderr, r.stderr

@@ -1,4 +1,4 @@
-"""``mptcpspec dissect``'s progress bar: on a terminal, for a large file, never in the output."""
+"""The progress bar of ``mptcpspec dissect`` and ``connections``: on a terminal, for a large file, never in the output."""
 
 from __future__ import annotations
 
@@ -30,9 +30,11 @@ def big_capture(path: Path, size: int = 24 << 20) -> int:
     return n
 
 
-def dissect(path: Path, *extra: str, tty: bool):
+def dissect(path: Path, *extra: str, tty: bool, command: str = "dissect"):
     argv = [sys.executable, "-m", "mptcpspec", "dissect", "-r", str(path), "-T", "fields", "-e", "frame.number",
             "-e", "mptcp.stream", *extra]
+    if command == "connections":
+        argv = [sys.executable, "-m", "mptcpspec", "connections", "-r", str(path), *extra]
     if not tty:
         r = subprocess.run(argv, capture_output=True, timeout=300)
         return r.returncode, r.stdout, r.stderr.decode()
@@ -77,6 +79,15 @@ def test_progress_bar_on_a_terminal_only(tmp_path):
     # --no-progress: nothing on the terminal.
     code3, out3, err3 = dissect(path, "--no-progress", tty=True)
     assert code3 == 0 and err3 == "" and out3 == out
+
+
+def test_connections_has_the_progress_bar_too(tmp_path):
+    path = tmp_path / "big.pcap"
+    big_capture(path)
+    code, out, err = dissect(path, tty=True, command="connections")
+    assert code == 0 and re.search(r"\r\[#* *\] +\d+\.\d%  \d+ frames", err) and err.endswith("\r" + " " * 72 + "\r")
+    code2, out2, err2 = dissect(path, tty=False, command="connections")
+    assert code2 == 0 and err2 == "" and out2 == out and b"MPTCP stream" in out
 
 
 def test_no_progress_bar_for_a_small_file(tmp_path):
