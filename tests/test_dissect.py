@@ -869,3 +869,43 @@ def test_frames_of_a_link_type_not_supported_are_named(tmp_path):
         r = cli(*args)
         assert r.returncode == 0 and "Traceback" not in r.stderr
         assert "frame(s) of link type 147, which is not supported" in r.stderr, r.stderr
+
+
+def _set(subtype: int, offset: int, value: bytes, when):
+    """A change for mutate(): ``value`` written at ``offset`` of the first MPTCP option of ``subtype``
+    on the first packet ``when(p)`` holds for; the frame number goes into the list returned with it."""
+    done: list[int] = []
+
+    def change(n, p, data):
+        at = -1 if done or not when(p) else option_at(data, p, subtype)
+        if at < 0:
+            return data
+        done.append(n)
+        b = bytearray(data)
+        b[at + offset:at + offset + len(value)] = value
+        return bytes(b)
+    return change, done
+
+
+@pytest.mark.parametrize("name, subtype, offset, value, when, key", [
+    # the third ACK's echo of the server key (MP_CAPABLE octets 12..19), one octet changed
+    ("v4-two-subflows.pcap", 0, 12, b"\x00", lambda p: int(p.flags) == 0x10 and not p.payload_len,
+     "mptcp.connection.echoed_key_mismatch"),
+    # the SYN's MP_CAPABLE flags: no H, or H and another algorithm (RFC 8684 §3.1)
+    ("v4-two-subflows.pcap", 0, 3, b"\x00", lambda p: int(p.flags) == 0x02, "mptcp.connection.missing_algorithm"),
+    ("v4-two-subflows.pcap", 0, 3, b"\x03", lambda p: int(p.flags) == 0x02, "mptcp.connection.unsupported_algorithm"),
+    # the SYN/ACK answers with version 3
+    ("v4-two-subflows.pcap", 0, 2, b"\x03", lambda p: int(p.flags) == 0x12, "mptcp.connection.unsupported_version"),
+    # a DSS mapping of data-level length 0: octets 20..21 when the DATA_ACK has 4 octets and the DSN 8
+    # (flags 0x0d, as Linux sends its data)
+    ("v4-fastclose.pcap", 2, 20, b"\x00\x00", lambda p: p.payload_len and p.options[15] == 0x0d,
+     "mptcp.dss.infinite_mapping"),
+    # MP_FASTCLOSE with another key (octets 4..11)
+    ("v4-fastclose.pcap", 7, 4, b"\x00", lambda p: True, "mptcp.fastclose.key_mismatch"),
+])
+def test_each_broken_field_raises_its_expert_item(name, subtype, offset, value, when, key):
+    change, done = _set(subtype, offset, value, when)
+    infos, _ = dissect_bytes(mutate(DATA / name, change))
+    (n,) = done
+    assert key in [e.key for e in infos[n - 1].experts], [str(e) for e in infos[n - 1].experts]
+    assert key not in experts(run(DATA / name)[0])
