@@ -47,7 +47,8 @@ KINDS: dict[str, tuple[Severity, str]] = {
     "mptcp.packet.malformed": (E, "an IP or TCP header that cannot be decoded"),
     "mptcp.packet.options_cut": (N, "the snapshot length cut the TCP options: those after the cut are not seen"),
     "mptcp.option.malformed": (E, "an MPTCP option with a length or layout the RFCs do not allow"),
-    "mptcp.option.space": (E, "the TCP options area exceeds the 40-octet option space"),
+    "mptcp.option.space": (E, "the TCP options area exceeds the 40-octet option space (a packet built through "
+                              "the API; a captured header cannot say so)"),
     "mptcp.option.unexpected": (W, "an MPTCP option on a packet where the RFCs do not place it"),
     "mptcp.handshake.illegal": (W, "a handshake signal the MP_CAPABLE or MP_JOIN machine does not allow here"),
     "mptcp.fallback": (N, "the connection or subflow fell back to regular TCP"),
