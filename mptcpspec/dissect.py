@@ -74,6 +74,7 @@ class Dissection:
         return self.reader.problems
 
     def connections(self) -> list[Connection]:
+        """The MPTCP connections seen so far: all of them once the iteration has ended."""
         return self.analyzer.connections()
 
 

@@ -73,12 +73,13 @@ def _parse_E(values: list[str]) -> dict[str, str]:
     out = {}
     for v in values or []:
         k, sep, val = v.partition("=")
-        if not sep or k not in ("separator", "header", "occurrence", "aggregator", "quote"):
-            raise ValueError(f"-E {v}: expected separator=, header=y|n, occurrence=f|l|a|N, aggregator= or quote=d|s|n")
-        if ((k == "header" and val not in ("y", "n")) or (k == "quote" and val not in ("d", "s", "n"))
+        if not sep or k not in ("separator", "header", "occurrence", "aggregator", "quote", "bom"):
+            raise ValueError(f"-E {v}: expected bom=y|n, separator=, header=y|n, occurrence=f|l|a|N, aggregator= "
+                             "or quote=d|s|n")
+        if ((k in ("header", "bom") and val not in ("y", "n")) or (k == "quote" and val not in ("d", "s", "n"))
                 or (k == "occurrence" and val not in ("f", "l", "a") and not val.lstrip("-").isdigit())
                 or (k in ("separator", "aggregator") and not val)):
-            allowed = {"header": "y or n", "quote": "d, s or n", "occurrence": "f, l, a or an occurrence number",
+            allowed = {"header": "y or n", "bom": "y or n", "quote": "d, s or n", "occurrence": "f, l, a or an occurrence number",
                        "separator": "/t, /s or a character", "aggregator": ", /s or a character"}[k]
             raise ValueError(f"-E {v}: {k} is {allowed}")
         out[k] = val
@@ -264,8 +265,8 @@ def add_parsers(sub) -> None:
                    help="output: text (default), json (one object per packet per line), fields (with -e)")
     p.add_argument("-e", action="append", metavar="FIELD", help="a field to print with -T fields (repeat)")
     p.add_argument("-E", action="append", metavar="OPT=VAL",
-                   help="fields output option: separator=/t|/s|C, header=y|n, occurrence=f|l|a, aggregator=C, "
-                        "quote=d|s|n")
+                   help="fields output option: bom=y|n, separator=/t|/s|C, header=y|n, occurrence=f|l|a, "
+                        "aggregator=C, quote=d|s|n")
     p.add_argument("-Y", "--display-filter", dest="filter", metavar="FILTER",
                    help="print only packets that match, e.g. 'mptcp.stream == 0 and tcp.len > 0'")
     p.add_argument("-c", "--count", type=int, metavar="N", help="stop after N printed packets")

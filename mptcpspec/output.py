@@ -216,6 +216,8 @@ class FieldsWriter:
         q = o.get("quote", "n")
         self.quote = {"d": '"', "s": "'", "n": ""}[q]
         self.row = self._compile(names) if self.occ == "a" and not self.quote else None
+        if o.get("bom", "n") == "y":
+            out.write("\ufeff")  # as tshark -E bom=y: the UTF-8 byte order mark first
         if o.get("header", "n") == "y":
             out.write(self.sep.join(names) + "\n")
 

@@ -428,6 +428,12 @@ def test_cli_fields_header_and_separator():
     # As Wireshark: the v1 SYN's MP_CAPABLE has no key, so the connection is numbered from the SYN/ACK.
 
 
+def test_cli_fields_bom_as_tshark():
+    r = subprocess.run([sys.executable, "-m", "mptcpspec", "dissect", "-r", str(DATA / "v4-two-subflows.pcap"),
+                        "-T", "fields", "-e", "frame.number", "-E", "bom=y", "-c", "2"], capture_output=True, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout == b"\xef\xbb\xbf1\n2\n"  # what tshark -E bom=y prints
+
+
 def test_cli_json_one_object_per_packet():
     r = cli("dissect", "-r", str(DATA / "v4-add-addr.pcap"), "-T", "json", "-Y", "tcp.options.mptcp.subtype == 3")
     assert r.returncode == 0, r.stderr
