@@ -959,13 +959,9 @@ class _Ctx:
             # The same DSS object as this direction's latest (the options cache hands every segment
             # that repeats a DSS octet for octet the same object): what the full path below would
             # do, when nothing it depends on has changed since.
-            _, info, conn, narrow, pidsn, midsn, m = memo
-            side = d if sf.to_client_side else 1 - d
-            sides = conn.sides
-            me, peer = sides[side], sides[1 - side]
-            fl = sf.dirs[d]
-            if (sf.conn is conn and not conn.checksum and peer.idsn == pidsn and me.idsn == midsn
-                    and (m is None or fl.mappings[-1] is m)):
+            _, info, conn, narrow, pidsn, midsn, m, me, peer, fl, to_client = memo
+            if (sf.conn is conn and sf.to_client_side is to_client and not conn.checksum and peer.idsn == pidsn
+                    and me.idsn == midsn and (m is None or fl.mappings[-1] is m)):
                 ack64 = info.ack64
                 if narrow:  # a 32-bit DATA_ACK, expanded against the references of now
                     ref = peer.dsn_ref
@@ -1026,7 +1022,8 @@ class _Ctx:
         me, peer = conn.sides[side], conn.sides[1 - side]
         if f & _F_M and not me.checked_first and me.idsn is not None:
             return
-        fl.memo = (o, info, conn, bool(f & _F_A and not f & _F_a), peer.idsn, me.idsn, m)
+        fl.memo = (o, info, conn, bool(f & _F_A and not f & _F_a), peer.idsn, me.idsn, m, me, peer, fl,
+                   sf.to_client_side)
 
     def _dss(self, o: Dss) -> DssInfo:
         sf = self.sf
@@ -1293,7 +1290,7 @@ class _Ctx:
             limit = side.dfin if side.dfin is not None and high <= side.dfin < ack64 else ack64
             if limit > high:
                 self._hole(side, high, limit)
-                side.seg_high = limit
+            side.seg_high = ack64  # accounted: the later DATA_ACKs that repeat it need no look
         while holes and holes[0][0] < ack64:
             start, end = holes[0]
             top = min(end, ack64)
