@@ -72,6 +72,7 @@ _MAX_MAPPINGS = 64  # mappings remembered per subflow direction
 _MAX_RANGES = 4096  # data ranges remembered per connection direction (reinjection detection)
 _MAX_HOLES = 64  # data-level holes remembered per connection direction (gap detection)
 _NO_HOLE = 1 << 65  # above every DSN
+_NEAR = 1 << 32  # a DSN this close to a connection's data is taken to be of that connection
 
 CLIENT, SERVER = 0, 1
 _MPTCP_TYPES = frozenset(MPTCP_CLASSES)
@@ -79,6 +80,49 @@ _SIDE = ("client", "server")
 _NOP_NOP_TS = b"\x01\x01\x08\x0a"  # how Linux starts the options of every segment with timestamps
 _dss_cache: dict[bytes, tuple] = {}  # options after NOP, NOP, timestamps (a DSS, padding) -> (the DSS decoded,)
 _DSS_CACHE_SIZE = 256
+
+
+def _carried(side: _Side, start: int, end: int) -> None:
+    """Data [start, end) of ``side`` was carried by a segment of the capture: its data-level holes
+    (ranges between the data seen) follow."""
+    high = side.seg_high
+    if high is None:
+        if not side.blind:
+            side.seg_low, side.seg_high = start, end
+    elif start > high:
+        _hole(side, high, start)
+        side.seg_high = end
+    else:
+        if end > side.hole_lo:
+            h = side.holes[0]
+            if start <= h[0] and end < h[1]:  # the common case: the next data of the lowest hole
+                h[0] = side.hole_lo = end
+            elif start < side.holes[-1][1]:
+                _fill(side, start, end)
+        if end > high:
+            side.seg_high = end
+        low = side.seg_low
+        if start < low:
+            if end < low:
+                _hole(side, end, low)
+            side.seg_low = start
+
+
+def _hole(side: _Side, start: int, end: int) -> None:
+    holes = side.holes
+    i = len(holes)
+    while i and holes[i - 1][0] > start:
+        i -= 1
+    holes.insert(i, [start, end])
+    if len(holes) > _MAX_HOLES:
+        del holes[0]
+    side.hole_lo = holes[0][0]
+
+
+def _blind(side: _Side) -> None:
+    """Some data of ``side`` is at DSNs the capture does not show: judge no gap of it from now on."""
+    side.blind = True
+    side.holes, side.hole_lo, side.seg_low, side.seg_high = [], _NO_HOLE, None, None
 
 
 def _fill(side: _Side, start: int, end: int) -> None:
@@ -237,7 +281,7 @@ class _Side:
 
     __slots__ = ("key", "token", "idsn", "dsn_ref", "ack_ref", "dfin", "dfin_acked", "first_dsn", "high", "ranges",
                  "starts", "max_seg", "reinjected", "flags", "addresses", "checked_first", "seg_low", "seg_high",
-                 "holes", "hole_lo")
+                 "holes", "hole_lo", "blind")
 
     def __init__(self) -> None:
         self.key: int | None = None
@@ -262,6 +306,7 @@ class _Side:
         self.seg_high: int | None = None
         self.holes: list[list[int]] = []
         self.hole_lo = _NO_HOLE
+        self.blind = False  # some data of this side lies at DSNs the capture does not show: no gap is judged
 
     def span(self) -> int:
         """Data-level octets this side sent: the span of its mapped data sequence space."""
@@ -682,6 +727,17 @@ class Analyzer:
 
     # ------------------------------------------------------------------ connections
 
+    def _orphan_data(self, dsn64: int, length: int) -> None:
+        """A mapping on a subflow linked to no connection (its handshake not captured): its data may
+        be a linked connection's, found by its 64-bit DSN (random IDSNs keep connections' data
+        sequence spaces apart); that connection's data is then not missing from the capture."""
+        for conn in self._conns:
+            if conn.unlinked:
+                continue
+            for side in conn.sides:
+                if side.seg_high is not None and side.seg_low - _NEAR <= dsn64 <= side.seg_high + _NEAR:
+                    _carried(side, dsn64, dsn64 + length)
+
     def new_connection(self, version: int | None, number: int) -> Connection:
         conn = Connection(None, version, number)
         self._conns.append(conn)
@@ -707,7 +763,7 @@ class Analyzer:
             return
         s.token = crypto.key_token(key, conn.version)
         s.idsn = crypto.key_idsn(key, conn.version)
-        if s.seg_high is None:  # its data starts at IDSN + 1: data acknowledged above that must have been captured
+        if s.seg_high is None and not s.blind:  # its data starts at IDSN + 1: data acknowledged above that must have been captured
             s.seg_low = s.seg_high = (s.idsn + 1) & _M64
         other = self._tokens.get(s.token)
         if other is not None and other is not conn:
@@ -1092,6 +1148,8 @@ class _Ctx:
             elif checksum is not None and sides[0].flags is not None:
                 self.expert("mptcp.dss.checksum_unexpected")
             if dsn64 is not None and dl:
+                if conn.unlinked and f & _F_m and dl > fin:
+                    self.an._orphan_data(dsn64, dl - fin)
                 if fin:
                     me.dfin = (dsn64 + dl - 1) & _M64
                 ssn = o.ssn
@@ -1200,26 +1258,7 @@ class _Ctx:
         retransmission on the same subflow is TCP's business), earlier frames only.  Also keeps
         the side's data-level holes (see :meth:`_acked_holes`)."""
         end = dsn64 + n
-        high = side.seg_high
-        if high is None:
-            side.seg_low, side.seg_high = dsn64, end
-        elif dsn64 > high:
-            self._hole(side, high, dsn64)
-            side.seg_high = end
-        else:
-            if end > side.hole_lo:
-                h = side.holes[0]
-                if dsn64 <= h[0] and end < h[1]:  # the common case: the next data of the lowest hole
-                    h[0] = side.hole_lo = end
-                elif dsn64 < side.holes[-1][1]:
-                    _fill(side, dsn64, end)
-            if end > high:
-                side.seg_high = end
-            low = side.seg_low
-            if dsn64 < low:
-                if end < low:
-                    self._hole(side, end, low)
-                side.seg_low = dsn64
+        _carried(side, dsn64, end)
         starts, ranges = side.starts, side.ranges
         i = len(starts)
         if i and dsn64 < starts[-1]:  # else it goes at the end (bisect_right's answer too)
@@ -1263,24 +1302,13 @@ class _Ctx:
             del ranges[:_MAX_RANGES // 2]
             del starts[:_MAX_RANGES // 2]
 
-    @staticmethod
-    def _hole(side: _Side, start: int, end: int) -> None:
-        holes = side.holes
-        i = len(holes)
-        while i and holes[i - 1][0] > start:
-            i -= 1
-        holes.insert(i, [start, end])
-        if len(holes) > _MAX_HOLES:
-            del holes[0]
-        side.hole_lo = holes[0][0]
-
     def _acked_holes(self, side: _Side, ack64: int) -> None:
         """A DATA_ACK up to ``ack64`` of ``side``'s data: the holes below it were received by the
         peer, but no captured segment carried them (not captured, or carried without a mapping
         seen)."""
         conn = self.sf.conn
         if conn.fallback or conn.unlinked:  # its data is not followed at the data level
-            side.holes, side.hole_lo, side.seg_low, side.seg_high = [], _NO_HOLE, None, None
+            _blind(side)
             return
         holes = side.holes
         idsn = side.idsn
@@ -1289,14 +1317,15 @@ class _Ctx:
             # beyond every segment captured (a DATA_FIN takes one DSN after the data, and no data after it)
             limit = side.dfin if side.dfin is not None and high <= side.dfin < ack64 else ack64
             if limit > high:
-                self._hole(side, high, limit)
+                _hole(side, high, limit)
             side.seg_high = ack64  # accounted: the later DATA_ACKs that repeat it need no look
         while holes and holes[0][0] < ack64:
             start, end = holes[0]
             top = min(end, ack64)
             rel = "" if idsn is None else f" (relative {(start - idsn) & _M64}..{(top - idsn) & _M64})"
-            self.expert("mptcp.dss.gap", f"DSN {start:#x}..{top:#x}{rel}, {top - start} octets, acknowledged "
-                                         f"here but mapped by no segment of the capture")
+            self.expert("mptcp.dss.gap", f"DSN {start:#x}..{top:#x}{rel}, {top - start} octets of data sequence "
+                                         f"space (data, or a DATA_FIN), acknowledged here but mapped by no "
+                                         f"segment of the capture")
             if top >= end:
                 del holes[0]
             else:
@@ -1331,8 +1360,7 @@ class _Ctx:
             if self.pkt.options_cut:
                 # its mapping may be in what the snapshot length cut: where its data lies is unknown,
                 # so the data-level holes of this side are too (found again from the next segment)
-                side = conn.sides[sf.side(d)]
-                side.holes, side.hole_lo, side.seg_low, side.seg_high = [], _NO_HOLE, None, None
+                _blind(conn.sides[sf.side(d)])
                 return None
             if not fl.seen_dss and not sf.dirs[1 - d].seen_dss and sf.kind == "MP_CAPABLE":
                 if conn.fallback is None and conn.sides[0].key is not None and conn.sides[1].key is not None:

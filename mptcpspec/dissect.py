@@ -21,7 +21,7 @@ from typing import BinaryIO, Iterator
 from mptcpspec.analysis import Analyzer, Connection, PacketInfo
 from mptcpspec.errors import DecodeError
 from mptcpspec.packets import LINKTYPES, decode_frame, ip_addresses
-from mptcpspec.pcap import CaptureReader
+from mptcpspec.pcap import CaptureError, CaptureReader
 
 __all__ = ["Dissection", "dissect", "reinjections"]
 
@@ -89,7 +89,10 @@ def reinjections(source: str | os.PathLike | BinaryIO) -> dict[int, tuple[int, .
     capture (the reverse of :attr:`~mptcpspec.analysis.PacketInfo.reinjection_of`).  Memory grows
     with the reinjections only."""
     later: dict[int, list[int]] = {}
-    for info in Dissection(source, verify=False):
-        for f in info.reinjection_of:
-            later.setdefault(f, []).append(info.number)
+    try:
+        for info in Dissection(source, verify=False):
+            for f in info.reinjection_of:
+                later.setdefault(f, []).append(info.number)
+    except CaptureError:
+        pass  # damaged framing: what came before it counts; the second pass reports the damage
     return {f: tuple(v) for f, v in later.items()}

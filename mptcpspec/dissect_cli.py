@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -77,7 +78,7 @@ def _parse_E(values: list[str]) -> dict[str, str]:
             raise ValueError(f"-E {v}: expected bom=y|n, separator=, header=y|n, occurrence=f|l|a|N, aggregator= "
                              "or quote=d|s|n")
         if ((k in ("header", "bom") and val not in ("y", "n")) or (k == "quote" and val not in ("d", "s", "n"))
-                or (k == "occurrence" and val not in ("f", "l", "a") and not val.lstrip("-").isdigit())
+                or (k == "occurrence" and val not in ("f", "l", "a") and re.fullmatch(r"-?[0-9]+", val) is None)
                 or (k in ("separator", "aggregator") and not val)):
             allowed = {"header": "y or n", "bom": "y or n", "quote": "d, s or n", "occurrence": "f, l, a or an occurrence number",
                        "separator": "/t, /s or a character", "aggregator": ", /s or a character"}[k]
@@ -123,7 +124,18 @@ def cmd_dissect(args) -> int:
         writer = TextWriter(out, tree=not args.no_tree)
     if args.quiet:
         writer = None
+    if args.two_pass and os.path.exists(args.read) and not (os.path.isfile(args.read) or os.path.isdir(args.read)):
+        return _err(f"-2 reads the file twice: {args.read} is not a regular file", EXIT_USAGE)
     follower = files = None
+    names: list[Path] = []
+
+    def unusable(message: str) -> int:
+        for f in files or ():  # no --follow files for a file that could not be read
+            f.close()
+        for n in names:
+            n.unlink(missing_ok=True)
+        return _err(message, EXIT_UNUSABLE)
+
     if args.follow is not None:
         from mptcpspec.follow import Follower
 
@@ -167,16 +179,16 @@ def cmd_dissect(args) -> int:
     except CaptureError as e:
         progress.done()
         if d.frames == 0:
-            return _err(f"{args.read}: {e}", EXIT_UNUSABLE)
+            return unusable(f"{args.read}: {e}")
         print(f"mptcpspec: {args.read}: {e} (after {d.frames} frames; the output above is complete up to there)",
               file=sys.stderr)
         status = EXIT_DAMAGED
     except FileNotFoundError:
-        return _err(f"{args.read}: no such file", EXIT_UNUSABLE)
+        return unusable(f"{args.read}: no such file")
     except IsADirectoryError:
-        return _err(f"{args.read}: is a directory", EXIT_UNUSABLE)
+        return unusable(f"{args.read}: is a directory")
     except PermissionError:
-        return _err(f"{args.read}: permission denied", EXIT_UNUSABLE)
+        return unusable(f"{args.read}: permission denied")
     finally:
         progress.done()
         gc.set_threshold(*gc_threshold)

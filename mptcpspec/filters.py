@@ -197,7 +197,7 @@ class _Compiler:
         if op == "ne":  # every occurrence differs (Wireshark 4.0's all_ne): false without the field
             def all_ne(i: PacketInfo) -> bool:
                 values = get(i)
-                return bool(values) and not any(conv(x) == lit for x in values)
+                return bool(values) and all((y := conv(x)) is not None and y != lit for x in values)
             return all_ne
         if op == "any_ne":
             return lambda i: any((y := conv(x)) is not None and y != lit for x in get(i))

@@ -284,7 +284,7 @@ class FieldsWriter:
                 elif occ == "l":
                     vals = vals[-1:]
                 else:
-                    k = int(occ)  # from the first (1) or, negative, from the last (-1), as tshark's
+                    k = int(occ)  # from the first (1) or, negative, from the last (-1); tshark 4.0 takes f, l, a only
                     vals = vals[k - 1:k] if k > 0 else vals[k:len(vals) + k + 1] if k < 0 else vals
             cells.append(f"{q}{agg.join(vals)}{q}" if vals else "")
         buf = self.buf
