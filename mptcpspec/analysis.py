@@ -1258,7 +1258,14 @@ class _Ctx:
         retransmission on the same subflow is TCP's business), earlier frames only.  Also keeps
         the side's data-level holes (see :meth:`_acked_holes`)."""
         end = dsn64 + n
-        _carried(side, dsn64, end)
+        # _carried(side, dsn64, end), its two common cases inline: data that continues the highest
+        # seen, and data that continues the lowest hole (the other subflow's share, arriving)
+        if dsn64 == side.seg_high:
+            side.seg_high = end
+        elif dsn64 == side.hole_lo and end < side.holes[0][1]:
+            side.holes[0][0] = side.hole_lo = end
+        else:
+            _carried(side, dsn64, end)
         starts, ranges = side.starts, side.ranges
         i = len(starts)
         if i and dsn64 < starts[-1]:  # else it goes at the end (bisect_right's answer too)
