@@ -1148,8 +1148,6 @@ class _Ctx:
             elif checksum is not None and sides[0].flags is not None:
                 self.expert("mptcp.dss.checksum_unexpected")
             if dsn64 is not None and dl:
-                if conn.unlinked and f & _F_m and dl > fin:
-                    self.an._orphan_data(dsn64, dl - fin)
                 if fin:
                     me.dfin = (dsn64 + dl - 1) & _M64
                 ssn = o.ssn
@@ -1216,6 +1214,8 @@ class _Ctx:
                 fl.map_hi = ssn + dl
             if length:
                 self._data_range(conn.sides[sf.side(d)], dsn64, length, ssn)
+                if conn.unlinked:
+                    self.an._orphan_data(dsn64, length)
             dend = dsn64 + end - ssn
             if dend > fl.dsn_hi:
                 fl.dsn_hi = dend
