@@ -246,7 +246,7 @@ def cmd_connections(args) -> int:
             for _ in d:
                 pass
     except CaptureError as e:
-        progress.done()
+        progress.done()  # before the message (done again, harmlessly, on the way out)
         if d.frames == 0:
             return _err(f"{args.read}: {e}", EXIT_UNUSABLE)
         print(f"mptcpspec: {args.read}: {e} (after {d.frames} frames)", file=sys.stderr)

@@ -5,8 +5,10 @@ type and octets) and returns a :class:`Packet`, or ``None`` for a frame that car
 segment (ARP, UDP, a non-first IP fragment...).  Link types: Ethernet (with 802.1Q/802.1ad
 tags), Linux cooked v1 and v2, raw IP, BSD null and loopback.  IPv6 extension headers are
 skipped.  A payload cut by the snapshot length is returned as far as it goes: ``payload`` holds
-the captured octets, ``payload_len`` the length the IP header announces.  A TCP header that is
-malformed or cut short raises :class:`~mptcpspec.errors.DecodeError`.
+the captured octets, ``payload_len`` the length the IP header announces.  A TCP header cut inside
+its options is returned too, with the options captured (``options_cut``, ``hdr_len``).  A TCP
+header that is malformed, or cut inside its fixed 20 octets, raises
+:class:`~mptcpspec.errors.DecodeError`.
 """
 
 from __future__ import annotations
@@ -187,9 +189,9 @@ _v4pairs: dict[bytes, tuple] = {}
 _v6pairs: dict[bytes, tuple] = {}
 
 
-def _tcp_header_error(doff: int, p: int, t: int, end: int, n: int) -> DecodeError:
-    """Why a TCP header of ``doff`` octets at ``t`` (IP header at ``p``, packet end ``end``,
-    ``n`` octets captured) cannot be decoded."""
+def _tcp_header_error(doff: int, p: int, t: int, end: int) -> DecodeError:
+    """Why a TCP header of ``doff`` octets at ``t`` (IP header at ``p``, packet end ``end``) cannot
+    be decoded."""
     if doff < 20:
         return DecodeError("TCP header", "data offset", t - p + 12, f"header length {doff} is under 20")
     return DecodeError("TCP header", "data offset", t - p + 12,
@@ -240,7 +242,7 @@ def _cut_or_error(ver, src, dst, sport, dport, seq, ack, offflags, win, csum, ur
     """A TCP header whose options the snapshot length cut (the captured part kept, marked), or
     the DecodeError of a header that cannot be."""
     if doff < 20 or t + doff > end:
-        raise _tcp_header_error(doff, p, t, end, n)
+        raise _tcp_header_error(doff, p, t, end)
     return _packet(ver, src, dst, sport, dport, seq, ack, _FLAGS[offflags & 0x1FF], win, data[t + 20:n], b"",
                    end - t - doff, csum, urg, ttl, timestamp_ns, True, doff)
 
