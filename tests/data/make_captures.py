@@ -148,50 +148,44 @@ def add_addr(path: Path) -> dict:
         return cap.stats
 
 
-def remove_addr(path: Path) -> dict:
+def _joined_then(path: Path, act, timeout: float = 10.0) -> dict:
     """Client `subflow` endpoint 203.0.113.1 (id 3): a second subflow joins; halfway through the
-    client's data the client deletes that endpoint (REMOVE_ADDR id 3 from the client; the subflow closes)."""
+    client's data ``act(lab)`` runs, then the transfer finishes."""
     with Lab() as lab:
         lab.rate_limit_all()
         lab.endpoint_add("client", lab.addr("client", 1), "subflow", id=3)
         with lab.capture(path) as cap:
-            server = lab.serve(reply=REPLY)
-            client = lab.connect(size=SIZE, first=1000, wait_subflows=2, pause_at=SIZE // 2)
+            server = lab.serve(reply=REPLY, timeout=timeout)
+            client = lab.connect(size=SIZE, first=1000, wait_subflows=2, pause_at=SIZE // 2, timeout=timeout)
             client.wait_event("subflows")
             client.wait_event("paused")
-            lab.endpoint_delete("client", id=3)  # -> REMOVE_ADDR id 3, from the client
-            time.sleep(0.2)
+            act(lab)
             client.go()
             c = client.result()
             s = server.result()
         same(s, expected(SIZE), "server received")
         same(c["reply"], expected(REPLY, 1), "client received")
         return cap.stats
+
+
+def remove_addr(path: Path) -> dict:
+    """Halfway through the client's data the client deletes its endpoint id 3 (REMOVE_ADDR id 3
+    from the client; the joined subflow closes)."""
+    def act(lab):
+        lab.endpoint_delete("client", id=3)  # -> REMOVE_ADDR id 3, from the client
+        time.sleep(0.2)
+    return _joined_then(path, act)
 
 
 def reinjection(path: Path) -> dict:
-    """As `two_subflows`, but halfway through the client's data the server's firewall starts to drop
-    everything from 203.0.113.1 (the joined subflow): the client's data stuck on that subflow is
-    sent again on the first one (reinjection), and the transfer finishes there."""
-    with Lab() as lab:
-        lab.rate_limit_all()
-        lab.endpoint_add("client", lab.addr("client", 1), "subflow", id=3)
-        with lab.capture(path) as cap:
-            server = lab.serve(reply=REPLY, timeout=30.0)
-            client = lab.connect(size=SIZE, first=1000, wait_subflows=2, pause_at=SIZE // 2, timeout=30.0)
-            client.wait_event("subflows")
-            client.wait_event("paused")
-            nft = ["nft", "add", "table", "inet", "lab_drop"], \
-                  ["nft", "add", "chain", "inet", "lab_drop", "input", "{ type filter hook input priority 0 ; }"], \
-                  ["nft", "add", "rule", "inet", "lab_drop", "input", "ip", "saddr", lab.addr("client", 1), "drop"]
-            for argv in nft:
-                lab.run("server", *argv)
-            client.go()
-            c = client.result()
-            s = server.result()
-        same(s, expected(SIZE), "server received")
-        same(c["reply"], expected(REPLY, 1), "client received")
-        return cap.stats
+    """Halfway through the client's data the server's firewall starts to drop everything from
+    203.0.113.1 (the joined subflow): the client's data stuck on that subflow is sent again on the
+    first one (reinjection), and the transfer finishes there."""
+    def act(lab):
+        lab.run("server", "nft", "-f", "-", input=f"""table inet lab_drop {{
+            chain input {{ type filter hook input priority 0; ip saddr {lab.addr("client", 1)} drop; }}
+        }}""")
+    return _joined_then(path, act, timeout=30.0)
 
 
 def fastclose(path: Path) -> dict:
