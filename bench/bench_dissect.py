@@ -38,9 +38,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-FIELDS = ("frame.number tcp.stream tcp.srcport tcp.dstport tcp.len tcp.seq tcp.ack mptcp.stream "
-          "tcp.options.mptcp.subtype tcp.options.mptcp.rawdataseqno tcp.options.mptcp.rawdataack "
-          "tcp.options.mptcp.subflowseqno tcp.options.mptcp.datalvllen mptcp.dsn mptcp.ack").split()
+FIELDS = (
+    "frame.number tcp.stream tcp.srcport tcp.dstport tcp.len tcp.seq tcp.ack mptcp.stream "
+    "tcp.options.mptcp.subtype tcp.options.mptcp.rawdataseqno tcp.options.mptcp.rawdataack "
+    "tcp.options.mptcp.subflowseqno tcp.options.mptcp.datalvllen mptcp.dsn mptcp.ack"
+).split()
 QUICK = ("v4-two-subflows.pcap", "v6-two-subflows.pcap")
 SNAPLEN = 200
 OCTETS_PER_PACKET = 1000  # a first guess at transfer octets per captured packet (data + ACKs); corrected on a retry
@@ -79,8 +81,9 @@ def make_capture(path: Path, packets: int, tries: int = 3) -> dict:
                         lab.rate_limit(role, lab.dev(pair), "200mbit", burst=30000)
                 lab.endpoint_add("client", lab.addr("client", 1), "subflow")
                 with lab.capture(path, snaplen=SNAPLEN, bpf="tcp") as cap:
-                    s, c = lab.transfer(size=half, reply=half, first=1000, wait_subflows=2, chunk=65536,
-                                        timeout=60 + octets / 2e6)
+                    s, c = lab.transfer(
+                        size=half, reply=half, first=1000, wait_subflows=2, chunk=65536, timeout=60 + octets / 2e6
+                    )
         except LabError as e:
             print(f"  {path.name}: try {attempt}: {e}", file=sys.stderr)
             continue
@@ -89,8 +92,11 @@ def make_capture(path: Path, packets: int, tries: int = 3) -> dict:
             print(f"  {path.name}: try {attempt}: the transfer's contents differ", file=sys.stderr)
             continue
         got = count_packets(path)
-        print(f"  {path.name}: {got} packets from {octets / 1e6:.0f} MB transferred in {took:.1f} s "
-              f"(tcpdump {cap.stats})", file=sys.stderr)
+        print(
+            f"  {path.name}: {got} packets from {octets / 1e6:.0f} MB transferred in {took:.1f} s "
+            f"(tcpdump {cap.stats})",
+            file=sys.stderr,
+        )
         if got >= packets:
             meta = {"packets": got, "octets": octets, "seconds": round(took, 1), "tcpdump": cap.stats}
             path.with_suffix(".json").write_text(json.dumps(meta) + "\n")
@@ -101,13 +107,14 @@ def make_capture(path: Path, packets: int, tries: int = 3) -> dict:
 
 def check_connections(path: Path) -> str:
     """'' if ``mptcpspec connections`` sees one MPTCP connection with 2 subflows carrying data, else why not."""
-    r = subprocess.run([*OURS, "connections", "--json", "-r", str(path)], capture_output=True, text=True,
-                       cwd=ROOT)
+    r = subprocess.run([*OURS, "connections", "--json", "-r", str(path)], capture_output=True, text=True, cwd=ROOT)
     conns = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     subs = [s for c in conns for s in c["subflows"]]
     if r.returncode or len(conns) != 1 or len(subs) != 2 or not all(sum(s["bytes"]) for s in subs):
-        return (f"exit {r.returncode}, {len(conns)} connection(s), subflow octets {[s['bytes'] for s in subs]}"
-                f"{'; ' + r.stderr.strip() if r.stderr.strip() else ''}")
+        return (
+            f"exit {r.returncode}, {len(conns)} connection(s), subflow octets {[s['bytes'] for s in subs]}"
+            f"{'; ' + r.stderr.strip() if r.stderr.strip() else ''}"
+        )
     return ""
 
 
@@ -163,8 +170,10 @@ def measure(path: Path, fields: list[str], runs: int, text: bool, env: dict) -> 
         for name, argv in cmds.items():
             wall, rss = run(argv, env)
             times[name].append((wall, rss * 1024 / 1e6))
-        print(f"  {path.name}: run {i + 1}/{runs}: "
-              + ", ".join(f"{m} {t[-1][0]:.2f} s" for m, t in times.items()), file=sys.stderr)
+        print(
+            f"  {path.name}: run {i + 1}/{runs}: " + ", ".join(f"{m} {t[-1][0]:.2f} s" for m, t in times.items()),
+            file=sys.stderr,
+        )
     return {m: (statistics.median(w for w, _ in t), statistics.median(r for _, r in t)) for m, t in times.items()}
 
 
@@ -175,8 +184,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=250_000, help="packets in the smaller capture (default 250000)")
     ap.add_argument("--runs", type=int, help="runs of each command (default 5; 3 with --quick)")
-    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                    / "mptcpspec-bench", help="where the captures are kept (default ~/.cache/mptcpspec-bench)")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mptcpspec-bench",
+        help="where the captures are kept (default ~/.cache/mptcpspec-bench)",
+    )
     ap.add_argument("--remake", action="store_true", help="make the captures again even if cached")
     ap.add_argument("--text", action="store_true", help="also tshark -V against mptcpspec dissect -T text (slow)")
     ap.add_argument("--quick", action="store_true", help="the small committed captures in tests/data (no root)")
@@ -199,9 +212,11 @@ def main(argv=None) -> int:
                 print(f"making {path} ...", file=sys.stderr)
                 make_capture(path, n)
             meta = json.loads(path.with_suffix(".json").read_text())
-            print(f"{path}: {meta['packets']} packets, {path.stat().st_size / 1e6:.1f} MB, made in "
-                  f"{meta['seconds']} s from {meta['octets'] / 1e6:.0f} MB transferred; tcpdump {meta['tcpdump']}",
-                  file=sys.stderr)
+            print(
+                f"{path}: {meta['packets']} packets, {path.stat().st_size / 1e6:.1f} MB, made in "
+                f"{meta['seconds']} s from {meta['octets'] / 1e6:.0f} MB transferred; tcpdump {meta['tcpdump']}",
+                file=sys.stderr,
+            )
             paths.append(path)
 
     # As an installed package has it: every module byte-compiled (it is still read from this checkout).
@@ -228,23 +243,29 @@ def bench(paths: list[Path], fields: list[str], runs: int, text: bool, env: dict
         base = {"fields": res["tshark -T fields"][0], "text": res.get("tshark -V", (0,))[0]}
         for mode, (sec, rss) in res.items():
             ref = base["text" if "-V" in mode or "-T text" in mode else "fields"]
-            rows.append(f"| {path.name} ({packets:,} packets, {path.stat().st_size / 1e6:.1f} MB) | `{mode}` | "
-                        f"{sec:.2f} | {packets / sec:,.0f} | {ref / sec:.2f}× | {rss:.0f} |")
+            rows.append(
+                f"| {path.name} ({packets:,} packets, {path.stat().st_size / 1e6:.1f} MB) | `{mode}` | "
+                f"{sec:.2f} | {packets / sec:,.0f} | {ref / sec:.2f}× | {rss:.0f} |"
+            )
     return rows, results
 
 
 def report(tshark: str, fields: list[str], runs: int, rows: list[str], results: list) -> None:
-    print(f"\n{platform.python_implementation()} {platform.python_version()} (mptcpspec byte-compiled), {tshark}, "
-          f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs; medians of {runs} runs; "
-          f"`-T fields` with the {len(fields)} fields {', '.join(fields)}.\n")
+    print(
+        f"\n{platform.python_implementation()} {platform.python_version()} (mptcpspec byte-compiled), {tshark}, "
+        f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs; medians of {runs} runs; "
+        f"`-T fields` with the {len(fields)} fields {', '.join(fields)}.\n"
+    )
     print("| capture | tool / mode | median s | packets/s | × tshark | peak RSS MB |")
     print("|---|---|---:|---:|---:|---:|")
     print("\n".join(rows))
-    print("\n`mptcpspec connections`: the whole analysis (HMACs, checksums, mappings, closure) with one "
-          "summary and no per-packet output. tshark runs with its default preferences, under which "
-          "(mptcp.analyze_mappings off) it leaves mptcp.dsn empty, which ours fills: a conservative baseline. "
-          f"`{ANALYSING}`: with the MPTCP analysis preferences of the differential tests "
-          "(tests/tshark_fields.py), under which tshark fills mptcp.dsn too.")
+    print(
+        "\n`mptcpspec connections`: the whole analysis (HMACs, checksums, mappings, closure) with one "
+        "summary and no per-packet output. tshark runs with its default preferences, under which "
+        "(mptcp.analyze_mappings off) it leaves mptcp.dsn empty, which ours fills: a conservative baseline. "
+        f"`{ANALYSING}`: with the MPTCP analysis preferences of the differential tests "
+        "(tests/tshark_fields.py), under which tshark fills mptcp.dsn too."
+    )
 
     ours = "mptcpspec dissect -T fields"
     speedups = [r["tshark -T fields"][0] / r[ours][0] for _, r in results]
@@ -255,12 +276,14 @@ def report(tshark: str, fields: list[str], runs: int, rows: list[str], results: 
     def verdict(ok: bool) -> str:
         return "met" if ok else "MISSED"
 
-    print(f"\nTargets: ≥ {TARGET_SPEEDUP:g}× tshark's packets/s with -T fields: "
-          f"{' / '.join(f'{s:.2f}×' for s in speedups)} ({verdict(min(speedups) >= TARGET_SPEEDUP)}; "
-          f"{' / '.join(f'{s:.2f}×' for s in analysing)} against tshark with its MPTCP analysis on); "
-          f"peak RSS < {TARGET_RSS_MB:g} MB: {max(rss):.0f} MB ({verdict(max(rss) < TARGET_RSS_MB)}); "
-          f"flat memory: {rss[-1]:.0f} MB on {results[-1][0]:,} packets vs {rss[0]:.0f} MB on "
-          f"{results[0][0]:,} (×{growth:.2f}; {verdict(growth <= FLAT_RATIO)}, flat meaning ≤ ×{FLAT_RATIO:g}).")
+    print(
+        f"\nTargets: ≥ {TARGET_SPEEDUP:g}× tshark's packets/s with -T fields: "
+        f"{' / '.join(f'{s:.2f}×' for s in speedups)} ({verdict(min(speedups) >= TARGET_SPEEDUP)}; "
+        f"{' / '.join(f'{s:.2f}×' for s in analysing)} against tshark with its MPTCP analysis on); "
+        f"peak RSS < {TARGET_RSS_MB:g} MB: {max(rss):.0f} MB ({verdict(max(rss) < TARGET_RSS_MB)}); "
+        f"flat memory: {rss[-1]:.0f} MB on {results[-1][0]:,} packets vs {rss[0]:.0f} MB on "
+        f"{results[0][0]:,} (×{growth:.2f}; {verdict(growth <= FLAT_RATIO)}, flat meaning ≤ ×{FLAT_RATIO:g})."
+    )
 
 
 if __name__ == "__main__":

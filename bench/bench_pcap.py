@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mptcpspec.packets import decode_frame  # noqa: E402
-from mptcpspec.pcap import CaptureReader  # noqa: E402
+from mptcpspec.capture.packets import decode_frame  # noqa: E402
+from mptcpspec.capture.pcap import CaptureReader  # noqa: E402
 
 CACHED = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mptcpspec-bench" / "bulk-250k-snap200.pcap"
 
@@ -106,15 +106,24 @@ def main(argv=None) -> int:
         ng = Path(tmp) / "copy.pcapng"
         if shutil.which("editcap"):
             subprocess.run(["editcap", "-F", "pcapng", str(path), str(ng)], check=True)
-        rows = [("pcap", "records", "mptcpspec CaptureReader", ours_records, path),
-                ("pcap", "records", "dpkt.pcap.Reader", dpkt_records if have("dpkt") else None, path),
-                ("pcap", "IP/TCP decoded", "mptcpspec decode_frame", ours_tcp, path),
-                ("pcap", "IP/TCP decoded", "dpkt (link, IP, TCP)", dpkt_tcp if have("dpkt") else None, path),
-                ("pcapng", "records", "mptcpspec CaptureReader", ours_records, ng if ng.exists() else None),
-                ("pcapng", "records", "python-pcapng FileScanner",
-                 pcapng_records if have("pcapng") else None, ng if ng.exists() else None)]
-        print(f"{path.name}: {struct.unpack('<I', path.read_bytes()[:4])[0]:#x} magic, "
-              f"{path.stat().st_size / 1e6:.1f} MB; medians of {a.runs} runs\n")
+        rows = [
+            ("pcap", "records", "mptcpspec CaptureReader", ours_records, path),
+            ("pcap", "records", "dpkt.pcap.Reader", dpkt_records if have("dpkt") else None, path),
+            ("pcap", "IP/TCP decoded", "mptcpspec decode_frame", ours_tcp, path),
+            ("pcap", "IP/TCP decoded", "dpkt (link, IP, TCP)", dpkt_tcp if have("dpkt") else None, path),
+            ("pcapng", "records", "mptcpspec CaptureReader", ours_records, ng if ng.exists() else None),
+            (
+                "pcapng",
+                "records",
+                "python-pcapng FileScanner",
+                pcapng_records if have("pcapng") else None,
+                ng if ng.exists() else None,
+            ),
+        ]
+        print(
+            f"{path.name}: {struct.unpack('<I', path.read_bytes()[:4])[0]:#x} magic, "
+            f"{path.stat().st_size / 1e6:.1f} MB; medians of {a.runs} runs\n"
+        )
         print("| file | what | reader | median s | packets | packets/s | × mptcpspec |")
         print("|---|---|---|---:|---:|---:|---:|")
         base: dict[tuple, float] = {}
@@ -128,8 +137,10 @@ def main(argv=None) -> int:
                 times.append(time.perf_counter() - start)
             med = statistics.median(times)
             base.setdefault((fmt, what), med)
-            print(f"| {fmt} | {what} | {name} | {med:.3f} | {count:,} | {count / med:,.0f} | "
-                  f"{base[(fmt, what)] / med:.2f}× |")
+            print(
+                f"| {fmt} | {what} | {name} | {med:.3f} | {count:,} | {count / med:,.0f} | "
+                f"{base[(fmt, what)] / med:.2f}× |"
+            )
     return 0
 
 

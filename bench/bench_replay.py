@@ -133,7 +133,7 @@ def capture_stats(path: Path) -> CaptureStats:
             continue
         if st.first_syn is None and frame[tcp + 13] & 0x02:
             st.first_syn = ts
-        if frame[at + 12:at + 16] in clients:
+        if frame[at + 12 : at + 16] in clients:
             st.client_packets += 1
     return st
 
@@ -144,7 +144,7 @@ def sll_to_ethernet(src: Path, dst: Path) -> int:
     tmp = dst.with_name(dst.name + ".part")
     with open(tmp, "wb") as out:
         out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, LINKTYPE_ETHERNET))
-        for linktype, ts, caplen, origlen, frame in read_pcap(src):
+        for linktype, ts, _caplen, origlen, frame in read_pcap(src):
             if linktype != LINKTYPE_LINUX_SLL:
                 raise ValueError(f"{src}: link type {linktype}, expected Linux cooked v1 ({LINKTYPE_LINUX_SLL})")
             halen = struct.unpack_from("!H", frame, 4)[0]
@@ -167,8 +167,10 @@ def check_connections(path: Path) -> str:
     conns = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     subs = [s for c in conns for s in c["subflows"]]
     if r.returncode or len(conns) != 1 or len(subs) != 2 or not all(s["bytes"][0] for s in subs):
-        return (f"exit {r.returncode}, {len(conns)} connection(s), subflow octets {[s['bytes'] for s in subs]}"
-                f"{'; ' + r.stderr.strip()[-500:] if r.stderr.strip() else ''}")
+        return (
+            f"exit {r.returncode}, {len(conns)} connection(s), subflow octets {[s['bytes'] for s in subs]}"
+            f"{'; ' + r.stderr.strip()[-500:] if r.stderr.strip() else ''}"
+        )
     return ""
 
 
@@ -200,22 +202,36 @@ def make_capture(path: Path, packets: int, upload: int | None = None, tries: int
             continue
         want = expected(octets)
         if (got["length"], got["sha256"]) != (want["length"], want["sha256"]):
-            print(f"  {path.name}: try {attempt}: the server read {got['length']} octets, not the upload",
-                  file=sys.stderr)
+            print(
+                f"  {path.name}: try {attempt}: the server read {got['length']} octets, not the upload", file=sys.stderr
+            )
             continue
         st = capture_stats(path)
-        print(f"  {path.name}: {st.packets} packets ({st.client_packets} from the client) from a "
-              f"{octets / 1e6:.1f} MB upload in {st.seconds:.2f} s (tcpdump {cap.stats})", file=sys.stderr)
+        print(
+            f"  {path.name}: {st.packets} packets ({st.client_packets} from the client) from a "
+            f"{octets / 1e6:.1f} MB upload in {st.seconds:.2f} s (tcpdump {cap.stats})",
+            file=sys.stderr,
+        )
         why = check_connections(path)
         if st.truncated or why:
-            print(f"  {path.name}: try {attempt}: {st.truncated} truncated records; {why or 'connections ok'}",
-                  file=sys.stderr)
+            print(
+                f"  {path.name}: try {attempt}: {st.truncated} truncated records; {why or 'connections ok'}",
+                file=sys.stderr,
+            )
             continue
         if upload or st.packets >= packets:
-            meta = {"packets": st.packets, "client_packets": st.client_packets, "upload": octets,
-                    "sha256": want["sha256"], "linktype": st.linktype, "k2k_seconds": round(st.seconds, 6),
-                    "client_seconds": round(client_seconds, 3), "shaping": f"{SHAPING} on every veth",
-                    "tcpdump": cap.stats, "made_in": round(time.monotonic() - started, 1)}
+            meta = {
+                "packets": st.packets,
+                "client_packets": st.client_packets,
+                "upload": octets,
+                "sha256": want["sha256"],
+                "linktype": st.linktype,
+                "k2k_seconds": round(st.seconds, 6),
+                "client_seconds": round(client_seconds, 3),
+                "shaping": f"{SHAPING} on every veth",
+                "tcpdump": cap.stats,
+                "made_in": round(time.monotonic() - started, 1),
+            }
             path.with_suffix(".json").write_text(json.dumps(meta) + "\n")
             return meta
         octets = int(octets * packets / st.packets * 1.03)
@@ -252,8 +268,14 @@ def kernel_run(lab, upload: int, work: Path) -> dict:
     path.unlink()
     want = expected(upload)
     ok = (got["length"], got["sha256"]) == (want["length"], want["sha256"])
-    return {"ok": ok, "reason": "" if ok else f"the server read {got['length']} octets", "seconds": st.seconds,
-            "packets": st.packets, "octets": upload, "dropped": cap.stats.get("dropped", 0)}
+    return {
+        "ok": ok,
+        "reason": "" if ok else f"the server read {got['length']} octets",
+        "seconds": st.seconds,
+        "packets": st.packets,
+        "octets": upload,
+        "dropped": cap.stats.get("dropped", 0),
+    }
 
 
 def stateful_run(lab, path: Path, meta: dict, timeout: float) -> dict:
@@ -261,16 +283,25 @@ def stateful_run(lab, path: Path, meta: dict, timeout: float) -> dict:
     from tests.lab import LabError
 
     server = lab.serve(reply=0, timeout=timeout + 30)
-    rc, out, err, wall = run_in(lab, "client", [*OURS, "replay", "-r", str(path), "--target", SERVER, "--json", "-q",
-                                                "--timeout", "10"], timeout)
+    rc, out, err, wall = run_in(
+        lab,
+        "client",
+        [*OURS, "replay", "-r", str(path), "--target", SERVER, "--json", "-q", "--timeout", "10"],
+        timeout,
+    )
     reports = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     rep = reports[-1] if reports else {}
-    res = {"ok": bool(rep.get("ok")), "reason": rep.get("reason") or f"no report (exit {rc}): {err.strip()[-300:]}",
-           "wall": wall, "seconds": rep.get("elapsed", 0.0), "octets": rep.get("data_delivered", 0),
-           "planned": rep.get("data_planned", 0),
-           "sent": sum(s["sent"] for s in rep.get("subflows", [])),
-           "received": sum(s["received"] for s in rep.get("subflows", [])),
-           "retransmitted": sum(s["retransmitted"] for s in rep.get("subflows", []))}
+    res = {
+        "ok": bool(rep.get("ok")),
+        "reason": rep.get("reason") or f"no report (exit {rc}): {err.strip()[-300:]}",
+        "wall": wall,
+        "seconds": rep.get("elapsed", 0.0),
+        "octets": rep.get("data_delivered", 0),
+        "planned": rep.get("data_planned", 0),
+        "sent": sum(s["sent"] for s in rep.get("subflows", [])),
+        "received": sum(s["received"] for s in rep.get("subflows", [])),
+        "retransmitted": sum(s["retransmitted"] for s in rep.get("subflows", [])),
+    }
     res["packets"] = res["sent"] + res["received"]
     try:
         got = server.result(timeout=30 if res["ok"] else 5)
@@ -282,9 +313,14 @@ def stateful_run(lab, path: Path, meta: dict, timeout: float) -> dict:
             server.proc.wait()
     if got is not None:
         same = (got["length"], got["sha256"]) == (meta["upload"], meta["sha256"])
-        res["server"] = "read exactly the captured upload" if same else (
-            f"read {got['length']} octets (sha256 {got['sha256'][:16]}...), not the captured "
-            f"{meta['upload']} ({meta['sha256'][:16]}...)")
+        res["server"] = (
+            "read exactly the captured upload"
+            if same
+            else (
+                f"read {got['length']} octets (sha256 {got['sha256'][:16]}...), not the captured "
+                f"{meta['upload']} ({meta['sha256'][:16]}...)"
+            )
+        )
         if not same and res["ok"]:
             res["ok"], res["reason"] = False, "clean close, but " + res["server"]
     elif res["ok"]:
@@ -298,9 +334,15 @@ def tcpreplay_run(lab, eth: Path) -> dict:
     failed = re.search(r"Failed packets:\s+(\d+)", out)
     if rc or not m:
         return {"ok": False, "reason": f"exit {rc}: {(err or out).strip()[-300:]}", "wall": wall}
-    return {"ok": True, "packets": int(m.group(1)), "octets": int(m.group(2)), "seconds": float(m.group(3)),
-            "failed": int(failed.group(1)) if failed else 0, "wall": wall,
-            "warnings": len(re.findall(r"^Warning", err, re.M))}
+    return {
+        "ok": True,
+        "packets": int(m.group(1)),
+        "octets": int(m.group(2)),
+        "seconds": float(m.group(3)),
+        "failed": int(failed.group(1)) if failed else 0,
+        "wall": wall,
+        "warnings": len(re.findall(r"^Warning", err, re.M)),
+    }
 
 
 def raw_available() -> bool:
@@ -311,15 +353,25 @@ def raw_available() -> bool:
 
 def raw_run(lab, eth: Path) -> dict:
     maps = [x for a in ALL_ADDRS for x in ("--map", f"{a}={a}")]
-    rc, out, err, wall = run_in(lab, "client", [*OURS, "replay", "--mode", "raw", "-r", str(eth), "--iface", "veth0",
-                                                "--timing", "fast", *maps, "--json"], 600)
+    rc, out, err, wall = run_in(
+        lab,
+        "client",
+        [*OURS, "replay", "--mode", "raw", "-r", str(eth), "--iface", "veth0", "--timing", "fast", *maps, "--json"],
+        600,
+    )
     reports = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     if rc or not reports:
         return {"ok": False, "reason": f"exit {rc}: {(err or out).strip()[-300:]}", "wall": wall}
     rep = reports[-1]
     # its octets are IP octets; + 14 per frame, like tcpreplay's count of the Ethernet frames
-    return {"ok": True, "packets": rep["sent"], "octets": rep["octets"] + 14 * rep["sent"], "seconds": rep["elapsed"],
-            "skipped": rep.get("skipped", 0), "wall": wall}
+    return {
+        "ok": True,
+        "packets": rep["sent"],
+        "octets": rep["octets"] + 14 * rep["sent"],
+        "seconds": rep["elapsed"],
+        "skipped": rep.get("skipped", 0),
+        "wall": wall,
+    }
 
 
 def engine_digest() -> str:
@@ -332,8 +384,9 @@ def engine_version() -> str:
     digest = f"replay/*.py sha256 {engine_digest()}"
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "replay"], capture_output=True, text=True,
-                               cwd=ROOT)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "replay"], capture_output=True, text=True, cwd=ROOT
+        )
     except OSError:
         return digest
     if head.returncode:
@@ -352,8 +405,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=100_000, help="least packets in the capture (default 100000)")
     ap.add_argument("--runs", type=int, default=3, help="runs of each mode (default 3)")
-    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                    / "mptcpspec-bench", help="where the capture is kept (default ~/.cache/mptcpspec-bench)")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mptcpspec-bench",
+        help="where the capture is kept (default ~/.cache/mptcpspec-bench)",
+    )
     ap.add_argument("--remake", action="store_true", help="make the capture again even if cached")
     ap.add_argument("--quick", action="store_true", help=f"a {QUICK_UPLOAD // 1_000_000} MB upload: a smoke run")
     a = ap.parse_args(argv)
@@ -374,10 +431,13 @@ def main(argv=None) -> int:
         print(f"WARNING: {path.name}: not one MPTCP connection with two subflows carrying data: {why}", file=sys.stderr)
     if not eth.exists() or eth.stat().st_mtime < path.stat().st_mtime:
         sll_to_ethernet(path, eth)
-    print(f"{path}: {meta['packets']:,} packets ({meta['client_packets']:,} from the client), "
-          f"{path.stat().st_size / 1e6:.1f} MB, link type {meta['linktype']}, upload {meta['upload'] / 1e6:.1f} MB, "
-          f"kernel-to-kernel {meta['k2k_seconds']:.3f} s as captured ({meta['shaping']}); tcpdump {meta['tcpdump']}; "
-          f"Ethernet copy {eth.name}", file=sys.stderr)
+    print(
+        f"{path}: {meta['packets']:,} packets ({meta['client_packets']:,} from the client), "
+        f"{path.stat().st_size / 1e6:.1f} MB, link type {meta['linktype']}, upload {meta['upload'] / 1e6:.1f} MB, "
+        f"kernel-to-kernel {meta['k2k_seconds']:.3f} s as captured ({meta['shaping']}); tcpdump {meta['tcpdump']}; "
+        f"Ethernet copy {eth.name}",
+        file=sys.stderr,
+    )
 
     results: dict[str, list[dict]] = {"kernel": [], "stateful": [], "tcpreplay": [], "raw": []}
     engine, digest = engine_version(), engine_digest()
@@ -391,22 +451,31 @@ def main(argv=None) -> int:
             results["kernel"].append(k)
             results["stateful"].append(s)
             drops = f" ({k['dropped']} packets dropped by tcpdump)" if k["dropped"] else ""
-            print(f"  run {i + 1}/{a.runs}: kernel {k['seconds']:.3f} s{drops}; replay "
-                  f"{'ok' if s['ok'] else 'FAILED'} {s['seconds']:.3f} s (process {s['wall']:.2f} s), "
-                  f"sent {s['sent']} received {s['received']} retransmitted {s['retransmitted']}, "
-                  f"{s['octets']} octets delivered; server {s.get('server')}"
-                  f"{'' if s['ok'] else '; ' + s['reason']}", file=sys.stderr)
+            print(
+                f"  run {i + 1}/{a.runs}: kernel {k['seconds']:.3f} s{drops}; replay "
+                f"{'ok' if s['ok'] else 'FAILED'} {s['seconds']:.3f} s (process {s['wall']:.2f} s), "
+                f"sent {s['sent']} received {s['received']} retransmitted {s['retransmitted']}, "
+                f"{s['octets']} octets delivered; server {s.get('server')}"
+                f"{'' if s['ok'] else '; ' + s['reason']}",
+                file=sys.stderr,
+            )
         raw_ok = raw_ok or raw_available()  # it may have appeared meanwhile
         for i in range(a.runs):
             t = tcpreplay_run(lab, eth)
             results["tcpreplay"].append(t)
-            line = (f"  run {i + 1}/{a.runs}: tcpreplay " + (f"{t['packets']} packets in {t['seconds']:.3f} s, "
-                    f"{t['failed']} failed, {t['warnings']} warnings" if t["ok"] else "FAILED " + t["reason"]))
+            line = f"  run {i + 1}/{a.runs}: tcpreplay " + (
+                f"{t['packets']} packets in {t['seconds']:.3f} s, {t['failed']} failed, {t['warnings']} warnings"
+                if t["ok"]
+                else "FAILED " + t["reason"]
+            )
             if raw_ok:
                 r = raw_run(lab, eth)
                 results["raw"].append(r)
-                line += "; mptcpspec raw " + (f"{r['packets']} packets in {r['seconds']:.3f} s, {r['skipped']} "
-                                              f"skipped" if r["ok"] else "FAILED " + r["reason"])
+                line += "; mptcpspec raw " + (
+                    f"{r['packets']} packets in {r['seconds']:.3f} s, {r['skipped']} skipped"
+                    if r["ok"]
+                    else "FAILED " + r["reason"]
+                )
             print(line, file=sys.stderr)
     if engine_digest() != digest:
         engine += f", then {engine_version()}: replay/ CHANGED DURING THE RUN, the runs mix versions"
@@ -425,25 +494,33 @@ def report(path: Path, eth: Path, meta: dict, results: dict, runs: int, raw_ok: 
             return None
         sec, packets, octets = (median_of(good, k) for k in ("seconds", packets_key, "octets"))
         failed = f" ({len(bad)} of {len(res)} runs failed: {bad[0]['reason']})" if bad else ""
-        print(f"| {mode}{failed} | {packets:,.0f} | {sec:.3f} | {packets / sec:,.0f} | "
-              f"{octets / sec / 1e6:,.1f}{octets_note} | {ratio(sec, packets / sec)} |")
+        print(
+            f"| {mode}{failed} | {packets:,.0f} | {sec:.3f} | {packets / sec:,.0f} | "
+            f"{octets / sec / 1e6:,.1f}{octets_note} | {ratio(sec, packets / sec)} |"
+        )
         return packets / sec
 
     tcpreplay = subprocess.run(["tcpreplay", "--version"], capture_output=True, text=True)
     version = (tcpreplay.stdout or tcpreplay.stderr).splitlines()[0].replace("tcpreplay version: ", "")
-    print(f"\n{platform.python_implementation()} {platform.python_version()}, {platform.system()} "
-          f"{platform.release()}, tcpreplay {version}, {os.cpu_count()} CPUs; medians of {runs} runs; "
-          f"replay engine {engine}.\n")
-    print(f"Capture `{path.name}`: {meta['packets']:,} packets ({meta['client_packets']:,} sent by the client), "
-          f"{path.stat().st_size / 1e6:.1f} MB, Linux cooked v1 (link type {meta['linktype']}) from tcpdump "
-          f"`-i any` in the client namespace, full snapshot length (no record truncated); a kernel MPTCP upload of "
-          f"{meta['upload']:,} octets over two subflows, {meta['shaping']}. The raw modes send its Ethernet copy "
-          f"`{eth.name}`.\n")
+    print(
+        f"\n{platform.python_implementation()} {platform.python_version()}, {platform.system()} "
+        f"{platform.release()}, tcpreplay {version}, {os.cpu_count()} CPUs; medians of {runs} runs; "
+        f"replay engine {engine}.\n"
+    )
+    print(
+        f"Capture `{path.name}`: {meta['packets']:,} packets ({meta['client_packets']:,} sent by the client), "
+        f"{path.stat().st_size / 1e6:.1f} MB, Linux cooked v1 (link type {meta['linktype']}) from tcpdump "
+        f"`-i any` in the client namespace, full snapshot length (no record truncated); a kernel MPTCP upload of "
+        f"{meta['upload']:,} octets over two subflows, {meta['shaping']}. The raw modes send its Ethernet copy "
+        f"`{eth.name}`.\n"
+    )
     print("| mode | packets | median s | packets/s | data MB/s | × reference |")
     print("|---|---:|---:|---:|---:|---|")
     k2k = meta["k2k_seconds"]
-    print(f"| kernel → kernel, as captured ({SHAPING} per veth) | {meta['packets']:,} | {k2k:.3f} | "
-          f"{meta['packets'] / k2k:,.0f} | {meta['upload'] / k2k / 1e6:,.1f} | reference (stateful) |")
+    print(
+        f"| kernel → kernel, as captured ({SHAPING} per veth) | {meta['packets']:,} | {k2k:.3f} | "
+        f"{meta['packets'] / k2k:,.0f} | {meta['upload'] / k2k / 1e6:,.1f} | reference (stateful) |"
+    )
     kernel = [r for r in results["kernel"] if r["ok"]]
     unshaped = median_of(kernel, "seconds") if kernel else None
     row("kernel → kernel, unshaped, this lab", results["kernel"], lambda sec, pps: "—")
@@ -456,42 +533,60 @@ def report(path: Path, eth: Path, meta: dict, results: dict, runs: int, raw_ok: 
     tr_pps = row("`tcpreplay --topspeed` (raw)", results["tcpreplay"], lambda sec, pps: "reference (raw)", " ‡")
     raw_pps = None
     if raw_ok:
-        raw_pps = row("`mptcpspec replay --mode raw --timing fast`", results["raw"],
-                      lambda sec, pps: f"{pps / tr_pps:.2f}× tcpreplay" if tr_pps else "—", " ‡")
+        raw_pps = row(
+            "`mptcpspec replay --mode raw --timing fast`",
+            results["raw"],
+            lambda sec, pps: f"{pps / tr_pps:.2f}× tcpreplay" if tr_pps else "—",
+            " ‡",
+        )
     else:
         print("| mptcpspec raw mode: not available | | | | | |")
-    print("\nStateful: seconds are the replay's own `elapsed` (its whole process, reading the capture included, is "
-          "in the notes on stderr); packets are what it sent and received on all subflows; MB/s is `data_delivered` "
-          "(client octets the server acknowledged at data level). Kernel rows: first SYN to last packet of a "
-          "capture; MB/s is the upload. × reference: reference seconds / seconds, or packets/s / packets/s for the "
-          "raw row (above 1: faster). ‡ raw rows: Ethernet frame octets sent per second (both directions of the "
-          "capture, all onto veth0); seconds from each tool's own summary.")
+    print(
+        "\nStateful: seconds are the replay's own `elapsed` (its whole process, reading the capture included, is "
+        "in the notes on stderr); packets are what it sent and received on all subflows; MB/s is `data_delivered` "
+        "(client octets the server acknowledged at data level). Kernel rows: first SYN to last packet of a "
+        "capture; MB/s is the upload. × reference: reference seconds / seconds, or packets/s / packets/s for the "
+        "raw row (above 1: faster). ‡ raw rows: Ethernet frame octets sent per second (both directions of the "
+        "capture, all onto veth0); seconds from each tool's own summary."
+    )
     tr = [r for r in results["tcpreplay"] if r["ok"]]
     if any(r["failed"] for r in tr):
         print(f"\ntcpreplay reported failed packets: {[r['failed'] for r in tr]} per run.")
     if any(r.get("skipped") for r in results["raw"] if r["ok"]):
         print(f"\nmptcpspec raw skipped packets: {[r.get('skipped') for r in results['raw']]} per run.")
     if any(not r["ok"] for r in results["stateful"]):
-        print("\nStateful replay failures: " + "; ".join(
-            f"run {i + 1}: {r['reason']} after {r['seconds']:.1f} s, {r['octets']:,} of {r.get('planned', 0):,} "
-            f"octets delivered, sent {r['sent']} / received {r['received']} packets (server: {r.get('server')})"
-            for i, r in enumerate(results["stateful"]) if not r["ok"]))
+        print(
+            "\nStateful replay failures: "
+            + "; ".join(
+                f"run {i + 1}: {r['reason']} after {r['seconds']:.1f} s, {r['octets']:,} of {r.get('planned', 0):,} "
+                f"octets delivered, sent {r['sent']} / received {r['received']} packets (server: {r.get('server')})"
+                for i, r in enumerate(results["stateful"])
+                if not r["ok"]
+            )
+        )
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "MISSED"
 
-    stateful = ("no successful run (MISSED)" if stateful_pps is None else
-                f"{stateful_pps:,.0f} packets/s sent + received ({verdict(stateful_pps >= TARGET_PPS)}), "
-                f"{sent_pps:,.0f} sent only ({verdict(sent_pps >= TARGET_PPS)})")
+    stateful = (
+        "no successful run (MISSED)"
+        if stateful_pps is None
+        else f"{stateful_pps:,.0f} packets/s sent + received ({verdict(stateful_pps >= TARGET_PPS)}), "
+        f"{sent_pps:,.0f} sent only ({verdict(sent_pps >= TARGET_PPS)})"
+    )
     if not raw_ok:
         raw = "mptcpspec raw mode not available"
     elif raw_pps is None or tr_pps is None:
         raw = "no successful run of " + ("mptcpspec raw" if raw_pps is None else "tcpreplay") + " (MISSED)"
     else:
-        raw = (f"{raw_pps:,.0f} vs tcpreplay's {tr_pps:,.0f} packets/s, {tr_pps / raw_pps:.2f}× slower "
-               f"({verdict(raw_pps * RAW_WITHIN >= tr_pps)})")
-    print(f"\nTargets: stateful replay ≥ {TARGET_PPS:,} packets/s: {stateful}. Raw mode within "
-          f"{RAW_WITHIN:g}× of tcpreplay's packets/s: {raw}.")
+        raw = (
+            f"{raw_pps:,.0f} vs tcpreplay's {tr_pps:,.0f} packets/s, {tr_pps / raw_pps:.2f}× slower "
+            f"({verdict(raw_pps * RAW_WITHIN >= tr_pps)})"
+        )
+    print(
+        f"\nTargets: stateful replay ≥ {TARGET_PPS:,} packets/s: {stateful}. Raw mode within "
+        f"{RAW_WITHIN:g}× of tcpreplay's packets/s: {raw}."
+    )
 
 
 if __name__ == "__main__":

@@ -23,16 +23,15 @@ import ipaddress
 import random
 from dataclasses import dataclass, field
 
-from mptcpspec import crypto
-from mptcpspec.analysis import expand
-from mptcpspec.errors import MptcpspecError
-from mptcpspec.fsm.runtime import ProtocolError
-from mptcpspec.generated.closure import ClosureMachine
-from mptcpspec.options import (
+from mptcpspec.analysis.core import expand
+from mptcpspec.capture.packets import decode_frame
+from mptcpspec.codec import crypto
+from mptcpspec.codec.generated.closure import ClosureMachine
+from mptcpspec.codec.options import (
     AddAddr,
     Dss,
-    FastOpen,
     DssFlags,
+    FastOpen,
     MpCapable,
     MpCapableFlags,
     MpFastclose,
@@ -45,9 +44,10 @@ from mptcpspec.options import (
     decode_mptcp_options,
     decode_tcp_options,
 )
-from mptcpspec.packets import decode_frame
-from replay.plan import PlannedSegment, ReplayPlan
-from replay.wire import Flow, dss_data_option, tcp_packet
+from mptcpspec.errors import MptcpspecError
+from mptcpspec.fsm.runtime import ProtocolError
+from mptcpspec.replay.plan import PlannedSegment, ReplayPlan
+from mptcpspec.replay.wire import Flow, dss_data_option, tcp_packet
 
 __all__ = ["Replay", "ReplayError", "Event", "SubflowReport", "Report"]
 
@@ -125,8 +125,17 @@ class _Unacked:
 
 
 class _Subflow:
-    def __init__(self, index: int, kind: str, local: tuple, remote: tuple, address_id: int | None, backup: bool,
-                 isn: int, nonce: int) -> None:
+    def __init__(
+        self,
+        index: int,
+        kind: str,
+        local: tuple,
+        remote: tuple,
+        address_id: int | None,
+        backup: bool,
+        isn: int,
+        nonce: int,
+    ) -> None:
         self.index, self.kind, self.local, self.remote = index, kind, local, remote
         self.address_id, self.backup = address_id, backup
         self.state = "NEW"  # NEW SYN_SENT PRE_EST EST CLOSED FAILED
@@ -167,17 +176,33 @@ class Replay:
     ``servers`` each captured server address to a live one (the first subflow's server address
     defaults to ``target``); ``target_port`` replaces the captured server port."""
 
-    def __init__(self, plan: ReplayPlan, *, target: Address, target_port: int | None = None,
-                 local: dict | None = None, servers: dict | None = None, new_key: bool = False,
-                 timing: str | float = "fast", rto: float = 0.2, max_tries: int = 8, timeout: float = 10.0,
-                 fill: int = 0, require_payload: bool = False, mss: int = 1460,
-                 tfo: bool = True, tfo_cookie: bytes | None = None,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        plan: ReplayPlan,
+        *,
+        target: Address,
+        target_port: int | None = None,
+        local: dict | None = None,
+        servers: dict | None = None,
+        new_key: bool = False,
+        timing: str | float = "fast",
+        rto: float = 0.2,
+        max_tries: int = 8,
+        timeout: float = 10.0,
+        fill: int = 0,
+        require_payload: bool = False,
+        mss: int = 1460,
+        tfo: bool = True,
+        tfo_cookie: bytes | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         if not plan.subflows:
             raise ReplayError("the capture's client opened no subflow")
         if require_payload and plan.cut_octets:
-            raise ReplayError(f"the capture lacks {plan.cut_octets} octets of the client's data (cut by its "
-                              "snapshot length) and --require-payload was given")
+            raise ReplayError(
+                f"the capture lacks {plan.cut_octets} octets of the client's data (cut by its "
+                "snapshot length) and --require-payload was given"
+            )
         self.plan = plan
         self.rng = rng or random.SystemRandom()
         self.local = {ipaddress.ip_address(k): ipaddress.ip_address(v) for k, v in (local or {}).items()}
@@ -200,14 +225,23 @@ class Replay:
         self.checksum = plan.checksum
         missing = sorted({str(ps.server[0]) for ps in plan.subflows if self.servers.get(ps.server[0]) is None})
         if missing:
-            raise ReplayError(f"no live address for the captured server address(es) {', '.join(missing)}: "
-                              "give --map CAPTURED=LIVE")
+            raise ReplayError(
+                f"no live address for the captured server address(es) {', '.join(missing)}: give --map CAPTURED=LIVE"
+            )
         self.subflows: list[_Subflow] = []
         for ps in plan.subflows:
             lad = self.local.get(ps.client[0], ps.client[0])
             rad = self.servers.get(ps.server[0])
-            sf = _Subflow(ps.index, ps.kind, (lad, ps.client[1]), (rad, self.port or ps.server[1]), ps.address_id,
-                          ps.backup, self.rng.getrandbits(32), self.rng.getrandbits(32))
+            sf = _Subflow(
+                ps.index,
+                ps.kind,
+                (lad, ps.client[1]),
+                (rad, self.port or ps.server[1]),
+                ps.address_id,
+                ps.backup,
+                self.rng.getrandbits(32),
+                self.rng.getrandbits(32),
+            )
             sf.rto_base = rto
             sf.flow = Flow(sf.local[0], sf.remote[0], sf.local[1], sf.remote[1])
             self.subflows.append(sf)
@@ -217,8 +251,10 @@ class Replay:
             raise ReplayError("two subflows would have the same addresses and ports: check --map")
         for sf in self.subflows:
             if sf.local[0].version != sf.remote[0].version:
-                raise ReplayError(f"subflow {sf.index}: local {sf.local[0]} and server {sf.remote[0]} are not the "
-                                  "same IP version: give --map")
+                raise ReplayError(
+                    f"subflow {sf.index}: local {sf.local[0]} and server {sf.remote[0]} are not the "
+                    "same IP version: give --map"
+                )
         self.closure = ClosureMachine()
         # TCP Fast Open (RFC 7413; with MPTCP, RFC 8684 Appendix B): the capture's SYN data goes on
         # our SYN with its cookie (or ``tfo_cookie``).  A server that takes it maps it below the
@@ -229,7 +265,7 @@ class Replay:
         if tfo and (plan.tfo_cookie is not None or tfo_cookie is not None):
             self.tfo_option = FastOpen(cookie=tfo_cookie if tfo_cookie is not None else plan.tfo_cookie)
         # At most MSS - 40 octets on the SYN, as Linux sends: room for the SYN's own options.
-        self.syn_payload = self.syn_data[:max(0, mss - 40)] if self.tfo_option is not None else b""
+        self.syn_payload = self.syn_data[: max(0, mss - 40)] if self.tfo_option is not None else b""
         self.syn_answered = False  # a SYN/ACK with MP_CAPABLE came back (Fast Open settled)
         self.syn_taken = 0  # SYN data octets the server acknowledged with its SYN/ACK
         self.server_cookie: bytes | None = None
@@ -267,12 +303,13 @@ class Replay:
         mss = self.mss
         self.segments: list[PlannedSegment] = []
         for k in range(0, len(lead), mss):
-            self.segments.append(PlannedSegment(0, 1 + k, lead[k:k + mss], 0, 0))
+            self.segments.append(PlannedSegment(0, 1 + k, lead[k : k + mss], 0, 0))
         for seg in self.plan.segments:
             full = seg.data + bytes([self.fill]) * seg.cut
             for k in range(0, len(full), mss):
-                self.segments.append(PlannedSegment(seg.subflow, seg.dsn + len(lead) + k, full[k:k + mss], 0,
-                                                    seg.time_ns))
+                self.segments.append(
+                    PlannedSegment(seg.subflow, seg.dsn + len(lead) + k, full[k : k + mss], 0, seg.time_ns)
+                )
         self._pace_at: float | None = None  # when pacing (captured timing) lets the next segment go
         self.next_seg = 0  # first segment, in capture order, not sent yet
         self.sent = bytearray(len(self.segments))
@@ -296,8 +333,18 @@ class Replay:
         ack = sf.rcv_nxt if sf.rcv_nxt is not None else 0
         if sf.rcv_nxt is not None:
             flags |= _ACK
-        pkt = tcp_packet(sf.local[0], sf.remote[0], sf.local[1], sf.remote[1], sf.snd_nxt if seq is None else seq,
-                         ack, flags, _WINDOW, options, payload)
+        pkt = tcp_packet(
+            sf.local[0],
+            sf.remote[0],
+            sf.local[1],
+            sf.remote[1],
+            sf.snd_nxt if seq is None else seq,
+            ack,
+            flags,
+            _WINDOW,
+            options,
+            payload,
+        )
         sf.report.sent += 1
         return pkt
 
@@ -313,8 +360,12 @@ class Replay:
         self.t0 = now
         self.last_heard = now
         sf = self.subflows[0]
-        self._event(now, 0, f"SYN with MP_CAPABLE from {_ep(sf.local)} to {_ep(sf.remote)}"
-                            f" (client key {self.key_c:#018x}{', captured' if self.key_c == self.plan.client_key else ', new'})")
+        self._event(
+            now,
+            0,
+            f"SYN with MP_CAPABLE from {_ep(sf.local)} to {_ep(sf.remote)}"
+            f" (client key {self.key_c:#018x}{', captured' if self.key_c == self.plan.client_key else ', new'})",
+        )
         return [self._syn(sf, now)]
 
     def _syn(self, sf: _Subflow, now: float) -> bytes:
@@ -326,8 +377,10 @@ class Replay:
                 opts.append(self.tfo_option)
                 payload = self.syn_payload
         else:
-            opts = [Mss(mss=self.mss), MpJoinSyn(backup=sf.backup, address_id=sf.address_id or 0,
-                                                  token=self.token_s, nonce=sf.nonce_a)]
+            opts = [
+                Mss(mss=self.mss),
+                MpJoinSyn(backup=sf.backup, address_id=sf.address_id or 0, token=self.token_s, nonce=sf.nonce_a),
+            ]
         sf.state = "SYN_SENT"
         sf.opened_at = now
         pkt = self._packet(sf, _SYN, opts, payload, seq=sf.isn)
@@ -347,14 +400,17 @@ class Replay:
         for sf in self.subflows:
             if sf.unacked:
                 u = sf.unacked[0]
-                times.append(u.sent_at + sf.rto_base * (2 ** u.tries))
+                times.append(u.sent_at + sf.rto_base * (2**u.tries))
             if sf.join_ack is not None:
-                times.append(sf.join_ack_at + self.rto * (2 ** sf.join_tries))
+                times.append(sf.join_ack_at + self.rto * (2**sf.join_tries))
         if self.dfin_sent_at is not None:
-            times.append(self.dfin_sent_at + self.rto * (2 ** self.dfin_tries))
-        if (0 < ((self.sent_high - self.data_una) & _M64) < (1 << 63) and not any(sf.unacked for sf in self.subflows)
-                and self._any_established() is not None):
-            times.append(self.data_progress + max(2 * self.rto, 0.2) * (2 ** self.reinject_tries))
+            times.append(self.dfin_sent_at + self.rto * (2**self.dfin_tries))
+        if (
+            0 < ((self.sent_high - self.data_una) & _M64) < (1 << 63)
+            and not any(sf.unacked for sf in self.subflows)
+            and self._any_established() is not None
+        ):
+            times.append(self.data_progress + max(2 * self.rto, 0.2) * (2**self.reinject_tries))
         if self.time_wait_since is not None:
             times.append(self.time_wait_since + self.linger)
         if self._pace_at is not None:
@@ -378,7 +434,7 @@ class Replay:
         for sf in self.subflows:
             if sf.unacked:
                 u = sf.unacked[0]
-                if now >= u.sent_at + sf.rto_base * (2 ** u.tries):
+                if now >= u.sent_at + sf.rto_base * (2**u.tries):
                     if u.tries >= self.max_tries:
                         self._subflow_failed(sf, now, f"no answer after {u.tries + 1} transmissions")
                         continue
@@ -387,7 +443,7 @@ class Replay:
                     sf.report.retransmitted += 1
                     sf.report.sent += 1
                     out.append(u.packet)
-            if sf.join_ack is not None and now >= sf.join_ack_at + self.rto * (2 ** sf.join_tries):
+            if sf.join_ack is not None and now >= sf.join_ack_at + self.rto * (2**sf.join_tries):
                 if sf.join_tries >= self.max_tries:
                     self._subflow_failed(sf, now, "the MP_JOIN ACK was never acknowledged")
                     sf.join_ack = None
@@ -397,7 +453,7 @@ class Replay:
                     sf.report.retransmitted += 1
                     sf.report.sent += 1
                     out.append(sf.join_ack)
-        if self.dfin_sent_at is not None and now >= self.dfin_sent_at + self.rto * (2 ** self.dfin_tries):
+        if self.dfin_sent_at is not None and now >= self.dfin_sent_at + self.rto * (2**self.dfin_tries):
             if self.dfin_tries >= self.max_tries:
                 self._fail(now, "the DATA_FIN was never acknowledged")
                 return out
@@ -407,8 +463,11 @@ class Replay:
             self.time_wait_since = None
             for sf in self.subflows:
                 if sf.state in ("EST", "PRE_EST"):
-                    self._event(now, sf.index, f"FIN exchange unfinished {self.linger:g} s after both DATA_FINs "
-                                               "were acknowledged: reset")
+                    self._event(
+                        now,
+                        sf.index,
+                        f"FIN exchange unfinished {self.linger:g} s after both DATA_FINs were acknowledged: reset",
+                    )
                     out.append(self._packet(sf, _RST))
                     sf.state = "CLOSED"
                     sf.result = "closed (reset after the connection closed)"
@@ -424,8 +483,11 @@ class Replay:
         """Connection-level retransmission (RFC 8684 §3.3.6): data that every subflow has acknowledged
         but the connection has not (DATA_ACK stuck) is sent again, with the same DSNs, on an
         established subflow."""
-        if (((self.data_una - self.sent_high) & _M64) < (1 << 63) or any(sf.unacked for sf in self.subflows)
-                or now < self.data_progress + max(2 * self.rto, 0.2) * (2 ** self.reinject_tries)):
+        if (
+            ((self.data_una - self.sent_high) & _M64) < (1 << 63)
+            or any(sf.unacked for sf in self.subflows)
+            or now < self.data_progress + max(2 * self.rto, 0.2) * (2**self.reinject_tries)
+        ):
             return []
         sf = self._any_established()
         if sf is None:
@@ -439,7 +501,7 @@ class Replay:
         budget = self.conn_wnd  # at most a window's worth, lowest DSN first
         for seg in sorted((g for k, g in enumerate(self.segments) if self.sent[k]), key=lambda g: g.dsn):
             if seg.dsn + len(seg.data) > una and budget > 0:
-                data = seg.data[max(0, una - seg.dsn):]
+                data = seg.data[max(0, una - seg.dsn) :]
                 budget -= len(data)
                 out.append(self._send_data(sf, max(seg.dsn, una), data, now))
         self._event(now, sf.index, f"data-level retransmission from DSN {una} (relative): {len(out)} segment(s)")
@@ -526,10 +588,18 @@ class Replay:
                 self._dss_in(sf, o, now, out)
             elif t is AddAddr and not o.echo:
                 self.addaddr[o.address_id] = (o.address, o.port)
-                self._event(now, sf.index, f"ADD_ADDR id {o.address_id} {o.address}"
-                                           + (f" port {o.port}" if o.port else "") + ": echoed")
-                out.append(self._packet(sf, 0, [AddAddr(echo=True, address_id=o.address_id, address=o.address,
-                                                        port=o.port), self._ack_dss()]))
+                self._event(
+                    now,
+                    sf.index,
+                    f"ADD_ADDR id {o.address_id} {o.address}" + (f" port {o.port}" if o.port else "") + ": echoed",
+                )
+                out.append(
+                    self._packet(
+                        sf,
+                        0,
+                        [AddAddr(echo=True, address_id=o.address_id, address=o.address, port=o.port), self._ack_dss()],
+                    )
+                )
             elif t is MpFastclose:
                 self._closure(now, "rcv MP_FASTCLOSE", out, key_valid=o.receiver_key == self.key_c)
         # Data and FIN.
@@ -592,8 +662,12 @@ class Replay:
                 self._event(now, 0, "the server requires DSS checksums")
             sf.state = "EST"
             sf.result = "established"
-            self._event(now, 0, f"MP_CAPABLE established: server key {self.key_s:#018x}, "
-                                f"token {self.token_s:#010x}" + (", DSS checksums" if self.checksum else ""))
+            self._event(
+                now,
+                0,
+                f"MP_CAPABLE established: server key {self.key_s:#018x}, "
+                f"token {self.token_s:#010x}" + (", DSS checksums" if self.checksum else ""),
+            )
             if self.tfo_option is not None:
                 self._fast_open(sf, pkt, tcp_opts, now)
             out.append(self._packet(sf, 0, self._third_ack_options()))
@@ -606,8 +680,11 @@ class Replay:
             sf.nonce_b = j.nonce
             want = crypto.join_synack_hmac(self.key_s, self.key_c, j.nonce, sf.nonce_a, 1)
             if want != j.truncated_hmac:
-                self._subflow_failed(sf, now, f"the server's MP_JOIN HMAC {j.truncated_hmac:#018x} is not "
-                                              f"{want:#018x}: wrong key or token")
+                self._subflow_failed(
+                    sf,
+                    now,
+                    f"the server's MP_JOIN HMAC {j.truncated_hmac:#018x} is not {want:#018x}: wrong key or token",
+                )
                 out.append(self._packet(sf, _RST, [MpTcpRst(reason=0)]))
                 return out
             hmac = crypto.join_ack_hmac(self.key_c, self.key_s, sf.nonce_a, j.nonce, 1)
@@ -638,8 +715,12 @@ class Replay:
         else:
             rest = self.syn_data
             if rest:
-                self._event(now, 0, f"TCP Fast Open: the server did not take the {len(rest)} octets of SYN data "
-                                    "(cookie refused or Fast Open off): they go after the handshake")
+                self._event(
+                    now,
+                    0,
+                    f"TCP Fast Open: the server did not take the {len(rest)} octets of SYN data "
+                    "(cookie refused or Fast Open off): they go after the handshake",
+                )
         if rest:
             self.syn_payload = self.syn_payload[:taken]
             self._plan_segments(rest)
@@ -737,8 +818,7 @@ class Replay:
             elif a.kind == "snd" and name == "RST+MP_FASTCLOSE":
                 for sf in self.subflows:
                     if sf.state in ("EST", "PRE_EST"):
-                        out.append(self._packet(sf, _RST, [MpFastclose(receiver_key=self.key_s),
-                                                           MpTcpRst(reason=0)]))
+                        out.append(self._packet(sf, _RST, [MpFastclose(receiver_key=self.key_s), MpTcpRst(reason=0)]))
                         sf.state = "CLOSED"
                         sf.result = "reset (MP_FASTCLOSE sent)"
                 self._event(now, None, "MP_FASTCLOSE sent with the RST on every subflow (Option R)")
@@ -761,8 +841,14 @@ class Replay:
     def _data_fin(self, now: float) -> bytes:
         sf = self._any_established() or self.subflows[0]
         csum = crypto.dss_checksum(self.data_end, 0, 1, b"") if self.checksum else None
-        dss = Dss(flags=_DSS_DATA | DssFlags.DATA_FIN, data_ack=self._data_ack(), dsn=self.data_end, ssn=0,
-                  data_level_length=1, checksum=csum)
+        dss = Dss(
+            flags=_DSS_DATA | DssFlags.DATA_FIN,
+            data_ack=self._data_ack(),
+            dsn=self.data_end,
+            ssn=0,
+            data_level_length=1,
+            checksum=csum,
+        )
         self.dfin_sent_at = now
         self._event(now, sf.index, f"DATA_FIN at DSN {self.data_len + 1} (relative)")
         return self._packet(sf, 0, [dss])
@@ -778,8 +864,12 @@ class Replay:
         if all(s.state in ("CLOSED", "FAILED", "NEW") for s in self.subflows):
             if self.closure.can_handle("ALL_SUBFLOWS_CLOSED"):
                 self._closure(now, "ALL_SUBFLOWS_CLOSED", out)
-            elif not self.done and self.closure.state.name not in ("M_FIN_WAIT_1", "M_FIN_WAIT_2", "M_CLOSING",
-                                                                     "M_LAST_ACK"):
+            elif not self.done and self.closure.state.name not in (
+                "M_FIN_WAIT_1",
+                "M_FIN_WAIT_2",
+                "M_CLOSING",
+                "M_LAST_ACK",
+            ):
                 self._fail(now, "every subflow closed before the connection did")
 
     # ------------------------------------------------------------------ sending data
@@ -793,9 +883,14 @@ class Replay:
         for sf, ps in zip(self.subflows, self.plan.subflows):
             if sf.state == "NEW" and sf.kind == "MP_JOIN" and self.closure.state.name == "M_ESTAB":
                 if self.timing == "fast" or now >= self.t0 + ps.time_ns / 1e9 / (
-                        1.0 if self.timing == "as-captured" else float(self.timing)):
-                    self._event(now, sf.index, f"MP_JOIN SYN from {_ep(sf.local)} to {_ep(sf.remote)}, "
-                                               f"address id {sf.address_id}{', backup' if sf.backup else ''}")
+                    1.0 if self.timing == "as-captured" else float(self.timing)
+                ):
+                    self._event(
+                        now,
+                        sf.index,
+                        f"MP_JOIN SYN from {_ep(sf.local)} to {_ep(sf.remote)}, "
+                        f"address id {sf.address_id}{', backup' if sf.backup else ''}",
+                    )
                     out.append(self._syn(sf, now))
         segs = self.segments
         sent = self.sent
@@ -858,11 +953,22 @@ class Replay:
             if sf.state != "EST":
                 continue
             out.append(self._packet(sf, 0, [sig.option, self._ack_dss()]))
-            self._event(now, sf.index, f"{sig.option.NAME} as in the capture: "
-                                       + (f"backup={int(sig.option.backup)}" if type(sig.option) is MpPrio else
-                                          f"address id(s) {', '.join(map(str, sig.option.address_ids))}"))
-        if (self.unsent == 0 and self.closure.state.name in ("M_ESTAB", "M_CLOSE_WAIT")
-                and self.data_una == self.data_end and self.dfin_sent_at is None):
+            self._event(
+                now,
+                sf.index,
+                f"{sig.option.NAME} as in the capture: "
+                + (
+                    f"backup={int(sig.option.backup)}"
+                    if type(sig.option) is MpPrio
+                    else f"address id(s) {', '.join(map(str, sig.option.address_ids))}"
+                ),
+            )
+        if (
+            self.unsent == 0
+            and self.closure.state.name in ("M_ESTAB", "M_CLOSE_WAIT")
+            and self.data_una == self.data_end
+            and self.dfin_sent_at is None
+        ):
             if self.plan.fastclose:
                 # The capture's client ended with MP_FASTCLOSE (Option R: a RST carrying it, RFC 8684 §3.5).
                 self._closure(now, "M_FASTCLOSE_RST", out)
@@ -878,8 +984,16 @@ class Replay:
             # implicit mapping is DSN IDSN + 1, subflow sequence number 1.
             flags = MpCapableFlags.HMAC_SHA | (MpCapableFlags.CHECKSUM_REQUIRED if self.checksum else 0)
             csum = crypto.dss_checksum(dsn, ssn, len(data), data) if self.checksum else None
-            opts = [MpCapable(version=1, flags=MpCapableFlags(flags), sender_key=self.key_c, receiver_key=self.key_s,
-                              data_level_length=len(data), checksum=csum)]
+            opts = [
+                MpCapable(
+                    version=1,
+                    flags=MpCapableFlags(flags),
+                    sender_key=self.key_c,
+                    receiver_key=self.key_s,
+                    data_level_length=len(data),
+                    checksum=csum,
+                )
+            ]
             self.mpc_data_sent = True
         else:
             csum = crypto.dss_checksum(dsn, ssn, len(data), data) if self.checksum else None
@@ -887,9 +1001,14 @@ class Replay:
         if opts is None:
             # The hot path: DSS (DATA_ACK, mapping) built by struct; tests check it against the codec.
             rcv = self.rcv_next
-            pkt = sf.flow.packet(sf.snd_nxt, sf.rcv_nxt or 0, _PSH | (_ACK if sf.rcv_nxt is not None else 0),
-                                 _WINDOW, dss_data_option(rcv if rcv is not None else 0, dsn, ssn, len(data), csum),
-                                 data)
+            pkt = sf.flow.packet(
+                sf.snd_nxt,
+                sf.rcv_nxt or 0,
+                _PSH | (_ACK if sf.rcv_nxt is not None else 0),
+                _WINDOW,
+                dss_data_option(rcv if rcv is not None else 0, dsn, ssn, len(data), csum),
+                data,
+            )
             sf.report.sent += 1
         else:
             pkt = self._packet(sf, _PSH, opts, data)
@@ -925,15 +1044,26 @@ class Replay:
                 tfo = "sent on the SYN; no SYN/ACK with MP_CAPABLE came back"
             elif self.syn_taken:
                 tfo = f"SYN data taken ({self.syn_taken} octets)" + (
-                    "; the rest sent after the handshake" if self.syn_taken < len(self.syn_data) else "")
+                    "; the rest sent after the handshake" if self.syn_taken < len(self.syn_data) else ""
+                )
             elif self.syn_data:
                 tfo = "SYN data not taken: sent after the handshake"
             else:
                 tfo = "cookie sent, no SYN data" if self.tfo_option.cookie else "cookie request"
         elif self.plan.tfo_cookie is not None:
             tfo = "not used (--no-tfo)" + (": SYN data sent after the handshake" if self.syn_data else "")
-        return Report(ok, reason, end - (self.t0 or end), self.key_c, self.key_s,
-                      delivered + self.syn_taken, self.plan.data_len + len(self.syn_data), server_data,
-                      self.closure.state.name, subs, [str(e) for e in self.events], tfo=tfo,
-                      tfo_cookie=self.server_cookie.hex() if self.server_cookie else None)
-
+        return Report(
+            ok,
+            reason,
+            end - (self.t0 or end),
+            self.key_c,
+            self.key_s,
+            delivered + self.syn_taken,
+            self.plan.data_len + len(self.syn_data),
+            server_data,
+            self.closure.state.name,
+            subs,
+            [str(e) for e in self.events],
+            tfo=tfo,
+            tfo_cookie=self.server_cookie.hex() if self.server_cookie else None,
+        )

@@ -13,9 +13,17 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from mptcpspec.dissect import Dissection
+from mptcpspec.codec.options import (
+    FastOpen,
+    MpCapable,
+    MpCapableFlags,
+    MpFastclose,
+    MpPrio,
+    RemoveAddr,
+    decode_tcp_options,
+)
+from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.errors import MptcpspecError
-from mptcpspec.options import FastOpen, MpCapable, MpCapableFlags, MpFastclose, MpPrio, RemoveAddr, decode_tcp_options
 
 __all__ = ["PlanError", "PlannedSubflow", "PlannedSegment", "PlannedSignal", "ReplayPlan", "make_plan"]
 
@@ -134,9 +142,14 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
     conn = chosen
     infos = [i for i in infos if i.connection is conn]
     if conn.unlinked or conn.version != 1:
-        raise PlanError(f"MPTCP stream {conn.stream}: " + (
-            "its handshake is not in the capture" if conn.unlinked else
-            f"MPTCP version {conn.version}: only version 1 (RFC 8684) is replayed"))
+        raise PlanError(
+            f"MPTCP stream {conn.stream}: "
+            + (
+                "its handshake is not in the capture"
+                if conn.unlinked
+                else f"MPTCP version {conn.version}: only version 1 (RFC 8684) is replayed"
+            )
+        )
     first = conn.subflows[0]
     if first.kind != "MP_CAPABLE" or not first.syn_seen:
         raise PlanError(f"MPTCP stream {conn.stream}: the MP_CAPABLE SYN is not in the capture")
@@ -148,8 +161,11 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
         from_client = sf.to_client_side  # the subflow's initiator is the connection's client
         if not from_client:
             continue  # a subflow the server opened: the live server opens its own
-        subflows.append(PlannedSubflow(k, sf.kind or "MP_JOIN", sf.client, sf.server, sf.address_ids[0],
-                                       bool(sf.backup[0]), start - t0))
+        subflows.append(
+            PlannedSubflow(
+                k, sf.kind or "MP_JOIN", sf.client, sf.server, sf.address_ids[0], bool(sf.backup[0]), start - t0
+            )
+        )
     checksum = False
     for i in infos:
         for o in i.mptcp:
@@ -164,8 +180,14 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
     syn_seq = syn_taken = None
     for i in infos:
         p = i.packet
-        if (p is not None and not i.from_client and i.subflow is first and int(p.flags) & 0x12 == 0x12
-                and syn_seq is not None and syn_taken is None):
+        if (
+            p is not None
+            and not i.from_client
+            and i.subflow is first
+            and int(p.flags) & 0x12 == 0x12
+            and syn_seq is not None
+            and syn_taken is None
+        ):
             syn_taken = (p.ack - syn_seq - 1) & 0xFFFFFFFF  # SYN data octets the captured server took
         if p is not None and i.from_client and i.subflow is first and int(p.flags) & 0x12 == 0x02 and p.options:
             # The MP_CAPABLE SYN: its TCP Fast Open option (a cookie, or a request for one) and
@@ -192,12 +214,15 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
         start, end = i.payload_dsn, i.payload_dsn + p.payload_len
         data = p.payload + bytes(p.payload_len - len(p.payload))  # zeros where snaplen cut it, for now
         for piece_start, piece_end in _uncovered(covered, start, end):
-            piece = data[piece_start - start:piece_end - start]
+            piece = data[piece_start - start : piece_end - start]
             captured = max(0, min(len(p.payload), piece_end - start) - (piece_start - start))
             missing = (piece_end - piece_start) - captured
             cut += missing
-            segments.append(PlannedSegment(order.get(i.subflow.index, 0), piece_start, piece[:captured], missing,
-                                           i.timestamp_ns - t0))
+            segments.append(
+                PlannedSegment(
+                    order.get(i.subflow.index, 0), piece_start, piece[:captured], missing, i.timestamp_ns - t0
+                )
+            )
             _cover(covered, piece_start, piece_end)
     if syn_taken is not None and syn_taken < len(syn_data) + syn_cut:
         # The captured server did not take (all of) the SYN data: the client sent the rest again after
@@ -207,5 +232,20 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
     high = max((e for _, e in covered), default=1)
     dfin = conn.sides[0].dfin is not None
     fastclose = any(type(o) is MpFastclose and i.from_client for i in infos for o in i.mptcp)
-    return ReplayPlan(conn.stream, conn.version, checksum, conn.sides[0].key, tuple(subflows), tuple(segments),
-                      high - 1, server_high, dfin, fastclose, cut, tuple(signals), syn_data, syn_cut, tfo_cookie)
+    return ReplayPlan(
+        conn.stream,
+        conn.version,
+        checksum,
+        conn.sides[0].key,
+        tuple(subflows),
+        tuple(segments),
+        high - 1,
+        server_high,
+        dfin,
+        fastclose,
+        cut,
+        tuple(signals),
+        syn_data,
+        syn_cut,
+        tfo_cookie,
+    )

@@ -15,12 +15,12 @@ import ipaddress
 import socket
 import struct
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
-from mptcpspec.packets import ip_payload_offset
-from mptcpspec.pcap import read_records
-from replay.wire import fold, ip_checksum, tcp_checksum
+from mptcpspec.capture.packets import ip_payload_offset
+from mptcpspec.capture.pcap import read_records
+from mptcpspec.replay.wire import fold, ip_checksum, tcp_checksum
 
 __all__ = ["RawReport", "raw_frames", "send_raw"]
 
@@ -96,7 +96,7 @@ def raw_frames(path, mapping: dict, allowed: set) -> Iterator[tuple[int, bytes |
         else:
             yield rec.timestamp_ns, None, b""
             continue
-        src, dst = data[s_at:s_at + alen], data[d_at:d_at + alen]
+        src, dst = data[s_at : s_at + alen], data[d_at : d_at + alen]
         nsrc, ndst = packed.get(src, src), packed.get(dst, dst)
         if ndst not in ok:
             yield rec.timestamp_ns, None, b""
@@ -107,8 +107,8 @@ def raw_frames(path, mapping: dict, allowed: set) -> Iterator[tuple[int, bytes |
             continue
         b = bytearray(data[at:])
         old, new = src + dst, nsrc + ndst
-        b[s_at - at:s_at - at + alen] = nsrc
-        b[d_at - at:d_at - at + alen] = ndst
+        b[s_at - at : s_at - at + alen] = nsrc
+        b[d_at - at : d_at - at + alen] = ndst
         if ver == 4:
             ihl = (b[0] & 15) * 4
             b[10:12] = struct.pack("!H", _adjust(struct.unpack_from("!H", b, 10)[0], old, new))
@@ -117,12 +117,20 @@ def raw_frames(path, mapping: dict, allowed: set) -> Iterator[tuple[int, bytes |
         else:
             proto, t, frag = b[6], 40, 0
         if proto == 6 and not frag and len(b) >= t + 18:  # the pseudo-header holds the addresses
-            b[t + 16:t + 18] = struct.pack("!H", _adjust(struct.unpack_from("!H", b, t + 16)[0], old, new))
+            b[t + 16 : t + 18] = struct.pack("!H", _adjust(struct.unpack_from("!H", b, t + 16)[0], old, new))
         yield rec.timestamp_ns, eth, bytes(b)
 
 
-def send_raw(path, iface: str, mapping: dict, allowed: set, *, timing="fast", rate: float | None = None,
-             dst_mac: bytes = b"\xff" * 6) -> RawReport:
+def send_raw(
+    path,
+    iface: str,
+    mapping: dict,
+    allowed: set,
+    *,
+    timing="fast",
+    rate: float | None = None,
+    dst_mac: bytes = b"\xff" * 6,
+) -> RawReport:
     """Send the capture's packets onto ``iface`` (needs CAP_NET_RAW)."""
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
     try:

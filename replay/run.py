@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from replay.core import Replay, Report
+from mptcpspec.replay.core import Replay, Report
 
 __all__ = ["run_replay"]
 
 
-def run_replay(core: Replay, transport, clock: Callable[[], float] = time.monotonic,
-               on_event: Callable[[str], None] | None = None) -> Report:
+def run_replay(
+    core: Replay, transport, clock: Callable[[], float] = time.monotonic, on_event: Callable[[str], None] | None = None
+) -> Report:
     """Run until the replay ends (cleanly, failed or timed out); return its report."""
     now = clock()
     for pkt in core.start(now):

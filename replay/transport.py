@@ -73,7 +73,7 @@ _FATAL = (signal.SIGTERM, signal.SIGHUP)
 _PRIVILEGES = "the replay transport needs root or CAP_NET_RAW and CAP_NET_ADMIN (raw sockets, nftables)"
 
 _counter = itertools.count()
-_open: "set[RawTransport]" = set()
+_open: set[RawTransport] = set()
 _installed: set[int] = set()  # signals whose handler is ours
 
 
@@ -109,11 +109,15 @@ def nft_script(table: str, local_addrs, mark: int) -> str:
     for fam, ver in (("ip", 4), ("ip6", 6)):
         mine = sorted(str(a) for a in addrs if a.version == ver)
         if mine:
-            rules.append(f"\t\t{fam} saddr {{ {', '.join(mine)} }} tcp flags & rst == rst "
-                         f"meta mark != {mark:#010x} counter drop\n")
-    return (f"add table inet {table}\ndelete table inet {table}\n"
-            f"table inet {table} {{\n\tchain output {{\n"
-            f"\t\ttype filter hook output priority 0; policy accept;\n{''.join(rules)}\t}}\n}}\n")
+            rules.append(
+                f"\t\t{fam} saddr {{ {', '.join(mine)} }} tcp flags & rst == rst "
+                f"meta mark != {mark:#010x} counter drop\n"
+            )
+    return (
+        f"add table inet {table}\ndelete table inet {table}\n"
+        f"table inet {table} {{\n\tchain output {{\n"
+        f"\t\ttype filter hook output priority 0; policy accept;\n{''.join(rules)}\t}}\n}}\n"
+    )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -190,8 +194,7 @@ def _bpf_tcp() -> bytes:
     ]
     where = {label: i for i, (label, *_) in enumerate(prog) if label}
     rel = lambda i, target: 0 if target is None else where[target] - i - 1  # noqa: E731
-    return b"".join(struct.pack("HBBI", code, rel(i, jt), rel(i, jf), k)
-                    for i, (_, code, k, jt, jf) in enumerate(prog))
+    return b"".join(struct.pack("HBBI", code, rel(i, jt), rel(i, jf), k) for i, (_, code, k, jt, jf) in enumerate(prog))
 
 
 def _attach_filter(sock: socket.socket, prog: bytes) -> None:
@@ -216,8 +219,7 @@ class RawTransport:
     full) and, after :meth:`close`, ``rst_suppressed`` (RSTs the nftables chain dropped, or None).
     """
 
-    def __init__(self, local_addrs, peer_addrs, *, mark: int = 0x4D50, rate: float | None = None,
-                 nft: bool = True):
+    def __init__(self, local_addrs, peer_addrs, *, mark: int = 0x4D50, rate: float | None = None, nft: bool = True):
         self.local_addrs = [ipaddress.ip_address(a) for a in local_addrs]
         self.peer_addrs = [ipaddress.ip_address(a) for a in peer_addrs]
         if not self.local_addrs or not self.peer_addrs:
@@ -245,7 +247,7 @@ class RawTransport:
         return f"<RawTransport {state} {[str(a) for a in self.local_addrs]} -> {list(self._peers.values())}>"
 
     # -- life cycle
-    def __enter__(self) -> "RawTransport":
+    def __enter__(self) -> RawTransport:
         self.open()
         return self
 
@@ -352,11 +354,15 @@ class RawTransport:
             raise TransportError(f"send: not an IPv4 or IPv6 packet ({n} octets, version {v})")
         to = self._peers.get(dst)
         if to is None:
-            raise TransportError(f"send: refusing to send to {ipaddress.ip_address(dst)}: not a peer address "
-                                 f"({', '.join(self._peers.values())})")
+            raise TransportError(
+                f"send: refusing to send to {ipaddress.ip_address(dst)}: not a peer address "
+                f"({', '.join(self._peers.values())})"
+            )
         if src not in self._locals:
-            raise TransportError(f"send: refusing to send from {ipaddress.ip_address(src)}: not a local address "
-                                 f"({', '.join(map(str, self.local_addrs))})")
+            raise TransportError(
+                f"send: refusing to send from {ipaddress.ip_address(src)}: not a local address "
+                f"({', '.join(map(str, self.local_addrs))})"
+            )
         if not self._opened:
             raise TransportError("send: the transport is not open")
         if self._interval:

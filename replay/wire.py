@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 
-from mptcpspec.options import encode_tcp_options
+from mptcpspec.codec.options import encode_tcp_options
 
 __all__ = ["tcp_packet", "tcp_checksum", "ip_checksum", "fold", "Flow", "dss_data_option"]
 
@@ -43,18 +43,40 @@ def ip_checksum(header: bytes) -> int:
     return ~fold(_sum16(header)) & 0xFFFF
 
 
-def tcp_packet(src: _Address, dst: _Address, sport: int, dport: int, seq: int, ack: int, flags: int,
-               window: int, options=(), payload: bytes = b"", ttl: int = 64, ip_id: int = 0) -> bytes:
+def tcp_packet(
+    src: _Address,
+    dst: _Address,
+    sport: int,
+    dport: int,
+    seq: int,
+    ack: int,
+    flags: int,
+    window: int,
+    options=(),
+    payload: bytes = b"",
+    ttl: int = 64,
+    ip_id: int = 0,
+) -> bytes:
     """One IP packet carrying one TCP segment; ``options`` are option values (padded to 4 octets)."""
     opts = encode_tcp_options(list(options)) if options else b""
-    head = struct.pack("!HHIIHHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
-                       ((20 + len(opts)) // 4) << 12 | flags, window, 0, 0)
+    head = struct.pack(
+        "!HHIIHHHH",
+        sport,
+        dport,
+        seq & 0xFFFFFFFF,
+        ack & 0xFFFFFFFF,
+        ((20 + len(opts)) // 4) << 12 | flags,
+        window,
+        0,
+        0,
+    )
     seg = head + opts + payload
     csum = tcp_checksum(src, dst, seg)
     seg = seg[:16] + struct.pack("!H", csum) + seg[18:]
     if src.version == 4:
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), ip_id & 0xFFFF, 0x4000, ttl, 6, 0,
-                         src.packed, dst.packed)
+        ip = struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(seg), ip_id & 0xFFFF, 0x4000, ttl, 6, 0, src.packed, dst.packed
+        )
         ip = ip[:10] + struct.pack("!H", ip_checksum(ip)) + ip[12:]
         return ip + seg
     return struct.pack("!IHBB16s16s", 6 << 28, len(seg), 6, ttl, src.packed, dst.packed) + seg
@@ -91,8 +113,9 @@ class Flow:
         """``opts``: encoded options, already a multiple of 4 octets."""
         tcp_len = 20 + len(opts) + len(payload)
         seg = bytearray(self.ports)
-        seg += struct.pack("!IIHHHH", seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, ((20 + len(opts)) // 4) << 12 | flags,
-                           window, 0, 0)
+        seg += struct.pack(
+            "!IIHHHH", seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, ((20 + len(opts)) // 4) << 12 | flags, window, 0, 0
+        )
         seg += opts
         seg += payload
         struct.pack_into("!H", seg, 16, ~fold(self.base + tcp_len + _sum16(seg)) & 0xFFFF)

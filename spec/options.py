@@ -4,7 +4,7 @@ Every schema below covers one whole option, kind and length included, and
 cites the section that defines it: RFC 8684 (MPTCP v1) and RFC 6824 (MPTCP
 v0).  ``mptcpspec regen`` turns these schemas into the fast codecs in
 ``mptcpspec/generated/``; construct's own parse of them is the reference
-those codecs are tested against.  The vocabulary is in ``mptcpspec.schema``.
+those codecs are tested against.  The vocabulary is in ``mptcpspec.codec.schema``.
 
 Figures are drawn most significant bit first, as in the RFCs.
 """
@@ -34,7 +34,7 @@ from construct import (
     this,
 )
 
-from mptcpspec.schema import Enum, Flags, IPAddress, OptionSpec, Require
+from mptcpspec.codec.schema import Enum, Flags, IPAddress, OptionSpec, Require
 
 KIND_MPTCP = 30  # RFC 8684 §3 / IANA "TCP Option Kind Numbers"
 
@@ -225,14 +225,19 @@ DSS = OptionSpec(
     schema=Struct(
         *_head(Subtype.DSS, "reserved" / BitsInteger(4) * "Reserved, zero"),
         "flags" / Flags(Int8ub, DssFlags) * "Reserved bits and F m M a A",
-        "data_ack" / If(this.flags.DATA_ACK_PRESENT, IfThenElse(this.flags.DATA_ACK_8, Int64ub, Int32ub))
+        "data_ack"
+        / If(this.flags.DATA_ACK_PRESENT, IfThenElse(this.flags.DATA_ACK_8, Int64ub, Int32ub))
         * "Data ACK: 4 or 8 octets, when A is set",
-        "dsn" / If(this.flags.MAPPING_PRESENT, IfThenElse(this.flags.DSN_8, Int64ub, Int32ub))
+        "dsn"
+        / If(this.flags.MAPPING_PRESENT, IfThenElse(this.flags.DSN_8, Int64ub, Int32ub))
         * "Data sequence number: 4 or 8 octets, when M is set",
         "ssn" / If(this.flags.MAPPING_PRESENT, Int32ub) * "Subflow sequence number, relative to the subflow ISN",
-        "data_level_length" / If(this.flags.MAPPING_PRESENT, Int16ub) * "Data-level length of the mapping (0: infinite)",
+        "data_level_length"
+        / If(this.flags.MAPPING_PRESENT, Int16ub)
+        * "Data-level length of the mapping (0: infinite)",
         "_here" / Tell,
-        "checksum" / If(this.flags.MAPPING_PRESENT & (this.length == this._here + 2), Int16ub)
+        "checksum"
+        / If(this.flags.MAPPING_PRESENT & (this.length == this._here + 2), Int16ub)
         * "DSS checksum (RFC 8684 §3.3.1), present when checksums were negotiated",
         Terminated,
     ),
@@ -250,8 +255,10 @@ ADD_ADDR_V0 = OptionSpec(
     schema=Struct(
         *_head(Subtype.ADD_ADDR, "ip_version" / Nibble * "IPVer: 4 or 6"),
         Require((this.header.ip_version == 4) | (this.header.ip_version == 6), "IPVer must be 4 or 6"),
-        Require(this.length == 8 + 12 * (this.header.ip_version == 6) + 2 * (this.length % 4 == 2),
-                "length must be 8 or 10 (IPv4), 20 or 22 (IPv6)"),
+        Require(
+            this.length == 8 + 12 * (this.header.ip_version == 6) + 2 * (this.length % 4 == 2),
+            "length must be 8 or 10 (IPv4), 20 or 22 (IPv6)",
+        ),
         "address_id" / Int8ub * "Address ID",
         "address" / IPAddress(Bytes(4 + 12 * (this.header.ip_version == 6))) * "Advertised address",
         "port" / If(this.length % 4 == 2, Int16ub) * "Port, when present",
@@ -281,7 +288,8 @@ ADD_ADDR = OptionSpec(
         "address" / IPAddress(Bytes(4 + 12 * (this.length >= 20))) * "Advertised address",
         "port" / If(this.length % 4 == 2, Int16ub) * "Port, when present",
         "_here" / Tell,
-        "hmac" / If(this.length >= this._here + 8, Int64ub)
+        "hmac"
+        / If(this.length >= this._here + 8, Int64ub)
         * "Truncated HMAC over address ID, address and port (RFC 8684 §3.4.1)",
         Terminated,
     ),

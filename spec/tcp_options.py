@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from construct import Array, Const, GreedyBytes, Int8ub, Int16ub, Int32ub, Struct, Terminated, this
 
-from mptcpspec.schema import OptionSpec, Require
+from mptcpspec.codec.schema import OptionSpec, Require
 
 
 def _kind(kind: int, name: str):

@@ -17,20 +17,43 @@ import random
 import sys
 import time
 
+from mptcpspec.codec.options import decode_option, decode_tcp_options, encode_option, encode_tcp_options
+from mptcpspec.codec.reference import Reference
 from mptcpspec.errors import DecodeError
-from mptcpspec.options import decode_option, decode_tcp_options, encode_option, encode_tcp_options
-from mptcpspec.reference import Reference
 
-SEEDS = [bytes.fromhex(h.replace(" ", "")) for h in (
-    "1e040181", "1e0c0101 29a6c86981ad933c", "1e140101 1fdb5df328bc3def 29a6c86981ad933c",
-    "1e160101 1fdb5df328bc3def 29a6c86981ad933c 2000", "1e0c1001 e47f0142 1b665a18",
-    "1e101001 5ab680c7884af03d 33abe9d5", "1e181000 cb7b87f5e5f0502f43b535fb70ef6607df2e6c7a",
-    "1e082001 d1a3c0b9", "1e1c200f 0000000000000001 00000000000000aa 00000005 0010 abcd",
-    "1e083401 0a010202", "1e103001 0a000201 f8295862f645df19", "1e1e3001 20010db8000200000000000000000002 1f90 f8295862f645df19",
-    "1e054001 02", "1e0351", "1e045101", "1e0c6000 1122334455667788", "1e0c7000 29a6c86981ad933c",
-    "1e048101", "1e06f1 010203", "1e059c 0102", "0101080a 1baf7a21 00000000", "020405b4", "010303 08",
-    "0402", "050a 00000001 00000002", "2206 01020304", "2202", "fe04 abcd",
-)]
+SEEDS = [
+    bytes.fromhex(h.replace(" ", ""))
+    for h in (
+        "1e040181",
+        "1e0c0101 29a6c86981ad933c",
+        "1e140101 1fdb5df328bc3def 29a6c86981ad933c",
+        "1e160101 1fdb5df328bc3def 29a6c86981ad933c 2000",
+        "1e0c1001 e47f0142 1b665a18",
+        "1e101001 5ab680c7884af03d 33abe9d5",
+        "1e181000 cb7b87f5e5f0502f43b535fb70ef6607df2e6c7a",
+        "1e082001 d1a3c0b9",
+        "1e1c200f 0000000000000001 00000000000000aa 00000005 0010 abcd",
+        "1e083401 0a010202",
+        "1e103001 0a000201 f8295862f645df19",
+        "1e1e3001 20010db8000200000000000000000002 1f90 f8295862f645df19",
+        "1e054001 02",
+        "1e0351",
+        "1e045101",
+        "1e0c6000 1122334455667788",
+        "1e0c7000 29a6c86981ad933c",
+        "1e048101",
+        "1e06f1 010203",
+        "1e059c 0102",
+        "0101080a 1baf7a21 00000000",
+        "020405b4",
+        "010303 08",
+        "0402",
+        "050a 00000001 00000002",
+        "2206 01020304",
+        "2202",
+        "fe04 abcd",
+    )
+]
 
 
 def _mutate(rng: random.Random, data: bytes) -> bytes:
@@ -42,7 +65,7 @@ def _mutate(rng: random.Random, data: bytes) -> bytes:
         elif op == 1 and b:
             b[rng.randrange(len(b))] = rng.randrange(256)
         elif op == 2 and len(b) > 1:
-            del b[rng.randrange(1, len(b)):]
+            del b[rng.randrange(1, len(b)) :]
         elif op == 3:
             b += rng.randbytes(rng.randint(1, 8))
         elif op == 4 and len(b) > 1 and b[0] > 1:
@@ -114,15 +137,18 @@ def main(argv=None) -> int:
                 except DecodeError as e:
                     theirs = e
                 if isinstance(ours, DecodeError) != isinstance(theirs, DecodeError) or (
-                        not isinstance(ours, DecodeError) and ours != theirs):
+                    not isinstance(ours, DecodeError) and ours != theirs
+                ):
                     print(f"reference disagrees on {data.hex()}: {ours!r} vs {theirs!r}", file=sys.stderr)
                     bad += 1
         if time.perf_counter() - start > 1.0:
             print(f"slow input ({time.perf_counter() - start:.1f} s): {data.hex()}", file=sys.stderr)
             bad += 1
     dt = time.perf_counter() - t0
-    print(f"{args.count} inputs in {dt:.1f} s: {decoded} decoded, {rejected} rejected with DecodeError, "
-          f"{compared} compared with the construct reference, {bad} problems")
+    print(
+        f"{args.count} inputs in {dt:.1f} s: {decoded} decoded, {rejected} rejected with DecodeError, "
+        f"{compared} compared with the construct reference, {bad} problems"
+    )
     return 1 if bad else 0
 
 

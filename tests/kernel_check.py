@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from mptcpspec import crypto
-from mptcpspec.options import (
+from mptcpspec.capture.packets import TcpFlags, decode_packet
+from mptcpspec.capture.pcap import read_records
+from mptcpspec.codec import crypto
+from mptcpspec.codec.options import (
     AddAddr,
     Dss,
     DssFlags,
@@ -27,8 +29,6 @@ from mptcpspec.options import (
     decode_tcp_options,
     encode_tcp_options,
 )
-from mptcpspec.packets import TcpFlags, decode_packet
-from mptcpspec.pcap import read_records
 
 
 @dataclass
@@ -141,8 +141,9 @@ def check_capture(path) -> Report:
                 j["nonce_b"] = o.nonce
                 c = j["conn"]
                 a, b = j["a"], src
-                chk = crypto.verify_join_synack(c.key_of(b), c.key_of(a), o.nonce, j["nonce_a"],
-                                                o.truncated_hmac, c.version)
+                chk = crypto.verify_join_synack(
+                    c.key_of(b), c.key_of(a), o.nonce, j["nonce_a"], o.truncated_hmac, c.version
+                )
                 rep.ok("MP_JOIN SYN/ACK truncated HMAC", chk.ok, str(chk))
             elif isinstance(o, MpJoinAck):
                 j = joins.get(key)
@@ -150,15 +151,15 @@ def check_capture(path) -> Report:
                     continue
                 c = j["conn"]
                 a, b = j["a"], dst
-                chk = crypto.verify_join_ack(c.key_of(a), c.key_of(b), j["nonce_a"], j["nonce_b"], o.hmac,
-                                             c.version)
+                chk = crypto.verify_join_ack(c.key_of(a), c.key_of(b), j["nonce_a"], j["nonce_b"], o.hmac, c.version)
                 rep.ok("MP_JOIN ACK HMAC", chk.ok, str(chk))
             elif isinstance(o, AddAddr):
                 c = conns.get(key)
                 if c is None or o.echo or o.hmac is None:
                     continue
-                chk = crypto.verify_add_addr(c.key_of(src), c.peer_key_of(src), o.address_id, o.address, o.port,
-                                             o.hmac, c.version)
+                chk = crypto.verify_add_addr(
+                    c.key_of(src), c.peer_key_of(src), o.address_id, o.address, o.port, o.hmac, c.version
+                )
                 rep.ok("ADD_ADDR HMAC", chk.ok, str(chk))
             elif isinstance(o, Dss) and DssFlags.MAPPING_PRESENT in o.flags:
                 c = conns.get(key)
@@ -167,12 +168,12 @@ def check_capture(path) -> Report:
 
     # The first data-level octet each side sends is IDSN + 1 (RFC 8684 §3.1, §3.3).
     first: dict = {}
-    for d, c, sender, o, _ in mappings:
+    for _d, c, sender, o, _ in mappings:
         if o.data_level_length == 0:
             continue
         k = (id(c), c.is_client(sender))
         first[k] = min(first.get(k, o.dsn), o.dsn) if o.dsn is not None else first.get(k)
-    for d, c, sender, o, _ in mappings:
+    for _d, c, sender, o, _ in mappings:
         k = (id(c), c.is_client(sender))
         if k not in first:
             continue
@@ -189,7 +190,7 @@ def check_capture(path) -> Report:
         rep.ok("first DSN = IDSN + 1", good, f"{got:#x} != {expect:#x}")
 
     # DSS checksums (RFC 8684 §3.3.1) where negotiated and the whole mapping is in the capture.
-    for d, c, sender, o, seq in mappings:
+    for d, c, sender, o, _ in mappings:
         if not c.checksum:
             rep.ok("no DSS checksum unless negotiated", o.checksum is None, f"{o}")
             continue

@@ -58,10 +58,14 @@ ROLES = ("client", "server")
 PAIRS = (0, 1)
 # (role, pair, family) -> address; prefix lengths in PREFIXLEN.
 ADDRS = {
-    ("client", 0, 4): "198.51.100.1", ("server", 0, 4): "198.51.100.2",
-    ("client", 1, 4): "203.0.113.1", ("server", 1, 4): "203.0.113.2",
-    ("client", 0, 6): "2001:db8:1::1", ("server", 0, 6): "2001:db8:1::2",
-    ("client", 1, 6): "2001:db8:2::1", ("server", 1, 6): "2001:db8:2::2",
+    ("client", 0, 4): "198.51.100.1",
+    ("server", 0, 4): "198.51.100.2",
+    ("client", 1, 4): "203.0.113.1",
+    ("server", 1, 4): "203.0.113.2",
+    ("client", 0, 6): "2001:db8:1::1",
+    ("server", 0, 6): "2001:db8:1::2",
+    ("client", 1, 6): "2001:db8:2::1",
+    ("server", 1, 6): "2001:db8:2::2",
 }
 PREFIXLEN = {4: 24, 6: 64}
 NETS = {(0, 4): "198.51.100.0/24", (1, 4): "203.0.113.0/24", (0, 6): "2001:db8:1::/64", (1, 6): "2001:db8:2::/64"}
@@ -72,7 +76,7 @@ SNAPLEN = 262144
 CMD_TIMEOUT = 15.0
 
 _counter = itertools.count()
-_open_labs: "set[Lab]" = set()
+_open_labs: set[Lab] = set()
 
 
 class LabError(RuntimeError):
@@ -113,8 +117,9 @@ def _find_problem(tools) -> str | None:
     if r.returncode != 0:
         return f"cannot create a network namespace: {r.stderr.strip()}"
     try:
-        r = subprocess.run(["ip", "-n", probe, "mptcp", "limits", "show"], capture_output=True, text=True,
-                           timeout=CMD_TIMEOUT)
+        r = subprocess.run(
+            ["ip", "-n", probe, "mptcp", "limits", "show"], capture_output=True, text=True, timeout=CMD_TIMEOUT
+        )
         if r.returncode != 0:
             return f"`ip mptcp` does not work (iproute2 too old or no MPTCP netlink): {r.stderr.strip()}"
     finally:
@@ -200,7 +205,7 @@ def cleanup_leftovers(prefix: str = PREFIX, everything: bool = False) -> list[st
 class Peer:
     """A ``lab_peer.py`` process: its JSON events, a go-ahead after a pause, its results."""
 
-    def __init__(self, lab: "Lab", proc: subprocess.Popen, what: str, timeout: float):
+    def __init__(self, lab: Lab, proc: subprocess.Popen, what: str, timeout: float):
         self.lab, self.proc, self.what, self.timeout = lab, proc, what, timeout
         self.events: list[dict] = []
         self._buf = b""
@@ -238,8 +243,10 @@ class Peer:
             ev = self._read_line(deadline)
             if ev is None:
                 self.proc.wait(timeout=5)
-                raise LabError(f"{self.what} ended (exit {self.proc.returncode}) before {name!r}; "
-                               f"events {self.events}; stderr: {self._stderr()}")
+                raise LabError(
+                    f"{self.what} ended (exit {self.proc.returncode}) before {name!r}; "
+                    f"events {self.events}; stderr: {self._stderr()}"
+                )
             if ev.get("event") == name:
                 return ev
 
@@ -285,8 +292,15 @@ class Lab:
     ``checksum``: net.mptcp.checksum_enabled=1 in both.  ``tfo``: net.ipv4.tcp_fastopen=3 in both.
     """
 
-    def __init__(self, *, checksum: bool = False, tfo: bool = False, prefix: str = PREFIX,
-                 subflows: int = 8, add_addr_accepted: int = 8):
+    def __init__(
+        self,
+        *,
+        checksum: bool = False,
+        tfo: bool = False,
+        prefix: str = PREFIX,
+        subflows: int = 8,
+        add_addr_accepted: int = 8,
+    ):
         self.checksum, self.tfo, self.prefix = checksum, tfo, prefix
         self.limits = (subflows, add_addr_accepted)
         base = f"{prefix}-{os.getpid()}-{next(_counter)}"
@@ -325,7 +339,7 @@ class Lab:
         raise ValueError(f"{address} is not a lab address")
 
     # -- life cycle
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         _open_labs.add(self)
         try:
             cleanup_leftovers(self.prefix)
@@ -344,17 +358,38 @@ class Lab:
             _run(["ip", "netns", "add", ns])
             self._created.append(ns)
             # DAD off before the veths exist, so their addresses (link-local too) are usable at once.
-            self.sysctl(role, {
-                "net.ipv6.conf.all.accept_dad": 0, "net.ipv6.conf.default.accept_dad": 0,
-                "net.ipv4.conf.all.rp_filter": 0, "net.ipv4.conf.default.rp_filter": 0,
-                "net.mptcp.enabled": 1, "net.mptcp.checksum_enabled": int(self.checksum),
-            })
+            self.sysctl(
+                role,
+                {
+                    "net.ipv6.conf.all.accept_dad": 0,
+                    "net.ipv6.conf.default.accept_dad": 0,
+                    "net.ipv4.conf.all.rp_filter": 0,
+                    "net.ipv4.conf.default.rp_filter": 0,
+                    "net.mptcp.enabled": 1,
+                    "net.mptcp.checksum_enabled": int(self.checksum),
+                },
+            )
             if self.tfo:
                 self.sysctl(role, {"net.ipv4.tcp_fastopen": 3})
             self.ip(role, "link", "set", "lo", "up")
         for pair in PAIRS:
-            _run(["ip", "-n", self.client, "link", "add", self.dev(pair), "type", "veth",
-                  "peer", "name", self.dev(pair), "netns", self.server])
+            _run(
+                [
+                    "ip",
+                    "-n",
+                    self.client,
+                    "link",
+                    "add",
+                    self.dev(pair),
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    self.dev(pair),
+                    "netns",
+                    self.server,
+                ]
+            )
         for role in ROLES:
             for pair in PAIRS:
                 dev = self.dev(pair)
@@ -363,8 +398,16 @@ class Lab:
                     extra = ["nodad"] if fam == 6 else []
                     self.ip(role, "addr", "add", f"{self.addr(role, pair, fam)}/{PREFIXLEN[fam]}", "dev", dev, *extra)
                 self.ip(role, "link", "set", dev, "up")
-            self.ip(role, "mptcp", "limits", "set", "subflows", str(self.limits[0]),
-                    "add_addr_accepted", str(self.limits[1]))
+            self.ip(
+                role,
+                "mptcp",
+                "limits",
+                "set",
+                "subflows",
+                str(self.limits[0]),
+                "add_addr_accepted",
+                str(self.limits[1]),
+            )
         # Client: a packet from a pair's address leaves by that pair, whatever its destination.
         for pair in PAIRS:
             table = str(100 + pair)
@@ -375,8 +418,19 @@ class Lab:
                     if other == pair:
                         self.ip("client", f, "route", "add", NETS[(other, fam)], "dev", self.dev(pair), "table", table)
                     else:
-                        self.ip("client", f, "route", "add", NETS[(other, fam)], "via",
-                                self.addr("server", pair, fam), "dev", self.dev(pair), "table", table)
+                        self.ip(
+                            "client",
+                            f,
+                            "route",
+                            "add",
+                            NETS[(other, fam)],
+                            "via",
+                            self.addr("server", pair, fam),
+                            "dev",
+                            self.dev(pair),
+                            "table",
+                            table,
+                        )
         for dev in (self.dev(p) for p in PAIRS):
             self._wait_link_up(dev)
 
@@ -411,11 +465,11 @@ class Lab:
                 signal.signal(signal.SIGINT, old)
 
     # -- commands in a namespace
-    def run(self, role: str, *argv, check: bool = True, timeout: float = CMD_TIMEOUT,
-            input: str | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self, role: str, *argv, check: bool = True, timeout: float = CMD_TIMEOUT, input: str | None = None
+    ) -> subprocess.CompletedProcess:
         """Run ``argv`` in a namespace (``ip netns exec NS ...``); text output captured."""
-        return _run(["ip", "netns", "exec", self.ns(role), *map(str, argv)], check=check, timeout=timeout,
-                    input=input)
+        return _run(["ip", "netns", "exec", self.ns(role), *map(str, argv)], check=check, timeout=timeout, input=input)
 
     def ip(self, role: str, *argv, check: bool = True) -> subprocess.CompletedProcess:
         """``ip -n NS ...``"""
@@ -447,8 +501,15 @@ class Lab:
         return {f: self.run(role, "ethtool", "-K", dev, f, "off", check=False).returncode == 0 for f in OFFLOADS}
 
     # -- the MPTCP path manager
-    def endpoint_add(self, role: str, address: str, *flags: str, dev: str | None = None,
-                     id: int | None = None, port: int | None = None) -> None:
+    def endpoint_add(
+        self,
+        role: str,
+        address: str,
+        *flags: str,
+        dev: str | None = None,
+        id: int | None = None,
+        port: int | None = None,
+    ) -> None:
         """``ip mptcp endpoint add ADDRESS dev DEV [id N] [port P] FLAGS`` (signal, subflow, backup, fullmesh).
 
         ``dev`` defaults to the veth of the address's pair.
@@ -460,8 +521,9 @@ class Lab:
             argv += ["port", str(port)]
         self.ip(role, *argv, *flags)
 
-    def endpoint_change(self, role: str, *, id: int | None = None, address: str | None = None,
-                        backup: bool = True) -> None:
+    def endpoint_change(
+        self, role: str, *, id: int | None = None, address: str | None = None, backup: bool = True
+    ) -> None:
         """Set or clear an endpoint's backup flag; live subflows from it get MP_PRIO."""
         sel = (["id", str(id)] if id is not None else []) + ([address] if address else [])
         self.ip(role, "mptcp", "endpoint", "change", *sel, "backup" if backup else "nobackup")
@@ -491,8 +553,22 @@ class Lab:
         the first subflow; with both pairs shaped (20 Mbit/s, sends of 4 KiB) it spreads the data
         over every subflow in both directions.
         """
-        self.run(role, "tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate", rate, "burst", str(burst),
-                 "latency", latency)
+        self.run(
+            role,
+            "tc",
+            "qdisc",
+            "replace",
+            "dev",
+            dev,
+            "root",
+            "tbf",
+            "rate",
+            rate,
+            "burst",
+            str(burst),
+            "latency",
+            latency,
+        )
 
     def rate_limit_all(self, rate: str = "20mbit") -> None:
         """:meth:`rate_limit` on every veth, both sides."""
@@ -500,8 +576,9 @@ class Lab:
             for pair in PAIRS:
                 self.rate_limit(role, self.dev(pair), rate)
 
-    def netem(self, role: str, dev: str, *, loss: str | None = "5%", delay: str | None = None,
-              seed: int | None = None) -> None:
+    def netem(
+        self, role: str, dev: str, *, loss: str | None = "5%", delay: str | None = None, seed: int | None = None
+    ) -> None:
         """``tc qdisc replace dev DEV root netem [loss L] [delay D] [seed S]``.
 
         Needs tc and a kernel with sch_netem (CONFIG_NET_SCH_NETEM); raises :class:`LabError`
@@ -523,9 +600,19 @@ class Lab:
 
     # -- capture
     @contextlib.contextmanager
-    def capture(self, path, ns: str = "client", iface: str = "any", snaplen: int = SNAPLEN,
-                bpf: str = "tcp", linktype: str | None = None, buffer_kib: int = 32768, settle: float = 0.3,
-                timeout: float = 10.0, allow_drops: bool = False):
+    def capture(
+        self,
+        path,
+        ns: str = "client",
+        iface: str = "any",
+        snaplen: int = SNAPLEN,
+        bpf: str = "tcp",
+        linktype: str | None = None,
+        buffer_kib: int = 32768,
+        settle: float = 0.3,
+        timeout: float = 10.0,
+        allow_drops: bool = False,
+    ):
         """Capture with tcpdump in a namespace while the block runs; yields a :class:`Capture`.
 
         ``iface="any"`` writes Linux cooked frames: ``linktype`` LINUX_SLL (v1, 113; the default
@@ -542,9 +629,25 @@ class Lab:
             linktype = "LINUX_SLL"
         # --immediate-mode: hand each packet over at once (else a partly filled ring block is lost
         # at SIGINT); -Z root: write the file as root (tcpdump would otherwise drop to its own user).
-        p = self.popen(ns, "tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-Z", "root",
-                       "-B", str(buffer_kib), "-s", str(snaplen), *(["-y", linktype] if linktype else []),
-                       "-w", str(path.resolve()), *([bpf] if bpf else []))
+        p = self.popen(
+            ns,
+            "tcpdump",
+            "-i",
+            iface,
+            "-n",
+            "-U",
+            "--immediate-mode",
+            "-Z",
+            "root",
+            "-B",
+            str(buffer_kib),
+            "-s",
+            str(snaplen),
+            *(["-y", linktype] if linktype else []),
+            "-w",
+            str(path.resolve()),
+            *([bpf] if bpf else []),
+        )
         cap = Capture(path, self.ns(ns), iface, linktype)
         err = b""
         deadline = time.monotonic() + timeout
@@ -569,8 +672,11 @@ class Lab:
                 err += _read_until_exit(p, 5.0)
             _stop(p, signal.SIGKILL, 1.0)
             text = err.decode(errors="replace")
-            for k, rx in (("captured", r"(\d+) packets? captured"), ("received", r"(\d+) packets? received by filter"),
-                          ("dropped", r"(\d+) packets? dropped by kernel")):
+            for k, rx in (
+                ("captured", r"(\d+) packets? captured"),
+                ("received", r"(\d+) packets? received by filter"),
+                ("dropped", r"(\d+) packets? dropped by kernel"),
+            ):
                 m = re.search(rx, text)
                 if m:
                     cap.stats[k] = int(m.group(1))
@@ -588,44 +694,116 @@ class Lab:
                 argv.append(str(v))
         return argv
 
-    def serve(self, *, family: int = 4, port: int = DEFAULT_PORT, reply: int = 0, reply_after: int | None = None,
-              count: int = 1, tfo: bool = False, seed: int = 0, out=None, bind: str | None = None,
-              chunk: int = 4096, gap_ms: float = 0.0, timeout: float = 10.0) -> Peer:
+    def serve(
+        self,
+        *,
+        family: int = 4,
+        port: int = DEFAULT_PORT,
+        reply: int = 0,
+        reply_after: int | None = None,
+        count: int = 1,
+        tfo: bool = False,
+        seed: int = 0,
+        out=None,
+        bind: str | None = None,
+        chunk: int = 4096,
+        gap_ms: float = 0.0,
+        timeout: float = 10.0,
+    ) -> Peer:
         """Start the MPTCP server in the server namespace; returns once it listens.
 
         Per connection it reads until EOF, sends ``reply`` octets (``lab_peer.pattern(reply,
         seed + 1 + i)``) at EOF or once ``reply_after`` octets arrived, closes; its results carry the
         length and sha256 of what it received.
         """
-        argv = self.peer_argv("server", family=family, port=port, reply=reply or None, reply_after=reply_after,
-                              count=count, tfo=tfo, seed=seed, out=out, bind=bind, chunk=chunk,
-                              gap_ms=gap_ms or None, timeout=timeout)
+        argv = self.peer_argv(
+            "server",
+            family=family,
+            port=port,
+            reply=reply or None,
+            reply_after=reply_after,
+            count=count,
+            tfo=tfo,
+            seed=seed,
+            out=out,
+            bind=bind,
+            chunk=chunk,
+            gap_ms=gap_ms or None,
+            timeout=timeout,
+        )
         peer = Peer(self, self.popen("server", *argv), "lab server", timeout)
         peer.wait_event("listening", timeout=timeout)
         return peer
 
-    def connect(self, *, family: int = 4, dst: str | None = None, port: int = DEFAULT_PORT, size: int = 40000,
-                seed: int = 0, chunk: int = 4096, first: int | None = None, gap_ms: float = 0.0,
-                wait_subflows: int = 0, pause_at: int | None = None, abort: bool = False, read_reply: int = 0,
-                tfo: bool = False, bind: str | None = None, timeout: float = 10.0) -> Peer:
+    def connect(
+        self,
+        *,
+        family: int = 4,
+        dst: str | None = None,
+        port: int = DEFAULT_PORT,
+        size: int = 40000,
+        seed: int = 0,
+        chunk: int = 4096,
+        first: int | None = None,
+        gap_ms: float = 0.0,
+        wait_subflows: int = 0,
+        pause_at: int | None = None,
+        abort: bool = False,
+        read_reply: int = 0,
+        tfo: bool = False,
+        bind: str | None = None,
+        timeout: float = 10.0,
+    ) -> Peer:
         """Start the MPTCP client in the client namespace (see ``lab_peer.py``); returns at once.
 
         ``dst`` defaults to the server's pair-0 address of ``family``.  With ``pause_at``, call
         ``peer.wait_event("paused")``, act, then ``peer.go()``.
         """
-        argv = self.peer_argv("client", family=family, connect=dst or self.addr("server", 0, family), port=port,
-                              size=size, seed=seed, chunk=chunk, first=first, gap_ms=gap_ms or None,
-                              wait_subflows=wait_subflows or None, pause_at=pause_at, abort=abort,
-                              read_reply=read_reply or None, tfo=tfo, bind=bind, timeout=timeout)
+        argv = self.peer_argv(
+            "client",
+            family=family,
+            connect=dst or self.addr("server", 0, family),
+            port=port,
+            size=size,
+            seed=seed,
+            chunk=chunk,
+            first=first,
+            gap_ms=gap_ms or None,
+            wait_subflows=wait_subflows or None,
+            pause_at=pause_at,
+            abort=abort,
+            read_reply=read_reply or None,
+            tfo=tfo,
+            bind=bind,
+            timeout=timeout,
+        )
         stdin = subprocess.PIPE if pause_at is not None else subprocess.DEVNULL
         return Peer(self, self.popen("client", *argv, stdin=stdin), "lab client", timeout)
 
-    def transfer(self, *, family: int = 4, port: int = DEFAULT_PORT, reply: int = 0, reply_after: int | None = None,
-                 tfo: bool = False, seed: int = 0, timeout: float = 10.0, **client_opts) -> tuple[dict, dict]:
+    def transfer(
+        self,
+        *,
+        family: int = 4,
+        port: int = DEFAULT_PORT,
+        reply: int = 0,
+        reply_after: int | None = None,
+        tfo: bool = False,
+        seed: int = 0,
+        timeout: float = 10.0,
+        **client_opts,
+    ) -> tuple[dict, dict]:
         """One connection, server and client: returns (server result, client result)."""
-        server = self.serve(family=family, port=port, reply=reply, reply_after=reply_after, tfo=tfo, seed=seed,
-                            chunk=client_opts.get("chunk", 4096), gap_ms=client_opts.get("gap_ms", 0.0),
-                            timeout=timeout)
+        server = self.serve(
+            family=family,
+            port=port,
+            reply=reply,
+            reply_after=reply_after,
+            tfo=tfo,
+            seed=seed,
+            chunk=client_opts.get("chunk", 4096),
+            gap_ms=client_opts.get("gap_ms", 0.0),
+            timeout=timeout,
+        )
         client = self.connect(family=family, port=port, tfo=tfo, seed=seed, timeout=timeout, **client_opts)
         c = client.result()
         s = server.result()

@@ -107,8 +107,9 @@ def wait_subflows(sock: socket.socket, want: int, deadline: Deadline) -> int:
         time.sleep(0.005)
 
 
-def recv_all(sock: socket.socket, deadline: Deadline, limit: int | None = None,
-             seen: list | None = None) -> tuple[bytes, bool]:
+def recv_all(
+    sock: socket.socket, deadline: Deadline, limit: int | None = None, seen: list | None = None
+) -> tuple[bytes, bool]:
     """Read until EOF (or ``limit`` octets); returns (data, reset) where reset means the peer reset.
 
     With ``seen`` (a one-item list), keep there the most subflows the socket had (MPTCP_TCPINFO)
@@ -144,7 +145,7 @@ def send_chunks(sock: socket.socket, data: bytes, chunk: int, gap_ms: float, dea
     sent = 0
     while sent < len(data):
         sock.settimeout(deadline.left())
-        piece = data[sent: sent + chunk]
+        piece = data[sent : sent + chunk]
         sock.sendall(piece)
         sent += len(piece)
         if gap_ms and sent < len(data):
@@ -191,8 +192,15 @@ def run_server(a) -> None:
         if a.out:
             with open(a.out if a.count == 1 else f"{a.out}.{i}", "wb") as f:
                 f.write(got)
-        emit("result", connection=i, peer=list(peer[:2]), reset=reset, replied=replied,
-             subflows=seen[0], **summary(bytes(got)))
+        emit(
+            "result",
+            connection=i,
+            peer=list(peer[:2]),
+            reset=reset,
+            replied=replied,
+            subflows=seen[0],
+            **summary(bytes(got)),
+        )
     ls.close()
 
 
@@ -236,8 +244,8 @@ def run_client(a) -> None:
         if a.pause_at is not None and not paused:
             step = min(step, a.pause_at - sent) or step
         s.settimeout(deadline.left())
-        s.sendall(data[sent: sent + step])
-        sent += len(data[sent: sent + step])
+        s.sendall(data[sent : sent + step])
+        sent += len(data[sent : sent + step])
         if a.wait_subflows and subflows_seen is None:
             subflows_seen = wait_subflows(s, a.wait_subflows, deadline)
             emit("subflows", established=subflows_seen)
@@ -250,8 +258,9 @@ def run_client(a) -> None:
     if a.abort:
         reply, reset = recv_all(s, deadline, a.read_reply) if a.read_reply else (b"", False)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        result = dict(sent=summary(data), reply=summary(reply), reset=reset, aborted=True,
-                      subflows=established_subflows(s))
+        result = dict(
+            sent=summary(data), reply=summary(reply), reset=reset, aborted=True, subflows=established_subflows(s)
+        )
         s.close()
     else:
         subflows = established_subflows(s)
@@ -286,8 +295,12 @@ def main(argv=None) -> int:
     cli.add_argument("--chunk", type=int, default=4096)
     cli.add_argument("--first", type=int, help="size of the first piece (default --chunk)")
     cli.add_argument("--gap-ms", type=float, default=0.0)
-    cli.add_argument("--wait-subflows", type=int, default=0,
-                     help="after the first piece, wait until this many subflows (the first included) are up")
+    cli.add_argument(
+        "--wait-subflows",
+        type=int,
+        default=0,
+        help="after the first piece, wait until this many subflows (the first included) are up",
+    )
     cli.add_argument("--pause-at", type=int, help="after this many octets, print 'paused' and wait for a stdin line")
     cli.add_argument("--abort", action="store_true", help="close with SO_LINGER {1, 0} (MP_FASTCLOSE)")
     cli.add_argument("--read-reply", type=int, default=0, help="with --abort: octets to read before closing")

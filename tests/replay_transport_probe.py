@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from replay.transport import RawTransport, TransportError, cleanup_leftovers  # noqa: E402
+from mptcpspec.replay.transport import RawTransport, TransportError, cleanup_leftovers  # noqa: E402
 
 CLIENT = {4: "198.51.100.1", 6: "2001:db8:1::1"}
 SERVER = {4: "198.51.100.2", 6: "2001:db8:1::2"}
@@ -47,8 +47,18 @@ def _csum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def tcp_ip(src: str, dst: str, sport: int, dport: int, seq: int, ack: int, flags: int, window: int = 64240,
-           options: bytes = b"", payload: bytes = b"") -> bytes:
+def tcp_ip(
+    src: str,
+    dst: str,
+    sport: int,
+    dport: int,
+    seq: int,
+    ack: int,
+    flags: int,
+    window: int = 64240,
+    options: bytes = b"",
+    payload: bytes = b"",
+) -> bytes:
     """An IPv4 or IPv6 packet with one TCP segment, checksums computed."""
     s, d = ipaddress.ip_address(src), ipaddress.ip_address(dst)
     hlen = 20 + len(options)
@@ -76,9 +86,17 @@ def tcp_fields(packet: bytes) -> dict:
         src, dst = ipaddress.ip_address(packet[12:16]), ipaddress.ip_address(packet[16:20])
     else:
         t, src, dst = 40, ipaddress.ip_address(packet[8:24]), ipaddress.ip_address(packet[24:40])
-    sport, dport, seq, ack, off_flags, window = struct.unpack("!HHIIHH", packet[t:t + 16])
-    return {"src": str(src), "dst": str(dst), "sport": sport, "dport": dport, "seq": seq, "ack": ack,
-            "flags": off_flags & 0x1FF, "window": window}
+    sport, dport, seq, ack, off_flags, window = struct.unpack("!HHIIHH", packet[t : t + 16])
+    return {
+        "src": str(src),
+        "dst": str(dst),
+        "sport": sport,
+        "dport": dport,
+        "seq": seq,
+        "ack": ack,
+        "flags": off_flags & 0x1FF,
+        "window": window,
+    }
 
 
 def nft_tables() -> str:
@@ -101,18 +119,37 @@ def cmd_syn(a) -> dict:
                     others.append(f)
         if synack:
             time.sleep(0.2)  # the kernel answers the SYN/ACK at once: give its RST time to (not) go out
-            t.send(tcp_ip(CLIENT[fam], SERVER[fam], a.sport, PORT, synack["ack"], (synack["seq"] + 1) & 0xFFFFFFFF,
-                          RST | ACK, window=OUR_WINDOW))
-    return {"synack": synack, "others": others, "stats": t.stats, "table": t.table, "tables_open": tables_open,
-            "tables_after": nft_tables()}
+            t.send(
+                tcp_ip(
+                    CLIENT[fam],
+                    SERVER[fam],
+                    a.sport,
+                    PORT,
+                    synack["ack"],
+                    (synack["seq"] + 1) & 0xFFFFFFFF,
+                    RST | ACK,
+                    window=OUR_WINDOW,
+                )
+            )
+    return {
+        "synack": synack,
+        "others": others,
+        "stats": t.stats,
+        "table": t.table,
+        "tables_open": tables_open,
+        "tables_after": nft_tables(),
+    }
 
 
 def cmd_refuse(a) -> dict:
     errors = []
     with RawTransport([CLIENT[4]], [SERVER[4]]) as t:
-        for pkt in (tcp_ip(CLIENT[4], "198.51.100.3", 40001, PORT, 1, 0, SYN),
-                    tcp_ip("198.51.100.9", SERVER[4], 40001, PORT, 1, 0, SYN),
-                    tcp_ip(CLIENT[6], SERVER[6], 40001, PORT, 1, 0, SYN), b"\x00" * 40):
+        for pkt in (
+            tcp_ip(CLIENT[4], "198.51.100.3", 40001, PORT, 1, 0, SYN),
+            tcp_ip("198.51.100.9", SERVER[4], 40001, PORT, 1, 0, SYN),
+            tcp_ip(CLIENT[6], SERVER[6], 40001, PORT, 1, 0, SYN),
+            b"\x00" * 40,
+        ):
             try:
                 t.send(pkt)
             except TransportError as e:
@@ -153,8 +190,7 @@ def cmd_bench(a) -> dict:
         got, deadline = 0, time.monotonic() + 1.0
         while got < a.count and time.monotonic() < deadline:
             got += len(t.recv(0.2))
-    return {"elapsed": elapsed, "pps": a.count / elapsed, "sent": t.stats["sent"], "answers": got,
-            "stats": t.stats}
+    return {"elapsed": elapsed, "pps": a.count / elapsed, "sent": t.stats["sent"], "answers": got, "stats": t.stats}
 
 
 def cmd_hold(a) -> dict:

@@ -6,7 +6,7 @@ import ipaddress
 
 from hypothesis import strategies as st
 
-from mptcpspec.options import (
+from mptcpspec.codec.options import (
     AddAddr,
     AddAddrV0,
     Dss,
@@ -21,8 +21,8 @@ from mptcpspec.options import (
     MpJoinSyn,
     MpJoinSynAck,
     MpPrio,
-    MptcpUnknown,
     MpTcpRst,
+    MptcpUnknown,
     Mss,
     RemoveAddr,
     Sack,
@@ -95,10 +95,12 @@ def add_addr_v0(draw):
 
 MPTCP = {
     "MpCapable": mp_capable(),
-    "MpJoinSyn": st.builds(MpJoinSyn, reserved=st.integers(0, 7), backup=st.booleans(), address_id=u8,
-                           token=u32, nonce=u32),
-    "MpJoinSynAck": st.builds(MpJoinSynAck, reserved=st.integers(0, 7), backup=st.booleans(), address_id=u8,
-                              truncated_hmac=u64, nonce=u32),
+    "MpJoinSyn": st.builds(
+        MpJoinSyn, reserved=st.integers(0, 7), backup=st.booleans(), address_id=u8, token=u32, nonce=u32
+    ),
+    "MpJoinSynAck": st.builds(
+        MpJoinSynAck, reserved=st.integers(0, 7), backup=st.booleans(), address_id=u8, truncated_hmac=u64, nonce=u32
+    ),
     "MpJoinAck": st.builds(MpJoinAck, reserved=st.integers(0, 0xFFF), hmac=st.binary(min_size=20, max_size=20)),
     "Dss": dss(),
     "AddAddrV0": add_addr_v0(),
@@ -107,12 +109,18 @@ MPTCP = {
     "MpPrio": st.builds(MpPrio, reserved=st.integers(0, 7), backup=st.booleans(), address_id=st.none() | u8),
     "MpFail": st.builds(MpFail, reserved=st.integers(0, 0xFFF), dsn=u64),
     "MpFastclose": st.builds(MpFastclose, reserved=st.integers(0, 0xFFF), receiver_key=u64),
-    "MpTcpRst": st.builds(MpTcpRst, flag_u=st.booleans(), flag_v=st.booleans(), flag_w=st.booleans(),
-                          transient=st.booleans(),
-                          reason=st.sampled_from(list(TcpRstReason)) | u8),
+    "MpTcpRst": st.builds(
+        MpTcpRst,
+        flag_u=st.booleans(),
+        flag_v=st.booleans(),
+        flag_w=st.booleans(),
+        transient=st.booleans(),
+        reason=st.sampled_from(list(TcpRstReason)) | u8,
+    ),
     "MpExperimental": st.builds(MpExperimental, bits=u4, payload=st.binary(max_size=37)),
-    "MptcpUnknown": st.builds(MptcpUnknown, subtype=st.sampled_from([9, 10, 11, 12, 13, 14]), bits=u4,
-                              payload=st.binary(max_size=37)),
+    "MptcpUnknown": st.builds(
+        MptcpUnknown, subtype=st.sampled_from([9, 10, 11, 12, 13, 14]), bits=u4, payload=st.binary(max_size=37)
+    ),
 }
 
 TCP = {
@@ -122,8 +130,9 @@ TCP = {
     "Sack": st.builds(Sack, edges=st.lists(u32, min_size=2, max_size=8).filter(lambda x: len(x) % 2 == 0).map(tuple)),
     "Timestamps": st.builds(Timestamps, tsval=u32, tsecr=u32),
     "FastOpen": st.builds(FastOpen, cookie=st.just(b"") | st.binary(min_size=4, max_size=16)),
-    "TcpUnknown": st.builds(TcpUnknown, kind=st.integers(6, 255).filter(lambda k: k not in (8, 30, 34)),
-                            data=st.binary(max_size=38)),
+    "TcpUnknown": st.builds(
+        TcpUnknown, kind=st.integers(6, 255).filter(lambda k: k not in (8, 30, 34)), data=st.binary(max_size=38)
+    ),
 }
 
 ALL = {**MPTCP, **TCP}
@@ -144,7 +153,7 @@ def mptcp_octets(draw):
 @st.composite
 def mutated(draw, strategy=any_option):
     """The encoding of a valid option with a few octets changed, cut or added (length octet kept in step)."""
-    from mptcpspec.options import encode_option
+    from mptcpspec.codec.options import encode_option
 
     data = bytearray(encode_option(draw(strategy)))
     for _ in range(draw(st.integers(1, 3))):
@@ -153,7 +162,7 @@ def mutated(draw, strategy=any_option):
             i = draw(st.integers(2, len(data) - 1))
             data[i] ^= 1 << draw(st.integers(0, 7))
         elif op == "cut" and len(data) > 3:
-            del data[-draw(st.integers(1, min(4, len(data) - 3))):]
+            del data[-draw(st.integers(1, min(4, len(data) - 3))) :]
         elif op == "add" and len(data) < 40:
             data += draw(st.binary(min_size=1, max_size=min(8, 40 - len(data))))
     if len(data) >= 2 and data[0] not in (0, 1):

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mptcpspec.errors import DecodeError, EncodeError, MptcpspecError
-from mptcpspec.options import (
+from mptcpspec.codec.options import (
     AddAddr,
     Dss,
     DssFlags,
@@ -23,6 +22,7 @@ from mptcpspec.options import (
     encode_option,
     encode_tcp_options,
 )
+from mptcpspec.errors import DecodeError, EncodeError, MptcpspecError
 
 from .strategies import mptcp_octets, mutated
 
@@ -62,7 +62,7 @@ def test_decode_errors_name_what_where_why(hexdata, what, field, offset, reason)
 
 
 def test_options_area_errors_and_lenient_mode():
-    area = bytes.fromhex("0101080a0000000100000002" "1e0c2001")  # last option runs past the end
+    area = bytes.fromhex("0101080a00000001000000021e0c2001")  # last option runs past the end
     with pytest.raises(DecodeError) as ei:
         decode_tcp_options(area)
     assert ei.value.offset == 13 and "runs past the end" in ei.value.reason
@@ -85,8 +85,11 @@ def test_area_budget():
 @pytest.mark.parametrize(
     "value, field, text",
     [
-        (Dss(flags=DssFlags.MAPPING_PRESENT, dsn=2**32, ssn=1, data_level_length=1), "dsn",
-         "does not fit 32 bits (the field is 4 octets when flags.DSN_8 is false)"),
+        (
+            Dss(flags=DssFlags.MAPPING_PRESENT, dsn=2**32, ssn=1, data_level_length=1),
+            "dsn",
+            "does not fit 32 bits (the field is 4 octets when flags.DSN_8 is false)",
+        ),
         (Dss(flags=DssFlags.DATA_ACK_PRESENT), "data_ack", "missing when flags.DATA_ACK_PRESENT is True"),
         (Dss(flags=DssFlags(0), data_ack=5), "data_ack", "not allowed"),
         (Dss(flags=DssFlags(0), checksum=5), "checksum", "not allowed"),

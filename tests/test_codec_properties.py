@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mptcpspec.codec.options import decode_option, encode_option
+from mptcpspec.codec.reference import Reference
 from mptcpspec.errors import DecodeError, EncodeError
-from mptcpspec.options import decode_option, encode_option
-from mptcpspec.reference import Reference
 
 from .strategies import ALL, any_option, mptcp_octets, mutated
 

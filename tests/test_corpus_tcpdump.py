@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from mptcpspec.errors import DecodeError
-from mptcpspec.options import (
+from mptcpspec.codec.options import (
     KIND_MPTCP,
     AddAddr,
     AddAddrV0,
@@ -38,8 +37,8 @@ from mptcpspec.options import (
     MpJoinSyn,
     MpJoinSynAck,
     MpPrio,
-    MptcpUnknown,
     MpTcpRst,
+    MptcpUnknown,
     Mss,
     Nop,
     RemoveAddr,
@@ -51,11 +50,11 @@ from mptcpspec.options import (
     encode_option,
     encode_tcp_options,
 )
+from mptcpspec.errors import DecodeError
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "tcpdump"
 # The captures the corpus README lists; each must be there when the corpus is.
-EXPECTED = ("mptcp-aa-echo", "mptcp-aa-v1", "mptcp-dss-oobr", "mptcp-fclose", "mptcp-tcprst",
-            "mptcp-v0", "mptcp-v1")
+EXPECTED = ("mptcp-aa-echo", "mptcp-aa-v1", "mptcp-dss-oobr", "mptcp-fclose", "mptcp-tcprst", "mptcp-v0", "mptcp-v1")
 MALFORMED = {"mptcp-dss-oobr"}  # captures whose MPTCP option must be refused
 
 
@@ -128,10 +127,17 @@ def _split_options(text: str) -> list[str] | None:
 # Tables and formats as in tcpdump's print-mptcp.c and print-tcp.c.
 
 TH_SYN, TH_ACK = 0x02, 0x10
-_MPTCP_NAMES = ("capable", "join", "dss", "add-addr", "rem-addr", "prio", "fail", "fast-close", "tcprst",
-                "unknown")
-_CAPABLE_FLAGS = ((0x80, "A"), (0x40, "B"), (0x20, "C"), (0x10, "D"), (0x08, "E"), (0x04, "F"), (0x02, "G"),
-                  (0x01, "H"))
+_MPTCP_NAMES = ("capable", "join", "dss", "add-addr", "rem-addr", "prio", "fail", "fast-close", "tcprst", "unknown")
+_CAPABLE_FLAGS = (
+    (0x80, "A"),
+    (0x40, "B"),
+    (0x20, "C"),
+    (0x10, "D"),
+    (0x08, "E"),
+    (0x04, "F"),
+    (0x02, "G"),
+    (0x01, "H"),
+)
 _TCPRST_FLAGS = ((0x08, "U"), (0x04, "V"), (0x02, "W"), (0x01, "T"))
 _TCPRST_REASONS = {
     0x06: "Middlebox interference",
@@ -153,8 +159,10 @@ def _bittok(table, value: int) -> str:
 def _mptcp_body(opt, length: int, tcp_flags: int) -> str | None:
     """What tcpdump prints after the option's name; None where its printer returns 0 ("[bad opt]")."""
     if isinstance(opt, MpCapable):
-        if not ((length in (12, 4) and tcp_flags & TH_SYN)
-                or (length in (20, 22, 24) and tcp_flags & (TH_SYN | TH_ACK) == TH_ACK)):
+        if not (
+            (length in (12, 4) and tcp_flags & TH_SYN)
+            or (length in (20, 22, 24) and tcp_flags & (TH_SYN | TH_ACK) == TH_ACK)
+        ):
             return None
         if opt.version not in (0, 1):
             return f" Unknown Version ({opt.version})"
@@ -172,9 +180,11 @@ def _mptcp_body(opt, length: int, tcp_flags: int) -> str | None:
             s += "}"
         return s
     if isinstance(opt, (MpJoinSyn, MpJoinSynAck, MpJoinAck)):
-        if not ((length == 12 and tcp_flags & TH_SYN)
-                or (length == 16 and tcp_flags & (TH_SYN | TH_ACK) == (TH_SYN | TH_ACK))
-                or (length == 24 and tcp_flags & TH_ACK)):
+        if not (
+            (length == 12 and tcp_flags & TH_SYN)
+            or (length == 16 and tcp_flags & (TH_SYN | TH_ACK) == (TH_SYN | TH_ACK))
+            or (length == 24 and tcp_flags & TH_ACK)
+        ):
             return None
         if isinstance(opt, MpJoinAck):
             return " hmac 0x" + opt.hmac.hex()
@@ -291,7 +301,7 @@ def render_area(area: bytes, decoded, tcp_flags: int) -> list[str]:
     assert len(spans) == len(decoded.options), (area.hex(), decoded)
     items = []
     for opt, (off, ln, usable) in zip(decoded.options, spans):
-        octets = area[off:off + ln]
+        octets = area[off : off + ln]
         if not usable:
             items.append("[bad opt]")  # print-tcp.c: length < 2 or past the header
             break
@@ -305,9 +315,10 @@ def render_area(area: bytes, decoded, tcp_flags: int) -> list[str]:
 
 # --------------------------------------------------------------------------- the test
 
+
 def _packets(path: Path):
-    from mptcpspec.packets import decode_packet
-    from mptcpspec.pcap import read_records
+    from mptcpspec.capture.packets import decode_packet
+    from mptcpspec.capture.pcap import read_records
 
     for number, rec in enumerate(read_records(path), 1):
         yield number, decode_packet(rec)
@@ -346,20 +357,20 @@ def test_every_mptcp_option_as_tcpdump_prints_it(pcap: Path | None) -> None:
                 malformed += 1
                 assert opt.kind == KIND_MPTCP and isinstance(opt.error, DecodeError), (ctx, opt)
                 continue
-            assert encode_option(opt) == pkt.options[off:off + ln], f"{ctx}: {opt!r} re-encodes differently"
+            assert encode_option(opt) == pkt.options[off : off + ln], f"{ctx}: {opt!r} re-encodes differently"
         assert encode_tcp_options(area) == pkt.options, ctx
 
     lines_with_options = {n for n, text in expected.items() if "options [" in text}
     assert with_options == lines_with_options, (
         f"{name}: packets with TCP options differ: only ours {sorted(with_options - lines_with_options)}, "
-        f"only tcpdump's {sorted(lines_with_options - with_options)}")
+        f"only tcpdump's {sorted(lines_with_options - with_options)}"
+    )
     assert mptcp_compared > 0, f"{name}: no MPTCP option compared"
     if name in MALFORMED:
         assert malformed > 0, f"{name}: the malformed option was accepted"
     else:
         assert malformed == 0, f"{name}: {malformed} option(s) refused"
-    print(f"{name}: {mptcp_compared} MPTCP option(s) equal to tcpdump's, "
-          f"{len(with_options)} packet(s) with options")
+    print(f"{name}: {mptcp_compared} MPTCP option(s) equal to tcpdump's, {len(with_options)} packet(s) with options")
 
 
 def test_corpus_holds_the_listed_captures() -> None:
@@ -381,7 +392,7 @@ def test_dss_oobr_refused_cleanly() -> None:
     lenient = decode_tcp_options(area_octets, strict=False)
     bad = [o for o in lenient.options if isinstance(o, MalformedOption)]
     assert len(bad) == 1
-    assert bad[0].kind == KIND_MPTCP and bad[0].offset == off and bad[0].data == area_octets[off:off + ln]
+    assert bad[0].kind == KIND_MPTCP and bad[0].offset == off and bad[0].data == area_octets[off : off + ln]
     assert isinstance(bad[0].error, DecodeError)
     # Decoding goes on after it (the length octet is usable), and the area re-encodes unchanged.
     assert len(lenient.options) == len(spans)
@@ -391,4 +402,4 @@ def test_dss_oobr_refused_cleanly() -> None:
         decode_tcp_options(area_octets)
     assert strict.value.offset >= off
     with pytest.raises(DecodeError):
-        decode_option(area_octets[off:off + ln])
+        decode_option(area_octets[off : off + ln])

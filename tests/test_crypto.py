@@ -1,4 +1,4 @@
-"""Tests of mptcpspec.crypto against real data.
+"""Tests of mptcpspec.codec.crypto against real data.
 
 Ground truth comes from (1) tcpdump's MPTCP test captures in the shared corpus
 (``../shared/corpus/tcpdump`` beside the repository), read with a small
@@ -38,8 +38,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mptcpspec import crypto
-from mptcpspec.crypto import (
+from mptcpspec.codec import crypto
+from mptcpspec.codec.crypto import (
     Check,
     Verdict,
     add_addr_hmac,
@@ -345,11 +345,11 @@ def test_v0_join_token_is_listener_token(v0) -> None:
 def _v0_join(packets: list[Packet]):
     syn = next(p for p in packets if p.syn and not p.ack and any(v[0] >> 4 == 1 for v in p.mptcp()))
     synack = next(
-        p for p in packets
-        if p.syn and p.ack and p.flow == (syn.dst, syn.dport, syn.src, syn.sport) and p.mptcp()
+        p for p in packets if p.syn and p.ack and p.flow == (syn.dst, syn.dport, syn.src, syn.sport) and p.mptcp()
     )
     third = next(
-        p for p in packets
+        p
+        for p in packets
         if not p.syn and p.flow == syn.flow and any(v[0] >> 4 == 1 and len(v) == 22 for v in p.mptcp())
     )
     nonce_a = struct.unpack("!I", syn.mptcp()[0][6:10])[0]

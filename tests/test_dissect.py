@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from mptcpspec.analysis import Analyzer
-from mptcpspec.crypto import Verdict
-from mptcpspec.dissect import Dissection
-from mptcpspec.expert import KINDS, Severity
-from mptcpspec.follow import Follower
-from mptcpspec.packets import decode_frame
-from mptcpspec.pcap import read_records
+from mptcpspec.analysis.core import Analyzer
+from mptcpspec.analysis.expert import KINDS, Severity
+from mptcpspec.capture.packets import decode_frame
+from mptcpspec.capture.pcap import read_records
+from mptcpspec.codec.crypto import Verdict
+from mptcpspec.dissect.follow import Follower
+from mptcpspec.dissect.pipeline import Dissection
 from tests.lab_peer import pattern
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,10 +90,12 @@ def test_checksum_capture_verifies_every_checksummed_mapping():
     infos, d = run(DATA / "v4-checksum.pcap")
     # Linux repeats a mapping on each segment it covers: each distinct mapping is checked once.
     # The first data's MP_CAPABLE (v1, 24 octets) carries the checksum of its implicit mapping.
-    mappings = {(i.tcp_stream, i.from_client, getattr(o, "dsn", None), getattr(o, "ssn", None), o.data_level_length,
-                 o.checksum)
-                for i in infos for o in i.mptcp
-                if type(o).__name__ in ("Dss", "MpCapable") and o.checksum is not None}
+    mappings = {
+        (i.tcp_stream, i.from_client, getattr(o, "dsn", None), getattr(o, "ssn", None), o.data_level_length, o.checksum)
+        for i in infos
+        for o in i.mptcp
+        if type(o).__name__ in ("Dss", "MpCapable") and o.checksum is not None
+    }
     v = verdicts(infos)
     assert v[("DSS checksum", "VERIFIED")] == len(mappings) > 10
 
@@ -106,7 +108,7 @@ def test_add_addr_history_and_address_state():
     assert any("ADD_ADDR echo" in e for e in events)
     assert any("REMOVE_ADDR id(s) 5" in e for e in events)
     assert any("MP_PRIO backup=1" in e for e in events)
-    (side, aid, addr, port, added, removed), = s.addresses
+    ((side, aid, addr, port, added, removed),) = s.addresses
     assert (side, aid, addr) == ("server", 5, "203.0.113.2") and removed > added
 
 
@@ -119,9 +121,12 @@ def test_fastclose_closes_both_sides_and_names_the_reason():
 
 def test_data_level_bytes_equal_what_the_applications_sent():
     # (tests/data/README.md says what the lab's applications sent in each capture)
-    sent = {"v4-two-subflows.pcap": [(32768, 32768)], "v4-fastclose.pcap": [(16384, 16384)],
-            # the second connection's SYN carries 1000 of its 3000 octets (TCP Fast Open), and the server takes them
-            "v4-tfo.pcap": [(3000, 4096), (3000, 4096)]}
+    sent = {
+        "v4-two-subflows.pcap": [(32768, 32768)],
+        "v4-fastclose.pcap": [(16384, 16384)],
+        # the second connection's SYN carries 1000 of its 3000 octets (TCP Fast Open), and the server takes them
+        "v4-tfo.pcap": [(3000, 4096), (3000, 4096)],
+    }
     for name, want in sent.items():
         _, d = run(DATA / name)
         got = [(s.client_bytes, s.server_bytes) for s in (c.summary() for c in d.connections())]
@@ -140,9 +145,17 @@ def follow(path, stream=0):
     return a.getvalue(), b.getvalue(), reports
 
 
-@pytest.mark.parametrize("name, server_seed", [("v4-two-subflows.pcap", 1), ("v6-two-subflows.pcap", 1),
-                                               ("v4-checksum.pcap", 1), ("v4-add-addr.pcap", 1),
-                                               ("v4-fastclose.pcap", 1), ("v4-reinjection.pcap", 1)])
+@pytest.mark.parametrize(
+    "name, server_seed",
+    [
+        ("v4-two-subflows.pcap", 1),
+        ("v6-two-subflows.pcap", 1),
+        ("v4-checksum.pcap", 1),
+        ("v4-add-addr.pcap", 1),
+        ("v4-fastclose.pcap", 1),
+        ("v4-reinjection.pcap", 1),
+    ],
+)
 def test_follow_gives_the_bytes_the_applications_sent(name, server_seed):
     up, down, (ru, rd) = follow(DATA / name)
     assert up == pattern(len(up), 0) and len(up) >= 16384
@@ -176,9 +189,23 @@ def test_reinjections_of_a_blackholed_subflow():
     assert [i.reinjection_of for i in two] == [i.reinjection_of for i in infos]
     with open(DATA / "v4-reinjection.pcap", "rb") as f:  # a file object is read twice too
         assert [i.reinjected_in for i in Dissection(f, two_pass=True)] == [i.reinjected_in for i in two]
-    r = cli("dissect", "-2", "-r", str(DATA / "v4-reinjection.pcap"), "-Y", "mptcp.reinjected_in",
-            "-T", "fields", "-e", "frame.number", "-e", "mptcp.reinjected_in")
-    assert r.returncode == 0 and r.stdout.splitlines() == [f"{e}\t{','.join(map(str, v))}" for e, v in sorted(back.items())]
+    r = cli(
+        "dissect",
+        "-2",
+        "-r",
+        str(DATA / "v4-reinjection.pcap"),
+        "-Y",
+        "mptcp.reinjected_in",
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+        "-e",
+        "mptcp.reinjected_in",
+    )
+    assert r.returncode == 0 and r.stdout.splitlines() == [
+        f"{e}\t{','.join(map(str, v))}" for e, v in sorted(back.items())
+    ]
 
 
 def test_follow_tfo_puts_the_syn_data_first():
@@ -207,10 +234,10 @@ def test_follow_reports_a_gap_where_segments_are_missing(tmp_path):
 def test_follow_direction_orders_bounds_and_reports():
     import random
 
-    from mptcpspec.follow import _Direction
+    from mptcpspec.dissect.follow import _Direction
 
     data = bytes(random.Random(1).randrange(256) for _ in range(200_000))
-    segs = [(1 + k, data[k:k + 100]) for k in range(0, len(data), 100)]
+    segs = [(1 + k, data[k : k + 100]) for k in range(0, len(data), 100)]
     # every segment, in a shuffled order, some twice: the data in order, no gap
     shuffled = segs + segs[::7]
     random.Random(2).shuffle(shuffled)
@@ -280,6 +307,7 @@ def flip_first(subtype: int, offset_in_option: int, when=lambda p: True):
         b = bytearray(data)
         b[at + offset_in_option] ^= 0x01
         return bytes(b)
+
     return change, done
 
 
@@ -324,6 +352,7 @@ def test_corrupted_payload_under_checksums_is_a_mismatch():
         b = bytearray(data)
         b[-50] ^= 0xFF
         return bytes(b)
+
     infos, _ = dissect_bytes(mutate(DATA / "v4-checksum.pcap", change))
     assert done
     v = verdicts(infos)
@@ -347,8 +376,9 @@ def test_checksum_missing_where_negotiated():
         done.append(n)
         b = bytearray(data)
         b[at + 1] = ln - 2
-        b[at + ln - 2:at + ln] = b"\x01\x01"
+        b[at + ln - 2 : at + ln] = b"\x01\x01"
         return bytes(b)
+
     infos, _ = dissect_bytes(mutate(DATA / "v4-checksum.pcap", change))
     assert done
     assert experts(infos)["mptcp.dss.checksum_missing"] == 1
@@ -367,6 +397,7 @@ def test_truncated_option_is_malformed():
         b = bytearray(data)
         b[at + 1] = 3  # a DSS of three octets
         return bytes(b)
+
     infos, _ = dissect_bytes(mutate(DATA / "v4-two-subflows.pcap", change))
     assert done
     e = experts(infos)
@@ -388,15 +419,17 @@ def test_third_ack_without_keys_is_flagged():
             return data
         done.append(n)
         b = bytearray(data)
-        b[at:at + 20] = b"\x01" * 20
+        b[at : at + 20] = b"\x01" * 20
         return bytes(b)
+
     infos, d = dissect_bytes(mutate(DATA / "v4-two-subflows.pcap", change))
     assert done == [3]
     # Flagged where it happens: A may not send a plain ACK after the SYN/ACK's MP_CAPABLE, and B
     # must fall back on it (RFC 8684 §3.1, spec/establishment.fsm); B's DSS then contradicts that.
     third = [(e.key, e.message) for e in infos[2].experts]
-    assert third == [("mptcp.handshake.illegal", "MP_CAPABLE ACK: sender A in MPC_ACK_SENT|MPC_DATA_SENT: "
-                                                 "A cannot send ACK here")]
+    assert third == [
+        ("mptcp.handshake.illegal", "MP_CAPABLE ACK: sender A in MPC_ACK_SENT|MPC_DATA_SENT: A cannot send ACK here")
+    ]
     e = experts(infos)
     assert (e["mptcp.handshake.illegal"], e["mptcp.fallback"]) == (2, 1)
     assert set(e) == {"mptcp.handshake.illegal", "mptcp.fallback"} | set(experts(run(DATA / "v4-two-subflows.pcap")[0]))
@@ -415,22 +448,57 @@ def test_option_space_over_40():
 
 
 def cli(*args, stdin=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mptcpspec", *args], capture_output=True, text=True, cwd=ROOT,
-                          input=stdin)
+    return subprocess.run(
+        [sys.executable, "-m", "mptcpspec", *args], capture_output=True, text=True, cwd=ROOT, input=stdin
+    )
 
 
 def test_cli_fields_header_and_separator():
-    r = cli("dissect", "-r", str(DATA / "v4-two-subflows.pcap"), "-T", "fields", "-e", "frame.number",
-            "-e", "mptcp.stream", "-e", "tcp.options.mptcp.subtype", "-E", "header=y", "-E", "separator=,",
-            "-c", "3")
+    r = cli(
+        "dissect",
+        "-r",
+        str(DATA / "v4-two-subflows.pcap"),
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+        "-e",
+        "mptcp.stream",
+        "-e",
+        "tcp.options.mptcp.subtype",
+        "-E",
+        "header=y",
+        "-E",
+        "separator=,",
+        "-c",
+        "3",
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["frame.number,mptcp.stream,tcp.options.mptcp.subtype", "1,,0", "2,0,0", "3,0,0"]
     # As Wireshark: the v1 SYN's MP_CAPABLE has no key, so the connection is numbered from the SYN/ACK.
 
 
 def test_cli_fields_bom_as_tshark():
-    r = subprocess.run([sys.executable, "-m", "mptcpspec", "dissect", "-r", str(DATA / "v4-two-subflows.pcap"),
-                        "-T", "fields", "-e", "frame.number", "-E", "bom=y", "-c", "2"], capture_output=True, cwd=ROOT)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mptcpspec",
+            "dissect",
+            "-r",
+            str(DATA / "v4-two-subflows.pcap"),
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+            "-E",
+            "bom=y",
+            "-c",
+            "2",
+        ],
+        capture_output=True,
+        cwd=ROOT,
+    )
     assert r.returncode == 0 and r.stdout == b"\xef\xbb\xbf1\n2\n"  # what tshark -E bom=y prints
 
 
@@ -446,18 +514,23 @@ def test_cli_filter_error_names_the_column():
     r = cli("dissect", "-r", str(DATA / "v4-add-addr.pcap"), "-Y", "tcp.len >> 3")
     assert r.returncode == 2
     assert "column" in r.stderr and "Traceback" not in r.stderr
-    for bad, why in [("ip.src == 1.2.3.300", "column 11: '1.2.3.300' is not a valid IPv4 address"),
-                     ("ipv6.src == a:", "column 13: 'a:' is not a valid IPv6 address")]:
+    for bad, why in [
+        ("ip.src == 1.2.3.300", "column 11: '1.2.3.300' is not a valid IPv4 address"),
+        ("ipv6.src == a:", "column 13: 'a:' is not a valid IPv6 address"),
+    ]:
         r = cli("dissect", "-r", str(DATA / "v4-add-addr.pcap"), "-Y", bad)
         assert r.returncode == 2 and why in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize("args, why", [
-    (["-T", "fields", "-e", "frame.number", "-E", "quote=x"], "quote is d, s or n"),
-    (["-T", "fields", "-e", "frame.number", "-E", "occurrence=x"], "occurrence is f, l, a or an occurrence number"),
-    (["-T", "fields", "-e", "frame.number", "-E", "header=x"], "header is y or n"),
-    (["-e", "frame.number"], "-T fields was not"),
-])
+@pytest.mark.parametrize(
+    "args, why",
+    [
+        (["-T", "fields", "-e", "frame.number", "-E", "quote=x"], "quote is d, s or n"),
+        (["-T", "fields", "-e", "frame.number", "-E", "occurrence=x"], "occurrence is f, l, a or an occurrence number"),
+        (["-T", "fields", "-e", "frame.number", "-E", "header=x"], "header is y or n"),
+        (["-e", "frame.number"], "-T fields was not"),
+    ],
+)
 def test_cli_bad_output_options_are_usage_errors(args, why):
     r = cli("dissect", "-r", str(DATA / "v4-add-addr.pcap"), *args)
     assert r.returncode == 2 and why in r.stderr and "Traceback" not in r.stderr and not r.stdout
@@ -481,7 +554,7 @@ def test_cli_unusable_files(tmp_path, blob, code):
 def test_cli_truncated_file_gives_partial_output_and_status_1(tmp_path):
     blob = (DATA / "v4-fastclose.pcap").read_bytes()
     cut = tmp_path / "cut.pcap"
-    cut.write_bytes(blob[:len(blob) // 2])
+    cut.write_bytes(blob[: len(blob) // 2])
     r = cli("dissect", "-r", str(cut), "-T", "fields", "-e", "frame.number")
     assert r.returncode == 1 and "ends inside" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stdout.splitlines()) >= 20
@@ -489,7 +562,7 @@ def test_cli_truncated_file_gives_partial_output_and_status_1(tmp_path):
 
 def test_truncated_capture_at_every_offset_never_raises():
     blob = (DATA / "v4-tfo.pcap").read_bytes()
-    from mptcpspec.pcap import CaptureError
+    from mptcpspec.capture.pcap import CaptureError
 
     for cut in range(0, len(blob), 97):
         d = Dissection(io.BytesIO(blob[:cut]))
@@ -544,8 +617,10 @@ def test_closure_flags_a_data_fin_after_fast_close():
     # DSS: A, M, F with a 4-octet DATA_ACK and DSN; SSN 0, data-level length 1: a DATA_FIN alone.
     dss = bytes([30, 18, 0x20, 0x15]) + struct.pack("!IIIH", data_ack, 16385, 0, 1)
     opts = dss + b"\x01" * (-len(dss) % 4)
-    tcp = struct.pack("!HHIIHHHH", p.sport, p.dport, p.seq, p.ack, ((20 + len(opts)) // 4) << 12 | 0x10,
-                      p.window, 0, 0) + opts
+    tcp = (
+        struct.pack("!HHIIHHHH", p.sport, p.dport, p.seq, p.ack, ((20 + len(opts)) // 4) << 12 | 0x10, p.window, 0, 0)
+        + opts
+    )
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, p.src.packed, p.dst.packed)
     frame = last_server.data[:14] + ip + tcp
     conn = an.connections()[0]
@@ -580,8 +655,9 @@ def test_payload_cut_by_snaplen_is_unverifiable_not_wrong():
     out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 200, recs[0].linktype))
     for r in recs:
         data = r.data[:200]
-        out.write(struct.pack("<IIII", r.timestamp_ns // 10**9, r.timestamp_ns % 10**9 // 1000, len(data),
-                              r.orig_len) + data)
+        out.write(
+            struct.pack("<IIII", r.timestamp_ns // 10**9, r.timestamp_ns % 10**9 // 1000, len(data), r.orig_len) + data
+        )
     infos, d = dissect_bytes(out.getvalue())
     v = verdicts(infos)
     assert ("DSS checksum", "MISMATCH") not in v
@@ -600,8 +676,9 @@ def test_synack_without_mp_capable_is_a_fallback():
         if at < 0:
             return data
         b = bytearray(data)
-        b[at:at + data[at + 1]] = b"\x01" * data[at + 1]
+        b[at : at + data[at + 1]] = b"\x01" * data[at + 1]
         return bytes(b)
+
     infos, d = dissect_bytes(mutate(DATA / "v4-fastclose.pcap", change))
     e = experts(infos)
     assert e.get("mptcp.fallback", 0) >= 1, e
@@ -634,19 +711,22 @@ _FUZZ_BASE = [(DATA / n).read_bytes() for n in ("v4-add-addr.pcap", "v4-checksum
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(0, 2), st.lists(st.tuples(st.integers(24, 10**6), st.integers(0, 255)), min_size=1, max_size=40),
-       st.integers(0, 10**6))
+@given(
+    st.integers(0, 2),
+    st.lists(st.tuples(st.integers(24, 10**6), st.integers(0, 255)), min_size=1, max_size=40),
+    st.integers(0, 10**6),
+)
 def test_mutated_captures_never_crash_the_dissector(which, flips, cut):
     """Octets of real captures overwritten at random (headers, options, payloads), and the file cut:
     dissection, fields, JSON and text all go through without any exception but CaptureError."""
-    from mptcpspec.fields import FIELDS
-    from mptcpspec.output import JsonWriter, TextWriter, packet_dict
-    from mptcpspec.pcap import CaptureError
+    from mptcpspec.capture.pcap import CaptureError
+    from mptcpspec.dissect.fields import FIELDS
+    from mptcpspec.dissect.writers import JsonWriter, TextWriter, packet_dict
 
     blob = bytearray(_FUZZ_BASE[which])
     for at, value in flips:
         blob[at % len(blob)] = value if at % len(blob) >= 24 else blob[at % len(blob)]
-    blob = bytes(blob[:max(24, cut % (len(blob) + 1))])
+    blob = bytes(blob[: max(24, cut % (len(blob) + 1))])
     text, js = TextWriter(io.StringIO()), JsonWriter(io.StringIO())
     d = Dissection(io.BytesIO(blob))
     try:
@@ -665,6 +745,7 @@ def test_mutated_captures_never_crash_the_dissector(which, flips, cut):
 @pytest.mark.parametrize("version", [2, 15])
 def test_mp_capable_of_an_unknown_version(version):
     """Found by the fuzz test: keys of an unknown version give no token, and say so."""
+
     def change(n, p, data):
         at = option_at(data, p, 0)
         if at < 0:
@@ -672,6 +753,7 @@ def test_mp_capable_of_an_unknown_version(version):
         b = bytearray(data)
         b[at + 2] = (b[at + 2] & 0xF0) | version
         return bytes(b)
+
     infos, d = dissect_bytes(mutate(DATA / "v4-two-subflows.pcap", change))
     assert experts(infos).get("mptcp.connection.unsupported_version", 0) >= 1
     assert all(c.verdict is not Verdict.MISMATCH for i in infos for c in i.checks)
@@ -698,6 +780,7 @@ def _projection(infos) -> list:
 def _scrambled(path, seed: int) -> bytes:
     """The capture with one octet of a DSS option changed in about one segment of five."""
     import random
+
     rnd = random.Random(seed)
 
     def change(n, p, data):
@@ -707,11 +790,13 @@ def _scrambled(path, seed: int) -> bytes:
         b = bytearray(data)
         b[at + rnd.randrange(2, data[at + 1])] ^= 1 << rnd.randrange(8)
         return bytes(b)
+
     return mutate(path, change)
 
 
 def _dss_sources():
     from tests.test_corpus_tcpdump import CORPUS
+
     for p in sorted(DATA.glob("*.pcap")):  # kernel captures: segments repeat their DSS, not under checksums
         yield pytest.param(lambda p=p: p.read_bytes(), "checksum" not in p.name, id=p.stem)
     for p in sorted(CORPUS.glob("*.pcap")) if CORPUS.is_dir() else ():
@@ -725,7 +810,8 @@ def _dss_sources():
 def test_dss_shortcut_changes_nothing(blob, repeats, monkeypatch):
     """A segment that repeats its direction's latest DSS object takes a shortcut in the analysis
     (_Ctx.dss); with the shortcut never taken, every packet and connection comes out the same."""
-    from mptcpspec.analysis import _Ctx
+    from mptcpspec.analysis.core import _Ctx
+
     data = blob()
     full = []
     full_dss = _Ctx._dss
@@ -806,8 +892,15 @@ def test_a_closed_connection_lets_its_data_ranges_go():
     assert not all(sf.closed for sf in conn.subflows) and conn.sides[0].ranges
 
 
-@pytest.mark.parametrize("name, after, server", [("v4-fastclose.pcap", 12, False), ("v4-two-subflows.pcap", 30, False),
-                                                 ("v4-two-subflows.pcap", 40, True), ("v6-two-subflows.pcap", 9, True)])
+@pytest.mark.parametrize(
+    "name, after, server",
+    [
+        ("v4-fastclose.pcap", 12, False),
+        ("v4-two-subflows.pcap", 30, False),
+        ("v4-two-subflows.pcap", 40, True),
+        ("v6-two-subflows.pcap", 9, True),
+    ],
+)
 def test_data_acknowledged_but_never_captured_is_a_gap(name, after, server):
     """A data segment left out of the capture: the DATA_ACK that covers it raises mptcp.dss.gap,
     for exactly its octets, once; the capture as made raises none."""
@@ -818,8 +911,9 @@ def test_data_acknowledged_but_never_captured_is_a_gap(name, after, server):
             dropped.append((n, p.payload_len))
             return b""
         return data
+
     infos, _ = dissect_bytes(mutate(DATA / name, change))
-    (n, length), = dropped
+    ((n, length),) = dropped
     gaps = [(i.number, e.message) for i in infos for e in i.experts if e.key == "mptcp.dss.gap"]
     assert len(gaps) == 1 and f", {length} octets of data sequence space" in gaps[0][1], gaps
     assert gaps[0][0] > n
@@ -828,6 +922,7 @@ def test_data_acknowledged_but_never_captured_is_a_gap(name, after, server):
 
 def _strip(subtype: int, when):
     """A change for mutate(): the first MPTCP option of ``subtype`` turned into NOPs on packets ``when(n, p)``."""
+
     def change(n, p, data):
         if not when(n, p):
             return data
@@ -835,8 +930,9 @@ def _strip(subtype: int, when):
         if at < 0:
             return data
         b = bytearray(data)
-        b[at:at + data[at + 1]] = b"\x01" * data[at + 1]
+        b[at : at + data[at + 1]] = b"\x01" * data[at + 1]
         return bytes(b)
+
     return change
 
 
@@ -888,27 +984,50 @@ def _set(subtype: int, offset: int, value: bytes, when):
             return data
         done.append(n)
         b = bytearray(data)
-        b[at + offset:at + offset + len(value)] = value
+        b[at + offset : at + offset + len(value)] = value
         return bytes(b)
+
     return change, done
 
 
-@pytest.mark.parametrize("name, subtype, offset, value, when, key", [
-    # the third ACK's echo of the server key (MP_CAPABLE octets 12..19), one octet changed
-    ("v4-two-subflows.pcap", 0, 12, b"\x00", lambda p: int(p.flags) == 0x10 and not p.payload_len,
-     "mptcp.connection.echoed_key_mismatch"),
-    # the SYN's MP_CAPABLE flags: no H, or H and another algorithm (RFC 8684 §3.1)
-    ("v4-two-subflows.pcap", 0, 3, b"\x00", lambda p: int(p.flags) == 0x02, "mptcp.connection.missing_algorithm"),
-    ("v4-two-subflows.pcap", 0, 3, b"\x03", lambda p: int(p.flags) == 0x02, "mptcp.connection.unsupported_algorithm"),
-    # the SYN/ACK answers with version 3
-    ("v4-two-subflows.pcap", 0, 2, b"\x03", lambda p: int(p.flags) == 0x12, "mptcp.connection.unsupported_version"),
-    # a DSS mapping of data-level length 0: octets 20..21 when the DATA_ACK has 4 octets and the DSN 8
-    # (flags 0x0d, as Linux sends its data)
-    ("v4-fastclose.pcap", 2, 20, b"\x00\x00", lambda p: p.payload_len and p.options[15] == 0x0d,
-     "mptcp.dss.infinite_mapping"),
-    # MP_FASTCLOSE with another key (octets 4..11)
-    ("v4-fastclose.pcap", 7, 4, b"\x00", lambda p: True, "mptcp.fastclose.key_mismatch"),
-])
+@pytest.mark.parametrize(
+    "name, subtype, offset, value, when, key",
+    [
+        # the third ACK's echo of the server key (MP_CAPABLE octets 12..19), one octet changed
+        (
+            "v4-two-subflows.pcap",
+            0,
+            12,
+            b"\x00",
+            lambda p: int(p.flags) == 0x10 and not p.payload_len,
+            "mptcp.connection.echoed_key_mismatch",
+        ),
+        # the SYN's MP_CAPABLE flags: no H, or H and another algorithm (RFC 8684 §3.1)
+        ("v4-two-subflows.pcap", 0, 3, b"\x00", lambda p: int(p.flags) == 0x02, "mptcp.connection.missing_algorithm"),
+        (
+            "v4-two-subflows.pcap",
+            0,
+            3,
+            b"\x03",
+            lambda p: int(p.flags) == 0x02,
+            "mptcp.connection.unsupported_algorithm",
+        ),
+        # the SYN/ACK answers with version 3
+        ("v4-two-subflows.pcap", 0, 2, b"\x03", lambda p: int(p.flags) == 0x12, "mptcp.connection.unsupported_version"),
+        # a DSS mapping of data-level length 0: octets 20..21 when the DATA_ACK has 4 octets and the DSN 8
+        # (flags 0x0d, as Linux sends its data)
+        (
+            "v4-fastclose.pcap",
+            2,
+            20,
+            b"\x00\x00",
+            lambda p: p.payload_len and p.options[15] == 0x0D,
+            "mptcp.dss.infinite_mapping",
+        ),
+        # MP_FASTCLOSE with another key (octets 4..11)
+        ("v4-fastclose.pcap", 7, 4, b"\x00", lambda p: True, "mptcp.fastclose.key_mismatch"),
+    ],
+)
 def test_each_broken_field_raises_its_expert_item(name, subtype, offset, value, when, key):
     change, done = _set(subtype, offset, value, when)
     infos, _ = dissect_bytes(mutate(DATA / name, change))
@@ -930,7 +1049,8 @@ def test_no_gap_is_judged_from_what_a_cut_hides(name):
         cut_at = info.number
 
         def change(n, q, data, cut_at=cut_at, opts=p.options):
-            return data[:data.index(opts) + 14] if n == cut_at else data  # 14 option octets: inside the DSS
+            return data[: data.index(opts) + 14] if n == cut_at else data  # 14 option octets: inside the DSS
+
         infos, _ = dissect_bytes(mutate(DATA / name, change))
         assert infos[cut_at - 1].packet.options_cut
         assert not [e.key for i in infos for e in i.experts if e.key in judged], cut_at
@@ -967,8 +1087,8 @@ def test_cli_two_passes_over_a_damaged_file_and_bad_inputs(tmp_path):
 
 
 def test_filter_ne_and_any_ne_agree_on_one_value():
-    from mptcpspec.fields import FIELDS
-    from mptcpspec.filters import compile_filter
+    from mptcpspec.dissect.fields import FIELDS
+    from mptcpspec.dissect.filters import compile_filter
 
     infos = run(DATA / "v4-two-subflows.pcap")[0]
     for text in ("mptcp.subflow.kind", "tcp.len", "mptcp.stream"):
@@ -984,7 +1104,7 @@ def test_gap_bookkeeping_matches_a_set_of_octets():
     octet below it from IDSN + 1 on that was neither seen nor reported before."""
     import random
 
-    from mptcpspec.analysis import _Ctx, _Side
+    from mptcpspec.analysis.core import _Ctx, _Side
 
     class Ctx:  # what the two methods read of a _Ctx
         def __init__(self):

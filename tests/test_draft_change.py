@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from mptcpspec.regen import default_spec_dir
+from mptcpspec.codec.regen import default_spec_dir
 from tests.test_kaitai import need_ksc
 from tests.test_lua_tshark import need_tshark
 from tests.test_tshark_options import write_synthetic
 
-DEMO = '''
+DEMO = """
 
 MP_DEMO = OptionSpec(
     cls="MpDemo",
@@ -42,7 +42,7 @@ MP_DEMO = OptionSpec(
     ),
 )
 OPTIONS = OPTIONS + (MP_DEMO,)
-'''
+"""
 
 MP_DEMO = bytes.fromhex("1e08 90 a5 12345678".replace(" ", ""))
 FASTCLOSE16 = bytes.fromhex("1e10 7000 0102030405060708 cafef00d".replace(" ", ""))
@@ -55,9 +55,11 @@ def edit_spec(src: Path, dst: Path) -> None:
     text = p.read_text()
     for old, new in [
         ("    MP_TCPRST = 0x8\n", "    MP_TCPRST = 0x8\n    MP_DEMO = 0x9\n"),
-        ('Require(this.length == 12, "length must be 12"),\n        "receiver_key" / Int64ub * "Option receiver\'s 64-bit key",\n',
-         'Require(this.length == 16, "length must be 16"),\n        "receiver_key" / Int64ub * "Option receiver\'s 64-bit key",\n'
-         '        "detail" / Int32ub * "A new 32-bit field",\n'),
+        (
+            'Require(this.length == 12, "length must be 12"),\n        "receiver_key" / Int64ub * "Option receiver\'s 64-bit key",\n',  # noqa: E501
+            'Require(this.length == 16, "length must be 16"),\n        "receiver_key" / Int64ub * "Option receiver\'s 64-bit key",\n'  # noqa: E501
+            '        "detail" / Int32ub * "A new 32-bit field",\n',
+        ),
     ]:
         assert text.count(old) == 1, old
         text = text.replace(old, new)
@@ -69,18 +71,30 @@ def regenerated(tmp_path_factory) -> Path:
     need_ksc()
     root = tmp_path_factory.mktemp("draft")
     edit_spec(default_spec_dir(), root / "spec")
-    r = subprocess.run([sys.executable, "-m", "mptcpspec", "regen", "--spec", str(root / "spec"),
-                        "--out", str(root / "generated")], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "mptcpspec", "regen", "--spec", str(root / "spec"), "--out", str(root / "generated")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
-    for name in ("options.py", "mptcp_options.ksy", "tcp_options.ksy", "mptcpspec.lua",
-                 "kaitai/mptcp_options.py", "kaitai/tcp_options.py"):
+    for name in (
+        "options.py",
+        "mptcp_options.ksy",
+        "tcp_options.ksy",
+        "mptcpspec.lua",
+        "kaitai/mptcp_options.py",
+        "kaitai/tcp_options.py",
+    ):
         assert (root / "generated" / name).is_file(), name
     return root
 
 
 def test_committed_code_is_stale_for_the_edited_spec(regenerated):
-    r = subprocess.run([sys.executable, "-m", "mptcpspec", "regen", "--check", "--spec", str(regenerated / "spec")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "mptcpspec", "regen", "--check", "--spec", str(regenerated / "spec")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 1
     assert "generated code is stale" in r.stderr and "options.py" in r.stderr and "mptcpspec.lua" in r.stderr
 
@@ -107,7 +121,7 @@ def test_kaitai_parser(regenerated):
     import kaitaistruct
     from kaitaistruct import BytesIO, KaitaiStream
 
-    from mptcpspec.kaitai import load
+    from mptcpspec.export.kaitai import load
 
     k = load(regenerated / "generated" / "kaitai")
     demo = k.MptcpOptions(KaitaiStream(BytesIO(MP_DEMO)))
@@ -127,11 +141,37 @@ def test_wireshark_plugin(regenerated, tmp_path):
     pcap = tmp_path / "draft.pcap"
     write_synthetic(pcap, [(0x10, (bytes([1, 1]) + MP_DEMO + FASTCLOSE16).hex())])
     env = {**os.environ, "WIRESHARK_CONFIG_DIR": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
-    r = subprocess.run([tshark, "-n", "-X", f"lua_script:{regenerated / 'generated' / 'mptcpspec.lua'}",
-                        "-r", str(pcap), "-Y", "mptcpspec", "-T", "fields", "-E", "occurrence=a",
-                        "-e", "mptcpspec.format", "-e", "mptcpspec.subtype", "-e", "mptcpspec.mp_demo.flags",
-                        "-e", "mptcpspec.mp_demo.value", "-e", "mptcpspec.mp_fastclose.receiver_key",
-                        "-e", "mptcpspec.mp_fastclose.detail"], capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [
+            tshark,
+            "-n",
+            "-X",
+            f"lua_script:{regenerated / 'generated' / 'mptcpspec.lua'}",
+            "-r",
+            str(pcap),
+            "-Y",
+            "mptcpspec",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-e",
+            "mptcpspec.format",
+            "-e",
+            "mptcpspec.subtype",
+            "-e",
+            "mptcpspec.mp_demo.flags",
+            "-e",
+            "mptcpspec.mp_demo.value",
+            "-e",
+            "mptcpspec.mp_fastclose.receiver_key",
+            "-e",
+            "mptcpspec.mp_fastclose.detail",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert r.returncode == 0 and "Lua: Error" not in r.stderr, r.stderr
     fmt, sub, flags, value, key, detail = r.stdout.rstrip("\n").split("\t")
     assert fmt == "mp_demo,mp_fastclose" and sub == "0x09,0x07"

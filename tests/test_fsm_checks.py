@@ -39,8 +39,11 @@ def closure_text() -> str:
 
 def figure_line(src: str, trigger: str, target: str) -> str:
     """The spec line of one Figure 22 edge."""
-    (line,) = [ln for ln in closure_text().splitlines()
-               if ln.startswith(src + " ") and f" -> {target} " in ln and f": {trigger} " in ln and FIGURE in ln]
+    (line,) = [
+        ln
+        for ln in closure_text().splitlines()
+        if ln.startswith(src + " ") and f" -> {target} " in ln and f": {trigger} " in ln and FIGURE in ln
+    ]
     return line
 
 
@@ -58,8 +61,9 @@ def verdict(text: str) -> list[str]:
 
 def test_closure_transcribes_figure_22_edge_by_edge():
     m = load(CLOSURE)
-    drawn = [(t.source, t.trigger.text, [a.text for a in t.actions], t.target) for t in m.transitions
-             if t.ref == FIGURE]
+    drawn = [
+        (t.source, t.trigger.text, [a.text for a in t.actions], t.target) for t in m.transitions if t.ref == FIGURE
+    ]
     assert drawn == FIGURE_22
     assert m.ref == FIGURE and m.initial == "M_ESTAB" and m.finals == ("M_CLOSED",)
     # Every edge into M_CLOSED deletes the PCB.
@@ -75,17 +79,27 @@ def test_closure_static_checks():
 
 def test_closure_dynamic_checks_pass():
     outcomes = {(o.scenario, o.mode): o for o in run_checks(load(CLOSURE))}
-    assert set(outcomes) == {("graceful", "in-order"), ("graceful", "lossy"), ("fastclose", "in-order"),
-                             ("fastclose", "lossy")}
+    assert set(outcomes) == {
+        ("graceful", "in-order"),
+        ("graceful", "lossy"),
+        ("fastclose", "in-order"),
+        ("fastclose", "lossy"),
+    }
     for o in outcomes.values():
         assert o.ok, "\n".join(v.format() for v in o.violations)
         assert o.end_states == {("M_CLOSED", "M_CLOSED")}
         assert o.finished >= 1
     g = outcomes[("graceful", "in-order")]
     # Every order of M_CLOSE calls: A first, B first, and simultaneous close.
-    for pair in [("M_FIN_WAIT_1", "M_CLOSE_WAIT"), ("M_CLOSE_WAIT", "M_FIN_WAIT_1"), ("M_FIN_WAIT_1", "M_FIN_WAIT_1"),
-                 ("M_CLOSING", "M_CLOSING"), ("M_TIME_WAIT", "M_CLOSED"), ("M_CLOSED", "M_TIME_WAIT"),
-                 ("M_TIME_WAIT", "M_TIME_WAIT")]:
+    for pair in [
+        ("M_FIN_WAIT_1", "M_CLOSE_WAIT"),
+        ("M_CLOSE_WAIT", "M_FIN_WAIT_1"),
+        ("M_FIN_WAIT_1", "M_FIN_WAIT_1"),
+        ("M_CLOSING", "M_CLOSING"),
+        ("M_TIME_WAIT", "M_CLOSED"),
+        ("M_CLOSED", "M_TIME_WAIT"),
+        ("M_TIME_WAIT", "M_TIME_WAIT"),
+    ]:
         assert pair in g.pairs, pair
     # The numbers reported in the README and the final message of the work that made this.
     assert (g.states, outcomes[("graceful", "lossy")].states) == (23, 85)
@@ -96,14 +110,17 @@ def test_closure_dynamic_checks_pass():
 
 
 #: Which check catches the removal of each Figure 22 edge first.
-CAUGHT_BY = ["static reachable: state M_FIN_WAIT_1 is unreachable",
-             "static reachable: state M_CLOSE_WAIT is unreachable",
-             "static reachable: state M_FIN_WAIT_2 is unreachable", "static reachable: state M_CLOSING is unreachable",
-             "static reachable: state M_LAST_ACK is unreachable",
-             "graceful [in-order] unspecified reception: A in M_FIN_WAIT_2 receives DATA_FIN",
-             "graceful [in-order] unspecified reception: A in M_CLOSING receives DATA_ACK[DFIN]",
-             "graceful [in-order] unspecified reception: B in M_LAST_ACK receives DATA_ACK[DFIN]",
-             "graceful [in-order] deadlock: no move possible: A in M_TIME_WAIT, B in M_TIME_WAIT"]
+CAUGHT_BY = [
+    "static reachable: state M_FIN_WAIT_1 is unreachable",
+    "static reachable: state M_CLOSE_WAIT is unreachable",
+    "static reachable: state M_FIN_WAIT_2 is unreachable",
+    "static reachable: state M_CLOSING is unreachable",
+    "static reachable: state M_LAST_ACK is unreachable",
+    "graceful [in-order] unspecified reception: A in M_FIN_WAIT_2 receives DATA_FIN",
+    "graceful [in-order] unspecified reception: A in M_CLOSING receives DATA_ACK[DFIN]",
+    "graceful [in-order] unspecified reception: B in M_LAST_ACK receives DATA_ACK[DFIN]",
+    "graceful [in-order] deadlock: no move possible: A in M_TIME_WAIT, B in M_TIME_WAIT",
+]
 
 
 @pytest.mark.parametrize("edge, caught_by", zip(FIGURE_22, CAUGHT_BY), ids=[f"{e[0]}--{e[1]}" for e in FIGURE_22])
@@ -128,8 +145,15 @@ def test_removing_the_last_ack_edge_is_caught_by_the_dynamic_checks_only():
     assert v.trace[0] == "A: M_CLOSE -> M_FIN_WAIT_1 / snd DATA_FIN" and v.trace[-1].startswith("B: rcv DATA_ACK[DFIN]")
 
 
-@pytest.mark.parametrize("start", ["M_FIN_WAIT_1 -> M_FIN_WAIT_1 : RTO", "M_CLOSING    -> M_CLOSING    : RTO",
-                                   "M_LAST_ACK   -> M_LAST_ACK   : RTO", "M_TIME_WAIT  -> M_TIME_WAIT  : rcv DATA_FIN"])
+@pytest.mark.parametrize(
+    "start",
+    [
+        "M_FIN_WAIT_1 -> M_FIN_WAIT_1 : RTO",
+        "M_CLOSING    -> M_CLOSING    : RTO",
+        "M_LAST_ACK   -> M_LAST_ACK   : RTO",
+        "M_TIME_WAIT  -> M_TIME_WAIT  : rcv DATA_FIN",
+    ],
+)
 def test_removing_a_retransmission_line_is_caught_on_the_lossy_channel(start):
     (line,) = [ln for ln in closure_text().splitlines() if ln.startswith(start)]
     found = verdict(closure_text().replace(line + "\n", ""))
@@ -138,9 +162,11 @@ def test_removing_a_retransmission_line_is_caught_on_the_lossy_channel(start):
 
 def test_the_figure_literal_data_ack_deadlocks_simultaneous_close():
     """NOTE 1 of the spec: with the figure's bare "snd DATA_ACK", simultaneous close never ends."""
-    text = closure_text().replace('signal DATA_FIN ', 'signal DATA_ACK         "a DATA_ACK"\nsignal DATA_FIN ', 1)
-    text = text.replace(figure_line("M_FIN_WAIT_1", "rcv DATA_FIN", "M_CLOSING"),
-                        "M_FIN_WAIT_1 -> M_CLOSING : rcv DATA_FIN / snd DATA_ACK @ \"RFC 8684 Appendix D\"")
+    text = closure_text().replace("signal DATA_FIN ", 'signal DATA_ACK         "a DATA_ACK"\nsignal DATA_FIN ', 1)
+    text = text.replace(
+        figure_line("M_FIN_WAIT_1", "rcv DATA_FIN", "M_CLOSING"),
+        'M_FIN_WAIT_1 -> M_CLOSING : rcv DATA_FIN / snd DATA_ACK @ "RFC 8684 Appendix D"',
+    )
     m = parse(text, "literal.fsm")
     o = explore(Table.from_machine(m), Scenario.from_check(m.checks[0], lossy=False))
     v = next(v for v in o.violations if v.kind == "unspecified reception")
@@ -165,8 +191,10 @@ def test_the_ballot_alternative_would_not_need_piggybacking():
     """The IESG comment's alternative, M_LAST_ACK -> M_TIME_WAIT, passes the lossy check even without
     piggybacking: recorded here as the trade-off behind keeping the edge as RFC 8684 draws it."""
     text = closure_text().replace("    piggyback DATA_ACK[DFIN] on DATA_FIN,\n", "", 1)
-    text = text.replace(figure_line("M_LAST_ACK", "rcv DATA_ACK[DFIN]", "M_CLOSED"),
-                        'M_LAST_ACK -> M_TIME_WAIT : rcv DATA_ACK[DFIN] / CLOSE_ALL_SUBFLOWS @ "RFC 8684 Appendix D"')
+    text = text.replace(
+        figure_line("M_LAST_ACK", "rcv DATA_ACK[DFIN]", "M_CLOSED"),
+        'M_LAST_ACK -> M_TIME_WAIT : rcv DATA_ACK[DFIN] / CLOSE_ALL_SUBFLOWS @ "RFC 8684 Appendix D"',
+    )
     m = parse(text, "ballot.fsm")
     graceful = [o for o in run_checks(m) if o.scenario == "graceful"]
     assert all(o.ok for o in graceful), [v.format() for o in graceful for v in o.violations]
@@ -179,10 +207,13 @@ def test_subflows_close_only_when_both_ends_close_them():
     assert [(c.condition, c.actions) for c in check.couplings] == [("ALL_SUBFLOWS_CLOSED", ("CLOSE_ALL_SUBFLOWS",))]
 
 
-@pytest.mark.parametrize("name, ends", [
-    ("establishment", {("ESTABLISHED", "ESTABLISHED"), ("FALLBACK", "FALLBACK")}),
-    ("join", {("ESTABLISHED", "ESTABLISHED"), ("FAILED", "FAILED")}),
-])
+@pytest.mark.parametrize(
+    "name, ends",
+    [
+        ("establishment", {("ESTABLISHED", "ESTABLISHED"), ("FALLBACK", "FALLBACK")}),
+        ("join", {("ESTABLISHED", "ESTABLISHED"), ("FAILED", "FAILED")}),
+    ],
+)
 def test_establishment_and_join_handshakes(name, ends):
     m = load(ROOT / "spec" / f"{name}.fsm")
     assert all(r.ok for r in report(m))
@@ -213,8 +244,9 @@ def test_spin_agrees_on_the_closure_machine():
 
     m = load(CLOSURE)
     results = verify(m, modes=(False,))
-    assert [(r.scenario, r.ok) for r in results] == [("graceful", True), ("fastclose", True)], \
-        [r.detail[-800:] for r in results if not r.ok]
+    assert [(r.scenario, r.ok) for r in results] == [("graceful", True), ("fastclose", True)], [
+        r.detail[-800:] for r in results if not r.ok
+    ]
     assert all(r.states and r.states > 0 for r in results)
 
 
@@ -222,8 +254,10 @@ def test_spin_catches_the_broken_copies_too():
     _spin_or_skip()
     from mptcpspec.fsm.promela import verify
 
-    for old, new in [(figure_line("M_LAST_ACK", "rcv DATA_ACK[DFIN]", "M_CLOSED") + "\n", ""),
-                     (figure_line("M_TIME_WAIT", "ALL_SUBFLOWS_CLOSED", "M_CLOSED") + "\n", "")]:
+    for old, new in [
+        (figure_line("M_LAST_ACK", "rcv DATA_ACK[DFIN]", "M_CLOSED") + "\n", ""),
+        (figure_line("M_TIME_WAIT", "ALL_SUBFLOWS_CLOSED", "M_CLOSED") + "\n", ""),
+    ]:
         m = parse(closure_text().replace(old, new), "broken.fsm")
         m = dataclasses.replace(m, checks=m.checks[:1])
         (res,) = verify(m, modes=(False,))

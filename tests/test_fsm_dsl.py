@@ -53,8 +53,13 @@ def errors_of(text: str, check: bool = True, tmp_path: Path | None = None) -> Fs
 
 def test_small_machine_model():
     m = parse(SMALL, "tiny.fsm")
-    assert (m.name, m.title, m.doc, m.ref, m.file) == ("tiny", "a small machine", "Two states and a guard.",
-                                                       "RFC 8684 Section 3.3.3", "tiny.fsm")
+    assert (m.name, m.title, m.doc, m.ref, m.file) == (
+        "tiny",
+        "a small machine",
+        "Two states and a guard.",
+        "RFC 8684 Section 3.3.3",
+        "tiny.fsm",
+    )
     assert (m.initial, m.finals, m.state_names) == ("OPEN", ("SHUT",), ("OPEN", "SHUT"))
     assert [s.name for s in m.signals] == ["FIN", "ACK[FIN]", "RST"] and m.signals[2].discard
     t = m.transitions[0]
@@ -71,8 +76,19 @@ def test_small_machine_model():
     (c,) = m.checks
     assert (c.name, c.calls_a, c.calls_b, c.assume) == ("both", ("CLOSE",), ("CLOSE",), (("ok", True),))
     # Every node carries its position and is frozen.
-    for node in (m, *m.states, *m.signals, *m.locals, *m.guards, *m.effects, *m.transitions, *m.checks, t.trigger,
-                 t.guard[0], t.actions[0]):
+    for node in (
+        m,
+        *m.states,
+        *m.signals,
+        *m.locals,
+        *m.guards,
+        *m.effects,
+        *m.transitions,
+        *m.checks,
+        t.trigger,
+        t.guard[0],
+        t.actions[0],
+    ):
         assert node.line >= 1 and node.column >= 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         m.states[0].name = "X"  # type: ignore[misc]
@@ -82,26 +98,47 @@ def test_grammar_ships_in_the_package():
     assert grammar_path().parent == ROOT / "mptcpspec" / "fsm" and grammar_path().suffix == ".lark"
 
 
-@pytest.mark.parametrize("change, line, column, message", [
-    # syntax
-    (("OPEN -> SHUT : CLOSE if ok", "OPEN -> SHUT   CLOSE if ok"), 17, 16,
-     "syntax error: unexpected 'CLOSE', expected ':'"),
-    (("state OPEN \"open\"", "state OPEN $"), 8, 12, "syntax error: unexpected character '$'"),
-    (("signal FIN \"a FIN\"", "signal fin"), 10, 8, "syntax error: unexpected 'fin', expected a signal name"),
-    # names
-    (("OPEN -> OPEN : CLOSE if not ok", "OPEN -> OPNE : CLOSE if not ok"), 18, 9, "unknown state OPNE"),
-    (("*    -> SHUT : rcv FIN", "*    -> SHUT : rcv FIM"), 19, 16, "unknown signal FIM (declare it with `signal`)"),
-    (("*    -> SHUT : rcv FIN", "*    -> SHUT : FIN"), 19, 16, "unknown event FIN: declare it with `call`, `timer` or "
-                                                               "`condition` (write `rcv NAME` for a received signal)"),
-    (("if not ok", "if not okay"), 18, 25, "unknown guard okay (declare it with `guard`)"),
-    (("snd FIN, FREE", "snd FIN, FRE"), 17, 39, "unknown action FRE (declare it with `action`)"),
-    (("signal RST \"a reset\"", "signal FIN \"again\""), 12, 8, "duplicate signal FIN (first declared on line 10)"),
-    (("initial OPEN", "initial OPN"), 5, 9, "initial state OPN is not declared"),
-    (("*    -> SHUT", "* except SHUT -> SHUT"), 19, 10, "`except SHUT` is not needed: `*` never includes final states"),
-    (('if not ok                       @ "RFC 8684 Section 3.3.3"', 'if not ok @ "RFC8684"'), 18, 1,
-     "reference 'RFC8684' should start with 'RFC '"),
-    (("B calls CLOSE", "B calls SHUT"), 21, 13, "unknown call SHUT (declare it with `call`)"),
-])
+@pytest.mark.parametrize(
+    "change, line, column, message",
+    [
+        # syntax
+        (
+            ("OPEN -> SHUT : CLOSE if ok", "OPEN -> SHUT   CLOSE if ok"),
+            17,
+            16,
+            "syntax error: unexpected 'CLOSE', expected ':'",
+        ),
+        (('state OPEN "open"', "state OPEN $"), 8, 12, "syntax error: unexpected character '$'"),
+        (('signal FIN "a FIN"', "signal fin"), 10, 8, "syntax error: unexpected 'fin', expected a signal name"),
+        # names
+        (("OPEN -> OPEN : CLOSE if not ok", "OPEN -> OPNE : CLOSE if not ok"), 18, 9, "unknown state OPNE"),
+        (("*    -> SHUT : rcv FIN", "*    -> SHUT : rcv FIM"), 19, 16, "unknown signal FIM (declare it with `signal`)"),
+        (
+            ("*    -> SHUT : rcv FIN", "*    -> SHUT : FIN"),
+            19,
+            16,
+            "unknown event FIN: declare it with `call`, `timer` or "
+            "`condition` (write `rcv NAME` for a received signal)",
+        ),
+        (("if not ok", "if not okay"), 18, 25, "unknown guard okay (declare it with `guard`)"),
+        (("snd FIN, FREE", "snd FIN, FRE"), 17, 39, "unknown action FRE (declare it with `action`)"),
+        (('signal RST "a reset"', 'signal FIN "again"'), 12, 8, "duplicate signal FIN (first declared on line 10)"),
+        (("initial OPEN", "initial OPN"), 5, 9, "initial state OPN is not declared"),
+        (
+            ("*    -> SHUT", "* except SHUT -> SHUT"),
+            19,
+            10,
+            "`except SHUT` is not needed: `*` never includes final states",
+        ),
+        (
+            ('if not ok                       @ "RFC 8684 Section 3.3.3"', 'if not ok @ "RFC8684"'),
+            18,
+            1,
+            "reference 'RFC8684' should start with 'RFC '",
+        ),
+        (("B calls CLOSE", "B calls SHUT"), 21, 13, "unknown call SHUT (declare it with `call`)"),
+    ],
+)
 def test_errors_name_file_line_column_and_what(change, line, column, message):
     old, new = change
     assert old in SMALL
@@ -135,25 +172,28 @@ def test_nondeterminism_is_an_error(tmp_path):
     text = SMALL.replace("OPEN -> OPEN : CLOSE if not ok", "OPEN -> OPEN : CLOSE")
     err = errors_of(text, tmp_path=tmp_path)
     assert err.line == 18 and err.column == 1
-    assert ("nondeterministic: in state OPEN, 'CLOSE' has the transition of line 17 and this one, and no guard "
-            "tells them apart") in err.reason
+    assert (
+        "nondeterministic: in state OPEN, 'CLOSE' has the transition of line 17 and this one, and no guard "
+        "tells them apart"
+    ) in err.reason
     # Exclusive guards are fine; so are guards on different names when one says `not`.
     parse(SMALL)
 
 
 def test_a_star_line_conflicting_with_a_state_line_is_nondeterministic(tmp_path):
-    text = SMALL.replace("state SHUT", "state MID \"mid\"\nMID -> SHUT : rcv FIN\nstate SHUT")
+    text = SMALL.replace("state SHUT", 'state MID "mid"\nMID -> SHUT : rcv FIN\nstate SHUT')
     text = text.replace("OPEN -> OPEN : CLOSE if not ok", "OPEN -> OPEN : CLOSE if not ok\nOPEN -> MID : rcv RST")
     err = errors_of(text, tmp_path=tmp_path)
     assert "in state MID, 'rcv FIN'" in err.reason
 
 
 def test_unreachable_and_dead_end_states_are_errors(tmp_path):
-    text = SMALL.replace("state SHUT", "state LOST \"never entered\"\nstate SHUT")
+    text = SMALL.replace("state SHUT", 'state LOST "never entered"\nstate SHUT')
     err = errors_of(text, tmp_path=tmp_path)
     assert (err.line, err.column) == (9, 7) and err.reason == "state LOST is unreachable from the initial state OPEN"
-    text = SMALL.replace("state SHUT", "state STUCK \"no way out\"\nstate SHUT").replace(
-        "OPEN -> OPEN : CLOSE if not ok", "OPEN -> STUCK : CLOSE if not ok")
+    text = SMALL.replace("state SHUT", 'state STUCK "no way out"\nstate SHUT').replace(
+        "OPEN -> OPEN : CLOSE if not ok", "OPEN -> STUCK : CLOSE if not ok"
+    )
     text = text.replace("*    -> SHUT : rcv FIN", "OPEN -> SHUT : rcv FIN")
     err = errors_of(text, tmp_path=tmp_path)
     assert err.reason == "state STUCK cannot reach a final state (SHUT)"
@@ -164,9 +204,11 @@ def test_unreachable_and_dead_end_states_are_errors(tmp_path):
 
 
 def test_lark_stays_out_of_the_codecs_and_the_generated_machines():
-    code = ("import sys, mptcpspec.options, mptcpspec.generated.closure, mptcpspec.generated.join, "
-            "mptcpspec.generated.establishment, mptcpspec.fsm, mptcpspec.fsm.observer; "
-            "assert 'lark' not in sys.modules, 'lark imported'")
+    code = (
+        "import sys, mptcpspec.codec.options, mptcpspec.codec.generated.closure, mptcpspec.codec.generated.join, "
+        "mptcpspec.codec.generated.establishment, mptcpspec.fsm, mptcpspec.fsm.observer; "
+        "assert 'lark' not in sys.modules, 'lark imported'"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
 

@@ -11,21 +11,23 @@ from pathlib import Path
 
 import pytest
 
+from mptcpspec.codec.generated import closure, establishment, join
+from mptcpspec.codec.generated.closure import ClosureMachine, Event, State
+from mptcpspec.codec.regen import default_spec_dir
 from mptcpspec.errors import MptcpspecError
+from mptcpspec.export.regen import regen
 from mptcpspec.fsm import ProtocolError, load
 from mptcpspec.fsm.observer import Observer
 from mptcpspec.fsm.render import to_dot, to_mermaid
 from mptcpspec.fsm.runtime import Action, Table
-from mptcpspec.generated import closure, establishment, join
-from mptcpspec.generated.closure import ClosureMachine, Event, State
-from mptcpspec.regen import default_spec_dir, regen
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "mptcpspec", *args], capture_output=True, text=True,
-                          cwd=kw.pop("cwd", ROOT), **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "mptcpspec", *args], capture_output=True, text=True, cwd=kw.pop("cwd", ROOT), **kw
+    )
 
 
 def dot_or_skip():
@@ -37,10 +39,14 @@ def dot_or_skip():
 
 # --- the generated modules ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("module, name", [(closure, "closure"), (establishment, "establishment"), (join, "join")])
 def test_generated_tables_are_the_spec(module, name):
-    machine_cls = next(v for v in vars(module).values()
-                       if isinstance(v, type) and v.__module__ == module.__name__ and hasattr(v, "TRANSITIONS"))
+    machine_cls = next(
+        v
+        for v in vars(module).values()
+        if isinstance(v, type) and v.__module__ == module.__name__ and hasattr(v, "TRANSITIONS")
+    )
     assert machine_cls.table() == Table.from_machine(load(ROOT / "spec" / f"{name}.fsm"))
     assert module.__doc__.startswith(f"{name}: ")
     first = Path(module.__file__).read_text().splitlines()[0]
@@ -61,10 +67,12 @@ def test_tables_are_data():
 
 def test_active_close_walkthrough():
     m = ClosureMachine()
-    steps = [("M_CLOSE", {}, ["snd DATA_FIN"], "M_FIN_WAIT_1"),
-             ("rcv DATA_ACK[DFIN]", {}, ["CLOSE_ALL_SUBFLOWS"], "M_FIN_WAIT_2"),
-             (Event.RCV_DATA_FIN, {}, ["snd DATA_ACK[DFIN]"], "M_TIME_WAIT"),
-             ("ALL_SUBFLOWS_CLOSED", {}, ["DELETE_PCB"], "M_CLOSED")]
+    steps = [
+        ("M_CLOSE", {}, ["snd DATA_FIN"], "M_FIN_WAIT_1"),
+        ("rcv DATA_ACK[DFIN]", {}, ["CLOSE_ALL_SUBFLOWS"], "M_FIN_WAIT_2"),
+        (Event.RCV_DATA_FIN, {}, ["snd DATA_ACK[DFIN]"], "M_TIME_WAIT"),
+        ("ALL_SUBFLOWS_CLOSED", {}, ["DELETE_PCB"], "M_CLOSED"),
+    ]
     for event, guards, actions, state in steps:
         assert [str(a) for a in m.handle(event, **guards)] == actions
         assert m.state.name == state
@@ -79,8 +87,10 @@ def test_an_illegal_event_raises_and_changes_nothing():
     assert isinstance(e, MptcpspecError)
     assert m.state is State.M_FIN_WAIT_1
     assert (e.machine, e.state, e.event) == ("closure", State.M_FIN_WAIT_1, Event.M_CLOSE)
-    assert str(e).startswith("closure: 'M_CLOSE' in state M_FIN_WAIT_1: no transition for this event in this state "
-                             "(allowed: 'rcv DATA_FIN', 'rcv DATA_ACK[DFIN]', 'RTO',")
+    assert str(e).startswith(
+        "closure: 'M_CLOSE' in state M_FIN_WAIT_1: no transition for this event in this state "
+        "(allowed: 'rcv DATA_FIN', 'rcv DATA_ACK[DFIN]', 'RTO',"
+    )
     with pytest.raises(ProtocolError, match="not an event of this machine"):
         m.handle("rcv SYN")
     assert m.state is State.M_FIN_WAIT_1
@@ -95,8 +105,11 @@ def test_guards_select_the_transition():
     with pytest.raises(ProtocolError, match=r"no transition whose guard holds \(key_valid=False\)"):
         m.handle("rcv MP_FASTCLOSE", key_valid=False)
     assert m.state is State.M_ESTAB
-    assert [str(a) for a in m.handle("rcv MP_FASTCLOSE", key_valid=True)] == ["snd RST", "RST_ALL_SUBFLOWS",
-                                                                              "DELETE_PCB"]
+    assert [str(a) for a in m.handle("rcv MP_FASTCLOSE", key_valid=True)] == [
+        "snd RST",
+        "RST_ALL_SUBFLOWS",
+        "DELETE_PCB",
+    ]
     assert m.state is State.M_CLOSED
     w = ClosureMachine(State.M_FASTCLOSE_WAIT)
     assert w.can_handle("RTO") and w.can_handle("RTO", retries_left=False)
@@ -120,15 +133,24 @@ def test_join_machine_refuses_a_bad_hmac():
 
 # --- the observer (the dissector's interface) ---------------------------------------------------------
 
+
 def test_observer_follows_a_passive_close():
     obs = Observer(ClosureMachine)
     seen = []
-    for direction, signal in [("A->B", "DATA_FIN"), ("B->A", "DATA_ACK[DFIN]"), ("B->A", "DATA_FIN"),
-                              (("A", "B"), "DATA_ACK[DFIN]")]:
+    for direction, signal in [
+        ("A->B", "DATA_FIN"),
+        ("B->A", "DATA_ACK[DFIN]"),
+        ("B->A", "DATA_FIN"),
+        (("A", "B"), "DATA_ACK[DFIN]"),
+    ]:
         assert obs.feed(direction, signal) == []
         seen.append((obs.state("A"), obs.state("B")))
-    assert seen == [("M_FIN_WAIT_1", "M_CLOSE_WAIT"), ("M_FIN_WAIT_2", "M_CLOSE_WAIT"), ("M_TIME_WAIT", "M_LAST_ACK"),
-                    ("M_TIME_WAIT", "M_CLOSED")]
+    assert seen == [
+        ("M_FIN_WAIT_1", "M_CLOSE_WAIT"),
+        ("M_FIN_WAIT_2", "M_CLOSE_WAIT"),
+        ("M_TIME_WAIT", "M_LAST_ACK"),
+        ("M_TIME_WAIT", "M_CLOSED"),
+    ]
     assert obs.notify("A", "ALL_SUBFLOWS_CLOSED") and obs.state("A") == "M_CLOSED"
     assert obs.is_final("A") and obs.is_final("B") and obs.flags == []
 
@@ -141,12 +163,14 @@ def test_observer_accepts_retransmissions_and_flags_illegal_signals():
     flags = obs.feed("A->B", "DATA_ACK[DFIN]")
     assert [str(f) for f in flags] == [
         "#2 DATA_ACK[DFIN]: sender A in M_FIN_WAIT_1: A cannot send DATA_ACK[DFIN] here",
-        "#2 DATA_ACK[DFIN]: receiver B in M_CLOSE_WAIT: no transition for rcv DATA_ACK[DFIN]"]
+        "#2 DATA_ACK[DFIN]: receiver B in M_CLOSE_WAIT: no transition for rcv DATA_ACK[DFIN]",
+    ]
     assert (obs.state("A"), obs.state("B")) == ("M_FIN_WAIT_1", "M_CLOSE_WAIT")  # unchanged
     assert obs.feed("B->A", "RST") == [] and obs.feed("A->B", "RST") == []  # subflow RSTs: no connection event
     flags = obs.feed("B->A", "MP_FASTCLOSE", key_valid=False)
     assert [(f.endpoint, f.role, f.reason) for f in flags] == [
-        ("A", "receiver", "guards do not hold for rcv MP_FASTCLOSE")]
+        ("A", "receiver", "guards do not hold for rcv MP_FASTCLOSE")
+    ]
     assert (obs.state("A"), obs.state("B")) == ("M_FIN_WAIT_1", "M_FASTCLOSE_WAIT")
     assert len(obs.flags) == 3
 
@@ -176,14 +200,17 @@ def test_observer_on_the_join_handshake_keeps_every_possible_state():
 
 # --- the command line -------------------------------------------------------------------------------
 
+
 def test_fsm_show():
     r = run("fsm", "show", "spec/closure.fsm")
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert out.startswith("closure: Multipath TCP connection-level closure (RFC 8684 Appendix D)  [spec/closure.fsm]")
     assert "states (9):" in out and "  M_LAST_ACK        received the peer's DATA_FIN, sent ours" in out
-    assert ("  M_LAST_ACK                -> M_CLOSED          rcv DATA_ACK[DFIN] / CLOSE_ALL_SUBFLOWS, DELETE_PCB"
-            "  [RFC 8684 Appendix D, line ") in out
+    assert (
+        "  M_LAST_ACK                -> M_CLOSED          rcv DATA_ACK[DFIN] / CLOSE_ALL_SUBFLOWS, DELETE_PCB"
+        "  [RFC 8684 Appendix D, line "
+    ) in out
     assert "  * except M_FASTCLOSE_WAIT -> M_FASTCLOSE_WAIT  M_FASTCLOSE_ACK / snd MP_FASTCLOSE" in out
     assert "checks (2):\n  graceful: both applications close" in out
 
@@ -209,12 +236,13 @@ def test_fsm_check_fails_on_a_broken_copy(tmp_path):
 
 def test_fsm_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.fsm"
-    bad.write_text('machine m\ninitial A\nfinal A\nstate A\nA -> A : rcv\n')
+    bad.write_text("machine m\ninitial A\nfinal A\nstate A\nA -> A : rcv\n")
     for action in ("show", "check", "dot"):
         r = run("fsm", action, str(bad))
         assert r.returncode == 1 and r.stdout == ""
-        assert r.stderr == (f"mptcpspec: error: {bad}:5:13: syntax error: unexpected end of line, "
-                            "expected a signal name\n")
+        assert r.stderr == (
+            f"mptcpspec: error: {bad}:5:13: syntax error: unexpected end of line, expected a signal name\n"
+        )
 
 
 def test_fsm_dot_and_mermaid():
@@ -239,12 +267,18 @@ def test_fsm_dot_to_svg_and_png(tmp_path):
 
 def test_svg_without_graphviz_says_how_to_get_it(tmp_path):
     env = {**os.environ, "PATH": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "mptcpspec", "fsm", "dot", "spec/closure.fsm", "--format", "svg"],
-                       capture_output=True, text=True, cwd=ROOT, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "mptcpspec", "fsm", "dot", "spec/closure.fsm", "--format", "svg"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
     assert r.returncode == 1 and "apt-get install graphviz" in r.stderr
 
 
 # --- regen and the pictures in docs/ ----------------------------------------------------------------------
+
 
 def test_regen_covers_the_state_machines(tmp_path):
     spec = tmp_path / "spec"

@@ -5,7 +5,7 @@ The .ksy files are generated from ``spec/`` (``mptcpspec regen``); the pinned co
 Every MPTCP option of the project's kernel captures, tcpdump's test captures and the synthetic
 options of the tshark test, and a large random corpus from the hypothesis strategies (valid
 options, random octets, mutated options), must decode to the same format and field values
-through the Kaitai parsers as through ``mptcpspec.options``, and be refused by both when we
+through the Kaitai parsers as through ``mptcpspec.codec.options``, and be refused by both when we
 refuse it.
 """
 
@@ -23,18 +23,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mptcpspec.errors import DecodeError
-from mptcpspec.codegen import snake
-from mptcpspec.export_ksy import KSC_VERSION
-from mptcpspec.ksc import compile_ksy, find_ksc
-from mptcpspec.options import (
+from mptcpspec.codec.codegen import snake
+from mptcpspec.codec.options import (
     KIND_MPTCP,
     decode_mptcp_option,
     decode_tcp_options,
     encode_option,
     encode_tcp_options,
 )
-from mptcpspec.regen import GENERATED, regen
+from mptcpspec.errors import DecodeError
+from mptcpspec.export.ksc import compile_ksy, find_ksc
+from mptcpspec.export.ksy import KSC_VERSION
+from mptcpspec.export.regen import EXPORT_GENERATED as GENERATED
+from mptcpspec.export.regen import regen
 from tests.strategies import ALL, MPTCP, mptcp_octets, mutated
 from tests.test_tshark_options import CORPUS, DATA, SYNTHETIC, _walk
 
@@ -44,7 +45,7 @@ KSY = {n: (GENERATED / n).read_text() for n in ("mptcp_options.ksy", "tcp_option
 kaitaistruct = pytest.importorskip("kaitaistruct", reason="pip install kaitaistruct==0.11 (the [test] extra)")
 from kaitaistruct import BytesIO, KaitaiStream  # noqa: E402
 
-from mptcpspec.kaitai import load  # noqa: E402
+from mptcpspec.export.kaitai import load  # noqa: E402
 
 K = load()
 #: How a Kaitai parser refuses input: a failed `valid`, or reading past the end (not any crash).
@@ -114,8 +115,8 @@ def check_option(data: bytes) -> str:
 
 
 def _areas(path: Path):
-    from mptcpspec.packets import decode_packet
-    from mptcpspec.pcap import read_records
+    from mptcpspec.capture.packets import decode_packet
+    from mptcpspec.capture.pcap import read_records
 
     for rec in read_records(path):
         try:
@@ -130,7 +131,7 @@ def _spans(area: bytes):
     """The octets of each option (the unusable tail of a broken area included), NOP and EOL left out."""
     for off, ln in _walk(area):
         if area[off] > 1:
-            yield area[off:off + ln]
+            yield area[off : off + ln]
 
 
 def capture_files() -> list[Path]:
@@ -161,9 +162,23 @@ def test_captures_give_a_real_corpus():
     assert len(CAPTURED) > 500
     formats = {check_option(o) for o in CAPTURED}
     # The captures reach every format the kernel and tcpdump's captures carry.
-    for must in ("mp_capable", "mp_join_syn", "mp_join_syn_ack", "mp_join_ack", "dss", "add_addr",
-                 "add_addr_v0", "remove_addr", "mp_prio", "mp_fail", "mp_fastclose", "mp_tcp_rst",
-                 "mp_experimental", "mptcp_unknown", "refused"):
+    for must in (
+        "mp_capable",
+        "mp_join_syn",
+        "mp_join_syn_ack",
+        "mp_join_ack",
+        "dss",
+        "add_addr",
+        "add_addr_v0",
+        "remove_addr",
+        "mp_prio",
+        "mp_fail",
+        "mp_fastclose",
+        "mp_tcp_rst",
+        "mp_experimental",
+        "mptcp_unknown",
+        "refused",
+    ):
         assert must in formats, must
 
 
@@ -259,8 +274,13 @@ def test_javascript_parser_decodes_as_we_do(tmp_path):
         inputs.append(data)
 
     collect()
-    r = subprocess.run([ksc[0], str(ROOT / "tools" / "ksc" / "decode.js"), str(tmp_path)],
-                       input=json.dumps([d.hex() for d in inputs]), capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [ksc[0], str(ROOT / "tools" / "ksc" / "decode.js"), str(tmp_path)],
+        input=json.dumps([d.hex() for d in inputs]),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     results = json.loads(r.stdout)
     assert len(results) == len(inputs)
     compared = 0
@@ -280,7 +300,7 @@ def test_javascript_parser_decodes_as_we_do(tmp_path):
                 v = {"hex": v.hex()}
             elif isinstance(v, tuple):
                 v = list(v)
-            elif isinstance(v, int) and not isinstance(v, bool) and v >= 2 ** 53:
+            elif isinstance(v, int) and not isinstance(v, bool) and v >= 2**53:
                 v, got = float(v), float(got)
             assert got == v, (data.hex(), name, got, v)
         compared += 1
@@ -291,17 +311,28 @@ def test_export_cli_gives_a_user_working_parsers(tmp_path):
     """``mptcpspec export ksy -o DIR``: the .ksy and Python parsers a user imports from DIR."""
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "mptcpspec", "export", "ksy", "-o", str(tmp_path)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "mptcpspec", "export", "ksy", "-o", str(tmp_path)], capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mptcp_options.ksy", "mptcp_options.py",
-                                                          "tcp_options.ksy", "tcp_options.py"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "mptcp_options.ksy",
+        "mptcp_options.py",
+        "tcp_options.ksy",
+        "tcp_options.py",
+    ]
     assert (tmp_path / "mptcp_options.ksy").read_text() == KSY["mptcp_options.ksy"]
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); from tcp_options import TcpOptions; "
-            "t = TcpOptions.from_bytes(bytes.fromhex(sys.argv[2])); o = t.options[1].body; "
-            "print(o.format, o.body.token, o.body.nonce)")
-    r = subprocess.run([sys.executable, "-c", code, str(tmp_path), "01" + "1e0c1001e47f01421b665a18"],
-                       capture_output=True, text=True, cwd=tmp_path)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from tcp_options import TcpOptions; "
+        "t = TcpOptions.from_bytes(bytes.fromhex(sys.argv[2])); o = t.options[1].body; "
+        "print(o.format, o.body.token, o.body.nonce)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path), "01" + "1e0c1001e47f01421b665a18"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["mp_join_syn", str(0xE47F0142), str(0x1B665A18)]
 
@@ -310,7 +341,10 @@ def test_export_cli_compiles_for_other_languages(tmp_path):
     import sys
 
     need_ksc()
-    r = subprocess.run([sys.executable, "-m", "mptcpspec", "export", "ksy", "-o", str(tmp_path), "-t", "java",
-                        "-t", "go"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "mptcpspec", "export", "ksy", "-o", str(tmp_path), "-t", "java", "-t", "go"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "java" / "MptcpOptions.java").is_file() and (tmp_path / "go" / "tcp_options.go").is_file()

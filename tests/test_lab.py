@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from mptcpspec.options import MpCapable, decode_tcp_options
-from mptcpspec.packets import TcpFlags, decode_packet
-from mptcpspec.pcap import read_records
+from mptcpspec.capture.packets import TcpFlags, decode_packet
+from mptcpspec.capture.pcap import read_records
+from mptcpspec.codec.options import MpCapable, decode_tcp_options
 from tests import lab as labmod
 from tests.kernel_check import check_capture
 from tests.lab import Lab, cleanup_leftovers, expected, list_namespaces, need_root
@@ -128,15 +128,27 @@ def test_need_root_skips_or_fails_in_ci(monkeypatch):
 COMMITTED = {
     "v4-two-subflows.pcap": (LINKTYPE_LINUX_SLL, JOIN_OPTIONS, JOIN_CHECKS + ("no DSS checksum unless negotiated",)),
     "v6-two-subflows.pcap": (LINKTYPE_LINUX_SLL, JOIN_OPTIONS, JOIN_CHECKS + ("no DSS checksum unless negotiated",)),
-    "v4-checksum.pcap": (LINKTYPE_LINUX_SLL, JOIN_OPTIONS,
-                         JOIN_CHECKS + ("DSS checksum present when negotiated", "DSS checksum")),
-    "v4-add-addr.pcap": (LINKTYPE_LINUX_SLL, JOIN_OPTIONS + ("AddAddr", "RemoveAddr", "MpPrio"),
-                         JOIN_CHECKS + ("ADD_ADDR HMAC",)),
-    "v4-remove-addr.pcap": (LINKTYPE_LINUX_SLL, JOIN_OPTIONS + ("RemoveAddr",),
-                            JOIN_CHECKS + ("no DSS checksum unless negotiated",)),
+    "v4-checksum.pcap": (
+        LINKTYPE_LINUX_SLL,
+        JOIN_OPTIONS,
+        JOIN_CHECKS + ("DSS checksum present when negotiated", "DSS checksum"),
+    ),
+    "v4-add-addr.pcap": (
+        LINKTYPE_LINUX_SLL,
+        JOIN_OPTIONS + ("AddAddr", "RemoveAddr", "MpPrio"),
+        JOIN_CHECKS + ("ADD_ADDR HMAC",),
+    ),
+    "v4-remove-addr.pcap": (
+        LINKTYPE_LINUX_SLL,
+        JOIN_OPTIONS + ("RemoveAddr",),
+        JOIN_CHECKS + ("no DSS checksum unless negotiated",),
+    ),
     "v4-reinjection.pcap": (LINKTYPE_LINUX_SLL, JOIN_OPTIONS, JOIN_CHECKS + ("no DSS checksum unless negotiated",)),
-    "v4-fastclose.pcap": (LINKTYPE_ETHERNET, ("MpCapable", "Dss", "MpFastclose", "MpTcpRst"),
-                          (REENCODED, ECHOED, FIRST_DSN)),
+    "v4-fastclose.pcap": (
+        LINKTYPE_ETHERNET,
+        ("MpCapable", "Dss", "MpFastclose", "MpTcpRst"),
+        (REENCODED, ECHOED, FIRST_DSN),
+    ),
     "v4-tfo.pcap": (LINKTYPE_ETHERNET, ("MpCapable", "Dss"), (REENCODED, ECHOED, FIRST_DSN)),
 }
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from mptcpspec.codegen import snake
-from mptcpspec.options import KIND_MPTCP, MalformedOption, decode_tcp_options
-from mptcpspec.regen import GENERATED
+from mptcpspec.codec.codegen import snake
+from mptcpspec.codec.options import KIND_MPTCP, MalformedOption, decode_tcp_options
+from mptcpspec.export.regen import EXPORT_GENERATED as GENERATED
 from tests.test_tshark_options import CORPUS, DATA, write_synthetic
 from tests.test_tshark_options import _need_tshark as need_tshark
 
@@ -32,8 +32,9 @@ PLUGIN = GENERATED / "mptcpspec.lua"
 
 def tshark(*args: str, config: Path) -> str:
     env = {**os.environ, "WIRESHARK_CONFIG_DIR": str(config), "XDG_CONFIG_HOME": str(config)}
-    r = subprocess.run([need_tshark(), "-n", "-X", f"lua_script:{PLUGIN}", *args],
-                       capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [need_tshark(), "-n", "-X", f"lua_script:{PLUGIN}", *args], capture_output=True, text=True, env=env
+    )
     assert r.returncode == 0, r.stderr
     assert "Lua: Error" not in r.stderr and "lua_script" not in r.stderr, r.stderr
     return r.stdout
@@ -59,16 +60,19 @@ def plugin_view(path: Path, config: Path) -> dict[int, list[dict]]:
 
 
 def our_view(path: Path) -> dict[int, list]:
-    from mptcpspec.packets import decode_packet
-    from mptcpspec.pcap import read_records
+    from mptcpspec.capture.packets import decode_packet
+    from mptcpspec.capture.pcap import read_records
 
     frames = {}
     for num, rec in enumerate(read_records(path), 1):
         pkt = decode_packet(rec)
         if pkt is None or not pkt.options:
             continue
-        mine = [o for o in decode_tcp_options(pkt.options, strict=False).options
-                if (o.kind if isinstance(o, MalformedOption) else o.KIND) == KIND_MPTCP]
+        mine = [
+            o
+            for o in decode_tcp_options(pkt.options, strict=False).options
+            if (o.kind if isinstance(o, MalformedOption) else o.KIND) == KIND_MPTCP
+        ]
         if mine:
             frames[num] = mine
     return frames
@@ -117,7 +121,7 @@ def compare(path: Path, config: Path) -> int:
             n += 1
             if isinstance(opt, MalformedOption):
                 assert "mptcpspec.format" not in g, (path.name, num, g)
-                (msg, _), = g["mptcpspec.malformed"]
+                ((msg, _),) = g["mptcpspec.malformed"]
                 err = opt.error
                 if err.what != "TCP options":  # the length octet itself is unusable: the plugin's own words
                     assert msg.startswith(err.what) and msg.endswith(err.reason), (path.name, num, msg, str(err))
@@ -164,18 +168,37 @@ def test_plugin_on_synthetic_options(tmp_path, config):
     n = compare(path, config)
     assert n >= 20
     # Subtypes tshark 4.0 does not know are decoded; malformed options carry the reason.
-    text = tshark("-r", str(path), "-Y", "mptcpspec.format == \"mp_experimental\"", "-T", "fields",
-                  "-e", "mptcpspec.mp_experimental.payload", config=config)
+    text = tshark(
+        "-r",
+        str(path),
+        "-Y",
+        'mptcpspec.format == "mp_experimental"',
+        "-T",
+        "fields",
+        "-e",
+        "mptcpspec.mp_experimental.payload",
+        config=config,
+    )
     assert text.split() == ["0102030405"]
-    text = tshark("-r", str(path), "-Y", "mptcpspec.malformed", "-T", "fields", "-e", "mptcpspec.malformed",
-                  config=config)
+    text = tshark(
+        "-r", str(path), "-Y", "mptcpspec.malformed", "-T", "fields", "-e", "mptcpspec.malformed", config=config
+    )
     assert text.splitlines() == [
         "DSS.flags at offset 3: needs 1 octets, 0 left in the option",
         "MP_CAPABLE: length must be 12 or 20 (v0), or 4, 12, 20, 22 or 24 (v1)",
     ]
     # ... and raise Wireshark's expert info.
-    text = tshark("-r", str(path), "-Y", "_ws.expert.message contains \"Malformed MPTCP option\"",
-                  "-T", "fields", "-e", "frame.number", config=config)
+    text = tshark(
+        "-r",
+        str(path),
+        "-Y",
+        '_ws.expert.message contains "Malformed MPTCP option"',
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+        config=config,
+    )
     assert len(text.split()) == 2
 
 
@@ -188,8 +211,9 @@ def test_filter_selects_exactly_packets_with_mptcp_options(config):
 def test_export_cli_writes_the_plugin(tmp_path, config):
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "mptcpspec", "export", "wireshark", "-o", str(tmp_path)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "mptcpspec", "export", "wireshark", "-o", str(tmp_path)], capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "mptcpspec.lua").read_text() == PLUGIN.read_text()
     assert f"tshark -X lua_script:{tmp_path / 'mptcpspec.lua'}" in r.stderr

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mptcpspec.capture.packets import TcpFlags, decode_frame, decode_packet
+from mptcpspec.capture.pcap import CaptureError, CaptureReader, read_records
 from mptcpspec.errors import DecodeError
-from mptcpspec.packets import TcpFlags, decode_frame, decode_packet
-from mptcpspec.pcap import CaptureError, CaptureReader, read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -49,8 +49,13 @@ def _tool(name: str) -> str:
 # --------------------------------------------------------------------------- a small writer
 
 
-def ip4_tcp(payload: bytes = b"hello", options: bytes = b"\x01\x01\x01\x01", flags: int = 0x18,
-            src: bytes = bytes([198, 51, 100, 1]), dst: bytes = bytes([198, 51, 100, 2])) -> bytes:
+def ip4_tcp(
+    payload: bytes = b"hello",
+    options: bytes = b"\x01\x01\x01\x01",
+    flags: int = 0x18,
+    src: bytes = bytes([198, 51, 100, 1]),
+    dst: bytes = bytes([198, 51, 100, 2]),
+) -> bytes:
     doff = 20 + len(options)
     tcp = struct.pack("!HHIIHHHH", 40000, 5201, 1000, 2000, (doff // 4) << 12 | flags, 512, 0, 0) + options
     total = 20 + len(tcp) + len(payload)
@@ -64,11 +69,14 @@ def ip6_tcp(payload: bytes = b"hello", ext: bytes = b"", first: int = 0) -> byte
     nh = first if ext else 6
     src = bytes.fromhex("20010db8000100000000000000000001")
     dst = bytes.fromhex("20010db8000100000000000000000002")
-    return struct.pack("!IHBB16s16s", 6 << 28, len(ext) + len(tcp) + len(payload), nh, 64, src, dst) + ext + tcp + payload
+    return (
+        struct.pack("!IHBB16s16s", 6 << 28, len(ext) + len(tcp) + len(payload), nh, 64, src, dst) + ext + tcp + payload
+    )
 
 
-def pcap_bytes(frames: list[tuple[int, bytes]], linktype: int = 101, order: str = "<", nanos: bool = False,
-               orig_extra: int = 0) -> bytes:
+def pcap_bytes(
+    frames: list[tuple[int, bytes]], linktype: int = 101, order: str = "<", nanos: bool = False, orig_extra: int = 0
+) -> bytes:
     magic = 0xA1B23C4D if nanos else 0xA1B2C3D4
     out = [struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, 262144, linktype)]
     for ts, data in frames:
@@ -83,8 +91,12 @@ def _block(btype: int, body: bytes, order: str = "<") -> bytes:
     return struct.pack(order + "II", btype, n) + body + struct.pack(order + "I", n)
 
 
-def pcapng_bytes(ifaces: list[tuple[int, int | None]], packets: list[tuple[int, int, bytes]],
-                 order: str = "<", extra_blocks: bool = True) -> bytes:
+def pcapng_bytes(
+    ifaces: list[tuple[int, int | None]],
+    packets: list[tuple[int, int, bytes]],
+    order: str = "<",
+    extra_blocks: bool = True,
+) -> bytes:
     """``ifaces``: (linktype, tsresol octet or None); ``packets``: (iface, ts in that unit, data)."""
     out = [_block(0x0A0D0D0A, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1), order)]
     for lt, resol in ifaces:
@@ -96,8 +108,11 @@ def pcapng_bytes(ifaces: list[tuple[int, int | None]], packets: list[tuple[int, 
         out.append(_block(0x0BAD, b"unknown block type", order))  # skipped
         out.append(_block(5, struct.pack(order + "I", 0) + b"\0" * 12, order))  # Interface Statistics
     for iface, ts, data in packets:
-        out.append(_block(6, struct.pack(order + "IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data))
-                          + data, order))
+        out.append(
+            _block(
+                6, struct.pack(order + "IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data)) + data, order
+            )
+        )
     return b"".join(out)
 
 
@@ -116,9 +131,11 @@ def test_pcapng_interfaces_resolutions_and_unknown_blocks():
     v4, v6 = ip4_tcp(b"x"), ip6_tcp(b"y")
     eth = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + v4
     for order in "<>":
-        data = pcapng_bytes([(1, None), (101, 9), (229, 0x80 | 20)],
-                            [(0, 1_700_000_000_000_001, eth), (1, 1_700_000_000_000_000_007, v4),
-                             (2, 3 << 20, v6)], order=order)
+        data = pcapng_bytes(
+            [(1, None), (101, 9), (229, 0x80 | 20)],
+            [(0, 1_700_000_000_000_001, eth), (1, 1_700_000_000_000_000_007, v4), (2, 3 << 20, v6)],
+            order=order,
+        )
         reader = CaptureReader(io.BytesIO(data))
         recs = list(reader)
         assert reader.format == "pcapng" and reader.skipped_blocks == 2 and reader.problems == []
@@ -168,18 +185,31 @@ def test_mergecap_of_two_link_types(tmp_path):
 _SEG = ip4_tcp(b"payload", flags=0x12)
 
 
-@pytest.mark.parametrize("linktype, frame", [
-    (1, b"\x02" * 12 + b"\x08\x00" + _SEG + b"\0" * 6),  # Ethernet with padding
-    (1, b"\x02" * 12 + b"\x81\x00\x00\x05\x88\xa8\x00\x06\x08\x00" + _SEG),  # two VLAN tags
-    (113, b"\x00\x00\x00\x01\x00\x06" + b"\x02" * 8 + b"\x08\x00" + _SEG),  # Linux cooked v1
-    (276, b"\x08\x00\x00\x00\x00\x00\x00\x02\x00\x01\x00\x06" + b"\x02" * 8 + _SEG),  # Linux cooked v2
-    (101, _SEG), (12, _SEG), (228, _SEG),
-    (0, struct.pack("<I", 2) + _SEG), (0, struct.pack(">I", 2) + _SEG), (108, struct.pack(">I", 2) + _SEG),
-])
+@pytest.mark.parametrize(
+    "linktype, frame",
+    [
+        (1, b"\x02" * 12 + b"\x08\x00" + _SEG + b"\0" * 6),  # Ethernet with padding
+        (1, b"\x02" * 12 + b"\x81\x00\x00\x05\x88\xa8\x00\x06\x08\x00" + _SEG),  # two VLAN tags
+        (113, b"\x00\x00\x00\x01\x00\x06" + b"\x02" * 8 + b"\x08\x00" + _SEG),  # Linux cooked v1
+        (276, b"\x08\x00\x00\x00\x00\x00\x00\x02\x00\x01\x00\x06" + b"\x02" * 8 + _SEG),  # Linux cooked v2
+        (101, _SEG),
+        (12, _SEG),
+        (228, _SEG),
+        (0, struct.pack("<I", 2) + _SEG),
+        (0, struct.pack(">I", 2) + _SEG),
+        (108, struct.pack(">I", 2) + _SEG),
+    ],
+)
 def test_link_types(linktype, frame):
     p = decode_frame(linktype, frame)
-    assert (str(p.src), str(p.dst), p.sport, p.dport, p.seq, p.ack) == ("198.51.100.1", "198.51.100.2", 40000,
-                                                                         5201, 1000, 2000)
+    assert (str(p.src), str(p.dst), p.sport, p.dport, p.seq, p.ack) == (
+        "198.51.100.1",
+        "198.51.100.2",
+        40000,
+        5201,
+        1000,
+        2000,
+    )
     assert p.flags == TcpFlags.SYN | TcpFlags.ACK and p.options == b"\x01" * 4 and p.payload == b"payload"
 
 
@@ -212,13 +242,16 @@ def test_payload_cut_by_snaplen_is_kept_and_marked():
     assert p.payload == b"012345" and p.payload_len == 10 and p.payload_cut
 
 
-@pytest.mark.parametrize("bad, where", [
-    (b"\x45" + b"\0" * 10, "IPv4 header"),
-    (b"\x44" + _SEG[1:], "IPv4 header.IHL"),
-    (_SEG[:30], "TCP header"),
-    (_SEG[:32] + b"\x40" + _SEG[33:], "TCP header.data offset"),  # data offset 4 words
-    (_SEG[:22], "TCP header"),
-])
+@pytest.mark.parametrize(
+    "bad, where",
+    [
+        (b"\x45" + b"\0" * 10, "IPv4 header"),
+        (b"\x44" + _SEG[1:], "IPv4 header.IHL"),
+        (_SEG[:30], "TCP header"),
+        (_SEG[:32] + b"\x40" + _SEG[33:], "TCP header.data offset"),  # data offset 4 words
+        (_SEG[:22], "TCP header"),
+    ],
+)
 def test_malformed_headers_name_what_and_where(bad, where):
     with pytest.raises(DecodeError) as e:
         decode_frame(101, bad)
@@ -255,7 +288,7 @@ def test_truncated_at_every_offset_never_crashes():
                 continue
             assert cut >= header, cut
             assert len(recs) <= len(whole)
-            assert recs[:-1] == whole[:len(recs) - 1] if recs else True
+            assert recs[:-1] == whole[: len(recs) - 1] if recs else True
             if recs and recs[-1].truncated:
                 assert reader.problems, cut
                 assert whole[len(recs) - 1].data.startswith(recs[-1].data)
@@ -265,16 +298,19 @@ def test_truncated_at_every_offset_never_crashes():
                 assert reader.problems or cut >= len(blob) - 4, cut  # a cut trailer is noticed
 
 
-@pytest.mark.parametrize("blob, reason", [
-    (b"", "empty file"),
-    (b"\xa1\xb2", "too short"),
-    (b"GET / HTTP/1.1\r\n\r\n", "not a pcap or pcapng file"),
-    (struct.pack("<IHHiIII", 0xA1B2C3D4, 1, 0, 0, 0, 65535, 1), "version 1.0"),
-    (pcap_bytes([]) + struct.pack("<IIII", 0, 0, 1 << 30, 1 << 30), "corrupt file"),
-    (_block(0x0A0D0D0A, struct.pack("<IHHq", 0x11223344, 1, 0, -1)), "byte-order magic"),
-    (_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))[:-4] + b"\0\0\0\0", "trailing length"),
-    (pcapng_bytes([], [(0, 1, b"x")], extra_blocks=False), "only 0 described"),
-])
+@pytest.mark.parametrize(
+    "blob, reason",
+    [
+        (b"", "empty file"),
+        (b"\xa1\xb2", "too short"),
+        (b"GET / HTTP/1.1\r\n\r\n", "not a pcap or pcapng file"),
+        (struct.pack("<IHHiIII", 0xA1B2C3D4, 1, 0, 0, 0, 65535, 1), "version 1.0"),
+        (pcap_bytes([]) + struct.pack("<IIII", 0, 0, 1 << 30, 1 << 30), "corrupt file"),
+        (_block(0x0A0D0D0A, struct.pack("<IHHq", 0x11223344, 1, 0, -1)), "byte-order magic"),
+        (_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))[:-4] + b"\0\0\0\0", "trailing length"),
+        (pcapng_bytes([], [(0, 1, b"x")], extra_blocks=False), "only 0 described"),
+    ],
+)
 def test_unusable_files_raise_capture_error(blob, reason):
     with pytest.raises(CaptureError) as e:
         list(read_records(io.BytesIO(blob)))
@@ -296,9 +332,22 @@ def test_garbage_after_a_magic_raises_only_capture_error(body, magic):
 
 # --------------------------------------------------------------------------- against tshark
 
-_FIELDS = ["frame.number", "ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "tcp.srcport", "tcp.dstport",
-           "tcp.seq_raw", "tcp.ack_raw", "tcp.flags", "tcp.window_size_value", "tcp.len", "tcp.hdr_len",
-           "tcp.checksum"]
+_FIELDS = [
+    "frame.number",
+    "ip.src",
+    "ipv6.src",
+    "ip.dst",
+    "ipv6.dst",
+    "tcp.srcport",
+    "tcp.dstport",
+    "tcp.seq_raw",
+    "tcp.ack_raw",
+    "tcp.flags",
+    "tcp.window_size_value",
+    "tcp.len",
+    "tcp.hdr_len",
+    "tcp.checksum",
+]
 
 
 def test_headers_equal_tsharks_on_every_packet(tmp_path):
@@ -319,20 +368,46 @@ def test_headers_equal_tsharks_on_every_packet(tmp_path):
             caps.append(out)
     compared = 0
     for cap in caps:
-        cmd = [tshark, "-n", "-r", str(cap), "-Y", "tcp", "-T", "fields", "-E", "separator=/t", "-E", "occurrence=f",
-               "-o", "tcp.analyze_sequence_numbers:FALSE"]
+        cmd = [
+            tshark,
+            "-n",
+            "-r",
+            str(cap),
+            "-Y",
+            "tcp",
+            "-T",
+            "fields",
+            "-E",
+            "separator=/t",
+            "-E",
+            "occurrence=f",
+            "-o",
+            "tcp.analyze_sequence_numbers:FALSE",
+        ]
         for f in _FIELDS:
             cmd += ["-e", f]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True,
-                             env={**os.environ, "WIRESHARK_CONFIG_DIR": str(tmp_path)}).stdout
+        out = subprocess.run(
+            cmd, capture_output=True, text=True, check=True, env={**os.environ, "WIRESHARK_CONFIG_DIR": str(tmp_path)}
+        ).stdout
         theirs, partial = {}, set()
         for line in out.splitlines():
             c = line.split("\t")
             if not all(c[5:14]):  # the snapshot length cut the fixed TCP header itself: not decoded here
                 partial.add(int(c[0]))
                 continue
-            theirs[int(c[0])] = (c[1] or c[2], c[3] or c[4], int(c[5]), int(c[6]), int(c[7]), int(c[8]),
-                                 int(c[9], 16), int(c[10]), int(c[11]), int(c[12]), int(c[13], 16))
+            theirs[int(c[0])] = (
+                c[1] or c[2],
+                c[3] or c[4],
+                int(c[5]),
+                int(c[6]),
+                int(c[7]),
+                int(c[8]),
+                int(c[9], 16),
+                int(c[10]),
+                int(c[11]),
+                int(c[12]),
+                int(c[13], 16),
+            )
         ours = {}
         for n, rec in enumerate(read_records(cap), 1):
             try:
@@ -342,8 +417,19 @@ def test_headers_equal_tsharks_on_every_packet(tmp_path):
                 continue
             if p is None:
                 continue
-            ours[n] = (str(p.src), str(p.dst), p.sport, p.dport, p.seq, p.ack, int(p.flags), p.window,
-                       p.payload_len, p.hdr_len, p.checksum)
+            ours[n] = (
+                str(p.src),
+                str(p.dst),
+                p.sport,
+                p.dport,
+                p.seq,
+                p.ack,
+                int(p.flags),
+                p.window,
+                p.payload_len,
+                p.hdr_len,
+                p.checksum,
+            )
             assert p.options_cut == (p.hdr_len > 20 + len(p.options))
             cut += p.options_cut
         assert ours == theirs, cap.name

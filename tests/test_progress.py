@@ -1,4 +1,4 @@
-"""The progress bar of ``mptcpspec dissect`` and ``connections``: on a terminal, for a large file, never in the output."""
+"""The progress bar of ``mptcpspec dissect`` and ``connections``: on a terminal, for a large file, never in output."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mptcpspec.pcap import read_records
+from mptcpspec.capture.pcap import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -31,8 +31,21 @@ def big_capture(path: Path, size: int = 24 << 20) -> int:
 
 
 def dissect(path: Path, *extra: str, tty: bool, command: str = "dissect"):
-    argv = [sys.executable, "-m", "mptcpspec", "dissect", "-r", str(path), "-T", "fields", "-e", "frame.number",
-            "-e", "mptcp.stream", *extra]
+    argv = [
+        sys.executable,
+        "-m",
+        "mptcpspec",
+        "dissect",
+        "-r",
+        str(path),
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+        "-e",
+        "mptcp.stream",
+        *extra,
+    ]
     if command == "connections":
         argv = [sys.executable, "-m", "mptcpspec", "connections", "-r", str(path), *extra]
     if not tty:

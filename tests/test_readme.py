@@ -32,16 +32,15 @@ def test_console_examples():
         for cmd, expected in re.findall(r"^\$ (.*)\n((?:(?!\$ ).*\n)*)", block, re.M):
             args = shlex.split(cmd)
             assert args[0] == "mptcpspec"
-            r = subprocess.run([sys.executable, "-m", "mptcpspec", *args[1:]], capture_output=True, text=True,
-                               cwd=ROOT)
+            r = subprocess.run([sys.executable, "-m", "mptcpspec", *args[1:]], capture_output=True, text=True, cwd=ROOT)
             assert (r.stdout + r.stderr) == expected, cmd
             n += 1
     assert n >= 2
 
 
 def test_field_and_expert_tables_match_the_code():
-    from mptcpspec.expert import KINDS
-    from mptcpspec.fields import FIELDS
+    from mptcpspec.analysis.expert import KINDS
+    from mptcpspec.dissect.fields import FIELDS
 
     for n, f in FIELDS.items():
         if f.source != "wireshark":
@@ -52,6 +51,11 @@ def test_field_and_expert_tables_match_the_code():
 
 def test_mermaid_picture_is_the_spec():
     block = re.search(r"```mermaid\n(.*?)```", README, re.S).group(1)
-    r = subprocess.run([sys.executable, "-m", "mptcpspec", "fsm", "dot", "spec/closure.fsm", "--format", "mermaid"],
-                       capture_output=True, text=True, cwd=ROOT, check=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "mptcpspec", "fsm", "dot", "spec/closure.fsm", "--format", "mermaid"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     assert block.strip() == r.stdout.strip()

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mptcpspec import crypto
-from mptcpspec.options import (
+from mptcpspec.capture.packets import decode_frame
+from mptcpspec.codec import crypto
+from mptcpspec.codec.options import (
     Dss,
     DssFlags,
     FastOpen,
@@ -28,10 +29,9 @@ from mptcpspec.options import (
     decode_tcp_options,
     encode_tcp_options,
 )
-from mptcpspec.packets import decode_frame
-from replay.core import Replay, ReplayError
-from replay.plan import PlanError, make_plan
-from replay.wire import tcp_packet
+from mptcpspec.replay.core import Replay, ReplayError
+from mptcpspec.replay.plan import PlanError, make_plan
+from mptcpspec.replay.wire import tcp_packet
 from tests.lab_peer import pattern
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,20 +40,31 @@ CORPUS = ROOT.parent / "shared" / "corpus" / "tcpdump"
 SERVER = ipaddress.ip_address("198.51.100.2")
 
 
-@pytest.mark.parametrize("name, subflows", [("v4-two-subflows", 2), ("v6-two-subflows", 2), ("v4-checksum", 2),
-                                            ("v4-add-addr", 3), ("v4-fastclose", 1), ("v4-tfo", 1),
-                                            ("v4-remove-addr", 2)])
+@pytest.mark.parametrize(
+    "name, subflows",
+    [
+        ("v4-two-subflows", 2),
+        ("v6-two-subflows", 2),
+        ("v4-checksum", 2),
+        ("v4-add-addr", 3),
+        ("v4-fastclose", 1),
+        ("v4-tfo", 1),
+        ("v4-remove-addr", 2),
+    ],
+)
 def test_plan_holds_exactly_the_clients_data(name, subflows):
     plan = make_plan(DATA / f"{name}.pcap")
     assert len(plan.subflows) == subflows
     stream = bytearray(plan.data_len)
     for seg in plan.segments:
-        stream[seg.dsn - 1:seg.dsn - 1 + len(seg.data)] = seg.data
+        stream[seg.dsn - 1 : seg.dsn - 1 + len(seg.data)] = seg.data
     assert bytes(stream) == pattern(plan.data_len, 0)
     assert sum(len(s.data) for s in plan.segments) == plan.data_len  # each octet once
     assert plan.checksum == (name == "v4-checksum")
-    assert [type(g.option).__name__ for g in plan.signals] == {"v4-add-addr": ["MpPrio"],
-                                                              "v4-remove-addr": ["RemoveAddr"]}.get(name, [])
+    assert [type(g.option).__name__ for g in plan.signals] == {
+        "v4-add-addr": ["MpPrio"],
+        "v4-remove-addr": ["RemoveAddr"],
+    }.get(name, [])
     assert plan.fastclose == (name == "v4-fastclose")
 
 
@@ -68,8 +79,9 @@ def test_plan_refuses_what_it_cannot_replay():
 
 
 def _reply(pkt, flags, options=(), payload=b"", seq=5000, ack=None):
-    return tcp_packet(pkt.dst, pkt.src, pkt.dport, pkt.sport, seq, pkt.seq + 1 if ack is None else ack, flags, 65535,
-                      options, payload)
+    return tcp_packet(
+        pkt.dst, pkt.src, pkt.dport, pkt.sport, seq, pkt.seq + 1 if ack is None else ack, flags, 65535, options, payload
+    )
 
 
 def _core(**kw) -> Replay:
@@ -84,8 +96,10 @@ def test_handshake_rekeyed_for_the_live_server():
     (mpc,) = decode_mptcp_options(p.options)
     assert mpc == MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA)  # v1 SYN: no key
     server_key = 0x1122334455667788
-    out = core.receive(_reply(p, 0x12, [Mss(mss=1460), MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA,
-                                                                   sender_key=server_key)]), 0.01)
+    out = core.receive(
+        _reply(p, 0x12, [Mss(mss=1460), MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=server_key)]),
+        0.01,
+    )
     third = decode_frame(101, out[0])
     (o,) = decode_mptcp_options(third.options)
     assert (o.sender_key, o.receiver_key) == (core.plan.client_key, server_key)  # the captured key, kept
@@ -103,8 +117,9 @@ def test_handshake_rekeyed_for_the_live_server():
 def _to_join(core: Replay, server_key: int):
     (syn,) = core.start(0.0)
     p = decode_frame(101, syn)
-    out = core.receive(_reply(p, 0x12, [MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=server_key)]),
-                       0.01)
+    out = core.receive(
+        _reply(p, 0x12, [MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=server_key)]), 0.01
+    )
     return decode_frame(101, out[1])
 
 
@@ -160,8 +175,9 @@ def test_new_key_and_missing_payload():
 
 def test_cli_errors_without_touching_the_network(tmp_path):
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "mptcpspec", "replay", *args], capture_output=True, text=True,
-                              cwd=ROOT)
+        return subprocess.run(
+            [sys.executable, "-m", "mptcpspec", "replay", *args], capture_output=True, text=True, cwd=ROOT
+        )
 
     r = cli("-r", str(DATA / "v4-two-subflows.pcap"), "--stream", "3", "--target", "198.51.100.2")
     assert r.returncode == 3 and "no MPTCP stream 3" in r.stderr and "Traceback" not in r.stderr
@@ -175,20 +191,24 @@ def test_cli_errors_without_touching_the_network(tmp_path):
 
 def test_raw_rewrite_incremental_equals_full_recompute():
     """--mode raw updates checksums incrementally (RFC 1624); they equal a full recompute."""
-    from mptcpspec.packets import ip_payload_offset
-    from mptcpspec.pcap import read_records
-    from replay.raw import raw_frames, rewrite
+    from mptcpspec.capture.packets import ip_payload_offset
+    from mptcpspec.capture.pcap import read_records
+    from mptcpspec.replay.raw import raw_frames, rewrite
 
     ip = ipaddress.ip_address
-    m = {ip("198.51.100.1"): ip("198.51.100.11"), ip("198.51.100.2"): ip("198.51.100.12"),
-         ip("2001:db8:1::1"): ip("2001:db8:9::1"), ip("2001:db8:1::2"): ip("2001:db8:9::2")}
+    m = {
+        ip("198.51.100.1"): ip("198.51.100.11"),
+        ip("198.51.100.2"): ip("198.51.100.12"),
+        ip("2001:db8:1::1"): ip("2001:db8:9::1"),
+        ip("2001:db8:1::2"): ip("2001:db8:9::2"),
+    }
     allowed = set(m.values()) | {ip("203.0.113.1"), ip("2001:db8:2::1")}
     n = 0
     for name in ("v4-two-subflows", "v6-two-subflows"):
         path = DATA / f"{name}.pcap"
         for rec, (_, _, pkt) in zip(read_records(path), raw_frames(path, m, allowed)):
             if pkt:
-                assert pkt == rewrite(rec.data[ip_payload_offset(rec.linktype, rec.data):], m)
+                assert pkt == rewrite(rec.data[ip_payload_offset(rec.linktype, rec.data) :], m)
                 n += 1
     assert n > 150
 
@@ -209,15 +229,22 @@ def test_small_mss_splits_segments_and_keeps_count():
     core = _core()
     (syn,) = core.start(0.0)
     p = decode_frame(101, syn)
-    out = core.receive(_reply(p, 0x12, [Mss(mss=536), MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA,
-                                                                  sender_key=0x1122)]), 0.01)
+    out = core.receive(
+        _reply(p, 0x12, [Mss(mss=536), MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=0x1122)]), 0.01
+    )
     data = [decode_frame(101, b) for b in out if decode_frame(101, b).payload_len]
     assert data and max(x.payload_len for x in data) <= 536 - 28
     assert core.unsent == len(core.segments) - sum(core.sent)  # the DATA_FIN waits on this count
     core2 = _core()
     (syn,) = core2.start(0.0)
-    core2.receive(_reply(decode_frame(101, syn), 0x12, [Mss(mss=8), MpCapable(
-        version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=0x1122)]), 0.01)
+    core2.receive(
+        _reply(
+            decode_frame(101, syn),
+            0x12,
+            [Mss(mss=8), MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=0x1122)],
+        ),
+        0.01,
+    )
     assert core2.subflows[0].mss == 536  # a peer's MSS below RFC 9293's 536 is not believed
 
 
@@ -242,8 +269,22 @@ def test_repeated_synack_on_a_failed_join_sends_no_keys():
 
 def test_cli_refuses_bad_timing_and_fill():
     for args in (["--timing", "x0"], ["--timing", "x-1"], ["--timing", "xnan"], ["--fill", "300"]):
-        r = subprocess.run([sys.executable, "-m", "mptcpspec", "replay", "-r", str(DATA / "v4-tfo.pcap"),
-                            "--target", "198.51.100.2", *args], capture_output=True, text=True, cwd=ROOT)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mptcpspec",
+                "replay",
+                "-r",
+                str(DATA / "v4-tfo.pcap"),
+                "--target",
+                "198.51.100.2",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
 
 
@@ -255,7 +296,7 @@ def test_plan_keeps_the_fast_open_syn_data():
     plan = make_plan(DATA / "v4-tfo.pcap", 1)
     stream = bytearray(plan.data_len)
     for seg in plan.segments:
-        stream[seg.dsn - 1:seg.dsn - 1 + len(seg.data)] = seg.data
+        stream[seg.dsn - 1 : seg.dsn - 1 + len(seg.data)] = seg.data
     # The application's stream: the SYN's data (below the IDSN, as the kernel maps it), then DSN 1...
     assert plan.syn_data + bytes(stream) == pattern(3000, 0)
     assert len(plan.syn_data) == 1000 and len(plan.tfo_cookie) == 8
@@ -267,8 +308,17 @@ def _server_synack(core: Replay, ack_extra: int, cookie: bytes = b""):
     p = decode_frame(101, syn)
     opts = [Mss(mss=1460), FastOpen(cookie=cookie)] if cookie else [Mss(mss=1460)]
     key = 0x1122334455667788
-    synack = tcp_packet(p.dst, p.src, p.dport, p.sport, 5000, p.seq + 1 + ack_extra, 0x12, 65535,
-                        opts + [MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=key)])
+    synack = tcp_packet(
+        p.dst,
+        p.src,
+        p.dport,
+        p.sport,
+        5000,
+        p.seq + 1 + ack_extra,
+        0x12,
+        65535,
+        opts + [MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=key)],
+    )
     return p, core.receive(synack, 0.01)
 
 
@@ -276,14 +326,17 @@ def test_fast_open_syn_data_taken():
     core = _tfo_core()
     p, out = _server_synack(core, 1000, cookie=bytes(range(8)))
     assert p.payload == pattern(1000, 0) and p.payload_len == 1000
-    assert [type(o).__name__ for o in decode_tcp_options(p.options).options if o.KIND > 1] == \
-        ["Mss", "MpCapable", "FastOpen"]
+    assert [type(o).__name__ for o in decode_tcp_options(p.options).options if o.KIND > 1] == [
+        "Mss",
+        "MpCapable",
+        "FastOpen",
+    ]
     third, first = decode_frame(101, out[0]), decode_frame(101, out[1])
     assert third.payload_len == 0 and third.seq == p.seq + 1001
     (mpc,) = decode_mptcp_options(first.options)
     # The first data after the SYN's: MP_CAPABLE with its length, at subflow sequence 1001, DSN 1.
     assert type(mpc) is MpCapable and mpc.data_level_length == len(first.payload) and first.seq == p.seq + 1001
-    assert first.payload == pattern(3000, 0)[1000:1000 + len(first.payload)]
+    assert first.payload == pattern(3000, 0)[1000 : 1000 + len(first.payload)]
     rep = core.report(1.0)
     assert rep.tfo == "SYN data taken (1000 octets)" and rep.tfo_cookie == bytes(range(8)).hex()
     assert rep.data_planned == 3000
@@ -294,7 +347,7 @@ def test_fast_open_syn_data_not_taken_goes_after_the_handshake():
     p, out = _server_synack(core, 0)
     frames = [decode_frame(101, x) for x in out[1:]]
     data = b"".join(f.payload for f in frames)
-    assert data == pattern(3000, 0)[:len(data)] and len(data) > 1000  # the SYN data first, at DSN 1
+    assert data == pattern(3000, 0)[: len(data)] and len(data) > 1000  # the SYN data first, at DSN 1
     (mpc,) = decode_mptcp_options(frames[0].options)
     assert type(mpc) is MpCapable and frames[0].seq == p.seq + 1
     assert core.data_end == (core.idsn_c + 1 + 3000) % 2**64
@@ -310,21 +363,29 @@ def test_no_tfo_sends_a_plain_syn():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(["198.51.100.1>198.51.100.2", "2001:db8::1>2001:db8::2"]),
-       st.integers(0, 2**64 - 1), st.integers(0, 2**64 - 1), st.integers(0, 2**32 - 1), st.integers(0, 2**16 - 1),
-       st.none() | st.integers(0, 0xFFFF), st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1),
-       st.binary(max_size=1500))
+@given(
+    st.sampled_from(["198.51.100.1>198.51.100.2", "2001:db8::1>2001:db8::2"]),
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**16 - 1),
+    st.none() | st.integers(0, 0xFFFF),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**32 - 1),
+    st.binary(max_size=1500),
+)
 def test_fast_data_path_equals_the_codec_and_tcp_packet(pair, ack, dsn, ssn, length, csum, seq, tack, payload):
     """The replay's data segments are built by struct (wire.Flow, wire.dss_data_option): byte for byte
     what the DSS codec and the general packet builder give."""
-    from replay.wire import Flow, dss_data_option
+    from mptcpspec.replay.wire import Flow, dss_data_option
 
     a, b = (ipaddress.ip_address(x) for x in pair.split(">"))
     dss = Dss(flags=DssFlags(0x0F), data_ack=ack, dsn=dsn, ssn=ssn, data_level_length=length, checksum=csum)
     opts = dss_data_option(ack, dsn, ssn, length, csum)
     assert opts == encode_tcp_options([dss])
-    assert Flow(a, b, 40000, 5201).packet(seq, tack, 0x18, 65535, opts, payload) == \
-        tcp_packet(a, b, 40000, 5201, seq, tack, 0x18, 65535, [dss], payload)
+    assert Flow(a, b, 40000, 5201).packet(seq, tack, 0x18, 65535, opts, payload) == tcp_packet(
+        a, b, 40000, 5201, seq, tack, 0x18, 65535, [dss], payload
+    )
 
 
 def test_fast_open_syn_data_fits_the_mss_and_a_partial_take_sends_the_rest():
@@ -333,8 +394,17 @@ def test_fast_open_syn_data_fits_the_mss_and_a_partial_take_sends_the_rest():
     p = decode_frame(101, syn)
     assert p.payload_len == 536 - 40 and len(syn) <= 20 + 40 + 536  # room left for the SYN's options
     assert core.report(0.0).tfo == "sent on the SYN; no SYN/ACK with MP_CAPABLE came back"
-    synack = tcp_packet(p.dst, p.src, p.dport, p.sport, 5000, p.seq + 1 + 300, 0x12, 65535,
-                        [Mss(mss=536), MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=7)])
+    synack = tcp_packet(
+        p.dst,
+        p.src,
+        p.dport,
+        p.sport,
+        5000,
+        p.seq + 1 + 300,
+        0x12,
+        65535,
+        [Mss(mss=536), MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=7)],
+    )
     out = core.receive(synack, 0.01)
     frames = [decode_frame(101, x) for x in out[1:]]
     # 300 octets taken below the IDSN; the other 700 of the SYN's 1000 lead the data stream at DSN 1.
@@ -345,7 +415,7 @@ def test_fast_open_syn_data_fits_the_mss_and_a_partial_take_sends_the_rest():
             continue
         (o,) = decode_mptcp_options(f.options)
         rel = 1 if type(o) is MpCapable else (o.dsn - core.idsn_c) % 2**64
-        stream[rel - 1:rel - 1 + f.payload_len] = f.payload
+        stream[rel - 1 : rel - 1 + f.payload_len] = f.payload
     assert bytes(stream[:700]) == pattern(3000, 0)[300:1000]
     assert core.data_end == (core.idsn_c + 1 + 2700) % 2**64
     assert core.report(1.0).tfo == "SYN data taken (300 octets); the rest sent after the handshake"
@@ -357,8 +427,22 @@ def test_fast_open_cookie_without_data():
     p = decode_frame(101, syn)
     assert p.payload_len == 0
     assert [o for o in decode_tcp_options(p.options).options if type(o) is FastOpen] == [FastOpen(cookie=bytes(8))]
-    _p, _out = p, core.receive(tcp_packet(p.dst, p.src, p.dport, p.sport, 5000, p.seq + 1, 0x12, 65535,
-                                          [MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=7)]), 0.01)
+    _p, _out = (
+        p,
+        core.receive(
+            tcp_packet(
+                p.dst,
+                p.src,
+                p.dport,
+                p.sport,
+                5000,
+                p.seq + 1,
+                0x12,
+                65535,
+                [MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=7)],
+            ),
+            0.01,
+        ),
+    )
     assert core.report(1.0).tfo == "cookie sent, no SYN data"
     assert Replay(make_plan(DATA / "v4-tfo.pcap", 0), target=SERVER).report(0.0).tfo.startswith("sent on the SYN")
-

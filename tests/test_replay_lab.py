@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mptcpspec.dissect import Dissection
-from replay.plan import make_plan
+from mptcpspec.dissect.pipeline import Dissection
+from mptcpspec.replay.plan import make_plan
 from tests.lab import Lab, expected, need_root
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +32,23 @@ def _root():
 
 
 def replay(lab: Lab, capture: str, target: str, *extra: str, timeout: float = 60):
-    r = lab.run("client", sys.executable, "-m", "mptcpspec", "replay", "-r", str(DATA / capture),
-                "--target", target, "--timeout", "5", "--json", *extra, check=False, timeout=timeout)
+    r = lab.run(
+        "client",
+        sys.executable,
+        "-m",
+        "mptcpspec",
+        "replay",
+        "-r",
+        str(DATA / capture),
+        "--target",
+        target,
+        "--timeout",
+        "5",
+        "--json",
+        *extra,
+        check=False,
+        timeout=timeout,
+    )
     assert r.stdout.strip(), f"no report (exit {r.returncode}): {r.stderr[-2000:]}"
     return r.returncode, json.loads(r.stdout)
 
@@ -46,8 +61,9 @@ def server_view(path: Path):
     return conn.summary()
 
 
-def check_clean(report: dict, server: dict, summary, subflows: int, length: int = 32768,
-                app_subflows: tuple[int, ...] | None = None) -> None:
+def check_clean(
+    report: dict, server: dict, summary, subflows: int, length: int = 32768, app_subflows: tuple[int, ...] | None = None
+) -> None:
     assert report["ok"], report["reason"]
     assert report["data_delivered"] == length
     assert server["length"] == length and server["sha256"] == expected(length, 0)["sha256"]
@@ -61,8 +77,16 @@ def check_clean(report: dict, server: dict, summary, subflows: int, length: int 
     assert (summary.client_state, summary.server_state) == ("M_CLOSED", "M_CLOSED")
 
 
-def run_case(lab: Lab, tmp_path: Path, capture: str, target: str, subflows: int, *extra: str, family: int = 4,
-             app_subflows: tuple[int, ...] | None = None):
+def run_case(
+    lab: Lab,
+    tmp_path: Path,
+    capture: str,
+    target: str,
+    subflows: int,
+    *extra: str,
+    family: int = 4,
+    app_subflows: tuple[int, ...] | None = None,
+):
     srv = lab.serve(family=family, reply=32768, timeout=30)
     cap = tmp_path / f"{capture}-server-side.pcap"
     with lab.capture(cap, ns="server"):
@@ -99,8 +123,9 @@ def test_ipv6(tmp_path):
 def test_add_addr_driven_join(tmp_path):
     with Lab() as lab:
         lab.endpoint_add("server", "203.0.113.2", "signal", id=5)
-        report, summary = run_case(lab, tmp_path, "v4-add-addr.pcap", "198.51.100.2", 3,
-                                   "--map", "203.0.113.2=203.0.113.2")
+        report, summary = run_case(
+            lab, tmp_path, "v4-add-addr.pcap", "198.51.100.2", 3, "--map", "203.0.113.2=203.0.113.2"
+        )
         assert any("ADD_ADDR" in e for _, e in summary.history)
         # The capture's client switched a subflow to backup halfway: the replay does it at the same point.
         assert any(e == "client MP_PRIO backup=1" for _, e in summary.history), summary.history
@@ -110,10 +135,16 @@ def test_add_addr_driven_join(tmp_path):
 def test_loss_on_one_path(tmp_path):
     """10% of the TCP packets on pair 1 dropped both ways (nftables; this kernel has no netem)."""
     with Lab() as lab:
-        lab.run("server", "nft", "-f", "-", input="""table inet lossy {
+        lab.run(
+            "server",
+            "nft",
+            "-f",
+            "-",
+            input="""table inet lossy {
   chain i { type filter hook input priority 0; iifname "veth1" meta l4proto tcp numgen random mod 100 < 10 drop; }
   chain o { type filter hook output priority 0; oifname "veth1" meta l4proto tcp numgen random mod 100 < 10 drop; }
-}""")
+}""",
+        )
         retrans = 0
         for _ in range(3):
             srv = lab.serve(reply=32768, timeout=30)
@@ -155,10 +186,25 @@ def test_raw_mode_rewrites_addresses_and_checksums(tmp_path):
     with Lab() as lab:
         cap = tmp_path / "raw.pcap"
         with lab.capture(cap, ns="server", iface="veth0"):
-            r = lab.run("client", sys.executable, "-m", "mptcpspec", "replay", "--mode", "raw", "--json",
-                        "-r", str(DATA / "v4-two-subflows.pcap"), "--iface", "veth0",
-                        "--map", "198.51.100.1=198.51.100.11", "--map", "198.51.100.2=198.51.100.12",
-                        check=False)
+            r = lab.run(
+                "client",
+                sys.executable,
+                "-m",
+                "mptcpspec",
+                "replay",
+                "--mode",
+                "raw",
+                "--json",
+                "-r",
+                str(DATA / "v4-two-subflows.pcap"),
+                "--iface",
+                "veth0",
+                "--map",
+                "198.51.100.1=198.51.100.11",
+                "--map",
+                "198.51.100.2=198.51.100.12",
+                check=False,
+            )
             time.sleep(0.3)
         assert r.returncode == 0, r.stderr
         rep = json.loads(r.stdout)
@@ -170,13 +216,28 @@ def test_raw_mode_rewrites_addresses_and_checksums(tmp_path):
         assert addrs <= {"198.51.100.11", "198.51.100.12", "203.0.113.1"}, addrs
         assert "198.51.100.12" in addrs
         s = d.connections()[0].summary()
-        assert s.client_key == 0x828250ef85950f7c and not [c for c in s.checks if c[1] == "MISMATCH"]
+        assert s.client_key == 0x828250EF85950F7C and not [c for c in s.checks if c[1] == "MISMATCH"]
         assert ("MP_CAPABLE echoed key", "VERIFIED", 2) in s.checks
         assert not [i for i in infos if i.packet and str(i.packet.dst) == "203.0.113.1"]
         tshark = shutil.which("tshark")
         if tshark:
-            out = subprocess.run([tshark, "-r", str(cap), "-o", "tcp.check_checksum:TRUE", "-T", "fields",
-                                  "-e", "tcp.checksum.status", "-Y", "tcp"], capture_output=True, text=True).stdout
+            out = subprocess.run(
+                [
+                    tshark,
+                    "-r",
+                    str(cap),
+                    "-o",
+                    "tcp.check_checksum:TRUE",
+                    "-T",
+                    "fields",
+                    "-e",
+                    "tcp.checksum.status",
+                    "-Y",
+                    "tcp",
+                ],
+                capture_output=True,
+                text=True,
+            ).stdout
             assert set(out.split()) == {"1"}, "every TCP checksum must be good after the rewrite"
 
 
@@ -209,8 +270,9 @@ def test_fast_open(tmp_path):
         srv = lab.serve(reply=4096, tfo=True, timeout=30)
         cap = tmp_path / "tfo-server-side.pcap"
         with lab.capture(cap, ns="server"):
-            code, again = replay(lab, "v4-tfo.pcap", "198.51.100.2", "--stream", "1",
-                                 "--tfo-cookie", report["tfo_cookie"])
+            code, again = replay(
+                lab, "v4-tfo.pcap", "198.51.100.2", "--stream", "1", "--tfo-cookie", report["tfo_cookie"]
+            )
         server = srv.result(timeout=10)
         assert code == 0, again
         assert again["tfo"] == "SYN data taken (1000 octets)" and again["data_delivered"] == 3000

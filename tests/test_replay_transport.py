@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from mptcpspec.packets import TcpFlags, decode_packet
-from mptcpspec.pcap import read_records
-from replay import transport
-from replay.transport import RawTransport, TransportError, nft_script
+from mptcpspec.capture.packets import TcpFlags, decode_packet
+from mptcpspec.capture.pcap import read_records
+from mptcpspec.replay import transport
+from mptcpspec.replay.transport import RawTransport, TransportError, nft_script
 from tests import lab as labmod
 from tests import replay_transport_probe as probe
 from tests.lab import Lab, need_root
@@ -53,8 +53,11 @@ def nft_tables(lab: Lab) -> str:
 def client_rsts(pcap: Path, sport: int) -> list:
     """The RSTs from the client's port ``sport`` to the server's port 5201 in a capture."""
     pkts = (decode_packet(r) for r in read_records(pcap))
-    return [p for p in pkts if p and p.flags & TcpFlags.RST and p.sport == sport and p.dport == PORT
-            and str(p.src) in CLIENT.values()]
+    return [
+        p
+        for p in pkts
+        if p and p.flags & TcpFlags.RST and p.sport == sport and p.dport == PORT and str(p.src) in CLIENT.values()
+    ]
 
 
 @pytest.mark.lab
@@ -153,8 +156,7 @@ def test_nft_script():
     text = nft_script("mptcpspec_replay_7_0", ["198.51.100.1", "2001:db8:1::1", "203.0.113.1"], 0x4D50)
     assert text.startswith("add table inet mptcpspec_replay_7_0\ndelete table inet mptcpspec_replay_7_0\n")
     assert "type filter hook output priority 0; policy accept;" in text
-    assert ("ip saddr { 198.51.100.1, 203.0.113.1 } tcp flags & rst == rst meta mark != 0x00004d50 counter drop"
-            in text)
+    assert "ip saddr { 198.51.100.1, 203.0.113.1 } tcp flags & rst == rst meta mark != 0x00004d50 counter drop" in text
     assert "ip6 saddr { 2001:db8:1::1 } tcp flags & rst == rst meta mark != 0x00004d50 counter drop" in text
     assert "ip6" not in nft_script("t", ["198.51.100.1"], 1)
 
@@ -215,20 +217,39 @@ def test_missing_privileges_for_real():
     import subprocess
 
     need_root(("setpriv", "nft"))
-    r = subprocess.run(["setpriv", "--inh-caps=-all", "--bounding-set=-all", sys.executable, "-m", "mptcpspec",
-                        "replay", "-r", str(Path(__file__).parent / "data" / "v4-two-subflows.pcap"),
-                        "--target", "198.51.100.2"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [
+            "setpriv",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            sys.executable,
+            "-m",
+            "mptcpspec",
+            "replay",
+            "-r",
+            str(Path(__file__).parent / "data" / "v4-two-subflows.pcap"),
+            "--target",
+            "198.51.100.2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 3, r.stderr
-    assert r.stderr.splitlines() == ["mptcpspec: error: the replay transport needs root or CAP_NET_RAW and "
-                                     "CAP_NET_ADMIN (raw sockets, nftables): [Errno 1] Operation not permitted"]
+    assert r.stderr.splitlines() == [
+        "mptcpspec: error: the replay transport needs root or CAP_NET_RAW and "
+        "CAP_NET_ADMIN (raw sockets, nftables): [Errno 1] Operation not permitted"
+    ]
     listing = subprocess.run([shutil.which("nft"), "list", "tables"], capture_output=True, text=True).stdout
     assert "mptcpspec_replay" not in listing
 
 
 def test_cleanup_leftovers_parses_and_deletes_dead_tables(monkeypatch):
     calls = []
-    listing = ("table inet filter\ntable inet mptcpspec_replay_999999999_0\n"
-               "table inet mptcpspec_replay_1_3\ntable ip mptcpspec_other\n")
+    listing = (
+        "table inet filter\ntable inet mptcpspec_replay_999999999_0\n"
+        "table inet mptcpspec_replay_1_3\ntable ip mptcpspec_other\n"
+    )
 
     def fake_nft(*args, script=None, check=True):
         calls.append(args)
@@ -260,7 +281,7 @@ def test_signal_handlers_only_where_the_default_would_kill(monkeypatch):
 
 def run_bpf(prog: bytes, packet: bytes, pkttype: int) -> int:
     """A classic BPF interpreter for the instructions the transport's filter uses."""
-    insns = [struct.unpack("HBBI", prog[i:i + 8]) for i in range(0, len(prog), 8)]
+    insns = [struct.unpack("HBBI", prog[i : i + 8]) for i in range(0, len(prog), 8)]
     proto = {4: 0x0800, 6: 0x86DD}.get(packet[0] >> 4, 0)
     pc = a = 0
     while True:
@@ -270,7 +291,7 @@ def run_bpf(prog: bytes, packet: bytes, pkttype: int) -> int:
             size = {0x20: 4, 0x28: 2, 0x30: 1}[code]
             a = {0xFFFFF000: proto, 0xFFFFF004: pkttype}.get(k)
             if a is None:
-                a = int.from_bytes(packet[k:k + size], "big")
+                a = int.from_bytes(packet[k : k + size], "big")
         elif code in (0x15, 0x45):
             pc += jt if (a == k if code == 0x15 else a & k) else jf
         else:

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import pytest
 
-from mptcpspec.dissect import Dissection
-from mptcpspec.fields import FIELDS
-from mptcpspec.options import MalformedOption, MpCapable
-from mptcpspec.output import FieldsWriter
+from mptcpspec.codec.options import MalformedOption, MpCapable
+from mptcpspec.dissect.fields import FIELDS
+from mptcpspec.dissect.pipeline import Dissection
+from mptcpspec.dissect.writers import FieldsWriter
 from tests.tshark_fields import tshark_mptcp_fields
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,8 +99,11 @@ def compare(path: Path, config_dir: Path, names: list[str] = NAMES) -> tuple[int
                     equal[n] += 1
             elif n in Q17_FIELDS and info.number in q17:
                 allowed += 1
-            elif n.startswith("tcp.options.mptcp.") and n != "tcp.options.mptcp.subtype" and any(
-                    type(o) is MalformedOption for o in info.mptcp):
+            elif (
+                n.startswith("tcp.options.mptcp.")
+                and n != "tcp.options.mptcp.subtype"
+                and any(type(o) is MalformedOption for o in info.mptcp)
+            ):
                 allowed += 1  # tshark shows what fits of an option of a bad length; we refuse it
             else:
                 problems.append(f"{path.name} #{info.number} {n}: ours {mine}, tshark {th}")
@@ -117,8 +120,10 @@ def config_dir(tmp_path_factory) -> Path:
 def test_every_shared_field_on_every_packet(path, config_dir):
     _need_tshark()
     frames, equal, allowed = compare(path, config_dir)
-    print(f"\n{path.name}: {frames} frames, {sum(equal.values())} non-empty values equal to tshark's "
-          f"in {len(equal)} fields; {allowed} value(s) differ where tshark 4.0 is wrong (Q17)")
+    print(
+        f"\n{path.name}: {frames} frames, {sum(equal.values())} non-empty values equal to tshark's "
+        f"in {len(equal)} fields; {allowed} value(s) differ where tshark 4.0 is wrong (Q17)"
+    )
     assert sum(equal.values()) > 0
 
 
@@ -144,8 +149,7 @@ def test_the_kernel_captures_cover_the_analysis_fields(config_dir):
     for p in sorted(DATA.glob("*.pcap")):
         seen.update(compare(p, config_dir)[1])
     # mptcp.reinjected_in names later frames: tshark 4.0 never prints it in one pass (nor we, without -2)
-    analysis = {n for n in NAMES if n.startswith("mptcp.") and n not in ("mptcp.rm_addr.count",
-                                                                           "mptcp.reinjected_in")}
+    analysis = {n for n in NAMES if n.startswith("mptcp.") and n not in ("mptcp.rm_addr.count", "mptcp.reinjected_in")}
     assert analysis <= set(seen), sorted(analysis - set(seen))
 
 
@@ -155,12 +159,16 @@ REQUIRED = (
     "tcp.ack mptcp.stream mptcp.dsn mptcp.ack mptcp.expected_token mptcp.expected_idsn mptcp.rawdsn64 "
     "mptcp.dss.dsn mptcp.master mptcp.analysis.subflows mptcp.related_mapping mptcp.reinjection_of "
     "mptcp.rm_addr.count"
-).split() + ["tcp.options.mptcp." + n for n in (
-    "subtype version flags sendkey recvkey recvtok sendrand sendtrunchmac sendhmac addrid rawdataseqno "
-    "rawdataack subflowseqno datalvllen checksum ipv4 ipv6 port echo addaddrtrunchmac rst_reason "
-    "backup.flag checksumreq.flags extensibility.flag nomoresubflows.flag sha1.flag sha256.flag datafin.flag "
-    "dseqn8.flag dseqnpresent.flag dataack8.flag dataackpresent.flag reserved.flag flag_U.flag flag_V.flag "
-    "flag_W.flag flag_T.flag ipver reserved").split()]
+).split() + [
+    "tcp.options.mptcp." + n
+    for n in (
+        "subtype version flags sendkey recvkey recvtok sendrand sendtrunchmac sendhmac addrid rawdataseqno "
+        "rawdataack subflowseqno datalvllen checksum ipv4 ipv6 port echo addaddrtrunchmac rst_reason "
+        "backup.flag checksumreq.flags extensibility.flag nomoresubflows.flag sha1.flag sha256.flag datafin.flag "
+        "dseqn8.flag dseqnpresent.flag dataack8.flag dataackpresent.flag reserved.flag flag_U.flag flag_V.flag "
+        "flag_W.flag flag_T.flag ipver reserved"
+    ).split()
+]
 
 
 def test_every_named_field_exists_with_wiresharks_name():
@@ -189,10 +197,20 @@ def test_a_field_named_twice(config_dir):
     _need_tshark()
     path = DATA / "v4-two-subflows.pcap"
     args = ["-T", "fields", "-e", "frame.number", "-e", "tcp.srcport", "-e", "frame.number"]
-    theirs = subprocess.run(["tshark", "-n", "-r", str(path), *args], capture_output=True, text=True, check=True,
-                            env={**os.environ, "WIRESHARK_CONFIG_DIR": str(config_dir)}).stdout.splitlines()
-    ours = subprocess.run([sys.executable, "-m", "mptcpspec", "dissect", "-r", str(path), *args],
-                          capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()
+    theirs = subprocess.run(
+        ["tshark", "-n", "-r", str(path), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "WIRESHARK_CONFIG_DIR": str(config_dir)},
+    ).stdout.splitlines()
+    ours = subprocess.run(
+        [sys.executable, "-m", "mptcpspec", "dissect", "-r", str(path), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout.splitlines()
     assert len(ours) == len(theirs) == 119
     for k, (a, b) in enumerate(zip(ours, theirs), 1):
         assert b.split("\t") == ["", a.split("\t")[1], str(k)]
@@ -200,16 +218,31 @@ def test_a_field_named_twice(config_dir):
 
 
 FILTERS = [
-    "mptcp.stream == 0", "mptcp.stream != 0", "mptcp.stream ~= 0", "mptcp.ack != 1", "mptcp.ack ~= 1",
-    "tcp.options.mptcp.subtype in {0, 1}", "tcp.options.mptcp.subtype == 2 and tcp.len > 0",
-    "not tcp.options.mptcp.subtype", "!(tcp.options.mptcp.subtype == 2) && tcp.options.mptcp.subtype",
-    "ip.src == 198.51.100.1 or ipv6.src == 2001:db8:2::1", "ip.dst != 198.51.100.2",
-    "tcp.flags & 0x02", "tcp.flags & 0x12 and tcp.options.mptcp.subtype == 1",
-    "tcp.options.mptcp.rawdataack >= 0x10000000", "tcp.options.mptcp.backup.flag == 0",
+    "mptcp.stream == 0",
+    "mptcp.stream != 0",
+    "mptcp.stream ~= 0",
+    "mptcp.ack != 1",
+    "mptcp.ack ~= 1",
+    "tcp.options.mptcp.subtype in {0, 1}",
+    "tcp.options.mptcp.subtype == 2 and tcp.len > 0",
+    "not tcp.options.mptcp.subtype",
+    "!(tcp.options.mptcp.subtype == 2) && tcp.options.mptcp.subtype",
+    "ip.src == 198.51.100.1 or ipv6.src == 2001:db8:2::1",
+    "ip.dst != 198.51.100.2",
+    "tcp.flags & 0x02",
+    "tcp.flags & 0x12 and tcp.options.mptcp.subtype == 1",
+    "tcp.options.mptcp.rawdataack >= 0x10000000",
+    "tcp.options.mptcp.backup.flag == 0",
     "(tcp.srcport == 5201 || tcp.dstport == 5201) && !tcp.options.mptcp.datafin.flag",
-    "tcp.options.mptcp.addrid", "mptcp.dsn > 1000 and mptcp.dsn <= 50000", "mptcp.dsn < 1",
-    "tcp.options.mptcp.sendkey", "tcp.options.mptcp.datalvllen ge 1000", "tcp.seq eq 1 and tcp.ack ne 1",
-    "tcp.len lt 100 or tcp.len gt 1000", "mptcp.expected_token", "tcp.options.mptcp.subtype in {2,3}",
+    "tcp.options.mptcp.addrid",
+    "mptcp.dsn > 1000 and mptcp.dsn <= 50000",
+    "mptcp.dsn < 1",
+    "tcp.options.mptcp.sendkey",
+    "tcp.options.mptcp.datalvllen ge 1000",
+    "tcp.seq eq 1 and tcp.ack ne 1",
+    "tcp.len lt 100 or tcp.len gt 1000",
+    "mptcp.expected_token",
+    "tcp.options.mptcp.subtype in {2,3}",
 ]
 
 
@@ -218,7 +251,7 @@ def test_display_filters_select_the_frames_tshark_selects(name, config_dir):
     """-Y: the same frames as tshark 4.0 (with the differential tests' preferences) for each filter."""
     import subprocess
 
-    from mptcpspec.filters import compile_filter
+    from mptcpspec.dissect.filters import compile_filter
     from tests.tshark_fields import RECOMMENDED_PREFS
 
     _need_tshark()
@@ -227,8 +260,12 @@ def test_display_filters_select_the_frames_tshark_selects(name, config_dir):
     prefs = [x for n, v in RECOMMENDED_PREFS.items() for x in ("-o", f"{n}:{v}")]
     env = {**os.environ, "WIRESHARK_CONFIG_DIR": str(config_dir)}
     for flt in FILTERS:
-        theirs = subprocess.run(["tshark", "-n", "-r", str(path), *prefs, "-Y", flt, "-T", "fields", "-e", "frame.number"],
-                                capture_output=True, text=True, env=env)
+        theirs = subprocess.run(
+            ["tshark", "-n", "-r", str(path), *prefs, "-Y", flt, "-T", "fields", "-e", "frame.number"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         assert theirs.returncode == 0, (flt, theirs.stderr)
         keep = compile_filter(flt)
         assert [i.number for i in infos if keep(i)] == [int(n) for n in theirs.stdout.split()], flt

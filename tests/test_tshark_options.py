@@ -1,7 +1,7 @@
 """Differential test of the MPTCP option decoder against tshark (Wireshark 4.0's TCP dissector).
 
 tshark dissects every capture (``-T pdml``, which keeps each option's position and every field's
-displayed value); we decode the same packets with ``mptcpspec.packets`` and
+displayed value); we decode the same packets with ``mptcpspec.capture.packets`` and
 ``decode_tcp_options(strict=False)``.  Each MPTCP option tshark shows is matched to ours by its
 offset in the options area, then every ``tcp.options.mptcp.*`` field tshark displays for it
 (names from ``tshark -G fields``) is compared with the value of our decode, and every field our
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pytest
 
-from mptcpspec.options import (
+from mptcpspec.codec.options import (
     KIND_MPTCP,
     AddAddr,
     AddAddrV0,
@@ -57,8 +57,8 @@ from mptcpspec.options import (
     MpJoinSyn,
     MpJoinSynAck,
     MpPrio,
-    MptcpUnknown,
     MpTcpRst,
+    MptcpUnknown,
     RemoveAddr,
     decode_tcp_options,
 )
@@ -98,6 +98,7 @@ def _need_tshark() -> str:
 
 # --------------------------------------------------------------------------- our decode, in tshark's terms
 
+
 def _flag(value: int, bit: int) -> int:
     return 1 if value & bit else 0
 
@@ -134,8 +135,12 @@ def tshark_view(opt, octets: bytes) -> tuple[dict[str, list], list[str]]:
         else:
             add("sha1.flag", _flag(f, MpCapableFlags.HMAC_SHA))
             add("reserved.flag", (f & 0x3E) >> 1)  # C D E F G
-        for name, value in (("sendkey", opt.sender_key), ("recvkey", opt.receiver_key),
-                            ("datalvllen", opt.data_level_length), ("checksum", opt.checksum)):
+        for name, value in (
+            ("sendkey", opt.sender_key),
+            ("recvkey", opt.receiver_key),
+            ("datalvllen", opt.data_level_length),
+            ("checksum", opt.checksum),
+        ):
             if value is not None:
                 add(name, value)
     elif isinstance(opt, (MpJoinSyn, MpJoinSynAck)):
@@ -226,11 +231,13 @@ def _tshark_value(name: str, show: str):
 
 # --------------------------------------------------------------------------- tshark's dissection
 
+
 def _run_tshark(path: Path, config_dir: Path) -> dict[int, list[dict]]:
     """Frame number -> the MPTCP options tshark shows, each {offset, size, fields: [(name, show)]}."""
     env = {**os.environ, "WIRESHARK_CONFIG_DIR": str(config_dir)}  # no personal preferences
-    proc = subprocess.run([_need_tshark(), "-n", "-r", str(path), "-T", "pdml"], capture_output=True,
-                          env=env, check=False)
+    proc = subprocess.run(
+        [_need_tshark(), "-n", "-r", str(path), "-T", "pdml"], capture_output=True, env=env, check=False
+    )
     assert proc.returncode == 0, f"tshark failed on {path.name}: {proc.stderr.decode(errors='replace')}"
     frames: dict[int, list[dict]] = {}
     root = ET.fromstring(proc.stdout)
@@ -244,16 +251,25 @@ def _run_tshark(path: Path, config_dir: Path) -> dict[int, list[dict]]:
             if proto.get("name") != "mptcp":
                 continue
             assert area is not None, f"{path.name} #{number}: an MPTCP option outside tcp.options"
-            fields = [(f.get("name"), f.get("show")) for f in proto.iter("field")
-                      if f.get("name", "").startswith(_COMPARED_PREFIXES)]
-            opts.append({"offset": int(proto.get("pos")) - int(area.get("pos")),
-                         "size": int(proto.get("size")), "fields": fields})
+            fields = [
+                (f.get("name"), f.get("show"))
+                for f in proto.iter("field")
+                if f.get("name", "").startswith(_COMPARED_PREFIXES)
+            ]
+            opts.append(
+                {
+                    "offset": int(proto.get("pos")) - int(area.get("pos")),
+                    "size": int(proto.get("size")),
+                    "fields": fields,
+                }
+            )
         if opts:
             frames[number] = opts
     return frames
 
 
 # --------------------------------------------------------------------------- our dissection
+
 
 def _walk(area: bytes):
     """(offset, length) of each option, by kind and length octets alone."""
@@ -275,8 +291,8 @@ def _walk(area: bytes):
 
 def _our_mptcp(path: Path) -> dict[int, list[tuple[int, bytes, object]]]:
     """Frame number -> our MPTCP options, each (offset in the options area, octets, decoded value)."""
-    from mptcpspec.packets import decode_packet
-    from mptcpspec.pcap import read_records
+    from mptcpspec.capture.packets import decode_packet
+    from mptcpspec.capture.pcap import read_records
 
     frames = {}
     for number, rec in enumerate(read_records(path), 1):
@@ -290,7 +306,7 @@ def _our_mptcp(path: Path) -> dict[int, list[tuple[int, bytes, object]]]:
         for opt, (off, ln) in zip(decoded.options, spans):
             kind = opt.kind if isinstance(opt, MalformedOption) else opt.KIND
             if kind == KIND_MPTCP:
-                mine.append((off, pkt.options[off:off + ln], opt))
+                mine.append((off, pkt.options[off : off + ln], opt))
         if mine:
             frames[number] = mine
     return frames
@@ -301,48 +317,48 @@ def _our_mptcp(path: Path) -> dict[int, list[tuple[int, bytes, object]]]:
 # One packet per line: TCP flags, then the options area (EOL-padded to a multiple of 4 on writing).
 # Inputs only; nothing here is an expected value.
 SYNTHETIC = (
-    (0x02, "1e0c0081 9c9eabd1e46a33b2"),                                  # MP_CAPABLE v0 SYN, A H
-    (0x10, "1e1400ff 9c9eabd1e46a33b2 967d2770b6960552"),                 # v0 third ACK, every flag
-    (0x02, "1e040101"),                                                   # v1 SYN
-    (0x12, "1e0c0121 29a6c86981ad933c"),                                  # v1 SYN/ACK, C H
-    (0x10, "1e14015f 1fdb5df328bc3def 29a6c86981ad933c"),                 # v1 ACK, B and D-G set
-    (0x18, "1e160101 1fdb5df328bc3def 29a6c86981ad933c 2000 0101"),       # v1 first data
-    (0x18, "1e180181 1fdb5df328bc3def 29a6c86981ad933c 0010 beef"),       # v1 first data, checksum
-    (0x02, "1e0c1103 e47f0142 1b665a18"),                                 # MP_JOIN SYN, backup
-    (0x12, "1e10100a 5ab680c7884af03d 33abe9d5"),                         # MP_JOIN SYN/ACK
-    (0x10, "1e181000 cb7b87f5e5f0502f43b535fb70ef6607df2e6c7a"),          # MP_JOIN ACK
-    (0x10, "1e082001 d52abeca"),                                          # DSS 4-octet ack
-    (0x10, "1e0c2003 c7e0f4fc1b9f4a4e"),                                  # DSS 8-octet ack
-    (0x18, "1e142005 d52abeca d1b97490 00000001 0029 082f"),              # DSS 4-octet, checksum
+    (0x02, "1e0c0081 9c9eabd1e46a33b2"),  # MP_CAPABLE v0 SYN, A H
+    (0x10, "1e1400ff 9c9eabd1e46a33b2 967d2770b6960552"),  # v0 third ACK, every flag
+    (0x02, "1e040101"),  # v1 SYN
+    (0x12, "1e0c0121 29a6c86981ad933c"),  # v1 SYN/ACK, C H
+    (0x10, "1e14015f 1fdb5df328bc3def 29a6c86981ad933c"),  # v1 ACK, B and D-G set
+    (0x18, "1e160101 1fdb5df328bc3def 29a6c86981ad933c 2000 0101"),  # v1 first data
+    (0x18, "1e180181 1fdb5df328bc3def 29a6c86981ad933c 0010 beef"),  # v1 first data, checksum
+    (0x02, "1e0c1103 e47f0142 1b665a18"),  # MP_JOIN SYN, backup
+    (0x12, "1e10100a 5ab680c7884af03d 33abe9d5"),  # MP_JOIN SYN/ACK
+    (0x10, "1e181000 cb7b87f5e5f0502f43b535fb70ef6607df2e6c7a"),  # MP_JOIN ACK
+    (0x10, "1e082001 d52abeca"),  # DSS 4-octet ack
+    (0x10, "1e0c2003 c7e0f4fc1b9f4a4e"),  # DSS 8-octet ack
+    (0x18, "1e142005 d52abeca d1b97490 00000001 0029 082f"),  # DSS 4-octet, checksum
     (0x18, "1e1a200f c7e0f4fc1b9f4a4e a2e62b7ca4b56c2e 00000011 0010 0101"),  # DSS 8-octet, no checksum
     (0x11, "1e1c201f c7e0f4fc1b9f4a4e a2e62b7ca4b56c2e 00000000 0001 abcd"),  # DATA_FIN, checksum
-    (0x10, "1e042010"),                                                   # DATA_FIN alone
-    (0x10, "1e0420e0"),                                                   # reserved flag bits
-    (0x10, "1e083405 0a010202 1e082001 d52abeca"),                        # ADD_ADDR v0 IPv4, then DSS
-    (0x10, "1e0a3405 0a010202 1f90"),                                     # ADD_ADDR v0 IPv4 port
-    (0x10, "1e143606 20010db8000000000000000000000002"),                  # ADD_ADDR v0 IPv6
-    (0x10, "1e163606 20010db8000000000000000000000002 01bb"),             # ADD_ADDR v0 IPv6 port
-    (0x10, "1e103001 c0a888e1 669928744366716c"),                         # ADD_ADDR v1 IPv4 HMAC
-    (0x10, "1e123001 c0a888e1 2710 669928744366716c"),                    # ADD_ADDR v1 IPv4 port HMAC
-    (0x10, "1e083101 0a000201"),                                          # ADD_ADDR v1 echo
-    (0x10, "1e0a3101 0a000201 2710"),                                     # ADD_ADDR v1 echo port
+    (0x10, "1e042010"),  # DATA_FIN alone
+    (0x10, "1e0420e0"),  # reserved flag bits
+    (0x10, "1e083405 0a010202 1e082001 d52abeca"),  # ADD_ADDR v0 IPv4, then DSS
+    (0x10, "1e0a3405 0a010202 1f90"),  # ADD_ADDR v0 IPv4 port
+    (0x10, "1e143606 20010db8000000000000000000000002"),  # ADD_ADDR v0 IPv6
+    (0x10, "1e163606 20010db8000000000000000000000002 01bb"),  # ADD_ADDR v0 IPv6 port
+    (0x10, "1e103001 c0a888e1 669928744366716c"),  # ADD_ADDR v1 IPv4 HMAC
+    (0x10, "1e123001 c0a888e1 2710 669928744366716c"),  # ADD_ADDR v1 IPv4 port HMAC
+    (0x10, "1e083101 0a000201"),  # ADD_ADDR v1 echo
+    (0x10, "1e0a3101 0a000201 2710"),  # ADD_ADDR v1 echo port
     (0x10, "1e1c3009 fe800000000000000000000000000009 f8295862f645df19"),  # v1 IPv6 HMAC
     (0x10, "1e1e3009 fe800000000000000000000000000009 c350 f8295862f645df19"),  # v1 IPv6 port HMAC
-    (0x10, "1e143109 fe800000000000000000000000000009"),                  # v1 IPv6 echo
-    (0x10, "1e044002"),                                                   # REMOVE_ADDR one ID
-    (0x10, "1e0740010203ff"),                                             # REMOVE_ADDR four IDs
-    (0x10, "1e035001"),                                                   # MP_PRIO v1, backup
-    (0x10, "1e035000"),                                                   # MP_PRIO v1, not backup
-    (0x10, "1e045103"),                                                   # MP_PRIO v0 with an address ID
-    (0x10, "1e0c6000 d1b9749000000001"),                                  # MP_FAIL
-    (0x10, "1e0c7000 d005b1ab34bad344"),                                  # MP_FASTCLOSE
-    (0x14, "1e048000 1e048101"),                                          # MP_TCPRST, two in a row
-    (0x14, "1e048e06"),                                                   # MP_TCPRST U V W
-    (0x14, "1e04850a"),                                                   # MP_TCPRST V T, unassigned reason
-    (0x10, "1e08f3 0102030405"),                                          # subtype 0xf
-    (0x10, "1e04a5ff"),                                                   # unassigned subtype 0xa
-    (0x10, "1e0320"),                                                     # DSS of length 3 (malformed)
-    (0x10, "1e0d0081 0102030405060708 00"),                               # MP_CAPABLE of length 13
+    (0x10, "1e143109 fe800000000000000000000000000009"),  # v1 IPv6 echo
+    (0x10, "1e044002"),  # REMOVE_ADDR one ID
+    (0x10, "1e0740010203ff"),  # REMOVE_ADDR four IDs
+    (0x10, "1e035001"),  # MP_PRIO v1, backup
+    (0x10, "1e035000"),  # MP_PRIO v1, not backup
+    (0x10, "1e045103"),  # MP_PRIO v0 with an address ID
+    (0x10, "1e0c6000 d1b9749000000001"),  # MP_FAIL
+    (0x10, "1e0c7000 d005b1ab34bad344"),  # MP_FASTCLOSE
+    (0x14, "1e048000 1e048101"),  # MP_TCPRST, two in a row
+    (0x14, "1e048e06"),  # MP_TCPRST U V W
+    (0x14, "1e04850a"),  # MP_TCPRST V T, unassigned reason
+    (0x10, "1e08f3 0102030405"),  # subtype 0xf
+    (0x10, "1e04a5ff"),  # unassigned subtype 0xa
+    (0x10, "1e0320"),  # DSS of length 3 (malformed)
+    (0x10, "1e0d0081 0102030405060708 00"),  # MP_CAPABLE of length 13
 )
 
 
@@ -360,10 +376,25 @@ def write_synthetic(path: Path, lines=SYNTHETIC) -> None:
         opts = bytes.fromhex(hexopts.replace(" ", ""))
         opts += bytes(-len(opts) % 4)
         assert len(opts) <= 40
-        tcp = struct.pack("!HHIIBBHHH", 40000 + n, 5201, 1000 + n, 2000, (5 + len(opts) // 4) << 4, flags,
-                          1000, 0, 0) + opts
-        ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), n, 0, 64, 6, 0,
-                                   bytes([198, 51, 100, 1]), bytes([198, 51, 100, 2])))
+        tcp = (
+            struct.pack("!HHIIBBHHH", 40000 + n, 5201, 1000 + n, 2000, (5 + len(opts) // 4) << 4, flags, 1000, 0, 0)
+            + opts
+        )
+        ip = bytearray(
+            struct.pack(
+                "!BBHHHBBH4s4s",
+                0x45,
+                0,
+                20 + len(tcp),
+                n,
+                0,
+                64,
+                6,
+                0,
+                bytes([198, 51, 100, 1]),
+                bytes([198, 51, 100, 2]),
+            )
+        )
         ip[10:12] = struct.pack("!H", _ipv4_checksum(bytes(ip)))
         frame = bytes(6) + bytes([2, 0, 0, 0, 0, 1]) + b"\x08\x00" + bytes(ip) + tcp
         out.append(struct.pack("<IIII", 1700000000 + n, 0, len(frame), len(frame)) + frame)
@@ -371,6 +402,7 @@ def write_synthetic(path: Path, lines=SYNTHETIC) -> None:
 
 
 # --------------------------------------------------------------------------- parametrisation
+
 
 def _corpus_params() -> list:
     if not CORPUS.is_dir():
@@ -403,7 +435,8 @@ def compare_capture(path: Path, config_dir: Path) -> tuple[int, Counter, Counter
     ours = _our_mptcp(path)
     assert set(ours) == set(theirs), (
         f"{path.name}: frames with MPTCP options differ: only ours {sorted(set(ours) - set(theirs))}, "
-        f"only tshark's {sorted(set(theirs) - set(ours))}")
+        f"only tshark's {sorted(set(theirs) - set(ours))}"
+    )
     options = 0
     fields: Counter = Counter()
     gaps: Counter = Counter()
@@ -439,16 +472,21 @@ def compare_capture(path: Path, config_dir: Path) -> tuple[int, Counter, Counter
 
 
 def _report(label: str, options: int, fields: Counter, gaps: Counter) -> None:
-    print(f"\n{label}: {options} MPTCP option(s), {sum(fields.values())} field value(s) equal to tshark's; "
-          f"fields: {dict(sorted(fields.items()))}; gaps skipped: {dict(sorted(gaps.items()))}")
+    print(
+        f"\n{label}: {options} MPTCP option(s), {sum(fields.values())} field value(s) equal to tshark's; "
+        f"fields: {dict(sorted(fields.items()))}; gaps skipped: {dict(sorted(gaps.items()))}"
+    )
 
 
 @pytest.mark.parametrize("source, pcap", _corpus_params() + _data_params())
 def test_capture_against_tshark(source: str, pcap: Path | None, config_dir: Path) -> None:
     _need_tshark()
     if pcap is None:
-        what = ("the shared corpus ../shared/corpus/tcpdump is absent" if source == "corpus"
-                else "there is no kernel capture in tests/data/*.pcap")
+        what = (
+            "the shared corpus ../shared/corpus/tcpdump is absent"
+            if source == "corpus"
+            else "there is no kernel capture in tests/data/*.pcap"
+        )
         if _in_ci():
             pytest.fail(f"{what} and CI=true")
         pytest.skip(what)
@@ -464,10 +502,18 @@ def test_synthetic_capture_against_tshark(synthetic: Path, config_dir: Path) -> 
     _report("synthetic", options, fields, gaps)
     assert options == sum(len(_walk_mptcp(h)) for _, h in SYNTHETIC)
 
-    listing = subprocess.run([tshark, "-G", "fields"], capture_output=True, text=True, check=True,
-                             env={**os.environ, "WIRESHARK_CONFIG_DIR": str(config_dir)}).stdout
-    known = {cols[2] for cols in (line.split("\t") for line in listing.splitlines())
-             if len(cols) > 2 and cols[0] == "F" and cols[2].startswith(P)}
+    listing = subprocess.run(
+        [tshark, "-G", "fields"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "WIRESHARK_CONFIG_DIR": str(config_dir)},
+    ).stdout
+    known = {
+        cols[2]
+        for cols in (line.split("\t") for line in listing.splitlines())
+        if len(cols) > 2 and cols[0] == "F" and cols[2].startswith(P)
+    }
     assert known, "tshark -G fields lists no tcp.options.mptcp.* field"
     never = sorted(known - set(fields))
     assert not never, f"tshark fields never compared: {never}"

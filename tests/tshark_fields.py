@@ -104,16 +104,29 @@ def _merged_prefs(prefs: Mapping[str, object] | None) -> dict[str, str]:
     return merged
 
 
-def tshark_command(pcap_path: str | os.PathLike, fields: Iterable[str],
-                   prefs: Mapping[str, object] | None = None) -> list[str]:
+def tshark_command(
+    pcap_path: str | os.PathLike, fields: Iterable[str], prefs: Mapping[str, object] | None = None
+) -> list[str]:
     """The tshark command line: frame.number first, then ``fields``, with the merged prefs."""
     cmd = [TSHARK, "-n", "-r", os.fspath(pcap_path)]
     for name, value in _merged_prefs(prefs).items():
         cmd += ["-o", f"{name}:{value}"]
-    cmd += ["-T", "fields",
-            "-E", f"separator={SEPARATOR}", "-E", f"aggregator={AGGREGATOR}",
-            "-E", "quote=d", "-E", "occurrence=a", "-E", "header=n",
-            "-e", "frame.number"]
+    cmd += [
+        "-T",
+        "fields",
+        "-E",
+        f"separator={SEPARATOR}",
+        "-E",
+        f"aggregator={AGGREGATOR}",
+        "-E",
+        "quote=d",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "header=n",
+        "-e",
+        "frame.number",
+    ]
     for field in fields:
         cmd += ["-e", field]
     return cmd
@@ -127,9 +140,12 @@ def _parse_value(cell: str, line: str) -> list[str]:
     return cell[1:-1].split(AGGREGATOR)
 
 
-def tshark_mptcp_fields(pcap_path: str | os.PathLike, fields: Iterable[str],
-                        prefs: Mapping[str, object] | None = None,
-                        config_dir: str | os.PathLike | None = None) -> dict[int, dict[str, list[str]]]:
+def tshark_mptcp_fields(
+    pcap_path: str | os.PathLike,
+    fields: Iterable[str],
+    prefs: Mapping[str, object] | None = None,
+    config_dir: str | os.PathLike | None = None,
+) -> dict[int, dict[str, list[str]]]:
     """Per frame number, each of ``fields`` as tshark 4.0 displays it in ``-T fields``.
 
     ``prefs`` ({name: value}, booleans allowed) is applied over ``RECOMMENDED_PREFS``.
@@ -191,13 +207,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 -m tests.tshark_fields",
         description="Print tshark 4.0's MPTCP analysis fields of a capture, one line a frame "
-                    "('-' absent, '|' between occurrences, '\"\"' an empty value).")
+        "('-' absent, '|' between occurrences, '\"\"' an empty value).",
+    )
     parser.add_argument("capture")
-    parser.add_argument("-e", "--field", action="append", dest="fields",
-                        help="field to show (repeatable; default: the MPTCP analysis fields "
-                             "and expert infos)")
-    parser.add_argument("-o", "--pref", action="append", default=[], metavar="NAME:VALUE",
-                        help="preference over RECOMMENDED_PREFS (repeatable)")
+    parser.add_argument(
+        "-e",
+        "--field",
+        action="append",
+        dest="fields",
+        help="field to show (repeatable; default: the MPTCP analysis fields and expert infos)",
+    )
+    parser.add_argument(
+        "-o",
+        "--pref",
+        action="append",
+        default=[],
+        metavar="NAME:VALUE",
+        help="preference over RECOMMENDED_PREFS (repeatable)",
+    )
     args = parser.parse_args(argv)
     prefs = {}
     for item in args.pref:

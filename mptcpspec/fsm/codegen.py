@@ -42,8 +42,13 @@ def generate(m: Machine, source_name: str, source_text: str) -> str:
     for text in events:
         name = event_member(text)
         if name in members or not name.isidentifier():
-            raise FsmSpecError([Problem(m.file, m.line, m.column,
-                                        f"events {members.get(name)!r} and {text!r} both become Event.{name}")])
+            raise FsmSpecError(
+                [
+                    Problem(
+                        m.file, m.line, m.column, f"events {members.get(name)!r} and {text!r} both become Event.{name}"
+                    )
+                ]
+            )
         members[name] = text
     ev_name = {text: name for name, text in members.items()}
     docs = {loc.name: f"{loc.kind}: {loc.doc}" if loc.doc else loc.kind for loc in m.locals}
@@ -82,8 +87,13 @@ def generate(m: Machine, source_name: str, source_text: str) -> str:
     ]
     for s in m.states:
         lines.append(f"    {s.name} = {s.name!r}{_comment(s.doc)}")
-    lines += ["", "", "class Event(Enum):",
-              '    """Events: ``rcv SIGNAL`` for a received signal, else a call, timer or condition."""', ""]
+    lines += [
+        "",
+        "",
+        "class Event(Enum):",
+        '    """Events: ``rcv SIGNAL`` for a received signal, else a call, timer or condition."""',
+        "",
+    ]
     for text in events:
         lines.append(f"    {ev_name[text]} = {text!r}{_comment(docs.get(text, ''))}")
     lines += ["", ""]
@@ -111,7 +121,7 @@ def generate(m: Machine, source_name: str, source_text: str) -> str:
     groups: dict[tuple[str, str], list] = {}
     for e in m.edges:
         groups.setdefault((e.source, e.trigger.text), []).append(e)
-    for (src, ev) in sorted(groups, key=lambda k: (order_s[k[0]], order_e[k[1]])):
+    for src, ev in sorted(groups, key=lambda k: (order_s[k[0]], order_e[k[1]])):
         lines.append(f"    (_S.{src}, _E.{ev_name[ev]}): (")
         for e in groups[(src, ev)]:
             guard = "(" + "".join(f"({g.name!r}, {g.positive}), " for g in e.guard).rstrip(" ") + ")"
@@ -119,22 +129,26 @@ def generate(m: Machine, source_name: str, source_text: str) -> str:
             where = f"line {e.line}" + (f", {e.transition.ref}" if e.transition.ref else "")
             lines.append(f"        Transition({guard}, {acts}, _S.{e.target}),  # {where}")
         lines.append("    ),")
-    lines += ["}", "", "",
-              f"class {cls}(StateMachine):",
-              f'    """One endpoint of the {m.name} machine; starts in {m.initial}."""',
-              "",
-              "    __slots__ = ()",
-              "",
-              "    NAME = NAME",
-              "    State = State",
-              "    Event = Event",
-              "    INITIAL = INITIAL",
-              "    FINAL = FINAL",
-              "    TRANSITIONS = TRANSITIONS",
-              "    EVENT_KIND = EVENT_KIND",
-              "    DISCARD = DISCARD",
-              "    GUARDS = GUARDS",
-              ""]
+    lines += [
+        "}",
+        "",
+        "",
+        f"class {cls}(StateMachine):",
+        f'    """One endpoint of the {m.name} machine; starts in {m.initial}."""',
+        "",
+        "    __slots__ = ()",
+        "",
+        "    NAME = NAME",
+        "    State = State",
+        "    Event = Event",
+        "    INITIAL = INITIAL",
+        "    FINAL = FINAL",
+        "    TRANSITIONS = TRANSITIONS",
+        "    EVENT_KIND = EVENT_KIND",
+        "    DISCARD = DISCARD",
+        "    GUARDS = GUARDS",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -147,7 +161,15 @@ def render_machines(spec_dir: Path) -> dict[str, str]:
         machine = load(path)
         name = f"{machine.name}.py"
         if name in out:
-            raise FsmSpecError([Problem(str(path), machine.line, machine.column,
-                                        f"machine name {machine.name!r} is used by another .fsm file too")])
+            raise FsmSpecError(
+                [
+                    Problem(
+                        str(path),
+                        machine.line,
+                        machine.column,
+                        f"machine name {machine.name!r} is used by another .fsm file too",
+                    )
+                ]
+            )
         out[name] = generate(machine, path.name, path.read_text(encoding="utf-8"))
     return out

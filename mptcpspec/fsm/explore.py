@@ -64,9 +64,16 @@ class Scenario:
 
     @classmethod
     def from_check(cls, check, lossy: bool, **kw) -> Scenario:
-        return cls(name=check.name, doc=check.doc, calls=(frozenset(check.calls_a), frozenset(check.calls_b)),
-                   piggyback=tuple(check.piggyback), assume=tuple(check.assume),
-                   couplings=tuple((c.condition, frozenset(c.actions)) for c in check.couplings), lossy=lossy, **kw)
+        return cls(
+            name=check.name,
+            doc=check.doc,
+            calls=(frozenset(check.calls_a), frozenset(check.calls_b)),
+            piggyback=tuple(check.piggyback),
+            assume=tuple(check.assume),
+            couplings=tuple((c.condition, frozenset(c.actions)) for c in check.couplings),
+            lossy=lossy,
+            **kw,
+        )
 
 
 @dataclass(frozen=True)
@@ -103,8 +110,9 @@ class Outcome:
     def summary(self) -> str:
         ends = ", ".join(f"A={a} B={b}" for a, b in sorted(self.end_states)) or "none"
         verdict = "ok" if self.ok else f"{len(self.violations)} violation kind(s)"
-        return (f"{self.scenario} [{self.mode}]: {verdict}; {self.states} states explored, {self.moves} moves; "
-                f"ends: {ends}")
+        return (
+            f"{self.scenario} [{self.mode}]: {verdict}; {self.states} states explored, {self.moves} moves; ends: {ends}"
+        )
 
 
 # A global state: (state A, state B, channel A->B, channel B->A, received A, received B, facts A, facts B).
@@ -180,8 +188,14 @@ class _Explorer:
                     if nxt is not None and kind == "call":
                         nxt = self._fact(nxt, i, ("call", ev))
                     label = self._label(i, ev, tr)
-                    out.append((label, nxt if nxt is not None else
-                                Violation("channel overflow", f"more than {self.sc.channel_bound} messages", ())))
+                    out.append(
+                        (
+                            label,
+                            nxt
+                            if nxt is not None
+                            else Violation("channel overflow", f"more than {self.sc.channel_bound} messages", ()),
+                        )
+                    )
             inbox = gs[3 - i]  # A reads B->A (index 3), B reads A->B (index 2)
             if inbox:
                 out.extend(self.receive(gs, i))
@@ -189,7 +203,7 @@ class _Explorer:
             for c in (2, 3):
                 for k, msg in enumerate(gs[c]):
                     lst = list(gs)
-                    lst[c] = gs[c][:k] + gs[c][k + 1:]
+                    lst[c] = gs[c][:k] + gs[c][k + 1 :]
                     arrow = "A->B" if c == 2 else "B->A"
                     out.append((f"lose {arrow} {' with '.join(msg)}", tuple(lst)))
         return out
@@ -211,8 +225,12 @@ class _Explorer:
                     for tr in enabled:
                         nxt = self.fire(cur, i, tr)
                         if nxt is None:
-                            return [(" ; ".join(labels + [self._label(i, ev, tr)]),
-                                     Violation("channel overflow", f"more than {self.sc.channel_bound} messages", ()))]
+                            return [
+                                (
+                                    " ; ".join(labels + [self._label(i, ev, tr)]),
+                                    Violation("channel overflow", f"more than {self.sc.channel_bound} messages", ()),
+                                )
+                            ]
                         nxt = self._saw(nxt, i, sig)
                         nxt_branches.append((nxt, labels + [self._label(i, ev, tr)]))
                     continue
@@ -227,8 +245,16 @@ class _Explorer:
                     why = "closed"
                 if why is None:
                     label = " ; ".join(labels + [f"{_NAMES[i]}: {ev} in {s}"])
-                    return [(label, Violation("unspecified reception",
-                                              f"{_NAMES[i]} in {s} receives {sig}, which no transition handles", ()))]
+                    return [
+                        (
+                            label,
+                            Violation(
+                                "unspecified reception",
+                                f"{_NAMES[i]} in {s} receives {sig}, which no transition handles",
+                                (),
+                            ),
+                        )
+                    ]
                 nxt_branches.append((self._saw(cur, i, sig), labels + [f"{_NAMES[i]}: {ev} in {s} ignored ({why})"]))
             branches = nxt_branches
         return [(" ; ".join(labels), g) for g, labels in branches]
@@ -282,8 +308,11 @@ class _Explorer:
         stuck_terminal = [g for g in order if not succ[g] and not self.finished(g) and g not in error_states]
         if stuck_terminal:
             g = stuck_terminal[0]
-            violations.append(Violation("deadlock", f"no move possible: {self._describe(g)}",
-                                        self._trace(parent, g), len(stuck_terminal)))
+            violations.append(
+                Violation(
+                    "deadlock", f"no move possible: {self._describe(g)}", self._trace(parent, g), len(stuck_terminal)
+                )
+            )
         # Finishing must stay possible from every reachable state (AG EF finished).
         pred: dict = {}
         for g, ns in succ.items():
@@ -299,16 +328,31 @@ class _Explorer:
         hopeless = [g for g in order if g not in good and succ[g] and g not in error_states]
         if hopeless:
             g = hopeless[0]
-            violations.append(Violation("cannot finish", f"from here no run ends with both endpoints done: "
-                                                         f"{self._describe(g)}", self._trace(parent, g), len(hopeless)))
-        return Outcome(machine=t.name, scenario=self.sc.name, mode=self.sc.mode, states=len(order), moves=moves,
-                       finished=len(finished), end_states=frozenset((g[0], g[1]) for g in finished),
-                       violations=violations, pairs=frozenset((g[0], g[1]) for g in order))
+            violations.append(
+                Violation(
+                    "cannot finish",
+                    f"from here no run ends with both endpoints done: {self._describe(g)}",
+                    self._trace(parent, g),
+                    len(hopeless),
+                )
+            )
+        return Outcome(
+            machine=t.name,
+            scenario=self.sc.name,
+            mode=self.sc.mode,
+            states=len(order),
+            moves=moves,
+            finished=len(finished),
+            end_states=frozenset((g[0], g[1]) for g in finished),
+            violations=violations,
+            pairs=frozenset((g[0], g[1]) for g in order),
+        )
 
     @staticmethod
     def _describe(gs) -> str:
         def ch(c):
             return "[" + ", ".join(" with ".join(m) for m in c) + "]"
+
         return f"A in {gs[0]}, B in {gs[1]}, A->B {ch(gs[2])}, B->A {ch(gs[3])}"
 
     @staticmethod
@@ -328,5 +372,9 @@ def explore(table: Table, scenario: Scenario) -> Outcome:
 def run_checks(machine, modes: tuple[bool, ...] = (False, True), **kw) -> list[Outcome]:
     """Every ``check`` of a parsed machine, in-order then lossy (in-order only for a ``reliable`` check)."""
     table = Table.from_machine(machine)
-    return [explore(table, Scenario.from_check(c, lossy, **kw)) for c in machine.checks for lossy in modes
-            if not (lossy and c.reliable)]
+    return [
+        explore(table, Scenario.from_check(c, lossy, **kw))
+        for c in machine.checks
+        for lossy in modes
+        if not (lossy and c.reliable)
+    ]

@@ -10,8 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal as _Lit
 
-__all__ = ["Action", "Check", "Coupling", "Edge", "Effect", "Guard", "Literal", "LocalEvent", "Machine",
-           "Signal", "State", "Transition", "Trigger"]
+__all__ = [
+    "Action",
+    "Check",
+    "Coupling",
+    "Edge",
+    "Effect",
+    "Guard",
+    "Literal",
+    "LocalEvent",
+    "Machine",
+    "Signal",
+    "State",
+    "Transition",
+    "Trigger",
+]
 
 LocalKind = _Lit["call", "timer", "condition"]
 

@@ -5,7 +5,7 @@ This is the interface the dissector feeds: for every packet of a connection, in 
 DATA_ACK covering the peer's DATA_FIN and a DATA_FIN: first ``DATA_ACK[DFIN]``, then
 ``DATA_FIN``). The observer keeps one machine per endpoint and reports each endpoint's state and
 the signals that are illegal where they appear. It does not import lark and works on a generated
-machine class (``mptcpspec.generated.closure.ClosureMachine``) or any :class:`Table`.
+machine class (``mptcpspec.codec.generated.closure.ClosureMachine``) or any :class:`Table`.
 
 What a packet from X to Y means:
 
@@ -62,7 +62,7 @@ def _table(machine) -> Table:
     raise TypeError(f"not a machine class, module or Table: {machine!r}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _class_table(cls) -> Table:
     """One Table per machine class, shared by its observers (it is only read)."""
     return cls.table()
@@ -71,7 +71,7 @@ def _class_table(cls) -> Table:
 class Observer:
     """Two endpoints of one machine, tracked from the signals that pass between them.
 
-    >>> from mptcpspec.generated.closure import ClosureMachine
+    >>> from mptcpspec.codec.generated.closure import ClosureMachine
     >>> obs = Observer(ClosureMachine)
     >>> obs.feed("A->B", "DATA_FIN"), obs.state("A"), obs.state("B")
     ([], 'M_FIN_WAIT_1', 'M_CLOSE_WAIT')
@@ -129,9 +129,14 @@ class Observer:
 
     def _moves(self, endpoint: str, events, guards: dict[str, bool], sends: str | None = None):
         t = self.table
-        return [(s, tr) for s in self._states[endpoint] for ev in events for tr in t.options(s, ev)
-                if all(guards.get(g, want) == want for g, want in tr.guard)
-                and (sends is None or any(a.kind == "snd" and a.name == sends for a in tr.actions))]
+        return [
+            (s, tr)
+            for s in self._states[endpoint]
+            for ev in events
+            for tr in t.options(s, ev)
+            if all(guards.get(g, want) == want for g, want in tr.guard)
+            and (sends is None or any(a.kind == "snd" and a.name == sends for a in tr.actions))
+        ]
 
     def feed(self, direction, signal: str, **guards: bool) -> list[Flag]:
         """One signal seen going ``direction`` (``"A->B"`` or ``("A", "B")``); returns its flags."""
@@ -150,8 +155,16 @@ class Observer:
             if moves:
                 self._take(src, moves, sent=signal)
             elif signal not in self._sent[src] and f"rcv {signal}" not in t.discard:
-                flags.append(Flag(index, src, "sender", signal, tuple(sorted(self._states[src])),
-                                  f"{src} cannot send {signal} here"))
+                flags.append(
+                    Flag(
+                        index,
+                        src,
+                        "sender",
+                        signal,
+                        tuple(sorted(self._states[src])),
+                        f"{src} cannot send {signal} here",
+                    )
+                )
         self._sent[src].add(signal)
         # The receiver.
         ev = f"rcv {signal}"

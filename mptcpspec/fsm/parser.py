@@ -18,16 +18,34 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from mptcpspec.fsm.errors import FsmSpecError, Problem
-from mptcpspec.fsm.model import (Action, Check, Coupling, Edge, Effect, Guard, Literal, LocalEvent, Machine, Signal,
-                                 State, Transition, Trigger)
+from mptcpspec.fsm.model import (
+    Action,
+    Check,
+    Coupling,
+    Edge,
+    Effect,
+    Guard,
+    Literal,
+    LocalEvent,
+    Machine,
+    Signal,
+    State,
+    Transition,
+    Trigger,
+)
 
 __all__ = ["load", "parse", "grammar_path"]
 
 _GRAMMAR = Path(__file__).with_name("fsm.lark")
 
 #: How the parser names a terminal in "expected ..." messages.
-_READABLE = {"NAME": "a name", "SIGNAL": "a signal name", "STRING": 'a "string"', "_NL": "end of line",
-             "$END": "end of file"}
+_READABLE = {
+    "NAME": "a name",
+    "SIGNAL": "a signal name",
+    "STRING": 'a "string"',
+    "_NL": "end of line",
+    "$END": "end of file",
+}
 
 
 def grammar_path() -> Path:
@@ -137,19 +155,30 @@ class _ToNodes(Transformer):
     # --- declarations
     def state(self, meta, items):
         name, doc, ref = self._named(items)
-        return _Decl("state", State(name=str(name), doc=doc, ref=ref, line=name.line, column=name.column),
-                     name.line, name.column)
+        return _Decl(
+            "state", State(name=str(name), doc=doc, ref=ref, line=name.line, column=name.column), name.line, name.column
+        )
 
     def signal(self, meta, items):
         name, doc, ref = self._named(items)
-        sig = Signal(name=str(name), doc=doc, discard=_opt(items, _Discard) is not None, ref=ref, line=name.line,
-                     column=name.column)
+        sig = Signal(
+            name=str(name),
+            doc=doc,
+            discard=_opt(items, _Discard) is not None,
+            ref=ref,
+            line=name.line,
+            column=name.column,
+        )
         return _Decl("signal", sig, name.line, name.column)
 
     def _local(self, kind, items):
         name, doc, ref = self._named(items)
-        return _Decl("local", LocalEvent(name=str(name), kind=kind, doc=doc, ref=ref, line=name.line,
-                                         column=name.column), name.line, name.column)
+        return _Decl(
+            "local",
+            LocalEvent(name=str(name), kind=kind, doc=doc, ref=ref, line=name.line, column=name.column),
+            name.line,
+            name.column,
+        )
 
     def call_decl(self, meta, items):
         return self._local("call", items)
@@ -162,13 +191,18 @@ class _ToNodes(Transformer):
 
     def guard_decl(self, meta, items):
         name, doc, ref = self._named(items)
-        return _Decl("guard", Guard(name=str(name), doc=doc, ref=ref, line=name.line, column=name.column),
-                     name.line, name.column)
+        return _Decl(
+            "guard", Guard(name=str(name), doc=doc, ref=ref, line=name.line, column=name.column), name.line, name.column
+        )
 
     def action_decl(self, meta, items):
         name, doc, ref = self._named(items)
-        return _Decl("action", Effect(name=str(name), doc=doc, ref=ref, line=name.line, column=name.column),
-                     name.line, name.column)
+        return _Decl(
+            "action",
+            Effect(name=str(name), doc=doc, ref=ref, line=name.line, column=name.column),
+            name.line,
+            name.column,
+        )
 
     # --- transitions
     def one_source(self, meta, items):
@@ -186,8 +220,7 @@ class _ToNodes(Transformer):
 
     def literal(self, meta, items):
         name = items[-1]
-        return Literal(name=str(name), positive=not isinstance(items[0], _Negation), line=meta.line,
-                       column=meta.column)
+        return Literal(name=str(name), positive=not isinstance(items[0], _Negation), line=meta.line, column=meta.column)
 
     def guard(self, meta, items):
         return tuple(items)
@@ -341,12 +374,25 @@ class _Builder:
         checks = [c for c in (self._check(d, namespaces) for d in raw_checks) if c]
         if self.problems:
             return None
-        return Machine(name=name, title=mdoc, doc=" ".join(doc_lines).strip(), ref=mref, file=self.file,
-                       initial=str(initial), finals=final_names, states=tuple(states.values()),
-                       signals=tuple(namespaces["signal"].values()), locals=tuple(namespaces["local"].values()),
-                       guards=tuple(namespaces["guard"].values()), effects=tuple(namespaces["action"].values()),
-                       transitions=tuple(transitions), edges=edges, checks=tuple(checks),
-                       line=header.line, column=header.column)
+        return Machine(
+            name=name,
+            title=mdoc,
+            doc=" ".join(doc_lines).strip(),
+            ref=mref,
+            file=self.file,
+            initial=str(initial),
+            finals=final_names,
+            states=tuple(states.values()),
+            signals=tuple(namespaces["signal"].values()),
+            locals=tuple(namespaces["local"].values()),
+            guards=tuple(namespaces["guard"].values()),
+            effects=tuple(namespaces["action"].values()),
+            transitions=tuple(transitions),
+            edges=edges,
+            checks=tuple(checks),
+            line=header.line,
+            column=header.column,
+        )
 
     def _dispatch(self, d, doc_lines, namespaces, raw_transitions, raw_checks, what) -> None:
         if d.kind == "doc":
@@ -356,8 +402,9 @@ class _Builder:
             node = d.value
             if node.name in ns:
                 first = ns[node.name]
-                self.err(d.line, d.column,
-                         f"duplicate {what[d.kind]} {node.name} (first declared on line {first.line})")
+                self.err(
+                    d.line, d.column, f"duplicate {what[d.kind]} {node.name} (first declared on line {first.line})"
+                )
             else:
                 ns[node.name] = node
         elif d.kind == "transition":
@@ -398,8 +445,11 @@ class _Builder:
             loc = namespaces["local"].get(trigger.name)
             if loc is None:
                 hint = " (write `rcv NAME` for a received signal)" if trigger.name in namespaces["signal"] else ""
-                self.err(trigger.line, trigger.column,
-                         f"unknown event {trigger.name}: declare it with `call`, `timer` or `condition`{hint}")
+                self.err(
+                    trigger.line,
+                    trigger.column,
+                    f"unknown event {trigger.name}: declare it with `call`, `timer` or `condition`{hint}",
+                )
             else:
                 trigger = Trigger(kind=loc.kind, name=trigger.name, line=trigger.line, column=trigger.column)
         seen_guard: dict[str, Literal] = {}
@@ -418,8 +468,17 @@ class _Builder:
             self.err(d.line, d.column, f"reference {ref!r} should start with 'RFC ' (e.g. \"RFC 8684 Section 3.5\")")
         if len(self.problems) > before:
             return None
-        return Transition(source=src_name, excepts=excepts, target=str(target), trigger=trigger, guard=tuple(guard),
-                          actions=tuple(actions), ref=ref, line=d.line, column=d.column)
+        return Transition(
+            source=src_name,
+            excepts=excepts,
+            target=str(target),
+            trigger=trigger,
+            guard=tuple(guard),
+            actions=tuple(actions),
+            ref=ref,
+            line=d.line,
+            column=d.column,
+        )
 
     def _expand(self, transitions: list[Transition], states: dict[str, State], finals) -> tuple[Edge, ...]:
         edges = []
@@ -463,13 +522,25 @@ class _Builder:
                     self.err(cond.line, cond.column, f"unknown condition {cond} (declare it with `condition`)")
                 for tok in acts:
                     self._known(namespaces, "action", tok, "action")
-                couplings.append(Coupling(condition=str(cond), actions=tuple(str(a) for a in acts), line=cond.line,
-                                          column=cond.column))
+                couplings.append(
+                    Coupling(
+                        condition=str(cond), actions=tuple(str(a) for a in acts), line=cond.line, column=cond.column
+                    )
+                )
         if len(self.problems) > before:
             return None
-        return Check(name=str(name), doc=doc, calls_a=tuple(calls["A"]), calls_b=tuple(calls["B"]),
-                     piggyback=tuple(piggyback), assume=tuple(assume), couplings=tuple(couplings),
-                     reliable=reliable, line=d.line, column=d.column)
+        return Check(
+            name=str(name),
+            doc=doc,
+            calls_a=tuple(calls["A"]),
+            calls_b=tuple(calls["B"]),
+            piggyback=tuple(piggyback),
+            assume=tuple(assume),
+            couplings=tuple(couplings),
+            reliable=reliable,
+            line=d.line,
+            column=d.column,
+        )
 
 
 def parse(text: str, file: str = "<string>") -> Machine:

@@ -50,14 +50,18 @@ def to_promela(m: Machine, check: Check, lossy: bool, bound: int = 8) -> str:
     couplings = {c.condition: c.actions for c in check.couplings}
     track_did = {a for acts in couplings.values() for a in acts}
     calls = (set(check.calls_a), set(check.calls_b))
-    out = [f"/* {m.name}: check {check.name} ({'lossy' if lossy else 'in-order'} channels), from {m.file}. */",
-           "mtype = { NONE, " + ", ".join(sig[s] for s in sigs) + " };"]
+    out = [
+        f"/* {m.name}: check {check.name} ({'lossy' if lossy else 'in-order'} channels), from {m.file}. */",
+        "mtype = { NONE, " + ", ".join(sig[s] for s in sigs) + " };",
+    ]
     out += [f"#define {st[s]} {i}" for i, s in enumerate(t.states)]
     final = " || ".join(f"st[E] == {st[f]}" for f in t.finals)
-    out += [f"#define FINAL(E) ({final})",
-            f"#define FINISHED (FINAL(0) && FINAL(1) && empty(ch[0]) && empty(ch[1]))",
-            f"byte st[2] = {st[t.initial]};",
-            f"chan ch[2] = [{bound}] of {{ mtype, mtype }};"]
+    out += [
+        f"#define FINAL(E) ({final})",
+        "#define FINISHED (FINAL(0) && FINAL(1) && empty(ch[0]) && empty(ch[1]))",
+        f"byte st[2] = {st[t.initial]};",
+        f"chan ch[2] = [{bound}] of {{ mtype, mtype }};",
+    ]
     out += [f"bit seen_{sig[s]}[2];" for s in sigs]
     out += [f"bit sent_{sig[s]}[2];" for s in sorted(track_sent)]
     out += [f"bit did_{_id('', a)}[2];" for a in sorted(track_did)]
@@ -73,8 +77,10 @@ def to_promela(m: Machine, check: Check, lossy: bool, bound: int = 8) -> str:
                 body.append(f"{ind}assert(nfull(ch[{me}]));")
                 extra = carried.get(a.name)
                 if extra is not None:
-                    body.append(f"{ind}if :: sent_{sig[extra]}[{me}] -> ch[{me}]!{sig[extra]},{sig[a.name]} "
-                                f":: else -> ch[{me}]!{sig[a.name]},NONE fi;")
+                    body.append(
+                        f"{ind}if :: sent_{sig[extra]}[{me}] -> ch[{me}]!{sig[extra]},{sig[a.name]} "
+                        f":: else -> ch[{me}]!{sig[a.name]},NONE fi;"
+                    )
                 else:
                     body.append(f"{ind}ch[{me}]!{sig[a.name]},NONE;")
                 if a.name in track_sent:
@@ -129,8 +135,11 @@ def to_promela(m: Machine, check: Check, lossy: bool, bound: int = 8) -> str:
                     elif kind == "timer":
                         cond.append("empty(ch[0]) && empty(ch[1])")
                     elif ev in couplings:
-                        cond.append(" && ".join("(" + " || ".join(f"did_{_id('', a)}[{k}]" for a in couplings[ev]) + ")"
-                                                for k in (0, 1)))
+                        cond.append(
+                            " && ".join(
+                                "(" + " || ".join(f"did_{_id('', a)}[{k}]" for a in couplings[ev]) + ")" for k in (0, 1)
+                            )
+                        )
                     out.append(f"  :: atomic {{ {' && '.join(cond)} -> /* {'AB'[me]}: {ev} */")
                     out += ["       " + line for line in pre]
                     out += apply(tr, me, "       ")
@@ -140,9 +149,16 @@ def to_promela(m: Machine, check: Check, lossy: bool, bound: int = 8) -> str:
         out.append("  od")
         out.append("}")
     if lossy:
-        out += ["active proctype loss() {", "  mtype a, b;", "end:", "  do",
-                "  :: atomic { nempty(ch[0]) -> ch[0]?a,b }",
-                "  :: atomic { nempty(ch[1]) -> ch[1]?a,b }", "  od", "}"]
+        out += [
+            "active proctype loss() {",
+            "  mtype a, b;",
+            "end:",
+            "  do",
+            "  :: atomic { nempty(ch[0]) -> ch[0]?a,b }",
+            "  :: atomic { nempty(ch[1]) -> ch[1]?a,b }",
+            "  od",
+            "}",
+        ]
     out += ["active proctype watchdog() {", "  timeout -> assert(FINISHED)", "}"]
     return "\n".join(out) + "\n"
 
@@ -165,12 +181,16 @@ def run_spin(model: str, workdir: Path, timeout: int = 120) -> tuple[bool, int |
     """Verify a Promela model text; returns (ok, states stored, errors, spin's output)."""
     cc = shutil.which("cc") or shutil.which("gcc")
     (workdir / "model.pml").write_text(model)
-    steps = [["spin", "-a", "model.pml"], [cc, "-O0", "-w", "-DSAFETY", "-DVECTORSZ=4096", "-o", "pan", "pan.c"],
-             ["./pan", "-m100000", "-w20", "-n"]]
+    steps = [
+        ["spin", "-a", "model.pml"],
+        [cc, "-O0", "-w", "-DSAFETY", "-DVECTORSZ=4096", "-o", "pan", "pan.c"],
+        ["./pan", "-m100000", "-w20", "-n"],
+    ]
     log = []
     for cmd in steps:
-        r = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout,
-                           env={**os.environ, "LC_ALL": "C"})
+        r = subprocess.run(
+            cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env={**os.environ, "LC_ALL": "C"}
+        )
         log.append(r.stdout + r.stderr)
         if r.returncode != 0 and cmd[0] != "./pan":
             return False, None, None, "\n".join(log)

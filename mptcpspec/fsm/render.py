@@ -50,11 +50,13 @@ def to_dot(m: Machine) -> str:
     kinds = {t.ref == m.ref for t in m.transitions}
     if m.ref and kinds == {True, False}:
         title += f"\\nsolid: drawn in {m.ref}; dashed: from the RFC text"
-    lines = [f"digraph {m.name} {{",
-             f'    graph [label="{title}", labelloc=t, fontname="Helvetica", fontsize=14, nodesep=0.5];',
-             '    node [shape=box, style=rounded, fontname="Helvetica", fontsize=11];',
-             '    edge [fontname="Helvetica", fontsize=9];',
-             "    __start [shape=point, width=0.12, label=\"\"];"]
+    lines = [
+        f"digraph {m.name} {{",
+        f'    graph [label="{title}", labelloc=t, fontname="Helvetica", fontsize=14, nodesep=0.5];',
+        '    node [shape=box, style=rounded, fontname="Helvetica", fontsize=11];',
+        '    edge [fontname="Helvetica", fontsize=9];',
+        '    __start [shape=point, width=0.12, label=""];',
+    ]
     for s in m.states:
         attrs = ["peripheries=2"] if s.name in m.finals else []
         tip = f"tooltip={_q(s.doc)}" if s.doc else ""
@@ -63,7 +65,7 @@ def to_dot(m: Machine) -> str:
     for t in m.transitions:
         if t.source is None and anys[t.excepts]:
             node = anys.pop(t.excepts)
-            lines.append(f"    {node} [label={_q(_any_label(m, t))}, shape=note, style=\"\", fontsize=10];")
+            lines.append(f'    {node} [label={_q(_any_label(m, t))}, shape=note, style="", fontsize=10];')
             anys[t.excepts] = ""
     any_name = _any_nodes(m)
     lines.append(f"    __start -> {m.initial};")
@@ -116,8 +118,10 @@ def to_image(dot_text: str, fmt: str) -> bytes:
     """SVG or PNG bytes from DOT text, through Graphviz's ``dot`` program."""
     exe = shutil.which("dot")
     if exe is None:
-        raise MptcpspecError(f"cannot make {fmt}: Graphviz's `dot` program is not installed "
-                             "(Debian: apt-get install graphviz); `--format dot` and `--format mermaid` need nothing")
+        raise MptcpspecError(
+            f"cannot make {fmt}: Graphviz's `dot` program is not installed "
+            "(Debian: apt-get install graphviz); `--format dot` and `--format mermaid` need nothing"
+        )
     r = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode(), capture_output=True, timeout=60)
     if r.returncode != 0:
         raise MptcpspecError(f"dot -T{fmt} failed: {r.stderr.decode(errors='replace').strip()}")

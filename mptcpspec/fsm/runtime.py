@@ -47,7 +47,7 @@ def _holds(guard: tuple[tuple[str, bool], ...], values: dict[str, bool]) -> bool
 class StateMachine:
     """Base of the generated machine classes: one instance tracks one endpoint.
 
-    >>> from mptcpspec.generated.closure import ClosureMachine
+    >>> from mptcpspec.codec.generated.closure import ClosureMachine
     >>> m = ClosureMachine()
     >>> [str(a) for a in m.handle("M_CLOSE")]
     ['snd DATA_FIN']
@@ -121,14 +121,15 @@ class StateMachine:
             raise ProtocolError(self.NAME, self.state, event, "not an event of this machine")
         unknown = set(guards) - set(self.GUARDS)
         if unknown:
-            raise TypeError(f"{self.NAME}: unknown guard(s) {', '.join(sorted(unknown))}; "
-                            f"guards: {', '.join(self.GUARDS) or 'none'}")
+            raise TypeError(
+                f"{self.NAME}: unknown guard(s) {', '.join(sorted(unknown))}; "
+                f"guards: {', '.join(self.GUARDS) or 'none'}"
+            )
         options = self.TRANSITIONS.get((self.state, ev))
         if not options:
             if ev in self.DISCARD:
                 return ()
-            raise ProtocolError(self.NAME, self.state, ev, "no transition for this event in this state",
-                                self.allowed())
+            raise ProtocolError(self.NAME, self.state, ev, "no transition for this event in this state", self.allowed())
         needed = sorted({name for t in options for name, _ in t.guard} - set(guards))
         if needed:
             raise TypeError(f"{self.NAME}: {ev.value!r} in state {self.state.name} needs guard(s) {', '.join(needed)}")
@@ -145,12 +146,20 @@ class StateMachine:
     @classmethod
     def table(cls) -> Table:
         """The tables of this class as a :class:`Table` of plain strings."""
-        trans = {(s.name, e.value): tuple(Transition(t.guard, t.actions, t.target.name) for t in opts)
-                 for (s, e), opts in cls.TRANSITIONS.items()}
-        return Table(name=cls.NAME, states=tuple(s.name for s in cls.State), initial=cls.INITIAL.name,
-                     finals=frozenset(s.name for s in cls.FINAL),
-                     events={e.value: cls.EVENT_KIND[e] for e in cls.Event},
-                     discard=frozenset(e.value for e in cls.DISCARD), transitions=trans, guards=tuple(cls.GUARDS))
+        trans = {
+            (s.name, e.value): tuple(Transition(t.guard, t.actions, t.target.name) for t in opts)
+            for (s, e), opts in cls.TRANSITIONS.items()
+        }
+        return Table(
+            name=cls.NAME,
+            states=tuple(s.name for s in cls.State),
+            initial=cls.INITIAL.name,
+            finals=frozenset(s.name for s in cls.FINAL),
+            events={e.value: cls.EVENT_KIND[e] for e in cls.Event},
+            discard=frozenset(e.value for e in cls.DISCARD),
+            transitions=trans,
+            guards=tuple(cls.GUARDS),
+        )
 
 
 @dataclass(frozen=True)
@@ -174,9 +183,20 @@ class Table:
         """From a parsed :class:`mptcpspec.fsm.model.Machine`."""
         trans: dict[tuple[str, str], list[Transition]] = {}
         for e in m.edges:
-            trans.setdefault((e.source, e.trigger.text), []).append(Transition(
-                tuple((g.name, g.positive) for g in e.guard), tuple(Action(a.kind, a.name) for a in e.actions),
-                e.target))
-        return cls(name=m.name, states=m.state_names, initial=m.initial, finals=frozenset(m.finals),
-                   events=m.events(), discard=frozenset(f"rcv {s.name}" for s in m.signals if s.discard),
-                   transitions={k: tuple(v) for k, v in trans.items()}, guards=tuple(g.name for g in m.guards))
+            trans.setdefault((e.source, e.trigger.text), []).append(
+                Transition(
+                    tuple((g.name, g.positive) for g in e.guard),
+                    tuple(Action(a.kind, a.name) for a in e.actions),
+                    e.target,
+                )
+            )
+        return cls(
+            name=m.name,
+            states=m.state_names,
+            initial=m.initial,
+            finals=frozenset(m.finals),
+            events=m.events(),
+            discard=frozenset(f"rcv {s.name}" for s in m.signals if s.discard),
+            transitions={k: tuple(v) for k, v in trans.items()},
+            guards=tuple(g.name for g in m.guards),
+        )

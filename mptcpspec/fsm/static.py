@@ -69,23 +69,34 @@ def _determinism(m: Machine) -> list[Problem]:
             if not _exclusive(a, b):
                 first, second = sorted((a, b), key=lambda e: (e.line, e.column))
                 where = "" if first.line != second.line else " (one `*` line)"
-                out.append(Problem(m.file, second.line, second.column,
-                                   f"nondeterministic: in state {state}, {event!r} has the transition of line "
-                                   f"{first.line} and this one{where}, and no guard tells them apart"))
+                out.append(
+                    Problem(
+                        m.file,
+                        second.line,
+                        second.column,
+                        f"nondeterministic: in state {state}, {event!r} has the transition of line "
+                        f"{first.line} and this one{where}, and no guard tells them apart",
+                    )
+                )
     return out
 
 
 def _reachability(m: Machine) -> list[Problem]:
     seen = reachable(m)
-    return [Problem(m.file, s.line, s.column, f"state {s.name} is unreachable from the initial state {m.initial}")
-            for s in m.states if s.name not in seen]
+    return [
+        Problem(m.file, s.line, s.column, f"state {s.name} is unreachable from the initial state {m.initial}")
+        for s in m.states
+        if s.name not in seen
+    ]
 
 
 def _finishing(m: Machine) -> list[Problem]:
     ok, seen = can_finish(m), reachable(m)
-    return [Problem(m.file, s.line, s.column,
-                    f"state {s.name} cannot reach a final state ({', '.join(m.finals)})")
-            for s in m.states if s.name not in ok and s.name in seen]
+    return [
+        Problem(m.file, s.line, s.column, f"state {s.name} cannot reach a final state ({', '.join(m.finals)})")
+        for s in m.states
+        if s.name not in ok and s.name in seen
+    ]
 
 
 def _hygiene(m: Machine) -> list[Problem]:
@@ -99,8 +110,9 @@ def _hygiene(m: Machine) -> list[Problem]:
     used_locals = {e.trigger.name for e in m.edges if e.trigger.kind != "rcv"}
     for loc in m.locals:
         if loc.name not in used_locals:
-            out.append(Problem(m.file, loc.line, loc.column, f"{loc.kind} {loc.name} is declared but never used",
-                               "warning"))
+            out.append(
+                Problem(m.file, loc.line, loc.column, f"{loc.kind} {loc.name} is declared but never used", "warning")
+            )
     used_guards = {lit.name for e in m.edges for lit in e.guard}
     for g in m.guards:
         if g.name not in used_guards:
@@ -111,8 +123,9 @@ def _hygiene(m: Machine) -> list[Problem]:
             out.append(Problem(m.file, a.line, a.column, f"action {a.name} is declared but never used", "warning"))
     for t in m.transitions:
         if t.ref is None:
-            out.append(Problem(m.file, t.line, t.column, "transition without an RFC reference (add @ \"RFC ...\")",
-                               "warning"))
+            out.append(
+                Problem(m.file, t.line, t.column, 'transition without an RFC reference (add @ "RFC ...")', "warning")
+            )
         if t.source is not None and t.source in m.finals:
             pass  # leaving a final state is allowed (a machine may be restarted)
     for t in m.transitions:
@@ -130,15 +143,26 @@ def report(m: Machine) -> list[StaticResult]:
     hyg = _hygiene(m)
     groups = len({(e.source, e.trigger.text) for e in m.edges})
     return [
-        StaticResult("deterministic", not det,
-                     f"{groups} (state, event) pairs, {len(m.edges)} transitions, guards tell every pair apart"
-                     if not det else f"{len(det)} ambiguous (state, event) pair(s)", det),
-        StaticResult("reachable", not rea,
-                     f"all {n} states reachable from {m.initial}" if not rea else f"{len(rea)} unreachable state(s)",
-                     rea),
-        StaticResult("can finish", not fin,
-                     f"every state can reach {', '.join(m.finals)}" if not fin else f"{len(fin)} dead-end state(s)",
-                     fin),
+        StaticResult(
+            "deterministic",
+            not det,
+            f"{groups} (state, event) pairs, {len(m.edges)} transitions, guards tell every pair apart"
+            if not det
+            else f"{len(det)} ambiguous (state, event) pair(s)",
+            det,
+        ),
+        StaticResult(
+            "reachable",
+            not rea,
+            f"all {n} states reachable from {m.initial}" if not rea else f"{len(rea)} unreachable state(s)",
+            rea,
+        ),
+        StaticResult(
+            "can finish",
+            not fin,
+            f"every state can reach {', '.join(m.finals)}" if not fin else f"{len(fin)} dead-end state(s)",
+            fin,
+        ),
         StaticResult("hygiene", True, "no warnings" if not hyg else f"{len(hyg)} warning(s)", hyg),
     ]
 

@@ -29,8 +29,18 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 from tests.lab import Lab, LabError, expected, lab_problem  # noqa: E402
 
-SUBTYPES = {0: "MP_CAPABLE", 1: "MP_JOIN", 2: "DSS", 3: "ADD_ADDR", 4: "REMOVE_ADDR", 5: "MP_PRIO",
-            6: "MP_FAIL", 7: "MP_FASTCLOSE", 8: "MP_TCPRST", 15: "MP_EXPERIMENTAL"}
+SUBTYPES = {
+    0: "MP_CAPABLE",
+    1: "MP_JOIN",
+    2: "DSS",
+    3: "ADD_ADDR",
+    4: "REMOVE_ADDR",
+    5: "MP_PRIO",
+    6: "MP_FAIL",
+    7: "MP_FASTCLOSE",
+    8: "MP_TCPRST",
+    15: "MP_EXPERIMENTAL",
+}
 SIZE = 32768  # octets each way
 REPLY = 32768
 
@@ -39,8 +49,20 @@ REPLY = 32768
 
 
 def tshark_fields(path: Path, *fields: str, filter: str | None = None) -> list[list[str]]:
-    argv = ["tshark", "-n", "-r", str(path), "-T", "fields", "-E", "separator=\t", "-E", "occurrence=a",
-            "-E", "aggregator=,"]
+    argv = [
+        "tshark",
+        "-n",
+        "-r",
+        str(path),
+        "-T",
+        "fields",
+        "-E",
+        "separator=\t",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]
     if filter:
         argv += ["-Y", filter]
     for f in fields:
@@ -56,9 +78,19 @@ def _true(v: str) -> bool:  # tshark 4.0 prints booleans as 1/0, later versions 
 def feature_counts(path: Path) -> Counter:
     """What the capture holds, counted by tshark (MPTCP subtypes, flags) and tcpdump (DSS checksums)."""
     c: Counter = Counter()
-    rows = tshark_fields(path, "tcp.stream", "tcp.srcport", "tcp.flags.syn", "tcp.flags.ack", "tcp.flags.reset",
-                         "tcp.len", "tcp.options.mptcp.subtype", "tcp.options.mptcp.addaddrtrunchmac",
-                         "tcp.options.mptcp.echo", "tcp.options.mptcp.datafin.flag")
+    rows = tshark_fields(
+        path,
+        "tcp.stream",
+        "tcp.srcport",
+        "tcp.flags.syn",
+        "tcp.flags.ack",
+        "tcp.flags.reset",
+        "tcp.len",
+        "tcp.options.mptcp.subtype",
+        "tcp.options.mptcp.addaddrtrunchmac",
+        "tcp.options.mptcp.echo",
+        "tcp.options.mptcp.datafin.flag",
+    )
     payload: Counter = Counter()  # (stream, source port) -> octets
     for stream, sport, syn, ack, rst, length, subtypes, hmacs, echo, datafin in ((r + [""] * 10)[:10] for r in rows):
         syn, ack, rst = (_true(x) for x in (syn, ack, rst))
@@ -84,9 +116,28 @@ def feature_counts(path: Path) -> Counter:
     c["subflows with data"] = len(streams)
     c["subflow directions with data"] = len(payload)
     # Reinjections as tshark 4.0 finds them (its preferences for the inter-subflow analysis on)
-    r = subprocess.run(["tshark", "-n", "-r", str(path), "-o", "mptcp.analyze_mappings:TRUE",
-                        "-o", "mptcp.intersubflows_retransmission:TRUE", "-Y", "mptcp.reinjection_of",
-                        "-T", "fields", "-e", "frame.number"], capture_output=True, text=True, timeout=60, check=True)
+    r = subprocess.run(
+        [
+            "tshark",
+            "-n",
+            "-r",
+            str(path),
+            "-o",
+            "mptcp.analyze_mappings:TRUE",
+            "-o",
+            "mptcp.intersubflows_retransmission:TRUE",
+            "-Y",
+            "mptcp.reinjection_of",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     c["reinjected segments"] = len(r.stdout.split())
     r = subprocess.run(["tcpdump", "-nr", str(path)], capture_output=True, text=True, timeout=60, check=True)
     c["DSS checksum"] = sum(1 for line in r.stdout.splitlines() if " dss " in line and " csum 0x" in line)
@@ -105,8 +156,10 @@ def verify(name: str, path: Path, need: dict) -> tuple[bool, Counter]:
 
 def same(got: dict, want: dict, what: str) -> None:
     if (got["length"], got["sha256"]) != (want["length"], want["sha256"]):
-        raise LabError(f"{what}: got {got['length']} octets {got['sha256'][:16]}..., "
-                       f"want {want['length']} {want['sha256'][:16]}...")
+        raise LabError(
+            f"{what}: got {got['length']} octets {got['sha256'][:16]}..., "
+            f"want {want['length']} {want['sha256'][:16]}..."
+        )
 
 
 # ------------------------------------------------------------------------------------- scenarios
@@ -171,9 +224,11 @@ def _joined_then(path: Path, act, timeout: float = 10.0) -> dict:
 def remove_addr(path: Path) -> dict:
     """Halfway through the client's data the client deletes its endpoint id 3 (REMOVE_ADDR id 3
     from the client; the joined subflow closes)."""
+
     def act(lab):
         lab.endpoint_delete("client", id=3)  # -> REMOVE_ADDR id 3, from the client
         time.sleep(0.2)
+
     return _joined_then(path, act)
 
 
@@ -181,10 +236,18 @@ def reinjection(path: Path) -> dict:
     """Halfway through the client's data the server's firewall starts to drop everything from
     203.0.113.1 (the joined subflow): the client's data stuck on that subflow is sent again on the
     first one (reinjection), and the transfer finishes there."""
+
     def act(lab):
-        lab.run("server", "nft", "-f", "-", input=f"""table inet lab_drop {{
+        lab.run(
+            "server",
+            "nft",
+            "-f",
+            "-",
+            input=f"""table inet lab_drop {{
             chain input {{ type filter hook input priority 0; ip saddr {lab.addr("client", 1)} drop; }}
-        }}""")
+        }}""",
+        )
+
     return _joined_then(path, act, timeout=30.0)
 
 
@@ -222,18 +285,44 @@ CAPTURES = {
     "v4-two-subflows.pcap": (lambda p: two_subflows(p, 4), "LINUX_SLL", JOINED),
     "v6-two-subflows.pcap": (lambda p: two_subflows(p, 6), "LINUX_SLL", JOINED),
     "v4-checksum.pcap": (lambda p: two_subflows(p, 4, checksum=True), "LINUX_SLL", {**JOINED, "DSS checksum": 20}),
-    "v4-add-addr.pcap": (add_addr, "LINUX_SLL", {**JOINED, "MP_JOIN": 6, "ADD_ADDR with HMAC": 1, "ADD_ADDR echo": 1,
-                                            "REMOVE_ADDR": 1, "MP_PRIO": 1}),
+    "v4-add-addr.pcap": (
+        add_addr,
+        "LINUX_SLL",
+        {**JOINED, "MP_JOIN": 6, "ADD_ADDR with HMAC": 1, "ADD_ADDR echo": 1, "REMOVE_ADDR": 1, "MP_PRIO": 1},
+    ),
     "v4-remove-addr.pcap": (remove_addr, "LINUX_SLL", {**JOINED, "REMOVE_ADDR from the client": 1}),
-    "v4-reinjection.pcap": (reinjection, "LINUX_SLL", {"MP_CAPABLE": 3, "MP_JOIN": 3, "DATA_FIN": 2,
-                                                       "reinjected segments": 1}),
-    "v4-fastclose.pcap": (fastclose, "EN10MB", {"MP_CAPABLE": 3, "MP_FASTCLOSE": 1, "MP_TCPRST": 1,
-                                                  "RST with MP_FASTCLOSE": 1}),
+    "v4-reinjection.pcap": (
+        reinjection,
+        "LINUX_SLL",
+        {"MP_CAPABLE": 3, "MP_JOIN": 3, "DATA_FIN": 2, "reinjected segments": 1},
+    ),
+    "v4-fastclose.pcap": (
+        fastclose,
+        "EN10MB",
+        {"MP_CAPABLE": 3, "MP_FASTCLOSE": 1, "MP_TCPRST": 1, "RST with MP_FASTCLOSE": 1},
+    ),
     "v4-tfo.pcap": (tfo, "EN10MB", {"MP_CAPABLE": 6, "SYN with data and MP_CAPABLE": 1, "DATA_FIN": 4}),
 }
-SHOWN = ("packets", "MP_CAPABLE", "MP_JOIN", "DSS", "DSS checksum", "DATA_FIN", "ADD_ADDR", "ADD_ADDR with HMAC",
-         "ADD_ADDR echo", "REMOVE_ADDR", "REMOVE_ADDR from the client", "MP_PRIO", "MP_FAIL", "MP_FASTCLOSE", "MP_TCPRST",
-         "SYN with data and MP_CAPABLE", "subflows with data", "subflow directions with data")
+SHOWN = (
+    "packets",
+    "MP_CAPABLE",
+    "MP_JOIN",
+    "DSS",
+    "DSS checksum",
+    "DATA_FIN",
+    "ADD_ADDR",
+    "ADD_ADDR with HMAC",
+    "ADD_ADDR echo",
+    "REMOVE_ADDR",
+    "REMOVE_ADDR from the client",
+    "MP_PRIO",
+    "MP_FAIL",
+    "MP_FASTCLOSE",
+    "MP_TCPRST",
+    "SYN with data and MP_CAPABLE",
+    "subflows with data",
+    "subflow directions with data",
+)
 
 
 def main(argv=None) -> int:
@@ -280,9 +369,22 @@ def main(argv=None) -> int:
 def table_row(name: str, path: Path, c: Counter) -> str:
     """A row of README.md's table of contents."""
     add = f"{c['ADD_ADDR']} ({c['ADD_ADDR with HMAC']} / {c['ADD_ADDR echo']})" if c["ADD_ADDR"] else "0"
-    cells = [f"`{name}`", path.stat().st_size, c["packets"], c["MP_CAPABLE"], c["MP_JOIN"], c["DSS"],
-             c["DSS checksum"], c["DATA_FIN"], add, c["REMOVE_ADDR"], c["MP_PRIO"], c["MP_FASTCLOSE"],
-             c["MP_TCPRST"], c["SYN with data and MP_CAPABLE"]]
+    cells = [
+        f"`{name}`",
+        path.stat().st_size,
+        c["packets"],
+        c["MP_CAPABLE"],
+        c["MP_JOIN"],
+        c["DSS"],
+        c["DSS checksum"],
+        c["DATA_FIN"],
+        add,
+        c["REMOVE_ADDR"],
+        c["MP_PRIO"],
+        c["MP_FASTCLOSE"],
+        c["MP_TCPRST"],
+        c["SYN with data and MP_CAPABLE"],
+    ]
     return "| " + " | ".join(map(str, cells)) + " |"
 
 

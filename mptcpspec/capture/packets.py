@@ -1,0 +1,387 @@
+"""From captured frames to TCP segments: link layer, IPv4/IPv6, TCP.
+
+:func:`decode_packet` takes a :class:`~mptcpspec.capture.pcap.Record` (or :func:`decode_frame` a link
+type and octets) and returns a :class:`Packet`, or ``None`` for a frame that carries no TCP
+segment (ARP, UDP, a non-first IP fragment...).  Link types: Ethernet (with 802.1Q/802.1ad
+tags), Linux cooked v1 and v2, raw IP, BSD null and loopback.  IPv6 extension headers are
+skipped.  A payload cut by the snapshot length is returned as far as it goes: ``payload`` holds
+the captured octets, ``payload_len`` the length the IP header announces.  A TCP header cut inside
+its options is returned too, with the options captured (``options_cut``, ``hdr_len``).  A TCP
+header that is malformed, or cut inside its fixed 20 octets, raises
+:class:`~mptcpspec.errors.DecodeError`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from dataclasses import dataclass
+from enum import IntFlag
+
+from mptcpspec.codec.runtime import FlagTable, fast_constructor
+from mptcpspec.errors import DecodeError
+
+__all__ = ["TcpFlags", "Packet", "decode_packet", "decode_frame", "ip_payload_offset", "ip_addresses"]
+
+
+class TcpFlags(IntFlag):
+    """TCP header flags (RFC 9293 §3.1; AE from RFC 3540's NS bit position)."""
+
+    FIN = 0x001
+    SYN = 0x002
+    RST = 0x004
+    PSH = 0x008
+    ACK = 0x010
+    URG = 0x020
+    ECE = 0x040
+    CWR = 0x080
+    AE = 0x100
+
+
+_FLAGS = FlagTable(TcpFlags)  # the 9 flag bits -> TcpFlags, made on first use
+_Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """One TCP segment as captured."""
+
+    version: int  #: IP version, 4 or 6
+    src: _Address
+    dst: _Address
+    sport: int
+    dport: int
+    seq: int
+    ack: int
+    flags: TcpFlags
+    window: int  #: the raw window field (unscaled)
+    options: bytes  #: the TCP options area
+    payload: bytes  #: the captured payload octets
+    payload_len: int  #: payload octets on the wire, per the IP header (>= ``len(payload)``)
+    checksum: int = 0  #: the TCP checksum field
+    urgent: int = 0
+    ttl: int = 0  #: IPv4 TTL or IPv6 hop limit
+    timestamp_ns: int = 0  #: capture time, from the record
+    #: the snapshot length cut the options area: ``options`` holds the captured part, ``payload`` is
+    #: empty, and ``hdr_len`` says how long the header was
+    options_cut: bool = False
+    hdr_len: int = 0  #: the TCP header length of the data offset field (0: not from a capture)
+
+    @property
+    def payload_cut(self) -> bool:
+        """True when the snapshot length cut the payload."""
+        return self.payload_len > len(self.payload)
+
+    @property
+    def seg_len(self) -> int:
+        """Sequence space the segment occupies: payload, plus one for SYN and for FIN."""
+        return self.payload_len + (1 if self.flags & 2 else 0) + (1 if self.flags & 1 else 0)
+
+
+_packet = fast_constructor(Packet)
+
+# Addresses repeat on every packet of a flow: build each address object once.
+_v4cache: dict[bytes, ipaddress.IPv4Address] = {}
+_v6cache: dict[bytes, ipaddress.IPv6Address] = {}
+
+
+def _v4(octets: bytes) -> ipaddress.IPv4Address:
+    a = _v4cache.get(octets)
+    if a is None:
+        if len(_v4cache) > 65536:
+            _v4cache.clear()
+        a = _v4cache[octets] = ipaddress.IPv4Address(octets)
+    return a
+
+
+def _v6(octets: bytes) -> ipaddress.IPv6Address:
+    a = _v6cache.get(octets)
+    if a is None:
+        if len(_v6cache) > 65536:
+            _v6cache.clear()
+        a = _v6cache[octets] = ipaddress.IPv6Address(octets)
+    return a
+
+
+_ETH_IPV4, _ETH_IPV6 = 0x0800, 0x86DD
+_VLAN = frozenset((0x8100, 0x88A8, 0x9100))
+_AF_INET6 = frozenset((10, 24, 28, 30))  # Linux, NetBSD/OpenBSD, FreeBSD, macOS
+_IPV6_EXT = frozenset((0, 43, 60, 135, 139, 140))  # hop-by-hop, routing, dest opts, mobility, HIP, shim6
+_u16 = struct.Struct("!H").unpack_from
+_tcp = struct.Struct("!HHIIHHHH").unpack_from
+_ip4 = struct.Struct("!BBHHHBB").unpack_from  # up to the protocol; the addresses are sliced as one key
+_ip4tcp = struct.Struct("!BBHHHBBH8sHHIIHHHH").unpack_from  # a 20-octet IPv4 header and the TCP header
+_ip6 = struct.Struct("!IHBB").unpack_from
+_IP_ETHERTYPES = frozenset((_ETH_IPV4, _ETH_IPV6))
+
+
+#: the link types decoded: Ethernet, Linux cooked v1 and v2, raw IP (101, 12, 14, 228, 229), BSD null, loopback
+LINKTYPES = frozenset((1, 113, 276, 101, 12, 14, 228, 229, 0, 108))
+
+
+def ip_payload_offset(linktype: int, data: bytes) -> int | None:
+    """Offset of the IP header in a frame of ``linktype``, or None if it carries no IP packet."""
+    if linktype == 1:  # Ethernet
+        p = 12
+        if len(data) < 14:
+            return None
+        et = _u16(data, p)[0]
+        while et in _VLAN:
+            p += 4
+            if len(data) < p + 2:
+                return None
+            et = _u16(data, p)[0]
+        return p + 2 if et in (_ETH_IPV4, _ETH_IPV6) else None
+    if linktype == 113:  # Linux cooked v1
+        if len(data) < 16:
+            return None
+        return 16 if _u16(data, 14)[0] in (_ETH_IPV4, _ETH_IPV6) else None
+    if linktype == 276:  # Linux cooked v2
+        if len(data) < 20:
+            return None
+        return 20 if _u16(data, 0)[0] in (_ETH_IPV4, _ETH_IPV6) else None
+    if linktype in (101, 12, 14, 228, 229):  # raw IP
+        return 0
+    if linktype in (0, 108):  # BSD null (host order) / loopback (network order)
+        if len(data) < 4:
+            return None
+        fam = struct.unpack_from("!I" if linktype == 108 or data[0] == 0 else "<I", data, 0)[0]
+        return 4 if fam == 2 or fam in _AF_INET6 else None
+    return None
+
+
+def ip_addresses(linktype: int, data: bytes) -> tuple | None:
+    """(IP version, source, destination) of a frame's IP header, or None: for frames without TCP."""
+    p = ip_payload_offset(linktype, data)
+    if p is None or len(data) <= p:
+        return None
+    ver = data[p] >> 4
+    if ver == 4 and len(data) >= p + 20:
+        return 4, _v4(data[p + 12 : p + 16]), _v4(data[p + 16 : p + 20])
+    if ver == 6 and len(data) >= p + 40:
+        return 6, _v6(data[p + 8 : p + 24]), _v6(data[p + 24 : p + 40])
+    return None
+
+
+def decode_packet(rec) -> Packet | None:
+    """The TCP segment in a :class:`~mptcpspec.capture.pcap.Record`, or None when there is none."""
+    return decode_frame(rec.linktype, rec.data, rec.timestamp_ns)
+
+
+def _v4_pair(octets: bytes) -> tuple:
+    """(source, destination) for the 8 address octets of an IPv4 header; cached, as the addresses."""
+    pair = _v4pairs[octets] = (_v4(octets[:4]), _v4(octets[4:]))
+    if len(_v4pairs) > 65536:
+        _v4pairs.clear()
+        _v4pairs[octets] = pair
+    return pair
+
+
+def _v6_pair(octets: bytes) -> tuple:
+    pair = _v6pairs[octets] = (_v6(octets[:16]), _v6(octets[16:]))
+    if len(_v6pairs) > 65536:
+        _v6pairs.clear()
+        _v6pairs[octets] = pair
+    return pair
+
+
+_v4pairs: dict[bytes, tuple] = {}
+_v6pairs: dict[bytes, tuple] = {}
+
+
+def _tcp_header_error(doff: int, p: int, t: int, end: int) -> DecodeError:
+    """Why a TCP header of ``doff`` octets at ``t`` (IP header at ``p``, packet end ``end``) cannot
+    be decoded."""
+    if doff < 20:
+        return DecodeError("TCP header", "data offset", t - p + 12, f"header length {doff} is under 20")
+    return DecodeError(
+        "TCP header", "data offset", t - p + 12, f"header length {doff} runs past the IP packet ({end - t} octets)"
+    )
+
+
+def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | None:
+    """The TCP segment in a frame of ``linktype``, or None when there is none."""
+    n = len(data)
+    # The link layers of most captures inline (Linux cooked v1 is what ``tcpdump -i any`` writes);
+    # the rest, and VLAN tags, through ip_payload_offset.
+    if linktype == 113 and n > 16 and ((data[14] << 8) | data[15]) in _IP_ETHERTYPES:
+        p = 16
+    elif linktype == 1 and n > 14 and ((data[12] << 8) | data[13]) in _IP_ETHERTYPES:
+        p = 14
+    else:
+        p = ip_payload_offset(linktype, data)
+        if p is None or n <= p:
+            return None
+    ver = data[p] >> 4
+    if data[p] == 0x45 and n >= p + 40:  # IPv4 without options and a whole TCP header: one unpack for both
+        _, _, total, _, frag, ttl, proto, _, a, sport, dport, seq, ack, offflags, win, csum, urg = _ip4tcp(data, p)
+        if proto != 6 or frag & 0x1FFF:
+            return None  # not TCP, or a fragment without the TCP header
+        if total == 0:  # segmentation offload captures leave it zero
+            total = n - p
+        elif total < 20:
+            raise DecodeError("IPv4 header", "total length", p + 2, f"{total} is shorter than the header (20)")
+        t = p + 20
+        end = p + total
+        pair = _v4pairs.get(a)
+        if pair is None:
+            pair = _v4_pair(a)
+        src, dst = pair
+    else:
+        return _decode_other(data, p, ver, n, timestamp_ns)
+    doff = (offflags >> 12) * 4
+    o = t + doff
+    if doff < 20 or o > end or n < o:
+        return _cut_or_error(
+            ver, src, dst, sport, dport, seq, ack, offflags, win, csum, urg, ttl, timestamp_ns, data, doff, p, t, end, n
+        )
+    return _packet(
+        ver,
+        src,
+        dst,
+        sport,
+        dport,
+        seq,
+        ack,
+        _FLAGS[offflags & 0x1FF],
+        win,
+        data[t + 20 : o],
+        data[o:end] if end <= n else data[o:n],
+        end - o,
+        csum,
+        urg,
+        ttl,
+        timestamp_ns,
+        False,
+        doff,
+    )
+
+
+def _cut_or_error(
+    ver,
+    src,
+    dst,
+    sport,
+    dport,
+    seq,
+    ack,
+    offflags,
+    win,
+    csum,
+    urg,
+    ttl,
+    timestamp_ns,
+    data: bytes,
+    doff: int,
+    p: int,
+    t: int,
+    end: int,
+    n: int,
+) -> Packet:
+    """A TCP header whose options the snapshot length cut (the captured part kept, marked), or
+    the DecodeError of a header that cannot be."""
+    if doff < 20 or t + doff > end:
+        raise _tcp_header_error(doff, p, t, end)
+    return _packet(
+        ver,
+        src,
+        dst,
+        sport,
+        dport,
+        seq,
+        ack,
+        _FLAGS[offflags & 0x1FF],
+        win,
+        data[t + 20 : n],
+        b"",
+        end - t - doff,
+        csum,
+        urg,
+        ttl,
+        timestamp_ns,
+        True,
+        doff,
+    )
+
+
+def _decode_other(data: bytes, p: int, ver: int, n: int, timestamp_ns: int) -> Packet | None:
+    """decode_frame from the IP header at ``p`` on, for what its fast path leaves: IPv4 with options
+    or cut short, IPv6, other versions."""
+    if ver == 4:
+        if n < p + 20:
+            raise DecodeError("IPv4 header", None, p, f"needs 20 octets, {n - p} captured")
+        vihl, _, total, _, frag, ttl, proto = _ip4(data, p)
+        ihl = (vihl & 15) * 4
+        if ihl < 20:
+            raise DecodeError("IPv4 header", "IHL", p, f"header length {ihl} is under 20")
+        if proto != 6 or frag & 0x1FFF:
+            return None  # not TCP, or a fragment without the TCP header
+        if total == 0:  # segmentation offload captures leave it zero
+            total = n - p
+        elif total < ihl:
+            raise DecodeError("IPv4 header", "total length", p + 2, f"{total} is shorter than the header ({ihl})")
+        t = p + ihl
+        end = p + total  # the IP packet's end (Ethernet padding beyond it is not payload)
+        a = data[p + 12 : p + 20]
+        pair = _v4pairs.get(a)
+        if pair is None:
+            pair = _v4_pair(a)
+        src, dst = pair
+    elif ver == 6:
+        if n < p + 40:
+            raise DecodeError("IPv6 header", None, p, f"needs 40 octets, {n - p} captured")
+        _, plen, nh, ttl = _ip6(data, p)
+        t = p + 40
+        end = t + plen if plen else n
+        while nh != 6:
+            if nh in _IPV6_EXT or nh == 51:
+                if n < t + 2:
+                    return None
+                ah = nh == 51  # AH counts its length in 4-octet units less 2, the others in 8-octet units less 1
+                nh, hl = data[t], data[t + 1]
+                t += (hl + 2) * 4 if ah else (hl + 1) * 8
+            elif nh == 44:  # fragment header
+                if n < t + 8:
+                    return None
+                if _u16(data, t + 2)[0] & 0xFFF8:
+                    return None  # not the first fragment
+                nh = data[t]
+                t += 8
+            else:
+                return None
+        a = data[p + 8 : p + 40]
+        pair = _v6pairs.get(a)
+        if pair is None:
+            pair = _v6_pair(a)
+        src, dst = pair
+    else:
+        return None
+    if n < t + 20:
+        raise DecodeError("TCP header", None, t - p, f"needs 20 octets, {max(n - t, 0)} captured")
+    sport, dport, seq, ack, offflags, win, csum, urg = _tcp(data, t)
+    doff = (offflags >> 12) * 4
+    o = t + doff
+    if doff < 20 or o > end or n < o:
+        return _cut_or_error(
+            ver, src, dst, sport, dport, seq, ack, offflags, win, csum, urg, ttl, timestamp_ns, data, doff, p, t, end, n
+        )
+    return _packet(
+        ver,
+        src,
+        dst,
+        sport,
+        dport,
+        seq,
+        ack,
+        _FLAGS[offflags & 0x1FF],
+        win,
+        data[t + 20 : o],
+        data[o:end] if end <= n else data[o:n],
+        end - o,
+        csum,
+        urg,
+        ttl,
+        timestamp_ns,
+        False,
+        doff,
+    )

@@ -1,0 +1,395 @@
+"""Read pcap and pcapng files as a stream of :class:`Record` values.
+
+    for rec in read_records("capture.pcapng"):
+        print(rec.timestamp_ns, rec.linktype, rec.caplen, rec.orig_len)
+
+Both formats, either byte order; pcap with microsecond or nanosecond timestamps (and the
+"modified" pcap of old Linux patches); pcapng with several sections and interfaces, each with its
+own link type and timestamp resolution, and Enhanced, Simple and obsolete Packet blocks (other
+block types are skipped).  The file is read in chunks, so memory does not grow with its size.
+
+A file that ends inside a record yields the part that is there (``truncated=True``) and notes the
+problem in :attr:`CaptureReader.problems`; a file that is not a capture, or whose framing is
+corrupt, raises :class:`CaptureError` (a :class:`~mptcpspec.errors.DecodeError`) naming the file
+offset, after the records before it have been yielded.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from mptcpspec.codec.runtime import fast_constructor
+from mptcpspec.errors import DecodeError
+
+__all__ = ["Record", "CaptureError", "CaptureReader", "read_records", "LinkType"]
+
+_CHUNK = 1 << 20
+_MAX_RECORD = 1 << 24  # a record longer than 16 MiB is corrupt framing, not a packet
+
+
+class LinkType:
+    """Link-layer header types (tcpdump.org/linktypes.html) that :mod:`mptcpspec.capture.packets` decodes."""
+
+    NULL = 0
+    ETHERNET = 1
+    RAW_OLD = 12  # DLT_RAW on most BSDs
+    RAW_OLD2 = 14  # DLT_RAW on OpenBSD
+    RAW = 101
+    LOOP = 108
+    LINUX_SLL = 113
+    IPV4 = 228
+    IPV6 = 229
+    LINUX_SLL2 = 276
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One captured frame."""
+
+    timestamp_ns: int  #: capture time, nanoseconds since the epoch
+    linktype: int  #: link-layer header type of the interface it was captured on
+    data: bytes  #: the captured octets (``caplen`` of them)
+    orig_len: int  #: the frame's length on the wire
+    interface: int = 0  #: pcapng interface number (0 for pcap)
+    truncated: bool = False  #: the file ended inside this record
+
+    @property
+    def caplen(self) -> int:
+        return len(self.data)
+
+
+_record = fast_constructor(Record)
+
+
+class CaptureError(DecodeError):
+    """A capture file that cannot be read (not a capture, or corrupt framing)."""
+
+    def __init__(self, what: str, field: str | None, offset: int, reason: str) -> None:
+        super().__init__(what, field, offset, reason)
+
+
+_PCAP_MAGIC = {
+    # magic as read little-endian -> (byte order, nanoseconds, record header size)
+    0xA1B2C3D4: ("<", False, 16),
+    0xD4C3B2A1: (">", False, 16),
+    0xA1B23C4D: ("<", True, 16),
+    0x4D3CB2A1: (">", True, 16),
+    0xA1B2CD34: ("<", False, 24),  # "modified" pcap (Kuznetzov): 8 more octets per record
+    0x34CDB2A1: (">", False, 24),
+}
+_PCAPNG_SHB = 0x0A0D0D0A
+_BOM = 0x1A2B3C4D
+
+
+class _Buffer:
+    """A forward-only window on a binary stream; ``offset`` is the file offset of ``buf[pos]``."""
+
+    __slots__ = ("f", "buf", "pos", "base", "eof")
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.buf = b""
+        self.pos = 0
+        self.base = 0
+        self.eof = False
+
+    @property
+    def offset(self) -> int:
+        return self.base + self.pos
+
+    def ensure(self, n: int) -> bool:
+        """Make ``n`` octets available at ``pos``; False when the stream ends first."""
+        if len(self.buf) - self.pos >= n:
+            return True
+        rest = self.buf[self.pos :]
+        self.base += self.pos
+        self.pos = 0
+        parts = [rest]
+        have = len(rest)
+        while have < n and not self.eof:
+            chunk = self.f.read(max(_CHUNK, n - have))
+            if not chunk:
+                self.eof = True
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        self.buf = b"".join(parts)
+        return have >= n
+
+    def available(self) -> int:
+        return len(self.buf) - self.pos
+
+
+class CaptureReader:
+    """Iterate the records of a pcap or pcapng file (a path or a binary file object).
+
+    After iteration, :attr:`problems` lists what was wrong but recoverable (a truncated last
+    record), :attr:`format` is ``"pcap"`` or ``"pcapng"``, :attr:`linktypes` the link types seen.
+    """
+
+    def __init__(self, source: str | os.PathLike | BinaryIO) -> None:
+        self.name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "<stream>")
+        self._source = source
+        self.format: str | None = None
+        self.problems: list[str] = []
+        self.linktypes: set[int] = set()
+        self.records = 0
+        self.skipped_blocks = 0
+        self._buf: _Buffer | None = None
+
+    @property
+    def position(self) -> int:
+        """File offset reached so far (for progress reports)."""
+        return self._buf.offset if self._buf is not None else 0
+
+    def __iter__(self) -> Iterator[Record]:
+        for batch in self.batches():
+            for frame in batch:
+                yield _record(*frame)
+
+    def frames(self) -> Iterator[tuple]:
+        """The records as plain tuples ``(timestamp_ns, linktype, data, orig_len, interface,
+        truncated)``, in :class:`Record`'s field order, without building a Record per frame."""
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list[tuple]]:
+        """The records as :meth:`frames` gives them, in lists: a pcap file's records come a buffer's
+        worth at a time (what the dissector's loop reads), a pcapng file's one by one.  A damaged
+        record is met, and noted in :attr:`problems` or raised, only after the records before it
+        have been handed over."""
+        if isinstance(self._source, (str, os.PathLike)):
+            with open(self._source, "rb") as f:
+                yield from self._read(f)
+        else:
+            yield from self._read(self._source)
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _read(self, f: BinaryIO) -> Iterator[list[tuple]]:
+        b = self._buf = _Buffer(f)
+        if not b.ensure(4):
+            raise CaptureError(
+                "capture file",
+                "magic",
+                0,
+                "empty file" if b.available() == 0 else "too short to be a pcap or pcapng file",
+            )
+        (magic,) = struct.unpack_from("<I", b.buf, 0)
+        if magic in _PCAP_MAGIC:
+            self.format = "pcap"
+            yield from self._pcap(b, *_PCAP_MAGIC[magic])
+        elif magic == _PCAPNG_SHB:
+            self.format = "pcapng"
+            for rec in self._pcapng(b):
+                yield [rec]
+        else:
+            raise CaptureError(
+                "capture file", "magic", 0, f"not a pcap or pcapng file (starts with {bytes(b.buf[:4]).hex()})"
+            )
+
+    def _truncated(self, what: str, offset: int, need: int, have: int) -> None:
+        self.problems.append(f"the file ends inside {what} at offset {offset} ({have} of {need} octets present)")
+
+    # ------------------------------------------------------------------ pcap
+
+    def _pcap(self, b: _Buffer, order: str, nanos: bool, hdr_size: int) -> Iterator[list[tuple]]:
+        if not b.ensure(24):
+            raise CaptureError("pcap", "file header", 0, f"needs 24 octets, the file has {b.available()}")
+        _, major, minor, _, _, snaplen, network = struct.unpack_from(order + "IHHiIII", b.buf, 0)
+        if major != 2:
+            raise CaptureError("pcap", "version", 4, f"version {major}.{minor} is not 2.x")
+        linktype = network & 0xFFFF
+        self.linktypes.add(linktype)
+        b.pos = 24
+        hdr = struct.Struct(order + "IIII").unpack_from
+        scale = 1 if nanos else 1000
+        while True:
+            # Every whole record in the buffer, in one list, with the buffer and position in locals.
+            buf, pos = b.buf, b.pos
+            size = len(buf)
+            out = []
+            append = out.append
+            while size - pos >= hdr_size:
+                sec, frac, incl, orig = hdr(buf, pos)
+                p = pos + hdr_size
+                if incl > _MAX_RECORD or size - p < incl:
+                    break
+                pos = p + incl
+                append((sec * 1_000_000_000 + frac * scale, linktype, buf[p:pos], orig, 0, False))
+            if out:
+                b.pos = pos
+                self.records += len(out)
+                yield out
+            # Then one record as it comes: read on into the next chunk, or the end of the file, or damage.
+            if not b.ensure(hdr_size):
+                if b.available():
+                    self._truncated(f"the header of record {self.records + 1}", b.offset, hdr_size, b.available())
+                return
+            sec, frac, incl, orig = hdr(b.buf, b.pos)
+            if incl > _MAX_RECORD:
+                raise CaptureError(
+                    "pcap",
+                    "incl_len",
+                    b.offset + 8,
+                    f"record {self.records + 1} claims {incl} captured octets: corrupt file",
+                )
+            start = b.offset
+            b.pos += hdr_size
+            if not b.ensure(incl):
+                data = bytes(b.buf[b.pos :])
+                self._truncated(f"record {self.records + 1}", start, incl, len(data))
+                b.pos = len(b.buf)
+                self.records += 1
+                yield [(sec * 1_000_000_000 + frac * scale, linktype, data, max(orig, len(data)), 0, True)]
+                return
+            p = b.pos
+            b.pos = p + incl
+            self.records += 1
+            yield [(sec * 1_000_000_000 + frac * scale, linktype, b.buf[p : p + incl], orig, 0, False)]
+
+    # ------------------------------------------------------------------ pcapng
+
+    def _pcapng(self, b: _Buffer) -> Iterator[tuple]:
+        order = "<"
+        ifaces: list[tuple[int, int, int, int]] = []  # (linktype, snaplen, tsresol divisor/multiplier, offset s)
+        first = True
+        while True:
+            if not b.ensure(12):
+                if first:  # nothing can be read without the Section Header Block
+                    raise CaptureError(
+                        "pcapng", "Section Header Block", 0, f"the file ends inside it, after {b.available()} octets"
+                    )
+                if b.available():
+                    self._truncated("a block header", b.offset, 12, b.available())
+                return
+            start = b.offset
+            (btype,) = struct.unpack_from(order + "I", b.buf, b.pos)
+            if btype == _PCAPNG_SHB:
+                (bom,) = struct.unpack_from("<I", b.buf, b.pos + 8)
+                if bom == _BOM:
+                    order = "<"
+                elif bom == 0x4D3C2B1A:
+                    order = ">"
+                else:
+                    raise CaptureError(
+                        "pcapng", "byte-order magic", start + 8, f"{bom:#010x} is neither 0x1a2b3c4d nor its swap"
+                    )
+                ifaces = []
+            elif first:
+                raise CaptureError("pcapng", "block type", start, "the first block is not a Section Header Block")
+            first = False
+            (blen,) = struct.unpack_from(order + "I", b.buf, b.pos + 4)
+            if blen < 12 or blen % 4 or blen > _MAX_RECORD:
+                raise CaptureError(
+                    "pcapng",
+                    "block total length",
+                    start + 4,
+                    f"{blen} is not a valid block length (a multiple of 4, 12 or more)",
+                )
+            if not b.ensure(blen):
+                have = b.available()
+                if start == 0:
+                    raise CaptureError(
+                        "pcapng", "Section Header Block", 0, f"the file ends inside it: {have} of its {blen} octets"
+                    )
+                if btype in (6, 3, 2):
+                    rec = self._packet_block(btype, b.buf[b.pos :], order, ifaces, start, partial=True)
+                    if rec is not None:
+                        self.records += 1
+                        yield rec
+                self._truncated(f"a block of type {btype:#x}", start, blen, have)
+                return
+            body = b.buf[b.pos + 8 : b.pos + blen - 4]
+            (trailer,) = struct.unpack_from(order + "I", b.buf, b.pos + blen - 4)
+            if trailer != blen:
+                raise CaptureError(
+                    "pcapng",
+                    "block total length",
+                    start + blen - 4,
+                    f"trailing length {trailer} differs from the leading {blen}",
+                )
+            b.pos += blen
+            if btype == 1:
+                ifaces.append(self._idb(body, order, start))
+            elif btype in (6, 3, 2):
+                rec = self._packet_block(btype, b.buf[b.pos - blen : b.pos], order, ifaces, start)
+                if rec is not None:
+                    self.records += 1
+                    yield rec
+            elif btype != _PCAPNG_SHB:
+                self.skipped_blocks += 1
+
+    def _idb(self, body: bytes, order: str, start: int) -> tuple[int, int, int, int]:
+        if len(body) < 8:
+            raise CaptureError("pcapng", "Interface Description Block", start, "body shorter than 8 octets")
+        linktype, _, snaplen = struct.unpack_from(order + "HHI", body, 0)
+        self.linktypes.add(linktype)
+        resol, tsoffset = 6, 0
+        p = 8
+        while p + 4 <= len(body):
+            code, olen = struct.unpack_from(order + "HH", body, p)
+            if code == 0:
+                break
+            val = body[p + 4 : p + 4 + olen]
+            if code == 9 and olen >= 1:
+                resol = val[0]
+            elif code == 14 and olen >= 8:
+                (tsoffset,) = struct.unpack_from(order + "q", val, 0)
+            p += 4 + ((olen + 3) & ~3)
+        return linktype, snaplen, resol, tsoffset
+
+    def _packet_block(
+        self, btype: int, block: bytes, order: str, ifaces: list, start: int, partial: bool = False
+    ) -> tuple | None:
+        end = len(block) - (0 if partial else 4)
+        if btype == 6:  # Enhanced Packet Block
+            if len(block) < 28:
+                if partial:
+                    return None
+                raise CaptureError("pcapng", "Enhanced Packet Block", start, "shorter than 32 octets")
+            iface, hi, lo, caplen, orig = struct.unpack_from(order + "IIIII", block, 8)
+            p = 28
+        elif btype == 2:  # obsolete Packet Block
+            if len(block) < 28:
+                if partial:
+                    return None
+                raise CaptureError("pcapng", "Packet Block", start, "shorter than 32 octets")
+            iface, _, hi, lo, caplen, orig = struct.unpack_from(order + "HHIIII", block, 8)
+            p = 28
+        else:  # Simple Packet Block: interface 0, no timestamp
+            if len(block) < 12:
+                return None
+            (orig,) = struct.unpack_from(order + "I", block, 8)
+            iface, hi, lo, p = 0, 0, 0, 12
+            snap = ifaces[0][1] if ifaces else 0
+            caplen = min(orig, snap or orig, max(end - p, 0))
+        if iface >= len(ifaces):
+            raise CaptureError(
+                "pcapng", "interface id", start + 8, f"packet names interface {iface}, only {len(ifaces)} described"
+            )
+        linktype, _, resol, tsoffset = ifaces[iface]
+        if caplen > end - p:
+            if not partial:
+                raise CaptureError(
+                    "pcapng", "captured length", start + 20, f"{caplen} octets do not fit a block of {len(block)}"
+                )
+        data = bytes(block[p : min(p + caplen, end)])
+        ts = (hi << 32) | lo
+        if resol & 0x80:
+            ns = (ts * 1_000_000_000) >> (resol & 0x7F)
+        elif resol <= 9:
+            ns = ts * 10 ** (9 - resol)
+        else:
+            ns = ts // 10 ** (resol - 9)
+        ns += tsoffset * 1_000_000_000
+        return ns, linktype, data, max(orig, len(data)), iface, partial and len(data) < caplen
+
+
+def read_records(source: str | os.PathLike | BinaryIO) -> Iterator[Record]:
+    """The records of a pcap or pcapng file, in file order (see :class:`CaptureReader`)."""
+    return iter(CaptureReader(source))

@@ -1,0 +1,127 @@
+"""``mptcpspec fsm show|dot|check FILE``: the commands behind the ``fsm`` subcommand."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+__all__ = ["cmd_check", "cmd_dot", "cmd_show", "main"]
+
+
+def _out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def cmd_show(args) -> int:
+    from mptcpspec.fsm.parser import load
+
+    m = load(args.file, check=False)
+    title = f"{m.name}: {m.title}" if m.title else m.name
+    _out(f"{title}" + (f" ({m.ref})" if m.ref else "") + f"  [{args.file}]")
+    if m.doc:
+        _out(f"  {m.doc}")
+    _out(f"  initial {m.initial}; final {', '.join(m.finals)}")
+    _out()
+    _out(f"states ({len(m.states)}):")
+    w = max(len(s.name) for s in m.states)
+    for s in m.states:
+        _out(f"  {s.name:<{w}}  {s.doc}".rstrip())
+    groups = (
+        ("signals", [(s.name + (" (discard)" if s.discard else ""), s.doc) for s in m.signals]),
+        ("events", [(f"{loc.kind} {loc.name}", loc.doc) for loc in m.locals]),
+        ("guards", [(g.name, g.doc) for g in m.guards]),
+        ("actions", [(a.name, a.doc) for a in m.effects]),
+    )
+    for head, rows in groups:
+        if rows:
+            _out()
+            _out(f"{head} ({len(rows)}):")
+            w = max(len(r[0]) for r in rows)
+            for name, doc in rows:
+                _out(f"  {name:<{w}}  {doc}".rstrip())
+    _out()
+    _out(f"transitions ({len(m.transitions)} lines, {len(m.edges)} from single states):")
+    srcs = [t.source or ("* except " + ", ".join(t.excepts) if t.excepts else "*") for t in m.transitions]
+    ws = max(len(s) for s in srcs)
+    wt = max(len(t.target) for t in m.transitions)
+    for src, t in zip(srcs, m.transitions):
+        ref = f"  [{t.ref}, line {t.line}]" if t.ref else f"  [line {t.line}]"
+        _out(f"  {src:<{ws}} -> {t.target:<{wt}}  {t.label}{ref}")
+    if m.checks:
+        _out()
+        _out(f"checks ({len(m.checks)}):")
+        for c in m.checks:
+            _out(f"  {c.name}: {c.doc}".rstrip(": "))
+    return 0
+
+
+def cmd_dot(args) -> int:
+    from mptcpspec.fsm.parser import load
+    from mptcpspec.fsm.render import render
+
+    fmt = args.format
+    if fmt is None:
+        suffix = Path(args.output).suffix.lower().lstrip(".") if args.output else ""
+        fmt = (
+            {"gv": "dot", "mmd": "mermaid", "md": "mermaid"}.get(suffix, suffix)
+            if suffix in ("dot", "gv", "svg", "png", "mmd", "md", "mermaid")
+            else "dot"
+        )
+    data = render(load(args.file, check=False), fmt)
+    if args.output and args.output != "-":
+        Path(args.output).write_bytes(data)
+        _out(f"wrote {args.output} ({fmt}, {len(data)} bytes)")
+    elif fmt == "png":
+        sys.stdout.buffer.write(data)
+    else:
+        sys.stdout.write(data.decode())
+    return 0
+
+
+def cmd_check(args) -> int:
+    from mptcpspec.fsm.explore import run_checks
+    from mptcpspec.fsm.parser import parse
+    from mptcpspec.fsm.static import report
+
+    path = Path(args.file)
+    m = parse(path.read_text(encoding="utf-8"), str(path))
+    failed = False
+    _out(f"{m.name} ({path}): {len(m.states)} states, {len(m.transitions)} transition lines")
+    _out("static:")
+    static_ok = True
+    for r in report(m):
+        mark = "ok  " if r.ok else "FAIL"
+        _out(f"  {mark} {r.name}: {r.summary}")
+        for p in r.problems:
+            _out(f"         {p}")
+        static_ok &= r.ok
+    failed |= not static_ok
+    if not m.checks:
+        _out("dynamic: no `check` lines in the spec")
+    elif not static_ok:
+        _out("dynamic: skipped (fix the static errors first)")
+    else:
+        _out("dynamic (two endpoints A and B, every interleaving):")
+        for o in run_checks(m):
+            _out(f"  {'ok  ' if o.ok else 'FAIL'} {o.summary()}")
+            for v in o.violations:
+                _out("\n".join("         " + line for line in v.format().splitlines()))
+            failed |= not o.ok
+    if args.promela and static_ok and m.checks:
+        from mptcpspec.fsm.promela import spin_available, verify
+
+        if not spin_available():
+            _out("promela: skipped (spin or a C compiler is not installed; Debian: apt-get install spin gcc)")
+        else:
+            _out("promela (spin, an independent second checker: assertions and invalid end states):")
+            for res in verify(m):
+                _out(f"  {'ok  ' if res.ok else 'FAIL'} {res.summary()}")
+                if not res.ok:
+                    _out("\n".join("         " + line for line in res.detail.splitlines()[-12:]))
+                failed |= not res.ok
+    _out("result: " + ("FAILED" if failed else "all checks passed"))
+    return 1 if failed else 0
+
+
+def main(args) -> int:
+    return {"show": cmd_show, "dot": cmd_dot, "check": cmd_check}[args.fsm_command](args)

@@ -1,0 +1,271 @@
+"""``mptcpspec replay``: play the client side of a captured MPTCP connection against a live server.
+
+Exit status: 0 when the replay ran to a clean close; 1 when it started but did not finish cleanly
+(the report says why); 2 for a usage error; 3 when it could not start (no such stream, missing
+privileges, unreachable target...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import math
+import sys
+
+from mptcpspec.errors import MptcpspecError
+
+EPILOG = """\
+examples (as root, or with CAP_NET_RAW and CAP_NET_ADMIN):
+  mptcpspec replay -r cap.pcap --target 198.51.100.2
+  mptcpspec replay -r cap.pcap --stream 1 --target 198.51.100.2:8080 --map 10.0.0.1=198.51.100.1 \\
+      --map 10.0.1.1=203.0.113.1 --timing x2 --json
+
+The replay sends from the captured client addresses (or their --map replacements), which must be
+addresses of this host; while it runs, an nftables rule keeps the local kernel from answering the
+replayed flows with TCP resets, and it is removed on every exit.
+"""
+
+
+def _endpoint(text: str) -> tuple:
+    host, port = text, None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    try:
+        return ipaddress.ip_address(host), (int(port) if port else None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an address[:port]: {text!r}") from None
+
+
+def _mapping(text: str) -> tuple:
+    a, sep, b = text.partition("=")
+    try:
+        return ipaddress.ip_address(a), ipaddress.ip_address(b)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected CAPTURED_IP=LOCAL_IP, got {text!r}") from None
+
+
+def _timing(text: str):
+    if text in ("fast", "as-captured"):
+        return text
+    if text.startswith("x"):
+        try:
+            factor = float(text[1:])
+        except ValueError:
+            factor = 0.0
+        if math.isfinite(factor) and factor > 0:
+            return factor
+    raise argparse.ArgumentTypeError(f"expected fast, as-captured or xN (e.g. x2), got {text!r}")
+
+
+def _octet(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"expected an octet, 0 to 255 (or 0x00 to 0xff), got {text!r}")
+    return value
+
+
+def _cookie(text: str) -> bytes:
+    try:
+        cookie = bytes.fromhex(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not hexadecimal") from None
+    if not (len(cookie) == 0 or (4 <= len(cookie) <= 16 and len(cookie) % 2 == 0)):
+        raise argparse.ArgumentTypeError("a TCP Fast Open cookie is 4 to 16 octets, an even number (RFC 7413 §4.1.1)")
+    return cookie
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "replay",
+        help="replay a captured MPTCP connection's client side against a live server",
+        description="Play the client side of MPTCP stream N of a capture against a live MPTCP "
+        "server over raw sockets, re-keyed: tokens, HMACs, DATA_ACKs and DSS "
+        "checksums are computed for the live server's key.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-r", "--read", required=True, metavar="FILE", help="pcap or pcapng file")
+    p.add_argument("--stream", type=int, metavar="N", help="MPTCP stream to replay (default: the first)")
+    p.add_argument(
+        "--target",
+        type=_endpoint,
+        metavar="HOST[:PORT]",
+        help="the live server (its port defaults to the captured one); required for --mode stateful",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("stateful", "raw"),
+        default="stateful",
+        help="stateful (default): play the client against a live server; raw: send every captured "
+        "packet, both directions, onto --iface with rewritten addresses, like tcpreplay",
+    )
+    p.add_argument("--iface", metavar="IF", help="--mode raw: the interface to send on")
+    p.add_argument(
+        "--map",
+        action="append",
+        type=_mapping,
+        default=[],
+        metavar="CAPTURED_IP=LIVE_IP",
+        help="replace a captured address (client side: a local address; server side: a live one)",
+    )
+    p.add_argument(
+        "--timing",
+        type=_timing,
+        default="fast",
+        metavar="fast|as-captured|xN",
+        help="send as fast as the windows allow (default), at captured times, or N times faster",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="give up when the target sends nothing for S seconds (default 10)",
+    )
+    p.add_argument("--new-key", action="store_true", help="a fresh client key instead of the captured one")
+    p.add_argument(
+        "--require-payload",
+        action="store_true",
+        help="refuse a capture whose client data was cut by its snapshot length",
+    )
+    p.add_argument(
+        "--fill", type=_octet, default=0, metavar="BYTE", help="octet for data the capture lacks (default 0x00)"
+    )
+    p.add_argument("--rate", type=float, metavar="PPS", help="at most PPS packets per second")
+    p.add_argument(
+        "--no-tfo",
+        action="store_true",
+        help="a plain SYN even if the captured one used TCP Fast Open (its data goes after the handshake)",
+    )
+    p.add_argument(
+        "--tfo-cookie",
+        type=_cookie,
+        metavar="HEX",
+        help="TCP Fast Open cookie for the SYN instead of the captured one (the report gives the live server's)",
+    )
+    p.add_argument("--json", action="store_true", help="the report as one JSON object")
+    p.add_argument("-q", "--quiet", action="store_true", help="no event lines while running")
+    p.set_defaults(func=cmd_replay)
+
+
+def cmd_replay(args) -> int:
+    from mptcpspec.replay.core import Replay, ReplayError
+    from mptcpspec.replay.plan import PlanError, make_plan
+    from mptcpspec.replay.run import run_replay
+
+    def fail(msg: str, code: int) -> int:
+        print(f"mptcpspec: error: {msg}", file=sys.stderr)
+        return code
+
+    if args.mode == "raw":
+        return _raw(args, fail)
+    if args.target is None:
+        return fail("--target HOST[:PORT] is required (or --mode raw)", 2)
+    try:
+        plan = make_plan(args.read, args.stream)
+    except PlanError as e:
+        return fail(str(e), 3)
+    except FileNotFoundError:
+        return fail(f"{args.read}: no such file", 3)
+    target, port = args.target
+    local = {a: b for a, b in args.map}
+    try:
+        core = Replay(
+            plan,
+            target=target,
+            target_port=port,
+            local=local,
+            servers=local,
+            new_key=args.new_key,
+            timing=args.timing,
+            timeout=args.timeout,
+            fill=args.fill,
+            require_payload=args.require_payload,
+            tfo=not args.no_tfo,
+            tfo_cookie=args.tfo_cookie,
+        )
+    except ReplayError as e:
+        return fail(str(e), 3)
+    try:
+        from mptcpspec.replay.transport import RawTransport, TransportError, check_privileges
+    except ImportError as e:  # pragma: no cover
+        return fail(f"the raw-socket transport is not available: {e}", 3)
+    try:
+        check_privileges()
+        locals_ = sorted({sf.local[0] for sf in core.subflows}, key=str)
+        peers = sorted({sf.remote[0] for sf in core.subflows}, key=str)
+        with RawTransport(locals_, peers, rate=args.rate) as transport:
+            report = run_replay(
+                core,
+                transport,
+                on_event=None if args.quiet or args.json else (lambda line: print(line, file=sys.stderr)),
+            )
+    except TransportError as e:
+        return fail(str(e), 3)
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+    if args.json:
+        d = {k: v for k, v in report.__dict__.items() if k != "subflows"}
+        d["subflows"] = [s.__dict__ for s in report.subflows]
+        print(json.dumps(d))
+    else:
+        print(f"replay of MPTCP stream {plan.stream}: {report.reason} in {report.elapsed:.3f} s")
+        print(
+            f"  keys      client {report.client_key:#018x}  server "
+            + (f"{report.server_key:#018x}" if report.server_key is not None else "-")
+        )
+        print(
+            f"  data      {report.data_delivered} of {report.data_planned} client octets acknowledged at data "
+            f"level; {report.server_data} server octets received"
+        )
+        print(f"  closure   {report.closure_state}")
+        if report.tfo is not None:
+            print(f"  fast open {report.tfo}" + (f"; server cookie {report.tfo_cookie}" if report.tfo_cookie else ""))
+        for s in report.subflows:
+            print(
+                f"  subflow   {s.index} {s.kind} {s.local} → {s.remote}: {s.result}; sent {s.sent} "
+                f"(retransmitted {s.retransmitted}), received {s.received}; data {s.data_sent} out, "
+                f"{s.data_received} in"
+            )
+    return 0 if report.ok else 1
+
+
+def _raw(args, fail) -> int:
+    from mptcpspec.replay.raw import send_raw
+
+    if not args.iface:
+        return fail("--mode raw needs --iface IF", 2)
+    mapping = {a: b for a, b in args.map}
+    allowed = set(mapping.values()) | ({args.target[0]} if args.target else set())
+    if not allowed:
+        return fail(
+            "--mode raw sends only to addresses named on the command line: give --map CAPTURED=LIVE "
+            "(e.g. --map 198.51.100.2=198.51.100.2) or --target",
+            2,
+        )
+    try:
+        rep = send_raw(args.read, args.iface, mapping, allowed, timing=args.timing, rate=args.rate)
+    except FileNotFoundError:
+        return fail(f"{args.read}: no such file", 3)
+    except PermissionError:
+        return fail("--mode raw needs root or CAP_NET_RAW (a packet socket)", 3)
+    except OSError as e:
+        return fail(f"{args.iface}: {e.strerror or e}", 3)
+    except MptcpspecError as e:
+        return fail(str(e), 3)
+    pps = rep.sent / rep.elapsed if rep.elapsed else 0.0
+    if args.json:
+        print(json.dumps({**rep.__dict__, "packets_per_second": pps}))
+    else:
+        print(
+            f"raw replay on {args.iface}: {rep.sent} packets ({rep.octets} octets) in {rep.elapsed:.3f} s, "
+            f"{pps:,.0f} packets/s; {rep.skipped} skipped (not IP, or to an address not given)"
+        )
+    return 0

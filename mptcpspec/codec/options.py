@@ -1,0 +1,359 @@
+"""Decode and encode MPTCP options and whole TCP option areas.
+
+>>> from mptcpspec.codec.options import decode_option, encode_option
+>>> opt = decode_option(bytes.fromhex("1e1401810102030405060708" "1112131415161718"))
+>>> opt.version, hex(opt.sender_key), opt.checksum_required
+(1, '0x102030405060708', True)
+>>> encode_option(opt).hex()
+'1e14018101020304050607081112131415161718'
+
+Values are the frozen dataclasses generated from ``spec/`` (``MpCapable``,
+``Dss``, ``AddAddr``...); every decoding failure raises
+:class:`~mptcpspec.errors.DecodeError`, every encoding failure
+:class:`~mptcpspec.errors.EncodeError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from mptcpspec.codec.generated import options as _mp
+from mptcpspec.codec.generated import tcp_options as _tcp
+from mptcpspec.codec.generated.options import (
+    AddAddr,
+    AddAddrV0,
+    Dss,
+    DssFlags,
+    MpCapable,
+    MpCapableFlags,
+    MpExperimental,
+    MpFail,
+    MpFastclose,
+    MpJoinAck,
+    MpJoinSyn,
+    MpJoinSynAck,
+    MpPrio,
+    MpTcpRst,
+    MptcpUnknown,
+    RemoveAddr,
+    Subtype,
+    TcpRstReason,
+)
+from mptcpspec.codec.generated.tcp_options import (
+    Eol,
+    FastOpen,
+    Mss,
+    Nop,
+    Sack,
+    SackPermitted,
+    TcpUnknown,
+    Timestamps,
+    WindowScale,
+)
+from mptcpspec.errors import DecodeError, EncodeError
+
+__all__ = [
+    "AddAddr",
+    "AddAddrV0",
+    "Dss",
+    "DssFlags",
+    "MpCapable",
+    "MpCapableFlags",
+    "MpExperimental",
+    "MpFail",
+    "MpFastclose",
+    "MpJoinAck",
+    "MpJoinSyn",
+    "MpJoinSynAck",
+    "MpPrio",
+    "MptcpUnknown",
+    "MpTcpRst",
+    "RemoveAddr",
+    "Subtype",
+    "TcpRstReason",
+    "Eol",
+    "FastOpen",
+    "Mss",
+    "Nop",
+    "Sack",
+    "SackPermitted",
+    "TcpUnknown",
+    "Timestamps",
+    "WindowScale",
+    "MalformedOption",
+    "TcpOptions",
+    "MptcpOption",
+    "TcpOption",
+    "KIND_MPTCP",
+    "OPTION_SPACE",
+    "MPTCP_CLASSES",
+    "TCP_CLASSES",
+    "decode_option",
+    "decode_mptcp_option",
+    "encode_option",
+    "decode_tcp_options",
+    "decode_mptcp_options",
+    "encode_tcp_options",
+]
+
+KIND_MPTCP = 30
+OPTION_SPACE = 40  # RFC 9293 §3.1; the budget of RFC 6824 Appendix A
+MPTCP_CLASSES = _mp.CLASSES
+TCP_CLASSES = _tcp.CLASSES
+
+MptcpOption: TypeAlias = (
+    MpCapable
+    | MpJoinSyn
+    | MpJoinSynAck
+    | MpJoinAck
+    | Dss
+    | AddAddrV0
+    | AddAddr
+    | RemoveAddr
+    | MpPrio
+    | MpFail
+    | MpFastclose
+    | MpTcpRst
+    | MpExperimental
+    | MptcpUnknown
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MalformedOption:
+    """An option that could not be decoded (lenient mode only): its octets and the error."""
+
+    NAME = "malformed"
+    kind: int
+    offset: int
+    data: bytes
+    error: DecodeError
+
+
+TcpOption: TypeAlias = (
+    MptcpOption
+    | Eol
+    | Nop
+    | Mss
+    | WindowScale
+    | SackPermitted
+    | Sack
+    | Timestamps
+    | FastOpen
+    | TcpUnknown
+    | MalformedOption
+)
+
+_EOL = Eol()
+_NOP = Nop()
+_mp_decode = _mp.decode
+_tcp_decode = _tcp.decode
+_ENCODERS = {**_mp.ENCODERS, **_tcp.ENCODERS}
+
+
+def _check_single(data: bytes, what: str) -> bytes:
+    data = bytes(data)
+    if not data:
+        raise DecodeError(what, "kind", 0, "no octets")
+    if data[0] in (0, 1):
+        if len(data) != 1:
+            raise DecodeError(what, None, 1, f"{len(data) - 1} octets after a one-octet option")
+        return data
+    if len(data) < 2:
+        raise DecodeError(what, "length", 1, "no length octet")
+    if data[1] != len(data):
+        raise DecodeError(what, "length", 1, f"length field says {data[1]}, {len(data)} octets given")
+    return data
+
+
+def decode_mptcp_option(data: bytes, version: int | None = None) -> MptcpOption:
+    """Decode one MPTCP option (kind 30) given as its exact octets.
+
+    ``version`` (0 or 1) is the connection's MPTCP version where known: it
+    tells ADD_ADDR v0 from v1.  ``None`` tries v0 first, then v1.
+    """
+    data = _check_single(data, "MPTCP")
+    if data[0] != KIND_MPTCP:
+        raise DecodeError("MPTCP", "kind", 0, f"kind {data[0]} is not 30")
+    return _mp_decode(data, 0, len(data), version)
+
+
+def decode_option(data: bytes, version: int | None = None) -> TcpOption:
+    """Decode one TCP option (MPTCP or not) given as its exact octets."""
+    data = _check_single(data, "TCP option")
+    if data[0] == KIND_MPTCP:
+        return _mp_decode(data, 0, len(data), version)
+    return _tcp_decode(data, 0, len(data), version)
+
+
+def encode_option(value: TcpOption) -> bytes:
+    """The octets of one option (at most 40)."""
+    enc = _ENCODERS.get(type(value))
+    if enc is None:
+        raise EncodeError(type(value).__name__, None, "not an option value")
+    return enc(value)
+
+
+@dataclass(frozen=True, slots=True)
+class TcpOptions:
+    """A decoded TCP options area.
+
+    ``options`` in wire order; ``padding`` the octets after an EOL (kept so
+    the area re-encodes byte for byte); ``size`` the area's length.  RFC 6824
+    Appendix A budgets MPTCP against the 40 octets a TCP header can carry.
+    """
+
+    options: tuple
+    padding: bytes = b""
+    size: int = 0
+
+    @property
+    def mptcp(self) -> tuple:
+        """The MPTCP options (kind 30), in order."""
+        return tuple(o for o in self.options if getattr(o, "KIND", None) == KIND_MPTCP)
+
+    @property
+    def space_left(self) -> int:
+        """Octets still free of the 40-octet option space (negative when over budget)."""
+        return OPTION_SPACE - self.size
+
+    @property
+    def over_budget(self) -> bool:
+        return self.size > OPTION_SPACE
+
+
+def decode_tcp_options(data: bytes, version: int | None = None, *, strict: bool = True) -> TcpOptions:
+    """Decode a whole TCP options area (the octets between the fixed header and the payload).
+
+    With ``strict`` (the default) the first malformed option raises
+    :class:`DecodeError`.  Without it, a malformed option whose length octet
+    is usable becomes a :class:`MalformedOption` and decoding goes on after
+    it; one whose length is not usable ends the area (the rest is kept as a
+    ``MalformedOption``).
+    """
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    n = len(data)
+    out = []
+    append = out.append
+    i = 0
+    padding = b""
+    while i < n:
+        k = data[i]
+        if k == 1:
+            append(_NOP)
+            i += 1
+            continue
+        if k == 0:
+            append(_EOL)
+            padding = data[i + 1 :]
+            break
+        try:
+            if i + 1 >= n:
+                raise DecodeError("TCP options", "length", i + 1, f"option kind {k} has no length octet")
+            ln = data[i + 1]
+            if ln < 2:
+                raise DecodeError("TCP options", "length", i + 1, f"option kind {k} has length {ln} (< 2)")
+            if i + ln > n:
+                raise DecodeError(
+                    "TCP options",
+                    "length",
+                    i + 1,
+                    f"option kind {k} of length {ln} runs past the end of the area ({n - i} octets left)",
+                )
+        except DecodeError as e:
+            if strict:
+                raise
+            append(MalformedOption(k, i, data[i:], e))
+            break
+        try:
+            append(_mp_decode(data, i, ln, version) if k == KIND_MPTCP else _tcp_decode(data, i, ln, version))
+        except DecodeError as e:
+            if strict:
+                raise
+            append(MalformedOption(k, i, data[i : i + ln], e))
+        i += ln
+    return TcpOptions(tuple(out), padding, n)
+
+
+def decode_mptcp_options(data: bytes, version: int | None = None, *, cut: bool = False) -> tuple:
+    """Only the MPTCP options (kind 30) of a TCP options area, decoded; the others are skipped.
+
+    As :func:`decode_tcp_options` with ``strict=False`` then ``.mptcp``, but without building the
+    other options: a malformed MPTCP option is a :class:`MalformedOption`, and an area whose
+    option lengths cannot be followed ends where they fail.  ``cut``: ``data`` is what the
+    snapshot length left of the area, so an option that runs past its end was not captured
+    rather than malformed, and is left out.  This is the dissector's hot path.
+    """
+    n = len(data)
+    out = []
+    i = 0
+    while i < n:
+        k = data[i]
+        if k == 1:
+            i += 1
+            continue
+        if k == 0 or i + 1 >= n:
+            break
+        ln = data[i + 1]
+        if ln < 2 or i + ln > n:
+            if k == KIND_MPTCP and (ln < 2 or not cut):
+                out.append(
+                    MalformedOption(
+                        k,
+                        i,
+                        data[i:],
+                        DecodeError(
+                            "TCP options",
+                            "length",
+                            i + 1,
+                            f"option kind {k} has length {ln} (< 2)"
+                            if ln < 2
+                            else f"option kind {k} of length {ln} runs past the end of the area ({n - i} octets left)",
+                        ),
+                    )
+                )
+            break
+        if k == KIND_MPTCP:
+            try:
+                out.append(_mp_decode(data, i, ln, version))
+            except DecodeError as e:
+                out.append(MalformedOption(k, i, data[i : i + ln], e))
+        i += ln
+    return tuple(out)
+
+
+def encode_tcp_options(options, *, align: bool | None = None, padding: bytes | None = None) -> bytes:
+    """The octets of an options area.
+
+    ``options`` is a :class:`TcpOptions` (re-encoded exactly as decoded,
+    padding included) or a sequence of option values.  With ``align`` (the
+    default for sequences) the area is padded with zeros (EOL) to a multiple of
+    4 octets, as the TCP data offset requires; an explicit ``padding`` is used
+    as it is.  More than 40 octets raise :class:`EncodeError`.
+    """
+    if isinstance(options, TcpOptions):
+        if padding is None:
+            padding = options.padding
+        if align is None:
+            align = False
+        options = options.options
+    elif align is None:
+        align = True
+    parts = []
+    for o in options:
+        if isinstance(o, MalformedOption):
+            parts.append(o.data)
+        else:
+            parts.append(encode_option(o))
+    out = b"".join(parts)
+    if padding:
+        out += bytes(padding)
+    elif align and len(out) % 4:
+        out += bytes(4 - len(out) % 4)
+    if len(out) > OPTION_SPACE:
+        raise EncodeError(
+            "TCP options", None, f"{len(out)} octets do not fit the {OPTION_SPACE}-octet TCP option space"
+        )
+    return out

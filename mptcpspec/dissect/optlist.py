@@ -1,0 +1,79 @@
+"""``mptcpspec options -r FILE``: every MPTCP option in a capture, one line (or JSON object) each."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TextIO
+
+from mptcpspec.codec.options import KIND_MPTCP, MalformedOption, decode_tcp_options
+from mptcpspec.dissect.show import _value, option_dict
+from mptcpspec.errors import DecodeError
+
+__all__ = ["list_options", "option_summary"]
+
+
+def option_summary(opt) -> str:
+    """``NAME field=value ...`` with absent fields left out."""
+    if isinstance(opt, MalformedOption):
+        return f"malformed MPTCP option ({opt.error.reason}) [{opt.data.hex()}]"
+    parts = [opt.NAME if opt.SUBTYPE is not None else f"MPTCP subtype {opt.subtype:#x}"]
+    for f in dataclasses.fields(opt):
+        v = getattr(opt, f.name)
+        if v is None or (f.name == "reserved" and not v):
+            continue
+        parts.append(f"{f.name}={_value(f.name, v).replace('  ', ' ').replace(' | ', '|').replace(' ', '')}")
+    return " ".join(parts)
+
+
+def _endpoints(pkt) -> str:
+    src = f"[{pkt.src}]" if pkt.version == 6 else str(pkt.src)
+    dst = f"[{pkt.dst}]" if pkt.version == 6 else str(pkt.dst)
+    return f"{src}:{pkt.sport} > {dst}:{pkt.dport}"
+
+
+def list_options(path, *, as_json: bool = False, out: TextIO) -> int:
+    """Write the MPTCP options of every TCP packet in ``path``; return the exit status."""
+    from mptcpspec.capture.packets import decode_packet
+    from mptcpspec.capture.pcap import read_records
+
+    first_ts = None
+    count = 0
+    for frame, rec in enumerate(read_records(path), 1):
+        if first_ts is None:
+            first_ts = rec.timestamp_ns
+        rel = (rec.timestamp_ns - first_ts) / 1e9
+        try:
+            pkt = decode_packet(rec)
+        except DecodeError as e:
+            if as_json:
+                out.write(json.dumps({"frame": frame, "error": str(e)}) + "\n")
+            else:
+                out.write(f"{frame} {rel:.6f} malformed packet: {e}\n")
+            continue
+        if pkt is None or not pkt.options:
+            continue
+        area = decode_tcp_options(pkt.options, strict=False)
+        for opt in area.options:
+            if getattr(opt, "KIND", None) != KIND_MPTCP and not (
+                isinstance(opt, MalformedOption) and opt.kind == KIND_MPTCP
+            ):
+                continue
+            count += 1
+            if as_json:
+                d = {
+                    "frame": frame,
+                    "time": rel,
+                    "src": str(pkt.src),
+                    "sport": pkt.sport,
+                    "dst": str(pkt.dst),
+                    "dport": pkt.dport,
+                    "tcp_flags": str(pkt.flags),
+                    **option_dict(opt),
+                }
+                out.write(json.dumps(d) + "\n")
+            else:
+                out.write(f"{frame} {rel:.6f} {_endpoints(pkt)} {option_summary(opt)}\n")
+    if not as_json:
+        out.write(f"# {count} MPTCP option(s)\n")
+    return 0

@@ -1,0 +1,120 @@
+"""Render decoded options for people (an indented tree) and for scripts (JSON-ready dicts)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import ipaddress
+
+from mptcpspec.codec.options import MalformedOption, TcpOptions
+
+__all__ = ["option_dict", "option_tree", "options_tree"]
+
+# Fields shown in hexadecimal: keys, tokens, nonces, HMACs and checksums are opaque numbers.
+_HEX = ("key", "token", "nonce", "hmac", "checksum")
+
+
+def _jsonable(name: str, v):
+    if isinstance(v, enum.Enum):
+        return int(v)
+    if isinstance(v, (bytes, bytearray)):
+        return v.hex()
+    if isinstance(v, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return str(v)
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+def option_dict(opt, offset: int | None = None, length: int | None = None) -> dict:
+    """One option as a dict of plain JSON values (flags and enums as integers, with their names beside)."""
+    if isinstance(opt, MalformedOption):
+        return {
+            "option": "malformed",
+            "kind": opt.kind,
+            "offset": opt.offset,
+            "data": opt.data.hex(),
+            "error": str(opt.error),
+        }
+    d: dict = {"option": opt.NAME, "class": type(opt).__name__, "kind": opt.KIND}
+    if opt.SUBTYPE is not None:
+        d["subtype"] = opt.SUBTYPE
+    if offset is not None:
+        d["offset"] = offset
+    if length is not None:
+        d["length"] = length
+    for f in dataclasses.fields(opt):
+        v = getattr(opt, f.name)
+        d[f.name] = _jsonable(f.name, v)
+        if isinstance(v, enum.Flag):
+            d[f"{f.name}_names"] = [m.name for m in type(v) if m in v]
+        elif isinstance(v, enum.Enum):
+            d[f"{f.name}_name"] = v.name
+    return d
+
+
+def _value(name: str, v) -> str:
+    if v is None:
+        return "(absent)"
+    if isinstance(v, enum.Flag):
+        names = [m.name for m in type(v) if m in v]
+        return f"{int(v):#04x}" + (f"  {' | '.join(names)}" if names else "")
+    if isinstance(v, enum.Enum):
+        return f"{int(v)} ({v.name})"
+    if isinstance(v, bool):
+        return "set" if v else "not set"
+    if isinstance(v, (bytes, bytearray)):
+        return v.hex() if v else "(empty)"
+    if isinstance(v, int) and any(h in name for h in _HEX):
+        return f"{v:#x}"
+    if isinstance(v, tuple):
+        return ", ".join(map(str, v))
+    return str(v)
+
+
+def option_tree(
+    opt, offset: int | None = None, length: int | None = None, indent: str = "", hide_absent: bool = False
+) -> list[str]:
+    """Lines of an indented tree, in the manner of ``tshark -V`` (``hide_absent``: skip absent fields)."""
+    if isinstance(opt, MalformedOption):
+        return [
+            f"{indent}Malformed option (kind {opt.kind}) at offset {opt.offset}: {opt.error}",
+            f"{indent}    octets: {opt.data.hex()}",
+        ]
+    head = opt.NAME
+    if opt.KIND == 30 and opt.SUBTYPE is not None:
+        head = f"Multipath TCP {opt.NAME} (subtype {opt.SUBTYPE:#x})"
+    elif opt.KIND == 30:
+        head = f"Multipath TCP, unknown subtype {opt.subtype:#x}"
+    extra = []
+    if length is not None:
+        extra.append(f"{length} octets")
+    if offset is not None:
+        extra.append(f"offset {offset}")
+    lines = [f"{indent}{head}" + (f" [{', '.join(extra)}]" if extra else "") + f"  ({opt.RFC})"]
+    for f in dataclasses.fields(opt):
+        v = getattr(opt, f.name)
+        if v is None and hide_absent:
+            continue
+        lines.append(f"{indent}    {f.name}: {_value(f.name, v)}")
+    return lines
+
+
+def options_tree(area: TcpOptions, encode=None) -> list[str]:
+    """Tree lines for every option of an area, with offsets and lengths."""
+    lines = [
+        f"TCP options: {area.size} octets, {len(area.options)} option(s)"
+        + (f", {-area.space_left} octets over the 40-octet budget" if area.over_budget else "")
+    ]
+    off = 0
+    for opt in area.options:
+        if isinstance(opt, MalformedOption):
+            lines += option_tree(opt, indent="    ")
+            off = opt.offset + len(opt.data)
+            continue
+        n = 1 if opt.KIND in (0, 1) else len(encode(opt)) if encode else None
+        lines += option_tree(opt, off, n, indent="    ")
+        off += n or 0
+    if area.padding:
+        lines.append(f"    padding after EOL: {area.padding.hex()}")
+    return lines

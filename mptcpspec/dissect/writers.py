@@ -1,0 +1,428 @@
+"""Writers for dissected packets and connections: text (a tree like ``tshark -V`` for MPTCP),
+JSON lines, tshark-style fields, and the connection table.
+
+Each writer takes :class:`~mptcpspec.analysis.core.PacketInfo` values one at a time and writes to a
+text stream; none reads back up the pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import TextIO
+
+from mptcpspec.analysis.core import ConnectionSummary, PacketInfo
+from mptcpspec.analysis.expert import KINDS, Severity
+from mptcpspec.codec.options import Dss, MalformedOption, encode_option
+from mptcpspec.dissect.fields import FIELDS, option_cells
+from mptcpspec.dissect.show import _jsonable, option_dict, option_tree
+
+__all__ = ["TextWriter", "JsonWriter", "FieldsWriter", "connection_rows", "write_connections", "expert_summary"]
+
+_FLAG_NAMES = (
+    (0x02, "SYN"),
+    (0x01, "FIN"),
+    (0x04, "RST"),
+    (0x08, "PSH"),
+    (0x10, "ACK"),
+    (0x20, "URG"),
+    (0x40, "ECE"),
+    (0x80, "CWR"),
+    (0x100, "AE"),
+)
+
+
+def _flags(f: int) -> str:
+    return ", ".join(n for b, n in _FLAG_NAMES if f & b)
+
+
+def _short(o) -> str:
+    if type(o) is MalformedOption:
+        return "malformed"
+    if type(o) is Dss:
+        parts = []
+        if o.data_ack is not None:
+            parts.append("ack")
+        if o.dsn is not None:
+            parts.append("map")
+        if o.flags & 0x10:
+            parts.append("fin")
+        return "DSS" + (f"[{','.join(parts)}]" if parts else "")
+    return o.NAME if o.SUBTYPE is not None else f"subtype {o.subtype:#x}"
+
+
+class TextWriter:
+    """One summary line per packet; under packets with MPTCP, the option tree and the analysis."""
+
+    def __init__(self, out: TextIO, *, tree: bool = True) -> None:
+        self.out = out
+        self.tree = tree
+        self.first_ts: int | None = None
+
+    def write(self, info: PacketInfo) -> None:
+        if self.first_ts is None:
+            self.first_ts = info.timestamp_ns
+        rel = (info.timestamp_ns - self.first_ts) / 1e9
+        p = info.packet
+        w = self.out.write
+        if p is None:
+            what = f"malformed: {info.error}" if info.error is not None else "not TCP"
+            w(f"{info.number:>6} {rel:>11.6f} {what}\n")
+            return
+        mp = info.mptcp
+        proto = "MPTCP" if mp or info.connection is not None else "TCP"
+        line = (
+            f"{info.number:>6} {rel:>11.6f} {p.src} → {p.dst} {proto} {info.orig_len} "
+            f"{p.sport} → {p.dport} [{_flags(int(p.flags))}] Seq={info.tcp_seq}"
+        )
+        if int(p.flags) & 0x10:
+            line += f" Ack={info.tcp_ack}"
+        line += f" Win={p.window} Len={p.payload_len}"
+        if mp:
+            line += " " + " ".join(_short(o) for o in mp)
+        if p.options_cut or p.payload_cut:
+            line += " [Packet size limited during capture]"  # tshark's words
+        w(line + "\n")
+        if not self.tree or (not mp and not info.experts and not info.checks):
+            return
+        i1, i2 = "    ", "        "
+        head = "Multipath TCP"
+        if info.mptcp_stream is None and info.connection is not None:
+            head += ", a new connection (numbered once a key is seen, as in Wireshark)"
+        if info.mptcp_stream is not None:
+            head += f", stream {info.mptcp_stream}"
+            sf = info.subflow
+            head += f", subflow tcp.stream {info.tcp_stream}"
+            if sf is not None and sf.kind:
+                head += f" ({sf.kind}{', master' if info.master else ''})"
+            head += ", client → server" if info.from_client else ", server → client"
+        w(i1 + head + "\n")
+        offsets = _offsets(info)
+        for o in mp:
+            off = offsets.get(id(o))
+            n = len(o.data) if type(o) is MalformedOption else len(encode_option(o))
+            for line in option_tree(o, off, n, indent=i2, hide_absent=True):
+                w(line + "\n")
+        for d in info.dss:
+            parts = []
+            if d.dsn64 is not None:
+                parts.append(f"DSN {d.dsn if d.dsn is not None else '?'} (relative), {d.dsn64:#x} (64 bits)")
+            if d.ack64 is not None:
+                parts.append(f"DATA_ACK {d.ack if d.ack is not None else '?'} (relative), {d.ack64:#x} (64 bits)")
+            if parts:
+                w(f"{i2}[{'; '.join(parts)}]\n")
+        if info.payload_dsn is not None:
+            w(f"{i2}[payload at DSN {info.payload_dsn} (relative)]\n")
+        if info.reinjection_of:
+            w(f"{i2}[reinjection of frame(s) {', '.join(map(str, info.reinjection_of))}]\n")
+        if info.reinjected_in:
+            w(f"{i2}[reinjected in frame(s) {', '.join(map(str, info.reinjected_in))}]\n")
+        for c in info.checks:
+            w(f"{i2}[Check: {c}]\n")
+        for e in info.experts:
+            w(f"{i2}[Expert Info ({e.severity.name.title()}): {e.message}] ({e.key})\n")
+        c = info.connection
+        if c is not None:
+            w(f"{i2}[Closure: client {c.closure_state(0)}, server {c.closure_state(1)}]\n")
+
+
+def _offsets(info: PacketInfo) -> dict[int, int]:
+    """id(MPTCP option) -> its offset in the options area."""
+    raw = info.packet.options if info.packet is not None else b""
+    starts = []
+    i, n = 0, len(raw)
+    while i < n:
+        k = raw[i]
+        if k == 1:
+            i += 1
+            continue
+        if k == 0 or i + 1 >= n or raw[i + 1] < 2:
+            if k == 30:
+                starts.append(i)
+            break
+        if k == 30:
+            starts.append(i)
+        i += raw[i + 1]
+    return {id(o): off for o, off in zip(info.mptcp, starts)}
+
+
+class JsonWriter:
+    """One JSON object per packet, one per line."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def write(self, info: PacketInfo) -> None:
+        self.out.write(json.dumps(packet_dict(info), separators=(",", ":")) + "\n")
+
+
+def packet_dict(info: PacketInfo) -> dict:
+    d: dict = {"frame": info.number, "time": info.timestamp_ns / 1e9, "len": info.orig_len, "caplen": info.caplen}
+    p = info.packet
+    if p is None:
+        if info.error is not None:
+            d["error"] = str(info.error)
+        return d
+    d["ip"] = {"version": p.version, "src": str(p.src), "dst": str(p.dst)}
+    d["tcp"] = {
+        "stream": info.tcp_stream,
+        "srcport": p.sport,
+        "dstport": p.dport,
+        "seq": info.tcp_seq,
+        "seq_raw": p.seq,
+        "ack": info.tcp_ack,
+        "ack_raw": p.ack,
+        "flags": int(p.flags),
+        "flags_names": _flags(int(p.flags)).split(", ") if int(p.flags) else [],
+        "window": p.window,
+        "len": p.payload_len,
+    }
+    mp = info.mptcp
+    if not mp and info.connection is None and not info.experts:
+        return d
+    offsets = _offsets(info)
+    m: dict = {}
+    if info.mptcp_stream is not None:
+        c = info.connection
+        m.update(
+            {
+                "stream": info.mptcp_stream,
+                "version": c.version,
+                "master": info.master,
+                "from_client": info.from_client,
+                "checksums": c.checksum,
+                "closure": {"client": c.closure_state(0), "server": c.closure_state(1)},
+            }
+        )
+        sf = info.subflow
+        if sf is not None:
+            m["subflow"] = {"kind": sf.kind, "state": sf.state}
+    m["options"] = [option_dict(o, offsets.get(id(o))) for o in mp]
+    if info.dss:
+        m["dss"] = [{"dsn64": x.dsn64, "dsn": x.dsn, "ack64": x.ack64, "ack": x.ack} for x in info.dss]
+    if info.payload_dsn is not None:
+        m["payload_dsn"] = info.payload_dsn
+    if info.reinjection_of:
+        m["reinjection_of"] = list(info.reinjection_of)
+    if info.reinjected_in:
+        m["reinjected_in"] = list(info.reinjected_in)
+    if info.checks:
+        m["checks"] = [
+            {
+                "what": c.what,
+                "verdict": c.verdict.name.lower(),
+                "expected": _jsonable("", c.expected),
+                "actual": _jsonable("", c.actual),
+                "why": c.why,
+            }
+            for c in info.checks
+        ]
+    if info.experts:
+        m["expert"] = [{"key": e.key, "severity": e.severity.name.lower(), "message": e.message} for e in info.experts]
+    d["mptcp"] = m
+    return d
+
+
+def _separator(value: str) -> str:
+    return {"/t": "\t", "/s": " ", "/n": "\n"}.get(value, value)
+
+
+class FieldsWriter:
+    """``-T fields``: the values of the chosen fields, as tshark 4.0 prints them.
+
+    ``options`` are tshark's ``-E`` settings: ``separator`` (default tab; ``/t``, ``/s``),
+    ``header`` (``y``/``n``), ``occurrence`` (``f``, ``l``, ``a`` or a number), ``aggregator``
+    (default ``,``), ``quote`` (``d``, ``s``, ``n``).
+    """
+
+    def __init__(self, out: TextIO, names: list[str], options: dict[str, str] | None = None) -> None:
+        unknown = [n for n in names if n not in FIELDS]
+        if unknown:
+            raise KeyError(unknown[0])
+        o = options or {}
+        self.out = out
+        self.names = names
+        self.getters = [FIELDS[n].get for n in names]
+        self.buf: list[str] = []
+        self.sep = _separator(o.get("separator", "/t"))
+        self.agg = _separator(o.get("aggregator", ","))
+        self.occ = o.get("occurrence", "a")
+        q = o.get("quote", "n")
+        self.quote = {"d": '"', "s": "'", "n": ""}[q]
+        self.row = self._compile(names) if self.occ == "a" and not self.quote else None
+        if o.get("bom", "n") == "y":
+            out.write("\ufeff")  # as tshark -E bom=y: the UTF-8 byte order mark first
+        if o.get("header", "n") == "y":
+            out.write(self.sep.join(names) + "\n")
+
+    def _compile(self, names: list[str]):
+        """One function for the whole row: each field's ``fast`` expression where it has one, the
+        option fields from one call of :func:`~mptcpspec.dissect.fields.option_cells`, else its getter's
+        values joined.  Used for TCP packets in the default output mode."""
+        opt_names, opt_cells, one = option_cells(names, self.agg)
+        env = {
+            "SLOW": self._slow,
+            "AGG": self.agg,
+            "SEP": self.sep,
+            "OPTS": opt_cells,
+            "ONE": one,
+            "EMPTY": ("",) * len(opt_names),
+        }
+        parts = []
+        for k, n in enumerate(names):
+            f = FIELDS[n]
+            if f.fast is not None:
+                env[f"g{k}"] = f.get
+                parts.append(f.fast.replace("GET(", f"g{k}("))
+            elif f.option:
+                parts.append(f"c{opt_names.index(n)}")
+            else:
+                env[f"g{k}"] = f.get
+                parts.append(f"AGG.join(g{k}(i))")
+        cells = "".join(f"c{k}, " for k in range(len(opt_names)))
+        src = (
+            "def row(i):\n    p = i.packet\n    if p is None:\n        return SLOW(i)\n"
+            + (
+                "    m = i.mptcp\n    if not m:\n        cells = EMPTY\n"
+                "    elif len(m) == 1 and (f := ONE.get(type(m[0]))) is not None:\n        cells = f(m[0])\n"
+                f"    else:\n        cells = OPTS(m)\n    {cells}= cells\n"
+                if opt_names
+                else ""
+            )
+            + f"    return SEP.join(({''.join(x + ', ' for x in parts)}))\n"
+        )
+        exec(src, env)  # noqa: S102 - built from the field table's own fragments
+        return env["row"]
+
+    def write_all(self, infos) -> None:
+        """:meth:`write` for each of ``infos``, in a loop of its own (the dissector's main loop when
+        nothing but the rows is asked for)."""
+        row = self.row
+        if row is None:
+            for info in infos:
+                self.write(info)
+            return
+        buf = self.buf
+        for info in infos:
+            buf.append(row(info))
+            if len(buf) >= 256:
+                self.flush()
+                buf = self.buf
+
+    def _slow(self, info: PacketInfo) -> str:
+        return self.sep.join([self.agg.join(g(info)) for g in self.getters])
+
+    def write(self, info: PacketInfo) -> None:
+        q, occ, agg = self.quote, self.occ, self.agg
+        row = self.row
+        if row is not None:  # the common case, kept short
+            buf = self.buf
+            buf.append(row(info))
+            if len(buf) >= 256:
+                self.flush()
+            return
+        cells = []
+        for get in self.getters:
+            vals = get(info)
+            if vals and occ != "a":
+                if occ == "f":
+                    vals = vals[:1]
+                elif occ == "l":
+                    vals = vals[-1:]
+                else:
+                    k = int(occ)  # from the first (1) or, negative, from the last (-1); tshark 4.0 takes f, l, a only
+                    vals = vals[k - 1 : k] if k > 0 else vals[k : len(vals) + k + 1] if k < 0 else vals
+            cells.append(f"{q}{agg.join(vals)}{q}" if vals else "")
+        buf = self.buf
+        buf.append(self.sep.join(cells))
+        if len(buf) >= 256:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buf:
+            self.buf.append("")
+            self.out.write("\n".join(self.buf))
+            self.buf = []
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def expert_summary(counts: Counter) -> list[str]:
+    """Lines of the expert-info summary, most severe first."""
+    if not counts:
+        return ["Expert info: none"]
+    lines = ["Expert info:", f"  {'severity':<8} {'count':>7}  key: meaning"]
+    for key, n in sorted(counts.items(), key=lambda kv: (-KINDS[kv[0]][0], kv[0])):
+        sev, meaning = KINDS[key]
+        lines.append(f"  {Severity(sev).name.lower():<8} {n:>7}  {key}: {meaning}")
+    return lines
+
+
+def _key(v: int | None) -> str:
+    return "-" if v is None else f"{v:#018x}"
+
+
+def _tok(v: int | None) -> str:
+    return "-" if v is None else f"{v:#010x}"
+
+
+def connection_rows(summaries: list[ConnectionSummary]) -> list[str]:
+    lines = []
+    for s in summaries:
+        lines.append(
+            f"MPTCP stream {'-' if s.stream is None else s.stream}: {s.client} → {s.server}  "
+            f"v{'?' if s.version is None else s.version}{'  (handshake not captured)' if s.unlinked else ''}"
+            f"{'  checksums' if s.checksum else ''}{'  FALLBACK: ' + s.fallback if s.fallback else ''}"
+        )
+        lines.append(
+            f"  keys      client {_key(s.client_key)} (token {_tok(s.client_token)})  "
+            f"server {_key(s.server_key)} (token {_tok(s.server_token)})"
+        )
+        lines.append(
+            f"  data      client→server {s.client_bytes} octets ({s.client_reinjected} reinjected)  "
+            f"server→client {s.server_bytes} octets ({s.server_reinjected} reinjected)"
+        )
+        lines.append(f"  closure   client {s.client_state}, server {s.server_state}")
+        for sf in s.subflows:
+            ids = "/".join("-" if a is None else str(a) for a in sf.address_ids)
+            end = "reset" if sf.reset else ("closed" if sf.closed else "open")
+            why = f" ({sf.tcprst_reason})" if sf.tcprst_reason else ""
+            lines.append(
+                f"  subflow   tcp.stream {sf.tcp_stream} {sf.kind or '?'} {sf.initiator} → {sf.listener} "
+                f"ids {ids}{' backup' if any(sf.backup) else ''}  {sf.state or ''}  {end}{why}  "
+                f"{sf.bytes[0]}/{sf.bytes[1]} octets"
+            )
+        for side, aid, addr, port, added, removed in s.addresses:
+            lines.append(
+                f"  address   {side} id {aid} {addr}{':' + str(port) if port else ''} added in frame {added}"
+                + (f", removed in frame {removed}" if removed else "")
+            )
+        for frame, event in s.history:
+            lines.append(f"  event     frame {frame}: {event}")
+        checks = ", ".join(f"{what} {verdict.lower()} {n}" for what, verdict, n in s.checks) or "none"
+        lines.append(f"  checks    {checks}")
+        experts = ", ".join(f"{k} {n}" for k, n in s.experts) or "none"
+        lines.append(f"  expert    {experts}")
+    return lines
+
+
+def summary_dict(s: ConnectionSummary) -> dict:
+    d = {k: getattr(s, k) for k in ConnectionSummary.__dataclass_fields__}
+    d["subflows"] = [{k: getattr(sf, k) for k in sf.__dataclass_fields__} for sf in s.subflows]
+    d["checks"] = [{"what": w, "verdict": v.lower(), "count": n} for w, v, n in s.checks]
+    d["experts"] = dict(s.experts)
+    d["addresses"] = [dict(zip(("side", "id", "address", "port", "added", "removed"), a)) for a in s.addresses]
+    d["history"] = [{"frame": f, "event": e} for f, e in s.history]
+    return d
+
+
+def write_connections(summaries: list[ConnectionSummary], out: TextIO, *, as_json: bool = False) -> None:
+    if as_json:
+        for s in summaries:
+            out.write(json.dumps(summary_dict(s)) + "\n")
+        return
+    for line in connection_rows(summaries):
+        out.write(line + "\n")
+    if not summaries:
+        out.write("no MPTCP connection\n")
