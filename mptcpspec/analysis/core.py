@@ -31,6 +31,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from mptcpspec.analysis.expert import Expert, expert
+from mptcpspec.analysis.seqspace import expand  # re-exported for the replay engine until it imports seqspace
 from mptcpspec.capture.packets import Packet
 from mptcpspec.codec import crypto
 from mptcpspec.codec.crypto import Check, Verdict
@@ -138,16 +139,6 @@ def _fill(side: _Side, start: int, end: int) -> None:
                 out.append([end, h[1]])
     side.holes = out
     side.hole_lo = out[0][0] if out else _NO_HOLE
-
-
-def expand(value: int, reference: int) -> int:
-    """A 32-bit sequence number expanded to the 64-bit number closest to ``reference``."""
-    v = (reference & ~_M32) | value
-    if v - reference > 0x80000000:
-        v -= 1 << 32
-    elif reference - v > 0x80000000:
-        v += 1 << 32
-    return v & _M64
 
 
 @dataclass(frozen=True, slots=True)
