@@ -6,8 +6,12 @@ local runs keep exploring new inputs.
 """
 
 import os
+from pathlib import Path
 
 from hypothesis import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI") == "true":
