@@ -1,18 +1,196 @@
-"""Test settings shared by every file.
+"""Test settings, paths, helpers and fixtures shared by every file.
 
 With CI=true, hypothesis runs derandomized: the same generated inputs on every run, so a landing
 is not decided by the luck of a random draw; the long-running fuzzer (`python3 -m tests.fuzz`) and
 local runs keep exploring new inputs.
+
+What a test needs from outside the repository, and what happens without it:
+
+- the external capture corpus (captures of other stacks, kept beside the project, not in it): found
+  through the environment variable ``MPTCPSPEC_CORPUS``; unset, the tests that read it skip and say
+  why, with CI=true too.  Set to a folder without the corpus's ``tcpdump/``, the run stops at once.
+- tools (tshark, editcap, the Kaitai compiler, ...) and the kernel lab (root, network namespaces):
+  missing, their tests skip with the reason; with CI=true they fail instead, since CI provides them.
 """
 
+from __future__ import annotations
+
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
+import pytest
 from hypothesis import settings
-
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data"
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI") == "true":
     settings.load_profile("ci")
+
+#: The repository.
+ROOT = Path(__file__).resolve().parent.parent
+#: The committed test data.
+DATA = ROOT / "tests" / "data"
+#: The lab's committed captures (see tests/data/README.md).
+CAPTURES = tuple(sorted(DATA.glob("*.pcap")))
+
+CORPUS_VARIABLE = "MPTCPSPEC_CORPUS"
+CORPUS_UNSET = f"{CORPUS_VARIABLE} is not set: the external capture corpus is not available"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI") == "true"
+
+
+def unavailable(why: str) -> NoReturn:
+    """Skip the test for want of ``why``; with CI=true fail instead: CI provides what tests need."""
+    if in_ci():
+        pytest.fail(f"{why} (CI=true: it must be available)")
+    pytest.skip(why)
+
+
+# --------------------------------------------------------------------------- the external corpus
+
+
+def corpus_root() -> Path | None:
+    """The external capture corpus named by ``MPTCPSPEC_CORPUS``, or None when it is not set."""
+    value = os.environ.get(CORPUS_VARIABLE, "").strip()
+    return Path(value) if value else None
+
+
+def tcpdump_captures() -> list[Path] | None:
+    """tcpdump's MPTCP test captures of the corpus (``tcpdump/*.pcap``), or None when it is not set."""
+    root = corpus_root()
+    return None if root is None else sorted((root / "tcpdump").glob("*.pcap"))
+
+
+def corpus_params(*lead: object, prefix: str = "corpus-") -> list:
+    """Parameters ``(*lead, path)`` for each of tcpdump's captures, with ids ``prefix + stem``.
+
+    Without the corpus, one parameter ``(*lead, None)`` marked to skip, saying why.
+    """
+    files = tcpdump_captures()
+    if files is None:
+        return [corpus_unset(*lead, None)]
+    return [pytest.param(*lead, p, id=f"{prefix}{p.stem}") for p in files]
+
+
+def corpus_unset(*values: object) -> object:
+    """A parameter ``values`` that stands for the corpus's captures when it is not set: it skips, saying why."""
+    return pytest.param(*values, id="corpus-unset", marks=pytest.mark.skip(reason=CORPUS_UNSET))
+
+
+def need_corpus() -> Path:
+    """In a test: the folder of tcpdump's captures in the corpus; skips when the corpus is not set."""
+    root = corpus_root()
+    if root is None:
+        pytest.skip(CORPUS_UNSET)
+    return root / "tcpdump"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    root = corpus_root()
+    if root is not None and not (root / "tcpdump").is_dir():
+        raise pytest.UsageError(
+            f"{CORPUS_VARIABLE}={root}: {root / 'tcpdump'} is not a directory, so this is not the external "
+            "capture corpus (the folder that holds tcpdump/); unset the variable to run without it"
+        )
+
+
+# --------------------------------------------------------------------------- tools
+
+
+def need_tool(name: str, install: str) -> str:
+    """In a test: the path of the program ``name``; skips (fails with CI=true) when it is not on PATH."""
+    path = shutil.which(name)
+    if path is None:
+        unavailable(f"{name} is not installed ({install})")
+    return path
+
+
+def need_wireshark(name: str = "tshark") -> str:
+    """tshark, editcap, mergecap: the command-line tools of Wireshark."""
+    return need_tool(name, "Debian: apt-get install tshark")
+
+
+def need_tshark() -> str:
+    return need_wireshark("tshark")
+
+
+def need_ksc() -> list[str]:
+    """The command that runs the pinned Kaitai Struct compiler (tools/ksc)."""
+    from mptcpspec.export.ksc import find_ksc
+
+    ksc = find_ksc()
+    if ksc is None:
+        unavailable("the Kaitai Struct compiler is not installed: npm ci --prefix tools/ksc")
+    return ksc
+
+
+# --------------------------------------------------------------------------- option areas
+
+
+def walk_options(area: bytes) -> Iterator[tuple[int, int, bool]]:
+    """(offset, length, usable) of each option of a TCP options area, by kind and length octets alone.
+
+    The unusable tail of a broken area (a length that runs past the end, or below 2) comes last, whole.
+    """
+    i, n = 0, len(area)
+    while i < n:
+        k = area[i]
+        if k in (0, 1):
+            yield i, 1, True
+            if k == 0:
+                return
+            i += 1
+            continue
+        if i + 1 >= n or area[i + 1] < 2 or i + area[i + 1] > n:
+            yield i, n - i, False
+            return
+        yield i, area[i + 1], True
+        i += area[i + 1]
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def captures() -> tuple[Path, ...]:
+    """The lab's committed captures, tests/data/*.pcap."""
+    return CAPTURES
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The external capture corpus (``MPTCPSPEC_CORPUS``); the test skips when it is not set."""
+    root = corpus_root()
+    if root is None:
+        pytest.skip(CORPUS_UNSET)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tcpdump_corpus() -> Path:
+    """tcpdump's MPTCP test captures, each with the ``.out`` tcpdump's suite expects, in the corpus."""
+    return need_corpus()
+
+
+@pytest.fixture(scope="session")
+def tshark() -> str:
+    return need_tshark()
+
+
+@pytest.fixture(scope="session")
+def ksc() -> list[str]:
+    return need_ksc()

@@ -8,7 +8,7 @@ import io
 import pytest
 
 from mptcpspec.dissect.pipeline import Dissection
-from tests.conftest import DATA
+from tests.conftest import DATA, corpus_unset, tcpdump_captures
 from tests.dissect_helpers import cli, dissect_bytes, experts, mutate, option_at, run
 
 
@@ -217,12 +217,13 @@ def _scrambled(path, seed: int) -> bytes:
 
 
 def _dss_sources():
-    from tests.test_corpus_tcpdump import CORPUS
-
     for p in sorted(DATA.glob("*.pcap")):  # kernel captures: segments repeat their DSS, not under checksums
         yield pytest.param(lambda p=p: p.read_bytes(), "checksum" not in p.name, id=p.stem)
-    for p in sorted(CORPUS.glob("*.pcap")) if CORPUS.is_dir() else ():
+    corpus = tcpdump_captures()
+    for p in corpus or ():
         yield pytest.param(lambda p=p: p.read_bytes(), False, id=p.stem)
+    if corpus is None:
+        yield corpus_unset(None, False)
     for p in sorted(DATA.glob("*.pcap")):
         for seed in range(3):
             yield pytest.param(lambda p=p, seed=seed: _scrambled(p, seed), False, id=f"{p.stem}-scrambled{seed}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.conftest import DATA
 from tests.dissect_helpers import dissect_bytes, experts, mutate, option_at
 
@@ -41,12 +39,10 @@ def _strip(subtype: int, when):
     return change
 
 
-def test_fallback_when_a_v0_syn_ack_has_no_mp_capable():
-    from tests.test_corpus_tcpdump import CORPUS
-
-    if not (CORPUS / "mptcp-v0.pcap").exists():
-        pytest.skip("the corpus of other stacks' captures is not here")
-    infos, d = dissect_bytes(mutate(CORPUS / "mptcp-v0.pcap", _strip(0, lambda n, p: int(p.flags) & 0x12 == 0x12)))
+def test_fallback_when_a_v0_syn_ack_has_no_mp_capable(tcpdump_corpus):
+    infos, d = dissect_bytes(
+        mutate(tcpdump_corpus / "mptcp-v0.pcap", _strip(0, lambda n, p: int(p.flags) & 0x12 == 0x12))
+    )
     (conn,) = d.connections()
     assert conn.version == 0 and conn.fallback.startswith("the SYN/ACK in frame 2 carries no MP_CAPABLE")
     assert [(i.number, e.key) for i in infos for e in i.experts][:1] == [(2, "mptcp.fallback")]

@@ -7,14 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from mptcpspec.codec.regen import default_spec_dir
 from mptcpspec.export.regen import regen, render, target_path
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT, unavailable
 
 
 def run(*args, **kw):
@@ -117,9 +115,7 @@ def test_spec_error_is_reported(tmp_path):
 def test_installed_command_runs_from_elsewhere(tmp_path):
     exe = shutil.which("mptcpspec")
     if exe is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the console script is missing: install with pip install -e .")
-        pytest.skip("the package is not installed with its console script (pip install -e .)")
+        unavailable("the package is not installed with its console script (pip install -e .)")
     r = subprocess.run(
         [exe, "decode", "1e0401 01"], capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""}
     )

@@ -1,13 +1,14 @@
 """Every MPTCP option of tcpdump's own MPTCP test captures, checked against what tcpdump printed.
 
-The captures and their expected output come from the tcpdump project's test suite (see
-``../shared/corpus/README.md``): each ``.out`` line is what ``tcpdump -n -r FILE`` prints for one
-packet.  For every TCP packet we decode the options area with ``decode_tcp_options(...,
-strict=False)``, render each decoded option the way tcpdump's ``print-tcp.c`` / ``print-mptcp.c``
-(tcpdump commit 39b50f76672b, the one the corpus was taken from) print it, and require the
-rendering to equal tcpdump's text, option by option.  The renderer only formats our values: every
-number, key, address and flag in the comparison comes from our decoder, every expected string from
-tcpdump's file.  Each well-formed option must also re-encode to its original octets.
+The captures and their expected output come from the tcpdump project's test suite (see the
+README of the external corpus, found through ``MPTCPSPEC_CORPUS``): each ``.out`` line is what
+``tcpdump -n -r FILE`` prints for one packet.  For every TCP packet we decode the options area
+with ``decode_tcp_options(..., strict=False)``, render each decoded option the way tcpdump's
+``print-tcp.c`` / ``print-mptcp.c`` (tcpdump commit 39b50f76672b, the one the corpus was taken
+from) print it, and require the rendering to equal tcpdump's text, option by option.  The
+renderer only formats our values: every number, key, address and flag in the comparison comes
+from our decoder, every expected string from tcpdump's file.  Each well-formed option must also
+re-encode to its original octets.
 
 ``mptcp-dss-oobr`` carries a DSS option of length 3 (out-of-bounds reads in old decoders): it must
 come back as a ``MalformedOption`` (``DecodeError`` in strict mode), never as a crash.
@@ -15,7 +16,6 @@ come back as a ``MalformedOption`` (``DecodeError`` in strict mode), never as a 
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -51,29 +51,11 @@ from mptcpspec.codec.options import (
     encode_tcp_options,
 )
 from mptcpspec.errors import DecodeError
+from tests.conftest import corpus_params, walk_options
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "tcpdump"
 # The captures the corpus README lists; each must be there when the corpus is.
 EXPECTED = ("mptcp-aa-echo", "mptcp-aa-v1", "mptcp-dss-oobr", "mptcp-fclose", "mptcp-tcprst", "mptcp-v0", "mptcp-v1")
 MALFORMED = {"mptcp-dss-oobr"}  # captures whose MPTCP option must be refused
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI") == "true"
-
-
-def _captures() -> list:
-    if not CORPUS.is_dir():
-        return [pytest.param(None, id="corpus-absent")]
-    return [pytest.param(p, id=p.stem) for p in sorted(CORPUS.glob("*.pcap"))]
-
-
-def _need_corpus() -> Path:
-    if not CORPUS.is_dir():
-        if _in_ci():
-            pytest.fail("the shared corpus ../shared/corpus/tcpdump is absent and CI=true")
-        pytest.skip("the shared corpus ../shared/corpus/tcpdump (tcpdump's MPTCP test captures) is absent")
-    return CORPUS
 
 
 # --------------------------------------------------------------------------- tcpdump's expected text
@@ -277,27 +259,9 @@ def render_tcp(opt) -> str:
     raise AssertionError(f"no tcpdump rendering for {opt!r} (not in the corpus so far)")
 
 
-def _walk(area: bytes):
-    """(offset, length, usable) of each option, by kind and length octets alone, as TCP lays them out."""
-    i, n = 0, len(area)
-    while i < n:
-        k = area[i]
-        if k in (0, 1):
-            yield i, 1, True
-            if k == 0:
-                return
-            i += 1
-            continue
-        if i + 1 >= n or area[i + 1] < 2 or i + area[i + 1] > n:
-            yield i, n - i, False
-            return
-        yield i, area[i + 1], True
-        i += area[i + 1]
-
-
 def render_area(area: bytes, decoded, tcp_flags: int) -> list[str]:
     """Our decoded options area as tcpdump's ``options [...]`` items, stopping where tcpdump stops."""
-    spans = list(_walk(area))
+    spans = list(walk_options(area))
     assert len(spans) == len(decoded.options), (area.hex(), decoded)
     items = []
     for opt, (off, ln, usable) in zip(decoded.options, spans):
@@ -324,9 +288,8 @@ def _packets(path: Path):
         yield number, decode_packet(rec)
 
 
-@pytest.mark.parametrize("pcap", _captures())
+@pytest.mark.parametrize("pcap", corpus_params(prefix=""))
 def test_every_mptcp_option_as_tcpdump_prints_it(pcap: Path | None) -> None:
-    _need_corpus()
     name = pcap.stem
     out = pcap.with_suffix(".out")
     assert out.is_file(), f"{out.name} missing beside {pcap.name}"
@@ -352,7 +315,7 @@ def test_every_mptcp_option_as_tcpdump_prints_it(pcap: Path | None) -> None:
                 mptcp_compared += 1
 
         # Byte-for-byte round trip of every well-formed option, and of the whole area.
-        for opt, (off, ln, _) in zip(area.options, _walk(pkt.options)):
+        for opt, (off, ln, _) in zip(area.options, walk_options(pkt.options)):
             if isinstance(opt, MalformedOption):
                 malformed += 1
                 assert opt.kind == KIND_MPTCP and isinstance(opt.error, DecodeError), (ctx, opt)
@@ -373,19 +336,19 @@ def test_every_mptcp_option_as_tcpdump_prints_it(pcap: Path | None) -> None:
     print(f"{name}: {mptcp_compared} MPTCP option(s) equal to tcpdump's, {len(with_options)} packet(s) with options")
 
 
-def test_corpus_holds_the_listed_captures() -> None:
-    corpus = _need_corpus()
+def test_corpus_holds_the_listed_captures(tcpdump_corpus: Path) -> None:
+    corpus = tcpdump_corpus
     missing = [n for n in EXPECTED if not (corpus / f"{n}.pcap").is_file() or not (corpus / f"{n}.out").is_file()]
     assert not missing, f"captures missing from the corpus: {missing}"
 
 
-def test_dss_oobr_refused_cleanly() -> None:
+def test_dss_oobr_refused_cleanly(tcpdump_corpus: Path) -> None:
     """The length-3 DSS is refused with a DecodeError naming it, in both modes, and nothing after it is lost."""
-    corpus = _need_corpus()
+    corpus = tcpdump_corpus
     pkts = [p for _, p in _packets(corpus / "mptcp-dss-oobr.pcap") if p is not None and p.options]
     assert len(pkts) == 1
     area_octets = pkts[0].options
-    spans = list(_walk(area_octets))
+    spans = list(walk_options(area_octets))
     off, ln, usable = next(s for s in spans if area_octets[s[0]] == KIND_MPTCP)
     assert usable and ln == 3, "the capture's DSS option is no longer the length-3 one"
 

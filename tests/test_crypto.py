@@ -1,7 +1,7 @@
 """Tests of mptcpspec.codec.crypto against real data.
 
-Ground truth comes from (1) tcpdump's MPTCP test captures in the shared corpus
-(``../shared/corpus/tcpdump`` beside the repository), read with a small
+Ground truth comes from (1) tcpdump's MPTCP test captures in the external corpus
+(its ``tcpdump/``, found through ``MPTCPSPEC_CORPUS``), read with a small
 test-local pcap reader, and (2) the HMAC vectors of the Linux kernel's KUnit test
 ``net/mptcp/crypto_test.c``.  Property tests cover what no capture holds.
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,22 +60,8 @@ from mptcpspec.codec.crypto import (
 )
 from mptcpspec.errors import EncodeError, MptcpspecError
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "tcpdump"
 U32 = 0xFFFFFFFF
 U64 = 0xFFFFFFFFFFFFFFFF
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-@pytest.fixture(scope="module")
-def corpus() -> Path:
-    if not CORPUS.is_dir():
-        if _in_ci():
-            pytest.fail(f"shared corpus missing ({CORPUS.name} under ../shared/corpus) and CI is set")
-        pytest.skip("shared corpus ../shared/corpus/tcpdump is absent")
-    return CORPUS
 
 
 # --------------------------------------------------------------------------- pcap reader
@@ -311,18 +296,18 @@ def test_kernel_hmac_vectors(key: str, msg: str, result: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def v0(corpus: Path):
-    packets = read_pcap(corpus / "mptcp-v0.pcap")
+def v0(tcpdump_corpus: Path):
+    packets = read_pcap(tcpdump_corpus / "mptcp-v0.pcap")
     conns = connections(packets)
     assert len(conns) == 1 and conns[0].version == 0
     return packets, conns
 
 
-def test_v0_keys_match_tcpdump_out(v0, corpus: Path) -> None:
+def test_v0_keys_match_tcpdump_out(v0, tcpdump_corpus: Path) -> None:
     # The reader agrees with tcpdump's own decoding of the same packet.
     _, conns = v0
     conn = conns[0]
-    out = (corpus / "mptcp-v0.out").read_text()
+    out = (tcpdump_corpus / "mptcp-v0.out").read_text()
     assert f"capable v0 flags [AH] csum {{{conn.key_client:#x},{conn.key_server:#x}}}" in out
 
 
@@ -389,8 +374,8 @@ def _first_mapping(cases, flow) -> Dss:
 
 
 @pytest.mark.parametrize("name", ["mptcp-v0.pcap", "mptcp-fclose.pcap"])
-def test_v0_idsn_low_32_bits(corpus: Path, name: str) -> None:
-    packets = read_pcap(corpus / name)
+def test_v0_idsn_low_32_bits(tcpdump_corpus: Path, name: str) -> None:
+    packets = read_pcap(tcpdump_corpus / name)
     (conn,) = connections(packets)
     cases = list(dss_cases(packets, conns=[conn]))
     c2s = (*conn.client, *conn.server)
@@ -405,11 +390,11 @@ def test_v0_idsn_low_32_bits(corpus: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["mptcp-v0.pcap", "mptcp-fclose.pcap"])
-def test_v0_dss_checksums(corpus: Path, name: str) -> None:
+def test_v0_dss_checksums(tcpdump_corpus: Path, name: str) -> None:
     # Every DSS checksum tcpdump prints (153 in mptcp-v0, 2 in mptcp-fclose) verifies.
-    count = (corpus / name.replace(".pcap", ".out")).read_text().count(" csum 0x")
+    count = (tcpdump_corpus / name.replace(".pcap", ".out")).read_text().count(" csum 0x")
     assert count > 0
-    packets = read_pcap(corpus / name)
+    packets = read_pcap(tcpdump_corpus / name)
     conns = connections(packets)
     verdicts: dict[Verdict, int] = {v: 0 for v in Verdict}
     data_fins = 0
@@ -470,8 +455,8 @@ def test_v0_add_addr_has_no_hmac(v0) -> None:
 
 
 @pytest.mark.parametrize("name", ["mptcp-v1.pcap", "mptcp-aa-v1.pcap"])
-def test_v1_idsn(corpus: Path, name: str) -> None:
-    packets = read_pcap(corpus / name)
+def test_v1_idsn(tcpdump_corpus: Path, name: str) -> None:
+    packets = read_pcap(tcpdump_corpus / name)
     (conn,) = connections(packets)
     assert conn.version == 1
     c2s = (*conn.client, *conn.server)
@@ -489,10 +474,10 @@ def test_v1_idsn(corpus: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["mptcp-v1.pcap", "mptcp-aa-v1.pcap"])
-def test_v1_mp_capable_data_dsn(corpus: Path, name: str) -> None:
+def test_v1_mp_capable_data_dsn(tcpdump_corpus: Path, name: str) -> None:
     # The client's first data rides in the MP_CAPABLE ACK (RFC 8684 §3.1: DSN
     # implicit = IDSN + 1, SSN 1); its next DSS mapping on the subflow follows it.
-    packets = read_pcap(corpus / name)
+    packets = read_pcap(tcpdump_corpus / name)
     (conn,) = connections(packets)
     mpc = next(v for p in packets for v in p.mptcp() if v[0] >> 4 == 0 and len(v) == 20)
     data_len = struct.unpack("!H", mpc[18:20])[0]
@@ -502,8 +487,8 @@ def test_v1_mp_capable_data_dsn(corpus: Path, name: str) -> None:
     assert nxt.dsn == key_idsn(conn.key_client, 1) + 1 + data_len
 
 
-def test_v1_add_addr_hmac(corpus: Path) -> None:
-    packets = read_pcap(corpus / "mptcp-aa-v1.pcap")
+def test_v1_add_addr_hmac(tcpdump_corpus: Path) -> None:
+    packets = read_pcap(tcpdump_corpus / "mptcp-aa-v1.pcap")
     (conn,) = connections(packets)
     p, value = next((p, v) for p in packets for v in p.mptcp() if v[0] >> 4 == 3)
     assert not value[0] & 0x01 and len(value) == 14  # not an echo; ID, IPv4, HMAC
@@ -535,9 +520,9 @@ def test_v1_add_addr_hmac(corpus: Path) -> None:
     assert verify_add_addr(sender, receiver, address_id, address, None, current).ok
 
 
-def test_v1_add_addr_echo_capture_is_unverifiable(corpus: Path) -> None:
+def test_v1_add_addr_echo_capture_is_unverifiable(tcpdump_corpus: Path) -> None:
     # mptcp-aa-echo.pcap starts mid-connection: no MP_CAPABLE, so no keys.
-    packets = read_pcap(corpus / "mptcp-aa-echo.pcap")
+    packets = read_pcap(tcpdump_corpus / "mptcp-aa-echo.pcap")
     assert connections(packets) == []
     adds = [v for p in packets for v in p.mptcp() if v[0] >> 4 == 3]
     with_hmac = [v for v in adds if not v[0] & 0x01]

@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 from mptcpspec.codec.regen import default_spec_dir
-from tests.test_kaitai import need_ksc
-from tests.test_lua_tshark import need_tshark
+from tests.conftest import need_ksc, need_tshark
 from tests.test_tshark_options import write_synthetic
 
 DEMO = """

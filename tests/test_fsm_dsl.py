@@ -12,8 +12,7 @@ import pytest
 from mptcpspec.errors import MptcpspecError, SpecError
 from mptcpspec.fsm import FsmSpecError, load, parse
 from mptcpspec.fsm.parser import grammar_path
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 SMALL = """\
 # A comment before everything.

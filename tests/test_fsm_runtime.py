@@ -20,8 +20,7 @@ from mptcpspec.fsm import ProtocolError, load
 from mptcpspec.fsm.observer import Observer
 from mptcpspec.fsm.render import to_dot, to_mermaid
 from mptcpspec.fsm.runtime import Action, Table
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT, need_tool
 
 
 def run(*args, **kw):
@@ -31,10 +30,7 @@ def run(*args, **kw):
 
 
 def dot_or_skip():
-    if shutil.which("dot") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Graphviz's dot is required in CI (Debian: apt-get install graphviz)")
-        pytest.skip("Graphviz's dot is not installed (Debian: apt-get install graphviz)")
+    need_tool("dot", "Graphviz; Debian: apt-get install graphviz")
 
 
 # --- the generated modules ------------------------------------------------------------------------

@@ -15,7 +15,6 @@ import dataclasses
 import enum
 import ipaddress
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -32,14 +31,14 @@ from mptcpspec.codec.options import (
     encode_tcp_options,
 )
 from mptcpspec.errors import DecodeError
-from mptcpspec.export.ksc import compile_ksy, find_ksc
+from mptcpspec.export.ksc import compile_ksy
 from mptcpspec.export.ksy import KSC_VERSION
 from mptcpspec.export.regen import EXPORT_GENERATED as GENERATED
 from mptcpspec.export.regen import regen
+from tests.conftest import CAPTURES, ROOT, need_corpus, need_ksc, tcpdump_captures, walk_options
 from tests.strategies import ALL, MPTCP, mptcp_octets, mutated
-from tests.test_tshark_options import CORPUS, DATA, SYNTHETIC, _walk
+from tests.test_tshark_options import SYNTHETIC
 
-ROOT = Path(__file__).resolve().parent.parent
 KSY = {n: (GENERATED / n).read_text() for n in ("mptcp_options.ksy", "tcp_options.ksy")}
 
 kaitaistruct = pytest.importorskip("kaitaistruct", reason="pip install kaitaistruct==0.11 (the [test] extra)")
@@ -50,16 +49,6 @@ from mptcpspec.export.kaitai import load  # noqa: E402
 K = load()
 #: How a Kaitai parser refuses input: a failed `valid`, or reading past the end (not any crash).
 REFUSED = (kaitaistruct.KaitaiStructError, EOFError)
-
-
-def need_ksc() -> list[str]:
-    ksc = find_ksc()
-    if ksc is None:
-        msg = "the Kaitai Struct compiler is not installed: npm ci --prefix tools/ksc"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg + " (required when CI=true)")
-        pytest.skip(msg)
-    return ksc
 
 
 # --------------------------------------------------------------------------- the two views
@@ -129,16 +118,13 @@ def _areas(path: Path):
 
 def _spans(area: bytes):
     """The octets of each option (the unusable tail of a broken area included), NOP and EOL left out."""
-    for off, ln in _walk(area):
+    for off, ln, _ in walk_options(area):
         if area[off] > 1:
             yield area[off : off + ln]
 
 
 def capture_files() -> list[Path]:
-    files = sorted(DATA.glob("*.pcap"))
-    if CORPUS.is_dir():
-        files += sorted(CORPUS.glob("*.pcap"))
-    return files
+    return list(CAPTURES) + (tcpdump_captures() or [])
 
 
 def captured_options() -> list[bytes]:
@@ -159,6 +145,7 @@ CAPTURED = captured_options()
 
 
 def test_captures_give_a_real_corpus():
+    need_corpus()  # the counts and formats below are those of the kernel's and tcpdump's captures together
     assert len(CAPTURED) > 500
     formats = {check_option(o) for o in CAPTURED}
     # The captures reach every format the kernel and tcpdump's captures carry.
@@ -184,6 +171,7 @@ def test_captures_give_a_real_corpus():
 
 def test_every_captured_tcp_options_area():
     """Whole options areas (kind 30 dispatched to mptcp_options) agree option by option."""
+    need_corpus()  # the count below is that of the kernel's and tcpdump's captures together
     n = refused = 0
     for path in capture_files():
         for area in _areas(path):

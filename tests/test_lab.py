@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -22,10 +21,9 @@ from mptcpspec.capture.packets import TcpFlags, decode_packet
 from mptcpspec.capture.pcap import read_records
 from mptcpspec.codec.options import MpCapable, decode_tcp_options
 from tests import lab as labmod
+from tests.conftest import DATA
 from tests.kernel_check import check_capture
 from tests.lab import Lab, cleanup_leftovers, expected, list_namespaces, need_root
-
-DATA = Path(__file__).resolve().parent / "data"
 
 TOKEN = "MP_JOIN SYN token = token of the receiver's key"
 FIRST_DSN = "first DSN = IDSN + 1"

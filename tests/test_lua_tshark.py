@@ -1,12 +1,12 @@
 """The generated Wireshark Lua plugin, loaded by the real tshark, decodes as our codecs do.
 
 ``tshark -X lua_script:mptcpspec.lua -T pdml`` dissects the project's kernel captures,
-tcpdump's MPTCP test captures (when present) and the synthetic capture of the tshark option
-test (MP_PRIO, MP_FAIL, IPv6 and port ADD_ADDR, MP_TCPRST reasons, subtype 0xf, an unassigned
-subtype, malformed lengths).  Every MPTCP option of every packet must appear, in order, as one
-``mptcpspec`` item whose format and every field equal ``decode_tcp_options(strict=False)``;
-an option we refuse must be marked malformed.  ``-Y mptcpspec`` must select exactly the packets
-that carry an MPTCP option.
+tcpdump's MPTCP test captures (from the external corpus, when ``MPTCPSPEC_CORPUS`` is set) and
+the synthetic capture of the tshark option test (MP_PRIO, MP_FAIL, IPv6 and port ADD_ADDR,
+MP_TCPRST reasons, subtype 0xf, an unassigned subtype, malformed lengths).  Every MPTCP option
+of every packet must appear, in order, as one ``mptcpspec`` item whose format and every field
+equal ``decode_tcp_options(strict=False)``; an option we refuse must be marked malformed.
+``-Y mptcpspec`` must select exactly the packets that carry an MPTCP option.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import pytest
 from mptcpspec.codec.codegen import snake
 from mptcpspec.codec.options import KIND_MPTCP, MalformedOption, decode_tcp_options
 from mptcpspec.export.regen import EXPORT_GENERATED as GENERATED
-from tests.test_tshark_options import CORPUS, DATA, write_synthetic
-from tests.test_tshark_options import _need_tshark as need_tshark
+from tests.conftest import CAPTURES, DATA, corpus_params, need_tshark
+from tests.test_tshark_options import write_synthetic
 
 PLUGIN = GENERATED / "mptcpspec.lua"
 
@@ -146,10 +146,7 @@ def compare(path: Path, config: Path) -> int:
 
 
 def captures() -> list:
-    files = sorted(DATA.glob("*.pcap"))
-    if CORPUS.is_dir():
-        files += sorted(CORPUS.glob("*.pcap"))
-    return [pytest.param(p, id=p.stem) for p in files]
+    return [pytest.param(p, id=p.stem) for p in CAPTURES] + corpus_params(prefix="")
 
 
 @pytest.fixture(scope="module")

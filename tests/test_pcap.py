@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -22,28 +21,11 @@ from hypothesis import strategies as st
 from mptcpspec.capture.packets import TcpFlags, decode_frame, decode_packet
 from mptcpspec.capture.pcap import CaptureError, CaptureReader, read_records
 from mptcpspec.errors import DecodeError
-
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data"
-CORPUS = ROOT.parent / "shared" / "corpus" / "tcpdump"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
+from tests.conftest import CAPTURES, DATA, need_wireshark, tcpdump_captures, unavailable
 
 
 def _captures() -> list[Path]:
-    found = sorted(DATA.glob("*.pcap")) + (sorted(CORPUS.glob("*.pcap")) if CORPUS.is_dir() else [])
-    return found
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if _in_ci():
-            pytest.fail(f"{name} is not installed and CI=true")
-        pytest.skip(f"{name} is not installed (Debian package tshark)")
-    return path
+    return list(CAPTURES) + (tcpdump_captures() or [])
 
 
 # --------------------------------------------------------------------------- a small writer
@@ -156,7 +138,7 @@ def test_pcapng_second_section_resets_interfaces():
 
 @pytest.mark.parametrize("fmt", ["pcapng", "nsecpcap", "modpcap"])
 def test_editcap_conversions_read_back_identical(tmp_path, fmt):
-    editcap = _tool("editcap")
+    editcap = need_wireshark("editcap")
     caps = _captures()
     if not caps:
         pytest.skip("no captures in tests/data or the corpus")
@@ -168,11 +150,9 @@ def test_editcap_conversions_read_back_identical(tmp_path, fmt):
         assert a == b, src.name
 
 
-def test_mergecap_of_two_link_types(tmp_path):
-    mergecap = _tool("mergecap")
-    if not CORPUS.is_dir():
-        pytest.skip("the shared corpus is absent")
-    a, b = CORPUS / "mptcp-v0.pcap", CORPUS / "mptcp-v1.pcap"  # Ethernet and Linux cooked
+def test_mergecap_of_two_link_types(tmp_path, tcpdump_corpus):
+    mergecap = need_wireshark("mergecap")
+    a, b = tcpdump_corpus / "mptcp-v0.pcap", tcpdump_corpus / "mptcp-v1.pcap"  # Ethernet and Linux cooked
     out = tmp_path / "merged.pcapng"
     subprocess.run([mergecap, "-a", "-w", str(out), str(a), str(b)], check=True, capture_output=True)
     merged = list(read_records(out))
@@ -353,13 +333,11 @@ _FIELDS = [
 def test_headers_equal_tsharks_on_every_packet(tmp_path):
     """Also on copies of the kernel captures cut to snapshot lengths that end inside the TCP
     options (made with editcap): the headers are still decoded, as tshark decodes them."""
-    tshark = _tool("tshark")
-    editcap = _tool("editcap")
+    tshark = need_wireshark("tshark")
+    editcap = need_wireshark("editcap")
     caps = _captures()
     if not caps:
-        if _in_ci():
-            pytest.fail("no captures and CI=true")
-        pytest.skip("no captures in tests/data or the corpus")
+        unavailable("no captures in tests/data or the corpus")
     cut = 0
     for cap in sorted(DATA.glob("*.pcap")):
         for snaplen in (70, 80, 90):
@@ -413,7 +391,7 @@ def test_headers_equal_tsharks_on_every_packet(tmp_path):
             try:
                 p = decode_packet(rec)
             except DecodeError:
-                assert n in partial or cap.parent == DATA or cap.parent == CORPUS, (cap.name, n)
+                assert n in partial or cap.parent == DATA or cap in (tcpdump_captures() or ()), (cap.name, n)
                 continue
             if p is None:
                 continue

@@ -10,9 +10,7 @@ import sys
 from pathlib import Path
 
 from mptcpspec.capture.pcap import read_records
-
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data"
+from tests.conftest import DATA
 
 
 def big_capture(path: Path, size: int = 24 << 20) -> int:

@@ -6,7 +6,6 @@ import ipaddress
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -32,11 +31,9 @@ from mptcpspec.codec.options import (
 from mptcpspec.replay.core import Replay, ReplayError
 from mptcpspec.replay.plan import PlanError, make_plan
 from mptcpspec.replay.wire import tcp_packet
+from tests.conftest import DATA, ROOT
 from tests.lab_peer import pattern
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data"
-CORPUS = ROOT.parent / "shared" / "corpus" / "tcpdump"
 SERVER = ipaddress.ip_address("198.51.100.2")
 
 
@@ -71,11 +68,13 @@ def test_plan_holds_exactly_the_clients_data(name, subflows):
 def test_plan_refuses_what_it_cannot_replay():
     with pytest.raises(PlanError, match="no MPTCP stream 7"):
         make_plan(DATA / "v4-two-subflows.pcap", 7)
-    if CORPUS.is_dir():
-        with pytest.raises(PlanError, match="handshake is not in the capture"):
-            make_plan(CORPUS / "mptcp-tcprst.pcap")
-        with pytest.raises(PlanError, match="only version 1"):
-            make_plan(CORPUS / "mptcp-v0.pcap")
+
+
+def test_plan_refuses_captures_of_other_stacks_it_cannot_replay(tcpdump_corpus):
+    with pytest.raises(PlanError, match="handshake is not in the capture"):
+        make_plan(tcpdump_corpus / "mptcp-tcprst.pcap")
+    with pytest.raises(PlanError, match="only version 1"):
+        make_plan(tcpdump_corpus / "mptcp-v0.pcap")
 
 
 def _reply(pkt, flags, options=(), payload=b"", seq=5000, ack=None):

@@ -18,10 +18,8 @@ import pytest
 
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.replay.plan import make_plan
+from tests.conftest import DATA
 from tests.lab import Lab, expected, need_root
-
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data"
 
 pytestmark = pytest.mark.lab
 

@@ -3,9 +3,9 @@
 For every field that Wireshark 4.0 also has (``FIELDS[n].source == "wireshark"``: frame, IP, TCP,
 the ``tcp.options.mptcp.*`` option fields and the ``mptcp.*`` analysis fields), the values we print
 must be exactly the ones tshark prints, frame by frame, on the kernel's captures (tests/data), on
-tcpdump's captures from other stacks (../shared/corpus/tcpdump) and on the synthetic capture of
-rare option variants.  tshark runs with every MPTCP analysis preference on (``tests.tshark_fields``;
-``docs/tshark-mptcp.md`` explains each).
+tcpdump's captures from other stacks (the external corpus, ``MPTCPSPEC_CORPUS``) and on the
+synthetic capture of rare option variants.  tshark runs with every MPTCP analysis preference on
+(``tests.tshark_fields``; ``docs/tshark-mptcp.md`` explains each).
 
 Two differences are allowed, because tshark is wrong there.  An MPTCP option of a length the RFCs
 do not allow is refused by us (``MalformedOption``: expert info, subtype only) while tshark shows
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -33,27 +32,15 @@ from mptcpspec.codec.options import MalformedOption, MpCapable
 from mptcpspec.dissect.fields import FIELDS
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.dissect.writers import FieldsWriter
+from tests.conftest import CAPTURES, DATA, ROOT, corpus_params, need_tshark
 from tests.tshark_fields import tshark_mptcp_fields
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data"
-CORPUS = ROOT.parent / "shared" / "corpus" / "tcpdump"
 NAMES = [n for n, f in FIELDS.items() if f.source == "wireshark" and n != "frame.number"]
 Q17_FIELDS = {"mptcp.rawdsn64", "mptcp.dsn", "mptcp.related_mapping"}
 
 
-def _need_tshark() -> None:
-    if shutil.which("tshark") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("tshark is required when CI=true (apt-get install tshark)")
-        pytest.skip("tshark is not installed (Debian: apt-get install tshark)")
-
-
 def _captures() -> list:
-    found = [pytest.param(p, id=f"data-{p.stem}") for p in sorted(DATA.glob("*.pcap"))]
-    if CORPUS.is_dir():
-        found += [pytest.param(p, id=f"corpus-{p.stem}") for p in sorted(CORPUS.glob("*.pcap"))]
-    return found
+    return [pytest.param(p, id=f"data-{p.stem}") for p in CAPTURES] + corpus_params()
 
 
 def _q17_frames(infos) -> set[int]:
@@ -118,7 +105,7 @@ def config_dir(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("path", _captures())
 def test_every_shared_field_on_every_packet(path, config_dir):
-    _need_tshark()
+    need_tshark()
     frames, equal, allowed = compare(path, config_dir)
     print(
         f"\n{path.name}: {frames} frames, {sum(equal.values())} non-empty values equal to tshark's "
@@ -129,7 +116,7 @@ def test_every_shared_field_on_every_packet(path, config_dir):
 
 def test_synthetic_capture(tmp_path, config_dir):
     """The rare option variants (MP_PRIO, MP_FAIL, IPv6 and port ADD_ADDR, MP_TCPRST reasons...)."""
-    _need_tshark()
+    need_tshark()
     from tests.test_tshark_options import write_synthetic
 
     path = tmp_path / "synthetic.pcap"
@@ -144,7 +131,7 @@ def test_synthetic_capture(tmp_path, config_dir):
 
 def test_the_kernel_captures_cover_the_analysis_fields(config_dir):
     """Across the kernel captures, every mptcp.* analysis field we share is compared non-empty."""
-    _need_tshark()
+    need_tshark()
     seen: Counter = Counter()
     for p in sorted(DATA.glob("*.pcap")):
         seen.update(compare(p, config_dir)[1])
@@ -172,7 +159,7 @@ REQUIRED = (
 
 
 def test_every_named_field_exists_with_wiresharks_name():
-    _need_tshark()
+    need_tshark()
     import subprocess
 
     listing = subprocess.run(["tshark", "-G", "fields"], capture_output=True, text=True, check=True).stdout
@@ -194,7 +181,7 @@ def test_a_field_named_twice(config_dir):
     import subprocess
     import sys
 
-    _need_tshark()
+    need_tshark()
     path = DATA / "v4-two-subflows.pcap"
     args = ["-T", "fields", "-e", "frame.number", "-e", "tcp.srcport", "-e", "frame.number"]
     theirs = subprocess.run(
@@ -254,7 +241,7 @@ def test_display_filters_select_the_frames_tshark_selects(name, config_dir):
     from mptcpspec.dissect.filters import compile_filter
     from tests.tshark_fields import RECOMMENDED_PREFS
 
-    _need_tshark()
+    need_tshark()
     path = DATA / name
     infos = list(Dissection(path))
     prefs = [x for n, v in RECOMMENDED_PREFS.items() for x in ("-o", f"{n}:{v}")]

@@ -7,8 +7,8 @@ offset in the options area, then every ``tcp.options.mptcp.*`` field tshark disp
 (names from ``tshark -G fields``) is compared with the value of our decode, and every field our
 decode has that tshark 4.0 is able to display must be displayed with that value.
 
-Captures: tcpdump's MPTCP test captures in ``../shared/corpus/tcpdump`` (when present), the
-project's kernel captures ``tests/data/*.pcap``, and a capture written here whose options reach the
+Captures: tcpdump's MPTCP test captures in the external corpus (``MPTCPSPEC_CORPUS``, when set),
+the project's kernel captures ``tests/data/*.pcap``, and a capture written here whose options reach the
 variants kernel traffic rarely carries (MP_PRIO, MP_FAIL, IPv6 and port ADD_ADDR, MP_TCPRST reasons,
 subtype 0xf...).  Its option octets are inputs only: every expected value still comes from tshark.
 
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import shutil
 import struct
 import subprocess
 import xml.etree.ElementTree as ET
@@ -62,11 +61,8 @@ from mptcpspec.codec.options import (
     RemoveAddr,
     decode_tcp_options,
 )
+from tests.conftest import CAPTURES, corpus_params, need_tshark, unavailable, walk_options
 
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus" / "tcpdump"
-DATA = ROOT / "tests" / "data"
-TSHARK = shutil.which("tshark")
 P = "tcp.options.mptcp."
 
 GAPS = {
@@ -82,18 +78,6 @@ GAPS = {
 # Fields tshark shows for some options but that are analysis or counts rather than option octets:
 # mptcp.rm_addr.count is kept (it is the number of address IDs, checked against ours).
 _COMPARED_PREFIXES = ("tcp.option_kind", "tcp.option_len", P, "mptcp.rm_addr.count")
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI") == "true"
-
-
-def _need_tshark() -> str:
-    if TSHARK is None:
-        if _in_ci():
-            pytest.fail("tshark is required when CI=true (Debian: apt-get install tshark)")
-        pytest.skip("tshark is not installed (Debian: apt-get install tshark)")
-    return TSHARK
 
 
 # --------------------------------------------------------------------------- our decode, in tshark's terms
@@ -236,7 +220,7 @@ def _run_tshark(path: Path, config_dir: Path) -> dict[int, list[dict]]:
     """Frame number -> the MPTCP options tshark shows, each {offset, size, fields: [(name, show)]}."""
     env = {**os.environ, "WIRESHARK_CONFIG_DIR": str(config_dir)}  # no personal preferences
     proc = subprocess.run(
-        [_need_tshark(), "-n", "-r", str(path), "-T", "pdml"], capture_output=True, env=env, check=False
+        [need_tshark(), "-n", "-r", str(path), "-T", "pdml"], capture_output=True, env=env, check=False
     )
     assert proc.returncode == 0, f"tshark failed on {path.name}: {proc.stderr.decode(errors='replace')}"
     frames: dict[int, list[dict]] = {}
@@ -271,24 +255,6 @@ def _run_tshark(path: Path, config_dir: Path) -> dict[int, list[dict]]:
 # --------------------------------------------------------------------------- our dissection
 
 
-def _walk(area: bytes):
-    """(offset, length) of each option, by kind and length octets alone."""
-    i, n = 0, len(area)
-    while i < n:
-        k = area[i]
-        if k in (0, 1):
-            yield i, 1
-            if k == 0:
-                return
-            i += 1
-            continue
-        if i + 1 >= n or area[i + 1] < 2 or i + area[i + 1] > n:
-            yield i, n - i
-            return
-        yield i, area[i + 1]
-        i += area[i + 1]
-
-
 def _our_mptcp(path: Path) -> dict[int, list[tuple[int, bytes, object]]]:
     """Frame number -> our MPTCP options, each (offset in the options area, octets, decoded value)."""
     from mptcpspec.capture.packets import decode_packet
@@ -300,10 +266,10 @@ def _our_mptcp(path: Path) -> dict[int, list[tuple[int, bytes, object]]]:
         if pkt is None or not pkt.options:
             continue
         decoded = decode_tcp_options(pkt.options, strict=False)
-        spans = list(_walk(pkt.options))
+        spans = list(walk_options(pkt.options))
         assert len(spans) == len(decoded.options), (path.name, number, pkt.options.hex())
         mine = []
-        for opt, (off, ln) in zip(decoded.options, spans):
+        for opt, (off, ln, _) in zip(decoded.options, spans):
             kind = opt.kind if isinstance(opt, MalformedOption) else opt.KIND
             if kind == KIND_MPTCP:
                 mine.append((off, pkt.options[off : off + ln], opt))
@@ -404,14 +370,8 @@ def write_synthetic(path: Path, lines=SYNTHETIC) -> None:
 # --------------------------------------------------------------------------- parametrisation
 
 
-def _corpus_params() -> list:
-    if not CORPUS.is_dir():
-        return [pytest.param("corpus", None, id="corpus-absent")]
-    return [pytest.param("corpus", p, id=f"corpus-{p.stem}") for p in sorted(CORPUS.glob("*.pcap"))]
-
-
 def _data_params() -> list:
-    files = sorted(DATA.glob("*.pcap")) if DATA.is_dir() else []
+    files = list(CAPTURES)
     if not files:
         return [pytest.param("data", None, id="data-absent")]
     return [pytest.param("data", p, id=f"data-{p.stem}") for p in files]
@@ -478,18 +438,11 @@ def _report(label: str, options: int, fields: Counter, gaps: Counter) -> None:
     )
 
 
-@pytest.mark.parametrize("source, pcap", _corpus_params() + _data_params())
+@pytest.mark.parametrize("source, pcap", corpus_params("corpus") + _data_params())
 def test_capture_against_tshark(source: str, pcap: Path | None, config_dir: Path) -> None:
-    _need_tshark()
+    need_tshark()
     if pcap is None:
-        what = (
-            "the shared corpus ../shared/corpus/tcpdump is absent"
-            if source == "corpus"
-            else "there is no kernel capture in tests/data/*.pcap"
-        )
-        if _in_ci():
-            pytest.fail(f"{what} and CI=true")
-        pytest.skip(what)
+        unavailable("there is no kernel capture in tests/data/*.pcap")
     options, fields, gaps = compare_capture(pcap, config_dir)
     _report(f"{source}/{pcap.name}", options, fields, gaps)
     assert options > 0, f"{pcap.name}: no MPTCP option compared"
@@ -497,7 +450,7 @@ def test_capture_against_tshark(source: str, pcap: Path | None, config_dir: Path
 
 def test_synthetic_capture_against_tshark(synthetic: Path, config_dir: Path) -> None:
     """Every MPTCP option field tshark 4.0 has is compared at least once on the synthetic capture."""
-    tshark = _need_tshark()
+    tshark = need_tshark()
     options, fields, gaps = compare_capture(synthetic, config_dir)
     _report("synthetic", options, fields, gaps)
     assert options == sum(len(_walk_mptcp(h)) for _, h in SYNTHETIC)
@@ -522,4 +475,4 @@ def test_synthetic_capture_against_tshark(synthetic: Path, config_dir: Path) -> 
 
 def _walk_mptcp(hexopts: str) -> list:
     area = bytes.fromhex(hexopts.replace(" ", ""))
-    return [off for off, _ in _walk(area) if area[off] == KIND_MPTCP]
+    return [off for off, _, _ in walk_options(area) if area[off] == KIND_MPTCP]
