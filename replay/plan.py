@@ -11,7 +11,9 @@ reinjections are dropped: the live connection makes its own.
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass
+from enum import Enum
 
 from mptcpspec.codec.options import (
     FastOpen,
@@ -25,7 +27,15 @@ from mptcpspec.codec.options import (
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.errors import MptcpspecError
 
-__all__ = ["PlanError", "PlannedSubflow", "PlannedSegment", "PlannedSignal", "ReplayPlan", "make_plan"]
+__all__ = [
+    "PlanError",
+    "PlannedSegment",
+    "PlannedSignal",
+    "PlannedSubflow",
+    "ReplayPlan",
+    "SubflowKind",
+    "make_plan",
+]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -34,10 +44,17 @@ class PlanError(MptcpspecError):
     """A capture (or a stream of it) that cannot be replayed, with the reason."""
 
 
+class SubflowKind(Enum):
+    """How a subflow was opened: the connection's first (MP_CAPABLE) or an added one (MP_JOIN)."""
+
+    MP_CAPABLE = "MP_CAPABLE"
+    MP_JOIN = "MP_JOIN"
+
+
 @dataclass(frozen=True, slots=True)
 class PlannedSubflow:
     index: int  #: order in the connection: 0 is the MP_CAPABLE subflow
-    kind: str  #: "MP_CAPABLE" or "MP_JOIN"
+    kind: SubflowKind
     client: tuple[Address, int]  #: captured client address and port
     server: tuple[Address, int]  #: captured server address and port
     address_id: int | None  #: the client's address ID (MP_JOIN SYN)
@@ -60,7 +77,7 @@ class PlannedSignal:
 
     subflow: int  #: index of the subflow it was sent on
     after: int  #: relative DSN the client had sent up to (exclusive) when it sent the option
-    option: object  #: the option value (MpPrio, RemoveAddr)
+    option: MpPrio | RemoveAddr
     time_ns: int
 
 
@@ -77,7 +94,7 @@ class ReplayPlan:
     data_fin: bool  #: the client closed with DATA_FIN in the capture
     fastclose: bool  #: the client ended the connection with MP_FASTCLOSE in the capture
     cut_octets: int  #: client octets the capture lacks (snaplen)
-    signals: tuple = ()  #: PlannedSignal values, in capture order
+    signals: tuple[PlannedSignal, ...] = ()  #: in capture order
     #: TCP Fast Open data the client carried on its MP_CAPABLE SYN (RFC 8684 Appendix B), before
     #: the data-level stream (the kernel maps it below the IDSN); ``syn_cut`` octets of it are
     #: missing from the capture (snaplen).
@@ -117,11 +134,12 @@ def _cover(covered: list[list[int]], start: int, end: int) -> None:
     covered[:] = merged
 
 
-def make_plan(path, stream: int | None = None) -> ReplayPlan:
+def make_plan(path: str | os.PathLike[str], stream: int | None = None) -> ReplayPlan:
     """The replay plan of MPTCP stream ``stream`` (default: the first) of a capture."""
     d = Dissection(path, verify=False)
     infos = []
     chosen = None
+    number = 0  # the chosen connection's stream number
     for info in d:
         c = info.connection
         if c is None:
@@ -131,7 +149,7 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
                 if c.stream is None:
                     infos.append(info)  # a v1 SYN before the connection is numbered
                 continue
-            chosen = c
+            chosen, number = c, c.stream
         if c is chosen:
             infos.append(info)
     conns = [c for c in d.connections() if c.stream is not None]
@@ -163,7 +181,13 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
             continue  # a subflow the server opened: the live server opens its own
         subflows.append(
             PlannedSubflow(
-                k, sf.kind or "MP_JOIN", sf.client, sf.server, sf.address_ids[0], bool(sf.backup[0]), start - t0
+                k,
+                SubflowKind(sf.kind or "MP_JOIN"),
+                sf.client,
+                sf.server,
+                sf.address_ids[0],
+                bool(sf.backup[0]),
+                start - t0,
             )
         )
     checksum = False
@@ -199,11 +223,12 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
             syn_seq = p.seq
             if p.payload_len:
                 syn_data, syn_cut = p.payload, p.payload_len - len(p.payload)
+        on = order.get(i.subflow.index, 0) if i.subflow is not None else 0  # the subflow's index in the plan
         if p is not None and i.from_client:
             for o in i.mptcp:
-                if type(o) in (MpPrio, RemoveAddr):
+                if type(o) is MpPrio or type(o) is RemoveAddr:
                     high = max((e for _, e in covered), default=1)
-                    signals.append(PlannedSignal(order.get(i.subflow.index, 0), high, o, i.timestamp_ns - t0))
+                    signals.append(PlannedSignal(on, high, o, i.timestamp_ns - t0))
         if p is None or not p.payload_len or i.payload_dsn is None:
             continue
         if not i.from_client:
@@ -218,11 +243,7 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
             captured = max(0, min(len(p.payload), piece_end - start) - (piece_start - start))
             missing = (piece_end - piece_start) - captured
             cut += missing
-            segments.append(
-                PlannedSegment(
-                    order.get(i.subflow.index, 0), piece_start, piece[:captured], missing, i.timestamp_ns - t0
-                )
-            )
+            segments.append(PlannedSegment(on, piece_start, piece[:captured], missing, i.timestamp_ns - t0))
             _cover(covered, piece_start, piece_end)
     if syn_taken is not None and syn_taken < len(syn_data) + syn_cut:
         # The captured server did not take (all of) the SYN data: the client sent the rest again after
@@ -233,7 +254,7 @@ def make_plan(path, stream: int | None = None) -> ReplayPlan:
     dfin = conn.sides[0].dfin is not None
     fastclose = any(type(o) is MpFastclose and i.from_client for i in infos for o in i.mptcp)
     return ReplayPlan(
-        conn.stream,
+        number,
         conn.version,
         checksum,
         conn.sides[0].key,

@@ -12,14 +12,16 @@ right-hand sides of ``--map``), or it is skipped and counted: the mode never sen
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 from mptcpspec.capture.packets import ip_payload_offset
 from mptcpspec.capture.pcap import read_records
+from mptcpspec.replay.setup import Address, Timing
 from mptcpspec.replay.wire import fold, ip_checksum, tcp_checksum
 
 __all__ = ["RawReport", "raw_frames", "send_raw"]
@@ -27,18 +29,20 @@ __all__ = ["RawReport", "raw_frames", "send_raw"]
 _ETH_P_ALL = 0x0003
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class RawReport:
-    sent: int = 0
-    skipped: int = 0  #: not IP, or to an address not allowed
-    octets: int = 0
-    elapsed: float = 0.0
+    sent: int  #: packets sent
+    skipped: int  #: not IP, or to an address not allowed
+    octets: int  #: IP octets sent
+    elapsed: float  #: seconds
 
 
-def rewrite(ip: bytes, mapping: dict) -> bytes | None:
+def rewrite(ip: bytes, mapping: Mapping[Address, Address]) -> bytes | None:
     """An IP packet with its addresses mapped and its IPv4 and TCP checksums computed again."""
     ver = ip[0] >> 4
     b = bytearray(ip)
+    src: Address
+    dst: Address
     if ver == 4 and len(b) >= 20:
         ihl = (b[0] & 15) * 4
         src = ipaddress.IPv4Address(bytes(b[12:16]))
@@ -74,7 +78,9 @@ def _adjust(csum: int, old: bytes, new: bytes) -> int:
     return ~fold(total) & 0xFFFF
 
 
-def raw_frames(path, mapping: dict, allowed: set) -> Iterator[tuple[int, bytes | None, bytes]]:
+def raw_frames(
+    path: str | os.PathLike[str], mapping: Mapping[Address, Address], allowed: Collection[Address]
+) -> Iterator[tuple[int, bytes | None, bytes]]:
     """(capture time ns, Ethernet header of the capture or None, rewritten IP packet) for every IP
     packet of the capture whose rewritten destination is in ``allowed``; others as (time, None, b"").
 
@@ -122,12 +128,12 @@ def raw_frames(path, mapping: dict, allowed: set) -> Iterator[tuple[int, bytes |
 
 
 def send_raw(
-    path,
+    path: str | os.PathLike[str],
     iface: str,
-    mapping: dict,
-    allowed: set,
+    mapping: Mapping[Address, Address],
+    allowed: Collection[Address],
     *,
-    timing="fast",
+    timing: Timing = "fast",
     rate: float | None = None,
     dst_mac: bytes = b"\xff" * 6,
 ) -> RawReport:
@@ -136,7 +142,7 @@ def send_raw(
     try:
         s.bind((iface, 0))
         own = s.getsockname()[4][:6]
-        rep = RawReport()
+        sent = skipped = octets = 0
         start = time.monotonic()
         first = None
         gap = 1.0 / rate if rate else 0.0
@@ -144,7 +150,7 @@ def send_raw(
         send = s.send
         for ts, eth, ip in raw_frames(path, mapping, allowed):
             if not ip:
-                rep.skipped += 1
+                skipped += 1
                 continue
             if timing != "fast":
                 first = ts if first is None else first
@@ -161,9 +167,8 @@ def send_raw(
             if eth is None or len(eth) < 14:
                 eth = dst_mac + own + (b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd")
             send(eth + ip)
-            rep.sent += 1
-            rep.octets += len(ip)
-        rep.elapsed = time.monotonic() - start
-        return rep
+            sent += 1
+            octets += len(ip)
+        return RawReport(sent, skipped, octets, time.monotonic() - start)
     finally:
         s.close()

@@ -4,19 +4,36 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
-from mptcpspec.replay.core import Replay, Report
+from mptcpspec.replay.core import Replay
+from mptcpspec.replay.events import ReplayEvent
+from mptcpspec.replay.report import Report
+from mptcpspec.replay.transport import RawTransport, check_privileges
 
-__all__ = ["run_replay"]
+__all__ = ["Transport", "replay_live", "run_replay"]
+
+
+class Transport(Protocol):
+    """Sends IP packets, receives the peers' (:class:`~replay.transport.RawTransport`, or a test's)."""
+
+    def send(self, packet: bytes) -> None: ...
+
+    def recv(self, timeout: float) -> list[bytes]: ...
 
 
 def run_replay(
-    core: Replay, transport, clock: Callable[[], float] = time.monotonic, on_event: Callable[[str], None] | None = None
+    core: Replay,
+    transport: Transport,
+    clock: Callable[[], float] = time.monotonic,
+    on_event: Callable[[ReplayEvent], None] | None = None,
 ) -> Report:
-    """Run until the replay ends (cleanly, failed or timed out); return its report."""
+    """Run until the replay ends (cleanly, failed or timed out); return its report.  ``on_event``
+    sees each event as soon as the replay has it."""
     now = clock()
     for pkt in core.start(now):
         transport.send(pkt)
+    events = core.events
     shown = 0
     while not core.done:
         deadline = core.deadline()
@@ -29,10 +46,21 @@ def run_replay(
         for pkt in core.poll(now):
             transport.send(pkt)
         if on_event is not None:
-            while shown < len(core.events):
-                on_event(str(core.events[shown]))
+            while shown < len(events):
+                on_event(events[shown])
                 shown += 1
     if on_event is not None:
-        for e in core.events[shown:]:
-            on_event(str(e))
+        for e in events[shown:]:
+            on_event(e)
     return core.report(clock())
+
+
+def replay_live(
+    core: Replay, *, rate: float | None = None, on_event: Callable[[ReplayEvent], None] | None = None
+) -> Report:
+    """Run ``core`` over raw sockets from its local addresses to its live server addresses (at
+    most ``rate`` packets per second).  :class:`~replay.transport.TransportError` when the
+    transport cannot open (privileges, nftables)."""
+    check_privileges()
+    with RawTransport(core.local_addresses(), core.peer_addresses(), rate=rate) as transport:
+        return run_replay(core, transport, on_event=on_event)

@@ -54,10 +54,22 @@ import struct
 import subprocess
 import threading
 import time
+from collections.abc import Iterable
+from types import FrameType
+from typing import TypedDict
 
 from mptcpspec.errors import MptcpspecError
+from mptcpspec.replay.setup import Address
 
-__all__ = ["TransportError", "RawTransport", "check_privileges", "cleanup_leftovers", "nft_script", "TABLE_PREFIX"]
+__all__ = [
+    "TABLE_PREFIX",
+    "RawTransport",
+    "TransportError",
+    "TransportStats",
+    "check_privileges",
+    "cleanup_leftovers",
+    "nft_script",
+]
 
 TABLE_PREFIX = "mptcpspec_replay_"
 ETH_P_ALL, ETH_P_IP, ETH_P_IPV6 = 0x0003, 0x0800, 0x86DD
@@ -81,11 +93,21 @@ class TransportError(MptcpspecError):
     """The transport cannot do what was asked; the message says what and why, on one line."""
 
 
+class TransportStats(TypedDict):
+    """What :class:`RawTransport` counted (see its ``stats``)."""
+
+    sent: int
+    received: int
+    dropped_by_filter: int
+    kernel_dropped: int
+    rst_suppressed: int | None
+
+
 # ---------------------------------------------------------------------------------------------
 # nftables
 
 
-def _nft(*args: str, script: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def _nft(*args: str, script: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run ``nft ARGS`` (``nft -f -`` with ``script`` on stdin); TransportError when it fails and ``check``."""
     argv = ["nft", "-f", "-"] if script is not None else ["nft", *args]
     try:
@@ -102,7 +124,7 @@ def _nft(*args: str, script: str | None = None, check: bool = True) -> subproces
     return r
 
 
-def nft_script(table: str, local_addrs, mark: int) -> str:
+def nft_script(table: str, local_addrs: Iterable[str | Address], mark: int) -> str:
     """The ``nft -f`` script that creates ``table`` (replacing one of that name) with the RST-dropping chain."""
     addrs = [ipaddress.ip_address(a) for a in local_addrs]
     rules = []
@@ -193,7 +215,10 @@ def _bpf_tcp() -> bytes:
         ("no", ret, 0, None, None),
     ]
     where = {label: i for i, (label, *_) in enumerate(prog) if label}
-    rel = lambda i, target: 0 if target is None else where[target] - i - 1  # noqa: E731
+
+    def rel(i: int, target: str | None) -> int:
+        return 0 if target is None else where[target] - i - 1
+
     return b"".join(struct.pack("HBBI", code, rel(i, jt), rel(i, jf), k) for i, (_, code, k, jt, jf) in enumerate(prog))
 
 
@@ -219,7 +244,15 @@ class RawTransport:
     full) and, after :meth:`close`, ``rst_suppressed`` (RSTs the nftables chain dropped, or None).
     """
 
-    def __init__(self, local_addrs, peer_addrs, *, mark: int = 0x4D50, rate: float | None = None, nft: bool = True):
+    def __init__(
+        self,
+        local_addrs: Iterable[str | Address],
+        peer_addrs: Iterable[str | Address],
+        *,
+        mark: int = 0x4D50,
+        rate: float | None = None,
+        nft: bool = True,
+    ) -> None:
         self.local_addrs = [ipaddress.ip_address(a) for a in local_addrs]
         self.peer_addrs = [ipaddress.ip_address(a) for a in peer_addrs]
         if not self.local_addrs or not self.peer_addrs:
@@ -236,11 +269,20 @@ class RawTransport:
         self._next = 0.0
         self.table = f"{TABLE_PREFIX}{os.getpid()}_{next(_counter)}"
         self._table_made = False
-        self._s4 = self._s6 = self._rx = None
-        self._poll = None
+        self._s4: socket.socket | None = None
+        self._s6: socket.socket | None = None
+        self._rx: socket.socket | None = None
+        self._poll: select.poll | None = None
+        self._batches = 0
         self._owner = 0
         self._opened = False
-        self.stats = {"sent": 0, "received": 0, "dropped_by_filter": 0, "kernel_dropped": 0, "rst_suppressed": None}
+        self.stats: TransportStats = {
+            "sent": 0,
+            "received": 0,
+            "dropped_by_filter": 0,
+            "kernel_dropped": 0,
+            "rst_suppressed": None,
+        }
 
     def __repr__(self) -> str:
         state = "open" if self._opened else "closed"
@@ -251,7 +293,7 @@ class RawTransport:
         self.open()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def open(self) -> None:
@@ -273,18 +315,17 @@ class RawTransport:
 
     def _open_sockets(self) -> None:
         try:
-            self._s4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-            self._s4.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, self.mark)
+            self._s4 = s4 = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+            s4.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, self.mark)
             if any(a.version == 6 for a in self.local_addrs + self.peer_addrs):
-                self._s6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
-                self._s6.setsockopt(socket.IPPROTO_IPV6, IPV6_HDRINCL, 1)
-                self._s6.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, self.mark)
-            self._rx = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+                self._s6 = s6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+                s6.setsockopt(socket.IPPROTO_IPV6, IPV6_HDRINCL, 1)
+                s6.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, self.mark)
+            self._rx = rx = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
         except PermissionError as e:
             raise _privilege_error(e) from None
         except OSError as e:
             raise TransportError(f"cannot open the raw sockets: {e}") from None
-        rx = self._rx
         try:
             rx.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
         except OSError:
@@ -296,8 +337,8 @@ class RawTransport:
                 rx.recv(1)
         self._stats_read()
         self._batches = 0
-        self._poll = select.poll()
-        self._poll.register(rx, select.POLLIN)
+        self._poll = poll = select.poll()
+        poll.register(rx, select.POLLIN)
 
     def close(self) -> None:
         """Close the sockets and delete the nftables table.  Idempotent; SIGINT/TERM/HUP wait until it is done.
@@ -363,12 +404,13 @@ class RawTransport:
                 f"send: refusing to send from {ipaddress.ip_address(src)}: not a local address "
                 f"({', '.join(map(str, self.local_addrs))})"
             )
-        if not self._opened:
+        sock = self._s4 if v == 4 else self._s6
+        if not self._opened or sock is None:
             raise TransportError("send: the transport is not open")
         if self._interval:
             self._pace()
         try:
-            (self._s4 if v == 4 else self._s6).sendto(packet, (to, 0))
+            sock.sendto(packet, (to, 0))
         except OSError as e:
             raise TransportError(f"send to {to}: {e.strerror or e}") from None
         self.stats["sent"] += 1
@@ -412,7 +454,8 @@ class RawTransport:
 
     def recv(self, timeout: float) -> list[bytes]:
         """Wait up to ``timeout`` seconds for the peers' packets; return those queued (at most 1024), maybe none."""
-        if not self._opened:
+        poll = self._poll
+        if not self._opened or poll is None:
             raise TransportError("recv: the transport is not open")
         deadline = time.monotonic() + max(timeout, 0.0)
         out: list[bytes] = []
@@ -421,7 +464,7 @@ class RawTransport:
             left = deadline - time.monotonic()
             if out or left <= 0:
                 break
-            self._poll.poll(max(1, int(left * 1000 + 0.999)))
+            poll.poll(max(1, int(left * 1000 + 0.999)))
         self._batches += 1
         if not self._batches & 0xFF:  # the kernel's drop count: a syscall, so every 256 batches and at close
             self._stats_read()
@@ -430,6 +473,8 @@ class RawTransport:
 
     def _drain(self, out: list[bytes]) -> None:
         rx, keep, st = self._rx, self.filter_incoming, self.stats
+        if rx is None:
+            return
         while len(out) < MAX_BATCH:
             try:
                 data, addr = rx.recvfrom(65536)
@@ -443,6 +488,8 @@ class RawTransport:
 
     def _stats_read(self) -> None:
         """Add the kernel's drop count (struct tpacket_stats; reading it resets it)."""
+        if self._rx is None:
+            return
         with contextlib.suppress(OSError):
             _, drops = struct.unpack("II", self._rx.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
             self.stats["kernel_dropped"] += drops
@@ -461,7 +508,7 @@ def _close_all() -> None:
 atexit.register(_close_all)
 
 
-def _on_fatal_signal(signum, frame) -> None:
+def _on_fatal_signal(signum: int, frame: FrameType | None) -> None:
     """SIGTERM/SIGHUP with no handler of the caller's: close every transport, then die of the signal."""
     _close_all()
     signal.signal(signum, signal.SIG_DFL)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Iterable
 
-from mptcpspec.codec.options import encode_tcp_options
+from mptcpspec.codec.options import TcpOption, encode_tcp_options
 
 __all__ = ["tcp_packet", "tcp_checksum", "ip_checksum", "fold", "Flow", "dss_data_option"]
 
@@ -19,7 +20,7 @@ def fold(total: int) -> int:
     return total
 
 
-def _sum16(data: bytes) -> int:
+def _sum16(data: bytes | bytearray) -> int:
     """The one's complement sum of the 16-bit big-endian words of ``data`` (padded), folded.
 
     2**16 is 1 modulo 0xFFFF, so the folded sum of the words is the whole octet string, read as one
@@ -52,7 +53,7 @@ def tcp_packet(
     ack: int,
     flags: int,
     window: int,
-    options=(),
+    options: Iterable[TcpOption] = (),
     payload: bytes = b"",
     ttl: int = 64,
     ip_id: int = 0,

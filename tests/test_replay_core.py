@@ -30,6 +30,7 @@ from mptcpspec.codec.options import (
 )
 from mptcpspec.replay.core import Replay, ReplayError
 from mptcpspec.replay.plan import PlanError, make_plan
+from mptcpspec.replay.subflow import SubflowState
 from mptcpspec.replay.wire import tcp_packet
 from tests.conftest import DATA, ROOT
 from tests.lab_peer import pattern
@@ -139,7 +140,7 @@ def test_join_with_a_wrong_hmac_is_aborted():
     out = core.receive(_reply(jsyn, 0x12, [MpJoinSynAck(address_id=0, truncated_hmac=12345, nonce=1)]), 0.02)
     rst = decode_frame(101, out[0])
     assert int(rst.flags) & 0x04 and type(decode_mptcp_options(rst.options)[0]) is MpTcpRst
-    assert core.subflows[1].state == "FAILED" and "HMAC" in core.subflows[1].result
+    assert core.subflows[1].state is SubflowState.FAILED and "HMAC" in core.subflows[1].result
     assert not core.done  # the connection goes on over the first subflow
 
 
@@ -154,7 +155,7 @@ def test_a_silent_target_times_out_with_a_clear_reason():
     assert core.done and steps < 50, (steps, t)
     assert core.failed and ("could not be opened" in core.failed or "sent nothing" in core.failed)
     assert t <= 2.5
-    assert core.subflows[0].report.retransmitted >= 2  # the SYN went again, with backoff
+    assert core.subflows[0].retransmitted >= 2  # the SYN went again, with backoff
 
 
 def test_server_without_mptcp_fails_the_replay():
@@ -165,7 +166,7 @@ def test_server_without_mptcp_fails_the_replay():
 
 
 def test_new_key_and_missing_payload():
-    assert _core(new_key=True).key_c != make_plan(DATA / "v4-two-subflows.pcap").client_key
+    assert _core(new_key=True).keys.client != make_plan(DATA / "v4-two-subflows.pcap").client_key
     plan = make_plan(DATA / "v4-two-subflows.pcap")
     cut = type(plan)(**{**{f: getattr(plan, f) for f in plan.__dataclass_fields__}, "cut_octets": 10})
     with pytest.raises(ReplayError, match="snapshot length"):
@@ -221,7 +222,7 @@ def test_stale_connection_on_the_server_gets_a_reset():
     (rst,) = core.receive(_reply(p, 0x10, ack=p.seq + 5000, seq=77), 0.01)
     r = decode_frame(101, rst)
     assert int(r.flags) == 0x04 and r.seq == (p.seq + 5000) % 2**32
-    assert core.subflows[0].state == "SYN_SENT"  # the SYN goes again on its timer
+    assert core.subflows[0].state is SubflowState.SYN_SENT  # the SYN goes again on its timer
 
 
 def test_small_mss_splits_segments_and_keeps_count():
@@ -233,7 +234,7 @@ def test_small_mss_splits_segments_and_keeps_count():
     )
     data = [decode_frame(101, b) for b in out if decode_frame(101, b).payload_len]
     assert data and max(x.payload_len for x in data) <= 536 - 28
-    assert core.unsent == len(core.segments) - sum(core.sent)  # the DATA_FIN waits on this count
+    assert core.data.unsent == len(core.data.segments) - sum(core.data.sent)  # the DATA_FIN waits on this count
     core2 = _core()
     (syn,) = core2.start(0.0)
     core2.receive(
@@ -349,7 +350,7 @@ def test_fast_open_syn_data_not_taken_goes_after_the_handshake():
     assert data == pattern(3000, 0)[: len(data)] and len(data) > 1000  # the SYN data first, at DSN 1
     (mpc,) = decode_mptcp_options(frames[0].options)
     assert type(mpc) is MpCapable and frames[0].seq == p.seq + 1
-    assert core.data_end == (core.idsn_c + 1 + 3000) % 2**64
+    assert core.data.end == (core.data.idsn + 1 + 3000) % 2**64
     assert core.report(1.0).tfo == "SYN data not taken: sent after the handshake"
 
 
@@ -358,7 +359,7 @@ def test_no_tfo_sends_a_plain_syn():
     (syn,) = core.start(0.0)
     p = decode_frame(101, syn)
     assert p.payload_len == 0 and all(type(o).__name__ != "FastOpen" for o in decode_tcp_options(p.options).options)
-    assert core.data_end == (core.idsn_c + 1 + 3000) % 2**64
+    assert core.data.end == (core.data.idsn + 1 + 3000) % 2**64
 
 
 @settings(max_examples=300, deadline=None)
@@ -413,10 +414,10 @@ def test_fast_open_syn_data_fits_the_mss_and_a_partial_take_sends_the_rest():
         if not f.payload_len:
             continue
         (o,) = decode_mptcp_options(f.options)
-        rel = 1 if type(o) is MpCapable else (o.dsn - core.idsn_c) % 2**64
+        rel = 1 if type(o) is MpCapable else (o.dsn - core.data.idsn) % 2**64
         stream[rel - 1 : rel - 1 + f.payload_len] = f.payload
     assert bytes(stream[:700]) == pattern(3000, 0)[300:1000]
-    assert core.data_end == (core.idsn_c + 1 + 2700) % 2**64
+    assert core.data.end == (core.data.idsn + 1 + 2700) % 2**64
     assert core.report(1.0).tfo == "SYN data taken (300 octets); the rest sent after the handshake"
 
 

@@ -1,8 +1,9 @@
 """``mptcpspec replay``: play the client side of a captured MPTCP connection against a live server.
 
-Exit status: 0 when the replay ran to a clean close; 1 when it started but did not finish cleanly
-(the report says why); 2 for a usage error; 3 when it could not start (no such stream, missing
-privileges, unreachable target...).
+Argument parsing and rendering only; the engine is :mod:`mptcpspec.replay`.  Exit status
+(:class:`~mptcpspec.cli.exitcode.ExitCode`): OK when the replay ran to a clean close; DAMAGED when
+it started but did not finish cleanly (the report says why); USAGE for a usage error; UNUSABLE
+when it could not start (no such stream, missing privileges, unreachable target...).
 """
 
 from __future__ import annotations
@@ -12,8 +13,15 @@ import ipaddress
 import json
 import math
 import sys
+from typing import TYPE_CHECKING
 
+from mptcpspec.cli.exitcode import ExitCode
 from mptcpspec.errors import MptcpspecError
+
+if TYPE_CHECKING:
+    from mptcpspec.replay.events import ReplayEvent
+    from mptcpspec.replay.report import Report
+    from mptcpspec.replay.setup import Address, ReplayError, Timing
 
 EPILOG = """\
 examples (as root, or with CAP_NET_RAW and CAP_NET_ADMIN):
@@ -27,7 +35,7 @@ replayed flows with TCP resets, and it is removed on every exit.
 """
 
 
-def _endpoint(text: str) -> tuple:
+def _endpoint(text: str) -> tuple[Address, int | None]:
     host, port = text, None
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
@@ -40,7 +48,7 @@ def _endpoint(text: str) -> tuple:
         raise argparse.ArgumentTypeError(f"not an address[:port]: {text!r}") from None
 
 
-def _mapping(text: str) -> tuple:
+def _mapping(text: str) -> tuple[Address, Address]:
     a, sep, b = text.partition("=")
     try:
         return ipaddress.ip_address(a), ipaddress.ip_address(b)
@@ -48,9 +56,11 @@ def _mapping(text: str) -> tuple:
         raise argparse.ArgumentTypeError(f"expected CAPTURED_IP=LOCAL_IP, got {text!r}") from None
 
 
-def _timing(text: str):
-    if text in ("fast", "as-captured"):
-        return text
+def _timing(text: str) -> Timing:
+    if text == "fast":
+        return "fast"
+    if text == "as-captured":
+        return "as-captured"
     if text.startswith("x"):
         try:
             factor = float(text[1:])
@@ -81,7 +91,7 @@ def _cookie(text: str) -> bytes:
     return cookie
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "replay",
         help="replay a captured MPTCP connection's client side against a live server",
@@ -155,34 +165,128 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_replay)
 
 
-def cmd_replay(args) -> int:
-    from mptcpspec.replay.core import Replay, ReplayError
-    from mptcpspec.replay.plan import PlanError, make_plan
-    from mptcpspec.replay.run import run_replay
+def _fail(msg: str, code: ExitCode) -> int:
+    print(f"mptcpspec: error: {msg}", file=sys.stderr)
+    return code
 
-    def fail(msg: str, code: int) -> int:
-        print(f"mptcpspec: error: {msg}", file=sys.stderr)
-        return code
 
+# -- rendering: what the engine says, with the options of this command where they help
+
+
+def _setup_problem(e: ReplayError) -> str:
+    from mptcpspec.replay.setup import SetupProblem
+
+    advice = {
+        SetupProblem.PAYLOAD_CUT: " (--require-payload)",
+        SetupProblem.NO_LIVE_ADDRESS: ": give --map CAPTURED=LIVE",
+        SetupProblem.SAME_FLOW: ": check --map",
+        SetupProblem.IP_VERSION: ": give --map",
+    }
+    return f"{e}{advice.get(e.problem, '')}"
+
+
+def render_event(e: ReplayEvent) -> str:
+    """An event line, with the option that acts on it where there is one."""
+    from mptcpspec.replay.events import FastOpenCookie
+
+    if isinstance(e, FastOpenCookie):
+        return f"{e} (--tfo-cookie {e.cookie.hex()} sends it next time)"
+    return str(e)
+
+
+def _report_json(report: Report) -> str:
+    return json.dumps(
+        {
+            "ok": report.ok,
+            "reason": report.reason,
+            "abort": None if report.abort is None else report.abort.value,
+            "elapsed": report.elapsed,
+            "client_key": report.client_key,
+            "server_key": report.server_key,
+            "data_delivered": report.data_delivered,
+            "data_planned": report.data_planned,
+            "server_data": report.server_data,
+            "closure_state": report.closure_state.name,
+            "subflows": [
+                {
+                    "index": s.index,
+                    "kind": s.kind.value,
+                    "local": s.local,
+                    "remote": s.remote,
+                    "state": s.state.name,
+                    "states": [state.name for state in s.states],
+                    "result": s.result,
+                    "sent": s.sent,
+                    "received": s.received,
+                    "retransmitted": s.retransmitted,
+                    "data_sent": s.data_sent,
+                    "data_received": s.data_received,
+                }
+                for s in report.subflows
+            ],
+            "events": [str(e) for e in report.events],
+            "tfo": report.tfo,
+            "tfo_cookie": report.tfo_cookie,
+        }
+    )
+
+
+def _report_text(report: Report, stream: int) -> None:
+    from mptcpspec.replay.report import FastOpenOutcome
+
+    print(f"replay of MPTCP stream {stream}: {report.reason} in {report.elapsed:.3f} s")
+    server = f"{report.server_key:#018x}" if report.server_key is not None else "-"
+    print(f"  keys      client {report.client_key:#018x}  server {server}")
+    print(
+        f"  data      {report.data_delivered} of {report.data_planned} client octets acknowledged at data "
+        f"level; {report.server_data} server octets received"
+    )
+    print(f"  closure   {report.closure_state.name}")
+    fo = report.fast_open
+    if fo is not None:
+        if fo.outcome is FastOpenOutcome.OFF:
+            what = "not used (--no-tfo)" + (": SYN data sent after the handshake" if fo.offered else "")
+        else:
+            what = fo.describe()
+        cookie = report.tfo_cookie
+        print(f"  fast open {what}" + (f"; server cookie {cookie} (--tfo-cookie {cookie} next time)" if cookie else ""))
+    for s in report.subflows:
+        print(
+            f"  subflow   {s.index} {s.kind.value} {s.local} → {s.remote}: {s.result}; sent {s.sent} "
+            f"(retransmitted {s.retransmitted}), received {s.received}; data {s.data_sent} out, "
+            f"{s.data_received} in"
+        )
+
+
+# -- the command
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
     if args.mode == "raw":
-        return _raw(args, fail)
+        return _raw(args)
     if args.target is None:
-        return fail("--target HOST[:PORT] is required (or --mode raw)", 2)
+        return _fail("--target HOST[:PORT] is required (or --mode raw)", ExitCode.USAGE)
+    from mptcpspec.replay.core import Replay
+    from mptcpspec.replay.plan import PlanError, make_plan
+    from mptcpspec.replay.run import replay_live
+    from mptcpspec.replay.setup import ReplayError
+    from mptcpspec.replay.transport import TransportError
+
     try:
         plan = make_plan(args.read, args.stream)
     except PlanError as e:
-        return fail(str(e), 3)
+        return _fail(str(e), ExitCode.UNUSABLE)
     except FileNotFoundError:
-        return fail(f"{args.read}: no such file", 3)
+        return _fail(f"{args.read}: no such file", ExitCode.UNUSABLE)
     target, port = args.target
-    local = {a: b for a, b in args.map}
+    mapping = dict(args.map)
     try:
         core = Replay(
             plan,
             target=target,
             target_port=port,
-            local=local,
-            servers=local,
+            local=mapping,
+            servers=mapping,
             new_key=args.new_key,
             timing=args.timing,
             timeout=args.timeout,
@@ -192,80 +296,60 @@ def cmd_replay(args) -> int:
             tfo_cookie=args.tfo_cookie,
         )
     except ReplayError as e:
-        return fail(str(e), 3)
+        return _fail(_setup_problem(e), ExitCode.UNUSABLE)
+    show = None if args.quiet or args.json else (lambda e: print(render_event(e), file=sys.stderr))
     try:
-        from mptcpspec.replay.transport import RawTransport, TransportError, check_privileges
-    except ImportError as e:  # pragma: no cover
-        return fail(f"the raw-socket transport is not available: {e}", 3)
-    try:
-        check_privileges()
-        locals_ = sorted({sf.local[0] for sf in core.subflows}, key=str)
-        peers = sorted({sf.remote[0] for sf in core.subflows}, key=str)
-        with RawTransport(locals_, peers, rate=args.rate) as transport:
-            report = run_replay(
-                core,
-                transport,
-                on_event=None if args.quiet or args.json else (lambda line: print(line, file=sys.stderr)),
-            )
+        report = replay_live(core, rate=args.rate, on_event=show)
     except TransportError as e:
-        return fail(str(e), 3)
+        return _fail(str(e), ExitCode.UNUSABLE)
     except KeyboardInterrupt:
-        return fail("interrupted", 130)
+        return _fail("interrupted", ExitCode.INTERRUPTED)
     if args.json:
-        d = {k: v for k, v in report.__dict__.items() if k != "subflows"}
-        d["subflows"] = [s.__dict__ for s in report.subflows]
-        print(json.dumps(d))
+        print(_report_json(report))
     else:
-        print(f"replay of MPTCP stream {plan.stream}: {report.reason} in {report.elapsed:.3f} s")
-        print(
-            f"  keys      client {report.client_key:#018x}  server "
-            + (f"{report.server_key:#018x}" if report.server_key is not None else "-")
-        )
-        print(
-            f"  data      {report.data_delivered} of {report.data_planned} client octets acknowledged at data "
-            f"level; {report.server_data} server octets received"
-        )
-        print(f"  closure   {report.closure_state}")
-        if report.tfo is not None:
-            print(f"  fast open {report.tfo}" + (f"; server cookie {report.tfo_cookie}" if report.tfo_cookie else ""))
-        for s in report.subflows:
-            print(
-                f"  subflow   {s.index} {s.kind} {s.local} → {s.remote}: {s.result}; sent {s.sent} "
-                f"(retransmitted {s.retransmitted}), received {s.received}; data {s.data_sent} out, "
-                f"{s.data_received} in"
-            )
-    return 0 if report.ok else 1
+        _report_text(report, plan.stream)
+    return ExitCode.OK if report.ok else ExitCode.DAMAGED
 
 
-def _raw(args, fail) -> int:
+def _raw(args: argparse.Namespace) -> int:
     from mptcpspec.replay.raw import send_raw
 
     if not args.iface:
-        return fail("--mode raw needs --iface IF", 2)
-    mapping = {a: b for a, b in args.map}
+        return _fail("--mode raw needs --iface IF", ExitCode.USAGE)
+    mapping = dict(args.map)
     allowed = set(mapping.values()) | ({args.target[0]} if args.target else set())
     if not allowed:
-        return fail(
+        return _fail(
             "--mode raw sends only to addresses named on the command line: give --map CAPTURED=LIVE "
             "(e.g. --map 198.51.100.2=198.51.100.2) or --target",
-            2,
+            ExitCode.USAGE,
         )
     try:
         rep = send_raw(args.read, args.iface, mapping, allowed, timing=args.timing, rate=args.rate)
     except FileNotFoundError:
-        return fail(f"{args.read}: no such file", 3)
+        return _fail(f"{args.read}: no such file", ExitCode.UNUSABLE)
     except PermissionError:
-        return fail("--mode raw needs root or CAP_NET_RAW (a packet socket)", 3)
+        return _fail("--mode raw needs root or CAP_NET_RAW (a packet socket)", ExitCode.UNUSABLE)
     except OSError as e:
-        return fail(f"{args.iface}: {e.strerror or e}", 3)
+        return _fail(f"{args.iface}: {e.strerror or e}", ExitCode.UNUSABLE)
     except MptcpspecError as e:
-        return fail(str(e), 3)
+        return _fail(str(e), ExitCode.UNUSABLE)
     pps = rep.sent / rep.elapsed if rep.elapsed else 0.0
     if args.json:
-        print(json.dumps({**rep.__dict__, "packets_per_second": pps}))
+        print(
+            json.dumps(
+                {
+                    "sent": rep.sent,
+                    "skipped": rep.skipped,
+                    "octets": rep.octets,
+                    "elapsed": rep.elapsed,
+                    "packets_per_second": pps,
+                }
+            )
+        )
     else:
         print(
             f"raw replay on {args.iface}: {rep.sent} packets ({rep.octets} octets) in {rep.elapsed:.3f} s, "
             f"{pps:,.0f} packets/s; {rep.skipped} skipped (not IP, or to an address not given)"
         )
-    return 0
+    return ExitCode.OK

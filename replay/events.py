@@ -1,0 +1,401 @@
+"""What a replay observed and did, as typed events.
+
+Each happening is one frozen value of its own class (a subflow established, the server's Fast
+Open cookie, an ADD_ADDR echoed, a retransmission, the closure machine's step, the replay
+aborted...), kept in order in :attr:`Replay.events <replay.core.Replay.events>` and in the
+:class:`~replay.report.Report`.  Every event has ``time`` (seconds since the replay started) and
+``subflow`` (the subflow's index, ``None`` when it concerns the connection); the other fields are
+what a program needs to act on it.  ``describe()`` says what happened in words, ``str()`` adds the
+time and the subflow; neither gives advice on how to run the replay differently, which is the
+business of whoever shows the event (the command line names its own options).
+
+The classes are final: match on them (``isinstance`` or ``match``), do not subclass them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from mptcpspec.codec.generated.closure import Event as ClosureEvent
+from mptcpspec.codec.generated.closure import State as ClosureState
+from mptcpspec.codec.options import TcpRstReason
+from mptcpspec.replay.plan import SubflowKind
+
+__all__ = [
+    "AbortCause",
+    "AddAddrEchoed",
+    "ChecksumsRequired",
+    "CloseHow",
+    "ClosureRefused",
+    "ClosureStep",
+    "ConnectionEstablished",
+    "ConnectionOpening",
+    "DataFinReceived",
+    "DataFinSent",
+    "DataRetransmitted",
+    "FailCause",
+    "FastOpenCookie",
+    "FastOpenSettled",
+    "FastcloseSent",
+    "FinReceived",
+    "JoinOpening",
+    "JoinVerified",
+    "PrioritySent",
+    "RemoveAddrSent",
+    "ReplayAborted",
+    "ReplayEvent",
+    "Retransmitted",
+    "SegmentKind",
+    "SubflowClosed",
+    "SubflowEstablished",
+    "SubflowFailed",
+    "SubflowReset",
+]
+
+
+class AbortCause(Enum):
+    """Why a replay stopped before the connection closed."""
+
+    #: the target sent nothing for the replay's timeout
+    TARGET_SILENT = "target silent"
+    #: the MP_CAPABLE subflow could not be opened
+    FIRST_SUBFLOW_FAILED = "first subflow failed"
+    #: the server answered the MP_CAPABLE SYN with a reset
+    REFUSED = "refused"
+    #: the server answered without MP_CAPABLE (a plain TCP server: fallback)
+    NO_MPTCP = "no MPTCP"
+    #: the server answered with an MPTCP version other than 1
+    VERSION = "MPTCP version"
+    #: our DATA_FIN was never acknowledged
+    DATA_FIN_UNACKNOWLEDGED = "DATA_FIN unacknowledged"
+    #: data-level retransmissions were never acknowledged
+    DATA_UNACKNOWLEDGED = "data unacknowledged"
+    #: every subflow closed while the connection was still open
+    SUBFLOWS_CLOSED_EARLY = "subflows closed early"
+
+
+class FailCause(Enum):
+    """Why the replay gave a subflow up."""
+
+    #: a segment (the SYN, data, a FIN) went unanswered through every retransmission
+    NO_ANSWER = "no answer"
+    #: the MP_JOIN third ACK was never acknowledged
+    JOIN_ACK_UNACKNOWLEDGED = "MP_JOIN ACK unacknowledged"
+    #: the SYN/ACK to an MP_JOIN SYN carried no MP_JOIN
+    NO_MP_JOIN = "no MP_JOIN"
+    #: the server's MP_JOIN HMAC is not the one its key gives (RFC 8684 §3.2)
+    HMAC_MISMATCH = "HMAC mismatch"
+    #: the subflow was still opening when the connection closed
+    NOT_OPENED = "not opened"
+    #: the server reset the subflow before its FIN exchange finished
+    RESET = "reset"
+
+
+class CloseHow(Enum):
+    """How a subflow ended without failing."""
+
+    #: both FINs sent and acknowledged
+    FIN_EXCHANGE = "FIN exchange"
+    #: the FIN exchange had not finished when the connection closed: reset
+    RESET_AFTER_CLOSE = "reset after close"
+    #: reset by us as the closure machine tore the connection down (MP_FASTCLOSE or a reset)
+    RESET_BY_CLOSURE = "reset by closure"
+
+
+class SegmentKind(Enum):
+    """What a retransmitted segment carried."""
+
+    SYN = "SYN"
+    JOIN_ACK = "MP_JOIN ACK"
+    DATA = "data"
+    FIN = "FIN"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayEvent:
+    """The base of every event: when, and which subflow (``None``: the connection)."""
+
+    time: float  #: seconds since the replay started
+    subflow: int | None  #: the subflow's index (0 is the MP_CAPABLE one), or None for the connection
+
+    def describe(self) -> str:
+        """What happened, in words (the time and subflow left to ``str()``)."""
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        where = "connection" if self.subflow is None else f"subflow {self.subflow}"
+        return f"{self.time:9.3f} s  {where}: {self.describe()}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionOpening(ReplayEvent):
+    """The MP_CAPABLE SYN went out."""
+
+    local: str
+    remote: str
+    client_key: int
+    key_captured: bool  #: the capture's client key (False: a new one)
+
+    def describe(self) -> str:
+        key = "captured" if self.key_captured else "new"
+        return f"SYN with MP_CAPABLE from {self.local} to {self.remote} (client key {self.client_key:#018x}, {key})"
+
+
+@dataclass(frozen=True, slots=True)
+class JoinOpening(ReplayEvent):
+    """An MP_JOIN SYN went out."""
+
+    local: str
+    remote: str
+    address_id: int | None
+    backup: bool
+
+    def describe(self) -> str:
+        return (
+            f"MP_JOIN SYN from {self.local} to {self.remote}, "
+            f"address id {self.address_id}{', backup' if self.backup else ''}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChecksumsRequired(ReplayEvent):
+    """The server's SYN/ACK asked for DSS checksums the capture's client did not: they are on."""
+
+    def describe(self) -> str:
+        return "the server requires DSS checksums"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionEstablished(ReplayEvent):
+    """The live server's MP_CAPABLE SYN/ACK: its key, and what follows from it."""
+
+    server_key: int
+    token: int  #: the server's token, from its key
+    checksums: bool  #: DSS checksums are in use
+
+    def describe(self) -> str:
+        return f"MP_CAPABLE established: server key {self.server_key:#018x}, token {self.token:#010x}" + (
+            ", DSS checksums" if self.checksums else ""
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JoinVerified(ReplayEvent):
+    """An MP_JOIN SYN/ACK whose HMAC is right for the live server's key."""
+
+    server_address_id: int
+
+    def describe(self) -> str:
+        return f"MP_JOIN SYN/ACK HMAC verified (server address id {self.server_address_id})"
+
+
+@dataclass(frozen=True, slots=True)
+class SubflowEstablished(ReplayEvent):
+    """A subflow is established: the MP_CAPABLE one on its SYN/ACK, an MP_JOIN one when the
+    server acknowledged our third ACK."""
+
+    kind: SubflowKind
+
+    def describe(self) -> str:
+        if self.kind is SubflowKind.MP_JOIN:
+            return "MP_JOIN established (the server acknowledged our ACK)"
+        return "established"
+
+
+@dataclass(frozen=True, slots=True)
+class FastOpenCookie(ReplayEvent):
+    """The server gave a TCP Fast Open cookie in its SYN/ACK (RFC 7413): with it, its next SYN
+    data is taken."""
+
+    cookie: bytes
+
+    def describe(self) -> str:
+        return f"TCP Fast Open cookie from the server: {self.cookie.hex()}"
+
+
+@dataclass(frozen=True, slots=True)
+class FastOpenSettled(ReplayEvent):
+    """What the server did with the SYN's data: ``taken`` of the ``offered`` octets (the rest is
+    sent after the handshake)."""
+
+    offered: int
+    taken: int
+
+    def describe(self) -> str:
+        if self.taken:
+            return f"TCP Fast Open: the server took the {self.taken} octets of SYN data"
+        return (
+            f"TCP Fast Open: the server did not take the {self.offered} octets of SYN data "
+            "(cookie refused or Fast Open off): they go after the handshake"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AddAddrEchoed(ReplayEvent):
+    """The server announced an address (ADD_ADDR); we echoed it."""
+
+    address_id: int
+    address: str
+    port: int | None
+
+    def describe(self) -> str:
+        port = f" port {self.port}" if self.port else ""
+        return f"ADD_ADDR id {self.address_id} {self.address}{port}: echoed"
+
+
+@dataclass(frozen=True, slots=True)
+class PrioritySent(ReplayEvent):
+    """MP_PRIO sent at the point of the data where the capture's client sent it."""
+
+    backup: bool
+
+    def describe(self) -> str:
+        return f"MP_PRIO as in the capture: backup={int(self.backup)}"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveAddrSent(ReplayEvent):
+    """REMOVE_ADDR sent at the point of the data where the capture's client sent it."""
+
+    address_ids: tuple[int, ...]
+
+    def describe(self) -> str:
+        return f"REMOVE_ADDR as in the capture: address id(s) {', '.join(map(str, self.address_ids))}"
+
+
+@dataclass(frozen=True, slots=True)
+class Retransmitted(ReplayEvent):
+    """A segment sent again on its subflow's retransmission timer."""
+
+    segment: SegmentKind
+    sequence: int  #: its subflow sequence number, relative to our ISN
+    attempt: int  #: 1 for the first retransmission
+
+    def describe(self) -> str:
+        what = self.segment.value if self.segment is not SegmentKind.DATA else f"data at {self.sequence}"
+        return f"{what} sent again (retransmission {self.attempt})"
+
+
+@dataclass(frozen=True, slots=True)
+class DataRetransmitted(ReplayEvent):
+    """Connection-level retransmission (RFC 8684 §3.3.6): data every subflow acknowledged but the
+    connection did not, sent again from ``dsn``."""
+
+    dsn: int  #: relative to our IDSN
+    segments: int
+
+    def describe(self) -> str:
+        return f"data-level retransmission from DSN {self.dsn} (relative): {self.segments} segment(s)"
+
+
+@dataclass(frozen=True, slots=True)
+class DataFinSent(ReplayEvent):
+    """Our DATA_FIN (first transmission or again)."""
+
+    dsn: int  #: relative to our IDSN
+
+    def describe(self) -> str:
+        return f"DATA_FIN at DSN {self.dsn} (relative)"
+
+
+@dataclass(frozen=True, slots=True)
+class DataFinReceived(ReplayEvent):
+    """The server's DATA_FIN, in order: it sends no more data."""
+
+    def describe(self) -> str:
+        return "DATA_FIN from the server"
+
+
+@dataclass(frozen=True, slots=True)
+class FinReceived(ReplayEvent):
+    """The server's FIN on a subflow, in order."""
+
+    def describe(self) -> str:
+        return "FIN from the server"
+
+
+@dataclass(frozen=True, slots=True)
+class ClosureStep(ReplayEvent):
+    """The closure machine (RFC 8684 Appendix D) took ``event`` into ``state``."""
+
+    event: ClosureEvent
+    state: ClosureState
+
+    def describe(self) -> str:
+        return f"closure: {self.event.value} -> {self.state.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClosureRefused(ReplayEvent):
+    """The closure machine has no transition for ``event`` in ``state``; nothing changed."""
+
+    event: ClosureEvent
+    state: ClosureState
+    reason: str
+
+    def describe(self) -> str:
+        return f"closure machine refuses {self.event.value} in {self.state.name}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class FastcloseSent(ReplayEvent):
+    """MP_FASTCLOSE sent with a reset on every subflow (RFC 8684 §3.5, Option R)."""
+
+    def describe(self) -> str:
+        return "MP_FASTCLOSE sent with the RST on every subflow (Option R)"
+
+
+@dataclass(frozen=True, slots=True)
+class SubflowClosed(ReplayEvent):
+    """A subflow ended without failing; ``linger``: the seconds its FIN exchange was given after
+    the connection closed (for ``RESET_AFTER_CLOSE``)."""
+
+    how: CloseHow
+    linger: float = 0.0
+
+    def describe(self) -> str:
+        if self.how is CloseHow.RESET_AFTER_CLOSE:
+            return f"FIN exchange unfinished {self.linger:g} s after both DATA_FINs were acknowledged: reset"
+        if self.how is CloseHow.RESET_BY_CLOSURE:
+            return "reset as the connection closed"
+        return "closed (both FINs acknowledged)"
+
+
+@dataclass(frozen=True, slots=True)
+class SubflowReset(ReplayEvent):
+    """The server reset a subflow; ``reason``: its MP_TCPRST reason (RFC 8684 §3.6), if it gave one."""
+
+    reason: TcpRstReason | int | None
+
+    def describe(self) -> str:
+        return "reset by the server" + reset_reason(self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class SubflowFailed(ReplayEvent):
+    """The replay gave a subflow up."""
+
+    cause: FailCause
+    detail: str  #: what exactly went wrong
+
+    def describe(self) -> str:
+        return f"given up: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayAborted(ReplayEvent):
+    """The replay stopped before the connection closed."""
+
+    cause: AbortCause
+    detail: str  #: what exactly went wrong
+
+    def describe(self) -> str:
+        return f"replay failed: {self.detail}"
+
+
+def reset_reason(reason: TcpRstReason | int | None) -> str:
+    """`` (MP_TCPRST reason NAME)`` for a reset that gave one, else nothing."""
+    if reason is None:
+        return ""
+    return f" (MP_TCPRST reason {reason.name if isinstance(reason, TcpRstReason) else reason})"
