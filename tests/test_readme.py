@@ -1,61 +1,69 @@
-"""The README's examples run and print what it says."""
+"""The README is a landing page: short, a tour of every command on the committed captures, links
+into the manual, and the two commands that install and test.
+
+Its examples run and print what they show, and its links resolve: tests/test_docs.py checks that
+for the README as for every page of the manual.
+"""
 
 from __future__ import annotations
 
-import doctest
 import re
 import shlex
-import subprocess
-import sys
+import tomllib
+from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.test_docs import FENCE, PROMPT, commands, links
 
+ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
 
-def test_python_examples():
-    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
-    assert blocks
-    parser = doctest.DocTestParser()
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
-    for i, block in enumerate(blocks):
-        test = parser.get_doctest(block, {}, f"README python block {i}", "README.md", 0)
-        runner.run(test)
-    assert runner.failures == 0
+def test_readme_is_short():
+    assert len(README.encode()) <= 12 * 1024
 
 
-def test_console_examples():
-    blocks = re.findall(r"```console\n(.*?)```", README, re.S)
-    assert blocks
-    n = 0
-    for block in blocks:
-        for cmd, expected in re.findall(r"^\$ (.*)\n((?:(?!\$ ).*\n)*)", block, re.M):
+def test_install_and_test_commands():
+    sh = [body for kind, body in FENCE.findall(README) if kind == "sh"]
+    lines = [ln.strip() for body in sh for ln in body.splitlines()]
+    assert "python3 -m pip install -e '.[test]'" in lines
+    assert "python3 -m pytest -q" in lines
+    # What the tests need from outside the clone is said.
+    for needed in ("MPTCPSPEC_CORPUS", "root", "tshark"):
+        assert needed in README, needed
+
+
+def test_extras_named_are_the_packages():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    named = set(re.findall(r"\.\[(\w+)\]", README))
+    assert {"kaitai", "test", "docs"} <= named
+    assert named <= set(extras), named - set(extras)
+
+
+def test_the_tour_shows_every_command():
+    shown = set()
+    for kind, body in FENCE.findall(README):
+        if kind != "console":
+            continue
+        for _, cmd, _ in commands(body):
             args = shlex.split(cmd)
-            assert args[0] == "mptcpspec"
-            r = subprocess.run([sys.executable, "-m", "mptcpspec", *args[1:]], capture_output=True, text=True, cwd=ROOT)
-            assert (r.stdout + r.stderr) == expected, cmd
-            n += 1
-    assert n >= 2
-
-
-def test_field_and_expert_tables_match_the_code():
-    from mptcpspec.analysis.expert import KINDS
-    from mptcpspec.dissect.fields import FIELDS
-
-    for n, f in FIELDS.items():
-        if f.source != "wireshark":
-            assert f"| `{n}` | {f.description} |" in README, n
-    for k, (sev, meaning) in KINDS.items():
-        assert f"| `{k}` | {sev.name.lower()} | {meaning} |" in README, k
-
-
-def test_mermaid_picture_is_the_spec():
-    block = re.search(r"```mermaid\n(.*?)```", README, re.S).group(1)
-    r = subprocess.run(
-        [sys.executable, "-m", "mptcpspec", "fsm", "dot", "spec/closure.fsm", "--format", "mermaid"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=True,
+            if args[0] == "mptcpspec":
+                shown.add(args[1])
+                if "--follow" in args:
+                    shown.add("follow")
+    assert {"dissect", "connections", "follow", "replay", "export", "decode"} <= shown
+    # The tour runs on the committed captures.
+    assert all(
+        Path(ROOT, a).exists()
+        for body in (b for k, b in FENCE.findall(README) if k == "console")
+        for line in body.splitlines()
+        if PROMPT.match(line)
+        for a in shlex.split(PROMPT.match(line).group(2))
+        if a.startswith("tests/data/")
     )
-    assert block.strip() == r.stdout.strip()
+
+
+def test_links_into_every_page_of_the_manual():
+    config = (ROOT / "mkdocs.yml").read_text()
+    nav = re.findall(r"^\s+- [^\n]*?(\S+\.md)\s*$", config[config.index("\nnav:") :], re.M)
+    linked = {t.partition("#")[0] for t in links(README)}
+    assert {f"docs/{p}" for p in nav} - {"docs/index.md"} <= linked
