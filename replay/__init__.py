@@ -1,1 +1,14 @@
-"""Replay engine for captured MPTCP sessions (sans-IO core and raw-socket transport)."""
+"""Replay engine for captured MPTCP sessions: a sans-IO core and a raw-socket transport.
+
+- :mod:`~replay.plan`: what to replay, from a capture (the client's subflows, data and signals);
+- :mod:`~replay.setup`: the replay's options, the live addresses, :class:`~replay.setup.ReplayError`;
+- :mod:`~replay.core`: :class:`~replay.core.Replay`, packets and ``now`` in, packets out, built of
+  :mod:`~replay.subflow` (one subflow, :class:`~replay.subflow.SubflowState`),
+  :mod:`~replay.datalevel` (sequence space, window, DATA_ACK, connection-level retransmission),
+  :mod:`~replay.handshake`, :mod:`~replay.receiving`, :mod:`~replay.sending` and
+  :mod:`~replay.closing` (the generated closure machine), sharing a :mod:`~replay.connection`;
+- :mod:`~replay.events`: what the replay observed and did, as typed events;
+  :mod:`~replay.report`: what it did in the end;
+- :mod:`~replay.run` and :mod:`~replay.transport`: the clock and the raw sockets;
+  :mod:`~replay.raw`: the stateless mode, like tcpreplay; :mod:`~replay.wire`: packet building.
+"""

@@ -16,7 +16,9 @@ with exponential backoff, on their subflow (:mod:`replay.subflow`) or at data le
 (:mod:`replay.datalevel`).  The connection closes with DATA_FIN, driven by the closure machine
 generated from ``spec/closure.fsm`` (:mod:`replay.closing`), then the subflows' FINs.
 
-The parts share one :class:`~replay.connection.Connection`; this module routes packets and timers
+The parts share one :class:`~replay.connection.Connection`: the handshake
+(:mod:`replay.handshake`), what the server sends on open subflows (:mod:`replay.receiving`), what
+we send on our own (:mod:`replay.sending`) and the closing; this module routes packets and timers
 to them.
 """
 
@@ -26,33 +28,25 @@ import ipaddress
 import random
 from collections.abc import Mapping
 
-from mptcpspec.capture.packets import Packet, decode_frame
+from mptcpspec.capture.packets import decode_frame
 from mptcpspec.codec import crypto
-from mptcpspec.codec.generated.closure import Event as ClosureEvent
 from mptcpspec.codec.generated.closure import State as ClosureState
-from mptcpspec.codec.options import AddAddr, Dss, MpFastclose, MptcpOption, MpTcpRst, decode_mptcp_options
+from mptcpspec.codec.options import MptcpOption, decode_mptcp_options
 from mptcpspec.errors import MptcpspecError
 from mptcpspec.replay.closing import Closing
 from mptcpspec.replay.connection import Connection, Keys
-from mptcpspec.replay.datalevel import M64, OutgoingData
+from mptcpspec.replay.datalevel import OutgoingData
 from mptcpspec.replay.events import (
     AbortCause,
-    AddAddrEchoed,
-    CloseHow,
     ConnectionOpening,
-    DataFinReceived,
     FailCause,
-    FinReceived,
     ReplayEvent,
     Retransmitted,
     SegmentKind,
-    SubflowClosed,
-    SubflowEstablished,
-    SubflowReset,
-    reset_reason,
 )
 from mptcpspec.replay.handshake import Handshake
 from mptcpspec.replay.plan import ReplayPlan
+from mptcpspec.replay.receiving import Receiver
 from mptcpspec.replay.report import Report, SubflowReport
 from mptcpspec.replay.sending import Sender
 from mptcpspec.replay.setup import (
@@ -125,6 +119,7 @@ class Replay:
         self.closing = Closing(conn)
         self.handshake = Handshake(conn)
         self.sender = Sender(conn, self.handshake, self.closing)
+        self.receiver = Receiver(conn, self.closing)
 
     # -- what it is and what happened
 
@@ -254,7 +249,7 @@ class Replay:
         opts: tuple[MptcpOption, ...] = decode_mptcp_options(pkt.options, 1) if pkt.options else ()
         flags = int(pkt.flags)
         if flags & RST:
-            return self._reset(sf, opts, now)
+            return self.receiver.reset(sf, opts, now)
         if flags & SYN and flags & ACK:
             before = sf.state
             out = self.handshake.synack(sf, pkt, opts, now)
@@ -268,96 +263,9 @@ class Replay:
             return [sf.reset_packet(pkt.ack)]
         if sf.state not in OPEN or sf.rcv_nxt is None:
             return []
-        out = []
-        if flags & ACK:
-            sf.acknowledged(pkt.ack, pkt.window, now)
-        if sf.state is SubflowState.PRE_ESTABLISHED:
-            sf.enter(SubflowState.ESTABLISHED)
-            sf.join_ack = None
-            conn.emit(SubflowEstablished(conn.since(now), sf.index, sf.kind))
-        # The receive window is the connection's, relative to the DATA_ACK of the same packet
-        # (RFC 8684 §3.3.5): the latest one counts.
-        conn.out.window = pkt.window
-        for o in opts:
-            if type(o) is Dss:
-                self._dss(sf, o, now, out)
-            elif type(o) is AddAddr:
-                self._add_addr(sf, o, now, out)
-            elif type(o) is MpFastclose:
-                self.closing.handle(now, ClosureEvent.RCV_MP_FASTCLOSE, out, o.receiver_key == conn.keys.client)
-        if pkt.payload_len or flags & FIN:
-            self._segment(sf, pkt, flags, now, out)
-        if conn.inc.data_fin_reached():  # a DATA_FIN may come on a pure ACK
-            conn.emit(DataFinReceived(conn.since(now), None))
-            self.closing.handle(now, ClosureEvent.RCV_DATA_FIN, out)
-        if sf.fin_acked and sf.peer_fin and sf.state is SubflowState.ESTABLISHED:
-            sf.enter(SubflowState.CLOSED)
-            conn.emit(SubflowClosed(conn.since(now), sf.index, CloseHow.FIN_EXCHANGE))
-            self.closing.check_all_closed(now, out)
+        out = self.receiver.established(sf, pkt, opts, flags, now)
         out += self.sender.pump(now)
         return out
-
-    def _reset(self, sf: Subflow, opts: tuple[MptcpOption, ...], now: float) -> list[bytes]:
-        """The server reset ``sf``."""
-        conn = self.conn
-        out: list[bytes] = []
-        rst = next((o for o in opts if type(o) is MpTcpRst), None)
-        reason = None if rst is None else rst.reason
-        if sf.fin_acked:
-            sf.enter(SubflowState.CLOSED, "reset" + reset_reason(reason))
-        else:
-            sf.give_up("reset" + reset_reason(reason))
-        sf.unacked.clear()
-        sf.join_ack = None
-        conn.emit(SubflowReset(conn.since(now), sf.index, reason))
-        fastclose = next((o for o in opts if type(o) is MpFastclose), None)
-        if fastclose is not None:
-            key_valid = fastclose.receiver_key == conn.keys.client
-            self.closing.handle(now, ClosureEvent.RCV_RST_MP_FASTCLOSE, out, key_valid)
-        elif sf is conn.subflows[0] and sf.rcv_nxt is None:
-            conn.abort(now, AbortCause.REFUSED, "the server refused the connection (RST)")
-        self.closing.check_all_closed(now, out)
-        return out
-
-    def _dss(self, sf: Subflow, o: Dss, now: float, out: list[bytes]) -> None:
-        conn = self.conn
-        f = int(o.flags)
-        if f & 0x01 and o.data_ack is not None and conn.out.data_ack(o.data_ack, bool(f & 0x02), now):
-            self.closing.handle(now, ClosureEvent.RCV_DATA_ACK_DFIN, out)
-        inc = conn.inc
-        if f & 0x04 and o.dsn is not None and inc.idsn is not None:
-            dsn = o.dsn if f & 0x08 else inc.expand(o.dsn)
-            length = o.data_level_length or 0
-            if f & 0x10:
-                inc.dfin = (dsn + length - 1) & M64
-            if length and not (f & 0x10 and length == 1 and o.ssn == 0):
-                sf.map(dsn, o.ssn or 0, length - (1 if f & 0x10 else 0))
-
-    def _add_addr(self, sf: Subflow, o: AddAddr, now: float, out: list[bytes]) -> None:
-        """The server announced an address: echo it (RFC 8684 §3.4.1)."""
-        if o.echo:
-            return
-        conn = self.conn
-        conn.emit(AddAddrEchoed(conn.since(now), sf.index, o.address_id, str(o.address), o.port))
-        echo = AddAddr(echo=True, address_id=o.address_id, address=o.address, port=o.port)
-        out.append(sf.packet(0, [echo, conn.ack_dss()]))
-
-    def _segment(self, sf: Subflow, pkt: Packet, flags: int, now: float, out: list[bytes]) -> None:
-        """Data or a FIN on ``sf``: taken if in order, acknowledged either way."""
-        conn = self.conn
-        n = pkt.payload_len
-        if pkt.seq == sf.rcv_nxt:
-            if n:
-                where = sf.dsn_of(pkt.seq, n)
-                if where is not None:
-                    conn.inc.add(*where)
-                sf.rcv_nxt = (pkt.seq + n) & M32
-                sf.data_received += n
-            if flags & FIN:
-                sf.rcv_nxt = (pkt.seq + n + 1) & M32
-                sf.peer_fin = True
-                conn.emit(FinReceived(conn.since(now), sf.index))
-        out.append(sf.packet(0, [conn.ack_dss()]))
 
     # -- the end
 

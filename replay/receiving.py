@@ -1,0 +1,131 @@
+"""What the server's packets carry on a subflow once it is open: acknowledgments, windows, DSS
+(DATA_ACKs and mappings), ADD_ADDR, MP_FASTCLOSE, data, FINs and resets."""
+
+from __future__ import annotations
+
+from mptcpspec.capture.packets import Packet
+from mptcpspec.codec.generated.closure import Event as ClosureEvent
+from mptcpspec.codec.options import AddAddr, Dss, MpFastclose, MptcpOption, MpTcpRst
+from mptcpspec.replay.closing import Closing
+from mptcpspec.replay.connection import Connection
+from mptcpspec.replay.datalevel import M64
+from mptcpspec.replay.events import (
+    AbortCause,
+    AddAddrEchoed,
+    CloseHow,
+    DataFinReceived,
+    FinReceived,
+    SubflowClosed,
+    SubflowEstablished,
+    SubflowReset,
+    reset_reason,
+)
+from mptcpspec.replay.subflow import M32, Subflow, SubflowState
+
+__all__ = ["Receiver"]
+
+FIN, ACK = 0x01, 0x10
+
+
+class Receiver:
+    """The server's packets on open subflows, for ``conn``."""
+
+    __slots__ = ("conn", "closing")
+
+    def __init__(self, conn: Connection, closing: Closing) -> None:
+        self.conn, self.closing = conn, closing
+
+    def established(
+        self, sf: Subflow, pkt: Packet, opts: tuple[MptcpOption, ...], flags: int, now: float
+    ) -> list[bytes]:
+        """A packet on ``sf`` (pre-established or established): what to answer."""
+        conn = self.conn
+        out: list[bytes] = []
+        if flags & ACK:
+            sf.acknowledged(pkt.ack, pkt.window, now)
+        if sf.state is SubflowState.PRE_ESTABLISHED:
+            sf.enter(SubflowState.ESTABLISHED)
+            sf.join_ack = None
+            conn.emit(SubflowEstablished(conn.since(now), sf.index, sf.kind))
+        # The receive window is the connection's, relative to the DATA_ACK of the same packet
+        # (RFC 8684 §3.3.5): the latest one counts.
+        conn.out.window = pkt.window
+        for o in opts:
+            if type(o) is Dss:
+                self.dss(sf, o, now, out)
+            elif type(o) is AddAddr:
+                self.add_addr(sf, o, now, out)
+            elif type(o) is MpFastclose:
+                self.closing.handle(now, ClosureEvent.RCV_MP_FASTCLOSE, out, o.receiver_key == conn.keys.client)
+        if pkt.payload_len or flags & FIN:
+            self.segment(sf, pkt, flags, now, out)
+        if conn.inc.data_fin_reached():  # a DATA_FIN may come on a pure ACK
+            conn.emit(DataFinReceived(conn.since(now), None))
+            self.closing.handle(now, ClosureEvent.RCV_DATA_FIN, out)
+        if sf.fin_acked and sf.peer_fin and sf.state is SubflowState.ESTABLISHED:
+            sf.enter(SubflowState.CLOSED)
+            conn.emit(SubflowClosed(conn.since(now), sf.index, CloseHow.FIN_EXCHANGE))
+            self.closing.check_all_closed(now, out)
+        return out
+
+    def reset(self, sf: Subflow, opts: tuple[MptcpOption, ...], now: float) -> list[bytes]:
+        """The server reset ``sf``."""
+        conn = self.conn
+        out: list[bytes] = []
+        rst = next((o for o in opts if type(o) is MpTcpRst), None)
+        reason = None if rst is None else rst.reason
+        if sf.fin_acked:
+            sf.enter(SubflowState.CLOSED, "reset" + reset_reason(reason))
+        else:
+            sf.give_up("reset" + reset_reason(reason))
+        sf.unacked.clear()
+        sf.join_ack = None
+        conn.emit(SubflowReset(conn.since(now), sf.index, reason))
+        fastclose = next((o for o in opts if type(o) is MpFastclose), None)
+        if fastclose is not None:
+            key_valid = fastclose.receiver_key == conn.keys.client
+            self.closing.handle(now, ClosureEvent.RCV_RST_MP_FASTCLOSE, out, key_valid)
+        elif sf is conn.subflows[0] and sf.rcv_nxt is None:
+            conn.abort(now, AbortCause.REFUSED, "the server refused the connection (RST)")
+        self.closing.check_all_closed(now, out)
+        return out
+
+    def dss(self, sf: Subflow, o: Dss, now: float, out: list[bytes]) -> None:
+        conn = self.conn
+        f = int(o.flags)
+        if f & 0x01 and o.data_ack is not None and conn.out.data_ack(o.data_ack, bool(f & 0x02), now):
+            self.closing.handle(now, ClosureEvent.RCV_DATA_ACK_DFIN, out)
+        inc = conn.inc
+        if f & 0x04 and o.dsn is not None and inc.idsn is not None:
+            dsn = o.dsn if f & 0x08 else inc.expand(o.dsn)
+            length = o.data_level_length or 0
+            if f & 0x10:
+                inc.dfin = (dsn + length - 1) & M64
+            if length and not (f & 0x10 and length == 1 and o.ssn == 0):
+                sf.map(dsn, o.ssn or 0, length - (1 if f & 0x10 else 0))
+
+    def add_addr(self, sf: Subflow, o: AddAddr, now: float, out: list[bytes]) -> None:
+        """The server announced an address: echo it (RFC 8684 §3.4.1)."""
+        if o.echo:
+            return
+        conn = self.conn
+        conn.emit(AddAddrEchoed(conn.since(now), sf.index, o.address_id, str(o.address), o.port))
+        echo = AddAddr(echo=True, address_id=o.address_id, address=o.address, port=o.port)
+        out.append(sf.packet(0, [echo, conn.ack_dss()]))
+
+    def segment(self, sf: Subflow, pkt: Packet, flags: int, now: float, out: list[bytes]) -> None:
+        """Data or a FIN on ``sf``: taken if in order, acknowledged either way."""
+        conn = self.conn
+        n = pkt.payload_len
+        if pkt.seq == sf.rcv_nxt:
+            if n:
+                where = sf.dsn_of(pkt.seq, n)
+                if where is not None:
+                    conn.inc.add(*where)
+                sf.rcv_nxt = (pkt.seq + n) & M32
+                sf.data_received += n
+            if flags & FIN:
+                sf.rcv_nxt = (pkt.seq + n + 1) & M32
+                sf.peer_fin = True
+                conn.emit(FinReceived(conn.since(now), sf.index))
+        out.append(sf.packet(0, [conn.ack_dss()]))
