@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from mptcpspec.analysis.core import Analyzer
+from mptcpspec.analysis import Analyzer
 from mptcpspec.capture.packets import decode_frame
 from mptcpspec.capture.pcap import read_records
 from tests.conftest import DATA

@@ -143,18 +143,16 @@ def test_data_of_a_join_whose_syn_was_lost_is_no_gap(name, lost):
 
 
 def test_gap_bookkeeping_matches_a_set_of_octets():
-    """The data-level holes (_Ctx._segment_range with its shortcuts, analysis._carried,
-    _Ctx._acked_holes) against the plainest model: the octets seen, and a DATA_ACK reports each
+    """The data-level holes (SequenceSpace.segment with its shortcuts, seqspace.carried,
+    SequenceSpace.acked) against the plainest model: the octets seen, and a DATA_ACK reports each
     octet below it from IDSN + 1 on that was neither seen nor reported before."""
     import random
 
-    from mptcpspec.analysis.core import _Ctx, _Side
+    from mptcpspec.analysis.model import Side
+    from mptcpspec.analysis.seqspace import SequenceSpace
 
-    class Ctx:  # what the two methods read of a _Ctx
+    class Ctx:  # what the two methods read of their PacketContext
         def __init__(self):
-            conn = type("Conn", (), {"fallback": None, "unlinked": False})()
-            self.sf = type("Subflow", (), {"conn": conn, "index": 0})()
-            self.number = 0
             self.reinjection_of: list[int] = []
             self.reported: list[str] = []
 
@@ -162,24 +160,25 @@ def test_gap_bookkeeping_matches_a_set_of_octets():
             if key == "mptcp.dss.gap":
                 self.reported.append(message)
 
+    conn = type("Conn", (), {"fallback": None, "unlinked": False})()
     for seed in range(300):
         rnd = random.Random(seed)
-        side, ctx = _Side(), Ctx()
+        side, ctx = Side(), Ctx()
+        space = SequenceSpace(ctx, [])
         side.idsn = 999
         side.seg_low = side.seg_high = base = 1000  # as when the key is learnt: data starts at IDSN + 1
         seen: set[int] = set()
         reported: set[int] = set()
         for k in range(rnd.randrange(1, 40)):
-            ctx.number = k + 1
             if rnd.random() < 0.7:
                 start, n = rnd.randrange(base, base + 400), rnd.randrange(1, 30)
                 seen.update(range(start, start + n))
-                _Ctx._segment_range(ctx, side, start, n)
+                space.segment(side, start, n, 0, k + 1)
             else:
                 ack = rnd.randrange(base, base + 450)
                 before = len(ctx.reported)
                 if ack > side.hole_lo or (side.seg_high is not None and ack > side.seg_high):  # as dss() asks
-                    _Ctx._acked_holes(ctx, side, ack)
+                    space.acked(side, ack, conn)
                 got = sum(int(m.split(", ")[1].split()[0]) for m in ctx.reported[before:])
                 want = {o for o in range(base, ack) if o not in seen and o not in reported}
                 reported |= want
@@ -232,13 +231,13 @@ def _dss_sources():
 @pytest.mark.parametrize("blob, repeats", _dss_sources())
 def test_dss_shortcut_changes_nothing(blob, repeats, monkeypatch):
     """A segment that repeats its direction's latest DSS object takes a shortcut in the analysis
-    (_Ctx.dss); with the shortcut never taken, every packet and connection comes out the same."""
-    from mptcpspec.analysis.core import _Ctx
+    (DssReader.dss); with the shortcut never taken, every packet and connection comes out the same."""
+    from mptcpspec.analysis.datalevel import DssReader
 
     data = blob()
     full = []
-    full_dss = _Ctx._dss
-    monkeypatch.setattr(_Ctx, "_dss", lambda self, o: full.append(1) or full_dss(self, o))
+    full_dss = DssReader._dss
+    monkeypatch.setattr(DssReader, "_dss", lambda self, *args: full.append(1) or full_dss(self, *args))
 
     def everything():
         full.clear()
@@ -246,7 +245,7 @@ def test_dss_shortcut_changes_nothing(blob, repeats, monkeypatch):
         return _projection(d), [c.summary() for c in d.connections()], dict(d.analyzer.experts), len(full)
 
     *fast, fast_full = everything()
-    monkeypatch.setattr(_Ctx, "_remember", lambda self, o, info: None)
+    monkeypatch.setattr(DssReader, "_remember", lambda self, *args: None)
     *slow, slow_full = everything()
     assert slow == fast
     assert slow_full == sum(len(i["dss"]) for i in fast[0])

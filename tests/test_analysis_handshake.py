@@ -12,7 +12,7 @@ import struct
 
 import pytest
 
-from mptcpspec.analysis.core import Analyzer
+from mptcpspec.analysis import Analyzer
 from mptcpspec.analysis.expert import KINDS, Severity
 from mptcpspec.capture.packets import decode_frame
 from mptcpspec.capture.pcap import read_records

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mptcpspec.analysis.core import Analyzer
+from mptcpspec.analysis import Analyzer
 from mptcpspec.capture.packets import decode_frame
 from mptcpspec.dissect.pipeline import Dissection
 from tests.conftest import DATA

@@ -1,7 +1,7 @@
 """Named fields of a dissected packet, in Wireshark's names and display formats where it has them.
 
 ``FIELDS`` maps each field name to a :class:`Field`; ``Field.values(info)`` gives its values on one
-:class:`~mptcpspec.analysis.core.PacketInfo` as the strings ``tshark -T fields`` prints (decimal
+:class:`~mptcpspec.analysis.model.PacketInfo` as the strings ``tshark -T fields`` prints (decimal
 integers, hexadecimal where Wireshark displays hexadecimal, one value per occurrence).  Fields that
 Wireshark 4.0 has keep its name (``source == "wireshark"``); the analysis Wireshark lacks is under
 ``mptcp.`` too, under names Wireshark 4.0 does not use (``source == "mptcpspec"``).
@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mptcpspec.analysis.core import PacketInfo
+from mptcpspec.analysis import PacketInfo
 from mptcpspec.codec.options import (
     AddAddr,
     AddAddrV0,

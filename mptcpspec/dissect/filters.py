@@ -30,7 +30,7 @@ from importlib import resources
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from mptcpspec.analysis.core import PacketInfo
+from mptcpspec.analysis import PacketInfo
 from mptcpspec.dissect.fields import FIELDS
 from mptcpspec.errors import MptcpspecError
 
@@ -67,7 +67,7 @@ _PROTOCOLS: dict[str, Callable[[PacketInfo], bool]] = {
 
 
 class Filter:
-    """A compiled display filter: call it with a :class:`~mptcpspec.analysis.core.PacketInfo`."""
+    """A compiled display filter: call it with a :class:`~mptcpspec.analysis.model.PacketInfo`."""
 
     __slots__ = ("text", "_pred", "fields")
 

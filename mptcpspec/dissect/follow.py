@@ -1,6 +1,6 @@
 """MPTCP-level reassembly: each direction's data-level byte stream of one connection.
 
-Feed :class:`~mptcpspec.analysis.core.PacketInfo` values of the connection; each payload whose data
+Feed :class:`~mptcpspec.analysis.model.PacketInfo` values of the connection; each payload whose data
 sequence number is known (``payload_dsn``) is placed at that offset, whichever subflow carried it,
 and written out in DSN order as soon as it is contiguous.  Overlaps (reinjections, retransmissions)
 are written once.  What never arrived is reported as gaps.  Data held back behind a gap is bounded
@@ -14,7 +14,7 @@ import heapq
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from mptcpspec.analysis.core import PacketInfo
+from mptcpspec.analysis import PacketInfo
 
 __all__ = ["Follower", "StreamReport"]
 

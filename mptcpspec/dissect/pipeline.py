@@ -7,8 +7,8 @@
 True
 
 Each step is its own module (:mod:`mptcpspec.capture.pcap`, :mod:`mptcpspec.capture.packets`,
-:mod:`mptcpspec.codec.options`, :mod:`mptcpspec.analysis.core`); this one only joins them and keeps the
-counts.  Iterating a :class:`Dissection` yields one :class:`~mptcpspec.analysis.core.PacketInfo` per
+:mod:`mptcpspec.codec.options`, :mod:`mptcpspec.analysis`); this one only joins them and keeps the
+counts.  Iterating a :class:`Dissection` yields one :class:`~mptcpspec.analysis.model.PacketInfo` per
 frame, streaming; after it, :meth:`Dissection.connections` has every MPTCP connection and
 :attr:`Dissection.problems` what was wrong with the file but did not stop it.
 """
@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from mptcpspec.analysis.core import Analyzer, Connection, PacketInfo
+from mptcpspec.analysis import Analyzer, Connection, PacketInfo
 from mptcpspec.capture.packets import LINKTYPES, decode_frame, ip_addresses
 from mptcpspec.capture.pcap import CaptureError, CaptureReader
 from mptcpspec.errors import DecodeError
@@ -32,7 +32,7 @@ class Dissection:
 
     def __init__(self, source: str | os.PathLike | BinaryIO, *, verify: bool = True, two_pass: bool = False) -> None:
         """``two_pass``: read the capture once first to learn which later frames reinjected each
-        frame's data (:attr:`~mptcpspec.analysis.core.PacketInfo.reinjected_in`), as ``tshark -2``; the
+        frame's data (:attr:`~mptcpspec.analysis.model.PacketInfo.reinjected_in`), as ``tshark -2``; the
         source is then read again (a file object must be seekable)."""
         self.reader = CaptureReader(source)
         self.analyzer = Analyzer(verify=verify)
@@ -43,7 +43,7 @@ class Dissection:
     def _first_pass(self) -> None:
         source, self._source = self._source, None
         start = None if isinstance(source, (str, os.PathLike)) else source.tell()
-        self.analyzer._later = reinjections(source) or None
+        self.analyzer.reinjected_in = reinjections(source) or None
         if start is not None:
             source.seek(start)
 
@@ -51,7 +51,7 @@ class Dissection:
         if self._source is not None:
             self._first_pass()
         an = self.analyzer
-        feed, tcp, counts = an.feed, an._tcp, an.counts
+        feed, tcp, counts = an.feed, an.feed_tcp, an.counts
         frames = self.frames
         for batch in self.reader.batches():
             for ts, linktype, data, orig_len, _, _ in batch:
@@ -82,13 +82,13 @@ class Dissection:
 def dissect(
     source: str | os.PathLike | BinaryIO, *, verify: bool = True, two_pass: bool = False
 ) -> Iterator[PacketInfo]:
-    """The :class:`~mptcpspec.analysis.core.PacketInfo` of every frame of a capture."""
+    """The :class:`~mptcpspec.analysis.model.PacketInfo` of every frame of a capture."""
     return iter(Dissection(source, verify=verify, two_pass=two_pass))
 
 
 def reinjections(source: str | os.PathLike | BinaryIO) -> dict[int, tuple[int, ...]]:
     """Frame -> the later frames that carried its data again on another subflow, over the whole
-    capture (the reverse of :attr:`~mptcpspec.analysis.core.PacketInfo.reinjection_of`).  Memory grows
+    capture (the reverse of :attr:`~mptcpspec.analysis.model.PacketInfo.reinjection_of`).  Memory grows
     with the reinjections only."""
     later: dict[int, list[int]] = {}
     try:

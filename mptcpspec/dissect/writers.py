@@ -1,7 +1,7 @@
 """Writers for dissected packets and connections: text (a tree like ``tshark -V`` for MPTCP),
 JSON lines, tshark-style fields, and the connection table.
 
-Each writer takes :class:`~mptcpspec.analysis.core.PacketInfo` values one at a time and writes to a
+Each writer takes :class:`~mptcpspec.analysis.model.PacketInfo` values one at a time and writes to a
 text stream; none reads back up the pipeline.
 """
 
@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from typing import TextIO
 
-from mptcpspec.analysis.core import ConnectionSummary, PacketInfo
+from mptcpspec.analysis import ConnectionSummary, PacketInfo
 from mptcpspec.analysis.expert import KINDS, Severity
 from mptcpspec.codec.options import Dss, MalformedOption, encode_option
 from mptcpspec.dissect.fields import FIELDS, option_cells

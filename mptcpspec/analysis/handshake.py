@@ -1,0 +1,349 @@
+"""Handshakes and keys: MP_CAPABLE, MP_JOIN, tokens, HMACs, MP_FASTCLOSE.
+
+:class:`Links` makes the connections and links subflows to them by token: the keys of MP_CAPABLE
+(v0: SYN and SYN/ACK; v1: SYN/ACK, then the third ACK with both) give each side's token and IDSN;
+an MP_JOIN SYN names the token of the side it joins.  :class:`Handshakes` follows the MP_CAPABLE
+and MP_JOIN options of each subflow, verifies the MP_JOIN HMACs, the echoed keys and the key of
+MP_FASTCLOSE, and feeds each subflow's handshake to the state machines generated from ``spec/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mptcpspec.analysis.context import PacketContext
+from mptcpspec.analysis.datalevel import Mappings
+from mptcpspec.analysis.model import SERVER, SIDE_NAMES, Connection, FinishedHandshake, Subflow
+from mptcpspec.analysis.seqspace import M64, data_starts
+from mptcpspec.capture.packets import TcpFlags
+from mptcpspec.codec import crypto
+from mptcpspec.codec.crypto import Check, Verdict
+from mptcpspec.codec.generated.establishment import EstablishmentMachine
+from mptcpspec.codec.generated.join import JoinMachine
+from mptcpspec.codec.options import (
+    Dss,
+    DssFlags,
+    MalformedOption,
+    MpCapable,
+    MpCapableFlags,
+    MpFastclose,
+    MpJoinAck,
+    MpJoinSyn,
+    MpJoinSynAck,
+    MptcpOption,
+)
+from mptcpspec.fsm.observer import Observer
+
+__all__ = ["Links", "Handshakes"]
+
+_SYN, _ACK, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.RST)
+_F_M = int(DssFlags.MAPPING_PRESENT)
+_HMAC = int(MpCapableFlags.HMAC_SHA)  # H: HMAC-SHA1 (v0) or HMAC-SHA256 (v1)
+# C to G: the algorithm bits besides H, as RFC 6824 §3.1 assigns them
+_OTHER_ALGORITHMS = int(
+    MpCapableFlags.NO_SOURCE_ADDR | MpCapableFlags.D | MpCapableFlags.E | MpCapableFlags.F | MpCapableFlags.G
+)
+
+
+class Links:
+    """The connections of a capture and the tokens that link subflows to them."""
+
+    __slots__ = ("ctx", "conns", "tokens", "join_tokens")
+
+    def __init__(self, ctx: PacketContext, conns: list[Connection]) -> None:
+        self.ctx = ctx
+        self.conns = conns  # every connection, in the order made
+        self.tokens: dict[int, Connection] = {}
+        self.join_tokens: dict[int, Connection] = {}  # unknown tokens of MP_JOIN SYNs
+
+    def new_connection(self, version: int | None, number: int) -> Connection:
+        conn = Connection(None, version, number)
+        self.conns.append(conn)
+        return conn
+
+    def unlinked(self, sf: Subflow, number: int, kind: str | None = None) -> Connection:
+        """A connection for a subflow met without its handshake (or joining an unknown token)."""
+        conn = self.new_connection(None, number)
+        conn.unlinked = True
+        conn.subflows.append(sf)
+        sf.conn = conn
+        sf.kind = kind
+        return conn
+
+    def register_key(self, conn: Connection, side: int, key: int) -> None:
+        """``side`` of ``conn`` has key ``key``: its token and IDSN follow."""
+        s = conn.sides[side]
+        if s.key == key:
+            return
+        s.key = key
+        if conn.version not in (0, 1):
+            self.ctx.expert(
+                "mptcp.connection.unsupported_version",
+                f"MPTCP version {conn.version}: no token or IDSN can be derived from its keys",
+            )
+            return
+        s.token = token = crypto.key_token(key, conn.version)
+        s.idsn = idsn = crypto.key_idsn(key, conn.version)
+        data_starts(s, (idsn + 1) & M64)  # its data starts at IDSN + 1
+        other = self.tokens.get(token)
+        if other is not None and other is not conn:
+            self.ctx.expert(
+                "mptcp.token.collision",
+                f"token {token:#010x} of the {SIDE_NAMES[side]} is also the token of MPTCP stream {other.stream}",
+            )
+        self.tokens[token] = conn
+
+
+class Handshakes:
+    """MP_CAPABLE, MP_JOIN and MP_FASTCLOSE: keys, tokens, HMACs, the handshake machines."""
+
+    __slots__ = ("ctx", "links", "mappings")
+
+    def __init__(self, ctx: PacketContext, links: Links, mappings: Mappings) -> None:
+        self.ctx = ctx
+        self.links = links
+        self.mappings = mappings
+
+    # ------------------------------------------------------------------ MP_CAPABLE
+
+    def mp_capable(self, o: MpCapable) -> None:
+        sf = self.ctx.sf
+        self._mp_capable(o, sf)
+        if sf.conn is not None and o.sender_key is not None:
+            sf.conn.master_sf = sf
+
+    def _mp_capable(self, o: MpCapable, sf: Subflow) -> None:
+        ctx, links = self.ctx, self.links
+        d, number = ctx.d, ctx.number
+        flags = int(ctx.pkt.flags)
+        conn = sf.conn
+        if flags & _SYN and not flags & _ACK:
+            if conn is None:
+                conn = sf.conn = links.new_connection(o.version, number)
+                conn.subflows.append(sf)
+                sf.kind = "MP_CAPABLE"
+                sf.to_client_side = d == 0
+                if o.version == 1:  # the machine in spec/establishment.fsm is v1's handshake
+                    sf.observer = Observer(EstablishmentMachine, ("A", "B"))
+            self._algorithm(o)
+            conn.sides[sf.side(d)].flags = o.flags
+            if o.flags & MpCapableFlags.CHECKSUM_REQUIRED:
+                conn.checksum = True
+            if o.sender_key is not None:
+                links.register_key(conn, sf.side(d), o.sender_key)
+            return
+        if conn is None:
+            # The capture missed the SYN: start from what this packet says.
+            if flags & _SYN:
+                conn = sf.conn = links.new_connection(o.version, number)
+                sf.to_client_side = d == 1
+            elif o.receiver_key is not None:
+                conn = sf.conn = links.new_connection(o.version, number)
+                sf.to_client_side = d == 0
+            else:
+                return
+            conn.subflows.append(sf)
+            sf.kind = "MP_CAPABLE"
+        if sf.kind != "MP_CAPABLE":
+            ctx.expert("mptcp.option.unexpected", "MP_CAPABLE on an MP_JOIN subflow")
+            return
+        side = sf.side(d)
+        if flags & _SYN:  # SYN/ACK
+            self._algorithm(o)
+            if o.version != conn.version:
+                conn.version = o.version  # the listener's answer decides
+            conn.sides[side].flags = o.flags
+            if o.flags & MpCapableFlags.CHECKSUM_REQUIRED:
+                conn.checksum = True
+            if o.sender_key is not None:
+                links.register_key(conn, side, o.sender_key)
+            return
+        # Third ACK, or (v1) the first data with MP_CAPABLE: the sender's key, then the receiver's.
+        s, r = conn.sides[side], conn.sides[1 - side]
+        if o.sender_key is not None:
+            if s.key is not None and s.key != o.sender_key:
+                ctx.expert(
+                    "mptcp.connection.echoed_key_mismatch",
+                    f"sender's key {o.sender_key:#018x} differs from the SYN's {s.key:#018x}",
+                )
+            elif s.key is None:
+                links.register_key(conn, side, o.sender_key)
+        if o.receiver_key is not None:
+            if r.key is not None and r.key != o.receiver_key:
+                ctx.expert(
+                    "mptcp.connection.echoed_key_mismatch",
+                    f"receiver's key {o.receiver_key:#018x} differs from the SYN/ACK's {r.key:#018x}",
+                )
+                ctx.check(Check(Verdict.MISMATCH, "MP_CAPABLE echoed key", r.key, o.receiver_key))
+            elif r.key is None:
+                links.register_key(conn, 1 - side, o.receiver_key)
+            else:
+                ctx.check(Check(Verdict.VERIFIED, "MP_CAPABLE echoed key", r.key, o.receiver_key))
+        if o.data_level_length is not None and ctx.pkt.payload_len:
+            # v1: the first data rides on MP_CAPABLE, mapped from IDSN + 1 (RFC 8684 §3.1).
+            # The mapping is implicit: DSN IDSN + 1, subflow sequence number 1; the kernel repeats the
+            # option on every segment of that first mapping.
+            if s.idsn is not None:
+                s.checked_first = True
+                dl = o.data_level_length
+                self.mappings.mapping(conn, sf, d, 1, (s.idsn + 1) & M64, dl, o.checksum, dl)
+
+    def _algorithm(self, o: MpCapable) -> None:
+        f = int(o.flags)
+        if not f & _HMAC:
+            self.ctx.expert("mptcp.connection.missing_algorithm", "MP_CAPABLE sets no HMAC algorithm flag (H)")
+        elif f & _OTHER_ALGORITHMS:
+            self.ctx.expert(
+                "mptcp.connection.unsupported_algorithm",
+                f"MP_CAPABLE flags {f:#04x} ask for an algorithm besides HMAC-SHA1/SHA256",
+            )
+
+    # ------------------------------------------------------------------ MP_JOIN
+
+    def mp_join(self, o: MpJoinSyn | MpJoinSynAck | MpJoinAck) -> None:
+        ctx, links = self.ctx, self.links
+        sf, d = ctx.sf, ctx.d
+        if type(o) is MpJoinSyn:
+            flags = int(ctx.pkt.flags)
+            if not flags & _SYN or flags & _ACK:
+                ctx.expert("mptcp.option.unexpected", "MP_JOIN of SYN length on a packet that is not a SYN")
+                return
+            sf.address_ids[d] = o.address_id
+            sf.backup[d] = o.backup
+            sf.nonces[d] = o.nonce
+            conn = links.tokens.get(o.token)
+            if sf.conn is None:
+                sf.kind = "MP_JOIN"
+                sf.observer = Observer(JoinMachine, ("A", "B"))
+            if conn is None:
+                ctx.expert("mptcp.join.unknown_token", f"token {o.token:#010x} names no connection seen")
+                if sf.conn is None:
+                    other = links.join_tokens.get(o.token)
+                    if other is not None:
+                        other.subflows.append(sf)
+                        sf.conn = other
+                    else:
+                        links.join_tokens[o.token] = links.unlinked(sf, ctx.number, "MP_JOIN")
+                    sf.observer = None
+                return
+            if sf.conn is None:
+                sf.conn = conn
+                conn.subflows.append(sf)
+                # The token is the receiver's: the initiator is the other side.
+                sf.to_client_side = conn.sides[SERVER].token == o.token
+            return
+        conn = sf.conn
+        if conn is None:
+            return
+        a = sf.side(0)  # the initiator's connection side
+        ka, kb = conn.sides[a].key, conn.sides[1 - a].key
+        if type(o) is MpJoinSynAck:
+            sf.address_ids[d] = o.address_id
+            sf.backup[d] = o.backup
+            sf.nonces[d] = o.nonce
+        if not ctx.verify:
+            return
+        if conn.version not in (0, 1):
+            why = (
+                "the keys are unknown: the token names no connection of this capture"
+                if conn.unlinked
+                else f"MPTCP version {conn.version} has no known HMAC"
+            )
+            what = f"MP_JOIN {'SYN/ACK' if type(o) is MpJoinSynAck else 'ACK'} HMAC"
+            c = Check(Verdict.UNVERIFIABLE, what, None, None, why)
+        elif type(o) is MpJoinSynAck:
+            c = crypto.verify_join_synack(kb, ka, o.nonce, sf.nonces[0], o.truncated_hmac, conn.version)
+        else:
+            assert type(o) is MpJoinAck  # the MP_JOIN of a SYN returned above
+            c = crypto.verify_join_ack(ka, kb, sf.nonces[0], sf.nonces[1], o.hmac, conn.version)
+        ctx.check(c)
+        if c.verdict is Verdict.MISMATCH:
+            ctx.expert("mptcp.join.hmac_mismatch", str(c))
+
+    # ------------------------------------------------------------------ handshake machines
+
+    def handshake(self, obs: Observer, mptcp: Sequence[MptcpOption | MalformedOption]) -> None:
+        """Feed this packet of the subflow, whose MPTCP options are ``mptcp``, to its handshake machine ``obs``."""
+        ctx = self.ctx
+        sf, pkt, d = ctx.sf, ctx.pkt, ctx.d
+        flags = int(pkt.flags)
+        direction = ("A", "B") if d == 0 else ("B", "A")
+        guards: dict[str, bool] = {}
+        sig: str | None
+        if sf.kind == "MP_JOIN":
+            types = {type(o) for o in mptcp}
+            if flags & _RST:
+                sig = "RST"
+            elif flags & _SYN and not flags & _ACK:
+                sig = "SYN+MP_JOIN" if MpJoinSyn in types else None
+                guards["token_ok"] = sf.conn is not None
+            elif flags & _SYN:
+                sig = "SYN_ACK+MP_JOIN" if MpJoinSynAck in types else "SYN_ACK"
+                guards["hmac_ok"] = self._verified("MP_JOIN SYN/ACK")
+            elif MpJoinAck in types:
+                sig = "ACK+MP_JOIN"
+                guards["hmac_ok"] = self._verified("MP_JOIN ACK")
+            else:
+                sig = "ACK"
+        else:
+            mpc = next((o for o in mptcp if type(o) is MpCapable), None)
+            dss = next((o for o in mptcp if type(o) is Dss), None)
+            if flags & _SYN and not flags & _ACK:
+                sig = "SYN+MP_CAPABLE" if mpc else "SYN"
+            elif flags & _SYN:
+                sig = "SYN_ACK+MP_CAPABLE" if mpc else "SYN_ACK"
+                if mpc is None and sf.conn is not None and sf.conn.fallback is None:
+                    sf.conn.fallback = "the SYN/ACK carries no MP_CAPABLE"
+                    ctx.expert("mptcp.fallback", f"fallback to regular TCP: {sf.conn.fallback}")
+            elif isinstance(mpc, MpCapable):
+                sig = "DATA+MP_CAPABLE" if mpc.data_level_length is not None else "ACK+MP_CAPABLE"
+            elif isinstance(dss, Dss):
+                if int(dss.flags) & _F_M and dss.data_level_length == 0:
+                    sig = "DSS[INFINITE_MAPPING]"
+                elif int(dss.flags) & _F_M and pkt.payload_len:
+                    sig = "DATA+DSS"
+                else:
+                    sig = "ACK+DSS"
+            elif flags & _RST:
+                sig = None
+            else:
+                sig = "ACK"
+        if sig is not None:
+            for f in obs.feed(direction, sig, **guards):
+                ctx.expert(
+                    "mptcp.handshake.illegal",
+                    f"{sf.kind} {f.signal}: {f.role} {f.endpoint} in {'|'.join(f.states)}: {f.reason}",
+                )
+        if obs.is_final("A") and obs.is_final("B"):
+            states = obs.states("A") | obs.states("B")
+            if "FALLBACK" in states and sf.conn is not None and sf.conn.fallback is None:
+                sf.conn.fallback = "the MP_CAPABLE handshake did not complete (no MP_CAPABLE on the SYN/ACK or ACK)"
+                ctx.expert("mptcp.fallback", sf.conn.fallback)
+            sf.observer = FinishedHandshake(obs)
+
+    def _verified(self, prefix: str) -> bool:
+        return all(c.verdict is not Verdict.MISMATCH for c in self.ctx.checks if c.what.startswith(prefix))
+
+    # ------------------------------------------------------------------ MP_FASTCLOSE
+
+    def fastclose(self, o: MpFastclose) -> None:
+        ctx = self.ctx
+        sf = ctx.sf
+        conn = sf.conn
+        if conn is None:
+            return
+        receiver = conn.sides[1 - sf.side(ctx.d)]
+        if receiver.key is None:
+            c = Check(Verdict.UNVERIFIABLE, "MP_FASTCLOSE key", None, o.receiver_key, "unknown: the receiver's key")
+        else:
+            c = Check(
+                Verdict.VERIFIED if receiver.key == o.receiver_key else Verdict.MISMATCH,
+                "MP_FASTCLOSE key",
+                receiver.key,
+                o.receiver_key,
+            )
+        ctx.check(c)
+        if c.verdict is Verdict.MISMATCH:
+            ctx.expert("mptcp.fastclose.key_mismatch", str(c))
+        key_valid = c.verdict is not Verdict.MISMATCH
+        ctx.closure(conn, "RST+MP_FASTCLOSE" if int(ctx.pkt.flags) & _RST else "MP_FASTCLOSE", key_valid=key_valid)
