@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from mptcpspec.analysis.core import Analyzer
+from mptcpspec.analysis import Analyzer
 from mptcpspec.capture.packets import decode_frame
 from mptcpspec.capture.pcap import read_records
 from mptcpspec.dissect.follow import Follower
