@@ -3,7 +3,7 @@
     sudo python3 bench/bench_dissect.py [--packets 250000] [--runs 5] [--cache DIR] [--remake] [--text]
     python3 bench/bench_dissect.py --quick      # the small committed captures in tests/data, no root
 
-Captures: the kernel lab (tests/lab.py) makes a bulk MPTCP transfer over two subflows (client
+Captures: the kernel lab (lab/) makes a bulk MPTCP transfer over two subflows (client
 `subflow` endpoint on 203.0.113.1, both veth pairs shaped so the scheduler uses both), captured by
 tcpdump on `-i any` with snaplen 200 and filter `tcp`: one of at least --packets packets and one of
 at least twice that, to show whether memory stays flat as the capture grows.  They are cached in
@@ -68,7 +68,7 @@ def count_packets(path: Path) -> int:
 
 def make_capture(path: Path, packets: int, tries: int = 3) -> dict:
     """A bulk transfer over two subflows with at least ``packets`` packets; returns its metadata."""
-    from tests.lab import Lab, LabError, expected
+    from lab import Lab, LabError, expected
 
     octets = packets * OCTETS_PER_PACKET
     for attempt in range(1, tries + 1):
@@ -199,7 +199,7 @@ def main(argv=None) -> int:
     if a.quick:
         paths = [ROOT / "tests" / "data" / n for n in QUICK]
     else:
-        from tests.lab import lab_problem
+        from lab import lab_problem
 
         if why := lab_problem():
             print(f"bench_dissect: {why} (or use --quick)", file=sys.stderr)

@@ -3,9 +3,9 @@
     sudo python3 bench/bench_replay.py [--packets 100000] [--runs 3] [--cache DIR] [--remake]
     sudo python3 bench/bench_replay.py --quick      # a 5 MB upload: a smoke run
 
-Capture: the kernel lab (tests/lab.py) makes one MPTCP connection over two subflows (client
+Capture: the kernel lab (lab/) makes one MPTCP connection over two subflows (client
 `subflow` endpoint on 203.0.113.1; every veth shaped to 200 Mbit/s so the scheduler uses both)
-in which the kernel client uploads known octets (`lab_peer.pattern(n, 0)`) to a kernel server
+in which the kernel client uploads known octets (`lab.peer.pattern(n, 0)`) to a kernel server
 that reads them all (no reply) and records their length and sha256.  tcpdump captures it on
 `-i any` in the client namespace (Linux cooked v1, filter `tcp`) with the lab's full snapshot
 length: no packet is truncated, so the replay sends the real data.  The upload grows until the
@@ -176,7 +176,7 @@ def check_connections(path: Path) -> str:
 
 def make_capture(path: Path, packets: int, upload: int | None = None, tries: int = 3) -> dict:
     """A two-subflow kernel upload of at least ``packets`` packets (or of ``upload`` octets); its metadata."""
-    from tests.lab import SNAPLEN, Lab, LabError, expected
+    from lab import SNAPLEN, Lab, LabError, expected
 
     octets = upload or packets * OCTETS_PER_PACKET
     for attempt in range(1, tries + 1):
@@ -256,7 +256,7 @@ def run_in(lab, role: str, argv: list[str], timeout: float) -> tuple[int, str, s
 
 def kernel_run(lab, upload: int, work: Path) -> dict:
     """The kernel client uploads the same octets again; timed on a header-only capture."""
-    from tests.lab import expected
+    from lab import expected
 
     timeout = 60 + upload / 2e6
     path = work / "kernel.pcap"
@@ -280,7 +280,7 @@ def kernel_run(lab, upload: int, work: Path) -> dict:
 
 def stateful_run(lab, path: Path, meta: dict, timeout: float) -> dict:
     """One `mptcpspec replay` against a fresh kernel server that reads everything."""
-    from tests.lab import LabError
+    from lab import LabError
 
     server = lab.serve(reply=0, timeout=timeout + 30)
     rc, out, err, wall = run_in(
@@ -415,9 +415,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help=f"a {QUICK_UPLOAD // 1_000_000} MB upload: a smoke run")
     a = ap.parse_args(argv)
 
-    from tests.lab import Lab, lab_problem
+    from lab import Lab, lab_problem
 
-    if why := lab_problem(("ip", "tcpdump", "ethtool", "sysctl", "tc", "nft", "tcpreplay")):
+    if why := lab_problem(("ip", "tcpdump", "ethtool", "sysctl", "tc", "ss", "nft", "tcpreplay")):
         print(f"bench_replay: {why}", file=sys.stderr)
         return 2
     a.cache.mkdir(parents=True, exist_ok=True)

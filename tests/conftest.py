@@ -9,8 +9,9 @@ What a test needs from outside the repository, and what happens without it:
 - the external capture corpus (captures of other stacks, kept beside the project, not in it): found
   through the environment variable ``MPTCPSPEC_CORPUS``; unset, the tests that read it skip and say
   why, with CI=true too.  Set to a folder without the corpus's ``tcpdump/``, the run stops at once.
-- tools (tshark, editcap, the Kaitai compiler, ...) and the kernel lab (root, network namespaces):
-  missing, their tests skip with the reason; with CI=true they fail instead, since CI provides them.
+- tools (tshark, editcap, the Kaitai compiler, ...) and the kernel lab (root, network namespaces;
+  the ``lab_host`` fixture, or ``lab.need_lab`` for other tools): missing, their tests skip with
+  the reason; with CI=true they fail instead, since CI provides them.
 """
 
 from __future__ import annotations
@@ -194,3 +195,12 @@ def tshark() -> str:
 @pytest.fixture(scope="session")
 def ksc() -> list[str]:
     return need_ksc()
+
+
+@pytest.fixture(scope="session")
+def lab_host() -> None:
+    """The kernel lab can run here (root, network namespaces, MPTCP, its tools); the test skips
+    otherwise, and fails with CI=true."""
+    from lab import need_lab
+
+    need_lab()

@@ -2,7 +2,7 @@
 change a capture's records in memory, run the command line.
 
 The captures are the lab's (tests/data, see its README): the kernel talking to itself, with known
-data (``tests.lab_peer.pattern``).
+data (``lab.peer.pattern``).
 """
 
 from __future__ import annotations

@@ -118,7 +118,9 @@ def cmd_syn(a) -> dict:
                 else:
                     others.append(f)
         if synack:
-            time.sleep(0.2)  # the kernel answers the SYN/ACK at once: give its RST time to (not) go out
+            # The sleep is the behaviour under test: an RST the kernel would send answers the SYN/ACK at
+            # once, and no condition can show an RST that must not come; 0.2 s is the window it has.
+            time.sleep(0.2)
             t.send(
                 tcp_ip(
                     CLIENT[fam],
@@ -197,7 +199,7 @@ def cmd_hold(a) -> dict:
     t = RawTransport([CLIENT[4]], [SERVER[4]])
     t.open()
     print(json.dumps({"ready": True, "table": t.table}), flush=True)
-    time.sleep(30)
+    time.sleep(30)  # the behaviour under test: hold the transport open until the test's signal ends it
     return {"ready": False}
 
 

@@ -7,13 +7,13 @@ import io
 
 import pytest
 
+from lab.peer import pattern
 from mptcpspec.analysis import Analyzer
 from mptcpspec.capture.packets import decode_frame
 from mptcpspec.capture.pcap import read_records
 from mptcpspec.dissect.follow import Follower
 from tests.conftest import DATA
 from tests.dissect_helpers import cli, follow
-from tests.lab_peer import pattern
 
 
 @pytest.mark.parametrize(

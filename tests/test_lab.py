@@ -17,13 +17,13 @@ import subprocess
 
 import pytest
 
+from lab import PREFIX, Lab, cleanup_leftovers, expected, list_namespaces, need_lab
+from lab import host as labhost
 from mptcpspec.capture.packets import TcpFlags, decode_packet
 from mptcpspec.capture.pcap import read_records
 from mptcpspec.codec.options import MpCapable, decode_tcp_options
-from tests import lab as labmod
 from tests.conftest import DATA
 from tests.kernel_check import check_capture
-from tests.lab import Lab, cleanup_leftovers, expected, list_namespaces, need_root
 
 TOKEN = "MP_JOIN SYN token = token of the receiver's key"
 FIRST_DSN = "first DSN = IDSN + 1"
@@ -48,8 +48,7 @@ def assert_checked(rep, checks) -> None:
 
 @pytest.mark.lab
 @pytest.mark.parametrize("checksum", [False, True], ids=["plain", "dss-checksum"])
-def test_two_subflow_transfer_is_exact_and_checks(tmp_path, checksum):
-    need_root()
+def test_two_subflow_transfer_is_exact_and_checks(tmp_path, checksum, lab_host):
     pcap = tmp_path / "two-subflows.pcap"
     size, reply = 40000, 30000
     with Lab(checksum=checksum) as lab:
@@ -77,8 +76,7 @@ def test_two_subflow_transfer_is_exact_and_checks(tmp_path, checksum):
 
 @pytest.mark.lab
 @pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
-def test_lab_cleans_up_when_the_block_raises(tmp_path, exc):
-    need_root()
+def test_lab_cleans_up_when_the_block_raises(tmp_path, exc, lab_host):
     with pytest.raises(exc, match="inside the lab"):
         with Lab() as lab:
             names = set(lab.ns_names.values())
@@ -90,9 +88,8 @@ def test_lab_cleans_up_when_the_block_raises(tmp_path, exc):
 
 
 @pytest.mark.lab
-def test_cleanup_leftovers_removes_only_those_of_dead_processes():
-    need_root()
-    prefix = f"{labmod.PREFIX}test{os.getpid()}"
+def test_cleanup_leftovers_removes_only_those_of_dead_processes(lab_host):
+    prefix = f"{PREFIX}test{os.getpid()}"
     dead = subprocess.Popen(["true"])
     dead.wait()
     gone_name, live_name = f"{prefix}-{dead.pid}-0-client", f"{prefix}-{os.getpid()}-0-client"
@@ -111,15 +108,15 @@ def test_cleanup_leftovers_removes_only_those_of_dead_processes():
 
 
 def test_need_root_skips_or_fails_in_ci(monkeypatch):
-    monkeypatch.setattr(labmod, "lab_problem", lambda tools=labmod.TOOLS: "no lab here")
+    monkeypatch.setattr(labhost, "lab_problem", lambda tools=labhost.TOOLS: "no lab here")
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception, match="no lab here"):
-        need_root()
+        need_lab()
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="no lab here"):
-        need_root()
-    monkeypatch.setattr(labmod, "lab_problem", lambda tools=labmod.TOOLS: None)
-    need_root()
+        need_lab()
+    monkeypatch.setattr(labhost, "lab_problem", lambda tools=labhost.TOOLS: None)
+    need_lab()
 
 
 # What each committed capture must exercise: option classes seen, checks verified (non-zero).

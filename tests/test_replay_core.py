@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lab.peer import pattern
 from mptcpspec.capture.packets import decode_frame
 from mptcpspec.codec import crypto
 from mptcpspec.codec.options import (
@@ -33,7 +34,6 @@ from mptcpspec.replay.plan import PlanError, make_plan
 from mptcpspec.replay.subflow import SubflowState
 from mptcpspec.replay.wire import tcp_packet
 from tests.conftest import DATA, ROOT
-from tests.lab_peer import pattern
 
 SERVER = ipaddress.ip_address("198.51.100.2")
 

@@ -16,17 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from lab import Lab, expected, need_lab
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.replay.plan import make_plan
 from tests.conftest import DATA
-from tests.lab import Lab, expected, need_root
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(autouse=True)
 def _root():
-    need_root(("ip", "tcpdump", "nft"))
+    need_lab(("ip", "tcpdump", "ss", "nft"))
 
 
 def replay(lab: Lab, capture: str, target: str, *extra: str, timeout: float = 60):
@@ -203,7 +203,6 @@ def test_raw_mode_rewrites_addresses_and_checksums(tmp_path):
                 "198.51.100.2=198.51.100.12",
                 check=False,
             )
-            time.sleep(0.3)
         assert r.returncode == 0, r.stderr
         rep = json.loads(r.stdout)
         # 203.0.113.1 was not given: the packets to it are skipped, never sent.

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from lab import TOOLS, Lab, need_lab
 from mptcpspec.capture.packets import TcpFlags, decode_packet
 from mptcpspec.capture.pcap import read_records
 from mptcpspec.replay import transport
 from mptcpspec.replay.transport import RawTransport, TransportError, nft_script
-from tests import lab as labmod
 from tests import replay_transport_probe as probe
-from tests.lab import Lab, need_root
 
 PROBE = Path(probe.__file__).resolve()
 CLIENT, SERVER, PORT = probe.CLIENT, probe.SERVER, probe.PORT
@@ -34,7 +33,7 @@ CLIENT, SERVER, PORT = probe.CLIENT, probe.SERVER, probe.PORT
 
 @pytest.fixture(scope="module")
 def lab():
-    need_root(labmod.TOOLS + ("nft",))
+    need_lab(TOOLS + ("nft",))
     with Lab() as lab:
         for fam in (4, 6):
             lab.serve(family=fam, port=PORT, bind=SERVER[fam], timeout=300)
@@ -216,7 +215,7 @@ def test_missing_privileges_for_real():
     import shutil
     import subprocess
 
-    need_root(("setpriv", "nft"))
+    need_lab(("setpriv", "nft"))
     r = subprocess.run(
         [
             "setpriv",

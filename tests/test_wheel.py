@@ -45,6 +45,7 @@ def test_wheel_contents(unpacked_wheel):
     ):
         assert must in names
     assert not any(n.startswith("replay/") for n in names), "no top-level replay package in the wheel"
+    assert not any(n.startswith(("lab/", "tests/")) for n in names), "the test lab and the tests stay out of the wheel"
 
 
 def test_wheel_runs_alone(unpacked_wheel, tmp_path):

@@ -7,7 +7,7 @@ Run as root on a Linux machine with MPTCP, iproute2, tcpdump, ethtool, tc and ts
     python3 tests/data/make_captures.py v4-tfo ...   # some of them
     python3 tests/data/make_captures.py --out DIR    # somewhere else
 
-Each capture is made in a fresh :class:`tests.lab.Lab`, then checked independently of this
+Each capture is made in a fresh :class:`lab.Lab`, then checked independently of this
 project's decoders: tshark counts the MPTCP subtypes and the features each file promises (MP_JOIN,
 ADD_ADDR with HMAC and its echo, REMOVE_ADDR, MP_PRIO, MP_FASTCLOSE, MP_TCPRST, a SYN carrying data
 and MP_CAPABLE), tcpdump counts the DSS checksums; a capture that misses one is made again (up to
@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from tests.lab import Lab, LabError, expected, lab_problem  # noqa: E402
+from lab import Lab, LabError, expected, lab_problem  # noqa: E402
 
 SUBTYPES = {
     0: "MP_CAPABLE",
@@ -190,9 +189,10 @@ def add_addr(path: Path) -> dict:
             client.wait_event("subflows")
             client.wait_event("paused")
             lab.endpoint_change("client", id=3, backup=True)  # -> MP_PRIO on the subflows from 203.0.113.1
-            time.sleep(0.1)
-            lab.endpoint_delete("server", id=5)  # -> REMOVE_ADDR id 5
-            time.sleep(0.2)
+            cap.wait(lambda c: c.mptcp_subtypes()[5], "an MP_PRIO on the wire")
+            lab.endpoint_delete("server", id=5)  # -> REMOVE_ADDR id 5; the server closes the subflows to it
+            cap.wait(lambda c: c.mptcp_subtypes()[4], "a REMOVE_ADDR on the wire")
+            lab.wait_closed(lab.addr("server", 1))
             client.go()
             c = client.result()
             s = server.result()
@@ -227,7 +227,7 @@ def remove_addr(path: Path) -> dict:
 
     def act(lab):
         lab.endpoint_delete("client", id=3)  # -> REMOVE_ADDR id 3, from the client
-        time.sleep(0.2)
+        lab.wait_closed(lab.addr("client", 1))  # and the client closes the subflow from 203.0.113.1
 
     return _joined_then(path, act)
 
@@ -331,7 +331,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=HERE, help="directory (default: this one)")
     p.add_argument("--tries", type=int, default=3)
     a = p.parse_args(argv)
-    why = lab_problem(("ip", "tcpdump", "ethtool", "sysctl", "tc", "tshark"))
+    why = lab_problem(("ip", "tcpdump", "ethtool", "sysctl", "tc", "ss", "tshark"))
     if why:
         print(f"make_captures: {why}", file=sys.stderr)
         return 2

@@ -1,6 +1,6 @@
 """The two ends of a lab transfer: an MPTCP server and an MPTCP client.
 
-Run inside a lab namespace by :class:`tests.lab.Lab` (``ip netns exec NS python3 lab_peer.py ...``),
+Run inside a lab namespace by :class:`lab.Lab` (``ip netns exec NS python3 lab/peer.py ...``),
 stdlib only.  Each prints one JSON object per line on stdout: events (``listening``, ``paused``,
 ``subflows``) while it runs, then ``{"event": "result", ...}`` (one per connection for the
 server) and exits 0; on failure ``{"event": "error", ...}`` and exit 1.  Every blocking step is
@@ -11,15 +11,16 @@ and the tests know exactly what was sent.
 
 Server (one connection per ``--count``): read until EOF (or reset), optionally reply, close::
 
-    python3 lab_peer.py server --family 4 --port 5201 [--reply N] [--reply-after N] [--tfo]
+    python3 lab/peer.py server --family 4 --port 5201 [--reply N] [--reply-after N] [--tfo]
 
 Client: connect (or, with ``--tfo``, ``sendto(MSG_FASTOPEN)``), send ``--size`` octets in
 ``--chunk`` pieces ``--gap-ms`` apart, optionally wait until ``--wait-subflows`` subflows are
-established and pause at ``--pause-at`` octets until a line arrives on stdin, then either shut down
-the write side and read the reply until EOF (a normal close: DATA_FIN both ways), or with
-``--abort`` read ``--read-reply`` octets and close with SO_LINGER {1, 0} (MP_FASTCLOSE)::
+established (and answered: the fourth ACK of each join) and pause at ``--pause-at`` octets, once
+they are all acknowledged, until a line arrives on stdin, then either shut down the write side
+and read the reply until EOF (a normal close: DATA_FIN both ways), or with ``--abort`` read
+``--read-reply`` octets and close with SO_LINGER {1, 0} (MP_FASTCLOSE)::
 
-    python3 lab_peer.py client --connect 198.51.100.2 --port 5201 --size 40000 [--wait-subflows 2]
+    python3 lab/peer.py client --connect 198.51.100.2 --port 5201 --size 40000 [--wait-subflows 2]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import argparse
 import ctypes
 import ctypes.util
 import errno
+import fcntl
 import hashlib
 import json
 import random
@@ -35,6 +37,7 @@ import select
 import socket
 import struct
 import sys
+import termios
 import time
 
 IPPROTO_MPTCP = 262
@@ -44,6 +47,7 @@ MPTCP_TCPINFO = 2
 TCP_FASTOPEN = 23
 MSG_FASTOPEN = 0x20000000
 TCP_ESTABLISHED = 1
+TCPI_SEGS_IN = 140  # offset of tcpi_segs_in in struct tcp_info
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -77,13 +81,12 @@ def family_of(n: int) -> int:
 _libc = None
 
 
-def established_subflows(sock: socket.socket, any_state: bool = False) -> int | None:
-    """How many subflows of this MPTCP socket are in TCP ESTABLISHED (with ``any_state``: it has
-    at all, closing ones included), or None if unknown."""
+def _subflow_infos(sock: socket.socket, size_user: int, room: int = 16) -> tuple[int, list[bytes]] | None:
+    """(number of subflows, the first ``size_user`` octets of each one's struct tcp_info), or None
+    if MPTCP_TCPINFO is not supported."""
     global _libc
     if _libc is None:
         _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-    size_user, room = 8, 16  # only tcpi_state (the first octet) is needed
     buf = ctypes.create_string_buffer(16 + size_user * room)
     struct.pack_into("=IIII", buf, 0, 16, 0, 0, size_user)
     optlen = ctypes.c_uint32(len(buf))
@@ -91,20 +94,41 @@ def established_subflows(sock: socket.socket, any_state: bool = False) -> int | 
         return None
     _, num, _, got_size = struct.unpack_from("=IIII", buf, 0)
     stride = got_size or size_user
+    return num, [buf.raw[16 + i * stride : 16 + (i + 1) * stride] for i in range(min(num, room))]
+
+
+def established_subflows(sock: socket.socket, any_state: bool = False, answered: bool = False) -> int | None:
+    """How many subflows of this MPTCP socket are in TCP ESTABLISHED (with ``any_state``: it has
+    at all, closing ones included), or None if unknown.
+
+    With ``answered``, only those that have received a segment after their SYN/ACK
+    (``tcpi_segs_in`` >= 2): for a join, the fourth ACK, which makes it fully established.
+    """
+    got = _subflow_infos(sock, TCPI_SEGS_IN + 4 if answered else 8)  # tcpi_state is the first octet
+    if got is None:
+        return None
+    num, infos = got
     if any_state:
         return num
-    return sum(1 for i in range(min(num, room)) if buf.raw[16 + i * stride] == TCP_ESTABLISHED)
+    if answered and infos and len(infos[0]) < TCPI_SEGS_IN + 4:
+        raise OSError("this kernel's struct tcp_info has no tcpi_segs_in; cannot tell a join is answered")
+    return sum(
+        1
+        for info in infos
+        if info[0] == TCP_ESTABLISHED and (not answered or struct.unpack_from("=I", info, TCPI_SEGS_IN)[0] >= 2)
+    )
 
 
 def wait_subflows(sock: socket.socket, want: int, deadline: Deadline) -> int:
+    """Wait until ``want`` subflows are established and answered (see :func:`established_subflows`)."""
     while True:
-        n = established_subflows(sock)
+        n = established_subflows(sock, answered=True)
         if n is None:
             raise OSError("MPTCP_TCPINFO is not supported; cannot count subflows")
         if n >= want:
             return n
         deadline.left()
-        time.sleep(0.005)
+        time.sleep(0.005)  # the poll interval of the condition above
 
 
 def recv_all(
@@ -149,7 +173,7 @@ def send_chunks(sock: socket.socket, data: bytes, chunk: int, gap_ms: float, dea
         sock.sendall(piece)
         sent += len(piece)
         if gap_ms and sent < len(data):
-            time.sleep(gap_ms / 1000)
+            time.sleep(gap_ms / 1000)  # pacing: the gap between sends is the behaviour asked for
     return sent
 
 
@@ -204,6 +228,20 @@ def run_server(a) -> None:
     ls.close()
 
 
+def wait_drained(sock: socket.socket, deadline: Deadline) -> None:
+    """Wait until everything sent on the socket is acknowledged (SIOCOUTQ is 0; for an MPTCP socket,
+    at the data level), so that a pause starts with no data in flight."""
+    while True:
+        try:
+            unacked = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+        except OSError:
+            return  # the kernel cannot tell (MPTCP sockets answer SIOCOUTQ since Linux 6.2)
+        if unacked == 0:
+            return
+        deadline.left()
+        time.sleep(0.005)  # the poll interval of the condition above
+
+
 def wait_for_go(deadline: Deadline) -> None:
     r, _, _ = select.select([sys.stdin], [], [], deadline.left())
     if not r or not sys.stdin.readline():
@@ -238,6 +276,7 @@ def run_client(a) -> None:
     while sent < len(data):
         if a.pause_at is not None and not paused and sent >= a.pause_at:
             paused = True
+            wait_drained(s, deadline)
             emit("paused", sent=sent, subflows=established_subflows(s))
             wait_for_go(deadline)
         step = first_piece if sent == 0 else a.chunk
@@ -249,10 +288,10 @@ def run_client(a) -> None:
         if a.wait_subflows and subflows_seen is None:
             subflows_seen = wait_subflows(s, a.wait_subflows, deadline)
             emit("subflows", established=subflows_seen)
-            time.sleep(0.05)  # let the joins become fully established (the fourth ACK)
         if a.gap_ms and sent < len(data):
-            time.sleep(a.gap_ms / 1000)
+            time.sleep(a.gap_ms / 1000)  # pacing: the gap between sends is the behaviour asked for
     if a.pause_at is not None and not paused:
+        wait_drained(s, deadline)
         emit("paused", sent=sent, subflows=established_subflows(s))
         wait_for_go(deadline)
     if a.abort:
