@@ -7,7 +7,7 @@ import json
 from typing import TextIO
 
 from mptcpspec.codec.options import KIND_MPTCP, MalformedOption, decode_tcp_options
-from mptcpspec.dissect.show import _value, option_dict
+from mptcpspec.dissect.show import option_dict, value_text
 from mptcpspec.errors import DecodeError
 
 __all__ = ["list_options", "option_summary"]
@@ -22,7 +22,7 @@ def option_summary(opt) -> str:
         v = getattr(opt, f.name)
         if v is None or (f.name == "reserved" and not v):
             continue
-        parts.append(f"{f.name}={_value(f.name, v).replace('  ', ' ').replace(' | ', '|').replace(' ', '')}")
+        parts.append(f"{f.name}={value_text(f.name, v).replace('  ', ' ').replace(' | ', '|').replace(' ', '')}")
     return " ".join(parts)
 
 

@@ -8,13 +8,14 @@ import ipaddress
 
 from mptcpspec.codec.options import MalformedOption, TcpOptions
 
-__all__ = ["option_dict", "option_tree", "options_tree"]
+__all__ = ["jsonable", "option_dict", "option_tree", "options_tree", "value_text"]
 
 # Fields shown in hexadecimal: keys, tokens, nonces, HMACs and checksums are opaque numbers.
 _HEX = ("key", "token", "nonce", "hmac", "checksum")
 
 
-def _jsonable(name: str, v):
+def jsonable(v):
+    """A field value as a plain JSON value: enums as integers, octets and bytes-like as hex, addresses as text."""
     if isinstance(v, enum.Enum):
         return int(v)
     if isinstance(v, (bytes, bytearray)):
@@ -45,7 +46,7 @@ def option_dict(opt, offset: int | None = None, length: int | None = None) -> di
         d["length"] = length
     for f in dataclasses.fields(opt):
         v = getattr(opt, f.name)
-        d[f.name] = _jsonable(f.name, v)
+        d[f.name] = jsonable(v)
         if isinstance(v, enum.Flag):
             d[f"{f.name}_names"] = [m.name for m in type(v) if m in v]
         elif isinstance(v, enum.Enum):
@@ -53,7 +54,9 @@ def option_dict(opt, offset: int | None = None, length: int | None = None) -> di
     return d
 
 
-def _value(name: str, v) -> str:
+def value_text(name: str, v) -> str:
+    """A field value for people: flags with their names, enums with theirs, keys and other opaque numbers
+    (``name`` says which) in hexadecimal, ``(absent)`` for None."""
     if v is None:
         return "(absent)"
     if isinstance(v, enum.Flag):
@@ -96,7 +99,7 @@ def option_tree(
         v = getattr(opt, f.name)
         if v is None and hide_absent:
             continue
-        lines.append(f"{indent}    {f.name}: {_value(f.name, v)}")
+        lines.append(f"{indent}    {f.name}: {value_text(f.name, v)}")
     return lines
 
 

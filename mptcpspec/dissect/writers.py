@@ -14,8 +14,8 @@ from typing import TextIO
 from mptcpspec.analysis import ConnectionSummary, PacketInfo
 from mptcpspec.analysis.expert import KINDS, Severity
 from mptcpspec.codec.options import Dss, MalformedOption, encode_option
-from mptcpspec.dissect.fields import FIELDS, option_cells
-from mptcpspec.dissect.show import _jsonable, option_dict, option_tree
+from mptcpspec.dissect.fields import FIELDS, UnknownFieldError, compile_row
+from mptcpspec.dissect.show import jsonable, option_dict, option_tree
 
 __all__ = ["TextWriter", "JsonWriter", "FieldsWriter", "connection_rows", "write_connections", "expert_summary"]
 
@@ -211,8 +211,8 @@ def packet_dict(info: PacketInfo) -> dict:
             {
                 "what": c.what,
                 "verdict": c.verdict.name.lower(),
-                "expected": _jsonable("", c.expected),
-                "actual": _jsonable("", c.actual),
+                "expected": jsonable(c.expected),
+                "actual": jsonable(c.actual),
                 "why": c.why,
             }
             for c in info.checks
@@ -238,7 +238,7 @@ class FieldsWriter:
     def __init__(self, out: TextIO, names: list[str], options: dict[str, str] | None = None) -> None:
         unknown = [n for n in names if n not in FIELDS]
         if unknown:
-            raise KeyError(unknown[0])
+            raise UnknownFieldError(unknown[0])
         o = options or {}
         self.out = out
         self.names = names
@@ -249,50 +249,12 @@ class FieldsWriter:
         self.occ = o.get("occurrence", "a")
         q = o.get("quote", "n")
         self.quote = {"d": '"', "s": "'", "n": ""}[q]
-        self.row = self._compile(names) if self.occ == "a" and not self.quote else None
+        #: the whole row of a TCP packet in the default output mode, compiled from the fields' cells
+        self.row = compile_row(names, self.agg, self.sep, self._slow) if self.occ == "a" and not self.quote else None
         if o.get("bom", "n") == "y":
             out.write("\ufeff")  # as tshark -E bom=y: the UTF-8 byte order mark first
         if o.get("header", "n") == "y":
             out.write(self.sep.join(names) + "\n")
-
-    def _compile(self, names: list[str]):
-        """One function for the whole row: each field's ``fast`` expression where it has one, the
-        option fields from one call of :func:`~mptcpspec.dissect.fields.option_cells`, else its getter's
-        values joined.  Used for TCP packets in the default output mode."""
-        opt_names, opt_cells, one = option_cells(names, self.agg)
-        env = {
-            "SLOW": self._slow,
-            "AGG": self.agg,
-            "SEP": self.sep,
-            "OPTS": opt_cells,
-            "ONE": one,
-            "EMPTY": ("",) * len(opt_names),
-        }
-        parts = []
-        for k, n in enumerate(names):
-            f = FIELDS[n]
-            if f.fast is not None:
-                env[f"g{k}"] = f.get
-                parts.append(f.fast.replace("GET(", f"g{k}("))
-            elif f.option:
-                parts.append(f"c{opt_names.index(n)}")
-            else:
-                env[f"g{k}"] = f.get
-                parts.append(f"AGG.join(g{k}(i))")
-        cells = "".join(f"c{k}, " for k in range(len(opt_names)))
-        src = (
-            "def row(i):\n    p = i.packet\n    if p is None:\n        return SLOW(i)\n"
-            + (
-                "    m = i.mptcp\n    if not m:\n        cells = EMPTY\n"
-                "    elif len(m) == 1 and (f := ONE.get(type(m[0]))) is not None:\n        cells = f(m[0])\n"
-                f"    else:\n        cells = OPTS(m)\n    {cells}= cells\n"
-                if opt_names
-                else ""
-            )
-            + f"    return SEP.join(({''.join(x + ', ' for x in parts)}))\n"
-        )
-        exec(src, env)  # noqa: S102 - built from the field table's own fragments
-        return env["row"]
 
     def write_all(self, infos) -> None:
         """:meth:`write` for each of ``infos``, in a loop of its own (the dissector's main loop when
