@@ -267,14 +267,6 @@ class Namespaces:
             if s.state in ACTIVE_STATES and (address is None or address in (s.local, s.peer))
         ]
 
-    def wait_listening(self, role: str, port: int, timeout: float = 5.0) -> None:
-        """Wait until a socket of the namespace is in LISTEN on ``port``."""
-        wait_until(
-            lambda: any(s.state == "LISTEN" and s.local_port == port for s in self.sockets(role)),
-            f"a listener on port {port} in the {role} namespace",
-            timeout,
-        )
-
     def wait_closed(self, address: str, timeout: float = 5.0) -> None:
         """Wait until no socket of either namespace with ``address`` at one end is still active
         (TIME-WAIT, which sends nothing more, is closed here)."""
