@@ -1,4 +1,20 @@
-"""The ``mptcpspec`` command line."""
+"""The cli wing: the ``mptcpspec`` command line, the top of the package.
+
+It holds thin commands only: each parses its arguments, calls the wings below (dissect, export,
+codec, fsm, replay) and renders what they return; the work itself is theirs.  One exit-status
+convention for every command, :class:`~mptcpspec.cli.exitcode.ExitCode` (0 done, 1 done on damaged
+input or with a failed outcome, 2 usage error, 3 unusable input, 130 interrupted), and one mapping
+from errors to it and to the one-line message ``mptcpspec: error: ...``
+(:func:`~mptcpspec.cli.common.run_command`).  Every command that reads a capture opens it with
+:func:`~mptcpspec.cli.common.open_capture` and reports how the read ended with
+:func:`~mptcpspec.cli.common.report_read`, so a missing, foreign or truncated file gets the same
+status and message from each.
+
+Modules: this one (the parser, ``main``, and the ``decode``, ``options`` and ``regen`` commands),
+:mod:`~mptcpspec.cli.dissect` (``dissect``, ``connections``), :mod:`~mptcpspec.cli.export`,
+:mod:`~mptcpspec.cli.fsm`, :mod:`~mptcpspec.cli.replay`, :mod:`~mptcpspec.cli.common` and
+:mod:`~mptcpspec.cli.exitcode`.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +23,13 @@ import json
 import sys
 
 from mptcpspec import __version__
-from mptcpspec.errors import MptcpspecError
+from mptcpspec.cli.common import PROG, CommandError, open_capture, report_read, run_command, spec_folder
+from mptcpspec.cli.exitcode import ExitCode
 
-PROG = "mptcpspec"
-
-
-def _fail(msg: str, code: int = 1) -> int:
-    print(f"{PROG}: error: {msg}", file=sys.stderr)
-    return code
+__all__ = ["PROG", "build_parser", "main"]
 
 
-def cmd_decode(args) -> int:
+def cmd_decode(args: argparse.Namespace) -> int:
     from mptcpspec.codec.options import decode_tcp_options, encode_option
     from mptcpspec.dissect.show import option_dict, options_tree
 
@@ -27,10 +39,10 @@ def cmd_decode(args) -> int:
     try:
         data = bytes.fromhex(text)
     except ValueError:
-        return _fail(f"not hexadecimal: {text[:60]!r}", 2)
+        raise CommandError(ExitCode.USAGE, f"not hexadecimal: {text[:60]!r}") from None
     if not data:
-        return _fail("no octets given", 2)
-    area = decode_tcp_options(data, args.mptcp_version)
+        raise CommandError(ExitCode.USAGE, "no octets given")
+    area = decode_tcp_options(data, args.mptcp_version)  # a DecodeError: the octets are damaged
     if args.json:
         out, off = [], 0
         for opt in area.options:
@@ -44,26 +56,31 @@ def cmd_decode(args) -> int:
         )
     else:
         print("\n".join(options_tree(area, encode_option)))
-    return 0
+    return ExitCode.OK
 
 
-def cmd_regen(args) -> int:
+def cmd_regen(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from mptcpspec.export.regen import regen
 
-    stale = regen(args.spec, args.out, check=args.check)
+    out = None if args.out is None else Path(args.out)
+    stale = regen(spec_folder(args.spec), out, check=args.check)
     if args.check:
         if stale:
-            return _fail(f"generated code is stale: {', '.join(stale)} (run `{PROG} regen`)")
+            raise CommandError(ExitCode.DAMAGED, f"generated code is stale: {', '.join(stale)} (run `{PROG} regen`)")
         print("generated code is up to date")
-        return 0
+        return ExitCode.OK
     print(f"regenerated: {', '.join(stale)}" if stale else "nothing to do: generated code is up to date")
-    return 0
+    return ExitCode.OK
 
 
-def cmd_options(args) -> int:
+def cmd_options(args: argparse.Namespace) -> int:
     from mptcpspec.dissect.optlist import list_options
 
-    return list_options(args.read, as_json=args.json, out=sys.stdout)
+    with open_capture(args.read) as f:
+        result = list_options(f, as_json=args.json, out=sys.stdout)
+    return report_read(args.read, result)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mptcpspec.cli.export import add_parser as add_export
 
     add_export(sub)
-    _add_fsm_parser(sub)
+    from mptcpspec.cli.fsm import add_parser as add_fsm
+
+    add_fsm(sub)
     from mptcpspec.cli.dissect import add_parsers
 
     add_parsers(sub)
@@ -114,54 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _add_fsm_parser(sub) -> None:
-    """``mptcpspec fsm show|dot|check FILE``: the state machines of spec/*.fsm."""
-
-    def run(args) -> int:
-        from mptcpspec.cli.fsm import main as fsm_main
-
-        return fsm_main(args)
-
-    f = sub.add_parser(
-        "fsm",
-        help="show, draw or check a state machine (spec/*.fsm)",
-        description="State machines written in the DSL of spec/*.fsm.",
-    )
-    fsub = f.add_subparsers(dest="fsm_command", required=True, metavar="ACTION")
-    s = fsub.add_parser("show", help="print states, signals, events and transitions")
-    s.add_argument("file", metavar="FILE", help="a .fsm file, e.g. spec/closure.fsm")
-    d = fsub.add_parser("dot", help="draw the machine: DOT (default), SVG or PNG (needs Graphviz), Mermaid")
-    d.add_argument("file", metavar="FILE", help="a .fsm file")
-    d.add_argument("-o", "--output", metavar="OUT", help="output file (default: standard output)")
-    d.add_argument(
-        "--format",
-        choices=("dot", "svg", "png", "mermaid"),
-        default=None,
-        help="picture format (default: from the OUT suffix, else dot)",
-    )
-    c = fsub.add_parser("check", help="static checks, then every `check` scenario over in-order and lossy channels")
-    c.add_argument("file", metavar="FILE", help="a .fsm file")
-    c.add_argument(
-        "--promela",
-        action="store_true",
-        help="also export to Promela and verify with spin (needs spin and a C compiler)",
-    )
-    for a in (s, d, c):
-        a.set_defaults(func=run)
-
-
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: the process's); its exit status (a usage error that
+    argparse finds exits at once with :attr:`ExitCode.USAGE`, argparse's own message)."""
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except MptcpspecError as e:
-        return _fail(str(e))
-    except BrokenPipeError:  # pragma: no cover - e.g. piped into head
-        return 0
-    except OSError as e:
-        return _fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "))
-    except KeyboardInterrupt:  # pragma: no cover
-        return 130
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,23 +1,27 @@
 """``mptcpspec dissect`` and ``mptcpspec connections``: the command-line face of the dissector.
 
-Exit status: 0 when the whole file was read; 1 when the file is damaged (truncated or corrupt
-framing: everything before the damage was still dissected and printed); 2 for a usage error (bad
-filter, unknown field, bad option); 3 when the file cannot be used at all (missing, unreadable,
-not a capture) or has no MPTCP stream N for ``--follow N``.
+Exit status (:class:`~mptcpspec.cli.exitcode.ExitCode`): 0 when the whole file was read; 1 when the
+file is damaged (truncated or corrupt framing: everything before the damage was still dissected and
+printed); 2 for a usage error (bad filter, unknown field, bad option); 3 when the file cannot be used
+at all (missing, unreadable, not a capture) or has no MPTCP stream N for ``--follow N``.
 """
 
 from __future__ import annotations
 
-import gc
-import os
+import argparse
 import re
 import sys
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mptcpspec.capture.pcap import CaptureError
+from mptcpspec.cli.common import CommandError, Progress, Subcommands, note, open_capture, report_read
+from mptcpspec.cli.exitcode import ExitCode
 
-EXIT_OK, EXIT_DAMAGED, EXIT_USAGE, EXIT_UNUSABLE = 0, 1, 2, 3
+if TYPE_CHECKING:
+    from mptcpspec.dissect.writers import PacketWriter
+
+__all__ = ["add_parsers", "cmd_connections", "cmd_dissect", "fields_settings"]
 
 DISSECT_EPILOG = """\
 examples:
@@ -34,49 +38,25 @@ mptcp.closure.client, mptcp.expert, ...).  exit status: 0 ok, 1 damaged file (pa
 2 usage error, 3 unusable file.
 """
 
-
-def _err(msg: str, code: int) -> int:
-    print(f"mptcpspec: error: {msg}", file=sys.stderr)
-    return code
-
-
-class _Progress:
-    """A one-line progress bar on stderr, when stderr is a terminal and the file is large."""
-
-    def __init__(self, path: str, enabled: bool) -> None:
-        self.total = 0
-        try:
-            self.total = os.path.getsize(path)
-        except OSError:
-            pass
-        self.on = enabled and self.total > 8 << 20 and sys.stderr.isatty()
-        self.last = 0.0
-        self.start = time.monotonic()
-
-    def update(self, reader, frames: int) -> None:
-        now = time.monotonic()
-        if now - self.last < 0.2:
-            return
-        self.last = now
-        done = min(reader.position / self.total, 1.0) if self.total else 0
-        bar = "#" * int(done * 30)
-        rate = frames / max(now - self.start, 1e-9)
-        sys.stderr.write(f"\r[{bar:<30}] {done * 100:5.1f}%  {frames} frames  {rate:,.0f}/s ")
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.on:
-            sys.stderr.write("\r" + " " * 72 + "\r")
-            sys.stderr.flush()
+_SETTINGS = {
+    "header": "y or n",
+    "bom": "y or n",
+    "quote": "d, s or n",
+    "occurrence": "f, l, a or an occurrence number",
+    "separator": "/t, /s or a character",
+    "aggregator": ", /s or a character",
+}
 
 
-def _parse_E(values: list[str]) -> dict[str, str]:
+def fields_settings(values: list[str] | None) -> dict[str, str]:
+    """The ``-E`` settings of ``-T fields``, checked (a usage error names the one that is wrong)."""
     out = {}
     for v in values or []:
         k, sep, val = v.partition("=")
-        if not sep or k not in ("separator", "header", "occurrence", "aggregator", "quote", "bom"):
-            raise ValueError(
-                f"-E {v}: expected bom=y|n, separator=, header=y|n, occurrence=f|l|a|N, aggregator= or quote=d|s|n"
+        if not sep or k not in _SETTINGS:
+            raise CommandError(
+                ExitCode.USAGE,
+                f"-E {v}: expected bom=y|n, separator=, header=y|n, occurrence=f|l|a|N, aggregator= or quote=d|s|n",
             )
         if (
             (k in ("header", "bom") and val not in ("y", "n"))
@@ -84,151 +64,93 @@ def _parse_E(values: list[str]) -> dict[str, str]:
             or (k == "occurrence" and val not in ("f", "l", "a") and re.fullmatch(r"-?[0-9]+", val) is None)
             or (k in ("separator", "aggregator") and not val)
         ):
-            allowed = {
-                "header": "y or n",
-                "bom": "y or n",
-                "quote": "d, s or n",
-                "occurrence": "f, l, a or an occurrence number",
-                "separator": "/t, /s or a character",
-                "aggregator": ", /s or a character",
-            }[k]
-            raise ValueError(f"-E {v}: {k} is {allowed}")
+            raise CommandError(ExitCode.USAGE, f"-E {v}: {k} is {_SETTINGS[k]}")
         out[k] = val
     return out
 
 
-def cmd_dissect(args) -> int:
+def _writer(args: argparse.Namespace) -> PacketWriter | None:
+    """The writer that ``-T``, ``-e``, ``-E`` and ``-q`` ask for (None: no packets printed)."""
+    from mptcpspec.dissect.fields import UnknownFieldError
+    from mptcpspec.dissect.writers import FieldsWriter, JsonWriter, TextWriter
+
+    if args.e and args.T != "fields":
+        raise CommandError(ExitCode.USAGE, "output fields were given with -e, but -T fields was not")
+    if args.T == "fields":
+        if not args.e:
+            raise CommandError(ExitCode.USAGE, "-T fields needs at least one -e FIELD (see --list-fields)")
+        try:
+            writer: PacketWriter = FieldsWriter(sys.stdout, args.e, fields_settings(args.E))
+        except UnknownFieldError as e:
+            raise CommandError(ExitCode.USAGE, str(e)) from None
+    elif args.T == "json":
+        writer = JsonWriter(sys.stdout)
+    else:
+        writer = TextWriter(sys.stdout, tree=not args.no_tree)
+    return None if args.quiet else writer
+
+
+def cmd_dissect(args: argparse.Namespace) -> int:
     from mptcpspec.dissect.fields import FIELDS
+    from mptcpspec.dissect.follow import StreamFiles
     from mptcpspec.dissect.pipeline import Dissection
-    from mptcpspec.dissect.writers import FieldsWriter, JsonWriter, TextWriter, expert_summary
+    from mptcpspec.dissect.reading import dissect_capture
+    from mptcpspec.dissect.writers import expert_summary
 
     if args.list_fields:
-        for name, f in FIELDS.items():
-            print(f"{name}\t{f.source}\t{f.description}")
-        return EXIT_OK
+        for name, field in FIELDS.items():
+            print(f"{name}\t{field.source}\t{field.description}")
+        return ExitCode.OK
     if not args.read:
-        return _err("-r FILE is required", EXIT_USAGE)
-    out = sys.stdout
-    flt = None
+        raise CommandError(ExitCode.USAGE, "-r FILE is required")
+    keep = None
     if args.filter:
         from mptcpspec.dissect.filters import FilterError, compile_filter  # lark: imported only when needed
 
         try:
-            flt = compile_filter(args.filter)
+            keep = compile_filter(args.filter)
         except FilterError as e:
-            return _err(str(e), EXIT_USAGE)
-    if args.e and args.T != "fields":
-        return _err("output fields were given with -e, but -T fields was not", EXIT_USAGE)
-    if args.T == "fields":
-        if not args.e:
-            return _err("-T fields needs at least one -e FIELD (see --list-fields)", EXIT_USAGE)
-        try:
-            writer = FieldsWriter(out, args.e, _parse_E(args.E))
-        except KeyError as e:
-            return _err(f"unknown field {e.args[0]!r} (see --list-fields)", EXIT_USAGE)
-        except ValueError as e:
-            return _err(str(e), EXIT_USAGE)
-    elif args.T == "json":
-        writer = JsonWriter(out)
-    else:
-        writer = TextWriter(out, tree=not args.no_tree)
-    if args.quiet:
-        writer = None
-    if args.two_pass and os.path.exists(args.read) and not (os.path.isfile(args.read) or os.path.isdir(args.read)):
-        return _err(f"-2 reads the file twice: {args.read} is not a regular file", EXIT_USAGE)
-    follower = files = None
-    names: list[Path] = []
-
-    def unusable(message: str) -> int:
-        for f in files or ():  # no --follow files for a file that could not be read
-            f.close()
-        for n in names:
-            n.unlink(missing_ok=True)
-        return _err(message, EXIT_UNUSABLE)
-
+            raise CommandError(ExitCode.USAGE, str(e)) from None
+    writer = _writer(args)
+    folder = None
     if args.follow is not None:
-        from mptcpspec.dissect.follow import Follower
-
-        folder = Path(args.follow_dir)
+        folder = Path(args.follow_dir)  # made first: a folder that cannot be made is said before any reading
         folder.mkdir(parents=True, exist_ok=True)
-        names = [folder / f"mptcp-stream-{args.follow}-client.bin", folder / f"mptcp-stream-{args.follow}-server.bin"]
-        files = [open(n, "wb") for n in names]
-        follower = Follower(args.follow, *files)
-    d = Dissection(args.read, verify=not args.no_verify, two_pass=args.two_pass)
-    progress = _Progress(args.read, not args.no_progress)
-    status = EXIT_OK
-    count = 0
-    first_ts = None
-    # What the imports made lives to the end: no collection need look at it again.  The packets'
-    # objects die young, freed as they go; the cyclic collector runs less often for them.  Both
-    # undone after the loop, for a caller that runs this in its own process.
-    gc_threshold, gc_frozen = gc.get_threshold(), gc.get_freeze_count()
-    gc.freeze()
-    gc.set_threshold(20000, 20, 20)
-    try:
-        if isinstance(writer, FieldsWriter) and follower is None and flt is None and not args.count and not progress.on:
-            writer.write_all(d)  # the rows and nothing else: the writer's own loop
-        else:
-            for info in d:
-                if follower is not None:
-                    follower.feed(info)
-                if progress.on and not info.number & 0x3FFF:
-                    progress.update(d.reader, info.number)
-                if first_ts is None:
-                    first_ts = info.timestamp_ns
-                    if isinstance(writer, TextWriter):
-                        writer.first_ts = first_ts  # times are relative to the first frame, as tshark's
-                if flt is not None and not flt(info):
-                    continue
-                count += 1
-                if writer is not None:
-                    writer.write(info)
-                if args.count and count >= args.count:
-                    break
-    except CaptureError as e:
-        progress.done()
-        if d.frames == 0:
-            return unusable(f"{args.read}: {e}")
-        print(
-            f"mptcpspec: {args.read}: {e} (after {d.frames} frames; the output above is complete up to there)",
-            file=sys.stderr,
-        )
-        status = EXIT_DAMAGED
-    except FileNotFoundError:
-        return unusable(f"{args.read}: no such file")
-    except IsADirectoryError:
-        return unusable(f"{args.read}: is a directory")
-    except PermissionError:
-        return unusable(f"{args.read}: permission denied")
-    finally:
-        progress.done()
-        gc.set_threshold(*gc_threshold)
-        if not gc_frozen:
-            gc.unfreeze()
-    if writer is not None and hasattr(writer, "flush"):
-        writer.flush()
-    for p in d.problems:
-        print(f"mptcpspec: {args.read}: {p}", file=sys.stderr)
-        status = EXIT_DAMAGED
-    _unsupported(args.read, d)
+    files = None
+    with open_capture(args.read, twice=args.two_pass) as f:
+        d = Dissection(f, verify=not args.no_verify, two_pass=args.two_pass)
+        if folder is not None:
+            files = StreamFiles(args.follow, folder)
+        progress = Progress(f, not args.no_progress)
+        try:
+            result = dissect_capture(
+                d,
+                writer=writer,
+                keep=keep,
+                follower=None if files is None else files.follower,
+                count=args.count,
+                progress=progress if progress.on else None,
+            )
+        except CaptureError:
+            if files is not None:
+                files.discard()  # no --follow files for a file that could not be read
+            raise
+        finally:
+            progress.done()
+    status = report_read(args.read, result)
     if args.T == "text" and not args.count:
-        out.write("\n".join(expert_summary(d.analyzer.experts)) + "\n")
-    if follower is not None:
-        reports = follower.finish()
-        for f in files:
-            f.close()
-        if follower.conn is None:
-            for n in names:
-                n.unlink()
-            streams = sum(c.stream is not None for c in d.connections())
-            have = f"streams 0 to {streams - 1}" if streams else "none"
-            return _err(f"no MPTCP stream {args.follow} in {args.read} ({have})", EXIT_UNUSABLE)
-        if not follower.seen:
-            print(f"mptcpspec: MPTCP stream {args.follow} carried no data in this capture", file=sys.stderr)
-        for name, r in zip(names, reports):
+        sys.stdout.write("\n".join(expert_summary(d.analyzer.experts)) + "\n")
+    if files is not None:
+        follow = files.finish(d.connections())
+        if not follow.found:
+            have = f"streams 0 to {follow.streams - 1}" if follow.streams else "none"
+            raise CommandError(ExitCode.UNUSABLE, f"no MPTCP stream {args.follow} in {args.read} ({have})")
+        if not follow.carried_data:
+            note(f"MPTCP stream {args.follow} carried no data in this capture")
+        for path, r in follow.files:
             gaps = ", ".join(f"{n} octets at DSN {s}" for s, n in r.gaps) or "none"
             print(
-                f"{name}: {r.written} octets from {r.segments} segments ({r.duplicate} duplicate); gaps: {gaps}"
+                f"{path}: {r.written} octets from {r.segments} segments ({r.duplicate} duplicate); gaps: {gaps}"
                 + (f"; {r.late} octets after their gap was given up" if r.late else "")
                 + (f"; {r.cut} octets cut by the snapshot length" if r.cut else "")
                 + (f"; {r.unmapped} octets without a known DSN" if r.unmapped else ""),
@@ -237,54 +159,24 @@ def cmd_dissect(args) -> int:
     return status
 
 
-def _unsupported(path, d) -> None:
-    """Say which frames were left undecoded for their link type (the file itself is fine)."""
-    for linktype, n in sorted(d.unsupported.items()):
-        print(
-            f"mptcpspec: {path}: {n} frame(s) of link type {linktype}, which is not supported "
-            f"(Ethernet, Linux cooked v1/v2, raw IP, BSD null/loopback are): not decoded",
-            file=sys.stderr,
-        )
-
-
-def cmd_connections(args) -> int:
+def cmd_connections(args: argparse.Namespace) -> int:
     from mptcpspec.dissect.pipeline import Dissection
+    from mptcpspec.dissect.reading import read_connections
     from mptcpspec.dissect.writers import write_connections
 
-    d = Dissection(args.read, verify=not args.no_verify)
-    progress = _Progress(args.read, not args.no_progress)
-    status = EXIT_OK
-    try:
-        if progress.on:
-            for info in d:
-                if not info.number & 0x3FFF:
-                    progress.update(d.reader, info.number)
-        else:
-            for _ in d:
-                pass
-    except CaptureError as e:
-        progress.done()  # before the message (done again, harmlessly, on the way out)
-        if d.frames == 0:
-            return _err(f"{args.read}: {e}", EXIT_UNUSABLE)
-        print(f"mptcpspec: {args.read}: {e} (after {d.frames} frames)", file=sys.stderr)
-        status = EXIT_DAMAGED
-    except FileNotFoundError:
-        return _err(f"{args.read}: no such file", EXIT_UNUSABLE)
-    except (IsADirectoryError, PermissionError) as e:
-        return _err(f"{args.read}: {e.strerror}", EXIT_UNUSABLE)
-    finally:
-        progress.done()
-    for p in d.problems:
-        print(f"mptcpspec: {args.read}: {p}", file=sys.stderr)
-        status = EXIT_DAMAGED
-    _unsupported(args.read, d)
-    write_connections([c.summary() for c in d.connections()], sys.stdout, as_json=args.json)
+    with open_capture(args.read) as f:
+        d = Dissection(f, verify=not args.no_verify)
+        progress = Progress(f, not args.no_progress)
+        try:
+            result, summaries = read_connections(d, progress if progress.on else None)
+        finally:
+            progress.done()
+    status = report_read(args.read, result)
+    write_connections(summaries, sys.stdout, as_json=args.json)
     return status
 
 
-def add_parsers(sub) -> None:
-    import argparse
-
+def add_parsers(sub: Subcommands) -> None:
     p = sub.add_parser(
         "dissect",
         help="dissect a pcap/pcapng file: MPTCP connections, checks, expert info",

@@ -1,16 +1,22 @@
-"""``mptcpspec export ksy|wireshark -o DIR``: the generated codecs for other tools."""
+"""``mptcpspec export ksy|wireshark -o DIR``: the generated codecs for other tools.
+
+Exit status (:class:`~mptcpspec.cli.exitcode.ExitCode`): 0 done; 1 the ``--spec`` folder has an
+error; 2 usage error; 3 ``--spec`` is no folder, or the output folder cannot be written.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
-from mptcpspec.errors import SpecError
+from mptcpspec.cli.common import Subcommands, spec_folder
+from mptcpspec.cli.exitcode import ExitCode
 
-__all__ = ["add_parser"]
+__all__ = ["add_parser", "run"]
 
 
-def _files(spec: str | None, what: str) -> dict[str, str]:
+def _files(spec: Path | None, what: str) -> dict[str, str]:
     """The exported files: the committed ones, or freshly rendered from ``spec``."""
     from mptcpspec.export.regen import EXPORT_GENERATED, render, render_compiled
 
@@ -21,7 +27,7 @@ def _files(spec: str | None, what: str) -> dict[str, str]:
             for n in ("mptcp_options.py", "tcp_options.py"):
                 out[n] = (EXPORT_GENERATED / "kaitai" / n).read_text()
         return out
-    rendered = render(Path(spec))
+    rendered = render(spec)
     out = {n: rendered[n] for n in names}
     if what == "ksy":
         compiled = render_compiled(rendered)
@@ -34,11 +40,11 @@ def _files(spec: str | None, what: str) -> dict[str, str]:
     return out
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from mptcpspec.export.ksc import KSC_VERSION, compile_ksy
 
     out = Path(args.output)
-    files = _files(args.spec, args.what)
+    files = _files(spec_folder(args.spec), args.what)  # a SpecError: the spec has an error
     out.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (out / name).write_text(text)
@@ -58,10 +64,10 @@ def run(args) -> int:
             )
     else:
         print(f"# load it: tshark -X lua_script:{out / 'mptcpspec.lua'} -r FILE -Y mptcpspec -V", file=sys.stderr)
-    return 0
+    return ExitCode.OK
 
 
-def add_parser(sub) -> None:
+def add_parser(sub: Subcommands) -> None:
     e = sub.add_parser(
         "export",
         help="write the Kaitai Struct files or the Wireshark Lua plugin",
@@ -82,12 +88,4 @@ def add_parser(sub) -> None:
         choices=KSC_TARGETS,
         help=f"ksy: also compile for LANG with the pinned compiler (repeatable; {', '.join(KSC_TARGETS)})",
     )
-
-    def guarded(args) -> int:
-        try:
-            return run(args)
-        except SpecError as exc:
-            print(f"mptcpspec: error: {exc}", file=sys.stderr)
-            return 1
-
-    e.set_defaults(func=guarded)
+    e.set_defaults(func=run)  # errors: mapped by cli.common.run_command

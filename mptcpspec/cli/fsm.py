@@ -1,21 +1,44 @@
-"""``mptcpspec fsm show|dot|check FILE``: the commands behind the ``fsm`` subcommand."""
+"""``mptcpspec fsm show|dot|check FILE``: the commands behind the ``fsm`` subcommand.
+
+Exit status (:class:`~mptcpspec.cli.exitcode.ExitCode`): 0 done (``check``: every check passed);
+1 a check failed, or the file has an error (its line and column are said); 2 usage error; 3 the file
+cannot be used (missing, unreadable, not text).
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["cmd_check", "cmd_dot", "cmd_show", "main"]
+from mptcpspec.cli.common import CommandError, Subcommands
+from mptcpspec.cli.exitcode import ExitCode
+
+if TYPE_CHECKING:
+    from mptcpspec.fsm.model import Machine
+
+__all__ = ["add_parser", "cmd_check", "cmd_dot", "cmd_show", "main"]
 
 
 def _out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
 
 
-def cmd_show(args) -> int:
-    from mptcpspec.fsm.parser import load
+def _machine(path: str) -> Machine:
+    """The machine written in the file ``path``, parsed (its static errors are left to ``check``)."""
+    from mptcpspec.fsm.parser import parse
 
-    m = load(args.file, check=False)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CommandError(ExitCode.UNUSABLE, f"{path}: not a text file") from None
+    return parse(text, path)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    m = _machine(args.file)
     title = f"{m.name}: {m.title}" if m.title else m.name
     _out(f"{title}" + (f" ({m.ref})" if m.ref else "") + f"  [{args.file}]")
     if m.doc:
@@ -52,11 +75,10 @@ def cmd_show(args) -> int:
         _out(f"checks ({len(m.checks)}):")
         for c in m.checks:
             _out(f"  {c.name}: {c.doc}".rstrip(": "))
-    return 0
+    return ExitCode.OK
 
 
-def cmd_dot(args) -> int:
-    from mptcpspec.fsm.parser import load
+def cmd_dot(args: argparse.Namespace) -> int:
     from mptcpspec.fsm.render import render
 
     fmt = args.format
@@ -67,7 +89,7 @@ def cmd_dot(args) -> int:
             if suffix in ("dot", "gv", "svg", "png", "mmd", "md", "mermaid")
             else "dot"
         )
-    data = render(load(args.file, check=False), fmt)
+    data = render(_machine(args.file), fmt)
     if args.output and args.output != "-":
         Path(args.output).write_bytes(data)
         _out(f"wrote {args.output} ({fmt}, {len(data)} bytes)")
@@ -75,16 +97,15 @@ def cmd_dot(args) -> int:
         sys.stdout.buffer.write(data)
     else:
         sys.stdout.write(data.decode())
-    return 0
+    return ExitCode.OK
 
 
-def cmd_check(args) -> int:
+def cmd_check(args: argparse.Namespace) -> int:
     from mptcpspec.fsm.explore import run_checks
-    from mptcpspec.fsm.parser import parse
     from mptcpspec.fsm.static import report
 
     path = Path(args.file)
-    m = parse(path.read_text(encoding="utf-8"), str(path))
+    m = _machine(args.file)
     failed = False
     _out(f"{m.name} ({path}): {len(m.states)} states, {len(m.transitions)} transition lines")
     _out("static:")
@@ -120,8 +141,39 @@ def cmd_check(args) -> int:
                     _out("\n".join("         " + line for line in res.detail.splitlines()[-12:]))
                 failed |= not res.ok
     _out("result: " + ("FAILED" if failed else "all checks passed"))
-    return 1 if failed else 0
+    return ExitCode.DAMAGED if failed else ExitCode.OK
 
 
-def main(args) -> int:
-    return {"show": cmd_show, "dot": cmd_dot, "check": cmd_check}[args.fsm_command](args)
+def main(args: argparse.Namespace) -> int:
+    command: dict[str, Callable[[argparse.Namespace], int]] = {"show": cmd_show, "dot": cmd_dot, "check": cmd_check}
+    return command[args.fsm_command](args)
+
+
+def add_parser(sub: Subcommands) -> None:
+    """``mptcpspec fsm show|dot|check FILE``: the state machines of spec/*.fsm."""
+    f = sub.add_parser(
+        "fsm",
+        help="show, draw or check a state machine (spec/*.fsm)",
+        description="State machines written in the DSL of spec/*.fsm.",
+    )
+    fsub = f.add_subparsers(dest="fsm_command", required=True, metavar="ACTION")
+    s = fsub.add_parser("show", help="print states, signals, events and transitions")
+    s.add_argument("file", metavar="FILE", help="a .fsm file, e.g. spec/closure.fsm")
+    d = fsub.add_parser("dot", help="draw the machine: DOT (default), SVG or PNG (needs Graphviz), Mermaid")
+    d.add_argument("file", metavar="FILE", help="a .fsm file")
+    d.add_argument("-o", "--output", metavar="OUT", help="output file (default: standard output)")
+    d.add_argument(
+        "--format",
+        choices=("dot", "svg", "png", "mermaid"),
+        default=None,
+        help="picture format (default: from the OUT suffix, else dot)",
+    )
+    c = fsub.add_parser("check", help="static checks, then every `check` scenario over in-order and lossy channels")
+    c.add_argument("file", metavar="FILE", help="a .fsm file")
+    c.add_argument(
+        "--promela",
+        action="store_true",
+        help="also export to Promela and verify with spin (needs spin and a C compiler)",
+    )
+    for a in (s, d, c):
+        a.set_defaults(func=main)

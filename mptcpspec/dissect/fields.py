@@ -313,18 +313,17 @@ _ENV: dict[str, object] = {
 
 
 def _build() -> dict[str, Field]:
+    """Every field, in the order of ``--list-fields``: frame, IP and TCP; the options; the analysis."""
     defs = _FRAME_IP_TCP + _MPTCP
     sources = {f"get_{k}": getter_source(f"get_{k}", d) for k, d in enumerate(defs)}
     gets = compile_getters(sources, _ENV)
-    out = {
-        d.name: Field(d.name, d.description, d.source, gets[f"get_{k}"], False, cell(d.value, d.when, d.each))
-        for k, d in enumerate(defs[: len(_FRAME_IP_TCP)])
-    }
-    for n, d in OPTION_FIELDS:
-        out[n] = Field(n, d, "wireshark", option_getter(n), True)
-    for k, d in enumerate(defs[len(_FRAME_IP_TCP) :], len(_FRAME_IP_TCP)):
-        out[d.name] = Field(d.name, d.description, d.source, gets[f"get_{k}"], False, cell(d.value, d.when, d.each))
-    return out
+    fields = [
+        Field(d.name, d.description, d.source, gets[f"get_{k}"], False, cell(d.value, d.when, d.each))
+        for k, d in enumerate(defs)
+    ]
+    options = [Field(n, text, "wireshark", option_getter(n), True) for n, text in OPTION_FIELDS]
+    ordered = fields[: len(_FRAME_IP_TCP)] + options + fields[len(_FRAME_IP_TCP) :]
+    return {f.name: f for f in ordered}
 
 
 FIELDS: dict[str, Field] = _build()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from importlib import resources
+from typing import Any
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -93,9 +94,15 @@ def _as_int(v: str) -> int | None:
             return None
 
 
-def _literal(node) -> tuple[str, object]:
+def _column(tok: Token) -> int:
+    """The 1-based column of a token (1 when lark does not know it)."""
+    return tok.column if tok.column is not None else 1
+
+
+def _literal(node: Tree[Token]) -> tuple[str, object]:
     kind = node.data
-    tok: Token = node.children[0]
+    tok = node.children[0]
+    assert isinstance(tok, Token)  # the grammar's literals are one token each
     s = str(tok)
     if kind == "integer":
         return "int", int(s, 0)
@@ -129,7 +136,7 @@ def _matcher(kind: str, lit: object) -> Callable[[str], object]:
         return _as_int
     if kind == "addr":
 
-        def addr(v: str):
+        def addr(v: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
             try:
                 return ipaddress.ip_address(v)
             except ValueError:
@@ -139,7 +146,9 @@ def _matcher(kind: str, lit: object) -> Callable[[str], object]:
     return lambda v: v
 
 
-_OPS = {
+# Any: the operands are whatever a field's matcher and the literal are (ints, addresses, strings);
+# a comparison between kinds that do not compare raises TypeError, which the test catches.
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": lambda a, b: a == b,
     "lt": lambda a, b: a < b,
     "le": lambda a, b: a <= b,
@@ -154,7 +163,7 @@ class _Compiler:
         self.text = text
         self.fields: set[str] = set()
 
-    def field(self, tok: Token) -> Callable[[PacketInfo], list] | None:
+    def field(self, tok: Token) -> Callable[[PacketInfo], list[str]] | None:
         name = str(tok)
         if name in _PROTOCOLS:
             return None
@@ -162,13 +171,13 @@ class _Compiler:
         if f is None:
             close = [n for n in FIELDS if n.startswith(name.rsplit(".", 1)[0] + ".")][:3]
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise FilterError(self.text, tok.column, f"unknown field {name!r}{hint}")
+            raise FilterError(self.text, _column(tok), f"unknown field {name!r}{hint}")
         self.fields.add(name)
         return f.get
 
-    def compile(self, node) -> Callable[[PacketInfo], bool]:
+    def compile(self, node: Tree[Token] | Token) -> Callable[[PacketInfo], bool]:
         if isinstance(node, Token):  # pragma: no cover - the grammar wraps every leaf
-            raise FilterError(self.text, node.column, f"unexpected {node!s}")
+            raise FilterError(self.text, _column(node), f"unexpected {node!s}")
         op = node.data
         if op == "or_expr":
             parts = [self.compile(c) for c in node.children]
@@ -180,17 +189,18 @@ class _Compiler:
             inner = self.compile(node.children[0])
             return lambda i: not inner(i)
         tok = node.children[0]
+        assert isinstance(tok, Token)  # a comparison starts with its field
         get = self.field(tok)
         if op == "exists":
             if get is None:
                 return _PROTOCOLS[str(tok)]
             return lambda i: bool(get(i))
         if get is None:
-            raise FilterError(self.text, tok.column, f"{tok!s} is a protocol: it can only be tested for presence")
+            raise FilterError(self.text, _column(tok), f"{tok!s} is a protocol: it can only be tested for presence")
         try:
-            lits = [_literal(c) for c in node.children[1:]]
+            lits = [_literal(c) for c in node.children[1:] if isinstance(c, Tree)]
         except _BadLiteral as e:
-            raise FilterError(self.text, e.tok.column, e.reason) from None
+            raise FilterError(self.text, _column(e.tok), e.reason) from None
         if op == "member":
             convs = [(_matcher(k, v), v) for k, v in lits]
             return lambda i: any(conv(x) == v for x in get(i) for conv, v in convs)
@@ -198,9 +208,9 @@ class _Compiler:
         conv = _matcher(kind, lit)
         if op in ("lt", "le", "gt", "ge", "bitand") and kind != "int":
             if not (kind == "addr" and op != "bitand"):
-                raise FilterError(
-                    self.text, node.children[1].meta.column, f"'{op}' compares numbers; {lit!r} is not one"
-                )
+                value = node.children[1]
+                column = value.meta.column if isinstance(value, Tree) else 1
+                raise FilterError(self.text, column, f"'{op}' compares numbers; {lit!r} is not one")
         if op == "ne":  # every occurrence differs (Wireshark 4.0's all_ne): false without the field
 
             def all_ne(i: PacketInfo) -> bool:
@@ -235,7 +245,8 @@ def compile_filter(text: str) -> Filter:
     except UnexpectedEOF:
         raise FilterError(text, len(text) + 1, "the filter ends early") from None
     except UnexpectedCharacters as e:
-        raise FilterError(text, e.column, f"unexpected character {text[e.pos_in_stream]!r}") from None
+        at = text[e.pos_in_stream] if e.pos_in_stream is not None else ""
+        raise FilterError(text, e.column, f"unexpected character {at!r}") from None
     except UnexpectedToken as e:
         if e.token.type == "$END":
             end = len(text.rstrip()) + 1

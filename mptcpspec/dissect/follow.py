@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO
 
-from mptcpspec.analysis import PacketInfo
+from mptcpspec.analysis import Connection, PacketInfo
 
-__all__ = ["Follower", "StreamReport"]
+__all__ = ["Follower", "FollowResult", "StreamFiles", "StreamReport"]
 
 
 @dataclass
@@ -130,7 +131,7 @@ class Follower:
         self.stream = stream
         self.dirs = (_Direction(client_out, hold), _Direction(server_out, hold))
         self.seen = False
-        self.conn = None
+        self.conn: Connection | None = None
         # Data of connections not numbered yet: the payload of a v1 SYN (TCP Fast Open), which
         # comes before the SYN/ACK that numbers the connection.
         self._early: dict[int, list[PacketInfo]] = {}
@@ -157,6 +158,7 @@ class Follower:
         self.seen = True
         d = self.dirs[0 if info.from_client else 1]
         p = info.packet
+        assert p is not None  # fed only packets with a payload
         if info.payload_dsn is None:
             d.report.unmapped += p.payload_len
             return
@@ -169,3 +171,52 @@ class Follower:
         for d in self.dirs:
             d.finish()
         return self.dirs[0].report, self.dirs[1].report
+
+
+@dataclass(frozen=True, slots=True)
+class FollowResult:
+    """How ``--follow N`` ended."""
+
+    stream: int
+    found: bool  #: the capture has MPTCP stream N (else its files were removed)
+    streams: int  #: MPTCP streams numbered in the capture
+    carried_data: bool  #: the stream carried data in the capture
+    #: each direction's file (client→server first) and what was written to it
+    files: tuple[tuple[Path, StreamReport], ...] = ()
+
+
+class StreamFiles:
+    """The two files of ``--follow N`` in ``folder``: ``mptcp-stream-N-client.bin`` (client→server)
+    and ``mptcp-stream-N-server.bin``, written by :attr:`follower`.  :meth:`discard` removes them
+    (a capture that could not be read); :meth:`finish` closes them, and removes them when the
+    capture had no stream N."""
+
+    def __init__(self, stream: int, folder: Path, hold: int = HOLD) -> None:
+        self.stream = stream
+        self.paths = (folder / f"mptcp-stream-{stream}-client.bin", folder / f"mptcp-stream-{stream}-server.bin")
+        self.files: list[BinaryIO] = []
+        try:
+            for p in self.paths:
+                self.files.append(open(p, "wb"))  # closed by finish or discard
+        except OSError:
+            self.discard()
+            raise
+        self.follower = Follower(stream, self.files[0], self.files[1], hold)
+
+    def discard(self) -> None:
+        for f in self.files:
+            f.close()
+        for p in self.paths[: len(self.files)]:
+            p.unlink(missing_ok=True)
+
+    def finish(self, connections: list[Connection]) -> FollowResult:
+        """Write what is left, close the files; ``connections``: the capture's, all of them."""
+        reports = self.follower.finish()
+        for f in self.files:
+            f.close()
+        streams = sum(c.stream is not None for c in connections)
+        if self.follower.conn is None:
+            for p in self.paths:
+                p.unlink()
+            return FollowResult(self.stream, False, streams, False)
+        return FollowResult(self.stream, True, streams, self.follower.seen, tuple(zip(self.paths, reports)))

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import TextIO
+import os
+from typing import BinaryIO, TextIO
 
-from mptcpspec.codec.options import KIND_MPTCP, MalformedOption, decode_tcp_options
+from mptcpspec.capture.packets import LINKTYPES, Packet, decode_packet
+from mptcpspec.capture.pcap import CaptureError, CaptureReader
+from mptcpspec.codec.options import KIND_MPTCP, MalformedOption, MptcpUnknown, TcpOption, decode_tcp_options
+from mptcpspec.dissect.outcome import ReadOutcome, outcome
 from mptcpspec.dissect.show import option_dict, value_text
 from mptcpspec.errors import DecodeError
 
 __all__ = ["list_options", "option_summary"]
 
 
-def option_summary(opt) -> str:
+def option_summary(opt: TcpOption) -> str:
     """``NAME field=value ...`` with absent fields left out."""
     if isinstance(opt, MalformedOption):
         return f"malformed MPTCP option ({opt.error.reason}) [{opt.data.hex()}]"
-    parts = [opt.NAME if opt.SUBTYPE is not None else f"MPTCP subtype {opt.subtype:#x}"]
+    parts = [f"MPTCP subtype {opt.subtype:#x}" if isinstance(opt, MptcpUnknown) else opt.NAME]
     for f in dataclasses.fields(opt):
         v = getattr(opt, f.name)
         if v is None or (f.name == "reserved" and not v):
@@ -26,54 +30,72 @@ def option_summary(opt) -> str:
     return " ".join(parts)
 
 
-def _endpoints(pkt) -> str:
+def _endpoints(pkt: Packet) -> str:
     src = f"[{pkt.src}]" if pkt.version == 6 else str(pkt.src)
     dst = f"[{pkt.dst}]" if pkt.version == 6 else str(pkt.dst)
     return f"{src}:{pkt.sport} > {dst}:{pkt.dport}"
 
 
-def list_options(path, *, as_json: bool = False, out: TextIO) -> int:
-    """Write the MPTCP options of every TCP packet in ``path``; return the exit status."""
-    from mptcpspec.capture.packets import decode_packet
-    from mptcpspec.capture.pcap import read_records
+def list_options(source: str | os.PathLike[str] | BinaryIO, *, as_json: bool = False, out: TextIO) -> ReadOutcome:
+    """Write the MPTCP options of every TCP packet of the capture ``source``; how the read ended.
 
+    As with :func:`~mptcpspec.dissect.reading.dissect_capture`, a file that is no capture raises
+    :class:`~mptcpspec.capture.pcap.CaptureError` before anything is written."""
+    reader = CaptureReader(source)
     first_ts = None
     count = 0
-    for frame, rec in enumerate(read_records(path), 1):
-        if first_ts is None:
-            first_ts = rec.timestamp_ns
-        rel = (rec.timestamp_ns - first_ts) / 1e9
-        try:
-            pkt = decode_packet(rec)
-        except DecodeError as e:
-            if as_json:
-                out.write(json.dumps({"frame": frame, "error": str(e)}) + "\n")
-            else:
-                out.write(f"{frame} {rel:.6f} malformed packet: {e}\n")
-            continue
-        if pkt is None or not pkt.options:
-            continue
-        area = decode_tcp_options(pkt.options, strict=False)
-        for opt in area.options:
-            if getattr(opt, "KIND", None) != KIND_MPTCP and not (
-                isinstance(opt, MalformedOption) and opt.kind == KIND_MPTCP
-            ):
+    frame = 0
+    unsupported: dict[int, int] = {}
+    damage = None
+    try:
+        for rec in reader:
+            frame += 1
+            if first_ts is None:
+                first_ts = rec.timestamp_ns
+            rel = (rec.timestamp_ns - first_ts) / 1e9
+            try:
+                pkt = decode_packet(rec)
+            except DecodeError as e:
+                if as_json:
+                    out.write(json.dumps({"frame": frame, "error": str(e)}) + "\n")
+                else:
+                    out.write(f"{frame} {rel:.6f} malformed packet: {e}\n")
                 continue
-            count += 1
-            if as_json:
-                d = {
-                    "frame": frame,
-                    "time": rel,
-                    "src": str(pkt.src),
-                    "sport": pkt.sport,
-                    "dst": str(pkt.dst),
-                    "dport": pkt.dport,
-                    "tcp_flags": str(pkt.flags),
-                    **option_dict(opt),
-                }
-                out.write(json.dumps(d) + "\n")
-            else:
-                out.write(f"{frame} {rel:.6f} {_endpoints(pkt)} {option_summary(opt)}\n")
+            if pkt is None:
+                if rec.linktype not in LINKTYPES:
+                    unsupported[rec.linktype] = unsupported.get(rec.linktype, 0) + 1
+                continue
+            if pkt.options:
+                count += _write_options(pkt, frame, rel, as_json, out)
+    except CaptureError as e:
+        damage = e
+    result = outcome(frame, count, damage, reader.problems, unsupported)
     if not as_json:
         out.write(f"# {count} MPTCP option(s)\n")
-    return 0
+    return result
+
+
+def _write_options(pkt: Packet, frame: int, rel: float, as_json: bool, out: TextIO) -> int:
+    """Write the MPTCP options of one packet; how many there were."""
+    count = 0
+    for opt in decode_tcp_options(pkt.options, strict=False).options:
+        if getattr(opt, "KIND", None) != KIND_MPTCP and not (
+            isinstance(opt, MalformedOption) and opt.kind == KIND_MPTCP
+        ):
+            continue
+        count += 1
+        if as_json:
+            d = {
+                "frame": frame,
+                "time": rel,
+                "src": str(pkt.src),
+                "sport": pkt.sport,
+                "dst": str(pkt.dst),
+                "dport": pkt.dport,
+                "tcp_flags": str(pkt.flags),
+                **option_dict(opt),
+            }
+            out.write(json.dumps(d) + "\n")
+        else:
+            out.write(f"{frame} {rel:.6f} {_endpoints(pkt)} {option_summary(opt)}\n")
+    return count

@@ -17,20 +17,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, TypeAlias
 
 from mptcpspec.analysis import Analyzer, Connection, PacketInfo
 from mptcpspec.capture.packets import LINKTYPES, decode_frame, ip_addresses
 from mptcpspec.capture.pcap import CaptureError, CaptureReader
 from mptcpspec.errors import DecodeError
 
-__all__ = ["Dissection", "dissect", "reinjections"]
+__all__ = ["Dissection", "Source", "dissect", "reinjections"]
+
+#: A capture: a file's path, or a binary file object open on it.
+Source: TypeAlias = str | os.PathLike[str] | BinaryIO
 
 
 class Dissection:
     """One pass over a capture."""
 
-    def __init__(self, source: str | os.PathLike | BinaryIO, *, verify: bool = True, two_pass: bool = False) -> None:
+    def __init__(self, source: Source, *, verify: bool = True, two_pass: bool = False) -> None:
         """``two_pass``: read the capture once first to learn which later frames reinjected each
         frame's data (:attr:`~mptcpspec.analysis.model.PacketInfo.reinjected_in`), as ``tshark -2``; the
         source is then read again (a file object must be seekable)."""
@@ -40,16 +43,18 @@ class Dissection:
         self.unsupported: dict[int, int] = {}  #: link type -> frames of it, for link types not decoded
         self._source = source if two_pass else None
 
-    def _first_pass(self) -> None:
-        source, self._source = self._source, None
-        start = None if isinstance(source, (str, os.PathLike)) else source.tell()
+    def _first_pass(self, source: Source) -> None:
+        self._source = None
+        if isinstance(source, (str, os.PathLike)):
+            self.analyzer.reinjected_in = reinjections(source) or None
+            return
+        start = source.tell()
         self.analyzer.reinjected_in = reinjections(source) or None
-        if start is not None:
-            source.seek(start)
+        source.seek(start)
 
     def __iter__(self) -> Iterator[PacketInfo]:
         if self._source is not None:
-            self._first_pass()
+            self._first_pass(self._source)
         an = self.analyzer
         feed, tcp, counts = an.feed, an.feed_tcp, an.counts
         frames = self.frames
@@ -79,14 +84,12 @@ class Dissection:
         return self.analyzer.connections()
 
 
-def dissect(
-    source: str | os.PathLike | BinaryIO, *, verify: bool = True, two_pass: bool = False
-) -> Iterator[PacketInfo]:
+def dissect(source: Source, *, verify: bool = True, two_pass: bool = False) -> Iterator[PacketInfo]:
     """The :class:`~mptcpspec.analysis.model.PacketInfo` of every frame of a capture."""
     return iter(Dissection(source, verify=verify, two_pass=two_pass))
 
 
-def reinjections(source: str | os.PathLike | BinaryIO) -> dict[int, tuple[int, ...]]:
+def reinjections(source: Source) -> dict[int, tuple[int, ...]]:
     """Frame -> the later frames that carried its data again on another subflow, over the whole
     capture (the reverse of :attr:`~mptcpspec.analysis.model.PacketInfo.reinjection_of`).  Memory grows
     with the reinjections only."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 import ipaddress
+from collections.abc import Callable
 
-from mptcpspec.codec.options import MalformedOption, TcpOptions
+from mptcpspec.codec.options import MalformedOption, MptcpUnknown, TcpOption, TcpOptions
 
 __all__ = ["jsonable", "option_dict", "option_tree", "options_tree", "value_text"]
 
@@ -14,10 +15,10 @@ __all__ = ["jsonable", "option_dict", "option_tree", "options_tree", "value_text
 _HEX = ("key", "token", "nonce", "hmac", "checksum")
 
 
-def jsonable(v):
+def jsonable(v: object) -> object:
     """A field value as a plain JSON value: enums as integers, octets and bytes-like as hex, addresses as text."""
     if isinstance(v, enum.Enum):
-        return int(v)
+        return int(v) if isinstance(v, int) else v.value
     if isinstance(v, (bytes, bytearray)):
         return v.hex()
     if isinstance(v, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
@@ -27,7 +28,12 @@ def jsonable(v):
     return v
 
 
-def option_dict(opt, offset: int | None = None, length: int | None = None) -> dict:
+def _names(v: enum.Flag) -> list[str]:
+    """The names of the flags set in ``v``."""
+    return [m.name for m in type(v) if m in v and m.name is not None]
+
+
+def option_dict(opt: TcpOption, offset: int | None = None, length: int | None = None) -> dict[str, object]:
     """One option as a dict of plain JSON values (flags and enums as integers, with their names beside)."""
     if isinstance(opt, MalformedOption):
         return {
@@ -37,7 +43,7 @@ def option_dict(opt, offset: int | None = None, length: int | None = None) -> di
             "data": opt.data.hex(),
             "error": str(opt.error),
         }
-    d: dict = {"option": opt.NAME, "class": type(opt).__name__, "kind": opt.KIND}
+    d: dict[str, object] = {"option": opt.NAME, "class": type(opt).__name__, "kind": opt.KIND}
     if opt.SUBTYPE is not None:
         d["subtype"] = opt.SUBTYPE
     if offset is not None:
@@ -48,22 +54,22 @@ def option_dict(opt, offset: int | None = None, length: int | None = None) -> di
         v = getattr(opt, f.name)
         d[f.name] = jsonable(v)
         if isinstance(v, enum.Flag):
-            d[f"{f.name}_names"] = [m.name for m in type(v) if m in v]
+            d[f"{f.name}_names"] = _names(v)
         elif isinstance(v, enum.Enum):
             d[f"{f.name}_name"] = v.name
     return d
 
 
-def value_text(name: str, v) -> str:
+def value_text(name: str, v: object) -> str:
     """A field value for people: flags with their names, enums with theirs, keys and other opaque numbers
     (``name`` says which) in hexadecimal, ``(absent)`` for None."""
     if v is None:
         return "(absent)"
     if isinstance(v, enum.Flag):
-        names = [m.name for m in type(v) if m in v]
-        return f"{int(v):#04x}" + (f"  {' | '.join(names)}" if names else "")
+        names = _names(v)
+        return f"{v.value:#04x}" + (f"  {' | '.join(names)}" if names else "")
     if isinstance(v, enum.Enum):
-        return f"{int(v)} ({v.name})"
+        return f"{v.value} ({v.name})"
     if isinstance(v, bool):
         return "set" if v else "not set"
     if isinstance(v, (bytes, bytearray)):
@@ -76,7 +82,7 @@ def value_text(name: str, v) -> str:
 
 
 def option_tree(
-    opt, offset: int | None = None, length: int | None = None, indent: str = "", hide_absent: bool = False
+    opt: TcpOption, offset: int | None = None, length: int | None = None, indent: str = "", hide_absent: bool = False
 ) -> list[str]:
     """Lines of an indented tree, in the manner of ``tshark -V`` (``hide_absent``: skip absent fields)."""
     if isinstance(opt, MalformedOption):
@@ -87,7 +93,7 @@ def option_tree(
     head = opt.NAME
     if opt.KIND == 30 and opt.SUBTYPE is not None:
         head = f"Multipath TCP {opt.NAME} (subtype {opt.SUBTYPE:#x})"
-    elif opt.KIND == 30:
+    elif isinstance(opt, MptcpUnknown):
         head = f"Multipath TCP, unknown subtype {opt.subtype:#x}"
     extra = []
     if length is not None:
@@ -103,7 +109,7 @@ def option_tree(
     return lines
 
 
-def options_tree(area: TcpOptions, encode=None) -> list[str]:
+def options_tree(area: TcpOptions, encode: Callable[[TcpOption], bytes] | None = None) -> list[str]:
     """Tree lines for every option of an area, with offsets and lengths."""
     lines = [
         f"TCP options: {area.size} octets, {len(area.options)} option(s)"

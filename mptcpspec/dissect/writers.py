@@ -7,17 +7,37 @@ text stream; none reads back up the pipeline.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
-from typing import TextIO
+from collections.abc import Iterable
+from typing import Protocol, TextIO
 
 from mptcpspec.analysis import ConnectionSummary, PacketInfo
 from mptcpspec.analysis.expert import KINDS, Severity
-from mptcpspec.codec.options import Dss, MalformedOption, encode_option
+from mptcpspec.codec.options import Dss, MalformedOption, MptcpOption, MptcpUnknown, encode_option
 from mptcpspec.dissect.fields import FIELDS, UnknownFieldError, compile_row
 from mptcpspec.dissect.show import jsonable, option_dict, option_tree
 
-__all__ = ["TextWriter", "JsonWriter", "FieldsWriter", "connection_rows", "write_connections", "expert_summary"]
+__all__ = [
+    "PacketWriter",
+    "TextWriter",
+    "JsonWriter",
+    "FieldsWriter",
+    "connection_rows",
+    "write_connections",
+    "expert_summary",
+]
+
+
+class PacketWriter(Protocol):
+    """What the dissector's loop writes packets to."""
+
+    def write(self, info: PacketInfo) -> None: ...
+
+    def flush(self) -> None:
+        """Write out what is held back (at the end, or before a message)."""
+
 
 _FLAG_NAMES = (
     (0x02, "SYN"),
@@ -36,10 +56,10 @@ def _flags(f: int) -> str:
     return ", ".join(n for b, n in _FLAG_NAMES if f & b)
 
 
-def _short(o) -> str:
-    if type(o) is MalformedOption:
+def _short(o: MptcpOption | MalformedOption) -> str:
+    if isinstance(o, MalformedOption):
         return "malformed"
-    if type(o) is Dss:
+    if isinstance(o, Dss):
         parts = []
         if o.data_ack is not None:
             parts.append("ack")
@@ -48,7 +68,7 @@ def _short(o) -> str:
         if o.flags & 0x10:
             parts.append("fin")
         return "DSS" + (f"[{','.join(parts)}]" if parts else "")
-    return o.NAME if o.SUBTYPE is not None else f"subtype {o.subtype:#x}"
+    return f"subtype {o.subtype:#x}" if isinstance(o, MptcpUnknown) else o.NAME
 
 
 class TextWriter:
@@ -121,9 +141,12 @@ class TextWriter:
             w(f"{i2}[Check: {c}]\n")
         for e in info.experts:
             w(f"{i2}[Expert Info ({e.severity.name.title()}): {e.message}] ({e.key})\n")
-        c = info.connection
-        if c is not None:
-            w(f"{i2}[Closure: client {c.closure_state(0)}, server {c.closure_state(1)}]\n")
+        conn = info.connection
+        if conn is not None:
+            w(f"{i2}[Closure: client {conn.closure_state(0)}, server {conn.closure_state(1)}]\n")
+
+    def flush(self) -> None:
+        """Nothing is held back: each packet is written as it comes."""
 
 
 def _offsets(info: PacketInfo) -> dict[int, int]:
@@ -155,9 +178,18 @@ class JsonWriter:
     def write(self, info: PacketInfo) -> None:
         self.out.write(json.dumps(packet_dict(info), separators=(",", ":")) + "\n")
 
+    def flush(self) -> None:
+        """Nothing is held back: each packet is written as it comes."""
 
-def packet_dict(info: PacketInfo) -> dict:
-    d: dict = {"frame": info.number, "time": info.timestamp_ns / 1e9, "len": info.orig_len, "caplen": info.caplen}
+
+def packet_dict(info: PacketInfo) -> dict[str, object]:
+    """One packet as a dict of plain JSON values: what ``-T json`` prints."""
+    d: dict[str, object] = {
+        "frame": info.number,
+        "time": info.timestamp_ns / 1e9,
+        "len": info.orig_len,
+        "caplen": info.caplen,
+    }
     p = info.packet
     if p is None:
         if info.error is not None:
@@ -181,9 +213,9 @@ def packet_dict(info: PacketInfo) -> dict:
     if not mp and info.connection is None and not info.experts:
         return d
     offsets = _offsets(info)
-    m: dict = {}
-    if info.mptcp_stream is not None:
-        c = info.connection
+    m: dict[str, object] = {}
+    c = info.connection
+    if info.mptcp_stream is not None and c is not None:  # a numbered stream is a connection's
         m.update(
             {
                 "stream": info.mptcp_stream,
@@ -256,7 +288,7 @@ class FieldsWriter:
         if o.get("header", "n") == "y":
             out.write(self.sep.join(names) + "\n")
 
-    def write_all(self, infos) -> None:
+    def write_all(self, infos: Iterable[PacketInfo]) -> None:
         """:meth:`write` for each of ``infos``, in a loop of its own (the dissector's main loop when
         nothing but the rows is asked for)."""
         row = self.row
@@ -310,7 +342,7 @@ class FieldsWriter:
 # --------------------------------------------------------------------------- summaries
 
 
-def expert_summary(counts: Counter) -> list[str]:
+def expert_summary(counts: Counter[str]) -> list[str]:
     """Lines of the expert-info summary, most severe first."""
     if not counts:
         return ["Expert info: none"]
@@ -369,9 +401,10 @@ def connection_rows(summaries: list[ConnectionSummary]) -> list[str]:
     return lines
 
 
-def summary_dict(s: ConnectionSummary) -> dict:
-    d = {k: getattr(s, k) for k in ConnectionSummary.__dataclass_fields__}
-    d["subflows"] = [{k: getattr(sf, k) for k in sf.__dataclass_fields__} for sf in s.subflows]
+def summary_dict(s: ConnectionSummary) -> dict[str, object]:
+    """One connection as a dict of plain JSON values: what ``connections --json`` prints."""
+    d: dict[str, object] = {f.name: getattr(s, f.name) for f in dataclasses.fields(s)}
+    d["subflows"] = [{f.name: getattr(sf, f.name) for f in dataclasses.fields(sf)} for sf in s.subflows]
     d["checks"] = [{"what": w, "verdict": v.lower(), "count": n} for w, v, n in s.checks]
     d["experts"] = dict(s.experts)
     d["addresses"] = [dict(zip(("side", "id", "address", "port", "added", "removed"), a)) for a in s.addresses]
