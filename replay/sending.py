@@ -96,8 +96,8 @@ class Sender:
         conn = self.conn
         data = conn.out
         segs, sent, by_index, first = data.segments, data.sent, conn.by_index, conn.subflows[0]
-        timing = conn.options
-        paced = timing.timing != "fast"
+        options = conn.options
+        paced = options.timing != "fast"
         self.pace_at = None
         while True:
             k = data.next_planned()
@@ -105,7 +105,7 @@ class Sender:
                 break
             seg = segs[k]
             if paced:
-                at = timing.at(conn.t0, seg.time_ns)
+                at = options.at(conn.t0, seg.time_ns)
                 if at is not None and now < at:
                     self.pace_at = at
                     break
