@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
 
 import construct as c
 
@@ -24,6 +26,10 @@ from mptcpspec.codec.schema import Enum, Flags, IPAddress, OptionSpec, Require
 from mptcpspec.errors import SpecError
 
 __all__ = [
+    "Expr",
+    "IntEnumClass",
+    "Wrap",
+    "Value",
     "Uint",
     "Raw",
     "Array",
@@ -39,9 +45,19 @@ __all__ = [
     "expr_source",
     "expr_refs",
     "public_fields",
+    "PublicField",
+    "uint_fmt",
+    "member_docs",
 ]
 
 _UINT_FMT = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+#: A construct ``this`` expression (``this.length >= 12``), or a plain int or bool.  construct is
+#: untyped, so expressions are checked where they are rendered (:func:`expr_source`), not here.
+Expr: TypeAlias = object
+#: The enum classes a schema can name: :class:`~mptcpspec.codec.schema.Flags` and
+#: :class:`~mptcpspec.codec.schema.Enum` fields read an ``IntFlag`` or an ``IntEnum``.
+IntEnumClass: TypeAlias = type[enum.IntFlag] | type[enum.IntEnum]
 
 
 @dataclass(frozen=True)
@@ -55,14 +71,14 @@ class Uint:
 class Raw:
     """Octets: ``size`` is an int, an expression, or ``None`` for "the rest of the option"."""
 
-    size: object
+    size: int | Expr | None
 
 
 @dataclass(frozen=True)
 class Array:
     """``count`` (an expression or int) unsigned integers of ``item_size`` octets."""
 
-    count: object
+    count: int | Expr
     item_size: int
 
 
@@ -88,9 +104,15 @@ class Bits:
 class Choice:
     """``then`` when ``cond`` holds, else ``other`` (both :class:`Uint`)."""
 
-    cond: object
+    cond: Expr
     then: Uint
     other: Uint
+
+
+#: What a :class:`Field` reads.
+Value: TypeAlias = Uint | Raw | Array | Bits | Choice
+#: How a field's integer or octets are presented: an enum class, ``"address"``, or as they are.
+Wrap: TypeAlias = IntEnumClass | Literal["address"] | None
 
 
 @dataclass(frozen=True)
@@ -104,10 +126,10 @@ class Field:
     """
 
     name: str
-    value: object
+    value: Value
     doc: str = ""
-    cond: object = None
-    wrap: object = None
+    cond: Expr | None = None
+    wrap: Wrap = None
     const: int | None = None
 
 
@@ -122,7 +144,7 @@ class Tell:
 class Check:
     """Decoding fails with ``reason`` unless ``cond`` holds."""
 
-    cond: object
+    cond: Expr
     reason: str
 
 
@@ -138,8 +160,8 @@ def _fail(opt: OptionSpec, where: str, why: str) -> SpecError:
     return SpecError(f"{opt.name} ({opt.cls}) field {where!r}: {why}")
 
 
-def _prim(opt: OptionSpec, name: str, sub: c.Construct):
-    """A primitive (Uint, Raw, Array) from a construct subcon, or None."""
+def _prim(opt: OptionSpec, name: str, sub: Any) -> Uint | Raw | Array | None:
+    """A primitive (Uint, Raw, Array) from a construct subcon (untyped: any construct), or None."""
     if isinstance(sub, c.FormatField):
         fmt = sub.fmtstr
         if fmt[0] not in ">!" or fmt[1:] not in ("B", "H", "I", "L", "Q"):
@@ -159,7 +181,7 @@ def _prim(opt: OptionSpec, name: str, sub: c.Construct):
     return None
 
 
-def _unwrap(sc: c.Construct) -> tuple[str | None, str, c.Construct]:
+def _unwrap(sc: Any) -> tuple[str | None, str, Any]:
     """Name, docs and the construct inside any number of ``Renamed`` layers."""
     name, doc = None, ""
     while isinstance(sc, c.Renamed):
@@ -169,11 +191,11 @@ def _unwrap(sc: c.Construct) -> tuple[str | None, str, c.Construct]:
     return name, doc, sc
 
 
-def _bits(opt: OptionSpec, name: str, sub: c.Transformed) -> Bits:
+def _bits(opt: OptionSpec, name: str, sub: Any) -> Bits:
     inner = sub.subcon
     if not isinstance(inner, c.Struct):
         raise _fail(opt, name, "BitStruct expected")
-    raw = []
+    raw: list[tuple[str, int, int | None, bool, str]] = []
     for m in inner.subcons:
         mname, mdoc, s = _unwrap(m)
         const = None
@@ -190,11 +212,14 @@ def _bits(opt: OptionSpec, name: str, sub: c.Transformed) -> Bits:
             raise _fail(opt, f"{name}.{mname}", f"unsupported bit field {type(s).__name__}")
         if not mname:
             raise _fail(opt, name, "every bit field needs a name")
+        if const is not None and not isinstance(const, int):
+            raise _fail(opt, f"{name}.{mname}", f"a bit field's constant is an integer, not {const!r}")
         raw.append((mname, nbits, const, flag, mdoc))
     total = sum(r[1] for r in raw)
     if total % 8:
         raise _fail(opt, name, f"bit fields add up to {total} bits, not whole octets")
-    members, shift = [], total
+    members: list[BitMember] = []
+    shift = total
     for mname, nbits, const, flag, mdoc in raw:
         shift -= nbits
         members.append(BitMember(mname, nbits, shift, const, flag, mdoc))
@@ -229,11 +254,14 @@ def lower(opt: OptionSpec) -> list[Item]:
             claim(name)
             items.append(Tell(name))
             continue
-        cond = None
+        cond: Expr | None = None
         if isinstance(sub, c.IfThenElse) and sub.elsesubcon is c.Pass:
             cond, sub = sub.condfunc, sub.thensubcon
-        const = wrap = None
+        const: int | None = None
+        wrap: Wrap = None
         if isinstance(sub, c.Const):
+            if not isinstance(sub.value, int):
+                raise _fail(opt, name, f"a constant field is an integer, not {sub.value!r}")
             const, sub = sub.value, sub.subcon
         if isinstance(sub, Flags):
             wrap, sub = sub.enum_class, sub.subcon
@@ -254,11 +282,12 @@ def lower(opt: OptionSpec) -> list[Item]:
             a, b = _prim(opt, name, sub.thensubcon), _prim(opt, name, sub.elsesubcon)
             if not (isinstance(a, Uint) and isinstance(b, Uint)):
                 raise _fail(opt, name, "IfThenElse chooses between two unsigned integers")
-            value = Choice(sub.condfunc, a, b)
+            value: Value = Choice(sub.condfunc, a, b)
         else:
-            value = _prim(opt, name, sub)
-            if value is None:
+            prim = _prim(opt, name, sub)
+            if prim is None:
                 raise _fail(opt, name, f"unsupported construct {type(sub).__name__}")
+            value = prim
         if wrap == "address" and not isinstance(value, Raw):
             raise _fail(opt, name, "IPAddress wraps Bytes")
         if isinstance(wrap, type) and not isinstance(value, (Uint, Choice)):
@@ -274,12 +303,12 @@ def lower(opt: OptionSpec) -> list[Item]:
 _REF = re.compile(r"this\['(\w+)'\](?:\['(\w+)'\])?")
 
 
-def expr_refs(expr) -> list[tuple[str, str | None]]:
+def expr_refs(expr: Expr) -> list[tuple[str, str | None]]:
     """The field references ``(field, member)`` in an expression, in order."""
     return [(m.group(1), m.group(2)) for m in _REF.finditer(repr(expr))]
 
 
-def expr_source(expr, name) -> str:
+def expr_source(expr: Expr, name: Callable[[str, str | None], str]) -> str:
     """Source text of ``expr`` with ``this[f]`` / ``this[f][m]`` replaced by ``name(f, m)``."""
     if isinstance(expr, (int, bool)):
         return repr(expr)
@@ -300,10 +329,31 @@ class PublicField:
     optional: bool
     doc: str
     size: int | None = None  # bits for uint/bool/flags/enum, octets for fixed-size bytes
-    enum: type[enum.Enum] | None = None
+    enum: IntEnumClass | None = None
     item_size: int | None = None
     source: Field | None = field(default=None, compare=False)
     member: BitMember | None = field(default=None, compare=False)
+
+    @property
+    def enum_class(self) -> IntEnumClass:
+        """The enum of a ``flags`` or ``enum`` field."""
+        if self.enum is None:
+            raise SpecError(f"field {self.name!r} ({self.kind}) has no enum class")
+        return self.enum
+
+    @property
+    def bits(self) -> int:
+        """The size in bits of a ``uint``, ``bool``, ``flags`` or ``enum`` field."""
+        if self.size is None:
+            raise SpecError(f"field {self.name!r} ({self.kind}) has no fixed size")
+        return self.size
+
+    @property
+    def item_octets(self) -> int:
+        """The size in octets of one item of an ``array`` field."""
+        if self.item_size is None:
+            raise SpecError(f"field {self.name!r} ({self.kind}) is not an array")
+        return self.item_size
 
 
 def public_fields(items: list[Item]) -> list[PublicField]:
@@ -323,15 +373,15 @@ def public_fields(items: list[Item]) -> list[PublicField]:
             continue
         opt = it.cond is not None
         v = it.value
+        octets = v.size if isinstance(v, Uint) else max(v.then.size, v.other.size) if isinstance(v, Choice) else 0
         if it.wrap == "address":
             out.append(PublicField(it.name, "address", opt, it.doc, source=it))
-        elif isinstance(it.wrap, type) and issubclass(it.wrap, enum.Flag):
-            out.append(PublicField(it.name, "flags", opt, it.doc, size=v.size * 8, enum=it.wrap, source=it))
-        elif isinstance(it.wrap, type):
-            out.append(PublicField(it.name, "enum", opt, it.doc, size=v.size * 8, enum=it.wrap, source=it))
+        elif it.wrap is not None and issubclass(it.wrap, enum.Flag):
+            out.append(PublicField(it.name, "flags", opt, it.doc, size=octets * 8, enum=it.wrap, source=it))
+        elif it.wrap is not None:
+            out.append(PublicField(it.name, "enum", opt, it.doc, size=octets * 8, enum=it.wrap, source=it))
         elif isinstance(v, (Uint, Choice)):
-            size = v.size if isinstance(v, Uint) else max(v.then.size, v.other.size)
-            out.append(PublicField(it.name, "uint", opt, it.doc, size=size * 8, source=it))
+            out.append(PublicField(it.name, "uint", opt, it.doc, size=octets * 8, source=it))
         elif isinstance(v, Raw):
             out.append(
                 PublicField(it.name, "bytes", opt, it.doc, size=v.size if isinstance(v.size, int) else None, source=it)
@@ -360,7 +410,7 @@ def member_docs(cls: type[enum.Enum]) -> dict[str, str]:
     except (OSError, TypeError, SyntaxError):
         return {}
     body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-    out = {}
+    out: dict[str, str] = {}
     for a, b in zip(body, body[1:]):
         if (
             isinstance(a, ast.Assign)

@@ -15,8 +15,9 @@ Values are the frozen dataclasses generated from ``spec/`` (``MpCapable``,
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from mptcpspec.codec.generated import options as _mp
 from mptcpspec.codec.generated import tcp_options as _tcp
@@ -84,6 +85,7 @@ __all__ = [
     "MalformedOption",
     "TcpOptions",
     "MptcpOption",
+    "MptcpItem",
     "TcpOption",
     "KIND_MPTCP",
     "OPTION_SPACE",
@@ -149,7 +151,8 @@ _EOL = Eol()
 _NOP = Nop()
 _mp_decode = _mp.decode
 _tcp_decode = _tcp.decode
-_ENCODERS = {**_mp.ENCODERS, **_tcp.ENCODERS}
+#: class -> encoder; each encoder takes a value of its own class.
+_ENCODERS: dict[type, Callable[[Any], bytes]] = {**_mp.ENCODERS, **_tcp.ENCODERS}
 
 
 def _check_single(data: bytes, what: str) -> bytes:
@@ -204,14 +207,14 @@ class TcpOptions:
     Appendix A budgets MPTCP against the 40 octets a TCP header can carry.
     """
 
-    options: tuple
+    options: tuple[TcpOption, ...]
     padding: bytes = b""
     size: int = 0
 
     @property
-    def mptcp(self) -> tuple:
+    def mptcp(self) -> tuple[MptcpOption, ...]:
         """The MPTCP options (kind 30), in order."""
-        return tuple(o for o in self.options if getattr(o, "KIND", None) == KIND_MPTCP)
+        return tuple(o for o in self.options if isinstance(o, MPTCP_CLASSES))
 
     @property
     def space_left(self) -> int:
@@ -223,7 +226,9 @@ class TcpOptions:
         return self.size > OPTION_SPACE
 
 
-def decode_tcp_options(data: bytes, version: int | None = None, *, strict: bool = True) -> TcpOptions:
+def decode_tcp_options(
+    data: bytes | bytearray | memoryview, version: int | None = None, *, strict: bool = True
+) -> TcpOptions:
     """Decode a whole TCP options area (the octets between the fixed header and the payload).
 
     With ``strict`` (the default) the first malformed option raises
@@ -235,7 +240,7 @@ def decode_tcp_options(data: bytes, version: int | None = None, *, strict: bool 
     if not isinstance(data, bytes):
         data = bytes(data)
     n = len(data)
-    out = []
+    out: list[TcpOption] = []
     append = out.append
     i = 0
     padding = b""
@@ -277,7 +282,11 @@ def decode_tcp_options(data: bytes, version: int | None = None, *, strict: bool 
     return TcpOptions(tuple(out), padding, n)
 
 
-def decode_mptcp_options(data: bytes, version: int | None = None, *, cut: bool = False) -> tuple:
+#: What :func:`decode_mptcp_options` gives for one option.
+MptcpItem: TypeAlias = MptcpOption | MalformedOption
+
+
+def decode_mptcp_options(data: bytes, version: int | None = None, *, cut: bool = False) -> tuple[MptcpItem, ...]:
     """Only the MPTCP options (kind 30) of a TCP options area, decoded; the others are skipped.
 
     As :func:`decode_tcp_options` with ``strict=False`` then ``.mptcp``, but without building the
@@ -287,7 +296,7 @@ def decode_mptcp_options(data: bytes, version: int | None = None, *, cut: bool =
     rather than malformed, and is left out.  This is the dissector's hot path.
     """
     n = len(data)
-    out = []
+    out: list[MptcpItem] = []
     i = 0
     while i < n:
         k = data[i]
@@ -324,7 +333,9 @@ def decode_mptcp_options(data: bytes, version: int | None = None, *, cut: bool =
     return tuple(out)
 
 
-def encode_tcp_options(options, *, align: bool | None = None, padding: bytes | None = None) -> bytes:
+def encode_tcp_options(
+    options: TcpOptions | Iterable[TcpOption], *, align: bool | None = None, padding: bytes | None = None
+) -> bytes:
     """The octets of an options area.
 
     ``options`` is a :class:`TcpOptions` (re-encoded exactly as decoded,
@@ -338,11 +349,13 @@ def encode_tcp_options(options, *, align: bool | None = None, padding: bytes | N
             padding = options.padding
         if align is None:
             align = False
-        options = options.options
-    elif align is None:
-        align = True
-    parts = []
-    for o in options:
+        values: Iterable[TcpOption] = options.options
+    else:
+        values = options
+        if align is None:
+            align = True
+    parts: list[bytes] = []
+    for o in values:
         if isinstance(o, MalformedOption):
             parts.append(o.data)
         else:

@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import construct as c
 
 __all__ = ["Flags", "Enum", "IPAddress", "Require", "OptionSpec"]
 
 
-class Flags(c.FlagsEnum):
+class Flags(c.FlagsEnum):  # type: ignore[misc]  # construct is untyped
     """An integer field whose bits are named by an ``IntFlag`` class.
 
     Parsing (construct side) gives a ``Container`` of booleans, one per member,
@@ -39,10 +41,10 @@ class Flags(c.FlagsEnum):
     too), so no information is lost in either direction.
     """
 
-    def __init__(self, subcon: c.Construct, enum_class: type[enum.IntFlag]) -> None:
+    def __init__(self, subcon: Any, enum_class: type[enum.IntFlag]) -> None:
         super().__init__(subcon, enum_class)
         self.enum_class = enum_class
-        bits = 8 * subcon.sizeof()
+        bits: int = 8 * subcon.sizeof()
         named = 0
         for member in enum_class:
             named |= int(member)
@@ -50,19 +52,19 @@ class Flags(c.FlagsEnum):
             raise TypeError(f"{enum_class.__name__} must name all {bits} bits (named: {named:#x})")
 
 
-class Enum(c.Enum):
+class Enum(c.Enum):  # type: ignore[misc]  # construct is untyped
     """An integer field whose known values are members of an ``IntEnum``.
 
     Unknown values stay plain ``int`` (a reason code from a newer draft is not
     an error).
     """
 
-    def __init__(self, subcon: c.Construct, enum_class: type[enum.IntEnum]) -> None:
+    def __init__(self, subcon: Any, enum_class: type[enum.IntEnum]) -> None:
         super().__init__(subcon, enum_class)
         self.enum_class = enum_class
 
 
-class IPAddress(c.Adapter):
+class IPAddress(c.Adapter):  # type: ignore[misc]  # construct is untyped
     """4 or 16 octets <-> ``ipaddress.IPv4Address`` / ``IPv6Address``.
 
     Decoding: the octets in network order become an address object.
@@ -71,17 +73,17 @@ class IPAddress(c.Adapter):
     expects at that point.
     """
 
-    def _decode(self, obj: bytes, context, path):
+    def _decode(self, obj: bytes, context: object, path: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
         return ipaddress.ip_address(bytes(obj))
 
-    def _encode(self, obj, context, path):
+    def _encode(self, obj: str | int | bytes, context: object, path: str) -> bytes:
         return ipaddress.ip_address(obj).packed
 
 
-class Require(c.Check):
+class Require(c.Check):  # type: ignore[misc]  # construct is untyped
     """``Check`` with the reason spelled out for error messages."""
 
-    def __init__(self, func, reason: str) -> None:
+    def __init__(self, func: Callable[[Any], object] | object, reason: str) -> None:
         super().__init__(func)
         self.reason = reason
 
@@ -101,10 +103,10 @@ class OptionSpec:
     cls: str
     name: str
     kind: int
-    schema: c.Struct
+    schema: Any  # a construct Struct (construct is untyped)
     rfc: str
     doc: str
     subtype: int | None = None
     lengths: tuple[int, ...] | None = None
     version: int | None = None
-    enums: tuple[type[enum.Enum], ...] = field(default=())
+    enums: tuple[type[enum.IntEnum] | type[enum.IntFlag], ...] = field(default=())

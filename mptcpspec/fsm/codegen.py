@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 from mptcpspec.fsm.errors import FsmSpecError, Problem
-from mptcpspec.fsm.model import Machine
+from mptcpspec.fsm.model import Edge, Machine
 
 __all__ = ["class_name", "event_member", "generate", "render_machines"]
 
@@ -98,27 +98,33 @@ def generate(m: Machine, source_name: str, source_text: str) -> str:
         lines.append(f"    {ev_name[text]} = {text!r}{_comment(docs.get(text, ''))}")
     lines += ["", ""]
     lines.append(f"INITIAL = State.{m.initial}")
-    lines.append("FINAL = frozenset({" + ", ".join(f"State.{f}" for f in m.finals) + "})")
-    lines.append("EVENT_KIND = {")
+    lines.append("FINAL: frozenset[State] = frozenset({" + ", ".join(f"State.{f}" for f in m.finals) + "})")
+    lines.append("EVENT_KIND: dict[Enum, str] = {")
     for text, kind in events.items():
         lines.append(f"    Event.{ev_name[text]}: {kind!r},")
     lines.append("}")
-    discard = [f"Event.{ev_name['rcv ' + s.name]}" for s in m.signals if s.discard]
+    discard = [f"Event.{ev_name['rcv ' + sig.name]}" for sig in m.signals if sig.discard]
     lines.append("#: Received signals dropped, not refused, in a state without a transition for them.")
-    lines.append("DISCARD = frozenset({" + ", ".join(discard) + "})" if discard else "DISCARD = frozenset()")
-    lines.append("GUARDS = (" + "".join(f"{g.name!r}, " for g in m.guards).rstrip(" ") + ")")
-    lines.append("SIGNALS = {")
-    for s in m.signals:
-        lines.append(f"    {s.name!r}: {s.doc!r},")
+    lines.append("DISCARD: frozenset[Event] = frozenset(" + ("{" + ", ".join(discard) + "}" if discard else "") + ")")
+    lines.append("GUARDS: tuple[str, ...] = (" + "".join(f"{g.name!r}, " for g in m.guards).rstrip(" ") + ")")
+    lines.append("SIGNALS: dict[str, str] = {")
+    for sig in m.signals:
+        lines.append(f"    {sig.name!r}: {sig.doc!r},")
     lines.append("}")
-    lines.append("ACTIONS = {")
+    lines.append("ACTIONS: dict[str, str] = {")
     for a in m.effects:
         lines.append(f"    {a.name!r}: {a.doc!r},")
     lines.append("}")
-    lines += ["", "_S = State", "_E = Event", "", "TRANSITIONS = {"]
-    order_s = {s: i for i, s in enumerate(m.state_names)}
+    lines += [
+        "",
+        "_S = State",
+        "_E = Event",
+        "",
+        "TRANSITIONS: dict[tuple[Enum, Enum], tuple[Transition[Enum], ...]] = {",
+    ]
+    order_s = {name: i for i, name in enumerate(m.state_names)}
     order_e = {e: i for i, e in enumerate(events)}
-    groups: dict[tuple[str, str], list] = {}
+    groups: dict[tuple[str, str], list[Edge]] = {}
     for e in m.edges:
         groups.setdefault((e.source, e.trigger.text), []).append(e)
     for src, ev in sorted(groups, key=lambda k: (order_s[k[0]], order_e[k[1]])):
@@ -137,6 +143,8 @@ def generate(m: Machine, source_name: str, source_text: str) -> str:
         f'    """One endpoint of the {m.name} machine; starts in {m.initial}."""',
         "",
         "    __slots__ = ()",
+        "",
+        "    state: State",
         "",
         "    NAME = NAME",
         "    State = State",

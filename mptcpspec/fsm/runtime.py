@@ -13,11 +13,18 @@ spec; the dynamic checker and the observer work on it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, Generic, NamedTuple, TypeVar
 
 from mptcpspec.fsm.errors import ProtocolError
+
+if TYPE_CHECKING:
+    from mptcpspec.fsm.model import Machine
+
+#: A transition's target: a ``State`` member in a generated module, a state's name in a :class:`Table`.
+T_co = TypeVar("T_co", covariant=True)
 
 __all__ = ["Action", "ProtocolError", "StateMachine", "Table", "Transition"]
 
@@ -32,12 +39,12 @@ class Action(NamedTuple):
         return f"snd {self.name}" if self.kind == "snd" else self.name
 
 
-class Transition(NamedTuple):
+class Transition(NamedTuple, Generic[T_co]):
     """``guard`` is a tuple of ``(guard name, required value)``; empty means always."""
 
     guard: tuple[tuple[str, bool], ...]
     actions: tuple[Action, ...]
-    target: Any
+    target: T_co
 
 
 def _holds(guard: tuple[tuple[str, bool], ...], values: dict[str, bool]) -> bool:
@@ -58,20 +65,22 @@ class StateMachine:
     NAME: ClassVar[str] = ""
     State: ClassVar[type[Enum]]
     Event: ClassVar[type[Enum]]
-    INITIAL: ClassVar[Any]
-    FINAL: ClassVar[frozenset]
-    TRANSITIONS: ClassVar[dict]
-    EVENT_KIND: ClassVar[dict]
-    DISCARD: ClassVar[frozenset] = frozenset()
+    INITIAL: ClassVar[Enum]
+    FINAL: ClassVar[frozenset[Enum]]
+    TRANSITIONS: ClassVar[Mapping[tuple[Enum, Enum], tuple[Transition[Enum], ...]]]
+    EVENT_KIND: ClassVar[Mapping[Enum, str]]
+    DISCARD: ClassVar[frozenset[Enum]] = frozenset()
     GUARDS: ClassVar[tuple[str, ...]] = ()
 
     __slots__ = ("state",)
 
-    def __init__(self, state=None) -> None:
+    state: Enum  #: the current ``State`` member (each generated class narrows it to its own enum)
+
+    def __init__(self, state: Enum | str | None = None) -> None:
         self.state = self.INITIAL if state is None else self.as_state(state)
 
     @classmethod
-    def as_state(cls, value):
+    def as_state(cls, value: Enum | str) -> Enum:
         """A ``State`` member from a member or its name."""
         if isinstance(value, cls.State):
             return value
@@ -81,7 +90,7 @@ class StateMachine:
             raise ValueError(f"{cls.NAME}: no state {value!r}") from None
 
     @classmethod
-    def as_event(cls, value):
+    def as_event(cls, value: Enum | str) -> Enum | None:
         """An ``Event`` member from a member, its value (``"rcv DATA_FIN"``) or its name (``"RCV_DATA_FIN"``)."""
         if isinstance(value, cls.Event):
             return value
@@ -89,17 +98,22 @@ class StateMachine:
             return cls.Event(value)
         except ValueError:
             pass
+        if not isinstance(value, str):
+            return None
         try:
             return cls.Event[value]
         except (KeyError, TypeError):
             return None
 
-    def allowed(self) -> tuple:
+    def allowed(self) -> tuple[Enum, ...]:
         """The events the current state accepts (for some value of the guards)."""
         return tuple(ev for ev in self.Event if (self.state, ev) in self.TRANSITIONS)
 
-    def can_handle(self, event, **guards) -> bool:
+    def can_handle(self, event: Enum | str, **guards: bool) -> bool:
+        """Whether ``event`` has a transition in the current state (whose guard holds, given ``guards``)."""
         ev = self.as_event(event)
+        if ev is None:
+            return False
         options = self.TRANSITIONS.get((self.state, ev), ())
         if not guards:
             return bool(options)
@@ -109,7 +123,7 @@ class StateMachine:
     def is_final(self) -> bool:
         return self.state in self.FINAL
 
-    def handle(self, event, **guards: bool) -> tuple[Action, ...]:
+    def handle(self, event: Enum | str, **guards: bool) -> tuple[Action, ...]:
         """Take the transition for ``event`` and return its actions.
 
         ``guards`` gives the value of each guard the candidate transitions test. An event the
@@ -172,16 +186,17 @@ class Table:
     finals: frozenset[str]
     events: dict[str, str]  # event text -> "rcv" | "call" | "timer" | "condition"
     discard: frozenset[str]
-    transitions: dict[tuple[str, str], tuple[Transition, ...]]
+    transitions: dict[tuple[str, str], tuple[Transition[str], ...]]
     guards: tuple[str, ...] = ()
 
-    def options(self, state: str, event: str) -> tuple[Transition, ...]:
+    def options(self, state: str, event: str) -> tuple[Transition[str], ...]:
+        """The transitions of ``state`` on ``event`` (none: the event is refused there)."""
         return self.transitions.get((state, event), ())
 
     @classmethod
-    def from_machine(cls, m) -> Table:
+    def from_machine(cls, m: Machine) -> Table:
         """From a parsed :class:`mptcpspec.fsm.model.Machine`."""
-        trans: dict[tuple[str, str], list[Transition]] = {}
+        trans: dict[tuple[str, str], list[Transition[str]]] = {}
         for e in m.edges:
             trans.setdefault((e.source, e.trigger.text), []).append(
                 Transition(

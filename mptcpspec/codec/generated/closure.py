@@ -52,8 +52,8 @@ class Event(Enum):
 
 
 INITIAL = State.M_ESTAB
-FINAL = frozenset({State.M_CLOSED})
-EVENT_KIND = {
+FINAL: frozenset[State] = frozenset({State.M_CLOSED})
+EVENT_KIND: dict[Enum, str] = {
     Event.M_CLOSE: 'call',
     Event.RCV_DATA_FIN: 'rcv',
     Event.RCV_DATA_ACK_DFIN: 'rcv',
@@ -66,16 +66,16 @@ EVENT_KIND = {
     Event.RCV_RST: 'rcv',
 }
 #: Received signals dropped, not refused, in a state without a transition for them.
-DISCARD = frozenset({Event.RCV_RST})
-GUARDS = ('key_valid', 'retries_left',)
-SIGNALS = {
+DISCARD: frozenset[Event] = frozenset({Event.RCV_RST})
+GUARDS: tuple[str, ...] = ('key_valid', 'retries_left',)
+SIGNALS: dict[str, str] = {
     'DATA_FIN': 'DSS option with the DATA_FIN flag: the sender has no more data',
     'DATA_ACK[DFIN]': "a DATA_ACK that covers the peer's DATA_FIN (its one octet of data sequence space)",
     'MP_FASTCLOSE': "an ACK carrying MP_FASTCLOSE with the receiver's key (Option A)",
     'RST+MP_FASTCLOSE': "a TCP RST carrying MP_FASTCLOSE with the receiver's key (Option R)",
     'RST': 'a TCP RST on a subflow',
 }
-ACTIONS = {
+ACTIONS: dict[str, str] = {
     'CLOSE_ALL_SUBFLOWS': 'CLOSE all subflows: standard FIN exchanges on every subflow',
     'DELETE_PCB': 'delete MPTCP PCB',
     'RST_ALL_SUBFLOWS': 'tear down all subflows with TCP RSTs',
@@ -85,7 +85,7 @@ ACTIONS = {
 _S = State
 _E = Event
 
-TRANSITIONS = {
+TRANSITIONS: dict[tuple[Enum, Enum], tuple[Transition[Enum], ...]] = {
     (_S.M_ESTAB, _E.M_CLOSE): (
         Transition((), (Action('snd', 'DATA_FIN'),), _S.M_FIN_WAIT_1),  # line 52, RFC 8684 Appendix D
     ),
@@ -244,6 +244,8 @@ class ClosureMachine(StateMachine):
     """One endpoint of the closure machine; starts in M_ESTAB."""
 
     __slots__ = ()
+
+    state: State
 
     NAME = NAME
     State = State

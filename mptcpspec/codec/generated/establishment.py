@@ -55,8 +55,8 @@ class Event(Enum):
 
 
 INITIAL = State.IDLE
-FINAL = frozenset({State.ESTABLISHED, State.FALLBACK})
-EVENT_KIND = {
+FINAL: frozenset[State] = frozenset({State.ESTABLISHED, State.FALLBACK})
+EVENT_KIND: dict[Enum, str] = {
     Event.CONNECT: 'call',
     Event.RCV_SYN_ACK_MP_CAPABLE: 'rcv',
     Event.RCV_SYN_ACK: 'rcv',
@@ -72,9 +72,9 @@ EVENT_KIND = {
     Event.RCV_DSS_INFINITE_MAPPING: 'rcv',
 }
 #: Received signals dropped, not refused, in a state without a transition for them.
-DISCARD = frozenset()
-GUARDS = ('accept_mptcp', 'has_data', 'mpc_retries_left',)
-SIGNALS = {
+DISCARD: frozenset[Event] = frozenset()
+GUARDS: tuple[str, ...] = ('accept_mptcp', 'has_data', 'mpc_retries_left',)
+SIGNALS: dict[str, str] = {
     'SYN+MP_CAPABLE': 'SYN with MP_CAPABLE, only the first 4 octets (Length = 4)',
     'SYN': 'SYN without MP_CAPABLE',
     'SYN_ACK+MP_CAPABLE': "SYN/ACK with MP_CAPABLE carrying B's key (Length = 12)",
@@ -86,13 +86,13 @@ SIGNALS = {
     'ACK+DSS': 'an ACK whose DSS option carries a DATA_ACK',
     'DSS[INFINITE_MAPPING]': 'a final data sequence mapping with Data-Level Length 0 (infinite mapping)',
 }
-ACTIONS = {
+ACTIONS: dict[str, str] = {
 }
 
 _S = State
 _E = Event
 
-TRANSITIONS = {
+TRANSITIONS: dict[tuple[Enum, Enum], tuple[Transition[Enum], ...]] = {
     (_S.IDLE, _E.CONNECT): (
         Transition((), (Action('snd', 'SYN+MP_CAPABLE'),), _S.SYN_SENT),  # line 49, RFC 8684 Section 3.1
     ),
@@ -160,6 +160,8 @@ class EstablishmentMachine(StateMachine):
     """One endpoint of the establishment machine; starts in IDLE."""
 
     __slots__ = ()
+
+    state: State
 
     NAME = NAME
     State = State

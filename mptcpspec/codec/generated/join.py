@@ -47,8 +47,8 @@ class Event(Enum):
 
 
 INITIAL = State.IDLE
-FINAL = frozenset({State.ESTABLISHED, State.FAILED})
-EVENT_KIND = {
+FINAL: frozenset[State] = frozenset({State.ESTABLISHED, State.FAILED})
+EVENT_KIND: dict[Enum, str] = {
     Event.OPEN_SUBFLOW: 'call',
     Event.RCV_SYN_ACK_MP_JOIN: 'rcv',
     Event.RCV_SYN_ACK: 'rcv',
@@ -59,9 +59,9 @@ EVENT_KIND = {
     Event.RCV_ACK_MP_JOIN: 'rcv',
 }
 #: Received signals dropped, not refused, in a state without a transition for them.
-DISCARD = frozenset()
-GUARDS = ('token_ok', 'hmac_ok',)
-SIGNALS = {
+DISCARD: frozenset[Event] = frozenset()
+GUARDS: tuple[str, ...] = ('token_ok', 'hmac_ok',)
+SIGNALS: dict[str, str] = {
     'SYN+MP_JOIN': "SYN with MP_JOIN: receiver's token, sender's random number, Address ID (Length = 12)",
     'SYN_ACK+MP_JOIN': "SYN/ACK with MP_JOIN: sender's truncated (leftmost 64 bits) HMAC and random number (Length = 16)",
     'SYN_ACK': 'SYN/ACK without MP_JOIN',
@@ -69,13 +69,13 @@ SIGNALS = {
     'ACK': 'a TCP ACK without MP_JOIN',
     'RST': 'a TCP RST (SHOULD carry MP_TCPRST with the reason)',
 }
-ACTIONS = {
+ACTIONS: dict[str, str] = {
 }
 
 _S = State
 _E = Event
 
-TRANSITIONS = {
+TRANSITIONS: dict[tuple[Enum, Enum], tuple[Transition[Enum], ...]] = {
     (_S.IDLE, _E.OPEN_SUBFLOW): (
         Transition((), (Action('snd', 'SYN+MP_JOIN'),), _S.SYN_SENT),  # line 35, RFC 8684 Section 3.2
     ),
@@ -119,6 +119,8 @@ class JoinMachine(StateMachine):
     """One endpoint of the join machine; starts in IDLE."""
 
     __slots__ = ()
+
+    state: State
 
     NAME = NAME
     State = State

@@ -9,10 +9,13 @@ from enum import IntEnum, IntFlag
 from ipaddress import IPv4Address, IPv6Address
 from struct import Struct, pack, unpack_from
 from struct import error as StructError
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
-from mptcpspec.codec.runtime import FlagTable, as_bytes, as_int, as_tuple, ip, packed, short, too_big
+from mptcpspec.codec.runtime import FlagTable, as_bytes, as_int, as_uints, ip, packed, short, too_big
 from mptcpspec.errors import DecodeError, EncodeError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _new = object.__new__
 _U_20S = Struct('>20s').unpack_from
@@ -132,11 +135,26 @@ class MpCapable:
         return self.flags is not None and bool(self.flags & 0x80)
 
 
-class _W_MpCapable:
-    __slots__ = MpCapable.__slots__
+if TYPE_CHECKING:
+
+    class _W_MpCapable(MpCapable):
+        """A MpCapable being decoded: its fields writable until it becomes one."""
+
+        __class__: type[MpCapable]  # type: ignore[assignment]  # the decoders' last step
+        version: int
+        flags: MpCapableFlags
+        sender_key: int | None
+        receiver_key: int | None
+        data_level_length: int | None
+        checksum: int | None
+
+else:
+
+    class _W_MpCapable:
+        __slots__ = MpCapable.__slots__
 
 
-def _checked_mp_capable(b, o, n, version=None):
+def _checked_mp_capable(b: bytes, o: int, n: int, version: int | None = None) -> MpCapable:
     """MpCapable: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 4:
@@ -193,7 +211,7 @@ def _checked_mp_capable(b, o, n, version=None):
     return r
 
 
-def decode_mp_capable(b, o, n, version=None):
+def decode_mp_capable(b: bytes, o: int, n: int, version: int | None = None) -> MpCapable:
     """Decode MP_CAPABLE (MpCapable) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, h_header, f_flags, = _U_BBBB(b, o)
@@ -236,7 +254,7 @@ def decode_mp_capable(b, o, n, version=None):
     return r
 
 
-def encode_mp_capable(v):
+def encode_mp_capable(v: MpCapable) -> bytes:
     """Encode a MpCapable as the octets of one MP_CAPABLE option."""
     f_version = v.version
     if not (isinstance(f_version, int) and 0 <= f_version <= 0xf):
@@ -257,7 +275,7 @@ def encode_mp_capable(v):
     if f_checksum is not None and not (isinstance(f_checksum, int) and 0 <= f_checksum <= 0xffff):
         raise too_big('MP_CAPABLE', 'checksum', f_checksum, 16)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(30)
@@ -329,11 +347,25 @@ class MpJoinSyn:
     """Sender's random number R"""
 
 
-class _W_MpJoinSyn:
-    __slots__ = MpJoinSyn.__slots__
+if TYPE_CHECKING:
+
+    class _W_MpJoinSyn(MpJoinSyn):
+        """A MpJoinSyn being decoded: its fields writable until it becomes one."""
+
+        __class__: type[MpJoinSyn]  # type: ignore[assignment]  # the decoders' last step
+        reserved: int
+        backup: bool
+        address_id: int
+        token: int
+        nonce: int
+
+else:
+
+    class _W_MpJoinSyn:
+        __slots__ = MpJoinSyn.__slots__
 
 
-def _checked_mp_join_syn(b, o, n, version=None):
+def _checked_mp_join_syn(b: bytes, o: int, n: int, version: int | None = None) -> MpJoinSyn:
     """MpJoinSyn: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 3:
@@ -364,7 +396,7 @@ def _checked_mp_join_syn(b, o, n, version=None):
     return r
 
 
-def decode_mp_join_syn(b, o, n, version=None):
+def decode_mp_join_syn(b: bytes, o: int, n: int, version: int | None = None) -> MpJoinSyn:
     """Decode MP_JOIN (MpJoinSyn) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, h_header, = _U_BBB(b, o)
@@ -387,7 +419,7 @@ def decode_mp_join_syn(b, o, n, version=None):
     return r
 
 
-def encode_mp_join_syn(v):
+def encode_mp_join_syn(v: MpJoinSyn) -> bytes:
     """Encode a MpJoinSyn as the octets of one MP_JOIN option."""
     f_reserved = v.reserved
     if not (isinstance(f_reserved, int) and 0 <= f_reserved <= 0x7):
@@ -405,7 +437,7 @@ def encode_mp_join_syn(v):
     if not (isinstance(f_nonce, int) and 0 <= f_nonce <= 0xffffffff):
         raise too_big('MP_JOIN', 'nonce', f_nonce, 32)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(30)
@@ -459,11 +491,25 @@ class MpJoinSynAck:
     """Sender's random number R"""
 
 
-class _W_MpJoinSynAck:
-    __slots__ = MpJoinSynAck.__slots__
+if TYPE_CHECKING:
+
+    class _W_MpJoinSynAck(MpJoinSynAck):
+        """A MpJoinSynAck being decoded: its fields writable until it becomes one."""
+
+        __class__: type[MpJoinSynAck]  # type: ignore[assignment]  # the decoders' last step
+        reserved: int
+        backup: bool
+        address_id: int
+        truncated_hmac: int
+        nonce: int
+
+else:
+
+    class _W_MpJoinSynAck:
+        __slots__ = MpJoinSynAck.__slots__
 
 
-def _checked_mp_join_syn_ack(b, o, n, version=None):
+def _checked_mp_join_syn_ack(b: bytes, o: int, n: int, version: int | None = None) -> MpJoinSynAck:
     """MpJoinSynAck: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 3:
@@ -494,7 +540,7 @@ def _checked_mp_join_syn_ack(b, o, n, version=None):
     return r
 
 
-def decode_mp_join_syn_ack(b, o, n, version=None):
+def decode_mp_join_syn_ack(b: bytes, o: int, n: int, version: int | None = None) -> MpJoinSynAck:
     """Decode MP_JOIN (MpJoinSynAck) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, h_header, = _U_BBB(b, o)
@@ -517,7 +563,7 @@ def decode_mp_join_syn_ack(b, o, n, version=None):
     return r
 
 
-def encode_mp_join_syn_ack(v):
+def encode_mp_join_syn_ack(v: MpJoinSynAck) -> bytes:
     """Encode a MpJoinSynAck as the octets of one MP_JOIN option."""
     f_reserved = v.reserved
     if not (isinstance(f_reserved, int) and 0 <= f_reserved <= 0x7):
@@ -535,7 +581,7 @@ def encode_mp_join_syn_ack(v):
     if not (isinstance(f_nonce, int) and 0 <= f_nonce <= 0xffffffff):
         raise too_big('MP_JOIN', 'nonce', f_nonce, 32)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(30)
@@ -583,11 +629,22 @@ class MpJoinAck:
     """HMAC(Key=KeyA||KeyB, Msg=R_A||R_B), leftmost 160 bits"""
 
 
-class _W_MpJoinAck:
-    __slots__ = MpJoinAck.__slots__
+if TYPE_CHECKING:
+
+    class _W_MpJoinAck(MpJoinAck):
+        """A MpJoinAck being decoded: its fields writable until it becomes one."""
+
+        __class__: type[MpJoinAck]  # type: ignore[assignment]  # the decoders' last step
+        reserved: int
+        hmac: bytes
+
+else:
+
+    class _W_MpJoinAck:
+        __slots__ = MpJoinAck.__slots__
 
 
-def _checked_mp_join_ack(b, o, n, version=None):
+def _checked_mp_join_ack(b: bytes, o: int, n: int, version: int | None = None) -> MpJoinAck:
     """MpJoinAck: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 4:
@@ -614,7 +671,7 @@ def _checked_mp_join_ack(b, o, n, version=None):
     return r
 
 
-def decode_mp_join_ack(b, o, n, version=None):
+def decode_mp_join_ack(b: bytes, o: int, n: int, version: int | None = None) -> MpJoinAck:
     """Decode MP_JOIN (MpJoinAck) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, h_header, = _U_BBH(b, o)
@@ -633,14 +690,14 @@ def decode_mp_join_ack(b, o, n, version=None):
     return r
 
 
-def encode_mp_join_ack(v):
+def encode_mp_join_ack(v: MpJoinAck) -> bytes:
     """Encode a MpJoinAck as the octets of one MP_JOIN option."""
     f_reserved = v.reserved
     if not (isinstance(f_reserved, int) and 0 <= f_reserved <= 0xfff):
         raise too_big('MP_JOIN', 'reserved', f_reserved, 12)
     f_hmac = as_bytes('MP_JOIN', 'hmac', v.hmac)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(30)
@@ -715,11 +772,27 @@ class Dss:
         return self.flags is not None and bool(self.flags & 0x10)
 
 
-class _W_Dss:
-    __slots__ = Dss.__slots__
+if TYPE_CHECKING:
+
+    class _W_Dss(Dss):
+        """A Dss being decoded: its fields writable until it becomes one."""
+
+        __class__: type[Dss]  # type: ignore[assignment]  # the decoders' last step
+        reserved: int
+        flags: DssFlags
+        data_ack: int | None
+        dsn: int | None
+        ssn: int | None
+        data_level_length: int | None
+        checksum: int | None
+
+else:
+
+    class _W_Dss:
+        __slots__ = Dss.__slots__
 
 
-def _checked_dss(b, o, n, version=None):
+def _checked_dss(b: bytes, o: int, n: int, version: int | None = None) -> Dss:
     """Dss: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 4:
@@ -781,7 +854,7 @@ def _checked_dss(b, o, n, version=None):
     return r
 
 
-def decode_dss(b, o, n, version=None):
+def decode_dss(b: bytes, o: int, n: int, version: int | None = None) -> Dss:
     """Decode DSS (Dss) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, h_header, f_flags, = _U_BBBB(b, o)
@@ -827,7 +900,7 @@ def decode_dss(b, o, n, version=None):
     return r
 
 
-def encode_dss(v):
+def encode_dss(v: Dss) -> bytes:
     """Encode a Dss as the octets of one DSS option."""
     f_reserved = v.reserved
     if not (isinstance(f_reserved, int) and 0 <= f_reserved <= 0xf):
@@ -851,7 +924,7 @@ def encode_dss(v):
     if f_checksum is not None and not (isinstance(f_checksum, int) and 0 <= f_checksum <= 0xffff):
         raise too_big('DSS', 'checksum', f_checksum, 16)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(30)
@@ -938,11 +1011,24 @@ class AddAddrV0:
     """Port, when present"""
 
 
-class _W_AddAddrV0:
-    __slots__ = AddAddrV0.__slots__
+if TYPE_CHECKING:
+
+    class _W_AddAddrV0(AddAddrV0):
+        """A AddAddrV0 being decoded: its fields writable until it becomes one."""
+
+        __class__: type[AddAddrV0]  # type: ignore[assignment]  # the decoders' last step
+        ip_version: int
+        address_id: int
+        address: IPv4Address | IPv6Address
+        port: int | None
+
+else:
+
+    class _W_AddAddrV0:
+        __slots__ = AddAddrV0.__slots__
 
 
-def _checked_add_addr_v0(b, o, n, version=None):
+def _checked_add_addr_v0(b: bytes, o: int, n: int, version: int | None = None) -> AddAddrV0:
     """AddAddrV0: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 3:
@@ -986,7 +1072,7 @@ def _checked_add_addr_v0(b, o, n, version=None):
     return r
 
 
-def decode_add_addr_v0(b, o, n, version=None):
+def decode_add_addr_v0(b: bytes, o: int, n: int, version: int | None = None) -> AddAddrV0:
     """Decode ADD_ADDR (AddAddrV0) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, h_header, = _U_BBB(b, o)
@@ -1020,7 +1106,7 @@ def decode_add_addr_v0(b, o, n, version=None):
     return r
 
 
-def encode_add_addr_v0(v):
+def encode_add_addr_v0(v: AddAddrV0) -> bytes:
     """Encode a AddAddrV0 as the octets of one ADD_ADDR option."""
     f_ip_version = v.ip_version
     if not (isinstance(f_ip_version, int) and 0 <= f_ip_version <= 0xf):
@@ -1033,7 +1119,7 @@ def encode_add_addr_v0(v):
     if f_port is not None and not (isinstance(f_port, int) and 0 <= f_port <= 0xffff):
         raise too_big('ADD_ADDR', 'port', f_port, 16)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(30)
@@ -1097,11 +1183,26 @@ class AddAddr:
     """Truncated HMAC over address ID, address and port (RFC 8684 §3.4.1)"""
 
 
-class _W_AddAddr:
-    __slots__ = AddAddr.__slots__
+if TYPE_CHECKING:
+
+    class _W_AddAddr(AddAddr):
+        """A AddAddr being decoded: its fields writable until it becomes one."""
+
+        __class__: type[AddAddr]  # type: ignore[assignment]  # the decoders' last step
+        reserved: int
+        echo: bool
+        address_id: int
+        address: IPv4Address | IPv6Address
+        port: int | None
+        hmac: int | None
+
+else:
+
+    class _W_AddAddr:
+        __slots__ = AddAddr.__slots__
 
 
-def _checked_add_addr(b, o, n, version=None):
+def _checked_add_addr(b: bytes, o: int, n: int, version: int | None = None) -> AddAddr:
     """AddAddr: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 4:
@@ -1149,7 +1250,7 @@ def _checked_add_addr(b, o, n, version=None):
     return r
 
 
-def decode_add_addr(b, o, n, version=None):
+def decode_add_addr(b: bytes, o: int, n: int, version: int | None = None) -> AddAddr:
     """Decode ADD_ADDR (AddAddr) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, h_header, f_address_id, = _U_BBBB(b, o)
@@ -1187,7 +1288,7 @@ def decode_add_addr(b, o, n, version=None):
     return r
 
 
-def encode_add_addr(v):
+def encode_add_addr(v: AddAddr) -> bytes:
     """Encode a AddAddr as the octets of one ADD_ADDR option."""
     f_reserved = v.reserved
     if not (isinstance(f_reserved, int) and 0 <= f_reserved <= 0x7):
@@ -1206,7 +1307,7 @@ def encode_add_addr(v):
     if f_hmac is not None and not (isinstance(f_hmac, int) and 0 <= f_hmac <= 0xffffffffffffffff):
         raise too_big('ADD_ADDR', 'hmac', f_hmac, 64)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(30)
@@ -1264,11 +1365,22 @@ class RemoveAddr:
     """Address IDs to remove"""
 
 
-class _W_RemoveAddr:
-    __slots__ = RemoveAddr.__slots__
+if TYPE_CHECKING:
+
+    class _W_RemoveAddr(RemoveAddr):
+        """A RemoveAddr being decoded: its fields writable until it becomes one."""
+
+        __class__: type[RemoveAddr]  # type: ignore[assignment]  # the decoders' last step
+        reserved: int
+        address_ids: tuple[int, ...]
+
+else:
+
+    class _W_RemoveAddr:
+        __slots__ = RemoveAddr.__slots__
 
 
-def _checked_remove_addr(b, o, n, version=None):
+def _checked_remove_addr(b: bytes, o: int, n: int, version: int | None = None) -> RemoveAddr:
     """RemoveAddr: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 3:
@@ -1298,7 +1410,7 @@ def _checked_remove_addr(b, o, n, version=None):
     return r
 
 
-def decode_remove_addr(b, o, n, version=None):
+def decode_remove_addr(b: bytes, o: int, n: int, version: int | None = None) -> RemoveAddr:
     """Decode REMOVE_ADDR (RemoveAddr) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, h_header, = _U_BBB(b, o)
@@ -1322,18 +1434,14 @@ def decode_remove_addr(b, o, n, version=None):
     return r
 
 
-def encode_remove_addr(v):
+def encode_remove_addr(v: RemoveAddr) -> bytes:
     """Encode a RemoveAddr as the octets of one REMOVE_ADDR option."""
     f_reserved = v.reserved
     if not (isinstance(f_reserved, int) and 0 <= f_reserved <= 0xf):
         raise too_big('REMOVE_ADDR', 'reserved', f_reserved, 4)
-    f_address_ids = v.address_ids
-    f_address_ids = as_tuple('REMOVE_ADDR', 'address_ids', f_address_ids)
-    for x in f_address_ids:
-        if not (isinstance(x, int) and 0 <= x <= 0xff):
-            raise too_big('REMOVE_ADDR', 'address_ids', x, 8)
+    f_address_ids = as_uints('REMOVE_ADDR', 'address_ids', v.address_ids, 8)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(30)
@@ -1380,11 +1488,23 @@ class MpPrio:
     """Address ID (v0 only)"""
 
 
-class _W_MpPrio:
-    __slots__ = MpPrio.__slots__
+if TYPE_CHECKING:
+
+    class _W_MpPrio(MpPrio):
+        """A MpPrio being decoded: its fields writable until it becomes one."""
+
+        __class__: type[MpPrio]  # type: ignore[assignment]  # the decoders' last step
+        reserved: int
+        backup: bool
+        address_id: int | None
+
+else:
+
+    class _W_MpPrio:
+        __slots__ = MpPrio.__slots__
 
 
-def _checked_mp_prio(b, o, n, version=None):
+def _checked_mp_prio(b: bytes, o: int, n: int, version: int | None = None) -> MpPrio:
     """MpPrio: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 3:
@@ -1418,7 +1538,7 @@ def _checked_mp_prio(b, o, n, version=None):
     return r
 
 
-def decode_mp_prio(b, o, n, version=None):
+def decode_mp_prio(b: bytes, o: int, n: int, version: int | None = None) -> MpPrio:
     """Decode MP_PRIO (MpPrio) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, h_header, = _U_BBB(b, o)
@@ -1444,7 +1564,7 @@ def decode_mp_prio(b, o, n, version=None):
     return r
 
 
-def encode_mp_prio(v):
+def encode_mp_prio(v: MpPrio) -> bytes:
     """Encode a MpPrio as the octets of one MP_PRIO option."""
     f_reserved = v.reserved
     if not (isinstance(f_reserved, int) and 0 <= f_reserved <= 0x7):
@@ -1456,7 +1576,7 @@ def encode_mp_prio(v):
     if f_address_id is not None and not (isinstance(f_address_id, int) and 0 <= f_address_id <= 0xff):
         raise too_big('MP_PRIO', 'address_id', f_address_id, 8)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(30)
@@ -1501,11 +1621,22 @@ class MpFail:
     """Data sequence number (64 bits)"""
 
 
-class _W_MpFail:
-    __slots__ = MpFail.__slots__
+if TYPE_CHECKING:
+
+    class _W_MpFail(MpFail):
+        """A MpFail being decoded: its fields writable until it becomes one."""
+
+        __class__: type[MpFail]  # type: ignore[assignment]  # the decoders' last step
+        reserved: int
+        dsn: int
+
+else:
+
+    class _W_MpFail:
+        __slots__ = MpFail.__slots__
 
 
-def _checked_mp_fail(b, o, n, version=None):
+def _checked_mp_fail(b: bytes, o: int, n: int, version: int | None = None) -> MpFail:
     """MpFail: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 4:
@@ -1532,7 +1663,7 @@ def _checked_mp_fail(b, o, n, version=None):
     return r
 
 
-def decode_mp_fail(b, o, n, version=None):
+def decode_mp_fail(b: bytes, o: int, n: int, version: int | None = None) -> MpFail:
     """Decode MP_FAIL (MpFail) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, h_header, = _U_BBH(b, o)
@@ -1551,7 +1682,7 @@ def decode_mp_fail(b, o, n, version=None):
     return r
 
 
-def encode_mp_fail(v):
+def encode_mp_fail(v: MpFail) -> bytes:
     """Encode a MpFail as the octets of one MP_FAIL option."""
     f_reserved = v.reserved
     if not (isinstance(f_reserved, int) and 0 <= f_reserved <= 0xfff):
@@ -1560,7 +1691,7 @@ def encode_mp_fail(v):
     if not (isinstance(f_dsn, int) and 0 <= f_dsn <= 0xffffffffffffffff):
         raise too_big('MP_FAIL', 'dsn', f_dsn, 64)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(30)
@@ -1602,11 +1733,22 @@ class MpFastclose:
     """Option receiver's 64-bit key"""
 
 
-class _W_MpFastclose:
-    __slots__ = MpFastclose.__slots__
+if TYPE_CHECKING:
+
+    class _W_MpFastclose(MpFastclose):
+        """A MpFastclose being decoded: its fields writable until it becomes one."""
+
+        __class__: type[MpFastclose]  # type: ignore[assignment]  # the decoders' last step
+        reserved: int
+        receiver_key: int
+
+else:
+
+    class _W_MpFastclose:
+        __slots__ = MpFastclose.__slots__
 
 
-def _checked_mp_fastclose(b, o, n, version=None):
+def _checked_mp_fastclose(b: bytes, o: int, n: int, version: int | None = None) -> MpFastclose:
     """MpFastclose: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 4:
@@ -1633,7 +1775,7 @@ def _checked_mp_fastclose(b, o, n, version=None):
     return r
 
 
-def decode_mp_fastclose(b, o, n, version=None):
+def decode_mp_fastclose(b: bytes, o: int, n: int, version: int | None = None) -> MpFastclose:
     """Decode MP_FASTCLOSE (MpFastclose) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, h_header, = _U_BBH(b, o)
@@ -1652,7 +1794,7 @@ def decode_mp_fastclose(b, o, n, version=None):
     return r
 
 
-def encode_mp_fastclose(v):
+def encode_mp_fastclose(v: MpFastclose) -> bytes:
     """Encode a MpFastclose as the octets of one MP_FASTCLOSE option."""
     f_reserved = v.reserved
     if not (isinstance(f_reserved, int) and 0 <= f_reserved <= 0xfff):
@@ -1661,7 +1803,7 @@ def encode_mp_fastclose(v):
     if not (isinstance(f_receiver_key, int) and 0 <= f_receiver_key <= 0xffffffffffffffff):
         raise too_big('MP_FASTCLOSE', 'receiver_key', f_receiver_key, 64)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(30)
@@ -1709,11 +1851,25 @@ class MpTcpRst:
     """Reason code"""
 
 
-class _W_MpTcpRst:
-    __slots__ = MpTcpRst.__slots__
+if TYPE_CHECKING:
+
+    class _W_MpTcpRst(MpTcpRst):
+        """A MpTcpRst being decoded: its fields writable until it becomes one."""
+
+        __class__: type[MpTcpRst]  # type: ignore[assignment]  # the decoders' last step
+        flag_u: bool
+        flag_v: bool
+        flag_w: bool
+        transient: bool
+        reason: TcpRstReason | int
+
+else:
+
+    class _W_MpTcpRst:
+        __slots__ = MpTcpRst.__slots__
 
 
-def _checked_mp_tcp_rst(b, o, n, version=None):
+def _checked_mp_tcp_rst(b: bytes, o: int, n: int, version: int | None = None) -> MpTcpRst:
     """MpTcpRst: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 3:
@@ -1746,7 +1902,7 @@ def _checked_mp_tcp_rst(b, o, n, version=None):
     return r
 
 
-def decode_mp_tcp_rst(b, o, n, version=None):
+def decode_mp_tcp_rst(b: bytes, o: int, n: int, version: int | None = None) -> MpTcpRst:
     """Decode MP_TCPRST (MpTcpRst) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, h_header, = _U_BBB(b, o)
@@ -1771,7 +1927,7 @@ def decode_mp_tcp_rst(b, o, n, version=None):
     return r
 
 
-def encode_mp_tcp_rst(v):
+def encode_mp_tcp_rst(v: MpTcpRst) -> bytes:
     """Encode a MpTcpRst as the octets of one MP_TCPRST option."""
     f_flag_u = v.flag_u
     if not (isinstance(f_flag_u, int) and 0 <= f_flag_u <= 0x1):
@@ -1789,7 +1945,7 @@ def encode_mp_tcp_rst(v):
     if not (isinstance(f_reason, int) and 0 <= f_reason <= 0xff):
         raise too_big('MP_TCPRST', 'reason', f_reason, 8)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(30)
@@ -1831,11 +1987,22 @@ class MpExperimental:
     """Opaque payload"""
 
 
-class _W_MpExperimental:
-    __slots__ = MpExperimental.__slots__
+if TYPE_CHECKING:
+
+    class _W_MpExperimental(MpExperimental):
+        """A MpExperimental being decoded: its fields writable until it becomes one."""
+
+        __class__: type[MpExperimental]  # type: ignore[assignment]  # the decoders' last step
+        bits: int
+        payload: bytes
+
+else:
+
+    class _W_MpExperimental:
+        __slots__ = MpExperimental.__slots__
 
 
-def _checked_mp_experimental(b, o, n, version=None):
+def _checked_mp_experimental(b: bytes, o: int, n: int, version: int | None = None) -> MpExperimental:
     """MpExperimental: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 3:
@@ -1858,7 +2025,7 @@ def _checked_mp_experimental(b, o, n, version=None):
     return r
 
 
-def decode_mp_experimental(b, o, n, version=None):
+def decode_mp_experimental(b: bytes, o: int, n: int, version: int | None = None) -> MpExperimental:
     """Decode MP_EXPERIMENTAL (MpExperimental) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, h_header, = _U_BBB(b, o)
@@ -1877,14 +2044,14 @@ def decode_mp_experimental(b, o, n, version=None):
     return r
 
 
-def encode_mp_experimental(v):
+def encode_mp_experimental(v: MpExperimental) -> bytes:
     """Encode a MpExperimental as the octets of one MP_EXPERIMENTAL option."""
     f_bits = v.bits
     if not (isinstance(f_bits, int) and 0 <= f_bits <= 0xf):
         raise too_big('MP_EXPERIMENTAL', 'bits', f_bits, 4)
     f_payload = as_bytes('MP_EXPERIMENTAL', 'payload', v.payload)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(30)
@@ -1926,11 +2093,23 @@ class MptcpUnknown:
     """Rest of the option"""
 
 
-class _W_MptcpUnknown:
-    __slots__ = MptcpUnknown.__slots__
+if TYPE_CHECKING:
+
+    class _W_MptcpUnknown(MptcpUnknown):
+        """A MptcpUnknown being decoded: its fields writable until it becomes one."""
+
+        __class__: type[MptcpUnknown]  # type: ignore[assignment]  # the decoders' last step
+        subtype: int
+        bits: int
+        payload: bytes
+
+else:
+
+    class _W_MptcpUnknown:
+        __slots__ = MptcpUnknown.__slots__
 
 
-def _checked_mptcp_unknown(b, o, n, version=None):
+def _checked_mptcp_unknown(b: bytes, o: int, n: int, version: int | None = None) -> MptcpUnknown:
     """MptcpUnknown: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 3:
@@ -1953,7 +2132,7 @@ def _checked_mptcp_unknown(b, o, n, version=None):
     return r
 
 
-def decode_mptcp_unknown(b, o, n, version=None):
+def decode_mptcp_unknown(b: bytes, o: int, n: int, version: int | None = None) -> MptcpUnknown:
     """Decode MPTCP (MptcpUnknown) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, h_header, = _U_BBB(b, o)
@@ -1974,7 +2153,7 @@ def decode_mptcp_unknown(b, o, n, version=None):
     return r
 
 
-def encode_mptcp_unknown(v):
+def encode_mptcp_unknown(v: MptcpUnknown) -> bytes:
     """Encode a MptcpUnknown as the octets of one MPTCP option."""
     f_subtype = v.subtype
     if not (isinstance(f_subtype, int) and 0 <= f_subtype <= 0xf):
@@ -1984,7 +2163,7 @@ def encode_mptcp_unknown(v):
         raise too_big('MPTCP', 'bits', f_bits, 4)
     f_payload = as_bytes('MPTCP', 'payload', v.payload)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(30)
@@ -2006,9 +2185,13 @@ def encode_mptcp_unknown(v):
     return pack(fmt, *vals)
 
 
-def _decode_subtype_1(b, o, n, version=None):
+#: Any value :func:`decode` returns.
+Option: TypeAlias = MpCapable | MpJoinSyn | MpJoinSynAck | MpJoinAck | Dss | AddAddrV0 | AddAddr | RemoveAddr | MpPrio | MpFail | MpFastclose | MpTcpRst | MpExperimental | MptcpUnknown
+
+
+def _decode_subtype_1(b: bytes, o: int, n: int, version: int | None = None) -> Option:
     """MP_JOIN: pick the format by length."""
-    err = None
+    err: DecodeError | None = None
     if n in (12,):
         try:
             return decode_mp_join_syn(b, o, n)
@@ -2035,9 +2218,9 @@ def _decode_subtype_1(b, o, n, version=None):
     raise DecodeError('MP_JOIN', 'length', o + 1, 'length %d is none of 12, 16, 24' % n)
 
 
-def _decode_subtype_3(b, o, n, version=None):
+def _decode_subtype_3(b: bytes, o: int, n: int, version: int | None = None) -> Option:
     """ADD_ADDR: pick the format by length and MPTCP version."""
-    err = None
+    err: DecodeError | None = None
     if n in (8, 10, 20, 22) and version in (None, 0):
         try:
             return decode_add_addr_v0(b, o, n)
@@ -2057,7 +2240,7 @@ def _decode_subtype_3(b, o, n, version=None):
     raise DecodeError('ADD_ADDR', 'length', o + 1, 'length %d is none of 8, 10, 16, 18, 20, 22, 28, 30%s' % (n, '' if version is None else ' for MPTCP version %d' % version))
 
 
-_BY_KEY = {
+_BY_KEY: dict[int, Callable[[bytes, int, int, int | None], Option]] = {
     0x0: decode_mp_capable,
     0x1: _decode_subtype_1,
     0x2: decode_dss,
@@ -2071,7 +2254,7 @@ _BY_KEY = {
 }
 
 
-def decode(b, o, n, version=None):
+def decode(b: bytes, o: int, n: int, version: int | None = None) -> Option:
     """Decode the MPTCP option of ``n`` octets at ``o`` in ``b`` (``version``: 0, 1 or None)."""
     if n < 3:
         raise DecodeError('MPTCP', 'length', o + 1, 'length %d leaves no room for the subtype' % n)
@@ -2081,7 +2264,8 @@ def decode(b, o, n, version=None):
     return f(b, o, n, version)
 
 
-ENCODERS = {
+#: class -> its encoder (each takes a value of its own class, hence ``Any``).
+ENCODERS: dict[type[Option], Callable[[Any], bytes]] = {
     MpCapable: encode_mp_capable,
     MpJoinSyn: encode_mp_join_syn,
     MpJoinSynAck: encode_mp_join_syn_ack,

@@ -9,10 +9,13 @@ from enum import IntEnum, IntFlag
 from ipaddress import IPv4Address, IPv6Address
 from struct import Struct, pack, unpack_from
 from struct import error as StructError
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
-from mptcpspec.codec.runtime import FlagTable, as_bytes, as_int, as_tuple, ip, packed, short, too_big
+from mptcpspec.codec.runtime import FlagTable, as_bytes, as_int, as_uints, ip, packed, short, too_big
 from mptcpspec.errors import DecodeError, EncodeError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _new = object.__new__
 _U_B = Struct('>B').unpack_from
@@ -37,11 +40,20 @@ class Eol:
     RFC: ClassVar[str] = 'RFC 9293 §3.2'
 
 
-class _W_Eol:
-    __slots__ = Eol.__slots__
+if TYPE_CHECKING:
+
+    class _W_Eol(Eol):
+        """A Eol being decoded: its fields writable until it becomes one."""
+
+        __class__: type[Eol]  # type: ignore[assignment]  # the decoders' last step
+
+else:
+
+    class _W_Eol:
+        __slots__ = Eol.__slots__
 
 
-def _checked_eol(b, o, n, version=None):
+def _checked_eol(b: bytes, o: int, n: int, version: int | None = None) -> Eol:
     """Eol: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 1:
@@ -56,7 +68,7 @@ def _checked_eol(b, o, n, version=None):
     return r
 
 
-def decode_eol(b, o, n, version=None):
+def decode_eol(b: bytes, o: int, n: int, version: int | None = None) -> Eol:
     """Decode EOL (Eol) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, = _U_B(b, o)
@@ -69,10 +81,10 @@ def decode_eol(b, o, n, version=None):
     return r
 
 
-def encode_eol(v):
+def encode_eol(v: Eol) -> bytes:
     """Encode a Eol as the octets of one EOL option."""
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(0)
@@ -94,11 +106,20 @@ class Nop:
     RFC: ClassVar[str] = 'RFC 9293 §3.2'
 
 
-class _W_Nop:
-    __slots__ = Nop.__slots__
+if TYPE_CHECKING:
+
+    class _W_Nop(Nop):
+        """A Nop being decoded: its fields writable until it becomes one."""
+
+        __class__: type[Nop]  # type: ignore[assignment]  # the decoders' last step
+
+else:
+
+    class _W_Nop:
+        __slots__ = Nop.__slots__
 
 
-def _checked_nop(b, o, n, version=None):
+def _checked_nop(b: bytes, o: int, n: int, version: int | None = None) -> Nop:
     """Nop: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 1:
@@ -113,7 +134,7 @@ def _checked_nop(b, o, n, version=None):
     return r
 
 
-def decode_nop(b, o, n, version=None):
+def decode_nop(b: bytes, o: int, n: int, version: int | None = None) -> Nop:
     """Decode NOP (Nop) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, = _U_B(b, o)
@@ -126,10 +147,10 @@ def decode_nop(b, o, n, version=None):
     return r
 
 
-def encode_nop(v):
+def encode_nop(v: Nop) -> bytes:
     """Encode a Nop as the octets of one NOP option."""
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(1)
@@ -154,11 +175,21 @@ class Mss:
     """Maximum segment size in octets"""
 
 
-class _W_Mss:
-    __slots__ = Mss.__slots__
+if TYPE_CHECKING:
+
+    class _W_Mss(Mss):
+        """A Mss being decoded: its fields writable until it becomes one."""
+
+        __class__: type[Mss]  # type: ignore[assignment]  # the decoders' last step
+        mss: int
+
+else:
+
+    class _W_Mss:
+        __slots__ = Mss.__slots__
 
 
-def _checked_mss(b, o, n, version=None):
+def _checked_mss(b: bytes, o: int, n: int, version: int | None = None) -> Mss:
     """Mss: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 2:
@@ -181,7 +212,7 @@ def _checked_mss(b, o, n, version=None):
     return r
 
 
-def decode_mss(b, o, n, version=None):
+def decode_mss(b: bytes, o: int, n: int, version: int | None = None) -> Mss:
     """Decode MSS (Mss) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, = _U_BB(b, o)
@@ -198,13 +229,13 @@ def decode_mss(b, o, n, version=None):
     return r
 
 
-def encode_mss(v):
+def encode_mss(v: Mss) -> bytes:
     """Encode a Mss as the octets of one MSS option."""
     f_mss = v.mss
     if not (isinstance(f_mss, int) and 0 <= f_mss <= 0xffff):
         raise too_big('MSS', 'mss', f_mss, 16)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(2)
@@ -239,11 +270,21 @@ class WindowScale:
     """Shift count"""
 
 
-class _W_WindowScale:
-    __slots__ = WindowScale.__slots__
+if TYPE_CHECKING:
+
+    class _W_WindowScale(WindowScale):
+        """A WindowScale being decoded: its fields writable until it becomes one."""
+
+        __class__: type[WindowScale]  # type: ignore[assignment]  # the decoders' last step
+        shift: int
+
+else:
+
+    class _W_WindowScale:
+        __slots__ = WindowScale.__slots__
 
 
-def _checked_window_scale(b, o, n, version=None):
+def _checked_window_scale(b: bytes, o: int, n: int, version: int | None = None) -> WindowScale:
     """WindowScale: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 2:
@@ -266,7 +307,7 @@ def _checked_window_scale(b, o, n, version=None):
     return r
 
 
-def decode_window_scale(b, o, n, version=None):
+def decode_window_scale(b: bytes, o: int, n: int, version: int | None = None) -> WindowScale:
     """Decode WS (WindowScale) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, = _U_BB(b, o)
@@ -283,13 +324,13 @@ def decode_window_scale(b, o, n, version=None):
     return r
 
 
-def encode_window_scale(v):
+def encode_window_scale(v: WindowScale) -> bytes:
     """Encode a WindowScale as the octets of one WS option."""
     f_shift = v.shift
     if not (isinstance(f_shift, int) and 0 <= f_shift <= 0xff):
         raise too_big('WS', 'shift', f_shift, 8)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(3)
@@ -321,11 +362,20 @@ class SackPermitted:
     RFC: ClassVar[str] = 'RFC 2018 §2'
 
 
-class _W_SackPermitted:
-    __slots__ = SackPermitted.__slots__
+if TYPE_CHECKING:
+
+    class _W_SackPermitted(SackPermitted):
+        """A SackPermitted being decoded: its fields writable until it becomes one."""
+
+        __class__: type[SackPermitted]  # type: ignore[assignment]  # the decoders' last step
+
+else:
+
+    class _W_SackPermitted:
+        __slots__ = SackPermitted.__slots__
 
 
-def _checked_sack_permitted(b, o, n, version=None):
+def _checked_sack_permitted(b: bytes, o: int, n: int, version: int | None = None) -> SackPermitted:
     """SackPermitted: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 2:
@@ -344,7 +394,7 @@ def _checked_sack_permitted(b, o, n, version=None):
     return r
 
 
-def decode_sack_permitted(b, o, n, version=None):
+def decode_sack_permitted(b: bytes, o: int, n: int, version: int | None = None) -> SackPermitted:
     """Decode SACK_PERM (SackPermitted) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, = _U_BB(b, o)
@@ -359,10 +409,10 @@ def decode_sack_permitted(b, o, n, version=None):
     return r
 
 
-def encode_sack_permitted(v):
+def encode_sack_permitted(v: SackPermitted) -> bytes:
     """Encode a SackPermitted as the octets of one SACK_PERM option."""
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(4)
@@ -394,11 +444,21 @@ class Sack:
     """Left and right edges, alternating"""
 
 
-class _W_Sack:
-    __slots__ = Sack.__slots__
+if TYPE_CHECKING:
+
+    class _W_Sack(Sack):
+        """A Sack being decoded: its fields writable until it becomes one."""
+
+        __class__: type[Sack]  # type: ignore[assignment]  # the decoders' last step
+        edges: tuple[int, ...]
+
+else:
+
+    class _W_Sack:
+        __slots__ = Sack.__slots__
 
 
-def _checked_sack(b, o, n, version=None):
+def _checked_sack(b: bytes, o: int, n: int, version: int | None = None) -> Sack:
     """Sack: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 2:
@@ -424,7 +484,7 @@ def _checked_sack(b, o, n, version=None):
     return r
 
 
-def decode_sack(b, o, n, version=None):
+def decode_sack(b: bytes, o: int, n: int, version: int | None = None) -> Sack:
     """Decode SACK (Sack) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, = _U_BB(b, o)
@@ -446,15 +506,11 @@ def decode_sack(b, o, n, version=None):
     return r
 
 
-def encode_sack(v):
+def encode_sack(v: Sack) -> bytes:
     """Encode a Sack as the octets of one SACK option."""
-    f_edges = v.edges
-    f_edges = as_tuple('SACK', 'edges', f_edges)
-    for x in f_edges:
-        if not (isinstance(x, int) and 0 <= x <= 0xffffffff):
-            raise too_big('SACK', 'edges', x, 32)
+    f_edges = as_uints('SACK', 'edges', v.edges, 32)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(5)
@@ -493,11 +549,22 @@ class Timestamps:
     """Timestamp echo reply"""
 
 
-class _W_Timestamps:
-    __slots__ = Timestamps.__slots__
+if TYPE_CHECKING:
+
+    class _W_Timestamps(Timestamps):
+        """A Timestamps being decoded: its fields writable until it becomes one."""
+
+        __class__: type[Timestamps]  # type: ignore[assignment]  # the decoders' last step
+        tsval: int
+        tsecr: int
+
+else:
+
+    class _W_Timestamps:
+        __slots__ = Timestamps.__slots__
 
 
-def _checked_timestamps(b, o, n, version=None):
+def _checked_timestamps(b: bytes, o: int, n: int, version: int | None = None) -> Timestamps:
     """Timestamps: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 2:
@@ -521,7 +588,7 @@ def _checked_timestamps(b, o, n, version=None):
     return r
 
 
-def decode_timestamps(b, o, n, version=None):
+def decode_timestamps(b: bytes, o: int, n: int, version: int | None = None) -> Timestamps:
     """Decode TS (Timestamps) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, = _U_BB(b, o)
@@ -539,7 +606,7 @@ def decode_timestamps(b, o, n, version=None):
     return r
 
 
-def encode_timestamps(v):
+def encode_timestamps(v: Timestamps) -> bytes:
     """Encode a Timestamps as the octets of one TS option."""
     f_tsval = v.tsval
     if not (isinstance(f_tsval, int) and 0 <= f_tsval <= 0xffffffff):
@@ -548,7 +615,7 @@ def encode_timestamps(v):
     if not (isinstance(f_tsecr, int) and 0 <= f_tsecr <= 0xffffffff):
         raise too_big('TS', 'tsecr', f_tsecr, 32)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(8)
@@ -586,11 +653,21 @@ class FastOpen:
     """Cookie (empty: cookie request)"""
 
 
-class _W_FastOpen:
-    __slots__ = FastOpen.__slots__
+if TYPE_CHECKING:
+
+    class _W_FastOpen(FastOpen):
+        """A FastOpen being decoded: its fields writable until it becomes one."""
+
+        __class__: type[FastOpen]  # type: ignore[assignment]  # the decoders' last step
+        cookie: bytes
+
+else:
+
+    class _W_FastOpen:
+        __slots__ = FastOpen.__slots__
 
 
-def _checked_fast_open(b, o, n, version=None):
+def _checked_fast_open(b: bytes, o: int, n: int, version: int | None = None) -> FastOpen:
     """FastOpen: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 2:
@@ -611,7 +688,7 @@ def _checked_fast_open(b, o, n, version=None):
     return r
 
 
-def decode_fast_open(b, o, n, version=None):
+def decode_fast_open(b: bytes, o: int, n: int, version: int | None = None) -> FastOpen:
     """Decode TFO (FastOpen) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, = _U_BB(b, o)
@@ -630,11 +707,11 @@ def decode_fast_open(b, o, n, version=None):
     return r
 
 
-def encode_fast_open(v):
+def encode_fast_open(v: FastOpen) -> bytes:
     """Encode a FastOpen as the octets of one TFO option."""
     f_cookie = as_bytes('TFO', 'cookie', v.cookie)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(34)
@@ -671,11 +748,22 @@ class TcpUnknown:
     """Option data"""
 
 
-class _W_TcpUnknown:
-    __slots__ = TcpUnknown.__slots__
+if TYPE_CHECKING:
+
+    class _W_TcpUnknown(TcpUnknown):
+        """A TcpUnknown being decoded: its fields writable until it becomes one."""
+
+        __class__: type[TcpUnknown]  # type: ignore[assignment]  # the decoders' last step
+        kind: int
+        data: bytes
+
+else:
+
+    class _W_TcpUnknown:
+        __slots__ = TcpUnknown.__slots__
 
 
-def _checked_tcp_unknown(b, o, n, version=None):
+def _checked_tcp_unknown(b: bytes, o: int, n: int, version: int | None = None) -> TcpUnknown:
     """TcpUnknown: the checked decoder; raises the precise DecodeError."""
     end = o + n
     if n < 2:
@@ -693,7 +781,7 @@ def _checked_tcp_unknown(b, o, n, version=None):
     return r
 
 
-def decode_tcp_unknown(b, o, n, version=None):
+def decode_tcp_unknown(b: bytes, o: int, n: int, version: int | None = None) -> TcpUnknown:
     """Decode TCP option (TcpUnknown) from the ``n`` octets at ``o`` in ``b``."""
     try:
         f_kind, f_length, = _U_BB(b, o)
@@ -711,14 +799,14 @@ def decode_tcp_unknown(b, o, n, version=None):
     return r
 
 
-def encode_tcp_unknown(v):
+def encode_tcp_unknown(v: TcpUnknown) -> bytes:
     """Encode a TcpUnknown as the octets of one TCP option option."""
     f_kind = v.kind
     if not (isinstance(f_kind, int) and 0 <= f_kind <= 0xff):
         raise too_big('TCP option', 'kind', f_kind, 8)
     f_data = as_bytes('TCP option', 'data', v.data)
     fmt = '>'
-    vals = []
+    vals: list[int | bytes] = []
     pos = 0
     fmt += 'B'
     vals.append(f_kind)
@@ -737,7 +825,11 @@ def encode_tcp_unknown(v):
     return pack(fmt, *vals)
 
 
-_BY_KEY = {
+#: Any value :func:`decode` returns.
+Option: TypeAlias = Eol | Nop | Mss | WindowScale | SackPermitted | Sack | Timestamps | FastOpen | TcpUnknown
+
+
+_BY_KEY: dict[int, Callable[[bytes, int, int, int | None], Option]] = {
     0x0: decode_eol,
     0x1: decode_nop,
     0x2: decode_mss,
@@ -749,7 +841,7 @@ _BY_KEY = {
 }
 
 
-def decode(b, o, n, version=None):
+def decode(b: bytes, o: int, n: int, version: int | None = None) -> Option:
     """Decode the TCP option (not MPTCP) of ``n`` octets at ``o`` in ``b``."""
     f = _BY_KEY.get(b[o])
     if f is None:
@@ -757,7 +849,8 @@ def decode(b, o, n, version=None):
     return f(b, o, n, version)
 
 
-ENCODERS = {
+#: class -> its encoder (each takes a value of its own class, hence ``Any``).
+ENCODERS: dict[type[Option], Callable[[Any], bytes]] = {
     Eol: encode_eol,
     Nop: encode_nop,
     Mss: encode_mss,
