@@ -12,7 +12,7 @@ of the analysis: :mod:`~mptcpspec.analysis.handshake`, :mod:`~mptcpspec.analysis
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from mptcpspec.analysis.addresses import Addresses
 from mptcpspec.analysis.context import PacketContext
@@ -64,7 +64,7 @@ _NOP_NOP_TS = bytes((Nop.KIND, Nop.KIND, Timestamps.KIND, 10))
 _DSS = int(Subtype.DSS)
 _KEPT = 256  # option areas kept by OptionAreas
 
-_info: Callable[..., PacketInfo] = fast_constructor(PacketInfo)  # type: ignore[no-untyped-call]  # untyped runtime
+_info = fast_constructor(PacketInfo)
 #: (source, source port, destination, destination port, IP version), the addresses as integers
 FlowKey = tuple[int, int, int, int, int]
 
@@ -91,7 +91,7 @@ class OptionAreas:
             end = 12 + raw[13]
             if raw[13] > 2 and (end == nraw or end < nraw and (raw[end] == 0 or not raw[end:].strip(b"\x01"))):
                 try:
-                    o = decode_dss(raw, 12, end - 12, version)  # type: ignore[no-untyped-call]  # generated, untyped
+                    o = decode_dss(raw, 12, end - 12, version)
                 except DecodeError:
                     return decode_mptcp_options(raw, version)
                 if nraw > OPTION_SPACE:  # not kept: a kept area is taken for one within the limit
@@ -156,6 +156,24 @@ class SubflowTable:
 class Analyzer:
     """Feed packets in capture order; get a :class:`~mptcpspec.analysis.model.PacketInfo` for each."""
 
+    __slots__ = (
+        "reinjected_in",
+        "counts",
+        "experts",
+        "_next_stream",
+        "_conns",
+        "_ctx",
+        "_table",
+        "_links",
+        "_handshakes",
+        "_addresses",
+        "_areas",
+        "_reader",
+        "_mappings",
+        "_flows",
+        "_kept",
+    )
+
     def __init__(self, *, verify: bool = True, reinjected_in: dict[int, tuple[int, ...]] | None = None) -> None:
         """``verify``: check HMACs and checksums.  ``reinjected_in``: frame -> the later frames that
         reinjected its data, from a first pass (``mptcpspec.dissect.pipeline.reinjections``); it fills
@@ -170,18 +188,15 @@ class Analyzer:
         mappings = Mappings(ctx, space)
         self._table = table = SubflowTable(space)
         self._links = links = Links(ctx, self._conns)
-        self._handshakes = handshakes = Handshakes(ctx, links, mappings)
+        self._handshakes = Handshakes(ctx, links, mappings)
         self._addresses = Addresses(ctx)
         self._areas = areas = OptionAreas()
-        # What the hot path calls, bound once.
+        self._reader = DssReader(ctx, space, mappings)
+        self._mappings = mappings
+        # The hot path's dictionaries, one lookup away (methods are called on their objects: a
+        # bound method kept in an attribute is looked up the slow way on each call).
         self._flows = table.flows
-        self._subflow_of = table.subflow_of
-        self._closed = table.closed
         self._kept = areas.kept
-        self._decode = areas.decode
-        self._dss = DssReader(ctx, space, mappings).dss
-        self._data = mappings.data
-        self._handshake = handshakes.handshake
 
     @property
     def verify(self) -> bool:
@@ -227,7 +242,7 @@ class Analyzer:
         key = (pkt.src._ip, pkt.sport, pkt.dst._ip, pkt.dport, pkt.version)  # type: ignore[union-attr]
         hit = self._flows.get(key)
         if hit is None or flags & _SYN:
-            hit = self._subflow_of(number, pkt, key)
+            hit = self._table.subflow_of(number, pkt, key)
         sf, d = hit
         dirs = sf.dirs
         if d:
@@ -272,7 +287,7 @@ class Analyzer:
             if raw[:4] == _NOP_NOP_TS and (kept := self._kept.get(raw[12:])) is not None:
                 found, one_dss, big = kept, True, False  # a kept area: one DSS, in at most 40 octets
             else:
-                found = self._decode(raw, conn.version if conn is not None else None)
+                found = self._areas.decode(raw, conn.version if conn is not None else None)
                 one_dss = len(found) == 1 and type(found[0]) is Dss
                 big = len(raw) > OPTION_SPACE
         elif cut:  # the snapshot length cut the options area: the options captured whole
@@ -313,7 +328,7 @@ class Analyzer:
         dss: tuple[DssInfo, ...] = ()
         if found:
             if one_dss:
-                dss = (self._dss(found[0], sf, d, number),)  # type: ignore[arg-type]  # one_dss: a Dss
+                dss = (self._reader.dss(found[0], sf, d, number),)  # type: ignore[arg-type]  # one_dss: a Dss
             else:
                 if any(type(o) is MalformedOption for o in found):
                     mptcp = [o for o in found if type(o) is not MalformedOption]
@@ -356,10 +371,10 @@ class Analyzer:
                 if cut:  # its options not all seen: the handshake of this subflow cannot be followed
                     sf.observer = None
                 else:
-                    self._handshake(obs, mptcp)
+                    self._handshakes.handshake(obs, mptcp)
             if n:
                 if not conn.fallback and not conn.unlinked:
-                    got = self._data(sf, d, conn, flags, seq, n, number)
+                    got = self._mappings.data(sf, d, conn, flags, seq, n, number)
                     if got is not None:
                         payload_dsn, payload_dsn64, mapping_frame = got
             elif not flags & _SYN and me.mappings and (rel := (seq - isn - me.syn_data) & M32) < me.map_hi:
@@ -375,9 +390,9 @@ class Analyzer:
                 sf.reset = True
                 if not any(type(o) is MpFastclose for o in mptcp):
                     ctx.closure(conn, "RST")
-                self._closed(sf)
+                self._table.closed(sf)
             elif dirs[0].fin_acked and dirs[1].fin_acked and not sf.closed:
-                self._closed(sf)
+                self._table.closed(sf)
             from_client = (d == 0) == sf.to_client_side
             master = conn.master_sf is sf
             stream = conn.stream
@@ -410,7 +425,7 @@ class Analyzer:
         dss = []
         for o in mptcp:
             if isinstance(o, Dss):
-                dss.append(self._dss(o, sf, d, number))
+                dss.append(self._reader.dss(o, sf, d, number))
             elif isinstance(o, MpCapable):
                 self._handshakes.mp_capable(o)
             elif isinstance(o, MpJoinSyn | MpJoinSynAck | MpJoinAck):

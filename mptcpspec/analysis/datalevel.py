@@ -39,18 +39,17 @@ _F_F = int(DssFlags.DATA_FIN)
 MAX_MAPPINGS = 64  # mappings remembered per subflow direction
 
 _dssinfo: Callable[[int | None, int | None, int | None, int | None], DssInfo]
-_dssinfo = fast_constructor(DssInfo)  # type: ignore[no-untyped-call]  # the codec's runtime is untyped
+_dssinfo = fast_constructor(DssInfo)
 
 
 class Mappings:
     """Each subflow direction's mappings, and the payload they map."""
 
-    __slots__ = ("ctx", "space", "_segment")
+    __slots__ = ("ctx", "space")
 
     def __init__(self, ctx: PacketContext, space: SequenceSpace) -> None:
         self.ctx = ctx
         self.space = space
-        self._segment = space.segment  # bound once: called for every segment with payload
 
     def mapping(
         self, conn: Connection, sf: Subflow, d: int, ssn: int, dsn64: int, length: int, checksum: int | None, dl: int
@@ -160,7 +159,7 @@ class Mappings:
         if m.checksum is not None:
             self._checksum(m, rel, n)
         side = conn.sides[d if sf.to_client_side else 1 - d]
-        self._segment(side, dsn64, n, sf.index, number)
+        self.space.segment(side, dsn64, n, sf.index, number)
         return ((dsn64 - side.idsn) & M64 if side.idsn is not None else None), dsn64, m.frame
 
     def _unmapped(self, sf: Subflow, d: int, conn: Connection, rel: int, n: int) -> None:
