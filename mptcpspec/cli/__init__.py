@@ -31,7 +31,7 @@ __all__ = ["PROG", "build_parser", "main"]
 
 def cmd_decode(args: argparse.Namespace) -> int:
     from mptcpspec.codec.options import decode_tcp_options, encode_option
-    from mptcpspec.dissect.show import option_dict, options_tree
+    from mptcpspec.dissect.show import options_dict, options_tree
 
     text = "".join(args.hex).replace(":", "").replace(" ", "")
     if text.startswith(("0x", "0X")):
@@ -44,16 +44,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
         raise CommandError(ExitCode.USAGE, "no octets given")
     area = decode_tcp_options(data, args.mptcp_version)  # a DecodeError: the octets are damaged
     if args.json:
-        out, off = [], 0
-        for opt in area.options:
-            n = 1 if opt.KIND in (0, 1) else len(encode_option(opt))
-            out.append(option_dict(opt, off, n))
-            off += n
-        print(
-            json.dumps(
-                {"size": area.size, "space_left": area.space_left, "options": out, "padding": area.padding.hex()}
-            )
-        )
+        print(json.dumps(options_dict(area, encode_option)))
     else:
         print("\n".join(options_tree(area, encode_option)))
     return ExitCode.OK

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from mptcpspec.codec.options import MalformedOption, MptcpUnknown, TcpOption, TcpOptions
 
-__all__ = ["jsonable", "option_dict", "option_tree", "options_tree", "value_text"]
+__all__ = ["jsonable", "option_dict", "option_tree", "options_dict", "options_tree", "value_text"]
 
 # Fields shown in hexadecimal: keys, tokens, nonces, HMACs and checksums are opaque numbers.
 _HEX = ("key", "token", "nonce", "hmac", "checksum")
@@ -127,3 +127,17 @@ def options_tree(area: TcpOptions, encode: Callable[[TcpOption], bytes] | None =
     if area.padding:
         lines.append(f"    padding after EOL: {area.padding.hex()}")
     return lines
+
+
+def options_dict(area: TcpOptions, encode: Callable[[TcpOption], bytes]) -> dict[str, object]:
+    """A whole options area as a dict of plain JSON values: each option with its offset and length."""
+    options, off = [], 0
+    for opt in area.options:
+        if isinstance(opt, MalformedOption):  # in a leniently decoded area
+            options.append(option_dict(opt))
+            off = opt.offset + len(opt.data)
+            continue
+        n = 1 if opt.KIND in (0, 1) else len(encode(opt))
+        options.append(option_dict(opt, off, n))
+        off += n
+    return {"size": area.size, "space_left": area.space_left, "options": options, "padding": area.padding.hex()}
