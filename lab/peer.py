@@ -21,6 +21,9 @@ and read the reply until EOF (a normal close: DATA_FIN both ways), or with ``--a
 ``--read-reply`` octets and close with SO_LINGER {1, 0} (MP_FASTCLOSE)::
 
     python3 lab/peer.py client --connect 198.51.100.2 --port 5201 --size 40000 [--wait-subflows 2]
+
+With ``--repeat N`` the client makes N connections one after another (a result each), of sizes
+drawn from ``--seed``, every ``--plain-every``-th one plain TCP: the many-connection captures.
 """
 
 from __future__ import annotations
@@ -52,9 +55,19 @@ TCPI_SEGS_IN = 140  # offset of tcpi_segs_in in struct tcp_info
 DEFAULT_TIMEOUT = 10.0
 
 
+#: the most octets one ``randbytes`` call makes (it draws n * 8 bits, a C int)
+PATTERN_PIECE = (2**31 - 1) // 8
+
+
 def pattern(n: int, seed: int = 0) -> bytes:
-    """``n`` deterministic octets for ``seed`` (the same in every run and on both sides)."""
-    return random.Random(seed).randbytes(n)
+    """``n`` deterministic octets for ``seed`` (the same in every run and on both sides).
+
+    Past :data:`PATTERN_PIECE` octets they are drawn piece by piece from the same generator.
+    """
+    rng = random.Random(seed)
+    if n <= PATTERN_PIECE:
+        return rng.randbytes(n)
+    return b"".join(rng.randbytes(min(PATTERN_PIECE, n - i)) for i in range(0, n, PATTERN_PIECE))
 
 
 def emit(event: str, **kw) -> None:
@@ -250,9 +263,21 @@ def wait_for_go(deadline: Deadline) -> None:
 
 def run_client(a) -> None:
     deadline = Deadline(a.timeout)
+    if a.repeat <= 1:
+        one_connection(a, deadline, a.size, a.seed, IPPROTO_MPTCP)
+        return
+    # Many connections one after another, sizes drawn from the seed, every --plain-every-th plain TCP.
+    sizes = random.Random(a.seed)
+    for i in range(a.repeat):
+        plain = a.plain_every and (i + 1) % a.plain_every == 0
+        size = sizes.randint(1, a.size)
+        one_connection(a, deadline, size, a.seed + i, socket.IPPROTO_TCP if plain else IPPROTO_MPTCP)
+
+
+def one_connection(a, deadline: Deadline, size: int, seed: int, proto: int) -> None:
     fam = family_of(a.family)
-    data = pattern(a.size, a.seed)
-    s = socket.socket(fam, socket.SOCK_STREAM, IPPROTO_MPTCP)
+    data = pattern(size, seed)
+    s = socket.socket(fam, socket.SOCK_STREAM, proto)
     if a.bind:
         s.bind((a.bind, 0))
     addr = (a.connect, a.port)
@@ -343,6 +368,13 @@ def main(argv=None) -> int:
     cli.add_argument("--pause-at", type=int, help="after this many octets, print 'paused' and wait for a stdin line")
     cli.add_argument("--abort", action="store_true", help="close with SO_LINGER {1, 0} (MP_FASTCLOSE)")
     cli.add_argument("--read-reply", type=int, default=0, help="with --abort: octets to read before closing")
+    cli.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="connections one after another, each of 1..--size octets (drawn from --seed) with seed --seed + i",
+    )
+    cli.add_argument("--plain-every", type=int, default=0, help="with --repeat: every Nth connection is plain TCP")
     a = p.parse_args(argv)
     try:
         (run_server if a.role == "server" else run_client)(a)

@@ -167,6 +167,8 @@ class Traffic(Namespaces):
         read_reply: int = 0,
         tfo: bool = False,
         bind: str | None = None,
+        repeat: int = 1,
+        plain_every: int = 0,
         timeout: float = 10.0,
     ) -> Peer:
         """Start the MPTCP client in the client namespace (see ``lab/peer.py``); returns at once.
@@ -190,6 +192,8 @@ class Traffic(Namespaces):
             read_reply=read_reply or None,
             tfo=tfo,
             bind=bind,
+            repeat=repeat if repeat > 1 else None,
+            plain_every=plain_every or None,
             timeout=timeout,
         )
         stdin = subprocess.PIPE if pause_at is not None else subprocess.DEVNULL
