@@ -16,12 +16,24 @@ from __future__ import annotations
 import ipaddress
 import struct
 from dataclasses import dataclass
-from enum import IntFlag
+from enum import IntEnum, IntFlag
 
+from mptcpspec.capture.pcap import LinkType, Record
 from mptcpspec.codec.runtime import FlagTable, fast_constructor
 from mptcpspec.errors import DecodeError
 
-__all__ = ["TcpFlags", "Packet", "decode_packet", "decode_frame", "ip_payload_offset", "ip_addresses"]
+__all__ = [
+    "AddressFamily",
+    "EtherType",
+    "IpProto",
+    "LINKTYPES",
+    "Packet",
+    "TcpFlags",
+    "decode_frame",
+    "decode_packet",
+    "ip_addresses",
+    "ip_payload_offset",
+]
 
 
 class TcpFlags(IntFlag):
@@ -36,6 +48,40 @@ class TcpFlags(IntFlag):
     ECE = 0x040
     CWR = 0x080
     AE = 0x100
+
+
+class EtherType(IntEnum):
+    """The EtherTypes a frame's link layer is followed through (IEEE 802 numbers)."""
+
+    IPV4 = 0x0800
+    IPV6 = 0x86DD
+    VLAN = 0x8100  #: IEEE 802.1Q tag
+    QINQ = 0x88A8  #: IEEE 802.1ad service tag
+    QINQ_OLD = 0x9100  #: the pre-standard 802.1ad tag
+
+
+class IpProto(IntEnum):
+    """IP protocol numbers (IANA "Assigned Internet Protocol Numbers"): TCP and the IPv6 extension headers."""
+
+    HOPOPTS = 0  #: IPv6 hop-by-hop options
+    TCP = 6
+    ROUTING = 43  #: IPv6 routing header
+    FRAGMENT = 44  #: IPv6 fragment header
+    AH = 51  #: authentication header (its length counts 4-octet units)
+    DSTOPTS = 60  #: IPv6 destination options
+    MOBILITY = 135
+    HIP = 139  #: Host Identity Protocol
+    SHIM6 = 140
+
+
+class AddressFamily(IntEnum):
+    """The address family word of BSD null and loopback link headers: AF_INET6 differs by system."""
+
+    INET = 2
+    INET6_LINUX = 10
+    INET6_BSD = 24  #: NetBSD, OpenBSD
+    INET6_FREEBSD = 28
+    INET6_DARWIN = 30
 
 
 _FLAGS = FlagTable(TcpFlags)  # the 9 flag bits -> TcpFlags, made on first use
@@ -75,7 +121,7 @@ class Packet:
     @property
     def seg_len(self) -> int:
         """Sequence space the segment occupies: payload, plus one for SYN and for FIN."""
-        return self.payload_len + (1 if self.flags & 2 else 0) + (1 if self.flags & 1 else 0)
+        return self.payload_len + (1 if self.flags & _SYN else 0) + (1 if self.flags & _FIN else 0)
 
 
 _packet = fast_constructor(Packet)
@@ -103,10 +149,25 @@ def _v6(octets: bytes) -> ipaddress.IPv6Address:
     return a
 
 
-_ETH_IPV4, _ETH_IPV6 = 0x0800, 0x86DD
-_VLAN = frozenset((0x8100, 0x88A8, 0x9100))
-_AF_INET6 = frozenset((10, 24, 28, 30))  # Linux, NetBSD/OpenBSD, FreeBSD, macOS
-_IPV6_EXT = frozenset((0, 43, 60, 135, 139, 140))  # hop-by-hop, routing, dest opts, mobility, HIP, shim6
+# The numbers the decoders compare, as plain ints taken from the enums (an int compares faster
+# than an enum member).
+_FIN, _SYN = int(TcpFlags.FIN), int(TcpFlags.SYN)
+_FLAG_BITS = int(~TcpFlags(0))  # the 9 flag bits of the TCP header's data offset word
+_ETH_IPV4, _ETH_IPV6 = int(EtherType.IPV4), int(EtherType.IPV6)
+_VLAN = frozenset(int(t) for t in (EtherType.VLAN, EtherType.QINQ, EtherType.QINQ_OLD))
+_AF_INET = int(AddressFamily.INET)
+_AF_INET6 = frozenset(int(f) for f in AddressFamily if f is not AddressFamily.INET)
+_TCP = int(IpProto.TCP)
+_AH, _FRAGMENT = int(IpProto.AH), int(IpProto.FRAGMENT)
+_IPV6_EXT = frozenset(
+    int(h) for h in (IpProto.HOPOPTS, IpProto.ROUTING, IpProto.DSTOPTS, IpProto.MOBILITY, IpProto.HIP, IpProto.SHIM6)
+)
+_IPV4_PLAIN = 0x45  # version 4, header length 5 words: IPv4 without options
+_IPV4_FRAG_OFFSET = 0x1FFF  # the fragment offset bits of the IPv4 flags/offset word
+_IPV6_FRAG_OFFSET = 0xFFF8  # the fragment offset bits of the IPv6 fragment header's offset word
+_ETHERNET, _LINUX_SLL, _LINUX_SLL2 = int(LinkType.ETHERNET), int(LinkType.LINUX_SLL), int(LinkType.LINUX_SLL2)
+_RAW_IP = frozenset(int(t) for t in (LinkType.RAW, LinkType.RAW_OLD, LinkType.RAW_OLD2, LinkType.IPV4, LinkType.IPV6))
+_NULL, _LOOP = int(LinkType.NULL), int(LinkType.LOOP)
 _u16 = struct.Struct("!H").unpack_from
 _tcp = struct.Struct("!HHIIHHHH").unpack_from
 _ip4 = struct.Struct("!BBHHHBB").unpack_from  # up to the protocol; the addresses are sliced as one key
@@ -115,13 +176,13 @@ _ip6 = struct.Struct("!IHBB").unpack_from
 _IP_ETHERTYPES = frozenset((_ETH_IPV4, _ETH_IPV6))
 
 
-#: the link types decoded: Ethernet, Linux cooked v1 and v2, raw IP (101, 12, 14, 228, 229), BSD null, loopback
-LINKTYPES = frozenset((1, 113, 276, 101, 12, 14, 228, 229, 0, 108))
+#: the link types decoded: Ethernet, Linux cooked v1 and v2, raw IP, BSD null, loopback (every LinkType)
+LINKTYPES = frozenset(int(t) for t in LinkType)
 
 
 def ip_payload_offset(linktype: int, data: bytes) -> int | None:
     """Offset of the IP header in a frame of ``linktype``, or None if it carries no IP packet."""
-    if linktype == 1:  # Ethernet
+    if linktype == _ETHERNET:
         p = 12
         if len(data) < 14:
             return None
@@ -132,25 +193,25 @@ def ip_payload_offset(linktype: int, data: bytes) -> int | None:
                 return None
             et = _u16(data, p)[0]
         return p + 2 if et in (_ETH_IPV4, _ETH_IPV6) else None
-    if linktype == 113:  # Linux cooked v1
+    if linktype == _LINUX_SLL:  # Linux cooked v1
         if len(data) < 16:
             return None
         return 16 if _u16(data, 14)[0] in (_ETH_IPV4, _ETH_IPV6) else None
-    if linktype == 276:  # Linux cooked v2
+    if linktype == _LINUX_SLL2:  # Linux cooked v2
         if len(data) < 20:
             return None
         return 20 if _u16(data, 0)[0] in (_ETH_IPV4, _ETH_IPV6) else None
-    if linktype in (101, 12, 14, 228, 229):  # raw IP
+    if linktype in _RAW_IP:
         return 0
-    if linktype in (0, 108):  # BSD null (host order) / loopback (network order)
+    if linktype == _NULL or linktype == _LOOP:  # BSD null (host order) / loopback (network order)
         if len(data) < 4:
             return None
-        fam = struct.unpack_from("!I" if linktype == 108 or data[0] == 0 else "<I", data, 0)[0]
-        return 4 if fam == 2 or fam in _AF_INET6 else None
+        fam = struct.unpack_from("!I" if linktype == _LOOP or data[0] == 0 else "<I", data, 0)[0]
+        return 4 if fam == _AF_INET or fam in _AF_INET6 else None
     return None
 
 
-def ip_addresses(linktype: int, data: bytes) -> tuple | None:
+def ip_addresses(linktype: int, data: bytes) -> tuple[int, _Address, _Address] | None:
     """(IP version, source, destination) of a frame's IP header, or None: for frames without TCP."""
     p = ip_payload_offset(linktype, data)
     if p is None or len(data) <= p:
@@ -163,12 +224,12 @@ def ip_addresses(linktype: int, data: bytes) -> tuple | None:
     return None
 
 
-def decode_packet(rec) -> Packet | None:
+def decode_packet(rec: Record) -> Packet | None:
     """The TCP segment in a :class:`~mptcpspec.capture.pcap.Record`, or None when there is none."""
     return decode_frame(rec.linktype, rec.data, rec.timestamp_ns)
 
 
-def _v4_pair(octets: bytes) -> tuple:
+def _v4_pair(octets: bytes) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
     """(source, destination) for the 8 address octets of an IPv4 header; cached, as the addresses."""
     pair = _v4pairs[octets] = (_v4(octets[:4]), _v4(octets[4:]))
     if len(_v4pairs) > 65536:
@@ -177,7 +238,7 @@ def _v4_pair(octets: bytes) -> tuple:
     return pair
 
 
-def _v6_pair(octets: bytes) -> tuple:
+def _v6_pair(octets: bytes) -> tuple[ipaddress.IPv6Address, ipaddress.IPv6Address]:
     pair = _v6pairs[octets] = (_v6(octets[:16]), _v6(octets[16:]))
     if len(_v6pairs) > 65536:
         _v6pairs.clear()
@@ -185,8 +246,8 @@ def _v6_pair(octets: bytes) -> tuple:
     return pair
 
 
-_v4pairs: dict[bytes, tuple] = {}
-_v6pairs: dict[bytes, tuple] = {}
+_v4pairs: dict[bytes, tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]] = {}
+_v6pairs: dict[bytes, tuple[ipaddress.IPv6Address, ipaddress.IPv6Address]] = {}
 
 
 def _tcp_header_error(doff: int, p: int, t: int, end: int) -> DecodeError:
@@ -204,18 +265,19 @@ def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | 
     n = len(data)
     # The link layers of most captures inline (Linux cooked v1 is what ``tcpdump -i any`` writes);
     # the rest, and VLAN tags, through ip_payload_offset.
-    if linktype == 113 and n > 16 and ((data[14] << 8) | data[15]) in _IP_ETHERTYPES:
+    if linktype == _LINUX_SLL and n > 16 and ((data[14] << 8) | data[15]) in _IP_ETHERTYPES:
         p = 16
-    elif linktype == 1 and n > 14 and ((data[12] << 8) | data[13]) in _IP_ETHERTYPES:
+    elif linktype == _ETHERNET and n > 14 and ((data[12] << 8) | data[13]) in _IP_ETHERTYPES:
         p = 14
     else:
-        p = ip_payload_offset(linktype, data)
-        if p is None or n <= p:
+        at = ip_payload_offset(linktype, data)
+        if at is None or n <= at:
             return None
+        p = at
     ver = data[p] >> 4
-    if data[p] == 0x45 and n >= p + 40:  # IPv4 without options and a whole TCP header: one unpack for both
+    if data[p] == _IPV4_PLAIN and n >= p + 40:  # IPv4 without options and a whole TCP header: one unpack for both
         _, _, total, _, frag, ttl, proto, _, a, sport, dport, seq, ack, offflags, win, csum, urg = _ip4tcp(data, p)
-        if proto != 6 or frag & 0x1FFF:
+        if proto != _TCP or frag & _IPV4_FRAG_OFFSET:
             return None  # not TCP, or a fragment without the TCP header
         if total == 0:  # segmentation offload captures leave it zero
             total = n - p
@@ -243,7 +305,7 @@ def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | 
         dport,
         seq,
         ack,
-        _FLAGS[offflags & 0x1FF],
+        _FLAGS[offflags & _FLAG_BITS],
         win,
         data[t + 20 : o],
         data[o:end] if end <= n else data[o:n],
@@ -258,19 +320,19 @@ def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | 
 
 
 def _cut_or_error(
-    ver,
-    src,
-    dst,
-    sport,
-    dport,
-    seq,
-    ack,
-    offflags,
-    win,
-    csum,
-    urg,
-    ttl,
-    timestamp_ns,
+    ver: int,
+    src: _Address,
+    dst: _Address,
+    sport: int,
+    dport: int,
+    seq: int,
+    ack: int,
+    offflags: int,
+    win: int,
+    csum: int,
+    urg: int,
+    ttl: int,
+    timestamp_ns: int,
     data: bytes,
     doff: int,
     p: int,
@@ -290,7 +352,7 @@ def _cut_or_error(
         dport,
         seq,
         ack,
-        _FLAGS[offflags & 0x1FF],
+        _FLAGS[offflags & _FLAG_BITS],
         win,
         data[t + 20 : n],
         b"",
@@ -307,6 +369,8 @@ def _cut_or_error(
 def _decode_other(data: bytes, p: int, ver: int, n: int, timestamp_ns: int) -> Packet | None:
     """decode_frame from the IP header at ``p`` on, for what its fast path leaves: IPv4 with options
     or cut short, IPv6, other versions."""
+    src: _Address
+    dst: _Address
     if ver == 4:
         if n < p + 20:
             raise DecodeError("IPv4 header", None, p, f"needs 20 octets, {n - p} captured")
@@ -314,7 +378,7 @@ def _decode_other(data: bytes, p: int, ver: int, n: int, timestamp_ns: int) -> P
         ihl = (vihl & 15) * 4
         if ihl < 20:
             raise DecodeError("IPv4 header", "IHL", p, f"header length {ihl} is under 20")
-        if proto != 6 or frag & 0x1FFF:
+        if proto != _TCP or frag & _IPV4_FRAG_OFFSET:
             return None  # not TCP, or a fragment without the TCP header
         if total == 0:  # segmentation offload captures leave it zero
             total = n - p
@@ -333,27 +397,27 @@ def _decode_other(data: bytes, p: int, ver: int, n: int, timestamp_ns: int) -> P
         _, plen, nh, ttl = _ip6(data, p)
         t = p + 40
         end = t + plen if plen else n
-        while nh != 6:
-            if nh in _IPV6_EXT or nh == 51:
+        while nh != _TCP:
+            if nh in _IPV6_EXT or nh == _AH:
                 if n < t + 2:
                     return None
-                ah = nh == 51  # AH counts its length in 4-octet units less 2, the others in 8-octet units less 1
+                ah = nh == _AH  # AH counts its length in 4-octet units less 2, the others in 8-octet units less 1
                 nh, hl = data[t], data[t + 1]
                 t += (hl + 2) * 4 if ah else (hl + 1) * 8
-            elif nh == 44:  # fragment header
+            elif nh == _FRAGMENT:
                 if n < t + 8:
                     return None
-                if _u16(data, t + 2)[0] & 0xFFF8:
+                if _u16(data, t + 2)[0] & _IPV6_FRAG_OFFSET:
                     return None  # not the first fragment
                 nh = data[t]
                 t += 8
             else:
                 return None
         a = data[p + 8 : p + 40]
-        pair = _v6pairs.get(a)
-        if pair is None:
-            pair = _v6_pair(a)
-        src, dst = pair
+        pair6 = _v6pairs.get(a)
+        if pair6 is None:
+            pair6 = _v6_pair(a)
+        src, dst = pair6
     else:
         return None
     if n < t + 20:
@@ -373,7 +437,7 @@ def _decode_other(data: bytes, p: int, ver: int, n: int, timestamp_ns: int) -> P
         dport,
         seq,
         ack,
-        _FLAGS[offflags & 0x1FF],
+        _FLAGS[offflags & _FLAG_BITS],
         win,
         data[t + 20 : o],
         data[o:end] if end <= n else data[o:n],

@@ -20,18 +20,19 @@ import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from enum import IntEnum
+from typing import BinaryIO, TypeAlias
 
 from mptcpspec.codec.runtime import fast_constructor
 from mptcpspec.errors import DecodeError
 
-__all__ = ["Record", "CaptureError", "CaptureReader", "read_records", "LinkType"]
+__all__ = ["BlockType", "CaptureError", "CaptureReader", "Frame", "LinkType", "Record", "read_records"]
 
 _CHUNK = 1 << 20
 _MAX_RECORD = 1 << 24  # a record longer than 16 MiB is corrupt framing, not a packet
 
 
-class LinkType:
+class LinkType(IntEnum):
     """Link-layer header types (tcpdump.org/linktypes.html) that :mod:`mptcpspec.capture.packets` decodes."""
 
     NULL = 0
@@ -64,6 +65,10 @@ class Record:
 
 _record = fast_constructor(Record)
 
+#: A record as a plain tuple, in :class:`Record`'s field order: ``(timestamp_ns, linktype, data,
+#: orig_len, interface, truncated)``.
+Frame: TypeAlias = tuple[int, int, bytes, int, int, bool]
+
 
 class CaptureError(DecodeError):
     """A capture file that cannot be read (not a capture, or corrupt framing)."""
@@ -81,8 +86,25 @@ _PCAP_MAGIC = {
     0xA1B2CD34: ("<", False, 24),  # "modified" pcap (Kuznetzov): 8 more octets per record
     0x34CDB2A1: (">", False, 24),
 }
-_PCAPNG_SHB = 0x0A0D0D0A
-_BOM = 0x1A2B3C4D
+
+
+class BlockType(IntEnum):
+    """The pcapng block types read (draft-ietf-opsawg-pcapng §4 and §11.1); others are skipped."""
+
+    SECTION_HEADER = 0x0A0D0D0A
+    INTERFACE_DESCRIPTION = 1
+    PACKET = 2  #: obsolete Packet Block
+    SIMPLE_PACKET = 3
+    ENHANCED_PACKET = 6
+
+
+_PCAPNG_SHB = int(BlockType.SECTION_HEADER)
+_IDB = int(BlockType.INTERFACE_DESCRIPTION)
+_EPB, _SPB, _PB = int(BlockType.ENHANCED_PACKET), int(BlockType.SIMPLE_PACKET), int(BlockType.PACKET)
+_PACKET_BLOCKS = (_EPB, _SPB, _PB)
+_BOM = 0x1A2B3C4D  # the byte-order magic as written
+_BOM_SWAPPED = 0x4D3C2B1A  # ... as read in the other byte order
+_OPT_END, _IF_TSRESOL, _IF_TSOFFSET = 0, 9, 14  # Interface Description Block option codes
 
 
 class _Buffer:
@@ -131,7 +153,7 @@ class CaptureReader:
     record), :attr:`format` is ``"pcap"`` or ``"pcapng"``, :attr:`linktypes` the link types seen.
     """
 
-    def __init__(self, source: str | os.PathLike | BinaryIO) -> None:
+    def __init__(self, source: str | os.PathLike[str] | BinaryIO) -> None:
         self.name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "<stream>")
         self._source = source
         self.format: str | None = None
@@ -151,13 +173,13 @@ class CaptureReader:
             for frame in batch:
                 yield _record(*frame)
 
-    def frames(self) -> Iterator[tuple]:
+    def frames(self) -> Iterator[Frame]:
         """The records as plain tuples ``(timestamp_ns, linktype, data, orig_len, interface,
         truncated)``, in :class:`Record`'s field order, without building a Record per frame."""
         for batch in self.batches():
             yield from batch
 
-    def batches(self) -> Iterator[list[tuple]]:
+    def batches(self) -> Iterator[list[Frame]]:
         """The records as :meth:`frames` gives them, in lists: a pcap file's records come a buffer's
         worth at a time (what the dissector's loop reads), a pcapng file's one by one.  A damaged
         record is met, and noted in :attr:`problems` or raised, only after the records before it
@@ -170,7 +192,7 @@ class CaptureReader:
 
     # ------------------------------------------------------------------ dispatch
 
-    def _read(self, f: BinaryIO) -> Iterator[list[tuple]]:
+    def _read(self, f: BinaryIO) -> Iterator[list[Frame]]:
         b = self._buf = _Buffer(f)
         if not b.ensure(4):
             raise CaptureError(
@@ -197,7 +219,7 @@ class CaptureReader:
 
     # ------------------------------------------------------------------ pcap
 
-    def _pcap(self, b: _Buffer, order: str, nanos: bool, hdr_size: int) -> Iterator[list[tuple]]:
+    def _pcap(self, b: _Buffer, order: str, nanos: bool, hdr_size: int) -> Iterator[list[Frame]]:
         if not b.ensure(24):
             raise CaptureError("pcap", "file header", 0, f"needs 24 octets, the file has {b.available()}")
         _, major, minor, _, _, snaplen, network = struct.unpack_from(order + "IHHiIII", b.buf, 0)
@@ -212,7 +234,7 @@ class CaptureReader:
             # Every whole record in the buffer, in one list, with the buffer and position in locals.
             buf, pos = b.buf, b.pos
             size = len(buf)
-            out = []
+            out: list[Frame] = []
             append = out.append
             while size - pos >= hdr_size:
                 sec, frac, incl, orig = hdr(buf, pos)
@@ -254,7 +276,7 @@ class CaptureReader:
 
     # ------------------------------------------------------------------ pcapng
 
-    def _pcapng(self, b: _Buffer) -> Iterator[tuple]:
+    def _pcapng(self, b: _Buffer) -> Iterator[Frame]:
         order = "<"
         ifaces: list[tuple[int, int, int, int]] = []  # (linktype, snaplen, tsresol divisor/multiplier, offset s)
         first = True
@@ -273,7 +295,7 @@ class CaptureReader:
                 (bom,) = struct.unpack_from("<I", b.buf, b.pos + 8)
                 if bom == _BOM:
                     order = "<"
-                elif bom == 0x4D3C2B1A:
+                elif bom == _BOM_SWAPPED:
                     order = ">"
                 else:
                     raise CaptureError(
@@ -297,7 +319,7 @@ class CaptureReader:
                     raise CaptureError(
                         "pcapng", "Section Header Block", 0, f"the file ends inside it: {have} of its {blen} octets"
                     )
-                if btype in (6, 3, 2):
+                if btype in _PACKET_BLOCKS:
                     rec = self._packet_block(btype, b.buf[b.pos :], order, ifaces, start, partial=True)
                     if rec is not None:
                         self.records += 1
@@ -314,9 +336,9 @@ class CaptureReader:
                     f"trailing length {trailer} differs from the leading {blen}",
                 )
             b.pos += blen
-            if btype == 1:
+            if btype == _IDB:
                 ifaces.append(self._idb(body, order, start))
-            elif btype in (6, 3, 2):
+            elif btype in _PACKET_BLOCKS:
                 rec = self._packet_block(btype, b.buf[b.pos - blen : b.pos], order, ifaces, start)
                 if rec is not None:
                     self.records += 1
@@ -333,28 +355,34 @@ class CaptureReader:
         p = 8
         while p + 4 <= len(body):
             code, olen = struct.unpack_from(order + "HH", body, p)
-            if code == 0:
+            if code == _OPT_END:
                 break
             val = body[p + 4 : p + 4 + olen]
-            if code == 9 and olen >= 1:
+            if code == _IF_TSRESOL and olen >= 1:
                 resol = val[0]
-            elif code == 14 and olen >= 8:
+            elif code == _IF_TSOFFSET and olen >= 8:
                 (tsoffset,) = struct.unpack_from(order + "q", val, 0)
             p += 4 + ((olen + 3) & ~3)
         return linktype, snaplen, resol, tsoffset
 
     def _packet_block(
-        self, btype: int, block: bytes, order: str, ifaces: list, start: int, partial: bool = False
-    ) -> tuple | None:
+        self,
+        btype: int,
+        block: bytes,
+        order: str,
+        ifaces: list[tuple[int, int, int, int]],
+        start: int,
+        partial: bool = False,
+    ) -> Frame | None:
         end = len(block) - (0 if partial else 4)
-        if btype == 6:  # Enhanced Packet Block
+        if btype == _EPB:
             if len(block) < 28:
                 if partial:
                     return None
                 raise CaptureError("pcapng", "Enhanced Packet Block", start, "shorter than 32 octets")
             iface, hi, lo, caplen, orig = struct.unpack_from(order + "IIIII", block, 8)
             p = 28
-        elif btype == 2:  # obsolete Packet Block
+        elif btype == _PB:  # obsolete Packet Block
             if len(block) < 28:
                 if partial:
                     return None
@@ -390,6 +418,6 @@ class CaptureReader:
         return ns, linktype, data, max(orig, len(data)), iface, partial and len(data) < caplen
 
 
-def read_records(source: str | os.PathLike | BinaryIO) -> Iterator[Record]:
+def read_records(source: str | os.PathLike[str] | BinaryIO) -> Iterator[Record]:
     """The records of a pcap or pcapng file, in file order (see :class:`CaptureReader`)."""
     return iter(CaptureReader(source))

@@ -416,11 +416,10 @@ def _show(value: object) -> str:
     return repr(value)
 
 
-def _missing(what: str, actual: object, **inputs: object) -> Check | None:
+def _unknown(what: str, actual: object, **inputs: object) -> Check:
+    """UNVERIFIABLE, naming the ``inputs`` that are None (callers pass at least one)."""
     unknown = [name for name, value in inputs.items() if value is None]
-    if unknown:
-        return Check(Verdict.UNVERIFIABLE, what, None, actual, "unknown: " + ", ".join(unknown))
-    return None
+    return Check(Verdict.UNVERIFIABLE, what, None, actual, "unknown: " + ", ".join(unknown))
 
 
 def _compare(what: str, expected: object, actual: object, why: str = "") -> Check:
@@ -434,7 +433,9 @@ def _compare(what: str, expected: object, actual: object, why: str = "") -> Chec
 def verify_token(key: int | None, token: int | None, version: int = 1) -> Check:
     """Check that ``token`` is the token of ``key`` (RFC 8684 §3.2, RFC 6824 §3.2)."""
     what = f"token (v{version})"
-    return _missing(what, token, key=key, token=token) or _compare(what, key_token(key, version), token)
+    if key is None or token is None:
+        return _unknown(what, token, key=key, token=token)
+    return _compare(what, key_token(key, version), token)
 
 
 def verify_idsn(key: int | None, idsn: int | None, version: int = 1, *, bits: int = 64) -> Check:
@@ -446,9 +447,8 @@ def verify_idsn(key: int | None, idsn: int | None, version: int = 1, *, bits: in
     what = f"IDSN (v{version})"
     if bits not in (32, 64):
         raise EncodeError("IDSN", "bits", f"expected 32 or 64, got {bits!r}")
-    missing = _missing(what, idsn, key=key, idsn=idsn)
-    if missing:
-        return missing
+    if key is None or idsn is None:
+        return _unknown(what, idsn, key=key, idsn=idsn)
     mask = _U64 if bits == 64 else _U32
     return _compare(what, key_idsn(key, version) & mask, idsn, "" if bits == 64 else "low 32 bits only")
 
@@ -467,9 +467,17 @@ def verify_join_synack(
     initiator's (``nonce_a`` from the SYN, ``nonce_b`` from the SYN/ACK).
     """
     what = f"MP_JOIN SYN/ACK HMAC (v{version})"
-    return _missing(
-        what, truncated_hmac, key_b=key_b, key_a=key_a, nonce_b=nonce_b, nonce_a=nonce_a, truncated_hmac=truncated_hmac
-    ) or _compare(what, join_synack_hmac(key_b, key_a, nonce_b, nonce_a, version), truncated_hmac)
+    if key_b is None or key_a is None or nonce_b is None or nonce_a is None or truncated_hmac is None:
+        return _unknown(
+            what,
+            truncated_hmac,
+            key_b=key_b,
+            key_a=key_a,
+            nonce_b=nonce_b,
+            nonce_a=nonce_a,
+            truncated_hmac=truncated_hmac,
+        )
+    return _compare(what, join_synack_hmac(key_b, key_a, nonce_b, nonce_a, version), truncated_hmac)
 
 
 def verify_join_ack(
@@ -477,7 +485,7 @@ def verify_join_ack(
     key_b: int | None,
     nonce_a: int | None,
     nonce_b: int | None,
-    hmac: bytes | None,
+    hmac: bytes | int | None,
     version: int = 1,
 ) -> Check:
     """Check the 160-bit HMAC-A of an MP_JOIN third ACK sent by the initiator A (RFC 8684 §3.2).
@@ -486,9 +494,8 @@ def verify_join_ack(
     big-endian value).
     """
     what = f"MP_JOIN ACK HMAC (v{version})"
-    missing = _missing(what, hmac, key_a=key_a, key_b=key_b, nonce_a=nonce_a, nonce_b=nonce_b, hmac=hmac)
-    if missing:
-        return missing
+    if key_a is None or key_b is None or nonce_a is None or nonce_b is None or hmac is None:
+        return _unknown(what, hmac, key_a=key_a, key_b=key_b, nonce_a=nonce_a, nonce_b=nonce_b, hmac=hmac)
     if isinstance(hmac, int) and not isinstance(hmac, bool):
         hmac = _uint(hmac, 8 * JOIN_ACK_HMAC_LEN, "MP_JOIN", "hmac").to_bytes(JOIN_ACK_HMAC_LEN, "big")
     return _compare(what, join_ack_hmac(key_a, key_b, nonce_a, nonce_b, version), hmac)
@@ -515,11 +522,16 @@ def verify_add_addr(
     what = f"ADD_ADDR HMAC (v{version})"
     if version == 0:
         return Check(Verdict.UNVERIFIABLE, what, None, hmac, "MPTCP v0 (RFC 6824) ADD_ADDR carries no HMAC")
-    missing = _missing(
-        what, hmac, key_sender=key_sender, key_receiver=key_receiver, address_id=address_id, address=address, hmac=hmac
-    )
-    if missing:
-        return missing
+    if key_sender is None or key_receiver is None or address_id is None or address is None or hmac is None:
+        return _unknown(
+            what,
+            hmac,
+            key_sender=key_sender,
+            key_receiver=key_receiver,
+            address_id=address_id,
+            address=address,
+            hmac=hmac,
+        )
     expected = add_addr_hmac(key_sender, key_receiver, address_id, address, port, version)
     if expected == hmac:
         return Check(Verdict.VERIFIED, what, expected, hmac)
@@ -549,11 +561,10 @@ def verify_dss_checksum(
     (``data_level_length == 0``, which Linux sends with checksum 0).
     """
     what = "DSS checksum"
-    missing = _missing(
-        what, checksum, dsn=dsn, ssn=ssn, data_level_length=data_level_length, payload=payload, checksum=checksum
-    )
-    if missing:
-        return missing
+    if dsn is None or ssn is None or data_level_length is None or payload is None or checksum is None:
+        return _unknown(
+            what, checksum, dsn=dsn, ssn=ssn, data_level_length=data_level_length, payload=payload, checksum=checksum
+        )
     n = len(payload)
     if payload_len is not None and n < payload_len:
         return Check(

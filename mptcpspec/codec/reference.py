@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
+from typing import Any
 
 import construct as c
 
@@ -20,22 +21,25 @@ from mptcpspec.codec.regen import default_spec_dir, load_module
 from mptcpspec.codec.schema import OptionSpec
 from mptcpspec.errors import DecodeError, EncodeError
 
-__all__ = ["Reference"]
+__all__ = ["Reference", "ReferenceFormat", "enum_members"]
 
 _MAX_LENGTH = 40
 
 
-class _Format:
+class ReferenceFormat:
+    """One option format: construct's parse and build of its schema, as the generated dataclass."""
+
     def __init__(self, spec: OptionSpec, cls: type) -> None:
         self.spec = spec
         self.cls = cls
         self.items = lower(spec)
         self.pub = public_fields(self.items)
 
-    def to_value(self, con):
-        kw = {}
+    def to_value(self, con: Any) -> object:
+        """The dataclass value of a construct ``Container`` (untyped: construct's)."""
+        kw: dict[str, object] = {}
         for pf in self.pub:
-            if pf.member is not None:
+            if pf.member is not None and pf.source is not None:
                 x = con[pf.source.name][pf.name]
                 kw[pf.name] = bool(x) if pf.kind == "bool" else int(x)
                 continue
@@ -43,10 +47,12 @@ class _Format:
             if x is None:
                 kw[pf.name] = None
             elif pf.kind == "flags":
-                kw[pf.name] = pf.enum(sum(int(m) for m in pf.enum if x[m.name]))
+                flags = pf.enum_class
+                kw[pf.name] = flags(sum(int(m) for m in flags if m.name is not None and x[m.name]))
             elif pf.kind == "enum":
                 raw = int(getattr(x, "int", x))
-                kw[pf.name] = pf.enum(raw) if raw in pf.enum._value2member_map_ else raw
+                known = {int(m) for m in pf.enum_class}
+                kw[pf.name] = pf.enum_class(raw) if raw in known else raw
             elif pf.kind == "bytes":
                 kw[pf.name] = bytes(x)
             elif pf.kind == "array":
@@ -55,8 +61,9 @@ class _Format:
                 kw[pf.name] = x
         return self.cls(**kw)
 
-    def to_dict(self, value, length: int) -> dict:
-        d: dict = {"length": length}
+    def to_dict(self, value: object, length: int) -> dict[str, object]:
+        """The construct build input for ``value`` as an option of ``length`` octets."""
+        d: dict[str, object] = {"length": length}
         for it in self.items:
             if isinstance(it, Field) and isinstance(it.value, Bits):
                 d[it.name] = {m.name: getattr(value, m.name) for m in it.value.members if m.const is None}
@@ -65,23 +72,23 @@ class _Format:
                 continue
             x = getattr(value, pf.name)
             if x is not None and pf.kind == "flags":
-                x = {m.name: bool(int(x) & int(m)) for m in pf.enum}
+                x = {m.name: bool(int(x) & int(m)) for m in pf.enum_class}
             elif x is not None and pf.kind == "enum":
                 x = int(x)
             d[pf.name] = x
         return d
 
-    def decode(self, data: bytes):
+    def decode(self, data: bytes) -> object:
         try:
             con = self.spec.schema.parse(data)
         except (c.ConstructError, ValueError) as e:
             raise DecodeError(self.spec.name, None, 0, f"construct: {e}") from None
         return self.to_value(con)
 
-    def encode(self, value) -> bytes:
+    def encode(self, value: object) -> bytes:
         for length in range(1, _MAX_LENGTH + 1):
             try:
-                out = self.spec.schema.build(self.to_dict(value, length))
+                out: bytes = self.spec.schema.build(self.to_dict(value, length))
             except (c.ConstructError, ValueError, TypeError, OverflowError, AttributeError):
                 continue
             if len(out) != length and "length" in {i.name for i in self.items if isinstance(i, Field)}:
@@ -97,7 +104,7 @@ class _Format:
 class Reference:
     """Construct-based decoder/encoder for the options of a spec folder."""
 
-    def __init__(self, spec_dir: Path | None = None, classes: dict | None = None) -> None:
+    def __init__(self, spec_dir: Path | None = None, classes: dict[str, type] | None = None) -> None:
         spec_dir = Path(spec_dir) if spec_dir else default_spec_dir()
         if classes is None:
             from mptcpspec.codec.generated import options as gm
@@ -106,13 +113,13 @@ class Reference:
             classes = {cls.__name__: cls for cls in gm.CLASSES + gt.CLASSES}
         self.mptcp = load_module(spec_dir / "options.py")
         self.tcp = load_module(spec_dir / "tcp_options.py")
-        self._mp = [_Format(s, classes[s.cls]) for s in self.mptcp.OPTIONS]
-        self._mp_fallback = _Format(self.mptcp.FALLBACK, classes[self.mptcp.FALLBACK.cls])
-        self._tcp = [_Format(s, classes[s.cls]) for s in self.tcp.OPTIONS]
-        self._tcp_fallback = _Format(self.tcp.FALLBACK, classes[self.tcp.FALLBACK.cls])
+        self._mp = [ReferenceFormat(s, classes[s.cls]) for s in self.mptcp.OPTIONS]
+        self._mp_fallback = ReferenceFormat(self.mptcp.FALLBACK, classes[self.mptcp.FALLBACK.cls])
+        self._tcp = [ReferenceFormat(s, classes[s.cls]) for s in self.tcp.OPTIONS]
+        self._tcp_fallback = ReferenceFormat(self.tcp.FALLBACK, classes[self.tcp.FALLBACK.cls])
         self._by_cls = {f.cls: f for f in self._mp + self._tcp + [self._mp_fallback, self._tcp_fallback]}
 
-    def decode(self, data: bytes, version: int | None = None):
+    def decode(self, data: bytes, version: int | None = None) -> object:
         """Decode one option given as its exact octets."""
         data = bytes(data)
         if not data:
@@ -143,13 +150,14 @@ class Reference:
                 err = e
         raise err
 
-    def encode(self, value) -> bytes:
+    def encode(self, value: object) -> bytes:
+        """The octets of one option value, found by construct's build."""
         fmt = self._by_cls.get(type(value))
         if fmt is None:
             raise EncodeError(type(value).__name__, None, "not an option value")
         return fmt.encode(value)
 
-    def formats(self) -> list[_Format]:
+    def formats(self) -> list[ReferenceFormat]:
         return self._mp + [self._mp_fallback] + self._tcp + [self._tcp_fallback]
 
 
