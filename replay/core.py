@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from mptcpspec.capture.packets import decode_frame
 from mptcpspec.codec import crypto
 from mptcpspec.codec.generated.closure import State as ClosureState
-from mptcpspec.codec.options import MptcpOption, decode_mptcp_options
+from mptcpspec.codec.options import MptcpItem, decode_mptcp_options
 from mptcpspec.errors import MptcpspecError
 from mptcpspec.replay.closing import Closing
 from mptcpspec.replay.connection import Connection, Keys
@@ -246,7 +246,7 @@ class Replay:
             return []
         conn.last_heard = now
         sf.received += 1
-        opts: tuple[MptcpOption, ...] = decode_mptcp_options(pkt.options, 1) if pkt.options else ()
+        opts: tuple[MptcpItem, ...] = decode_mptcp_options(pkt.options, 1) if pkt.options else ()
         flags = int(pkt.flags)
         if flags & RST:
             return self.receiver.reset(sf, opts, now)

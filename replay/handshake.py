@@ -20,7 +20,7 @@ from mptcpspec.codec.options import (
     MpJoinAck,
     MpJoinSyn,
     MpJoinSynAck,
-    MptcpOption,
+    MptcpItem,
     MpTcpRst,
     Mss,
     TcpOption,
@@ -127,7 +127,7 @@ class Handshake:
         keys = self.conn.keys
         return [self._capable(sender_key=keys.client, receiver_key=keys.server)]
 
-    def synack(self, sf: Subflow, pkt: Packet, opts: tuple[MptcpOption, ...], now: float) -> list[bytes]:
+    def synack(self, sf: Subflow, pkt: Packet, opts: tuple[MptcpItem, ...], now: float) -> list[bytes]:
         """A SYN/ACK on ``sf``: the subflow opens (or fails); what to send."""
         out: list[bytes] = []
         if sf.state is not SubflowState.SYN_SENT or not self.syn_acked(sf, pkt.ack):
@@ -159,7 +159,7 @@ class Handshake:
         sf: Subflow,
         pkt: Packet,
         tcp_opts: tuple[TcpOption, ...],
-        opts: tuple[MptcpOption, ...],
+        opts: tuple[MptcpItem, ...],
         now: float,
         out: list[bytes],
     ) -> None:
@@ -191,7 +191,7 @@ class Handshake:
             self._fast_open(sf, pkt, tcp_opts, now)
         out.append(sf.packet(0, self.third_ack_options()))
 
-    def _join(self, sf: Subflow, opts: tuple[MptcpOption, ...], now: float, out: list[bytes]) -> None:
+    def _join(self, sf: Subflow, opts: tuple[MptcpItem, ...], now: float, out: list[bytes]) -> None:
         conn = self.conn
         keys = conn.keys
         j = next((o for o in opts if type(o) is MpJoinSynAck), None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from mptcpspec.capture.packets import Packet
 from mptcpspec.codec.generated.closure import Event as ClosureEvent
-from mptcpspec.codec.options import AddAddr, Dss, MpFastclose, MptcpOption, MpTcpRst
+from mptcpspec.codec.options import AddAddr, Dss, MpFastclose, MptcpItem, MpTcpRst
 from mptcpspec.replay.closing import Closing
 from mptcpspec.replay.connection import Connection
 from mptcpspec.replay.datalevel import M64
@@ -35,9 +35,7 @@ class Receiver:
     def __init__(self, conn: Connection, closing: Closing) -> None:
         self.conn, self.closing = conn, closing
 
-    def established(
-        self, sf: Subflow, pkt: Packet, opts: tuple[MptcpOption, ...], flags: int, now: float
-    ) -> list[bytes]:
+    def established(self, sf: Subflow, pkt: Packet, opts: tuple[MptcpItem, ...], flags: int, now: float) -> list[bytes]:
         """A packet on ``sf`` (pre-established or established): what to answer."""
         conn = self.conn
         out: list[bytes] = []
@@ -68,7 +66,7 @@ class Receiver:
             self.closing.check_all_closed(now, out)
         return out
 
-    def reset(self, sf: Subflow, opts: tuple[MptcpOption, ...], now: float) -> list[bytes]:
+    def reset(self, sf: Subflow, opts: tuple[MptcpItem, ...], now: float) -> list[bytes]:
         """The server reset ``sf``."""
         conn = self.conn
         out: list[bytes] = []

@@ -15,6 +15,7 @@ import math
 import sys
 from typing import TYPE_CHECKING
 
+from mptcpspec.cli.common import Subcommands, fail, file_error
 from mptcpspec.cli.exitcode import ExitCode
 from mptcpspec.errors import MptcpspecError
 
@@ -91,7 +92,7 @@ def _cookie(text: str) -> bytes:
     return cookie
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: Subcommands) -> None:
     p = sub.add_parser(
         "replay",
         help="replay a captured MPTCP connection's client side against a live server",
@@ -163,11 +164,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--json", action="store_true", help="the report as one JSON object")
     p.add_argument("-q", "--quiet", action="store_true", help="no event lines while running")
     p.set_defaults(func=cmd_replay)
-
-
-def _fail(msg: str, code: ExitCode) -> int:
-    print(f"mptcpspec: error: {msg}", file=sys.stderr)
-    return code
 
 
 # -- rendering: what the engine says, with the options of this command where they help
@@ -265,7 +261,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.mode == "raw":
         return _raw(args)
     if args.target is None:
-        return _fail("--target HOST[:PORT] is required (or --mode raw)", ExitCode.USAGE)
+        return fail("--target HOST[:PORT] is required (or --mode raw)", ExitCode.USAGE)
     from mptcpspec.replay.core import Replay
     from mptcpspec.replay.plan import PlanError, make_plan
     from mptcpspec.replay.run import replay_live
@@ -275,9 +271,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         plan = make_plan(args.read, args.stream)
     except PlanError as e:
-        return _fail(str(e), ExitCode.UNUSABLE)
-    except FileNotFoundError:
-        return _fail(f"{args.read}: no such file", ExitCode.UNUSABLE)
+        return fail(str(e), ExitCode.UNUSABLE)
+    except OSError as e:
+        return fail(file_error(args.read, e), ExitCode.UNUSABLE)
     target, port = args.target
     mapping = dict(args.map)
     try:
@@ -296,14 +292,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
             tfo_cookie=args.tfo_cookie,
         )
     except ReplayError as e:
-        return _fail(_setup_problem(e), ExitCode.UNUSABLE)
+        return fail(_setup_problem(e), ExitCode.UNUSABLE)
     show = None if args.quiet or args.json else (lambda e: print(render_event(e), file=sys.stderr))
     try:
         report = replay_live(core, rate=args.rate, on_event=show)
     except TransportError as e:
-        return _fail(str(e), ExitCode.UNUSABLE)
+        return fail(str(e), ExitCode.UNUSABLE)
     except KeyboardInterrupt:
-        return _fail("interrupted", ExitCode.INTERRUPTED)
+        return fail("interrupted", ExitCode.INTERRUPTED)
     if args.json:
         print(_report_json(report))
     else:
@@ -315,25 +311,25 @@ def _raw(args: argparse.Namespace) -> int:
     from mptcpspec.replay.raw import send_raw
 
     if not args.iface:
-        return _fail("--mode raw needs --iface IF", ExitCode.USAGE)
+        return fail("--mode raw needs --iface IF", ExitCode.USAGE)
     mapping = dict(args.map)
     allowed = set(mapping.values()) | ({args.target[0]} if args.target else set())
     if not allowed:
-        return _fail(
+        return fail(
             "--mode raw sends only to addresses named on the command line: give --map CAPTURED=LIVE "
             "(e.g. --map 198.51.100.2=198.51.100.2) or --target",
             ExitCode.USAGE,
         )
     try:
         rep = send_raw(args.read, args.iface, mapping, allowed, timing=args.timing, rate=args.rate)
-    except FileNotFoundError:
-        return _fail(f"{args.read}: no such file", ExitCode.UNUSABLE)
+    except FileNotFoundError as e:
+        return fail(file_error(args.read, e), ExitCode.UNUSABLE)
     except PermissionError:
-        return _fail("--mode raw needs root or CAP_NET_RAW (a packet socket)", ExitCode.UNUSABLE)
+        return fail("--mode raw needs root or CAP_NET_RAW (a packet socket)", ExitCode.UNUSABLE)
     except OSError as e:
-        return _fail(f"{args.iface}: {e.strerror or e}", ExitCode.UNUSABLE)
+        return fail(f"{args.iface}: {e.strerror or e}", ExitCode.UNUSABLE)
     except MptcpspecError as e:
-        return _fail(str(e), ExitCode.UNUSABLE)
+        return fail(str(e), ExitCode.UNUSABLE)
     pps = rep.sent / rep.elapsed if rep.elapsed else 0.0
     if args.json:
         print(
