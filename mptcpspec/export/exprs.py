@@ -20,12 +20,14 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import construct.expr as cx
 
+from mptcpspec.codec.ir import Expr
 from mptcpspec.errors import SpecError
 
-__all__ = ["Dialect", "KSY", "LUA", "render"]
+__all__ = ["Dialect", "KSY", "LUA", "Ref", "render"]
 
 
 @dataclass(frozen=True)
@@ -71,14 +73,19 @@ def _path(e: cx.Path) -> tuple[str, str | None]:
     return parts[0], parts[1] if len(parts) > 1 else None
 
 
-def render(expr, dialect: Dialect, ref: Callable[[str, str | None], object], want: str | None = None) -> str:
+#: How a renderer names a field reference ``(field, member)``: its text, or its text and type
+#: (``"int"`` or ``"bool"``); text alone is an integer.
+Ref: TypeAlias = Callable[[str, str | None], str | tuple[str, str]]
+
+
+def render(expr: Expr, dialect: Dialect, ref: Ref, want: str | None = None) -> str:
     """``expr`` as source text of ``dialect``; raises :class:`SpecError` for what it cannot say.
 
     ``want="bool"`` makes an integer result a truth value (``x != 0``), as a condition needs;
     ``want="int"`` makes a boolean result 0 or 1, as a size needs.
     """
 
-    def go(e) -> tuple[str, str, int]:  # text, type ("int" | "bool"), precedence
+    def go(e: Expr) -> tuple[str, str, int]:  # text, type ("int" | "bool"), precedence
         if isinstance(e, bool):
             return ("true" if e else "false"), "bool", _P_ATOM
         if isinstance(e, int):

@@ -22,9 +22,28 @@ from __future__ import annotations
 import enum
 import json
 import re
+from collections.abc import Callable
+from types import ModuleType
 
-from mptcpspec.codec.codegen import snake
-from mptcpspec.codec.ir import Array, Bits, Check, Choice, End, Field, Raw, Tell, Uint, expr_refs, lower, member_docs
+from mptcpspec.codec.ir import (
+    Array,
+    BitMember,
+    Bits,
+    Check,
+    Choice,
+    End,
+    Expr,
+    Field,
+    IntEnumClass,
+    Raw,
+    Tell,
+    Uint,
+    expr_refs,
+    lower,
+    member_docs,
+)
+from mptcpspec.codec.layout import snake
+from mptcpspec.codec.schema import OptionSpec
 from mptcpspec.errors import SpecError
 from mptcpspec.export.exprs import KSY, render
 from mptcpspec.export.ksc import KSC_VERSION  # noqa: F401  (re-exported)
@@ -40,7 +59,7 @@ _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/()\- ]*$")
 _RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n"}
 
 
-def _scalar(v) -> str:
+def _scalar(v: object) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
@@ -51,8 +70,11 @@ def _scalar(v) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def dump_yaml(value, indent: int = 0) -> str:
-    """Block-style YAML for dicts, lists, strings, ints and booleans (multi-line strings as ``|``)."""
+def dump_yaml(value: object, indent: int = 0) -> str:
+    """Block-style YAML for dicts, lists, strings, ints and booleans (multi-line strings as ``|``).
+
+    The document is plain data of any nesting, hence ``object``: each value is written by its type.
+    """
     pad = " " * indent
     lines: list[str] = []
     if isinstance(value, dict):
@@ -93,21 +115,23 @@ def _rfc_numbers(text: str) -> list[int]:
 class _Type:
     """Builds the Kaitai type of one option format (kind and length read by the caller)."""
 
-    def __init__(self, opt, enums: dict) -> None:
+    def __init__(self, opt: OptionSpec, enums: dict[IntEnumClass, str]) -> None:
         self.opt = opt
         self.items = lower(opt)
         self.enums = enums  # enum class -> ksy enum id
         self.fields: dict[str, Field] = {}
-        self.members: dict[str, tuple] = {}
+        self.members: dict[str, tuple[Field, BitMember]] = {}
         self.live_tells: set[str] = set()
-        self.seq: list[dict] = []
-        self.instances: dict[str, dict] = {}
+        self.seq: list[dict[str, object]] = []
+        self.instances: dict[str, dict[str, object]] = {}
         self.checks = 0
+        self.kind_param = False
 
     def fail(self, why: str) -> SpecError:
         return SpecError(f"Kaitai export of {self.opt.name} ({self.opt.cls}): {why}")
 
-    def ref(self, f: str, m: str | None):
+    def ref(self, f: str, m: str | None) -> str | tuple[str, str]:
+        """A field reference in Kaitai's expression language (with ``"bool"`` for a boolean)."""
         if f == "length":
             return "length"
         if f in self.live_tells:
@@ -129,13 +153,13 @@ class _Type:
                     return (m, "bool") if fm[m].bits == 1 else m
         raise self.fail(f"unknown reference {f}{'.' + m if m else ''}")
 
-    def cond(self, expr) -> str:
+    def cond(self, expr: Expr) -> str:
         return render(expr, KSY, self.ref, want="bool")
 
-    def size(self, expr) -> str | int:
+    def size(self, expr: int | Expr) -> str | int:
         return expr if isinstance(expr, int) else render(expr, KSY, self.ref, want="int")
 
-    def build(self) -> dict:
+    def build(self) -> dict[str, object]:
         items = self.items
         if not (isinstance(items[0], Field) and items[0].name == "kind"):
             raise self.fail("the first field is the kind")
@@ -158,12 +182,15 @@ class _Type:
                 continue
             self.field(it)
             self.live_tells.clear()
-        t: dict = {}
+        t: dict[str, object] = {}
         t["doc"] = self.opt.doc
         t["doc-ref"] = self.opt.rfc
-        t["params"] = [{"id": "length", "type": "u1", "doc": "Length of the whole option in octets"}]
+        params: list[dict[str, object]] = [
+            {"id": "length", "type": "u1", "doc": "Length of the whole option in octets"}
+        ]
         if self.kind_param:
-            t["params"].insert(0, {"id": "kind", "type": "u1", "doc": items[0].doc or "Option kind"})
+            params.insert(0, {"id": "kind", "type": "u1", "doc": items[0].doc or "Option kind"})
+        t["params"] = params
         t["seq"] = self.seq
         if self.instances:
             t["instances"] = self.instances
@@ -173,16 +200,16 @@ class _Type:
         v = it.value
         if isinstance(v, Bits):
             for m in v.members:
-                a = {"id": m.name, "type": f"b{m.bits}"}
+                bit: dict[str, object] = {"id": m.name, "type": f"b{m.bits}"}
                 if m.const is not None:
-                    a["valid"] = m.const
+                    bit["valid"] = m.const
                 if m.doc:
-                    a["doc"] = m.doc
-                self.seq.append(a)
+                    bit["doc"] = m.doc
+                self.seq.append(bit)
                 self.members[m.name] = (it, m)
             self.fields[it.name] = it
             return
-        a: dict = {"id": it.name}
+        a: dict[str, object] = {"id": it.name}
         if isinstance(v, Uint):
             a["type"] = f"u{v.size}"
         elif isinstance(v, Choice):
@@ -203,16 +230,17 @@ class _Type:
         if it.cond is not None:
             a["if"] = self.cond(it.cond)
         wrap = it.wrap
-        if isinstance(wrap, type) and issubclass(wrap, enum.Flag):
+        if wrap is not None and wrap != "address" and issubclass(wrap, enum.Flag):
             docs = member_docs(wrap)
-            for m in wrap:
-                inst = {"value": f"{it.name} & {int(m):#x} != 0"}
-                if docs.get(m.name):
-                    inst["doc"] = docs[m.name]
+            for flag in wrap:
+                fname = flag.name or f"bit_{int(flag):#x}"
+                inst: dict[str, object] = {"value": f"{it.name} & {int(flag):#x} != 0"}
+                if docs.get(fname):
+                    inst["doc"] = docs[fname]
                 if it.cond is not None:
                     inst["if"] = a["if"]
-                self.instances[f"{it.name}_{m.name.lower()}"] = inst
-        elif isinstance(wrap, type) and issubclass(wrap, enum.Enum):
+                self.instances[f"{it.name}_{fname.lower()}"] = inst
+        elif wrap is not None and wrap != "address":
             a["enum"] = self.enums[wrap]
         doc = it.doc
         if wrap == "address":
@@ -223,10 +251,12 @@ class _Type:
         self.fields[it.name] = it
 
 
-def _enum_map(cls: type[enum.Enum]) -> dict:
-    out = {}
+def _enum_map(cls: IntEnumClass) -> dict[int, dict[str, str]]:
+    out: dict[int, dict[str, str]] = {}
     docs = member_docs(cls)
     for m in cls:
+        if m.name is None:  # pragma: no cover - iterating an enum class gives named members
+            continue
         entry = {"id": m.name.lower()}
         if docs.get(m.name):
             entry["doc"] = docs[m.name]
@@ -234,7 +264,7 @@ def _enum_map(cls: type[enum.Enum]) -> dict:
     return out
 
 
-def _selector(opts, fallback, tname) -> str:
+def _selector(opts: list[OptionSpec], fallback: OptionSpec, tname: Callable[[OptionSpec], str]) -> str:
     """The ``format`` expression: which type an option of this subtype and length is.
 
     Formats of one subtype are tried in spec order, as the Python codec's
@@ -242,8 +272,10 @@ def _selector(opts, fallback, tname) -> str:
     one is taken only when its checks on length and header bits pass.
     """
     cases: list[tuple[str, str]] = []
-    by_sub: dict[int, list] = {}
+    by_sub: dict[int, list[OptionSpec]] = {}
     for o in opts:
+        if o.subtype is None:
+            raise SpecError(f"Kaitai export of {o.name} ({o.cls}): an MPTCP option format needs a subtype")
         by_sub.setdefault(int(o.subtype), []).append(o)
     for sub, group in by_sub.items():
         for i, o in enumerate(group):
@@ -268,21 +300,22 @@ def _q(name: str) -> str:
     return f'"{name}"'
 
 
-def _prechecks(o) -> list[str]:
+def _prechecks(o: OptionSpec) -> list[str]:
     """The checks of ``o`` that need only the length and the first octet's bit fields."""
     items = lower(o)
     head = next((it for it in items if isinstance(it, Field) and isinstance(it.value, Bits)), None)
-    members = {}
-    if head is not None:
-        total = head.value.size * 8
-        for m in head.value.members:
+    bits = head.value if head is not None and isinstance(head.value, Bits) else None
+    members: dict[str, tuple[int, int]] = {}
+    if bits is not None:
+        total = bits.size * 8
+        for m in bits.members:
             if m.shift >= total - 8:
                 members[m.name] = (m.shift - (total - 8), (1 << m.bits) - 1)
-    out = []
-    if head is not None:
+    out: list[str] = []
+    if bits is not None:
         # Constant bit fields of the first octet (other than the subtype, already matched) tell
         # formats apart too; constants further on cannot be checked before the format is chosen.
-        for m in head.value.members:
+        for m in bits.members:
             if m.const is not None and m.name in members and m.name != "subtype":
                 shift, mask = members[m.name]
                 out.append(f"(subtype_octet >> {shift} & {mask:#x}) == {m.const}")
@@ -296,13 +329,13 @@ def _prechecks(o) -> list[str]:
             continue
         refs = expr_refs(it.cond)
 
-        def in_head(f, m):
+        def in_head(f: str, m: str | None) -> bool:
             return head is not None and f == head.name and m in members
 
         if all(f == "length" or in_head(f, m) for f, m in refs):
 
-            def ref(f, m):
-                if f == "length":
+            def ref(f: str, m: str | None) -> str:
+                if f == "length" or m is None:
                     return "length"
                 shift, mask = members[m]
                 return f"(subtype_octet >> {shift} & {mask:#x})" if shift else f"(subtype_octet & {mask:#x})"
@@ -316,7 +349,7 @@ def _prechecks(o) -> list[str]:
     return out
 
 
-def _meta(mid: str, title: str, rfcs: list[int]) -> dict:
+def _meta(mid: str, title: str, rfcs: list[int]) -> dict[str, object]:
     return {
         "id": mid,
         "title": title,
@@ -328,34 +361,35 @@ def _meta(mid: str, title: str, rfcs: list[int]) -> dict:
     }
 
 
-def render_ksy(mptcp_module, tcp_module) -> dict[str, str]:
+def render_ksy(mptcp_module: ModuleType, tcp_module: ModuleType) -> dict[str, str]:
     """``{"mptcp_options.ksy": text, "tcp_options.ksy": text}`` from the two spec modules."""
-    opts = list(mptcp_module.OPTIONS)
-    fb = mptcp_module.FALLBACK
-    enums: dict = {}
+    opts: list[OptionSpec] = list(mptcp_module.OPTIONS)
+    fb: OptionSpec = mptcp_module.FALLBACK
+    enums: dict[IntEnumClass, str] = {}
     for e in list(getattr(mptcp_module, "ENUMS", ())) + [e for o in opts + [fb] for e in o.enums]:
         if not issubclass(e, enum.Flag) and e not in enums:
             enums[e] = snake(e.__name__)
-    types: dict[str, dict] = {}
+    types: dict[str, dict[str, object]] = {}
 
-    def tname(o) -> str:
+    def tname(o: OptionSpec) -> str:
         return snake(o.cls)
 
     sel = _selector(opts, fb, tname)
     subtype_enum = next((n for e, n in enums.items() if e.__name__ == "Subtype"), None)
+    subtype: dict[str, object] = {"value": "subtype_octet >> 4", "doc": "MPTCP option subtype"}
+    if subtype_enum:
+        subtype["enum"] = subtype_enum
+    cases: dict[str, str] = {}  # filled below, format by format
     option_type = {
         "doc": "The octets after kind and length; the format is chosen by subtype and length.",
         "params": [{"id": "length", "type": "u1", "doc": "Length of the whole option in octets"}],
-        "seq": [{"id": "body", "type": {"switch-on": "format", "cases": {}}}],
+        "seq": [{"id": "body", "type": {"switch-on": "format", "cases": cases}}],
         "instances": {
             "subtype_octet": {"pos": 0, "type": "u1", "doc": "Subtype (high nibble) and the first bit fields"},
-            "subtype": {"value": "subtype_octet >> 4", "doc": "MPTCP option subtype"},
+            "subtype": subtype,
             "format": {"value": sel, "doc": "Name of the type that decodes this option"},
         },
     }
-    if subtype_enum:
-        option_type["instances"]["subtype"]["enum"] = subtype_enum
-    cases = option_type["seq"][0]["type"]["cases"]
     for o in opts + [fb]:
         types[tname(o)] = _Type(o, enums).build()
         cases[_q(tname(o))] = f"{tname(o)}(length)"
@@ -373,7 +407,7 @@ def render_ksy(mptcp_module, tcp_module) -> dict[str, str]:
         ],
     }
     src = getattr(mptcp_module, "__spec_file__", "options.py")
-    mptcp = {
+    mptcp: dict[str, object] = {
         "meta": _meta(
             "mptcp_options", "Multipath TCP option (TCP option kind 30)", _rfc_numbers(" ".join(o.rfc for o in opts))
         ),
@@ -394,10 +428,10 @@ def render_ksy(mptcp_module, tcp_module) -> dict[str, str]:
         mptcp["enums"] = {n: _enum_map(e) for e, n in enums.items()}
 
     # The whole options area.
-    topts = list(tcp_module.OPTIONS)
-    tfb = tcp_module.FALLBACK
-    ttypes: dict[str, dict] = {}
-    kcases: dict = {}
+    topts: list[OptionSpec] = list(tcp_module.OPTIONS)
+    tfb: OptionSpec = tcp_module.FALLBACK
+    ttypes: dict[str, dict[str, object]] = {}
+    kcases: dict[int | str, str] = {}
     for o in topts + [tfb]:
         items = lower(o)
         has_len = any(isinstance(it, Field) and it.name == "length" for it in items)

@@ -26,9 +26,26 @@ from __future__ import annotations
 
 import enum
 import re
+from types import ModuleType
 
-from mptcpspec.codec.codegen import snake
-from mptcpspec.codec.ir import Array, Bits, Check, Choice, End, Field, Raw, Tell, Uint, lower, member_docs
+from mptcpspec.codec.ir import (
+    Array,
+    BitMember,
+    Bits,
+    Check,
+    Choice,
+    End,
+    Expr,
+    Field,
+    IntEnumClass,
+    Raw,
+    Tell,
+    Uint,
+    lower,
+    member_docs,
+)
+from mptcpspec.codec.layout import snake
+from mptcpspec.codec.schema import OptionSpec
 from mptcpspec.errors import SpecError
 from mptcpspec.export.exprs import LUA, render
 from mptcpspec.export.ksy import BANNER
@@ -53,7 +70,7 @@ def _label(doc: str, name: str) -> str:
 class _Format:
     """Fields and decoder of one option format."""
 
-    def __init__(self, opt, fields: list[str], vstrings: dict) -> None:
+    def __init__(self, opt: OptionSpec, fields: list[str], vstrings: dict[IntEnumClass, str]) -> None:
         self.opt = opt
         self.fmt = snake(opt.cls)
         self.prefix = f"mptcpspec.{self.fmt}"
@@ -61,7 +78,7 @@ class _Format:
         self.vstrings = vstrings  # enum class -> Lua table name
         self.items = lower(opt)
         self.known: dict[str, Field] = {}
-        self.members: dict[str, object] = {}
+        self.members: dict[str, BitMember] = {}
         self.tells: set[str] = set()
 
     def fail(self, why: str) -> SpecError:
@@ -75,7 +92,8 @@ class _Format:
         self.fields.append(f"local {var} = ProtoField.{ctor}({args})")
         self.fields.append(f"fields[#fields + 1] = {var}")
 
-    def ref(self, f: str, m: str | None):
+    def ref(self, f: str, m: str | None) -> str | tuple[str, str]:
+        """A field reference in Lua (with ``"bool"`` for a boolean)."""
         if f == "length":
             return "n"
         if f in self.tells:
@@ -95,15 +113,15 @@ class _Format:
             if isinstance(fld.wrap, type) and issubclass(fld.wrap, enum.Flag) and m in fld.wrap.__members__:
                 return (f"(bit32.band(v.{f}, {int(fld.wrap[m]):#x}) ~= 0)", "bool")
             if isinstance(fld.value, Bits):
-                mem = {mm.name: mm for mm in fld.value.members}.get(m)
-                if mem is not None:
-                    return (f"(v.{m} ~= 0)", "bool") if mem.flag else f"v.{m}"
+                bit = {mm.name: mm for mm in fld.value.members}.get(m)
+                if bit is not None:
+                    return (f"(v.{m} ~= 0)", "bool") if bit.flag else f"v.{m}"
         raise self.fail(f"unknown reference {f}{'.' + m if m else ''}")
 
-    def cond(self, expr) -> str:
+    def cond(self, expr: Expr) -> str:
         return render(expr, LUA, self.ref, want="bool")
 
-    def size(self, expr) -> str:
+    def size(self, expr: int | Expr) -> str:
         return str(expr) if isinstance(expr, int) else render(expr, LUA, self.ref, want="int")
 
     def decoder(self) -> list[str]:
@@ -206,17 +224,18 @@ class _Format:
             else:
                 kids = []
                 if isinstance(wrap, type) and issubclass(wrap, enum.Flag):
-                    for m in wrap:
-                        kvar = self.var(name, m.name.lower())
-                        mdoc = member_docs(wrap).get(m.name, "")
+                    for flag in wrap:
+                        fname = flag.name or f"bit_{int(flag):#x}"
+                        kvar = self.var(name, fname.lower())
+                        mdoc = member_docs(wrap).get(fname, "")
                         self.declare(
                             kvar,
                             "bool",
-                            f"{name}.{m.name.lower()}",
-                            _label(mdoc or "", m.name),
+                            f"{name}.{fname.lower()}",
+                            _label(mdoc or "", fname),
                             str(width),
                             "nil",
-                            f"{int(m):#x}",
+                            f"{int(flag):#x}",
                         )
                         kids.append(kvar)
                 value = f", {read}" if big else ""
@@ -256,35 +275,39 @@ class _Format:
         return out
 
 
-def render_lua(mptcp_module) -> dict[str, str]:
+def render_lua(mptcp_module: ModuleType) -> dict[str, str]:
     """``{"mptcpspec.lua": text}`` from the MPTCP spec module."""
-    opts = list(mptcp_module.OPTIONS)
-    fb = mptcp_module.FALLBACK
+    opts: list[OptionSpec] = list(mptcp_module.OPTIONS)
+    fb: OptionSpec = mptcp_module.FALLBACK
     src = getattr(mptcp_module, "__spec_file__", "options.py")
     fields: list[str] = []
-    vstrings: dict = {}
+    vstrings: dict[IntEnumClass, str] = {}
     vs_lines: list[str] = []
-    enums = list(getattr(mptcp_module, "ENUMS", ())) + [e for o in opts + [fb] for e in o.enums]
+    enums: list[IntEnumClass] = list(getattr(mptcp_module, "ENUMS", ())) + [e for o in opts + [fb] for e in o.enums]
     for e in enums:
         if issubclass(e, enum.Flag) or e in vstrings:
             continue
         tbl = f"vs_{snake(e.__name__)}"
         vstrings[e] = tbl
         docs = member_docs(e)
-        entries = ", ".join(f"[{int(m)}] = {lstr(_label(docs.get(m.name, '').rstrip('.'), m.name))}" for m in e)
-        vs_lines.append(f"local {tbl} = {{{entries}}}")
+        names = ", ".join(
+            f"[{int(m)}] = {lstr(_label(docs.get(m.name, '').rstrip('.'), m.name))}" for m in e if m.name is not None
+        )
+        vs_lines.append(f"local {tbl} = {{{names}}}")
     subtype_vs = next((t for e, t in vstrings.items() if e.__name__ == "Subtype"), "nil")
     formats = [_Format(o, fields, vstrings) for o in opts + [fb]]
     decoders: list[str] = []
     for f in formats:
         decoders += f.decoder() + [""]
     # Dispatch: subtype -> formats in spec order, with the lengths each accepts.
-    by_sub: dict[int, list] = {}
+    by_sub: dict[int, list[_Format]] = {}
     for f in formats[:-1]:
+        if f.opt.subtype is None:
+            raise f.fail("an MPTCP option format needs a subtype")
         by_sub.setdefault(int(f.opt.subtype), []).append(f)
-    table = []
+    table: list[str] = []
     for sub, group in sorted(by_sub.items()):
-        entries = []
+        entries: list[str] = []
         for f in group:
             lens = "nil" if f.opt.lengths is None else "{" + ", ".join(f"[{n}] = true" for n in f.opt.lengths) + "}"
             entries.append(f"{{{lstr(f.fmt)}, d_{f.fmt}, {lens}, {lstr(f.opt.name)}}}")
