@@ -16,19 +16,25 @@ generated modules need only :mod:`mptcpspec.fsm.runtime`.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from mptcpspec.fsm.errors import FsmSpecError, Problem, ProtocolError
+
+if TYPE_CHECKING:
+    from mptcpspec.fsm.model import Machine
 
 __all__ = ["FsmSpecError", "Problem", "ProtocolError", "load", "parse"]
 
 
-def parse(text: str, file: str = "<string>"):
+def parse(text: str, file: str = "<string>") -> Machine:
     """See :func:`mptcpspec.fsm.parser.parse`."""
     from mptcpspec.fsm.parser import parse as _parse
 
     return _parse(text, file)
 
 
-def load(path, *, check: bool = True):
+def load(path: str | Path, *, check: bool = True) -> Machine:
     """See :func:`mptcpspec.fsm.parser.load`."""
     from mptcpspec.fsm.parser import load as _load
 

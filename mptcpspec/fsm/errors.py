@@ -48,7 +48,9 @@ class ProtocolError(MptcpspecError):
     does accept.
     """
 
-    def __init__(self, machine: str, state, event, reason: str, allowed: tuple = ()) -> None:
+    def __init__(
+        self, machine: str, state: object, event: object, reason: str, allowed: tuple[object, ...] = ()
+    ) -> None:
         self.machine = machine
         self.state = state
         self.event = event

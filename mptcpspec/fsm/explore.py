@@ -37,8 +37,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeAlias
 
 from mptcpspec.fsm.runtime import Table, Transition
+
+if TYPE_CHECKING:
+    from mptcpspec.fsm.model import Check, Machine
 
 __all__ = ["Outcome", "Scenario", "Violation", "explore", "run_checks"]
 
@@ -63,7 +67,7 @@ class Scenario:
         return "lossy" if self.lossy else "in-order"
 
     @classmethod
-    def from_check(cls, check, lossy: bool, **kw) -> Scenario:
+    def from_check(cls, check: Check, lossy: bool, *, channel_bound: int = 8) -> Scenario:
         return cls(
             name=check.name,
             doc=check.doc,
@@ -72,7 +76,7 @@ class Scenario:
             assume=tuple(check.assume),
             couplings=tuple((c.condition, frozenset(c.actions)) for c in check.couplings),
             lossy=lossy,
-            **kw,
+            channel_bound=channel_bound,
         )
 
 
@@ -116,7 +120,30 @@ class Outcome:
 
 
 # A global state: (state A, state B, channel A->B, channel B->A, received A, received B, facts A, facts B).
-# A channel is a tuple of messages, a message a tuple of signals.
+# A channel is a tuple of messages, a message a tuple of signals; a fact is ("snd" | "do" | "call", name).
+Message: TypeAlias = tuple[str, ...]
+Channel: TypeAlias = tuple[Message, ...]
+Fact: TypeAlias = tuple[str, str]
+GState: TypeAlias = tuple[str, str, Channel, Channel, frozenset[str], frozenset[str], frozenset[Fact], frozenset[Fact]]
+#: A move: its label, and the global state it leads to or the violation it is.
+Move: TypeAlias = tuple[str, "GState | Violation"]
+
+
+def _state(gs: GState, i: int) -> str:
+    return gs[0] if i == 0 else gs[1]
+
+
+def _inbox(gs: GState, i: int) -> Channel:
+    """The channel endpoint ``i`` reads: A reads B->A, B reads A->B."""
+    return gs[3] if i == 0 else gs[2]
+
+
+def _seen(gs: GState, i: int) -> frozenset[str]:
+    return gs[4] if i == 0 else gs[5]
+
+
+def _facts(gs: GState, i: int) -> frozenset[Fact]:
+    return gs[6] if i == 0 else gs[7]
 
 
 class _Explorer:
@@ -127,26 +154,26 @@ class _Explorer:
         self.carried = {on: carried for carried, on in sc.piggyback}
         self.track_sent = {carried for carried, _ in sc.piggyback}
         self.couplings = dict(sc.couplings)
-        self.track_done = set().union(*self.couplings.values()) if self.couplings else set()
+        self.track_done: set[str] = set().union(*self.couplings.values()) if self.couplings else set()
         self.conditions = [e for e, k in table.events.items() if k == "condition"]
         self.timers = [e for e, k in table.events.items() if k == "timer"]
 
-    def enabled(self, state: str, event: str) -> list[Transition]:
+    def enabled(self, state: str, event: str) -> list[Transition[str]]:
         out = []
         for tr in self.t.options(state, event):
             if all(self.assume.get(g, True) in (None, want) for g, want in tr.guard):
                 out.append(tr)
         return out
 
-    def fire(self, gs, i: int, tr: Transition):
+    def fire(self, gs: GState, i: int, tr: Transition[str]) -> GState | None:
         """Global state after endpoint ``i`` takes ``tr``; ``None`` if a channel would overflow."""
-        st, ch, rcv, facts = [gs[0], gs[1]], [gs[2], gs[3]], gs[4:6], [gs[6], gs[7]]
+        st, ch, facts = [gs[0], gs[1]], [gs[2], gs[3]], [gs[6], gs[7]]
         st[i] = tr.target
         out = list(ch[i])
         f = set(facts[i])
         for act in tr.actions:
             if act.kind == "snd":
-                msg = (act.name,)
+                msg: Message = (act.name,)
                 extra = self.carried.get(act.name)
                 if extra is not None and ("snd", extra) in f:
                     msg = (extra, act.name)
@@ -159,26 +186,26 @@ class _Explorer:
             return None
         ch[i] = tuple(out)
         facts[i] = frozenset(f)
-        return (st[0], st[1], ch[0], ch[1], rcv[0], rcv[1], facts[0], facts[1])
+        return (st[0], st[1], ch[0], ch[1], gs[4], gs[5], facts[0], facts[1])
 
-    def coupled_ok(self, gs, event: str) -> bool:
+    def coupled_ok(self, gs: GState, event: str) -> bool:
         acts = self.couplings.get(event)
         if acts is None:
             return True
-        return all(any(("do", a) in gs[6 + k] for a in acts) for k in (0, 1))
+        return all(any(("do", a) in _facts(gs, k) for a in acts) for k in (0, 1))
 
     @staticmethod
-    def _label(i: int, event: str, tr: Transition) -> str:
+    def _label(i: int, event: str, tr: Transition[str]) -> str:
         acts = ", ".join(str(a) for a in tr.actions)
         return f"{_NAMES[i]}: {event} -> {tr.target}" + (f" / {acts}" if acts else "")
 
-    def moves(self, gs):
+    def moves(self, gs: GState) -> list[Move]:
         """(label, next global state or a Violation) for every move from ``gs``."""
-        out = []
+        out: list[Move] = []
         chans_empty = not gs[2] and not gs[3]
         for i in (0, 1):
-            s = gs[i]
-            local = [(c, "call") for c in sorted(self.sc.calls[i]) if ("call", c) not in gs[6 + i]]
+            s = _state(gs, i)
+            local = [(c, "call") for c in sorted(self.sc.calls[i]) if ("call", c) not in _facts(gs, i)]
             local += [(c, "condition") for c in self.conditions if self.coupled_ok(gs, c)]
             if chans_empty:
                 local += [(c, "timer") for c in self.timers]
@@ -196,31 +223,26 @@ class _Explorer:
                             else Violation("channel overflow", f"more than {self.sc.channel_bound} messages", ()),
                         )
                     )
-            inbox = gs[3 - i]  # A reads B->A (index 3), B reads A->B (index 2)
-            if inbox:
+            if _inbox(gs, i):
                 out.extend(self.receive(gs, i))
         if self.sc.lossy:
-            for c in (2, 3):
-                for k, msg in enumerate(gs[c]):
-                    lst = list(gs)
-                    lst[c] = gs[c][:k] + gs[c][k + 1 :]
-                    arrow = "A->B" if c == 2 else "B->A"
-                    out.append((f"lose {arrow} {' with '.join(msg)}", tuple(lst)))
+            for k, msg in enumerate(gs[2]):
+                out.append((f"lose A->B {' with '.join(msg)}", (*gs[:2], gs[2][:k] + gs[2][k + 1 :], *gs[3:])))
+            for k, msg in enumerate(gs[3]):
+                out.append((f"lose B->A {' with '.join(msg)}", (*gs[:3], gs[3][:k] + gs[3][k + 1 :], *gs[4:])))
         return out
 
-    def receive(self, gs, i: int):
-        inbox_idx = 3 - i
-        msg = gs[inbox_idx][0]
-        lst = list(gs)
-        lst[inbox_idx] = gs[inbox_idx][1:]
-        branches = [(tuple(lst), [])]
+    def receive(self, gs: GState, i: int) -> list[Move]:
+        msg = _inbox(gs, i)[0]
+        popped: GState = (*gs[:2], gs[2], gs[3][1:], *gs[4:]) if i == 0 else (*gs[:2], gs[2][1:], *gs[3:])
+        branches: list[tuple[GState, list[str]]] = [(popped, [])]
         for sig in msg:
             ev = f"rcv {sig}"
-            nxt_branches = []
+            nxt_branches: list[tuple[GState, list[str]]] = []
             for cur, labels in branches:
-                s = cur[i]
+                s = _state(cur, i)
                 enabled = self.enabled(s, ev)
-                seen = cur[4 + i]
+                seen = _seen(cur, i)
                 if enabled:
                     for tr in enabled:
                         nxt = self.fire(cur, i, tr)
@@ -260,29 +282,29 @@ class _Explorer:
         return [(" ; ".join(labels), g) for g, labels in branches]
 
     @staticmethod
-    def _fact(gs, i: int, fact):
-        lst = list(gs)
-        lst[6 + i] = gs[6 + i] | {fact}
-        return tuple(lst)
+    def _fact(gs: GState, i: int, fact: Fact) -> GState:
+        if i == 0:
+            return (*gs[:6], gs[6] | {fact}, gs[7])
+        return (*gs[:7], gs[7] | {fact})
 
     @staticmethod
-    def _saw(gs, i: int, sig: str):
-        if sig in gs[4 + i]:
+    def _saw(gs: GState, i: int, sig: str) -> GState:
+        if sig in _seen(gs, i):
             return gs
-        lst = list(gs)
-        lst[4 + i] = gs[4 + i] | {sig}
-        return tuple(lst)
+        if i == 0:
+            return (*gs[:4], gs[4] | {sig}, *gs[5:])
+        return (*gs[:5], gs[5] | {sig}, *gs[6:])
 
-    def finished(self, gs) -> bool:
+    def finished(self, gs: GState) -> bool:
         return gs[0] in self.t.finals and gs[1] in self.t.finals and not gs[2] and not gs[3]
 
     def run(self) -> Outcome:
         t = self.t
-        start = (t.initial, t.initial, (), (), frozenset(), frozenset(), frozenset(), frozenset())
-        parent: dict = {start: None}
+        start: GState = (t.initial, t.initial, (), (), frozenset(), frozenset(), frozenset(), frozenset())
+        parent: dict[GState, tuple[GState, str] | None] = {start: None}
         order = [start]
-        succ: dict = {}
-        errors: dict[str, list] = {}
+        succ: dict[GState, list[GState]] = {}
+        errors: dict[str, list[tuple[GState, str, Violation]]] = {}
         todo = deque([start])
         moves = 0
         while todo:
@@ -314,7 +336,7 @@ class _Explorer:
                 )
             )
         # Finishing must stay possible from every reachable state (AG EF finished).
-        pred: dict = {}
+        pred: dict[GState, list[GState]] = {}
         for g, ns in succ.items():
             for n in ns:
                 pred.setdefault(n, []).append(g)
@@ -349,18 +371,20 @@ class _Explorer:
         )
 
     @staticmethod
-    def _describe(gs) -> str:
-        def ch(c):
+    def _describe(gs: GState) -> str:
+        def ch(c: Channel) -> str:
             return "[" + ", ".join(" with ".join(m) for m in c) + "]"
 
         return f"A in {gs[0]}, B in {gs[1]}, A->B {ch(gs[2])}, B->A {ch(gs[3])}"
 
     @staticmethod
-    def _trace(parent, gs) -> tuple[str, ...]:
+    def _trace(parent: dict[GState, tuple[GState, str] | None], gs: GState) -> tuple[str, ...]:
         steps = []
-        while parent[gs] is not None:
-            gs, label = parent[gs]
+        step = parent[gs]
+        while step is not None:
+            gs, label = step
             steps.append(label)
+            step = parent[gs]
         return tuple(reversed(steps))
 
 
@@ -369,11 +393,11 @@ def explore(table: Table, scenario: Scenario) -> Outcome:
     return _Explorer(table, scenario).run()
 
 
-def run_checks(machine, modes: tuple[bool, ...] = (False, True), **kw) -> list[Outcome]:
+def run_checks(machine: Machine, modes: tuple[bool, ...] = (False, True), *, channel_bound: int = 8) -> list[Outcome]:
     """Every ``check`` of a parsed machine, in-order then lossy (in-order only for a ``reliable`` check)."""
     table = Table.from_machine(machine)
     return [
-        explore(table, Scenario.from_check(c, lossy, **kw))
+        explore(table, Scenario.from_check(c, lossy, channel_bound=channel_bound))
         for c in machine.checks
         for lossy in modes
         if not (lossy and c.reliable)

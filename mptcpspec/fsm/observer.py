@@ -28,10 +28,11 @@ receiver are not modelled: the observer assumes that what it sees arrives.
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
+from types import ModuleType
 
-from mptcpspec.fsm.runtime import StateMachine, Table
+from mptcpspec.fsm.runtime import StateMachine, Table, Transition
 
 __all__ = ["Flag", "Observer"]
 
@@ -51,7 +52,11 @@ class Flag:
         return f"#{self.index} {self.signal}: {self.role} {self.endpoint} in {'|'.join(self.states)}: {self.reason}"
 
 
-def _table(machine) -> Table:
+#: What an :class:`Observer` follows: a machine's tables, its generated class, or its generated module.
+MachineSource = Table | type[StateMachine] | ModuleType
+
+
+def _table(machine: MachineSource) -> Table:
     if isinstance(machine, Table):
         return machine
     if isinstance(machine, type) and issubclass(machine, StateMachine):
@@ -62,10 +67,15 @@ def _table(machine) -> Table:
     raise TypeError(f"not a machine class, module or Table: {machine!r}")
 
 
-@functools.cache
-def _class_table(cls) -> Table:
+_TABLES: dict[type[StateMachine], Table] = {}
+
+
+def _class_table(cls: type[StateMachine]) -> Table:
     """One Table per machine class, shared by its observers (it is only read)."""
-    return cls.table()
+    table = _TABLES.get(cls)
+    if table is None:
+        table = _TABLES[cls] = cls.table()
+    return table
 
 
 class Observer:
@@ -80,7 +90,7 @@ class Observer:
 '#1 DATA_ACK[DFIN]: receiver B in M_CLOSE_WAIT: no transition for rcv DATA_ACK[DFIN]']
     """
 
-    def __init__(self, machine, endpoints: tuple[str, str] = ("A", "B")) -> None:
+    def __init__(self, machine: MachineSource, endpoints: tuple[str, str] = ("A", "B")) -> None:
         self.table = _table(machine)
         self.endpoints = tuple(endpoints)
         t = self.table
@@ -106,7 +116,7 @@ class Observer:
         return all(s in self.table.finals for s in self._states[endpoint])
 
     # --- feeding
-    def _direction(self, direction) -> tuple[str, str]:
+    def _direction(self, direction: str | tuple[str, str]) -> tuple[str, str]:
         if isinstance(direction, str):
             src, _, dst = direction.partition("->")
             src, dst = src.strip(), dst.strip()
@@ -116,7 +126,7 @@ class Observer:
             raise ValueError(f"direction {direction!r}: expected two of {', '.join(self.endpoints)}")
         return src, dst
 
-    def _take(self, endpoint: str, moves, sent: str | None = None) -> None:
+    def _take(self, endpoint: str, moves: list[tuple[str, Transition[str]]], sent: str | None = None) -> None:
         """Move ``endpoint`` along ``moves``, (source state, transition) pairs; ``sent`` is the
         signal just seen leaving it, which the move has thereby paid."""
         owed_before = self._owed[endpoint]
@@ -127,7 +137,9 @@ class Observer:
         self._owed[endpoint] = owed
         self._states[endpoint] = frozenset(owed)
 
-    def _moves(self, endpoint: str, events, guards: dict[str, bool], sends: str | None = None):
+    def _moves(
+        self, endpoint: str, events: Iterable[str], guards: dict[str, bool], sends: str | None = None
+    ) -> list[tuple[str, Transition[str]]]:
         t = self.table
         return [
             (s, tr)
@@ -138,11 +150,11 @@ class Observer:
             and (sends is None or any(a.kind == "snd" and a.name == sends for a in tr.actions))
         ]
 
-    def feed(self, direction, signal: str, **guards: bool) -> list[Flag]:
+    def feed(self, direction: str | tuple[str, str], signal: str, **guards: bool) -> list[Flag]:
         """One signal seen going ``direction`` (``"A->B"`` or ``("A", "B")``); returns its flags."""
         src, dst = self._direction(direction)
         index, self.count = self.count, self.count + 1
-        flags = []
+        flags: list[Flag] = []
         t = self.table
         # The sender.
         owed = self._owed[src]

@@ -12,10 +12,13 @@ from __future__ import annotations
 import ast
 import functools
 import keyword
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, TypeAlias, TypeVar
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.tree import Meta
 
 from mptcpspec.fsm.errors import FsmSpecError, Problem
 from mptcpspec.fsm.model import (
@@ -27,6 +30,7 @@ from mptcpspec.fsm.model import (
     Guard,
     Literal,
     LocalEvent,
+    LocalKind,
     Machine,
     Signal,
     State,
@@ -57,20 +61,39 @@ def _parser() -> Lark:
     return Lark(_GRAMMAR.read_text(), parser="lalr", lexer="contextual", propagate_positions=True)
 
 
+#: The children of a parse-tree node as the transformer hands them over: tokens and the nodes the
+#: callbacks below made, in grammar order (lark's boundary: what each is depends on the rule).
+Items: TypeAlias = list[Any]
+_N = TypeVar("_N")
+
+
 class _Decl:
-    """A statement before name resolution: kind, payload, position."""
+    """A statement before name resolution: kind, payload, position.
+
+    The payload depends on the kind: the node for a declaration, a tuple for ``machine``,
+    ``transition`` and ``check`` (see the :class:`_ToNodes` callback that makes it).
+    """
 
     __slots__ = ("kind", "value", "line", "column")
 
-    def __init__(self, kind: str, value, line: int, column: int) -> None:
+    def __init__(self, kind: str, value: Any, line: int, column: int) -> None:
         self.kind, self.value, self.line, self.column = kind, value, line, column
 
 
+def _line(tok: Token) -> int:
+    """A token's line (parsed tokens always have one)."""
+    return tok.line or 0
+
+
+def _col(tok: Token) -> int:
+    return tok.column or 0
+
+
 def _string(tok: Token) -> str:
-    return ast.literal_eval(str(tok))
+    return str(ast.literal_eval(str(tok)))
 
 
-def _opt(items, cls):
+def _opt(items: Items, cls: type[_N]) -> _N | None:
     for it in items:
         if isinstance(it, cls):
             return it
@@ -103,138 +126,144 @@ class _Negation:
 
 
 @v_args(meta=True)
-class _ToNodes(Transformer):
+class _ToNodes(Transformer[Token, list[_Decl]]):
     """Parse tree -> :class:`_Decl` statements carrying typed nodes."""
 
     # --- small pieces
-    def ref(self, meta, items):
+    def ref(self, meta: Meta, items: Items) -> _Ref:
         return _Ref(_string(items[0]))
 
-    def discard(self, meta, items):
+    def discard(self, meta: Meta, items: Items) -> _Discard:
         return _Discard()
 
-    def negation(self, meta, items):
+    def negation(self, meta: Meta, items: Items) -> _Negation:
         return _Negation()
 
-    def role_a(self, meta, items):
+    def role_a(self, meta: Meta, items: Items) -> _Role:
         return _Role("A")
 
-    def role_b(self, meta, items):
+    def role_b(self, meta: Meta, items: Items) -> _Role:
         return _Role("B")
 
-    def truth_true(self, meta, items):
+    def truth_true(self, meta: Meta, items: Items) -> _Truth:
         return _Truth(True)
 
-    def truth_false(self, meta, items):
+    def truth_false(self, meta: Meta, items: Items) -> _Truth:
         return _Truth(False)
 
-    def truth_any(self, meta, items):
+    def truth_any(self, meta: Meta, items: Items) -> _Truth:
         return _Truth(None)
 
     @staticmethod
-    def _named(items):
+    def _named(items: Items) -> tuple[Token, str, _Ref | None]:
         """(name token, doc, ref) of a declaration."""
         name = items[0]
         doc = next((_string(i) for i in items[1:] if isinstance(i, Token) and i.type == "STRING"), "")
         return name, doc, _opt(items, _Ref)
 
     # --- header
-    def machine(self, meta, items):
+    def machine(self, meta: Meta, items: Items) -> _Decl:
         name, doc, ref = self._named(items)
-        return _Decl("machine", (str(name), doc, ref), name.line, name.column)
+        return _Decl("machine", (str(name), doc, ref), _line(name), _col(name))
 
-    def doc(self, meta, items):
+    def doc(self, meta: Meta, items: Items) -> _Decl:
         return _Decl("doc", _string(items[0]), meta.line, meta.column)
 
-    def initial(self, meta, items):
-        return _Decl("initial", items[0], items[0].line, items[0].column)
+    def initial(self, meta: Meta, items: Items) -> _Decl:
+        return _Decl("initial", items[0], _line(items[0]), _col(items[0]))
 
-    def final(self, meta, items):
+    def final(self, meta: Meta, items: Items) -> _Decl:
         return _Decl("final", list(items), meta.line, meta.column)
 
     # --- declarations
-    def state(self, meta, items):
+    def state(self, meta: Meta, items: Items) -> _Decl:
         name, doc, ref = self._named(items)
         return _Decl(
-            "state", State(name=str(name), doc=doc, ref=ref, line=name.line, column=name.column), name.line, name.column
+            "state",
+            State(name=str(name), doc=doc, ref=ref, line=_line(name), column=_col(name)),
+            _line(name),
+            _col(name),
         )
 
-    def signal(self, meta, items):
+    def signal(self, meta: Meta, items: Items) -> _Decl:
         name, doc, ref = self._named(items)
         sig = Signal(
             name=str(name),
             doc=doc,
             discard=_opt(items, _Discard) is not None,
             ref=ref,
-            line=name.line,
-            column=name.column,
+            line=_line(name),
+            column=_col(name),
         )
-        return _Decl("signal", sig, name.line, name.column)
+        return _Decl("signal", sig, _line(name), _col(name))
 
-    def _local(self, kind, items):
+    def _local(self, kind: LocalKind, items: Items) -> _Decl:
         name, doc, ref = self._named(items)
         return _Decl(
             "local",
-            LocalEvent(name=str(name), kind=kind, doc=doc, ref=ref, line=name.line, column=name.column),
-            name.line,
-            name.column,
+            LocalEvent(name=str(name), kind=kind, doc=doc, ref=ref, line=_line(name), column=_col(name)),
+            _line(name),
+            _col(name),
         )
 
-    def call_decl(self, meta, items):
+    def call_decl(self, meta: Meta, items: Items) -> _Decl:
         return self._local("call", items)
 
-    def timer_decl(self, meta, items):
+    def timer_decl(self, meta: Meta, items: Items) -> _Decl:
         return self._local("timer", items)
 
-    def condition_decl(self, meta, items):
+    def condition_decl(self, meta: Meta, items: Items) -> _Decl:
         return self._local("condition", items)
 
-    def guard_decl(self, meta, items):
+    def guard_decl(self, meta: Meta, items: Items) -> _Decl:
         name, doc, ref = self._named(items)
         return _Decl(
-            "guard", Guard(name=str(name), doc=doc, ref=ref, line=name.line, column=name.column), name.line, name.column
+            "guard",
+            Guard(name=str(name), doc=doc, ref=ref, line=_line(name), column=_col(name)),
+            _line(name),
+            _col(name),
         )
 
-    def action_decl(self, meta, items):
+    def action_decl(self, meta: Meta, items: Items) -> _Decl:
         name, doc, ref = self._named(items)
         return _Decl(
             "action",
-            Effect(name=str(name), doc=doc, ref=ref, line=name.line, column=name.column),
-            name.line,
-            name.column,
+            Effect(name=str(name), doc=doc, ref=ref, line=_line(name), column=_col(name)),
+            _line(name),
+            _col(name),
         )
 
     # --- transitions
-    def one_source(self, meta, items):
+    def one_source(self, meta: Meta, items: Items) -> tuple[str, Token]:
         return ("one", items[0])
 
-    def any_source(self, meta, items):
+    def any_source(self, meta: Meta, items: Items) -> tuple[str, list[Token], int, int]:
         return ("any", list(items), meta.line, meta.column)
 
-    def rcv_trigger(self, meta, items):
+    def rcv_trigger(self, meta: Meta, items: Items) -> Trigger:
         return Trigger(kind="rcv", name=str(items[0]), line=meta.line, column=meta.column)
 
-    def local_trigger(self, meta, items):
+    def local_trigger(self, meta: Meta, items: Items) -> Trigger:
         # The kind (call, timer, condition) is settled when names are resolved.
         return Trigger(kind="call", name=str(items[0]), line=meta.line, column=meta.column)
 
-    def literal(self, meta, items):
+    def literal(self, meta: Meta, items: Items) -> Literal:
         name = items[-1]
         return Literal(name=str(name), positive=not isinstance(items[0], _Negation), line=meta.line, column=meta.column)
 
-    def guard(self, meta, items):
+    def guard(self, meta: Meta, items: Items) -> tuple[Literal, ...]:
         return tuple(items)
 
-    def snd_action(self, meta, items):
+    def snd_action(self, meta: Meta, items: Items) -> Action:
         return Action(kind="snd", name=str(items[0]), line=meta.line, column=meta.column)
 
-    def do_action(self, meta, items):
+    def do_action(self, meta: Meta, items: Items) -> Action:
         return Action(kind="do", name=str(items[0]), line=meta.line, column=meta.column)
 
-    def effect(self, meta, items):
+    def effect(self, meta: Meta, items: Items) -> list[Action]:
         return list(items)
 
-    def transition(self, meta, items):
+    def transition(self, meta: Meta, items: Items) -> _Decl:
         source, target, trigger = items[0], items[1], items[2]
         guard, actions, ref = (), (), None
         for it in items[3:]:
@@ -247,35 +276,36 @@ class _ToNodes(Transformer):
         return _Decl("transition", (source, target, trigger, guard, actions, ref), meta.line, meta.column)
 
     # --- checks
-    def calls_clause(self, meta, items):
+    def calls_clause(self, meta: Meta, items: Items) -> tuple[str, str, list[Token]]:
         return ("calls", str(items[0]), list(items[1:]))
 
-    def piggyback_clause(self, meta, items):
+    def piggyback_clause(self, meta: Meta, items: Items) -> tuple[str, Token, Token]:
         return ("piggyback", items[0], items[1])
 
-    def assume_clause(self, meta, items):
+    def assume_clause(self, meta: Meta, items: Items) -> tuple[str, Token, bool | None]:
         return ("assume", items[0], items[1].value)
 
-    def coupling_clause(self, meta, items):
+    def coupling_clause(self, meta: Meta, items: Items) -> tuple[str, Token, list[Token]]:
         return ("coupling", items[0], list(items[1:]))
 
-    def reliable_clause(self, meta, items):
+    def reliable_clause(self, meta: Meta, items: Items) -> tuple[str]:
         return ("reliable",)
 
-    def check(self, meta, items):
+    def check(self, meta: Meta, items: Items) -> _Decl:
         name = items[0]
         doc = _string(items[1]) if len(items) > 1 and isinstance(items[1], Token) and items[1].type == "STRING" else ""
         clauses = [i for i in items[1:] if isinstance(i, tuple)]
-        return _Decl("check", (name, doc, clauses), name.line, name.column)
+        return _Decl("check", (name, doc, clauses), _line(name), _col(name))
 
-    def start(self, meta, items):
+    def start(self, meta: Meta, items: Items) -> list[_Decl]:
         return list(items)
 
 
 def _syntax_problem(file: str, text: str, exc: UnexpectedInput) -> Problem:
     line, column = getattr(exc, "line", 0) or 0, getattr(exc, "column", 0) or 0
     if isinstance(exc, UnexpectedCharacters):
-        ch = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else "?"
+        at: int | None = exc.pos_in_stream  # lark declares an int; it can be None
+        ch = text[at] if at is not None and 0 <= at < len(text) else "?"
         return Problem(file, line, column, f"syntax error: unexpected character {ch!r}")
     if isinstance(exc, UnexpectedEOF):
         lines = text.splitlines() or [""]
@@ -305,6 +335,52 @@ def _readable_terminal(name: str) -> str:
     return repr(pat.value) if pat.type == "str" else name
 
 
+_Named: TypeAlias = State | Signal | LocalEvent | Guard | Effect
+
+
+class _Namespaces:
+    """The names declared in one file, by kind (``local``: calls, timers and conditions)."""
+
+    KINDS = ("state", "signal", "local", "guard", "action")
+
+    def __init__(self) -> None:
+        self.state: dict[str, State] = {}
+        self.signal: dict[str, Signal] = {}
+        self.local: dict[str, LocalEvent] = {}
+        self.guard: dict[str, Guard] = {}
+        self.action: dict[str, Effect] = {}
+
+    def names(self, kind: str) -> Mapping[str, _Named]:
+        tables: dict[str, Mapping[str, _Named]] = {
+            "state": self.state,
+            "signal": self.signal,
+            "local": self.local,
+            "guard": self.guard,
+            "action": self.action,
+        }
+        return tables[kind]
+
+    def any(self) -> bool:
+        return any((self.state, self.signal, self.local, self.guard, self.action))
+
+    def add(self, kind: str, node: _Named) -> _Named | None:
+        """Declare ``node`` of ``kind``; if its name is taken, the earlier node (``node`` is not added)."""
+        first = self.names(kind).get(node.name)
+        if first is not None:
+            return first
+        if isinstance(node, State):
+            self.state[node.name] = node
+        elif isinstance(node, Signal):
+            self.signal[node.name] = node
+        elif isinstance(node, LocalEvent):
+            self.local[node.name] = node
+        elif isinstance(node, Guard):
+            self.guard[node.name] = node
+        else:
+            self.action[node.name] = node
+        return None
+
+
 class _Builder:
     """Resolves names and assembles the :class:`Machine`; collects every problem found."""
 
@@ -318,9 +394,9 @@ class _Builder:
     def build(self, decls: list[_Decl]) -> Machine | None:
         header = None
         doc_lines: list[str] = []
-        initial = None
+        initial: Token | None = None
         finals: list[Token] = []
-        namespaces: dict[str, dict[str, object]] = {k: {} for k in ("state", "signal", "local", "guard", "action")}
+        namespaces = _Namespaces()
         raw_transitions: list[_Decl] = []
         raw_checks: list[_Decl] = []
         what = {"state": "state", "signal": "signal", "local": "event", "guard": "guard", "action": "action"}
@@ -329,7 +405,7 @@ class _Builder:
                 if header is not None:
                     self.err(d.line, d.column, f"second machine statement (the first is on line {header.line})")
                     continue
-                if raw_transitions or any(namespaces.values()) or initial is not None:
+                if raw_transitions or namespaces.any() or initial is not None:
                     self.err(d.line, d.column, "the machine statement must come first")
                 header = d
             elif header is None:
@@ -339,7 +415,7 @@ class _Builder:
             else:
                 if d.kind == "initial":
                     if initial is not None:
-                        self.err(d.line, d.column, f"second initial statement (the first is on line {initial.line})")
+                        self.err(d.line, d.column, f"second initial statement (the first is on line {_line(initial)})")
                     else:
                         initial = d.value
                 elif d.kind == "final":
@@ -352,21 +428,21 @@ class _Builder:
         name, mdoc, mref = header.value
         if not name.isidentifier() or keyword.iskeyword(name):
             self.err(header.line, header.column, f"machine name {name!r} must be a Python identifier")
-        states: dict[str, State] = namespaces["state"]  # type: ignore[assignment]
+        states = namespaces.state
         if not states:
             self.err(header.line, header.column, "no states declared")
         if initial is None:
             self.err(header.line, header.column, "no initial state: add `initial STATE`")
         elif str(initial) not in states:
-            self.err(initial.line, initial.column, f"initial state {initial} is not declared")
+            self.err(_line(initial), _col(initial), f"initial state {initial} is not declared")
         if not finals:
             self.err(header.line, header.column, "no final state: add `final STATE`")
         seen_final: set[str] = set()
         for f in finals:
             if str(f) not in states:
-                self.err(f.line, f.column, f"final state {f} is not declared")
+                self.err(_line(f), _col(f), f"final state {f} is not declared")
             elif str(f) in seen_final:
-                self.err(f.line, f.column, f"state {f} is listed as final twice")
+                self.err(_line(f), _col(f), f"state {f} is listed as final twice")
             seen_final.add(str(f))
         final_names = tuple(dict.fromkeys(str(f) for f in finals if str(f) in states))
         transitions = [t for t in (self._transition(d, namespaces, final_names) for d in raw_transitions) if t]
@@ -383,10 +459,10 @@ class _Builder:
             initial=str(initial),
             finals=final_names,
             states=tuple(states.values()),
-            signals=tuple(namespaces["signal"].values()),
-            locals=tuple(namespaces["local"].values()),
-            guards=tuple(namespaces["guard"].values()),
-            effects=tuple(namespaces["action"].values()),
+            signals=tuple(namespaces.signal.values()),
+            locals=tuple(namespaces.local.values()),
+            guards=tuple(namespaces.guard.values()),
+            effects=tuple(namespaces.action.values()),
             transitions=tuple(transitions),
             edges=edges,
             checks=tuple(checks),
@@ -394,19 +470,24 @@ class _Builder:
             column=header.column,
         )
 
-    def _dispatch(self, d, doc_lines, namespaces, raw_transitions, raw_checks, what) -> None:
+    def _dispatch(
+        self,
+        d: _Decl,
+        doc_lines: list[str],
+        namespaces: _Namespaces,
+        raw_transitions: list[_Decl],
+        raw_checks: list[_Decl],
+        what: dict[str, str],
+    ) -> None:
         if d.kind == "doc":
             doc_lines.append(d.value)
-        elif d.kind in namespaces:
-            ns = namespaces[d.kind]
+        elif d.kind in _Namespaces.KINDS:
             node = d.value
-            if node.name in ns:
-                first = ns[node.name]
+            first = namespaces.add(d.kind, node)
+            if first is not None:
                 self.err(
                     d.line, d.column, f"duplicate {what[d.kind]} {node.name} (first declared on line {first.line})"
                 )
-            else:
-                ns[node.name] = node
         elif d.kind == "transition":
             raw_transitions.append(d)
         elif d.kind == "check":
@@ -414,16 +495,16 @@ class _Builder:
         else:  # initial/final before machine
             pass
 
-    def _known(self, namespaces, kind: str, tok, what: str) -> bool:
-        if str(tok) in namespaces[kind]:
+    def _known(self, namespaces: _Namespaces, kind: str, tok: Token, what: str) -> bool:
+        if str(tok) in namespaces.names(kind):
             return True
-        self.err(tok.line, tok.column, f"unknown {what} {tok}")
+        self.err(_line(tok), _col(tok), f"unknown {what} {tok}")
         return False
 
-    def _transition(self, d: _Decl, namespaces, finals) -> Transition | None:
+    def _transition(self, d: _Decl, namespaces: _Namespaces, finals: tuple[str, ...]) -> Transition | None:
         source, target, trigger, guard, actions, ref = d.value
         before = len(self.problems)
-        states = namespaces["state"]
+        states = namespaces.state
         src_name: str | None
         excepts: tuple[str, ...] = ()
         if source[0] == "one":
@@ -434,17 +515,17 @@ class _Builder:
             src_name = None
             for tok in source[1]:
                 if self._known(namespaces, "state", tok, "state") and str(tok) in finals:
-                    self.err(tok.line, tok.column, f"`except {tok}` is not needed: `*` never includes final states")
+                    self.err(_line(tok), _col(tok), f"`except {tok}` is not needed: `*` never includes final states")
             excepts = tuple(str(t) for t in source[1])
         if str(target) not in states:
-            self.err(target.line, target.column, f"unknown state {target}")
+            self.err(_line(target), _col(target), f"unknown state {target}")
         if trigger.kind == "rcv":
-            if trigger.name not in namespaces["signal"]:
+            if trigger.name not in namespaces.signal:
                 self.err(trigger.line, trigger.column, f"unknown signal {trigger.name} (declare it with `signal`)")
         else:
-            loc = namespaces["local"].get(trigger.name)
+            loc = namespaces.local.get(trigger.name)
             if loc is None:
-                hint = " (write `rcv NAME` for a received signal)" if trigger.name in namespaces["signal"] else ""
+                hint = " (write `rcv NAME` for a received signal)" if trigger.name in namespaces.signal else ""
                 self.err(
                     trigger.line,
                     trigger.column,
@@ -454,15 +535,15 @@ class _Builder:
                 trigger = Trigger(kind=loc.kind, name=trigger.name, line=trigger.line, column=trigger.column)
         seen_guard: dict[str, Literal] = {}
         for lit in guard:
-            if lit.name not in namespaces["guard"]:
+            if lit.name not in namespaces.guard:
                 self.err(lit.line, lit.column, f"unknown guard {lit.name} (declare it with `guard`)")
             if lit.name in seen_guard:
                 self.err(lit.line, lit.column, f"guard {lit.name} appears twice in one condition")
             seen_guard[lit.name] = lit
         for act in actions:
-            if act.kind == "snd" and act.name not in namespaces["signal"]:
+            if act.kind == "snd" and act.name not in namespaces.signal:
                 self.err(act.line, act.column, f"unknown signal {act.name} (declare it with `signal`)")
-            elif act.kind == "do" and act.name not in namespaces["action"]:
+            elif act.kind == "do" and act.name not in namespaces.action:
                 self.err(act.line, act.column, f"unknown action {act.name} (declare it with `action`)")
         if ref is not None and not ref.startswith("RFC "):
             self.err(d.line, d.column, f"reference {ref!r} should start with 'RFC ' (e.g. \"RFC 8684 Section 3.5\")")
@@ -480,8 +561,10 @@ class _Builder:
             column=d.column,
         )
 
-    def _expand(self, transitions: list[Transition], states: dict[str, State], finals) -> tuple[Edge, ...]:
-        edges = []
+    def _expand(
+        self, transitions: list[Transition], states: dict[str, State], finals: tuple[str, ...]
+    ) -> tuple[Edge, ...]:
+        edges: list[Edge] = []
         for t in transitions:
             if t.source is not None:
                 edges.append(Edge(source=t.source, transition=t, line=t.line, column=t.column))
@@ -491,11 +574,13 @@ class _Builder:
                         edges.append(Edge(source=s, transition=t, line=t.line, column=t.column))
         return tuple(edges)
 
-    def _check(self, d: _Decl, namespaces) -> Check | None:
+    def _check(self, d: _Decl, namespaces: _Namespaces) -> Check | None:
         name, doc, clauses = d.value
         before = len(self.problems)
-        calls = {"A": [], "B": []}
-        piggyback, assume, couplings = [], [], []
+        calls: dict[str, list[str]] = {"A": [], "B": []}
+        piggyback: list[tuple[str, str]] = []
+        assume: list[tuple[str, bool | None]] = []
+        couplings: list[Coupling] = []
         reliable = False
         for clause in clauses:
             kind = clause[0]
@@ -503,9 +588,9 @@ class _Builder:
                 reliable = True
             elif kind == "calls":
                 for tok in clause[2]:
-                    loc = namespaces["local"].get(str(tok))
+                    loc = namespaces.local.get(str(tok))
                     if loc is None or loc.kind != "call":
-                        self.err(tok.line, tok.column, f"unknown call {tok} (declare it with `call`)")
+                        self.err(_line(tok), _col(tok), f"unknown call {tok} (declare it with `call`)")
                     else:
                         calls[clause[1]].append(str(tok))
             elif kind == "piggyback":
@@ -517,14 +602,14 @@ class _Builder:
                     assume.append((str(clause[1]), clause[2]))
             else:
                 cond, acts = clause[1], clause[2]
-                loc = namespaces["local"].get(str(cond))
+                loc = namespaces.local.get(str(cond))
                 if loc is None or loc.kind != "condition":
-                    self.err(cond.line, cond.column, f"unknown condition {cond} (declare it with `condition`)")
+                    self.err(_line(cond), _col(cond), f"unknown condition {cond} (declare it with `condition`)")
                 for tok in acts:
                     self._known(namespaces, "action", tok, "action")
                 couplings.append(
                     Coupling(
-                        condition=str(cond), actions=tuple(str(a) for a in acts), line=cond.line, column=cond.column
+                        condition=str(cond), actions=tuple(str(a) for a in acts), line=_line(cond), column=_col(cond)
                     )
                 )
         if len(self.problems) > before:
@@ -561,7 +646,7 @@ def parse(text: str, file: str = "<string>") -> Machine:
     return machine
 
 
-def load(path, *, check: bool = True) -> Machine:
+def load(path: str | Path, *, check: bool = True) -> Machine:
     """Parse the file at ``path``; with ``check`` (the default) also raise on the static errors
     of :func:`mptcpspec.fsm.static.problems` (nondeterminism, unreachable or dead-end states)."""
     path = Path(path)

@@ -67,10 +67,10 @@ def to_promela(m: Machine, check: Check, lossy: bool, bound: int = 8) -> str:
     out += [f"bit did_{_id('', a)}[2];" for a in sorted(track_did)]
     out += [f"bit called_{_id('', c)}[2];" for c in sorted(calls[0] | calls[1])]
 
-    def enabled(opts: tuple[Transition, ...]) -> list[Transition]:
+    def enabled(opts: tuple[Transition[str], ...]) -> list[Transition[str]]:
         return [tr for tr in opts if all(assume.get(g, True) in (None, want) for g, want in tr.guard)]
 
-    def apply(tr: Transition, me: int, ind: str) -> list[str]:
+    def apply(tr: Transition[str], me: int, ind: str) -> list[str]:
         body = [f"{ind}st[{me}] = {st[tr.target]};"]
         for a in tr.actions:
             if a.kind == "snd":
@@ -180,6 +180,8 @@ class SpinResult:
 def run_spin(model: str, workdir: Path, timeout: int = 120) -> tuple[bool, int | None, int | None, str]:
     """Verify a Promela model text; returns (ok, states stored, errors, spin's output)."""
     cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return False, None, None, "no C compiler (cc or gcc) to build spin's verifier"
     (workdir / "model.pml").write_text(model)
     steps = [
         ["spin", "-a", "model.pml"],
