@@ -57,7 +57,7 @@ from functools import lru_cache
 from hmac import compare_digest
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import hmac as _hmac
+from cryptography.hazmat.primitives import hmac as hmac_primitive
 
 from mptcpspec.errors import EncodeError, MptcpspecError
 
@@ -164,7 +164,7 @@ def keyed_hmac(key1: int, key2: int, message: bytes, version: int = 1) -> bytes:
     ``mptcp_crypto_hmac_sha``): HMAC-SHA256 (32 octets) for v1, HMAC-SHA1
     (20 octets) for v0.
     """
-    h = _hmac.HMAC(_key_bytes(key1, key2, "MPTCP HMAC"), _algorithm(version))
+    h = hmac_primitive.HMAC(_key_bytes(key1, key2, "MPTCP HMAC"), _algorithm(version))
     h.update(message)
     return h.finalize()
 

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from mptcpspec.codec.generated import options as _mp
-from mptcpspec.codec.generated import tcp_options as _tcp
+from mptcpspec.codec.generated import options as mptcp_codecs
+from mptcpspec.codec.generated import tcp_options as tcp_codecs
 from mptcpspec.codec.generated.options import (
     AddAddr,
     AddAddrV0,
@@ -101,8 +101,8 @@ __all__ = [
 
 KIND_MPTCP = 30
 OPTION_SPACE = 40  # RFC 9293 §3.1; the budget of RFC 6824 Appendix A
-MPTCP_CLASSES = _mp.CLASSES
-TCP_CLASSES = _tcp.CLASSES
+MPTCP_CLASSES = mptcp_codecs.CLASSES
+TCP_CLASSES = tcp_codecs.CLASSES
 
 MptcpOption: TypeAlias = (
     MpCapable
@@ -149,10 +149,10 @@ TcpOption: TypeAlias = (
 
 _EOL = Eol()
 _NOP = Nop()
-_mp_decode = _mp.decode
-_tcp_decode = _tcp.decode
+_mp_decode = mptcp_codecs.decode
+_tcp_decode = tcp_codecs.decode
 #: class -> encoder; each encoder takes a value of its own class.
-_ENCODERS: dict[type, Callable[[Any], bytes]] = {**_mp.ENCODERS, **_tcp.ENCODERS}
+_ENCODERS: dict[type, Callable[[Any], bytes]] = {**mptcp_codecs.ENCODERS, **tcp_codecs.ENCODERS}
 
 
 def _check_single(data: bytes, what: str) -> bytes:

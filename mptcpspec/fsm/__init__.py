@@ -29,13 +29,13 @@ __all__ = ["FsmSpecError", "Problem", "ProtocolError", "load", "parse"]
 
 def parse(text: str, file: str = "<string>") -> Machine:
     """See :func:`mptcpspec.fsm.parser.parse`."""
-    from mptcpspec.fsm.parser import parse as _parse
+    from mptcpspec.fsm import parser
 
-    return _parse(text, file)
+    return parser.parse(text, file)
 
 
 def load(path: str | Path, *, check: bool = True) -> Machine:
     """See :func:`mptcpspec.fsm.parser.load`."""
-    from mptcpspec.fsm.parser import load as _load
+    from mptcpspec.fsm import parser
 
-    return _load(path, check=check)
+    return parser.load(path, check=check)
