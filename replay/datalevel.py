@@ -98,10 +98,6 @@ class OutgoingData:
             heapq.heappop(heap)
         return heap[0][1] if heap else None
 
-    def fits(self, seg: PlannedSegment) -> bool:
-        """``seg`` lies within the server's window, counted from its DATA_ACK."""
-        return ((self.idsn + seg.dsn - self.una) & M64) + len(seg.data) <= self.window
-
     def split(self, k: int, room: int) -> bytes:
         """Segment ``k`` cut to its first ``room`` octets, returned; the rest becomes a segment of its own."""
         seg = self.segments[k]

@@ -45,13 +45,14 @@ CLOSABLE = (ClosureState.M_ESTAB, ClosureState.M_CLOSE_WAIT)
 class Sender:
     """What we send on our own initiative (not in answer to a packet)."""
 
-    __slots__ = ("conn", "handshake", "closing", "pace_at", "next_signal", "mpc_data_sent")
+    __slots__ = ("conn", "handshake", "closing", "pace_at", "next_signal", "mpc_data_sent", "joins_left")
 
     def __init__(self, conn: Connection, handshake: Handshake, closing: Closing) -> None:
         self.conn, self.handshake, self.closing = conn, handshake, closing
         self.pace_at: float | None = None  #: when the captured pace lets the next segment go
         self.next_signal = 0  #: the next MP_PRIO / REMOVE_ADDR of the plan
         self.mpc_data_sent = False  #: the first data went, with MP_CAPABLE
+        self.joins_left = sum(sf.is_join for sf in conn.subflows)  #: MP_JOIN subflows not opened yet
 
     def pump(self, now: float) -> list[bytes]:
         """Everything that may go now."""
@@ -59,7 +60,7 @@ class Sender:
         conn = self.conn
         if conn.done or conn.keys.server is None:
             return out
-        if self.closing.state is ClosureState.M_ESTAB:
+        if self.joins_left and self.closing.state is ClosureState.M_ESTAB:
             self._open_joins(now, out)
         self._data(now, out)
         if self.next_signal < len(conn.plan.signals):
@@ -91,6 +92,7 @@ class Sender:
                         )
                     )
                     out.append(self.handshake.syn(sf, now))
+                    self.joins_left -= 1
 
     def _data(self, now: float, out: list[bytes]) -> None:
         conn = self.conn
@@ -99,6 +101,7 @@ class Sender:
         options = conn.options
         paced = options.timing != "fast"
         self.pace_at = None
+        idsn = data.idsn
         while True:
             k = data.next_planned()
             if k is None:
@@ -109,12 +112,13 @@ class Sender:
                 if at is not None and now < at:
                     self.pace_at = at
                     break
-            if not data.fits(seg):
+            window = data.window  # the connection's, counted from its DATA_ACK (RFC 8684 §3.3.5)
+            if ((idsn + seg.dsn - data.una) & M64) + len(seg.data) > window:
                 low = data.lowest_unsent()
                 if low is None:
                     break
                 k, seg = low, segs[low]
-                if not data.fits(seg):
+                if ((idsn + seg.dsn - data.una) & M64) + len(seg.data) > window:
                     break
             sf = by_index.get(seg.subflow)
             if sf is None or sf.state in GONE:
@@ -161,12 +165,13 @@ class Sender:
         else:
             # The hot path: DSS (DATA_ACK, mapping) built by struct; tests check it against the codec.
             rcv = sf.rcv_nxt
+            data_ack = conn.inc.next
             pkt = sf.flow.packet(
                 sf.snd_nxt,
                 rcv or 0,
                 PSH | ACK if rcv is not None else PSH,
                 WINDOW,
-                dss_data_option(conn.inc.data_ack(), dsn, ssn, n, csum),
+                dss_data_option(0 if data_ack is None else data_ack, dsn, ssn, n, csum),
                 payload,
             )
             sf.sent += 1

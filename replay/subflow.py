@@ -46,8 +46,9 @@ class SubflowState(Enum):
     FAILED = "failed"
 
 
-#: the states in which a subflow carries acknowledgments, signals and FINs
-OPEN = frozenset({SubflowState.PRE_ESTABLISHED, SubflowState.ESTABLISHED})
+#: the states in which a subflow carries acknowledgments, signals and FINs (a tuple: tested by
+#: identity, with no hashing, on every packet)
+OPEN = (SubflowState.PRE_ESTABLISHED, SubflowState.ESTABLISHED)
 
 
 def after(a: int, b: int) -> bool:
