@@ -518,7 +518,7 @@ def report(path: Path, eth: Path, meta: dict, results: dict, runs: int, raw_ok: 
     print("|---|---:|---:|---:|---:|---|")
     k2k = meta["k2k_seconds"]
     print(
-        f"| kernel → kernel, as captured ({SHAPING} per veth) | {meta['packets']:,} | {k2k:.3f} | "
+        f"| kernel → kernel, as captured ({meta['shaping']}) | {meta['packets']:,} | {k2k:.3f} | "
         f"{meta['packets'] / k2k:,.0f} | {meta['upload'] / k2k / 1e6:,.1f} | reference (stateful) |"
     )
     kernel = [r for r in results["kernel"] if r["ok"]]
