@@ -157,44 +157,9 @@ def walk_options(area: bytes) -> Iterator[tuple[int, int, bool]]:
 
 
 @pytest.fixture(scope="session")
-def repo_root() -> Path:
-    return ROOT
-
-
-@pytest.fixture(scope="session")
-def data_dir() -> Path:
-    return DATA
-
-
-@pytest.fixture(scope="session")
-def captures() -> tuple[Path, ...]:
-    """The lab's committed captures, tests/data/*.pcap."""
-    return CAPTURES
-
-
-@pytest.fixture(scope="session")
-def corpus() -> Path:
-    """The external capture corpus (``MPTCPSPEC_CORPUS``); the test skips when it is not set."""
-    root = corpus_root()
-    if root is None:
-        pytest.skip(CORPUS_UNSET)
-    return root
-
-
-@pytest.fixture(scope="session")
 def tcpdump_corpus() -> Path:
     """tcpdump's MPTCP test captures, each with the ``.out`` tcpdump's suite expects, in the corpus."""
     return need_corpus()
-
-
-@pytest.fixture(scope="session")
-def tshark() -> str:
-    return need_tshark()
-
-
-@pytest.fixture(scope="session")
-def ksc() -> list[str]:
-    return need_ksc()
 
 
 @pytest.fixture(scope="session")
