@@ -1,4 +1,5 @@
 """Hand-written sources of truth: option schemas (construct) and state machines (FSM DSL).
 
-``mptcpspec regen`` generates ``mptcpspec/generated/`` from this folder.
+``mptcpspec regen`` generates from this folder the codecs and machines in
+``mptcpspec/codec/generated/`` and the exports for other tools in ``mptcpspec/export/generated/``.
 """

@@ -3,7 +3,7 @@
 Every schema below covers one whole option, kind and length included, and
 cites the section that defines it: RFC 8684 (MPTCP v1) and RFC 6824 (MPTCP
 v0).  ``mptcpspec regen`` turns these schemas into the fast codecs in
-``mptcpspec/generated/``; construct's own parse of them is the reference
+``mptcpspec/codec/generated/``; construct's own parse of them is the reference
 those codecs are tested against.  The vocabulary is in ``mptcpspec.codec.schema``.
 
 Figures are drawn most significant bit first, as in the RFCs.

@@ -101,10 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--json", action="store_true", help="one JSON object per option per line")
     o.set_defaults(func=cmd_options)
 
-    r = sub.add_parser("regen", help="regenerate mptcpspec/generated/ from spec/")
+    r = sub.add_parser("regen", help="regenerate the generated code (codec/generated, export/generated) from spec/")
     r.add_argument("--check", action="store_true", help="only check; exit 1 when the generated code is stale")
     r.add_argument("--spec", metavar="DIR", help="spec folder (default: the project's spec/)")
-    r.add_argument("--out", metavar="DIR", help="output folder (default: mptcpspec/generated/)")
+    r.add_argument(
+        "--out", metavar="DIR", help="one output folder for every file (default: codec/generated and export/generated)"
+    )
     r.set_defaults(func=cmd_regen)
     from mptcpspec.cli.export import add_parser as add_export
 

@@ -4,7 +4,7 @@
   :class:`~mptcpspec.fsm.model.Machine`;
 * :mod:`mptcpspec.fsm.static` and :mod:`mptcpspec.fsm.explore` check it (determinism,
   reachability, two endpoints over in-order and lossy channels);
-* :mod:`mptcpspec.fsm.codegen` writes ``mptcpspec/generated/<machine>.py``, which runs on
+* :mod:`mptcpspec.fsm.codegen` writes ``mptcpspec/codec/generated/<machine>.py``, which runs on
   :mod:`mptcpspec.fsm.runtime`;
 * :mod:`mptcpspec.fsm.render` draws it (DOT, SVG/PNG through Graphviz, Mermaid);
 * :class:`mptcpspec.fsm.observer.Observer` follows both endpoints of a connection from the

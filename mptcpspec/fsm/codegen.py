@@ -1,4 +1,4 @@
-"""Python source of ``mptcpspec/generated/<machine>.py`` for one parsed ``.fsm`` file.
+"""Python source of ``mptcpspec/codec/generated/<machine>.py`` for one parsed ``.fsm`` file.
 
 The generated module holds the machine as data (``State`` and ``Event`` enums, the
 ``TRANSITIONS`` dict) and a :class:`~mptcpspec.fsm.runtime.StateMachine` subclass; it imports

@@ -1,6 +1,6 @@
 """What the generated state-machine modules run on. Does not import lark.
 
-A generated module (``mptcpspec/generated/closure.py`` ...) holds its tables as data, in the style
+A generated module (``mptcpspec/codec/generated/closure.py`` ...) holds its tables as data, in the style
 of h11's ``_state.py``: enums ``State`` and ``Event`` and a dict
 ``TRANSITIONS[(state, event)] -> ((guard, actions, target), ...)``; its machine class subclasses
 :class:`StateMachine`, whose :meth:`~StateMachine.handle` looks the event up and either moves to
