@@ -86,7 +86,7 @@ def test_cli_bad_output_options_are_usage_errors(args, why):
 
 def test_cli_unknown_field_and_missing_file():
     r = cli("dissect", "-r", str(DATA / "v4-add-addr.pcap"), "-T", "fields", "-e", "mptcp.nope")
-    assert r.returncode == 2 and "unknown field" in r.stderr
+    assert r.returncode == 2 and "unknown field" in r.stderr and "(see --list-fields)" in r.stderr
     r = cli("dissect", "-r", str(DATA / "nope.pcap"))
     assert r.returncode == 3 and "no such file" in r.stderr
 

@@ -117,12 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     from mptcpspec.cli.dissect import add_parsers
 
     add_parsers(sub)
-    try:
-        from mptcpspec.cli.replay import add_parser as add_replay
-    except ImportError:  # pragma: no cover - an install without the replay package
-        pass
-    else:
-        add_replay(sub)
+    from mptcpspec.cli.replay import add_parser as add_replay
+
+    add_replay(sub)
     return p
 
 

@@ -82,7 +82,7 @@ def _writer(args: argparse.Namespace) -> PacketWriter | None:
         try:
             writer: PacketWriter = FieldsWriter(sys.stdout, args.e, fields_settings(args.E))
         except UnknownFieldError as e:
-            raise CommandError(ExitCode.USAGE, str(e)) from None
+            raise CommandError(ExitCode.USAGE, f"{e} (see --list-fields)") from None
     elif args.T == "json":
         writer = JsonWriter(sys.stdout)
     else:

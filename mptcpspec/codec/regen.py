@@ -35,7 +35,7 @@ def default_spec_dir() -> Path:
     try:
         pkg = importlib.import_module("mptcpspec.spec")
     except ImportError as exc:  # pragma: no cover - broken install
-        raise SpecError("no spec/ found: pass --spec DIR") from exc
+        raise SpecError("no spec/ folder: none beside the package and no mptcpspec.spec installed") from exc
     assert pkg.__file__ is not None
     return Path(pkg.__file__).parent
 

@@ -56,7 +56,7 @@ class UnknownFieldError(MptcpspecError, KeyError):
         self.name = name
 
     def __str__(self) -> str:
-        return f"unknown field {self.name!r} (see --list-fields)"
+        return f"unknown field {self.name!r}"
 
 
 # --------------------------------------------------------------------------- the definitions

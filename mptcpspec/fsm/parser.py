@@ -104,10 +104,6 @@ class _Ref(str):
     pass
 
 
-class _Doc(str):
-    pass
-
-
 class _Discard:
     pass
 

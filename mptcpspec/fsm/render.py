@@ -120,7 +120,7 @@ def to_image(dot_text: str, fmt: str) -> bytes:
     if exe is None:
         raise MptcpspecError(
             f"cannot make {fmt}: Graphviz's `dot` program is not installed "
-            "(Debian: apt-get install graphviz); `--format dot` and `--format mermaid` need nothing"
+            "(Debian: apt-get install graphviz); DOT and Mermaid text need nothing"
         )
     r = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode(), capture_output=True, timeout=60)
     if r.returncode != 0:
