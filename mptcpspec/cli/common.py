@@ -72,6 +72,7 @@ def file_error(path: str | os.PathLike[str] | None, e: OSError) -> str:
     """``PATH: why`` for a file that could not be opened, read or written."""
     why = {
         FileNotFoundError: "no such file",
+        FileExistsError: "exists and is not a folder",
         IsADirectoryError: "is a directory",
         NotADirectoryError: "a part of the path is not a folder",
         PermissionError: "permission denied",
