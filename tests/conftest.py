@@ -17,6 +17,7 @@ What a test needs from outside the repository, and what happens without it:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,11 +45,14 @@ def in_ci() -> bool:
     return os.environ.get("CI") == "true"
 
 
-def unavailable(why: str) -> NoReturn:
-    """Skip the test for want of ``why``; with CI=true fail instead: CI provides what tests need."""
+def unavailable(why: str, *, allow_module_level: bool = False) -> NoReturn:
+    """Skip the test for want of ``why``; with CI=true fail instead: CI provides what tests need.
+
+    With ``allow_module_level``, at a module's import: the whole module skips (fails with CI=true).
+    """
     if in_ci():
         pytest.fail(f"{why} (CI=true: it must be available)")
-    pytest.skip(why)
+    pytest.skip(why, allow_module_level=allow_module_level)
 
 
 # --------------------------------------------------------------------------- the external corpus
@@ -151,6 +155,40 @@ def walk_options(area: bytes) -> Iterator[tuple[int, int, bool]]:
             return
         yield i, area[i + 1], True
         i += area[i + 1]
+
+
+# --------------------------------------------------------------------------- markdown pages (the README and docs/)
+
+FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
+#: A command: ``$ ...``, or ``# mptcpspec ...`` as root (other lines that start with ``#`` are output).
+PROMPT = re.compile(r"^(\$|#(?= mptcpspec )) (.*)$")
+
+
+def commands(block: str) -> list[tuple[str, str, list[str]]]:
+    """(prompt, command, expected output lines) for each prompt line of a console block."""
+    out: list[tuple[str, str, list[str]]] = []
+    lines = block.splitlines()
+    i = 0
+    while i < len(lines):
+        m = PROMPT.match(lines[i])
+        assert m, f"console block: output before any command: {lines[i]!r}"
+        prompt, cmd = m.groups()
+        while cmd.endswith("\\"):
+            i += 1
+            cmd = cmd[:-1] + lines[i].strip()
+        i += 1
+        expected = []
+        while i < len(lines) and not PROMPT.match(lines[i]):
+            expected.append(lines[i])
+            i += 1
+        out.append((prompt, cmd, expected))
+    return out
+
+
+def links(md: str) -> list[str]:
+    prose = re.sub(r"`[^`\n]*`", "", FENCE.sub("", md))
+    inline = re.findall(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)", prose)
+    return inline + re.findall(r"^\[[^\]]+\]:\s*(\S+)", prose, re.M)
 
 
 # --------------------------------------------------------------------------- fixtures

@@ -8,7 +8,7 @@ import io
 import pytest
 
 from mptcpspec.dissect.pipeline import Dissection
-from tests.conftest import DATA, corpus_unset, tcpdump_captures
+from tests.conftest import CAPTURES, DATA, corpus_unset, tcpdump_captures
 from tests.dissect_helpers import cli, dissect_bytes, experts, mutate, option_at, run
 
 
@@ -216,19 +216,19 @@ def _scrambled(path, seed: int) -> bytes:
 
 
 def _dss_sources():
-    for p in sorted(DATA.glob("*.pcap")):  # kernel captures: segments repeat their DSS, not under checksums
+    for p in CAPTURES:  # kernel captures: segments repeat their DSS, not under checksums
         yield pytest.param(lambda p=p: p.read_bytes(), "checksum" not in p.name, id=p.stem)
     corpus = tcpdump_captures()
     for p in corpus or ():
         yield pytest.param(lambda p=p: p.read_bytes(), False, id=p.stem)
     if corpus is None:
         yield corpus_unset(None, False)
-    for p in sorted(DATA.glob("*.pcap")):
+    for p in CAPTURES:
         for seed in range(3):
             yield pytest.param(lambda p=p, seed=seed: _scrambled(p, seed), False, id=f"{p.stem}-scrambled{seed}")
 
 
-@pytest.mark.parametrize("blob, repeats", _dss_sources())
+@pytest.mark.parametrize("blob, repeats", list(_dss_sources()))
 def test_dss_shortcut_changes_nothing(blob, repeats, monkeypatch):
     """A segment that repeats its direction's latest DSS object takes a shortcut in the analysis
     (DssReader.dss); with the shortcut never taken, every packet and connection comes out the same."""

@@ -6,14 +6,13 @@ from __future__ import annotations
 import io
 import subprocess
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mptcpspec.analysis import Analyzer
 from mptcpspec.capture.packets import decode_frame
 from mptcpspec.dissect.pipeline import Dissection
-from tests.conftest import DATA
+from tests.conftest import DATA, need_wireshark
 from tests.dissect_helpers import cli, dissect_bytes, experts, mutate, option_at, run
 
 
@@ -52,15 +51,9 @@ def test_option_space_over_40():
 def test_options_cut_by_the_snapshot_length(tmp_path):
     """editcap -s 90: the options of most segments end inside the capture.  The headers are still
     decoded, the options captured whole are analysed, and what the cut hides raises no warning."""
-    import os
-    import shutil
-
-    if shutil.which("editcap") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("editcap is required when CI=true (apt-get install tshark)")
-        pytest.skip("editcap is not installed (Debian: apt-get install tshark)")
+    editcap = need_wireshark("editcap")
     cut = tmp_path / "cut.pcap"
-    subprocess.run(["editcap", "-s", "90", str(DATA / "v4-two-subflows.pcap"), str(cut)], check=True)
+    subprocess.run([editcap, "-s", "90", str(DATA / "v4-two-subflows.pcap"), str(cut)], check=True)
     infos, d = run(cut)
     whole, _ = run(DATA / "v4-two-subflows.pcap")
     assert all(i.packet is not None for i in infos) and len(infos) == len(whole) == 119

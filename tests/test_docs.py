@@ -31,16 +31,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import FENCE, ROOT, commands, links, unavailable
+
 DOCS = ROOT / "docs"
 PAGES = {
     p.relative_to(ROOT).as_posix(): p
     for p in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted(DOCS.rglob("*.md"))]
 }
-
-FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
-#: A command: ``$ ...``, or ``# mptcpspec ...`` as root (other lines that start with ``#`` are output).
-PROMPT = re.compile(r"^(\$|#(?= mptcpspec )) (.*)$")
 
 
 def text(page: str) -> str:
@@ -55,35 +52,7 @@ def pages_with(lang: str) -> list[str]:
     return [page for page in PAGES if blocks(page, lang)]
 
 
-def unavailable(why: str) -> None:
-    """Skip for want of something; with CI=true fail instead, as the other tests do."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{why} (CI=true: it must be available)")
-    pytest.skip(why)
-
-
 # --------------------------------------------------------------------------- console blocks
-
-
-def commands(block: str) -> list[tuple[str, str, list[str]]]:
-    """(prompt, command, expected output lines) for each prompt line of a console block."""
-    out: list[tuple[str, str, list[str]]] = []
-    lines = block.splitlines()
-    i = 0
-    while i < len(lines):
-        m = PROMPT.match(lines[i])
-        assert m, f"console block: output before any command: {lines[i]!r}"
-        prompt, cmd = m.groups()
-        while cmd.endswith("\\"):
-            i += 1
-            cmd = cmd[:-1] + lines[i].strip()
-        i += 1
-        expected = []
-        while i < len(lines) and not PROMPT.match(lines[i]):
-            expected.append(lines[i])
-            i += 1
-        out.append((prompt, cmd, expected))
-    return out
 
 
 def matches(expected: list[str], got: str) -> bool:
@@ -230,12 +199,6 @@ def slugs(md: str) -> set[str]:
         ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
         out.add(re.sub(r"[-\s]+", "-", re.sub(r"[^\w\s-]", "", ascii_title).strip()))
     return out
-
-
-def links(md: str) -> list[str]:
-    prose = re.sub(r"`[^`\n]*`", "", FENCE.sub("", md))
-    inline = re.findall(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)", prose)
-    return inline + re.findall(r"^\[[^\]]+\]:\s*(\S+)", prose, re.M)
 
 
 @pytest.mark.parametrize("page", list(PAGES))

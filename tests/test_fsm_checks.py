@@ -121,7 +121,9 @@ CAUGHT_BY = [
 ]
 
 
-@pytest.mark.parametrize("edge, caught_by", zip(FIGURE_22, CAUGHT_BY), ids=[f"{e[0]}--{e[1]}" for e in FIGURE_22])
+@pytest.mark.parametrize(
+    "edge, caught_by", list(zip(FIGURE_22, CAUGHT_BY, strict=True)), ids=[f"{e[0]}--{e[1]}" for e in FIGURE_22]
+)
 def test_removing_any_figure_22_edge_is_caught(edge, caught_by):
     src, trigger, _, target = edge
     line = figure_line(src, trigger, target)

@@ -35,13 +35,18 @@ from mptcpspec.export.ksc import compile_ksy
 from mptcpspec.export.ksy import KSC_VERSION
 from mptcpspec.export.regen import EXPORT_GENERATED as GENERATED
 from mptcpspec.export.regen import regen
-from tests.conftest import CAPTURES, ROOT, need_corpus, need_ksc, tcpdump_captures, walk_options
+from tests.conftest import CAPTURES, ROOT, need_corpus, need_ksc, tcpdump_captures, unavailable, walk_options
 from tests.strategies import ALL, MPTCP, mptcp_octets, mutated
 from tests.test_tshark_options import SYNTHETIC
 
 KSY = {n: (GENERATED / n).read_text() for n in ("mptcp_options.ksy", "tcp_options.ksy")}
 
-kaitaistruct = pytest.importorskip("kaitaistruct", reason="pip install kaitaistruct==0.11 (the [test] extra)")
+try:
+    import kaitaistruct
+except ImportError:
+    unavailable(
+        "kaitaistruct is not installed: pip install kaitaistruct==0.11 (the [test] extra)", allow_module_level=True
+    )
 from kaitaistruct import BytesIO, KaitaiStream  # noqa: E402
 
 from mptcpspec.export.kaitai import load  # noqa: E402

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
 
 #: wing -> rank; a module may import its own wing and wings of a lower rank (export and capture
 #: share a rank and do not import each other).

@@ -141,7 +141,7 @@ def test_editcap_conversions_read_back_identical(tmp_path, fmt):
     editcap = need_wireshark("editcap")
     caps = _captures()
     if not caps:
-        pytest.skip("no captures in tests/data or the corpus")
+        unavailable("no captures in tests/data or the corpus")
     for src in caps:
         dst = tmp_path / f"{src.stem}.{fmt}"
         subprocess.run([editcap, "-F", fmt, str(src), str(dst)], check=True, capture_output=True)

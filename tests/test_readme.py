@@ -12,9 +12,8 @@ import shlex
 import tomllib
 from pathlib import Path
 
-from tests.test_docs import FENCE, PROMPT, commands, links
+from tests.conftest import FENCE, PROMPT, ROOT, commands, links
 
-ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
 
