@@ -8,6 +8,7 @@ exchange has not finished within ``linger`` seconds are reset.
 
 from __future__ import annotations
 
+from mptcpspec.capture.packets import TcpFlags
 from mptcpspec.codec import crypto
 from mptcpspec.codec.generated.closure import ClosureMachine
 from mptcpspec.codec.generated.closure import Event as ClosureEvent
@@ -30,7 +31,7 @@ from mptcpspec.replay.subflow import OPEN, Subflow, SubflowState
 
 __all__ = ["Closing"]
 
-FIN, RST = 0x01, 0x04
+FIN, RST = int(TcpFlags.FIN), int(TcpFlags.RST)
 DSS_DATA_FIN = (
     DssFlags.DATA_ACK_PRESENT | DssFlags.DATA_ACK_8 | DssFlags.MAPPING_PRESENT | DssFlags.DSN_8 | DssFlags.DATA_FIN
 )

@@ -28,7 +28,8 @@ import ipaddress
 import random
 from collections.abc import Mapping
 
-from mptcpspec.capture.packets import decode_frame
+from mptcpspec.capture.packets import TcpFlags, decode_frame
+from mptcpspec.capture.pcap import LinkType
 from mptcpspec.codec import crypto
 from mptcpspec.codec.generated.closure import State as ClosureState
 from mptcpspec.codec.options import MptcpItem, decode_mptcp_options
@@ -62,8 +63,8 @@ from mptcpspec.replay.subflow import M32, OPEN, Subflow, SubflowState
 
 __all__ = ["Replay", "ReplayError", "Report", "SubflowReport"]
 
-FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
-LINKTYPE_RAW = 101
+FIN, SYN, RST, ACK = int(TcpFlags.FIN), int(TcpFlags.SYN), int(TcpFlags.RST), int(TcpFlags.ACK)
+LINKTYPE_RAW = int(LinkType.RAW)
 
 
 class Replay:

@@ -11,7 +11,7 @@ IDSN, as the capture shows; one that does not gets it after the handshake, at DS
 
 from __future__ import annotations
 
-from mptcpspec.capture.packets import Packet
+from mptcpspec.capture.packets import Packet, TcpFlags
 from mptcpspec.codec import crypto
 from mptcpspec.codec.options import (
     FastOpen,
@@ -43,7 +43,7 @@ from mptcpspec.replay.subflow import M32, Subflow, SubflowState
 
 __all__ = ["FastOpenSyn", "Handshake"]
 
-SYN, RST = 0x02, 0x04
+SYN, RST = int(TcpFlags.SYN), int(TcpFlags.RST)
 MIN_MSS = 536  # RFC 9293 §3.7.1: the MSS every host must accept; a smaller one from the peer is raised to it
 
 

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from enum import Enum
 
+from mptcpspec.capture.packets import TcpFlags
 from mptcpspec.codec.options import (
     FastOpen,
     MpCapable,
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_SYN = int(TcpFlags.SYN)
+_SYN_ACK = int(TcpFlags.SYN | TcpFlags.ACK)
 
 
 class PlanError(MptcpspecError):
@@ -208,12 +212,12 @@ def make_plan(path: str | os.PathLike[str], stream: int | None = None) -> Replay
             p is not None
             and not i.from_client
             and i.subflow is first
-            and int(p.flags) & 0x12 == 0x12
+            and int(p.flags) & _SYN_ACK == _SYN_ACK
             and syn_seq is not None
             and syn_taken is None
         ):
             syn_taken = (p.ack - syn_seq - 1) & 0xFFFFFFFF  # SYN data octets the captured server took
-        if p is not None and i.from_client and i.subflow is first and int(p.flags) & 0x12 == 0x02 and p.options:
+        if p is not None and i.from_client and i.subflow is first and int(p.flags) & _SYN_ACK == _SYN and p.options:
             # The MP_CAPABLE SYN: its TCP Fast Open option (a cookie, or a request for one) and
             # data (RFC 8684 Appendix B) are replayed on the live SYN; data the live server does
             # not take goes after the handshake.
@@ -234,7 +238,7 @@ def make_plan(path: str | os.PathLike[str], stream: int | None = None) -> Replay
         if not i.from_client:
             server_high = max(server_high, i.payload_dsn + p.payload_len - 1)
             continue
-        if int(p.flags) & 0x02:
+        if int(p.flags) & _SYN:
             continue  # TCP Fast Open data on the SYN: see above
         start, end = i.payload_dsn, i.payload_dsn + p.payload_len
         data = p.payload + bytes(p.payload_len - len(p.payload))  # zeros where snaplen cut it, for now

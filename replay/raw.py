@@ -20,13 +20,14 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 from mptcpspec.capture.packets import ip_payload_offset
-from mptcpspec.capture.pcap import read_records
+from mptcpspec.capture.pcap import LinkType, read_records
 from mptcpspec.replay.setup import Address, Timing
 from mptcpspec.replay.wire import fold, ip_checksum, tcp_checksum
 
 __all__ = ["RawReport", "raw_frames", "send_raw"]
 
 _ETH_P_ALL = 0x0003
+_ETHERNET = int(LinkType.ETHERNET)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,7 @@ def raw_frames(
         if ndst not in ok:
             yield rec.timestamp_ns, None, b""
             continue
-        eth = data[:at] if rec.linktype == 1 else None
+        eth = data[:at] if rec.linktype == _ETHERNET else None
         if nsrc == src and ndst == dst:
             yield rec.timestamp_ns, eth, data[at:]
             continue

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from mptcpspec.capture.packets import Packet
+from mptcpspec.capture.packets import Packet, TcpFlags
 from mptcpspec.codec.generated.closure import Event as ClosureEvent
-from mptcpspec.codec.options import AddAddr, Dss, MpFastclose, MptcpItem, MpTcpRst
+from mptcpspec.codec.options import AddAddr, Dss, DssFlags, MpFastclose, MptcpItem, MpTcpRst
 from mptcpspec.replay.closing import Closing
 from mptcpspec.replay.connection import Connection
 from mptcpspec.replay.datalevel import M64
@@ -24,7 +24,9 @@ from mptcpspec.replay.subflow import M32, Subflow, SubflowState
 
 __all__ = ["Receiver"]
 
-FIN, ACK = 0x01, 0x10
+FIN, ACK = int(TcpFlags.FIN), int(TcpFlags.ACK)
+DATA_ACK_PRESENT, DATA_ACK_8 = int(DssFlags.DATA_ACK_PRESENT), int(DssFlags.DATA_ACK_8)
+MAPPING_PRESENT, DSN_8, DATA_FIN = int(DssFlags.MAPPING_PRESENT), int(DssFlags.DSN_8), int(DssFlags.DATA_FIN)
 
 
 class Receiver:
@@ -91,16 +93,16 @@ class Receiver:
     def dss(self, sf: Subflow, o: Dss, now: float, out: list[bytes]) -> None:
         conn = self.conn
         f = int(o.flags)
-        if f & 0x01 and o.data_ack is not None and conn.out.data_ack(o.data_ack, bool(f & 0x02), now):
+        if f & DATA_ACK_PRESENT and o.data_ack is not None and conn.out.data_ack(o.data_ack, bool(f & DATA_ACK_8), now):
             self.closing.handle(now, ClosureEvent.RCV_DATA_ACK_DFIN, out)
         inc = conn.inc
-        if f & 0x04 and o.dsn is not None and inc.idsn is not None:
-            dsn = o.dsn if f & 0x08 else inc.expand(o.dsn)
+        if f & MAPPING_PRESENT and o.dsn is not None and inc.idsn is not None:
+            dsn = o.dsn if f & DSN_8 else inc.expand(o.dsn)
             length = o.data_level_length or 0
-            if f & 0x10:
+            if f & DATA_FIN:
                 inc.dfin = (dsn + length - 1) & M64
-            if length and not (f & 0x10 and length == 1 and o.ssn == 0):
-                sf.map(dsn, o.ssn or 0, length - (1 if f & 0x10 else 0))
+            if length and not (f & DATA_FIN and length == 1 and o.ssn == 0):
+                sf.map(dsn, o.ssn or 0, length - (1 if f & DATA_FIN else 0))
 
     def add_addr(self, sf: Subflow, o: AddAddr, now: float, out: list[bytes]) -> None:
         """The server announced an address: echo it (RFC 8684 §3.4.1)."""

@@ -10,6 +10,7 @@ connection closes as the capture's did: DATA_FIN, or MP_FASTCLOSE.
 
 from __future__ import annotations
 
+from mptcpspec.capture.packets import TcpFlags
 from mptcpspec.codec import crypto
 from mptcpspec.codec.generated.closure import Event as ClosureEvent
 from mptcpspec.codec.generated.closure import State as ClosureState
@@ -32,7 +33,7 @@ from mptcpspec.replay.wire import dss_data_option
 
 __all__ = ["Sender"]
 
-PSH, ACK = 0x08, 0x10
+PSH, ACK = int(TcpFlags.PSH), int(TcpFlags.ACK)
 OPTION_ROOM = 28  # the largest option block we put on data: DSS with 8-octet DATA_ACK and DSN and checksum
 OPEN_WAIT = 1.0  # seconds data planned for a subflow that is opening waits for it
 ESTABLISHED = SubflowState.ESTABLISHED

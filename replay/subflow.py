@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import Enum
 
+from mptcpspec.capture.packets import TcpFlags
 from mptcpspec.codec.options import TcpOption
 from mptcpspec.replay.events import SegmentKind
 from mptcpspec.replay.plan import PlannedSubflow, SubflowKind
@@ -26,7 +27,8 @@ __all__ = ["M32", "OPEN", "WINDOW", "Subflow", "SubflowState", "Unacked", "after
 
 M32 = 0xFFFFFFFF
 WINDOW = 65535  #: our receive window: we advertise no window scaling
-ACK = 0x10
+ACK = int(TcpFlags.ACK)
+RST = int(TcpFlags.RST)
 
 
 class SubflowState(Enum):
@@ -182,7 +184,7 @@ class Subflow:
     def reset_packet(self, seq: int) -> bytes:
         """A bare RST at ``seq`` (RFC 9293 §3.10.7.3: the answer to an unacceptable ACK)."""
         self.sent += 1
-        return tcp_packet(self.local[0], self.remote[0], self.local[1], self.remote[1], seq, 0, 0x04, 0)
+        return tcp_packet(self.local[0], self.remote[0], self.local[1], self.remote[1], seq, 0, RST, 0)
 
     # -- acknowledgments and timers
 

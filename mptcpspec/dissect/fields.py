@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mptcpspec.analysis import PacketInfo
+from mptcpspec.capture.packets import TcpFlags
 from mptcpspec.codec.crypto import key_idsn, key_token
 from mptcpspec.codec.options import Dss, MpCapable, MpExperimental, MpTcpRst
 from mptcpspec.dissect.fieldgen import FieldDef, cell, compile_getters, getter_source
@@ -62,7 +63,15 @@ class UnknownFieldError(MptcpspecError, KeyError):
 # --------------------------------------------------------------------------- the definitions
 
 _SIDE = "i.connection.sides[0 if i.from_client else 1]"
-_SYN = "int(p.flags) & 0x02"
+_FIN, _SYN_BIT, _RST, _PSH, _ACK, _URG = (
+    int(TcpFlags.FIN),
+    int(TcpFlags.SYN),
+    int(TcpFlags.RST),
+    int(TcpFlags.PSH),
+    int(TcpFlags.ACK),
+    int(TcpFlags.URG),
+)
+_SYN = f"int(p.flags) & {_SYN_BIT:#04x}"
 
 
 def _tcpflag(bit: int) -> str:
@@ -124,12 +133,12 @@ _FRAME_IP_TCP = [
     FieldDef("tcp.len", "TCP payload length", "str(p.payload_len)"),
     FieldDef("tcp.hdr_len", "TCP header length", "str(p.hdr_len or 20 + len(p.options))"),
     FieldDef("tcp.flags", "TCP flags", 'f"0x{int(p.flags):04x}"'),
-    FieldDef("tcp.flags.fin", "FIN", _tcpflag(0x01)),
-    FieldDef("tcp.flags.syn", "SYN", _tcpflag(0x02)),
-    FieldDef("tcp.flags.reset", "RST", _tcpflag(0x04)),
-    FieldDef("tcp.flags.push", "PSH", _tcpflag(0x08)),
-    FieldDef("tcp.flags.ack", "ACK", _tcpflag(0x10)),
-    FieldDef("tcp.flags.urg", "URG", _tcpflag(0x20)),
+    FieldDef("tcp.flags.fin", "FIN", _tcpflag(_FIN)),
+    FieldDef("tcp.flags.syn", "SYN", _tcpflag(_SYN_BIT)),
+    FieldDef("tcp.flags.reset", "RST", _tcpflag(_RST)),
+    FieldDef("tcp.flags.push", "PSH", _tcpflag(_PSH)),
+    FieldDef("tcp.flags.ack", "ACK", _tcpflag(_ACK)),
+    FieldDef("tcp.flags.urg", "URG", _tcpflag(_URG)),
     FieldDef("tcp.window_size_value", "window field as sent", "str(p.window)"),
     FieldDef("tcp.checksum", "TCP checksum field", 'f"0x{p.checksum:04x}"'),
 ]

@@ -15,8 +15,10 @@ from mptcpspec.codec.options import (
     AddAddr,
     AddAddrV0,
     Dss,
+    DssFlags,
     MalformedOption,
     MpCapable,
+    MpCapableFlags,
     MpFail,
     MpFastclose,
     MpJoinAck,
@@ -26,6 +28,7 @@ from mptcpspec.codec.options import (
     MpTcpRst,
     MptcpUnknown,
     RemoveAddr,
+    Subtype,
 )
 from mptcpspec.dissect.fieldgen import cell, compile_getters, values_expr
 
@@ -37,6 +40,14 @@ P = "tcp.options.mptcp."
 OptionCells = Callable[[Sequence[object]], tuple[str, ...]]
 
 
+_DATA_ACK_PRESENT, _DATA_ACK_8 = int(DssFlags.DATA_ACK_PRESENT), int(DssFlags.DATA_ACK_8)
+_MAPPING_PRESENT, _DSN_8, _DATA_FIN = int(DssFlags.MAPPING_PRESENT), int(DssFlags.DSN_8), int(DssFlags.DATA_FIN)
+_CHECKSUM_REQUIRED = int(MpCapableFlags.CHECKSUM_REQUIRED)
+_EXTENSIBILITY = int(MpCapableFlags.EXTENSIBILITY)
+_NO_SOURCE_ADDR = int(MpCapableFlags.NO_SOURCE_ADDR)
+_HMAC_SHA = int(MpCapableFlags.HMAC_SHA)
+
+
 def _flag(bit: int) -> str:
     return f"'1' if int(o.flags) & {bit:#04x} else '0'"
 
@@ -46,7 +57,12 @@ def _opt(attr: str, fmt: str = "") -> str:
     return f"NONE if (v := o.{attr}) is None else " + (f'f"0x{{v:{fmt}}}"' if fmt else "str(v)")
 
 
-_JOIN_FLAGS = 'f"0x{0x10 | o.reserved << 1 | int(o.backup):02x}"'
+# The flags octet as Wireshark shows it: the subtype in the high nibble, the flags in the low one.
+_JOIN_NIBBLE = int(Subtype.MP_JOIN) << 4
+_PRIO_NIBBLE = int(Subtype.MP_PRIO) << 4
+_TCPRST_NIBBLE = int(Subtype.MP_TCPRST) << 4
+_JOIN_FLAGS = f'f"0x{{{_JOIN_NIBBLE:#04x} | o.reserved << 1 | int(o.backup):02x}}"'
+_TCPRST_FLAGS = f'f"0x{{{_TCPRST_NIBBLE:#04x} | o.flag_u << 3 | o.flag_v << 2 | o.flag_w << 1 | int(o.transient):02x}}"'
 _BACKUP = "'1' if o.backup else '0'"
 _IPV4 = "str(o.address) if o.address.version == 4 else NONE"
 _IPV6 = "str(o.address) if o.address.version == 6 else NONE"
@@ -57,11 +73,11 @@ _IPV6 = "str(o.address) if o.address.version == 6 else NONE"
 _TABLE: dict[type, dict[str, str]] = {
     Dss: {
         "flags": 'f"0x{int(o.flags):02x}"',
-        "datafin.flag": _flag(0x10),
-        "dseqn8.flag": _flag(0x08),
-        "dseqnpresent.flag": _flag(0x04),
-        "dataack8.flag": _flag(0x02),
-        "dataackpresent.flag": _flag(0x01),
+        "datafin.flag": _flag(_DATA_FIN),
+        "dseqn8.flag": _flag(_DSN_8),
+        "dseqnpresent.flag": _flag(_MAPPING_PRESENT),
+        "dataack8.flag": _flag(_DATA_ACK_8),
+        "dataackpresent.flag": _flag(_DATA_ACK_PRESENT),
         "rawdataack": _opt("data_ack"),
         "rawdataseqno": _opt("dsn"),
         "subflowseqno": "NONE if o.dsn is None else str(o.ssn)",
@@ -70,11 +86,11 @@ _TABLE: dict[type, dict[str, str]] = {
     MpCapable: {
         "version": "str(o.version)",
         "flags": 'f"0x{int(o.flags):02x}"',
-        "checksumreq.flags": _flag(0x80),
-        "extensibility.flag": _flag(0x40),
-        "nomoresubflows.flag": f"({_flag(0x20)}) if o.version == 1 else NONE",
-        "sha256.flag": f"({_flag(0x01)}) if o.version == 1 else NONE",
-        "sha1.flag": f"NONE if o.version == 1 else {_flag(0x01)}",
+        "checksumreq.flags": _flag(_CHECKSUM_REQUIRED),
+        "extensibility.flag": _flag(_EXTENSIBILITY),
+        "nomoresubflows.flag": f"({_flag(_NO_SOURCE_ADDR)}) if o.version == 1 else NONE",
+        "sha256.flag": f"({_flag(_HMAC_SHA)}) if o.version == 1 else NONE",
+        "sha1.flag": f"NONE if o.version == 1 else {_flag(_HMAC_SHA)}",
         "reserved.flag": 'f"0x{(int(o.flags) & (0x1E if o.version == 1 else 0x3E)) >> 1:02x}"',
         "sendkey": _opt("sender_key"),
         "recvkey": _opt("receiver_key"),
@@ -113,14 +129,14 @@ _TABLE: dict[type, dict[str, str]] = {
     },
     RemoveAddr: {"mptcp.rm_addr.count": "str(len(o.address_ids))", "addrid": "[str(a) for a in o.address_ids]"},
     MpPrio: {
-        "flags": 'f"0x{0x50 | o.reserved << 1 | int(o.backup):02x}"',
+        "flags": f'f"0x{{{_PRIO_NIBBLE:#04x} | o.reserved << 1 | int(o.backup):02x}}"',
         "backup.flag": _BACKUP,
         "addrid": _opt("address_id"),
     },
     MpFail: {"reserved": _opt("reserved", "04x"), "rawdataseqno": _opt("dsn")},
     MpFastclose: {"reserved": _opt("reserved", "04x"), "recvkey": _opt("receiver_key")},
     MpTcpRst: {
-        "flags": 'f"0x{0x80 | o.flag_u << 3 | o.flag_v << 2 | o.flag_w << 1 | int(o.transient):02x}"',
+        "flags": _TCPRST_FLAGS,
         "flag_U.flag": "'1' if o.flag_u else '0'",
         "flag_V.flag": "'1' if o.flag_v else '0'",
         "flag_W.flag": "'1' if o.flag_w else '0'",

@@ -15,7 +15,8 @@ from typing import Protocol, TextIO
 
 from mptcpspec.analysis import ConnectionSummary, PacketInfo
 from mptcpspec.analysis.expert import KINDS, Severity
-from mptcpspec.codec.options import Dss, MalformedOption, MptcpOption, MptcpUnknown, encode_option
+from mptcpspec.capture.packets import TcpFlags
+from mptcpspec.codec.options import Dss, DssFlags, MalformedOption, MptcpOption, MptcpUnknown, encode_option
 from mptcpspec.dissect.fields import FIELDS, UnknownFieldError, compile_row
 from mptcpspec.dissect.show import jsonable, option_dict, option_tree
 
@@ -40,16 +41,18 @@ class PacketWriter(Protocol):
 
 
 _FLAG_NAMES = (
-    (0x02, "SYN"),
-    (0x01, "FIN"),
-    (0x04, "RST"),
-    (0x08, "PSH"),
-    (0x10, "ACK"),
-    (0x20, "URG"),
-    (0x40, "ECE"),
-    (0x80, "CWR"),
-    (0x100, "AE"),
+    (int(TcpFlags.SYN), "SYN"),
+    (int(TcpFlags.FIN), "FIN"),
+    (int(TcpFlags.RST), "RST"),
+    (int(TcpFlags.PSH), "PSH"),
+    (int(TcpFlags.ACK), "ACK"),
+    (int(TcpFlags.URG), "URG"),
+    (int(TcpFlags.ECE), "ECE"),
+    (int(TcpFlags.CWR), "CWR"),
+    (int(TcpFlags.AE), "AE"),
 )
+_ACK = int(TcpFlags.ACK)
+_DATA_FIN = int(DssFlags.DATA_FIN)
 
 
 def _flags(f: int) -> str:
@@ -65,7 +68,7 @@ def _short(o: MptcpOption | MalformedOption) -> str:
             parts.append("ack")
         if o.dsn is not None:
             parts.append("map")
-        if o.flags & 0x10:
+        if o.flags & _DATA_FIN:
             parts.append("fin")
         return "DSS" + (f"[{','.join(parts)}]" if parts else "")
     return f"subtype {o.subtype:#x}" if isinstance(o, MptcpUnknown) else o.NAME
@@ -95,7 +98,7 @@ class TextWriter:
             f"{info.number:>6} {rel:>11.6f} {p.src} → {p.dst} {proto} {info.orig_len} "
             f"{p.sport} → {p.dport} [{_flags(int(p.flags))}] Seq={info.tcp_seq}"
         )
-        if int(p.flags) & 0x10:
+        if int(p.flags) & _ACK:
             line += f" Ack={info.tcp_ack}"
         line += f" Win={p.window} Len={p.payload_len}"
         if mp:
