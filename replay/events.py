@@ -5,9 +5,9 @@ Open cookie, an ADD_ADDR echoed, a retransmission, the closure machine's step, t
 aborted...), kept in order in :attr:`Replay.events <replay.core.Replay.events>` and in the
 :class:`~replay.report.Report`.  Every event has ``time`` (seconds since the replay started) and
 ``subflow`` (the subflow's index, ``None`` when it concerns the connection); the other fields are
-what a program needs to act on it.  ``describe()`` says what happened in words, ``str()`` adds the
-time and the subflow; neither gives advice on how to run the replay differently, which is the
-business of whoever shows the event (the command line names its own options).
+what a program needs to act on it.  They are plain data, as h11's events: no text, no advice;
+whoever shows them words them (the command line: :func:`mptcpspec.cli.replay.render_event`, which
+also names its own options where they help).
 
 The classes are final: match on them (``isinstance`` or ``match``), do not subclass them.
 """
@@ -119,14 +119,6 @@ class ReplayEvent:
     time: float  #: seconds since the replay started
     subflow: int | None  #: the subflow's index (0 is the MP_CAPABLE one), or None for the connection
 
-    def describe(self) -> str:
-        """What happened, in words (the time and subflow left to ``str()``)."""
-        raise NotImplementedError
-
-    def __str__(self) -> str:
-        where = "connection" if self.subflow is None else f"subflow {self.subflow}"
-        return f"{self.time:9.3f} s  {where}: {self.describe()}"
-
 
 @dataclass(frozen=True, slots=True)
 class ConnectionOpening(ReplayEvent):
@@ -136,10 +128,6 @@ class ConnectionOpening(ReplayEvent):
     remote: str
     client_key: int
     key_captured: bool  #: the capture's client key (False: a new one)
-
-    def describe(self) -> str:
-        key = "captured" if self.key_captured else "new"
-        return f"SYN with MP_CAPABLE from {self.local} to {self.remote} (client key {self.client_key:#018x}, {key})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,19 +139,10 @@ class JoinOpening(ReplayEvent):
     address_id: int | None
     backup: bool
 
-    def describe(self) -> str:
-        return (
-            f"MP_JOIN SYN from {self.local} to {self.remote}, "
-            f"address id {self.address_id}{', backup' if self.backup else ''}"
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class ChecksumsRequired(ReplayEvent):
     """The server's SYN/ACK asked for DSS checksums the capture's client did not: they are on."""
-
-    def describe(self) -> str:
-        return "the server requires DSS checksums"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,20 +153,12 @@ class ConnectionEstablished(ReplayEvent):
     token: int  #: the server's token, from its key
     checksums: bool  #: DSS checksums are in use
 
-    def describe(self) -> str:
-        return f"MP_CAPABLE established: server key {self.server_key:#018x}, token {self.token:#010x}" + (
-            ", DSS checksums" if self.checksums else ""
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class JoinVerified(ReplayEvent):
     """An MP_JOIN SYN/ACK whose HMAC is right for the live server's key."""
 
     server_address_id: int
-
-    def describe(self) -> str:
-        return f"MP_JOIN SYN/ACK HMAC verified (server address id {self.server_address_id})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,11 +168,6 @@ class SubflowEstablished(ReplayEvent):
 
     kind: SubflowKind
 
-    def describe(self) -> str:
-        if self.kind is SubflowKind.MP_JOIN:
-            return "MP_JOIN established (the server acknowledged our ACK)"
-        return "established"
-
 
 @dataclass(frozen=True, slots=True)
 class FastOpenCookie(ReplayEvent):
@@ -209,9 +175,6 @@ class FastOpenCookie(ReplayEvent):
     data is taken."""
 
     cookie: bytes
-
-    def describe(self) -> str:
-        return f"TCP Fast Open cookie from the server: {self.cookie.hex()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,14 +185,6 @@ class FastOpenSettled(ReplayEvent):
     offered: int
     taken: int
 
-    def describe(self) -> str:
-        if self.taken:
-            return f"TCP Fast Open: the server took the {self.taken} octets of SYN data"
-        return (
-            f"TCP Fast Open: the server did not take the {self.offered} octets of SYN data "
-            "(cookie refused or Fast Open off): they go after the handshake"
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class AddAddrEchoed(ReplayEvent):
@@ -239,10 +194,6 @@ class AddAddrEchoed(ReplayEvent):
     address: str
     port: int | None
 
-    def describe(self) -> str:
-        port = f" port {self.port}" if self.port else ""
-        return f"ADD_ADDR id {self.address_id} {self.address}{port}: echoed"
-
 
 @dataclass(frozen=True, slots=True)
 class PrioritySent(ReplayEvent):
@@ -250,18 +201,12 @@ class PrioritySent(ReplayEvent):
 
     backup: bool
 
-    def describe(self) -> str:
-        return f"MP_PRIO as in the capture: backup={int(self.backup)}"
-
 
 @dataclass(frozen=True, slots=True)
 class RemoveAddrSent(ReplayEvent):
     """REMOVE_ADDR sent at the point of the data where the capture's client sent it."""
 
     address_ids: tuple[int, ...]
-
-    def describe(self) -> str:
-        return f"REMOVE_ADDR as in the capture: address id(s) {', '.join(map(str, self.address_ids))}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,10 +217,6 @@ class Retransmitted(ReplayEvent):
     sequence: int  #: its subflow sequence number, relative to our ISN
     attempt: int  #: 1 for the first retransmission
 
-    def describe(self) -> str:
-        what = self.segment.value if self.segment is not SegmentKind.DATA else f"data at {self.sequence}"
-        return f"{what} sent again (retransmission {self.attempt})"
-
 
 @dataclass(frozen=True, slots=True)
 class DataRetransmitted(ReplayEvent):
@@ -285,9 +226,6 @@ class DataRetransmitted(ReplayEvent):
     dsn: int  #: relative to our IDSN
     segments: int
 
-    def describe(self) -> str:
-        return f"data-level retransmission from DSN {self.dsn} (relative): {self.segments} segment(s)"
-
 
 @dataclass(frozen=True, slots=True)
 class DataFinSent(ReplayEvent):
@@ -295,24 +233,15 @@ class DataFinSent(ReplayEvent):
 
     dsn: int  #: relative to our IDSN
 
-    def describe(self) -> str:
-        return f"DATA_FIN at DSN {self.dsn} (relative)"
-
 
 @dataclass(frozen=True, slots=True)
 class DataFinReceived(ReplayEvent):
     """The server's DATA_FIN, in order: it sends no more data."""
 
-    def describe(self) -> str:
-        return "DATA_FIN from the server"
-
 
 @dataclass(frozen=True, slots=True)
 class FinReceived(ReplayEvent):
     """The server's FIN on a subflow, in order."""
-
-    def describe(self) -> str:
-        return "FIN from the server"
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,9 +250,6 @@ class ClosureStep(ReplayEvent):
 
     event: ClosureEvent
     state: ClosureState
-
-    def describe(self) -> str:
-        return f"closure: {self.event.value} -> {self.state.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,16 +260,10 @@ class ClosureRefused(ReplayEvent):
     state: ClosureState
     reason: str
 
-    def describe(self) -> str:
-        return f"closure machine refuses {self.event.value} in {self.state.name}: {self.reason}"
-
 
 @dataclass(frozen=True, slots=True)
 class FastcloseSent(ReplayEvent):
     """MP_FASTCLOSE sent with a reset on every subflow (RFC 8684 §3.5, Option R)."""
-
-    def describe(self) -> str:
-        return "MP_FASTCLOSE sent with the RST on every subflow (Option R)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,22 +274,12 @@ class SubflowClosed(ReplayEvent):
     how: CloseHow
     linger: float = 0.0
 
-    def describe(self) -> str:
-        if self.how is CloseHow.RESET_AFTER_CLOSE:
-            return f"FIN exchange unfinished {self.linger:g} s after both DATA_FINs were acknowledged: reset"
-        if self.how is CloseHow.RESET_BY_CLOSURE:
-            return "reset as the connection closed"
-        return "closed (both FINs acknowledged)"
-
 
 @dataclass(frozen=True, slots=True)
 class SubflowReset(ReplayEvent):
     """The server reset a subflow; ``reason``: its MP_TCPRST reason (RFC 8684 §3.6), if it gave one."""
 
     reason: TcpRstReason | int | None
-
-    def describe(self) -> str:
-        return "reset by the server" + reset_reason(self.reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,9 +289,6 @@ class SubflowFailed(ReplayEvent):
     cause: FailCause
     detail: str  #: what exactly went wrong
 
-    def describe(self) -> str:
-        return f"given up: {self.detail}"
-
 
 @dataclass(frozen=True, slots=True)
 class ReplayAborted(ReplayEvent):
@@ -389,9 +296,6 @@ class ReplayAborted(ReplayEvent):
 
     cause: AbortCause
     detail: str  #: what exactly went wrong
-
-    def describe(self) -> str:
-        return f"replay failed: {self.detail}"
 
 
 def reset_reason(reason: TcpRstReason | int | None) -> str:

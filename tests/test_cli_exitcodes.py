@@ -4,6 +4,7 @@ truncated capture, corrupt framing part way, and usage errors."""
 
 from __future__ import annotations
 
+import os
 import struct
 import subprocess
 import sys
@@ -27,7 +28,12 @@ READERS = {
     "dissect -2 -T json": lambda p: ["dissect", "-2", "-r", p, "-T", "json"],
     "dissect --follow": lambda p: ["dissect", "-r", p, "-q", "--follow", "0", "--follow-dir", str(Path(p).parent)],
     "connections": lambda p: ["connections", "-r", p],
+    # the capture is read before anything is sent: these stop before any network action
+    "replay": lambda p: ["replay", "-r", p, "--target", "198.51.100.2"],
+    "replay --mode raw": lambda p: ["replay", "-r", p, "--mode", "raw", "--iface", "lo", "--target", "198.51.100.2"],
 }
+#: the commands that read a whole truncated capture without sending anything
+NOT_REPLAYING = [c for c in READERS if not c.startswith("replay")]
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -83,7 +89,7 @@ def test_an_unusable_capture_is_status_3_with_one_message(capsys, inputs, comman
     assert not list(inputs["missing"].parent.glob("mptcp-stream-*"))  # no --follow files for it
 
 
-@pytest.mark.parametrize("command", READERS)
+@pytest.mark.parametrize("command", NOT_REPLAYING)
 def test_a_truncated_capture_is_read_up_to_the_cut_then_status_1(capsys, inputs, command):
     path = str(inputs["cut"])
     code, out, err = run(capsys, *READERS[command](path))
@@ -103,6 +109,27 @@ def test_corrupt_framing_part_way_is_status_1_after_the_frames_before_it(capsys,
     assert "(after 30 frames; the output covers the frames before it)" in err
     if command == "dissect -T fields":
         assert out.split() == [str(n) for n in range(1, 31)]
+    if command.startswith("replay"):  # the engine cannot read past the damage: not replayed
+        assert out == "" and f"mptcpspec: {path}: not replayed: the capture is damaged part way\n" in err
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="a packet socket needs root")
+def test_a_truncated_capture_is_replayed_raw_up_to_the_cut_then_status_1(capsys, inputs):
+    """As dissect: the frames read are sent (none here: no captured address is --target), then the
+    cut is said and the status is 1."""
+    path = str(inputs["cut"])
+    code, out, err = run(capsys, "replay", "-r", path, "--mode", "raw", "--iface", "lo", "--target", "192.0.2.99")
+    assert code == ExitCode.DAMAGED
+    assert out.startswith("raw replay on lo: 0 packets") and "skipped" in out
+    assert f"mptcpspec: {path}: the file ends inside record " in err and "error:" not in err
+
+
+def test_raw_replay_blames_the_interface_for_its_errors(capsys):
+    code, out, err = run(
+        capsys, "replay", "-r", str(CAPTURE), "--mode", "raw", "--iface", "nosuch0", "--target", "192.0.2.99"
+    )
+    assert code == ExitCode.UNUSABLE and out == ""
+    assert err.startswith("mptcpspec: error: nosuch0: ") or "CAP_NET_RAW" in err
 
 
 def test_options_behaves_as_dissect(capsys, inputs):
@@ -224,6 +251,8 @@ def test_file_error_and_open_capture():
     [
         (["options", "-r", "missing.pcap"], 3),
         (["connections", "-r", "tests/data/README.md"], 3),
+        (["replay", "-r", "tests/data/README.md", "--target", "198.51.100.2"], 3),
+        (["replay", "-r", "tests", "--mode", "raw", "--iface", "lo", "--target", "198.51.100.2"], 3),
         (["options"], 2),
         (["fsm", "show", "spec/closure.fsm"], 0),
     ],

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mptcpspec.capture.packets import decode_frame
+from mptcpspec.cli.replay import event_line, render_event
 from mptcpspec.codec import crypto
 from mptcpspec.codec.generated.closure import Event as ClosureEvent
 from mptcpspec.codec.generated.closure import State as ClosureState
@@ -179,12 +180,13 @@ def test_events_are_frozen_values_and_say_no_command_line_flags():
     report = core.report(10.0)
     assert report.ok
     (removed,) = [e for e in report.events if isinstance(e, ev.RemoveAddrSent)]
-    assert removed.address_ids == (3,) and "REMOVE_ADDR as in the capture: address id(s) 3" in str(removed)
+    assert removed.address_ids == (3,) and "REMOVE_ADDR as in the capture: address id(s) 3" in event_line(removed)
     for e in report.events:
         assert not hasattr(e, "__dict__")  # slotted
         with pytest.raises(dataclasses.FrozenInstanceError):
             e.time = 1.0  # type: ignore[misc]
-        assert "--" not in e.describe(), e
+        assert "--" not in event_line(e), e  # the advice is render_event's only
+        assert render_event(e).startswith(event_line(e))
     assert removed == ev.RemoveAddrSent(removed.time, removed.subflow, (3,))  # compared by value
 
 
@@ -262,8 +264,115 @@ def test_setup_problems_are_typed_and_the_cli_gives_the_advice():
 
 
 def test_the_cli_names_the_option_that_uses_a_cookie():
-    from mptcpspec.cli.replay import render_event
-
     line = render_event(ev.FastOpenCookie(0.5, 0, bytes(range(8))))
-    assert line.endswith("(--tfo-cookie 0001020304050607 sends it next time)")
-    assert render_event(ev.FinReceived(1.0, 1)) == str(ev.FinReceived(1.0, 1))
+    assert line == (
+        "    0.500 s  subflow 0: TCP Fast Open cookie from the server: 0001020304050607 "
+        "(--tfo-cookie 0001020304050607 sends it next time)"
+    )
+    assert render_event(ev.FinReceived(1.0, 1)) == event_line(ev.FinReceived(1.0, 1))
+
+
+def _event_classes() -> list[type[ev.ReplayEvent]]:
+    """The event classes of ``events.__all__``; every subclass of ReplayEvent is one of them."""
+    named = [getattr(ev, n) for n in ev.__all__]
+    classes = [c for c in named if isinstance(c, type) and issubclass(c, ev.ReplayEvent) and c is not ev.ReplayEvent]
+    assert {c.__name__ for c in ev.ReplayEvent.__subclasses__()} == {c.__name__ for c in classes}
+    return classes
+
+
+def _example(cls: type[ev.ReplayEvent]) -> ev.ReplayEvent:
+    """An instance of ``cls`` with a plain value for each field."""
+    values = {
+        int: 1,
+        float: 0.5,
+        bool: True,
+        str: "x",
+        bytes: b"\x01\x02",
+        "int | None": 1,
+        "TcpRstReason | int | None": None,
+        "tuple[int, ...]": (1, 2),
+    }
+    enums = {
+        "SubflowKind": SubflowKind.MP_JOIN,
+        "SegmentKind": ev.SegmentKind.DATA,
+        "CloseHow": ev.CloseHow.FIN_EXCHANGE,
+        "FailCause": ev.FailCause.RESET,
+        "AbortCause": ev.AbortCause.REFUSED,
+        "ClosureEvent": ClosureEvent.M_CLOSE,
+        "ClosureState": ClosureState.M_CLOSED,
+    }
+    kw = {}
+    for f in dataclasses.fields(cls):
+        t = f.type if isinstance(f.type, str) else f.type.__name__
+        kw[f.name] = enums.get(
+            t,
+            values.get(t, values.get({"int": int, "float": float, "bool": bool, "str": str, "bytes": bytes}.get(t, t))),
+        )
+    return cls(**kw)
+
+
+def test_every_event_class_is_plain_data_the_cli_renders():
+    classes = _event_classes()
+    assert len(classes) == 23
+    for cls in classes:
+        assert "describe" not in vars(cls) and cls.__str__ is object.__str__, cls  # no text in the events
+        e = _example(cls)
+        where = "connection" if e.subflow is None else f"subflow {e.subflow}"
+        line = render_event(e)
+        assert line.startswith(f"    0.500 s  {where}: ") and len(line) > len(f"    0.500 s  {where}: "), cls
+
+
+def test_the_rendered_text_is_the_documented_one():
+    lines = [
+        (
+            ev.ConnectionOpening(0.0, 0, "10.0.0.1:1000", "198.51.100.2:80", 0x1122, True),
+            "    0.000 s  subflow 0: SYN with MP_CAPABLE from 10.0.0.1:1000 to 198.51.100.2:80 "
+            "(client key 0x0000000000001122, captured)",
+        ),
+        (
+            ev.JoinOpening(1.25, 1, "a", "b", 2, True),
+            "    1.250 s  subflow 1: MP_JOIN SYN from a to b, address id 2, backup",
+        ),
+        (
+            ev.ConnectionEstablished(0.0, 0, 1, 2, True),
+            "    0.000 s  subflow 0: MP_CAPABLE established: server key 0x0000000000000001, token 0x00000002, "
+            "DSS checksums",
+        ),
+        (
+            ev.SubflowEstablished(0.0, 1, SubflowKind.MP_JOIN),
+            "    0.000 s  subflow 1: MP_JOIN established (the server acknowledged our ACK)",
+        ),
+        (ev.SubflowEstablished(0.0, 0, SubflowKind.MP_CAPABLE), "    0.000 s  subflow 0: established"),
+        (
+            ev.FastOpenSettled(0.0, 0, 1000, 0),
+            "    0.000 s  subflow 0: TCP Fast Open: the server did not take the 1000 octets of SYN data "
+            "(cookie refused or Fast Open off): they go after the handshake",
+        ),
+        (
+            ev.AddAddrEchoed(0.0, None, 5, "203.0.113.2", 80),
+            "    0.000 s  connection: ADD_ADDR id 5 203.0.113.2 port 80: echoed",
+        ),
+        (
+            ev.Retransmitted(0.0, 0, ev.SegmentKind.DATA, 1460, 2),
+            "    0.000 s  subflow 0: data at 1460 sent again (retransmission 2)",
+        ),
+        (
+            ev.Retransmitted(0.0, 0, ev.SegmentKind.SYN, 0, 1),
+            "    0.000 s  subflow 0: SYN sent again (retransmission 1)",
+        ),
+        (
+            ev.ClosureStep(0.0, None, ClosureEvent.M_CLOSE, ClosureState.M_FIN_WAIT_1),
+            f"    0.000 s  connection: closure: {ClosureEvent.M_CLOSE.value} -> M_FIN_WAIT_1",
+        ),
+        (
+            ev.SubflowClosed(0.0, 1, ev.CloseHow.RESET_AFTER_CLOSE, 2.0),
+            "    0.000 s  subflow 1: FIN exchange unfinished 2 s after both DATA_FINs were acknowledged: reset",
+        ),
+        (ev.SubflowReset(0.0, 1, 3), "    0.000 s  subflow 1: reset by the server (MP_TCPRST reason 3)"),
+        (
+            ev.ReplayAborted(10.0, None, ev.AbortCause.TARGET_SILENT, "the target sent nothing for 10 s"),
+            "   10.000 s  connection: replay failed: the target sent nothing for 10 s",
+        ),
+    ]
+    for e, text in lines:
+        assert render_event(e) == text

@@ -1,9 +1,14 @@
 """``mptcpspec replay``: play the client side of a captured MPTCP connection against a live server.
 
-Argument parsing and rendering only; the engine is :mod:`mptcpspec.replay`.  Exit status
-(:class:`~mptcpspec.cli.exitcode.ExitCode`): OK when the replay ran to a clean close; DAMAGED when
-it started but did not finish cleanly (the report says why); USAGE for a usage error; UNUSABLE
-when it could not start (no such stream, missing privileges, unreachable target...).
+Argument parsing and rendering only; the engine is :mod:`mptcpspec.replay`, whose typed events are
+worded here (:func:`render_event`).  The capture is opened and read once with
+:func:`~mptcpspec.cli.common.open_capture` before anything is sent, and how its read ended is said
+with :func:`~mptcpspec.cli.common.report_read`, as every command that reads a capture does.  Exit
+status (:class:`~mptcpspec.cli.exitcode.ExitCode`): OK when the replay ran to a clean close; DAMAGED
+when it started but did not finish cleanly (the report says why), or the capture was damaged (a
+record cut short: replayed up to it; framing damaged part way: not replayed); USAGE for a usage
+error; UNUSABLE when it could not start (a missing or foreign file, no such stream, missing
+privileges, unreachable target...).
 """
 
 from __future__ import annotations
@@ -13,13 +18,13 @@ import ipaddress
 import json
 import math
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
-from mptcpspec.cli.common import Subcommands, fail, file_error
+from mptcpspec.cli.common import Subcommands, fail, file_error, note, open_capture, report_read
 from mptcpspec.cli.exitcode import ExitCode
-from mptcpspec.errors import MptcpspecError
 
 if TYPE_CHECKING:
+    from mptcpspec.dissect.outcome import ReadOutcome
     from mptcpspec.replay.events import ReplayEvent
     from mptcpspec.replay.report import Report
     from mptcpspec.replay.setup import Address, ReplayError, Timing
@@ -181,13 +186,92 @@ def _setup_problem(e: ReplayError) -> str:
     return f"{e}{advice.get(e.problem, '')}"
 
 
+def describe_event(e: ReplayEvent) -> str:
+    """What an event says happened, in words, without its time and subflow and without advice."""
+    from mptcpspec.replay import events as ev
+    from mptcpspec.replay.plan import SubflowKind
+
+    match e:
+        case ev.ConnectionOpening():
+            key = "captured" if e.key_captured else "new"
+            return f"SYN with MP_CAPABLE from {e.local} to {e.remote} (client key {e.client_key:#018x}, {key})"
+        case ev.JoinOpening():
+            backup = ", backup" if e.backup else ""
+            return f"MP_JOIN SYN from {e.local} to {e.remote}, address id {e.address_id}{backup}"
+        case ev.ChecksumsRequired():
+            return "the server requires DSS checksums"
+        case ev.ConnectionEstablished():
+            return f"MP_CAPABLE established: server key {e.server_key:#018x}, token {e.token:#010x}" + (
+                ", DSS checksums" if e.checksums else ""
+            )
+        case ev.JoinVerified():
+            return f"MP_JOIN SYN/ACK HMAC verified (server address id {e.server_address_id})"
+        case ev.SubflowEstablished():
+            if e.kind is SubflowKind.MP_JOIN:
+                return "MP_JOIN established (the server acknowledged our ACK)"
+            return "established"
+        case ev.FastOpenCookie():
+            return f"TCP Fast Open cookie from the server: {e.cookie.hex()}"
+        case ev.FastOpenSettled():
+            if e.taken:
+                return f"TCP Fast Open: the server took the {e.taken} octets of SYN data"
+            return (
+                f"TCP Fast Open: the server did not take the {e.offered} octets of SYN data "
+                "(cookie refused or Fast Open off): they go after the handshake"
+            )
+        case ev.AddAddrEchoed():
+            port = f" port {e.port}" if e.port else ""
+            return f"ADD_ADDR id {e.address_id} {e.address}{port}: echoed"
+        case ev.PrioritySent():
+            return f"MP_PRIO as in the capture: backup={int(e.backup)}"
+        case ev.RemoveAddrSent():
+            return f"REMOVE_ADDR as in the capture: address id(s) {', '.join(map(str, e.address_ids))}"
+        case ev.Retransmitted():
+            what = e.segment.value if e.segment is not ev.SegmentKind.DATA else f"data at {e.sequence}"
+            return f"{what} sent again (retransmission {e.attempt})"
+        case ev.DataRetransmitted():
+            return f"data-level retransmission from DSN {e.dsn} (relative): {e.segments} segment(s)"
+        case ev.DataFinSent():
+            return f"DATA_FIN at DSN {e.dsn} (relative)"
+        case ev.DataFinReceived():
+            return "DATA_FIN from the server"
+        case ev.FinReceived():
+            return "FIN from the server"
+        case ev.ClosureStep():
+            return f"closure: {e.event.value} -> {e.state.name}"
+        case ev.ClosureRefused():
+            return f"closure machine refuses {e.event.value} in {e.state.name}: {e.reason}"
+        case ev.FastcloseSent():
+            return "MP_FASTCLOSE sent with the RST on every subflow (Option R)"
+        case ev.SubflowClosed():
+            if e.how is ev.CloseHow.RESET_AFTER_CLOSE:
+                return f"FIN exchange unfinished {e.linger:g} s after both DATA_FINs were acknowledged: reset"
+            if e.how is ev.CloseHow.RESET_BY_CLOSURE:
+                return "reset as the connection closed"
+            return "closed (both FINs acknowledged)"
+        case ev.SubflowReset():
+            return "reset by the server" + ev.reset_reason(e.reason)
+        case ev.SubflowFailed():
+            return f"given up: {e.detail}"
+        case ev.ReplayAborted():
+            return f"replay failed: {e.detail}"
+    raise TypeError(f"no wording for the replay event {type(e).__name__}")
+
+
+def event_line(e: ReplayEvent) -> str:
+    """An event as one line: its time, its subflow (or the connection), what happened."""
+    where = "connection" if e.subflow is None else f"subflow {e.subflow}"
+    return f"{e.time:9.3f} s  {where}: {describe_event(e)}"
+
+
 def render_event(e: ReplayEvent) -> str:
-    """An event line, with the option that acts on it where there is one."""
+    """An event line, with the option of this command that acts on it where there is one."""
     from mptcpspec.replay.events import FastOpenCookie
 
+    line = event_line(e)
     if isinstance(e, FastOpenCookie):
-        return f"{e} (--tfo-cookie {e.cookie.hex()} sends it next time)"
-    return str(e)
+        return f"{line} (--tfo-cookie {e.cookie.hex()} sends it next time)"
+    return line
 
 
 def _report_json(report: Report) -> str:
@@ -220,7 +304,7 @@ def _report_json(report: Report) -> str:
                 }
                 for s in report.subflows
             ],
-            "events": [str(e) for e in report.events],
+            "events": [event_line(e) for e in report.events],
             "tfo": report.tfo,
             "tfo_cookie": report.tfo_cookie,
         }
@@ -257,6 +341,39 @@ def _report_text(report: Report, stream: int) -> None:
 # -- the command
 
 
+def _read_capture(f: BinaryIO) -> ReadOutcome:
+    """Read the whole capture once, before anything is sent: how its read ends.  A file that is no
+    capture (foreign, empty, its first record damaged) raises its CaptureError, which
+    :func:`~mptcpspec.cli.common.open_capture` turns into the one UNUSABLE message."""
+    from mptcpspec.capture.pcap import CaptureError, CaptureReader
+    from mptcpspec.dissect.outcome import outcome
+
+    reader = CaptureReader(f)
+    frames = 0
+    damage = None
+    try:
+        for batch in reader.batches():
+            frames += len(batch)
+    except CaptureError as e:
+        damage = e
+    return outcome(frames, 0, damage, reader.problems)
+
+
+def _checked_capture(path: str) -> ReadOutcome | None:
+    """The capture ``path`` opened and read as every command does it, before any network action:
+    an unusable file stops the command (UNUSABLE, ``PATH: why``); framing damaged part way is
+    reported as ``dissect`` reports it and the replay refused (None: the caller ends DAMAGED), as
+    the replay engine cannot read past it; a record cut short is left to be reported after the
+    replay, which plays what was read."""
+    with open_capture(path) as f:
+        result = _read_capture(f)
+    if result.damage is not None:
+        report_read(path, result)
+        note(f"{path}: not replayed: the capture is damaged part way")
+        return None
+    return result
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     if args.mode == "raw":
         return _raw(args)
@@ -268,12 +385,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from mptcpspec.replay.setup import ReplayError
     from mptcpspec.replay.transport import TransportError
 
+    read = _checked_capture(args.read)
+    if read is None:
+        return ExitCode.DAMAGED
     try:
         plan = make_plan(args.read, args.stream)
     except PlanError as e:
-        return fail(str(e), ExitCode.UNUSABLE)
-    except OSError as e:
-        return fail(file_error(args.read, e), ExitCode.UNUSABLE)
+        return _with_read(args.read, read, fail(str(e), ExitCode.UNUSABLE))
     target, port = args.target
     mapping = dict(args.map)
     try:
@@ -292,19 +410,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
             tfo_cookie=args.tfo_cookie,
         )
     except ReplayError as e:
-        return fail(_setup_problem(e), ExitCode.UNUSABLE)
+        return _with_read(args.read, read, fail(_setup_problem(e), ExitCode.UNUSABLE))
     show = None if args.quiet or args.json else (lambda e: print(render_event(e), file=sys.stderr))
     try:
         report = replay_live(core, rate=args.rate, on_event=show)
     except TransportError as e:
-        return fail(str(e), ExitCode.UNUSABLE)
+        return _with_read(args.read, read, fail(str(e), ExitCode.UNUSABLE))
     except KeyboardInterrupt:
         return fail("interrupted", ExitCode.INTERRUPTED)
     if args.json:
         print(_report_json(report))
     else:
         _report_text(report, plan.stream)
-    return ExitCode.OK if report.ok else ExitCode.DAMAGED
+    return _with_read(args.read, read, ExitCode.OK if report.ok else ExitCode.DAMAGED)
+
+
+def _with_read(path: str, read: ReadOutcome, status: int) -> int:
+    """``status``, after saying how the read of the capture ended (as ``dissect`` does, after the
+    output); a damaged capture makes a clean outcome DAMAGED."""
+    return max(int(status), int(report_read(path, read)))
 
 
 def _raw(args: argparse.Namespace) -> int:
@@ -320,16 +444,17 @@ def _raw(args: argparse.Namespace) -> int:
             "(e.g. --map 198.51.100.2=198.51.100.2) or --target",
             ExitCode.USAGE,
         )
+    read = _checked_capture(args.read)
+    if read is None:
+        return ExitCode.DAMAGED
     try:
         rep = send_raw(args.read, args.iface, mapping, allowed, timing=args.timing, rate=args.rate)
-    except FileNotFoundError as e:
-        return fail(file_error(args.read, e), ExitCode.UNUSABLE)
-    except PermissionError:
-        return fail("--mode raw needs root or CAP_NET_RAW (a packet socket)", ExitCode.UNUSABLE)
     except OSError as e:
+        if e.filename is not None:  # the capture file (its open, or a read that went wrong)
+            return fail(file_error(args.read, e), ExitCode.UNUSABLE)
+        if isinstance(e, PermissionError):
+            return fail("--mode raw needs root or CAP_NET_RAW (a packet socket)", ExitCode.UNUSABLE)
         return fail(f"{args.iface}: {e.strerror or e}", ExitCode.UNUSABLE)
-    except MptcpspecError as e:
-        return fail(str(e), ExitCode.UNUSABLE)
     pps = rep.sent / rep.elapsed if rep.elapsed else 0.0
     if args.json:
         print(
@@ -348,4 +473,4 @@ def _raw(args: argparse.Namespace) -> int:
             f"raw replay on {args.iface}: {rep.sent} packets ({rep.octets} octets) in {rep.elapsed:.3f} s, "
             f"{pps:,.0f} packets/s; {rep.skipped} skipped (not IP, or to an address not given)"
         )
-    return ExitCode.OK
+    return _with_read(args.read, read, ExitCode.OK)
