@@ -10,6 +10,7 @@ verified, both ends closed.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 from lab import Lab, expected, need_lab
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.replay.plan import make_plan
-from tests.conftest import DATA, need_tshark
+from tests.conftest import DATA, ROOT, need_tshark
 
 pytestmark = pytest.mark.lab
 
@@ -289,3 +290,36 @@ def test_remove_addr_as_captured(tmp_path):
         assert any(e.endswith("subflow 1: FIN from the server") for e in report["events"])
         joined = report["subflows"][1]
         assert joined["result"] == "closed" and 0 < joined["data_sent"] < 32768 // 2 + 1
+
+
+def _shape(line: str) -> str:
+    """A replay output line less what differs from run to run: times, the live server's key and
+    token, and how many packets the server sent."""
+    line = re.sub(r"\b\d+\.\d{3} s\b", "T s", line)
+    line = re.sub(r"(server key|server|token) 0x[0-9a-f]+", r"\1 0xH", line)
+    return re.sub(r"received \d+", "received N", line)
+
+
+def test_the_manuals_replay_example_is_what_it_prints():
+    """docs/replay.md shows a replay of v4-two-subflows.pcap (the README a shortened copy): run here
+    against the kernel, it prints those lines, up to times, the server's key and packet counts."""
+    text = (ROOT / "docs" / "replay.md").read_text()
+    block = text[text.index("# mptcpspec replay -r tests/data/v4-two-subflows.pcap") :].split("```")[0]
+    command, *shown = block.strip("\n").splitlines()
+    readme = (ROOT / "README.md").read_text()
+    assert command in readme
+    with Lab() as lab:
+        srv = lab.serve(reply=32768, timeout=30)
+        argv = [str(ROOT / a) if a.startswith("tests/data/") else a for a in command[2:].split()]
+        r = lab.run("client", sys.executable, "-m", *argv, check=False, timeout=60)
+        srv.result(timeout=10)
+    assert r.returncode == 0, r.stderr
+    events = [_shape(x) for x in r.stderr.splitlines() if x.strip()]
+    report = [_shape(x) for x in r.stdout.splitlines() if x.strip()]
+    want_events = [_shape(x) for x in shown if x.startswith("    ")]
+    want_report = [_shape(x) for x in shown if not x.startswith("    ")]
+    assert report == want_report
+    assert sorted(events) == sorted(want_events)
+    # The README's copy: its lines are the manual's, less the ones it leaves out ("...").
+    short = readme[readme.index(command) :].split("```")[0].strip("\n").splitlines()[1:]
+    assert [x for x in short if x.strip() != "..."] == [x for x in shown if x in short]
