@@ -160,7 +160,8 @@ def make_plan(path: str | os.PathLike[str], stream: int | None = None) -> Replay
     if not conns:
         raise PlanError(f"{path}: no MPTCP connection in the capture")
     if chosen is None:
-        raise PlanError(f"{path}: no MPTCP stream {stream} (streams: {', '.join(str(c.stream) for c in conns)})")
+        have = ", ".join(str(c.stream) for c in conns)
+        raise PlanError(f"{path}: no MPTCP stream {stream} (stream{'s' if len(conns) > 1 else ''} {have})")
     conn = chosen
     infos = [i for i in infos if i.connection is conn]
     if conn.unlinked or conn.version != 1:

@@ -143,8 +143,8 @@ def cmd_dissect(args: argparse.Namespace) -> int:
     if files is not None:
         follow = files.finish(d.connections())
         if not follow.found:
-            have = f"streams 0 to {follow.streams - 1}" if follow.streams else "none"
-            raise CommandError(ExitCode.UNUSABLE, f"no MPTCP stream {args.follow} in {args.read} ({have})")
+            have = {0: "none", 1: "stream 0"}.get(follow.streams, f"streams 0 to {follow.streams - 1}")
+            raise CommandError(ExitCode.UNUSABLE, f"{args.read}: no MPTCP stream {args.follow} ({have})")
         if not follow.carried_data:
             note(f"MPTCP stream {args.follow} carried no data in this capture")
         for path, r in follow.files:
