@@ -109,7 +109,9 @@ def open_capture(path: str, *, twice: bool = False) -> Iterator[BinaryIO]:
     """The capture file ``path``, open for reading.  Every way it cannot be used stops the command
     with :attr:`ExitCode.UNUSABLE` and one message ``PATH: why``: missing, a directory, permission
     denied, unreadable, and, raised in the ``with`` block before a frame was read, not a capture (a
-    :class:`~mptcpspec.capture.pcap.CaptureError`: empty, foreign, its first record damaged).
+    :class:`~mptcpspec.capture.pcap.CaptureError`: empty, foreign, a header the reader refuses).  A
+    file cut inside a record, the first one included, is not unusable: the reader yields what is
+    there and :func:`report_read` says where it ends (:attr:`ExitCode.DAMAGED`).
     ``twice``: it will be read twice, so it must be a regular file (else a usage error)."""
     if twice:
         try:
