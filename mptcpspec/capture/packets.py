@@ -18,7 +18,8 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 
-from mptcpspec.capture.pcap import LinkType, Record
+from mptcpspec.capture.linktypes import LinkType
+from mptcpspec.capture.pcap import Record
 from mptcpspec.codec.runtime import FlagTable, fast_constructor
 from mptcpspec.errors import DecodeError
 

@@ -23,28 +23,23 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import BinaryIO, TypeAlias
 
+from mptcpspec.capture.linktypes import LinkType
 from mptcpspec.codec.runtime import fast_constructor
 from mptcpspec.errors import DecodeError
 
-__all__ = ["BlockType", "CaptureError", "CaptureReader", "Frame", "LinkType", "Record", "read_records"]
+__all__ = [
+    "BlockType",
+    "CaptureError",
+    "NotACaptureError",
+    "CaptureReader",
+    "Frame",
+    "LinkType",
+    "Record",
+    "read_records",
+]
 
 _CHUNK = 1 << 20
 _MAX_RECORD = 1 << 24  # a record longer than 16 MiB is corrupt framing, not a packet
-
-
-class LinkType(IntEnum):
-    """Link-layer header types (tcpdump.org/linktypes.html) that :mod:`mptcpspec.capture.packets` decodes."""
-
-    NULL = 0
-    ETHERNET = 1
-    RAW_OLD = 12  # DLT_RAW on most BSDs
-    RAW_OLD2 = 14  # DLT_RAW on OpenBSD
-    RAW = 101
-    LOOP = 108
-    LINUX_SLL = 113
-    IPV4 = 228
-    IPV6 = 229
-    LINUX_SLL2 = 276
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +70,36 @@ class CaptureError(DecodeError):
 
     def __init__(self, what: str, field: str | None, offset: int, reason: str) -> None:
         super().__init__(what, field, offset, reason)
+
+
+class NotACaptureError(CaptureError):
+    """A file that is no capture at all: its message is the reason alone, for a person
+    (``not a capture file (pcap, pcapng, or gzip/zstd/lz4 of one); it starts with 23 20 6d 70``)."""
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class CompressedDataError(CaptureError):
+    """A compressed capture whose compressed stream is cut short or corrupt; the message is the
+    reason, which says where."""
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def _not_a_capture(head: bytes, compression: str | None) -> NotACaptureError:
+    if not head:
+        why = "an empty file, not a capture" if compression is None else f"{compression}-compressed, but empty inside"
+    else:
+        start = " ".join(f"{c:02x}" for c in head[:4])
+        if compression is None:
+            why = f"not a capture file (pcap, pcapng, or gzip/zstd/lz4 of one); it starts with {start}"
+        else:
+            why = f"{compression}-compressed, but not a capture file inside (pcap or pcapng); it starts with {start}"
+        if len(head) < 4:
+            why += f" and ends after {len(head)} octet{'s' if len(head) > 1 else ''}"
+    return NotACaptureError("capture file", "magic", 0, why)
 
 
 _PCAP_MAGIC = {
@@ -132,8 +157,9 @@ class _Buffer:
         self.pos = 0
         parts = [rest]
         have = len(rest)
+        read = getattr(self.f, "read1", None) or self.f.read  # read1: what a pipe has now, not a whole chunk
         while have < n and not self.eof:
-            chunk = self.f.read(max(_CHUNK, n - have))
+            chunk = read(max(_CHUNK, n - have))
             if not chunk:
                 self.eof = True
                 break
@@ -194,14 +220,8 @@ class CaptureReader:
 
     def _read(self, f: BinaryIO) -> Iterator[list[Frame]]:
         b = self._buf = _Buffer(f)
-        if not b.ensure(4):
-            raise CaptureError(
-                "capture file",
-                "magic",
-                0,
-                "empty file" if b.available() == 0 else "too short to be a pcap or pcapng file",
-            )
-        (magic,) = struct.unpack_from("<I", b.buf, 0)
+        compression = getattr(f, "compression", None)  # an Input of mptcpspec.capture.source
+        magic = struct.unpack_from("<I", b.buf, 0)[0] if b.ensure(4) else None
         if magic in _PCAP_MAGIC:
             self.format = "pcap"
             yield from self._pcap(b, *_PCAP_MAGIC[magic])
@@ -210,9 +230,13 @@ class CaptureReader:
             for rec in self._pcapng(b):
                 yield [rec]
         else:
-            raise CaptureError(
-                "capture file", "magic", 0, f"not a pcap or pcapng file (starts with {bytes(b.buf[:4]).hex()})"
-            )
+            damage = getattr(f, "damage", None)
+            if damage is not None and not b.available():
+                raise CompressedDataError("capture file", None, 0, damage)
+            raise _not_a_capture(bytes(b.buf[b.pos : b.pos + 4]), compression)
+        damage = getattr(f, "damage", None)
+        if damage is not None:  # the compressed stream ended early: the frames before it were read
+            raise CompressedDataError(f"{compression} stream", None, b.offset, damage)
 
     def _truncated(self, what: str, offset: int, need: int, have: int) -> None:
         self.problems.append(f"the file ends inside {what} at offset {offset} ({have} of {need} octets present)")

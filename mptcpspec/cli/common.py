@@ -18,12 +18,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from mptcpspec.capture.linktypes import linktype_name
 from mptcpspec.capture.pcap import CaptureError
+from mptcpspec.capture.source import Input, MissingModuleError, open_input
 from mptcpspec.cli.exitcode import ExitCode
 from mptcpspec.dissect.outcome import ReadOutcome
 from mptcpspec.errors import MptcpspecError
+
+if TYPE_CHECKING:
+    from mptcpspec.capture.writer import CaptureWriter
 
 __all__ = [
     "PROG",
@@ -32,6 +37,7 @@ __all__ = [
     "Subcommands",
     "fail",
     "file_error",
+    "frame_output",
     "note",
     "open_capture",
     "report_read",
@@ -105,26 +111,31 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
 
 
 @contextmanager
-def open_capture(path: str, *, twice: bool = False) -> Iterator[BinaryIO]:
-    """The capture file ``path``, open for reading.  Every way it cannot be used stops the command
-    with :attr:`ExitCode.UNUSABLE` and one message ``PATH: why``: missing, a directory, permission
-    denied, unreadable, and, raised in the ``with`` block before a frame was read, not a capture (a
+def open_capture(path: str, *, twice: bool = False) -> Iterator[Input]:
+    """The capture ``path`` (``-``: standard input), open for reading and decompressed when it is
+    gzip, zstd or lz4 (:func:`~mptcpspec.capture.source.open_input`).  Every way it cannot be used
+    stops the command with :attr:`ExitCode.UNUSABLE` and one message ``PATH: why``: missing, a
+    directory, permission denied, unreadable, compressed without its optional module, and, raised in
+    the ``with`` block before a frame was read, not a capture (a
     :class:`~mptcpspec.capture.pcap.CaptureError`: empty, foreign, a header the reader refuses).  A
     file cut inside a record, the first one included, is not unusable: the reader yields what is
     there and :func:`report_read` says where it ends (:attr:`ExitCode.DAMAGED`).
     ``twice``: it will be read twice, so it must be a regular file (else a usage error)."""
     if twice:
         try:
-            mode = os.stat(path).st_mode
+            mode = os.stat(path).st_mode if path != "-" else 0
         except OSError:
             pass  # reported by the open below
         else:
             if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                raise CommandError(ExitCode.USAGE, f"-2 reads the file twice: {path} is not a regular file")
+                what = "standard input" if path == "-" else path
+                raise CommandError(ExitCode.USAGE, f"-2 reads the file twice: {what} is not a regular file")
     try:
-        f = open(path, "rb")  # noqa: SIM115 - closed on leaving
+        f = open_input(path)
     except OSError as e:
         raise CommandError(ExitCode.UNUSABLE, file_error(path, e)) from None
+    except MissingModuleError as e:
+        raise CommandError(ExitCode.UNUSABLE, f"{path}: {e}") from None
     with f:
         try:
             yield f
@@ -132,20 +143,43 @@ def open_capture(path: str, *, twice: bool = False) -> Iterator[BinaryIO]:
             raise CommandError(ExitCode.UNUSABLE, f"{path}: {e}") from None
 
 
+@contextmanager
+def frame_output(path: str | None, file_format: str) -> Iterator[CaptureWriter | None]:
+    """The ``-w`` file (``-``: standard output) in ``file_format``, closed complete on leaving,
+    whatever stopped the command; None without ``-w``.  A file that cannot be made stops the
+    command with :attr:`ExitCode.UNUSABLE` before anything is read."""
+    if path is None:
+        yield None
+        return
+    from mptcpspec.capture.writer import open_writer
+
+    try:
+        w = open_writer(path, file_format)
+    except OSError as e:
+        raise CommandError(ExitCode.UNUSABLE, file_error(path, e)) from None
+    try:
+        yield w
+    finally:
+        w.close()
+
+
 def report_read(path: str, result: ReadOutcome) -> ExitCode:
     """Say on stderr how the read of ``path`` ended, after the output: the damage that ended it, the
-    problems met, frames of link types not decoded; :attr:`ExitCode.DAMAGED` when the file was
-    damaged, else :attr:`ExitCode.OK`."""
+    problems met, frames of link types not decoded.  :attr:`ExitCode.DAMAGED` when the file was
+    damaged; else :attr:`ExitCode.UNDECODED` when frames of a link type not decoded were met; else
+    :attr:`ExitCode.OK`."""
     if result.damage is not None:
         note(f"{path}: {result.damage} (after {result.frames} frames; the output covers the frames before it)")
     for p in result.problems:
         note(f"{path}: {p}")
     for linktype, n in result.unsupported:  # the file itself is fine
         note(
-            f"{path}: {n} frame(s) of link type {linktype}, which is not supported "
-            f"(Ethernet, Linux cooked v1/v2, raw IP, BSD null/loopback are): not decoded"
+            f"{path}: {n} frame{'s' if n != 1 else ''} of link type {linktype} ({linktype_name(linktype)}), "
+            "which is not decoded: counted, not dissected"
         )
-    return ExitCode.DAMAGED if result.damaged else ExitCode.OK
+    if result.damaged:
+        return ExitCode.DAMAGED
+    return ExitCode.UNDECODED if result.unsupported else ExitCode.OK
 
 
 def spec_folder(path: str | None) -> Path | None:
@@ -164,12 +198,9 @@ class Progress:
     """A one-line progress bar on stderr, when stderr is a terminal and the file is large: call it
     with (file offset reached, frames so far); :meth:`done` wipes the line."""
 
-    def __init__(self, f: BinaryIO, enabled: bool) -> None:
-        self.total = 0
-        try:
-            self.total = os.fstat(f.fileno()).st_size
-        except (OSError, ValueError):
-            pass
+    def __init__(self, f: Input, enabled: bool) -> None:
+        self.f = f
+        self.total = f.size
         self.on = enabled and self.total > 8 << 20 and sys.stderr.isatty()
         self.last = 0.0
         self.start = time.monotonic()
@@ -179,6 +210,8 @@ class Progress:
         if now - self.last < 0.2:
             return
         self.last = now
+        if self.f.compression is not None:
+            position = self.f.compressed_offset  # the file's size is compressed octets
         done = min(position / self.total, 1.0) if self.total else 0
         bar = "#" * int(done * 30)
         rate = frames / max(now - self.start, 1e-9)

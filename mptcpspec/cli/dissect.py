@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mptcpspec.capture.pcap import CaptureError
-from mptcpspec.cli.common import CommandError, Progress, Subcommands, note, open_capture, report_read
+from mptcpspec.cli.common import (
+    CommandError,
+    Progress,
+    Subcommands,
+    frame_output,
+    note,
+    open_capture,
+    report_read,
+)
 from mptcpspec.cli.exitcode import ExitCode
 
 if TYPE_CHECKING:
@@ -101,8 +109,27 @@ def cmd_dissect(args: argparse.Namespace) -> int:
         for name, field in FIELDS.items():
             print(f"{name}\t{field.source}\t{field.description}")
         return ExitCode.OK
+    if args.list_interfaces or args.interface:
+        if args.read:
+            raise CommandError(ExitCode.USAGE, "-r and -i cannot go together: read a file or capture live")
+        from mptcpspec.cli.live import cmd_live
+
+        return cmd_live(args)
+    live_only = [
+        opt
+        for opt, given in (
+            ("-f", args.capture_filter),
+            ("-s", args.snapshot_length),
+            ("-a", args.autostop),
+            ("-B", args.buffer_size),
+            ("-p", args.no_promiscuous_mode),
+        )
+        if given
+    ]
+    if live_only:
+        raise CommandError(ExitCode.USAGE, f"{', '.join(live_only)} set(s) a live capture: give -i IFACE")
     if not args.read:
-        raise CommandError(ExitCode.USAGE, "-r FILE is required")
+        raise CommandError(ExitCode.USAGE, "-r FILE (or - for standard input) or -i IFACE is required")
     keep = None
     if args.filter:
         from mptcpspec.dissect.filters import FilterError, compile_filter  # lark: imported only when needed
@@ -116,21 +143,27 @@ def cmd_dissect(args: argparse.Namespace) -> int:
     if args.follow is not None:
         folder = Path(args.follow_dir)  # made first: a folder that cannot be made is said before any reading
         folder.mkdir(parents=True, exist_ok=True)
+    if args.write is not None and args.write == "-" and writer is not None:
+        raise CommandError(ExitCode.USAGE, "-w - writes the capture to standard output: add -q to print no packets")
     files = None
     with open_capture(args.read, twice=args.two_pass) as f:
         d = Dissection(f, verify=not args.no_verify, two_pass=args.two_pass)
         if folder is not None:
             files = StreamFiles(args.follow, folder)
         progress = Progress(f, not args.no_progress)
+        out = None
         try:
-            result = dissect_capture(
-                d,
-                writer=writer,
-                keep=keep,
-                follower=None if files is None else files.follower,
-                count=args.count,
-                progress=progress if progress.on else None,
-            )
+            with frame_output(args.write, args.file_format) as out:
+                result = dissect_capture(
+                    d,
+                    writer=writer,
+                    keep=keep,
+                    follower=None if files is None else files.follower,
+                    count=args.count,
+                    progress=progress if progress.on else None,
+                    frames_out=None if out is None else out.write,
+                    line_buffered=args.line_buffered,
+                )
         except CaptureError:
             if files is not None:
                 files.discard()  # no --follow files for a file that could not be read
@@ -185,7 +218,12 @@ def add_parsers(sub: Subcommands) -> None:
         epilog=DISSECT_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-r", "--read", metavar="FILE", help="pcap or pcapng file")
+    p.add_argument(
+        "-r",
+        "--read",
+        metavar="FILE",
+        help="pcap or pcapng file, or gzip/zstd/lz4 of one; - reads standard input",
+    )
     p.add_argument(
         "-T",
         choices=("text", "json", "fields"),
@@ -207,7 +245,42 @@ def add_parsers(sub: Subcommands) -> None:
         metavar="FILTER",
         help="print only packets that match, e.g. 'mptcp.stream == 0 and tcp.len > 0'",
     )
-    p.add_argument("-c", "--count", type=int, metavar="N", help="stop after N printed packets")
+    p.add_argument("-c", "--count", type=int, metavar="N", help="stop after N packets read or captured, as tshark -c")
+    p.add_argument("-l", dest="line_buffered", action="store_true", help="flush the output after each packet")
+    p.add_argument(
+        "-w",
+        "--write",
+        metavar="FILE",
+        help="write the packets read (those -Y selects) or captured to FILE (- for standard output)",
+    )
+    p.add_argument(
+        "-F",
+        dest="file_format",
+        choices=("pcapng", "pcap", "nsecpcap"),
+        default="pcapng",
+        help="format of the -w file (default pcapng)",
+    )
+    live = p.add_argument_group("live capture")
+    live.add_argument(
+        "-i", "--interface", action="append", metavar="IFACE", help="capture on IFACE (repeat; any: all of them)"
+    )
+    live.add_argument("-f", dest="capture_filter", metavar="BPF", help="capture filter, as tcpdump's: 'tcp port 5201'")
+    live.add_argument("-s", "--snapshot-length", type=int, metavar="SNAPLEN", help="octets kept of each packet")
+    live.add_argument(
+        "-a",
+        "--autostop",
+        action="append",
+        metavar="COND",
+        help="stop after duration:SECONDS or packets:N",
+    )
+    live.add_argument("-B", "--buffer-size", type=int, metavar="MIB", help="kernel capture buffer, in MiB (default 2)")
+    live.add_argument(
+        "-p", "--no-promiscuous-mode", action="store_true", help="do not put the interface in promiscuous mode"
+    )
+    live.add_argument("-P", dest="print_packets", action="store_true", help="with -w: print packets as well")
+    live.add_argument(
+        "-D", "--list-interfaces", action="store_true", help="list the interfaces that can capture, and exit"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print no packets (with --follow, or for the summary)")
     p.add_argument("--no-tree", action="store_true", help="-T text: summary lines only")
     p.add_argument("--no-verify", action="store_true", help="skip HMAC and checksum verification (faster)")

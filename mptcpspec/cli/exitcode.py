@@ -23,5 +23,8 @@ class ExitCode(IntEnum):
     USAGE = 2
     #: the input or the target cannot be used (no such file, not a capture, no privileges...)
     UNUSABLE = 3
+    #: the capture was read to its end, but some of its frames are of a link type that is not
+    #: decoded: they are counted and named on stderr, and left out of the analysis
+    UNDECODED = 4
     #: interrupted by SIGINT (128 + 2, as a shell reports it)
     INTERRUPTED = 130

@@ -21,13 +21,14 @@ from typing import BinaryIO, TypeAlias
 
 from mptcpspec.analysis import Analyzer, Connection, PacketInfo
 from mptcpspec.capture.packets import LINKTYPES, decode_frame, ip_addresses
-from mptcpspec.capture.pcap import CaptureError, CaptureReader
+from mptcpspec.capture.pcap import CaptureError, CaptureReader, Frame
+from mptcpspec.capture.source import FrameSource, Input
 from mptcpspec.errors import DecodeError
 
 __all__ = ["Dissection", "Source", "dissect", "reinjections"]
 
-#: A capture: a file's path, or a binary file object open on it.
-Source: TypeAlias = str | os.PathLike[str] | BinaryIO
+#: A capture: a file's path, a binary file object open on it, or frames from elsewhere (a live capture).
+Source: TypeAlias = str | os.PathLike[str] | BinaryIO | FrameSource
 
 
 class Dissection:
@@ -37,7 +38,10 @@ class Dissection:
         """``two_pass``: read the capture once first to learn which later frames reinjected each
         frame's data (:attr:`~mptcpspec.analysis.model.PacketInfo.reinjected_in`), as ``tshark -2``; the
         source is then read again (a file object must be seekable)."""
-        self.reader = CaptureReader(source)
+        self.reader: FrameSource = source if isinstance(source, FrameSource) else CaptureReader(source)
+        #: the frame of the packet last yielded, as read: ``(timestamp_ns, linktype, data, orig_len,
+        #: interface, truncated)``
+        self.frame: Frame = (0, 0, b"", 0, 0, False)
         self.analyzer = Analyzer(verify=verify)
         self.frames = 0
         self.unsupported: dict[int, int] = {}  #: link type -> frames of it, for link types not decoded
@@ -47,6 +51,10 @@ class Dissection:
         self._source = None
         if isinstance(source, (str, os.PathLike)):
             self.analyzer.reinjected_in = reinjections(source) or None
+            return
+        if isinstance(source, Input):
+            with source.reopen() as again:
+                self.analyzer.reinjected_in = reinjections(again) or None
             return
         start = source.tell()
         self.analyzer.reinjected_in = reinjections(source) or None
@@ -59,7 +67,9 @@ class Dissection:
         feed, tcp, counts = an.feed, an.feed_tcp, an.counts
         frames = self.frames
         for batch in self.reader.batches():
-            for ts, linktype, data, orig_len, _, _ in batch:
+            for frame in batch:
+                self.frame = frame
+                ts, linktype, data, orig_len, _, _ = frame
                 frames += 1
                 self.frames = frames
                 try:

@@ -13,7 +13,7 @@ import gc
 from collections.abc import Callable
 
 from mptcpspec.analysis import ConnectionSummary, PacketInfo
-from mptcpspec.capture.pcap import CaptureError
+from mptcpspec.capture.pcap import CaptureError, Frame
 from mptcpspec.dissect.follow import Follower
 from mptcpspec.dissect.outcome import ReadOutcome, outcome
 from mptcpspec.dissect.pipeline import Dissection
@@ -35,10 +35,13 @@ def dissect_capture(
     follower: Follower | None = None,
     count: int | None = None,
     progress: Progress | None = None,
+    frames_out: Callable[[Frame], None] | None = None,
+    line_buffered: bool = False,
 ) -> ReadOutcome:
     """Dissect the whole capture of ``d``: every packet to ``follower``, those that ``keep`` accepts
-    to ``writer``, until the end of the file or ``count`` of them; ``progress`` is told how far the
-    read is.  The writer is flushed at the end."""
+    to ``writer`` and their frames as read to ``frames_out``, until the end of the capture or
+    ``count`` frames read (tshark's ``-c``); ``progress`` is told how far the read is.  The writer
+    is flushed at the end, and after each packet when ``line_buffered`` (tshark's ``-l``)."""
     # What the imports made lives to the end: no collection need look at it again.  The packets'
     # objects die young, freed as they go; the cyclic collector runs less often for them.  Both
     # undone after the loop, for a caller that runs this in its own process.
@@ -48,7 +51,15 @@ def dissect_capture(
     written = 0
     damage = None
     try:
-        if isinstance(writer, FieldsWriter) and follower is None and keep is None and not count and progress is None:
+        if (
+            isinstance(writer, FieldsWriter)
+            and follower is None
+            and keep is None
+            and not count
+            and progress is None
+            and frames_out is None
+            and not line_buffered
+        ):
             writer.write_all(d)  # the rows and nothing else: the writer's own loop
         else:
             first = True
@@ -62,12 +73,15 @@ def dissect_capture(
                     first = False
                     if isinstance(writer, TextWriter) and writer.first_ts is None:
                         writer.first_ts = info.timestamp_ns  # times are relative to the first frame, as tshark's
-                if keep is not None and not keep(info):
-                    continue
-                written += 1
-                if writer is not None:
-                    writer.write(info)
-                if count and written >= count:
+                if keep is None or keep(info):
+                    written += 1
+                    if frames_out is not None:
+                        frames_out(d.frame)
+                    if writer is not None:
+                        writer.write(info)
+                        if line_buffered:
+                            writer.flush()
+                if count and info.number >= count:
                     break
     except CaptureError as e:
         damage = e
