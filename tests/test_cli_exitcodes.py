@@ -77,8 +77,8 @@ def inputs(tmp_path) -> dict[str, Path]:
     [
         ("missing", "{path}: no such file"),
         ("folder", "{path}: is a directory"),
-        ("text", "{path}: capture file.magic at offset 0: not a pcap or pcapng file (starts with 6e6f7420)"),
-        ("empty", "{path}: capture file.magic at offset 0: empty file"),
+        ("text", "{path}: not a capture file (pcap, pcapng, or gzip/zstd/lz4 of one); it starts with 6e 6f 74 20"),
+        ("empty", "{path}: an empty file, not a capture"),
     ],
 )
 def test_an_unusable_capture_is_status_3_with_one_message(capsys, inputs, command, what, message):
@@ -170,7 +170,7 @@ def test_argparse_usage_errors_are_status_2(capsys, argv):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["dissect", "-T", "fields", "-e", "frame.number"], "-r FILE is required"),
+        (["dissect", "-T", "fields", "-e", "frame.number"], "-r FILE (or - for standard input) or -i IFACE is required"),
         (["dissect", "-r", str(CAPTURE), "-T", "fields"], "-T fields needs at least one -e FIELD"),
         (["dissect", "-r", str(CAPTURE), "-T", "fields", "-e", "no.such"], "unknown field 'no.such'"),
         (["dissect", "-r", str(CAPTURE), "-Y", "tcp.len >"], "filter column 10"),
@@ -225,12 +225,12 @@ def test_decode_of_damaged_octets_is_status_1(capsys):
 
 
 def test_permission_denied_is_status_3(capsys, monkeypatch):
-    import mptcpspec.cli.common as common
+    import mptcpspec.capture.stream as stream
 
     def refuse(path, mode="r"):
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr(common, "open", refuse, raising=False)
+    monkeypatch.setattr(stream, "open", refuse, raising=False)
     for command in ("options", "dissect", "connections"):
         assert run(capsys, command, "-r", str(CAPTURE)) == (3, "", f"mptcpspec: error: {CAPTURE}: permission denied\n")
 
@@ -243,7 +243,7 @@ def test_file_error_and_open_capture():
             from mptcpspec.capture.pcap import read_records
 
             list(read_records(f))
-    assert ei.value.code == ExitCode.UNUSABLE and ei.value.message.startswith(f"{DATA / 'README.md'}: capture file")
+    assert ei.value.code == ExitCode.UNUSABLE and ei.value.message.startswith(f"{DATA / 'README.md'}: not a capture file")
 
 
 @pytest.mark.parametrize(

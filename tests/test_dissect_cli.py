@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from mptcpspec.cli.exitcode import ExitCode
+
 from tests.conftest import DATA, ROOT
 from tests.dissect_helpers import cli
 
@@ -131,8 +133,9 @@ def test_frames_of_a_link_type_not_supported_are_named(tmp_path):
     f.write_bytes(bytes(blob))
     for args in (["dissect", "-r", str(f), "-c", "3"], ["connections", "-r", str(f)]):
         r = cli(*args)
-        assert r.returncode == 0 and "Traceback" not in r.stderr
-        assert "frame(s) of link type 147, which is not supported" in r.stderr, r.stderr
+        assert r.returncode == ExitCode.UNDECODED == 4 and "Traceback" not in r.stderr
+        n = "3 frames" if "-c" in args else "119 frames"
+        assert f"{f}: {n} of link type 147 (USER0), which is not decoded: counted, not dissected" in r.stderr
 
 
 def test_cli_two_passes_over_a_damaged_file_and_bad_inputs(tmp_path):

@@ -6,7 +6,9 @@
 Both formats, either byte order; pcap with microsecond or nanosecond timestamps (and the
 "modified" pcap of old Linux patches); pcapng with several sections and interfaces, each with its
 own link type and timestamp resolution, and Enhanced, Simple and obsolete Packet blocks (other
-block types are skipped).  The file is read in chunks, so memory does not grow with its size.
+block types are skipped).  The file is read in chunks, so memory does not grow with its size.  A
+path names a file, or ``-`` standard input; a gzip, zstd or lz4 file is decompressed as it is read
+(:mod:`mptcpspec.capture.stream`).
 
 A file that ends inside a record yields the part that is there (``truncated=True``) and notes the
 problem in :attr:`CaptureReader.problems`; a file that is not a capture, or whose framing is
@@ -24,6 +26,7 @@ from enum import IntEnum
 from typing import BinaryIO, TypeAlias
 
 from mptcpspec.capture.linktypes import LinkType
+from mptcpspec.capture.stream import open_input
 from mptcpspec.codec.runtime import fast_constructor
 from mptcpspec.errors import DecodeError
 
@@ -98,7 +101,8 @@ def _not_a_capture(head: bytes, compression: str | None) -> NotACaptureError:
         else:
             why = f"{compression}-compressed, but not a capture file inside (pcap or pcapng); it starts with {start}"
         if len(head) < 4:
-            why += f" and ends after {len(head)} octet{'s' if len(head) > 1 else ''}"
+            inside = "" if compression is None else f"{compression}-compressed, but "
+            why = f"{inside}too short to be a capture file: {len(head)} octet{'s' if len(head) > 1 else ''} ({start})"
     return NotACaptureError("capture file", "magic", 0, why)
 
 
@@ -211,8 +215,8 @@ class CaptureReader:
         record is met, and noted in :attr:`problems` or raised, only after the records before it
         have been handed over."""
         if isinstance(self._source, (str, os.PathLike)):
-            with open(self._source, "rb") as f:
-                yield from self._read(f)
+            with open_input(os.fspath(self._source)) as f:
+                yield from self._read(f)  # type: ignore[arg-type]
         else:
             yield from self._read(self._source)
 

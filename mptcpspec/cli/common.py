@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mptcpspec.capture.linktypes import linktype_name
 from mptcpspec.capture.pcap import CaptureError
-from mptcpspec.capture.source import Input, MissingModuleError, open_input
+from mptcpspec.capture.stream import Input, MissingModuleError, open_input
 from mptcpspec.cli.exitcode import ExitCode
 from mptcpspec.dissect.outcome import ReadOutcome
 from mptcpspec.errors import MptcpspecError

@@ -22,7 +22,8 @@ from typing import BinaryIO, TypeAlias
 from mptcpspec.analysis import Analyzer, Connection, PacketInfo
 from mptcpspec.capture.packets import LINKTYPES, decode_frame, ip_addresses
 from mptcpspec.capture.pcap import CaptureError, CaptureReader, Frame
-from mptcpspec.capture.source import FrameSource, Input
+from mptcpspec.capture.source import FrameSource
+from mptcpspec.capture.stream import Input
 from mptcpspec.errors import DecodeError
 
 __all__ = ["Dissection", "Source", "dissect", "reinjections"]
