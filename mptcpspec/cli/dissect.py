@@ -171,7 +171,7 @@ def cmd_dissect(args: argparse.Namespace) -> int:
         finally:
             progress.done()
     status = report_read(args.read, result)
-    if args.T == "text" and not args.count:
+    if args.T == "text" and not args.count and args.write != "-":  # -w -: standard output is the capture
         sys.stdout.write("\n".join(expert_summary(d.analyzer.experts)) + "\n")
     if files is not None:
         follow = files.finish(d.connections())
