@@ -224,20 +224,22 @@ class CaptureReader:
 
     def _read(self, f: BinaryIO) -> Iterator[list[Frame]]:
         b = self._buf = _Buffer(f)
-        compression = getattr(f, "compression", None)  # an Input of mptcpspec.capture.source
-        magic = struct.unpack_from("<I", b.buf, 0)[0] if b.ensure(4) else None
-        if magic in _PCAP_MAGIC:
-            self.format = "pcap"
-            yield from self._pcap(b, *_PCAP_MAGIC[magic])
-        elif magic == _PCAPNG_SHB:
-            self.format = "pcapng"
-            for rec in self._pcapng(b):
-                yield [rec]
-        else:
-            damage = getattr(f, "damage", None)
-            if damage is not None and not b.available():
-                raise CompressedDataError("capture file", None, 0, damage)
-            raise _not_a_capture(bytes(b.buf[b.pos : b.pos + 4]), compression)
+        compression = getattr(f, "compression", None)  # an Input of mptcpspec.capture.stream
+        try:
+            magic = struct.unpack_from("<I", b.buf, 0)[0] if b.ensure(4) else None
+            if magic in _PCAP_MAGIC:
+                self.format = "pcap"
+                yield from self._pcap(b, *_PCAP_MAGIC[magic])
+            elif magic == _PCAPNG_SHB:
+                self.format = "pcapng"
+                for rec in self._pcapng(b):
+                    yield [rec]
+            elif magic is not None or getattr(f, "damage", None) is None:
+                raise _not_a_capture(bytes(b.buf[b.pos : b.pos + 4]), compression)
+        except CaptureError:
+            if getattr(f, "damage", None) is None:
+                raise
+            # framing cut by the end of a compressed stream that was cut: the cut is the reason
         damage = getattr(f, "damage", None)
         if damage is not None:  # the compressed stream ended early: the frames before it were read
             raise CompressedDataError(f"{compression} stream", None, b.offset, damage)

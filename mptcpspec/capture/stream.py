@@ -148,6 +148,8 @@ class Input:
         """Up to ``n`` octets, after at most one read of the underlying stream; b"" at the end."""
         if n < 0:
             n = _MAX_OUT
+        if self._dec is None and not self._pending:  # plain: straight from the file, no copy
+            return self._read_raw(n)
         if not self._pending and not self._eof:
             self._fill(n)
         out = bytes(self._pending[:n])
@@ -202,7 +204,7 @@ class Input:
                 return
             self._pending += out
             if self._dec.eof:
-                rest = self._dec.unused_data
+                rest = self._dec.unused_data or b""
                 self.compressed_offset += len(data) - len(rest)
                 data = rest
                 if data and not any(data.startswith(m[: len(data)]) for m in COMPRESSIONS):

@@ -20,7 +20,7 @@ import math
 import sys
 from typing import TYPE_CHECKING, BinaryIO
 
-from mptcpspec.cli.common import Subcommands, fail, file_error, note, open_capture, report_read
+from mptcpspec.cli.common import CommandError, Subcommands, fail, file_error, note, open_capture, report_read
 from mptcpspec.cli.exitcode import ExitCode
 
 if TYPE_CHECKING:
@@ -364,7 +364,10 @@ def _checked_capture(path: str) -> ReadOutcome | None:
     an unusable file stops the command (UNUSABLE, ``PATH: why``); framing damaged part way is
     reported as ``dissect`` reports it and the replay refused (None: the caller ends DAMAGED), as
     the replay engine cannot read past it; a record cut short is left to be reported after the
-    replay, which plays what was read."""
+    replay, which plays what was read.  Standard input cannot be replayed: the capture is read
+    more than once (a usage error)."""
+    if path == "-":
+        raise CommandError(ExitCode.USAGE, "-r -: replay reads the capture more than once; save standard input to a file")
     with open_capture(path) as f:
         result = _read_capture(f)
     if result.damage is not None:
