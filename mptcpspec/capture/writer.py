@@ -71,17 +71,20 @@ class LinkTypeError(WriteError):
     """A frame of a link type that a pcap file of another link type cannot hold.
 
     ``frame`` counts the frames offered to the writer (1 is the first), ``linktype`` is the frame's,
-    ``file_linktype`` the file's, ``file_format`` ``"pcap"`` or ``"nsecpcap"``."""
+    ``file_linktype`` the file's, ``file_format`` ``"pcap"`` or ``"nsecpcap"``; the message is
+    ``frame N`` and :attr:`reason`."""
 
     def __init__(self, frame: int, linktype: int, file_linktype: int, file_format: str) -> None:
         self.frame = frame
         self.linktype = linktype
         self.file_linktype = file_linktype
         self.file_format = file_format
-        super().__init__(
-            f"frame {frame} has link type {linktype} ({linktype_name(linktype)}), which a {file_format} file "
+        #: the message without the frame's number, for a caller that names the frame its own way
+        self.reason = (
+            f"has link type {linktype} ({linktype_name(linktype)}), which a {file_format} file "
             f"of link type {file_linktype} ({linktype_name(file_linktype)}) cannot hold: write pcapng (-F pcapng)"
         )
+        super().__init__(f"frame {frame} {self.reason}")
 
 
 @dataclass(frozen=True, slots=True)

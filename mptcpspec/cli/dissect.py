@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mptcpspec.capture.pcap import CaptureError
+from mptcpspec.capture.writer import LinkTypeError
 from mptcpspec.cli.common import (
     CommandError,
     Progress,
@@ -168,6 +169,8 @@ def cmd_dissect(args: argparse.Namespace) -> int:
             if files is not None:
                 files.discard()  # no --follow files for a file that could not be read
             raise
+        except LinkTypeError as e:  # -F pcap and a second link type: the file keeps the frames before it, as tshark's
+            raise CommandError(ExitCode.USAGE, f"{args.write}: frame {d.frames} of {args.read} {e.reason}") from None
         finally:
             progress.done()
     status = report_read(args.read, result)
