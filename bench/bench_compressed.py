@@ -45,9 +45,9 @@ COMPRESSORS = {  # suffix -> command that writes the compressed file to stdout
 }
 
 
-def compressed(path: Path, suffix: str) -> Path | None:
-    """``path`` compressed beside it (made once), or None without the compressor."""
-    out = path.with_name(path.name + suffix)
+def compressed(path: Path, suffix: str, folder: Path) -> Path | None:
+    """``path`` compressed into ``folder`` (made once), or None without the compressor."""
+    out = folder / (path.name + suffix)
     argv = COMPRESSORS[suffix]
     if shutil.which(argv[0]) is None:
         print(f"WARNING: no {argv[0]}: the {suffix} rows are left out", file=sys.stderr)
@@ -98,14 +98,15 @@ def main(argv: list[str] | None = None) -> int:
 
     compileall.compile_dir(ROOT / "mptcpspec", quiet=1)
     rows, verdicts = [], []
-    with tempfile.TemporaryDirectory(prefix="bench-wireshark-") as prefs:
+    with tempfile.TemporaryDirectory(prefix="bench-wireshark-") as prefs, tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)  # the compressed copies of --quick's committed captures
         env = dict(os.environ, WIRESHARK_CONFIG_DIR=prefs)
         tshark = subprocess.run(["tshark", "--version"], capture_output=True, text=True, env=env).stdout
         for path in captures(a):
             packets = count_packets(path)
             files = {"pcap": path}
             for suffix in COMPRESSORS:
-                if (z := compressed(path, suffix)) is not None:
+                if (z := compressed(path, suffix, tmp if a.quick else a.cache)) is not None:
                     files[suffix[1:]] = z
             cmds = {}
             for kind, f in files.items():
