@@ -97,7 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_decode)
 
     o = sub.add_parser("options", help="list the MPTCP options in a pcap/pcapng file")
-    o.add_argument("-r", "--read", required=True, metavar="FILE", help="capture file")
+    o.add_argument(
+        "-r",
+        "--read",
+        required=True,
+        metavar="FILE",
+        help="pcap or pcapng file, or gzip/zstd/lz4 of one; - reads standard input",
+    )
     o.add_argument("--json", action="store_true", help="one JSON object per option per line")
     o.set_defaults(func=cmd_options)
 

@@ -305,7 +305,13 @@ def add_parsers(sub: Subcommands) -> None:
         description="Every MPTCP connection: endpoints, version, keys and tokens, subflows, "
         "data-level bytes, reinjections, closure state, checks and expert info.",
     )
-    c.add_argument("-r", "--read", required=True, metavar="FILE", help="pcap or pcapng file")
+    c.add_argument(
+        "-r",
+        "--read",
+        required=True,
+        metavar="FILE",
+        help="pcap or pcapng file, or gzip/zstd/lz4 of one; - reads standard input",
+    )
     c.add_argument("--json", action="store_true", help="one JSON object per connection per line")
     c.add_argument("--no-verify", action="store_true", help="skip HMAC and checksum verification")
     c.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")

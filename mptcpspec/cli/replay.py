@@ -107,7 +107,7 @@ def add_parser(sub: Subcommands) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-r", "--read", required=True, metavar="FILE", help="pcap or pcapng file")
+    p.add_argument("-r", "--read", required=True, metavar="FILE", help="pcap or pcapng file, or gzip/zstd/lz4 of one")
     p.add_argument("--stream", type=int, metavar="N", help="MPTCP stream to replay (default: the first)")
     p.add_argument(
         "--target",
@@ -367,7 +367,9 @@ def _checked_capture(path: str) -> ReadOutcome | None:
     replay, which plays what was read.  Standard input cannot be replayed: the capture is read
     more than once (a usage error)."""
     if path == "-":
-        raise CommandError(ExitCode.USAGE, "-r -: replay reads the capture more than once; save standard input to a file")
+        raise CommandError(
+            ExitCode.USAGE, "-r -: replay reads the capture more than once; save standard input to a file"
+        )
     with open_capture(path) as f:
         result = _read_capture(f)
     if result.damage is not None:
