@@ -26,7 +26,7 @@ from enum import IntEnum
 from typing import BinaryIO, TypeAlias
 
 from mptcpspec.capture.linktypes import LinkType
-from mptcpspec.capture.stream import open_input
+from mptcpspec.capture.stream import Input, open_input
 from mptcpspec.codec.runtime import fast_constructor
 from mptcpspec.errors import DecodeError
 
@@ -34,6 +34,7 @@ __all__ = [
     "BlockType",
     "CaptureError",
     "NotACaptureError",
+    "Readable",
     "CaptureReader",
     "Frame",
     "LinkType",
@@ -66,6 +67,10 @@ _record = fast_constructor(Record)
 #: A record as a plain tuple, in :class:`Record`'s field order: ``(timestamp_ns, linktype, data,
 #: orig_len, interface, truncated)``.
 Frame: TypeAlias = tuple[int, int, bytes, int, int, bool]
+
+#: What a capture is read from: a path (``-``: standard input), a binary file object, or an
+#: :class:`~mptcpspec.capture.stream.Input` (decompressing).
+Readable: TypeAlias = str | os.PathLike[str] | BinaryIO | Input
 
 
 class CaptureError(DecodeError):
@@ -141,7 +146,7 @@ class _Buffer:
 
     __slots__ = ("f", "buf", "pos", "base", "eof")
 
-    def __init__(self, f: BinaryIO) -> None:
+    def __init__(self, f: BinaryIO | Input) -> None:
         self.f = f
         self.buf = b""
         self.pos = 0
@@ -183,7 +188,7 @@ class CaptureReader:
     record), :attr:`format` is ``"pcap"`` or ``"pcapng"``, :attr:`linktypes` the link types seen.
     """
 
-    def __init__(self, source: str | os.PathLike[str] | BinaryIO) -> None:
+    def __init__(self, source: Readable) -> None:
         self.name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else getattr(source, "name", "<stream>")
         self._source = source
         self.format: str | None = None
@@ -216,13 +221,13 @@ class CaptureReader:
         have been handed over."""
         if isinstance(self._source, (str, os.PathLike)):
             with open_input(os.fspath(self._source)) as f:
-                yield from self._read(f)  # type: ignore[arg-type]
+                yield from self._read(f)
         else:
             yield from self._read(self._source)
 
     # ------------------------------------------------------------------ dispatch
 
-    def _read(self, f: BinaryIO) -> Iterator[list[Frame]]:
+    def _read(self, f: BinaryIO | Input) -> Iterator[list[Frame]]:
         b = self._buf = _Buffer(f)
         compression = getattr(f, "compression", None)  # an Input of mptcpspec.capture.stream
         try:
@@ -448,6 +453,6 @@ class CaptureReader:
         return ns, linktype, data, max(orig, len(data)), iface, partial and len(data) < caplen
 
 
-def read_records(source: str | os.PathLike[str] | BinaryIO) -> Iterator[Record]:
+def read_records(source: Readable) -> Iterator[Record]:
     """The records of a pcap or pcapng file, in file order (see :class:`CaptureReader`)."""
     return iter(CaptureReader(source))

@@ -45,8 +45,11 @@ _MAX_OUT = 1 << 20  # decompressed octets made per read at most
 
 
 class _Decompressor(Protocol):
-    eof: bool
-    unused_data: bytes
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes | None: ...
 
     def decompress(self, data: bytes, max_length: int = ...) -> bytes: ...
 
@@ -85,12 +88,12 @@ class _ZstdFrame:
 
 def _lz4() -> Callable[[], _Decompressor]:
     try:
-        import lz4.frame
+        import lz4.frame  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
         raise MissingModuleError(
             "lz4-compressed: reading it needs the lz4 module (pip install 'mptcpspec[compress]')"
         ) from None
-    return lambda: lz4.frame.LZ4FrameDecompressor()  # type: ignore[no-any-return]
+    return lambda: lz4.frame.LZ4FrameDecompressor()  # type: ignore[no-any-return,unused-ignore]
 
 
 _FACTORIES = {"gzip": _gzip, "zstd": _zstd, "lz4": _lz4}

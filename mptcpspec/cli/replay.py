@@ -18,12 +18,13 @@ import ipaddress
 import json
 import math
 import sys
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from mptcpspec.cli.common import CommandError, Subcommands, fail, file_error, note, open_capture, report_read
 from mptcpspec.cli.exitcode import ExitCode
 
 if TYPE_CHECKING:
+    from mptcpspec.capture.stream import Input
     from mptcpspec.dissect.outcome import ReadOutcome
     from mptcpspec.replay.events import ReplayEvent
     from mptcpspec.replay.report import Report
@@ -341,7 +342,7 @@ def _report_text(report: Report, stream: int) -> None:
 # -- the command
 
 
-def _read_capture(f: BinaryIO) -> ReadOutcome:
+def _read_capture(f: Input) -> ReadOutcome:
     """Read the whole capture once, before anything is sent: how its read ends.  A file that is no
     capture (foreign, empty, its first record damaged) raises its CaptureError, which
     :func:`~mptcpspec.cli.common.open_capture` turns into the one UNUSABLE message."""

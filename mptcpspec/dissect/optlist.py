@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-from typing import BinaryIO, TextIO
+from typing import TextIO
 
 from mptcpspec.capture.packets import LINKTYPES, Packet, decode_packet
-from mptcpspec.capture.pcap import CaptureError, CaptureReader
+from mptcpspec.capture.pcap import CaptureError, CaptureReader, Readable
 from mptcpspec.codec.options import KIND_MPTCP, MalformedOption, MptcpUnknown, TcpOption, decode_tcp_options
 from mptcpspec.dissect.outcome import ReadOutcome, outcome
 from mptcpspec.dissect.show import option_dict, value_text
@@ -36,7 +35,7 @@ def _endpoints(pkt: Packet) -> str:
     return f"{src}:{pkt.sport} > {dst}:{pkt.dport}"
 
 
-def list_options(source: str | os.PathLike[str] | BinaryIO, *, as_json: bool = False, out: TextIO) -> ReadOutcome:
+def list_options(source: Readable, *, as_json: bool = False, out: TextIO) -> ReadOutcome:
     """Write the MPTCP options of every TCP packet of the capture ``source``; how the read ended.
 
     As with :func:`~mptcpspec.dissect.reading.dissect_capture`, a file that is no capture raises

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import BinaryIO, TypeAlias
+from typing import TypeAlias
 
 from mptcpspec.analysis import Analyzer, Connection, PacketInfo
 from mptcpspec.capture.packets import LINKTYPES, decode_frame, ip_addresses
-from mptcpspec.capture.pcap import CaptureError, CaptureReader, Frame
+from mptcpspec.capture.pcap import CaptureError, CaptureReader, Frame, Readable
 from mptcpspec.capture.source import FrameSource
 from mptcpspec.capture.stream import Input
 from mptcpspec.errors import DecodeError
@@ -29,7 +29,7 @@ from mptcpspec.errors import DecodeError
 __all__ = ["Dissection", "Source", "dissect", "reinjections"]
 
 #: A capture: a file's path, a binary file object open on it, or frames from elsewhere (a live capture).
-Source: TypeAlias = str | os.PathLike[str] | BinaryIO | FrameSource
+Source: TypeAlias = Readable | FrameSource
 
 
 class Dissection:
@@ -57,6 +57,8 @@ class Dissection:
             with source.reopen() as again:
                 self.analyzer.reinjected_in = reinjections(again) or None
             return
+        if isinstance(source, FrameSource):
+            raise TypeError("a live capture cannot be read twice")
         start = source.tell()
         self.analyzer.reinjected_in = reinjections(source) or None
         source.seek(start)
