@@ -133,7 +133,8 @@ class CaptureWriter:
         self._ids: dict[tuple[int, int], int] = {}  # (interface, link type) of the frames -> interface written
         self._interfaces: list[Interface] = []
         self._linktype: int | None = None  # pcap: the file's link type, once its header is written
-        self._scale = 1000 if file_format == "pcap" else 1
+        self._scale = 1000 if file_format == "pcap" else 1  # pcap: ns -> us
+        self._per_second = 1_000_000_000 // self._scale
         self._snaplen = DEFAULT_SNAPLEN
         if file_format == "pcapng":
             self._put(self._shb())
@@ -208,18 +209,20 @@ class CaptureWriter:
                 number = self._new_interface(interface, linktype)
             pad = -n & 3
             blen = 32 + n + pad
-            parts.append(_EPB_HEAD(6, blen, number, (ts >> 32) & _MASK32, ts & _MASK32, n, orig_len))
-            parts.append(data)
-            parts.append(_TAIL[pad](blen))
+            # one extend: an interrupt (Ctrl-C) comes before or after the whole block, never inside it
+            parts += (
+                _EPB_HEAD(6, blen, number, (ts >> 32) & _MASK32, ts & _MASK32, n, orig_len),
+                data,
+                _TAIL[pad](blen),
+            )
             self._size += blen
         else:
             if linktype != self._linktype:
                 if self._linktype is not None:
                     raise LinkTypeError(self.frames + 1, linktype, self._linktype, self.file_format)
                 self._pcap_header(linktype)
-            sec, frac = divmod(ts // self._scale, 1_000_000 if self._scale == 1000 else 1_000_000_000)
-            parts.append(_PCAP_HEAD(sec & _MASK32, frac, n, orig_len))
-            parts.append(data)
+            sec, frac = divmod(ts // self._scale, self._per_second)
+            parts += (_PCAP_HEAD(sec & _MASK32, frac, n, orig_len), data)
             self._size += 16 + n
         self.frames += 1
         if self._size >= _FLUSH:
@@ -253,9 +256,8 @@ class CaptureWriter:
 
     def _drain(self) -> None:
         if self._parts:
-            self.stream.write(b"".join(self._parts))
-            self._parts = []
-            self._size = 0
+            parts, self._parts, self._size = self._parts, [], 0  # taken first: never written twice
+            self.stream.write(b"".join(parts))
 
     def flush(self) -> None:
         """Write what is gathered, and flush the stream."""
