@@ -42,6 +42,7 @@ from mptcpspec.capture.pcap import Frame
 from mptcpspec.errors import MptcpspecError
 
 __all__ = [
+    "DEFAULT_SNAPLEN",
     "FORMATS",
     "CaptureWriter",
     "Interface",
