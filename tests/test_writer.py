@@ -312,3 +312,21 @@ def test_write_standard_output_needs_quiet(capsys):
     code, out, err = run_ours(capsys, "-r", str(SLL), "-w", "-")
     assert (code, out) == (2, "")
     assert err.count("\n") == 1 and "-q" in err
+
+
+def test_interrupted_write_leaves_a_complete_file(tmp_path, capsys, monkeypatch):
+    """Ctrl-C part way: status 130, and the file holds every frame written before it, readable."""
+    write = CaptureWriter.write
+    calls = []
+
+    def interrupted(self, frame):
+        calls.append(frame)
+        if len(calls) == 50:
+            raise KeyboardInterrupt
+        write(self, frame)
+
+    monkeypatch.setattr(CaptureWriter, "write", interrupted)
+    path = tmp_path / "x.pcapng"
+    code, _, _ = run_ours(capsys, "-r", str(SLL), "-q", "-w", str(path))
+    assert code == 130
+    assert frames(path) == [f[:4] + (0, False) for f in frames(SLL)[:49]]
