@@ -30,7 +30,7 @@ from mptcpspec.cli.exitcode import ExitCode
 if TYPE_CHECKING:
     from mptcpspec.dissect.writers import PacketWriter
 
-__all__ = ["add_parsers", "cmd_connections", "cmd_dissect", "fields_settings"]
+__all__ = ["add_parsers", "cmd_connections", "cmd_dissect", "fields_settings", "packet_writer"]
 
 DISSECT_EPILOG = """\
 examples:
@@ -78,7 +78,7 @@ def fields_settings(values: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _writer(args: argparse.Namespace) -> PacketWriter | None:
+def packet_writer(args: argparse.Namespace) -> PacketWriter | None:
     """The writer that ``-T``, ``-e``, ``-E`` and ``-q`` ask for (None: no packets printed)."""
     from mptcpspec.dissect.fields import UnknownFieldError
     from mptcpspec.dissect.writers import FieldsWriter, JsonWriter, TextWriter
@@ -139,7 +139,7 @@ def cmd_dissect(args: argparse.Namespace) -> int:
             keep = compile_filter(args.filter)
         except FilterError as e:
             raise CommandError(ExitCode.USAGE, str(e)) from None
-    writer = _writer(args)
+    writer = packet_writer(args)
     folder = None
     if args.follow is not None:
         folder = Path(args.follow_dir)  # made first: a folder that cannot be made is said before any reading
