@@ -1,0 +1,492 @@
+"""Live capture through libpcap, the library tcpdump and dumpcap capture with, loaded with ctypes.
+
+>>> from mptcpspec.capture.live import LiveCapture
+>>> with LiveCapture(["veth0"], bpf="tcp", count=100) as cap:  # doctest: +SKIP
+...     for batch in cap.batches():
+...         ...
+
+A :class:`LiveCapture` is a :class:`~mptcpspec.capture.source.FrameSource`: the dissector reads it
+as it reads a file.  Each interface is one libpcap handle (``pcap_create``, snapshot length,
+promiscuous mode, buffer size, nanosecond timestamps, ``pcap_activate``; the capture filter compiled
+by libpcap, so in tcpdump's dialect); the handles are non-blocking and waited on with ``select``, so
+that a stop request, a signal or a deadline is seen within :data:`TIMEOUT_MS`.
+
+A stop (:meth:`LiveCapture.stop`, which a signal handler may call, ``duration``) drains what the
+kernel already holds: libpcap's TPACKET_V3 ring hands a block over when it is full or when its
+timeout expires, so the capture waits one timeout for the last block.  ``count`` stops at once
+after that many frames.  An interface that fails during the capture (deleted, down) ends the
+capture without raising: :attr:`LiveCapture.failure` says why, and the frames read before it were
+handed on.  :meth:`LiveCapture.close` reads the kernel's counts (``pcap_stats``) into
+:attr:`LiveCapture.stats` before it closes the handles.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ctypes
+import ctypes.util
+import os
+import select
+import signal
+import struct
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from mptcpspec.capture.pcap import Frame
+from mptcpspec.capture.writer import DEFAULT_SNAPLEN, Interface
+from mptcpspec.errors import MptcpspecError
+
+__all__ = [
+    "DEFAULT_SNAPLEN",
+    "HOLD_MS",
+    "TIMEOUT_MS",
+    "CaptureFilterError",
+    "CaptureStartError",
+    "DeviceInfo",
+    "InterfaceStats",
+    "LibpcapMissingError",
+    "LiveCapture",
+    "LiveCaptureError",
+    "libpcap_version",
+    "list_interfaces",
+    "stop_on_signals",
+]
+
+#: Milliseconds libpcap holds a partly filled ring block before it hands it over; also the longest a
+#: stop request waits to be seen.
+TIMEOUT_MS = 100
+#: Milliseconds a frame of one of several interfaces is held, so that those of the others, whose
+#: blocks come on their own clocks, can be merged in before it.
+HOLD_MS = 3 * TIMEOUT_MS
+_ERRBUF = 256  # PCAP_ERRBUF_SIZE
+_PRECISION_NANO = 1
+_WARNING_PROMISC_NOTSUP = 2
+_NO_SUCH_DEVICE, _PERM_DENIED, _PROMISC_PERM_DENIED, _IFACE_NOT_UP = -5, -8, -11, -9
+_IF_LOOPBACK = 1
+_HEADER = struct.Struct("qqII").unpack  # struct pcap_pkthdr on LP64: timeval (seconds, fraction), caplen, len
+_HEADER_SIZE = 24
+_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+
+
+def _timestamp(frame: Frame) -> int:
+    return frame[0]
+
+
+class LiveCaptureError(MptcpspecError):
+    """A live capture that cannot start: ``interface`` (None: not one in particular) and ``reason``."""
+
+    def __init__(self, interface: str | None, reason: str) -> None:
+        self.interface = interface
+        self.reason = reason
+        super().__init__(f"{interface}: {reason}" if interface is not None else reason)
+
+
+class LibpcapMissingError(LiveCaptureError):
+    """libpcap cannot be loaded."""
+
+
+class CaptureStartError(LiveCaptureError):
+    """An interface that cannot be captured on: ``kind`` is ``no-device``, ``permission`` or ``other``."""
+
+    def __init__(self, interface: str, reason: str, kind: str) -> None:
+        super().__init__(interface, reason)
+        self.kind = kind
+
+
+class CaptureFilterError(LiveCaptureError):
+    """A capture filter libpcap does not compile."""
+
+
+class _PcapIf(ctypes.Structure):
+    pass
+
+
+_PcapIf._fields_ = [
+    ("next", ctypes.POINTER(_PcapIf)),
+    ("name", ctypes.c_char_p),
+    ("description", ctypes.c_char_p),
+    ("addresses", ctypes.c_void_p),
+    ("flags", ctypes.c_uint32),
+]
+
+
+class _Stat(ctypes.Structure):
+    _fields_ = [("ps_recv", ctypes.c_uint), ("ps_drop", ctypes.c_uint), ("ps_ifdrop", ctypes.c_uint)]
+
+
+class _Program(ctypes.Structure):
+    _fields_ = [("bf_len", ctypes.c_uint), ("bf_insns", ctypes.c_void_p)]
+
+
+_SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
+    "pcap_create": (ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p]),
+    "pcap_set_snaplen": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int]),
+    "pcap_set_promisc": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int]),
+    "pcap_set_timeout": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int]),
+    "pcap_set_buffer_size": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int]),
+    "pcap_set_tstamp_precision": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int]),
+    "pcap_activate": (ctypes.c_int, [ctypes.c_void_p]),
+    "pcap_geterr": (ctypes.c_char_p, [ctypes.c_void_p]),
+    "pcap_statustostr": (ctypes.c_char_p, [ctypes.c_int]),
+    "pcap_datalink": (ctypes.c_int, [ctypes.c_void_p]),
+    "pcap_snapshot": (ctypes.c_int, [ctypes.c_void_p]),
+    "pcap_compile": (
+        ctypes.c_int,
+        [ctypes.c_void_p, ctypes.POINTER(_Program), ctypes.c_char_p, ctypes.c_int, ctypes.c_uint32],
+    ),
+    "pcap_setfilter": (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(_Program)]),
+    "pcap_freecode": (None, [ctypes.POINTER(_Program)]),
+    "pcap_setnonblock": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p]),
+    "pcap_get_selectable_fd": (ctypes.c_int, [ctypes.c_void_p]),
+    "pcap_dispatch": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, _CALLBACK, ctypes.c_void_p]),
+    "pcap_breakloop": (None, [ctypes.c_void_p]),
+    "pcap_stats": (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(_Stat)]),
+    "pcap_close": (None, [ctypes.c_void_p]),
+    "pcap_findalldevs": (ctypes.c_int, [ctypes.POINTER(ctypes.POINTER(_PcapIf)), ctypes.c_char_p]),
+    "pcap_freealldevs": (None, [ctypes.POINTER(_PcapIf)]),
+    "pcap_lib_version": (ctypes.c_char_p, []),
+}
+_LIBRARY: list[ctypes.CDLL] = []
+
+
+def _libpcap() -> ctypes.CDLL:
+    """libpcap, loaded once, with the signatures of the functions used."""
+    if _LIBRARY:
+        return _LIBRARY[0]
+    names = [n for n in (ctypes.util.find_library("pcap"), "libpcap.so.1", "libpcap.so.0.8", "libpcap.so") if n]
+    lib = None
+    for name in names:
+        try:
+            lib = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
+    if lib is None:
+        raise LibpcapMissingError(
+            None, "live capture needs libpcap, which is not installed (Debian: apt-get install libpcap0.8)"
+        )
+    for fname, (restype, argtypes) in _SIGNATURES.items():
+        func = getattr(lib, fname)
+        func.restype = restype
+        func.argtypes = argtypes
+    _LIBRARY.append(lib)
+    return lib
+
+
+def libpcap_version() -> str:
+    """libpcap's own version string, e.g. ``libpcap version 1.10.3 (with TPACKET_V3)``."""
+    return bytes(_libpcap().pcap_lib_version()).decode(errors="replace")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """An interface libpcap can capture on."""
+
+    name: str
+    description: str | None
+    loopback: bool
+
+
+def list_interfaces() -> list[DeviceInfo]:
+    """The interfaces libpcap can capture on, in its order (``pcap_findalldevs``)."""
+    lib = _libpcap()
+    head = ctypes.POINTER(_PcapIf)()
+    err = ctypes.create_string_buffer(_ERRBUF)
+    if lib.pcap_findalldevs(ctypes.byref(head), err) != 0:
+        raise LiveCaptureError(None, f"cannot list the interfaces: {err.value.decode(errors='replace')}")
+    out = []
+    node = head
+    try:
+        while node:
+            d = node.contents
+            name = (d.name or b"").decode(errors="replace")
+            desc = d.description.decode(errors="replace") if d.description else None
+            out.append(DeviceInfo(name, desc, bool(d.flags & _IF_LOOPBACK)))
+            node = d.next
+    finally:
+        if head:
+            lib.pcap_freealldevs(head)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceStats:
+    """The kernel's counts for one interface at the end of a capture (``pcap_stats``); None: not known."""
+
+    name: str
+    received: int | None  #: packets the capture filter accepted, dropped ones included (``ps_recv``)
+    dropped: int | None  #: dropped for want of room in the capture buffer (``ps_drop``)
+    interface_dropped: int | None  #: dropped by the interface or its driver (``ps_ifdrop``)
+
+
+def _text(value: bytes | None) -> str:
+    return (value or b"").decode(errors="replace").strip()
+
+
+class _Handle:
+    """One interface's libpcap handle, active, non-blocking."""
+
+    def __init__(self, lib: ctypes.CDLL, name: str, index: int) -> None:
+        self.lib = lib
+        self.name = name
+        self.index = index
+        self.linktype = 0
+        self.snaplen = 0
+        self.fd = -1
+        self.failed: str | None = None
+        self.callback: Any = None
+        err = ctypes.create_string_buffer(_ERRBUF)
+        self.p = lib.pcap_create(name.encode(), err)
+        if not self.p:
+            raise CaptureStartError(name, _text(err.value) or "cannot be opened", "other")
+
+    def _frame_callback(self, sink: list[Frame]) -> Any:
+        append, string_at, header, index = sink.append, ctypes.string_at, _HEADER, self.index
+        linktype = self.linktype
+
+        def on_frame(user: int | None, hdr: int, data: int) -> None:
+            sec, nsec, caplen, length = header(string_at(hdr, _HEADER_SIZE))
+            append((sec * 1_000_000_000 + nsec, linktype, string_at(data, caplen), length, index, caplen < length))
+
+        return on_frame
+
+    def activate(
+        self, sink: list[Frame], snaplen: int, promisc: bool, buffer_bytes: int | None, bpf: str | None
+    ) -> None:
+        lib, p, name = self.lib, self.p, self.name
+        lib.pcap_set_snaplen(p, snaplen)
+        lib.pcap_set_promisc(p, int(promisc))
+        lib.pcap_set_timeout(p, TIMEOUT_MS)
+        if buffer_bytes is not None:
+            lib.pcap_set_buffer_size(p, buffer_bytes)
+        lib.pcap_set_tstamp_precision(p, _PRECISION_NANO)
+        status = lib.pcap_activate(p)
+        if status < 0:
+            detail = _text(lib.pcap_geterr(p))
+            general = _text(lib.pcap_statustostr(status))
+            if status == _NO_SUCH_DEVICE:
+                raise CaptureStartError(name, "no such interface", "no-device")
+            if status in (_PERM_DENIED, _PROMISC_PERM_DENIED):
+                why = f" ({detail})" if detail and detail != general else ""
+                raise CaptureStartError(
+                    name, f"no permission to capture: root or CAP_NET_RAW is needed{why}", "permission"
+                )
+            if status == _IFACE_NOT_UP:
+                raise CaptureStartError(name, "the interface is not up", "other")
+            raise CaptureStartError(name, detail or general, "other")
+        self.linktype = lib.pcap_datalink(p)
+        self.snaplen = lib.pcap_snapshot(p)
+        self.callback = _CALLBACK(self._frame_callback(sink))
+        if bpf is not None:
+            prog = _Program()
+            if lib.pcap_compile(p, ctypes.byref(prog), bpf.encode(), 1, 0xFFFFFFFF) != 0:  # PCAP_NETMASK_UNKNOWN
+                raise CaptureFilterError(name, f"capture filter {bpf!r}: {_text(lib.pcap_geterr(p))}")
+            try:
+                if lib.pcap_setfilter(p, ctypes.byref(prog)) != 0:
+                    raise CaptureFilterError(name, f"capture filter {bpf!r}: {_text(lib.pcap_geterr(p))}")
+            finally:
+                lib.pcap_freecode(ctypes.byref(prog))
+        err = ctypes.create_string_buffer(_ERRBUF)
+        if lib.pcap_setnonblock(p, 1, err) != 0:
+            raise CaptureStartError(name, _text(err.value), "other")
+        self.fd = lib.pcap_get_selectable_fd(p)
+        if self.fd < 0:
+            raise CaptureStartError(name, "libpcap gives no descriptor to wait on", "other")
+
+    def dispatch(self, limit: int = -1) -> int:
+        """Hand the frames the kernel holds to the sink; -1 (and :attr:`failed` set) on an error."""
+        n = int(self.lib.pcap_dispatch(self.p, limit, self.callback, None))
+        if n == -1:
+            why = _text(self.lib.pcap_geterr(self.p)) or "the capture failed"
+            self.failed = why[:1].lower() + why[1:] if why[1:2].islower() else why  # "The interface disappeared"
+        return n
+
+    def stats(self) -> InterfaceStats:
+        st = _Stat()
+        if self.lib.pcap_stats(self.p, ctypes.byref(st)) != 0:
+            return InterfaceStats(self.name, None, None, None)
+        return InterfaceStats(self.name, st.ps_recv, st.ps_drop, st.ps_ifdrop)
+
+    def close(self) -> None:
+        if self.p:
+            self.lib.pcap_close(self.p)
+            self.p = None
+
+
+class LiveCapture:
+    """Frames captured live on ``interfaces`` (``any``: all of them), as a
+    :class:`~mptcpspec.capture.source.FrameSource`; a frame's interface is its index in ``interfaces``.
+
+    ``snaplen``: octets kept of each frame; ``promisc``: promiscuous mode; ``buffer_mib``: the kernel
+    buffer (None: libpcap's 2 MiB); ``bpf``: capture filter; ``count``: stop after so many frames;
+    ``duration``: stop after so many seconds.  Opening raises :class:`LiveCaptureError` (no libpcap,
+    no such interface, no permission, a filter that does not compile) before any frame is read."""
+
+    def __init__(
+        self,
+        interfaces: Sequence[str],
+        *,
+        snaplen: int = DEFAULT_SNAPLEN,
+        promisc: bool = True,
+        buffer_mib: int | None = None,
+        bpf: str | None = None,
+        count: int | None = None,
+        duration: float | None = None,
+    ) -> None:
+        lib = _libpcap()
+        self.problems: list[str] = []
+        self.frames = 0  #: frames handed on
+        self.count = count or None
+        self.duration = duration
+        self.failure: str | None = None  #: why the capture ended early: an interface that failed
+        self.stopped_by: str | None = None  #: ``count``, ``duration``, ``signal``, ``failure``, or None
+        self.stats: list[InterfaceStats] = []  #: the kernel's counts, set by :meth:`close`
+        self._sink: list[Frame] = []
+        self._pending: list[Frame] = []  # frames of several interfaces, held to be merged in time order
+        self._stop = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._handles: list[_Handle] = []
+        try:
+            for i, name in enumerate(interfaces):
+                h = _Handle(lib, name, i)
+                self._handles.append(h)
+                h.activate(self._sink, snaplen, promisc, None if buffer_mib is None else buffer_mib << 20, bpf)
+        except BaseException:
+            self.close()
+            raise
+        self.started = time.monotonic()
+
+    @property
+    def names(self) -> list[str]:
+        return [h.name for h in self._handles]
+
+    @property
+    def interfaces(self) -> list[Interface]:
+        """The interfaces, as a capture file describes them (name, link type, snapshot length)."""
+        return [Interface(h.name, h.linktype, h.snaplen) for h in self._handles]
+
+    @property
+    def position(self) -> int:
+        return 0
+
+    def stop(self, reason: str = "signal") -> None:
+        """Ask the capture to stop, draining what the kernel holds; safe in a signal handler."""
+        if not self._stop:
+            self.stopped_by = reason
+        self._stop = True
+        try:
+            os.write(self._wake_w, b"\0")
+        except OSError:
+            pass
+
+    def _take(self, everything: bool = False) -> list[Frame]:
+        """The frames to hand on now.  From several interfaces, frames are merged in time order:
+        each interface's ring hands its blocks over on its own clock, so a frame is held until
+        :data:`HOLD_MS` have passed since it was captured, when no other ring can hold an older
+        one (``everything``: at the end, all of them)."""
+        if len(self._handles) > 1:
+            pending = self._pending
+            pending.extend(self._sink)
+            self._sink.clear()
+            pending.sort(key=_timestamp)
+            cut = len(pending)
+            if not everything:
+                limit = time.time_ns() - HOLD_MS * 1_000_000
+                cut = bisect.bisect_right(pending, limit, key=_timestamp)
+            batch = pending[:cut]
+            del pending[:cut]
+        else:
+            batch = self._sink[:]
+            self._sink.clear()
+        if self.count is not None and self.frames + len(batch) >= self.count:
+            del batch[self.count - self.frames :]
+            self._stop = True
+            self.stopped_by = self.stopped_by or "count"
+        self.frames += len(batch)
+        return batch
+
+    def _poll(self, wait: float) -> None:
+        """Wait up to ``wait`` seconds for frames, and put those the kernel hands over in the sink."""
+        live = [h for h in self._handles if h.failed is None]
+        fds = [h.fd for h in live]
+        try:
+            ready, _, _ = select.select([*fds, self._wake_r], [], [], max(wait, 0.0))
+        except InterruptedError:  # pragma: no cover - select is retried by Python itself (PEP 475)
+            return
+        if self._wake_r in ready:
+            os.read(self._wake_r, 64)
+        for h in live:
+            if h.fd in ready and h.dispatch() < 0:
+                self.failure = f"{h.name}: {h.failed}"
+                self.stopped_by = "failure"
+                self._stop = True
+
+    def batches(self) -> Iterator[list[Frame]]:
+        """The frames, one list per look at the kernel's buffers, until a stop (see the module)."""
+        while not self._stop:
+            wait = TIMEOUT_MS / 1000
+            if self.duration is not None:
+                left = self.started + self.duration - time.monotonic()
+                if left <= 0:
+                    self.stop("duration")
+                    break
+                wait = min(wait, left)
+            self._poll(wait)
+            if self._sink or self._pending:
+                batch = self._take()
+                if batch:
+                    yield batch
+        if self.stopped_by != "count":
+            yield from self._drain()
+
+    def _drain(self) -> Iterator[list[Frame]]:
+        """After a stop: the frames the kernel already holds, the last partly filled block included."""
+        deadline = time.monotonic() + 2 * TIMEOUT_MS / 1000
+        while any(h.failed is None for h in self._handles) and (self.count is None or self.frames < self.count):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._poll(min(left, TIMEOUT_MS / 1000))
+        if self._sink or self._pending:
+            batch = self._take(everything=True)
+            if batch:
+                yield batch
+
+    def close(self) -> None:
+        """Read the kernel's counts into :attr:`stats` and close the handles (a second call does nothing)."""
+        if self._handles:
+            self.stats = [h.stats() for h in self._handles]
+        for h in self._handles:
+            h.close()
+        self._handles = []
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
+
+    def __enter__(self) -> LiveCapture:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def stop_on_signals(capture: LiveCapture) -> Iterator[None]:
+    """While the block runs, SIGINT and SIGTERM stop ``capture`` cleanly (a second SIGINT interrupts)."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        capture.stop("signal")
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
