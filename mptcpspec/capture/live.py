@@ -28,6 +28,7 @@ import ctypes.util
 import os
 import select
 import signal
+import socket
 import struct
 import time
 from collections.abc import Iterator, Sequence
@@ -238,6 +239,7 @@ class _Handle:
         self.snaplen = 0
         self.fd = -1
         self.failed: str | None = None
+        self.netdev = False
         self.callback: Any = None
         err = ctypes.create_string_buffer(_ERRBUF)
         self.p = lib.pcap_create(name.encode(), err)
@@ -280,6 +282,10 @@ class _Handle:
             raise CaptureStartError(name, detail or general, "other")
         self.linktype = lib.pcap_datalink(p)
         self.snaplen = lib.pcap_snapshot(p)
+        try:
+            self.netdev = name != "any" and socket.if_nametoindex(name) > 0  # not nflog, dbus-system...
+        except OSError:
+            self.netdev = False
         self.callback = _CALLBACK(self._frame_callback(sink))
         if bpf is not None:
             prog = _Program()
@@ -421,7 +427,14 @@ class LiveCapture:
         if self._wake_r in ready:
             os.read(self._wake_r, 64)
         for h in live:
-            if h.fd in ready and h.dispatch() < 0:
+            if h.fd in ready:
+                h.dispatch()
+            elif not ready and h.netdev:  # idle: is the interface still there (libpcap may not say)
+                try:
+                    socket.if_nametoindex(h.name)
+                except OSError:
+                    h.failed = "the interface disappeared"
+            if h.failed is not None and self.failure is None:
                 self.failure = f"{h.name}: {h.failed}"
                 self.stopped_by = "failure"
                 self._stop = True

@@ -139,8 +139,8 @@ def cmd_live(args: argparse.Namespace) -> int:
             devices = list_interfaces()
         except LiveCaptureError as e:
             raise CommandError(ExitCode.UNUSABLE, str(e)) from None
-        for i, d in enumerate(devices, 1):
-            print(f"{i}. {d.name}" + (" (Loopback)" if d.loopback else ""))
+        for i, dev in enumerate(devices, 1):
+            print(f"{i}. {dev.name}" + (" (Loopback)" if dev.loopback else ""))
         return ExitCode.OK
     _check(args)
     record_only = args.write is not None and not args.print_packets
