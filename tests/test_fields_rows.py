@@ -23,11 +23,12 @@ from mptcpspec.analysis import PacketInfo
 from mptcpspec.dissect.fields import FIELDS, UnknownFieldError, compile_row, option_fields
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.dissect.writers import FieldsWriter
-from tests.conftest import CAPTURES
+from tests.conftest import CAPTURES, DATA
 from tests.strategies import MPTCP
 
 NAMES = list(FIELDS)
 SEP, AGG = "\x1e", "\x1f"  # cannot occur in a value
+ENCAPSULATED = tuple(sorted((DATA / "encap").glob("*.pcap")))  # the encapsulations' fields have values there
 
 
 def rows_and_values(infos, names=NAMES, options=None) -> tuple[list[str], list[list[list[str]]]]:
@@ -78,7 +79,7 @@ def test_rows_of_the_rare_option_variants(tmp_path):
 def test_every_field_has_values_somewhere():
     """The captures give most fields a value, so the comparisons above compare something."""
     seen: set[str] = set()
-    for path in CAPTURES:
+    for path in CAPTURES + ENCAPSULATED:
         for info in Dissection(path, two_pass=True):
             seen.update(n for n in NAMES if FIELDS[n].get(info))
     missing = sorted(set(NAMES) - seen)

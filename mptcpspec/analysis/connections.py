@@ -28,7 +28,7 @@ from mptcpspec.analysis.model import (
     Subflow,
 )
 from mptcpspec.analysis.seqspace import M32, M64, SequenceSpace
-from mptcpspec.capture.packets import Packet, TcpFlags
+from mptcpspec.capture.packets import Layer, Packet, TcpFlags
 from mptcpspec.codec.generated.options import decode_dss
 from mptcpspec.codec.options import (
     KIND_MPTCP,
@@ -218,9 +218,11 @@ class Analyzer:
         pkt: Packet | None,
         error: DecodeError | None = None,
         ip: tuple[int, IPAddress, IPAddress] | None = None,
+        layers: tuple[Layer, ...] = (),
     ) -> PacketInfo:
         """Frame ``number``: ``pkt`` its TCP segment, or None with the ``error`` that stopped its
-        decoding, or for a frame without TCP (``ip``: its IP version and addresses, if IP)."""
+        decoding, or for a frame without TCP (``ip``: its IP version and addresses, if IP;
+        ``layers``: its headers)."""
         if pkt is None:
             if error is not None:
                 self.counts["malformed"] += 1
@@ -228,7 +230,7 @@ class Analyzer:
                 self.experts["mptcp.packet.malformed"] += 1
                 return PacketInfo(number, timestamp_ns, caplen, orig_len, error=error, experts=ex)
             self.counts["not TCP"] += 1
-            return PacketInfo(number, timestamp_ns, caplen, orig_len, ip=ip)
+            return PacketInfo(number, timestamp_ns, caplen, orig_len, ip=ip, layers=layers)
         self.counts["TCP"] += 1
         return self.feed_tcp(number, timestamp_ns, caplen, orig_len, pkt)
 
@@ -298,7 +300,7 @@ class Analyzer:
             later = self.reinjected_in
             return _info(
                 number, ts, caplen, orig_len, pkt, (), None, sf.index, tcp_seq, tcp_ack, None, None, None, (),
-                None, None, None, (), (), (), sf, None, None, False, later.get(number, ()) if later else (),
+                None, None, None, (), (), (), sf, None, None, False, later.get(number, ()) if later else (), (),
             )  # fmt: skip
         else:
             found = ()
@@ -414,7 +416,7 @@ class Analyzer:
             number, ts, caplen, orig_len, pkt, found, None, sf.index, tcp_seq, tcp_ack, stream, from_client,
             master, dss, payload_dsn, payload_dsn64, mapping_frame, tuple(reinj) if reinj else (),
             tuple(checks) if checks else (), shown, sf, conn, None,
-            stream is not None and mptcp is found and bool(found), later.get(number, ()) if later else (),
+            stream is not None and mptcp is found and bool(found), later.get(number, ()) if later else (), (),
         )  # fmt: skip
 
     def _options(

@@ -15,7 +15,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import TypeAlias
 
 from mptcpspec.analysis.expert import Expert
-from mptcpspec.capture.packets import Packet
+from mptcpspec.capture.packets import Layer, Packet
 from mptcpspec.codec.crypto import Check
 from mptcpspec.codec.generated.closure import ClosureMachine
 from mptcpspec.codec.options import (
@@ -107,6 +107,9 @@ class PacketInfo:
     #: later frames that carried this data again on another subflow (Wireshark's mptcp.reinjected_in):
     #: known only to a second pass (``Dissection(..., two_pass=True)``, ``dissect -2``)
     reinjected_in: tuple[int, ...] = ()
+    #: every header of a frame without TCP, outermost first: VLAN tags, tunnels, IP and UDP headers
+    #: (:func:`~mptcpspec.capture.encap.frame_layers`)
+    layers: tuple[Layer, ...] = ()
 
     @property
     def options(self) -> TcpOptions | None:

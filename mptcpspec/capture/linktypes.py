@@ -18,8 +18,11 @@ class LinkType(IntEnum):
 
     NULL = 0
     ETHERNET = 1
+    PPP = 9  #: PPP, with or without the HDLC address and control octets
     RAW_OLD = 12  # DLT_RAW on most BSDs
     RAW_OLD2 = 14  # DLT_RAW on OpenBSD
+    PPP_HDLC = 50  #: PPP in HDLC-like framing (RFC 1662), or Cisco HDLC
+    PPP_ETHER = 51  #: PPPoE without its Ethernet header
     RAW = 101
     LOOP = 108
     LINUX_SLL = 113

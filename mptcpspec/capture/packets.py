@@ -18,6 +18,7 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 
+from mptcpspec.capture.encap import EtherType, IpProto, Layer, walk
 from mptcpspec.capture.linktypes import LinkType
 from mptcpspec.capture.pcap import Record
 from mptcpspec.codec.runtime import FlagTable, fast_constructor
@@ -28,6 +29,7 @@ __all__ = [
     "EtherType",
     "IpProto",
     "LINKTYPES",
+    "Layer",
     "Packet",
     "TcpFlags",
     "decode_frame",
@@ -49,30 +51,6 @@ class TcpFlags(IntFlag):
     ECE = 0x040
     CWR = 0x080
     AE = 0x100
-
-
-class EtherType(IntEnum):
-    """The EtherTypes a frame's link layer is followed through (IEEE 802 numbers)."""
-
-    IPV4 = 0x0800
-    IPV6 = 0x86DD
-    VLAN = 0x8100  #: IEEE 802.1Q tag
-    QINQ = 0x88A8  #: IEEE 802.1ad service tag
-    QINQ_OLD = 0x9100  #: the pre-standard 802.1ad tag
-
-
-class IpProto(IntEnum):
-    """IP protocol numbers (IANA "Assigned Internet Protocol Numbers"): TCP and the IPv6 extension headers."""
-
-    HOPOPTS = 0  #: IPv6 hop-by-hop options
-    TCP = 6
-    ROUTING = 43  #: IPv6 routing header
-    FRAGMENT = 44  #: IPv6 fragment header
-    AH = 51  #: authentication header (its length counts 4-octet units)
-    DSTOPTS = 60  #: IPv6 destination options
-    MOBILITY = 135
-    HIP = 139  #: Host Identity Protocol
-    SHIM6 = 140
 
 
 class AddressFamily(IntEnum):
@@ -113,6 +91,10 @@ class Packet:
     #: empty, and ``hdr_len`` says how long the header was
     options_cut: bool = False
     hdr_len: int = 0  #: the TCP header length of the data offset field (0: not from a capture)
+    #: the encapsulation layers around the segment's IP header, outermost first: VLAN tags, MPLS
+    #: labels, PPP, PPPoE, outer IP headers, GRE, UDP, VXLAN, Geneve, GTP-U
+    #: (:mod:`~mptcpspec.capture.encap`); empty for a plain frame
+    tunnel: tuple[Layer, ...] = ()
 
     @property
     def payload_cut(self) -> bool:
@@ -175,9 +157,12 @@ _ip4 = struct.Struct("!BBHHHBB").unpack_from  # up to the protocol; the addresse
 _ip4tcp = struct.Struct("!BBHHHBBH8sHHIIHHHH").unpack_from  # a 20-octet IPv4 header and the TCP header
 _ip6 = struct.Struct("!IHBB").unpack_from
 _IP_ETHERTYPES = frozenset((_ETH_IPV4, _ETH_IPV6))
+_TUNNELS = frozenset(int(t) for t in (IpProto.IPIP, IpProto.IPV6, IpProto.GRE, IpProto.UDP))
+_NO_TUNNEL: tuple[Layer, ...] = ()
 
 
-#: the link types decoded: Ethernet, Linux cooked v1 and v2, raw IP, BSD null, loopback (every LinkType)
+#: the link types decoded: Ethernet, Linux cooked v1 and v2, raw IP, BSD null, loopback, PPP, PPP in
+#: HDLC framing, PPPoE (every LinkType)
 LINKTYPES = frozenset(int(t) for t in LinkType)
 
 
@@ -271,15 +256,18 @@ def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | 
     elif linktype == _ETHERNET and n > 14 and ((data[12] << 8) | data[13]) in _IP_ETHERTYPES:
         p = 14
     else:
-        at = ip_payload_offset(linktype, data)
-        if at is None or n <= at:
+        at = _plain_ip_offset(linktype, data)
+        if at is None:
+            return _decode_walk(linktype, data, timestamp_ns)
+        if n <= at:
             return None
         p = at
     ver = data[p] >> 4
     if data[p] == _IPV4_PLAIN and n >= p + 40:  # IPv4 without options and a whole TCP header: one unpack for both
         _, _, total, _, frag, ttl, proto, _, a, sport, dport, seq, ack, offflags, win, csum, urg = _ip4tcp(data, p)
         if proto != _TCP or frag & _IPV4_FRAG_OFFSET:
-            return None  # not TCP, or a fragment without the TCP header
+            # a tunnel, or not TCP, or a fragment without the TCP header
+            return _decode_walk(linktype, data, timestamp_ns) if proto in _TUNNELS else None
         if total == 0:  # segmentation offload captures leave it zero
             total = n - p
         elif total < 20:
@@ -291,12 +279,32 @@ def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | 
             pair = _v4_pair(a)
         src, dst = pair
     else:
-        return _decode_other(data, p, ver, n, timestamp_ns)
+        r = _decode_other(data, p, ver, n, timestamp_ns, None)
+        return _decode_walk(linktype, data, timestamp_ns) if r is False else r
     doff = (offflags >> 12) * 4
     o = t + doff
     if doff < 20 or o > end or n < o:
         return _cut_or_error(
-            ver, src, dst, sport, dport, seq, ack, offflags, win, csum, urg, ttl, timestamp_ns, data, doff, p, t, end, n
+            ver,
+            src,
+            dst,
+            sport,
+            dport,
+            seq,
+            ack,
+            offflags,
+            win,
+            csum,
+            urg,
+            ttl,
+            timestamp_ns,
+            data,
+            doff,
+            p,
+            t,
+            end,
+            n,
+            _NO_TUNNEL,
         )
     return _packet(
         ver,
@@ -317,6 +325,7 @@ def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | 
         timestamp_ns,
         False,
         doff,
+        _NO_TUNNEL,
     )
 
 
@@ -340,6 +349,7 @@ def _cut_or_error(
     t: int,
     end: int,
     n: int,
+    tunnel: tuple[Layer, ...],
 ) -> Packet:
     """A TCP header whose options the snapshot length cut (the captured part kept, marked), or
     the DecodeError of a header that cannot be."""
@@ -364,12 +374,17 @@ def _cut_or_error(
         timestamp_ns,
         True,
         doff,
+        tunnel,
     )
 
 
-def _decode_other(data: bytes, p: int, ver: int, n: int, timestamp_ns: int) -> Packet | None:
+def _decode_other(
+    data: bytes, p: int, ver: int, n: int, timestamp_ns: int, tunnel: tuple[Layer, ...] | None
+) -> Packet | None | bool:
     """decode_frame from the IP header at ``p`` on, for what its fast path leaves: IPv4 with options
-    or cut short, IPv6, other versions."""
+    or cut short, IPv6, other versions, and the innermost IP header of a tunnel (``tunnel``: its
+    layers).  False (for ``tunnel`` None) when the header carries a tunnel protocol, for
+    :func:`_decode_walk` to follow."""
     src: _Address
     dst: _Address
     if ver == 4:
@@ -380,7 +395,8 @@ def _decode_other(data: bytes, p: int, ver: int, n: int, timestamp_ns: int) -> P
         if ihl < 20:
             raise DecodeError("IPv4 header", "IHL", p, f"header length {ihl} is under 20")
         if proto != _TCP or frag & _IPV4_FRAG_OFFSET:
-            return None  # not TCP, or a fragment without the TCP header
+            # not TCP (a tunnel protocol: told), or a fragment without the TCP header
+            return False if tunnel is None and proto in _TUNNELS else None
         if total == 0:  # segmentation offload captures leave it zero
             total = n - p
         elif total < ihl:
@@ -413,7 +429,7 @@ def _decode_other(data: bytes, p: int, ver: int, n: int, timestamp_ns: int) -> P
                 nh = data[t]
                 t += 8
             else:
-                return None
+                return False if tunnel is None and nh in _TUNNELS else None
         a = data[p + 8 : p + 40]
         pair6 = _v6pairs.get(a)
         if pair6 is None:
@@ -428,7 +444,26 @@ def _decode_other(data: bytes, p: int, ver: int, n: int, timestamp_ns: int) -> P
     o = t + doff
     if doff < 20 or o > end or n < o:
         return _cut_or_error(
-            ver, src, dst, sport, dport, seq, ack, offflags, win, csum, urg, ttl, timestamp_ns, data, doff, p, t, end, n
+            ver,
+            src,
+            dst,
+            sport,
+            dport,
+            seq,
+            ack,
+            offflags,
+            win,
+            csum,
+            urg,
+            ttl,
+            timestamp_ns,
+            data,
+            doff,
+            p,
+            t,
+            end,
+            n,
+            tunnel or _NO_TUNNEL,
         )
     return _packet(
         ver,
@@ -449,4 +484,28 @@ def _decode_other(data: bytes, p: int, ver: int, n: int, timestamp_ns: int) -> P
         timestamp_ns,
         False,
         doff,
+        tunnel or _NO_TUNNEL,
     )
+
+
+def _plain_ip_offset(linktype: int, data: bytes) -> int | None:
+    """Offset of the IP header of a frame with nothing between its link header and IP (Linux cooked
+    v2, raw IP, BSD null and loopback), or None: the frame is walked (:func:`_decode_walk`)."""
+    if linktype == _LINUX_SLL2:
+        if len(data) < 20 or _u16(data, 0)[0] not in _IP_ETHERTYPES:
+            return None
+        return 20
+    if linktype in _RAW_IP:
+        return 0
+    if linktype == _NULL or linktype == _LOOP:
+        return ip_payload_offset(linktype, data)
+    return None
+
+
+def _decode_walk(linktype: int, data: bytes, timestamp_ns: int) -> Packet | None:
+    """The TCP segment of a frame with VLAN tags, MPLS, PPP, PPPoE or tunnels, its layers kept."""
+    layers, at = walk(linktype, data)
+    if at is None:
+        return None
+    r = _decode_other(data, at, data[at] >> 4, len(data), timestamp_ns, tuple(layers))
+    return r if isinstance(r, Packet) else None

@@ -48,6 +48,8 @@ class FieldDef:
     each: str | None = None  #: a sequence: ``value`` is taken for each element ``x`` of it
     every: bool = False  #: the same expression holds on frames without TCP (it must not use ``p``)
     other: str | None = None  #: the expression for frames without TCP, when it differs (None: no value)
+    #: a list expression for a TCP packet with encapsulation layers (``p.tunnel``), when it differs
+    tunnel: str | None = None
 
 
 def is_list(value: str) -> bool:
@@ -76,9 +78,11 @@ def values_expr(value: str, when: str | None = None, each: str | None = None) ->
     return f"[{value}]"
 
 
-def cell(value: str, when: str | None = None, each: str | None = None) -> str:
+def cell(value: str, when: str | None = None, each: str | None = None, tunnel: str | None = None) -> str:
     """The printed cell of a definition in the default output mode (every occurrence, joined with
     ``AGG``, no quotes), as an expression for a TCP packet."""
+    if tunnel is not None:
+        return f"(AGG.join({tunnel}) if p.tunnel else {cell(value, when, each)})"
     if each is not None:
         one = _as_empty(_X.sub("_s[0]", value))
         rest = values_expr(value, each="_s")
@@ -94,7 +98,10 @@ def getter_source(fname: str, d: FieldDef) -> str:
     if d.every:
         return f"def {fname}(i):\n    return {tcp}\n"
     other = "[]" if d.other is None else values_expr(d.other)
-    return f"def {fname}(i):\n    p = i.packet\n    if p is None:\n        return {other}\n    return {tcp}\n"
+    head = f"def {fname}(i):\n    p = i.packet\n    if p is None:\n        return {other}\n"
+    if d.tunnel is not None:
+        head += f"    if p.tunnel:\n        return {d.tunnel}\n"
+    return f"{head}    return {tcp}\n"
 
 
 def compile_getters(sources: Mapping[str, str], env: Mapping[str, object]) -> dict[str, Callable[..., list[str]]]:

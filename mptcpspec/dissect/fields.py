@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mptcpspec.analysis import PacketInfo
+from mptcpspec.capture.encap import Geneve, Gre, Gtp, Ip, Mpls, Ppp, Pppoe, Udp, Vlan, Vxlan
 from mptcpspec.capture.packets import TcpFlags
 from mptcpspec.codec.crypto import key_idsn, key_token
 from mptcpspec.codec.options import Dss, MpCapable, MpExperimental, MpTcpRst
@@ -78,14 +79,32 @@ def _tcpflag(bit: int) -> str:
     return f"'1' if int(p.flags) & {bit:#04x} else '0'"
 
 
+def _outer(layers: str, cls: str, expr: str, cond: str | None) -> str:
+    """The list of ``expr`` for each layer ``y`` of class ``cls`` in ``layers`` (and ``cond``)."""
+    return f"[{expr} for y in {layers} if type(y) is {cls}{'' if cond is None else ' and ' + cond}]"
+
+
 def _ip(version: int, which: str) -> FieldDef:
+    """ip.src and the like: every IP header's, outermost first (the tunnels' and the segment's)."""
     name = f"{'ip' if version == 4 else 'ipv6'}.{which}"
-    k = 1 if which == "src" else 2
+    outer = _outer("p.tunnel", "Ip", f"str(y.{which})", f"y.version == {version}")
     return FieldDef(
         name,
         f"IPv{version} {'source' if which == 'src' else 'destination'}",
         f"str(p.{which}) if p.version == {version} else NONE",
-        other=f"str(v[{k}]) if (v := i.ip) is not None and v[0] == {version} else NONE",
+        other=_outer("i.layers", "Ip", f"str(y.{which})", f"y.version == {version}"),
+        tunnel=f"{outer} + ([str(p.{which})] if p.version == {version} else [])",
+    )
+
+
+def _layer(name: str, description: str, cls: str, expr: str, cond: str | None = None) -> FieldDef:
+    """A field of an encapsulation layer: one value per layer of class ``cls``, outermost first."""
+    return FieldDef(
+        name,
+        description,
+        _outer("p.tunnel", cls, expr, cond),
+        when="p.tunnel",
+        other=_outer("i.layers", cls, expr, cond),
     )
 
 
@@ -141,6 +160,72 @@ _FRAME_IP_TCP = [
     FieldDef("tcp.flags.urg", "URG", _tcpflag(_URG)),
     FieldDef("tcp.window_size_value", "window field as sent", "str(p.window)"),
     FieldDef("tcp.checksum", "TCP checksum field", 'f"0x{p.checksum:04x}"'),
+]
+
+# The encapsulations (mptcpspec.capture.encap), each as tshark 4.0 prints it.
+_AD = "y.tpid == 0x88A8"
+_ENCAP = [
+    FieldDef(
+        "ip.proto",
+        "IPv4 protocol, every IPv4 header",
+        "'6' if p.version == 4 else NONE",
+        other=_outer("i.layers", "Ip", "str(y.proto)", "y.version == 4"),
+        tunnel=_outer("p.tunnel", "Ip", "str(y.proto)", "y.version == 4") + " + (['6'] if p.version == 4 else [])",
+    ),
+    _layer("vlan.id", "802.1Q VLAN ID", "Vlan", "str(y.tci & 0xFFF)", f"not {_AD}"),
+    _layer("vlan.priority", "802.1Q priority", "Vlan", "str(y.tci >> 13)", f"not {_AD}"),
+    _layer("vlan.etype", "EtherType after an 802.1Q tag", "Vlan", "f'0x{y.ethertype:04x}'", f"not {_AD}"),
+    _layer(
+        "ieee8021ad.id", "802.1ad VLAN ID (one tag)", "Vlan", "str(y.tci & 0xFFF)", f"{_AD} and y.inner_tci is None"
+    ),
+    _layer(
+        "ieee8021ad.svid",
+        "802.1ad S-VID (two tags)",
+        "Vlan",
+        "str(y.tci & 0xFFF)",
+        f"{_AD} and y.inner_tci is not None",
+    ),
+    _layer(
+        "ieee8021ad.cvid",
+        "802.1ad C-VID (two tags)",
+        "Vlan",
+        "str(y.inner_tci & 0xFFF)",
+        f"{_AD} and y.inner_tci is not None",
+    ),
+    _layer("mpls.label", "MPLS label", "Mpls", "str(y.entry >> 12)"),
+    _layer("mpls.exp", "MPLS experimental bits (traffic class)", "Mpls", "str((y.entry >> 9) & 7)"),
+    _layer("mpls.bottom", "MPLS bottom of stack", "Mpls", "str((y.entry >> 8) & 1)"),
+    _layer("mpls.ttl", "MPLS TTL", "Mpls", "str(y.entry & 0xFF)"),
+    _layer("ppp.address", "PPP HDLC address", "Ppp", "f'0x{y.address:02x}'", "y.address is not None"),
+    _layer("ppp.control", "PPP HDLC control", "Ppp", "f'0x{y.control:02x}'", "y.control is not None"),
+    _layer("ppp.protocol", "PPP protocol", "Ppp", "f'0x{y.protocol:04x}'"),
+    _layer("pppoe.code", "PPPoE code", "Pppoe", "f'0x{y.code:02x}'"),
+    _layer("pppoe.session_id", "PPPoE session ID", "Pppoe", "f'0x{y.session_id:04x}'"),
+    _layer("gre.flags_and_version", "GRE flags and version", "Gre", "f'0x{y.flags_and_version:04x}'"),
+    _layer("gre.proto", "GRE protocol type", "Gre", "f'0x{y.protocol:04x}'"),
+    _layer("gre.key", "GRE key", "Gre", "f'0x{y.key:08x}'", "y.key is not None and not y.pptp"),
+    _layer(
+        "gre.key.payload_length",
+        "enhanced GRE (PPTP) payload length",
+        "Gre",
+        "str(y.key >> 16)",
+        "y.key is not None and y.pptp",
+    ),
+    _layer(
+        "gre.key.call_id", "enhanced GRE (PPTP) call ID", "Gre", "str(y.key & 0xFFFF)", "y.key is not None and y.pptp"
+    ),
+    _layer("gre.sequence_number", "GRE sequence number", "Gre", "str(y.sequence)", "y.sequence is not None"),
+    _layer("gre.ack_number", "enhanced GRE (PPTP) acknowledgment number", "Gre", "str(y.ack)", "y.ack is not None"),
+    _layer("udp.srcport", "UDP source port", "Udp", "str(y.sport)"),
+    _layer("udp.dstport", "UDP destination port", "Udp", "str(y.dport)"),
+    _layer("udp.length", "UDP length", "Udp", "str(y.length)"),
+    _layer("vxlan.flags", "VXLAN flags", "Vxlan", "f'0x{y.flags:04x}'"),
+    _layer("vxlan.vni", "VXLAN network identifier", "Vxlan", "str(y.vni)"),
+    _layer("geneve.proto_type", "Geneve protocol type", "Geneve", "f'0x{y.protocol:04x}'"),
+    _layer("geneve.vni", "Geneve virtual network identifier", "Geneve", "f'0x{y.vni:06x}'"),
+    _layer("gtp.flags", "GTP-U flags", "Gtp", "f'0x{y.flags:02x}'"),
+    _layer("gtp.message", "GTP-U message type", "Gtp", "f'0x{y.message_type:02x}'"),
+    _layer("gtp.teid", "GTP-U tunnel endpoint identifier", "Gtp", "f'0x{y.teid:08x}'"),
 ]
 
 # Wireshark shows its MPTCP analysis (``i.mptcp_shown``) on packets that carry an MPTCP option (none
@@ -312,6 +397,16 @@ _MPTCP = [
 
 #: The names the definitions use besides ``i``, ``p``, ``x``, ``AGG`` and builtins.
 _ENV: dict[str, object] = {
+    "Geneve": Geneve,
+    "Gre": Gre,
+    "Gtp": Gtp,
+    "Ip": Ip,
+    "Mpls": Mpls,
+    "Ppp": Ppp,
+    "Pppoe": Pppoe,
+    "Udp": Udp,
+    "Vlan": Vlan,
+    "Vxlan": Vxlan,
     "Dss": Dss,
     "MpCapable": MpCapable,
     "MpExperimental": MpExperimental,
@@ -322,16 +417,18 @@ _ENV: dict[str, object] = {
 
 
 def _build() -> dict[str, Field]:
-    """Every field, in the order of ``--list-fields``: frame, IP and TCP; the options; the analysis."""
-    defs = _FRAME_IP_TCP + _MPTCP
+    """Every field, in the order of ``--list-fields``: frame, IP and TCP; the encapsulations; the
+    options; the analysis."""
+    defs = _FRAME_IP_TCP + _ENCAP + _MPTCP
     sources = {f"get_{k}": getter_source(f"get_{k}", d) for k, d in enumerate(defs)}
     gets = compile_getters(sources, _ENV)
     fields = [
-        Field(d.name, d.description, d.source, gets[f"get_{k}"], False, cell(d.value, d.when, d.each))
+        Field(d.name, d.description, d.source, gets[f"get_{k}"], False, cell(d.value, d.when, d.each, d.tunnel))
         for k, d in enumerate(defs)
     ]
     options = [Field(n, text, "wireshark", option_getter(n), True) for n, text in OPTION_FIELDS]
-    ordered = fields[: len(_FRAME_IP_TCP)] + options + fields[len(_FRAME_IP_TCP) :]
+    head = len(_FRAME_IP_TCP) + len(_ENCAP)
+    ordered = fields[:head] + options + fields[head:]
     return {f.name: f for f in ordered}
 
 

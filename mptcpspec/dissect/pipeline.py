@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import TypeAlias
 
 from mptcpspec.analysis import Analyzer, Connection, PacketInfo
+from mptcpspec.capture.encap import frame_layers
 from mptcpspec.capture.packets import LINKTYPES, decode_frame, ip_addresses
 from mptcpspec.capture.pcap import CaptureError, CaptureReader, Frame, Readable
 from mptcpspec.capture.source import FrameSource
@@ -83,7 +84,16 @@ class Dissection:
                 if pkt is None:
                     if linktype not in LINKTYPES:
                         self.unsupported[linktype] = self.unsupported.get(linktype, 0) + 1
-                    yield feed(frames, ts, len(data), orig_len, None, None, ip_addresses(linktype, data))
+                    yield feed(
+                        frames,
+                        ts,
+                        len(data),
+                        orig_len,
+                        None,
+                        None,
+                        ip_addresses(linktype, data),
+                        frame_layers(linktype, data),
+                    )
                     continue
                 counts["TCP"] += 1  # Analyzer.feed for a TCP segment, without its call
                 yield tcp(frames, ts, len(data), orig_len, pkt)
