@@ -174,6 +174,7 @@ def test_tshark_decodes_the_inner_mptcp_as_in_the_source(encap, config_dir):
     assert not bad, f"{path.name}: tshark decodes frames {bad[:10]} otherwise than their sources"
     assert all(r["tcp.options.mptcp.subtype"] for r in got.values())
     assert any(r["mptcp.stream"] for r in got.values())
+    assert_checksums_good(path)
 
     want: Counter = Counter()
     for name, family in zip(make_encap.SOURCES, (4, 6)):
@@ -181,6 +182,16 @@ def test_tshark_decodes_the_inner_mptcp_as_in_the_source(encap, config_dir):
             want += conversations(DATA / name, config_dir)
     assert conversations(path, config_dir) == want
     assert len(want) == 2 * len(encap.families)
+
+
+def assert_checksums_good(path: Path) -> None:
+    """tshark, validating them, finds no bad IPv4 header or UDP checksum (0: bad, 1: good)."""
+    prefs = {"ip.check_checksum": True, "udp.check_checksum": True}
+    fields = ["ip.checksum.status", "udp.checksum.status", "frame.protocols"]
+    rows = tshark_mptcp_fields(path, fields, prefs).values()
+    assert not [r for r in rows if "0" in r["ip.checksum.status"] + r["udp.checksum.status"]]
+    over_v6 = [r["udp.checksum.status"] for r in rows if "ipv6:udp" in r["frame.protocols"][0]]
+    assert all(status == ["1"] for status in over_v6)
 
 
 def check_lab_capture(path: Path, config_dir: Path, client_endpoint: str) -> None:
@@ -203,6 +214,7 @@ def check_lab_capture(path: Path, config_dir: Path, client_endpoint: str) -> Non
     conv = conversations(path, config_dir)
     assert {frozenset(c[:2]) for c in conv} == {f for fs in flows.values() for f in fs}
     assert sum(c[2] + c[3] for c in conv) == len(rows)
+    assert_checksums_good(path)
 
 
 @pytest.mark.parametrize("name", sorted(make_encap.LAB))
@@ -314,3 +326,17 @@ def test_fresh_vxlan_capture_against_tshark(family, underlay, tmp_path, config_d
     check_lab_capture(path, config_dir, f"{host}:{port}")
     frames, equal, _ = compare(path, config_dir, COMPARED)
     assert frames == cap.stats["captured"]
+
+
+@pytest.mark.lab
+def test_the_vxlan_lab_removes_everything_when_the_block_raises(lab_host):
+    from lab import list_namespaces
+    from lab.tunnels import VxlanLab, need_vxlan
+
+    need_vxlan()
+    with pytest.raises(RuntimeError, match="inside the lab"):
+        with VxlanLab() as lab:
+            names = set(lab.ns_names.values())
+            assert "vx1" in lab.ip("client", "-o", "link", "show", "vx1").stdout
+            raise RuntimeError("inside the lab")
+    assert not names & set(list_namespaces())
