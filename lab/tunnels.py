@@ -24,8 +24,9 @@ subflows.  A capture on the underlay veth (``bpf=VXLAN_TCP``) holds Ethernet / I
 VXLAN / Ethernet / IP / TCP frames: the tunnelled TCP segments, nothing else.  Everything lives in
 the lab's namespaces and goes with them.
 
-The lab's kernel has no 802.1Q/802.1ad VLAN devices, MPLS routing, GRE, IP-in-IP or Geneve
-devices when built without them; :func:`tunnel_problem` says whether a device type can be made.
+Only VXLAN: a kernel built without 802.1Q VLANs, MPLS routing, GRE, IP-in-IP or Geneve (as the
+one the committed captures were made on) cannot make those devices; :func:`tunnel_problem` says
+whether this one can make a device type.
 """
 
 from __future__ import annotations
