@@ -13,8 +13,8 @@ Ethernet; a UDP tunnel is tried on the lower port first, then the higher; a frag
 IP header is not reassembled, so what it carries is not followed.
 
 Every header is read from untrusted octets: one cut short, or of a kind not followed, ends the walk
-there (the frame then carries no TCP segment); nothing here raises.  At most :data:`MAX_LAYERS`
-layers are followed (a GRE-in-GRE loop ends).
+there (the frame then carries no TCP segment); nothing here raises.  The walk stops once it has
+:data:`MAX_LAYERS` layers (a GRE-in-GRE loop ends; one step adds at most three: IP, UDP, a tunnel).
 """
 
 from __future__ import annotations
@@ -233,7 +233,7 @@ class Gtp:
     flags: int
     message_type: int
     length: int
-    teid: int
+    teid: int | None  #: None for GTP' (protocol type 0)
 
 
 Layer: TypeAlias = Vlan | Mpls | Ppp | Pppoe | Ip | Gre | Udp | Vxlan | Geneve | Gtp
@@ -304,7 +304,7 @@ def _udp_tunnel(data: bytes, q: int) -> int | None:
     sport, dport = _u16(data, q)[0], _u16(data, q + 2)[0]
     for port in (min(sport, dport), max(sport, dport)):
         if port == _GTP_U:
-            if n >= q + 16 and data[q + 8] >> 5 == 1 and data[q + 8] & 0x10:  # GTP version 1, protocol type GTP
+            if n >= q + 16 and data[q + 8] >> 5 == 1:  # GTP version 1 (protocol type GTP or GTP')
                 return port
         elif port == _VXLAN:
             if n >= q + 16:
@@ -351,7 +351,9 @@ def walk(linktype: int, data: bytes) -> tuple[list[Layer], int | None]:
         kind = _PPPOE
     else:
         return layers, None
-    for _ in range(MAX_LAYERS):
+    for _ in range(4 * MAX_LAYERS):  # a layer takes at most 4 steps (Ethernet, EtherType, IP, GRE)
+        if len(layers) >= MAX_LAYERS:
+            return layers, None
         if kind == _ETH:
             if n < p + 14:
                 return layers, None
@@ -394,6 +396,8 @@ def walk(linktype: int, data: bytes) -> tuple[list[Layer], int | None]:
             if q is None:
                 return layers, p
             kind, p, et = q
+            if kind == _END:  # a tunnel that carries no IP here
+                return layers, None
         elif kind == _MPLS:
             while True:
                 if n < p + 4 or len(layers) >= MAX_LAYERS:
@@ -515,7 +519,7 @@ def _tunnel(data: bytes, p: int, layers: list[Layer]) -> tuple[int, int, int] | 
             return None
         layers.append(Ip(ver, _address(src), _address(dst), proto, ttl))
         layers.append(Udp(*_udp(data, q)))
-        return _udp_payload(data, q + 8, port, layers)
+        return _udp_payload(data, q + 8, port, layers) or (_END, 0, 0)
     layers.append(Ip(ver, _address(src), _address(dst), proto, ttl))
     if proto == _GRE:
         return _GRE_HDR, q, 0
@@ -534,6 +538,9 @@ def _udp_payload(data: bytes, q: int, port: int, layers: list[Layer]) -> tuple[i
         layers.append(Geneve(vo >> 6, flags, proto, vni >> 8, olen))
         return _ETYPE, q + 8 + olen, proto
     flags, mtype, length, teid = _gtp(data, q)
+    if not flags & 0x10:  # GTP': shown as GTP without a TEID, not followed
+        layers.append(Gtp(flags, mtype, length, None))
+        return None
     layers.append(Gtp(flags, mtype, length, teid))
     t = q + 8
     if flags & 0x07:  # sequence number, N-PDU number, next extension header type

@@ -225,7 +225,7 @@ _ENCAP = [
     _layer("geneve.vni", "Geneve virtual network identifier", "Geneve", "f'0x{y.vni:06x}'"),
     _layer("gtp.flags", "GTP-U flags", "Gtp", "f'0x{y.flags:02x}'"),
     _layer("gtp.message", "GTP-U message type", "Gtp", "f'0x{y.message_type:02x}'"),
-    _layer("gtp.teid", "GTP-U tunnel endpoint identifier", "Gtp", "f'0x{y.teid:08x}'"),
+    _layer("gtp.teid", "GTP-U tunnel endpoint identifier", "Gtp", "f'0x{y.teid:08x}'", "y.teid is not None"),
 ]
 
 # Wireshark shows its MPTCP analysis (``i.mptcp_shown``) on packets that carry an MPTCP option (none

@@ -32,6 +32,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from mptcpspec.analysis import PacketInfo
+from mptcpspec.capture import encap
 from mptcpspec.dissect.fields import FIELDS
 from mptcpspec.errors import MptcpspecError
 
@@ -58,12 +59,38 @@ class FilterError(MptcpspecError, ValueError):
         super().__init__(f"filter column {column}: {reason}\n    {text}\n    {' ' * (column - 1)}^")
 
 
+def _layer(cls: type, test: Callable[[Any], bool] = lambda x: True) -> Callable[[PacketInfo], bool]:
+    """The frame has an encapsulation layer of class ``cls`` (for which ``test`` holds)."""
+
+    def has(i: PacketInfo) -> bool:
+        layers = i.layers if i.packet is None else i.packet.tunnel
+        return any(type(x) is cls and test(x) for x in layers)
+
+    return has
+
+
+def _ip(version: int) -> Callable[[PacketInfo], bool]:
+    outer = _layer(encap.Ip, lambda x: x.version == version)
+    return lambda i: (i.packet is not None and i.packet.version == version) or outer(i)
+
+
 _PROTOCOLS: dict[str, Callable[[PacketInfo], bool]] = {
     "frame": lambda i: True,
     "tcp": lambda i: i.packet is not None,
-    "ip": lambda i: i.packet is not None and i.packet.version == 4,
-    "ipv6": lambda i: i.packet is not None and i.packet.version == 6,
+    "ip": _ip(4),
+    "ipv6": _ip(6),
     "mptcp": lambda i: i.connection is not None or bool(i.mptcp),
+    "vlan": _layer(encap.Vlan, lambda x: x.tpid != encap.EtherType.QINQ),
+    "ieee8021ad": _layer(encap.Vlan, lambda x: x.tpid == encap.EtherType.QINQ),
+    "mpls": _layer(encap.Mpls),
+    "ppp": _layer(encap.Ppp),
+    "pppoes": _layer(encap.Pppoe, lambda x: not x.discovery),
+    "pppoed": _layer(encap.Pppoe, lambda x: x.discovery),
+    "gre": _layer(encap.Gre),
+    "udp": _layer(encap.Udp),
+    "vxlan": _layer(encap.Vxlan),
+    "geneve": _layer(encap.Geneve),
+    "gtp": _layer(encap.Gtp, lambda x: x.teid is not None),  # GTP' is tshark's gtpprime
 }
 
 
