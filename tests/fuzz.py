@@ -4,7 +4,10 @@
 
 Feeds random and mutated octets (seeded, reproducible) to the options-area
 decoder (strict and lenient), the single-option decoder, and, every N-th
-input, the construct reference, which must agree.  Any exception other
+input, the construct reference, which must agree; and, every fourth input,
+mutated frames of every link type and encapsulation (tests/test_encap.py's
+variants around the kernel captures' packets) to the frame decoder
+(``decode_frame``) and the layer walk (``frame_layers``).  Any exception other
 than DecodeError, any disagreement, or any input that takes longer than a
 second is printed with its octets and fails the run.  The hypothesis tests
 in tests/ run a smaller share of the same on every test run.
@@ -17,6 +20,8 @@ import random
 import sys
 import time
 
+from mptcpspec.capture.encap import MAX_LAYERS, frame_layers
+from mptcpspec.capture.packets import LINKTYPES, decode_frame
 from mptcpspec.codec.options import decode_option, decode_tcp_options, encode_option, encode_tcp_options
 from mptcpspec.codec.reference import Reference
 from mptcpspec.errors import DecodeError
@@ -78,6 +83,37 @@ def _area(rng: random.Random) -> bytes:
     return b"".join(parts)
 
 
+def _frame_seeds() -> list[tuple[int, bytes]]:
+    """(link type, frame) of every encapsulation variant of tests/test_encap.py."""
+    from tests.test_encap import all_frames
+
+    return list(all_frames())
+
+
+def _fuzz_frame(rng: random.Random, seeds: list[tuple[int, bytes]]) -> tuple[int, bytes, str | None]:
+    """One mutated frame through decode_frame and frame_layers: (link type, frame, problem or None)."""
+    linktype, data = rng.choice(seeds)
+    b = bytearray(data[: rng.randint(0, 160)])
+    for _ in range(rng.randint(1, 6)):
+        if b:
+            b[rng.randrange(len(b))] = rng.randrange(256)
+    if rng.random() < 0.1:
+        linktype = rng.choice(sorted(LINKTYPES))
+    data = bytes(b)
+    try:
+        decode_frame(linktype, data)
+    except DecodeError:
+        pass
+    except Exception as e:  # noqa: BLE001 - the point is to catch anything
+        return linktype, data, f"decode_frame: {type(e).__name__}: {e}"
+    try:
+        if len(frame_layers(linktype, data)) > MAX_LAYERS + 3:
+            return linktype, data, "frame_layers: too many layers"
+    except Exception as e:  # noqa: BLE001
+        return linktype, data, f"frame_layers: {type(e).__name__}: {e}"
+    return linktype, data, None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=100_000)
@@ -86,8 +122,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
     ref = Reference()
+    frame_seeds = _frame_seeds()
     bad = 0
-    decoded = rejected = compared = 0
+    decoded = rejected = compared = frames = 0
     t0 = time.perf_counter()
     for i in range(args.count):
         kind = i % 4
@@ -101,6 +138,12 @@ def main(argv=None) -> int:
             body = rng.randbytes(rng.randint(0, 38))
             data = bytes([30, len(body) + 2]) + body
         start = time.perf_counter()
+        if i % 4 == 0:
+            frames += 1
+            linktype, frame, problem = _fuzz_frame(rng, frame_seeds)
+            if problem is not None:
+                print(f"{problem} on link type {linktype}, frame {frame.hex()}", file=sys.stderr)
+                bad += 1
         try:
             area = decode_tcp_options(data)
             decoded += 1
@@ -147,7 +190,7 @@ def main(argv=None) -> int:
     dt = time.perf_counter() - t0
     print(
         f"{args.count} inputs in {dt:.1f} s: {decoded} decoded, {rejected} rejected with DecodeError, "
-        f"{compared} compared with the construct reference, {bad} problems"
+        f"{compared} compared with the construct reference, {frames} frames, {bad} problems"
     )
     return 1 if bad else 0
 
