@@ -54,6 +54,8 @@ __all__ = [
     "LiveCaptureError",
     "libpcap_version",
     "list_interfaces",
+    "pcap_records_to_epbs",
+    "pcap_records_to_micro",
     "stop_on_signals",
 ]
 
@@ -71,6 +73,12 @@ _IF_LOOPBACK = 1
 _HEADER = struct.Struct("qqII").unpack  # struct pcap_pkthdr on LP64: timeval (seconds, fraction), caplen, len
 _HEADER_SIZE = 24
 _CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+_RECORD = struct.Struct(
+    "<4I"
+).unpack_from  # a pcap record's header as pcap_dump writes it (seconds, fraction, caplen, len)
+_PCAP_HEAD = struct.Struct("<4I").pack
+_EPB_HEAD = struct.Struct("<7I").pack  # block type 6, length, interface, ts high, ts low, caplen, orig_len
+_TAIL = [struct.Struct(f"<{pad}xI").pack for pad in range(4)]  # padding, then the block's length again
 
 
 def _timestamp(frame: Frame) -> int:
@@ -150,6 +158,9 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "pcap_findalldevs": (ctypes.c_int, [ctypes.POINTER(ctypes.POINTER(_PcapIf)), ctypes.c_char_p]),
     "pcap_freealldevs": (None, [ctypes.POINTER(_PcapIf)]),
     "pcap_lib_version": (ctypes.c_char_p, []),
+    "pcap_dump_fopen": (ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_void_p]),
+    "pcap_dump_flush": (ctypes.c_int, [ctypes.c_void_p]),
+    "pcap_dump_close": (None, [ctypes.c_void_p]),
 }
 _LIBRARY: list[ctypes.CDLL] = []
 
@@ -228,6 +239,73 @@ def _text(value: bytes | None) -> str:
     return (value or b"").decode(errors="replace").strip()
 
 
+class _Dump:
+    """libpcap's ``pcap_dump`` writing a handle's packets as pcap records into memory (a C stdio
+    stream of ``open_memstream``): the packets of a dispatch cost no Python call each."""
+
+    def __init__(self, lib: ctypes.CDLL, p: int) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        self.open_memstream, self.fseek, self.free = libc.open_memstream, libc.fseek, libc.free
+        self.open_memstream.restype = ctypes.c_void_p
+        self.open_memstream.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        self.fseek.argtypes = [ctypes.c_void_p, ctypes.c_long, ctypes.c_int]
+        self.free.argtypes = [ctypes.c_void_p]
+        self.lib = lib
+        self.buf = ctypes.c_void_p()
+        self.size = ctypes.c_size_t()
+        self.fp = self.open_memstream(ctypes.byref(self.buf), ctypes.byref(self.size))
+        if not self.fp:
+            raise OSError(ctypes.get_errno(), "open_memstream failed")
+        self.dumper = lib.pcap_dump_fopen(p, self.fp)  # writes a file header, skipped below
+        if not self.dumper:
+            raise OSError(0, _text(lib.pcap_geterr(p)))
+        self.callback = _CALLBACK(("pcap_dump", lib))
+        self.take()
+
+    def take(self) -> bytes:
+        """The records written since the last call."""
+        self.lib.pcap_dump_flush(self.dumper)
+        data = ctypes.string_at(self.buf.value or 0, self.size.value) if self.size.value else b""
+        self.fseek(self.fp, 0, 0)
+        return data
+
+    def close(self) -> None:
+        if self.dumper:
+            self.lib.pcap_dump_close(self.dumper)  # closes the stream
+            self.free(self.buf)
+            self.dumper = None
+
+
+def pcap_records_to_epbs(records: bytes, interface: int) -> bytes:
+    """pcap records with nanosecond timestamps -> pcapng Enhanced Packet Blocks of ``interface``."""
+    parts: list[bytes | memoryview] = []
+    view = memoryview(records)
+    off, n, head, tail = 0, len(records), _EPB_HEAD, _TAIL
+    while off < n:
+        sec, nsec, caplen, length = _RECORD(records, off)
+        ts = sec * 1_000_000_000 + nsec
+        pad = -caplen & 3
+        blen = 32 + caplen + pad
+        parts.append(head(6, blen, interface, ts >> 32, ts & 0xFFFFFFFF, caplen, length))
+        parts.append(view[off + 16 : off + 16 + caplen])
+        parts.append(tail[pad](blen))
+        off += 16 + caplen
+    return b"".join(parts)
+
+
+def pcap_records_to_micro(records: bytes) -> bytes:
+    """pcap records with nanosecond timestamps -> the same with microseconds."""
+    parts: list[bytes | memoryview] = []
+    view = memoryview(records)
+    off, n, pack = 0, len(records), _PCAP_HEAD
+    while off < n:
+        sec, nsec, caplen, length = _RECORD(records, off)
+        parts.append(pack(sec, nsec // 1000, caplen, length))
+        parts.append(view[off + 16 : off + 16 + caplen])
+        off += 16 + caplen
+    return b"".join(parts)
+
+
 class _Handle:
     """One interface's libpcap handle, active, non-blocking."""
 
@@ -241,6 +319,7 @@ class _Handle:
         self.failed: str | None = None
         self.netdev = False
         self.callback: Any = None
+        self.dump: _Dump | None = None
         err = ctypes.create_string_buffer(_ERRBUF)
         self.p = lib.pcap_create(name.encode(), err)
         if not self.p:
@@ -303,9 +382,20 @@ class _Handle:
         if self.fd < 0:
             raise CaptureStartError(name, "libpcap gives no descriptor to wait on", "other")
 
+    def record(self) -> None:
+        """From now on, :meth:`dispatch` writes pcap records (:meth:`records`) instead of frames."""
+        self.dump = _Dump(self.lib, self.p)
+
+    def records(self) -> bytes:
+        return b"" if self.dump is None else self.dump.take()
+
     def dispatch(self, limit: int = -1) -> int:
-        """Hand the frames the kernel holds to the sink; -1 (and :attr:`failed` set) on an error."""
-        n = int(self.lib.pcap_dispatch(self.p, limit, self.callback, None))
+        """Hand at most ``limit`` (-1: all) of the frames the kernel holds to the sink, or to the
+        records; their number, or -1 (and :attr:`failed` set) on an error."""
+        if self.dump is not None:
+            n = int(self.lib.pcap_dispatch(self.p, limit, self.dump.callback, self.dump.dumper))
+        else:
+            n = int(self.lib.pcap_dispatch(self.p, limit, self.callback, None))
         if n == -1:
             why = _text(self.lib.pcap_geterr(self.p)) or "the capture failed"
             self.failed = why[:1].lower() + why[1:] if why[1:2].islower() else why  # "The interface disappeared"
@@ -318,6 +408,8 @@ class _Handle:
         return InterfaceStats(self.name, st.ps_recv, st.ps_drop, st.ps_ifdrop)
 
     def close(self) -> None:
+        if self.dump is not None:
+            self.dump.close()
         if self.p:
             self.lib.pcap_close(self.p)
             self.p = None
@@ -346,6 +438,7 @@ class LiveCapture:
         lib = _libpcap()
         self.problems: list[str] = []
         self.frames = 0  #: frames handed on
+        self.captured = 0  #: frames libpcap gave, some perhaps held to be merged
         self.count = count or None
         self.duration = duration
         self.failure: str | None = None  #: why the capture ended early: an interface that failed
@@ -409,26 +502,24 @@ class LiveCapture:
         else:
             batch = self._sink[:]
             self._sink.clear()
-        if self.count is not None and self.frames + len(batch) >= self.count:
-            del batch[self.count - self.frames :]
-            self._stop = True
-            self.stopped_by = self.stopped_by or "count"
         self.frames += len(batch)
         return batch
 
     def _poll(self, wait: float) -> None:
-        """Wait up to ``wait`` seconds for frames, and put those the kernel hands over in the sink."""
+        """Wait up to ``wait`` seconds for frames, and dispatch those the kernel hands over."""
         live = [h for h in self._handles if h.failed is None]
-        fds = [h.fd for h in live]
         try:
-            ready, _, _ = select.select([*fds, self._wake_r], [], [], max(wait, 0.0))
+            ready, _, _ = select.select([*(h.fd for h in live), self._wake_r], [], [], max(wait, 0.0))
         except InterruptedError:  # pragma: no cover - select is retried by Python itself (PEP 475)
             return
         if self._wake_r in ready:
             os.read(self._wake_r, 64)
         for h in live:
             if h.fd in ready:
-                h.dispatch()
+                left = -1 if self.count is None else self.count - self.captured
+                if left == 0:
+                    break
+                self.captured += max(h.dispatch(left), 0)
             elif not ready and h.netdev:  # idle: is the interface still there (libpcap may not say)
                 try:
                     socket.if_nametoindex(h.name)
@@ -438,9 +529,13 @@ class LiveCapture:
                 self.failure = f"{h.name}: {h.failed}"
                 self.stopped_by = "failure"
                 self._stop = True
+        if self.count is not None and self.captured >= self.count and not self._stop:
+            self._stop = True
+            self.stopped_by = "count"
 
-    def batches(self) -> Iterator[list[Frame]]:
-        """The frames, one list per look at the kernel's buffers, until a stop (see the module)."""
+    def _run(self) -> Iterator[bool]:
+        """Look at the kernel's buffers until a stop, then drain them; yields after each look,
+        True for the last."""
         while not self._stop:
             wait = TIMEOUT_MS / 1000
             if self.duration is not None:
@@ -450,25 +545,42 @@ class LiveCapture:
                     break
                 wait = min(wait, left)
             self._poll(wait)
+            yield False
+        if self.stopped_by != "count":  # what the kernel holds, the last partly filled block included
+            deadline = time.monotonic() + 2 * TIMEOUT_MS / 1000
+            while any(h.failed is None for h in self._handles) and (self.count is None or self.captured < self.count):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._poll(min(left, TIMEOUT_MS / 1000))
+        yield True
+
+    def batches(self) -> Iterator[list[Frame]]:
+        """The frames, one list per look at the kernel's buffers, until a stop (see the module)."""
+        for last in self._run():
             if self._sink or self._pending:
-                batch = self._take()
+                batch = self._take(everything=last)
                 if batch:
                     yield batch
-        if self.stopped_by != "count":
-            yield from self._drain()
 
-    def _drain(self) -> Iterator[list[Frame]]:
-        """After a stop: the frames the kernel already holds, the last partly filled block included."""
-        deadline = time.monotonic() + 2 * TIMEOUT_MS / 1000
-        while any(h.failed is None for h in self._handles) and (self.count is None or self.frames < self.count):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self._poll(min(left, TIMEOUT_MS / 1000))
-        if self._sink or self._pending:
-            batch = self._take(everything=True)
-            if batch:
-                yield batch
+    def records(self, file_format: str) -> Iterator[bytes]:
+        """Record only: the frames as they go into a file of ``file_format`` (pcapng: Enhanced
+        Packet Blocks naming the interfaces by index; pcap, nsecpcap: records), written by libpcap's
+        ``pcap_dump``, not one Python call each.  Not merged in time order across interfaces, as
+        dumpcap's.  Call instead of :meth:`batches`."""
+        for h in self._handles:
+            h.record()
+        for _ in self._run():
+            for h in self._handles:
+                data = h.records()
+                if not data:
+                    continue
+                if file_format == "pcapng":
+                    data = pcap_records_to_epbs(data, h.index)
+                elif file_format == "pcap":
+                    data = pcap_records_to_micro(data)
+                yield data
+        self.frames = self.captured
 
     def close(self) -> None:
         """Read the kernel's counts into :attr:`stats` and close the handles (a second call does nothing)."""

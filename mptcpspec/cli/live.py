@@ -9,7 +9,6 @@ missing, no such interface, no permission); 4 when frames of a link type not dec
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -98,22 +97,17 @@ def _open(args: argparse.Namespace) -> LiveCapture:
 
 
 def _record(cap: LiveCapture, out: CaptureWriter) -> None:
-    """Record only: every batch straight to the file, the running count on a terminal."""
+    """Record only: what libpcap dumps goes straight to the file; the running count on a terminal."""
     tty = sys.stderr.isatty()
     shown = 0.0
-    write_many = out.write_many
-    gc.freeze()  # the frames die young; no collection need look at what the imports made
-    gc.disable()  # nor at the frames: they hold no cycle
-    try:
-        for batch in cap.batches():
-            write_many(batch)
-            if tty and time.monotonic() - shown > 0.2:
-                shown = time.monotonic()
-                sys.stderr.write(f"\r{cap.frames} ")
-                sys.stderr.flush()
-    finally:
-        gc.enable()
-        gc.unfreeze()
+    out.flush()  # the header and the interfaces
+    write = out.stream.write
+    for data in cap.records(out.file_format):
+        write(data)
+        if tty and time.monotonic() - shown > 0.2:
+            shown = time.monotonic()
+            sys.stderr.write(f"\r{cap.captured} ")
+            sys.stderr.flush()
     if tty:
         sys.stderr.write("\r")
 
