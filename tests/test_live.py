@@ -120,6 +120,34 @@ def test_libpcap_missing_is_one_line(monkeypatch):
         live.LiveCapture(["lo"])
 
 
+def test_records_of_pcap_dump_become_the_writers_blocks():
+    """-w alone converts libpcap's nanosecond pcap records: the file reads back as the frames."""
+    import io
+    import struct
+
+    from mptcpspec.capture.live import pcap_records_to_epbs, pcap_records_to_micro
+    from mptcpspec.capture.writer import CaptureWriter, Interface
+    from tests.conftest import DATA
+
+    got = list(CaptureReader(str(DATA / "v4-two-subflows.pcap")).frames())
+    got[3] = (got[3][0] + 123, got[3][1], got[3][2][:40], len(got[3][2]), 0, False)  # nanoseconds, cut short
+    records = b"".join(
+        struct.pack("=4I", ts // 10**9, ts % 10**9, len(data), orig) + data for ts, _, data, orig, _, _ in got
+    )
+    for fmt, convert, scale in (
+        ("pcapng", lambda r: pcap_records_to_epbs(r, 0), 1),
+        ("pcap", pcap_records_to_micro, 1000),
+        ("nsecpcap", lambda r: r, 1),
+    ):
+        out = io.BytesIO()
+        w = CaptureWriter(out, fmt, [Interface("veth0", got[0][1], 262144)])
+        w.flush()
+        out.write(convert(records))
+        w.close()
+        back = list(CaptureReader(io.BytesIO(out.getvalue())).frames())
+        assert [f[:4] for f in back] == [(ts // scale * scale, lt, d, o) for ts, lt, d, o, _, _ in got]
+
+
 # ------------------------------------------------------------------------------------- in the lab
 
 
