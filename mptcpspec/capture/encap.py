@@ -300,18 +300,16 @@ def _ipv6_upper(data: bytes, p: int) -> tuple[int, int, bool] | None:
 def _udp_tunnel(data: bytes, q: int) -> int | None:
     """The tunnel port a UDP header at ``q`` leads to, the lower port tried first (as Wireshark),
     or None."""
-    n = len(data)
-    sport, dport = _u16(data, q)[0], _u16(data, q + 2)[0]
+    if len(data) < q + 16:  # UDP and a tunnel header's 8 octets
+        return None
+    sport: int = _u16(data, q)[0]
+    dport: int = _u16(data, q + 2)[0]
     for port in (min(sport, dport), max(sport, dport)):
         if port == _GTP_U:
-            if n >= q + 16 and data[q + 8] >> 5 == 1:  # GTP version 1 (protocol type GTP or GTP')
+            if data[q + 8] >> 5 == 1:  # GTP version 1 (protocol type GTP or GTP')
                 return port
-        elif port == _VXLAN:
-            if n >= q + 16:
-                return port
-        elif port == _GENEVE:
-            if n >= q + 16:
-                return port
+        elif port == _VXLAN or port == _GENEVE:
+            return port
     return None
 
 
@@ -380,7 +378,8 @@ def walk(linktype: int, data: bytes) -> tuple[list[Layer], int | None]:
             elif et == _ET_PPPOES or et == _ET_PPPOED:
                 if et == _ET_PPPOED:
                     if n >= p + 6:
-                        layers.append(Pppoe(*_pppoe(data, p), True))
+                        vt, code, session, length = _pppoe(data, p)
+                        layers.append(Pppoe(vt, code, session, length, True))
                     return layers, None
                 kind = _PPPOE
             elif et == _ET_TEB:

@@ -17,6 +17,7 @@ import ipaddress
 import struct
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
+from typing import Literal
 
 from mptcpspec.capture.encap import EtherType, IpProto, Layer, walk
 from mptcpspec.capture.linktypes import LinkType
@@ -380,7 +381,7 @@ def _cut_or_error(
 
 def _decode_other(
     data: bytes, p: int, ver: int, n: int, timestamp_ns: int, tunnel: tuple[Layer, ...] | None
-) -> Packet | None | bool:
+) -> Packet | Literal[False] | None:
     """decode_frame from the IP header at ``p`` on, for what its fast path leaves: IPv4 with options
     or cut short, IPv6, other versions, and the innermost IP header of a tunnel (``tunnel``: its
     layers).  False (for ``tunnel`` None) when the header carries a tunnel protocol, for
