@@ -2,8 +2,10 @@
 
 :func:`decode_packet` takes a :class:`~mptcpspec.capture.pcap.Record` (or :func:`decode_frame` a link
 type and octets) and returns a :class:`Packet`, or ``None`` for a frame that carries no TCP
-segment (ARP, UDP, a non-first IP fragment...).  Link types: Ethernet (with 802.1Q/802.1ad
-tags), Linux cooked v1 and v2, raw IP, BSD null and loopback.  IPv6 extension headers are
+segment (ARP, UDP, a non-first IP fragment...).  Link types: Ethernet, Linux cooked v1 and v2,
+raw IP, BSD null and loopback, PPP, PPP in HDLC framing, PPPoE; VLAN tags, MPLS, PPPoE and the
+tunnels (GRE, IP in IP, VXLAN, Geneve, GTP-U) are followed to the innermost IP header by
+:func:`~mptcpspec.capture.encap.walk`, and kept in ``Packet.tunnel``.  IPv6 extension headers are
 skipped.  A payload cut by the snapshot length is returned as far as it goes: ``payload`` holds
 the captured octets, ``payload_len`` the length the IP header announces.  A TCP header cut inside
 its options is returned too, with the options captured (``options_cut``, ``hdr_len``).  A TCP
