@@ -31,7 +31,7 @@ import signal
 import socket
 import struct
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
@@ -42,6 +42,7 @@ from mptcpspec.capture.writer import DEFAULT_SNAPLEN, Interface
 from mptcpspec.errors import MptcpspecError
 
 __all__ = [
+    "BATCH",
     "DEFAULT_SNAPLEN",
     "HOLD_MS",
     "TIMEOUT_MS",
@@ -65,6 +66,8 @@ TIMEOUT_MS = 100
 #: Milliseconds a frame of one of several interfaces is held, so that those of the others, whose
 #: blocks come on their own clocks, can be merged in before it.
 HOLD_MS = 3 * TIMEOUT_MS
+#: Frames taken from one interface's buffer at a time, and handed on before the next are taken.
+BATCH = 4096
 _ERRBUF = 256  # PCAP_ERRBUF_SIZE
 _PRECISION_NANO = 1
 _WARNING_PROMISC_NOTSUP = 2
@@ -260,14 +263,15 @@ class _Dump:
         if not self.dumper:
             raise OSError(0, _text(lib.pcap_geterr(p)))
         self.callback = _CALLBACK(("pcap_dump", lib))
-        self.take()
+        self.take().release()
 
-    def take(self) -> bytes:
-        """The records written since the last call."""
+    def take(self) -> memoryview:
+        """The records written since the last call, in place: valid until the next dispatch."""
         self.lib.pcap_dump_flush(self.dumper)
-        data = ctypes.string_at(self.buf.value or 0, self.size.value) if self.size.value else b""
+        n = self.size.value
+        view = memoryview((ctypes.c_ubyte * n).from_address(self.buf.value or 0)).cast("B") if n else memoryview(b"")
         self.fseek(self.fp, 0, 0)
-        return data
+        return view
 
     def close(self) -> None:
         if self.dumper:
@@ -276,7 +280,7 @@ class _Dump:
             self.dumper = None
 
 
-def pcap_records_to_epbs(records: bytes, interface: int) -> bytes:
+def pcap_records_to_epbs(records: bytes | memoryview, interface: int) -> bytes:
     """pcap records with nanosecond timestamps -> pcapng Enhanced Packet Blocks of ``interface``."""
     parts: list[bytes | memoryview] = []
     view = memoryview(records)
@@ -293,7 +297,7 @@ def pcap_records_to_epbs(records: bytes, interface: int) -> bytes:
     return b"".join(parts)
 
 
-def pcap_records_to_micro(records: bytes) -> bytes:
+def pcap_records_to_micro(records: bytes | memoryview) -> bytes:
     """pcap records with nanosecond timestamps -> the same with microseconds."""
     parts: list[bytes | memoryview] = []
     view = memoryview(records)
@@ -386,8 +390,9 @@ class _Handle:
         """From now on, :meth:`dispatch` writes pcap records (:meth:`records`) instead of frames."""
         self.dump = _Dump(self.lib, self.p)
 
-    def records(self) -> bytes:
-        return b"" if self.dump is None else self.dump.take()
+    def records(self) -> memoryview:
+        """The records of the dispatches since the last call, valid until the next dispatch."""
+        return memoryview(b"") if self.dump is None else self.dump.take()
 
     def dispatch(self, limit: int = -1) -> int:
         """Hand at most ``limit`` (-1: all) of the frames the kernel holds to the sink, or to the
@@ -446,6 +451,7 @@ class LiveCapture:
         self.stats: list[InterfaceStats] = []  #: the kernel's counts, set by :meth:`close`
         self._sink: list[Frame] = []
         self._pending: list[Frame] = []  # frames of several interfaces, held to be merged in time order
+        self._consume: Callable[[_Handle], None] | None = None  # record only: takes a handle's records
         self._stop = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -516,10 +522,17 @@ class LiveCapture:
             os.read(self._wake_r, 64)
         for h in live:
             if h.fd in ready:
-                left = -1 if self.count is None else self.count - self.captured
-                if left == 0:
-                    break
-                self.captured += max(h.dispatch(left), 0)
+                while True:  # in pieces of BATCH frames, each handed on before the next is taken
+                    left = BATCH if self.count is None else min(BATCH, self.count - self.captured)
+                    if left <= 0:
+                        break
+                    n = h.dispatch(left)
+                    if n > 0:
+                        self.captured += n
+                        if self._consume is not None:
+                            self._consume(h)
+                    if n < left:
+                        break
             elif not ready and h.netdev:  # idle: is the interface still there (libpcap may not say)
                 try:
                     socket.if_nametoindex(h.name)
@@ -568,18 +581,24 @@ class LiveCapture:
         Packet Blocks naming the interfaces by index; pcap, nsecpcap: records), written by libpcap's
         ``pcap_dump``, not one Python call each.  Not merged in time order across interfaces, as
         dumpcap's.  Call instead of :meth:`batches`."""
+        out: list[bytes] = []
+
+        def consume(h: _Handle) -> None:
+            records = h.records()
+            if file_format == "pcapng":
+                out.append(pcap_records_to_epbs(records, h.index))
+            elif file_format == "pcap":
+                out.append(pcap_records_to_micro(records))
+            else:
+                out.append(bytes(records))
+            records.release()
+
         for h in self._handles:
             h.record()
+        self._consume = consume
         for _ in self._run():
-            for h in self._handles:
-                data = h.records()
-                if not data:
-                    continue
-                if file_format == "pcapng":
-                    data = pcap_records_to_epbs(data, h.index)
-                elif file_format == "pcap":
-                    data = pcap_records_to_micro(data)
-                yield data
+            yield from out
+            out.clear()
         self.frames = self.captured
 
     def close(self) -> None:
