@@ -13,11 +13,15 @@ that a stop request, a signal or a deadline is seen within :data:`TIMEOUT_MS`.
 
 A stop (:meth:`LiveCapture.stop`, which a signal handler may call, ``duration``) drains what the
 kernel already holds: libpcap's TPACKET_V3 ring hands a block over when it is full or when its
-timeout expires, so the capture waits one timeout for the last block.  ``count`` stops at once
-after that many frames.  An interface that fails during the capture (deleted, down) ends the
+timeout expires, so the capture waits up to two timeouts for the last block.  ``count`` stops at
+once after that many frames.  An interface that fails during the capture (deleted) ends the
 capture without raising: :attr:`LiveCapture.failure` says why, and the frames read before it were
 handed on.  :meth:`LiveCapture.close` reads the kernel's counts (``pcap_stats``) into
 :attr:`LiveCapture.stats` before it closes the handles.
+
+:meth:`LiveCapture.batches` hands on frames, one Python call from libpcap each; for a capture
+that is only recorded, :meth:`LiveCapture.records` has libpcap's ``pcap_dump`` write the packets
+into memory and turns what each dispatch gave into the blocks of the file, in one pass.
 """
 
 from __future__ import annotations
@@ -155,7 +159,6 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "pcap_setnonblock": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p]),
     "pcap_get_selectable_fd": (ctypes.c_int, [ctypes.c_void_p]),
     "pcap_dispatch": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, _CALLBACK, ctypes.c_void_p]),
-    "pcap_breakloop": (None, [ctypes.c_void_p]),
     "pcap_stats": (ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(_Stat)]),
     "pcap_close": (None, [ctypes.c_void_p]),
     "pcap_findalldevs": (ctypes.c_int, [ctypes.POINTER(ctypes.POINTER(_PcapIf)), ctypes.c_char_p]),
