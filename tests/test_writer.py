@@ -330,3 +330,54 @@ def test_interrupted_write_leaves_a_complete_file(tmp_path, capsys, monkeypatch)
     code, _, _ = run_ours(capsys, "-r", str(SLL), "-q", "-w", str(path))
     assert code == 130
     assert frames(path) == [f[:4] + (0, False) for f in frames(SLL)[:49]]
+
+
+# --------------------------------------------------------------------------- one connection, whole
+
+
+def _tshark_subflows(src: Path, env: dict[str, str]) -> dict[int, set[int]]:
+    """MPTCP stream -> the TCP streams tshark gives it on any frame (with -2, as it knows them all)."""
+    r = subprocess.run(
+        [need_tshark(), "-2", "-r", str(src), "-Y", "mptcp.stream", "-T", "fields", "-e", "mptcp.stream"]
+        + ["-e", "tcp.stream"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    out: dict[int, set[int]] = {}
+    for line in r.stdout.splitlines():
+        m, t = line.split("\t")
+        out.setdefault(int(m), set()).add(int(t))
+    return out
+
+
+@pytest.mark.parametrize("src", [*sorted(DATA.glob("*.pcap")), *sorted((DATA / "encap").glob("*.pcap"))[:4]], ids=str)
+def test_mptcp_connection_with_two_passes_writes_every_frame_of_every_subflow(tmp_path, capsys, src):
+    """``-2 -Y 'mptcp.connection == N' -w`` writes exactly what tshark writes for the TCP streams
+    that tshark itself puts in MPTCP stream N: the connection whole, first SYN and ACKs without an
+    MPTCP option included."""
+    env = tshark_env(tmp_path)
+    subflows = _tshark_subflows(src, env)
+    assert subflows
+    for stream, tcp_streams in subflows.items():
+        ours, theirs = tmp_path / f"ours-{stream}.pcapng", tmp_path / f"theirs-{stream}.pcapng"
+        code, _, err = run_ours(
+            capsys, "-r", str(src), "-2", "-q", "-Y", f"mptcp.connection == {stream}", "-w", str(ours)
+        )
+        assert code == 0, err
+        flt = " or ".join(f"tcp.stream == {t}" for t in sorted(tcp_streams))
+        r = subprocess.run([need_tshark(), "-r", str(src), "-Y", flt, "-w", str(theirs)], capture_output=True, env=env)
+        assert r.returncode == 0, r.stderr
+        assert [f[:4] for f in frames(ours)] == [f[:4] for f in frames(theirs)] != []
+
+
+def test_mptcp_connection_in_one_pass_misses_only_the_first_syn(capsys):
+    code, out, _ = run_ours(
+        capsys, "-r", str(ADD_ADDR), "-T", "fields", "-e", "frame.number", "-e", "mptcp.connection", "-e", "tcp.stream"
+    )
+    assert code == 0
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert [r[0] for r in rows if not r[1]] == ["1"]  # the first SYN: its connection is not known yet
+    code, out, _ = run_ours(capsys, "-r", str(ADD_ADDR), "-2", "-T", "fields", "-e", "mptcp.connection")
+    assert code == 0 and "" not in out.splitlines()

@@ -368,6 +368,13 @@ _MPTCP = [
         "mptcpspec",
     ),
     FieldDef(
+        "mptcp.connection",
+        "the MPTCP stream this frame's TCP stream is a subflow of, on every frame of it: its first SYN "
+        "(with -2) and segments without an MPTCP option included; selects a whole connection",
+        "NONE if (s := i.mptcp_stream) is None else str(s)",
+        "mptcpspec",
+    ),
+    FieldDef(
         "mptcp.closure.client",
         "closure machine state of the client after this packet",
         "NONE if (c := i.connection) is None else c.closure_state(0)",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import TypeAlias
 
 from mptcpspec.analysis import Analyzer, Connection, PacketInfo
@@ -27,7 +28,7 @@ from mptcpspec.capture.source import FrameSource
 from mptcpspec.capture.stream import Input
 from mptcpspec.errors import DecodeError
 
-__all__ = ["Dissection", "Source", "dissect", "reinjections"]
+__all__ = ["Dissection", "FirstPass", "Source", "dissect", "reinjections"]
 
 #: A capture: a file's path, a binary file object open on it, or frames from elsewhere (a live capture).
 Source: TypeAlias = Readable | FrameSource
@@ -48,25 +49,43 @@ class Dissection:
         self.frames = 0
         self.unsupported: dict[int, int] = {}  #: link type -> frames of it, for link types not decoded
         self._source = source if two_pass else None
+        self._subflow_of: dict[int, int] = {}
 
     def _first_pass(self, source: Source) -> None:
         self._source = None
-        if isinstance(source, (str, os.PathLike)):
-            self.analyzer.reinjected_in = reinjections(source) or None
-            return
         if isinstance(source, Input):
             with source.reopen() as again:
-                self.analyzer.reinjected_in = reinjections(again) or None
-            return
-        if isinstance(source, FrameSource):
+                first = FirstPass.of(again)
+        elif isinstance(source, FrameSource):
             raise TypeError("a live capture cannot be read twice")
-        start = source.tell()
-        self.analyzer.reinjected_in = reinjections(source) or None
-        source.seek(start)
+        elif isinstance(source, (str, os.PathLike)):
+            first = FirstPass.of(source)
+        else:
+            start = source.tell()
+            first = FirstPass.of(source)
+            source.seek(start)
+        self.analyzer.reinjected_in = first.reinjected_in or None
+        self._subflow_of = first.subflow_of
 
     def __iter__(self) -> Iterator[PacketInfo]:
         if self._source is not None:
             self._first_pass(self._source)
+        if not self._subflow_of:
+            return self._frames()
+        return self._with_subflows(self._frames(), self._subflow_of)
+
+    @staticmethod
+    def _with_subflows(infos: Iterator[PacketInfo], subflow_of: dict[int, int]) -> Iterator[PacketInfo]:
+        """The second pass: a frame of a TCP stream that becomes a subflow later (its first SYN)
+        already has the connection's :attr:`~mptcpspec.analysis.model.PacketInfo.mptcp_stream`."""
+        for info in infos:
+            if info.mptcp_stream is None and info.tcp_stream is not None:
+                stream = subflow_of.get(info.tcp_stream)
+                if stream is not None:
+                    info = replace(info, mptcp_stream=stream)
+            yield info
+
+    def _frames(self) -> Iterator[PacketInfo]:
         an = self.analyzer
         feed, tcp, counts = an.feed, an.feed_tcp, an.counts
         frames = self.frames
@@ -112,15 +131,33 @@ def dissect(source: Source, *, verify: bool = True, two_pass: bool = False) -> I
     return iter(Dissection(source, verify=verify, two_pass=two_pass))
 
 
+@dataclass(frozen=True, slots=True)
+class FirstPass:
+    """What a first pass over a whole capture learns for the second (``dissect -2``)."""
+
+    #: frame -> the later frames that carried its data again on another subflow (the reverse of
+    #: :attr:`~mptcpspec.analysis.model.PacketInfo.reinjection_of`)
+    reinjected_in: dict[int, tuple[int, ...]]
+    #: TCP stream -> the MPTCP stream it is a subflow of
+    subflow_of: dict[int, int]
+
+    @classmethod
+    def of(cls, source: Source) -> FirstPass:
+        """Read ``source`` through; memory grows with the reinjections and the TCP streams only."""
+        later: dict[int, list[int]] = {}
+        subflow_of: dict[int, int] = {}
+        try:
+            for info in Dissection(source, verify=False):
+                for f in info.reinjection_of:
+                    later.setdefault(f, []).append(info.number)
+                if info.mptcp_stream is not None and info.tcp_stream is not None:
+                    subflow_of[info.tcp_stream] = info.mptcp_stream
+        except CaptureError:
+            pass  # damaged framing: what came before it counts; the second pass reports the damage
+        return cls({f: tuple(v) for f, v in later.items()}, subflow_of)
+
+
 def reinjections(source: Source) -> dict[int, tuple[int, ...]]:
     """Frame -> the later frames that carried its data again on another subflow, over the whole
-    capture (the reverse of :attr:`~mptcpspec.analysis.model.PacketInfo.reinjection_of`).  Memory grows
-    with the reinjections only."""
-    later: dict[int, list[int]] = {}
-    try:
-        for info in Dissection(source, verify=False):
-            for f in info.reinjection_of:
-                later.setdefault(f, []).append(info.number)
-    except CaptureError:
-        pass  # damaged framing: what came before it counts; the second pass reports the damage
-    return {f: tuple(v) for f, v in later.items()}
+    capture (the reverse of :attr:`~mptcpspec.analysis.model.PacketInfo.reinjection_of`)."""
+    return FirstPass.of(source).reinjected_in
