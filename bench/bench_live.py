@@ -7,7 +7,7 @@ from client to server over veth pair 0, offloads off as the lab sets them: every
 segment.  The two ends are a few lines of Python each here (the client sends one buffer over and
 over, the server reads into one and throws it away), so that they cost the machine little.
 
-In each run the three tools capture the client's veth0 at the same time, each in its own
+In each run the three tools (or those --tools names) capture the client's veth0 at the same time, each in its own
 process, with the same snapshot length and kernel buffer (-s, -B), writing to a file: mptcpspec
 pcapng, dumpcap pcapng, tcpdump pcap.  Once the transfer is over and a quiet moment has passed,
 each gets SIGINT; then its packets are counted in its file, its drops read from its own closing
@@ -113,6 +113,8 @@ def one_run(lab, folder: Path, a: argparse.Namespace) -> tuple[dict[str, dict], 
     procs = {}
     errs = {}
     for name, argv in tools(folder, a.snaplen, a.buffer).items():
+        if name.split()[0] not in a.tools:
+            continue
         p = lab.popen("client", *argv, stdout=subprocess.DEVNULL, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         procs[name] = p
         errs[name] = wait_ready(p, READY[name])
@@ -154,10 +156,16 @@ def main() -> int:
     ap.add_argument("--snaplen", type=int, default=262144)
     ap.add_argument("--buffer", type=int, default=2, help="kernel buffer of each tool, MiB (default 2, theirs)")
     ap.add_argument("--tcp", action="store_true", help="plain TCP instead of MPTCP")
+    ap.add_argument(
+        "--tools",
+        default="mptcpspec,dumpcap,tcpdump",
+        type=lambda v: v.split(","),
+        help="which capture at the same time (default all three: mptcpspec,dumpcap,tcpdump)",
+    )
     a = ap.parse_args()
     from lab import Lab, need_lab
 
-    need_lab(("ip", "tcpdump", "dumpcap", "ethtool"))
+    need_lab(("ip", "ethtool", *(t for t in a.tools if t != "mptcpspec")))
     import compileall
 
     compileall.compile_dir(ROOT / "mptcpspec", quiet=1)
@@ -176,7 +184,10 @@ def main() -> int:
 
 
 def version(argv: list[str]) -> str:
-    r = subprocess.run(argv, capture_output=True, text=True)
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True)
+    except OSError:
+        return f"no {argv[0]}"
     return (r.stdout + r.stderr).splitlines()[0].strip()
 
 
@@ -191,18 +202,20 @@ def report(a: argparse.Namespace, runs: list[dict[str, dict]], took: list[float]
         f"{version(['dumpcap', '--version'])}, {libpcap_version()}, {platform.system()} {platform.release()}, "
         f"{os.cpu_count()} CPUs.  {a.size} MB over {'TCP' if a.tcp else 'MPTCP'} on a veth, unshaped, "
         f"median transfer {med(took):.2f} s, {packets:,.0f} packets on veth0 ({packets / med(took):,.0f}/s); "
-        f"-s {a.snaplen} -B {a.buffer}; medians of {len(runs)} runs, the three tools capturing the same runs.\n"
+        f"-s {a.snaplen} -B {a.buffer}; medians of {len(runs)} runs, the tools capturing the same runs together.\n"
     )
     print("| tool | packets written | dropped (its report) | CPU s | CPU µs/packet | CPU × tcpdump | CPU × dumpcap |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     cpu = {name: med(r[name]["cpu"] for r in runs) for name in runs[0]}
+    base = {t: cpu.get(f"{t} -w") for t in ("tcpdump", "dumpcap")}
     for name in runs[0]:
         n = med(r[name]["packets"] for r in runs)
         drops = [r[name]["dropped"] for r in runs]
         shown = "/".join("?" if d is None else str(d) for d in drops)
         print(
             f"| `{name}` | {n:,.0f} | {shown} | {cpu[name]:.2f} | {cpu[name] / max(n, 1) * 1e6:.2f} | "
-            f"{cpu[name] / cpu['tcpdump -w']:.2f}× | {cpu[name] / cpu['dumpcap -w']:.2f}× |"
+            + " | ".join(f"{cpu[name] / b:.2f}×" if b else "—" for b in base.values())
+            + " |"
         )
     print("\nDropped: each run's count, in order.")
 
