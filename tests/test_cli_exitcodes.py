@@ -170,7 +170,10 @@ def test_argparse_usage_errors_are_status_2(capsys, argv):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["dissect", "-T", "fields", "-e", "frame.number"], "-r FILE (or - for standard input) or -i IFACE is required"),
+        (
+            ["dissect", "-T", "fields", "-e", "frame.number"],
+            "-r FILE (or - for standard input) or -i IFACE is required",
+        ),
         (["dissect", "-r", str(CAPTURE), "-T", "fields"], "-T fields needs at least one -e FIELD"),
         (["dissect", "-r", str(CAPTURE), "-T", "fields", "-e", "no.such"], "unknown field 'no.such'"),
         (["dissect", "-r", str(CAPTURE), "-Y", "tcp.len >"], "filter column 10"),
@@ -243,7 +246,9 @@ def test_file_error_and_open_capture():
             from mptcpspec.capture.pcap import read_records
 
             list(read_records(f))
-    assert ei.value.code == ExitCode.UNUSABLE and ei.value.message.startswith(f"{DATA / 'README.md'}: not a capture file")
+    assert ei.value.code == ExitCode.UNUSABLE and ei.value.message.startswith(
+        f"{DATA / 'README.md'}: not a capture file"
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ import sys
 import pytest
 
 from mptcpspec.cli.exitcode import ExitCode
-
 from tests.conftest import DATA, ROOT
 from tests.dissect_helpers import cli
 

@@ -283,7 +283,10 @@ def test_truncated_at_every_offset_never_crashes():
     [
         (b"", "empty file"),
         (b"\xa1\xb2", "too short"),
-        (b"GET / HTTP/1.1\r\n\r\n", "not a capture file (pcap, pcapng, or gzip/zstd/lz4 of one); it starts with 47 45 54 20"),
+        (
+            b"GET / HTTP/1.1\r\n\r\n",
+            "not a capture file (pcap, pcapng, or gzip/zstd/lz4 of one); it starts with 47 45 54 20",
+        ),
         (struct.pack("<IHHiIII", 0xA1B2C3D4, 1, 0, 0, 0, 65535, 1), "version 1.0"),
         (pcap_bytes([]) + struct.pack("<IIII", 0, 0, 1 << 30, 1 << 30), "corrupt file"),
         (_block(0x0A0D0D0A, struct.pack("<IHHq", 0x11223344, 1, 0, -1)), "byte-order magic"),
