@@ -33,6 +33,7 @@ from mptcpspec.dissect.fields import FIELDS
 from mptcpspec.dissect.filters import compile_filter
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.errors import DecodeError
+from mptcpspec.replay.wire import ip_checksum
 from tests.conftest import CAPTURES, DATA, need_tshark
 from tests.test_tshark_dissect import NAMES, compare
 
@@ -52,15 +53,6 @@ def inner_packets() -> list[tuple[int, bytes]]:
 
 
 # ------------------------------------------------------------------------------------ builders
-
-
-def csum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def h16(v: int) -> bytes:
@@ -97,7 +89,7 @@ def ip4(proto: int, payload: bytes, frag: int = 0x4000, src: int = 1, dst: int =
         b"\xc0\0\2" + bytes((src,)),
         b"\xc0\0\2" + bytes((dst,)),
     )
-    return head[:10] + h16(csum(head)) + head[12:] + payload
+    return head[:10] + h16(ip_checksum(head)) + head[12:] + payload
 
 
 def ip6(nh: int, payload: bytes, ext: bytes = b"") -> bytes:
@@ -120,7 +112,7 @@ def udp6(sport: int, dport: int, payload: bytes) -> bytes:
     dst = bytes.fromhex("20010db8ffff00000000000000000002")
     length = 8 + len(payload)
     pseudo = src + dst + struct.pack("!IxxxB", length, 17)
-    c = csum(pseudo + struct.pack("!HHHH", sport, dport, length, 0) + payload) or 0xFFFF
+    c = ip_checksum(pseudo + struct.pack("!HHHH", sport, dport, length, 0) + payload) or 0xFFFF
     return ip6(17, struct.pack("!HHHH", sport, dport, length, c) + payload)
 
 

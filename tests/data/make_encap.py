@@ -34,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
 from mptcpspec.capture.pcap import read_records  # noqa: E402
+from mptcpspec.replay.wire import ip_checksum  # noqa: E402 - the Internet checksum (RFC 1071), over any octets
 
 OUT = HERE / "encap"
 SOURCES = ("v4-two-subflows.pcap", "v6-two-subflows.pcap")
@@ -100,16 +101,6 @@ def inner_packets() -> list[Inner]:
 # ------------------------------------------------------------------------------------ headers
 
 
-def checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of ``data``."""
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
 def mac(side: int, flow: int) -> bytes:
     """A locally administered unicast MAC: ``side`` 1 the client's end, 2 the server's."""
     return bytes((0x02, 0, 0, 0, flow, side))
@@ -138,7 +129,7 @@ def ipv4(p: Inner, proto: int, payload: bytes) -> bytes:
     """An outer IPv4 header (DF, TTL 64, identification = the frame's index) and ``payload``."""
     src, dst = outer_v4(p)
     head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), p.index & 0xFFFF, 0x4000, 64, proto, 0, src, dst)
-    return head[:10] + struct.pack("!H", checksum(head)) + head[12:] + payload
+    return head[:10] + struct.pack("!H", ip_checksum(head)) + head[12:] + payload
 
 
 def ipv6(p: Inner, next_header: int, payload: bytes) -> bytes:
@@ -154,7 +145,7 @@ def udp(p: Inner, family: int, sport: int, dport: int, payload: bytes) -> bytes:
         return ipv4(p, P_UDP, struct.pack("!HHHH", sport, dport, length, 0) + payload)
     src, dst = outer_v6(p)
     pseudo = src + dst + struct.pack("!IxxxB", length, P_UDP)
-    csum = checksum(pseudo + struct.pack("!HHHH", sport, dport, length, 0) + payload) or 0xFFFF
+    csum = ip_checksum(pseudo + struct.pack("!HHHH", sport, dport, length, 0) + payload) or 0xFFFF
     return ipv6(p, P_UDP, struct.pack("!HHHH", sport, dport, length, csum) + payload)
 
 
