@@ -214,9 +214,18 @@ def test_members_and_frames_one_after_another_read_as_one_file(kind):
     assert frames(open_input(io.BytesIO(packed))) == frames(io.BytesIO(blob))
 
 
+class _Trickle(io.BytesIO):
+    """A stream that gives at most 70000 octets a read, as a pipe may."""
+
+    def read1(self, n: int = -1) -> bytes:
+        return super().read1(70000 if n < 0 else min(n, 70000))
+
+
 def test_gzip_padding_after_the_last_member_is_ignored():
     blob = SMALL.read_bytes()
     assert frames(open_input(io.BytesIO(gzip.compress(blob) + b"\0" * 512))) == frames(io.BytesIO(blob))
+    # padding that comes over several reads
+    assert frames(open_input(_Trickle(gzip.compress(blob) + b"\0" * 200_000))) == frames(io.BytesIO(blob))
 
 
 @pytest.mark.parametrize("kind", COMPRESS)

@@ -196,6 +196,9 @@ class Input:
         assert self._dec is not None and self._new is not None
         while data:
             if self._dec.eof:  # a new member (gzip) or frame (zstd, lz4) follows the last one
+                if self.compression == "gzip" and not data.strip(b"\0"):
+                    self.compressed_offset += len(data)  # zero padding after a member, as gzip tolerates
+                    return
                 self._dec = self._new()
             try:
                 out = self._dec.decompress(data)
@@ -210,10 +213,6 @@ class Input:
                 rest = self._dec.unused_data or b""
                 self.compressed_offset += len(data) - len(rest)
                 data = rest
-                if data and not any(data.startswith(m[: len(data)]) for m in COMPRESSIONS):
-                    if self.compression == "gzip" and not data.strip(b"\0"):
-                        data = b""  # zero padding after the last member, as gzip tolerates
-                        break
             else:
                 self.compressed_offset += len(data)
                 data = b""
