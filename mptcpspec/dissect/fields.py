@@ -29,6 +29,7 @@ from mptcpspec.codec.crypto import key_idsn, key_token
 from mptcpspec.codec.options import Dss, MpCapable, MpExperimental, MpTcpRst
 from mptcpspec.dissect.fieldgen import FieldDef, cell, compile_getters, getter_source
 from mptcpspec.dissect.optionfields import OPTION_FIELDS, option_cells, option_fields, option_getter
+from mptcpspec.dissect.tcpfields import TCP_ENV, TCP_FIELDS
 from mptcpspec.errors import MptcpspecError
 
 __all__ = ["Field", "FIELDS", "UnknownFieldError", "compile_row", "field_names", "option_fields"]
@@ -420,13 +421,14 @@ _ENV: dict[str, object] = {
     "MpTcpRst": MpTcpRst,
     "TOKEN": key_token,
     "IDSN": key_idsn,
+    **TCP_ENV,
 }
 
 
 def _build() -> dict[str, Field]:
     """Every field, in the order of ``--list-fields``: frame, IP and TCP; the encapsulations; the
     options; the analysis."""
-    defs = _FRAME_IP_TCP + _ENCAP + _MPTCP
+    defs = _FRAME_IP_TCP + TCP_FIELDS + _ENCAP + _MPTCP
     sources = {f"get_{k}": getter_source(f"get_{k}", d) for k, d in enumerate(defs)}
     gets = compile_getters(sources, _ENV)
     fields = [
@@ -434,7 +436,7 @@ def _build() -> dict[str, Field]:
         for k, d in enumerate(defs)
     ]
     options = [Field(n, text, "wireshark", option_getter(n), True) for n, text in OPTION_FIELDS]
-    head = len(_FRAME_IP_TCP) + len(_ENCAP)
+    head = len(_FRAME_IP_TCP) + len(TCP_FIELDS) + len(_ENCAP)
     ordered = fields[:head] + options + fields[head:]
     return {f.name: f for f in ordered}
 
