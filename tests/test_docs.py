@@ -163,8 +163,13 @@ def table(header: str) -> dict[str, list[str]]:
 def test_field_table_is_the_code():
     from mptcpspec.dissect.fields import FIELDS
 
-    ours = {n: [f.description] for n, f in FIELDS.items() if f.source != "wireshark"}
+    ours = {n: [f.description] for n, f in FIELDS.items() if f.source not in ("wireshark", "spec")}
     assert table("| field | what |") == ours
+    # the fields of spec/ are a family, documented by their pattern
+    assert {f.source for f in FIELDS.values()} == {"wireshark", "mptcpspec", "spec"}
+    page = text("docs/dissect.md")
+    assert "### The fields of spec/" in page and "`mptcpspec.<format>.<field>`" in page
+    assert all(n.startswith("mptcpspec.") for n, f in FIELDS.items() if f.source == "spec")
 
 
 def test_expert_table_is_the_code():

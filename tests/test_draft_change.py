@@ -6,6 +6,10 @@ MP_FASTCLOSE grows from 12 to 16 octets (a 32-bit field after the key).  ``mptcp
 the Wireshark Lua plugin, and each one decodes a packet carrying both options, with the values
 written into it.  The committed generated files no longer match the edited spec, so
 ``regen --check`` fails on it, as CI would.
+
+A copy of the package with MP_PRIO's reserved bits split into a 2-bit ``level`` and one reserved
+bit, regenerated in place, dissects the new field: ``mptcpspec dissect -e mptcpspec.mp_prio.level``
+and ``-Y 'mptcpspec.mp_prio.level == 2'`` give what tshark gives with the copy's Lua plugin.
 """
 
 from __future__ import annotations
@@ -46,6 +50,15 @@ OPTIONS = OPTIONS + (MP_DEMO,)
 MP_DEMO = bytes.fromhex("1e08 90 a5 12345678".replace(" ", ""))
 FASTCLOSE16 = bytes.fromhex("1e10 7000 0102030405060708 cafef00d".replace(" ", ""))
 FASTCLOSE12 = bytes.fromhex("1e0c 7000 0102030405060708".replace(" ", ""))
+
+
+LEVEL = (
+    '"reserved" / BitsInteger(3) * "Reserved, zero",\n            "backup" / Flag * "B: the subflow is a backup path",',
+    '"level" / BitsInteger(2) * "Priority level",\n            "reserved" / BitsInteger(1) * "Reserved, zero",\n'
+    '            "backup" / Flag * "B: the subflow is a backup path",',
+)
+# MP_PRIO with level 2 and B (0x5 << 4 | 2 << 2 | 1), level 1 and address ID 7 (v0 form), level 0
+PRIOS = [(0x10, "1e0359"), (0x10, "1e045407"), (0x10, "1e0350"), (0x10, "0101")]
 
 
 def edit_spec(src: Path, dst: Path) -> None:
@@ -96,6 +109,7 @@ def test_committed_code_is_stale_for_the_edited_spec(regenerated):
     )
     assert r.returncode == 1
     assert "generated code is stale" in r.stderr and "options.py" in r.stderr and "mptcpspec.lua" in r.stderr
+    assert "specfields.py" in r.stderr  # the dissector's fields of spec/ follow the draft too
 
 
 def test_python_codec(regenerated):
@@ -175,3 +189,65 @@ def test_wireshark_plugin(regenerated, tmp_path):
     fmt, sub, flags, value, key, detail = r.stdout.rstrip("\n").split("\t")
     assert fmt == "mp_demo,mp_fastclose" and sub == "0x09,0x07"
     assert tuple(int(x, 0) for x in (flags, value, key, detail)) == (0xA5, 0x12345678, 0x0102030405060708, 0xCAFEF00D)
+
+
+@pytest.fixture(scope="module")
+def package_copy(tmp_path_factory) -> Path:
+    """The package and spec/ copied, MP_PRIO given a level, regenerated in place."""
+    root = tmp_path_factory.mktemp("draft-package")
+    package = Path(__file__).resolve().parents[1] / "mptcpspec"
+    shutil.copytree(package, root / "mptcpspec", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(default_spec_dir(), root / "spec", ignore=shutil.ignore_patterns("__pycache__"))
+    p = root / "spec" / "options.py"
+    text = p.read_text()
+    assert text.count(LEVEL[0]) == 1
+    p.write_text(text.replace(LEVEL[0], LEVEL[1]))
+    r = run_copy(root, "regen")
+    assert r.returncode == 0, r.stderr
+    assert "regenerated" in r.stdout + r.stderr
+    return root
+
+
+def run_copy(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run([sys.executable, "-m", "mptcpspec", *args], capture_output=True, text=True, env=env, cwd=root)
+
+
+def test_dissector_fields_follow_the_draft(package_copy, tmp_path):
+    pcap = tmp_path / "prio.pcap"
+    write_synthetic(pcap, PRIOS)
+    r = run_copy(package_copy, "dissect", "--list-fields")
+    assert r.returncode == 0, r.stderr
+    assert "mptcpspec.mp_prio.level\tspec\tPriority level" in r.stdout.splitlines()
+    fields = ["frame.number", "mptcpspec.mp_prio.level", "mptcpspec.mp_prio.reserved", "mptcpspec.mp_prio.backup"]
+    args = ["-r", str(pcap), "-T", "fields", *[a for f in fields for a in ("-e", f)]]
+    r = run_copy(package_copy, "dissect", *args)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["1\t2\t0\t1", "2\t1\t0\t0", "3\t0\t0\t0", "4\t\t\t"]
+    r = run_copy(
+        package_copy,
+        "dissect",
+        "-r",
+        str(pcap),
+        "-Y",
+        "mptcpspec.mp_prio.level == 1",
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+    )
+    assert r.returncode == 0 and r.stdout.split() == ["2"], r.stderr
+    # the same as tshark with the copy's plugin
+    tshark = need_tshark()
+    env = {**os.environ, "WIRESHARK_CONFIG_DIR": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    plugin = package_copy / "mptcpspec" / "export" / "generated" / "mptcpspec.lua"
+    for extra in ([], ["-Y", "mptcpspec.mp_prio.level == 1"], ["-Y", "mptcpspec.mp_prio.level >= 1"]):
+        theirs = subprocess.run(
+            [tshark, "-n", "-X", f"lua_script:{plugin}", *args, *extra], capture_output=True, text=True, env=env
+        )
+        assert theirs.returncode == 0 and "Lua: Error" not in theirs.stderr, theirs.stderr
+        ours = run_copy(package_copy, "dissect", *args, *extra)
+        assert ours.stdout == theirs.stdout, extra
+    # the package as committed has no such field
+    r = subprocess.run([sys.executable, "-m", "mptcpspec", "dissect", *args], capture_output=True, text=True)
+    assert r.returncode == 2 and "mptcpspec.mp_prio.level" in r.stderr

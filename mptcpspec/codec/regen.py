@@ -81,5 +81,9 @@ def render_codecs(spec_dir: Path | None = None, modules: dict[str, ModuleType] |
         if name in out:
             raise SpecError(f"{name}: a state machine's module would replace another generated module")
         out[name] = text
+    from mptcpspec.codec.specfields import render_specfields
+
+    for name, text in render_specfields(modules["options.py"]).items():
+        out[name] = text
     out["__init__.py"] = BANNER_INIT
     return out

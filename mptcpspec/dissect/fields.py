@@ -29,6 +29,7 @@ from mptcpspec.codec.crypto import key_idsn, key_token
 from mptcpspec.codec.options import Dss, MpCapable, MpExperimental, MpTcpRst
 from mptcpspec.dissect.fieldgen import FieldDef, cell, compile_getters, getter_source
 from mptcpspec.dissect.optionfields import OPTION_FIELDS, option_cells, option_fields, option_getter
+from mptcpspec.dissect.specfields import SPEC_ENV, SPEC_FIELDS
 from mptcpspec.dissect.tcpfields import TCP_ENV, TCP_FIELDS
 from mptcpspec.errors import MptcpspecError
 
@@ -39,7 +40,7 @@ __all__ = ["Field", "FIELDS", "UnknownFieldError", "compile_row", "field_names",
 class Field:
     name: str
     description: str
-    source: str  #: "wireshark" (same name and meaning as Wireshark 4.0) or "mptcpspec"
+    source: str  #: "wireshark" (same name and meaning as Wireshark 4.0), "mptcpspec", or "spec" (the Lua plugin's)
     get: Callable[[PacketInfo], list[str]]
     option: bool = False  #: one of the option fields, whose cells come from the option table
     #: The printed cell in the default output mode (every occurrence, no quotes) as a Python
@@ -422,13 +423,14 @@ _ENV: dict[str, object] = {
     "TOKEN": key_token,
     "IDSN": key_idsn,
     **TCP_ENV,
+    **SPEC_ENV,
 }
 
 
 def _build() -> dict[str, Field]:
     """Every field, in the order of ``--list-fields``: frame, IP and TCP; the encapsulations; the
-    options; the analysis."""
-    defs = _FRAME_IP_TCP + TCP_FIELDS + _ENCAP + _MPTCP
+    options; the analysis; the fields of spec/ (the Lua plugin's)."""
+    defs = _FRAME_IP_TCP + TCP_FIELDS + _ENCAP + _MPTCP + SPEC_FIELDS
     sources = {f"get_{k}": getter_source(f"get_{k}", d) for k, d in enumerate(defs)}
     gets = compile_getters(sources, _ENV)
     fields = [

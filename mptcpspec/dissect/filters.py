@@ -34,6 +34,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from mptcpspec.analysis import PacketInfo
 from mptcpspec.capture import encap
 from mptcpspec.dissect.fields import FIELDS
+from mptcpspec.dissect.specfields import has_mptcpspec
 from mptcpspec.errors import MptcpspecError
 
 __all__ = ["FilterError", "Filter", "compile_filter"]
@@ -80,6 +81,7 @@ _PROTOCOLS: dict[str, Callable[[PacketInfo], bool]] = {
     "ip": _ip(4),
     "ipv6": _ip(6),
     "mptcp": lambda i: i.connection is not None or bool(i.mptcp),
+    "mptcpspec": has_mptcpspec,  # the Lua plugin's protocol: an MPTCP option in a TCP header
     "vlan": _layer(encap.Vlan, lambda x: x.tpid != encap.EtherType.QINQ),
     "ieee8021ad": _layer(encap.Vlan, lambda x: x.tpid == encap.EtherType.QINQ),
     "mpls": _layer(encap.Mpls),
