@@ -1,8 +1,9 @@
 """``mptcpspec fsm show|dot|check FILE``: the commands behind the ``fsm`` subcommand.
 
-Exit status (:class:`~mptcpspec.cli.exitcode.ExitCode`): 0 done (``check``: every check passed);
-1 a check failed, or the file has an error (its line and column are said); 2 usage error; 3 the file
-cannot be used (missing, unreadable, not text).
+Exit status (:class:`~mptcpspec.cli.exitcode.ExitCode`): 0 done (``check``: every check passed;
+``check --mutations``: every removal caught or justified); 1 a check failed (a removal not caught),
+or the file has an error (its line and column are said); 2 usage error; 3 the file cannot be used
+(missing, unreadable, not text).
 """
 
 from __future__ import annotations
@@ -101,9 +102,12 @@ def cmd_dot(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from mptcpspec.fsm.coverage import report as coverage_report
     from mptcpspec.fsm.explore import run_checks
     from mptcpspec.fsm.static import report
 
+    if args.mutations:
+        return _mutations(args.file)
     path = Path(args.file)
     m = _machine(args.file)
     failed = False
@@ -123,11 +127,23 @@ def cmd_check(args: argparse.Namespace) -> int:
         _out("dynamic: skipped (fix the static errors first)")
     else:
         _out("dynamic (two endpoints A and B, every interleaving):")
-        for o in run_checks(m):
+        outcomes = run_checks(m)
+        for o in outcomes:
             _out(f"  {'ok  ' if o.ok else 'FAIL'} {o.summary()}")
             for v in o.violations:
                 _out("\n".join("         " + line for line in v.format().splitlines()))
             failed |= not o.ok
+        _out("over all runs:")
+        for c in coverage_report(m, outcomes):
+            _out(f"  {'ok  ' if c.ok else 'FAIL'} {c.name}: {c.summary}")
+            for p in c.problems:
+                _out(f"         {p}")
+            failed |= not c.ok
+        marked = [t for t in m.transitions if t.redundant is not None]
+        if marked:
+            _out(f"redundant by the spec's own comment ({len(marked)} line(s)):")
+            for t in marked:
+                _out(f"  {m.file}:{t.line}: {t.redundant}")
     if args.promela and static_ok and m.checks:
         from mptcpspec.fsm.promela import spin_available, verify
 
@@ -142,6 +158,37 @@ def cmd_check(args: argparse.Namespace) -> int:
                 failed |= not res.ok
     _out("result: " + ("FAILED" if failed else "all checks passed"))
     return ExitCode.DAMAGED if failed else ExitCode.OK
+
+
+def _mutations(file: str) -> int:
+    from mptcpspec.fsm.mutation import failing, markdown, mutants
+
+    m = _machine(file)
+    _out(f"{m.name} ({file}): {len(m.transitions)} transition lines, each removed in turn")
+    broken = failing(m)
+    if broken:
+        _out(f"the machine as written fails: {', '.join(broken)} (see `mptcpspec fsm check {file}`)")
+        _out("result: FAILED")
+        return ExitCode.DAMAGED
+    rows = mutants(m)
+    for line in markdown(rows):
+        _out(line)
+    missed = [r for r in rows if r.verdict == "NOT CAUGHT"]
+    marked = [r for r in rows if r.redundant is not None]
+    caught = sum(1 for r in rows if r.caught_by)
+    _out(f"caught: {caught} of {len(rows)}; redundant by the spec's own comment: {len(marked)}")
+    for r in marked:
+        _out(
+            f"  {m.file}:{r.line}: {r.redundant}"
+            + (f" (its removal is caught all the same: {', '.join(r.caught_by)})" if r.caught_by else "")
+        )
+    for r in missed:
+        _out(f"  {m.file}:{r.line}: NOT CAUGHT: no check fails without this line; add a check, or say why it is there")
+    _out(
+        "result: "
+        + (f"FAILED ({len(missed)} removal(s) not caught)" if missed else "every removal caught or justified")
+    )
+    return ExitCode.DAMAGED if missed else ExitCode.OK
 
 
 def main(args: argparse.Namespace) -> int:
@@ -168,8 +215,17 @@ def add_parser(sub: Subcommands) -> None:
         default=None,
         help="picture format (default: from the OUT suffix, else dot)",
     )
-    c = fsub.add_parser("check", help="static checks, then every `check` scenario over in-order and lossy channels")
+    c = fsub.add_parser(
+        "check",
+        help="static checks, every `check` scenario over in-order and lossy channels, then checks over all runs",
+    )
     c.add_argument("file", metavar="FILE", help="a .fsm file")
+    c.add_argument(
+        "--mutations",
+        action="store_true",
+        help="remove each transition line in turn and print which check catches it (exit 1 if one is not caught "
+        "and its line has no `# redundant: why` comment)",
+    )
     c.add_argument(
         "--promela",
         action="store_true",

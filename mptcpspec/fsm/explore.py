@@ -15,28 +15,36 @@ appears:
 * in lossy mode, the channel loses any one of the messages in it.
 
 Guards take the value the scenario assumes (true unless ``assume g false`` or ``assume g any``;
-``any`` explores both). ``piggyback X on Y`` makes every ``Y`` an endpoint sends, once it has sent
-``X`` before, carry ``X`` too (the receiver takes ``X`` first). ``COND when both did ACT...`` makes
-the condition hold only once each endpoint has performed one of the actions. A ``reliable`` check
+``any`` explores both values, each as its own branch). ``piggyback X on Y`` makes every ``Y`` an
+endpoint sends, once it has sent ``X`` before, carry ``X`` too (the receiver takes ``X`` first).
+``COND when both did ACT...`` makes the condition hold only once each endpoint has performed one
+of the actions. A ``reliable`` check
 runs on the in-order channel only.
 
-A received signal that the state has no transition for is:
+A received signal that the state has no transition for is dropped when the signal is
+``discard`` or when the endpoint is in a final state (nothing left to process it); otherwise it
+is an *unspecified reception*, a violation. So is a signal the state has transitions for, but
+none whose guard holds for one of the values the scenario lets the guards take (``rcv X if g``
+without ``rcv X if not g``, under ``assume g any``). A retransmission or a repeated
+acknowledgement is no exception: the state that can receive it says what it does with it (a
+self-loop without actions ignores it). A call, timer or condition that the state handles for
+some values of the guards but not for others is an *unspecified event*, for the same reason.
 
-* dropped when the signal is ``discard``, when the endpoint is in a final state (nothing left to
-  process it) or when the endpoint has received the same signal before (a retransmission or a
-  repeated cumulative acknowledgement);
-* otherwise an *unspecified reception*: a violation.
+Reported violations: unspecified receptions and events, deadlocks (no move possible and not
+finished), states from which finishing is impossible (livelocks included), and channel overflow.
+Finished means both endpoints in a final state with both channels empty. Each violation comes
+with the shortest sequence of moves that leads to it.
 
-Reported violations: unspecified receptions, deadlocks (no move possible and not finished),
-states from which finishing is impossible (livelocks included), and channel overflow. Finished
-means both endpoints in a final state with both channels empty. Each violation comes with the
-shortest sequence of moves that leads to it.
+Each :class:`Outcome` also records what the runs used -- the transitions taken, the calls each
+endpoint could make, the signals sent and those a transition consumed -- for the checks of
+:mod:`mptcpspec.fsm.coverage`.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import product
 from typing import TYPE_CHECKING, TypeAlias
 
 from mptcpspec.fsm.runtime import Table, Transition
@@ -44,7 +52,7 @@ from mptcpspec.fsm.runtime import Table, Transition
 if TYPE_CHECKING:
     from mptcpspec.fsm.model import Check, Machine
 
-__all__ = ["Outcome", "Scenario", "Violation", "explore", "run_checks"]
+__all__ = ["Outcome", "Scenario", "Violation", "explore", "guard_split", "run_checks"]
 
 _NAMES = ("A", "B")
 
@@ -82,7 +90,7 @@ class Scenario:
 
 @dataclass(frozen=True)
 class Violation:
-    kind: str  # "unspecified reception" | "deadlock" | "cannot finish" | "channel overflow"
+    kind: str  # "unspecified reception" | "unspecified event" | "deadlock" | "cannot finish" | "channel overflow"
     message: str
     trace: tuple[str, ...]
     count: int = 1  # how many global states show the same kind of violation
@@ -106,6 +114,14 @@ class Outcome:
     end_states: frozenset[tuple[str, str]]
     violations: list[Violation] = field(default_factory=list)
     pairs: frozenset[tuple[str, str]] = frozenset()  # every (state of A, state of B) reached
+    #: every transition some run takes: (state, event, index among the state's options for the event)
+    taken: frozenset[tuple[str, str, int]] = frozenset()
+    #: every (endpoint, call) where the endpoint may make the call and a reachable state of it has a transition for it
+    calls: frozenset[tuple[str, str]] = frozenset()
+    sent: frozenset[str] = frozenset()  # signals some run puts on a channel
+    consumed: frozenset[str] = frozenset()  # signals some transition takes (not dropped)
+    #: (state, event, values of the guards) that some reachable state offers and no transition handles
+    unspecified: frozenset[tuple[str, str, str]] = frozenset()
 
     @property
     def ok(self) -> bool:
@@ -119,12 +135,15 @@ class Outcome:
         )
 
 
-# A global state: (state A, state B, channel A->B, channel B->A, received A, received B, facts A, facts B).
+# A global state: (state A, state B, channel A->B, channel B->A, facts A, facts B).
 # A channel is a tuple of messages, a message a tuple of signals; a fact is ("snd" | "do" | "call", name).
 Message: TypeAlias = tuple[str, ...]
 Channel: TypeAlias = tuple[Message, ...]
 Fact: TypeAlias = tuple[str, str]
-GState: TypeAlias = tuple[str, str, Channel, Channel, frozenset[str], frozenset[str], frozenset[Fact], frozenset[Fact]]
+GState: TypeAlias = tuple[str, str, Channel, Channel, frozenset[Fact], frozenset[Fact]]
+#: The transitions of a state for an event that some value of the guards allows, and the values
+#: of the guards (as text, ``"not g"``) for which none is allowed, or ``None``.
+Split: TypeAlias = tuple[tuple["Transition[str]", ...], "str | None"]
 #: A move: its label, and the global state it leads to or the violation it is.
 Move: TypeAlias = tuple[str, "GState | Violation"]
 
@@ -138,12 +157,28 @@ def _inbox(gs: GState, i: int) -> Channel:
     return gs[3] if i == 0 else gs[2]
 
 
-def _seen(gs: GState, i: int) -> frozenset[str]:
+def _facts(gs: GState, i: int) -> frozenset[Fact]:
     return gs[4] if i == 0 else gs[5]
 
 
-def _facts(gs: GState, i: int) -> frozenset[Fact]:
-    return gs[6] if i == 0 else gs[7]
+def guard_split(table: Table, assume: dict[str, bool | None], state: str, event: str) -> Split:
+    """The transitions of ``state`` on ``event`` that some value of the guards allows, and a value
+    of the guards (``"g and not h"``) that allows none, or ``None`` if every value does allow one.
+
+    ``assume`` gives a guard's value (``None``: either); a guard it does not name is true.
+    """
+    opts = table.options(state, event)
+    names = sorted({g for tr in opts for g, _ in tr.guard})
+    free = [g for g in names if assume.get(g, True) is None]
+    allowed: set[Transition[str]] = set()
+    gap = None
+    for values in product((True, False), repeat=len(free)):
+        env = {g: assume.get(g, True) for g in names} | dict(zip(free, values))
+        hold = [tr for tr in opts if all(env[g] == want for g, want in tr.guard)]
+        allowed.update(hold)
+        if not hold and gap is None and opts:
+            gap = " and ".join(g if env[g] else f"not {g}" for g in names)
+    return tuple(tr for tr in opts if tr in allowed), gap
 
 
 class _Explorer:
@@ -157,17 +192,27 @@ class _Explorer:
         self.track_done: set[str] = set().union(*self.couplings.values()) if self.couplings else set()
         self.conditions = [e for e, k in table.events.items() if k == "condition"]
         self.timers = [e for e, k in table.events.items() if k == "timer"]
+        self.splits: dict[tuple[str, str], Split] = {}
+        self.taken: set[tuple[str, str, Transition[str]]] = set()
+        self.calls: set[tuple[str, str]] = set()
+        self.sent: set[str] = set()
+        self.consumed: set[str] = set()
+        self.unspecified: set[tuple[str, str, str]] = set()
 
-    def enabled(self, state: str, event: str) -> list[Transition[str]]:
-        out = []
-        for tr in self.t.options(state, event):
-            if all(self.assume.get(g, True) in (None, want) for g, want in tr.guard):
-                out.append(tr)
-        return out
+    def split(self, state: str, event: str) -> Split:
+        """The transitions of ``state`` on ``event`` some value of the guards allows, and a value of
+        the guards that allows none (``None`` if every value the scenario gives them allows one)."""
+        key = (state, event)
+        found = self.splits.get(key)
+        if found is not None:
+            return found
+        found = guard_split(self.t, self.assume, state, event)
+        self.splits[key] = found
+        return found
 
     def fire(self, gs: GState, i: int, tr: Transition[str]) -> GState | None:
         """Global state after endpoint ``i`` takes ``tr``; ``None`` if a channel would overflow."""
-        st, ch, facts = [gs[0], gs[1]], [gs[2], gs[3]], [gs[6], gs[7]]
+        st, ch, facts = [gs[0], gs[1]], [gs[2], gs[3]], [gs[4], gs[5]]
         st[i] = tr.target
         out = list(ch[i])
         f = set(facts[i])
@@ -178,6 +223,7 @@ class _Explorer:
                 if extra is not None and ("snd", extra) in f:
                     msg = (extra, act.name)
                 out.append(msg)
+                self.sent.add(act.name)
                 if act.name in self.track_sent:
                     f.add(("snd", act.name))
             elif act.name in self.track_done:
@@ -186,7 +232,7 @@ class _Explorer:
             return None
         ch[i] = tuple(out)
         facts[i] = frozenset(f)
-        return (st[0], st[1], ch[0], ch[1], gs[4], gs[5], facts[0], facts[1])
+        return (st[0], st[1], ch[0], ch[1], facts[0], facts[1])
 
     def coupled_ok(self, gs: GState, event: str) -> bool:
         acts = self.couplings.get(event)
@@ -210,7 +256,23 @@ class _Explorer:
             if chans_empty:
                 local += [(c, "timer") for c in self.timers]
             for ev, kind in local:
-                for tr in self.enabled(s, ev):
+                enabled, gap = self.split(s, ev)
+                if gap is not None:
+                    self.unspecified.add((s, ev, gap))
+                    out.append(
+                        (
+                            f"{_NAMES[i]}: {ev} with {gap} in {s}",
+                            Violation(
+                                "unspecified event",
+                                f"{_NAMES[i]} in {s}: {ev} with {gap}, which no transition handles",
+                                (),
+                            ),
+                        )
+                    )
+                if kind == "call" and enabled:
+                    self.calls.add((_NAMES[i], ev))
+                for tr in enabled:
+                    self.taken.add((s, ev, tr))
                     nxt = self.fire(gs, i, tr)
                     if nxt is not None and kind == "call":
                         nxt = self._fact(nxt, i, ("call", ev))
@@ -236,71 +298,47 @@ class _Explorer:
         msg = _inbox(gs, i)[0]
         popped: GState = (*gs[:2], gs[2], gs[3][1:], *gs[4:]) if i == 0 else (*gs[:2], gs[2][1:], *gs[3:])
         branches: list[tuple[GState, list[str]]] = [(popped, [])]
+        out: list[Move] = []
         for sig in msg:
             ev = f"rcv {sig}"
             nxt_branches: list[tuple[GState, list[str]]] = []
             for cur, labels in branches:
                 s = _state(cur, i)
-                enabled = self.enabled(s, ev)
-                seen = _seen(cur, i)
-                if enabled:
-                    for tr in enabled:
-                        nxt = self.fire(cur, i, tr)
-                        if nxt is None:
-                            return [
-                                (
-                                    " ; ".join(labels + [self._label(i, ev, tr)]),
-                                    Violation("channel overflow", f"more than {self.sc.channel_bound} messages", ()),
-                                )
-                            ]
-                        nxt = self._saw(nxt, i, sig)
-                        nxt_branches.append((nxt, labels + [self._label(i, ev, tr)]))
+                enabled, gap = self.split(s, ev)
+                if not enabled and gap is None and (ev in self.t.discard or s in self.t.finals):
+                    why = "discarded" if ev in self.t.discard else "closed"
+                    nxt_branches.append((cur, labels + [f"{_NAMES[i]}: {ev} in {s} ignored ({why})"]))
                     continue
-                why = None
-                if self.t.options(s, ev):
-                    why = "guard false"
-                elif ev in self.t.discard:
-                    why = "discarded"
-                elif sig in seen:
-                    why = "duplicate"
-                elif s in self.t.finals:
-                    why = "closed"
-                if why is None:
-                    label = " ; ".join(labels + [f"{_NAMES[i]}: {ev} in {s}"])
-                    return [
-                        (
-                            label,
-                            Violation(
-                                "unspecified reception",
-                                f"{_NAMES[i]} in {s} receives {sig}, which no transition handles",
-                                (),
-                            ),
-                        )
-                    ]
-                nxt_branches.append((self._saw(cur, i, sig), labels + [f"{_NAMES[i]}: {ev} in {s} ignored ({why})"]))
+                if not enabled or gap is not None:
+                    gap = gap or ""
+                    self.unspecified.add((s, ev, gap))
+                    values = f" with {gap}" if gap else ""
+                    message = f"{_NAMES[i]} in {s} receives {sig}{values}, which no transition handles"
+                    label = " ; ".join(labels + [f"{_NAMES[i]}: {ev}{values} in {s}"])
+                    out.append((label, Violation("unspecified reception", message, ())))
+                for tr in enabled:
+                    self.taken.add((s, ev, tr))
+                    self.consumed.add(sig)
+                    nxt = self.fire(cur, i, tr)
+                    if nxt is None:
+                        overflow = Violation("channel overflow", f"more than {self.sc.channel_bound} messages", ())
+                        return [(" ; ".join(labels + [self._label(i, ev, tr)]), overflow)]
+                    nxt_branches.append((nxt, labels + [self._label(i, ev, tr)]))
             branches = nxt_branches
-        return [(" ; ".join(labels), g) for g, labels in branches]
+        return out + [(" ; ".join(labels), g) for g, labels in branches]
 
     @staticmethod
     def _fact(gs: GState, i: int, fact: Fact) -> GState:
         if i == 0:
-            return (*gs[:6], gs[6] | {fact}, gs[7])
-        return (*gs[:7], gs[7] | {fact})
-
-    @staticmethod
-    def _saw(gs: GState, i: int, sig: str) -> GState:
-        if sig in _seen(gs, i):
-            return gs
-        if i == 0:
-            return (*gs[:4], gs[4] | {sig}, *gs[5:])
-        return (*gs[:5], gs[5] | {sig}, *gs[6:])
+            return (*gs[:4], gs[4] | {fact}, gs[5])
+        return (*gs[:5], gs[5] | {fact})
 
     def finished(self, gs: GState) -> bool:
         return gs[0] in self.t.finals and gs[1] in self.t.finals and not gs[2] and not gs[3]
 
     def run(self) -> Outcome:
         t = self.t
-        start: GState = (t.initial, t.initial, (), (), frozenset(), frozenset(), frozenset(), frozenset())
+        start: GState = (t.initial, t.initial, (), (), frozenset(), frozenset())
         parent: dict[GState, tuple[GState, str] | None] = {start: None}
         order = [start]
         succ: dict[GState, list[GState]] = {}
@@ -368,6 +406,11 @@ class _Explorer:
             end_states=frozenset((g[0], g[1]) for g in finished),
             violations=violations,
             pairs=frozenset((g[0], g[1]) for g in order),
+            taken=frozenset((s, ev, t.options(s, ev).index(tr)) for s, ev, tr in self.taken),
+            calls=frozenset(self.calls),
+            sent=frozenset(self.sent),
+            consumed=frozenset(self.consumed),
+            unspecified=frozenset(self.unspecified),
         )
 
     @staticmethod

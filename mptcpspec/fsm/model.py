@@ -135,7 +135,12 @@ class Action:
 
 @dataclass(frozen=True, kw_only=True)
 class Transition:
-    """One transition line as written. ``source`` is ``None`` for ``*`` (every non-final state but ``excepts``)."""
+    """One transition line as written. ``source`` is ``None`` for ``*`` (every non-final state but ``excepts``).
+
+    ``redundant`` is the reason given by a ``# redundant: why`` comment on the line, if any: the
+    spec's own statement that the checks cannot show the line is needed (see
+    :mod:`mptcpspec.fsm.mutation`).
+    """
 
     source: str | None
     excepts: tuple[str, ...] = ()
@@ -144,6 +149,7 @@ class Transition:
     guard: tuple[Literal, ...] = ()
     actions: tuple[Action, ...] = ()
     ref: str | None = None
+    redundant: str | None = None
     line: int
     column: int
 

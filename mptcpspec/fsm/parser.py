@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import functools
 import keyword
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
@@ -38,7 +39,7 @@ from mptcpspec.fsm.model import (
     Trigger,
 )
 
-__all__ = ["load", "parse", "grammar_path"]
+__all__ = ["grammar_path", "load", "parse", "redundant_reason"]
 
 _GRAMMAR = Path(__file__).with_name("fsm.lark")
 
@@ -380,8 +381,9 @@ class _Namespaces:
 class _Builder:
     """Resolves names and assembles the :class:`Machine`; collects every problem found."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, lines: tuple[str, ...] = ()) -> None:
         self.file = file
+        self.lines = lines
         self.problems: list[Problem] = []
 
     def err(self, line: int, column: int, msg: str) -> None:
@@ -553,6 +555,7 @@ class _Builder:
             guard=tuple(guard),
             actions=tuple(actions),
             ref=ref,
+            redundant=redundant_reason(self.lines[d.line - 1]) if d.line <= len(self.lines) else None,
             line=d.line,
             column=d.column,
         )
@@ -624,6 +627,16 @@ class _Builder:
         )
 
 
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+_REDUNDANT = re.compile(r"#\s*redundant:\s*(.*?)\s*$")
+
+
+def redundant_reason(line: str) -> str | None:
+    """The reason of a ``# redundant: why`` comment on a source line (outside strings), else ``None``."""
+    m = _REDUNDANT.search(_STRING.sub(lambda s: " " * len(s.group()), line))
+    return m.group(1) if m and m.group(1) else None
+
+
 def parse(text: str, file: str = "<string>") -> Machine:
     """The machine described by ``text``; raises :class:`FsmSpecError` on a syntax or name error."""
     try:
@@ -634,7 +647,7 @@ def parse(text: str, file: str = "<string>") -> Machine:
         decls = _ToNodes().transform(tree)
     except VisitError as exc:  # pragma: no cover - a bug in the transformer
         raise exc.orig_exc from None
-    builder = _Builder(file)
+    builder = _Builder(file, tuple(text.splitlines()))
     machine = builder.build(decls)
     if builder.problems:
         raise FsmSpecError(sorted(builder.problems, key=lambda p: (p.line, p.column)))

@@ -9,7 +9,8 @@ Spin then checks, by its own state-space search:
 * a watchdog that, when nothing else can move (Promela's ``timeout``), asserts that both
   endpoints are in a final state with both channels empty: no deadlock.
 
-Liveness ("finishing stays possible from every state") is checked by the Python explorer only.
+Liveness ("finishing stays possible from every state") and unspecified events (a call or timer
+whose guards leave a value unhandled) are checked by the Python explorer only.
 The lossy channel here loses the message at the head of a channel, which reaches the same
 orders of delivery as losing any message.
 """
@@ -24,6 +25,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mptcpspec.fsm.explore import guard_split
 from mptcpspec.fsm.model import Check, Machine
 from mptcpspec.fsm.runtime import Table, Transition
 
@@ -62,7 +64,6 @@ def to_promela(m: Machine, check: Check, lossy: bool, bound: int = 8) -> str:
         f"byte st[2] = {st[t.initial]};",
         f"chan ch[2] = [{bound}] of {{ mtype, mtype }};",
     ]
-    out += [f"bit seen_{sig[s]}[2];" for s in sigs]
     out += [f"bit sent_{sig[s]}[2];" for s in sorted(track_sent)]
     out += [f"bit did_{_id('', a)}[2];" for a in sorted(track_did)]
     out += [f"bit called_{_id('', c)}[2];" for c in sorted(calls[0] | calls[1])]
@@ -96,21 +97,16 @@ def to_promela(m: Machine, check: Check, lossy: bool, bound: int = 8) -> str:
             ev = f"rcv {name}"
             out.append(f"  :: s == {sig[name]} ->")
             out.append("     if")
-            quiet = []
             for state in t.states:
-                opts = t.options(state, ev)
-                en = enabled(opts)
+                en, gap = guard_split(t, assume, state, ev)
                 for tr in en:
                     out.append(f"     :: st[{me}] == {st[state]} ->")
                     out += apply(tr, me, "          ")
-                if opts and not en:
-                    quiet.append(f"st[{me}] == {st[state]}")
-            drop = [f"seen_{sig[name]}[{me}]", f"FINAL({me})", *quiet]
-            if ev in t.discard:
-                drop.insert(0, "true")
+                if gap is not None:
+                    out.append(f"     :: st[{me}] == {st[state]} -> assert(false) /* {name} with {gap}: unspecified */")
+            drop = ["true"] if ev in t.discard else [f"FINAL({me})"]
             out.append(f"     :: else -> assert({' || '.join(drop)}) /* unspecified reception of {name} */")
-            out.append("     fi;")
-            out.append(f"     seen_{sig[name]}[{me}] = 1")
+            out.append("     fi")
         out.append("  :: else -> skip")
         out.append("  fi")
         out.append("}")
