@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from mptcpspec.analysis.addresses import Addresses
+from mptcpspec.analysis.clock import FrameClock
 from mptcpspec.analysis.context import PacketContext
 from mptcpspec.analysis.datalevel import DssReader, Mappings
 from mptcpspec.analysis.expert import expert
@@ -172,6 +173,7 @@ class Analyzer:
         "_mappings",
         "_flows",
         "_kept",
+        "clock",
     )
 
     def __init__(self, *, verify: bool = True, reinjected_in: dict[int, tuple[int, ...]] | None = None) -> None:
@@ -193,6 +195,7 @@ class Analyzer:
         self._areas = areas = OptionAreas()
         self._reader = DssReader(ctx, space, mappings)
         self._mappings = mappings
+        self.clock = FrameClock()  #: the frames' times; a display stage tells it the frames it shows
         # The hot path's dictionaries, one lookup away (methods are called on their objects: a
         # bound method kept in an attribute is looked up the slow way on each call).
         self._flows = table.flows
@@ -228,9 +231,9 @@ class Analyzer:
                 self.counts["malformed"] += 1
                 ex = (expert("mptcp.packet.malformed", str(error)),)
                 self.experts["mptcp.packet.malformed"] += 1
-                return PacketInfo(number, timestamp_ns, caplen, orig_len, error=error, experts=ex)
+                return self.clock.info(number, timestamp_ns, caplen, orig_len, error=error, experts=ex)
             self.counts["not TCP"] += 1
-            return PacketInfo(number, timestamp_ns, caplen, orig_len, ip=ip, layers=layers)
+            return self.clock.info(number, timestamp_ns, caplen, orig_len, ip=ip, layers=layers)
         self.counts["TCP"] += 1
         return self.feed_tcp(number, timestamp_ns, caplen, orig_len, pkt)
 
@@ -239,6 +242,7 @@ class Analyzer:
         caller does: ``counts["TCP"] += 1``).  The dissector's hot path."""
         # Kept to plain locals, with the common case (a segment of a known subflow whose only
         # MPTCP option is a DSS) first.
+        t_first, t_prev, t_shown = self.clock.tick(ts)
         flags = int(pkt.flags)
         # the addresses as the ints ipaddress keeps (a hash without a call)
         key = (pkt.src._ip, pkt.sport, pkt.dst._ip, pkt.dport, pkt.version)  # type: ignore[union-attr]
@@ -301,6 +305,7 @@ class Analyzer:
             return _info(
                 number, ts, caplen, orig_len, pkt, (), None, sf.index, tcp_seq, tcp_ack, None, None, None, (),
                 None, None, None, (), (), (), sf, None, None, False, later.get(number, ()) if later else (), (),
+                t_first, t_prev, t_shown,
             )  # fmt: skip
         else:
             found = ()
@@ -417,6 +422,7 @@ class Analyzer:
             master, dss, payload_dsn, payload_dsn64, mapping_frame, tuple(reinj) if reinj else (),
             tuple(checks) if checks else (), shown, sf, conn, None,
             stream is not None and mptcp is found and bool(found), later.get(number, ()) if later else (), (),
+            t_first, t_prev, t_shown,
         )  # fmt: skip
 
     def _options(

@@ -110,6 +110,12 @@ class PacketInfo:
     #: every header of a frame without TCP, outermost first: VLAN tags, tunnels, IP and UDP headers
     #: (:func:`~mptcpspec.capture.encap.frame_layers`)
     layers: tuple[Layer, ...] = ()
+    #: the capture time of the first frame (Wireshark's reference for frame.time_relative)
+    first_ns: int = 0
+    prev_ns: int = 0  #: the capture time of the frame before (this frame's own for the first)
+    #: the capture time of the last frame displayed before this one (one that passed the display
+    #: filter; this frame's own when none has)
+    prev_shown_ns: int = 0
 
     @property
     def options(self) -> TcpOptions | None:

@@ -179,6 +179,8 @@ class Ip:
     proto: int  #: IPv4 protocol field; for IPv6 the protocol after the extension headers
     ttl: int  #: TTL or hop limit
     fragment: bool = False  #: a fragment (not followed)
+    length: int = 0  #: IPv4 total length or IPv6 payload length, as sent
+    ident: int = 0  #: IPv4 identification (0 for IPv6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,7 +493,7 @@ def _tunnel(data: bytes, p: int, layers: list[Layer]) -> tuple[int, int, int] | 
     if ver == 4:
         if n < p + 20:
             return None
-        vihl, _, _, _, frag, ttl, proto = _ip4(data, p)
+        vihl, _, length, ident, frag, ttl, proto = _ip4(data, p)
         ihl = (vihl & 15) * 4
         if ihl < 20 or proto not in _TUNNELS or frag & 0x3FFF:
             return None
@@ -504,7 +506,7 @@ def _tunnel(data: bytes, p: int, layers: list[Layer]) -> tuple[int, int, int] | 
         if up is None or up[0] not in _TUNNELS or up[2]:
             return None
         proto, q, _ = up
-        ttl = data[p + 7]
+        ttl, length, ident = data[p + 7], _u16(data, p + 4)[0], 0
         src, dst = data[p + 8 : p + 24], data[p + 24 : p + 40]
     else:
         return None
@@ -516,10 +518,10 @@ def _tunnel(data: bytes, p: int, layers: list[Layer]) -> tuple[int, int, int] | 
         port = _udp_tunnel(data, q)
         if port is None:
             return None
-        layers.append(Ip(ver, _address(src), _address(dst), proto, ttl))
+        layers.append(Ip(ver, _address(src), _address(dst), proto, ttl, False, length, ident))
         layers.append(Udp(*_udp(data, q)))
         return _udp_payload(data, q + 8, port, layers) or (_END, 0, 0)
-    layers.append(Ip(ver, _address(src), _address(dst), proto, ttl))
+    layers.append(Ip(ver, _address(src), _address(dst), proto, ttl, False, length, ident))
     if proto == _GRE:
         return _GRE_HDR, q, 0
     return _IP, q, 0  # IPv4 or IPv6 in IP
@@ -570,18 +572,19 @@ def ip_layers(data: bytes, p: int) -> list[Layer]:
     if ver == 4:
         if n < p + 20:
             return []
-        vihl, _, _, _, frag, ttl, proto = _ip4(data, p)
+        vihl, _, length, ident, frag, ttl, proto = _ip4(data, p)
         q = p + (vihl & 15) * 4
         fragment = bool(frag & 0x3FFF)
         out: list[Layer] = [
-            Ip(4, _address(data[p + 12 : p + 16]), _address(data[p + 16 : p + 20]), proto, ttl, fragment)
+            Ip(4, _address(data[p + 12 : p + 16]), _address(data[p + 16 : p + 20]), proto, ttl, fragment, length, ident)
         ]
     elif ver == 6:
         if n < p + 40:
             return []
         up = _ipv6_upper(data, p)
         proto, q, fragment = up if up is not None else (data[p + 6], p + 40, False)
-        out = [Ip(6, _address(data[p + 8 : p + 24]), _address(data[p + 24 : p + 40]), proto, data[p + 7], fragment)]
+        src6, dst6 = _address(data[p + 8 : p + 24]), _address(data[p + 24 : p + 40])
+        out = [Ip(6, src6, dst6, proto, data[p + 7], fragment, _u16(data, p + 4)[0])]
         if up is None:
             return out
     else:

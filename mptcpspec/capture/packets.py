@@ -98,6 +98,8 @@ class Packet:
     #: labels, PPP, PPPoE, outer IP headers, GRE, UDP, VXLAN, Geneve, GTP-U
     #: (:mod:`~mptcpspec.capture.encap`); empty for a plain frame
     tunnel: tuple[Layer, ...] = ()
+    ip_len: int = 0  #: IPv4 total length or IPv6 payload length, as sent
+    ip_id: int = 0  #: IPv4 identification (0 for IPv6)
 
     @property
     def payload_cut(self) -> bool:
@@ -267,7 +269,8 @@ def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | 
         p = at
     ver = data[p] >> 4
     if data[p] == _IPV4_PLAIN and n >= p + 40:  # IPv4 without options and a whole TCP header: one unpack for both
-        _, _, total, _, frag, ttl, proto, _, a, sport, dport, seq, ack, offflags, win, csum, urg = _ip4tcp(data, p)
+        _, _, total, ident, frag, ttl, proto, _, a, sport, dport, seq, ack, offflags, win, csum, urg = _ip4tcp(data, p)
+        raw_len = total
         if proto != _TCP or frag & _IPV4_FRAG_OFFSET:
             # a tunnel, or not TCP, or a fragment without the TCP header
             return _decode_walk(linktype, data, timestamp_ns) if proto in _TUNNELS else None
@@ -308,6 +311,8 @@ def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | 
             end,
             n,
             _NO_TUNNEL,
+            raw_len,
+            ident,
         )
     return _packet(
         ver,
@@ -329,6 +334,8 @@ def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | 
         False,
         doff,
         _NO_TUNNEL,
+        raw_len,
+        ident,
     )
 
 
@@ -353,6 +360,8 @@ def _cut_or_error(
     end: int,
     n: int,
     tunnel: tuple[Layer, ...],
+    raw_len: int,
+    ident: int,
 ) -> Packet:
     """A TCP header whose options the snapshot length cut (the captured part kept, marked), or
     the DecodeError of a header that cannot be."""
@@ -378,6 +387,8 @@ def _cut_or_error(
         True,
         doff,
         tunnel,
+        raw_len,
+        ident,
     )
 
 
@@ -393,7 +404,8 @@ def _decode_other(
     if ver == 4:
         if n < p + 20:
             raise DecodeError("IPv4 header", None, p, f"needs 20 octets, {n - p} captured")
-        vihl, _, total, _, frag, ttl, proto = _ip4(data, p)
+        vihl, _, total, ident, frag, ttl, proto = _ip4(data, p)
+        raw_len = total
         ihl = (vihl & 15) * 4
         if ihl < 20:
             raise DecodeError("IPv4 header", "IHL", p, f"header length {ihl} is under 20")
@@ -415,6 +427,7 @@ def _decode_other(
         if n < p + 40:
             raise DecodeError("IPv6 header", None, p, f"needs 40 octets, {n - p} captured")
         _, plen, nh, ttl = _ip6(data, p)
+        raw_len, ident = plen, 0
         t = p + 40
         end = t + plen if plen else n
         while nh != _TCP:
@@ -467,6 +480,8 @@ def _decode_other(
             end,
             n,
             tunnel or _NO_TUNNEL,
+            raw_len,
+            ident,
         )
     return _packet(
         ver,
@@ -488,6 +503,8 @@ def _decode_other(
         False,
         doff,
         tunnel or _NO_TUNNEL,
+        raw_len,
+        ident,
     )
 
 

@@ -19,6 +19,7 @@ inlines for ``-T fields`` are both compiled from it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -65,6 +66,20 @@ class UnknownFieldError(MptcpspecError, KeyError):
 
 # --------------------------------------------------------------------------- the definitions
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+def seconds(ns: int) -> str:
+    """A time difference as Wireshark prints a relative time: seconds with nine decimals."""
+    sign = "-" if ns < 0 else ""
+    s, frac = divmod(abs(ns), 1_000_000_000)
+    return f"{sign}{s}.{frac:09d}"
+def local_time(ns: int) -> str:
+    """A capture time as Wireshark prints frame.time: local time, nanoseconds, the zone's name."""
+    s, frac = divmod(ns, 1_000_000_000)
+    t = time.localtime(s)
+    return (
+        f"{_MONTHS[t.tm_mon - 1]} {t.tm_mday:2d}, {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{frac:09d} {t.tm_zone}"
+    )
 _SIDE = "i.connection.sides[0 if i.from_client else 1]"
 _FIN, _SYN_BIT, _RST, _PSH, _ACK, _URG = (
     int(TcpFlags.FIN),
@@ -99,6 +114,29 @@ def _ip(version: int, which: str) -> FieldDef:
     )
 
 
+def _addr(version: int) -> FieldDef:
+    """ip.addr, ipv6.addr: each IP header's source and destination, outermost first."""
+    name = f"{'ip' if version == 4 else 'ipv6'}.addr"
+    pair = "for y in {} if type(y) is Ip and y.version == " + str(version) + " for a in (y.src, y.dst)"
+    own = f"[str(p.src), str(p.dst)] if p.version == {version} else []"
+    return FieldDef(
+        name,
+        f"IPv{version} source and destination",
+        own,
+        other="[str(a) " + pair.format("i.layers") + "]",
+        tunnel="[str(a) " + pair.format("p.tunnel") + "] + (" + own + ")",
+    )
+def _ip4(which: str, description: str, form: str, own: str, layer: str) -> FieldDef:
+    """A field of every IPv4 header, outermost first: ``form`` formats ``{object}.{attribute}``."""
+    mine = form.format("p", own)
+    return FieldDef(
+        f"ip.{which}",
+        description,
+        f"{mine} if p.version == 4 else NONE",
+        other=_outer("i.layers", "Ip", form.format("y", layer), "y.version == 4"),
+        tunnel=_outer("p.tunnel", "Ip", form.format("y", layer), "y.version == 4")
+        + f" + ([{mine}] if p.version == 4 else [])",
+    )
 def _layer(name: str, description: str, cls: str, expr: str, cond: str | None = None) -> FieldDef:
     """A field of an encapsulation layer: one value per layer of class ``cls``, outermost first."""
     return FieldDef(
@@ -137,14 +175,39 @@ _FRAME_IP_TCP = [
         'f"{i.timestamp_ns // 1_000_000_000}.{i.timestamp_ns % 1_000_000_000:09d}"',
         every=True,
     ),
+    FieldDef("frame.time", "capture time, local time zone", "FTIME(i.timestamp_ns)", every=True),
+    FieldDef(
+        "frame.time_relative",
+        "seconds since the first frame",
+        "SECS(i.timestamp_ns - i.first_ns)",
+        every=True,
+    ),
+    FieldDef(
+        "frame.time_delta",
+        "seconds since the frame before",
+        "SECS(i.timestamp_ns - i.prev_ns)",
+        every=True,
+    ),
+    FieldDef(
+        "frame.time_delta_displayed",
+        "seconds since the frame displayed before (the display filter's last match)",
+        "SECS(i.timestamp_ns - i.prev_shown_ns)",
+        every=True,
+    ),
     FieldDef("frame.len", "frame length on the wire", "str(i.orig_len)", every=True),
     FieldDef("frame.cap_len", "octets captured", "str(i.caplen)", every=True),
     _ip(4, "src"),
     _ip(4, "dst"),
     _ip(6, "src"),
     _ip(6, "dst"),
+    _addr(4),
+    _addr(6),
+    _ip4("len", "IPv4 total length", "str({}.{})", "ip_len", "length"),
+    _ip4("ttl", "IPv4 time to live", "str({}.{})", "ttl", "ttl"),
+    _ip4("id", "IPv4 identification", "f'0x{{{}.{}:04x}}'", "ip_id", "ident"),
     FieldDef("tcp.srcport", "TCP source port", "str(p.sport)"),
     FieldDef("tcp.dstport", "TCP destination port", "str(p.dport)"),
+    FieldDef("tcp.port", "TCP source and destination ports", "[str(p.sport), str(p.dport)]"),
     # a TCP packet always has its stream and relative numbers; a frame without TCP has none
     FieldDef("tcp.stream", "TCP stream index", "str(i.tcp_stream)"),
     FieldDef("tcp.seq", "sequence number, relative to the ISN", "str(i.tcp_seq)"),
@@ -422,6 +485,8 @@ _ENV: dict[str, object] = {
     "MpTcpRst": MpTcpRst,
     "TOKEN": key_token,
     "IDSN": key_idsn,
+    "SECS": seconds,
+    "FTIME": local_time,
     **TCP_ENV,
     **SPEC_ENV,
 }

@@ -64,6 +64,8 @@ def dissect_capture(
         else:
             first = True
             reader = d.reader
+            clock = d.analyzer.clock
+            clock.filtering = keep is not None  # frame.time_delta_displayed: from the last frame kept
             for info in d:
                 if follower is not None:
                     follower.feed(info)
@@ -74,6 +76,7 @@ def dissect_capture(
                     if isinstance(writer, TextWriter) and writer.first_ts is None:
                         writer.first_ts = info.timestamp_ns  # times are relative to the first frame, as tshark's
                 if keep is None or keep(info):
+                    clock.shown_ns = info.timestamp_ns
                     written += 1
                     if frames_out is not None:
                         frames_out(d.frame)
