@@ -4,6 +4,10 @@ broken copies of the spec that the checks must catch."""
 from __future__ import annotations
 
 import dataclasses
+import re
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -211,7 +215,8 @@ def test_subflows_close_only_when_both_ends_close_them():
     "name, ends",
     [
         ("establishment", {("ESTABLISHED", "ESTABLISHED"), ("FALLBACK", "FALLBACK")}),
-        ("join", {("ESTABLISHED", "ESTABLISHED"), ("FAILED", "FAILED")}),
+        # B may reset the subflow once established, while A still waits for the ACK of its HMAC
+        ("join", {("ESTABLISHED", "ESTABLISHED"), ("FAILED", "FAILED"), ("FAILED", "ESTABLISHED")}),
     ],
 )
 def test_establishment_and_join_handshakes(name, ends):
@@ -270,3 +275,230 @@ def test_promela_text_is_self_contained():
     assert "active proctype endpoint_A()" in text and "active proctype loss()" in text
     assert "timeout -> assert(FINISHED)" in text
     assert str(ROOT) not in text.replace(str(CLOSURE), "")
+
+
+# --------------------------------------------------------------------------- checks over all runs
+
+#: A small machine for the checks over all runs: A pings, B answers. ``{extra}`` adds lines.
+PING = """\
+machine ping "A pings, B answers" @ "RFC 8684 Section 3.3.3"
+initial IDLE
+final DONE
+state IDLE "before"
+state WAIT "A sent PING"
+state DONE "done"
+signal PING "a ping"
+signal PONG "a pong"
+signal NOISE "something B says first" discard
+call GO "A starts"
+call STOP "A gives up"
+guard ok "B likes the ping"
+IDLE -> WAIT : GO / snd PING                     @ "RFC 8684 Section 3.3.3"
+IDLE -> DONE : rcv PING if ok / snd NOISE, snd PONG @ "RFC 8684 Section 3.3.3"
+WAIT -> DONE : rcv PONG                          @ "RFC 8684 Section 3.3.3"
+WAIT -> DONE : STOP                              @ "RFC 8684 Section 3.3.3"
+WAIT -> WAIT : rcv NOISE                         @ "RFC 8684 Section 3.3.3"
+{extra}
+check ping "A pings B" : A calls GO STOP, reliable
+"""
+
+
+def ping(extra: str = "") -> str:
+    return PING.format(extra=extra)
+
+
+def coverage_of(text: str) -> dict[str, list[str]]:
+    from mptcpspec.fsm.coverage import report as coverage
+
+    m = parse(text, "ping.fsm")
+    assert all(r.ok for r in report(m))
+    return {r.name: [str(p) for p in r.problems] for r in coverage(m, run_checks(m))}
+
+
+def test_the_small_machine_passes_every_check_over_all_runs():
+    assert coverage_of(ping()) == {
+        "calls enabled": [],
+        "signals consumed": [],
+        "unspecified receptions": [],
+        "transitions taken": [],
+    }
+
+
+def test_a_call_no_reachable_state_of_its_endpoint_enables():
+    text = ping().replace("A calls GO STOP,", "A calls GO, B calls STOP,")
+    assert coverage_of(text)["calls enabled"] == [
+        "ping.fsm:11:6: call STOP is never enabled: check ping lets B make it, but B reaches no state with a "
+        "transition for it (only WAIT handle(s) it)"
+    ]
+
+
+def test_a_signal_sent_but_only_ever_discarded():
+    text = ping().replace('WAIT -> WAIT : rcv NOISE                         @ "RFC 8684 Section 3.3.3"\n', "")
+    found = coverage_of(text)
+    assert found["signals consumed"] == [
+        "ping.fsm:9:8: signal NOISE is sent (line 14) but only ever dropped: no transition takes it; wherever it "
+        "arrives it is discarded (`discard`)"
+    ]
+    assert found["unspecified receptions"] == []  # a `discard` signal dropped is no unspecified reception
+
+
+def test_a_guard_value_no_transition_handles_is_an_unspecified_reception():
+    text = ping().replace("reliable", "assume ok any, reliable")
+    found = coverage_of(text)
+    assert found["unspecified receptions"] == [
+        "ping.fsm:4:7: state IDLE does not specify rcv PING with not ok: in check ping [in-order], PING arrives "
+        "in IDLE and no transition takes it (add one, a self-loop without actions to ignore it, or `discard` on "
+        "the signal)"
+    ]
+    fixed = text.replace("{extra}", "").replace(
+        "check ping", 'IDLE -> DONE : rcv PING if not ok / snd NOISE, snd PONG @ "RFC 8684 Section 3.3.3"\ncheck ping'
+    )
+    assert coverage_of(fixed)["unspecified receptions"] == []
+
+
+def test_a_transition_no_run_takes_and_the_redundant_comment():
+    dead = 'WAIT -> DONE : rcv PING @ "RFC 8684 Section 3.3.3"'
+    assert coverage_of(ping(dead))["transitions taken"] == [
+        "ping.fsm:18:1: no run takes this transition (WAIT -> DONE : rcv PING): runs reach WAIT, but none has "
+        "rcv PING there; if it is needed anyway, say why with `# redundant: why` on its line"
+    ]
+    marked = ping(dead + "  # redundant: a peer that pings back")
+    assert coverage_of(marked)["transitions taken"] == []
+    (t,) = [t for t in parse(marked, "ping.fsm").transitions if t.line == 18]
+    assert t.redundant == "a peer that pings back"
+
+
+# --------------------------------------------------------------------------- mutation report
+
+MACHINES = ("closure", "join", "establishment")
+
+
+def closure_line(start: str) -> int:
+    """The line number of the closure spec's transition line that starts with ``start``."""
+    (n,) = [i for i, ln in enumerate(closure_text().splitlines(), 1) if ln.startswith(start)]
+    return n
+
+
+@pytest.mark.parametrize(
+    "start, caught_by",
+    [
+        # The six removals the checks missed before (issue #14), each with the check that now sees it.
+        ("M_FASTCLOSE_WAIT -> M_CLOSED         : rcv RST ", "signals consumed"),
+        ("M_CLOSE_WAIT -> M_CLOSE_WAIT : rcv DATA_FIN", "unspecified receptions"),
+        ("M_CLOSING    -> M_CLOSING    : rcv DATA_FIN", "unspecified receptions"),
+        ("M_LAST_ACK   -> M_LAST_ACK   : rcv DATA_FIN", "unspecified receptions"),
+        ("* except M_FASTCLOSE_WAIT -> M_CLOSED : M_FASTCLOSE_RST", "calls enabled"),
+        ("M_FASTCLOSE_WAIT -> M_FASTCLOSE_WAIT : RTO if retries_left", "unspecified receptions"),
+    ],
+)
+def test_the_removals_the_checks_used_to_miss_are_caught(start, caught_by):
+    from mptcpspec.fsm.mutation import failing, without
+
+    m = load(CLOSURE)
+    (t,) = [t for t in m.transitions if t.line == closure_line(start)]
+    assert failing(m) == ()
+    assert failing(without(m, t)) == (caught_by,)
+
+
+def test_the_missed_removals_fail_the_command_too(tmp_path):
+    """The same removal in a file: `mptcpspec fsm check` exits 1 and names the line of the signal and why."""
+    lines = closure_text().splitlines(keepends=True)
+    del lines[closure_line("M_FASTCLOSE_WAIT -> M_CLOSED         : rcv RST ") - 1]
+    broken = tmp_path / "closure.fsm"
+    broken.write_text("".join(lines))
+    r = subprocess.run(
+        [sys.executable, "-m", "mptcpspec", "fsm", "check", str(broken)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert r.returncode == 1, r.stdout
+    assert "  FAIL signals consumed: 1 signal(s) sent but only ever dropped\n" in r.stdout
+    assert f"{broken}:36:8: signal RST is sent (line 111, 113) but only ever dropped" in r.stdout
+
+
+_MUTANTS: dict[str, tuple[float, list]] = {}
+
+
+def mutation_report(name: str) -> list:
+    """The mutation report of ``spec/<name>.fsm``, computed once per test run, and the CPU seconds it took."""
+    from mptcpspec.fsm.mutation import mutants
+
+    if name not in _MUTANTS:
+        start = time.process_time()
+        rows = mutants(load(ROOT / "spec" / f"{name}.fsm"))
+        _MUTANTS[name] = (time.process_time() - start, rows)
+    return _MUTANTS[name][1]
+
+
+@pytest.mark.parametrize("name", MACHINES)
+def test_every_transition_is_caught_or_says_why_it_is_redundant(name):
+    from mptcpspec.fsm.mutation import failing
+
+    assert failing(load(ROOT / "spec" / f"{name}.fsm")) == ()
+    rows = mutation_report(name)
+    assert [r.line for r in rows if r.verdict == "NOT CAUGHT"] == []
+    # A `# redundant:` comment is for a line the runs cannot show is needed, not one they do (a static
+    # check may still catch it: without a line no run takes, its target can be unreachable).
+    static = {"deterministic", "reachable", "can finish"}
+    assert [r.line for r in rows if r.redundant is not None and not set(r.caught_by) <= static] == []
+
+
+def test_the_mutation_report_is_fast():
+    """Seconds, not minutes: about 3 seconds of CPU for the three machines."""
+    for name in MACHINES:
+        mutation_report(name)
+    assert sum(_MUTANTS[name][0] for name in MACHINES) < 15
+
+
+def docs_tables() -> dict[str, list[str]]:
+    """The mutation tables of docs/fsm.md, each under its ``<!-- mutations: spec/X.fsm -->`` marker."""
+    text = (ROOT / "docs" / "fsm.md").read_text().splitlines()
+    tables = {}
+    for i, line in enumerate(text):
+        found = re.fullmatch(r"<!-- mutations: (spec/\w+\.fsm) -->", line)
+        if found:
+            rows = []
+            for row in text[i + 1 :]:
+                if not row.startswith("|"):
+                    break
+                rows.append(row)
+            tables[found.group(1)] = rows
+    return tables
+
+
+def test_the_docs_show_the_mutation_report_of_each_machine_as_the_tool_prints_it():
+    from mptcpspec.fsm.mutation import markdown
+
+    tables = docs_tables()
+    assert sorted(tables) == sorted(f"spec/{n}.fsm" for n in MACHINES)
+    for name in MACHINES:
+        file = f"spec/{name}.fsm"
+        assert tables[file] == markdown(mutation_report(name)), (
+            f"docs/fsm.md: the table of {file} is stale; paste the one `mptcpspec fsm check --mutations {file}` prints"
+        )
+
+
+def test_the_docs_example_finding_is_what_the_tool_says():
+    from mptcpspec.fsm.coverage import report as coverage
+    from mptcpspec.fsm.mutation import without
+
+    m = parse(closure_text(), "spec/closure.fsm")
+    (t,) = [t for t in m.transitions if t.line == closure_line("M_FASTCLOSE_WAIT -> M_CLOSED         : rcv RST ")]
+    broken = without(m, t)
+    (r,) = [r for r in coverage(broken, run_checks(broken)) if not r.ok]
+    (p,) = r.problems
+    shown = f"  FAIL {r.name}: {r.summary}\n         {p}\n"
+    assert shown in (ROOT / "docs" / "fsm.md").read_text()
+
+
+def test_mutations_command_fails_on_a_removal_no_check_catches(tmp_path):
+    spec = tmp_path / "ping.fsm"
+    spec.write_text(ping('WAIT -> DONE : rcv PING @ "RFC 8684 Section 3.3.3"  # redundant: a peer that pings back'))
+    args = [sys.executable, "-m", "mptcpspec", "fsm", "check", "--mutations", str(spec)]
+    r = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout
+    assert "| 18 | `WAIT -> DONE : rcv PING` | redundant: a peer that pings back |" in r.stdout
+    assert f"  {spec}:18: a peer that pings back" in r.stdout
+    # Without the comment the same line is a removal nothing catches (and a line no run takes).
+    spec.write_text(ping('WAIT -> DONE : rcv PING @ "RFC 8684 Section 3.3.3"'))
+    r = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 1
+    assert "| 18 | `WAIT -> DONE : rcv PING` | **NOT CAUGHT** |" in r.stdout

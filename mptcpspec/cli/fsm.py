@@ -167,9 +167,8 @@ def _mutations(file: str) -> int:
     _out(f"{m.name} ({file}): {len(m.transitions)} transition lines, each removed in turn")
     broken = failing(m)
     if broken:
-        _out(f"the machine as written fails: {', '.join(broken)} (see `mptcpspec fsm check {file}`)")
-        _out("result: FAILED")
-        return ExitCode.DAMAGED
+        _out(f"the machine as written fails: {', '.join(broken)} (see `mptcpspec fsm check {file}`);")
+        _out("a removal counts as caught by what it adds to those findings")
     rows = mutants(m)
     for line in markdown(rows):
         _out(line)

@@ -133,13 +133,13 @@ def _receptions(m: Machine, outcomes: Sequence[Outcome]) -> list[Problem]:
     for (state, event, values), where in sorted(first.items(), key=lambda kv: (m.state(kv[0][0]).line, kv[0][1:])):
         st = m.state(state)
         cond = f" with {values}" if values else ""
-        what = "a received " + event[4:] if event.startswith("rcv ") else event
+        happens = f"{event[4:]} arrives" if event.startswith("rcv ") else f"{event} is due"
         out.append(
             Problem(
                 m.file,
                 st.line,
                 st.column,
-                f"state {state} does not specify {event}{cond}: check {where} reaches it with {what} due and no "
+                f"state {state} does not specify {event}{cond}: in check {where}, {happens} in {state} and no "
                 "transition takes it (add one, a self-loop without actions to ignore it, or `discard` on the signal)",
             )
         )

@@ -22,7 +22,7 @@ from mptcpspec.fsm.explore import run_checks
 from mptcpspec.fsm.model import Machine, Transition
 from mptcpspec.fsm.static import report as static_report
 
-__all__ = ["Mutant", "failing", "markdown", "mutants", "transition_text", "without"]
+__all__ = ["Mutant", "failing", "findings", "markdown", "mutants", "transition_text", "without"]
 
 #: The checks a removal can fail, in the order the report lists them. The dynamic "unspecified
 #: reception" and "unspecified event" violations are the coverage check "unspecified receptions".
@@ -73,19 +73,35 @@ def without(m: Machine, t: Transition) -> Machine:
     )
 
 
-def failing(m: Machine) -> tuple[str, ...]:
-    """The names of the checks ``m`` fails, in :data:`ORDER`; empty when every check passes."""
-    names = {r.name for r in static_report(m) if not r.ok}
+def findings(m: Machine) -> set[tuple[str, str]]:
+    """Every finding of every check on ``m``, as (check name in :data:`ORDER`, what it says)."""
+    found = {(r.name, p.message) for r in static_report(m) if not r.ok for p in r.problems}
     if m.checks:
         outcomes = run_checks(m)
-        names |= {v.kind for o in outcomes for v in o.violations}
-        names |= {r.name for r in coverage_report(m, outcomes) if not r.ok}
+        found |= {
+            (v.kind, f"{o.scenario} [{o.mode}] {v.message}") for o in outcomes for v in o.violations if v.kind in ORDER
+        }
+        found |= {(r.name, p.message) for r in coverage_report(m, outcomes) if not r.ok for p in r.problems}
+    return found
+
+
+def _names(found: set[tuple[str, str]]) -> tuple[str, ...]:
+    names = {name for name, _ in found}
     return tuple(n for n in ORDER if n in names)
 
 
+def failing(m: Machine) -> tuple[str, ...]:
+    """The names of the checks ``m`` fails, in :data:`ORDER`; empty when every check passes."""
+    return _names(findings(m))
+
+
 def mutants(m: Machine) -> list[Mutant]:
-    """One :class:`Mutant` per transition line of ``m``, in file order."""
-    return [Mutant(t.line, transition_text(t), failing(without(m, t)), t.redundant) for t in m.transitions]
+    """One :class:`Mutant` per transition line of ``m``, in file order. A removal is caught by the
+    checks that find something in the mutant they do not find in ``m`` itself."""
+    base = findings(m)
+    return [
+        Mutant(t.line, transition_text(t), _names(findings(without(m, t)) - base), t.redundant) for t in m.transitions
+    ]
 
 
 def _cell(text: str) -> str:
