@@ -3,7 +3,10 @@
 * :func:`parse` / :func:`load` read a ``.fsm`` file (lark grammar ``fsm.lark``) into a
   :class:`~mptcpspec.fsm.model.Machine`;
 * :mod:`mptcpspec.fsm.static` and :mod:`mptcpspec.fsm.explore` check it (determinism,
-  reachability, two endpoints over in-order and lossy channels);
+  reachability, two endpoints over in-order and lossy channels), :mod:`mptcpspec.fsm.coverage`
+  over all runs at once (calls never enabled, signals only dropped, unspecified receptions,
+  transitions no run takes), and :mod:`mptcpspec.fsm.mutation` removes each transition in turn
+  to show that some check needs it;
 * :mod:`mptcpspec.fsm.codegen` writes ``mptcpspec/codec/generated/<machine>.py``, which runs on
   :mod:`mptcpspec.fsm.runtime`;
 * :mod:`mptcpspec.fsm.render` draws it (DOT, SVG/PNG through Graphviz, Mermaid);
