@@ -26,6 +26,7 @@ Memory is bounded by the live state of each connection, not by the number of pac
 Modules, each importing only those before it:
 
 * :mod:`~mptcpspec.analysis.expert`: expert items and their severities;
+* :mod:`~mptcpspec.analysis.tcpanalysis`: the subflow-level TCP analysis (Wireshark's ``tcp.analysis``);
 * :mod:`~mptcpspec.analysis.model`: packets, subflows, connections, mappings (data only);
 * :mod:`~mptcpspec.analysis.context`: the packet under analysis and what was found on it;
 * :mod:`~mptcpspec.analysis.seqspace`: 32/64-bit expansion, data ranges, reinjections, gaps;

@@ -29,6 +29,7 @@ from mptcpspec.analysis.model import (
     Subflow,
 )
 from mptcpspec.analysis.seqspace import M32, M64, SequenceSpace
+from mptcpspec.analysis.tcpanalysis import TcpAnalyzer
 from mptcpspec.capture.packets import Layer, Packet, TcpFlags
 from mptcpspec.codec.generated.options import decode_dss
 from mptcpspec.codec.options import (
@@ -36,9 +37,11 @@ from mptcpspec.codec.options import (
     OPTION_SPACE,
     AddAddr,
     AddAddrV0,
+    CutOption,
     Dss,
     MalformedOption,
     MpCapable,
+    MpExperimental,
     MpFastclose,
     MpJoinAck,
     MpJoinSyn,
@@ -46,10 +49,12 @@ from mptcpspec.codec.options import (
     MpPrio,
     MptcpOption,
     MpTcpRst,
+    MptcpUnknown,
     Nop,
     RemoveAddr,
     Subtype,
     Timestamps,
+    captured_option,
     decode_mptcp_options,
 )
 from mptcpspec.codec.runtime import fast_constructor
@@ -68,6 +73,30 @@ _KEPT = 256  # option areas kept by OptionAreas
 _info = fast_constructor(PacketInfo)
 #: (source, source port, destination, destination port, IP version), the addresses as integers
 FlowKey = tuple[int, int, int, int, int]
+
+
+# Of an option cut by the snapshot length, the fields Wireshark 4.0 does not read: a cut in them
+# leaves its dissection whole (the DSS checksum it never shows; what follows an unknown subtype).
+_UNREAD: dict[type, frozenset[str]] = {
+    Dss: frozenset({"checksum"}),
+    MpExperimental: frozenset({"bits", "payload"}),
+    MptcpUnknown: frozenset({"subtype", "bits", "payload"}),
+}
+
+
+def _shown_cut(pkt: Packet, found: Found) -> bool:
+    """Whether Wireshark 4.0 shows its MPTCP analysis on a packet whose options the snapshot length
+    cut: only when its dissection of the options read nothing past the cut, that is, when the cut
+    fell inside an MPTCP option that ends the area, and in fields of it that Wireshark does not read."""
+    last = found[-1]
+    return (
+        type(last) is CutOption
+        and last.option_class is not None
+        and last.length is not None
+        and last.offset + last.length == pkt.hdr_len - 20
+        and set(last.cut_fields) <= _UNREAD.get(last.option_class, frozenset())
+        and not any(type(o) is MalformedOption for o in found)
+    )
 
 
 class OptionAreas:
@@ -174,6 +203,7 @@ class Analyzer:
         "_flows",
         "_kept",
         "clock",
+        "_tcp",
     )
 
     def __init__(self, *, verify: bool = True, reinjected_in: dict[int, tuple[int, ...]] | None = None) -> None:
@@ -200,6 +230,7 @@ class Analyzer:
         # bound method kept in an attribute is looked up the slow way on each call).
         self._flows = table.flows
         self._kept = areas.kept
+        self._tcp = TcpAnalyzer()  # the subflow-level TCP analysis (Wireshark's tcp.analysis)
 
     @property
     def verify(self) -> bool:
@@ -297,7 +328,8 @@ class Analyzer:
                 one_dss = len(found) == 1 and type(found[0]) is Dss
                 big = len(raw) > OPTION_SPACE
         elif cut:  # the snapshot length cut the options area: the options captured whole
-            found = decode_mptcp_options(raw, conn.version if conn is not None else None, cut=True)
+            area = pkt.hdr_len - 20 if pkt.hdr_len else None
+            found = decode_mptcp_options(raw, conn.version if conn is not None else None, cut=True, size=area)
             one_dss = len(found) == 1 and type(found[0]) is Dss
             big = False
         elif conn is None:
@@ -305,7 +337,7 @@ class Analyzer:
             return _info(
                 number, ts, caplen, orig_len, pkt, (), None, sf.index, tcp_seq, tcp_ack, None, None, None, (),
                 None, None, None, (), (), (), sf, None, None, False, later.get(number, ()) if later else (), (),
-                t_first, t_prev, t_shown,
+                t_first, t_prev, t_shown, self._tcp.feed(number, ts, pkt, sf.index, d),
             )  # fmt: skip
         else:
             found = ()
@@ -324,7 +356,7 @@ class Analyzer:
         reinj = ctx.reinjection_of
         if reinj:
             reinj = ctx.reinjection_of = []
-        mptcp: Sequence[MptcpOption | MalformedOption] = found
+        mptcp: Sequence[MptcpOption | MalformedOption | CutOption] = found
         if big:
             ctx.expert("mptcp.option.space", f"options area of {len(raw)} octets exceeds 40")
         if cut:
@@ -337,12 +369,19 @@ class Analyzer:
             if one_dss:
                 dss = (self._reader.dss(found[0], sf, d, number),)  # type: ignore[arg-type]  # one_dss: a Dss
             else:
-                if any(type(o) is MalformedOption for o in found):
-                    mptcp = [o for o in found if type(o) is not MalformedOption]
+                part = None
+                if any(type(o) is MalformedOption or type(o) is CutOption for o in found):
+                    mptcp = [o for o in found if type(o) is not MalformedOption and type(o) is not CutOption]
                     for o in found:
                         if isinstance(o, MalformedOption):
                             ctx.expert("mptcp.option.malformed", str(o.error))
+                    # an option the snapshot length cut: only what it says for certain (captured_option)
+                    if type(last := found[-1]) is CutOption and (part := captured_option(last)) is not None:
+                        if type(part) is MpCapable:
+                            mptcp.append(part)
                 dss = self._options(sf, d, number, mptcp)
+                if type(part) is Dss:  # its checksum unknown: the reader is told
+                    dss += (self._reader.dss(part, sf, d, number, cut=True),)
             conn = sf.conn
             if conn is None and mptcp and not (flags & _SYN and not flags & _ACK and type(mptcp[0]) is MpCapable):
                 conn = self._links.unlinked(sf, number)
@@ -361,6 +400,8 @@ class Analyzer:
                 conn.stream = self._next_stream
                 self._next_stream += 1
             conn.last_frame = number
+            if found and not conn.established and not flags & (_SYN | _RST):
+                conn.established = True  # the first MPTCP option after the SYNs: the closure machine starts
             if (
                 flags & _SYN
                 and flags & _ACK
@@ -374,11 +415,12 @@ class Analyzer:
                 conn.fallback = f"the SYN/ACK in frame {number} carries no MP_CAPABLE (RFC 6824 §3.1)"
                 ctx.expert("mptcp.fallback", f"fallback to regular TCP: {conn.fallback}")
             obs = sf.observer
+            stray = False  # out of the handshake's order: a RST among them closes nothing
             if type(obs) is Observer:
                 if cut:  # its options not all seen: the handshake of this subflow cannot be followed
                     sf.observer = None
                 else:
-                    self._handshakes.handshake(obs, mptcp)
+                    stray = self._handshakes.handshake(obs, mptcp)
             if n:
                 if not conn.fallback and not conn.unlinked:
                     got = self._mappings.data(sf, d, conn, flags, seq, n, number)
@@ -393,7 +435,7 @@ class Analyzer:
                         idsn = conn.sides[sf.side(d)].idsn
                         payload_dsn = None if idsn is None else (payload_dsn64 - idsn) & M64
                         break
-            if flags & _RST:
+            if flags & _RST and not stray:
                 sf.reset = True
                 if not any(type(o) is MpFastclose for o in mptcp):
                     ctx.closure(conn, "RST")
@@ -421,12 +463,13 @@ class Analyzer:
             number, ts, caplen, orig_len, pkt, found, None, sf.index, tcp_seq, tcp_ack, stream, from_client,
             master, dss, payload_dsn, payload_dsn64, mapping_frame, tuple(reinj) if reinj else (),
             tuple(checks) if checks else (), shown, sf, conn, None,
-            stream is not None and mptcp is found and bool(found), later.get(number, ()) if later else (), (),
-            t_first, t_prev, t_shown,
+            stream is not None and bool(found) and (mptcp is found if not cut else _shown_cut(pkt, found)),
+            later.get(number, ()) if later else (), (),
+            t_first, t_prev, t_shown, self._tcp.feed(number, ts, pkt, sf.index, d, conn, found),
         )  # fmt: skip
 
     def _options(
-        self, sf: Subflow, d: int, number: int, mptcp: Sequence[MptcpOption | MalformedOption]
+        self, sf: Subflow, d: int, number: int, mptcp: Sequence[MptcpOption | MalformedOption | CutOption]
     ) -> tuple[DssInfo, ...]:
         """Each MPTCP option of the packet to the part of the analysis that follows it; the DSS
         options read."""

@@ -15,10 +15,12 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import TypeAlias
 
 from mptcpspec.analysis.expert import Expert
+from mptcpspec.analysis.tcpanalysis import TcpAnalysis
 from mptcpspec.capture.packets import Layer, Packet
 from mptcpspec.codec.crypto import Check
 from mptcpspec.codec.generated.closure import ClosureMachine
 from mptcpspec.codec.options import (
+    CutOption,
     Dss,
     MalformedOption,
     MpCapableFlags,
@@ -58,7 +60,8 @@ NO_HOLE = 1 << 65  #: above every DSN: :attr:`Side.hole_lo` when the side has no
 
 IPAddress: TypeAlias = IPv4Address | IPv6Address
 Endpoint: TypeAlias = tuple[IPAddress, int]  #: (address, port)
-Found: TypeAlias = tuple[MptcpOption | MalformedOption, ...]  #: the MPTCP options of a segment, in wire order
+#: the MPTCP options of a segment, in wire order (a ``CutOption`` last where the snapshot length cut one)
+Found: TypeAlias = tuple[MptcpOption | MalformedOption | CutOption, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,8 @@ class PacketInfo:
     #: the capture time of the last frame displayed before this one (one that passed the display
     #: filter; this frame's own when none has)
     prev_shown_ns: int = 0
+    #: the subflow-level TCP analysis of a TCP segment, as Wireshark's ``tcp.analysis``; None without TCP
+    tcp: TcpAnalysis | None = None
 
     @property
     def options(self) -> TcpOptions | None:
@@ -343,6 +348,7 @@ class Connection:
         "last_frame",
         "master_sf",
         "unlinked",
+        "established",
     )
 
     def __init__(self, stream: int | None, version: int | None, first_frame: int) -> None:
@@ -352,6 +358,9 @@ class Connection:
         self.version = version
         self.master_sf: Subflow | None = None  # subflow of the latest MP_CAPABLE with a key
         self.unlinked = False  # made from a subflow whose handshake the capture missed
+        # The MP_CAPABLE handshake is over: a segment after the SYNs carried an MPTCP option. The
+        # closure machine starts there, in M_ESTAB ("connection established", RFC 8684 Appendix D).
+        self.established = False
         self.sides = (Side(), Side())
         self.subflows: list[Subflow] = []
         self.checksum = False
@@ -382,8 +391,9 @@ class Connection:
             if sf.dirs[d].syn_taken and sf.side(d) == side
         )
 
-    def closure_state(self, side: int) -> str:
-        return self.closure.state(SIDE_NAMES[side])
+    def closure_state(self, side: int) -> str | None:
+        """The closure machine's state of ``side``; None before the connection is established."""
+        return self.closure.state(SIDE_NAMES[side]) if self.established else None
 
     def summary(self) -> ConnectionSummary:
         c, s = self.sides
@@ -478,8 +488,8 @@ class ConnectionSummary:
     server_bytes: int
     client_reinjected: int
     server_reinjected: int
-    client_state: str  #: closure machine state
-    server_state: str
+    client_state: str | None  #: closure machine state (None: the connection was never established)
+    server_state: str | None
     checks: tuple[tuple[str, str, int], ...]  #: (what, verdict, count)
     experts: tuple[tuple[str, int], ...]  #: (key, count)
     #: (side, address id, address, port, frame added, frame removed)

@@ -1,18 +1,80 @@
 """Wireshark's TCP fields that come from its conversation analysis (``tcp.analysis.*``, the scaled
 window, the next sequence number, the times within a TCP stream), as field definitions.
 
-Their values come from :mod:`mptcpspec.analysis` (the subflow-level TCP analysis); the definitions
-are compiled into :data:`mptcpspec.dissect.fields.FIELDS` with the other fields.
+Their values come from :mod:`mptcpspec.analysis.tcpanalysis` (the subflow-level TCP analysis, on
+:attr:`~mptcpspec.analysis.model.PacketInfo.tcp`); the definitions are compiled into
+:data:`mptcpspec.dissect.fields.FIELDS` with the other fields.  Values are printed as ``tshark -T
+fields`` prints them: times in seconds with nine decimals, present expert items as ``1``.
 """
 
 from __future__ import annotations
 
-from mptcpspec.dissect.fieldgen import FieldDef
+from mptcpspec.analysis.tcpanalysis import TcpFlag
+from mptcpspec.dissect.fieldgen import NONE, FieldDef
 
-__all__ = ["TCP_ENV", "TCP_FIELDS"]
+__all__ = ["TCP_ENV", "TCP_FIELDS", "seconds"]
+
+
+def seconds(ns: int) -> str:
+    """A time in nanoseconds as Wireshark prints a relative time: ``-0.000123000``."""
+    a = -ns if ns < 0 else ns
+    return f"{'-' if ns < 0 else ''}{a // 1_000_000_000}.{a % 1_000_000_000:09d}"
+
+
+def _int(name: str, description: str, attr: str) -> FieldDef:
+    return FieldDef(name, description, f"{NONE} if (v := i.tcp.{attr}) is None else str(v)")
+
+
+def _time(name: str, description: str, attr: str) -> FieldDef:
+    return FieldDef(name, description, f"{NONE} if (v := i.tcp.{attr}) is None else SECONDS(v)")
+
+
+def _flag(name: str, description: str, bits: TcpFlag) -> FieldDef:
+    return FieldDef(name, description, f"'1' if i.tcp.flags & {int(bits)} else {NONE}")
+
+
+_F = TcpFlag
 
 #: The definitions, in the order of ``--list-fields`` (after the other TCP header fields).
-TCP_FIELDS: list[FieldDef] = []
+TCP_FIELDS: list[FieldDef] = [
+    FieldDef("tcp.window_size", "window, scaled by the window scale of the handshake", "str(i.tcp.window_size)"),
+    _int(
+        "tcp.window_size_scalefactor", "window scale factor (-1: unknown, -2: no scaling; none on a SYN)", "scalefactor"
+    ),
+    FieldDef("tcp.nxtseq", "relative sequence number after this segment", "str(i.tcp.nxtseq)"),
+    FieldDef("tcp.time_relative", "time since the TCP stream's first frame", "SECONDS(i.tcp.time_relative_ns)"),
+    FieldDef("tcp.time_delta", "time since the TCP stream's previous frame", "SECONDS(i.tcp.time_delta_ns)"),
+    _int("tcp.analysis.acks_frame", "frame of the segment this acknowledges", "acks_frame"),
+    _time("tcp.analysis.ack_rtt", "time since the segment this acknowledges", "ack_rtt_ns"),
+    _time("tcp.analysis.initial_rtt", "SYN to the first ACK of the handshake", "initial_rtt_ns"),
+    _int("tcp.analysis.bytes_in_flight", "bytes sent and not yet acknowledged", "bytes_in_flight"),
+    _int("tcp.analysis.push_bytes_sent", "bytes sent since the last PSH", "push_bytes_sent"),
+    FieldDef("tcp.analysis.flags", "the analysis found something on this segment", f"'1' if i.tcp.flags else {NONE}"),
+    _flag(
+        "tcp.analysis.retransmission",
+        "a (suspected) retransmission: plain, fast or spurious",
+        _F.RETRANSMISSION | _F.FAST_RETRANSMISSION | _F.SPURIOUS_RETRANSMISSION,
+    ),
+    _flag("tcp.analysis.fast_retransmission", "a (suspected) fast retransmission", _F.FAST_RETRANSMISSION),
+    _flag("tcp.analysis.spurious_retransmission", "a (suspected) spurious retransmission", _F.SPURIOUS_RETRANSMISSION),
+    _flag("tcp.analysis.out_of_order", "a (suspected) out-of-order segment", _F.OUT_OF_ORDER),
+    _flag("tcp.analysis.lost_segment", "previous segment(s) not captured", _F.LOST_PACKET),
+    _flag("tcp.analysis.ack_lost_segment", "acknowledges a segment not captured", _F.ACK_LOST_PACKET),
+    _flag("tcp.analysis.window_update", "a window update", _F.WINDOW_UPDATE),
+    _flag("tcp.analysis.window_full", "fills the receiver's window", _F.WINDOW_FULL),
+    _flag("tcp.analysis.keep_alive", "a keep-alive", _F.KEEP_ALIVE),
+    _flag("tcp.analysis.keep_alive_ack", "acknowledges a keep-alive", _F.KEEP_ALIVE_ACK),
+    _flag("tcp.analysis.zero_window", "advertises a zero window", _F.ZERO_WINDOW),
+    _flag("tcp.analysis.zero_window_probe", "a zero window probe", _F.ZERO_WINDOW_PROBE),
+    _flag("tcp.analysis.zero_window_probe_ack", "acknowledges a zero window probe", _F.ZERO_WINDOW_PROBE_ACK),
+    _flag("tcp.analysis.reused_ports", "a new connection on the ports of an earlier one", _F.REUSED_PORTS),
+    # two occurrences, as in Wireshark: the analysis item and the expert item
+    FieldDef("tcp.analysis.duplicate_ack", "a duplicate ACK", "['1', '1']", when="i.tcp.dupack_num"),
+    _int("tcp.analysis.duplicate_ack_num", "number of this duplicate ACK", "dupack_num"),
+    _int("tcp.analysis.duplicate_ack_frame", "frame of the ACK this duplicates", "dupack_frame"),
+    _time("tcp.analysis.rto", "a retransmission: time since the segment it retransmits", "rto_ns"),
+    _int("tcp.analysis.rto_frame", "a retransmission: frame of the segment it retransmits", "rto_frame"),
+]
 
 #: Names the definitions use besides ``i``, ``p``, ``x`` and builtins.
-TCP_ENV: dict[str, object] = {}
+TCP_ENV: dict[str, object] = {"SECONDS": seconds}
