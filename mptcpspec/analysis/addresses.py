@@ -9,7 +9,7 @@ from __future__ import annotations
 from mptcpspec.analysis.context import PacketContext
 from mptcpspec.analysis.model import SIDE_NAMES, Address
 from mptcpspec.codec import crypto
-from mptcpspec.codec.crypto import Verdict
+from mptcpspec.codec.crypto import Check, Verdict
 from mptcpspec.codec.options import AddAddr, AddAddrV0, MpPrio, RemoveAddr
 
 __all__ = ["Addresses"]
@@ -39,10 +39,17 @@ class Addresses:
         if echo:
             return
         conn.sides[side].addresses[o.address_id] = Address(o.address, port, ctx.number)
-        if type(o) is AddAddr and o.hmac is not None and ctx.verify and conn.version in (0, 1):
-            c = crypto.verify_add_addr(
-                conn.sides[side].key, conn.sides[1 - side].key, o.address_id, o.address, port, o.hmac, conn.version
-            )
+        if type(o) is AddAddr and o.hmac is not None and ctx.verify:
+            ks, kr = conn.sides[side].key, conn.sides[1 - side].key
+            # an ADD_ADDR with an HMAC is v1's (RFC 8684 Section 3.4.1): the version when none was seen
+            version = 1 if conn.version is None else conn.version
+            what = f"ADD_ADDR HMAC (v{version})"
+            if version not in (0, 1):
+                c = Check(Verdict.UNVERIFIABLE, what, None, o.hmac, f"MPTCP version {version} has no known HMAC")
+            elif ks is None or kr is None:
+                c = Check(Verdict.UNVERIFIABLE, what, None, o.hmac, "keys not captured")
+            else:
+                c = crypto.verify_add_addr(ks, kr, o.address_id, o.address, port, o.hmac, version)
             ctx.check(c)
             if c.verdict is Verdict.MISMATCH:
                 ctx.expert("mptcp.add_addr.hmac_mismatch", str(c))

@@ -400,8 +400,6 @@ class Analyzer:
                 conn.stream = self._next_stream
                 self._next_stream += 1
             conn.last_frame = number
-            if found and not conn.established and not flags & (_SYN | _RST):
-                conn.established = True  # the first MPTCP option after the SYNs: the closure machine starts
             if (
                 flags & _SYN
                 and flags & _ACK
@@ -415,12 +413,10 @@ class Analyzer:
                 conn.fallback = f"the SYN/ACK in frame {number} carries no MP_CAPABLE (RFC 6824 §3.1)"
                 ctx.expert("mptcp.fallback", f"fallback to regular TCP: {conn.fallback}")
             obs = sf.observer
-            stray = False  # out of the handshake's order: a RST among them closes nothing
-            if type(obs) is Observer:
-                if cut:  # its options not all seen: the handshake of this subflow cannot be followed
-                    sf.observer = None
-                else:
-                    stray = self._handshakes.handshake(obs, mptcp)
+            if cut and type(obs) is Observer:  # its options not all seen: the handshake cannot be followed
+                sf.observer = None
+            # out of the handshake's order (see Handshakes.handshake): a RST there closes nothing
+            stray = type(obs) is Observer and not cut and self._handshakes.handshake(obs, mptcp)
             if n:
                 if not conn.fallback and not conn.unlinked:
                     got = self._mappings.data(sf, d, conn, flags, seq, n, number)

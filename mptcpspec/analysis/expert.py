@@ -54,6 +54,11 @@ KINDS: dict[str, tuple[Severity, str]] = {
     ),
     "mptcp.option.unexpected": (W, "an MPTCP option on a packet where the RFCs do not place it"),
     "mptcp.handshake.illegal": (W, "a handshake signal the MP_CAPABLE or MP_JOIN machine does not allow here"),
+    "mptcp.handshake.out_of_order": (
+        N,
+        "a segment TCP drops during a handshake (it acknowledges nothing the receiver sent, or a RST "
+        "outside the receiver's window): the handshake machines ignore it",
+    ),
     "mptcp.fallback": (N, "the connection or subflow fell back to regular TCP"),
     "mptcp.join.unknown_token": (W, "MP_JOIN SYN with a token of no connection in the capture"),
     "mptcp.join.hmac_mismatch": (E, "an MP_JOIN HMAC is not the one the keys and nonces give"),

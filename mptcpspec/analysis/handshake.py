@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from mptcpspec.analysis.context import PacketContext
 from mptcpspec.analysis.datalevel import Mappings
 from mptcpspec.analysis.model import SERVER, SIDE_NAMES, Connection, FinishedHandshake, Subflow
-from mptcpspec.analysis.seqspace import M64, data_starts
+from mptcpspec.analysis.seqspace import M32, M64, data_starts
 from mptcpspec.capture.packets import TcpFlags
 from mptcpspec.codec import crypto
 from mptcpspec.codec.crypto import Check, Verdict
@@ -34,12 +34,13 @@ from mptcpspec.codec.options import (
 )
 from mptcpspec.fsm.observer import Observer
 
-__all__ = ["Links", "Handshakes"]
+__all__ = ["Links", "Handshakes", "Order"]
 
 _SYN, _ACK, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.RST)
 _F_M = int(DssFlags.MAPPING_PRESENT)
 _HMAC = int(MpCapableFlags.HMAC_SHA)  # H: HMAC-SHA1 (v0) or HMAC-SHA256 (v1)
 # C to G: the algorithm bits besides H, as RFC 6824 §3.1 assigns them
+_RCV_SYN_ACK = ("rcv SYN_ACK", "rcv SYN_ACK+MP_JOIN", "rcv SYN_ACK+MP_CAPABLE")
 _OTHER_ALGORITHMS = int(
     MpCapableFlags.NO_SOURCE_ADDR | MpCapableFlags.D | MpCapableFlags.E | MpCapableFlags.F | MpCapableFlags.G
 )
@@ -64,7 +65,7 @@ class Links:
     def unlinked(self, sf: Subflow, number: int, kind: str | None = None) -> Connection:
         """A connection for a subflow met without its handshake (or joining an unknown token)."""
         conn = self.new_connection(None, number)
-        conn.unlinked = True
+        conn.unlinked = conn.established = True
         conn.subflows.append(sf)
         sf.conn = conn
         sf.kind = kind
@@ -97,12 +98,13 @@ class Links:
 class Handshakes:
     """MP_CAPABLE, MP_JOIN and MP_FASTCLOSE: keys, tokens, HMACs, the handshake machines."""
 
-    __slots__ = ("ctx", "links", "mappings")
+    __slots__ = ("ctx", "links", "mappings", "order")
 
     def __init__(self, ctx: PacketContext, links: Links, mappings: Mappings) -> None:
         self.ctx = ctx
         self.links = links
         self.mappings = mappings
+        self.order = Order(ctx)  # the segments out of the handshake's order
 
     # ------------------------------------------------------------------ MP_CAPABLE
 
@@ -159,6 +161,7 @@ class Handshakes:
                 links.register_key(conn, side, o.sender_key)
             return
         # Third ACK, or (v1) the first data with MP_CAPABLE: the sender's key, then the receiver's.
+        conn.established = True
         s, r = conn.sides[side], conn.sides[1 - side]
         if o.sender_key is not None:
             if s.key is not None and s.key != o.sender_key:
@@ -226,6 +229,7 @@ class Handshakes:
                         links.join_tokens[o.token] = links.unlinked(sf, ctx.number, "MP_JOIN")
                     sf.observer = None
                 return
+            conn.established = True  # a subflow joins an established connection (RFC 8684 Section 3.2)
             if sf.conn is None:
                 sf.conn = conn
                 conn.subflows.append(sf)
@@ -262,8 +266,11 @@ class Handshakes:
 
     # ------------------------------------------------------------------ handshake machines
 
-    def handshake(self, obs: Observer, mptcp: Sequence[MptcpOption | MalformedOption]) -> None:
-        """Feed this packet of the subflow, whose MPTCP options are ``mptcp``, to its handshake machine ``obs``."""
+    def handshake(self, obs: Observer, mptcp: Sequence[MptcpOption | MalformedOption]) -> bool:
+        """Feed this packet of the subflow, whose MPTCP options are ``mptcp``, to its handshake machine ``obs``.
+
+        Returns True for a segment out of the handshake's order (an expert item says why): the
+        machines ignore it, and a RST among them closes nothing."""
         ctx = self.ctx
         sf, pkt, d = ctx.sf, ctx.pkt, ctx.d
         flags = int(pkt.flags)
@@ -308,6 +315,13 @@ class Handshakes:
                 sig = None
             else:
                 sig = "ACK"
+        stray = self.order.judge(obs, flags, d, bool(mptcp))
+        if stray is not None:
+            ctx.expert(
+                "mptcp.handshake.out_of_order",
+                f"{sf.kind} subflow: {stray}: out of the handshake's order, the handshake machines ignore it",
+            )
+            sig = None
         if sig is not None:
             for f in obs.feed(direction, sig, **guards):
                 ctx.expert(
@@ -320,6 +334,8 @@ class Handshakes:
                 sf.conn.fallback = "the MP_CAPABLE handshake did not complete (no MP_CAPABLE on the SYN/ACK or ACK)"
                 ctx.expert("mptcp.fallback", sf.conn.fallback)
             sf.observer = FinishedHandshake(obs)
+            self.order.windows.pop(sf.index, None)
+        return stray is not None
 
     def _verified(self, prefix: str) -> bool:
         return all(c.verdict is not Verdict.MISMATCH for c in self.ctx.checks if c.what.startswith(prefix))
@@ -347,3 +363,84 @@ class Handshakes:
             ctx.expert("mptcp.fastclose.key_mismatch", str(c))
         key_valid = c.verdict is not Verdict.MISMATCH
         ctx.closure(conn, "RST+MP_FASTCLOSE" if int(ctx.pkt.flags) & _RST else "MP_FASTCLOSE", key_valid=key_valid)
+
+
+class Order:
+    """Which segments of a handshake TCP itself drops (RFC 9293 Section 3.10.7): those are out of the
+    handshake's order, and no step of it."""
+
+    __slots__ = ("ctx", "windows")
+
+    def __init__(self, ctx: PacketContext) -> None:
+        self.ctx = ctx
+        # subflow index -> window scale of the initiator's and the listener's SYN (None: none),
+        # then the latest window each advertised, scaled: while the subflow's handshake is followed
+        self.windows: dict[int, list[int | None]] = {}
+
+    def judge(self, obs: Observer, flags: int, d: int, has_mptcp: bool) -> str | None:
+        """Why TCP drops this segment (RFC 9293 Section 3.10.7), which is then no step of the
+        handshake, or None.  Judged: a RST outside its receiver's window (in SYN-SENT: a RST that
+        does not acknowledge the SYN); a segment without MPTCP option that acknowledges nothing its
+        receiver sent (before the SYN/ACK, or beyond it while the receiver sent no data)."""
+        ctx = self.ctx
+        sf, pkt = ctx.sf, ctx.pkt
+        me, peer = sf.dirs[d], sf.dirs[1 - d]  # the sender's direction, the receiver's
+        src, dst = ("A", "B") if d == 0 else ("B", "A")
+        win = self.windows.setdefault(sf.index, [None, None, None, None])
+        if flags & _SYN:
+            win[d] = _window_scale(pkt.options)
+            win[2 + d] = pkt.window  # a SYN's window is never scaled (RFC 7323 Section 2.2)
+            if not flags & _RST:
+                return None
+        elif not flags & _RST:
+            if win[0] is not None and win[1] is not None:
+                win[2 + d] = pkt.window << (win[d] or 0)
+            else:
+                win[2 + d] = pkt.window
+        if flags & _RST:
+            if _awaits_syn(obs, dst):
+                # SYN-SENT: a RST is acceptable only if its ACK acknowledges the SYN
+                if not flags & _ACK:
+                    return f"a RST without ACK to {dst}, which has not received a SYN/ACK"
+                rel = (pkt.ack - (peer.isn or 0)) & M32
+                if not 1 <= rel <= 1 + peer.syn_data:
+                    return f"a RST whose ACK number ({rel}, relative) does not acknowledge {dst}'s SYN"
+                return None
+            wnd = win[2 + (1 - d)]
+            rel = (pkt.seq - (me.isn or 0)) & M32
+            # in the receiver's window, above everything the sender may have sent (and its FIN)
+            if wnd is not None and (rel - 1) & M32 >= 2 + me.syn_data + me.data + wnd:
+                return f"a RST whose sequence number ({rel}, relative) lies outside {dst}'s window"
+            return None
+        if not flags & _ACK or has_mptcp:
+            return None
+        if _awaits_syn(obs, src):
+            return f"an ACK from {src}, which has not received a SYN/ACK"
+        rel = (pkt.ack - (peer.isn or 0)) & M32
+        if not peer.data and not 1 <= rel <= 2 + peer.syn_data:
+            return f"an ACK number ({rel}, relative) that acknowledges nothing {dst} sent"
+        return None
+
+
+def _awaits_syn(obs: Observer, endpoint: str) -> bool:
+    """The endpoint waits for the SYN/ACK: each of its states has a transition on one."""
+    t = obs.table
+    return all(any(t.options(st, ev) for ev in _RCV_SYN_ACK) for st in obs.states(endpoint))
+
+
+def _window_scale(options: bytes) -> int | None:
+    """The shift of a SYN's window scale option (RFC 7323 Section 2.3; at most 14), or None."""
+    i, n = 0, len(options)
+    while i < n:
+        kind = options[i]
+        if kind == 0:
+            break
+        if kind == 1:
+            i += 1
+            continue
+        if i + 1 >= n or options[i + 1] < 2:
+            break
+        if kind == 3 and options[i + 1] == 3 and i + 2 < n:
+            return min(options[i + 2], 14)
+        i += options[i + 1]
+    return None

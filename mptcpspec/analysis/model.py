@@ -358,8 +358,8 @@ class Connection:
         self.version = version
         self.master_sf: Subflow | None = None  # subflow of the latest MP_CAPABLE with a key
         self.unlinked = False  # made from a subflow whose handshake the capture missed
-        # The MP_CAPABLE handshake is over: a segment after the SYNs carried an MPTCP option. The
-        # closure machine starts there, in M_ESTAB ("connection established", RFC 8684 Appendix D).
+        # The MP_CAPABLE handshake is over (its third ACK, a join, or met after it): the closure
+        # machine starts there, in M_ESTAB ("connection established", RFC 8684 Appendix D).
         self.established = False
         self.sides = (Side(), Side())
         self.subflows: list[Subflow] = []

@@ -442,13 +442,13 @@ _MPTCP = [
     FieldDef(
         "mptcp.closure.client",
         "closure machine state of the client after this packet",
-        "NONE if (c := i.connection) is None else c.closure_state(0)",
+        "NONE if (c := i.connection) is None or (v := c.closure_state(0)) is None else v",
         "mptcpspec",
     ),
     FieldDef(
         "mptcp.closure.server",
         "closure machine state of the server after this packet",
-        "NONE if (c := i.connection) is None else c.closure_state(1)",
+        "NONE if (c := i.connection) is None or (v := c.closure_state(1)) is None else v",
         "mptcpspec",
     ),
     FieldDef(

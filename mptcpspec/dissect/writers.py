@@ -145,7 +145,7 @@ class TextWriter:
         for e in info.experts:
             w(f"{i2}[Expert Info ({e.severity.name.title()}): {e.message}] ({e.key})\n")
         conn = info.connection
-        if conn is not None:
+        if conn is not None and conn.established:
             w(f"{i2}[Closure: client {conn.closure_state(0)}, server {conn.closure_state(1)}]\n")
 
     def flush(self) -> None:
@@ -380,7 +380,8 @@ def connection_rows(summaries: list[ConnectionSummary]) -> list[str]:
             f"  data      client→server {s.client_bytes} octets ({s.client_reinjected} reinjected)  "
             f"server→client {s.server_bytes} octets ({s.server_reinjected} reinjected)"
         )
-        lines.append(f"  closure   client {s.client_state}, server {s.server_state}")
+        if s.client_state is not None:
+            lines.append(f"  closure   client {s.client_state}, server {s.server_state}")
         for sf in s.subflows:
             ids = "/".join("-" if a is None else str(a) for a in sf.address_ids)
             end = "reset" if sf.reset else ("closed" if sf.closed else "open")
