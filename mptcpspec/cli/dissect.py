@@ -111,6 +111,8 @@ def cmd_dissect(args: argparse.Namespace) -> int:
             print(f"{name}\t{field.source}\t{field.description}")
         return ExitCode.OK
     if args.list_interfaces or args.interface:
+        if args.z:
+            raise CommandError(ExitCode.USAGE, "-z reads a file: give -r FILE")
         if args.read:
             raise CommandError(ExitCode.USAGE, "-r and -i cannot go together: read a file or capture live")
         from mptcpspec.cli.live import cmd_live
@@ -140,6 +142,16 @@ def cmd_dissect(args: argparse.Namespace) -> int:
         except FilterError as e:
             raise CommandError(ExitCode.USAGE, str(e)) from None
     writer = packet_writer(args)
+    stats = None
+    if args.z:
+        from mptcpspec.stats import Statistics, StatsError, parse_stat
+
+        if args.write == "-":
+            raise CommandError(ExitCode.USAGE, "-z prints to standard output, where -w - writes the capture")
+        try:
+            stats = Statistics([parse_stat(z) for z in args.z])
+        except StatsError as e:
+            raise CommandError(ExitCode.USAGE, str(e)) from None
     folder = None
     if args.follow is not None:
         folder = Path(args.follow_dir)  # made first: a folder that cannot be made is said before any reading
@@ -158,7 +170,7 @@ def cmd_dissect(args: argparse.Namespace) -> int:
                 result = dissect_capture(
                     d,
                     writer=writer,
-                    keep=keep,
+                    keep=keep if stats is None else stats.tap(keep),  # statistics see every packet
                     follower=None if files is None else files.follower,
                     count=args.count,
                     progress=progress if progress.on else None,
@@ -174,8 +186,10 @@ def cmd_dissect(args: argparse.Namespace) -> int:
         finally:
             progress.done()
     status = report_read(args.read, result)
-    if args.T == "text" and not args.count and args.write != "-":  # -w -: standard output is the capture
-        sys.stdout.write("\n".join(expert_summary(d.analyzer.experts)) + "\n")
+    if args.T == "text" and not args.count and args.write != "-" and not (stats is not None and args.quiet):
+        sys.stdout.write("\n".join(expert_summary(d.analyzer.experts)) + "\n")  # -w -: stdout is the capture
+    if stats is not None:
+        sys.stdout.write(stats.render())
     if files is not None:
         follow = files.finish(d.connections())
         if not follow.found:
@@ -285,6 +299,13 @@ def add_parsers(sub: Subcommands) -> None:
         "-D", "--list-interfaces", action="store_true", help="list the interfaces that can capture, and exit"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="print no packets (with --follow, or for the summary)")
+    p.add_argument(
+        "-z",
+        action="append",
+        metavar="STAT",
+        help="statistics, as tshark's: conv,tcp conv,mptcp endpoints,tcp endpoints,mptcp expert "
+        "io,stat,INTERVAL[,FILTER]... (each may end with ,FILTER; repeat; with -q only they print)",
+    )
     p.add_argument("--no-tree", action="store_true", help="-T text: summary lines only")
     p.add_argument("--no-verify", action="store_true", help="skip HMAC and checksum verification (faster)")
     p.add_argument(
