@@ -206,10 +206,17 @@ class Analyzer:
         "_tcp",
     )
 
-    def __init__(self, *, verify: bool = True, reinjected_in: dict[int, tuple[int, ...]] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        verify: bool = True,
+        reinjected_in: dict[int, tuple[int, ...]] | None = None,
+        tcp_analysis: bool = True,
+    ) -> None:
         """``verify``: check HMACs and checksums.  ``reinjected_in``: frame -> the later frames that
         reinjected its data, from a first pass (``mptcpspec.dissect.pipeline.reinjections``); it fills
-        :attr:`PacketInfo.reinjected_in`."""
+        :attr:`PacketInfo.reinjected_in`.  ``tcp_analysis`` False: no subflow TCP analysis
+        (:attr:`PacketInfo.tcp` None; nothing else changes), for a reader that needs none."""
         self.reinjected_in = reinjected_in or None  #: as given; may be set before the first packet
         self.counts: Counter[str] = Counter()  #: frames: "TCP", "not TCP", "malformed"
         self.experts: Counter[str] = Counter()  #: expert key -> count, over every packet
@@ -230,7 +237,7 @@ class Analyzer:
         # bound method kept in an attribute is looked up the slow way on each call).
         self._flows = table.flows
         self._kept = areas.kept
-        self._tcp = TcpAnalyzer()  # the subflow-level TCP analysis (Wireshark's tcp.analysis)
+        self._tcp = TcpAnalyzer(tcp_analysis)  # the subflow-level TCP analysis (Wireshark's tcp.analysis)
 
     @property
     def verify(self) -> bool:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import IntFlag
 
 from mptcpspec.capture.packets import Packet, TcpFlags
+from mptcpspec.codec.runtime import fast_constructor
 
 __all__ = ["TcpAnalysis", "TcpAnalyzer", "TcpFlag", "TcpExpert"]
 
@@ -33,6 +34,8 @@ _SYN, _ACK, _FIN, _RST, _PSH = (
     int(TcpFlags.PSH),
 )
 _SFR = _SYN | _FIN | _RST
+_HEADER = _SFR  # flags with expert items of their own
+_NO_SACKS: tuple[tuple[int, int], ...] = ()
 _NOP_NOP_TS = b"\x01\x01\x08\x0a"  #: how Linux starts its options: NOP, NOP, timestamps
 _MPTCP = 30
 MAX_UNACKED = 10000  #: Wireshark's TCP_MAX_UNACKED_SEGMENTS: segments kept per direction
@@ -148,6 +151,10 @@ class TcpAnalysis:
         return bool(self.flags & (_RETRANS | _FAST | _SPUR))
 
 
+_analysis = fast_constructor(TcpAnalysis)
+_FLAG_VALUES: dict[int, TcpFlag] = {}  # the flags as TcpFlag, made once each
+
+
 class Flow:
     """One direction of a TCP stream, as Wireshark's ``tcp_flow_t`` follows it."""
 
@@ -173,6 +180,7 @@ class Flow:
         "closing",
         "sacks",
         "mp_ops",
+        "ordered",
     )
 
     def __init__(self) -> None:
@@ -195,8 +203,11 @@ class Flow:
         self.push_last = False
         self.lastflags = 0
         self.closing = False
-        self.sacks: list[tuple[int, int]] = []  # SACK blocks of this direction's latest segment
+        self.sacks: Sequence[tuple[int, int]] = _NO_SACKS  # SACK blocks of this direction's latest segment
         self.mp_ops = 0
+        #: the segments' starts and ends never decrease (in sequence space and relative to the base):
+        #: those an ACK removes are the list's head
+        self.ordered = True
 
 
 class Stream:
@@ -243,27 +254,95 @@ def _scan(raw: bytes) -> tuple[int | None, list[tuple[int, int]] | None, int | N
     return ws, sacks, tfo
 
 
+_OP_BITS: dict[type, int] = {}  # option class -> its bit of mp_operations
+
+
 def _mp_operations(found: Sequence[object]) -> int:
     """The MPTCP option subtypes of a segment, as the bits of Wireshark's ``mp_operations``
     (MP_CAPABLE 0x01 ... MP_FASTCLOSE 0x80)."""
     bits = 0
     for o in found:
-        s = getattr(o, "SUBTYPE", 8)
-        if s < 8:
-            bits |= 1 << s
+        b = _OP_BITS.get(type(o))
+        if b is None:
+            s = getattr(o, "SUBTYPE", 8)
+            b = _OP_BITS[type(o)] = 1 << s if isinstance(s, int) and s < 8 else 0
+        bits |= b
     return bits
+
+
+def _header_experts(pkt: Packet, flags: int, ts: int, st: Stream, fwd: Flow, rev: Flow) -> list[TcpExpert]:
+    """The expert items of the header's flags and fields (SYN, FIN, RST, TCP Fast Open's ACK, the
+    ACK and urgent fields where their flags are off), with what they change in the stream's state."""
+    experts: list[TcpExpert] = []
+    if flags & _SYN:
+        if flags & _ACK:
+            experts.append(("Chat", _SEQ, f"Connection establish acknowledge (SYN+ACK): server port {pkt.sport}"))
+        else:
+            experts.append(("Chat", _SEQ, f"Connection establish request (SYN): server port {pkt.dport}"))
+            st.mru_syn = ts
+        fwd.first_ack = True
+    if flags & _FIN:
+        experts.append(_FIN_EXPERT)
+        if not rev.closing:
+            fwd.closing = True
+            experts.append(_FIN_ACTIVE)
+        else:
+            experts.append(_FIN_PASSIVE)
+    if flags & _RST:
+        experts.append(_RST_EXPERT)
+    if flags & _ACK:
+        if flags & _SYN:
+            if (pkt.ack - rev.base_seq) & M32 > 1:
+                experts.append(_TFO_ACK)
+            elif st.tfo_data:
+                experts.append(_TFO_IGNORED)
+    elif pkt.ack:
+        experts.append(_ACK_NONZERO)
+    if pkt.urgent and not flags & int(TcpFlags.URG):
+        experts.append(_URG_NONZERO)
+    return experts
+
+
+def _options(
+    raw: bytes, flags: int, ack: int, seglen: int, st: Stream, fwd: Flow, rev: Flow, experts: list[TcpExpert]
+) -> None:
+    """The options the analysis reads: window scale, SACK (its blocks, D-SACK), TCP Fast Open."""
+    ws_opt, sacks, tfo = _scan(raw)
+    if ws_opt is not None:
+        fwd.win_scale = min(ws_opt, 14)
+    if sacks:
+        base = rev.base_seq
+        blocks = [((a - base) & M32, (b - base) & M32) for a, b in sacks]
+        fwd.sacks = blocks[:MAX_SACK]
+        rel_ack = (ack - base) & M32 if flags & _ACK else ack
+        right0 = blocks[0][1]
+        # RFC 2883 §4: the first block lies below the cumulative ACK, or inside the second
+        if (
+            (right0 - rel_ack) & M32 == 0
+            or (right0 - rel_ack) & M32 >= HALF
+            or (len(blocks) > 1 and (blocks[1][0] - right0) & M32 >= HALF and (blocks[1][1] - right0) & M32 < HALF)
+        ):
+            experts.append(_DSACK)
+    if tfo is not None and flags & _SYN and not flags & _ACK and tfo > 2:
+        experts.append(_TFO_SYN)
+        if seglen:
+            st.tfo_data = True
 
 
 class TcpAnalyzer:
     """Feed TCP segments in capture order with their stream and direction; get a :class:`TcpAnalysis`."""
 
-    __slots__ = ("streams", "mp_ops")
+    __slots__ = ("streams", "mp_ops", "last_found", "last_bits", "enabled")
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True) -> None:
+        """``enabled`` False: :meth:`feed` returns None at once (a caller that needs none of it)."""
+        self.enabled = enabled
         self.streams: dict[int, Stream] = {}
         #: MPTCP connection -> the option subtypes seen on it so far (Wireshark's ``mp_operations``):
         #: a duplicate ACK is not one when a new subtype came since the sender's last segment (RFC 8684 §4)
         self.mp_ops: dict[object, int] = {}
+        self.last_found: Sequence[object] = ()
+        self.last_bits = 0
 
     def feed(
         self,
@@ -274,10 +353,12 @@ class TcpAnalyzer:
         d: int,
         conn: object | None = None,
         found: Sequence[object] = (),
-    ) -> TcpAnalysis:
+    ) -> TcpAnalysis | None:
         """Frame ``number`` at ``ts`` (ns): ``pkt`` of TCP stream ``stream``, sent in direction ``d``
         (0: by the stream's initiator); ``conn`` its MPTCP connection (any object), ``found`` its MPTCP
-        options."""
+        options.  None when not :attr:`enabled`."""
+        if not self.enabled:
+            return None
         st = self.streams.get(stream)
         if st is None:
             st = self.streams[stream] = Stream(ts)
@@ -292,8 +373,9 @@ class TcpAnalyzer:
             ta |= _REUSED
         elif flags & (_SYN | _ACK) == _SYN | _ACK and fwd.base_set and seq != fwd.base_seq:
             fwd.base_seq = seq
+            fwd.ordered = False
             ta |= _REUSED
-        fwd.sacks = []
+        fwd.sacks = _NO_SACKS
         delta = ts - st.prev
         st.prev = ts
         mp = -1 if conn is None else self.mp_ops.get(conn, 0)
@@ -306,74 +388,34 @@ class TcpAnalyzer:
             ws = fwd.win_scale
             window = win << ws if ws >= 0 else win
             scale = 1 << ws if ws >= 0 else ws
-        experts: list[TcpExpert] = []
-        if flags & _SYN:
-            if flags & _ACK:
-                experts.append(("Chat", _SEQ, f"Connection establish acknowledge (SYN+ACK): server port {pkt.sport}"))
-            else:
-                experts.append(("Chat", _SEQ, f"Connection establish request (SYN): server port {pkt.dport}"))
-                st.mru_syn = ts
-            fwd.first_ack = True
-        if flags & _FIN:
-            experts.append(_FIN_EXPERT)
-            if not rev.closing:
-                fwd.closing = True
-                experts.append(_FIN_ACTIVE)
-            else:
-                experts.append(_FIN_PASSIVE)
-        if flags & _RST:
-            experts.append(_RST_EXPERT)
+        experts: list[TcpExpert] = (
+            _header_experts(pkt, flags, ts, st, fwd, rev) if flags & _HEADER or not flags & _ACK or pkt.urgent else []
+        )
         if flags & (_SYN | _ACK) == _ACK:
             if st.mru_syn and not st.first_rtt:
                 st.first_rtt = ts - st.mru_syn
             fwd.first_ack = False
-        if flags & _ACK:
-            if flags & _SYN:
-                if (ack - rev.base_seq) & M32 > 1:
-                    experts.append(_TFO_ACK)
-                elif st.tfo_data:
-                    experts.append(_TFO_IGNORED)
-        elif ack:
-            experts.append(_ACK_NONZERO)
-        if pkt.urgent and not flags & int(TcpFlags.URG):
-            experts.append(_URG_NONZERO)
         raw = pkt.options
         if raw and not (
-            raw[:4] == _NOP_NOP_TS
-            and (len(raw) == 12 or len(raw) > 13 and raw[12] == _MPTCP and 12 + raw[13] == len(raw))
+            raw.startswith(_NOP_NOP_TS)
+            and (
+                (n := len(raw)) == 12
+                or n > 13
+                and raw[12] == _MPTCP
+                and ((end := 12 + raw[13]) == n or not raw[end:].strip(b"\x01"))
+            )
         ):
-            ws_opt, sacks, tfo = _scan(raw)
-            if ws_opt is not None:
-                fwd.win_scale = min(ws_opt, 14)
-            if sacks:
-                base = rev.base_seq
-                blocks = [((a - base) & M32, (b - base) & M32) for a, b in sacks]
-                fwd.sacks = blocks[:MAX_SACK]
-                rel_ack = (ack - base) & M32 if flags & _ACK else ack
-                right0 = blocks[0][1]
-                # RFC 2883 §4: the first block lies below the cumulative ACK, or inside the second
-                if (
-                    (right0 - rel_ack) & M32 == 0
-                    or (right0 - rel_ack) & M32 >= HALF
-                    or (
-                        len(blocks) > 1
-                        and (blocks[1][0] - right0) & M32 >= HALF
-                        and (blocks[1][1] - right0) & M32 < HALF
-                    )
-                ):
-                    experts.append(_DSACK)
-            if tfo is not None and flags & _SYN and not flags & _ACK and tfo > 2:
-                experts.append(_TFO_SYN)
-                if seglen:
-                    st.tfo_data = True
+            _options(raw, flags, ack, seglen, st, fwd, rev, experts)
         if flags & _SYN:
             # verify_tcp_window_scaling
             if fwd.win_scale == -1:
                 fwd.win_scale = rev.win_scale = -2
             elif flags & _ACK and rev.win_scale == -2:
                 fwd.win_scale = -2
-        if found and conn is not None:
-            ops = mp | _mp_operations(found)
+        if found and conn is not None and mp != 0xFF:
+            if found is not self.last_found:  # a DSS repeated octet for octet is the same object
+                self.last_found, self.last_bits = found, _mp_operations(found)
+            ops = mp | self.last_bits
             if ops != mp:
                 self.mp_ops[conn] = ops
         first_rtt = st.first_rtt
@@ -385,8 +427,8 @@ class TcpAnalyzer:
             experts.append(("Note", _SEQ, f"Duplicate ACK (#{dupnum})"))
         rel = (seq - fwd.base_seq) & M32
         nxt = (rel + seglen + (1 if flags & (_SYN | _FIN) else 0)) & M32
-        return TcpAnalysis(
-            TcpFlag(ta),
+        return _analysis(
+            _FLAG_VALUES[ta] if ta in _FLAG_VALUES else _FLAG_VALUES.setdefault(ta, TcpFlag(ta)),
             window,
             scale,
             nxt,
@@ -511,6 +553,15 @@ def _analyze(
     if (seglen or flags & (_SYN | _FIN)) and len(segs) < MAX_UNACKED:
         if flags & (_SYN | _FIN):
             nxt = (nxt + 1) & M32
+        if segs and fwd.ordered:
+            last = segs[-1]
+            b = fwd.base_seq
+            fwd.ordered = (
+                (seq - last[0]) & M32 < HALF
+                and (nxt - last[1]) & M32 < HALF
+                and (seq - b) & M32 >= (last[0] - b) & M32
+                and (nxt - b) & M32 >= (last[1] - b) & M32
+            )
         segs.append([seq, nxt, number, ts])
     if not (ta & _ZWP):
         cur = fwd.nextseq
@@ -531,35 +582,32 @@ def _analyze(
     # the segments this acknowledges
     rsegs = rev.segments
     if rsegs:
-        keep = []
-        for s in reversed(rsegs):  # newest first, as Wireshark's list
-            if ack == s[1]:
-                has_ta = True
-                acks_frame = s[2]
-                ack_rtt = ts - s[3]
-                continue
-            if (s[0] - ack) & M32 >= HALF and s[0] != ack and ((s[1] - ack) & M32 < HALF):
-                s[0] = ack
-                keep.append(s)
-                continue
-            if (ack - s[1]) & M32 >= HALF and ack != s[1]:
-                keep.append(s)
-                continue
-        if len(keep) != len(rsegs):
-            keep.reverse()
-            rev.segments = keep
+        if rev.ordered:
+            acked = _acked_ordered(rsegs, ack)
+        else:
+            acked = _acked(rev, ack)
+        if acked is not None:
+            has_ta = True
+            acks_frame = acked[2]
+            ack_rtt = ts - acked[3]
+        if not rev.segments:
+            rev.ordered = True
     # bytes in flight
     if seglen and segs and fwd.valid_bif:
         base = fwd.base_seq
-        first_seq = (segs[-1][0] - base) & M32
-        last_seq = (segs[-1][1] - base) & M32
-        for s in segs:
-            a = (s[1] - base) & M32
-            if a > last_seq:
-                last_seq = a
-            a = (s[0] - base) & M32
-            if a < first_seq:
-                first_seq = a
+        if fwd.ordered:  # the lowest start is the first's, the highest end the last's
+            first_seq = (segs[0][0] - base) & M32
+            last_seq = (segs[-1][1] - base) & M32
+        else:
+            first_seq = (segs[-1][0] - base) & M32
+            last_seq = (segs[-1][1] - base) & M32
+            for s in segs:
+                a = (s[1] - base) & M32
+                if a > last_seq:
+                    last_seq = a
+                a = (s[0] - base) & M32
+                if a < first_seq:
+                    first_seq = a
         in_flight = (last_seq - first_seq) & M32
         if rev.sacks:
             delivered = 0
@@ -585,3 +633,45 @@ def _analyze(
     if rto == 0:
         rto = rto_frame = None
     return ta, has_ta, acks_frame, ack_rtt, bif, push, dupnum, dupframe, rto, rto_frame
+
+
+def _acked(flow: Flow, ack: int) -> list[int] | None:
+    """Wireshark's removal of the segments ``ack`` acknowledges from ``flow``'s list (newest first,
+    trimming those it acknowledges in part); the oldest segment that ends exactly at ``ack``."""
+    acked = None
+    keep = []
+    segs = flow.segments
+    for s in reversed(segs):
+        if ack == s[1]:
+            acked = s
+        elif (s[0] - ack) & M32 >= HALF and (s[1] - ack) & M32 < HALF:  # ack inside the segment
+            s[0] = ack
+            keep.append(s)
+        elif (ack - s[1]) & M32 >= HALF:  # ends after ack
+            keep.append(s)
+    if len(keep) != len(segs):
+        keep.reverse()
+        flow.segments = keep
+    return acked
+
+
+def _acked_ordered(segs: list[list[int]], ack: int) -> list[int] | None:
+    """:func:`_acked` for a list whose starts and ends never decrease (the common case): the
+    segments acknowledged are its head, those acknowledged in part come right after."""
+    acked = None
+    k, n = 0, len(segs)
+    while k < n:
+        s = segs[k]
+        d = (ack - s[1]) & M32
+        if d >= HALF:  # ends after ack: kept, and so are those after it
+            break
+        if d == 0 and acked is None:
+            acked = s
+        k += 1
+    if k:
+        del segs[:k]
+    for s in segs:
+        if (s[0] - ack) & M32 < HALF:
+            break
+        s[0] = ack
+    return acked

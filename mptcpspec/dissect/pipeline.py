@@ -37,15 +37,19 @@ Source: TypeAlias = Readable | FrameSource
 class Dissection:
     """One pass over a capture."""
 
-    def __init__(self, source: Source, *, verify: bool = True, two_pass: bool = False) -> None:
+    def __init__(
+        self, source: Source, *, verify: bool = True, two_pass: bool = False, tcp_analysis: bool = True
+    ) -> None:
         """``two_pass``: read the capture once first to learn which later frames reinjected each
         frame's data (:attr:`~mptcpspec.analysis.model.PacketInfo.reinjected_in`), as ``tshark -2``; the
-        source is then read again (a file object must be seekable)."""
+        source is then read again (a file object must be seekable).  ``tcp_analysis`` False: no
+        subflow TCP analysis (:attr:`~mptcpspec.analysis.model.PacketInfo.tcp` None), for a reader that
+        needs none of its fields (:func:`~mptcpspec.dissect.tcpfields.needs_tcp_analysis`)."""
         self.reader: FrameSource = source if isinstance(source, FrameSource) else CaptureReader(source)
         #: the frame of the packet last yielded, as read: ``(timestamp_ns, linktype, data, orig_len,
         #: interface, truncated)``
         self.frame: Frame = (0, 0, b"", 0, 0, False)
-        self.analyzer = Analyzer(verify=verify)
+        self.analyzer = Analyzer(verify=verify, tcp_analysis=tcp_analysis)
         self.frames = 0
         self.unsupported: dict[int, int] = {}  #: link type -> frames of it, for link types not decoded
         self._source = source if two_pass else None

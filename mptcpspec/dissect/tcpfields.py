@@ -9,10 +9,12 @@ fields`` prints them: times in seconds with nine decimals, present expert items 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from mptcpspec.analysis.tcpanalysis import TcpFlag
 from mptcpspec.dissect.fieldgen import NONE, FieldDef
 
-__all__ = ["TCP_ENV", "TCP_FIELDS", "seconds"]
+__all__ = ["TCP_ENV", "TCP_FIELDS", "needs_tcp_analysis", "seconds"]
 
 
 def seconds(ns: int) -> str:
@@ -78,3 +80,20 @@ TCP_FIELDS: list[FieldDef] = [
 
 #: Names the definitions use besides ``i``, ``p``, ``x`` and builtins.
 TCP_ENV: dict[str, object] = {"SECONDS": seconds}
+
+
+#: Names whose values come from the TCP analysis (a filter or field list that names none of them
+#: can read a capture without it).
+TCP_NAMES = frozenset(d.name for d in TCP_FIELDS)
+
+
+def needs_tcp_analysis(fields: Iterable[str] = (), filter_text: str | None = None) -> bool:
+    """Whether printing ``fields`` and applying the display filter ``filter_text`` need the TCP
+    analysis (:attr:`~mptcpspec.analysis.model.PacketInfo.tcp`): one of them names one of its
+    fields or ``tcp.analysis``.  Its outputs do not depend on it: a reader may skip it when this is
+    False (``Dissection(..., tcp_analysis=False)``)."""
+    if any(f in TCP_NAMES or f.startswith("tcp.analysis") for f in fields):
+        return True
+    if filter_text:
+        return "tcp.analysis" in filter_text or any(n in filter_text for n in TCP_NAMES)
+    return False
