@@ -9,6 +9,7 @@ whose second subflow joins from the client's pair-1 address (a ``subflow`` endpo
   nothing the server sent.  The server answers it with a RST without ACK (RFC 9293 Section 3.10.7.3:
   an unacceptable ACK in SYN-RECEIVED), which the client, in SYN-SENT, drops.  The SYN/ACK then
   arrives, the join completes and data flows.
+* ``stray-ack-capable``: the same on the first subflow: the stray ACK follows the MP_CAPABLE SYN.
 * ``reset-client`` / ``reset-server``: the server's pure ACKs to 203.0.113.1 are dropped (nftables,
   so the capture never shows the ACK of the client's HMAC and the client stays PRE_ESTABLISHED);
   once the third ACK is on the wire, ``ss -K`` kills the joined subflow on the client (a RST from
@@ -39,10 +40,10 @@ from lab.capture import KIND_MPTCP, Capture
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "mptcpspec-strays"  #: namespace names of these labs (apart from the other labs')
 SIZE = 16384  #: octets each way
-SCENARIOS = ("stray-ack", "reset-client", "reset-server", "reset-established")
+SCENARIOS = ("stray-ack", "stray-ack-capable", "reset-client", "reset-server", "reset-established")
 ETH_P_ALL, ETH_P_IP = 0x0003, 0x0800
 TCP_SYN, TCP_RST, TCP_ACK = 0x02, 0x04, 0x10
-SUBTYPE_MP_JOIN = 1
+SUBTYPE_MP_CAPABLE, SUBTYPE_MP_JOIN = 0, 1
 
 
 def _same(got: dict, want: dict, what: str) -> None:
@@ -59,12 +60,12 @@ def _join_third_acks(cap: Capture, src: str) -> int:
         p = decode_frame(linktype, frame)
         if p is None or str(p.src) != src or int(p.flags) & (TCP_SYN | TCP_RST) or not int(p.flags) & TCP_ACK:
             continue
-        if _has_mp_join(p.options):
+        if _has_subtype(p.options, SUBTYPE_MP_JOIN):
             n += 1
     return n
 
 
-def _has_mp_join(opts: bytes) -> bool:
+def _has_subtype(opts: bytes, subtype: int) -> bool:
     i = 0
     while i < len(opts):
         if opts[i] in (0, 1):
@@ -72,7 +73,7 @@ def _has_mp_join(opts: bytes) -> bool:
             continue
         if i + 1 >= len(opts) or opts[i + 1] < 2:
             return False
-        if opts[i] == KIND_MPTCP and i + 2 < len(opts) and opts[i + 2] >> 4 == SUBTYPE_MP_JOIN:
+        if opts[i] == KIND_MPTCP and i + 2 < len(opts) and opts[i + 2] >> 4 == subtype:
             return True
         i += opts[i + 1]
     return False
@@ -97,14 +98,16 @@ def _kill(lab: Lab, role: str, address: str) -> None:
         raise LabError(f"ss -K left the subflow of {address} open in the {role} namespace (CONFIG_INET_DIAG_DESTROY?)")
 
 
-def stray_ack(path: Path) -> dict:
-    """A bare ACK from the initiator of a join before the SYN/ACK; the join then completes."""
+def stray_ack(path: Path, subtype: int = SUBTYPE_MP_JOIN) -> dict:
+    """A bare ACK from the initiator of a join (``subtype`` 1), or of the connection (``subtype`` 0:
+    MP_CAPABLE), before the SYN/ACK; the handshake then completes."""
     with Lab(prefix=PREFIX) as lab:
         join = lab.addr("client", 1)
         lab.endpoint_add("client", join, "subflow", id=3)
         lab.rate_limit_all()  # so that the default scheduler uses both subflows (see Lab.rate_limit)
-        # Hold the join's SYN/ACK back until the stray ACK is out (the server sends it again).
-        _nft(lab, f"ip daddr {join} tcp flags & (syn | ack) == syn | ack drop")
+        src = join if subtype == SUBTYPE_MP_JOIN else lab.addr("client", 0)
+        # Hold the SYN/ACK back until the stray ACK is out (the server sends it again).
+        _nft(lab, f"ip daddr {src} tcp flags & (syn | ack) == syn | ack drop")
         with lab.capture(path) as cap:
             helper = lab.popen(
                 "client",
@@ -113,9 +116,11 @@ def stray_ack(path: Path) -> dict:
                 "lab.strays",
                 "stray-ack-helper",
                 "--iface",
-                lab.dev(1),
+                lab.dev(lab.pair_of(src)),
                 "--src",
-                join,
+                src,
+                "--subtype",
+                subtype,
                 cwd=str(ROOT),
             )
             if helper.stdout is None or b"armed" not in helper.stdout.readline():
@@ -178,6 +183,8 @@ def make(name: str, path: Path) -> dict:
     """Make the capture of scenario ``name`` (one of :data:`SCENARIOS`) at ``path``; tcpdump's counts."""
     if name == "stray-ack":
         return stray_ack(path)
+    if name == "stray-ack-capable":
+        return stray_ack(path, SUBTYPE_MP_CAPABLE)
     if name in ("reset-client", "reset-server"):
         return reset_in_join(path, name.removeprefix("reset-"))
     if name == "reset-established":
@@ -197,8 +204,8 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def stray_ack_frame(frame: bytes) -> bytes | None:
-    """For an Ethernet frame carrying a TCP SYN with MP_JOIN over IPv4: the same Ethernet and IP
+def stray_ack_frame(frame: bytes, subtype: int = SUBTYPE_MP_JOIN) -> bytes | None:
+    """For an Ethernet frame carrying a TCP SYN with an MPTCP option of ``subtype`` over IPv4: the same Ethernet and IP
     header around a bare ACK of that flow (sequence number after the SYN, an ACK number that
     acknowledges nothing the peer sent); None for any other frame."""
     if len(frame) < 54 or struct.unpack_from("!H", frame, 12)[0] != ETH_P_IP:
@@ -207,7 +214,7 @@ def stray_ack_frame(frame: bytes) -> bytes | None:
     if frame[23] != 6:
         return None
     tcp = frame[14 + ihl :]
-    if len(tcp) < 20 or tcp[13] != TCP_SYN or not _has_mp_join(tcp[20 : (tcp[12] >> 4) * 4]):
+    if len(tcp) < 20 or tcp[13] != TCP_SYN or not _has_subtype(tcp[20 : (tcp[12] >> 4) * 4], subtype):
         return None
     src, dst = frame[26:30], frame[30:34]
     sport, dport, seq = struct.unpack_from("!HHI", tcp)
@@ -220,8 +227,9 @@ def stray_ack_frame(frame: bytes) -> bytes | None:
     return frame[:14] + ip + head
 
 
-def stray_ack_helper(iface: str, src: str, timeout: float) -> int:
-    """Wait for a SYN with MP_JOIN from ``src`` leaving ``iface``; send the stray ACK; print JSON."""
+def stray_ack_helper(iface: str, src: str, subtype: int, timeout: float) -> int:
+    """Wait for a SYN with MPTCP option ``subtype`` from ``src`` leaving ``iface``; send the stray
+    ACK; print JSON."""
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     s.bind((iface, 0))
     s.settimeout(timeout)
@@ -232,7 +240,7 @@ def stray_ack_helper(iface: str, src: str, timeout: float) -> int:
         frame = s.recv(65535)
         if frame[26:30] != want:
             continue
-        stray = stray_ack_frame(frame)
+        stray = stray_ack_frame(frame, subtype)
         if stray is not None:
             s.send(stray)
             seq, ack = struct.unpack_from("!II", stray, 38)
@@ -245,16 +253,17 @@ def stray_ack_helper(iface: str, src: str, timeout: float) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-    h = sub.add_parser("stray-ack-helper", help="in a namespace: send a bare ACK after the first MP_JOIN SYN")
+    h = sub.add_parser("stray-ack-helper", help="in a namespace: send a bare ACK after the first SYN with MPTCP")
     h.add_argument("--iface", required=True)
     h.add_argument("--src", required=True)
+    h.add_argument("--subtype", type=int, default=SUBTYPE_MP_JOIN, help="0: MP_CAPABLE, 1: MP_JOIN (default)")
     h.add_argument("--timeout", type=float, default=20.0)
     m = sub.add_parser("make", help="make captures (root)")
     m.add_argument("names", nargs="*", default=list(SCENARIOS))
     m.add_argument("--out", type=Path, default=Path("."))
     a = p.parse_args(argv)
     if a.command == "stray-ack-helper":
-        return stray_ack_helper(a.iface, a.src, a.timeout)
+        return stray_ack_helper(a.iface, a.src, a.subtype, a.timeout)
     for name in a.names:
         path = a.out / f"v4-{name}.pcap"
         print(name, make(name, path), path)
