@@ -30,6 +30,7 @@ from mptcpspec.capture.pcap import CaptureReader
 from mptcpspec.dissect.fields import FIELDS
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.dissect.tcpfields import TCP_FIELDS
+from mptcpspec.dissect.writers import connection_rows, summary_dict
 from tests.conftest import CAPTURES, DATA, corpus_params, need_tshark
 from tests.tshark_fields import tshark_command, tshark_mptcp_fields
 
@@ -204,3 +205,50 @@ def test_tshark_command_takes_the_prefs():
     cmd = tshark_command("x.pcap", NAMES, PREFS)
     for k, v in PREFS.items():
         assert f"{k}:{v}" in cmd
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem) for p in CAPTURES] + corpus_params())
+def test_connection_summary_counts_subflow_retransmissions(path):
+    """``connections`` (and its JSON) gives each subflow's retransmissions per direction: tshark's
+    count of ``tcp.analysis.retransmission`` on that TCP stream from that side."""
+    need_tshark()
+    theirs = tshark_mptcp_fields(path, ["tcp.stream", "tcp.srcport", "tcp.analysis.retransmission"], PREFS)
+    counts: Counter = Counter()
+    for row in theirs.values():
+        if row["tcp.analysis.retransmission"]:
+            counts[(int(row["tcp.stream"][0]), int(row["tcp.srcport"][0]))] += 1
+    d = Dissection(path)
+    for _ in d:
+        pass
+    seen = 0
+    for conn in d.connections():
+        as_json = summary_dict(conn.summary())
+        for sf in conn.summary().subflows:
+            port = int(sf.initiator.rsplit(":", 1)[1])
+            lport = int(sf.listener.rsplit(":", 1)[1])
+            assert sf.retransmissions == (counts[(sf.tcp_stream, port)], counts[(sf.tcp_stream, lport)]), sf
+            seen += sum(sf.retransmissions)
+        assert [tuple(s["retransmissions"]) for s in as_json["subflows"]] == [
+            s.retransmissions for s in conn.summary().subflows
+        ]
+    if path == LOSS:
+        assert seen > 0
+
+
+def test_reinjections_are_not_subflow_retransmissions():
+    """In the reinjection capture the connection reinjects on its first subflow the data stuck on the
+    second: the connection's reinjections, not retransmissions of the first subflow (new data for
+    it).  The second subflow's own late copy of that data is both (a TCP retransmission there)."""
+    path = DATA / "v4-reinjection.pcap"
+    infos = list(Dissection(path))
+    on_first = [i for i in infos if i.reinjection_of and i.tcp_stream == 0]
+    assert len(on_first) >= 6
+    assert not any(i.tcp.retransmission for i in on_first)
+    assert all(i.tcp.retransmission for i in infos if i.reinjection_of and i.tcp_stream == 1)
+    (conn,) = {id(i.connection): i.connection for i in infos if i.connection is not None}.values()
+    s = conn.summary()
+    assert s.client_reinjected > 0
+    first = s.subflows[0]
+    assert first.retransmissions == (0, 0)
+    rows = connection_rows([s])
+    assert any("reinjected" in r for r in rows) and any("retransmitted" in r for r in rows)

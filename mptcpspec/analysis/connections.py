@@ -344,7 +344,7 @@ class Analyzer:
             return _info(
                 number, ts, caplen, orig_len, pkt, (), None, sf.index, tcp_seq, tcp_ack, None, None, None, (),
                 None, None, None, (), (), (), sf, None, None, False, later.get(number, ()) if later else (), (),
-                t_first, t_prev, t_shown, self._tcp.feed(number, ts, pkt, sf.index, d),
+                t_first, t_prev, t_shown, self._tcp.feed(number, ts, pkt, sf.index, d, None, (), sf.retransmissions),
             )  # fmt: skip
         else:
             found = ()
@@ -468,7 +468,7 @@ class Analyzer:
             tuple(checks) if checks else (), shown, sf, conn, None,
             stream is not None and bool(found) and (mptcp is found if not cut else _shown_cut(pkt, found)),
             later.get(number, ()) if later else (), (),
-            t_first, t_prev, t_shown, self._tcp.feed(number, ts, pkt, sf.index, d, conn, found),
+            t_first, t_prev, t_shown, self._tcp.feed(number, ts, pkt, sf.index, d, conn, found, sf.retransmissions),
         )  # fmt: skip
 
     def _options(

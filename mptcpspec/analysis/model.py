@@ -239,6 +239,7 @@ class Subflow:
         "syn_seen",
         "tcprst",
         "first_frame",
+        "retransmissions",
     )
 
     def __init__(self, index: int, client: Endpoint, server: Endpoint, first_frame: int) -> None:
@@ -258,6 +259,9 @@ class Subflow:
         self.syn_seen = False
         self.tcprst: MpTcpRst | None = None
         self.first_frame = first_frame
+        #: segments the TCP analysis found retransmitted (any kind: Wireshark's
+        #: tcp.analysis.retransmission), from the initiator, from the listener
+        self.retransmissions = [0, 0]
 
     @property
     def state(self) -> str | None:
@@ -448,6 +452,10 @@ class SubflowSummary:
     reset: bool
     tcprst_reason: str | None
     bytes: tuple[int, int]  #: payload octets from the initiator, from the listener
+    #: segments retransmitted on this subflow (TCP level: Wireshark's tcp.analysis.retransmission), from
+    #: the initiator, from the listener; data sent again on another subflow is a reinjection, counted by
+    #: the connection
+    retransmissions: tuple[int, int] = (0, 0)
 
     @classmethod
     def of(cls, sf: Subflow) -> SubflowSummary:
@@ -464,6 +472,7 @@ class SubflowSummary:
             sf.reset,
             (getattr(r.reason, "name", str(r.reason)) if r is not None else None),
             (sf.dirs[0].data, sf.dirs[1].data),
+            (sf.retransmissions[0], sf.retransmissions[1]),
         )
 
 

@@ -86,6 +86,7 @@ _KAA, _OOO, _FAST, _WU = (
     int(_F.WINDOW_UPDATE),
 )
 _WF, _REUSED, _SPUR = int(_F.WINDOW_FULL), int(_F.REUSED_PORTS), int(_F.SPURIOUS_RETRANSMISSION)
+_ANY_RETRANS = _RETRANS | _FAST | _SPUR
 
 _SEQ = "Sequence"
 _RETRANS_EXPERT = ("Note", _SEQ, "This frame is a (suspected) retransmission")
@@ -148,7 +149,7 @@ class TcpAnalysis:
     @property
     def retransmission(self) -> bool:
         """Any retransmission Wireshark reports: plain, fast or spurious."""
-        return bool(self.flags & (_RETRANS | _FAST | _SPUR))
+        return bool(self.flags & _ANY_RETRANS)
 
 
 _analysis = fast_constructor(TcpAnalysis)
@@ -353,10 +354,11 @@ class TcpAnalyzer:
         d: int,
         conn: object | None = None,
         found: Sequence[object] = (),
+        counts: list[int] | None = None,
     ) -> TcpAnalysis | None:
         """Frame ``number`` at ``ts`` (ns): ``pkt`` of TCP stream ``stream``, sent in direction ``d``
         (0: by the stream's initiator); ``conn`` its MPTCP connection (any object), ``found`` its MPTCP
-        options.  None when not :attr:`enabled`."""
+        options; ``counts[d]`` counts the retransmissions (any kind).  None when not :attr:`enabled`."""
         if not self.enabled:
             return None
         st = self.streams.get(stream)
@@ -420,6 +422,8 @@ class TcpAnalyzer:
                 self.mp_ops[conn] = ops
         first_rtt = st.first_rtt
         if ta:
+            if ta & _ANY_RETRANS and counts is not None:
+                counts[d] += 1
             for bit, items in _FLAG_EXPERTS:
                 if ta & bit:
                     experts.extend(items)

@@ -16,7 +16,15 @@ from typing import Protocol, TextIO
 from mptcpspec.analysis import ConnectionSummary, PacketInfo
 from mptcpspec.analysis.expert import KINDS, Severity
 from mptcpspec.capture.packets import TcpFlags
-from mptcpspec.codec.options import Dss, DssFlags, MalformedOption, MptcpOption, MptcpUnknown, encode_option
+from mptcpspec.codec.options import (
+    CutOption,
+    Dss,
+    DssFlags,
+    MalformedOption,
+    MptcpOption,
+    MptcpUnknown,
+    encode_option,
+)
 from mptcpspec.dissect.fields import FIELDS, UnknownFieldError, compile_row
 from mptcpspec.dissect.show import jsonable, option_dict, option_tree
 
@@ -59,9 +67,11 @@ def _flags(f: int) -> str:
     return ", ".join(n for b, n in _FLAG_NAMES if f & b)
 
 
-def _short(o: MptcpOption | MalformedOption) -> str:
+def _short(o: MptcpOption | MalformedOption | CutOption) -> str:
     if isinstance(o, MalformedOption):
         return "malformed"
+    if isinstance(o, CutOption):
+        return f"{getattr(o.option_class, 'NAME', 'MPTCP')}[cut]"
     if isinstance(o, Dss):
         parts = []
         if o.data_ack is not None:
@@ -123,7 +133,10 @@ class TextWriter:
         offsets = _offsets(info)
         for o in mp:
             off = offsets.get(id(o))
-            n = len(o.data) if type(o) is MalformedOption else len(encode_option(o))
+            if isinstance(o, CutOption):
+                n = o.length
+            else:
+                n = len(o.data) if isinstance(o, MalformedOption) else len(encode_option(o))
             for line in option_tree(o, off, n, indent=i2, hide_absent=True):
                 w(line + "\n")
         for d in info.dss:
@@ -389,7 +402,7 @@ def connection_rows(summaries: list[ConnectionSummary]) -> list[str]:
             lines.append(
                 f"  subflow   tcp.stream {sf.tcp_stream} {sf.kind or '?'} {sf.initiator} → {sf.listener} "
                 f"ids {ids}{' backup' if any(sf.backup) else ''}  {sf.state or ''}  {end}{why}  "
-                f"{sf.bytes[0]}/{sf.bytes[1]} octets"
+                f"{sf.bytes[0]}/{sf.bytes[1]} octets, {sf.retransmissions[0]}/{sf.retransmissions[1]} retransmitted"
             )
         for side, aid, addr, port, added, removed in s.addresses:
             lines.append(
