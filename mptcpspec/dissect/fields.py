@@ -67,11 +67,15 @@ class UnknownFieldError(MptcpspecError, KeyError):
 # --------------------------------------------------------------------------- the definitions
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def seconds(ns: int) -> str:
     """A time difference as Wireshark prints a relative time: seconds with nine decimals."""
     sign = "-" if ns < 0 else ""
     s, frac = divmod(abs(ns), 1_000_000_000)
     return f"{sign}{s}.{frac:09d}"
+
+
 def local_time(ns: int) -> str:
     """A capture time as Wireshark prints frame.time: local time, nanoseconds, the zone's name."""
     s, frac = divmod(ns, 1_000_000_000)
@@ -80,6 +84,8 @@ def local_time(ns: int) -> str:
         f"{_MONTHS[t.tm_mon - 1]} {t.tm_mday:2d}, {t.tm_year} "
         f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{frac:09d} {t.tm_zone}"
     )
+
+
 _SIDE = "i.connection.sides[0 if i.from_client else 1]"
 _FIN, _SYN_BIT, _RST, _PSH, _ACK, _URG = (
     int(TcpFlags.FIN),
@@ -126,6 +132,8 @@ def _addr(version: int) -> FieldDef:
         other="[str(a) " + pair.format("i.layers") + "]",
         tunnel="[str(a) " + pair.format("p.tunnel") + "] + (" + own + ")",
     )
+
+
 def _ip4(which: str, description: str, form: str, own: str, layer: str) -> FieldDef:
     """A field of every IPv4 header, outermost first: ``form`` formats ``{object}.{attribute}``."""
     mine = form.format("p", own)
@@ -137,6 +145,8 @@ def _ip4(which: str, description: str, form: str, own: str, layer: str) -> Field
         tunnel=_outer("p.tunnel", "Ip", form.format("y", layer), "y.version == 4")
         + f" + ([{mine}] if p.version == 4 else [])",
     )
+
+
 def _layer(name: str, description: str, cls: str, expr: str, cond: str | None = None) -> FieldDef:
     """A field of an encapsulation layer: one value per layer of class ``cls``, outermost first."""
     return FieldDef(
