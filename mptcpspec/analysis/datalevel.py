@@ -257,8 +257,12 @@ class DssReader:
         self.space = space
         self.mappings = mappings
 
-    def dss(self, o: Dss, sf: Subflow, d: int, number: int) -> DssInfo:
-        """The DSS option ``o`` of frame ``number``, sent on ``sf`` in direction ``d``."""
+    def dss(self, o: Dss, sf: Subflow, d: int, number: int, *, cut: bool = False) -> DssInfo:
+        """The DSS option ``o`` of frame ``number``, sent on ``sf`` in direction ``d``.  ``cut``: ``o``
+        is what the snapshot length left of one (``captured_option``): its checksum is unknown."""
+        if cut:
+            sf.dirs[d].memo = None
+            return self._dss(o, sf, d, number, cut)
         memo = sf.dirs[d].memo
         if memo is not None and memo[0] is o:
             # The same DSS object as this direction's latest (the options cache hands every segment
@@ -361,7 +365,7 @@ class DssReader:
             sf.to_client_side,
         )
 
-    def _dss(self, o: Dss, sf: Subflow, d: int, number: int) -> DssInfo:
+    def _dss(self, o: Dss, sf: Subflow, d: int, number: int, cut: bool = False) -> DssInfo:
         """:meth:`dss` without its shortcut."""
         conn = sf.conn
         if conn is None:
@@ -421,7 +425,7 @@ class DssReader:
             fin = 1 if f & _F_F else 0
             checksum = o.checksum
             if conn.checksum:
-                if checksum is None:
+                if checksum is None and not cut:
                     ctx.expert("mptcp.dss.checksum_missing")
             elif checksum is not None and sides[0].flags is not None:
                 ctx.expert("mptcp.dss.checksum_unexpected")

@@ -21,6 +21,7 @@ from mptcpspec.codec.crypto import Check, Verdict
 from mptcpspec.codec.generated.establishment import EstablishmentMachine
 from mptcpspec.codec.generated.join import JoinMachine
 from mptcpspec.codec.options import (
+    CutOption,
     Dss,
     DssFlags,
     MalformedOption,
@@ -266,7 +267,7 @@ class Handshakes:
 
     # ------------------------------------------------------------------ handshake machines
 
-    def handshake(self, obs: Observer, mptcp: Sequence[MptcpOption | MalformedOption]) -> bool:
+    def handshake(self, obs: Observer, mptcp: Sequence[MptcpOption | MalformedOption | CutOption]) -> bool:
         """Feed this packet of the subflow, whose MPTCP options are ``mptcp``, to its handshake machine ``obs``.
 
         Returns True for a segment out of the handshake's order (an expert item says why): the

@@ -83,6 +83,7 @@ __all__ = [
     "Timestamps",
     "WindowScale",
     "MalformedOption",
+    "CutOption",
     "TcpOptions",
     "MptcpOption",
     "MptcpItem",
@@ -96,6 +97,8 @@ __all__ = [
     "encode_option",
     "decode_tcp_options",
     "decode_mptcp_options",
+    "decode_cut_option",
+    "captured_option",
     "encode_tcp_options",
 ]
 
@@ -282,18 +285,179 @@ def decode_tcp_options(
     return TcpOptions(tuple(out), padding, n)
 
 
+@dataclass(frozen=True, slots=True)
+class CutOption:
+    """An MPTCP option that the snapshot length cut: the octets captured, and the fields captured whole.
+
+    ``length`` is its length octet (None when the cut took it); ``option_class`` the class its
+    subtype, length and flags select (None when the octets captured do not select one, or begin an
+    option that is malformed); ``fields`` the fields of that class whose octets were all captured,
+    as (name, value) in wire order, with the types the class gives them.  A REMOVE_ADDR's
+    ``address_ids`` are the IDs captured.  Nothing is said of the other fields: their values are
+    unknown, not absent.
+    """
+
+    NAME = "cut"
+    kind: int
+    offset: int
+    length: int | None
+    data: bytes  #: the octets captured, from the kind octet on (fewer than ``length``)
+    option_class: type | None = None
+    fields: tuple[tuple[str, object], ...] = ()
+    #: the fields of ``option_class`` the option has past the cut (a REMOVE_ADDR's ``address_ids``
+    #: when some were not captured)
+    cut_fields: tuple[str, ...] = ()
+
+    @property
+    def subtype(self) -> int | None:
+        """The subtype, when its octet was captured."""
+        return self.data[2] >> 4 if len(self.data) >= 3 else None
+
+    def get(self, name: str) -> object:
+        """The value of field ``name`` when it was captured whole, else None."""
+        for n, v in self.fields:
+            if n == name:
+                return v
+        return None
+
+
+def _flag_size(bit: int, wide: int) -> Callable[[Any], int]:
+    return lambda v: 8 if int(v.flags) & wide else 4 if int(v.flags) & bit else 0
+
+
+def _addr_size(v: Any) -> int:
+    return 4 if v.address.version == 4 else 16
+
+
+def _payload_size(v: Any) -> int:
+    return len(v.payload)
+
+
+# Per option class, its fields in wire order from the subtype octet (octet 2) on, each with the
+# octets it adds (fields sharing an octet: the first adds it, the others 0).  A field that is None in
+# a decoded value is absent from the option and adds nothing.
+_WIRE: dict[type, tuple[tuple[str, int | Callable[[Any], int]], ...]] = {
+    MpCapable: (
+        ("version", 1),
+        ("flags", 1),
+        ("sender_key", 8),
+        ("receiver_key", 8),
+        ("data_level_length", 2),
+        ("checksum", 2),
+    ),
+    MpJoinSyn: (("reserved", 1), ("backup", 0), ("address_id", 1), ("token", 4), ("nonce", 4)),
+    MpJoinSynAck: (("reserved", 1), ("backup", 0), ("address_id", 1), ("truncated_hmac", 8), ("nonce", 4)),
+    MpJoinAck: (("reserved", 2), ("hmac", 20)),
+    Dss: (
+        ("reserved", 1),
+        ("flags", 1),
+        ("data_ack", _flag_size(int(DssFlags.DATA_ACK_PRESENT), int(DssFlags.DATA_ACK_8))),
+        ("dsn", _flag_size(int(DssFlags.MAPPING_PRESENT), int(DssFlags.DSN_8))),
+        ("ssn", 4),
+        ("data_level_length", 2),
+        ("checksum", 2),
+    ),
+    AddAddrV0: (("ip_version", 1), ("address_id", 1), ("address", _addr_size), ("port", 2)),
+    AddAddr: (("reserved", 1), ("echo", 0), ("address_id", 1), ("address", _addr_size), ("port", 2), ("hmac", 8)),
+    RemoveAddr: (("reserved", 1),),  # then one octet per address ID
+    MpPrio: (("reserved", 1), ("backup", 0), ("address_id", 1)),
+    MpFail: (("reserved", 2), ("dsn", 8)),
+    MpFastclose: (("reserved", 2), ("receiver_key", 8)),
+    MpTcpRst: (("flag_u", 1), ("flag_v", 0), ("flag_w", 0), ("transient", 0), ("reason", 1)),
+    MpExperimental: (("bits", 1), ("payload", _payload_size)),
+    MptcpUnknown: (("subtype", 1), ("bits", 0), ("payload", _payload_size)),
+}
+
+
+def decode_cut_option(data: bytes, offset: int = 0, version: int | None = None) -> CutOption:
+    """An MPTCP option that the snapshot length cut, from the octets captured of it (``data``, from
+    its kind octet to the end of the capture, fewer than its length octet says).
+
+    The option class is the one its length and the octets captured select (its octets after the
+    cut are unknown: the class is the one the captured beginning decodes as, with any ending); the
+    fields kept are those whose octets all lie in ``data``.  ``offset``: where it starts in its
+    options area.
+    """
+    data = bytes(data)
+    n = len(data)
+    if n < 2:
+        return CutOption(data[0] if data else KIND_MPTCP, offset, None, data)
+    ln = data[1]
+    if n < 3 or n >= ln:
+        return CutOption(data[0], offset, ln, data)
+    try:
+        # The fields read from the octets captured are the same whatever follows: the class comes
+        # from the length and the captured octets, and zeros in the rest only stand in for them.
+        whole = decode_mptcp_option(data + bytes(ln - n), version)
+    except DecodeError:
+        return CutOption(data[0], offset, ln, data)
+    cls = type(whole)
+    fields: list[tuple[str, object]] = []
+    cut: list[str] = []
+    end = 2
+    for name, size in _WIRE.get(cls, ()):
+        v = getattr(whole, name)
+        if v is None:
+            continue
+        end += size if isinstance(size, int) else size(whole)
+        if end > n:
+            cut.append(name)
+        else:
+            fields.append((name, v))
+    if cls is RemoveAddr:
+        if n > 3:
+            fields.append(("address_ids", tuple(data[3:n])))
+        cut.append("address_ids")
+    return CutOption(data[0], offset, ln, data, cls, tuple(fields), tuple(cut))
+
+
+def captured_option(o: CutOption) -> MpCapable | Dss | None:
+    """What a cut option says for certain, as an option value with the fields not captured whole
+    left out (None), or None when that would mislead.
+
+    An MP_CAPABLE: its version and flags, and the keys and data-level length captured whole (never
+    its checksum).  A DSS: its flags, its DATA_ACK when captured whole, its mapping (DSN, subflow
+    sequence number, data-level length) when all three were (never its checksum).  Other options,
+    and these two cut before their flags octet: None (their absent fields would read as absent
+    from the option, not as unknown)."""
+    cls = o.option_class
+    f = dict(o.fields)
+    flags = f.get("flags")
+    if cls is MpCapable and isinstance(flags, MpCapableFlags):
+        return MpCapable(
+            version=f["version"],  # type: ignore[arg-type]
+            flags=flags,
+            sender_key=f.get("sender_key"),  # type: ignore[arg-type]
+            receiver_key=f.get("receiver_key"),  # type: ignore[arg-type]
+            data_level_length=f.get("data_level_length"),  # type: ignore[arg-type]
+        )
+    if cls is Dss and isinstance(flags, DssFlags):
+        mapped = "data_level_length" in f
+        return Dss(
+            flags=flags,
+            data_ack=f.get("data_ack"),  # type: ignore[arg-type]
+            dsn=f["dsn"] if mapped else None,  # type: ignore[arg-type]
+            ssn=f["ssn"] if mapped else None,  # type: ignore[arg-type]
+            data_level_length=f["data_level_length"] if mapped else None,  # type: ignore[arg-type]
+        )
+    return None
+
+
 #: What :func:`decode_mptcp_options` gives for one option.
-MptcpItem: TypeAlias = MptcpOption | MalformedOption
+MptcpItem: TypeAlias = MptcpOption | MalformedOption | CutOption
 
 
-def decode_mptcp_options(data: bytes, version: int | None = None, *, cut: bool = False) -> tuple[MptcpItem, ...]:
+def decode_mptcp_options(
+    data: bytes, version: int | None = None, *, cut: bool = False, size: int | None = None
+) -> tuple[MptcpItem, ...]:
     """Only the MPTCP options (kind 30) of a TCP options area, decoded; the others are skipped.
 
     As :func:`decode_tcp_options` with ``strict=False`` then ``.mptcp``, but without building the
     other options: a malformed MPTCP option is a :class:`MalformedOption`, and an area whose
     option lengths cannot be followed ends where they fail.  ``cut``: ``data`` is what the
-    snapshot length left of the area, so an option that runs past its end was not captured
-    rather than malformed, and is left out.  This is the dissector's hot path.
+    snapshot length left of an area of ``size`` octets (when known), so an MPTCP option that runs
+    past the end of ``data`` but not past ``size`` was not captured whole rather than malformed: it
+    is a :class:`CutOption`, the last item.  This is the dissector's hot path.
     """
     n = len(data)
     out: list[MptcpItem] = []
@@ -303,26 +467,34 @@ def decode_mptcp_options(data: bytes, version: int | None = None, *, cut: bool =
         if k == 1:
             i += 1
             continue
-        if k == 0 or i + 1 >= n:
+        if k == 0:
+            break
+        if i + 1 >= n:
+            if cut and k == KIND_MPTCP:
+                out.append(CutOption(k, i, None, data[i:]))
             break
         ln = data[i + 1]
         if ln < 2 or i + ln > n:
-            if k == KIND_MPTCP and (ln < 2 or not cut):
-                out.append(
-                    MalformedOption(
-                        k,
-                        i,
-                        data[i:],
-                        DecodeError(
-                            "TCP options",
-                            "length",
-                            i + 1,
-                            f"option kind {k} has length {ln} (< 2)"
-                            if ln < 2
-                            else f"option kind {k} of length {ln} runs past the end of the area ({n - i} octets left)",
-                        ),
+            if k == KIND_MPTCP:
+                if ln >= 2 and cut and (size is None or i + ln <= size):
+                    out.append(decode_cut_option(data[i:], i, version))
+                else:
+                    out.append(
+                        MalformedOption(
+                            k,
+                            i,
+                            data[i:],
+                            DecodeError(
+                                "TCP options",
+                                "length",
+                                i + 1,
+                                f"option kind {k} has length {ln} (< 2)"
+                                if ln < 2
+                                else f"option kind {k} of length {ln} runs past the end of the area "
+                                f"({(n if size is None else size) - i} octets left)",
+                            ),
+                        )
                     )
-                )
             break
         if k == KIND_MPTCP:
             try:

@@ -27,7 +27,7 @@ from mptcpspec.analysis import PacketInfo
 from mptcpspec.capture.encap import Geneve, Gre, Gtp, Ip, Mpls, Ppp, Pppoe, Udp, Vlan, Vxlan
 from mptcpspec.capture.packets import TcpFlags
 from mptcpspec.codec.crypto import key_idsn, key_token
-from mptcpspec.codec.options import Dss, MpCapable, MpExperimental, MpTcpRst
+from mptcpspec.codec.options import CutOption, Dss, MpCapable, MpExperimental, MpTcpRst, captured_option
 from mptcpspec.dissect.fieldgen import FieldDef, cell, compile_getters, getter_source
 from mptcpspec.dissect.optionfields import OPTION_FIELDS, option_cells, option_fields, option_getter
 from mptcpspec.dissect.specfields import SPEC_ENV, SPEC_FIELDS
@@ -173,9 +173,16 @@ def _dss(name: str, description: str, attr: str, source: str = "wireshark") -> F
 
 
 _EXPECTED = (
-    "[str({fn}(o.sender_key, o.version)) for o in i.mptcp "
+    "[str({fn}(o.sender_key, o.version)) for o in CAPTURED(i.mptcp) "
     "if type(o) is MpCapable and o.sender_key is not None and o.version in (0, 1)]"
 )
+
+
+def _captured(m: Sequence[object]) -> Sequence[object]:
+    """A packet's MPTCP options, an option the snapshot length cut as what it says for certain."""
+    last = m[-1] if m else None
+    return (*m[:-1], captured_option(last)) if isinstance(last, CutOption) else m
+
 
 _FRAME_IP_TCP = [
     FieldDef("frame.number", "frame number, from 1", "str(i.number)", every=True),
@@ -366,7 +373,7 @@ _MPTCP = [
         "mptcp.reinjection_of",
         "earlier frames that carried this data on another subflow",
         "str(x)",
-        each="i.reinjection_of",
+        each="(i.reinjection_of if i.mptcp_shown else ())",
     ),
     FieldDef(
         "mptcp.reinjected_in",
@@ -491,6 +498,7 @@ _ENV: dict[str, object] = {
     "Vxlan": Vxlan,
     "Dss": Dss,
     "MpCapable": MpCapable,
+    "CAPTURED": _captured,
     "MpExperimental": MpExperimental,
     "MpTcpRst": MpTcpRst,
     "TOKEN": key_token,

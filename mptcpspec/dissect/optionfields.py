@@ -8,12 +8,15 @@ that ``-T fields`` compiles per option class (:func:`option_cells`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 
 from mptcpspec.analysis import PacketInfo
 from mptcpspec.codec.options import (
     AddAddr,
     AddAddrV0,
+    CutOption,
     Dss,
     DssFlags,
     MalformedOption,
@@ -214,12 +217,34 @@ _BY_NAME: dict[type, dict[str, Callable[[object], list[str]]]] = {
     t: {n: _FUNCS[f"{t.__name__}_{k}"] for k, n in enumerate(by)} for t, by in _EXPR.items()
 }
 _EMPTY: dict[str, Callable[[object], list[str]]] = {}
+#: (class, field) -> the option attributes its expression reads
+_READS: dict[tuple[type, str], frozenset[str]] = {
+    (t, n): frozenset(re.findall(r"\bo\.(\w+)", e)) for t, by in _EXPR.items() for n, e in by.items()
+}
+
+
+def _cut_values(o: CutOption, name: str) -> list[str]:
+    """A field of an option that the snapshot length cut: as Wireshark 4.0, shown when every
+    octet it is read from was captured (its expression reads only fields captured whole)."""
+    t = o.option_class
+    if t is RemoveAddr and name == "mptcp.rm_addr.count" and o.length is not None:
+        return [str(o.length - 3)]  # Wireshark's count comes from the length octet
+    fn = _BY_NAME.get(t, _EMPTY).get(name) if t is not None else None
+    if fn is None or not _READS[t, name] <= {n for n, _ in o.fields}:  # type: ignore[index]
+        return []
+    return fn(SimpleNamespace(**dict(o.fields)))
+
+
+# A cut option's fields: each asks which of them were captured.
+_BY_NAME[CutOption] = {n: (lambda o, n=n: _cut_values(o, n)) for n, _ in OPTION_FIELDS if n != _SUBTYPE}  # type: ignore[misc]
 
 
 def option_subtypes(o: object) -> list[str]:
     """``tcp.options.mptcp.subtype`` of one option: none for a malformed option too short to hold it."""
     if type(o) is MalformedOption:
         return [str(o.data[2] >> 4)] if len(o.data) >= 3 else []
+    if type(o) is CutOption:
+        return [] if o.subtype is None else [str(o.subtype)]
     if type(o) is MptcpUnknown:
         return [str(o.subtype)]
     subtype = getattr(o, "SUBTYPE", None)
@@ -285,6 +310,9 @@ def option_cells(
     compiled: dict[type, Callable[[object], tuple[str, ...]]] = {}
 
     def compile_for(t: type) -> Callable[[object], tuple[str, ...]]:
+        if t is CutOption:  # its fields depend on where the cut fell: read each time
+            fns = [option_subtypes if n == _SUBTYPE else _BY_NAME[t].get(n, lambda o: []) for n in wanted]
+            return lambda o: tuple(agg.join(fn(o)) for fn in fns)
         env: dict[str, object] = {"AGG": agg, "SUBTYPE": option_subtypes}
         by = _EXPR.get(t, {})
         parts = []

@@ -7,7 +7,7 @@ import enum
 import ipaddress
 from collections.abc import Callable
 
-from mptcpspec.codec.options import MalformedOption, MptcpUnknown, TcpOption, TcpOptions
+from mptcpspec.codec.options import CutOption, MalformedOption, MptcpUnknown, TcpOption, TcpOptions
 
 __all__ = ["jsonable", "option_dict", "option_tree", "options_dict", "options_tree", "value_text"]
 
@@ -33,8 +33,20 @@ def _names(v: enum.Flag) -> list[str]:
     return [m.name for m in type(v) if m in v and m.name is not None]
 
 
-def option_dict(opt: TcpOption, offset: int | None = None, length: int | None = None) -> dict[str, object]:
+def option_dict(opt: TcpOption | CutOption, offset: int | None = None, length: int | None = None) -> dict[str, object]:
     """One option as a dict of plain JSON values (flags and enums as integers, with their names beside)."""
+    if isinstance(opt, CutOption):
+        cls = opt.option_class
+        return {
+            "option": "cut",
+            "class": None if cls is None else cls.__name__,
+            "kind": opt.kind,
+            "subtype": opt.subtype,
+            "offset": opt.offset,
+            "length": opt.length,
+            "data": opt.data.hex(),
+            "captured": {n: jsonable(v) for n, v in opt.fields},
+        }
     if isinstance(opt, MalformedOption):
         return {
             "option": "malformed",
@@ -82,9 +94,22 @@ def value_text(name: str, v: object) -> str:
 
 
 def option_tree(
-    opt: TcpOption, offset: int | None = None, length: int | None = None, indent: str = "", hide_absent: bool = False
+    opt: TcpOption | CutOption,
+    offset: int | None = None,
+    length: int | None = None,
+    indent: str = "",
+    hide_absent: bool = False,
 ) -> list[str]:
     """Lines of an indented tree, in the manner of ``tshark -V`` (``hide_absent``: skip absent fields)."""
+    if isinstance(opt, CutOption):
+        cls = opt.option_class
+        name = getattr(cls, "NAME", None) or ("option" if opt.subtype is None else f"subtype {opt.subtype:#x}")
+        lines = [
+            f"{indent}Multipath TCP {name} [cut by the snapshot length: {len(opt.data)} of "
+            f"{'?' if opt.length is None else opt.length} octets captured, offset {opt.offset}]"
+        ]
+        lines += [f"{indent}    {n}: {value_text(n, v)}" for n, v in opt.fields]
+        return lines + [f"{indent}    [the rest of the option was not captured]"]
     if isinstance(opt, MalformedOption):
         return [
             f"{indent}Malformed option (kind {opt.kind}) at offset {opt.offset}: {opt.error}",

@@ -1,0 +1,203 @@
+"""Captures cut by a snapshot length inside the TCP options, against tshark 4.0.
+
+Each capture (the kernel's, tests/data, and tcpdump's from the corpus) is cut with ``editcap -s N``
+at every length N that ends inside the options area of one of its MPTCP packets, or right at its end.
+tshark shows the fields of a cut option whose octets were all captured; so must we:
+
+* every ``tcp.options.mptcp.*`` field (and ``mptcp.rm_addr.count``) on every frame of every cut;
+* every ``mptcp.*`` field of ours that Wireshark has, on every frame, for the cuts that leave the
+  keys of the handshake whole (where the keys are cut, tshark's relative numbers are absolute ones,
+  quirks Q3 and Q8 of docs/tshark-mptcp.md: ours stay unknown);
+* tshark's mark of a dissection that ran into the cut (``_ws.short``) is on exactly the MPTCP
+  packets whose MPTCP analysis neither shows.
+
+And what the cut hides concludes nothing: no checksum verdict, no mapping, no missing-checksum or
+missing-mapping item from a DSS whose fields were cut.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from mptcpspec.capture.packets import decode_frame
+from mptcpspec.capture.pcap import read_records
+from mptcpspec.codec.options import CutOption, Dss, decode_mptcp_options
+from mptcpspec.dissect.fields import FIELDS
+from mptcpspec.dissect.optionfields import OPTION_FIELDS
+from mptcpspec.dissect.pipeline import Dissection
+from tests.conftest import CAPTURES, DATA, corpus_params, need_tshark, need_wireshark
+from tests.dissect_helpers import cli, experts, run
+from tests.test_tshark_dissect import Q17_FIELDS, _q17_frames
+from tests.tshark_fields import tshark_mptcp_fields
+
+OPTION_NAMES = [n for n, _ in OPTION_FIELDS]
+MPTCP_NAMES = [
+    n for n, f in FIELDS.items() if f.source == "wireshark" and n.startswith(("mptcp.", "tcp.options.mptcp."))
+]
+#: octets of an options area that hold every key of a handshake: the third ACK's two keys end at 32
+KEYS_END = 32
+
+
+def _captures() -> list:
+    return [pytest.param(p, id=f"data-{p.stem}") for p in CAPTURES] + corpus_params()
+
+
+def option_areas(path: Path) -> list[tuple[int, int]]:
+    """(start, end) in the frame of the options area of each packet with an MPTCP option."""
+    out = []
+    for rec in read_records(path):
+        p = decode_frame(rec.linktype, rec.data)
+        if p is None or not decode_mptcp_options(p.options):
+            continue
+        start = rec.data.rfind(p.options + p.payload)
+        assert start > 0
+        out.append((start, start + len(p.options)))
+    return out
+
+
+def cuts(path: Path) -> list[int]:
+    """Every snapshot length that ends inside the options area of an MPTCP packet, or at its end."""
+    return sorted({n for start, end in option_areas(path) for n in range(start + 1, end + 1)})
+
+
+def editcap(src: Path, n: int, out: Path) -> Path:
+    subprocess.run([need_wireshark("editcap"), "-s", str(n), str(src), str(out)], check=True, capture_output=True)
+    return out
+
+
+def differences(path: Path, names: list[str], config_dir: Path, marks: dict | None = None) -> tuple:
+    """Our values against tshark's: the differences, the non-empty equal values per field, the
+    number of frames with an option that the snapshot length cut, and the number of frames left
+    out because tshark failed an assertion of its own on them (a "Dissector bug").  ``marks``:
+    filled with frame number -> (our PacketInfo, tshark's ``_ws.short``)."""
+    theirs = tshark_mptcp_fields(path, [*names, "_ws.malformed", "_ws.short"], config_dir=config_dir)
+    infos, ours = [], {}
+    for info in Dissection(path):  # values as each packet is dissected, as test_tshark_dissect
+        infos.append(info)
+        ours[info.number] = {n: FIELDS[n].get(info) for n in names}
+    q17 = _q17_frames(infos)  # where tshark's DSNs are wrong (as test_tshark_dissect allows)
+    if marks is not None:
+        marks.update((i.number, (i, theirs[i.number]["_ws.short"])) for i in infos)
+    problems, equal, cut, bugs = [], Counter(), 0, 0
+    for info in infos:
+        if any(v.startswith("[Dissector bug") for v in theirs[info.number]["_ws.malformed"]):
+            bugs += 1
+            continue
+        cut += any(type(o) is CutOption for o in info.mptcp)
+        for n in names:
+            mine, th = ours[info.number][n], theirs[info.number][n]
+            if mine != th and not (n in Q17_FIELDS and info.number in q17):
+                problems.append(f"{path.name} #{info.number} {n}: ours {mine}, tshark {th}")
+            elif th:
+                equal[n] += 1
+    return problems, equal, cut, bugs
+
+
+@pytest.fixture(scope="module")
+def config_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("wireshark-config")
+
+
+@pytest.mark.parametrize("path", _captures())
+def test_option_fields_at_every_cut(path, tmp_path, config_dir):
+    """Every cut of the capture, appended into one file (tshark runs once): the option fields of
+    every frame equal tshark's.  Where the file repeats a connection, tshark's MPTCP analysis
+    sometimes fails an assertion of its own and stops dissecting the option: those few frames are
+    left out (each cut alone dissects them whole)."""
+    need_tshark()
+    lengths = cuts(path)
+    assert lengths, f"{path.name} has no MPTCP option"
+    parts = [str(editcap(path, n, tmp_path / f"cut-{n}.pcap")) for n in lengths]
+    merged = tmp_path / "cuts.pcap"
+    subprocess.run([need_wireshark("mergecap"), "-a", "-w", str(merged), *parts], check=True, capture_output=True)
+    problems, equal, cut, bugs = differences(merged, OPTION_NAMES, config_dir)
+    assert not problems, f"{len(problems)} difference(s) from tshark:\n" + "\n".join(problems[:30])
+    print(
+        f"\n{path.name}: {len(lengths)} cuts, {cut} cut options, {sum(equal.values())} values equal to tshark's; "
+        f"{bugs} frames left out (tshark's own assertion failed: the connection repeats)"
+    )
+    assert cut > 0 and sum(equal.values()) > 0
+    assert bugs * 20 < len(lengths) * len(option_areas(path))  # under 5% of the MPTCP frames
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=[p.stem for p in CAPTURES])
+def test_mptcp_fields_when_the_keys_were_captured(path, tmp_path, config_dir):
+    """Cuts past the keys of the handshake (those inside the DSS options: the DATA_ACK, the
+    mapping, the checksum): every mptcp.* field of every frame equals tshark's, its analysis
+    included; and tshark marks a dissection cut short exactly where neither shows the analysis."""
+    need_tshark()
+    starts = {start for start, _ in option_areas(path)}
+    lengths = [n for n in cuts(path) if all(n >= s + KEYS_END for s in starts if s < n)]
+    assert len(lengths) >= 6, lengths
+    cut_shown = Counter()
+    for n in lengths:
+        cut = editcap(path, n, tmp_path / f"cut-{n}.pcap")
+        marks: dict = {}
+        problems, equal, _, bugs = differences(cut, MPTCP_NAMES, config_dir, marks)
+        assert not bugs
+        assert not problems, f"-s {n}: {len(problems)} difference(s) from tshark:\n" + "\n".join(problems[:30])
+        for info, short in marks.values():
+            p = info.packet
+            if p is None or not p.options_cut or not info.mptcp or info.mptcp_stream is None:
+                continue
+            cut_shown[info.mptcp_shown] += 1
+            assert bool(short) is not info.mptcp_shown, (n, info.number)
+    assert cut_shown[False] > 0, cut_shown
+    if path.name == "v4-checksum.pcap":  # cut in the DSS checksum alone, which tshark never reads
+        assert cut_shown[True] > 0, cut_shown
+
+
+def cut_dss_infos(path: Path, n: int, tmp_path: Path) -> list:
+    infos, _ = run(editcap(path, n, tmp_path / f"cut-{n}.pcap"))
+    return infos
+
+
+def test_a_cut_checksum_is_no_verdict(tmp_path):
+    """v4-checksum's DSS options carry checksums; cut in the checksum (-s 90: 22 of a 24-octet DSS),
+    the DSS keeps its mapping, but no checksum is verified nor said missing or wrong."""
+    need_wireshark("editcap")
+    infos = cut_dss_infos(DATA / "v4-checksum.pcap", 90, tmp_path)
+    cut = [i for i in infos if any(type(o) is CutOption and o.option_class is Dss for o in i.mptcp)]
+    assert all("checksum" in i.mptcp[-1].cut_fields for i in cut)
+    assert len([i for i in cut if i.mptcp[-1].cut_fields == ("checksum",)]) > 20  # the mapping captured whole
+    assert not [c for i in cut for c in i.checks if "checksum" in c.what]
+    keys = set(experts(infos))
+    assert not keys & {"mptcp.dss.checksum_missing", "mptcp.dss.checksum_mismatch", "mptcp.dss.missing_mapping"}
+    # the mappings captured whole place the data: the same DSNs as the whole capture's
+    whole, _ = run(DATA / "v4-checksum.pcap")
+    mapped = [i for i in cut if i.payload_dsn is not None]
+    assert mapped and all(i.payload_dsn == whole[i.number - 1].payload_dsn for i in mapped)
+
+
+def test_a_cut_mapping_is_no_mapping(tmp_path):
+    """Cut inside the mapping (-s 80 on Ethernet: the DSN whole, the subflow sequence number not),
+    a DSS gives its DATA_ACK and no mapping: no gap, reinjection or missing-mapping item follows."""
+    need_wireshark("editcap")
+    path = DATA / "v4-tfo.pcap"
+    infos = cut_dss_infos(path, 14 + 20 + 20 + 12 + 4 + 8 + 8 + 2, tmp_path)
+    cut = [i for i in infos if any(type(o) is CutOption and o.option_class is Dss for o in i.mptcp)]
+    assert cut
+    for i in cut:
+        part = i.mptcp[-1]
+        assert part.get("ssn") is None and i.payload_dsn is None and not i.reinjection_of
+    whole, _ = run(path)
+    acked = [i for i in cut if i.dss and i.dss[0].ack64 is not None]
+    assert acked and all(i.dss[0].ack64 == whole[i.number - 1].dss[0].ack64 for i in acked)
+    # no item the whole capture does not have: no gap, no missing mapping, no reinjection
+    assert set(experts(infos)) <= set(experts(whole)) | {"mptcp.packet.options_cut"}
+
+
+def test_the_text_tree_shows_a_cut_option(tmp_path):
+    need_wireshark("editcap")
+    cut = editcap(DATA / "v4-checksum.pcap", 84, tmp_path / "cut.pcap")
+    r = cli("dissect", "-r", str(cut), "-c", "3")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert any("MP_CAPABLE[cut]" in x and "[Packet size limited during capture]" in x for x in lines)
+    head = next(k for k, x in enumerate(lines) if "MP_CAPABLE [cut by the snapshot length: 16 of 20 octets" in x)
+    assert "version: 1" in lines[head + 1] and "sender_key: 0x" in lines[head + 3]
+    assert "[the rest of the option was not captured]" in lines[head + 4]
