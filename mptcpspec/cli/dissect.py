@@ -226,6 +226,19 @@ def cmd_connections(args: argparse.Namespace) -> int:
     return status
 
 
+def _packet_count(text: str) -> int:
+    """``-c N``: refused as tshark 4.0 refuses it (zero, negative, not a decimal number)."""
+    try:
+        n = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'The specified packet count "{text}" isn\'t a decimal number') from None
+    if n == 0:
+        raise argparse.ArgumentTypeError("The specified packet count is zero")
+    if n < 0:
+        raise argparse.ArgumentTypeError(f'The specified packet count "{text}" is a negative number')
+    return n
+
+
 def add_parsers(sub: Subcommands) -> None:
     p = sub.add_parser(
         "dissect",
@@ -262,7 +275,9 @@ def add_parsers(sub: Subcommands) -> None:
         metavar="FILTER",
         help="print only packets that match, e.g. 'mptcp.stream == 0 and tcp.len > 0'",
     )
-    p.add_argument("-c", "--count", type=int, metavar="N", help="stop after N packets read or captured, as tshark -c")
+    p.add_argument(
+        "-c", "--count", type=_packet_count, metavar="N", help="stop after N packets read or captured, as tshark -c"
+    )
     p.add_argument("-l", dest="line_buffered", action="store_true", help="flush the output after each packet")
     p.add_argument(
         "-w",
