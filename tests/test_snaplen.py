@@ -17,6 +17,7 @@ missing-mapping item from a DSS whose fields were cut.
 
 from __future__ import annotations
 
+import io
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -29,6 +30,7 @@ from mptcpspec.codec.options import CutOption, Dss, decode_mptcp_options
 from mptcpspec.dissect.fields import FIELDS
 from mptcpspec.dissect.optionfields import OPTION_FIELDS
 from mptcpspec.dissect.pipeline import Dissection
+from mptcpspec.dissect.writers import FieldsWriter
 from tests.conftest import CAPTURES, DATA, corpus_params, need_tshark, need_wireshark
 from tests.dissect_helpers import cli, experts, run
 from tests.test_tshark_dissect import Q17_FIELDS, _q17_frames
@@ -76,9 +78,12 @@ def differences(path: Path, names: list[str], config_dir: Path, marks: dict | No
     filled with frame number -> (our PacketInfo, tshark's ``_ws.short``)."""
     theirs = tshark_mptcp_fields(path, [*names, "_ws.malformed", "_ws.short"], config_dir=config_dir)
     infos, ours = [], {}
+    writer = FieldsWriter(io.StringIO(), names, {"separator": "\x1e", "aggregator": "\x1f"})
     for info in Dissection(path):  # values as each packet is dissected, as test_tshark_dissect
         infos.append(info)
         ours[info.number] = {n: FIELDS[n].get(info) for n in names}
+        # and the compiled row of -T fields prints the same
+        assert writer.row(info).split("\x1e") == ["\x1f".join(v) for v in ours[info.number].values()]
     q17 = _q17_frames(infos)  # where tshark's DSNs are wrong (as test_tshark_dissect allows)
     if marks is not None:
         marks.update((i.number, (i, theirs[i.number]["_ws.short"])) for i in infos)
