@@ -203,20 +203,13 @@ class Analyzer:
         "_flows",
         "_kept",
         "clock",
-        "_tcp",
+        "tcp",
     )
 
-    def __init__(
-        self,
-        *,
-        verify: bool = True,
-        reinjected_in: dict[int, tuple[int, ...]] | None = None,
-        tcp_analysis: bool = True,
-    ) -> None:
+    def __init__(self, *, verify: bool = True, reinjected_in: dict[int, tuple[int, ...]] | None = None) -> None:
         """``verify``: check HMACs and checksums.  ``reinjected_in``: frame -> the later frames that
         reinjected its data, from a first pass (``mptcpspec.dissect.pipeline.reinjections``); it fills
-        :attr:`PacketInfo.reinjected_in`.  ``tcp_analysis`` False: no subflow TCP analysis
-        (:attr:`PacketInfo.tcp` None; nothing else changes), for a reader that needs none."""
+        :attr:`PacketInfo.reinjected_in`."""
         self.reinjected_in = reinjected_in or None  #: as given; may be set before the first packet
         self.counts: Counter[str] = Counter()  #: frames: "TCP", "not TCP", "malformed"
         self.experts: Counter[str] = Counter()  #: expert key -> count, over every packet
@@ -237,7 +230,7 @@ class Analyzer:
         # bound method kept in an attribute is looked up the slow way on each call).
         self._flows = table.flows
         self._kept = areas.kept
-        self._tcp = TcpAnalyzer(tcp_analysis)  # the subflow-level TCP analysis (Wireshark's tcp.analysis)
+        self.tcp = TcpAnalyzer()  #: the subflow TCP analysis (``tcp.enabled = False``: PacketInfo.tcp None)
 
     @property
     def verify(self) -> bool:
@@ -344,7 +337,7 @@ class Analyzer:
             return _info(
                 number, ts, caplen, orig_len, pkt, (), None, sf.index, tcp_seq, tcp_ack, None, None, None, (),
                 None, None, None, (), (), (), sf, None, None, False, later.get(number, ()) if later else (), (),
-                t_first, t_prev, t_shown, self._tcp.feed(number, ts, pkt, sf.index, d, None, (), sf.retransmissions),
+                t_first, t_prev, t_shown, self.tcp.feed(number, ts, pkt, sf.index, d, None, (), sf.retransmissions),
             )  # fmt: skip
         else:
             found = ()
@@ -468,7 +461,7 @@ class Analyzer:
             tuple(checks) if checks else (), shown, sf, conn, None,
             stream is not None and bool(found) and (mptcp is found if not cut else _shown_cut(pkt, found)),
             later.get(number, ()) if later else (), (),
-            t_first, t_prev, t_shown, self._tcp.feed(number, ts, pkt, sf.index, d, conn, found, sf.retransmissions),
+            t_first, t_prev, t_shown, self.tcp.feed(number, ts, pkt, sf.index, d, conn, found, sf.retransmissions),
         )  # fmt: skip
 
     def _options(

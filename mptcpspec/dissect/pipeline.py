@@ -49,7 +49,8 @@ class Dissection:
         #: the frame of the packet last yielded, as read: ``(timestamp_ns, linktype, data, orig_len,
         #: interface, truncated)``
         self.frame: Frame = (0, 0, b"", 0, 0, False)
-        self.analyzer = Analyzer(verify=verify, tcp_analysis=tcp_analysis)
+        self.analyzer = Analyzer(verify=verify)
+        self.analyzer.tcp.enabled = tcp_analysis
         self.frames = 0
         self.unsupported: dict[int, int] = {}  #: link type -> frames of it, for link types not decoded
         self._source = source if two_pass else None
