@@ -99,6 +99,14 @@ def packet_writer(args: argparse.Namespace) -> PacketWriter | None:
     return None if args.quiet else writer
 
 
+def _needs_tcp(args: argparse.Namespace, stats: object) -> bool:
+    """The subflow TCP analysis is run unless nothing asked needs it: ``-T fields`` of other fields,
+    a display filter on other fields, no statistics (the outputs are the same either way)."""
+    from mptcpspec.dissect.tcpfields import needs_tcp_analysis
+
+    return args.T != "fields" or stats is not None or needs_tcp_analysis(args.e or (), args.filter)
+
+
 def cmd_dissect(args: argparse.Namespace) -> int:
     from mptcpspec.dissect.fields import FIELDS
     from mptcpspec.dissect.follow import StreamFiles
@@ -160,7 +168,7 @@ def cmd_dissect(args: argparse.Namespace) -> int:
         raise CommandError(ExitCode.USAGE, "-w - writes the capture to standard output: add -q to print no packets")
     files = None
     with open_capture(args.read, twice=args.two_pass) as f:
-        d = Dissection(f, verify=not args.no_verify, two_pass=args.two_pass)
+        d = Dissection(f, verify=not args.no_verify, two_pass=args.two_pass, tcp_analysis=_needs_tcp(args, stats))
         if folder is not None:
             files = StreamFiles(args.follow, folder)
         progress = Progress(f, not args.no_progress)
