@@ -62,6 +62,9 @@ COMMON = [
     "tcp.len > 0",
     "tcp.flags.syn == 1",
     "tcp.port in {5201, 34148}",
+    "frame.time_delta > 0.0001",
+    "frame.time_delta_displayed >= 0",
+    "frame.time_relative >= 0.01",
 ]
 V4 = ["ip.addr == 198.51.100.2 && tcp.port == 5201", "ip.ttl == 64 and ip.len > 100", "ip.id > 0x1000"]
 V6 = ["ipv6.addr == 2001:db8:1::1 and tcp.port == 5201"]
