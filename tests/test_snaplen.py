@@ -26,6 +26,7 @@ import pytest
 
 from mptcpspec.capture.packets import decode_frame
 from mptcpspec.capture.pcap import read_records
+from mptcpspec.codec.crypto import Verdict
 from mptcpspec.codec.options import CutOption, Dss, decode_mptcp_options
 from mptcpspec.dissect.fields import FIELDS
 from mptcpspec.dissect.optionfields import OPTION_FIELDS
@@ -154,6 +155,21 @@ def test_mptcp_fields_when_the_keys_were_captured(path, tmp_path, config_dir):
     assert cut_shown[False] > 0, cut_shown
     if path.name == "v4-checksum.pcap":  # cut in the DSS checksum alone, which tshark never reads
         assert cut_shown[True] > 0, cut_shown
+
+
+@pytest.mark.parametrize("path", _captures())
+def test_no_item_the_whole_capture_lacks(path, tmp_path):
+    """At every cut, the analysis raises no expert item and finds no mismatch that the whole capture
+    does not have: what the cut hides (a key, a mapping, a checksum, a first DSN) is judged nowhere."""
+    need_wireshark("editcap")
+    whole, _ = run(path)
+    allowed = set(experts(whole)) | {"mptcp.packet.options_cut"}
+    mismatches = {c.what for i in whole for c in i.checks if c.verdict is Verdict.MISMATCH}
+    for n in cuts(path):
+        infos, _ = run(editcap(path, n, tmp_path / f"cut-{n}.pcap"))
+        assert set(experts(infos)) <= allowed, (n, set(experts(infos)) - allowed)
+        found = {c.what for i in infos for c in i.checks if c.verdict is Verdict.MISMATCH}
+        assert found <= mismatches, (n, found - mismatches)
 
 
 def cut_dss_infos(path: Path, n: int, tmp_path: Path) -> list:

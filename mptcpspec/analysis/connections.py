@@ -39,6 +39,7 @@ from mptcpspec.codec.options import (
     AddAddrV0,
     CutOption,
     Dss,
+    DssFlags,
     MalformedOption,
     MpCapable,
     MpExperimental,
@@ -97,6 +98,17 @@ def _shown_cut(pkt: Packet, found: Found) -> bool:
         and set(last.cut_fields) <= _UNREAD.get(last.option_class, frozenset())
         and not any(type(o) is MalformedOption for o in found)
     )
+
+
+def _may_hide_mapping(found: Found) -> bool:
+    """Whether the snapshot length may have cut a mapping off a packet whose MPTCP options are
+    ``found``: no DSS captured whole, nor a cut one whose flags say it has no mapping or whose
+    mapping was captured whole."""
+    if any(type(o) is Dss for o in found):
+        return False
+    last = found[-1] if found else None
+    part = captured_option(last) if type(last) is CutOption else None
+    return not (type(part) is Dss and (part.dsn is not None or not part.flags & DssFlags.MAPPING_PRESENT))
 
 
 class OptionAreas:
@@ -377,14 +389,18 @@ class Analyzer:
                             ctx.expert("mptcp.option.malformed", str(o.error))
                     # an option the snapshot length cut: only what it says for certain (captured_option)
                     if type(last := found[-1]) is CutOption and (part := captured_option(last)) is not None:
-                        if type(part) is MpCapable:
-                            mptcp.append(part)
+                        if type(part) is MpCapable and (flags & _SYN or part.receiver_key is not None):
+                            mptcp.append(part)  # after the SYNs, only with its keys (as a whole one)
                 dss = self._options(sf, d, number, mptcp)
                 if type(part) is Dss:  # its checksum unknown: the reader is told
                     dss += (self._reader.dss(part, sf, d, number, cut=True),)
             conn = sf.conn
             if conn is None and mptcp and not (flags & _SYN and not flags & _ACK and type(mptcp[0]) is MpCapable):
                 conn = self._links.unlinked(sf, number)
+        if cut and _may_hide_mapping(found):
+            me.hidden = (seq - isn - me.syn_data) & M32
+            if sf.conn is not None:  # its first mapping may be the one hidden: not checked
+                sf.conn.sides[sf.side(d)].checked_first = True
         payload_dsn = payload_dsn64 = mapping_frame = None
         from_client: bool | None
         master: bool | None

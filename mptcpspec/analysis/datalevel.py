@@ -165,9 +165,11 @@ class Mappings:
     def _unmapped(self, sf: Subflow, d: int, conn: Connection, rel: int, n: int) -> None:
         """Payload at relative ``rel`` that no mapping covers: why, and what follows from it."""
         ctx = self.ctx
-        if ctx.pkt.options_cut:
-            # its mapping may be in what the snapshot length cut: where its data lies is unknown,
-            # so the data-level holes of this side are too (found again from the next segment)
+        hidden = sf.dirs[d].hidden
+        if ctx.pkt.options_cut or (hidden is not None and (rel - hidden) & M32 <= 0xFFFF):
+            # its mapping may be in what the snapshot length cut (of this segment or of one a little
+            # before): where its data lies is unknown, so the data-level holes of this side are too
+            # (found again from the next segment)
             blind(conn.sides[sf.side(d)])
             return
         if not sf.dirs[d].seen_dss and not sf.dirs[1 - d].seen_dss and sf.kind == "MP_CAPABLE":

@@ -183,6 +183,7 @@ class Direction:
         "map_hi",
         "memo",
         "syn_taken",
+        "hidden",
     )
 
     def __init__(self) -> None:
@@ -205,6 +206,9 @@ class Direction:
         self.fin_acked = False
         self.seen_dss = False
         self.data = 0  # payload octets sent
+        # relative sequence number of the latest segment whose mapping the snapshot length may have
+        # cut off: the 64 KiB of data from there may be that mapping's (none is missing there)
+        self.hidden: int | None = None
 
 
 class FinishedHandshake:
