@@ -17,23 +17,35 @@ missing-mapping item from a DSS whose fields were cut.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mptcpspec.capture.packets import decode_frame
 from mptcpspec.capture.pcap import read_records
 from mptcpspec.codec.crypto import Verdict
-from mptcpspec.codec.options import CutOption, Dss, decode_mptcp_options
+from mptcpspec.codec.options import (
+    CutOption,
+    Dss,
+    decode_cut_option,
+    decode_mptcp_option,
+    decode_mptcp_options,
+    encode_option,
+)
 from mptcpspec.dissect.fields import FIELDS
 from mptcpspec.dissect.optionfields import OPTION_FIELDS
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.dissect.writers import FieldsWriter
+from mptcpspec.errors import DecodeError
 from tests.conftest import CAPTURES, DATA, corpus_params, need_tshark, need_wireshark
 from tests.dissect_helpers import cli, experts, run
+from tests.strategies import MPTCP
 from tests.test_tshark_dissect import Q17_FIELDS, _q17_frames
 from tests.tshark_fields import tshark_mptcp_fields
 
@@ -101,6 +113,36 @@ def differences(path: Path, names: list[str], config_dir: Path, marks: dict | No
             elif th:
                 equal[n] += 1
     return problems, equal, cut, bugs
+
+
+@given(st.one_of(*MPTCP.values()), st.data())
+def test_a_cut_option_keeps_exactly_the_fields_captured_whole(opt, data):
+    """Cut at any octet after its subtype, an option keeps the fields whose octets were all captured,
+    with the values of the whole option; whatever the octets after the cut, those values are the same."""
+    octets = encode_option(opt)
+    if len(octets) < 4:
+        return
+    k = data.draw(st.integers(3, len(octets) - 1))
+    cut = decode_cut_option(octets[:k], 5)
+    whole = decode_mptcp_option(octets)
+    assert (cut.kind, cut.offset, cut.length, cut.data, cut.subtype) == (30, 5, len(octets), octets[:k], octets[2] >> 4)
+    if cut.option_class is None:  # its flags not captured, and zeros after the cut are no option of its length
+        assert not cut.fields and k == 3
+        return
+    assert cut.option_class is type(whole)
+    present = [f.name for f in dataclasses.fields(whole) if getattr(whole, f.name) is not None]
+    assert [n for n, _ in cut.fields if n != "address_ids"] + [n for n in cut.cut_fields if n != "address_ids"] == [
+        f for f in present if f != "address_ids"
+    ]
+    for n, v in cut.fields:
+        assert v == (whole.address_ids[: k - 3] if n == "address_ids" else getattr(whole, n))
+    for fill in (b"\xff", b"\x5a"):
+        try:
+            other = decode_mptcp_option(octets[:k] + fill * (len(octets) - k))
+        except DecodeError:
+            continue
+        if type(other) is type(whole):
+            assert all(getattr(other, n) == v for n, v in cut.fields if n != "address_ids")
 
 
 @pytest.fixture(scope="module")
