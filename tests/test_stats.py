@@ -99,3 +99,78 @@ def test_usage_errors(capsys, argv, message):
     code, _, err = run(capsys, "dissect", "-r", str(CAPTURE), *argv)
     assert code == 2
     assert message in err
+
+
+# --------------------------------------------------------------------------- io,stat
+
+
+@pytest.mark.parametrize(
+    ("arg", "interval", "precision", "columns"),
+    [
+        ("io,stat,0", None, 0, [(None, "FRAMES BYTES", None)]),
+        ("io,stat,1", 1_000_000, 0, [(None, "FRAMES BYTES", None)]),
+        ("io,stat,0.01", 10_000, 2, [(None, "FRAMES BYTES", None)]),
+        ("io,stat, 1e-2", 10_000, 2, [(None, "FRAMES BYTES", None)]),  # as C's sscanf reads it
+        ("io,stat,1.00,tcp", 1_000_000, 2, [("tcp", "FRAMES BYTES", None)]),  # the zeros given are shown
+        ("io,stat,0.5,,tcp.len>0", 500_000, 1, [(None, "FRAMES BYTES", None), ("tcp.len>0", "FRAMES BYTES", None)]),
+        ("io,stat,2,SUM(frame.len)frame.len", 2_000_000, 0, [("SUM(frame.len)frame.len", "SUM", "frame.len")]),
+        (
+            "io,stat,2,COUNT(tcp.analysis.retransmission)",
+            2_000_000,
+            0,
+            [("COUNT(tcp.analysis.retransmission)", "COUNT", "tcp.analysis.retransmission")],
+        ),
+        ("io,stat,2,FRAMES,BYTES()", 2_000_000, 0, [("FRAMES", "FRAMES", None), ("BYTES()", "BYTES", None)]),
+        ("io,stat,2,AVG(frame.time_delta)tcp", 2_000_000, 0, [("AVG(frame.time_delta)tcp", "AVG", "frame.time_delta")]),
+    ],
+)
+def test_io_stat_parsed(arg, interval, precision, columns):
+    s = parse_stat(arg)
+    assert (s.interval, s.precision) == (interval, precision)
+    assert [(c.text, c.calc, c.field) for c in s.columns] == columns
+
+
+@pytest.mark.parametrize(
+    ("arg", "message"),
+    [  # tshark 4.0's words, each seen from `tshark -z ARG`
+        ("io,stat", 'invalid "-z io,stat,<interval>[,<filter>][,<filter>]..." argument'),
+        ("io,stat,1,", 'invalid "-z io,stat,<interval>[,<filter>][,<filter>]..." argument'),
+        ("io,stat,abc", 'invalid "-z io,stat,<interval>[,<filter>][,<filter>]..." argument'),
+        ("io,stat,0.0000001", '"-z" interval must be >=0.000001 seconds or "0" for the entire capture duration.'),
+        (
+            "io,stat,1,SUM(tcp.flags.syn)tcp.flags.syn",
+            "tcp.flags.syn doesn't have integral values, so SUM(*) calculations are not supported on it.",
+        ),
+        (
+            "io,stat,1,MAX(ip.src)",
+            "ip.src doesn't have integral values, so MAX(*) calculations are not supported on it.",
+        ),
+        ("io,stat,1,SUM(nosuch)", "There is no field named 'nosuch'."),
+        ("io,stat,1,SUM(tcp.len", "Closing parenthesis missing from calculated expression."),
+        ("io,stat,1,SUM()", "You didn't specify a field name for SUM(*)."),
+        ("io,stat,1,FRAMES(tcp.len)", "FRAMES does not require or allow a field name within the parens."),
+        ("io,stat,1,tcp.len>", 'Couldn\'t register io,stat tap: Filter "tcp.len>" is invalid - '),
+        # columns are cut at every comma, as tshark 4.0 cuts them
+        ("io,stat,0.5,tcp.port in {80,5201}", 'Couldn\'t register io,stat tap: Filter "tcp.port in {80" is invalid - '),
+        ("io,stat,1,LOAD(frame.time_delta)frame.time_delta", "LOAD(*) calculations are not supported here"),
+    ],
+)
+def test_io_stat_errors(arg, message):
+    with pytest.raises(StatsError) as e:
+        parse_stat(arg)
+    assert str(e.value).startswith(message)
+
+
+def test_io_stat_counts_only_fields_a_filter_names(capsys):
+    """tshark builds only the fields that a display filter names: COUNT(tcp.len) alone counts nothing,
+    and counts every segment once -Y or another column names tcp.len."""
+
+    def count(*extra: str) -> int:
+        _, out, _ = run(capsys, "dissect", "-r", str(CAPTURE), "-q", *extra)
+        row = [line for line in out.splitlines() if "<>" in line][0]
+        return int(row.split("|")[2])
+
+    assert count("-z", "io,stat,0,COUNT(tcp.len)") == 0
+    assert count("-z", "io,stat,0,COUNT(tcp.len),tcp.len>0") == 119
+    assert count("-Y", "tcp.len > 0", "-z", "io,stat,0,COUNT(tcp.len)") == 119
+    assert count("-z", "io,stat,0,COUNT(tcp.len)", "-z", "conv,tcp,tcp.len>0") == 119

@@ -73,6 +73,47 @@ def test_same_table_corpus(capsys, z, path):
     assert ours(capsys, path, z) == tshark_stat(path, z)
 
 
+#: io,stat: intervals of every precision, the whole capture, every calculation, columns with and
+#: without filters, fields of Wireshark's TCP and MPTCP analysis, relative times, 64-bit sums
+IOSTAT = (
+    "io,stat,0",
+    "io,stat,0.01",
+    "io,stat,1",
+    "io,stat,2.5,tcp.srcport==22,AVG(tcp.len)tcp.len",
+    "io,stat,0.001,tcp.len>0",
+    "io,stat,0.000250,FRAMES,BYTES()",
+    "io,stat,0.02,tcp.len>0,SUM(frame.len)frame.len,MIN(tcp.len)tcp.len,MAX(tcp.len)tcp.len,AVG(tcp.len)tcp.len,"
+    "COUNT(tcp.analysis.retransmission)tcp.analysis.retransmission",
+    "io,stat,0.1,COUNT(tcp.analysis.duplicate_ack)tcp.analysis.duplicate_ack,AVG(tcp.analysis.ack_rtt)tcp.analysis.ack_rtt,"
+    "MAX(tcp.analysis.bytes_in_flight)tcp.analysis.bytes_in_flight,MIN(tcp.len),COUNT(tcp.len)",
+    "io,stat,0.03,SUM(frame.time_delta)frame.time_delta,MIN(frame.time_relative)frame,"
+    "MAX(frame.time_relative)frame.time_relative",
+    "io,stat,0.05,,mptcp.stream==0,SUM(tcp.options.mptcp.rawdataseqno)tcp.options.mptcp.rawdataseqno,"
+    "MAX(mptcp.dsn)mptcp.dsn,COUNT(mptcp.reinjection_of)mptcp.reinjection_of",
+    "io,stat,1.00,tcp.len > 0 and ip.src == 198.51.100.1 and tcp.srcport == 34148 and tcp.dstport == 5201 "
+    "and ip.dst == 198.51.100.2 and frame.len > 100",
+)
+
+
+@pytest.mark.parametrize("path", [*(pytest.param(p, id=p.stem) for p in CAPTURES), *corpus_params()])
+@pytest.mark.parametrize("z", IOSTAT)
+def test_same_io_stat(capsys, z, path):
+    assert ours(capsys, path, z) == tshark_stat(path, z)
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem) for p in ENCAP])
+def test_same_io_stat_encapsulated(capsys, path):
+    z = IOSTAT[6]
+    assert ours(capsys, path, z) == tshark_stat(path, z)
+
+
+def test_io_stat_counts_what_the_capture_has(capsys):
+    """The io,stat comparison is not vacuous: the loss capture has retransmissions in tshark's count."""
+    text = tshark_stat(DATA / "v4-loss.pcap", "io,stat,0,COUNT(tcp.analysis.retransmission)tcp.analysis.retransmission")
+    row = [line for line in text.splitlines() if "<>" in line][0]
+    assert int(row.split("|")[2]) > 0
+
+
 def test_several_in_tsharks_order(capsys):
     """Several ``-z``: tshark draws them last first; so do we."""
     path = DATA / "v4-two-subflows.pcap"

@@ -3,7 +3,7 @@ and the error of a ``-z`` argument that cannot be used."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from mptcpspec.analysis import PacketInfo
@@ -47,6 +47,7 @@ class Statistics:
         self.stats = tuple(stats)
         self.first_ns: int | None = None
         self.elapsed_ns = 0
+        self.prime(f for s in self.stats for f in getattr(getattr(s, "keep", None), "fields", ()))
 
     def feed(self, info: PacketInfo) -> None:
         ts = info.timestamp_ns
@@ -61,11 +62,21 @@ class Statistics:
     def render(self) -> str:
         return "".join(s.render(self.elapsed_ns) for s in reversed(self.stats))
 
+    def prime(self, fields: Iterable[str]) -> None:
+        """Fields that display filters of the command name (``-Y``): tshark builds those, and only
+        those, so only they have values in ``io,stat``'s calculations."""
+        fields = tuple(fields)
+        for s in self.stats:
+            prime = getattr(s, "prime", None)
+            if prime is not None:
+                prime(fields)
+
     def tap(self, keep: Keep) -> Callable[[PacketInfo], bool]:
         """A packet predicate for the dissect loop: feeds every packet to the statistics, then
         answers as ``keep`` does (statistics count every packet read, as tshark's taps: ``-Y``
         selects only what is printed)."""
         feed = self.feed
+        self.prime(getattr(keep, "fields", ()))
         if keep is None:
 
             def every(info: PacketInfo) -> bool:

@@ -6,7 +6,7 @@
 >>> parse_stat("conv,udp")
 Traceback (most recent call last):
 mptcpspec.stats.base.StatsError: invalid -z argument "conv,udp"; it must be one of: conv,mptcp, conv,tcp, \
-endpoints,mptcp, endpoints,tcp
+endpoints,mptcp, endpoints,tcp, io,stat
 
 Each statistic takes a display filter after its name (``conv,tcp,FILTER``; ``expert[,LEVEL][,FILTER]``
 with LEVEL ``error``, ``warn``, ``note`` or ``chat``; ``io,stat,INTERVAL[,FILTER]...``, see
@@ -23,7 +23,7 @@ from mptcpspec.stats.conv import Conversations, Endpoints
 __all__ = ["STATS", "parse_stat", "display_filter"]
 
 #: The ``-z`` statistics there are, as tshark names them.
-STATS = ("conv,mptcp", "conv,tcp", "endpoints,mptcp", "endpoints,tcp")
+STATS = ("conv,mptcp", "conv,tcp", "endpoints,mptcp", "endpoints,tcp", "io,stat")
 
 
 def display_filter(text: str, tap: str) -> Filter | None:
@@ -45,6 +45,10 @@ def parse_stat(arg: str) -> Statistic:
     else:
         raise StatsError(f'invalid -z argument "{arg}"; it must be one of: {", ".join(STATS)}')
     rest = arg[len(name) :]
+    if name == "io,stat":
+        from mptcpspec.stats.iostat import IoStat  # imports this module
+
+        return IoStat.parse(arg)
     text = rest[1:] if rest.startswith(",") else None
     kind = name.split(",")[1]
     if name.startswith("conv"):
