@@ -28,7 +28,7 @@ from mptcpspec.analysis.model import (
     PacketInfo,
     Subflow,
 )
-from mptcpspec.analysis.seqspace import M32, M64, SequenceSpace
+from mptcpspec.analysis.seqspace import M32, M64, SequenceSpace, blind
 from mptcpspec.analysis.tcpanalysis import TcpAnalyzer
 from mptcpspec.capture.packets import Layer, Packet, TcpFlags
 from mptcpspec.codec.generated.options import decode_dss
@@ -216,6 +216,7 @@ class Analyzer:
         "_kept",
         "clock",
         "tcp",
+        "_cut_syns",
     )
 
     def __init__(self, *, verify: bool = True, reinjected_in: dict[int, tuple[int, ...]] | None = None) -> None:
@@ -243,6 +244,7 @@ class Analyzer:
         self._flows = table.flows
         self._kept = areas.kept
         self.tcp = TcpAnalyzer()  #: the subflow TCP analysis (``tcp.enabled = False``: PacketInfo.tcp None)
+        self._cut_syns: set[int] = set()  # subflows whose SYN or SYN/ACK had its options cut
 
     @property
     def verify(self) -> bool:
@@ -340,6 +342,8 @@ class Analyzer:
                 one_dss = len(found) == 1 and type(found[0]) is Dss
                 big = len(raw) > OPTION_SPACE
         elif cut:  # the snapshot length cut the options area: the options captured whole
+            if flags & _SYN:
+                self._cut_syns.add(sf.index)
             area = pkt.hdr_len - 20 if pkt.hdr_len else None
             found = decode_mptcp_options(raw, conn.version if conn is not None else None, cut=True, size=area)
             one_dss = len(found) == 1 and type(found[0]) is Dss
@@ -389,14 +393,22 @@ class Analyzer:
                             ctx.expert("mptcp.option.malformed", str(o.error))
                     # an option the snapshot length cut: only what it says for certain (captured_option)
                     if type(last := found[-1]) is CutOption and (part := captured_option(last)) is not None:
-                        if type(part) is MpCapable and (flags & _SYN or part.receiver_key is not None):
-                            mptcp.append(part)  # after the SYNs, only with its keys (as a whole one)
+                        if type(part) is MpCapable and (
+                            flags & _SYN or sf.conn is not None or part.receiver_key is not None
+                        ):
+                            mptcp.append(part)  # after the SYNs, only with its keys or its connection known
                 dss = self._options(sf, d, number, mptcp)
                 if type(part) is Dss:  # its checksum unknown: the reader is told
                     dss += (self._reader.dss(part, sf, d, number, cut=True),)
             conn = sf.conn
             if conn is None and mptcp and not (flags & _SYN and not flags & _ACK and type(mptcp[0]) is MpCapable):
                 conn = self._links.unlinked(sf, number)
+                if sf.index in self._cut_syns:
+                    # the snapshot length cut the handshake that tells its connection: the data it
+                    # carries may be any connection's, so no gap of theirs is judged from now on
+                    for c in self._conns:
+                        blind(c.sides[0])
+                        blind(c.sides[1])
         if cut and _may_hide_mapping(found):
             me.hidden = (seq - isn - me.syn_data) & M32
             if sf.conn is not None:  # its first mapping may be the one hidden: not checked
