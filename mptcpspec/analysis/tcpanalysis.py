@@ -333,7 +333,7 @@ def _options(
 class TcpAnalyzer:
     """Feed TCP segments in capture order with their stream and direction; get a :class:`TcpAnalysis`."""
 
-    __slots__ = ("streams", "mp_ops", "last_found", "last_bits", "enabled")
+    __slots__ = ("streams", "mp_ops", "last_found", "last_bits", "enabled", "ends")
 
     def __init__(self, enabled: bool = True) -> None:
         """``enabled`` False: :meth:`feed` returns None at once (a caller that needs none of it)."""
@@ -344,6 +344,9 @@ class TcpAnalyzer:
         self.mp_ops: dict[object, int] = {}
         self.last_found: Sequence[object] = ()
         self.last_bits = 0
+        #: (source, source port, destination, destination port) -> the flow of the latest stream on
+        #: those ends that sends that way: a SYN that starts a new stream on them reuses their ports
+        self.ends: dict[tuple[object, int, object, int], Flow] = {}
 
     def feed(
         self,
@@ -362,13 +365,23 @@ class TcpAnalyzer:
         if not self.enabled:
             return None
         st = self.streams.get(stream)
-        if st is None:
-            st = self.streams[stream] = Stream(ts)
-        fwd, rev = (st.flows[1], st.flows[0]) if d else st.flows
         flags = int(pkt.flags)
         seq, ack, win, seglen = pkt.seq, pkt.ack, pkt.window, pkt.payload_len
         ta = 0  # analysis flags
         has_ta = False
+        if st is None:
+            st = self.streams[stream] = Stream(ts)
+            fwd, rev = (st.flows[1], st.flows[0]) if d else st.flows
+            # a SYN on the ends of an earlier stream with another sequence number: tshark's new
+            # conversation, flagged as reusing the ports (dissect_tcp)
+            ends = (pkt.src, pkt.sport, pkt.dst, pkt.dport)
+            earlier = self.ends.get(ends)
+            if flags & (_SYN | _ACK) == _SYN and earlier is not None and earlier.base_set and seq != earlier.base_seq:
+                ta |= _REUSED
+            self.ends[ends] = fwd
+            self.ends[(pkt.dst, pkt.dport, pkt.src, pkt.sport)] = rev
+        else:
+            fwd, rev = (st.flows[1], st.flows[0]) if d else st.flows
         # port reuse (dissect_tcp, before the analysis)
         if flags & (_SYN | _ACK) == _SYN and fwd.base_set and seq == fwd.base_seq:
             fwd.nextseq = fwd.maxseqtobeacked
