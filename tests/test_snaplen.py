@@ -264,3 +264,15 @@ def test_the_text_tree_shows_a_cut_option(tmp_path):
     head = next(k for k, x in enumerate(lines) if "MP_CAPABLE [cut by the snapshot length: 16 of 20 octets" in x)
     assert "version: 1" in lines[head + 1] and "sender_key: 0x" in lines[head + 3]
     assert "[the rest of the option was not captured]" in lines[head + 4]
+
+
+def test_the_options_list_shows_a_cut_option(tmp_path):
+    """mptcpspec options: a cut option is no malformed one; its fields captured whole are listed."""
+    need_wireshark("editcap")
+    cut = editcap(DATA / "v4-checksum.pcap", 84, tmp_path / "cut.pcap")
+    r = cli("options", "-r", str(cut))
+    assert r.returncode == 0, r.stderr
+    assert "malformed" not in r.stdout
+    line = r.stdout.splitlines()[2]
+    assert "MP_CAPABLE [cut by the snapshot length: 16 of 20 octets captured]" in line
+    assert "sender_key=0x9d3fe435a30377c0" in line  # tshark -V: Sender's Key 11331026106506770368

@@ -8,7 +8,15 @@ from typing import TextIO
 
 from mptcpspec.capture.packets import LINKTYPES, Packet, decode_packet
 from mptcpspec.capture.pcap import CaptureError, CaptureReader, Readable
-from mptcpspec.codec.options import KIND_MPTCP, MalformedOption, MptcpUnknown, TcpOption, decode_tcp_options
+from mptcpspec.codec.options import (
+    KIND_MPTCP,
+    CutOption,
+    MalformedOption,
+    MptcpUnknown,
+    TcpOption,
+    decode_cut_option,
+    decode_tcp_options,
+)
 from mptcpspec.dissect.outcome import ReadOutcome, outcome
 from mptcpspec.dissect.show import option_dict, value_text
 from mptcpspec.errors import DecodeError
@@ -16,17 +24,25 @@ from mptcpspec.errors import DecodeError
 __all__ = ["list_options", "option_summary"]
 
 
-def option_summary(opt: TcpOption) -> str:
+def option_summary(opt: TcpOption | CutOption) -> str:
     """``NAME field=value ...`` with absent fields left out."""
     if isinstance(opt, MalformedOption):
         return f"malformed MPTCP option ({opt.error.reason}) [{opt.data.hex()}]"
+    if isinstance(opt, CutOption):  # the fields captured whole
+        name = getattr(opt.option_class, "NAME", "MPTCP option")
+        head = f"{name} [cut by the snapshot length: {len(opt.data)} of {opt.length or '?'} octets captured]"
+        return " ".join([head] + [f"{n}={_value(n, v)}" for n, v in opt.fields if n != "reserved" or v])
     parts = [f"MPTCP subtype {opt.subtype:#x}" if isinstance(opt, MptcpUnknown) else opt.NAME]
     for f in dataclasses.fields(opt):
         v = getattr(opt, f.name)
         if v is None or (f.name == "reserved" and not v):
             continue
-        parts.append(f"{f.name}={value_text(f.name, v).replace('  ', ' ').replace(' | ', '|').replace(' ', '')}")
+        parts.append(f"{f.name}={_value(f.name, v)}")
     return " ".join(parts)
+
+
+def _value(name: str, v: object) -> str:
+    return value_text(name, v).replace("  ", " ").replace(" | ", "|").replace(" ", "")
 
 
 def _endpoints(pkt: Packet) -> str:
@@ -77,11 +93,21 @@ def list_options(source: Readable, *, as_json: bool = False, out: TextIO) -> Rea
 def _write_options(pkt: Packet, frame: int, rel: float, as_json: bool, out: TextIO) -> int:
     """Write the MPTCP options of one packet; how many there were."""
     count = 0
-    for opt in decode_tcp_options(pkt.options, strict=False).options:
+    area = pkt.options
+    for item in decode_tcp_options(area, strict=False).options:
+        opt: TcpOption | CutOption = item
         if getattr(opt, "KIND", None) != KIND_MPTCP and not (
             isinstance(opt, MalformedOption) and opt.kind == KIND_MPTCP
         ):
             continue
+        if (
+            isinstance(opt, MalformedOption)
+            and pkt.options_cut
+            and len(opt.data) >= 2
+            and 2 <= opt.data[1]
+            and len(area) < opt.offset + opt.data[1] <= pkt.hdr_len - 20
+        ):
+            opt = decode_cut_option(opt.data, opt.offset)  # not malformed: the snapshot length cut it
         count += 1
         if as_json:
             d = {
