@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -211,20 +212,54 @@ def test_subflows_close_only_when_both_ends_close_them():
     assert [(c.condition, c.actions) for c in check.couplings] == [("ALL_SUBFLOWS_CLOSED", ("CLOSE_ALL_SUBFLOWS",))]
 
 
+ESTABLISHMENT_ENDS = {("ESTABLISHED", "ESTABLISHED"), ("FALLBACK", "FALLBACK")}
+JOIN_ENDS = {("ESTABLISHED", "ESTABLISHED"), ("FAILED", "FAILED")}
+
+
 @pytest.mark.parametrize(
-    "name, ends",
+    "name, scenario, mode, ends",
     [
-        ("establishment", {("ESTABLISHED", "ESTABLISHED"), ("FALLBACK", "FALLBACK")}),
-        # B may reset the subflow once established, while A still waits for the ACK of its HMAC
-        ("join", {("ESTABLISHED", "ESTABLISHED"), ("FAILED", "FAILED"), ("FAILED", "ESTABLISHED")}),
+        ("establishment", "handshake", "in-order", ESTABLISHMENT_ENDS),
+        ("establishment", "handshake", "lossy", ESTABLISHMENT_ENDS),
+        ("establishment", "middlebox", "in-order", ESTABLISHMENT_ENDS),
+        ("establishment", "middlebox", "lossy", ESTABLISHMENT_ENDS),
+        ("establishment", "dss", "in-order", ESTABLISHMENT_ENDS),
+        ("join", "handshake", "in-order", JOIN_ENDS),
+        ("join", "handshake", "lossy", JOIN_ENDS),
+        ("join", "middlebox", "in-order", JOIN_ENDS),
+        ("join", "middlebox", "lossy", JOIN_ENDS),
+        # A may reset while it still waits for the ACK of its HMAC, after B's handshake is over
+        ("join", "reset", "in-order", JOIN_ENDS | {("FAILED", "ESTABLISHED")}),
+        # ... and before its SYN arrived, which a lossy channel may have lost
+        ("join", "reset", "lossy", JOIN_ENDS | {("FAILED", "ESTABLISHED"), ("FAILED", "IDLE")}),
     ],
 )
-def test_establishment_and_join_handshakes(name, ends):
+def test_establishment_and_join_handshakes(name, scenario, mode, ends):
     m = load(ROOT / "spec" / f"{name}.fsm")
     assert all(r.ok for r in report(m))
-    (o,) = run_checks(m)  # `reliable`: in-order only
-    assert o.ok and o.mode == "in-order", [v.format() for v in o.violations]
+    outcomes = {(o.scenario, o.mode): o for o in run_checks(m)}
+    o = outcomes[scenario, mode]
+    assert o.ok, [v.format() for v in o.violations]
     assert o.end_states == ends
+
+
+@pytest.mark.parametrize(
+    "name, line",
+    [
+        ("establishment", "SYN_SENT      -> SYN_SENT      : RTO if mpc_retries_left / snd SYN+MP_CAPABLE"),
+        ("establishment", "MPC_DATA_SENT -> MPC_DATA_SENT : RTO / snd DATA+MP_CAPABLE"),
+        ("join", "PRE_ESTABLISHED -> PRE_ESTABLISHED : RTO / snd ACK+MP_JOIN"),
+    ],
+)
+def test_retransmissions_are_taken_on_the_lossy_channel_only(name, line):
+    """A timer fires only when both channels are empty: on the in-order channel nothing is ever
+    lost, and no RTO fires; the lossy runs take the retransmission lines."""
+    from mptcpspec.fsm.coverage import taken_lines
+
+    m = load(ROOT / "spec" / f"{name}.fsm")
+    (number,) = [i + 1 for i, text in enumerate(Path(m.file).read_text().splitlines()) if text.startswith(line)]
+    assert number not in taken_lines(m, run_checks(m, modes=(False,)))
+    assert number in taken_lines(m, run_checks(m, modes=(True,)))
 
 
 def test_join_refuses_a_wrong_hmac_on_either_side():
@@ -232,6 +267,34 @@ def test_join_refuses_a_wrong_hmac_on_either_side():
     o = explore(Table.from_machine(m), Scenario.from_check(m.checks[0], lossy=False))
     # A rejects B's truncated HMAC, or B rejects A's full HMAC: both end FAILED.
     assert ("FAILED", "SYN_RCVD") in o.pairs and ("PRE_ESTABLISHED", "FAILED") in o.pairs
+
+
+def test_a_middlebox_delivers_the_stripped_signal():
+    """``strip PONG to NOISE``: B's PONG may arrive as NOISE, which leaves A waiting for good."""
+    text = ping().replace("A calls GO STOP, reliable", "A calls GO, strip PONG to NOISE, reliable")
+    (o,) = run_checks(parse(text, "ping.fsm"))
+    (v,) = o.violations
+    assert v.kind == "deadlock" and v.message.startswith("no move possible: A in WAIT, B in DONE")
+    assert v.trace[-1] == "middlebox: PONG arrives as NOISE ; A: rcv NOISE -> WAIT"
+    (plain,) = run_checks(parse(ping().replace("A calls GO STOP,", "A calls GO,"), "ping.fsm"))
+    assert plain.ok
+
+
+def test_the_ends_clause_catches_ends_that_disagree():
+    """Without B following A's infinite mapping, a middlebox that strips the DSS from B's Data ACK
+    leaves A in FALLBACK and B in ESTABLISHED: both final, so only the `ends` clause tells."""
+    text = (ROOT / "spec" / "establishment.fsm").read_text()
+    follow = "ESTABLISHED   -> FALLBACK      : rcv DSS[INFINITE_MAPPING]"
+    (line,) = [t for t in text.splitlines() if t.startswith(follow)]
+    broken = text.replace(line + "\n", "")
+    dss = [o for o in run_checks(parse(broken, "e.fsm")) if o.scenario == "dss"]
+    assert [v.kind for o in dss for v in o.violations] == ["deadlock", "cannot finish"]
+    assert dss[0].violations[0].message.startswith("no move possible: A in FALLBACK, B in ESTABLISHED")
+    assert "A in FALLBACK, B in ESTABLISHED" in dss[0].violations[1].message
+    ends = "    ends A=ESTABLISHED B=ESTABLISHED or A=FALLBACK B=FALLBACK, reliable"
+    assert broken.count(ends) == 1
+    unchecked = [o for o in run_checks(parse(broken.replace(ends, "    reliable"), "e.fsm")) if o.scenario == "dss"]
+    assert unchecked[0].ok and ("FALLBACK", "ESTABLISHED") in unchecked[0].end_states
 
 
 def _spin_or_skip():

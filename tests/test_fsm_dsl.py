@@ -136,6 +136,9 @@ def test_grammar_ships_in_the_package():
             "reference 'RFC8684' should start with 'RFC '",
         ),
         (("B calls CLOSE", "B calls SHUT"), 21, 13, "unknown call SHUT (declare it with `call`)"),
+        (("assume ok true", "strip FIN to FIM"), 21, 33, "unknown signal FIM"),
+        (("assume ok true", "strip FIN to FIN"), 21, 26, "strip FIN to itself"),
+        (("assume ok true", "ends A=SHUT B=SHOT"), 21, 34, "unknown state SHOT"),
     ],
 )
 def test_errors_name_file_line_column_and_what(change, line, column, message):
@@ -212,6 +215,13 @@ def test_lark_stays_out_of_the_codecs_and_the_generated_machines():
     assert r.returncode == 0, r.stderr
 
 
+def test_the_middlebox_and_end_clauses():
+    m = parse(SMALL.replace("assume ok true", "strip ACK[FIN] to FIN, ends A=SHUT B=SHUT or A=OPEN B=SHUT"), "t.fsm")
+    (c,) = m.checks
+    assert c.strip == (("ACK[FIN]", "FIN"),)
+    assert c.ends == (("SHUT", "SHUT"), ("OPEN", "SHUT"))
+
+
 def test_shipped_specs_parse_without_warnings():
     from mptcpspec.fsm.static import problems
 
@@ -219,4 +229,5 @@ def test_shipped_specs_parse_without_warnings():
         m = load(ROOT / "spec" / f"{name}.fsm")
         assert m.name == name
         assert problems(m) == []
-        assert all(t.ref and t.ref.startswith("RFC 8684 ") for t in m.transitions)
+        # MPTCP's RFC, or TCP's for what a TCP host does anyway (retransmission, a closed host's RST)
+        assert all(t.ref and t.ref.startswith(("RFC 8684 ", "RFC 9293 ")) for t in m.transitions)

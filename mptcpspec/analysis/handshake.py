@@ -424,9 +424,10 @@ class Order:
 
 
 def _awaits_syn(obs: Observer, endpoint: str) -> bool:
-    """The endpoint waits for the SYN/ACK: each of its states has a transition on one."""
+    """The endpoint waits for the SYN/ACK: each of its states has a transition on one that leaves
+    the state (a state that only acknowledges a retransmitted SYN/ACK has received one)."""
     t = obs.table
-    return all(any(t.options(st, ev) for ev in _RCV_SYN_ACK) for st in obs.states(endpoint))
+    return all(any(tr.target != st for ev in _RCV_SYN_ACK for tr in t.options(st, ev)) for st in obs.states(endpoint))
 
 
 def _window_scale(options: bytes) -> int | None:

@@ -18,8 +18,11 @@ Guards take the value the scenario assumes (true unless ``assume g false`` or ``
 ``any`` explores both values, each as its own branch). ``piggyback X on Y`` makes every ``Y`` an
 endpoint sends, once it has sent ``X`` before, carry ``X`` too (the receiver takes ``X`` first).
 ``COND when both did ACT...`` makes the condition hold only once each endpoint has performed one
-of the actions. A ``reliable`` check
-runs on the in-order channel only.
+of the actions. ``strip X to Y`` puts a middlebox on both channels that may remove an option
+(RFC 8684 Section 3.7): a message ``X`` may arrive as ``Y``, in either channel mode (each ``X`` is
+a branch: as sent, or stripped). ``ends A=S B=T or ...`` says which pairs of states a run may end
+in (finished: the endpoints in one of the pairs, both channels empty); without it, a run ends when
+both endpoints are in a final state. A ``reliable`` check runs on the in-order channel only.
 
 A received signal that the state has no transition for is dropped when the signal is
 ``discard`` or when the endpoint is in a final state (nothing left to process it); otherwise it
@@ -32,7 +35,8 @@ some values of the guards but not for others is an *unspecified event*, for the 
 
 Reported violations: unspecified receptions and events, deadlocks (no move possible and not
 finished), states from which finishing is impossible (livelocks included), and channel overflow.
-Finished means both endpoints in a final state with both channels empty. Each violation comes
+Finished means both endpoints in a final state (or in a pair of ``ends``) with both channels
+empty. Each violation comes
 with the shortest sequence of moves that leads to it.
 
 Each :class:`Outcome` also records what the runs used -- the transitions taken, the calls each
@@ -69,6 +73,8 @@ class Scenario:
     couplings: tuple[tuple[str, frozenset[str]], ...] = ()
     lossy: bool = False
     channel_bound: int = 8
+    strip: tuple[tuple[str, str], ...] = ()
+    ends: tuple[tuple[str, str], ...] = ()
 
     @property
     def mode(self) -> str:
@@ -85,6 +91,8 @@ class Scenario:
             couplings=tuple((c.condition, frozenset(c.actions)) for c in check.couplings),
             lossy=lossy,
             channel_bound=channel_bound,
+            strip=tuple(check.strip),
+            ends=tuple(check.ends),
         )
 
 
@@ -192,6 +200,10 @@ class _Explorer:
         self.track_done: set[str] = set().union(*self.couplings.values()) if self.couplings else set()
         self.conditions = [e for e, k in table.events.items() if k == "condition"]
         self.timers = [e for e, k in table.events.items() if k == "timer"]
+        self.strip: dict[str, list[str]] = {}
+        for sig, stripped in sc.strip:
+            self.strip.setdefault(sig, []).append(stripped)
+        self.ends = frozenset(sc.ends)
         self.splits: dict[tuple[str, str], Split] = {}
         self.taken: set[tuple[str, str, Transition[str]]] = set()
         self.calls: set[tuple[str, str]] = set()
@@ -299,10 +311,14 @@ class _Explorer:
         popped: GState = (*gs[:2], gs[2], gs[3][1:], *gs[4:]) if i == 0 else (*gs[:2], gs[2][1:], *gs[3:])
         branches: list[tuple[GState, list[str]]] = [(popped, [])]
         out: list[Move] = []
-        for sig in msg:
-            ev = f"rcv {sig}"
+        for sent in msg:
             nxt_branches: list[tuple[GState, list[str]]] = []
-            for cur, labels in branches:
+            for sig, cur, labels in (
+                (sig, cur, labels + ([f"middlebox: {sent} arrives as {sig}"] if sig != sent else []))
+                for sig in self.variants(sent)
+                for cur, labels in branches
+            ):
+                ev = f"rcv {sig}"
                 s = _state(cur, i)
                 enabled, gap = self.split(s, ev)
                 if not enabled and gap is None and (ev in self.t.discard or s in self.t.finals):
@@ -327,6 +343,13 @@ class _Explorer:
             branches = nxt_branches
         return out + [(" ; ".join(labels), g) for g, labels in branches]
 
+    def variants(self, sig: str) -> list[str]:
+        """``sig`` and what the middlebox of ``strip`` clauses may turn it into (repeatedly)."""
+        out = [sig]
+        for s in out:
+            out += [x for x in self.strip.get(s, ()) if x not in out]
+        return out
+
     @staticmethod
     def _fact(gs: GState, i: int, fact: Fact) -> GState:
         if i == 0:
@@ -334,7 +357,11 @@ class _Explorer:
         return (*gs[:5], gs[5] | {fact})
 
     def finished(self, gs: GState) -> bool:
-        return gs[0] in self.t.finals and gs[1] in self.t.finals and not gs[2] and not gs[3]
+        if gs[2] or gs[3]:
+            return False
+        if self.ends:
+            return (gs[0], gs[1]) in self.ends
+        return gs[0] in self.t.finals and gs[1] in self.t.finals
 
     def run(self) -> Outcome:
         t = self.t

@@ -203,7 +203,8 @@ class Coupling:
 
 @dataclass(frozen=True, kw_only=True)
 class Check:
-    """``check name "doc" : A calls ..., B calls ..., piggyback X on Y, assume g any, C when both did ..., reliable``.
+    """``check name "doc" : A calls ..., B calls ..., piggyback X on Y, assume g any, C when both did ...,
+    strip X to Y, ends A=S B=T or ..., reliable``.
 
     A scenario for the dynamic checks: two endpoints ``A`` and ``B`` of the machine, joined by
     one channel each way, each allowed to make the listed calls.
@@ -217,6 +218,8 @@ class Check:
     assume: tuple[tuple[str, bool | None], ...] = ()  # guard -> True / False / None (either)
     couplings: tuple[Coupling, ...] = ()
     reliable: bool = False  # only the in-order, lossless channel
+    strip: tuple[tuple[str, str], ...] = ()  # (signal, what a middlebox may deliver instead)
+    ends: tuple[tuple[str, str], ...] = ()  # (state of A, state of B) a run may end in; () = both final
     line: int
     column: int
 

@@ -288,6 +288,15 @@ class _ToNodes(Transformer[Token, list[_Decl]]):
     def reliable_clause(self, meta: Meta, items: Items) -> tuple[str]:
         return ("reliable",)
 
+    def strip_clause(self, meta: Meta, items: Items) -> tuple[str, Token, Token]:
+        return ("strip", items[0], items[1])
+
+    def end_pair(self, meta: Meta, items: Items) -> tuple[Token, Token]:
+        return (items[0], items[1])
+
+    def ends_clause(self, meta: Meta, items: Items) -> tuple[str, list[tuple[Token, Token]]]:
+        return ("ends", list(items))
+
     def check(self, meta: Meta, items: Items) -> _Decl:
         name = items[0]
         doc = _string(items[1]) if len(items) > 1 and isinstance(items[1], Token) and items[1].type == "STRING" else ""
@@ -581,10 +590,21 @@ class _Builder:
         assume: list[tuple[str, bool | None]] = []
         couplings: list[Coupling] = []
         reliable = False
+        strip: list[tuple[str, str]] = []
+        ends: list[tuple[str, str]] = []
         for clause in clauses:
             kind = clause[0]
             if kind == "reliable":
                 reliable = True
+            elif kind == "strip":
+                if all([self._known(namespaces, "signal", tok, "signal") for tok in clause[1:]]):
+                    if clause[1] == clause[2]:
+                        self.err(_line(clause[1]), _col(clause[1]), f"strip {clause[1]} to itself")
+                    strip.append((str(clause[1]), str(clause[2])))
+            elif kind == "ends":
+                for pair in clause[1]:
+                    if all([self._known(namespaces, "state", tok, "state") for tok in pair]):
+                        ends.append((str(pair[0]), str(pair[1])))
             elif kind == "calls":
                 for tok in clause[2]:
                     loc = namespaces.local.get(str(tok))
@@ -622,6 +642,8 @@ class _Builder:
             assume=tuple(assume),
             couplings=tuple(couplings),
             reliable=reliable,
+            strip=tuple(strip),
+            ends=tuple(ends),
             line=d.line,
             column=d.column,
         )

@@ -58,9 +58,14 @@ def to_promela(m: Machine, check: Check, lossy: bool, bound: int = 8) -> str:
     ]
     out += [f"#define {st[s]} {i}" for i, s in enumerate(t.states)]
     final = " || ".join(f"st[E] == {st[f]}" for f in t.finals)
+    done = (
+        " || ".join(f"(st[0] == {st[a]} && st[1] == {st[b]})" for a, b in check.ends)
+        if check.ends
+        else "FINAL(0) && FINAL(1)"
+    )
     out += [
         f"#define FINAL(E) ({final})",
-        "#define FINISHED (FINAL(0) && FINAL(1) && empty(ch[0]) && empty(ch[1]))",
+        f"#define FINISHED (({done}) && empty(ch[0]) && empty(ch[1]))",
         f"byte st[2] = {st[t.initial]};",
         f"chan ch[2] = [{bound}] of {{ mtype, mtype }};",
     ]
@@ -89,6 +94,10 @@ def to_promela(m: Machine, check: Check, lossy: bool, bound: int = 8) -> str:
             elif a.name in track_did:
                 body.append(f"{ind}did_{_id('', a.name)}[{me}] = 1;")
         return body
+
+    def strip(var: str) -> list[str]:
+        """A middlebox may deliver a stripped signal instead (``strip X to Y``), repeatedly."""
+        return [f"if :: {var} == {sig[a]} -> {var} = {sig[b]} :: true fi;" for _ in check.strip for a, b in check.strip]
 
     for me in (0, 1):
         out.append(f"inline handle_{me}(s) {{")
@@ -140,7 +149,9 @@ def to_promela(m: Machine, check: Check, lossy: bool, bound: int = 8) -> str:
                     out += ["       " + line for line in pre]
                     out += apply(tr, me, "       ")
                     out.append("     }")
-        out.append(f"  :: atomic {{ nempty(ch[{other}]) -> ch[{other}]?m1,m2; handle_{me}(m1);")
+        out.append(f"  :: atomic {{ nempty(ch[{other}]) -> ch[{other}]?m1,m2;")
+        out += ["       " + line for line in strip("m1") + strip("m2")]
+        out.append(f"       handle_{me}(m1);")
         out.append(f"       if :: m2 != NONE -> handle_{me}(m2) :: else -> skip fi }}")
         out.append("  od")
         out.append("}")
