@@ -235,46 +235,66 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def _timestamps(options: bytes) -> tuple[int, int] | None:
+def _option(options: bytes, kind: int, subtype: int | None = None) -> bytes | None:
+    """The first option ``kind`` (an MPTCP option of ``subtype``) of an options area, whole."""
     i = 0
     while i < len(options):
-        kind = options[i]
-        if kind in (0, 1):
+        if options[i] in (0, 1):
             i += 1
             continue
         if i + 1 >= len(options) or options[i + 1] < 2:
             return None
-        if kind == 8 and options[i + 1] == 10:
-            return struct.unpack_from("!II", options, i + 2)
+        opt = options[i : i + options[i + 1]]
+        if opt[0] == kind and (subtype is None or len(opt) > 2 and opt[2] >> 4 == subtype):
+            return opt
         i += options[i + 1]
     return None
 
 
+def _data_ack(options: bytes) -> tuple[int, int] | None:
+    """(DATA_ACK, its length in octets) of a DSS option in an options area."""
+    dss = _option(options, 30, 2)
+    if dss is None or len(dss) < 4 or not dss[3] & 0x01:
+        return None
+    size = 8 if dss[3] & 0x02 else 4
+    return int.from_bytes(dss[4 : 4 + size], "big"), size
+
+
 def zero_window_probe(cap, src: str) -> bytes:
-    """An Ethernet frame: what a stack that probes a zero window with one octet of new data sends
-    next from ``src`` (the last TCP segment ``src`` sent in ``cap``, on an Ethernet link): its
-    Ethernet and IPv4 header, its ACK number and window, the sequence number after the highest
-    one it sent, its timestamps, one octet.  Linux itself probes with a segment one below it (a
-    keep-alive, to Wireshark), and MPTCP's own probe of one octet waits for the subflow's window."""
-    frames = [(f, _decode(lt, f)) for lt, f in cap.frames()]
-    mine = [(f, p) for f, p in frames if p is not None and str(p.src) == src]
-    if not mine:
-        raise LabError(f"{cap.path.name}: no segment from {src} to take a probe from")
+    """An Ethernet frame: the probe of one octet of new data into a zero window that other stacks
+    send, as MPTCP would send it next from ``src`` on its subflow in ``cap`` (an Ethernet capture):
+    the Ethernet and IPv4 header, ACK number, window and timestamps of the last segment ``src``
+    sent, the sequence number after the highest one it sent, and a DSS as MPTCP's own probe has:
+    its DATA_ACK, a mapping of the octet before the peer's DATA_ACK (one octet already received,
+    sent again) to that sequence number.  Linux probes the subflow with a segment one below it (a
+    keep-alive, to Wireshark); MPTCP's own probe of one octet waits for the subflow's window."""
+    segs = [(f, _decode(lt, f)) for lt, f in cap.frames()]
+    mine = [(f, p) for f, p in segs if p is not None and str(p.src) == src]
+    theirs = [p for _, p in segs if p is not None and str(p.dst) == src]
+    if not mine or not theirs:
+        raise LabError(f"{cap.path.name}: no segments of {src} to take a probe from")
     frame, last = mine[-1]
-    nxt = last.seq
+    isn, nxt = last.seq, last.seq
     for _, p in mine:
         if p.sport == last.sport:
             nxt = _later(nxt, (p.seq + p.seg_len) & 0xFFFFFFFF)
-    ts = _timestamps(last.options)
-    options = b"" if ts is None else struct.pack("!BBBBII", 1, 1, 8, 10, *ts)
+            if p.flags & 0x02:
+                isn = p.seq
+    ts, ours, peers = _option(last.options, 8), _data_ack(last.options), _data_ack(theirs[-1].options)
+    if ts is None or ours is None or peers is None or peers[1] != 8:
+        raise LabError(f"{cap.path.name}: no timestamps, DATA_ACK or 64-bit peer DATA_ACK to copy into a probe")
+    ack, size = ours
+    flags = 0x01 | 0x04 | 0x08 | (0x02 if size == 8 else 0)  # A, M, m (, a)
+    dss = struct.pack("!BBBB", 30, 4 + size + 8 + 4 + 2, 2 << 4, flags) + ack.to_bytes(size, "big")
+    dss += struct.pack("!QIH", (peers[0] - 1) & (2**64 - 1), (nxt - isn) & 0xFFFFFFFF, 1)
+    options = b"\x01\x01" + ts + dss
+    options += b"\x01" * (-len(options) % 4)
     head = struct.pack(
         "!HHIIHHHH", last.sport, last.dport, nxt, last.ack, (5 + len(options) // 4) << 12 | 0x18, last.window, 0, 0
     )
-    payload = b"\x00"
     ihl = (frame[14] & 0x0F) * 4
-    src_ip, dst_ip = frame[26:30], frame[30:34]
-    tcp = head + options + payload
-    pseudo = src_ip + dst_ip + struct.pack("!BBH", 0, 6, len(tcp))
+    tcp = head + options + b"\x00"
+    pseudo = frame[26:30] + frame[30:34] + struct.pack("!BBH", 0, 6, len(tcp))
     tcp = tcp[:16] + struct.pack("!H", _checksum(pseudo + tcp)) + tcp[18:]
     ip = bytearray(frame[14 : 14 + ihl])
     ip[2:4] = struct.pack("!H", ihl + len(tcp))
