@@ -330,6 +330,26 @@ def test_spin_catches_the_broken_copies_too():
         assert not res.ok and res.errors == 1, res.detail[-800:]
 
 
+def test_spin_follows_the_middlebox_and_the_ends():
+    """spin sees what the explorer sees with `strip` and `ends`: the join's middlebox check fails
+    without A's answer to a SYN/ACK stripped of MP_JOIN, the establishment's dss check without B
+    following A's infinite mapping (both ends final, but not a pair `ends` lists)."""
+    _spin_or_skip()
+    from mptcpspec.fsm.promela import verify
+
+    for name, scenario, line in [
+        ("join", "middlebox", "SYN_SENT        -> FAILED          : rcv SYN_ACK / snd RST"),
+        ("establishment", "dss", "ESTABLISHED   -> FALLBACK      : rcv DSS[INFINITE_MAPPING]"),
+    ]:
+        text = (ROOT / "spec" / f"{name}.fsm").read_text()
+        (full,) = [t for t in text.splitlines() if t.startswith(line)]
+        for spec, ok in ((text, True), (text.replace(full + "\n", ""), False)):
+            m = parse(spec, f"{name}.fsm")
+            m = dataclasses.replace(m, checks=tuple(c for c in m.checks if c.name == scenario))
+            (res,) = verify(m, modes=(False,))
+            assert res.ok is ok, res.detail[-800:]
+
+
 def test_promela_text_is_self_contained():
     from mptcpspec.fsm.promela import to_promela
 
