@@ -174,3 +174,46 @@ def test_io_stat_counts_only_fields_a_filter_names(capsys):
     assert count("-z", "io,stat,0,COUNT(tcp.len),tcp.len>0") == 119
     assert count("-Y", "tcp.len > 0", "-z", "io,stat,0,COUNT(tcp.len)") == 119
     assert count("-z", "io,stat,0,COUNT(tcp.len)", "-z", "conv,tcp,tcp.len>0") == 119
+
+
+# --------------------------------------------------------------------------- expert
+
+
+@pytest.mark.parametrize(
+    ("arg", "lowest", "text"),
+    [
+        ("expert", 3, None),
+        ("expert,error", 0, None),
+        ("expert,Warn", 1, None),  # tshark compares the level's name without case
+        ("expert,note,tcp.port==5201", 2, "tcp.port==5201"),
+        ("expert,chat,", 3, None),
+        ("expert,tcp.len>0", 3, "tcp.len>0"),
+    ],
+)
+def test_expert_parsed(arg, lowest, text):
+    s = parse_stat(arg)
+    assert s.lowest == lowest
+    assert (s.keep.text if s.keep is not None else None) == text
+
+
+def test_expert_filter_error_worded_as_tshark():
+    with pytest.raises(StatsError) as e:
+        parse_stat("expert,warn,tcp.len>")
+    assert str(e.value).startswith('Expert tap error (Filter "tcp.len>" is invalid - ') and str(e.value).endswith(")!")
+
+
+def test_every_expert_key_has_a_group():
+    from mptcpspec.analysis.expert import KINDS
+    from mptcpspec.stats.expert import GROUPS, TSHARK
+
+    assert set(GROUPS) == set(KINDS)
+    assert set(GROUPS.values()) <= {"Checksum", "Sequence", "Malformed", "Protocol", "Security", "Undecoded"}
+    assert set(TSHARK) <= set(KINDS)
+
+
+def test_expert_level_keeps_the_more_severe(capsys):
+    _, everything, _ = run(capsys, "dissect", "-r", str(DATA / "v4-fastclose.pcap"), "-q", "-z", "expert")
+    _, warns, _ = run(capsys, "dissect", "-r", str(DATA / "v4-fastclose.pcap"), "-q", "-z", "expert,warn")
+    assert "\nChats (" in everything and "\nNotes (" in everything
+    assert warns.startswith("\nWarns (") and "\nChats (" not in warns and "\nNotes (" not in warns
+    assert warns in everything

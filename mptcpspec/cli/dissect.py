@@ -157,7 +157,7 @@ def cmd_dissect(args: argparse.Namespace) -> int:
         if args.write == "-":
             raise CommandError(ExitCode.USAGE, "-z prints to standard output, where -w - writes the capture")
         try:
-            stats = Statistics([parse_stat(z) for z in args.z])
+            stats = Statistics([parse_stat(z) for z in args.z], tree=args.T != "text")
         except StatsError as e:
             raise CommandError(ExitCode.USAGE, str(e)) from None
     folder = None

@@ -43,11 +43,21 @@ class Statistics:
 
     __slots__ = ("stats", "first_ns", "elapsed_ns")
 
-    def __init__(self, stats: Sequence[Statistic]) -> None:
+    def __init__(self, stats: Sequence[Statistic], *, tree: bool = False) -> None:
+        """``tree``: tshark would build a protocol tree for another reason (``-T fields``,
+        ``-T json``): some items exist only then (:data:`mptcpspec.stats.expert.NOPS`)."""
         self.stats = tuple(stats)
         self.first_ns: int | None = None
         self.elapsed_ns = 0
         self.prime(f for s in self.stats for f in getattr(getattr(s, "keep", None), "fields", ()))
+        # tshark builds a tree for a tap with a filter and for io,stat (which needs the fields)
+        if tree or any(getattr(s, "keep", None) is not None or hasattr(s, "columns") for s in self.stats):
+            self.build_tree()
+
+    def build_tree(self) -> None:
+        for s in self.stats:
+            if hasattr(s, "tree"):
+                s.tree = True
 
     def feed(self, info: PacketInfo) -> None:
         ts = info.timestamp_ns
@@ -77,6 +87,8 @@ class Statistics:
         selects only what is printed)."""
         feed = self.feed
         self.prime(getattr(keep, "fields", ()))
+        if keep is not None:
+            self.build_tree()
         if keep is None:
 
             def every(info: PacketInfo) -> bool:

@@ -114,7 +114,7 @@ class Column:
                 raise StatsError(
                     f"{field} doesn't have integral values, so {calc}(*) calculations are not supported on it."
                 )
-        return cls(text, calc, field, display_filter(flt, "Couldn't register io,stat tap"))
+        return cls(text, calc, field, display_filter(flt, "Couldn't register io,stat tap: {}"))
 
     def values(self, info: PacketInfo) -> list[int]:
         """The field's values on a packet, as integers (nanoseconds for a time)."""

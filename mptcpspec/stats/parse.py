@@ -6,7 +6,7 @@
 >>> parse_stat("conv,udp")
 Traceback (most recent call last):
 mptcpspec.stats.base.StatsError: invalid -z argument "conv,udp"; it must be one of: conv,mptcp, conv,tcp, \
-endpoints,mptcp, endpoints,tcp, io,stat
+endpoints,mptcp, endpoints,tcp, expert, io,stat
 
 Each statistic takes a display filter after its name (``conv,tcp,FILTER``; ``expert[,LEVEL][,FILTER]``
 with LEVEL ``error``, ``warn``, ``note`` or ``chat``; ``io,stat,INTERVAL[,FILTER]...``, see
@@ -23,18 +23,18 @@ from mptcpspec.stats.conv import Conversations, Endpoints
 __all__ = ["STATS", "parse_stat", "display_filter"]
 
 #: The ``-z`` statistics there are, as tshark names them.
-STATS = ("conv,mptcp", "conv,tcp", "endpoints,mptcp", "endpoints,tcp", "io,stat")
+STATS = ("conv,mptcp", "conv,tcp", "endpoints,mptcp", "endpoints,tcp", "expert", "io,stat")
 
 
-def display_filter(text: str, tap: str) -> Filter | None:
-    """A statistic's filter, compiled (None for an empty one); ``tap`` names the statistic in the
-    error, as tshark's ``Couldn't register TAP tap: Filter "..." is invalid - ...``."""
+def display_filter(text: str, wording: str) -> Filter | None:
+    """A statistic's filter, compiled (None for an empty one); the error is ``wording`` with
+    ``{}`` replaced by tshark's ``Filter "..." is invalid - ...``."""
     if not text.strip():
         return None
     try:
         return compile_filter(text)
     except FilterError as e:
-        raise StatsError(f'{tap}: Filter "{text}" is invalid - {e.reason} (column {e.column})') from None
+        raise StatsError(wording.format(f'Filter "{text}" is invalid - {e.reason} (column {e.column})')) from None
 
 
 def parse_stat(arg: str) -> Statistic:
@@ -49,10 +49,14 @@ def parse_stat(arg: str) -> Statistic:
         from mptcpspec.stats.iostat import IoStat  # imports this module
 
         return IoStat.parse(arg)
+    if name == "expert":
+        from mptcpspec.stats.expert import ExpertStat  # imports this module
+
+        return ExpertStat.parse(rest)
     text = rest[1:] if rest.startswith(",") else None
     kind = name.split(",")[1]
     if name.startswith("conv"):
-        keep = None if text is None else display_filter(text, "Couldn't register conversations tap")
+        keep = None if text is None else display_filter(text, "Couldn't register conversations tap: {}")
         return Conversations(kind, keep, text)
-    keep = None if text is None else display_filter(text, "Couldn't register endpoint tap")
+    keep = None if text is None else display_filter(text, "Couldn't register endpoint tap: {}")
     return Endpoints(kind, keep, text)
