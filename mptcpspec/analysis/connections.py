@@ -100,6 +100,53 @@ def _shown_cut(pkt: Packet, found: Found) -> bool:
     )
 
 
+def _cut_area(pkt: Packet, conn: Connection | None, sf: Subflow, flags: int, cut_syns: set[int]) -> Found:
+    """The MPTCP options of an area the snapshot length cut (the cut one last); a SYN's subflow noted."""
+    if flags & _SYN:
+        cut_syns.add(sf.index)
+    area = pkt.hdr_len - 20 if pkt.hdr_len else None
+    return decode_mptcp_options(pkt.options, conn.version if conn is not None else None, cut=True, size=area)
+
+
+def _followed(
+    ctx: PacketContext, found: Found, sf: Subflow, flags: int
+) -> tuple[list[MptcpOption | MalformedOption | CutOption], Dss | None]:
+    """Of options with a malformed or cut one: those the analysis follows (the malformed ones
+    reported), and what a cut DSS says for certain.  Of a cut option only what it says for certain
+    is followed (captured_option); an MP_CAPABLE after the SYNs, only with its keys or its
+    connection known."""
+    mptcp: list[MptcpOption | MalformedOption | CutOption] = [
+        o for o in found if type(o) is not MalformedOption and type(o) is not CutOption
+    ]
+    for o in found:
+        if isinstance(o, MalformedOption):
+            ctx.expert("mptcp.option.malformed", str(o.error))
+    last = found[-1]
+    part = captured_option(last) if isinstance(last, CutOption) else None
+    if type(part) is MpCapable:
+        if flags & _SYN or sf.conn is not None or part.receiver_key is not None:
+            mptcp.append(part)
+        return mptcp, None
+    return mptcp, part if isinstance(part, Dss) else None
+
+
+def _unjudged_gaps(sf: Subflow, table: SubflowTable, conns: list[Connection]) -> None:
+    """``sf`` is met unlinked: if the snapshot length cut its handshake, the data it carries may be
+    any connection's, so no gap of theirs is judged from now on."""
+    if sf.index in table.cut_syns:
+        for c in conns:
+            blind(c.sides[0])
+            blind(c.sides[1])
+
+
+def _mapping_hidden(sf: Subflow, d: int, rel: int) -> None:
+    """The snapshot length may have cut a mapping off the segment at relative sequence ``rel``: the
+    data after it is not judged unmapped (Mappings), and its side's first mapping not checked."""
+    sf.dirs[d].hidden = rel
+    if sf.conn is not None:
+        sf.conn.sides[sf.side(d)].checked_first = True
+
+
 def _may_hide_mapping(found: Found) -> bool:
     """Whether the snapshot length may have cut a mapping off a packet whose MPTCP options are
     ``found``: no DSS captured whole, nor a cut one whose flags say it has no mapping or whose
@@ -149,12 +196,13 @@ class OptionAreas:
 class SubflowTable:
     """The subflows of a capture, by their addresses and ports."""
 
-    __slots__ = ("flows", "subflows", "space")
+    __slots__ = ("flows", "subflows", "space", "cut_syns")
 
     def __init__(self, space: SequenceSpace) -> None:
         self.flows: dict[FlowKey, tuple[Subflow, int]] = {}
         self.subflows: list[Subflow] = []
         self.space = space
+        self.cut_syns: set[int] = set()  #: subflows whose SYN or SYN/ACK had its options cut
 
     def subflow_of(self, number: int, pkt: Packet, key: FlowKey) -> tuple[Subflow, int]:
         """The subflow of ``pkt`` (frame ``number``, flow ``key``) and its direction on it: made when new."""
@@ -208,7 +256,7 @@ class Analyzer:
         "_table",
         "_links",
         "_handshakes",
-        "_addresses",
+        "_parts",
         "_areas",
         "_reader",
         "_mappings",
@@ -216,7 +264,6 @@ class Analyzer:
         "_kept",
         "clock",
         "tcp",
-        "_cut_syns",
     )
 
     def __init__(self, *, verify: bool = True, reinjected_in: dict[int, tuple[int, ...]] | None = None) -> None:
@@ -234,9 +281,9 @@ class Analyzer:
         self._table = table = SubflowTable(space)
         self._links = links = Links(ctx, self._conns)
         self._handshakes = Handshakes(ctx, links, mappings)
-        self._addresses = Addresses(ctx)
         self._areas = areas = OptionAreas()
         self._reader = DssReader(ctx, space, mappings)
+        self._parts = (self._reader, self._handshakes, Addresses(ctx))  # each option to its part: _follow
         self._mappings = mappings
         self.clock = FrameClock()  #: the frames' times; a display stage tells it the frames it shows
         # The hot path's dictionaries, one lookup away (methods are called on their objects: a
@@ -244,7 +291,6 @@ class Analyzer:
         self._flows = table.flows
         self._kept = areas.kept
         self.tcp = TcpAnalyzer()  #: the subflow TCP analysis (``tcp.enabled = False``: PacketInfo.tcp None)
-        self._cut_syns: set[int] = set()  # subflows whose SYN or SYN/ACK had its options cut
 
     @property
     def verify(self) -> bool:
@@ -342,10 +388,7 @@ class Analyzer:
                 one_dss = len(found) == 1 and type(found[0]) is Dss
                 big = len(raw) > OPTION_SPACE
         elif cut:  # the snapshot length cut the options area: the options captured whole
-            if flags & _SYN:
-                self._cut_syns.add(sf.index)
-            area = pkt.hdr_len - 20 if pkt.hdr_len else None
-            found = decode_mptcp_options(raw, conn.version if conn is not None else None, cut=True, size=area)
+            found = _cut_area(pkt, conn, sf, flags, self._table.cut_syns)
             one_dss = len(found) == 1 and type(found[0]) is Dss
             big = False
         elif conn is None:
@@ -387,32 +430,16 @@ class Analyzer:
             else:
                 part = None
                 if any(type(o) is MalformedOption or type(o) is CutOption for o in found):
-                    mptcp = [o for o in found if type(o) is not MalformedOption and type(o) is not CutOption]
-                    for o in found:
-                        if isinstance(o, MalformedOption):
-                            ctx.expert("mptcp.option.malformed", str(o.error))
-                    # an option the snapshot length cut: only what it says for certain (captured_option)
-                    if type(last := found[-1]) is CutOption and (part := captured_option(last)) is not None:
-                        if type(part) is MpCapable and (
-                            flags & _SYN or sf.conn is not None or part.receiver_key is not None
-                        ):
-                            mptcp.append(part)  # after the SYNs, only with its keys or its connection known
-                dss = self._options(sf, d, number, mptcp)
-                if type(part) is Dss:  # its checksum unknown: the reader is told
+                    mptcp, part = _followed(ctx, found, sf, flags)
+                dss = _follow(ctx, self._parts, sf, d, number, mptcp)
+                if part is not None:  # a cut DSS: its checksum unknown, the reader is told
                     dss += (self._reader.dss(part, sf, d, number, cut=True),)
             conn = sf.conn
             if conn is None and mptcp and not (flags & _SYN and not flags & _ACK and type(mptcp[0]) is MpCapable):
                 conn = self._links.unlinked(sf, number)
-                if sf.index in self._cut_syns:
-                    # the snapshot length cut the handshake that tells its connection: the data it
-                    # carries may be any connection's, so no gap of theirs is judged from now on
-                    for c in self._conns:
-                        blind(c.sides[0])
-                        blind(c.sides[1])
+                _unjudged_gaps(sf, self._table, self._conns)
         if cut and _may_hide_mapping(found):
-            me.hidden = (seq - isn - me.syn_data) & M32
-            if sf.conn is not None:  # its first mapping may be the one hidden: not checked
-                sf.conn.sides[sf.side(d)].checked_first = True
+            _mapping_hidden(sf, d, (seq - isn - me.syn_data) & M32)
         payload_dsn = payload_dsn64 = mapping_frame = None
         from_client: bool | None
         master: bool | None
@@ -492,32 +519,39 @@ class Analyzer:
             t_first, t_prev, t_shown, self.tcp.feed(number, ts, pkt, sf.index, d, conn, found, sf.retransmissions),
         )  # fmt: skip
 
-    def _options(
-        self, sf: Subflow, d: int, number: int, mptcp: Sequence[MptcpOption | MalformedOption | CutOption]
-    ) -> tuple[DssInfo, ...]:
-        """Each MPTCP option of the packet to the part of the analysis that follows it; the DSS
-        options read."""
-        dss = []
-        for o in mptcp:
-            if isinstance(o, Dss):
-                dss.append(self._reader.dss(o, sf, d, number))
-            elif isinstance(o, MpCapable):
-                self._handshakes.mp_capable(o)
-            elif isinstance(o, MpJoinSyn | MpJoinSynAck | MpJoinAck):
-                self._handshakes.mp_join(o)
-            elif isinstance(o, AddAddr | AddAddrV0):
-                self._addresses.add_addr(o)
-            elif isinstance(o, RemoveAddr):
-                self._addresses.remove_addr(o)
-            elif isinstance(o, MpPrio):
-                self._addresses.mp_prio(o)
-            elif isinstance(o, MpFastclose):
-                self._handshakes.fastclose(o)
-            elif isinstance(o, MpTcpRst):
-                sf.tcprst = o
-                self._ctx.expert(
-                    "mptcp.tcprst",
-                    f"subflow reset, reason {getattr(o.reason, 'name', o.reason)}"
-                    + (" (transient)" if o.transient else ""),
-                )
-        return tuple(dss)
+
+def _follow(
+    ctx: PacketContext,
+    parts: tuple[DssReader, Handshakes, Addresses],
+    sf: Subflow,
+    d: int,
+    number: int,
+    mptcp: Sequence[MptcpOption | MalformedOption | CutOption],
+) -> tuple[DssInfo, ...]:
+    """Each MPTCP option of the packet to the part of the analysis that follows it; the DSS
+    options read."""
+    reader, handshakes, addresses = parts
+    dss = []
+    for o in mptcp:
+        if isinstance(o, Dss):
+            dss.append(reader.dss(o, sf, d, number))
+        elif isinstance(o, MpCapable):
+            handshakes.mp_capable(o)
+        elif isinstance(o, MpJoinSyn | MpJoinSynAck | MpJoinAck):
+            handshakes.mp_join(o)
+        elif isinstance(o, AddAddr | AddAddrV0):
+            addresses.add_addr(o)
+        elif isinstance(o, RemoveAddr):
+            addresses.remove_addr(o)
+        elif isinstance(o, MpPrio):
+            addresses.mp_prio(o)
+        elif isinstance(o, MpFastclose):
+            handshakes.fastclose(o)
+        elif isinstance(o, MpTcpRst):
+            sf.tcprst = o
+            ctx.expert(
+                "mptcp.tcprst",
+                f"subflow reset, reason {getattr(o.reason, 'name', o.reason)}"
+                + (" (transient)" if o.transient else ""),
+            )
+    return tuple(dss)
