@@ -11,8 +11,10 @@ tshark shows the fields of a cut option whose octets were all captured; so must 
 * tshark's mark of a dissection that ran into the cut (``_ws.short``) is on exactly the MPTCP
   packets whose MPTCP analysis neither shows.
 
-And what the cut hides concludes nothing: no checksum verdict, no mapping, no missing-checksum or
-missing-mapping item from a DSS whose fields were cut.
+And what the cut hides concludes nothing: at no cut does the analysis raise an expert item or find
+a mismatch that the whole capture lacks; a cut checksum has no verdict, a cut mapping is none.  A
+cut option keeps exactly the fields captured whole (a property over every option and cut point),
+and ``-T text`` and ``mptcpspec options`` show it as cut.
 """
 
 from __future__ import annotations
