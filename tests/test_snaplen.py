@@ -89,15 +89,20 @@ def editcap(src: Path, n: int, out: Path) -> Path:
     return out
 
 
+def stopped_at_cut(short: list[str]) -> bool:
+    """tshark's ``_ws.short`` says its dissection of the TCP header stopped (not a payload's)."""
+    return any(v.endswith((": TCP truncated]", ": MPTCP truncated]")) for v in short)
+
+
 def differences(
     path: Path, names: list[str], config_dir: Path, marks: dict | None = None, refused: Callable = lambda n: False
 ) -> tuple:
     """Our values against tshark's: the differences, the non-empty equal values per field, the
     number of frames with an option that the snapshot length cut, and the number of frames left
     out because tshark failed an assertion of its own on them (a "Dissector bug").  ``marks``:
-    filled with frame number -> (our PacketInfo, tshark's ``_ws.short``).  ``refused(frame)``: the
-    frame's option is malformed uncut (test_tshark_dissect's allowance: we refuse it, tshark shows
-    what fits; only its subtype is compared)."""
+    filled with frame number -> (our PacketInfo, tshark's ``_ws.short``, its ``_ws.malformed``).
+    ``refused(frame)``: the frame's option is malformed uncut (test_tshark_dissect's allowance: we
+    refuse it, tshark shows what fits; only its subtype is compared)."""
     theirs = tshark_mptcp_fields(path, [*names, "_ws.malformed", "_ws.short"], config_dir=config_dir)
     infos, ours = [], {}
     writer = FieldsWriter(io.StringIO(), names, {"separator": "\x1e", "aggregator": "\x1f"})
@@ -108,7 +113,7 @@ def differences(
         assert writer.row(info).split("\x1e") == ["\x1f".join(v) for v in ours[info.number].values()]
     q17 = _q17_frames(infos)  # where tshark's DSNs are wrong (as test_tshark_dissect allows)
     if marks is not None:
-        marks.update((i.number, (i, theirs[i.number]["_ws.short"])) for i in infos)
+        marks.update((i.number, (i, theirs[i.number]["_ws.short"], theirs[i.number]["_ws.malformed"])) for i in infos)
     problems, equal, cut, bugs = [], Counter(), 0, 0
     for info in infos:
         if any(v.startswith("[Dissector bug") for v in theirs[info.number]["_ws.malformed"]):
@@ -182,9 +187,15 @@ def every_cut(path: Path, tmp_path: Path, config_dir: Path) -> None:
     # each cut keeps every frame: frame m of the merged file is frame (m - 1) % len(whole) + 1 uncut
     whole = list(Dissection(path))
     bad = {i.number for i in whole if any(type(o) is MalformedOption for o in i.mptcp)}
+    marks: dict = {}
     problems, equal, cut, bugs = differences(
-        merged, OPTION_NAMES, config_dir, refused=lambda m: (m - 1) % len(whole) + 1 in bad
+        merged, OPTION_NAMES, config_dir, marks, refused=lambda m: (m - 1) % len(whole) + 1 in bad
     )
+    # where tshark's dissection of the options stops, as PacketInfo.cut_short says
+    wrong = [
+        m for m, (i, short, malformed) in marks.items() if not malformed and i.cut_short is not stopped_at_cut(short)
+    ]
+    assert not wrong, wrong[:20]
     assert not problems, f"{len(problems)} difference(s) from tshark:\n" + "\n".join(problems[:30])
     print(
         f"\n{path.name}: {len(lengths)} cuts, {cut} cut options, {sum(equal.values())} values equal to tshark's; "
@@ -220,12 +231,14 @@ def test_mptcp_fields_when_the_keys_were_captured(path, tmp_path, config_dir):
         problems, equal, _, bugs = differences(cut, MPTCP_NAMES, config_dir, marks)
         assert not bugs
         assert not problems, f"-s {n}: {len(problems)} difference(s) from tshark:\n" + "\n".join(problems[:30])
-        for info, short in marks.values():
+        for info, short, _ in marks.values():
+            stopped = stopped_at_cut(short)
+            assert info.cut_short is stopped, (n, info.number, short)  # every packet, MPTCP or not
             p = info.packet
             if p is None or not p.options_cut or not info.mptcp or info.mptcp_stream is None:
                 continue
             cut_shown[info.mptcp_shown] += 1
-            assert bool(short) is not info.mptcp_shown, (n, info.number)
+            assert stopped is not info.mptcp_shown, (n, info.number)
     assert cut_shown[False] > 0, cut_shown
     if path.name == "v4-checksum.pcap":  # cut in the DSS checksum alone, which tshark never reads
         assert cut_shown[True] > 0, cut_shown

@@ -27,6 +27,7 @@ from mptcpspec.analysis.model import (
     IPAddress,
     PacketInfo,
     Subflow,
+    stops_at_cut,
 )
 from mptcpspec.analysis.seqspace import M32, M64, SequenceSpace, blind
 from mptcpspec.analysis.tcpanalysis import TcpAnalyzer
@@ -42,7 +43,6 @@ from mptcpspec.codec.options import (
     DssFlags,
     MalformedOption,
     MpCapable,
-    MpExperimental,
     MpFastclose,
     MpJoinAck,
     MpJoinSyn,
@@ -50,7 +50,6 @@ from mptcpspec.codec.options import (
     MpPrio,
     MptcpOption,
     MpTcpRst,
-    MptcpUnknown,
     Nop,
     RemoveAddr,
     Subtype,
@@ -74,30 +73,6 @@ _KEPT = 256  # option areas kept by OptionAreas
 _info = fast_constructor(PacketInfo)
 #: (source, source port, destination, destination port, IP version), the addresses as integers
 FlowKey = tuple[int, int, int, int, int]
-
-
-# Of an option cut by the snapshot length, the fields Wireshark 4.0 does not read: a cut in them
-# leaves its dissection whole (the DSS checksum it never shows; what follows an unknown subtype).
-_UNREAD: dict[type, frozenset[str]] = {
-    Dss: frozenset({"checksum"}),
-    MpExperimental: frozenset({"bits", "payload"}),
-    MptcpUnknown: frozenset({"subtype", "bits", "payload"}),
-}
-
-
-def _shown_cut(pkt: Packet, found: Found) -> bool:
-    """Whether Wireshark 4.0 shows its MPTCP analysis on a packet whose options the snapshot length
-    cut: only when its dissection of the options read nothing past the cut, that is, when the cut
-    fell inside an MPTCP option that ends the area, and in fields of it that Wireshark does not read."""
-    last = found[-1]
-    return (
-        type(last) is CutOption
-        and last.option_class is not None
-        and last.length is not None
-        and last.offset + last.length == pkt.hdr_len - 20
-        and set(last.cut_fields) <= _UNREAD.get(last.option_class, frozenset())
-        and not any(type(o) is MalformedOption for o in found)
-    )
 
 
 def _cut_area(pkt: Packet, conn: Connection | None, sf: Subflow, flags: int, cut_syns: set[int]) -> Found:
@@ -514,7 +489,7 @@ class Analyzer:
             number, ts, caplen, orig_len, pkt, found, None, sf.index, tcp_seq, tcp_ack, stream, from_client,
             master, dss, payload_dsn, payload_dsn64, mapping_frame, tuple(reinj) if reinj else (),
             tuple(checks) if checks else (), shown, sf, conn, None,
-            stream is not None and bool(found) and (mptcp is found if not cut else _shown_cut(pkt, found)),
+            stream is not None and bool(found) and (mptcp is found if not cut else not stops_at_cut(pkt, found)),
             later.get(number, ()) if later else (), (),
             t_first, t_prev, t_shown, self.tcp.feed(number, ts, pkt, sf.index, d, conn, found, sf.retransmissions),
         )  # fmt: skip

@@ -24,8 +24,10 @@ from mptcpspec.codec.options import (
     Dss,
     MalformedOption,
     MpCapableFlags,
+    MpExperimental,
     MptcpOption,
     MpTcpRst,
+    MptcpUnknown,
     TcpOptions,
     decode_tcp_options,
 )
@@ -43,6 +45,7 @@ __all__ = [
     "DssMemo",
     "DssInfo",
     "PacketInfo",
+    "stops_at_cut",
     "Mapping",
     "Address",
     "Direction",
@@ -74,6 +77,30 @@ class DssInfo:
     dsn: int | None = None  #: relative to the sender's IDSN (mptcp.dsn)
     ack64: int | None = None  #: DATA_ACK expanded to 64 bits
     ack: int | None = None  #: relative to the receiver's IDSN... of the data it acknowledges (mptcp.ack)
+
+
+# Of an MPTCP option cut by the snapshot length, the fields Wireshark 4.0 does not read: a cut in
+# them leaves its dissection whole (the DSS checksum it never shows; what follows an unknown subtype).
+_UNREAD: dict[type, frozenset[str]] = {
+    Dss: frozenset({"checksum"}),
+    MpExperimental: frozenset({"bits", "payload"}),
+    MptcpUnknown: frozenset({"subtype", "bits", "payload"}),
+}
+
+
+def stops_at_cut(pkt: Packet, found: Found) -> bool:
+    """Whether Wireshark 4.0's dissection of ``pkt``, whose options area the snapshot length cut and
+    whose MPTCP options are ``found``, reads past the cut (and so stops there): always, but where
+    the cut fell inside an MPTCP option that ends the area, in fields of it Wireshark does not read."""
+    last = found[-1] if found else None
+    return not (
+        isinstance(last, CutOption)
+        and last.option_class is not None
+        and last.length is not None
+        and last.offset + last.length == pkt.hdr_len - 20
+        and set(last.cut_fields) <= _UNREAD.get(last.option_class, frozenset())
+        and not any(type(o) is MalformedOption for o in found)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +148,13 @@ class PacketInfo:
     prev_shown_ns: int = 0
     #: the subflow-level TCP analysis of a TCP segment, as Wireshark's ``tcp.analysis``; None without TCP
     tcp: TcpAnalysis | None = None
+
+    @property
+    def cut_short(self) -> bool:
+        """Wireshark 4.0's dissection of this packet stopped at the snapshot length (its mark
+        ``_ws.short``): it then shows no TCP nor MPTCP analysis of it (:func:`stops_at_cut`)."""
+        p = self.packet
+        return p is not None and p.options_cut and stops_at_cut(p, self.mptcp)
 
     @property
     def options(self) -> TcpOptions | None:
