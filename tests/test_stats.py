@@ -174,6 +174,7 @@ def test_io_stat_counts_only_fields_a_filter_names(capsys):
     assert count("-z", "io,stat,0,COUNT(tcp.len),tcp.len>0") == 119
     assert count("-Y", "tcp.len > 0", "-z", "io,stat,0,COUNT(tcp.len)") == 119
     assert count("-z", "io,stat,0,COUNT(tcp.len)", "-z", "conv,tcp,tcp.len>0") == 119
+    assert count("-z", "io,stat,0,tcp.len>0", "-z", "io,stat,0,COUNT(tcp.len)") == 119  # drawn first
 
 
 # --------------------------------------------------------------------------- expert

@@ -12,7 +12,9 @@ Deliberate differences, each tested here for what it is:
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -25,6 +27,20 @@ from tests.tshark_fields import RECOMMENDED_PREFS
 
 ENCAP = tuple(sorted((DATA / "encap").glob("*.pcap")))
 STRAYS = tuple(sorted((DATA / "strays").glob("*.pcap")))
+#: (capture, -z) where the MPTCP analysis and tshark number a packet differently: frame 4 of
+#: v4-add-addr-no-keys, the v1 SYN of a second connection while the first one's keys are unknown,
+#: has tshark's mptcp.stream 1 and none of ours (tests/test_tshark_dissect does not read strays/)
+STREAM_DIFFERS = {("v4-add-addr-no-keys", "conv,mptcp")}
+
+
+def _params(files, z: str) -> list:
+    """Parameters (z, path) for each capture, the known differences marked."""
+    differs = pytest.mark.xfail(strict=True, reason="mptcp.stream differs")
+    return [
+        pytest.param(z, p, id=f"{z}-{p.stem}", marks=[differs] if (p.stem, z) in STREAM_DIFFERS else []) for p in files
+    ]
+
+
 FILES = [pytest.param(p, id=p.stem) for p in (*CAPTURES, *ENCAP)]
 #: the statistics compared on every capture
 WHOLE = ("conv,tcp", "conv,mptcp", "endpoints,tcp")
@@ -63,6 +79,11 @@ def test_same_table(capsys, z, path):
     assert ours(capsys, path, z) == tshark_stat(path, z)
 
 
+@pytest.mark.parametrize(("z", "path"), [param for z in WHOLE for param in _params(STRAYS, z)])
+def test_same_table_strays(capsys, z, path):
+    assert ours(capsys, path, z) == tshark_stat(path, z)
+
+
 @pytest.mark.parametrize("path", CAPTURES, ids=[p.stem for p in CAPTURES])
 @pytest.mark.parametrize("z", FILTERED)
 def test_same_table_filtered(capsys, z, path):
@@ -97,15 +118,46 @@ IOSTAT = (
 )
 
 
-@pytest.mark.parametrize("path", [*(pytest.param(p, id=p.stem) for p in CAPTURES), *corpus_params()])
-@pytest.mark.parametrize("z", IOSTAT)
+#: captures where the MPTCP analysis's mptcp.dsn and tshark's differ: without the keys (the capture
+#: starts after the handshake), tshark shows a DSN the analysis does not
+DSN_DIFFERS = {"v4-add-addr-no-keys", "v4-stray-ack"}
+
+
+def _io_params() -> list:
+    out = []
+    for z in IOSTAT:
+        for p in (*CAPTURES, *STRAYS):
+            marks = []
+            if "mptcp.dsn" in z and p.stem in DSN_DIFFERS:
+                marks = [pytest.mark.xfail(strict=True, reason="mptcp.dsn differs without the keys")]
+            out.append(pytest.param(z, p, id=f"{z}-{p.stem}", marks=marks))
+        out += [pytest.param(z, *c.values, id=f"{z}-{c.id}", marks=c.marks) for c in corpus_params()]
+    return out
+
+
+def io_blocks(text: str) -> dict[str, str]:
+    """The tables of IOSTAT, from the output of all of them at once (the last -z drawn first)."""
+    blocks = re.split(r"\n(?==+\n\| IO Statistics)", text)
+    assert blocks[0] == "" and len(blocks) == len(IOSTAT) + 1
+    return {z: "\n" + b for z, b in zip(IOSTAT, blocks[1:])}
+
+
+@functools.cache
+def tshark_io_stats(path: Path) -> dict[str, str]:
+    return io_blocks(tshark_stat(path, *reversed(IOSTAT)))
+
+
+@pytest.mark.parametrize(("z", "path"), _io_params())
 def test_same_io_stat(capsys, z, path):
-    assert ours(capsys, path, z) == tshark_stat(path, z)
+    """All of IOSTAT in one run, each table compared (one run: a field that one column's filter
+    names has values in every column, as in tshark)."""
+    assert io_blocks(ours(capsys, path, *reversed(IOSTAT)))[z] == tshark_io_stats(path)[z]
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem) for p in ENCAP])
-def test_same_io_stat_encapsulated(capsys, path):
-    z = IOSTAT[6]
+@pytest.mark.parametrize("z", ["io,stat,0.01,COUNT(tcp.len),MIN(tcp.len),SUM(frame.len)", "io,stat,0,COUNT(tcp.len)"])
+def test_same_io_stat_alone(capsys, z):
+    """Without a filter that names them, the fields have no values (in tshark's count too)."""
+    path = DATA / "v4-two-subflows.pcap"
     assert ours(capsys, path, z) == tshark_stat(path, z)
 
 

@@ -49,7 +49,10 @@ class Statistics:
         self.stats = tuple(stats)
         self.first_ns: int | None = None
         self.elapsed_ns = 0
-        self.prime(f for s in self.stats for f in getattr(getattr(s, "keep", None), "fields", ()))
+        # the fields any filter of the statistics names (a tap's, an io,stat column's)
+        keeps = [getattr(s, "keep", None) for s in self.stats]
+        keeps += [c.keep for s in self.stats for c in getattr(s, "columns", ())]
+        self.prime(f for k in keeps for f in getattr(k, "fields", ()))
         # tshark builds a tree for a tap with a filter and for io,stat (which needs the fields)
         if tree or any(getattr(s, "keep", None) is not None or hasattr(s, "columns") for s in self.stats):
             self.build_tree()
