@@ -73,8 +73,9 @@ class _Metas:
 
     def of(self, info: PacketInfo, stream: int, ports_of_peer: bool) -> tuple[_Addr, _Addr, int, int] | None:
         """The sender's meta for a packet of MPTCP stream ``stream`` (None: not an IP packet).  The
-        first MPTCP packet of a connection sets both sides: its sender's with ports, the peer's
-        swapped, with ports 0 as in tshark 4.0 (``ports_of_peer``: with the ports swapped too)."""
+        connection's first packet (its first MPTCP packet, which numbers it) sets both sides: its
+        sender's with ports, the peer's swapped, with ports 0 as in tshark 4.0 (``ports_of_peer``:
+        with the ports swapped too)."""
         p = info.packet
         if p is None:
             return None
@@ -83,7 +84,7 @@ class _Metas:
         if metas is None:
             metas = self.by_stream[stream] = [None, None]
         meta = metas[side]
-        if meta is None and (info.mptcp_shown or metas[1 - side] is None):
+        if meta is None:  # the connection's first packet counted: both sides are set at once
             meta = metas[side] = (p.src, p.dst, p.sport, p.dport)
             metas[1 - side] = (p.dst, p.src, p.dport, p.sport) if ports_of_peer else (p.dst, p.src, 0, 0)
         return meta
