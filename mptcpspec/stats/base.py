@@ -3,17 +3,14 @@ and the error of a ``-z`` argument that cannot be used."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
 
 from mptcpspec.analysis import PacketInfo
 from mptcpspec.codec.options import MalformedOption
+from mptcpspec.dissect.filters import Filter
 from mptcpspec.errors import MptcpspecError
 
-__all__ = ["Statistic", "StatsError", "Statistics", "Keep", "cut_short"]
-
-#: A compiled display filter (:func:`mptcpspec.dissect.filters.compile_filter`), or None for every packet.
-Keep = Callable[[PacketInfo], bool] | None
+__all__ = ["Statistic", "StatsError", "Statistics", "cut_short"]
 
 
 def cut_short(info: PacketInfo) -> bool:
@@ -26,15 +23,34 @@ class StatsError(MptcpspecError, ValueError):
     """A ``-z`` argument that cannot be used; the message is worded as tshark 4.0 words it."""
 
 
-class Statistic(Protocol):
-    """One ``-z`` statistic: fed every packet read, then drawn once."""
+class Statistic:
+    """One ``-z`` statistic: fed every packet read, then drawn once.  ``keep``: its display filter
+    (only the packets it matches count), None for every packet."""
+
+    keep: Filter | None = None
 
     def feed(self, info: PacketInfo, rel_ns: int) -> None:
         """One packet; ``rel_ns``: its time since the first frame of the capture (tshark's
         ``frame.time_relative``), in nanoseconds."""
+        raise NotImplementedError
 
     def render(self, elapsed_ns: int) -> str:
         """The table, as tshark prints it; ``elapsed_ns``: the capture's duration so far."""
+        raise NotImplementedError
+
+    def filter_fields(self) -> frozenset[str]:
+        """The fields its filters name (tshark builds them for every statistic of the run)."""
+        return self.keep.fields if self.keep is not None else frozenset()
+
+    def needs_tree(self) -> bool:
+        """tshark builds a protocol tree for it: a tap with a filter does."""
+        return self.keep is not None
+
+    def prime(self, fields: frozenset[str]) -> None:
+        """Fields that some display filter of the command names: only they have values."""
+
+    def build_tree(self) -> None:
+        """tshark builds a protocol tree in this run (some items exist only then)."""
 
 
 class Statistics:
@@ -49,18 +65,13 @@ class Statistics:
         self.stats = tuple(stats)
         self.first_ns: int | None = None
         self.elapsed_ns = 0
-        # the fields any filter of the statistics names (a tap's, an io,stat column's)
-        keeps = [getattr(s, "keep", None) for s in self.stats]
-        keeps += [c.keep for s in self.stats for c in getattr(s, "columns", ())]
-        self.prime(f for k in keeps for f in getattr(k, "fields", ()))
-        # tshark builds a tree for a tap with a filter and for io,stat (which needs the fields)
-        if tree or any(getattr(s, "keep", None) is not None or hasattr(s, "columns") for s in self.stats):
+        self.prime(frozenset().union(*(s.filter_fields() for s in self.stats)))
+        if tree or any(s.needs_tree() for s in self.stats):
             self.build_tree()
 
     def build_tree(self) -> None:
         for s in self.stats:
-            if hasattr(s, "tree"):
-                s.tree = True
+            s.build_tree()
 
     def feed(self, info: PacketInfo) -> None:
         ts = info.timestamp_ns
@@ -75,22 +86,19 @@ class Statistics:
     def render(self) -> str:
         return "".join(s.render(self.elapsed_ns) for s in reversed(self.stats))
 
-    def prime(self, fields: Iterable[str]) -> None:
-        """Fields that display filters of the command name (``-Y``): tshark builds those, and only
-        those, so only they have values in ``io,stat``'s calculations."""
-        fields = tuple(fields)
+    def prime(self, fields: frozenset[str]) -> None:
+        """Fields that display filters of the command name: tshark builds those, and only those,
+        so only they have values in ``io,stat``'s calculations."""
         for s in self.stats:
-            prime = getattr(s, "prime", None)
-            if prime is not None:
-                prime(fields)
+            s.prime(fields)
 
-    def tap(self, keep: Keep) -> Callable[[PacketInfo], bool]:
+    def tap(self, keep: Filter | None) -> Callable[[PacketInfo], bool]:
         """A packet predicate for the dissect loop: feeds every packet to the statistics, then
-        answers as ``keep`` does (statistics count every packet read, as tshark's taps: ``-Y``
-        selects only what is printed)."""
+        answers as ``keep`` (``-Y``) does (statistics count every packet read, as tshark's taps:
+        ``-Y`` selects only what is printed, and makes tshark build the fields it names)."""
         feed = self.feed
-        self.prime(getattr(keep, "fields", ()))
         if keep is not None:
+            self.prime(keep.fields)
             self.build_tree()
         if keep is None:
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv6Address
 
 from mptcpspec.analysis import PacketInfo
-from mptcpspec.stats.base import Keep, cut_short
+from mptcpspec.dissect.filters import Filter
+from mptcpspec.stats.base import Statistic, cut_short
 
 __all__ = ["Conversations", "Endpoints", "format_size", "seconds"]
 
@@ -90,10 +91,10 @@ class _Metas:
         return meta
 
 
-class Conversations:
+class Conversations(Statistic):
     """``-z conv,tcp[,FILTER]`` and ``-z conv,mptcp[,FILTER]``."""
 
-    def __init__(self, kind: str, keep: Keep = None, filter_text: str | None = None) -> None:
+    def __init__(self, kind: str, keep: Filter | None = None, filter_text: str | None = None) -> None:
         self.kind = kind  #: "tcp" or "mptcp"
         self.keep = keep
         self.filter_text = filter_text
@@ -178,10 +179,10 @@ def by_frames(rows: list[_Row]) -> list[_Row]:
     return sorted(rows, key=lambda r: -(r.rx_frames + r.tx_frames))
 
 
-class Endpoints:
+class Endpoints(Statistic):
     """``-z endpoints,tcp[,FILTER]`` and ``-z endpoints,mptcp[,FILTER]``."""
 
-    def __init__(self, kind: str, keep: Keep = None, filter_text: str | None = None) -> None:
+    def __init__(self, kind: str, keep: Filter | None = None, filter_text: str | None = None) -> None:
         self.kind = kind
         self.keep = keep
         self.filter_text = filter_text

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from mptcpspec.analysis import PacketInfo
 from mptcpspec.analysis.expert import KINDS, Severity
-from mptcpspec.stats.base import Keep, cut_short
+from mptcpspec.dissect.filters import Filter
+from mptcpspec.stats.base import Statistic, cut_short
 from mptcpspec.stats.parse import display_filter
 
 __all__ = ["ExpertStat", "GROUPS", "TSHARK"]
@@ -105,10 +106,10 @@ def _nops(options: bytes) -> int:
     return n
 
 
-class ExpertStat:
+class ExpertStat(Statistic):
     """The items counted: per section, (protocol, summary) -> [group, frequency], in the order met."""
 
-    def __init__(self, lowest: int = 3, keep: Keep = None) -> None:
+    def __init__(self, lowest: int = 3, keep: Filter | None = None) -> None:
         self.lowest = lowest  #: the least severe section kept (0: errors only ... 3: chats too)
         self.keep = keep
         self.sections: tuple[dict[tuple[str, str], list[str | int]], ...] = ({}, {}, {}, {})
@@ -135,8 +136,11 @@ class ExpertStat:
         else:
             entry[1] = int(entry[1]) + 1
 
+    def build_tree(self) -> None:
+        self.tree = True
+
     def feed(self, info: PacketInfo, rel_ns: int) -> None:
-        tcp = getattr(info, "tcp", None)
+        tcp = info.tcp
         tcp_items = tcp.experts if tcp is not None else ()
         if self.tree and info.packet is not None and _nops(info.packet.options) >= 4:
             n = 0

@@ -13,12 +13,11 @@ the command names it (tshark builds only those fields): ``COUNT(tcp.len)tcp.len`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from mptcpspec.analysis import PacketInfo
 from mptcpspec.dissect.fields import FIELDS
 from mptcpspec.dissect.filters import Filter
-from mptcpspec.stats.base import StatsError
+from mptcpspec.stats.base import Statistic, StatsError
 from mptcpspec.stats.fieldtypes import DOUBLED, field_type
 from mptcpspec.stats.parse import display_filter
 
@@ -196,19 +195,25 @@ class Column:
         return f" {counter:{val}d} |"
 
 
-class IoStat:
+class IoStat(Statistic):
     """``-z io,stat``: the columns, fed every packet; drawn as tshark 4.0 draws its table."""
 
     def __init__(self, interval: int | None, precision: int, columns: list[Column]) -> None:
         self.interval = interval  #: microseconds; None: the whole capture
         self.precision = precision  #: decimals of the interval as given
         self.columns = columns
-        self.primed: frozenset[str] = frozenset(c for col in columns if col.keep for c in col.keep.fields)
+        self.primed = self.filter_fields()
         self.last_us = 0
 
-    def prime(self, fields: Iterable[str]) -> None:
+    def prime(self, fields: frozenset[str]) -> None:
         """Fields that a display filter elsewhere in the command names: tshark builds them."""
-        self.primed = self.primed | frozenset(fields)
+        self.primed = self.primed | fields
+
+    def filter_fields(self) -> frozenset[str]:
+        return frozenset(f for c in self.columns if c.keep is not None for f in c.keep.fields)
+
+    def needs_tree(self) -> bool:
+        return True  # tshark's io,stat asks for the protocol tree (its calculations read fields)
 
     @classmethod
     def parse(cls, arg: str) -> IoStat:
