@@ -218,3 +218,27 @@ def test_expert_level_keeps_the_more_severe(capsys):
     assert "\nChats (" in everything and "\nNotes (" in everything
     assert warns.startswith("\nWarns (") and "\nChats (" not in warns and "\nNotes (" not in warns
     assert warns in everything
+
+
+def test_option_cut_short_is_tsharks_malformed_packet():
+    """An MPTCP option that ends before a field (tcpdump's mptcp-dss-oobr.pcap: a DSS of 3 octets)
+    is tshark's "Malformed Packet (Exception occurred)", group Malformed, protocol MPTCP, as tshark
+    4.0 counts it on that capture; another malformation keeps our summary."""
+    from mptcpspec.analysis import PacketInfo
+    from mptcpspec.analysis.expert import KINDS, expert
+    from mptcpspec.codec.options import MalformedOption
+    from mptcpspec.errors import DecodeError
+    from mptcpspec.stats.expert import ExpertStat
+
+    short = DecodeError("DSS", "flags", 19, "needs 1 octets, 0 left in the option")
+    other = DecodeError("DSS", None, 16, "a length the RFCs do not allow")
+    stat = ExpertStat()
+    for n, error in enumerate((short, other), 1):
+        bad = MalformedOption(kind=30, offset=16, data=b"\x1e\x03 ", error=error)
+        info = PacketInfo(n, 0, 60, 60, mptcp=(bad,), experts=(expert("mptcp.option.malformed", str(error)),))
+        stat.feed(info, 0)
+    assert stat.render(0) == (
+        "\nErrors (2)\n=============\n   Frequency      Group           Protocol  Summary\n"
+        "           1  Malformed              MPTCP  Malformed Packet (Exception occurred)\n"
+        f"           1  Malformed              MPTCP  {KINDS['mptcp.option.malformed'][1]}\n"
+    )
