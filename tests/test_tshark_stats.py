@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from mptcpspec.cli import main
-from tests.conftest import CAPTURES, DATA, corpus_params, need_tshark
+from tests.conftest import CAPTURES, DATA, corpus_params, need_tshark, need_wireshark
 from tests.tshark_fields import RECOMMENDED_PREFS
 
 ENCAP = tuple(sorted((DATA / "encap").glob("*.pcap")))
@@ -166,6 +166,17 @@ def test_io_stat_counts_what_the_capture_has(capsys):
     text = tshark_stat(DATA / "v4-loss.pcap", "io,stat,0,COUNT(tcp.analysis.retransmission)tcp.analysis.retransmission")
     row = [line for line in text.splitlines() if "<>" in line][0]
     assert int(row.split("|")[2]) > 0
+
+
+@pytest.mark.parametrize("snaplen", [60, 80, 120])
+@pytest.mark.parametrize("z", WHOLE)
+def test_same_table_cut_by_snaplen(capsys, tmp_path, z, snaplen):
+    """A packet whose options the snapshot length cut where tshark's dissection stops is in no TCP
+    or MPTCP table of tshark's (its taps never see it), nor of ours."""
+    for name in ("v4-two-subflows", "v4-reinjection"):
+        cut = tmp_path / f"{name}-{snaplen}.pcap"
+        subprocess.run([need_wireshark("editcap"), "-s", str(snaplen), DATA / f"{name}.pcap", cut], check=True)
+        assert ours(capsys, cut, z) == tshark_stat(cut, z), name
 
 
 # --------------------------------------------------------------------------- expert

@@ -10,13 +10,20 @@ from mptcpspec.codec.options import MalformedOption
 from mptcpspec.dissect.filters import Filter
 from mptcpspec.errors import MptcpspecError
 
-__all__ = ["Statistic", "StatsError", "Statistics", "cut_short"]
+__all__ = ["Statistic", "StatsError", "Statistics", "dissection_stops", "option_ends_early"]
 
 
-def cut_short(info: PacketInfo) -> bool:
+def option_ends_early(info: PacketInfo) -> bool:
     """An MPTCP option of the packet ends before a field it must hold: tshark's dissector throws
-    there ("Malformed Packet"), and the TCP and MPTCP taps never see the packet."""
+    there ("Malformed Packet (Exception occurred)")."""
     return any(isinstance(o, MalformedOption) and o.error.reason.endswith("left in the option") for o in info.mptcp)
+
+
+def dissection_stops(info: PacketInfo) -> bool:
+    """tshark's dissection of the packet stops before its TCP and MPTCP taps, which never see it:
+    an MPTCP option that ends early, or an options area cut by the snapshot length where tshark
+    stops (:attr:`PacketInfo.cut_short <mptcpspec.analysis.model.PacketInfo.cut_short>`)."""
+    return info.cut_short or (bool(info.mptcp) and option_ends_early(info))
 
 
 class StatsError(MptcpspecError, ValueError):

@@ -21,7 +21,7 @@ from ipaddress import IPv4Address, IPv6Address
 
 from mptcpspec.analysis import PacketInfo
 from mptcpspec.dissect.filters import Filter
-from mptcpspec.stats.base import Statistic, cut_short
+from mptcpspec.stats.base import Statistic, dissection_stops
 
 __all__ = ["Conversations", "Endpoints", "format_size", "seconds"]
 
@@ -104,7 +104,7 @@ class Conversations(Statistic):
 
     def feed(self, info: PacketInfo, rel_ns: int) -> None:
         p = info.packet
-        if p is None or (info.mptcp and cut_short(info)):
+        if p is None or dissection_stops(info):
             return
         if self.kind == "tcp":
             stream = info.tcp_stream
@@ -191,7 +191,7 @@ class Endpoints(Statistic):
 
     def feed(self, info: PacketInfo, rel_ns: int) -> None:
         p = info.packet
-        if p is None or (info.mptcp and cut_short(info)):
+        if p is None or dissection_stops(info):
             return
         if self.kind == "tcp":
             if info.tcp_stream is None:

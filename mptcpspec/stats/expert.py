@@ -15,7 +15,7 @@ from __future__ import annotations
 from mptcpspec.analysis import PacketInfo
 from mptcpspec.analysis.expert import KINDS, Severity
 from mptcpspec.dissect.filters import Filter
-from mptcpspec.stats.base import Statistic, cut_short
+from mptcpspec.stats.base import Statistic, option_ends_early
 from mptcpspec.stats.parse import display_filter
 
 __all__ = ["ExpertStat", "GROUPS", "TSHARK"]
@@ -154,7 +154,7 @@ class ExpertStat(Statistic):
         for severity, group, summary in tcp_items:
             self.add(_OF_NAME[severity.lower()], group, "TCP", summary)
         for e in info.experts:
-            if e.key == "mptcp.option.malformed" and cut_short(info):
+            if e.key == "mptcp.option.malformed" and option_ends_early(info):
                 group, protocol, summary = MALFORMED
             else:
                 group, protocol, summary = TSHARK.get(e.key) or (
