@@ -232,18 +232,31 @@ def _expert_params() -> list:
     return out
 
 
-@pytest.mark.parametrize(("z", "path"), _expert_params())
-def test_same_expert_items(capsys, z, path):
+def assert_same_expert_items(mine: str, theirs: str) -> None:
     """Every item tshark has, we have, as often and in the same order; ours besides are MPTCP's own."""
     from mptcpspec.analysis.expert import KINDS
 
-    ours_ = expert_rows(ours(capsys, path, z))
-    theirs = expert_rows(tshark_stat(path, z))
+    ours_ = expert_rows(mine)
     own = {meaning for _, meaning in KINDS.values()}
     assert _without(ours_, lambda _, r: r[1] == "MPTCP" and r[2] in own) == _without(
-        theirs, lambda label, r: (label, *r[:3]) == TSHARK_ONLY
+        expert_rows(theirs), lambda label, r: (label, *r[:3]) == TSHARK_ONLY
     )
     assert all(r[1] == "MPTCP" for rows in ours_.values() for r in rows if r[2] in own)
+
+
+@pytest.mark.parametrize(("z", "path"), _expert_params())
+def test_same_expert_items(capsys, z, path):
+    assert_same_expert_items(ours(capsys, path, z), tshark_stat(path, z))
+
+
+@pytest.mark.parametrize("snaplen", [60, 80, 120])
+@pytest.mark.parametrize("z", ["expert", "expert,note,tcp"])
+def test_same_expert_items_cut_by_snaplen(capsys, tmp_path, z, snaplen):
+    """Where tshark stops in a packet's options, only the items of its TCP header were raised."""
+    for name in ("v4-two-subflows", "v4-reinjection"):
+        cut = tmp_path / f"{name}-{snaplen}.pcap"
+        subprocess.run([need_wireshark("editcap"), "-s", str(snaplen), DATA / f"{name}.pcap", cut], check=True)
+        assert_same_expert_items(ours(capsys, cut, z), tshark_stat(cut, z))
 
 
 def test_expert_compares_something(capsys):

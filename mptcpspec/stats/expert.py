@@ -33,7 +33,7 @@ TSHARK: dict[str, tuple[str, str, str]] = {
 }
 #: tshark's item for an MPTCP option that ends before a field it must hold (its dissector throws)
 MALFORMED = ("Malformed", "MPTCP", "Malformed Packet (Exception occurred)")
-#: TCP's item for 4 NOP options in a packet, which tshark raises only while it builds a protocol
+#: TCP's item for 4 NOP options in a row (:func:`_four_nops`), which tshark raises only while it builds a protocol
 #: tree: when a display filter is in use (``-Y``, a ``-z`` filter), for ``io,stat``, ``-T fields``
 #: and ``-T json``
 NOPS = ("Warning", "Protocol", "4 NOP in a row - a router may have removed some options")
@@ -48,6 +48,9 @@ _HEADER = (
     "The urgent pointer field is nonzero",
     "TCP SYN-ACK",
 )
+#: TCP's items raised before its sequence analysis: the header's and the options' (a D-SACK, a TFO
+#: cookie); tshark stops before the analysis in a packet whose options the snapshot length cut
+_BEFORE_ANALYSIS = (*_HEADER, "D-SACK Sequence", "TCP SYN with TFO Cookie")
 
 #: Wireshark's expert group of each of our keys (a key not here: "Protocol")
 GROUPS: dict[str, str] = {
@@ -88,22 +91,29 @@ _OF_NAME = {"error": 0, "warning": 1, "warn": 1, "note": 2, "chat": 3}
 _OF_SEVERITY = {Severity.ERROR: 0, Severity.WARN: 1, Severity.NOTE: 2, Severity.CHAT: 3}
 
 
-def _nops(options: bytes) -> int:
-    """NOP options in a TCP options area (up to the end-of-list or a malformed length)."""
-    n = i = 0
-    end = len(options)
+def _four_nops(options: bytes) -> bool:
+    """tshark 4.0's test for "4 NOP in a row": NOPs counted in option order, the count kept across
+    other options and started again at a NOP on a 4-octet boundary (offsets from the TCP header's
+    start, the options at 20) after an earlier NOP."""
+    count = 0
+    i, end = 0, len(options)
     while i < end:
         kind = options[i]
         if kind == 0:
             break
         if kind == 1:
-            n += 1
+            if count == 0 or (20 + i) % 4:
+                count += 1
+                if count == 4:
+                    return True
+            else:
+                count = 0
             i += 1
         elif i + 1 < end and options[i + 1] >= 2:
             i += options[i + 1]
         else:
             break
-    return n
+    return False
 
 
 class ExpertStat(Statistic):
@@ -142,7 +152,9 @@ class ExpertStat(Statistic):
     def feed(self, info: PacketInfo, rel_ns: int) -> None:
         tcp = info.tcp
         tcp_items = tcp.experts if tcp is not None else ()
-        if self.tree and info.packet is not None and _nops(info.packet.options) >= 4:
+        if tcp_items and info.cut_short:  # tshark stops in the options: no item of the analysis after them
+            tcp_items = tuple(t for t in tcp_items if t[2].startswith(_BEFORE_ANALYSIS))
+        if self.tree and info.packet is not None and _four_nops(info.packet.options):
             n = 0
             while n < len(tcp_items) and tcp_items[n][2].startswith(_HEADER):
                 n += 1
