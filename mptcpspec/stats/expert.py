@@ -117,12 +117,14 @@ def _four_nops(options: bytes) -> bool:
 
 
 class ExpertStat(Statistic):
-    """The items counted: per section, (protocol, summary) -> [group, frequency], in the order met."""
+    """``-z expert``: the items counted by section, protocol and summary."""
 
     def __init__(self, lowest: int = 3, keep: Filter | None = None) -> None:
         self.lowest = lowest  #: the least severe section kept (0: errors only ... 3: chats too)
         self.keep = keep
-        self.sections: tuple[dict[tuple[str, str], list[str | int]], ...] = ({}, {}, {}, {})
+        #: per section (errors first): (protocol, summary) -> frequency, in the order first met
+        self.counts: tuple[dict[tuple[str, str], int], ...] = ({}, {}, {}, {})
+        self.groups: dict[tuple[str, str], str] = {}  #: (protocol, summary) -> group, as first met
         self.tree = keep is not None  #: tshark builds a protocol tree (see :data:`NOPS`)
 
     @classmethod
@@ -140,11 +142,10 @@ class ExpertStat(Statistic):
     def add(self, level: int, group: str, protocol: str, summary: str) -> None:
         if level > self.lowest:
             return
-        entry = self.sections[level].get((protocol, summary))
-        if entry is None:
-            self.sections[level][(protocol, summary)] = [group, 1]
-        else:
-            entry[1] = int(entry[1]) + 1
+        counts = self.counts[level]
+        key = (protocol, summary)
+        counts[key] = counts.get(key, 0) + 1
+        self.groups.setdefault(key, group)
 
     def build_tree(self) -> None:
         self.tree = True
@@ -178,11 +179,11 @@ class ExpertStat(Statistic):
 
     def render(self, elapsed_ns: int) -> str:
         out = []
-        for (_, label), items in zip(_LEVELS, self.sections):
-            if not items:
+        for (_, label), counts in zip(_LEVELS, self.counts):
+            if not counts:
                 continue
-            out.append(f"\n{label} ({sum(int(n) for _, n in items.values())})\n=============\n")
+            out.append(f"\n{label} ({sum(counts.values())})\n=============\n")
             out.append("   Frequency      Group           Protocol  Summary\n")
-            for (protocol, summary), (group, n) in items.items():
-                out.append(f"{n:12d} {group:>10} {protocol:>18}  {summary}\n")
+            for (protocol, summary), n in counts.items():
+                out.append(f"{n:12d} {self.groups[protocol, summary]:>10} {protocol:>18}  {summary}\n")
         return "".join(out)
