@@ -94,6 +94,8 @@ def check_capture(path) -> Report:
     for pkt, mp in pkts:
         src, dst = (pkt.src, pkt.sport), (pkt.dst, pkt.dport)
         key = frozenset((src, dst))
+        # a SYN with a new ISN on the ports of an earlier connection starts a new one (ports reused)
+        fresh_syn = pkt.flags & TcpFlags.SYN and isn.get((src, dst), pkt.seq) != pkt.seq
         if pkt.flags & TcpFlags.SYN:
             isn[(src, dst)] = pkt.seq
         if pkt.payload:
@@ -101,7 +103,7 @@ def check_capture(path) -> Report:
         for o in mp:
             if isinstance(o, MpCapable):
                 c = conns.get(key)
-                if c is None and pkt.flags & TcpFlags.SYN and not pkt.flags & TcpFlags.ACK:
+                if (c is None or fresh_syn) and pkt.flags & TcpFlags.SYN and not pkt.flags & TcpFlags.ACK:
                     c = conns[key] = _Conn(o.version, src)
                 if c is None:
                     continue

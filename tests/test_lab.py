@@ -145,6 +145,8 @@ COMMITTED = {
         (REENCODED, ECHOED, FIRST_DSN),
     ),
     "v4-tfo.pcap": (LINKTYPE_ETHERNET, ("MpCapable", "Dss"), (REENCODED, ECHOED, FIRST_DSN)),
+    "v4-loss.pcap": (LINKTYPE_LINUX_SLL, JOIN_OPTIONS, JOIN_CHECKS + ("no DSS checksum unless negotiated",)),
+    "v4-stall.pcap": (LINKTYPE_ETHERNET, ("MpCapable", "Dss"), (REENCODED, ECHOED, FIRST_DSN)),
 }
 
 
