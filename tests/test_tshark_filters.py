@@ -120,6 +120,9 @@ CAPTURES = ("v4-two-subflows.pcap", "v4-add-addr.pcap", "v6-two-subflows.pcap")
 
 #: Filters tshark 4.0 accepts: each must select the same frames here and there, on every capture.
 ACCEPTED = [
+    "tcp && ip",  # two protocols: && is one token, not two &
+    "ip&&tcp",
+    "tcp.flags & 0x02 && tcp",
     "tcp",
     "mptcp",
     "ip",
