@@ -421,8 +421,9 @@ class TcpAnalyzer:
             )
         ):
             _options(raw, flags, ack, seglen, st, fwd, rev, experts)
-        if flags & _SYN:
-            # verify_tcp_window_scaling
+        if flags & _SYN and not pkt.options_cut:
+            # verify_tcp_window_scaling (not reached when the snapshot length cut the options: the
+            # scale stays unknown, as Wireshark's dissection stops at the cut)
             if fwd.win_scale == -1:
                 fwd.win_scale = rev.win_scale = -2
             elif flags & _ACK and rev.win_scale == -2:

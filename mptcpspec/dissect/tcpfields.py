@@ -10,9 +10,10 @@ fields`` prints them: times in seconds with nine decimals, present expert items 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from mptcpspec.analysis.tcpanalysis import TcpFlag
-from mptcpspec.dissect.fieldgen import NONE, FieldDef
+from mptcpspec.dissect.fieldgen import NONE, FieldDef, is_list
 
 __all__ = ["TCP_ENV", "TCP_FIELDS", "needs_tcp_analysis", "seconds"]
 
@@ -77,6 +78,19 @@ TCP_FIELDS: list[FieldDef] = [
     _time("tcp.analysis.rto", "a retransmission: time since the segment it retransmits", "rto_ns"),
     _int("tcp.analysis.rto_frame", "a retransmission: frame of the segment it retransmits", "rto_frame"),
 ]
+
+
+def _not_on_cut(d: FieldDef) -> FieldDef:
+    """``tcp.analysis.*`` is not shown on a packet Wireshark's dissection stopped at the snapshot
+    length (its analysis state still follows the packet)."""
+    if not d.name.startswith("tcp.analysis"):
+        return d
+    if is_list(d.value):
+        return replace(d, when=f"not (p.options_cut and i.cut_short) and ({d.when or 'True'})")
+    return replace(d, value=f"{NONE} if p.options_cut and i.cut_short else ({d.value})")
+
+
+TCP_FIELDS = [_not_on_cut(d) for d in TCP_FIELDS]
 
 #: Names the definitions use besides ``i``, ``p``, ``x`` and builtins.
 TCP_ENV: dict[str, object] = {"SECONDS": seconds}
