@@ -112,3 +112,13 @@ def test_no_top_level_replay_import():
         for path in (ROOT / tree).rglob("*.py"):
             for line, target, _ in _imports(path):
                 assert target.split(".")[0] != "replay", f"{path.relative_to(ROOT)}:{line} imports {target}"
+
+
+def test_the_dissector_does_not_import_construct():
+    """construct is the reference and the generators' tool: dissecting a capture never loads it."""
+    import subprocess
+    import sys
+
+    code = "import sys, mptcpspec.dissect.fields, mptcpspec.cli.dissect; print('construct' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "False"

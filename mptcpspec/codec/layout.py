@@ -11,7 +11,6 @@ and dispatch (:mod:`~mptcpspec.codec.dispatchgen`) generators all read it.
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 
 from mptcpspec.codec.ir import (
@@ -31,6 +30,7 @@ from mptcpspec.codec.ir import (
     public_fields,
     uint_fmt,
 )
+from mptcpspec.codec.names import snake
 from mptcpspec.codec.schema import OptionSpec
 from mptcpspec.errors import SpecError
 
@@ -49,11 +49,6 @@ __all__ = [
 ]
 
 OPTION_SPACE = 40  # RFC 9293 §3.1: at most 40 octets of options (RFC 6824 Appendix A)
-
-
-def snake(name: str) -> str:
-    """``MpJoinSynAck`` -> ``mp_join_syn_ack``: the name generated functions and exports use."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from mptcpspec.analysis import PacketInfo
 from mptcpspec.capture.packets import Packet
 from mptcpspec.codec.generated import options as mptcp_codecs
 from mptcpspec.codec.generated.specfields import SPEC_FIELDS as ROWS
-from mptcpspec.codec.layout import snake
+from mptcpspec.codec.names import snake
 from mptcpspec.codec.options import KIND_MPTCP, MptcpOption, decode_mptcp_option
 from mptcpspec.dissect.fieldgen import FieldDef
 from mptcpspec.errors import DecodeError
