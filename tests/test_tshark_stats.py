@@ -214,20 +214,11 @@ def _without(sections, drop) -> dict[str, list[tuple[str, str, str, int]]]:
     return {label: rows for label, rows in kept.items() if rows}
 
 
-#: (capture, -z) where the TCP analysis (mptcpspec.analysis.tcpanalysis) and tshark disagree: on a
-#: SYN sent again (frame 4), it raises "A new tcp session is started with the same ports..." as
-#: well as the retransmission; tshark only the retransmission
-TCP_ANALYSIS_DIFFERS = {("v4-stray-ack-capable", "expert"), ("v4-stray-ack", "expert")}
-
-
 def _expert_params() -> list:
     out = []
     for z in ("expert", "expert,note,tcp.len>0"):
         for p in (*CAPTURES, *STRAYS, *ENCAP):
-            marks = ()
-            if (p.stem, z) in TCP_ANALYSIS_DIFFERS:
-                marks = (pytest.mark.xfail(strict=True, reason="the TCP analysis raises one item tshark does not"),)
-            out.append(pytest.param(z, p, id=f"{z}-{p.stem}", marks=marks))
+            out.append(pytest.param(z, p, id=f"{z}-{p.stem}"))
         out += [pytest.param(z, *c.values, id=f"{z}-{c.id}", marks=c.marks) for c in corpus_params()]
     return out
 

@@ -384,8 +384,7 @@ class TcpAnalyzer:
             fwd, rev = (st.flows[1], st.flows[0]) if d else st.flows
         # port reuse (dissect_tcp, before the analysis)
         if flags & (_SYN | _ACK) == _SYN and fwd.base_set and seq == fwd.base_seq:
-            fwd.nextseq = fwd.maxseqtobeacked
-            ta |= _REUSED
+            fwd.nextseq = fwd.maxseqtobeacked  # a SYN again: tshark 4.0 flags no port reuse for it
         elif flags & (_SYN | _ACK) == _SYN | _ACK and fwd.base_set and seq != fwd.base_seq:
             fwd.base_seq = seq
             fwd.ordered = False
