@@ -16,7 +16,8 @@ import sys
 import pytest
 
 from mptcpspec.capture.writer import open_writer
-from mptcpspec.dissect.fields import local_time, seconds
+from mptcpspec.dissect.fields import local_time
+from mptcpspec.dissect.tcpfields import seconds
 from tests.conftest import DATA, ROOT, need_tshark
 from tests.tshark_fields import RECOMMENDED_PREFS
 

@@ -31,7 +31,7 @@ from mptcpspec.codec.options import CutOption, Dss, MpCapable, MpExperimental, M
 from mptcpspec.dissect.fieldgen import FieldDef, cell, compile_getters, getter_source
 from mptcpspec.dissect.optionfields import OPTION_FIELDS, option_cells, option_fields, option_getter
 from mptcpspec.dissect.specfields import SPEC_ENV, SPEC_FIELDS
-from mptcpspec.dissect.tcpfields import TCP_ENV, TCP_FIELDS
+from mptcpspec.dissect.tcpfields import TCP_ENV, TCP_FIELDS, seconds
 from mptcpspec.errors import MptcpspecError
 
 __all__ = ["Field", "FIELDS", "UnknownFieldError", "compile_row", "field_names", "option_fields"]
@@ -67,13 +67,6 @@ class UnknownFieldError(MptcpspecError, KeyError):
 # --------------------------------------------------------------------------- the definitions
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def seconds(ns: int) -> str:
-    """A time difference as Wireshark prints a relative time: seconds with nine decimals."""
-    sign = "-" if ns < 0 else ""
-    s, frac = divmod(abs(ns), 1_000_000_000)
-    return f"{sign}{s}.{frac:09d}"
 
 
 def local_time(ns: int) -> str:
