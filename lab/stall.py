@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 from lab.host import LabError
+from mptcpspec.replay.wire import ip_checksum  # the Internet checksum (RFC 1071), over any octets
 
 __all__ = ["CLIENT_PORT", "DETOUR", "KEEPALIVES", "PROBES", "RCVBUF", "SIZE_A", "SIZE_B", "stall"]
 
@@ -226,15 +227,6 @@ def probes_into_zero_window(cap, receiver: str) -> int:
 # ----------------------------------------------------------------------------- a probe of one octet
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def _option(options: bytes, kind: int, subtype: int | None = None) -> bytes | None:
     """The first option ``kind`` (an MPTCP option of ``subtype``) of an options area, whole."""
     i = 0
@@ -295,12 +287,12 @@ def zero_window_probe(cap, src: str) -> bytes:
     ihl = (frame[14] & 0x0F) * 4
     tcp = head + options + b"\x00"
     pseudo = frame[26:30] + frame[30:34] + struct.pack("!BBH", 0, 6, len(tcp))
-    tcp = tcp[:16] + struct.pack("!H", _checksum(pseudo + tcp)) + tcp[18:]
+    tcp = tcp[:16] + struct.pack("!H", ip_checksum(pseudo + tcp)) + tcp[18:]
     ip = bytearray(frame[14 : 14 + ihl])
     ip[2:4] = struct.pack("!H", ihl + len(tcp))
     ip[4:6] = struct.pack("!H", (struct.unpack_from("!H", ip, 4)[0] + 1) & 0xFFFF)
     ip[10:12] = b"\0\0"
-    ip[10:12] = struct.pack("!H", _checksum(bytes(ip)))
+    ip[10:12] = struct.pack("!H", ip_checksum(bytes(ip)))
     return frame[:14] + bytes(ip) + tcp
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from lab import Lab, LabError, expected
 from lab.capture import KIND_MPTCP, Capture
+from mptcpspec.replay.wire import ip_checksum  # the Internet checksum (RFC 1071), over any octets
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "mptcpspec-strays"  #: namespace names of these labs (apart from the other labs')
@@ -195,15 +196,6 @@ def make(name: str, path: Path) -> dict:
 # ----------------------------------------------------------------------- the helper, in a namespace
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def stray_ack_frame(frame: bytes, subtype: int = SUBTYPE_MP_JOIN) -> bytes | None:
     """For an Ethernet frame carrying a TCP SYN with an MPTCP option of ``subtype`` over IPv4: the same Ethernet and IP
     header around a bare ACK of that flow (sequence number after the SYN, an ACK number that
@@ -221,9 +213,9 @@ def stray_ack_frame(frame: bytes, subtype: int = SUBTYPE_MP_JOIN) -> bytes | Non
     ack = seq ^ 0x5A5A5A5A  # no relation to the peer's ISN, which is not known yet
     head = struct.pack("!HHIIHHHH", sport, dport, (seq + 1) & 0xFFFFFFFF, ack, 5 << 12 | TCP_ACK, 502, 0, 0)
     pseudo = src + dst + struct.pack("!BBH", 0, 6, len(head))
-    head = head[:16] + struct.pack("!H", _checksum(pseudo + head)) + head[18:]
+    head = head[:16] + struct.pack("!H", ip_checksum(pseudo + head)) + head[18:]
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(head), 0, 0x4000, 64, 6, 0, src, dst)
-    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
+    ip = ip[:10] + struct.pack("!H", ip_checksum(ip)) + ip[12:]
     return frame[:14] + ip + head
 
 
