@@ -90,6 +90,22 @@ class _Metas:
             metas[1 - side] = (p.dst, p.src, p.dport, p.sport) if ports_of_peer else (p.dst, p.src, 0, 0)
         return meta
 
+    def ends(self, info: PacketInfo, kind: str, ports_of_peer: bool) -> tuple[int, _Addr, _Addr, int, int] | None:
+        """(stream, source, destination, source port, destination port) of a packet in a ``kind``
+        table ("tcp": its TCP stream and header; "mptcp": its connection's meta, :meth:`of`), or
+        None when it counts in no such table."""
+        p = info.packet
+        if p is None or dissection_stops(info):
+            return None
+        if kind == "tcp":
+            stream = info.tcp_stream
+            return None if stream is None else (stream, p.src, p.dst, p.sport, p.dport)
+        stream = info.mptcp_stream
+        if stream is None:
+            return None
+        meta = self.of(info, stream, ports_of_peer)
+        return None if meta is None else (stream, *meta)
+
 
 class Conversations(Statistic):
     """``-z conv,tcp[,FILTER]`` and ``-z conv,mptcp[,FILTER]``."""
@@ -103,24 +119,10 @@ class Conversations(Statistic):
         self.metas = _Metas()
 
     def feed(self, info: PacketInfo, rel_ns: int) -> None:
-        p = info.packet
-        if p is None or dissection_stops(info):
+        ends = self.metas.ends(info, self.kind, ports_of_peer=False)
+        if ends is None or self.keep is not None and not self.keep(info):
             return
-        if self.kind == "tcp":
-            stream = info.tcp_stream
-            if stream is None:
-                return
-            src, dst, sport, dport = p.src, p.dst, p.sport, p.dport
-        else:
-            stream = info.mptcp_stream
-            if stream is None:
-                return
-            meta = self.metas.of(info, stream, ports_of_peer=False)
-            if meta is None:
-                return
-            src, dst, sport, dport = meta
-        if self.keep is not None and not self.keep(info):
-            return
+        stream, src, dst, sport, dport = ends
         self.add(src, dst, sport, dport, stream, info.orig_len, rel_ns)
 
     def add(self, src: _Addr, dst: _Addr, sport: int, dport: int, conv: int, size: int, rel_ns: int) -> None:
@@ -190,24 +192,12 @@ class Endpoints(Statistic):
         self.metas = _Metas()
 
     def feed(self, info: PacketInfo, rel_ns: int) -> None:
-        p = info.packet
-        if p is None or dissection_stops(info):
+        ends = self.metas.ends(info, self.kind, ports_of_peer=True)
+        if ends is None or self.keep is not None and not self.keep(info):
             return
-        if self.kind == "tcp":
-            if info.tcp_stream is None:
-                return
-            src, dst, sport, dport = p.src, p.dst, p.sport, p.dport
-        else:
-            stream = info.mptcp_stream
-            if stream is None:
-                return
-            meta = self.metas.of(info, stream, ports_of_peer=True)
-            if meta is None:
-                return
-            src, dst = meta[0], meta[1]
+        _, src, dst, sport, dport = ends
+        if self.kind != "tcp":
             sport = dport = 0  # one row per address: no port column, as tshark's MPTCP tables
-        if self.keep is not None and not self.keep(info):
-            return
         size = info.orig_len
         h = self.host(src, sport)
         h.tx_frames += 1
