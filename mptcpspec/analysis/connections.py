@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from mptcpspec.analysis.addresses import Addresses
 from mptcpspec.analysis.clock import FrameClock
@@ -61,7 +62,7 @@ from mptcpspec.codec.runtime import fast_constructor
 from mptcpspec.errors import DecodeError
 from mptcpspec.fsm.observer import Observer
 
-__all__ = ["Analyzer", "SubflowTable", "OptionAreas"]
+__all__ = ["Analyzer", "HotParts", "SubflowTable", "OptionAreas"]
 
 # Flag bits as plain ints: the hot path tests them on every segment.
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
@@ -218,6 +219,20 @@ class SubflowTable:
             self.space.forget(conn)
 
 
+@dataclass(frozen=True, slots=True)
+class HotParts:
+    """What a compiled hot path needs of an :class:`Analyzer` to take a common segment itself, on
+    the analyzer's own objects: the subflows by flow, the option areas, the packet context and the
+    data-level parts whose rare branches it calls."""
+
+    flows: dict[FlowKey, tuple[Subflow, int]]
+    areas: OptionAreas
+    ctx: PacketContext
+    reader: DssReader
+    mappings: Mappings
+    space: SequenceSpace
+
+
 class Analyzer:
     """Feed packets in capture order; get a :class:`~mptcpspec.analysis.model.PacketInfo` for each."""
 
@@ -274,6 +289,10 @@ class Analyzer:
 
     def connections(self) -> list[Connection]:
         return list(self._conns)
+
+    def hot_parts(self) -> HotParts:
+        """The parts a compiled hot path drives itself (``mptcpspec.dissect.native``)."""
+        return HotParts(self._flows, self._areas, self._ctx, self._reader, self._mappings, self._table.space)
 
     def subflows(self) -> list[Subflow]:
         return list(self._table.subflows)
