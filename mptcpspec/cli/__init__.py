@@ -74,9 +74,21 @@ def cmd_options(args: argparse.Namespace) -> int:
     return report_read(args.read, result)
 
 
+class _Version(argparse.Action):
+    """``--version``: the version and the mode of the hot path (compiled, or pure Python and why)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from mptcpspec.dissect.hotpath import describe
+
+        print(f"{PROG} {__version__} ({describe()})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Multipath TCP from a formal spec to working tools.")
-    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    p.add_argument(
+        "--version", action=_Version, nargs=0, help="show the version and the mode (compiled or pure Python), then exit"
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     d = sub.add_parser(

@@ -91,36 +91,39 @@ class Dissection:
             yield info
 
     def _frames(self) -> Iterator[PacketInfo]:
-        an = self.analyzer
-        feed, tcp, counts = an.feed, an.feed_tcp, an.counts
+        feed = self.feed_frame
         frames = self.frames
         for batch in self.reader.batches():
             for frame in batch:
                 self.frame = frame
-                ts, linktype, data, orig_len, _, _ = frame
                 frames += 1
                 self.frames = frames
-                try:
-                    pkt = decode_frame(linktype, data, ts)
-                except DecodeError as e:
-                    yield feed(frames, ts, len(data), orig_len, None, e)
-                    continue
-                if pkt is None:
-                    if linktype not in LINKTYPES:
-                        self.unsupported[linktype] = self.unsupported.get(linktype, 0) + 1
-                    yield feed(
-                        frames,
-                        ts,
-                        len(data),
-                        orig_len,
-                        None,
-                        None,
-                        ip_addresses(linktype, data),
-                        frame_layers(linktype, data),
-                    )
-                    continue
-                counts["TCP"] += 1  # Analyzer.feed for a TCP segment, without its call
-                yield tcp(frames, ts, len(data), orig_len, pkt)
+                yield feed(frames, frame)
+
+    def feed_frame(self, number: int, frame: Frame) -> PacketInfo:
+        """Frame ``number`` of the capture, as read, to the analyzer: its
+        :class:`~mptcpspec.analysis.model.PacketInfo` (for a reader of its own frames, such as the
+        compiled hot path, which hands this one the frames it does not take)."""
+        ts, linktype, data, orig_len, _, _ = frame
+        an = self.analyzer
+        try:
+            pkt = decode_frame(linktype, data, ts)
+        except DecodeError as e:
+            return an.feed(number, ts, len(data), orig_len, None, e)
+        if pkt is None:
+            if linktype not in LINKTYPES:
+                self.unsupported[linktype] = self.unsupported.get(linktype, 0) + 1
+            return an.feed(
+                number, ts, len(data), orig_len, None, None, ip_addresses(linktype, data), frame_layers(linktype, data)
+            )
+        an.counts["TCP"] += 1  # Analyzer.feed for a TCP segment, without its call
+        return an.feed_tcp(number, ts, len(data), orig_len, pkt)
+
+    @property
+    def plain(self) -> bool:
+        """One pass, nothing learnt beforehand: each frame's analysis is its own and the frames'
+        before it (no ``two_pass``)."""
+        return self._source is None and not self._subflow_of and self.analyzer.reinjected_in is None
 
     @property
     def problems(self) -> list[str]:

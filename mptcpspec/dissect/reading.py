@@ -15,6 +15,7 @@ from collections.abc import Callable
 from mptcpspec.analysis import ConnectionSummary, PacketInfo
 from mptcpspec.capture.pcap import CaptureError, Frame
 from mptcpspec.dissect.follow import Follower
+from mptcpspec.dissect.hotpath import fields_engine
 from mptcpspec.dissect.outcome import ReadOutcome, outcome
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.dissect.writers import FieldsWriter, PacketWriter, TextWriter
@@ -60,7 +61,12 @@ def dissect_capture(
             and frames_out is None
             and not line_buffered
         ):
-            writer.write_all(d)  # the rows and nothing else: the writer's own loop
+            writer.flush()
+            engine = fields_engine(d, writer)
+            if engine is not None:
+                engine.run()  # the compiled hot path
+            else:
+                writer.write_all(d)  # the rows and nothing else: the writer's own loop
         else:
             first = True
             reader = d.reader

@@ -1,0 +1,71 @@
+"""The compiled hot path (mptcpspec/dissect/native.pyx), built where a C compiler exists.
+
+Everything else is configured in pyproject.toml.  Without a compiler, without Cython, or with
+MPTCPSPEC_PURE=1 at install time, the package installs without the extension: the dissector then
+runs its pure-Python path (the reference), with the same output, and `mptcpspec --version` says so.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+SOURCE = "mptcpspec/dissect/native.pyx"
+PURE_NOTE = "mptcpspec: installing the pure-Python package, without the compiled hot path"
+
+
+def _say(why: str) -> None:
+    print(f"{PURE_NOTE} ({why}); `mptcpspec --version` names the mode", file=sys.stderr)
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that falls back to the pure-Python package instead of failing."""
+
+    said = False
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as e:  # no compiler, no headers: the package works without the extension
+            self._pure(e)
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as e:
+            self._pure(e)
+
+    def _pure(self, e: BaseException) -> None:
+        if not OptionalBuildExt.said:
+            OptionalBuildExt.said = True
+            _say(f"{type(e).__name__}: {e}".strip())
+
+
+def _extensions() -> list[Extension]:
+    if os.environ.get("MPTCPSPEC_PURE", "") not in ("", "0"):
+        _say("MPTCPSPEC_PURE is set")
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        _say("Cython is not installed")
+        return []
+    ext = Extension("mptcpspec.dissect.native", [SOURCE], extra_compile_args=["-O2"])
+    return list(
+        cythonize(
+            [ext],
+            compiler_directives={
+                "language_level": 3,
+                "boundscheck": False,
+                "cdivision": True,
+                "initializedcheck": False,
+            },
+            quiet=True,
+        )
+    )
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})

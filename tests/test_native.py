@@ -1,0 +1,176 @@
+"""The compiled hot path changes no output: rows, connections, expert counts and frame counts equal
+the pure-Python path's (the reference) on every capture, for the fields it writes itself and for
+option fields, and on damaged and fuzzed captures; ``MPTCPSPEC_PURE=1`` switches it off."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mptcpspec.capture.pcap import CaptureError
+from mptcpspec.dissect import hotpath
+from mptcpspec.dissect.optionfields import OPTION_FIELDS
+from mptcpspec.dissect.pipeline import Dissection
+from mptcpspec.dissect.writers import FieldsWriter
+from tests.conftest import ROOT, corpus_params
+
+if hotpath.MODE != "compiled":
+    if os.environ.get("CI"):
+        pytest.fail(f"the compiled hot path is not built in CI ({hotpath.describe()})", pytrace=False)
+    pytest.skip(f"the compiled hot path is not built ({hotpath.describe()})", allow_module_level=True)
+
+DATA = ROOT / "tests" / "data"
+CAPTURES = (
+    sorted(DATA.glob("*.pcap")) + sorted((DATA / "encap").glob("*.pcap")) + sorted((DATA / "strays").glob("*.pcap"))
+)
+
+BENCH = (
+    "frame.number tcp.stream tcp.srcport tcp.dstport tcp.len tcp.seq tcp.ack mptcp.stream "
+    "tcp.options.mptcp.subtype tcp.options.mptcp.rawdataseqno tcp.options.mptcp.rawdataack "
+    "tcp.options.mptcp.subflowseqno tcp.options.mptcp.datalvllen mptcp.dsn mptcp.ack"
+).split()
+OPTIONS = sorted(name for name, _ in OPTION_FIELDS)
+FIELD_SETS = {
+    "bench": BENCH,
+    "dss": ["mptcp.dss.dsn", "mptcp.ack", "mptcp.dsn", "tcp.seq", "tcp.ack", "tcp.len", "tcp.stream"],
+    "options": ["frame.number", *OPTIONS],
+    "repeated": ["mptcp.dsn", "tcp.stream", "mptcp.dsn", "tcp.options.mptcp.subtype", "tcp.options.mptcp.subtype"],
+}
+
+
+def both(source, names: list[str], options: dict[str, str] | None = None):
+    """The rows and the analyzer's findings, compiled and pure; and the compiled engine."""
+    out = []
+    engine = None
+    for compiled in (True, False):
+        d = Dissection(io.BytesIO(source) if isinstance(source, bytes) else source, tcp_analysis=False)
+        buf = io.StringIO()
+        w = FieldsWriter(buf, names, options)
+        damage = None
+        try:
+            if compiled:
+                engine = hotpath.fields_engine(d, w)
+                assert engine is not None, "the compiled path declined fields it writes"
+                engine.run()
+            else:
+                w.write_all(d)
+                w.flush()
+        except CaptureError as e:
+            damage = str(e)
+            w.flush()
+        an = d.analyzer
+        conns = [c.summary() for c in d.connections()]
+        subflows = [(sf.index, sf.closed, sf.reset, sf.dirs[0].data, sf.dirs[1].data) for sf in an.subflows()]
+        out.append(
+            (buf.getvalue(), damage, list(d.problems), d.frames, dict(an.counts), dict(an.experts), conns, subflows)
+        )
+    return out[0], out[1], engine
+
+
+@pytest.mark.parametrize("fields", sorted(FIELD_SETS))
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_same_as_pure(path: Path, fields: str) -> None:
+    compiled, pure, _ = both(path, FIELD_SETS[fields])
+    assert compiled[0] == pure[0]  # the rows first: the clearest difference
+    assert compiled == pure
+
+
+@pytest.mark.parametrize("path", corpus_params())
+def test_same_as_pure_corpus(path: Path) -> None:
+    compiled, pure, _ = both(path, BENCH)
+    assert compiled == pure
+
+
+def test_separator_and_header() -> None:
+    opts = {"separator": ",", "header": "y", "aggregator": ";"}
+    compiled, pure, _ = both(DATA / "v4-two-subflows.pcap", BENCH, opts)
+    assert compiled == pure
+
+
+@pytest.mark.parametrize("name", ["v4-two-subflows", "v4-checksum", "v4-reinjection", "v4-loss"])
+def test_takes_the_common_segments(name: str) -> None:
+    """A test that fails when the compiled path stops taking segments (its output would still be
+    right, from the Python path): it takes most frames of a kernel capture."""
+    _, _, engine = both(DATA / f"{name}.pcap", BENCH)
+    d = Dissection(DATA / f"{name}.pcap", tcp_analysis=False)
+    frames = sum(1 for _ in d)
+    assert engine is not None
+    assert engine.taken > frames // 2, (engine.taken, frames)
+
+
+def test_declines_what_it_does_not_write() -> None:
+    d = Dissection(DATA / "v4-two-subflows.pcap", tcp_analysis=False)
+    assert hotpath.fields_engine(d, FieldsWriter(io.StringIO(), ["frame.time_relative"])) is None
+    d = Dissection(DATA / "v4-two-subflows.pcap")  # the TCP analysis on
+    assert hotpath.fields_engine(d, FieldsWriter(io.StringIO(), BENCH)) is None
+    d = Dissection(DATA / "v4-two-subflows.pcap", tcp_analysis=False, two_pass=True)
+    assert hotpath.fields_engine(d, FieldsWriter(io.StringIO(), BENCH)) is None
+    d = Dissection(DATA / "v4-two-subflows.pcap", tcp_analysis=False)
+    assert hotpath.fields_engine(d, FieldsWriter(io.StringIO(), BENCH, {"occurrence": "f"})) is None
+
+
+def _records(path: Path) -> tuple[bytes, list[bytes]]:
+    raw = path.read_bytes()
+    head, at, recs = raw[:24], 24, []
+    while at + 16 <= len(raw):
+        n = struct.unpack_from("<I", raw, at + 8)[0]
+        recs.append(raw[at : at + 16 + n])
+        at += 16 + n
+    return head, recs
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(["v4-two-subflows", "v4-checksum", "v4-reinjection", "v4-add-addr", "v4-loss"]),
+    flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 200), st.integers(0, 255)), max_size=12),
+    drop=st.lists(st.integers(0, 10**6), max_size=4),
+)
+def test_fuzzed_captures(tmp_path_factory, name: str, flips, drop) -> None:
+    """Octets changed in the frames, frames dropped: still the same output as the pure path."""
+    head, recs = _records(DATA / f"{name}.pcap")
+    recs = [bytearray(r) for r in recs]
+    for i in drop:
+        if recs:
+            del recs[i % len(recs)]
+    for i, at, value in flips:
+        r = recs[i % len(recs)]
+        at = 16 + at % max(1, len(r) - 16)
+        if at < len(r):
+            r[at] = value
+    blob = head + b"".join(bytes(r) for r in recs)
+    compiled, pure, _ = both(blob, BENCH)
+    assert compiled == pure
+
+
+def test_damaged_capture(tmp_path) -> None:
+    raw = (DATA / "v4-two-subflows.pcap").read_bytes()
+    bad = tmp_path / "cut.pcap"
+    bad.write_bytes(raw[: len(raw) * 2 // 3] + b"\xff" * 40)
+    compiled, pure, _ = both(bad, BENCH)
+    assert compiled == pure
+    assert compiled[1] or compiled[2]  # the damage was met, and reported the same way
+
+
+def test_pure_switch() -> None:
+    """MPTCPSPEC_PURE=1: the same output from the Python path; --version names each mode."""
+    args = [sys.executable, "-m", "mptcpspec", "dissect", "-r", str(DATA / "v4-reinjection.pcap"), "-T", "fields"]
+    for f in BENCH:
+        args += ["-e", f]
+    env = dict(os.environ)
+    env.pop("MPTCPSPEC_PURE", None)
+    compiled = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
+    version = subprocess.run([sys.executable, "-m", "mptcpspec", "--version"], capture_output=True, text=True, env=env)
+    assert "(compiled hot path)" in version.stdout
+    env["MPTCPSPEC_PURE"] = "1"
+    pure = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
+    version = subprocess.run([sys.executable, "-m", "mptcpspec", "--version"], capture_output=True, text=True, env=env)
+    assert "(pure Python: MPTCPSPEC_PURE is set)" in version.stdout
+    assert compiled.stdout == pure.stdout and compiled.stderr == pure.stderr
