@@ -174,3 +174,23 @@ def test_pure_switch() -> None:
     version = subprocess.run([sys.executable, "-m", "mptcpspec", "--version"], capture_output=True, text=True, env=env)
     assert "(pure Python: MPTCPSPEC_PURE is set)" in version.stdout
     assert compiled.stdout == pure.stdout and compiled.stderr == pure.stderr
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    flags=st.integers(0, 255),
+    body=st.binary(min_size=0, max_size=30),
+    reserved=st.integers(0, 15),
+    extra=st.integers(-2, 2),
+)
+def test_dss_decoded_as_the_generated_decoder(flags: int, body: bytes, reserved: int, extra: int) -> None:
+    """The compiled path's DSS decoding, where it takes an option, equals the generated codec's."""
+    from mptcpspec.codec.generated.options import decode_dss
+    from mptcpspec.dissect import native  # type: ignore[attr-defined]
+
+    want = 4 + (8 if flags & 3 == 3 else 4 if flags & 1 else 0) + (14 if flags & 12 == 12 else 10 if flags & 4 else 0)
+    n = max(4, min(40, want + extra))
+    option = (bytes((30, n, 0x20 | reserved, flags)) + body + bytes(40))[:n]
+    mine = native.decode_dss_option(option)
+    if mine is not None:
+        assert mine == decode_dss(option, 0, n)

@@ -67,5 +67,5 @@ def fields_engine(d: Dissection, writer: FieldsWriter) -> Engine | None:
                 return None
             k = native.K_OPTION_BASE + opt_names.index(n)
         kinds.append(k)
-    engine: Engine = native.FieldsEngine(d, writer, kinds, cells, writer.row)
+    engine: Engine = native.FieldsEngine(d, writer, kinds, cells, writer.row, opt_names)
     return engine

@@ -25,11 +25,13 @@ from mptcpspec.analysis.seqspace import MAX_RANGES, carried
 from mptcpspec.capture.packets import decode_frame
 from mptcpspec.codec import crypto
 from mptcpspec.codec.crypto import Verdict
-from mptcpspec.codec.options import Dss
-from mptcpspec.codec.runtime import fast_constructor
+from mptcpspec.codec.options import Dss, DssFlags
+from mptcpspec.codec.runtime import FlagTable, fast_constructor
 from mptcpspec.fsm.observer import Observer
 
 cdef object _dssinfo = fast_constructor(DssInfo)
+cdef object _new_dss = fast_constructor(Dss)
+cdef object _dss_flags = FlagTable(DssFlags)
 cdef object _mapping = Mapping
 cdef object M32 = 0xFFFFFFFF
 cdef object M64 = 0xFFFFFFFFFFFFFFFF
@@ -88,6 +90,8 @@ FIELD_KINDS = {
 }
 #: an option field's kind: this plus the index of its cell among the option cells
 K_OPTION_BASE = K_OPTION
+#: option fields written here from a DSS directly (the rest through the option table's cells)
+DSS_CELLS = ("subtype", "rawdataack", "rawdataseqno", "subflowseqno", "datalvllen")
 
 DEF OUT_SIZE = 1 << 16
 DEF MAX_FIELDS = 64
@@ -106,7 +110,9 @@ cdef class FieldsEngine:
     """One ``-T fields`` run over a :class:`~mptcpspec.dissect.pipeline.Dissection`."""
 
     cdef object dis, analyzer, clock, out, row, one, flows, areas, area_cache, ctx, reader, mappings, space
-    cdef object counts, experts, cells_of
+    cdef object counts, experts, cells_of, dss_cache
+    cdef bint dss_cells  # every option field asked for is in DSS_CELLS: cells from the DSS itself
+    cdef int cell_of[MAX_FIELDS]  # K_OPTION + i: its index in DSS_CELLS
     cdef int nkinds
     cdef int kinds[MAX_FIELDS]
     cdef bytes sep
@@ -126,7 +132,7 @@ cdef class FieldsEngine:
     cdef object ts
     cdef bytes data
 
-    def __init__(self, dissection, writer, kinds, one, row):
+    def __init__(self, dissection, writer, kinds, one, row, option_names=()):
         """``kinds``: each field's kind (FIELD_KINDS, or K_OPTION + the index of its cell among
         the option cells ``one`` gives for an option); ``row``: the writer's row function, for a
         frame the Python pipeline analyses."""
@@ -149,6 +155,13 @@ cdef class FieldsEngine:
         self.row = row
         self.one = one
         self.area_cache = {}
+        self.dss_cache = {}
+        prefix = "tcp.options.mptcp."
+        short = [n[len(prefix):] if n.startswith(prefix) else n for n in option_names]
+        self.dss_cells = all(n in DSS_CELLS for n in short)
+        if self.dss_cells:
+            for i, n in enumerate(short):
+                self.cell_of[i] = DSS_CELLS.index(n)
         self.cells_of = {}
         if len(kinds) > MAX_FIELDS:
             raise ValueError("too many fields for the compiled path")
@@ -426,7 +439,8 @@ cdef class FieldsEngine:
         """The MPTCP options of an options area: () or (a DSS,), else None.  Kept by the area's octets
         with the timestamps' values left out (nothing else in it changes from segment to segment)."""
         cdef char key[44]
-        cdef Py_ssize_t i = 0, ln
+        cdef Py_ssize_t i = 0, ln, at = -1, atlen = 0
+        cdef int mptcp = 0
         cdef uint8_t kind
         memcpy(key, a, n)
         while i < n:
@@ -443,7 +457,26 @@ cdef class FieldsEngine:
                 return None
             if kind == 8 and ln == 10:
                 memcpy(key + i + 2, b"\0\0\0\0\0\0\0\0", 8)
+            elif kind == 30:
+                mptcp += 1
+                at = i
+                atlen = ln
             i += ln
+        if mptcp == 0:
+            return ()
+        if mptcp == 1 and atlen >= 4 and a[at + 2] >> 4 == 2:
+            # one DSS, the rest no MPTCP option: the DSS's own octets are all its decoding depends on
+            k = PyBytes_FromStringAndSize(<const char*>a + at, atlen)
+            got = self.dss_cache.get(k)
+            if got is not None:
+                return got
+            o = decode_dss_at(a + at, atlen)
+            if o is not None:
+                got = (o,)
+                if len(self.dss_cache) >= AREAS_KEPT:
+                    self.dss_cache.clear()
+                self.dss_cache[k] = got
+                return got
         key[n] = <char>(0xFF if version is None else <int>version)
         k = PyBytes_FromStringAndSize(key, n + 1)
         got = self.area_cache.get(k)
@@ -769,6 +802,17 @@ cdef class FieldsEngine:
 
     # ------------------------------------------------------------------------------ row
 
+    cdef void _dss_cell(self, object o, int which) except *:
+        """A DSS's cell of DSS_CELLS[which], as the option table prints it."""
+        if which == 0:
+            self._put("2", 1)
+        elif which == 1:
+            self._obj(o.data_ack)
+        elif which == 2:
+            self._obj(o.dsn)
+        elif o.dsn is not None:
+            self._obj(o.ssn if which == 3 else o.data_level_length)
+
     cdef void _write(self, long number, object sf, unsigned int sport, unsigned int dport, long plen,
                      uint32_t tcp_seq, uint32_t tcp_ack, object conn, bint shown, object found, object info,
                      bint mapped, object payload_dsn) except *:
@@ -776,7 +820,7 @@ cdef class FieldsEngine:
         cdef Py_ssize_t ns = PyBytes_GET_SIZE(self.sep)
         cdef const char* sep = PyBytes_AS_STRING(self.sep)
         cells = None
-        if found:
+        if found and not self.dss_cells:
             cells = self.cells_of.get(id(found))
             if cells is None or cells[0] is not found:
                 cells = (found, [c.encode("utf-8", "surrogatepass") for c in self.one(found)])
@@ -819,6 +863,9 @@ cdef class FieldsEngine:
             elif k == K_DSS_DSN:
                 if info is not None:
                     self._obj(info.dsn)
+            elif k >= K_OPTION and self.dss_cells:
+                if found:
+                    self._dss_cell(found[0], self.cell_of[k - K_OPTION])
             elif k >= K_OPTION:
                 if cells is not None:
                     c = cells[k - K_OPTION]
@@ -830,3 +877,54 @@ cdef class FieldsEngine:
                         self._put(PyBytes_AS_STRING(c), PyBytes_GET_SIZE(c))
             self._room(64)
         self._put("\n", 1)
+
+
+cdef inline uint64_t be64(const uint8_t* b) noexcept nogil:
+    return (<uint64_t>be32(b) << 32) | be32(b + 4)
+
+
+cdef object decode_dss_at(const uint8_t* a, Py_ssize_t n):
+    """decode_dss of the ``n`` octets at ``a`` (kind 30, length ``n``, subtype DSS), or None where it
+    would not give a well-formed DSS (the generated decoder then says what is wrong)."""
+    cdef unsigned int flags = a[3]
+    cdef Py_ssize_t p = 4
+    data_ack = dsn = ssn = dll = checksum = None
+    if flags & F_A:
+        if flags & F_a:
+            if p + 8 > n:
+                return None
+            data_ack = be64(a + p)
+            p += 8
+        else:
+            if p + 4 > n:
+                return None
+            data_ack = be32(a + p)
+            p += 4
+    if flags & F_M:
+        if flags & F_m:
+            if p + 14 > n:
+                return None
+            dsn = be64(a + p)
+            p += 8
+        else:
+            if p + 10 > n:
+                return None
+            dsn = be32(a + p)
+            p += 4
+        ssn = be32(a + p)
+        dll = be16(a + p + 4)
+        p += 6
+        if n == p + 2:
+            checksum = be16(a + p)
+            p += 2
+    if p != n:
+        return None
+    return _new_dss(a[2] & 15, _dss_flags[flags], data_ack, dsn, ssn, dll, checksum)
+
+
+def decode_dss_option(bytes option):
+    """The DSS in ``option`` (its octets, kind first) as this path decodes it, or None (for tests:
+    it must equal the generated decoder's)."""
+    if PyBytes_GET_SIZE(option) < 4:
+        return None
+    return decode_dss_at(<const uint8_t*>PyBytes_AS_STRING(option), PyBytes_GET_SIZE(option))
