@@ -194,3 +194,28 @@ def test_dss_decoded_as_the_generated_decoder(flags: int, body: bytes, reserved:
     mine = native.decode_dss_option(option)
     if mine is not None:
         assert mine == decode_dss(option, 0, n)
+
+
+@pytest.mark.parametrize("path", sorted(DATA.glob("*.pcap")), ids=lambda p: p.stem)
+def test_same_as_tshark(path: Path, tmp_path: Path) -> None:
+    """The compiled path against the oracle itself: the benchmark's fields, tshark 4.0 with the MPTCP
+    analysis on, cell for cell, but for mptcp.dsn where tshark 4.0 takes each repeated v1
+    MP_CAPABLE with data for a new mapping (docs/tshark-mptcp.md, Q17; test_tshark_dissect checks
+    that column frame by frame, those frames told apart)."""
+    from tests.conftest import need_tshark
+    from tests.tshark_fields import RECOMMENDED_PREFS
+
+    fields = [a for f in BENCH for a in ("-e", f)]
+    prefs = [a for k, v in RECOMMENDED_PREFS.items() for a in ("-o", f"{k}:{v}")]
+    env = {**os.environ, "WIRESHARK_CONFIG_DIR": str(tmp_path)}
+    env.pop("MPTCPSPEC_PURE", None)
+    run = [need_tshark(), "-n", "-r", str(path), *prefs, "-T", "fields", *fields]
+    theirs = subprocess.run(run, capture_output=True, text=True, env=env, check=True).stdout.splitlines()
+    run = [sys.executable, "-m", "mptcpspec", "dissect", "-r", str(path), "-T", "fields", *fields]
+    ours = subprocess.run(run, capture_output=True, text=True, env=env, check=True).stdout.splitlines()
+    dsn = BENCH.index("mptcp.dsn")
+    assert len(ours) == len(theirs)
+    for mine, their in zip(ours, theirs):
+        a, b = mine.split("\t"), their.split("\t")
+        del a[dsn], b[dsn]
+        assert a == b, (mine, their)
