@@ -18,11 +18,16 @@ Built by setup.py where a C compiler exists; :mod:`mptcpspec.dissect.hotpath` lo
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 
 from mptcpspec.analysis.datalevel import MAX_MAPPINGS
-from mptcpspec.analysis.model import SIDE_NAMES, DssInfo, Mapping
+from mptcpspec.analysis.model import SIDE_NAMES, Connection, Direction, DssInfo, Mapping, Side, Subflow
 from mptcpspec.analysis.seqspace import MAX_RANGES, carried
+import os
+
 from mptcpspec.capture.packets import decode_frame
+from mptcpspec.capture.stream import Input, open_input
 from mptcpspec.codec import crypto
 from mptcpspec.codec.crypto import Verdict
 from mptcpspec.codec.options import Dss, DssFlags
@@ -44,6 +49,100 @@ cdef object _Observer = Observer
 cdef object _MAX_RANGES = MAX_RANGES
 cdef object _bisect_right
 from bisect import bisect_right as _bisect_right
+
+cdef extern from *:
+    """
+    #include <structmember.h>
+    static Py_ssize_t mptcpspec_slot_offset(PyObject *descr) {
+        if (Py_TYPE(descr) != &PyMemberDescr_Type) return -1;
+        PyMemberDef *m = ((PyMemberDescrObject *)descr)->d_member;
+        return m->type == T_OBJECT_EX ? m->offset : -1;
+    }
+    """
+    Py_ssize_t mptcpspec_slot_offset(object descr)
+
+
+cdef Py_ssize_t slot_offset(type cls, str name) except -1:
+    """Where the slot ``name`` of ``cls``'s instances lies in them: the analyzer's objects are
+    plain slotted classes, their attributes read and written here as a C structure's fields."""
+    off = mptcpspec_slot_offset(cls.__dict__[name])
+    if off <= 0:
+        raise ImportError(f"{cls.__name__}.{name} is not a slot")
+    return off
+
+
+cdef inline object get(object o, Py_ssize_t off):
+    """``o``'s slot at ``off`` (``o`` of the class the offset was taken from, never None)."""
+    cdef PyObject* v = (<PyObject**>((<char*><PyObject*>o) + off))[0]
+    if v is NULL:
+        raise AttributeError(f"{type(o).__name__}: a slot is not set")
+    return <object>v
+
+
+cdef inline void put(object o, Py_ssize_t off, object v) noexcept:
+    cdef PyObject** at = <PyObject**>((<char*><PyObject*>o) + off)
+    cdef PyObject* old = at[0]
+    Py_INCREF(v)
+    at[0] = <PyObject*>v
+    Py_XDECREF(old)
+
+
+# Where each attribute the hot path reads or writes lies in its object (see slot_offset)
+cdef Py_ssize_t CONN_checksum = slot_offset(Connection, "checksum")
+cdef Py_ssize_t CONN_experts = slot_offset(Connection, "experts")
+cdef Py_ssize_t CONN_fallback = slot_offset(Connection, "fallback")
+cdef Py_ssize_t CONN_last_frame = slot_offset(Connection, "last_frame")
+cdef Py_ssize_t CONN_sides = slot_offset(Connection, "sides")
+cdef Py_ssize_t CONN_stream = slot_offset(Connection, "stream")
+cdef Py_ssize_t CONN_unlinked = slot_offset(Connection, "unlinked")
+cdef Py_ssize_t CONN_version = slot_offset(Connection, "version")
+cdef Py_ssize_t DIR_data = slot_offset(Direction, "data")
+cdef Py_ssize_t DIR_dsn_hi = slot_offset(Direction, "dsn_hi")
+cdef Py_ssize_t DIR_fin = slot_offset(Direction, "fin")
+cdef Py_ssize_t DIR_fin_acked = slot_offset(Direction, "fin_acked")
+cdef Py_ssize_t DIR_isn = slot_offset(Direction, "isn")
+cdef Py_ssize_t DIR_last = slot_offset(Direction, "last")
+cdef Py_ssize_t DIR_map_hi = slot_offset(Direction, "map_hi")
+cdef Py_ssize_t DIR_mappings = slot_offset(Direction, "mappings")
+cdef Py_ssize_t DIR_memo = slot_offset(Direction, "memo")
+cdef Py_ssize_t DIR_ssn_hi = slot_offset(Direction, "ssn_hi")
+cdef Py_ssize_t DIR_syn_data = slot_offset(Direction, "syn_data")
+cdef Py_ssize_t DSS_checksum = slot_offset(Dss, "checksum")
+cdef Py_ssize_t DSS_data_ack = slot_offset(Dss, "data_ack")
+cdef Py_ssize_t DSS_data_level_length = slot_offset(Dss, "data_level_length")
+cdef Py_ssize_t DSS_dsn = slot_offset(Dss, "dsn")
+cdef Py_ssize_t DSS_flags = slot_offset(Dss, "flags")
+cdef Py_ssize_t DSS_ssn = slot_offset(Dss, "ssn")
+cdef Py_ssize_t INFO_ack = slot_offset(DssInfo, "ack")
+cdef Py_ssize_t INFO_ack64 = slot_offset(DssInfo, "ack64")
+cdef Py_ssize_t INFO_dsn = slot_offset(DssInfo, "dsn")
+cdef Py_ssize_t INFO_dsn64 = slot_offset(DssInfo, "dsn64")
+cdef Py_ssize_t MAP_checksum = slot_offset(Mapping, "checksum")
+cdef Py_ssize_t MAP_data_level_length = slot_offset(Mapping, "data_level_length")
+cdef Py_ssize_t MAP_dsn64 = slot_offset(Mapping, "dsn64")
+cdef Py_ssize_t MAP_end = slot_offset(Mapping, "end")
+cdef Py_ssize_t MAP_frame = slot_offset(Mapping, "frame")
+cdef Py_ssize_t MAP_ssn = slot_offset(Mapping, "ssn")
+cdef Py_ssize_t SF_closed = slot_offset(Subflow, "closed")
+cdef Py_ssize_t SF_conn = slot_offset(Subflow, "conn")
+cdef Py_ssize_t SF_dirs = slot_offset(Subflow, "dirs")
+cdef Py_ssize_t SF_index = slot_offset(Subflow, "index")
+cdef Py_ssize_t SF_observer = slot_offset(Subflow, "observer")
+cdef Py_ssize_t SF_to_client_side = slot_offset(Subflow, "to_client_side")
+cdef Py_ssize_t SIDE_ack_ref = slot_offset(Side, "ack_ref")
+cdef Py_ssize_t SIDE_checked_first = slot_offset(Side, "checked_first")
+cdef Py_ssize_t SIDE_dfin = slot_offset(Side, "dfin")
+cdef Py_ssize_t SIDE_dfin_acked = slot_offset(Side, "dfin_acked")
+cdef Py_ssize_t SIDE_dsn_ref = slot_offset(Side, "dsn_ref")
+cdef Py_ssize_t SIDE_first_dsn = slot_offset(Side, "first_dsn")
+cdef Py_ssize_t SIDE_high = slot_offset(Side, "high")
+cdef Py_ssize_t SIDE_hole_lo = slot_offset(Side, "hole_lo")
+cdef Py_ssize_t SIDE_holes = slot_offset(Side, "holes")
+cdef Py_ssize_t SIDE_idsn = slot_offset(Side, "idsn")
+cdef Py_ssize_t SIDE_max_seg = slot_offset(Side, "max_seg")
+cdef Py_ssize_t SIDE_ranges = slot_offset(Side, "ranges")
+cdef Py_ssize_t SIDE_seg_high = slot_offset(Side, "seg_high")
+cdef Py_ssize_t SIDE_starts = slot_offset(Side, "starts")
 
 # DSS flag bits (RFC 8684 §3.3)
 cdef enum:
@@ -94,6 +193,8 @@ K_OPTION_BASE = K_OPTION
 DSS_CELLS = ("subtype", "rawdataack", "rawdataseqno", "subflowseqno", "datalvllen")
 
 DEF OUT_SIZE = 1 << 16
+DEF CHUNK = 1 << 20  # octets read at a time
+DEF MAX_RECORD = 1 << 24  # as the capture reader: longer is corrupt framing
 DEF MAX_FIELDS = 64
 DEF AREAS_KEPT = 4096
 
@@ -104,6 +205,43 @@ cdef inline uint32_t be32(const uint8_t* b) noexcept nogil:
 
 cdef inline unsigned int be16(const uint8_t* b) noexcept nogil:
     return (<unsigned int>b[0] << 8) | b[1]
+
+
+cdef inline uint32_t rd32(const uint8_t* b, bint swapped) noexcept nogil:
+    """A 32-bit field of a capture file: little-endian, or big-endian when ``swapped``."""
+    if swapped:
+        return be32(b)
+    return b[0] | (<uint32_t>b[1] << 8) | (<uint32_t>b[2] << 16) | (<uint32_t>b[3] << 24)
+
+
+cdef inline unsigned int rd16(const uint8_t* b, bint swapped) noexcept nogil:
+    if swapped:
+        return be16(b)
+    return b[0] | (<unsigned int>b[1] << 8)
+
+
+cdef object _scaled(uint64_t raw, int resol, int64_t tsoffset):
+    """A pcapng timestamp in nanoseconds, as the capture reader computes it."""
+    ts = raw
+    if resol & 0x80:
+        ns = (ts * 1_000_000_000) >> (resol & 0x7F)
+    elif resol <= 9:
+        ns = ts * 10 ** (9 - resol)
+    else:
+        ns = ts // 10 ** (resol - 9)
+    return ns + tsoffset * 1_000_000_000
+
+
+def _reopen(source):
+    """The capture file of ``source`` opened again from its start, or None (standard input, a
+    stream, frames of a live capture)."""
+    if isinstance(source, Input):
+        if source.name == "-" or not os.path.isfile(source.name):
+            return None
+        return source.reopen()
+    if isinstance(source, (str, os.PathLike)) and os.path.isfile(source):
+        return open_input(os.fspath(source))
+    return None
 
 
 cdef class FieldsEngine:
@@ -130,7 +268,13 @@ cdef class FieldsEngine:
     cdef bint ctx_ready
     cdef int linktype
     cdef object ts
-    cdef bytes data
+    cdef const uint8_t* cur
+    cdef Py_ssize_t curn
+    cdef long frames
+    cdef int iface
+    cdef public long records  #: records this path read itself
+    cdef bytes chunk
+    cdef Py_ssize_t pos, offset
 
     def __init__(self, dissection, writer, kinds, one, row, option_names=()):
         """``kinds``: each field's kind (FIELD_KINDS, or K_OPTION + the index of its cell among
@@ -226,34 +370,233 @@ cdef class FieldsEngine:
 
     def run(self):
         """Every frame of the capture, its row written; the counts and times left as the Python
-        pipeline leaves them."""
+        pipeline leaves them.  A capture file is read here, the compressed forms too; where the
+        file holds anything this reader does not take (or is damaged), the capture's own reader
+        takes over from the same record, and says what the Python pipeline would."""
         dis = self.dis
-        cdef long frames = dis.frames
-        cdef long number
+        self.frames = dis.frames
         try:
-            for batch in dis.reader.batches():
-                for frame in batch:
-                    frames += 1
-                    number = frames
-                    ts, linktype, data, orig_len, _, _ = frame
-                    if not self.first_seen:
-                        self.first_seen = True
-                        if self.clock.first_ns is None:
-                            self.clock.first_ns = ts
-                    if not self._fast(number, ts, linktype, data):
-                        self.prev_ns_sync()
-                        dis.frames = frames
-                        dis.frame = frame
-                        self._python_row(self.row(dis.feed_frame(number, frame)))
-                    else:
-                        self.taken += 1
-                        self.prev_ns = ts
+            f = _reopen(dis.source)
+            clean = False
+            if f is not None:
+                with f:
+                    clean = self._read(f)
+            if not clean:
+                skip = self.records
+                for batch in dis.reader.batches():
+                    for frame in batch:
+                        if skip:
+                            skip -= 1
+                            continue
+                        self._frame(frame)
         finally:
-            dis.frames = frames
+            dis.frames = self.frames
             self.prev_ns_sync()
             self.counts["TCP"] += self.tcp_count
             self.tcp_count = 0
             self._flush()
+
+    cdef void _frame(self, tuple frame) except *:
+        """A frame as the capture's reader gives it."""
+        ts, linktype, data, orig_len, _, _ = frame
+        cdef bytes b = data
+        self._take(ts, linktype, <const uint8_t*>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), orig_len, frame)
+
+    cdef void _take(self, object ts, int linktype, const uint8_t* data, Py_ssize_t n, object orig_len,
+                    object frame) except *:
+        """Frame ``self.frames + 1``: this path's, or the Python pipeline's (``frame``: the reader's
+        tuple of it, made here when None)."""
+        self.frames += 1
+        cdef long number = self.frames
+        if not self.first_seen:
+            self.first_seen = True
+            if self.clock.first_ns is None:
+                self.clock.first_ns = ts
+        self.ts = ts
+        self.linktype = linktype
+        self.cur = data
+        self.curn = n
+        if self._fast(number, linktype, data, n):
+            self.taken += 1
+            self.prev_ns = ts
+            return
+        self.prev_ns_sync()
+        dis = self.dis
+        if frame is None:
+            frame = (ts, linktype, PyBytes_FromStringAndSize(<const char*>data, n), orig_len, self.iface, False)
+        dis.frames = number
+        dis.frame = frame
+        self._python_row(self.row(dis.feed_frame(number, frame)))
+
+    # --------------------------------------------------------------------------- reading
+
+    cdef bint _more(self, object f, Py_ssize_t need) except -1:
+        """At least ``need`` octets from the position on in the chunk: False at the end of the file."""
+        cdef Py_ssize_t have = PyBytes_GET_SIZE(self.chunk) - self.pos
+        if have >= need:
+            return True
+        add = f.read(max(CHUNK, need - have))
+        if not add:
+            return False
+        self.offset += self.pos
+        self.chunk = self.chunk[self.pos :] + add
+        self.pos = 0
+        return PyBytes_GET_SIZE(self.chunk) >= need or self._more(f, need)
+
+    cdef bint _read(self, object f) except -1:
+        """Read the capture from ``f``: True when read to its end, False when it stopped before a
+        record it leaves to the capture's reader (``self.records`` were taken)."""
+        self.chunk = b""
+        self.pos = 0
+        self.offset = 0
+        if not self._more(f, 24):
+            return False
+        cdef const uint8_t* b = <const uint8_t*>PyBytes_AS_STRING(self.chunk)
+        cdef uint32_t magic = b[0] | (<uint32_t>b[1] << 8) | (<uint32_t>b[2] << 16) | (<uint32_t>b[3] << 24)
+        if magic == 0xA1B2C3D4 or magic == 0xA1B23C4D:
+            return self._pcap(f, False, magic == 0xA1B23C4D)
+        if magic == 0xD4C3B2A1 or magic == 0x4D3CB2A1:
+            return self._pcap(f, True, magic == 0x4D3CB2A1)
+        if magic == 0x0A0D0D0A:
+            return self._pcapng(f)
+        return False
+
+    cdef bint _pcap(self, object f, bint swapped, bint nanos) except -1:
+        cdef const uint8_t* b = <const uint8_t*>PyBytes_AS_STRING(self.chunk)
+        if rd16(b + 4, swapped) != 2:
+            return False
+        cdef int linktype = rd32(b + 20, swapped) & 0xFFFF
+        cdef int64_t scale = 1 if nanos else 1000
+        cdef uint32_t sec, frac, incl, orig
+        cdef Py_ssize_t size, p
+        self.pos = 24
+        reader = self.dis.reader
+        while True:
+            size = PyBytes_GET_SIZE(self.chunk)
+            if size - self.pos < 16:
+                if not self._more(f, 16):
+                    if PyBytes_GET_SIZE(self.chunk) - self.pos:
+                        return False  # a record header cut short: the reader says so
+                    break
+                size = PyBytes_GET_SIZE(self.chunk)
+            b = <const uint8_t*>PyBytes_AS_STRING(self.chunk)
+            p = self.pos
+            sec = rd32(b + p, swapped)
+            frac = rd32(b + p + 4, swapped)
+            incl = rd32(b + p + 8, swapped)
+            orig = rd32(b + p + 12, swapped)
+            if incl > MAX_RECORD:
+                return False
+            if size - p - 16 < incl:
+                if not self._more(f, 16 + incl):
+                    return False
+                b = <const uint8_t*>PyBytes_AS_STRING(self.chunk)
+                p = self.pos
+            self.pos = p + 16 + incl
+            self.records += 1
+            self._take(<int64_t>sec * 1000000000 + <int64_t>frac * scale, linktype, b + p + 16, incl, orig, None)
+        reader.linktypes.add(linktype)
+        reader.format = "pcap"
+        reader.records = self.records
+        return True
+
+    cdef bint _pcapng(self, object f) except -1:
+        cdef const uint8_t* b
+        cdef bint swapped = False
+        cdef uint32_t btype, blen, iface, caplen, orig, bom
+        cdef Py_ssize_t p, q, olen, body
+        cdef bint first = True
+        cdef uint64_t ts
+        ifaces = []  # (linktype, resolution, offset in seconds)
+        reader = self.dis.reader
+        skipped = 0
+        linktypes = set()
+        while True:
+            if not self._more(f, 12):
+                if PyBytes_GET_SIZE(self.chunk) - self.pos:
+                    return False
+                break
+            b = <const uint8_t*>PyBytes_AS_STRING(self.chunk)
+            p = self.pos
+            btype = rd32(b + p, swapped)
+            if btype == 0x0A0D0D0A:
+                if not first:
+                    return False  # a second section: the reader's
+                bom = rd32(b + p + 8, False)
+                if bom == 0x1A2B3C4D:
+                    swapped = False
+                elif bom == 0x4D3C2B1A:
+                    swapped = True
+                else:
+                    return False
+            elif first:
+                return False
+            blen = rd32(b + p + 4, swapped)
+            if blen < 12 or blen % 4 or blen > MAX_RECORD:
+                return False
+            if not self._more(f, blen):
+                return False
+            b = <const uint8_t*>PyBytes_AS_STRING(self.chunk)
+            p = self.pos
+            if rd32(b + p + blen - 4, swapped) != blen:
+                return False
+            first = False
+            if btype == 1:  # Interface Description Block
+                if blen - 12 < 8:
+                    return False
+                linktype = rd16(b + p + 8, swapped)
+                resol, tsoffset = 6, 0
+                q = p + 16
+                body = p + blen - 4
+                while q + 4 <= body:
+                    code = rd16(b + q, swapped)
+                    olen = rd16(b + q + 2, swapped)
+                    if code == 0:
+                        break
+                    if (code == 9 and olen >= 1 and q + 4 >= body) or (code == 14 and olen >= 8 and q + 12 > body):
+                        return False  # an option value past the block: the reader's
+                    if code == 9 and olen >= 1:
+                        resol = b[q + 4]
+                    elif code == 14 and olen >= 8:
+                        tsoffset = <int64_t>((<uint64_t>rd32(b + q + 4 + (0 if swapped else 4), swapped) << 32)
+                                             | rd32(b + q + 4 + (4 if swapped else 0), swapped))
+                    q += 4 + ((olen + 3) & ~3)
+                ifaces.append((linktype, resol, tsoffset))
+                linktypes.add(linktype)
+                self.pos = p + blen
+            elif btype == 6:  # Enhanced Packet Block
+                if blen < 32:
+                    return False
+                iface = rd32(b + p + 8, swapped)
+                if iface >= len(ifaces):
+                    return False
+                caplen = rd32(b + p + 20, swapped)
+                orig = rd32(b + p + 24, swapped)
+                if caplen > blen - 32:
+                    return False
+                ts = (<uint64_t>rd32(b + p + 12, swapped) << 32) | rd32(b + p + 16, swapped)
+                linktype, resol, tsoffset = ifaces[iface]
+                if resol == 6 and tsoffset == 0 and ts < 9000000000000000:
+                    ns = <int64_t>ts * 1000
+                elif resol == 9 and tsoffset == 0 and ts < 9000000000000000000:
+                    ns = <int64_t>ts
+                else:
+                    ns = _scaled(ts, resol, tsoffset)
+                self.pos = p + blen
+                self.records += 1
+                self.iface = iface
+                self._take(ns, linktype, b + p + 28, caplen, orig if orig >= caplen else caplen, None)
+            elif btype == 3 or btype == 2:  # Simple and obsolete Packet Blocks: the reader's
+                return False
+            else:
+                if btype != 0x0A0D0D0A:
+                    skipped += 1
+                self.pos = p + blen
+        reader.linktypes.update(linktypes)
+        reader.format = "pcapng"
+        reader.records = self.records
+        reader.skipped_blocks += skipped
+        return True
 
     cdef inline void prev_ns_sync(self) except *:
         if self.prev_ns is not None:
@@ -279,12 +622,7 @@ cdef class FieldsEngine:
         if ctx.reinjection_of:
             ctx.reinjection_of = []
 
-    cdef bint _fast(self, long number, object ts, int linktype, bytes data) except -1:
-        self.linktype = linktype
-        self.ts = ts
-        self.data = data
-        cdef const uint8_t* b = <const uint8_t*>PyBytes_AS_STRING(data)
-        cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    cdef bint _fast(self, long number, int linktype, const uint8_t* b, Py_ssize_t n) except -1:
         cdef Py_ssize_t p, t, end, o, doff, total
         cdef unsigned int et, frag, offflags, flags, sport, dport
         cdef uint32_t seq, ack
@@ -354,27 +692,27 @@ cdef class FieldsEngine:
         cdef long plen = end - o
         sf = hit[0]
         cdef int d = hit[1]
-        dirs = sf.dirs
+        dirs = get(sf, SF_dirs)
         if d:
             me = dirs[1]
             peer = dirs[0]
         else:
             me = dirs[0]
             peer = dirs[1]
-        isn = me.isn
-        pisn = peer.isn
+        isn = get(me, DIR_isn)
+        pisn = get(peer, DIR_isn)
         if isn is None or pisn is None:
             return False
         cdef uint32_t tcp_seq = <uint32_t>(seq - <uint32_t>isn)
         cdef uint32_t tcp_ack = <uint32_t>(ack - <uint32_t>pisn)
-        pfin = peer.fin
-        if pfin is not None and not peer.fin_acked and ack == <uint32_t>((<uint32_t>pfin) + 1):
+        pfin = get(peer, DIR_fin)
+        if pfin is not None and not get(peer, DIR_fin_acked) and ack == <uint32_t>((<uint32_t>pfin) + 1):
             return False  # the peer's FIN acknowledged: the subflow may close
-        conn = sf.conn
+        conn = get(sf, SF_conn)
         # the MPTCP options: none, or one DSS
         found = ()
         if nopt:
-            version = conn.version if conn is not None else None
+            version = get(conn, CONN_version) if conn is not None else None
             found = self._area(b + t + 20, nopt, version)
             if found is None:
                 return False
@@ -382,18 +720,18 @@ cdef class FieldsEngine:
             if found:
                 return False  # an MPTCP option on a subflow of no connection: linked here or there
             if plen:
-                me.data += plen
+                put(me, DIR_data, get(me, DIR_data) + (plen))
             self.tcp_count += 1
             self._write(number, sf, sport, dport, plen, tcp_seq, tcp_ack, None, False, None, None, False, None)
             return True
         cdef bint one_dss = bool(found)
-        obs = sf.observer
+        obs = get(sf, SF_observer)
         if type(obs) is _Observer:
             return False
-        stream = conn.stream
+        stream = get(conn, CONN_stream)
         if stream is None and one_dss:
             return False  # numbered here
-        if dirs[0].fin_acked and dirs[1].fin_acked and not sf.closed:
+        if dirs[0].fin_acked and dirs[1].fin_acked and not get(sf, SF_closed):
             return False
         # from here on the packet is this path's: the analyzer's objects change
         self.number = number
@@ -401,26 +739,26 @@ cdef class FieldsEngine:
         self.ctx_d = d
         self.ctx_ready = False
         if plen:
-            me.data += plen
+            put(me, DIR_data, get(me, DIR_data) + (plen))
         info = None
         if one_dss:
             info = self._dss(found[0], sf, d, number, conn)
-        conn.last_frame = number
+        put(conn, CONN_last_frame, number)
         payload_dsn = payload_dsn64 = None
         if plen:
-            if not conn.fallback and not conn.unlinked:
+            if not get(conn, CONN_fallback) and not get(conn, CONN_unlinked):
                 got = self._data(sf, d, conn, seq, plen, number, b, o, end)
                 if got is not None:
                     payload_dsn, payload_dsn64, _ = got
         else:
-            ms = me.mappings
+            ms = get(me, DIR_mappings)
             if ms:
-                rel = (seq - isn - me.syn_data) & M32
-                if rel < me.map_hi:
+                rel = (seq - isn - get(me, DIR_syn_data)) & M32
+                if rel < get(me, DIR_map_hi):
                     for m in reversed(ms):
-                        if m.ssn <= rel < m.ssn + m.data_level_length:
-                            payload_dsn64 = (m.dsn64 + rel - m.ssn) & M64
-                            idsn = conn.sides[d if sf.to_client_side else 1 - d].idsn
+                        if get(m, MAP_ssn) <= rel < get(m, MAP_ssn) + get(m, MAP_data_level_length):
+                            payload_dsn64 = (get(m, MAP_dsn64) + rel - get(m, MAP_ssn)) & M64
+                            idsn = get(conn, CONN_sides)[d if get(sf, SF_to_client_side) else 1 - d].idsn
                             payload_dsn = None if idsn is None else (payload_dsn64 - idsn) & M64
                             break
         if self.ctx_ready:
@@ -428,7 +766,7 @@ cdef class FieldsEngine:
             if experts:
                 for e in experts:
                     self.experts[e.key] += 1
-                    conn.experts[e.key] += 1
+                    get(conn, CONN_experts)[e.key] += 1
         self.tcp_count += 1
         shown = stream is not None and one_dss
         self._write(number, sf, sport, dport, plen, tcp_seq, tcp_ack, conn if shown else None, shown, found,
@@ -499,24 +837,24 @@ cdef class FieldsEngine:
 
     cdef object _dss(self, object o, object sf, int d, long number, object conn):
         """DssReader.dss, without a cut option."""
-        fl = sf.dirs[d]
-        memo = fl.memo
+        fl = get(sf, SF_dirs)[d]
+        memo = get(fl, DIR_memo)
         if memo is not None and memo[0] is o:
             _, info, mconn, narrow, pidsn, midsn, m, me, peer, mfl, to_client = memo
             if (
-                sf.conn is mconn
-                and sf.to_client_side is to_client
-                and not mconn.checksum
-                and peer.idsn == pidsn
-                and me.idsn == midsn
-                and (m is None or mfl.mappings[-1] is m)
+                get(sf, SF_conn) is mconn
+                and get(sf, SF_to_client_side) is to_client
+                and not get(mconn, CONN_checksum)
+                and get(peer, SIDE_idsn) == pidsn
+                and get(me, SIDE_idsn) == midsn
+                and (m is None or get(mfl, DIR_mappings)[-1] is m)
             ):
-                ack64 = info.ack64
+                ack64 = get(info, INFO_ack64)
                 fresh = True
                 if narrow is not None:
-                    ref = peer.dsn_ref
+                    ref = get(peer, SIDE_dsn_ref)
                     if ref is None:
-                        ref = me.ack_ref
+                        ref = get(me, SIDE_ack_ref)
                         if ref is None and pidsn is not None:
                             ref = (pidsn + 1) & M64
                     if ref is None:
@@ -530,18 +868,18 @@ cdef class FieldsEngine:
                         fresh = (v & M64) == ack64
                 if fresh:
                     if ack64 is not None:
-                        me.ack_ref = ack64
-                        if ack64 > peer.hole_lo or (peer.seg_high is not None and ack64 > peer.seg_high):
+                        put(me, SIDE_ack_ref, ack64)
+                        if ack64 > get(peer, SIDE_hole_lo) or (get(peer, SIDE_seg_high) is not None and ack64 > get(peer, SIDE_seg_high)):
                             self._prepare()
                             self.space.acked(peer, ack64, mconn)
-                        if peer.dfin is not None and not peer.dfin_acked and ((ack64 - peer.dfin) & M64) - 1 < TWO62:
-                            peer.dfin_acked = True
+                        if get(peer, SIDE_dfin) is not None and not get(peer, SIDE_dfin_acked) and ((ack64 - get(peer, SIDE_dfin)) & M64) - 1 < TWO62:
+                            put(peer, SIDE_dfin_acked, True)
                             self._prepare()
                             self.ctx.closure(mconn, "DATA_ACK[DFIN]")
                     if m is not None:
-                        me.dsn_ref = info.dsn64
-                        m.frame = number
-                        mfl.last = m
+                        put(me, SIDE_dsn_ref, get(info, INFO_dsn64))
+                        put(m, MAP_frame, number)
+                        put(mfl, DIR_last, m)
                     return info
         self._prepare()  # the full path below may meet anything
         info = self._dss_full(o, sf, d, number)
@@ -549,65 +887,64 @@ cdef class FieldsEngine:
         return info
 
     cdef void _remember(self, object o, object info, object sf, int d) except *:
-        fl = sf.dirs[d]
-        conn = sf.conn
-        cdef int f = o.flags
-        fl.memo = None
-        if conn is None or conn.checksum or o.checksum is not None or f & F_F:
+        fl = get(sf, SF_dirs)[d]
+        conn = get(sf, SF_conn)
+        cdef int f = get(o, DSS_flags)
+        put(fl, DIR_memo, None)
+        if conn is None or get(conn, CONN_checksum) or get(o, DSS_checksum) is not None or f & F_F:
             return
-        if f & F_A and (o.data_ack is None or info.ack64 is None):
+        if f & F_A and (get(o, DSS_data_ack) is None or get(info, INFO_ack64) is None):
             return
         m = None
         if f & F_M:
-            ssn, dl, dsn64 = o.ssn, o.data_level_length, info.dsn64
+            ssn, dl, dsn64 = get(o, DSS_ssn), get(o, DSS_data_level_length), get(info, INFO_dsn64)
             if not f & F_m or dsn64 is None or not dl or ssn is None:
                 return
-            ms = fl.mappings
+            ms = get(fl, DIR_mappings)
             m = ms[-1] if ms else None
             if (
                 m is None
-                or m is not fl.last
+                or m is not get(fl, DIR_last)
                 or not (
-                    m.ssn == ssn
-                    and m.end == ssn + dl
-                    and ssn < m.end
-                    and ((m.dsn64 - ssn) & M64) == ((dsn64 - ssn) & M64)
+                    get(m, MAP_ssn) == ssn
+                    and get(m, MAP_end) == ssn + dl
+                    and ssn < get(m, MAP_end)
+                    and ((get(m, MAP_dsn64) - ssn) & M64) == ((dsn64 - ssn) & M64)
                 )
             ):
                 return
-        side = d if sf.to_client_side else 1 - d
-        me, peer = conn.sides[side], conn.sides[1 - side]
-        if f & F_M and not me.checked_first and me.idsn is not None:
+        side = d if get(sf, SF_to_client_side) else 1 - d
+        me, peer = get(conn, CONN_sides)[side], get(conn, CONN_sides)[1 - side]
+        if f & F_M and not get(me, SIDE_checked_first) and get(me, SIDE_idsn) is not None:
             return
-        fl.memo = (
-            o, info, conn, o.data_ack if f & F_A and not f & F_a else None, peer.idsn, me.idsn, m, me, peer, fl,
-            sf.to_client_side,
-        )
+        narrow = get(o, DSS_data_ack) if f & F_A and not f & F_a else None
+        memo = (o, info, conn, narrow, get(peer, SIDE_idsn), get(me, SIDE_idsn), m, me, peer, fl, get(sf, SF_to_client_side))
+        put(fl, DIR_memo, memo)
 
     cdef object _dss_full(self, object o, object sf, int d, long number):
         """DssReader._dss, its rare branches through the Python parts."""
-        conn = sf.conn
+        conn = get(sf, SF_conn)
         if conn is None:
             return _dssinfo(None, None, None, None)
         ctx = self.ctx
-        cdef int f = o.flags
-        cdef int side = d if sf.to_client_side else 1 - d
-        sides = conn.sides
+        cdef int f = get(o, DSS_flags)
+        cdef int side = d if get(sf, SF_to_client_side) else 1 - d
+        sides = get(conn, CONN_sides)
         me = sides[side]
         peer = sides[1 - side]
-        sf.dirs[d].seen_dss = True
+        get(sf, SF_dirs)[d].seen_dss = True
         ack64 = ack = dsn64 = dsn = None
         if f & F_A:
-            data_ack = o.data_ack
+            data_ack = get(o, DSS_data_ack)
             if data_ack is not None:
                 if f & F_a:
                     ack64 = data_ack
                 else:
-                    ref = peer.dsn_ref
+                    ref = get(peer, SIDE_dsn_ref)
                     if ref is None:
-                        ref = me.ack_ref
-                        if ref is None and peer.idsn is not None:
-                            ref = (peer.idsn + 1) & M64
+                        ref = get(me, SIDE_ack_ref)
+                        if ref is None and get(peer, SIDE_idsn) is not None:
+                            ref = (get(peer, SIDE_idsn) + 1) & M64
                     if ref is not None:
                         v = (ref & NOT32) | data_ack
                         if v - ref > HALF32:
@@ -616,22 +953,22 @@ cdef class FieldsEngine:
                             v += TWO32
                         ack64 = v & M64
                 if ack64 is not None:
-                    me.ack_ref = ack64
-                    if ack64 > peer.hole_lo or (peer.seg_high is not None and ack64 > peer.seg_high):
+                    put(me, SIDE_ack_ref, ack64)
+                    if ack64 > get(peer, SIDE_hole_lo) or (get(peer, SIDE_seg_high) is not None and ack64 > get(peer, SIDE_seg_high)):
                         self.space.acked(peer, ack64, conn)
-                    if peer.idsn is not None:
-                        ack = (ack64 - peer.idsn) & M64
-                    if peer.dfin is not None and not peer.dfin_acked and ((ack64 - peer.dfin) & M64) - 1 < TWO62:
-                        peer.dfin_acked = True
+                    if get(peer, SIDE_idsn) is not None:
+                        ack = (ack64 - get(peer, SIDE_idsn)) & M64
+                    if get(peer, SIDE_dfin) is not None and not get(peer, SIDE_dfin_acked) and ((ack64 - get(peer, SIDE_dfin)) & M64) - 1 < TWO62:
+                        put(peer, SIDE_dfin_acked, True)
                         ctx.closure(conn, "DATA_ACK[DFIN]")
         if f & F_M:
-            odsn, ssn, dl = o.dsn, o.ssn, o.data_level_length
+            odsn, ssn, dl = get(o, DSS_dsn), get(o, DSS_ssn), get(o, DSS_data_level_length)
             if odsn is None or ssn is None or dl is None:
                 return _dssinfo(dsn64, dsn, ack64, ack)
             if f & F_m:
                 dsn64 = odsn
             else:
-                ref = me.dsn_ref if me.dsn_ref is not None else ((me.idsn + 1) & M64 if me.idsn is not None else None)
+                ref = get(me, SIDE_dsn_ref) if get(me, SIDE_dsn_ref) is not None else ((get(me, SIDE_idsn) + 1) & M64 if get(me, SIDE_idsn) is not None else None)
                 if ref is not None:
                     v = (ref & NOT32) | odsn
                     if v - ref > HALF32:
@@ -640,48 +977,48 @@ cdef class FieldsEngine:
                         v += TWO32
                     dsn64 = v & M64
             if dsn64 is not None:
-                me.dsn_ref = dsn64
-                if me.idsn is not None:
-                    dsn = (dsn64 - me.idsn) & M64
+                put(me, SIDE_dsn_ref, dsn64)
+                if get(me, SIDE_idsn) is not None:
+                    dsn = (dsn64 - get(me, SIDE_idsn)) & M64
             if dl == 0:
                 ctx.expert("mptcp.dss.infinite_mapping")
-                if conn.fallback is None:
-                    conn.fallback = f"infinite mapping in frame {number}"
-                    ctx.expert("mptcp.fallback", f"fallback to regular TCP: {conn.fallback}")
+                if get(conn, CONN_fallback) is None:
+                    put(conn, CONN_fallback, f"infinite mapping in frame {number}")
+                    ctx.expert("mptcp.fallback", f"fallback to regular TCP: {get(conn, CONN_fallback)}")
             fin = 1 if f & F_F else 0
-            checksum = o.checksum
-            if conn.checksum:
+            checksum = get(o, DSS_checksum)
+            if get(conn, CONN_checksum):
                 if checksum is None:
                     ctx.expert("mptcp.dss.checksum_missing")
             elif checksum is not None and sides[0].flags is not None:
                 ctx.expert("mptcp.dss.checksum_unexpected")
             if dsn64 is not None and dl:
                 if fin:
-                    me.dfin = (dsn64 + dl - 1) & M64
+                    put(me, SIDE_dfin, (dsn64 + dl - 1) & M64)
                 if not (fin and dl == 1 and ssn == 0):
-                    fl = sf.dirs[d]
-                    ms = fl.mappings
+                    fl = get(sf, SF_dirs)[d]
+                    ms = get(fl, DIR_mappings)
                     m = ms[-1] if ms else None
                     if (
                         m is not None
-                        and m.ssn == ssn
-                        and m.end == ssn + dl - fin
-                        and ssn < m.end
-                        and ((m.dsn64 - ssn) & M64) == ((dsn64 - ssn) & M64)
+                        and get(m, MAP_ssn) == ssn
+                        and get(m, MAP_end) == ssn + dl - fin
+                        and ssn < get(m, MAP_end)
+                        and ((get(m, MAP_dsn64) - ssn) & M64) == ((dsn64 - ssn) & M64)
                     ):
-                        m.frame = number
-                        fl.last = m
+                        put(m, MAP_frame, number)
+                        put(fl, DIR_last, m)
                     else:
                         self._mapping(conn, sf, d, ssn, dsn64, dl - fin, checksum, dl)
-                elif conn.checksum and checksum is not None and ctx.verify:
+                elif get(conn, CONN_checksum) and checksum is not None and ctx.verify:
                     # A DATA_FIN alone: the checksum covers the pseudo-header only (RFC 8684 §3.3.1).
                     c = crypto.verify_dss_checksum(dsn64, 0, 1, b"", checksum)
                     ctx.check(c)
                     if c.verdict is Verdict.MISMATCH:
                         ctx.expert("mptcp.dss.checksum_mismatch", str(c))
-                if not me.checked_first and me.idsn is not None:
-                    me.checked_first = True
-                    expect = (me.idsn + 1) & M64
+                if not get(me, SIDE_checked_first) and get(me, SIDE_idsn) is not None:
+                    put(me, SIDE_checked_first, True)
+                    expect = (get(me, SIDE_idsn) + 1) & M64
                     if dsn64 != expect:
                         ctx.expert(
                             "mptcp.dss.first_dsn",
@@ -694,77 +1031,77 @@ cdef class FieldsEngine:
     cdef void _mapping(self, object conn, object sf, int d, object ssn, object dsn64, object length,
                        object checksum, object dl) except *:
         """Mappings.mapping, its common case (new subflow octets, new data) here."""
-        fl = sf.dirs[d]
+        fl = get(sf, SF_dirs)[d]
         end = ssn + length
-        if ssn < fl.ssn_hi or (length and (conn.unlinked or dsn64 < fl.dsn_hi)):
+        if ssn < get(fl, DIR_ssn_hi) or (length and (get(conn, CONN_unlinked) or dsn64 < get(fl, DIR_dsn_hi))):
             self.mappings.mapping(conn, sf, d, ssn, dsn64, length, checksum, dl)
             return
-        side = conn.sides[d if sf.to_client_side else 1 - d]
+        side = get(conn, CONN_sides)[d if get(sf, SF_to_client_side) else 1 - d]
         if length:
             # Mappings._data_range: new data (no retransmission on this subflow: dsn64 >= dsn_hi)
             dend = dsn64 + length
-            high = side.high
-            if side.first_dsn is None or high is None:
-                side.first_dsn = dsn64
-                side.high = dend
+            high = get(side, SIDE_high)
+            if get(side, SIDE_first_dsn) is None or high is None:
+                put(side, SIDE_first_dsn, dsn64)
+                put(side, SIDE_high, dend)
             elif dend > high:
-                side.high = dend
+                put(side, SIDE_high, dend)
             else:
                 self.mappings.mapping(conn, sf, d, ssn, dsn64, length, checksum, dl)
                 return
-        m = _mapping(ssn, end, dsn64, self.number, checksum if self.verify and conn.checksum else None, None, dl)
-        ms = fl.mappings
+        m = _mapping(ssn, end, dsn64, self.number, checksum if self.verify and get(conn, CONN_checksum) else None, None, dl)
+        ms = get(fl, DIR_mappings)
         ms.append(m)
         if len(ms) > MAX_MAPPINGS:
             del ms[0]
-        fl.last = m
-        if end > fl.ssn_hi:
-            fl.ssn_hi = end
-        if ssn + dl > fl.map_hi:
-            fl.map_hi = ssn + dl
+        put(fl, DIR_last, m)
+        if end > get(fl, DIR_ssn_hi):
+            put(fl, DIR_ssn_hi, end)
+        if ssn + dl > get(fl, DIR_map_hi):
+            put(fl, DIR_map_hi, ssn + dl)
         if length:
-            if dsn64 < side.first_dsn:
-                side.first_dsn = dsn64
+            if dsn64 < get(side, SIDE_first_dsn):
+                put(side, SIDE_first_dsn, dsn64)
         dend = dsn64 + end - ssn
-        if dend > fl.dsn_hi:
-            fl.dsn_hi = dend
+        if dend > get(fl, DIR_dsn_hi):
+            put(fl, DIR_dsn_hi, dend)
 
     cdef object _data(self, object sf, int d, object conn, uint32_t seq, long n, long number,
                       const uint8_t* b, Py_ssize_t o, Py_ssize_t end):
         """Mappings.data for a segment without SYN: the common case (its mapping found, no
         checksum to take) here, the rest through the Python method."""
-        fl = sf.dirs[d]
-        rel = (seq - fl.isn - fl.syn_data) & M32
-        m = fl.last
-        if m is None or not (m.ssn <= rel < m.end):
+        fl = get(sf, SF_dirs)[d]
+        rel = (seq - get(fl, DIR_isn) - get(fl, DIR_syn_data)) & M32
+        m = get(fl, DIR_last)
+        if m is None or not (get(m, MAP_ssn) <= rel < get(m, MAP_end)):
             m = None
-            for cand in reversed(fl.mappings):
-                if cand.ssn <= rel < cand.end:
+            for cand in reversed(get(fl, DIR_mappings)):
+                if get(cand, MAP_ssn) <= rel < get(cand, MAP_end):
                     m = cand
                     break
-        if m is None or rel + n > m.end or m.checksum is not None:
+        if m is None or rel + n > get(m, MAP_end) or get(m, MAP_checksum) is not None:
             return self._python_data(sf, d, conn, seq, n, number)
-        fl.last = m
-        dsn64 = (m.dsn64 + rel - m.ssn) & M64
-        side = conn.sides[d if sf.to_client_side else 1 - d]
-        self._segment_range(side, dsn64, n, sf.index, number)
-        return ((dsn64 - side.idsn) & M64 if side.idsn is not None else None), dsn64, m.frame
+        put(fl, DIR_last, m)
+        dsn64 = (get(m, MAP_dsn64) + rel - get(m, MAP_ssn)) & M64
+        side = get(conn, CONN_sides)[d if get(sf, SF_to_client_side) else 1 - d]
+        self._segment_range(side, dsn64, n, get(sf, SF_index), number)
+        return ((dsn64 - get(side, SIDE_idsn)) & M64 if get(side, SIDE_idsn) is not None else None), dsn64, get(m, MAP_frame)
 
     cdef object _python_data(self, object sf, int d, object conn, uint32_t seq, long n, long number):
         self._prepare()
-        self.ctx.pkt = decode_frame(self.linktype, self.data, self.ts)
+        self.ctx.pkt = decode_frame(self.linktype, PyBytes_FromStringAndSize(<const char*>self.cur, self.curn), self.ts)
         return self.mappings.data(sf, d, conn, 0, seq, n, number)
 
     cdef void _segment_range(self, object side, object dsn64, long n, object subflow, long number) except *:
         """SequenceSpace.segment without a reinjection (with one: the Python method)."""
         end = dsn64 + n
-        starts = side.starts
-        ranges = side.ranges
+        starts = get(side, SIDE_starts)
+        ranges = get(side, SIDE_ranges)
         cdef Py_ssize_t i = len(starts)
         if i and dsn64 < starts[i - 1]:
             i = _bisect_right(starts, dsn64)
         cdef Py_ssize_t j = i - 1
-        reach = dsn64 - side.max_seg
+        reach = dsn64 - get(side, SIDE_max_seg)
         while j >= 0:
             r = ranges[j]
             if r[0] <= reach:
@@ -782,14 +1119,14 @@ cdef class FieldsEngine:
                 self.space.segment(side, dsn64, n, subflow, number)
                 return
             k += 1
-        if dsn64 == side.seg_high:
-            side.seg_high = end
-        elif dsn64 == side.hole_lo and end < side.holes[0][1]:
+        if dsn64 == get(side, SIDE_seg_high):
+            put(side, SIDE_seg_high, end)
+        elif dsn64 == get(side, SIDE_hole_lo) and end < get(side, SIDE_holes)[0][1]:
             side.holes[0][0] = side.hole_lo = end
         else:
             carried(side, dsn64, end)
-        if n > side.max_seg:
-            side.max_seg = n
+        if n > get(side, SIDE_max_seg):
+            put(side, SIDE_max_seg, n)
         if i == nranges:
             starts.append(dsn64)
             ranges.append((dsn64, end, subflow, number))
@@ -807,11 +1144,11 @@ cdef class FieldsEngine:
         if which == 0:
             self._put("2", 1)
         elif which == 1:
-            self._obj(o.data_ack)
+            self._obj(get(o, DSS_data_ack))
         elif which == 2:
-            self._obj(o.dsn)
-        elif o.dsn is not None:
-            self._obj(o.ssn if which == 3 else o.data_level_length)
+            self._obj(get(o, DSS_dsn))
+        elif get(o, DSS_dsn) is not None:
+            self._obj(get(o, DSS_ssn) if which == 3 else get(o, DSS_data_level_length))
 
     cdef void _write(self, long number, object sf, unsigned int sport, unsigned int dport, long plen,
                      uint32_t tcp_seq, uint32_t tcp_ack, object conn, bint shown, object found, object info,
@@ -836,7 +1173,7 @@ cdef class FieldsEngine:
             if k == K_NUMBER:
                 self._uint(number)
             elif k == K_TCP_STREAM:
-                self._obj(sf.index)
+                self._obj(get(sf, SF_index))
             elif k == K_SRCPORT:
                 self._uint(sport)
             elif k == K_DSTPORT:
@@ -849,20 +1186,20 @@ cdef class FieldsEngine:
                 self._uint(tcp_ack)
             elif k == K_MPTCP_STREAM:
                 if shown:
-                    self._obj(conn.stream)
+                    self._obj(get(conn, CONN_stream))
             elif k == K_MPTCP_DSN:
                 if shown:
                     if mapped:
                         self._obj(payload_dsn)
                     elif not plen and tcp_seq == 1:
-                        if conn.sides[0 if (self.ctx_d == 0) == sf.to_client_side else 1].idsn is not None:
+                        if get(conn, CONN_sides)[0 if (self.ctx_d == 0) == get(sf, SF_to_client_side) else 1].idsn is not None:
                             self._put("1", 1)
             elif k == K_MPTCP_ACK:
                 if info is not None:
-                    self._obj(info.ack)
+                    self._obj(get(info, INFO_ack))
             elif k == K_DSS_DSN:
                 if info is not None:
-                    self._obj(info.dsn)
+                    self._obj(get(info, INFO_dsn))
             elif k >= K_OPTION and self.dss_cells:
                 if found:
                     self._dss_cell(found[0], self.cell_of[k - K_OPTION])

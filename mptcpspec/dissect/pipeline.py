@@ -45,6 +45,7 @@ class Dissection:
         source is then read again (a file object must be seekable).  ``tcp_analysis`` False: no
         subflow TCP analysis (:attr:`~mptcpspec.analysis.model.PacketInfo.tcp` None), for a reader that
         needs none of its fields (:func:`~mptcpspec.dissect.tcpfields.needs_tcp_analysis`)."""
+        self.source = source  #: as given
         self.reader: FrameSource = source if isinstance(source, FrameSource) else CaptureReader(source)
         #: the frame of the packet last yielded, as read: ``(timestamp_ns, linktype, data, orig_len,
         #: interface, truncated)``
