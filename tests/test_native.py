@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mptcpspec.capture.pcap import CaptureError
+from mptcpspec.capture.pcap import CaptureError, CaptureReader
+from mptcpspec.capture.writer import CaptureWriter
 from mptcpspec.dissect import hotpath
 from mptcpspec.dissect.optionfields import OPTION_FIELDS
 from mptcpspec.dissect.pipeline import Dissection
@@ -219,3 +220,81 @@ def test_same_as_tshark(path: Path, tmp_path: Path) -> None:
         a, b = mine.split("\t"), their.split("\t")
         del a[dsn], b[dsn]
         assert a == b, (mine, their)
+
+
+def _converted(tmp_path: Path) -> list[Path]:
+    """The kernel captures as pcapng (one with nanosecond timestamps), merged into a file of two
+    interfaces and link types, and compressed."""
+    import gzip
+
+    import lz4.frame
+    import zstandard
+
+    from tests.conftest import need_wireshark
+
+    editcap, mergecap = need_wireshark("editcap"), need_wireshark("mergecap")
+    out = []
+    for src in ("v4-two-subflows", "v4-checksum", "v4-reinjection"):
+        ng = tmp_path / f"{src}.pcapng"
+        subprocess.run([editcap, "-F", "pcapng", str(DATA / f"{src}.pcap"), str(ng)], check=True)
+        out.append(ng)
+    nano = tmp_path / "nano.pcapng"  # the project's writer: if_tsresol 9
+    with CaptureWriter(nano.open("wb"), "pcapng") as w:
+        w.write_many(list(CaptureReader(DATA / "v4-loss.pcap").frames()))
+    merged = tmp_path / "merged.pcapng"
+    subprocess.run(
+        [
+            mergecap,
+            "-F",
+            "pcapng",
+            "-w",
+            str(merged),
+            str(DATA / "v4-two-subflows.pcap"),
+            str(DATA / "encap" / "raw-ipv4.pcap"),
+        ],
+        check=True,
+    )
+    out += [nano, merged]
+    raw = (DATA / "v4-reinjection.pcap").read_bytes()
+    for name, pack in (
+        ("gz", gzip.compress),
+        ("zst", zstandard.ZstdCompressor().compress),
+        ("lz4", lz4.frame.compress),
+    ):
+        p = tmp_path / f"v4-reinjection.pcap.{name}"
+        p.write_bytes(pack(raw))
+        out.append(p)
+    return out
+
+
+def test_formats_read_here(tmp_path: Path) -> None:
+    """pcapng (microseconds, nanoseconds, two interfaces) and the compressed forms: the compiled
+    path reads them itself, with the same frames as the capture's reader."""
+    for path in _converted(tmp_path):
+        compiled, pure, engine = both(path, BENCH)
+        assert compiled == pure, path.name
+        assert engine is not None and engine.records == compiled[3], (path.name, engine.records)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(cut=st.integers(0, 10**6), flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=6))
+def test_damaged_pcapng(tmp_path: Path, cut: int, flips) -> None:
+    """A pcapng file cut anywhere or with octets changed (block lengths, interfaces, options): the
+    compiled path hands over to the capture's reader and the outcome is the pure path's."""
+    ng = tmp_path / "x.pcapng"
+    if not ng.exists():
+        from tests.conftest import need_wireshark
+
+        subprocess.run([need_wireshark("editcap"), "-F", "pcapng", str(DATA / "v4-add-addr.pcap"), str(ng)], check=True)
+    blob = bytearray(ng.read_bytes())
+    blob = blob[: 200 + cut % len(blob)]
+    for at, value in flips:
+        blob[at % len(blob)] = value
+    compiled, pure, _ = both(bytes(blob), BENCH)
+    assert compiled == pure
+    bad = tmp_path / "bad.pcapng"
+    bad.write_bytes(bytes(blob))
+    compiled, pure, _ = both(bad, BENCH)
+    assert compiled == pure

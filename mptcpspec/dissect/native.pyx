@@ -392,8 +392,9 @@ cdef class FieldsEngine:
         finally:
             dis.frames = self.frames
             self.prev_ns_sync()
-            self.counts["TCP"] += self.tcp_count
-            self.tcp_count = 0
+            if self.tcp_count:
+                self.counts["TCP"] += self.tcp_count
+                self.tcp_count = 0
             self._flush()
 
     cdef void _frame(self, tuple frame) except *:
