@@ -164,17 +164,21 @@ def make_capture(path: Path, packets: int, tries: int = 3) -> dict:
     raise BenchFailure(f"could not make {path} in {tries} tries")
 
 
-def make_mixed_capture(path: Path, mptcp: int = Mix.mptcp, plain: int | None = None, **mix) -> dict:
+def make_mixed_capture(
+    path: Path, mptcp: int = Mix.mptcp, plain: int | None = None, tries: int = 3, **mix: object
+) -> dict:
     """The mixed capture of lab/mixed.py (pcapng) with ``mptcp`` MPTCP connections at once and
     ``plain`` plain TCP ones (default one for five MPTCP); returns its metadata."""
     from lab import LabError
     from lab.mixed import make_mixed
 
     m = Mix(mptcp=mptcp, plain=mptcp // 5 if plain is None else plain, **mix)
-    try:
-        return make_mixed(path, m)
-    except LabError as e:
-        raise BenchFailure(f"{path.name}: {e}") from e
+    for attempt in range(1, tries + 1):
+        try:
+            return make_mixed(path, m)
+        except LabError as e:
+            print(f"  {path.name}: try {attempt}: {e}", file=sys.stderr)
+    raise BenchFailure(f"could not make {path} in {tries} tries")
 
 
 def bulk_capture(cache: Path, packets: int, remake: bool) -> Capture:

@@ -58,7 +58,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lab import Lab, LabError, Peer, expected
+from lab import Capture, Lab, LabError, Peer, expected
 from lab.host import run_command, wait_until
 from lab.peer import IPPROTO_MPTCP, Deadline, emit, established_subflows, pattern, wait_subflows
 
@@ -152,6 +152,8 @@ class MixedLab(Lab):
 
     def _build(self) -> None:
         super()._build()
+        # Every connection's SYN arrives at once: no SYN cookies, no overflowing accept queue.
+        self.sysctl("server", {"net.ipv4.tcp_max_syn_backlog": 4096, "net.core.somaxconn": 4096})
         ns = self.ns(CLIENT2)
         run_command(["ip", "netns", "add", ns])
         self._created.append(ns)  # deleted with the others, whatever happens next
@@ -233,6 +235,32 @@ def make_mixed(path: Path, mix: Mix, timeout: float | None = None) -> dict:
     path = Path(path)
     raw = path.with_name(path.name + ".tmp.pcap")
     start = time.monotonic()
+    try:
+        cap = capture_mix(raw, mix, conns, timeout)
+        editcap = subprocess.run(["editcap", "-F", "pcapng", str(raw), str(path)], capture_output=True, text=True)
+        if editcap.returncode:
+            raise LabError(f"editcap -F pcapng: {editcap.stderr.strip()}")
+    finally:
+        raw.unlink(missing_ok=True)
+    meta = {
+        "mix": asdict(mix),
+        "packets": cap.stats.get("captured"),
+        "connections": len(conns),
+        "mptcp": mix.mptcp,
+        "plain": mix.plain,
+        "checksums": sum(1 for c in conns if c.mptcp and c.client == CLIENT2),
+        "three_subflows": sum(1 for c in conns if c.subflows == 3),
+        "octets": total,
+        "seconds": round(time.monotonic() - start, 1),
+        "tcpdump": cap.stats,
+        "format": "pcapng (tcpdump -w, then editcap -F pcapng)",
+    }
+    path.with_suffix(".json").write_text(json.dumps(meta) + "\n")
+    return meta
+
+
+def capture_mix(raw: Path, mix: Mix, conns: list[Conn], timeout: float) -> Capture:
+    """Run ``mix`` in a :class:`MixedLab` while tcpdump writes ``raw`` (pcap); check the transfers."""
     with MixedLab() as lab:
         for role, dev in lab.devices():
             lab.rate_limit(role, dev, mix.rate, burst=30000)
@@ -263,25 +291,7 @@ def make_mixed(path: Path, mix: Mix, timeout: float | None = None) -> dict:
             if errors:
                 raise errors[0]
     check_transfers(conns, got["server"], got["client"] + got[CLIENT2])
-    editcap = subprocess.run(["editcap", "-F", "pcapng", str(raw), str(path)], capture_output=True, text=True)
-    raw.unlink()
-    if editcap.returncode:
-        raise LabError(f"editcap -F pcapng: {editcap.stderr.strip()}")
-    meta = {
-        "mix": asdict(mix),
-        "packets": cap.stats.get("captured"),
-        "connections": len(conns),
-        "mptcp": mix.mptcp,
-        "plain": mix.plain,
-        "checksums": sum(1 for c in conns if c.mptcp and c.client == CLIENT2),
-        "three_subflows": sum(1 for c in conns if c.subflows == 3),
-        "octets": total,
-        "seconds": round(time.monotonic() - start, 1),
-        "tcpdump": cap.stats,
-        "format": "pcapng (tcpdump -w, then editcap -F pcapng)",
-    }
-    path.with_suffix(".json").write_text(json.dumps(meta) + "\n")
-    return meta
+    return cap
 
 
 def check_transfers(conns: list[Conn], served: list[dict], clients: list[dict]) -> None:
