@@ -75,6 +75,7 @@ SNAPLEN = 200  # of the bulk captures
 OCTETS_PER_PACKET = 1000  # a first guess at transfer octets per captured packet (data + ACKs); corrected on a retry
 TARGET_BULK, TARGET_MIXED, FLAT_RATIO = 10.0, 5.0, 1.25
 QUICK_BULK = 20_000
+FULL_MIX = Mix()  # the defaults of the mixed capture
 QUICK_MIX = Mix(mptcp=50, plain=10, max_size=65536)
 OURS = [sys.executable, "-m", "mptcpspec"]
 PURE = {"MPTCPSPEC_PURE": "1"}
@@ -165,7 +166,7 @@ def make_capture(path: Path, packets: int, tries: int = 3) -> dict:
 
 
 def make_mixed_capture(
-    path: Path, mptcp: int = Mix.mptcp, plain: int | None = None, tries: int = 3, **mix: object
+    path: Path, mptcp: int = FULL_MIX.mptcp, plain: int | None = None, tries: int = 3, **mix: object
 ) -> dict:
     """The mixed capture of lab/mixed.py (pcapng) with ``mptcp`` MPTCP connections at once and
     ``plain`` plain TCP ones (default one for five MPTCP); returns its metadata."""
@@ -395,19 +396,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--mptcp",
         type=int,
-        default=Mix.mptcp,
-        help=f"MPTCP connections of the mixed capture (default {Mix.mptcp}; 0: none)",
+        default=FULL_MIX.mptcp,
+        help=f"MPTCP connections of the mixed capture (default {FULL_MIX.mptcp}; 0: none)",
     )
     ap.add_argument(
-        "--plain", type=int, default=Mix.plain, help=f"plain TCP connections of the mixed capture (default {Mix.plain})"
+        "--plain",
+        type=int,
+        default=FULL_MIX.plain,
+        help=f"plain TCP connections of the mixed capture (default {FULL_MIX.plain})",
     )
     ap.add_argument(
         "--max-size",
         type=int,
-        default=Mix.max_size,
-        help=f"the largest transfer of the mixed capture, each way (default {Mix.max_size})",
+        default=FULL_MIX.max_size,
+        help=f"the largest transfer of the mixed capture, each way (default {FULL_MIX.max_size})",
     )
-    ap.add_argument("--seed", type=int, default=Mix.seed, help=f"of the mixed capture's sizes (default {Mix.seed})")
+    ap.add_argument(
+        "--seed", type=int, default=FULL_MIX.seed, help=f"of the mixed capture's sizes (default {FULL_MIX.seed})"
+    )
     ap.add_argument("--runs", type=int, help="runs of each command (default 5; 2 with --quick)")
     ap.add_argument(
         "--cache",
