@@ -231,6 +231,7 @@ class HotParts:
     reader: DssReader
     mappings: Mappings
     space: SequenceSpace
+    table: SubflowTable
 
 
 class Analyzer:
@@ -292,7 +293,9 @@ class Analyzer:
 
     def hot_parts(self) -> HotParts:
         """The parts a compiled hot path drives itself (``mptcpspec.dissect.native``)."""
-        return HotParts(self._flows, self._areas, self._ctx, self._reader, self._mappings, self._table.space)
+        return HotParts(
+            self._flows, self._areas, self._ctx, self._reader, self._mappings, self._table.space, self._table
+        )
 
     def subflows(self) -> list[Subflow]:
         return list(self._table.subflows)

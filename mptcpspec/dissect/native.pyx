@@ -71,11 +71,15 @@ cdef Py_ssize_t slot_offset(type cls, str name) except -1:
     return off
 
 
+cdef object unset(object o):
+    raise AttributeError(f"{type(o).__name__}: a slot is not set")
+
+
 cdef inline object get(object o, Py_ssize_t off):
     """``o``'s slot at ``off`` (``o`` of the class the offset was taken from, never None)."""
     cdef PyObject* v = (<PyObject**>((<char*><PyObject*>o) + off))[0]
     if v is NULL:
-        raise AttributeError(f"{type(o).__name__}: a slot is not set")
+        return unset(o)
     return <object>v
 
 
@@ -248,7 +252,7 @@ cdef class FieldsEngine:
     """One ``-T fields`` run over a :class:`~mptcpspec.dissect.pipeline.Dissection`."""
 
     cdef object dis, analyzer, clock, out, row, one, flows, areas, area_cache, ctx, reader, mappings, space
-    cdef object counts, experts, cells_of, dss_cache
+    cdef object counts, experts, cells_of, dss_cache, table
     cdef bint dss_cells  # every option field asked for is in DSS_CELLS: cells from the DSS itself
     cdef int cell_of[MAX_FIELDS]  # K_OPTION + i: its index in DSS_CELLS
     cdef int nkinds
@@ -291,6 +295,7 @@ cdef class FieldsEngine:
         self.reader = hot.reader
         self.mappings = hot.mappings
         self.space = hot.space
+        self.table = hot.table
         self.verify = bool(hot.ctx.verify)
         self.counts = an.counts
         self.experts = an.experts
@@ -349,11 +354,14 @@ cdef class FieldsEngine:
         """A Python int (or None: nothing) as decimal."""
         if v is None:
             return
-        if 0 <= v <= 0xFFFFFFFFFFFFFFFF:
-            self._uint(<uint64_t>v)
-        else:
+        cdef uint64_t x
+        try:
+            x = v
+        except OverflowError:
             s = str(v).encode()
             self._put(PyBytes_AS_STRING(s), PyBytes_GET_SIZE(s))
+            return
+        self._uint(x)
 
     cdef void _python_row(self, str text) except *:
         b = text.encode("utf-8", "surrogatepass")
@@ -676,19 +684,19 @@ cdef class FieldsEngine:
         if doff < 20 or o > end or n < o:
             return False
         flags = offflags & 0x1FF
-        if flags & (T_SYN | T_FIN | T_RST) or not flags & T_ACK:
+        if flags & (T_SYN | T_RST) or not flags & T_ACK:
             return False
         key = (be32(b + p + 12), sport, be32(b + p + 16), dport, 4)
         hit = self.flows.get(key)
         if hit is None:
             return False
-        return self._segment(number, b, t, o, end, sport, dport, seq, ack, hit)
+        return self._segment(number, b, t, o, end, sport, dport, seq, ack, flags, hit)
 
     cdef bint _segment(
         self, long number, const uint8_t* b, Py_ssize_t t, Py_ssize_t o, Py_ssize_t end,
-        unsigned int sport, unsigned int dport, uint32_t seq, uint32_t ack, tuple hit,
+        unsigned int sport, unsigned int dport, uint32_t seq, uint32_t ack, unsigned int flags, tuple hit,
     ) except -1:
-        """feed_tcp for a segment with ACK and none of SYN, FIN, RST, its TCP header captured whole."""
+        """feed_tcp for a segment with ACK and neither SYN nor RST, its TCP header captured whole."""
         cdef Py_ssize_t nopt = o - t - 20
         cdef long plen = end - o
         sf = hit[0]
@@ -707,8 +715,9 @@ cdef class FieldsEngine:
         cdef uint32_t tcp_seq = <uint32_t>(seq - <uint32_t>isn)
         cdef uint32_t tcp_ack = <uint32_t>(ack - <uint32_t>pisn)
         pfin = get(peer, DIR_fin)
-        if pfin is not None and not get(peer, DIR_fin_acked) and ack == <uint32_t>((<uint32_t>pfin) + 1):
-            return False  # the peer's FIN acknowledged: the subflow may close
+        cdef bint acks_fin = (
+            pfin is not None and not get(peer, DIR_fin_acked) and ack == <uint32_t>((<uint32_t>pfin) + 1)
+        )
         conn = get(sf, SF_conn)
         # the MPTCP options: none, or one DSS
         found = ()
@@ -720,8 +729,7 @@ cdef class FieldsEngine:
         if conn is None:
             if found:
                 return False  # an MPTCP option on a subflow of no connection: linked here or there
-            if plen:
-                put(me, DIR_data, get(me, DIR_data) + (plen))
+            self._tcp_state(me, peer, acks_fin, flags, seq, plen)
             self.tcp_count += 1
             self._write(number, sf, sport, dport, plen, tcp_seq, tcp_ack, None, False, None, None, False, None)
             return True
@@ -732,15 +740,12 @@ cdef class FieldsEngine:
         stream = get(conn, CONN_stream)
         if stream is None and one_dss:
             return False  # numbered here
-        if dirs[0].fin_acked and dirs[1].fin_acked and not get(sf, SF_closed):
-            return False
         # from here on the packet is this path's: the analyzer's objects change
         self.number = number
         self.ctx_sf = sf
         self.ctx_d = d
         self.ctx_ready = False
-        if plen:
-            put(me, DIR_data, get(me, DIR_data) + (plen))
+        self._tcp_state(me, peer, acks_fin, flags, seq, plen)
         info = None
         if one_dss:
             info = self._dss(found[0], sf, d, number, conn)
@@ -762,6 +767,8 @@ cdef class FieldsEngine:
                             idsn = get(conn, CONN_sides)[d if get(sf, SF_to_client_side) else 1 - d].idsn
                             payload_dsn = None if idsn is None else (payload_dsn64 - idsn) & M64
                             break
+        if get(dirs[0], DIR_fin_acked) and get(dirs[1], DIR_fin_acked) and not get(sf, SF_closed):
+            self.table.closed(sf)
         if self.ctx_ready:
             experts = self.ctx.experts
             if experts:
@@ -773,6 +780,16 @@ cdef class FieldsEngine:
         self._write(number, sf, sport, dport, plen, tcp_seq, tcp_ack, conn if shown else None, shown, found,
                     info, payload_dsn64 is not None, payload_dsn)
         return True
+
+    cdef inline void _tcp_state(self, object me, object peer, bint acks_fin, unsigned int flags, uint32_t seq,
+                                long plen) except *:
+        """What every segment changes at the TCP level: the peer's FIN acknowledged, data sent, a FIN."""
+        if acks_fin:
+            put(peer, DIR_fin_acked, True)
+        if plen:
+            put(me, DIR_data, get(me, DIR_data) + plen)
+        if flags & T_FIN and get(me, DIR_fin) is None:
+            put(me, DIR_fin, <uint32_t>(seq + <uint32_t>plen))
 
     cdef object _area(self, const uint8_t* a, Py_ssize_t n, object version):
         """The MPTCP options of an options area: () or (a DSS,), else None.  Kept by the area's octets
