@@ -63,6 +63,7 @@ def _extensions() -> list[Extension]:
                 "cdivision": True,
                 "initializedcheck": False,
             },
+            include_path=["mptcpspec/codec/generated"],  # native_options.pxi, generated from spec/
             quiet=True,
         )
     )

@@ -85,5 +85,8 @@ def render_codecs(spec_dir: Path | None = None, modules: dict[str, ModuleType] |
 
     for name, text in render_specfields(modules["options.py"]).items():
         out[name] = text
+    from mptcpspec.codec.cythongen import render_native
+
+    out.update(render_native(modules["options.py"], "options.py"))  # the compiled hot path's decoders
     out["__init__.py"] = BANNER_INIT
     return out

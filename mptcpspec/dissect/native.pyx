@@ -30,13 +30,14 @@ from mptcpspec.capture.packets import decode_frame
 from mptcpspec.capture.stream import Input, open_input
 from mptcpspec.codec import crypto
 from mptcpspec.codec.crypto import Verdict
-from mptcpspec.codec.options import Dss, DssFlags
-from mptcpspec.codec.runtime import FlagTable, fast_constructor
+from mptcpspec.codec.options import Dss
+from mptcpspec.codec.runtime import fast_constructor
 from mptcpspec.fsm.observer import Observer
 
 cdef object _dssinfo = fast_constructor(DssInfo)
-cdef object _new_dss = fast_constructor(Dss)
-cdef object _dss_flags = FlagTable(DssFlags)
+
+# The option decoders generated from spec/ (mptcpspec regen): decode_dss_at
+include "native_options.pxi"
 cdef object _mapping = Mapping
 cdef object M32 = 0xFFFFFFFF
 cdef object M64 = 0xFFFFFFFFFFFFFFFF
@@ -1232,49 +1233,6 @@ cdef class FieldsEngine:
                         self._put(PyBytes_AS_STRING(c), PyBytes_GET_SIZE(c))
             self._room(64)
         self._put("\n", 1)
-
-
-cdef inline uint64_t be64(const uint8_t* b) noexcept nogil:
-    return (<uint64_t>be32(b) << 32) | be32(b + 4)
-
-
-cdef object decode_dss_at(const uint8_t* a, Py_ssize_t n):
-    """decode_dss of the ``n`` octets at ``a`` (kind 30, length ``n``, subtype DSS), or None where it
-    would not give a well-formed DSS (the generated decoder then says what is wrong)."""
-    cdef unsigned int flags = a[3]
-    cdef Py_ssize_t p = 4
-    data_ack = dsn = ssn = dll = checksum = None
-    if flags & F_A:
-        if flags & F_a:
-            if p + 8 > n:
-                return None
-            data_ack = be64(a + p)
-            p += 8
-        else:
-            if p + 4 > n:
-                return None
-            data_ack = be32(a + p)
-            p += 4
-    if flags & F_M:
-        if flags & F_m:
-            if p + 14 > n:
-                return None
-            dsn = be64(a + p)
-            p += 8
-        else:
-            if p + 10 > n:
-                return None
-            dsn = be32(a + p)
-            p += 4
-        ssn = be32(a + p)
-        dll = be16(a + p + 4)
-        p += 6
-        if n == p + 2:
-            checksum = be16(a + p)
-            p += 2
-    if p != n:
-        return None
-    return _new_dss(a[2] & 15, _dss_flags[flags], data_ack, dsn, ssn, dll, checksum)
 
 
 def decode_dss_option(bytes option):
