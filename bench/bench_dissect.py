@@ -30,7 +30,8 @@ Bytecode: mptcpspec is byte-compiled first (`compileall`), as `pip install` does
 
 Measurement: each command runs as a subprocess, stdout to /dev/null, the modes alternating,
 --runs times; wall time and peak RSS (wait4's ru_maxrss: the largest of the process and its
-children) per run, medians shown.  tshark runs with `-n` and an empty WIRESHARK_CONFIG_DIR, once
+children, started from a small launcher so that the benchmark's own memory does not count) per
+run, medians shown.  tshark runs with `-n` and an empty WIRESHARK_CONFIG_DIR, once
 with its default preferences (the baseline of the targets) and once with the MPTCP analysis
 preferences of the differential tests.  `-j 1` and `-j 2` are timed on the mixed capture only.
 Prints a Markdown table and the verdicts on the targets (-T fields, single process: >= 10x tshark
@@ -277,18 +278,42 @@ class Mode:
     env: dict = field(default_factory=dict)  # set for this command only
 
 
+# Peak RSS: a child's ru_maxrss starts from the memory of the process that forked it (with vfork, as
+# subprocess uses, from that process's own peak), so the benchmark's own memory would show in every
+# row.  Each command is therefore started by this small launcher (python3 -S, about 8 MB), which
+# forks it, times it and reports its wall time, ru_maxrss (KiB) and exit status in a file.
+LAUNCHER = """import os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    except OSError as e:
+        sys.stderr.write(f"{sys.argv[2]}: {e}\n")
+    os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+with open(sys.argv[1], "w") as f:
+    f.write(f"{wall} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
 def run(argv: list[str], env: dict) -> tuple[float, int]:
     """Run ``argv`` with stdout to /dev/null: (wall seconds, peak RSS in KiB)."""
-    with tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=ROOT)
-        _, status, usage = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - start
-        p.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        if p.returncode != 0:
+    with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as said:
+        subprocess.run(
+            [sys.executable, "-S", "-c", LAUNCHER, said.name, *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=env,
+            cwd=ROOT,
+            check=False,
+        )
+        wall, rss, code = said.read().split()
+        if int(code) != 0:
             err.seek(0)
-            raise BenchFailure(f"{' '.join(argv)} exited {p.returncode}: {err.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss
+            raise BenchFailure(f"{' '.join(argv)} exited {code}: {err.read().decode()[-2000:]}")
+    return float(wall), int(rss)
 
 
 def usable_fields() -> list[str]:
