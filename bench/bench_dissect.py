@@ -289,7 +289,7 @@ if pid == 0:
     try:
         os.execvp(sys.argv[2], sys.argv[2:])
     except OSError as e:
-        sys.stderr.write(f"{sys.argv[2]}: {e}\n")
+        sys.stderr.write(f"{sys.argv[2]}: {e}\\n")
     os._exit(127)
 _, status, usage = os.wait4(pid, 0)
 wall = time.perf_counter() - start
@@ -309,10 +309,12 @@ def run(argv: list[str], env: dict) -> tuple[float, int]:
             cwd=ROOT,
             check=False,
         )
-        wall, rss, code = said.read().split()
-        if int(code) != 0:
-            err.seek(0)
+        report = said.read().split()
+        err.seek(0)
+        if len(report) != 3 or int(report[2]) != 0:
+            code = report[2] if len(report) == 3 else "without a word from its launcher"
             raise BenchFailure(f"{' '.join(argv)} exited {code}: {err.read().decode()[-2000:]}")
+        wall, rss, _ = report
     return float(wall), int(rss)
 
 
