@@ -10,16 +10,19 @@ to compile (``MPTCPSPEC_PURE=1`` or no Cython) makes a ``py3-none-any`` wheel.
 
 from __future__ import annotations
 
+import re
+import shlex
 import shutil
 import subprocess
 import sys
 import tarfile
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, unavailable
+from tests.conftest import DATA, ROOT, unavailable
 from tests.test_wheel import PURE_NOTE, build_env, mptcpspec, source_copy
 
 #: The benchmark's 15 fields (bench/bench_dissect.py): those the compiled hot path writes itself.
@@ -122,3 +125,23 @@ def test_pure_package_prints_what_the_compiled_prints(pure_wheel, tmp_path, capt
     assert pure.returncode == compiled.returncode == 0, pure.stderr + compiled.stderr
     assert pure.stdout.count("\n") > 50
     assert pure.stdout == compiled.stdout
+
+
+def test_wheel_builds_configured():
+    """pyproject.toml's [tool.cibuildwheel] builds what docs/install.md says, and its tests run: the
+    compiled mode checked, tests/test_native.py but for tests that exist and need Wireshark's tools."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["cibuildwheel"]
+    assert config["build"] == ["cp311-*", "cp312-*", "cp313-*"] and "pp*" in config["skip"]
+    archs = {platform: config[platform]["archs"] for platform in ("linux", "macos", "windows")}
+    assert archs == {"linux": ["x86_64", "aarch64"], "macos": ["x86_64", "arm64"], "windows": ["AMD64"]}
+    assert config["skip"] == ["pp*", "*-musllinux_aarch64"] and config["test-extras"] == ["test"]
+    version, pytest_run = config["test-command"]
+    assert "'(compiled hot path)' in v" in version and "'mptcpspec', '--version'" in version
+    args = shlex.split(pytest_run)
+    assert args[:3] == ["python", "-m", "pytest"] and "tests/test_native.py" in args
+    left_out = re.findall(r"not (\w+)", args[args.index("-k") + 1])
+    source = (ROOT / "tests" / "test_native.py").read_text()
+    for name in left_out:
+        assert re.search(rf"^def test_\w*{name}", source, re.M), f"-k leaves out {name}, which no test is"
+    page = (ROOT / "docs" / "install.md").read_text()
+    assert "`[tool.cibuildwheel]`" in page and "CPython 3.11, 3.12 and 3.13 (no PyPy)" in page
