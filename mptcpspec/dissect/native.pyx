@@ -18,7 +18,7 @@ Built by setup.py where a C compiler exists; :mod:`mptcpspec.dissect.hotpath` lo
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, Py_SIZE
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 
 from mptcpspec.analysis.datalevel import MAX_MAPPINGS
@@ -34,11 +34,6 @@ from mptcpspec.codec.options import Dss
 from mptcpspec.codec.runtime import fast_constructor
 from mptcpspec.fsm.observer import Observer
 
-cdef object _dssinfo = fast_constructor(DssInfo)
-
-# The option decoders generated from spec/ (mptcpspec regen): decode_dss_at
-include "native_options.pxi"
-cdef object _mapping = Mapping
 cdef object M32 = 0xFFFFFFFF
 cdef object M64 = 0xFFFFFFFFFFFFFFFF
 cdef object NOT32 = ~0xFFFFFFFF
@@ -92,6 +87,13 @@ cdef inline void put(object o, Py_ssize_t off, object v) noexcept:
     Py_XDECREF(old)
 
 
+cdef object _object_new = object.__new__
+
+
+# The option decoders generated from spec/ (mptcpspec regen): decode_dss_at
+include "native_options.pxi"
+
+
 # Where each attribute the hot path reads or writes lies in its object (see slot_offset)
 cdef Py_ssize_t CONN_checksum = slot_offset(Connection, "checksum")
 cdef Py_ssize_t CONN_experts = slot_offset(Connection, "experts")
@@ -106,6 +108,7 @@ cdef Py_ssize_t DIR_dsn_hi = slot_offset(Direction, "dsn_hi")
 cdef Py_ssize_t DIR_fin = slot_offset(Direction, "fin")
 cdef Py_ssize_t DIR_fin_acked = slot_offset(Direction, "fin_acked")
 cdef Py_ssize_t DIR_isn = slot_offset(Direction, "isn")
+cdef Py_ssize_t DIR_seen_dss = slot_offset(Direction, "seen_dss")
 cdef Py_ssize_t DIR_last = slot_offset(Direction, "last")
 cdef Py_ssize_t DIR_map_hi = slot_offset(Direction, "map_hi")
 cdef Py_ssize_t DIR_mappings = slot_offset(Direction, "mappings")
@@ -123,6 +126,7 @@ cdef Py_ssize_t INFO_ack64 = slot_offset(DssInfo, "ack64")
 cdef Py_ssize_t INFO_dsn = slot_offset(DssInfo, "dsn")
 cdef Py_ssize_t INFO_dsn64 = slot_offset(DssInfo, "dsn64")
 cdef Py_ssize_t MAP_checksum = slot_offset(Mapping, "checksum")
+cdef Py_ssize_t MAP_buffer = slot_offset(Mapping, "buffer")
 cdef Py_ssize_t MAP_data_level_length = slot_offset(Mapping, "data_level_length")
 cdef Py_ssize_t MAP_dsn64 = slot_offset(Mapping, "dsn64")
 cdef Py_ssize_t MAP_end = slot_offset(Mapping, "end")
@@ -147,6 +151,7 @@ cdef Py_ssize_t SIDE_idsn = slot_offset(Side, "idsn")
 cdef Py_ssize_t SIDE_max_seg = slot_offset(Side, "max_seg")
 cdef Py_ssize_t SIDE_ranges = slot_offset(Side, "ranges")
 cdef Py_ssize_t SIDE_seg_high = slot_offset(Side, "seg_high")
+cdef Py_ssize_t SIDE_seg_low = slot_offset(Side, "seg_low")
 cdef Py_ssize_t SIDE_starts = slot_offset(Side, "starts")
 
 # DSS flag bits (RFC 8684 §3.3)
@@ -197,6 +202,11 @@ K_OPTION_BASE = K_OPTION
 #: option fields written here from a DSS directly (the rest through the option table's cells)
 DSS_CELLS = ("subtype", "rawdataack", "rawdataseqno", "subflowseqno", "datalvllen")
 
+cdef const char* DIGIT_PAIRS = (
+    b"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    b"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    b"8081828384858687888990919293949596979899"
+)
 DEF OUT_SIZE = 1 << 16
 DEF CHUNK = 1 << 20  # octets read at a time
 DEF MAX_RECORD = 1 << 24  # as the capture reader: longer is corrupt framing
@@ -252,8 +262,10 @@ def _reopen(source):
 cdef class FieldsEngine:
     """One ``-T fields`` run over a :class:`~mptcpspec.dissect.pipeline.Dissection`."""
 
-    cdef object dis, analyzer, clock, out, row, one, flows, areas, area_cache, ctx, reader, mappings, space
-    cdef object counts, experts, cells_of, dss_cache, table
+    cdef object dis, analyzer, clock, out, row, one, areas, ctx, reader, mappings, space
+    cdef dict flows, area_cache
+    cdef object counts, experts, table
+    cdef dict cells_of, dss_cache
     cdef bint dss_cells  # every option field asked for is in DSS_CELLS: cells from the DSS itself
     cdef int cell_of[MAX_FIELDS]  # K_OPTION + i: its index in DSS_CELLS
     cdef int nkinds
@@ -340,14 +352,21 @@ cdef class FieldsEngine:
     cdef inline void _uint(self, uint64_t v) noexcept:
         cdef char tmp[24]
         cdef int i = 24
-        if v == 0:
-            self.buf[self.used] = 48
-            self.used += 1
-            return
-        while v:
+        cdef unsigned int two
+        while v >= 100:  # two digits at a time
+            two = <unsigned int>(v % 100) * 2
+            v //= 100
+            i -= 2
+            tmp[i] = DIGIT_PAIRS[two]
+            tmp[i + 1] = DIGIT_PAIRS[two + 1]
+        if v >= 10:
+            two = <unsigned int>v * 2
+            i -= 2
+            tmp[i] = DIGIT_PAIRS[two]
+            tmp[i + 1] = DIGIT_PAIRS[two + 1]
+        else:
             i -= 1
-            tmp[i] = <char>(48 + v % 10)
-            v //= 10
+            tmp[i] = <char>(48 + v)
         memcpy(self.buf + self.used, tmp + i, 24 - i)
         self.used += 24 - i
 
@@ -355,14 +374,11 @@ cdef class FieldsEngine:
         """A Python int (or None: nothing) as decimal."""
         if v is None:
             return
-        cdef uint64_t x
-        try:
-            x = v
-        except OverflowError:
-            s = str(v).encode()
-            self._put(PyBytes_AS_STRING(s), PyBytes_GET_SIZE(s))
+        if type(v) is int and 0 <= Py_SIZE(v) <= 2:  # a non-negative int of two 30-bit digits at most
+            self._uint(<uint64_t>v)
             return
-        self._uint(x)
+        s = str(v).encode()
+        self._put(PyBytes_AS_STRING(s), PyBytes_GET_SIZE(s))
 
     cdef void _python_row(self, str text) except *:
         b = text.encode("utf-8", "surrogatepass")
@@ -900,7 +916,6 @@ cdef class FieldsEngine:
                         put(m, MAP_frame, number)
                         put(mfl, DIR_last, m)
                     return info
-        self._prepare()  # the full path below may meet anything
         info = self._dss_full(o, sf, d, number)
         self._remember(o, info, sf, d)
         return info
@@ -944,14 +959,14 @@ cdef class FieldsEngine:
         """DssReader._dss, its rare branches through the Python parts."""
         conn = get(sf, SF_conn)
         if conn is None:
-            return _dssinfo(None, None, None, None)
-        ctx = self.ctx
+            return new_dssinfo(None, None, None, None)
+        ctx = self.ctx  # made ready (_prepare) before each call of a Python part below
         cdef int f = get(o, DSS_flags)
         cdef int side = d if get(sf, SF_to_client_side) else 1 - d
         sides = get(conn, CONN_sides)
         me = sides[side]
         peer = sides[1 - side]
-        get(sf, SF_dirs)[d].seen_dss = True
+        put(get(sf, SF_dirs)[d], DIR_seen_dss, True)
         ack64 = ack = dsn64 = dsn = None
         if f & F_A:
             data_ack = get(o, DSS_data_ack)
@@ -974,16 +989,18 @@ cdef class FieldsEngine:
                 if ack64 is not None:
                     put(me, SIDE_ack_ref, ack64)
                     if ack64 > get(peer, SIDE_hole_lo) or (get(peer, SIDE_seg_high) is not None and ack64 > get(peer, SIDE_seg_high)):
+                        self._prepare()
                         self.space.acked(peer, ack64, conn)
                     if get(peer, SIDE_idsn) is not None:
                         ack = (ack64 - get(peer, SIDE_idsn)) & M64
                     if get(peer, SIDE_dfin) is not None and not get(peer, SIDE_dfin_acked) and ((ack64 - get(peer, SIDE_dfin)) & M64) - 1 < TWO62:
                         put(peer, SIDE_dfin_acked, True)
+                        self._prepare()
                         ctx.closure(conn, "DATA_ACK[DFIN]")
         if f & F_M:
             odsn, ssn, dl = get(o, DSS_dsn), get(o, DSS_ssn), get(o, DSS_data_level_length)
             if odsn is None or ssn is None or dl is None:
-                return _dssinfo(dsn64, dsn, ack64, ack)
+                return new_dssinfo(dsn64, dsn, ack64, ack)
             if f & F_m:
                 dsn64 = odsn
             else:
@@ -1000,16 +1017,20 @@ cdef class FieldsEngine:
                 if get(me, SIDE_idsn) is not None:
                     dsn = (dsn64 - get(me, SIDE_idsn)) & M64
             if dl == 0:
+                self._prepare()
                 ctx.expert("mptcp.dss.infinite_mapping")
                 if get(conn, CONN_fallback) is None:
                     put(conn, CONN_fallback, f"infinite mapping in frame {number}")
+                    self._prepare()
                     ctx.expert("mptcp.fallback", f"fallback to regular TCP: {get(conn, CONN_fallback)}")
             fin = 1 if f & F_F else 0
             checksum = get(o, DSS_checksum)
             if get(conn, CONN_checksum):
                 if checksum is None:
+                    self._prepare()
                     ctx.expert("mptcp.dss.checksum_missing")
             elif checksum is not None and sides[0].flags is not None:
+                self._prepare()
                 ctx.expert("mptcp.dss.checksum_unexpected")
             if dsn64 is not None and dl:
                 if fin:
@@ -1031,21 +1052,25 @@ cdef class FieldsEngine:
                         self._mapping(conn, sf, d, ssn, dsn64, dl - fin, checksum, dl)
                 elif get(conn, CONN_checksum) and checksum is not None and ctx.verify:
                     # A DATA_FIN alone: the checksum covers the pseudo-header only (RFC 8684 §3.3.1).
+                    self._prepare()
                     c = crypto.verify_dss_checksum(dsn64, 0, 1, b"", checksum)
                     ctx.check(c)
                     if c.verdict is Verdict.MISMATCH:
+                        self._prepare()
                         ctx.expert("mptcp.dss.checksum_mismatch", str(c))
                 if not get(me, SIDE_checked_first) and get(me, SIDE_idsn) is not None:
                     put(me, SIDE_checked_first, True)
                     expect = (get(me, SIDE_idsn) + 1) & M64
                     if dsn64 != expect:
+                        self._prepare()
                         ctx.expert(
                             "mptcp.dss.first_dsn",
                             f"the {SIDE_NAMES[side]}'s first mapping starts at DSN {dsn64:#x}, IDSN + 1 is {expect:#x}",
                         )
             if fin:
+                self._prepare()
                 ctx.closure(conn, "DATA_FIN")
-        return _dssinfo(dsn64, dsn, ack64, ack)
+        return new_dssinfo(dsn64, dsn, ack64, ack)
 
     cdef void _mapping(self, object conn, object sf, int d, object ssn, object dsn64, object length,
                        object checksum, object dl) except *:
@@ -1053,6 +1078,7 @@ cdef class FieldsEngine:
         fl = get(sf, SF_dirs)[d]
         end = ssn + length
         if ssn < get(fl, DIR_ssn_hi) or (length and (get(conn, CONN_unlinked) or dsn64 < get(fl, DIR_dsn_hi))):
+            self._prepare()
             self.mappings.mapping(conn, sf, d, ssn, dsn64, length, checksum, dl)
             return
         side = get(conn, CONN_sides)[d if get(sf, SF_to_client_side) else 1 - d]
@@ -1066,9 +1092,10 @@ cdef class FieldsEngine:
             elif dend > high:
                 put(side, SIDE_high, dend)
             else:
+                self._prepare()
                 self.mappings.mapping(conn, sf, d, ssn, dsn64, length, checksum, dl)
                 return
-        m = _mapping(ssn, end, dsn64, self.number, checksum if self.verify and get(conn, CONN_checksum) else None, None, dl)
+        m = new_mapping(ssn, end, dsn64, self.number, checksum if self.verify and get(conn, CONN_checksum) else None, dl)
         ms = get(fl, DIR_mappings)
         ms.append(m)
         if len(ms) > MAX_MAPPINGS:
@@ -1114,8 +1141,8 @@ cdef class FieldsEngine:
     cdef void _segment_range(self, object side, object dsn64, long n, object subflow, long number) except *:
         """SequenceSpace.segment without a reinjection (with one: the Python method)."""
         end = dsn64 + n
-        starts = get(side, SIDE_starts)
-        ranges = get(side, SIDE_ranges)
+        cdef list starts = get(side, SIDE_starts)
+        cdef list ranges = get(side, SIDE_ranges)
         cdef Py_ssize_t i = len(starts)
         if i and dsn64 < starts[i - 1]:
             i = _bisect_right(starts, dsn64)
@@ -1138,10 +1165,17 @@ cdef class FieldsEngine:
                 self.space.segment(side, dsn64, n, subflow, number)
                 return
             k += 1
-        if dsn64 == get(side, SIDE_seg_high):
+        high = get(side, SIDE_seg_high)
+        if dsn64 == high:
             put(side, SIDE_seg_high, end)
         elif dsn64 == get(side, SIDE_hole_lo) and end < get(side, SIDE_holes)[0][1]:
             side.holes[0][0] = side.hole_lo = end
+        elif (
+            high is not None and dsn64 <= high and end <= get(side, SIDE_hole_lo) and dsn64 >= get(side, SIDE_seg_low)
+        ):
+            # carried(), its common case: data below the highest, no hole touched, not below the lowest
+            if end > high:
+                put(side, SIDE_seg_high, end)
         else:
             carried(side, dsn64, end)
         if n > get(side, SIDE_max_seg):
@@ -1241,3 +1275,26 @@ def decode_dss_option(bytes option):
     if PyBytes_GET_SIZE(option) < 4:
         return None
     return decode_dss_at(<const uint8_t*>PyBytes_AS_STRING(option), PyBytes_GET_SIZE(option))
+
+
+cdef object new_dssinfo(object dsn64, object dsn, object ack64, object ack):
+    """DssInfo(dsn64, dsn, ack64, ack): its slots set as fast_constructor sets them."""
+    r = _object_new(DssInfo)
+    put(r, INFO_dsn64, dsn64)
+    put(r, INFO_dsn, dsn)
+    put(r, INFO_ack64, ack64)
+    put(r, INFO_ack, ack)
+    return r
+
+
+cdef object new_mapping(object ssn, object end, object dsn64, long frame, object checksum, object dl):
+    """Mapping(ssn, end, dsn64, frame, checksum, None, dl), as its __init__ sets it."""
+    r = _object_new(Mapping)
+    put(r, MAP_ssn, ssn)
+    put(r, MAP_end, end)
+    put(r, MAP_dsn64, dsn64)
+    put(r, MAP_frame, frame)
+    put(r, MAP_checksum, checksum)
+    put(r, MAP_buffer, None)
+    put(r, MAP_data_level_length, dl)
+    return r
