@@ -12,6 +12,7 @@ import sys
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 SOURCE = "mptcpspec/dissect/native.pyx"
 PURE_NOTE = "mptcpspec: installing the pure-Python package, without the compiled hot path"
@@ -36,6 +37,9 @@ class OptionalBuildExt(build_ext):
         try:
             super().build_extension(ext)
         except Exception as e:
+            stale = self.get_ext_fullpath(ext.name)  # an earlier build's module must not ship as this one's
+            if os.path.exists(stale):
+                os.remove(stale)
             self._pure(e)
 
     def _pure(self, e: BaseException) -> None:
@@ -44,14 +48,29 @@ class OptionalBuildExt(build_ext):
             _say(f"{type(e).__name__}: {e}".strip())
 
 
+#: why the extension is not built at all (said once, by the build itself: pip runs this file
+#: several times per install)
+WHY_NOT: str | None = None
+
+
+class SayingBuildPy(build_py):
+    """build_py that says, once, why the package is built without its extension."""
+
+    def run(self) -> None:
+        if WHY_NOT is not None:
+            _say(WHY_NOT)
+        super().run()
+
+
 def _extensions() -> list[Extension]:
+    global WHY_NOT
     if os.environ.get("MPTCPSPEC_PURE", "") not in ("", "0"):
-        _say("MPTCPSPEC_PURE is set")
+        WHY_NOT = "MPTCPSPEC_PURE is set"
         return []
     try:
         from Cython.Build import cythonize
     except ImportError:
-        _say("Cython is not installed")
+        WHY_NOT = "Cython is not installed"
         return []
     ext = Extension("mptcpspec.dissect.native", [SOURCE], extra_compile_args=["-O2"])
     return list(
@@ -69,4 +88,4 @@ def _extensions() -> list[Extension]:
     )
 
 
-setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
+setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt, "build_py": SayingBuildPy})
