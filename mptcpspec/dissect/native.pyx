@@ -16,7 +16,7 @@ Built by setup.py where a C compiler exists; :mod:`mptcpspec.dissect.hotpath` lo
 """
 
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject, Py_SIZE
 from cpython.ref cimport Py_INCREF, Py_XDECREF
@@ -208,6 +208,19 @@ cdef const char* DIGIT_PAIRS = (
     b"8081828384858687888990919293949596979899"
 )
 DEF OUT_SIZE = 1 << 16
+DEF FLOW_SLOTS = 64  # subflows by addresses and ports, direct-mapped in front of the analyzer's dict
+DEF DSS_SLOTS = 64  # DSS options by their octets, direct-mapped in front of dss_cache
+
+
+cdef struct FlowSlot:
+    uint8_t key[12]  # source and destination addresses, then the ports, as on the wire
+    PyObject* hit  # (subflow, direction), owned; NULL: empty
+
+
+cdef struct DssSlot:
+    Py_ssize_t n
+    uint8_t octets[40]
+    PyObject* found  # (the DSS,), owned; NULL: empty
 DEF CHUNK = 1 << 20  # octets read at a time
 DEF MAX_RECORD = 1 << 24  # as the capture reader: longer is corrupt framing
 DEF MAX_FIELDS = 64
@@ -270,6 +283,8 @@ cdef class FieldsEngine:
     cdef int cell_of[MAX_FIELDS]  # K_OPTION + i: its index in DSS_CELLS
     cdef int nkinds
     cdef int kinds[MAX_FIELDS]
+    cdef FlowSlot flow_slots[FLOW_SLOTS]
+    cdef DssSlot dss_slots[DSS_SLOTS]
     cdef bytes sep
     cdef bint verify
     cdef char buf[OUT_SIZE]
@@ -333,6 +348,21 @@ cdef class FieldsEngine:
         self.used = 0
         self.tcp_count = 0
         self.first_seen = False
+
+    def __dealloc__(self):
+        self._forget_flows()
+        cdef int i
+        for i in range(DSS_SLOTS):
+            Py_XDECREF(self.dss_slots[i].found)
+            self.dss_slots[i].found = NULL
+
+    cdef void _forget_flows(self) noexcept:
+        """Empty the flow slots: the Python path may have changed the analyzer's subflows by flow."""
+        cdef int i
+        for i in range(FLOW_SLOTS):
+            if self.flow_slots[i].hit != NULL:
+                Py_XDECREF(self.flow_slots[i].hit)
+                self.flow_slots[i].hit = NULL
 
     # ------------------------------------------------------------------------------ output
 
@@ -447,6 +477,7 @@ cdef class FieldsEngine:
             self.prev_ns = ts
             return
         self.prev_ns_sync()
+        self._forget_flows()
         dis = self.dis
         if frame is None:
             frame = (ts, linktype, PyBytes_FromStringAndSize(<const char*>data, n), orig_len, self.iface, False)
@@ -703,10 +734,19 @@ cdef class FieldsEngine:
         flags = offflags & 0x1FF
         if flags & (T_SYN | T_RST) or not flags & T_ACK:
             return False
-        key = (be32(b + p + 12), sport, be32(b + p + 16), dport, 4)
-        hit = self.flows.get(key)
-        if hit is None:
-            return False
+        cdef FlowSlot* slot = &self.flow_slots[(b[p + 15] ^ b[p + 19] ^ sport ^ (dport >> 4) ^ dport) & (FLOW_SLOTS - 1)]
+        if slot.hit != NULL and memcmp(slot.key, b + p + 12, 8) == 0 and memcmp(slot.key + 8, b + t, 4) == 0:
+            hit = <tuple>slot.hit
+        else:
+            key = (be32(b + p + 12), sport, be32(b + p + 16), dport, 4)
+            hit = self.flows.get(key)
+            if hit is None:
+                return False
+            memcpy(slot.key, b + p + 12, 8)
+            memcpy(slot.key + 8, b + t, 4)
+            Py_INCREF(hit)
+            Py_XDECREF(slot.hit)
+            slot.hit = <PyObject*>hit
         return self._segment(number, b, t, o, end, sport, dport, seq, ack, flags, hit)
 
     cdef bint _segment(
@@ -815,6 +855,7 @@ cdef class FieldsEngine:
         cdef Py_ssize_t i = 0, ln, at = -1, atlen = 0
         cdef int mptcp = 0
         cdef uint8_t kind
+        cdef DssSlot* slot
         memcpy(key, a, n)
         while i < n:
             kind = a[i]
@@ -839,16 +880,24 @@ cdef class FieldsEngine:
             return ()
         if mptcp == 1 and atlen >= 4 and a[at + 2] >> 4 == 2:
             # one DSS, the rest no MPTCP option: the DSS's own octets are all its decoding depends on
+            slot = &self.dss_slots[(a[at + atlen - 1] ^ (a[at + atlen - 2] << 1) ^ a[at + 3] ^ atlen) & (DSS_SLOTS - 1)]
+            if slot.found != NULL and slot.n == atlen and memcmp(slot.octets, a + at, atlen) == 0:
+                return <tuple>slot.found
             k = PyBytes_FromStringAndSize(<const char*>a + at, atlen)
             got = self.dss_cache.get(k)
+            if got is None:
+                o = decode_dss_at(a + at, atlen)
+                if o is not None:
+                    got = (o,)
+                    if len(self.dss_cache) >= AREAS_KEPT:
+                        self.dss_cache.clear()
+                    self.dss_cache[k] = got
             if got is not None:
-                return got
-            o = decode_dss_at(a + at, atlen)
-            if o is not None:
-                got = (o,)
-                if len(self.dss_cache) >= AREAS_KEPT:
-                    self.dss_cache.clear()
-                self.dss_cache[k] = got
+                slot.n = atlen
+                memcpy(slot.octets, a + at, atlen)
+                Py_INCREF(got)
+                Py_XDECREF(slot.found)
+                slot.found = <PyObject*>got
                 return got
         key[n] = <char>(0xFF if version is None else <int>version)
         k = PyBytes_FromStringAndSize(key, n + 1)
