@@ -19,6 +19,7 @@ from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject, Py_SIZE
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLongMask
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 
 from mptcpspec.analysis.datalevel import MAX_MAPPINGS
@@ -88,6 +89,15 @@ cdef inline void put(object o, Py_ssize_t off, object v) noexcept:
 
 
 cdef object _object_new = object.__new__
+
+
+cdef inline bint as_i64(object v, int64_t* out) noexcept:
+    """``v`` (an int) as a C integer, when it fits one: False when it does not, or is no int."""
+    cdef int overflow = 0
+    if type(v) is not int:
+        return False
+    out[0] = PyLong_AsLongLongAndOverflow(v, &overflow)
+    return overflow == 0
 
 
 # The option decoders generated from spec/ (mptcpspec regen): decode_dss_at
@@ -1166,8 +1176,23 @@ cdef class FieldsEngine:
         """Mappings.data for a segment without SYN: the common case (its mapping found, no
         checksum to take) here, the rest through the Python method."""
         fl = get(sf, SF_dirs)[d]
-        rel = (seq - get(fl, DIR_isn) - get(fl, DIR_syn_data)) & M32
+        cdef int64_t lo, hi
+        cdef uint32_t crel
         m = get(fl, DIR_last)
+        if m is not None and as_i64(get(m, MAP_ssn), &lo) and as_i64(get(m, MAP_end), &hi):
+            # the direction's latest mapping, in C integers (the arithmetic below is modulo 2**32 and
+            # 2**64 as the Python one masks it)
+            crel = seq - <uint32_t>PyLong_AsUnsignedLongLongMask(get(fl, DIR_isn))
+            crel -= <uint32_t>PyLong_AsUnsignedLongLongMask(get(fl, DIR_syn_data))
+            if lo <= crel < hi and crel + n <= hi and get(m, MAP_checksum) is None:
+                dsn = PyLong_AsUnsignedLongLongMask(get(m, MAP_dsn64)) + crel - <uint64_t>lo
+                side = get(conn, CONN_sides)[d if get(sf, SF_to_client_side) else 1 - d]
+                pdsn = dsn  # a Python int
+                self._segment_range(side, pdsn, n, get(sf, SF_index), number)
+                idsn = get(side, SIDE_idsn)
+                rdsn = None if idsn is None else <uint64_t>(dsn - PyLong_AsUnsignedLongLongMask(idsn))
+                return rdsn, pdsn, get(m, MAP_frame)
+        rel = (seq - get(fl, DIR_isn) - get(fl, DIR_syn_data)) & M32
         if m is None or not (get(m, MAP_ssn) <= rel < get(m, MAP_end)):
             m = None
             for cand in reversed(get(fl, DIR_mappings)):
