@@ -19,6 +19,7 @@ from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject, Py_SIZE
+from cpython.tuple cimport PyTuple_GET_SIZE
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLongMask
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 
@@ -1284,7 +1285,9 @@ cdef class FieldsEngine:
         cdef Py_ssize_t ns = PyBytes_GET_SIZE(self.sep)
         cdef const char* sep = PyBytes_AS_STRING(self.sep)
         cells = None
-        if found and not self.dss_cells:
+        cdef bint has_opt = found is not None and PyTuple_GET_SIZE(found) > 0
+        o = (<tuple>found)[0] if has_opt else None
+        if has_opt and not self.dss_cells:
             cells = self.cells_of.get(id(found))
             if cells is None or cells[0] is not found:
                 cells = (found, [c.encode("utf-8", "surrogatepass") for c in self.one(found)])
@@ -1328,8 +1331,8 @@ cdef class FieldsEngine:
                 if info is not None:
                     self._obj(get(info, INFO_dsn))
             elif k >= K_OPTION and self.dss_cells:
-                if found:
-                    self._dss_cell(found[0], self.cell_of[k - K_OPTION])
+                if has_opt:
+                    self._dss_cell(o, self.cell_of[k - K_OPTION])
             elif k >= K_OPTION:
                 if cells is not None:
                     c = cells[k - K_OPTION]
