@@ -24,9 +24,14 @@ generated code's; ``i``, ``p``, ``o``, ``m`` and names ending in a digit belong 
 
 from __future__ import annotations
 
+import marshal
+import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from types import CodeType
 
 __all__ = ["FieldDef", "NONE", "cell", "compile_getters", "getter_source", "is_list"]
 
@@ -50,6 +55,29 @@ class FieldDef:
     other: str | None = None  #: the expression for frames without TCP, when it differs (None: no value)
     #: a list expression for a TCP packet with encapsulation layers (``p.tunnel``), when it differs
     tunnel: str | None = None
+
+
+def _cached_code(src: str, filename: str) -> CodeType:
+    """``compile(src, filename, "exec")``, read from ``__pycache__`` when a run before compiled the same
+    source with this Python (compiling every field's getter is most of the dissector's start), and
+    written there for the next run unless bytecode is not written (``sys.dont_write_bytecode``)."""
+    cache = Path(__file__).parent / "__pycache__" / f"fieldgetters.{sys.implementation.cache_tag}.bin"
+    try:
+        kept_src, code = marshal.loads(cache.read_bytes())
+        if kept_src == src and isinstance(code, CodeType):
+            return code
+    except (OSError, ValueError, EOFError, TypeError):
+        pass  # none yet, or not this source's
+    code = compile(src, filename, "exec")
+    if not sys.dont_write_bytecode:
+        try:
+            cache.parent.mkdir(exist_ok=True)
+            part = cache.with_suffix(f".{os.getpid()}.tmp")
+            part.write_bytes(marshal.dumps((src, code)))
+            os.replace(part, cache)
+        except OSError:
+            pass  # a read-only install: compiled on each start
+    return code
 
 
 def is_list(value: str) -> bool:
@@ -106,9 +134,10 @@ def getter_source(fname: str, d: FieldDef) -> str:
 
 def compile_getters(sources: Mapping[str, str], env: Mapping[str, object]) -> dict[str, Callable[..., list[str]]]:
     """Compile the functions whose sources are given (name -> ``def name...``) in one module of their
-    own, with the names of ``env``; the functions by name."""
+    own, with the names of ``env``; the functions by name.  The compiled code is kept beside the
+    package's bytecode, as Python keeps a module's (:func:`_cached_code`)."""
     scope: dict[str, object] = dict(env)
-    exec(compile("".join(sources.values()), "<mptcpspec field definitions>", "exec"), scope)  # noqa: S102
+    exec(_cached_code("".join(sources.values()), "<mptcpspec field definitions>"), scope)  # noqa: S102
     out: dict[str, Callable[..., list[str]]] = {}
     for name in sources:
         fn = scope[name]
