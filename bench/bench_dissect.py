@@ -328,10 +328,15 @@ def usable_fields() -> list[str]:
     return [f for f in FIELDS if f in known]
 
 
+def lists_jobs(help_text: str) -> bool:
+    """Whether an argparse help text lists the option -j."""
+    return re.search(r"(^|[\s\[,])-j(\s|,|\]|$)", help_text, re.M) is not None
+
+
 def has_jobs() -> bool:
     """Whether `mptcpspec dissect --help` lists -j."""
     r = subprocess.run([*OURS, "dissect", "--help"], capture_output=True, text=True, cwd=ROOT)
-    return re.search(r"(^|[\s\[,])-j(\s|,|\]|$)", r.stdout, re.M) is not None
+    return lists_jobs(r.stdout)
 
 
 def modes(cap: Capture, fields: list[str], text: bool, jobs: bool) -> dict[str, Mode | None]:

@@ -118,3 +118,27 @@ def test_a_difference_stops_the_bench(monkeypatch) -> None:
     cap = b.Capture(ROOT / "tests" / "data" / "v4-two-subflows.pcap", "committed")
     with pytest.raises(b.BenchFailure, match="MPTCPSPEC_PURE=1 prints another stdout"):
         b.identical(cap, list(b.FIELDS), False, {})
+
+
+def test_a_difference_between_job_counts_stops_the_bench(monkeypatch) -> None:
+    """With -j, its outputs are compared too: -j 2 printing rows in another order is a BenchFailure."""
+    from bench import bench_dissect as b
+
+    def output(mode, env):
+        two = mode.argv[-2:] == ["-j", "2"]
+        return (b"2\t1\n1\t0\n" if two else b"1\t0\n2\t1\n", b"")
+
+    monkeypatch.setattr(b, "output", output)
+    cap = b.Capture(ROOT / "tests" / "data" / "v4-two-subflows.pcap", "committed")
+    with pytest.raises(b.BenchFailure, match="with -j 2 prints another stdout"):
+        b.identical(cap, list(b.FIELDS), True, {})
+    monkeypatch.setattr(b, "output", lambda mode, env: (b"1\t0\n", b""))
+    assert "with MPTCPSPEC_PURE=1 = with -j 1 = with -j 2" in b.identical(cap, list(b.FIELDS), True, {})[1]
+
+
+def test_the_jobs_option_is_found_in_the_help() -> None:
+    from bench.bench_dissect import lists_jobs
+
+    assert lists_jobs("usage: mptcpspec dissect [-h] [-r FILE] [-j N]\n")
+    assert lists_jobs("options:\n  -j N, --jobs N        worker processes\n")
+    assert not lists_jobs("usage: mptcpspec dissect [-h] [-r FILE] [--no-verify]\n  -2  two passes (-jobs)\n")
