@@ -48,6 +48,10 @@ cdef object _MAX_RANGES = MAX_RANGES
 cdef object _bisect_right
 from bisect import bisect_right as _bisect_right
 
+cdef extern from "Python.h":
+    size_t _PyLong_NumBits(object v) except? <size_t>-1
+
+
 cdef extern from *:
     """
     #include <structmember.h>
@@ -415,8 +419,8 @@ cdef class FieldsEngine:
         """A Python int (or None: nothing) as decimal."""
         if v is None:
             return
-        if type(v) is int and 0 <= Py_SIZE(v) <= 2:  # a non-negative int of two 30-bit digits at most
-            self._uint(<uint64_t>v)
+        if type(v) is int and Py_SIZE(v) >= 0 and (Py_SIZE(v) <= 2 or _PyLong_NumBits(v) <= 64):
+            self._uint(PyLong_AsUnsignedLongLongMask(v))  # a non-negative int of 64 bits at most: exact
             return
         s = str(v).encode()
         self._put(PyBytes_AS_STRING(s), PyBytes_GET_SIZE(s))
