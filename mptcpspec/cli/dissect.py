@@ -28,6 +28,10 @@ from mptcpspec.cli.common import (
 from mptcpspec.cli.exitcode import ExitCode
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mptcpspec.analysis import PacketInfo
+    from mptcpspec.dissect.outcome import ReadOutcome
     from mptcpspec.dissect.writers import PacketWriter
 
 __all__ = ["add_parsers", "cmd_connections", "cmd_dissect", "fields_settings", "packet_writer"]
@@ -175,7 +179,7 @@ def cmd_dissect(args: argparse.Namespace) -> int:
         out = None
         try:
             with frame_output(args.write, args.file_format) as out:
-                result = dissect_capture(
+                result = _in_parallel(args, writer, keep, stats, progress) or dissect_capture(
                     d,
                     writer=writer,
                     keep=keep if stats is None else stats.tap(keep),  # statistics see every packet
@@ -217,6 +221,40 @@ def cmd_dissect(args: argparse.Namespace) -> int:
     return status
 
 
+def _in_parallel(
+    args: argparse.Namespace,
+    writer: PacketWriter | None,
+    keep: Callable[[PacketInfo], bool] | None,
+    stats: object,
+    progress: Progress,
+) -> ReadOutcome | None:
+    """``-j N``: the read by N worker processes, or None where one process reads the capture (the
+    output is the same; see docs/dissect.md)."""
+    if (
+        args.jobs == 1
+        or writer is None
+        or stats is not None
+        or args.follow is not None
+        or args.two_pass
+        or args.count
+        or args.line_buffered
+        or args.write is not None
+    ):
+        return None
+    from mptcpspec.dissect.parallel import dissect_parallel
+
+    return dissect_parallel(
+        args.read,
+        writer,
+        args.jobs,
+        keep=keep,
+        filter_text=args.filter,
+        verify=not args.no_verify,
+        tcp_analysis=_needs_tcp(args, stats),
+        progress=progress if progress.on else None,
+    )
+
+
 def cmd_connections(args: argparse.Namespace) -> int:
     from mptcpspec.dissect.pipeline import Dissection
     from mptcpspec.dissect.reading import read_connections
@@ -244,6 +282,23 @@ def _packet_count(text: str) -> int:
         raise argparse.ArgumentTypeError("The specified packet count is zero")
     if n < 0:
         raise argparse.ArgumentTypeError(f'The specified packet count "{text}" is a negative number')
+    return n
+
+
+def _jobs(text: str) -> int:
+    """``-j N``: worker processes; 0 or auto: one per processor."""
+    if text == "auto":
+        text = "0"
+    try:
+        n = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of processes, or auto") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text}: a number of processes is 0 (auto) or more")
+    if n == 0:
+        from mptcpspec.dissect.parallel import cpu_count
+
+        return cpu_count()
     return n
 
 
@@ -287,6 +342,15 @@ def add_parsers(sub: Subcommands) -> None:
         "-c", "--count", type=_packet_count, metavar="N", help="stop after N packets read or captured, as tshark -c"
     )
     p.add_argument("-l", dest="line_buffered", action="store_true", help="flush the output after each packet")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs,
+        default=1,
+        metavar="N",
+        help="-T fields of a capture file by N processes, by connection (0 or auto: one per processor); "
+        "the same output; where it cannot be, one process reads the file",
+    )
     p.add_argument(
         "-w",
         "--write",
