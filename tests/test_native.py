@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mptcpspec.capture.pcap import CaptureError, CaptureReader
@@ -280,6 +280,7 @@ def test_formats_read_here(tmp_path: Path) -> None:
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
 @given(cut=st.integers(0, 10**6), flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=6))
+@example(cut=2820, flips=[(3004, 0)])  # a DSN below the IDSN: the relative DSN taken modulo 2**64
 def test_damaged_pcapng(tmp_path: Path, cut: int, flips) -> None:
     """A pcapng file cut anywhere or with octets changed (block lengths, interfaces, options): the
     compiled path hands over to the capture's reader and the outcome is the pure path's."""

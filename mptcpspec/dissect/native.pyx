@@ -96,6 +96,25 @@ cdef inline void put(object o, Py_ssize_t off, object v) noexcept:
 cdef object _object_new = object.__new__
 
 
+cdef inline bint as_u64(object v, uint64_t* out) noexcept:
+    """``v`` (an int) as a C integer, when it is one of 0 .. 2**64 - 1: False otherwise."""
+    if type(v) is not int or Py_SIZE(v) < 0 or (Py_SIZE(v) > 2 and _PyLong_NumBits(v) > 64):
+        return False
+    out[0] = PyLong_AsUnsignedLongLongMask(v)
+    return True
+
+
+cdef inline uint64_t expand32(uint64_t ref, uint64_t narrow) noexcept:
+    """seqspace.expand: the 64-bit number closest to ``ref`` whose low 32 bits are ``narrow``
+    (modulo 2**64, as it masks)."""
+    cdef uint64_t v = (ref & 0xFFFFFFFF00000000) | narrow
+    if v > ref and v - ref > 0x80000000:
+        v -= 0x100000000
+    elif ref > v and ref - v > 0x80000000:
+        v += 0x100000000
+    return v
+
+
 cdef inline bint as_i64(object v, int64_t* out) noexcept:
     """``v`` (an int) as a C integer, when it fits one: False when it does not, or is no int."""
     cdef int overflow = 0
@@ -936,6 +955,7 @@ cdef class FieldsEngine:
 
     cdef object _dss(self, object o, object sf, int d, long number, object conn):
         """DssReader.dss, without a cut option."""
+        cdef uint64_t r64, n64, a64
         fl = get(sf, SF_dirs)[d]
         memo = get(fl, DIR_memo)
         if memo is not None and memo[0] is o:
@@ -958,6 +978,8 @@ cdef class FieldsEngine:
                             ref = (pidsn + 1) & M64
                     if ref is None:
                         fresh = False
+                    elif as_u64(ref, &r64) and as_u64(narrow, &n64) and n64 <= 0xFFFFFFFF:
+                        fresh = ack64 is not None and as_u64(ack64, &a64) and expand32(r64, n64) == a64
                     else:
                         v = (ref & NOT32) | narrow
                         if v - ref > HALF32:
@@ -1183,6 +1205,7 @@ cdef class FieldsEngine:
         fl = get(sf, SF_dirs)[d]
         cdef int64_t lo, hi
         cdef uint32_t crel
+        cdef uint64_t dsn, rdsn
         m = get(fl, DIR_last)
         if m is not None and as_i64(get(m, MAP_ssn), &lo) and as_i64(get(m, MAP_end), &hi):
             # the direction's latest mapping, in C integers (the arithmetic below is modulo 2**32 and
@@ -1195,7 +1218,9 @@ cdef class FieldsEngine:
                 pdsn = dsn  # a Python int
                 self._segment_range(side, pdsn, n, get(sf, SF_index), number)
                 idsn = get(side, SIDE_idsn)
-                rdsn = None if idsn is None else <uint64_t>(dsn - PyLong_AsUnsignedLongLongMask(idsn))
+                if idsn is None:
+                    return None, pdsn, get(m, MAP_frame)
+                rdsn = dsn - PyLong_AsUnsignedLongLongMask(idsn)  # modulo 2**64
                 return rdsn, pdsn, get(m, MAP_frame)
         rel = (seq - get(fl, DIR_isn) - get(fl, DIR_syn_data)) & M32
         if m is None or not (get(m, MAP_ssn) <= rel < get(m, MAP_end)):
