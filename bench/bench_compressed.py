@@ -1,10 +1,10 @@
 """Reading compressed captures: `mptcpspec dissect -T fields` against tshark, plain and gzip, in one run.
 
-    sudo python3 bench/bench_compressed.py [--packets N] [--connections N] [--runs 5] [--cache DIR]
+    sudo python3 bench/bench_compressed.py [--packets N] [--no-mixed] [--runs 5] [--cache DIR]
     python3 bench/bench_compressed.py --quick      # the small committed captures in tests/data, no root
 
 Captures: those of bench/bench_dissect.py (a bulk lab transfer over two subflows and a mixed one
-of many short connections; made there, cached and reused), each also written gzip-compressed
+of many concurrent connections, pcapng; made there, cached and reused), each also written gzip-compressed
 (`gzip -6`, the default level), zstd (`zstd -3`) and lz4 (`lz4 -1`).  tshark 4.0 reads gzip only;
 ours reads all three.  Both tools print the same fields as bench_dissect's, stdout to /dev/null;
 commands alternate run by run; medians of wall time and of each child's peak RSS.
@@ -29,12 +29,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_dissect import (  # noqa: E402 - after the path is set
     FIELDS,
+    FULL_MIX,
     OURS,
     QUICK,
     SNAPLEN,
     count_packets,
     make_capture,
-    make_mixed_capture,
+    mixed_capture,
     run,
 )
 
@@ -70,18 +71,15 @@ def captures(a: argparse.Namespace) -> list[Path]:
     if not bulk.exists():
         make_capture(bulk, a.packets)
     paths = [bulk]
-    if a.connections:
-        mixed = a.cache / f"mixed-{a.connections}conn-snap{SNAPLEN}.pcap"
-        if not mixed.exists():
-            make_mixed_capture(mixed, a.connections)
-        paths.append(mixed)
+    if a.mixed:
+        paths.append(mixed_capture(a.cache, FULL_MIX, False).path)  # bench_dissect's mixed capture
     return paths
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=230_000, help="packets of the bulk capture (default 230000)")
-    ap.add_argument("--connections", type=int, default=2000, help="connections of the mixed capture (default 2000)")
+    ap.add_argument("--no-mixed", dest="mixed", action="store_false", help="leave out bench_dissect.py's mixed capture")
     ap.add_argument("--runs", type=int, help="runs of each command (default 5; 3 with --quick)")
     ap.add_argument(
         "--cache",
