@@ -139,6 +139,10 @@ _PACKET_BLOCKS = (_EPB, _SPB, _PB)
 _BOM = 0x1A2B3C4D  # the byte-order magic as written
 _BOM_SWAPPED = 0x4D3C2B1A  # ... as read in the other byte order
 _OPT_END, _IF_TSRESOL, _IF_TSOFFSET = 0, 9, 14  # Interface Description Block option codes
+# An Enhanced Packet Block's head (block type, total length, interface, timestamp high and low,
+# captured and original length), and a 32-bit word, in each byte order.
+_EPB_HEAD = {o: struct.Struct(o + "IIIIIII").unpack_from for o in "<>"}
+_U32 = {o: struct.Struct(o + "I").unpack_from for o in "<>"}
 
 
 class _Buffer:
@@ -215,10 +219,11 @@ class CaptureReader:
             yield from batch
 
     def batches(self) -> Iterator[list[Frame]]:
-        """The records as :meth:`frames` gives them, in lists: a pcap file's records come a buffer's
-        worth at a time (what the dissector's loop reads), a pcapng file's one by one.  A damaged
-        record is met, and noted in :attr:`problems` or raised, only after the records before it
-        have been handed over."""
+        """The records as :meth:`frames` gives them, in lists: a buffer's worth at a time (what the
+        dissector's loop reads; in a pcapng file, its run of Enhanced Packet Blocks), a record that
+        crosses the buffer's end, or a pcapng block of another type, on its own.  A damaged record is
+        met, and noted in :attr:`problems` or raised, only after the records before it have been
+        handed over."""
         if isinstance(self._source, (str, os.PathLike)):
             with open_input(os.fspath(self._source)) as f:
                 yield from self._read(f)
@@ -237,8 +242,7 @@ class CaptureReader:
                 yield from self._pcap(b, *_PCAP_MAGIC[magic])
             elif magic == _PCAPNG_SHB:
                 self.format = "pcapng"
-                for rec in self._pcapng(b):
-                    yield [rec]
+                yield from self._pcapng(b)
             elif magic is not None or getattr(f, "damage", None) is None:
                 raise _not_a_capture(bytes(b.buf[b.pos : b.pos + 4]), compression)
         except CaptureError:
@@ -311,11 +315,20 @@ class CaptureReader:
 
     # ------------------------------------------------------------------ pcapng
 
-    def _pcapng(self, b: _Buffer) -> Iterator[Frame]:
+    def _pcapng(self, b: _Buffer) -> Iterator[list[Frame]]:
         order = "<"
         ifaces: list[tuple[int, int, int, int]] = []  # (linktype, snaplen, tsresol divisor/multiplier, offset s)
+        known: list[tuple[int, int, int]] = []  # per interface: (linktype, ns per unit or 0, offset ns)
         first = True
         while True:
+            # Every whole Enhanced Packet Block in the buffer, in one list; anything else is read
+            # block by block below.
+            out, pos = _enhanced_run(b.buf, b.pos, order, known, ifaces)
+            if out:
+                b.pos = pos
+                self.records += len(out)
+                yield out
+            # Then one block as it comes.
             if not b.ensure(12):
                 if first:  # nothing can be read without the Section Header Block
                     raise CaptureError(
@@ -337,6 +350,7 @@ class CaptureReader:
                         "pcapng", "byte-order magic", start + 8, f"{bom:#010x} is neither 0x1a2b3c4d nor its swap"
                     )
                 ifaces = []
+                known = []
             elif first:
                 raise CaptureError("pcapng", "block type", start, "the first block is not a Section Header Block")
             first = False
@@ -358,7 +372,7 @@ class CaptureReader:
                     rec = self._packet_block(btype, b.buf[b.pos :], order, ifaces, start, partial=True)
                     if rec is not None:
                         self.records += 1
-                        yield rec
+                        yield [rec]
                 self._truncated(f"a block of type {btype:#x}", start, blen, have)
                 return
             body = b.buf[b.pos + 8 : b.pos + blen - 4]
@@ -372,12 +386,14 @@ class CaptureReader:
                 )
             b.pos += blen
             if btype == _IDB:
-                ifaces.append(self._idb(body, order, start))
+                iface_info = self._idb(body, order, start)
+                ifaces.append(iface_info)
+                known.append(_fast_clock(iface_info))
             elif btype in _PACKET_BLOCKS:
                 rec = self._packet_block(btype, b.buf[b.pos - blen : b.pos], order, ifaces, start)
                 if rec is not None:
                     self.records += 1
-                    yield rec
+                    yield [rec]
             elif btype != _PCAPNG_SHB:
                 self.skipped_blocks += 1
 
@@ -442,15 +458,71 @@ class CaptureReader:
                     "pcapng", "captured length", start + 20, f"{caplen} octets do not fit a block of {len(block)}"
                 )
         data = bytes(block[p : min(p + caplen, end)])
-        ts = (hi << 32) | lo
-        if resol & 0x80:
-            ns = (ts * 1_000_000_000) >> (resol & 0x7F)
-        elif resol <= 9:
-            ns = ts * 10 ** (9 - resol)
-        else:
-            ns = ts // 10 ** (resol - 9)
-        ns += tsoffset * 1_000_000_000
+        ns = _scaled((hi << 32) | lo, resol, tsoffset)
         return ns, linktype, data, max(orig, len(data)), iface, partial and len(data) < caplen
+
+
+def _scaled(ts: int, resol: int, tsoffset: int) -> int:
+    """Nanoseconds since the epoch of a pcapng timestamp ``ts`` in units of ``if_tsresol`` ``resol``
+    (a power of 10, or of 2 with the high bit set) on an interface with ``if_tsoffset`` ``tsoffset``."""
+    if resol & 0x80:
+        ns = (ts * 1_000_000_000) >> (resol & 0x7F)
+    elif resol <= 9:
+        ns = ts * 10 ** (9 - resol)
+    else:
+        ns = ts // 10 ** (resol - 9)
+    return ns + tsoffset * 1_000_000_000
+
+
+def _fast_clock(iface: tuple[int, int, int, int]) -> tuple[int, int, int]:
+    """(link type, nanoseconds per timestamp unit, offset in nanoseconds) of an interface, for the
+    Enhanced Packet Blocks read in a run: the unit 0 where it is no whole number of nanoseconds (then
+    :func:`_scaled`)."""
+    linktype, _, resol, tsoffset = iface
+    unit = 10 ** (9 - resol) if not resol & 0x80 and resol <= 9 else 0
+    return linktype, unit, tsoffset * 1_000_000_000
+
+
+def _enhanced_run(
+    buf: bytes, pos: int, order: str, known: list[tuple[int, int, int]], ifaces: list[tuple[int, int, int, int]]
+) -> tuple[list[Frame], int]:
+    """The frames of every whole Enhanced Packet Block in ``buf`` from ``pos`` on, up to a block of
+    another type, one cut by the buffer's end or one that is not right (left to the block-by-block
+    reading, which says what is wrong), and the offset after them.  ``known``: per interface, its
+    :func:`_fast_clock`."""
+    size = len(buf)
+    epb = _EPB_HEAD[order]
+    u32 = _U32[order]
+    nif = len(known)
+    out: list[Frame] = []
+    append = out.append
+    while size - pos >= 28:
+        btype, blen, iface, hi, lo, caplen, orig = epb(buf, pos)
+        if (  # caplen > blen - 32 also stands for blen < 32
+            btype != _EPB
+            or blen & 3
+            or blen > _MAX_RECORD
+            or size - pos < blen
+            or iface >= nif
+            or caplen > blen - 32
+            or u32(buf, pos + blen - 4)[0] != blen
+        ):
+            break
+        linktype, unit, offset = known[iface]
+        ts = (hi << 32) | lo
+        p = pos + 28
+        pos += blen
+        append(
+            (
+                ts * unit + offset if unit else _scaled(ts, ifaces[iface][2], ifaces[iface][3]),
+                linktype,
+                buf[p : p + caplen],
+                orig if orig > caplen else caplen,
+                iface,
+                False,
+            )
+        )
+    return out, pos
 
 
 def read_records(source: Readable) -> Iterator[Record]:

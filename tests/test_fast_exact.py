@@ -1,0 +1,378 @@
+"""The exact speed-ups of the Python path change no output: each against the code it replaced.
+
+* pcapng read in runs of Enhanced Packet Blocks (:mod:`mptcpspec.capture.pcap`) against the reader
+  of before, block by block (``tests/pcap_reference.py``): the same frames (timestamps, link types,
+  octets, lengths, interfaces, truncation), problems, counts and errors, on every capture of
+  ``tests/data`` and of the corpus converted to pcapng by editcap (with nanosecond timestamps, a
+  snapshot length, comments and secrets, another link type, in big-endian order, two sections one
+  after the other), merged by mergecap from several link types, compressed (gzip, zstd, lz4), read
+  from a stream that hands over a few octets at a time, cut at every offset, and fuzzed.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import io
+import struct
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import lz4.frame
+import pytest
+import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mptcpspec.capture.pcap import CaptureReader
+from tests.conftest import DATA, corpus_params, need_wireshark
+from tests.pcap_reference import BlockByBlockReader
+
+KERNEL = sorted(DATA.rglob("*.pcap")) + sorted(DATA.rglob("*.pcapng"))
+CAPTURES = [pytest.param(p, id=str(p.relative_to(DATA))) for p in KERNEL] + corpus_params()
+
+# --------------------------------------------------------------------------- pcapng: the outcome of a read
+
+
+class Trickle:
+    """A binary stream that hands over at most ``step`` octets per read: records and blocks then
+    cross the reader's buffer at every place."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data, self.step, self.at = data, step, 0
+        self.name = f"<trickle {step}>"
+
+    def read1(self, n: int = -1) -> bytes:
+        k = self.step if n < 0 else min(n, self.step)
+        out = self.data[self.at : self.at + k]
+        self.at += len(out)
+        return out
+
+    read = read1
+
+
+Source = Callable[[], object]
+
+
+def outcome(cls: type[CaptureReader], source: Source) -> tuple:
+    """Everything a reader tells of a file: its frames, then the error that stopped it (type and
+    message), its problems, counts, link types, format, and the offset it reached."""
+    reader = cls(source())  # type: ignore[arg-type]
+    frames: list = []
+    error = None
+    try:
+        for batch in reader.batches():
+            assert batch, "an empty batch"
+            frames.extend(batch)
+    except Exception as e:  # noqa: BLE001 - any error, a crash too, must be the same
+        error = (type(e).__name__, str(e))
+    return (
+        frames,
+        error,
+        reader.problems,
+        reader.records,
+        reader.skipped_blocks,
+        reader.linktypes,
+        reader.format,
+        reader.position,
+    )
+
+
+def same_as_before(source: Source) -> tuple:
+    """The outcome of the batched reader, which must be the block-by-block reader's."""
+    new = outcome(CaptureReader, source)
+    old = outcome(BlockByBlockReader, source)
+    assert new[1:] == old[1:]
+    assert new[0] == old[0]  # the frames last: a long list's difference is slow to print
+    return new
+
+
+class Greedy(Trickle):
+    """A binary stream that hands over all it has at the first read, whatever is asked."""
+
+    def read1(self, n: int = -1) -> bytes:
+        out, self.at = self.data[self.at :], len(self.data)
+        return out
+
+    read = read1
+
+
+def blob_source(blob: bytes, step: int | None = None) -> Source:
+    return (lambda: io.BytesIO(blob)) if step is None else (lambda: Trickle(blob, step))
+
+
+# --------------------------------------------------------------------------- pcapng: files of another shape
+
+_SHB, _IDB, _EPB, _SPB, _ISB = 0x0A0D0D0A, 1, 6, 3, 5
+#: option code -> struct format of its value, per block type, for the options whose value is a number
+_NUMERIC_OPTIONS = {_IDB: {14: "q", 8: "Q"}, _EPB: {2: "I", 4: "Q"}, _ISB: {2: "Q", 3: "Q", 4: "Q", 5: "Q", 6: "Q"}}
+
+
+def _swap_options(opts: bytes, numeric: dict[int, str]) -> bytes:
+    out, p = [], 0
+    while p + 4 <= len(opts):
+        code, n = struct.unpack_from("<HH", opts, p)
+        value = opts[p + 4 : p + 4 + n]
+        if code in numeric and n == struct.calcsize(numeric[code]):
+            value = struct.pack(">" + numeric[code], *struct.unpack("<" + numeric[code], value))
+        out.append(struct.pack(">HH", code, n) + value + opts[p + 4 + n : p + 4 + ((n + 3) & ~3)])
+        p += 4 + ((n + 3) & ~3)
+        if code == 0:
+            break
+    return b"".join(out) + opts[p:]
+
+
+def _swap_fields(fmt: str, body: bytes) -> bytes:
+    return struct.pack(">" + fmt, *struct.unpack_from("<" + fmt, body))
+
+
+def big_endian(blob: bytes) -> bytes:
+    """A little-endian pcapng file (as editcap writes them) in big-endian byte order."""
+    out, pos = [], 0
+    while pos < len(blob):
+        btype, blen = struct.unpack_from("<II", blob, pos)
+        body = blob[pos + 8 : pos + blen - 4]
+        if btype == _SHB:
+            body = _swap_fields("IHHq", body) + _swap_options(body[16:], {})
+        elif btype == _IDB:
+            body = struct.pack(">HHI", *struct.unpack_from("<HHI", body)) + _swap_options(
+                body[8:], _NUMERIC_OPTIONS[_IDB]
+            )
+        elif btype == _EPB:
+            head = struct.unpack_from("<5I", body)
+            data_end = 20 + ((head[3] + 3) & ~3)
+            body = (
+                struct.pack(">5I", *head) + body[20:data_end] + _swap_options(body[data_end:], _NUMERIC_OPTIONS[_EPB])
+            )
+        elif btype == _SPB:
+            body = struct.pack(">I", *struct.unpack_from("<I", body)) + body[4:]
+        elif btype == _ISB:
+            body = struct.pack(">3I", *struct.unpack_from("<3I", body)) + _swap_options(
+                body[12:], _NUMERIC_OPTIONS[_ISB]
+            )
+        out.append(struct.pack(">II", btype, blen) + body + struct.pack(">I", blen))
+        pos += blen
+    return b"".join(out)
+
+
+def editcap(tmp: Path, src: Path, name: str, *args: str) -> Path:
+    out = tmp / name
+    subprocess.run([need_wireshark("editcap"), *args, str(src), str(out)], check=True, capture_output=True)
+    return out
+
+
+def pcapng_variants(src: Path, tmp: Path) -> dict[str, bytes]:
+    """``src`` converted to pcapng in every shape the reader must read as before."""
+    plain = editcap(tmp, src, "plain.pcapng", "-F", "pcapng").read_bytes()
+    nsec = editcap(tmp, editcap(tmp, src, "nsec.pcap", "-F", "nsecpcap"), "nsec.pcapng", "-F", "pcapng")
+    keys = tmp / "keys.txt"
+    keys.write_text(f"CLIENT_RANDOM {'ab' * 32} {'cd' * 48}\n")
+    odd = editcap(
+        tmp,
+        src,
+        "odd.pcapng",
+        *("-F", "pcapng", "-s", "60", "-a", "1:the first frame", "-a", "3:x", "--capture-comment", "a capture"),
+        *("--inject-secrets", f"tls,{keys}", "-T", "user0"),
+    )
+    swapped = big_endian(plain)
+    return {
+        "pcapng": plain,
+        "nanoseconds": nsec.read_bytes(),
+        "snaplen-comments-secrets-user0": odd.read_bytes(),
+        "big-endian": swapped,
+        "two-sections": plain + swapped,
+    }
+
+
+# --------------------------------------------------------------------------- pcapng: the tests
+
+
+@pytest.mark.parametrize("cap", CAPTURES)
+def test_pcapng_runs_read_as_block_by_block(cap: Path, tmp_path: Path) -> None:
+    variants = pcapng_variants(cap, tmp_path)
+    if cap.suffix == ".pcapng":
+        variants["as committed"] = cap.read_bytes()
+    for name, blob in variants.items():
+        frames = same_as_before(blob_source(blob))[0]
+        assert frames, name
+        for step in (1, 7, 1500) if len(blob) < 40_000 else (4093,):
+            assert same_as_before(blob_source(blob, step))[0] == frames, (name, step)
+    # the byte-order swap itself is right: the same frames either way
+    assert same_as_before(blob_source(variants["big-endian"]))[0] == same_as_before(blob_source(variants["pcapng"]))[0]
+    # compressed, from a path
+    for suffix, pack in (("gz", gzip.compress), ("zst", zstandard.compress), ("lz4", lz4.frame.compress)):
+        packed = pack(variants["two-sections"])
+        for name, data in (("whole", packed), ("cut", packed[: len(packed) * 2 // 3])):
+            path = tmp_path / f"{name}.pcapng.{suffix}"
+            path.write_bytes(data)
+            same_as_before(lambda path=path: path)
+
+
+def test_mergecap_of_several_link_types(tmp_path: Path) -> None:
+    """One file, one interface per link type (Linux cooked, Ethernet, raw IPv4, PPP), their
+    packets interleaved by time (mergecap's default) and one after the other (-a)."""
+    mergecap = need_wireshark("mergecap")
+    parts = [
+        DATA / "v4-two-subflows.pcap",
+        DATA / "v4-stall.pcap",
+        DATA / "encap/raw-ipv4.pcap",
+        DATA / "encap/ppp.pcap",
+    ]
+    for how in ([], ["-a"]):
+        out = tmp_path / f"merged{len(how)}.pcapng"
+        subprocess.run([mergecap, *how, "-F", "pcapng", "-w", str(out), *map(str, parts)], check=True)
+        frames = same_as_before(lambda out=out: out)[0]
+        assert {f[1] for f in frames} == {113, 1, 228, 9} and {f[4] for f in frames} == {0, 1, 2, 3}
+        same_as_before(blob_source(out.read_bytes(), 999))
+
+
+def test_pcapng_cut_at_every_offset(tmp_path: Path) -> None:
+    """A file with two sections (the second big-endian), several interfaces and each block type,
+    cut at every octet: the same frames, problems and errors."""
+    blob = synthetic(
+        [
+            ("<", [("idb", 1, 6, 0), ("idb", 113, 9, 3), ("epb", 0, b"a" * 30), ("isb",), ("epb", 1, b"b" * 21)]),
+            (">", [("idb", 101, 0x80 | 20, 0), ("spb", b"c" * 17), ("pb", 0, b"d" * 9), ("epb", 0, b"e" * 40)]),
+        ]
+    )
+    for cut in range(len(blob) + 1):
+        same_as_before(blob_source(blob[:cut]))
+        same_as_before(blob_source(blob[:cut], 5))
+
+
+def _changed(blob: bytes, order: str, pos: int, at: int, value: int, also: int | None = None) -> bytes:
+    """``blob`` with the 32-bit word of the block at ``pos`` at ``at`` (and at ``also``) set to ``value``."""
+    out = bytearray(blob)
+    struct.pack_into(order + "I", out, pos + at, value % (1 << 32))
+    if also is not None:
+        struct.pack_into(order + "I", out, pos + also, value % (1 << 32))
+    return bytes(out)
+
+
+def test_pcapng_damaged_at_every_octet_and_field() -> None:
+    """The same file with each octet changed in turn, and each block's framing fields (lengths,
+    interface, captured length) set around the values where they stop being right."""
+    blob = synthetic(
+        [
+            ("<", [("idb", 1, 6, 0), ("idb", 113, 9, 3), ("epb", 0, b"a" * 30), ("epb", 1, b"b" * 21, -2, b"note")]),
+            (">", [("idb", 101, 0x80 | 20, 0), ("epb", 0, b"e" * 40), ("isb",), ("epb", 0, b"f" * 3)]),
+        ]
+    )
+    for at in range(len(blob)):
+        for value in (blob[at] ^ 0xFF, blob[at] ^ 0x01):
+            same_as_before(blob_source(blob[:at] + bytes([value]) + blob[at + 1 :]))
+    pos, order = 0, "<"
+    while pos < len(blob):
+        if blob[pos : pos + 4] == b"\x0a\x0d\x0d\x0a":
+            order = "<" if blob[pos + 8 : pos + 12] == b"\x4d\x3c\x2b\x1a" else ">"
+        btype, blen = struct.unpack_from(order + "II", blob, pos)
+        changed = functools.partial(_changed, blob, order, pos)
+        for delta in range(-9, 10):
+            same_as_before(blob_source(changed(4, blen + delta)))  # the leading length
+            same_as_before(blob_source(changed(blen - 4, blen + delta)))  # the trailing length
+            both = blen + delta - 4 if 4 <= blen + delta and pos + blen + delta <= len(blob) else None
+            same_as_before(blob_source(changed(4, blen + delta, both)))  # both, as if the block were that long
+        if btype == _EPB:
+            iface, caplen = struct.unpack_from(order + "I", blob, pos + 8)[0], blen - 32
+            for value in range(iface - 2, iface + 4):
+                same_as_before(blob_source(changed(8, value)))  # the interface
+            for value in range(caplen - 8, caplen + 9):
+                same_as_before(blob_source(changed(20, value)))  # the captured length
+        pos += blen
+    # a block longer than any record may be, whole in the reader's buffer
+    huge = synthetic([("<", [("idb", 1, 6, 0), ("epb", 0, b"a" * 40), ("epb", 0, b"h" * (1 << 24)), ("epb", 0, b"b")])])
+    assert same_as_before(lambda: Greedy(huge, 0))[1][0] == "CaptureError"
+
+
+# --------------------------------------------------------------------------- pcapng: fuzzed
+
+
+def _block(btype: int, body: bytes, order: str) -> bytes:
+    body += b"\0" * (-len(body) % 4)
+    return struct.pack(order + "II", btype, len(body) + 12) + body + struct.pack(order + "I", len(body) + 12)
+
+
+def synthetic(sections: list[tuple[str, list[tuple]]]) -> bytes:
+    """A pcapng file: per section its byte order and blocks, ``("idb", linktype, tsresol,
+    tsoffset)``, ``("epb", interface, data[, original length less captured, options])``,
+    ``("spb", data)``, ``("pb", interface, data)``, ``("isb",)``, ``("unknown", type, body)``."""
+    out = []
+    ts = 1_700_000_000_123_456
+    for order, blocks in sections:
+        out.append(_block(_SHB, struct.pack(order + "IHHq", 0x1A2B3C4D, 1, 0, -1), order))
+        for b in blocks:
+            ts += 1_000_003
+            if b[0] == "idb":
+                opts = struct.pack(order + "HH", 9, 1) + bytes([b[2], 0, 0, 0])
+                opts += struct.pack(order + "HHq", 14, 8, b[3]) + struct.pack(order + "HH", 0, 0)
+                out.append(_block(_IDB, struct.pack(order + "HHI", b[1], 0, 64) + opts, order))
+            elif b[0] == "epb":
+                more, opts = b[3:] if len(b) > 3 else (3, b"")
+                head = struct.pack(order + "5I", b[1], ts >> 32, ts & 0xFFFFFFFF, len(b[2]), max(len(b[2]) + more, 0))
+                data = b[2] + b"\0" * (-len(b[2]) % 4)
+                if opts:
+                    opts = struct.pack(order + "HH", 1, len(opts)) + opts + b"\0" * (-len(opts) % 4) + b"\0" * 4
+                out.append(_block(_EPB, head + data + opts, order))
+            elif b[0] == "spb":
+                out.append(_block(_SPB, struct.pack(order + "I", len(b[1]) + 5) + b[1], order))
+            elif b[0] == "pb":
+                head = struct.pack(order + "HHIIII", b[1], 0, ts >> 32, ts & 0xFFFFFFFF, len(b[2]), len(b[2]))
+                out.append(_block(2, head + b[2], order))
+            elif b[0] == "isb":
+                out.append(_block(_ISB, struct.pack(order + "III", 0, ts >> 32, ts & 0xFFFFFFFF), order))
+            else:
+                out.append(_block(b[1], b[2], order))
+    return b"".join(out)
+
+
+_data = st.binary(min_size=0, max_size=70)
+_idb = st.tuples(
+    st.just("idb"),
+    st.sampled_from([1, 113, 276, 101]),
+    st.sampled_from([6, 9, 0, 3, 12, 0x80 | 10, 0x80 | 30]),
+    st.integers(-5, 5),
+)
+
+
+@st.composite
+def _section(draw: st.DrawFn) -> tuple[str, list[tuple]]:
+    """A section as files have them: its interfaces first, then mostly Enhanced Packet Blocks on
+    them; now and then a block of another type, an interface described later, or a packet on an
+    interface not described."""
+    idbs = draw(st.lists(_idb, min_size=0, max_size=3))
+    n = max(len(idbs), 1)
+    epb = st.tuples(
+        st.just("epb"), st.integers(0, n - 1), _data, st.integers(-3, 5), st.sampled_from([b"", b"a comment"])
+    )
+    others = st.one_of(
+        _idb,
+        st.tuples(st.just("epb"), st.integers(0, n + 1), _data),
+        st.tuples(st.just("spb"), _data),
+        st.tuples(st.just("pb"), st.integers(0, n), _data),
+        st.tuples(st.just("isb")),
+        st.tuples(st.just("unknown"), st.sampled_from([4, 0xA, 0xBAD, 0x40000BAD, 0x80000001]), _data),
+    )
+    blocks = draw(st.lists(st.one_of(epb, epb, epb, others), max_size=12))
+    return draw(st.sampled_from("<>")), idbs + blocks
+
+
+_sections = st.lists(_section(), min_size=1, max_size=3)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    _sections,
+    st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), max_size=3),
+    st.one_of(st.none(), st.integers(0, 1 << 20)),
+    st.sampled_from([None, 1, 3, 64]),
+)
+def test_fuzzed_pcapng_read_as_block_by_block(sections, damage, cut, step) -> None:
+    """Random files, their octets changed here and there and cut: the same outcome."""
+    blob = bytearray(synthetic(sections))
+    for at, value in damage:
+        if blob:
+            blob[at % len(blob)] = value
+    if cut is not None:
+        del blob[cut % (len(blob) + 1) :]
+    same_as_before(blob_source(bytes(blob), step))
