@@ -20,6 +20,7 @@ from libc.string cimport memcmp, memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject, Py_SIZE
 from cpython.tuple cimport PyTuple_GET_SIZE
+from cpython.list cimport PyList_GET_ITEM
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLongMask
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 
@@ -45,8 +46,6 @@ cdef object TWO62 = 1 << 62
 cdef object _Dss = Dss
 cdef object _Observer = Observer
 cdef object _MAX_RANGES = MAX_RANGES
-cdef object _bisect_right
-from bisect import bisect_right as _bisect_right
 
 cdef extern from "Python.h":
     size_t _PyLong_NumBits(object v) except? <size_t>-1
@@ -400,12 +399,12 @@ cdef class FieldsEngine:
 
     # ------------------------------------------------------------------------------ output
 
-    cdef inline void _flush(self) except *:
+    cdef inline int _flush(self) except -1:
         if self.used:
             self.out.write(PyBytes_FromStringAndSize(self.buf, self.used).decode("utf-8", "surrogatepass"))
             self.used = 0
 
-    cdef inline void _room(self, Py_ssize_t n) except *:
+    cdef inline int _room(self, Py_ssize_t n) except -1:
         if self.used + n > OUT_SIZE:
             self._flush()
 
@@ -434,15 +433,16 @@ cdef class FieldsEngine:
         memcpy(self.buf + self.used, tmp + i, 24 - i)
         self.used += 24 - i
 
-    cdef inline void _obj(self, object v) except *:
+    cdef inline int _obj(self, object v) except -1:
         """A Python int (or None: nothing) as decimal."""
         if v is None:
-            return
+            return 0
         if type(v) is int and Py_SIZE(v) >= 0 and (Py_SIZE(v) <= 2 or _PyLong_NumBits(v) <= 64):
             self._uint(PyLong_AsUnsignedLongLongMask(v))  # a non-negative int of 64 bits at most: exact
-            return
+            return 0
         s = str(v).encode()
         self._put(PyBytes_AS_STRING(s), PyBytes_GET_SIZE(s))
+        return 0
 
     cdef void _python_row(self, str text) except *:
         b = text.encode("utf-8", "surrogatepass")
@@ -1249,7 +1249,7 @@ cdef class FieldsEngine:
         cdef list ranges = get(side, SIDE_ranges)
         cdef Py_ssize_t i = len(starts)
         if i and dsn64 < starts[i - 1]:
-            i = _bisect_right(starts, dsn64)
+            i = bisect_right(starts, dsn64)
         cdef Py_ssize_t j = i - 1
         reach = dsn64 - get(side, SIDE_max_seg)
         while j >= 0:
@@ -1273,7 +1273,8 @@ cdef class FieldsEngine:
         if dsn64 == high:
             put(side, SIDE_seg_high, end)
         elif dsn64 == get(side, SIDE_hole_lo) and end < get(side, SIDE_holes)[0][1]:
-            side.holes[0][0] = side.hole_lo = end
+            get(side, SIDE_holes)[0][0] = end  # side.holes[0][0] = side.hole_lo = end
+            put(side, SIDE_hole_lo, end)
         elif (
             high is not None and dsn64 <= high and end <= get(side, SIDE_hole_lo) and dsn64 >= get(side, SIDE_seg_low)
         ):
@@ -1296,7 +1297,7 @@ cdef class FieldsEngine:
 
     # ------------------------------------------------------------------------------ row
 
-    cdef void _dss_cell(self, object o, int which) except *:
+    cdef int _dss_cell(self, object o, int which) except -1:
         """A DSS's cell of DSS_CELLS[which], as the option table prints it."""
         if which == 0:
             self._put("2", 1)
@@ -1351,7 +1352,8 @@ cdef class FieldsEngine:
                     if mapped:
                         self._obj(payload_dsn)
                     elif not plen and tcp_seq == 1:
-                        if get(conn, CONN_sides)[0 if (self.ctx_d == 0) == get(sf, SF_to_client_side) else 1].idsn is not None:
+                        from_client = (self.ctx_d == 0) == (get(sf, SF_to_client_side) is True)
+                        if get(get(conn, CONN_sides)[0 if from_client else 1], SIDE_idsn) is not None:
                             self._put("1", 1)
             elif k == K_MPTCP_ACK:
                 if info is not None:
@@ -1404,3 +1406,15 @@ cdef object new_mapping(object ssn, object end, object dsn64, long frame, object
     put(r, MAP_buffer, None)
     put(r, MAP_data_level_length, dl)
     return r
+
+
+cdef Py_ssize_t bisect_right(list a, object x) except -1:
+    """bisect.bisect_right(a, x), on a list of ints."""
+    cdef Py_ssize_t lo = 0, hi = len(a), mid
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < <object>PyList_GET_ITEM(a, mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
