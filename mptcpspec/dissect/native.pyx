@@ -32,7 +32,7 @@ import os
 from mptcpspec.capture.packets import decode_frame
 from mptcpspec.capture.stream import Input, open_input
 from mptcpspec.codec import crypto
-from mptcpspec.codec.crypto import Verdict
+from mptcpspec.codec.crypto import Check, Verdict
 from mptcpspec.codec.options import Dss
 from mptcpspec.codec.runtime import fast_constructor
 from mptcpspec.fsm.observer import Observer
@@ -93,6 +93,29 @@ cdef inline void put(object o, Py_ssize_t off, object v) noexcept:
 
 
 cdef object _object_new = object.__new__
+cdef object _Check = Check
+cdef object VERIFIED = Verdict.VERIFIED
+cdef object MISMATCH = Verdict.MISMATCH
+cdef object UNVERIFIABLE = Verdict.UNVERIFIABLE
+
+
+cdef inline uint64_t internet_sum(const uint8_t* p, Py_ssize_t n) noexcept nogil:
+    """The sum of the big-endian 16-bit words of ``n`` octets (an odd last one padded with zero)."""
+    cdef uint64_t total = 0
+    cdef Py_ssize_t i = 0
+    while i + 1 < n:
+        total += (<uint64_t>p[i] << 8) | p[i + 1]
+        i += 2
+    if i < n:
+        total += <uint64_t>p[i] << 8
+    return total
+
+
+cdef inline unsigned int fold16(uint64_t total) noexcept nogil:
+    """The one's complement sum folded to 16 bits (crypto._fold: 0 only for a zero sum)."""
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return <unsigned int>total
 
 
 cdef inline bint as_u64(object v, uint64_t* out) noexcept:
@@ -1212,7 +1235,11 @@ cdef class FieldsEngine:
             # 2**64 as the Python one masks it)
             crel = seq - <uint32_t>PyLong_AsUnsignedLongLongMask(get(fl, DIR_isn))
             crel -= <uint32_t>PyLong_AsUnsignedLongLongMask(get(fl, DIR_syn_data))
-            if lo <= crel < hi and crel + n <= hi and get(m, MAP_checksum) is None:
+            if (
+                lo <= crel < hi
+                and crel + n <= hi
+                and (get(m, MAP_checksum) is None or self._checksum(m, crel, lo, hi, n, b, o, end))
+            ):
                 dsn = PyLong_AsUnsignedLongLongMask(get(m, MAP_dsn64)) + crel - <uint64_t>lo
                 side = get(conn, CONN_sides)[d if get(sf, SF_to_client_side) else 1 - d]
                 pdsn = dsn  # a Python int
@@ -1236,6 +1263,55 @@ cdef class FieldsEngine:
         side = get(conn, CONN_sides)[d if get(sf, SF_to_client_side) else 1 - d]
         self._segment_range(side, dsn64, n, get(sf, SF_index), number)
         return ((dsn64 - get(side, SIDE_idsn)) & M64 if get(side, SIDE_idsn) is not None else None), dsn64, get(m, MAP_frame)
+
+    cdef bint _checksum(self, object m, uint32_t crel, int64_t lo, int64_t hi, long n, const uint8_t* b,
+                        Py_ssize_t o, Py_ssize_t end) except -1:
+        """Mappings._checksum for the segment that starts mapping ``m`` with its checksum pending,
+        when the segment is cut by the snapshot length (unverifiable) or holds the whole mapping
+        (verified here, in C); False for the rest (the Python method's)."""
+        if crel != lo or get(m, MAP_buffer) is not None:
+            return False
+        cdef Py_ssize_t captured = min(end, self.curn) - o
+        csum = get(m, MAP_checksum)
+        if captured < n:  # the payload cut: ctx.check of an unverifiable checksum
+            self._prepare()
+            self.ctx.check(
+                _Check(
+                    UNVERIFIABLE,
+                    "DSS checksum",
+                    None,
+                    csum,
+                    f"payload cut by the snapshot length ({captured} of {n} octets captured)",
+                )
+            )
+            put(m, MAP_checksum, None)
+            return True
+        cdef int64_t want = hi - lo
+        if n < want:
+            return False  # the mapping continues in later segments: gathered by the Python method
+        cdef uint64_t dsn64, dl, c16
+        if not (as_u64(get(m, MAP_dsn64), &dsn64) and as_u64(get(m, MAP_data_level_length), &dl) and dl <= 0xFFFF
+                and as_u64(csum, &c16) and c16 <= 0xFFFF and lo >= 0 and lo <= 0xFFFFFFFF):
+            return False
+        if dl == 0 or want < <int64_t>dl - 1:
+            return False  # crypto.verify_dss_checksum's unverifiable cases: the Python method's
+        # RFC 8684 §3.3.1: the pseudo-header (DSN, SSN, data-level length, zero) and the payload
+        cdef uint64_t total = (dsn64 >> 48) + ((dsn64 >> 32) & 0xFFFF) + ((dsn64 >> 16) & 0xFFFF) + (dsn64 & 0xFFFF)
+        total += (<uint64_t>lo >> 16) + (<uint64_t>lo & 0xFFFF) + dl
+        total += internet_sum(b + o, want)
+        cdef unsigned int expected = (~fold16(total)) & 0xFFFF
+        verified = fold16(total + c16) == 0xFFFF
+        c = _Check(VERIFIED if verified else MISMATCH, "DSS checksum", expected, csum)
+        frame = get(m, MAP_frame)
+        if frame != self.number:
+            c = _Check(c.verdict, c.what, c.expected, c.actual, f"mapping of frame {frame}")
+        self._prepare()
+        self.ctx.check(c)
+        if not verified:
+            self.ctx.expert("mptcp.dss.checksum_mismatch", str(c))
+        put(m, MAP_checksum, None)
+        put(m, MAP_buffer, None)
+        return True
 
     cdef object _python_data(self, object sf, int d, object conn, uint32_t seq, long n, long number):
         self._prepare()
