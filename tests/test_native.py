@@ -316,3 +316,53 @@ def test_checksums_verified_and_mismatched() -> None:
         assert compiled == pure
         assert engine is not None and engine.taken > len(recs) // 2
     assert compiled[5].get("mptcp.dss.checksum_mismatch", 0) > 0  # the corrupted capture's experts
+
+
+def _summaries(source, compiled: bool):
+    d = Dissection(io.BytesIO(source) if isinstance(source, bytes) else source)  # the TCP analysis on
+    damage = None
+    try:
+        if compiled:
+            engine = hotpath.summary_engine(d)
+            assert engine is not None
+            engine.run()
+        else:
+            for _ in d:
+                pass
+    except CaptureError as e:
+        damage = str(e)
+    an = d.analyzer
+    retrans = [(sf.index, tuple(sf.retransmissions)) for sf in an.subflows()]
+    return (
+        damage,
+        list(d.problems),
+        d.frames,
+        dict(an.counts),
+        dict(an.experts),
+        [c.summary() for c in d.connections()],
+        retrans,
+    )
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_connections_same_as_pure(path: Path) -> None:
+    """connections by the compiled path (its subflow TCP analysis still Python's): the same
+    summaries, retransmissions, counts and expert items."""
+    assert _summaries(path, True) == _summaries(path, False)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    name=st.sampled_from(["v4-loss", "v4-stall", "v4-reinjection", "v4-checksum"]),
+    flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 200), st.integers(0, 255)), max_size=8),
+)
+def test_connections_fuzzed(name: str, flips) -> None:
+    head, recs = _records(DATA / f"{name}.pcap")
+    recs = [bytearray(r) for r in recs]
+    for i, at, value in flips:
+        r = recs[i % len(recs)]
+        at = 16 + at % max(1, len(r) - 16)
+        if at < len(r):
+            r[at] = value
+    blob = head + b"".join(bytes(r) for r in recs)
+    assert _summaries(blob, True) == _summaries(blob, False)

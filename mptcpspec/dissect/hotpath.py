@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mptcpspec.dissect.pipeline import Dissection
     from mptcpspec.dissect.writers import FieldsWriter
 
-__all__ = ["MODE", "Engine", "describe", "fields_engine"]
+__all__ = ["MODE", "Engine", "describe", "fields_engine", "summary_engine"]
 
 
 class Engine(Protocol):
@@ -68,4 +68,14 @@ def fields_engine(d: Dissection, writer: FieldsWriter) -> Engine | None:
             k = native.K_OPTION_BASE + opt_names.index(n)
         kinds.append(k)
     engine: Engine = native.FieldsEngine(d, writer, kinds, cells, writer.row, opt_names)
+    return engine
+
+
+def summary_engine(d: Dissection) -> Engine | None:
+    """The compiled engine for reading the whole of ``d`` with no output (the analysis of
+    ``connections``: its summaries, the subflow TCP analysis included), or None."""
+    native = _NATIVE
+    if native is None or not d.plain:
+        return None
+    engine: Engine = native.FieldsEngine(d, None, [], None, None)
     return engine

@@ -192,6 +192,7 @@ cdef Py_ssize_t SF_closed = slot_offset(Subflow, "closed")
 cdef Py_ssize_t SF_conn = slot_offset(Subflow, "conn")
 cdef Py_ssize_t SF_dirs = slot_offset(Subflow, "dirs")
 cdef Py_ssize_t SF_index = slot_offset(Subflow, "index")
+cdef Py_ssize_t SF_retransmissions = slot_offset(Subflow, "retransmissions")
 cdef Py_ssize_t SF_observer = slot_offset(Subflow, "observer")
 cdef Py_ssize_t SF_to_client_side = slot_offset(Subflow, "to_client_side")
 cdef Py_ssize_t SIDE_ack_ref = slot_offset(Side, "ack_ref")
@@ -333,7 +334,7 @@ cdef class FieldsEngine:
 
     cdef object dis, analyzer, clock, out, row, one, areas, ctx, reader, mappings, space
     cdef dict flows, area_cache
-    cdef object counts, experts, table
+    cdef object counts, experts, table, tcp_feed
     cdef dict cells_of, dss_cache
     cdef bint dss_cells  # every option field asked for is in DSS_CELLS: cells from the DSS itself
     cdef int cell_of[MAX_FIELDS]  # K_OPTION + i: its index in DSS_CELLS
@@ -383,8 +384,10 @@ cdef class FieldsEngine:
         self.verify = bool(hot.ctx.verify)
         self.counts = an.counts
         self.experts = an.experts
-        self.out = writer.out
-        self.sep = writer.sep.encode()
+        self.out = writer.out if writer is not None else None  # None: no rows (connections)
+        self.sep = writer.sep.encode() if writer is not None else b""
+        # the subflow TCP analysis, when on (connections' retransmissions): fed as feed_tcp feeds it
+        self.tcp_feed = an.tcp.feed if an.tcp.enabled else None
         self.row = row
         self.one = one
         self.area_cache = {}
@@ -423,7 +426,7 @@ cdef class FieldsEngine:
     # ------------------------------------------------------------------------------ output
 
     cdef inline int _flush(self) except -1:
-        if self.used:
+        if self.used and self.out is not None:
             self.out.write(PyBytes_FromStringAndSize(self.buf, self.used).decode("utf-8", "surrogatepass"))
             self.used = 0
 
@@ -540,7 +543,9 @@ cdef class FieldsEngine:
             frame = (ts, linktype, PyBytes_FromStringAndSize(<const char*>data, n), orig_len, self.iface, False)
         dis.frames = number
         dis.frame = frame
-        self._python_row(self.row(dis.feed_frame(number, frame)))
+        info = dis.feed_frame(number, frame)
+        if self.row is not None:
+            self._python_row(self.row(info))
 
     # --------------------------------------------------------------------------- reading
 
@@ -845,7 +850,10 @@ cdef class FieldsEngine:
                 return False  # an MPTCP option on a subflow of no connection: linked here or there
             self._tcp_state(me, peer, acks_fin, flags, seq, plen)
             self.tcp_count += 1
-            self._write(number, sf, sport, dport, plen, tcp_seq, tcp_ack, None, False, None, None, False, None)
+            if self.tcp_feed is not None:
+                self._feed_tcp_analysis(number, sf, d, None, found)
+            if self.out is not None:
+                self._write(number, sf, sport, dport, plen, tcp_seq, tcp_ack, None, False, None, None, False, None)
             return True
         cdef bint one_dss = bool(found)
         obs = get(sf, SF_observer)
@@ -890,10 +898,18 @@ cdef class FieldsEngine:
                     self.experts[e.key] += 1
                     get(conn, CONN_experts)[e.key] += 1
         self.tcp_count += 1
-        shown = stream is not None and one_dss
-        self._write(number, sf, sport, dport, plen, tcp_seq, tcp_ack, conn if shown else None, shown, found,
-                    info, payload_dsn64 is not None, payload_dsn)
+        if self.tcp_feed is not None:
+            self._feed_tcp_analysis(number, sf, d, conn, found)
+        if self.out is not None:
+            shown = stream is not None and one_dss
+            self._write(number, sf, sport, dport, plen, tcp_seq, tcp_ack, conn if shown else None, shown, found,
+                        info, payload_dsn64 is not None, payload_dsn)
         return True
+
+    cdef void _feed_tcp_analysis(self, long number, object sf, int d, object conn, object found) except *:
+        """The subflow TCP analysis of this segment, in Python, as feed_tcp's last step."""
+        pkt = decode_frame(self.linktype, PyBytes_FromStringAndSize(<const char*>self.cur, self.curn), self.ts)
+        self.tcp_feed(number, self.ts, pkt, get(sf, SF_index), d, conn, found, get(sf, SF_retransmissions))
 
     cdef inline void _tcp_state(self, object me, object peer, bint acks_fin, unsigned int flags, uint32_t seq,
                                 long plen) except *:

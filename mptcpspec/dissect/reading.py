@@ -15,7 +15,7 @@ from collections.abc import Callable
 from mptcpspec.analysis import ConnectionSummary, PacketInfo
 from mptcpspec.capture.pcap import CaptureError, Frame
 from mptcpspec.dissect.follow import Follower
-from mptcpspec.dissect.hotpath import fields_engine
+from mptcpspec.dissect.hotpath import fields_engine, summary_engine
 from mptcpspec.dissect.outcome import ReadOutcome, outcome
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.dissect.writers import FieldsWriter, PacketWriter, TextWriter
@@ -67,6 +67,16 @@ def dissect_capture(
                 engine.run()  # the compiled hot path
             else:
                 writer.write_all(d)  # the rows and nothing else: the writer's own loop
+        elif (
+            writer is None
+            and follower is None
+            and keep is None
+            and not count
+            and progress is None
+            and frames_out is None
+            and (engine := summary_engine(d)) is not None
+        ):
+            engine.run()  # the analysis alone, by the compiled hot path (connections)
         else:
             first = True
             reader = d.reader
