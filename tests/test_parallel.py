@@ -75,11 +75,12 @@ def single(path: Path, fields: list[str], *, options=None, filter_text=None) -> 
 
 
 def shared(
-    path: Path, fields: list[str], jobs: int, *, options=None, filter_text=None, compiled=True
+    path: Path, fields: list[str], jobs: int, *, options=None, filter_text=None, sparing=False
 ) -> tuple[str, ReadOutcome | None]:
     """What ``jobs`` workers write (the header as the command writes it first), and how the read
-    ended (None: one process must read it, and nothing was written but the header).  The workers
-    run the compiled hot path where it was built and takes the fields (``compiled``)."""
+    ended (None: one process must read it, and nothing was written but the header).  Shared even
+    where one process is faster (``sparing`` False): small captures too, and the workers run the
+    compiled hot path where it was built and takes the fields."""
     out = io.StringIO()
     writer = FieldsWriter(out, fields, options)
     keep = compile_filter(filter_text) if filter_text else None
@@ -90,8 +91,7 @@ def shared(
         keep=keep,
         filter_text=filter_text,
         tcp_analysis=needs_tcp_analysis(fields, filter_text),
-        min_size=0,
-        compiled=compiled,
+        sparing=sparing,
     )
     return out.getvalue(), result
 
@@ -125,7 +125,7 @@ def assert_same(path: Path, fields: list[str], jobs: int, **kw) -> ReadOutcome |
     if result is None:
         assert text == "" or text.count("\n") == 1  # nothing but the header
         return None
-    args = {k: v for k, v in kw.items() if k != "compiled"}
+    args = {k: v for k, v in kw.items() if k != "sparing"}
     key = (path, path.stat().st_mtime_ns, tuple(fields), repr(sorted(args.items())))
     if key not in _SINGLE:
         _SINGLE.clear()  # one capture at a time
@@ -236,12 +236,25 @@ def test_the_last_frame_shown_needs_one_process(tmp_path: Path) -> None:
     assert assert_same(merged, TIMES, 2) is not None  # without a filter, every frame is shown
 
 
-@pytest.mark.skipif(MODE != "compiled", reason="the compiled hot path was not built")
-def test_the_compiled_path_is_left_to_one_process(tmp_path: Path) -> None:
-    """Where the compiled hot path takes the run, one process is faster: it is left to it."""
-    merged = merge([*CAPTURES, *STRAYS[1:]], tmp_path / "many.pcapng", step_ns=250_000)
-    assert shared(merged, BENCH_FIELDS, 2, compiled=False)[1] is None
-    assert assert_same(merged, TCP_ANALYSIS, 2, compiled=False) is not None  # the Python path: shared
+def test_what_one_process_reads_faster(tmp_path: Path) -> None:
+    """Small files, and a capture whose largest share would hold most frames, are left to one
+    process; so are runs the compiled hot path takes, where it was built."""
+    small = merge([*CAPTURES, *STRAYS[1:]], tmp_path / "many.pcapng", step_ns=250_000)
+    assert small.stat().st_size < parallel.MIN_SIZE
+    assert shared(small, TCP_ANALYSIS, 2, sparing=True)[1] is None
+    assert shared(small, TCP_ANALYSIS, 2)[1] is not None
+    big = big_capture(tmp_path)
+    assert assert_same(big, TCP_ANALYSIS, 2, sparing=True) is not None  # the Python path: shared
+    assert (shared(big, BENCH_FIELDS, 2, sparing=True)[1] is None) == (MODE == "compiled")
+    # one connection again and again (its ports and keys each time), and a small one
+    lopsided = merge(
+        [*[DATA / "v4-two-subflows.pcap"] * 14, DATA / "v4-tfo.pcap"], tmp_path / "l.pcapng", step_ns=10**11
+    )
+    assert lopsided.stat().st_size >= parallel.MIN_SIZE
+    plan = plan_shares(str(lopsided), 2)
+    assert plan.shares == 2 and max(plan.loads) > parallel.MOST * plan.frames, plan.loads
+    assert shared(lopsided, TCP_ANALYSIS, 2, sparing=True)[1] is None
+    assert assert_same(lopsided, TCP_ANALYSIS, 2) is not None
 
 
 # --------------------------------------------------------------------------- damage and failures

@@ -5,13 +5,13 @@ A first pass (:func:`plan_shares`) reads the capture once, decodes each frame's 
 the MPTCP options that link subflows to connections (MP_CAPABLE keys, the tokens of MP_JOIN SYNs),
 and cuts the frames into shares that share no state of the analysis: every frame of a TCP stream,
 of every stream on the same addresses and ports, and of every subflow linked to the same MPTCP
-connection by a token, is in one share; frames without TCP are shares of their own.  The shares are
+connection by a token, is in one share; frames without TCP go in blocks of 4096.  The shares are
 balanced by their frames.  The pass also numbers the TCP streams (``tcp.stream``) and the MPTCP
 connections (``mptcp.stream``) as the analysis will, in the frame where each is numbered.
 
 Each worker (:class:`ShareDissection`) reads the file itself and runs the one-process path (the
 :class:`~mptcpspec.dissect.pipeline.Dissection` and ``dissect_capture`` with the
-:class:`~mptcpspec.dissect.writers.FieldsWriter`, compiled hot path included) on its share; a frame
+:class:`~mptcpspec.dissect.writers.FieldsWriter`) on its share; a frame
 of another share is counted and timed only (``frame.number`` and ``frame.time_delta`` stay the
 capture's), and where the first pass numbered a stream of another share the worker's numbering
 moves on by one, so its own streams take the capture's numbers.  The worker checks that each stream
@@ -23,7 +23,9 @@ frame order.
 Cases the shares cannot give the same output for (a display filter that needs the last frame shown
 of the whole capture, rows that hold newlines, a subflow met without its handshake, whose data the
 analysis looks for in every connection, a SYN whose options the snapshot length cut) are left to
-one process; so are captures of one connection (nothing to share) and small files.
+one process; so are captures of one connection (nothing to share), small files, and runs the
+compiled hot path takes: it cannot skip the frames of other shares, which go through the Python
+path in a worker and cost as much as its own, so one process is faster.
 """
 
 from __future__ import annotations
@@ -55,12 +57,24 @@ from mptcpspec.dissect.outcome import ReadOutcome
 from mptcpspec.dissect.pipeline import Dissection, Source
 from mptcpspec.dissect.reading import dissect_capture
 from mptcpspec.dissect.writers import FieldsWriter, PacketWriter
-from mptcpspec.errors import DecodeError
+from mptcpspec.errors import DecodeError, MptcpspecError
 
-__all__ = ["MIN_SIZE", "Plan", "ShareDissection", "ShareMismatch", "cpu_count", "dissect_parallel", "plan_shares"]
+__all__ = [
+    "MIN_SIZE",
+    "MOST",
+    "Plan",
+    "ShareDissection",
+    "ShareMismatch",
+    "cpu_count",
+    "dissect_parallel",
+    "plan_shares",
+]
 
 #: files smaller than this (octets, as stored) are read by one process: starting workers costs more
 MIN_SIZE = 1 << 20
+#: a capture whose largest share would hold more than this part of the frames is read by one
+#: process: the first pass and that share would take longer than one process
+MOST = 0.7
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 _M32 = 0xFFFFFFFF
 _KIND_MPTCP = 30
@@ -98,7 +112,7 @@ class Plan:
     why: str | None = None
 
 
-class ShareMismatch(Exception):
+class ShareMismatch(MptcpspecError):
     """A worker's analysis did not number a stream where the first pass said (or its rows could not
     be told apart): the parallel run is dropped."""
 
@@ -649,30 +663,30 @@ def dissect_parallel(
     verify: bool = True,
     tcp_analysis: bool = True,
     progress: Callable[[int, int], None] | None = None,
-    min_size: int | None = None,
-    compiled: bool = False,
+    sparing: bool = True,
 ) -> ReadOutcome | None:
     """``dissect_capture`` of the capture file ``path`` with the ``-T fields`` ``writer`` (its
     header already written) and the display filter ``keep`` (of text ``filter_text``), by ``jobs``
     worker processes; None, with nothing written, where one process must read it (see the module).
-    ``progress`` follows the first pass.  Files smaller than ``min_size`` octets are left to one
-    process, and so are runs the compiled hot path takes unless ``compiled``: it takes no frame of
-    another share, which then costs a worker as much as its own frames, and one process is faster."""
+    ``progress`` follows the first pass.  ``sparing``: also leave to one process what it reads
+    faster: a file smaller than :data:`MIN_SIZE`, a capture whose largest share would hold more
+    than :data:`MOST` of the frames, a run the compiled hot path takes (it takes no frame of
+    another share: those go through the Python path in a worker, and cost as much as its own)."""
     if jobs < 2 or path == "-" or not _shareable(writer, keep, filter_text):
         return None
     try:
-        if not os.path.isfile(path) or os.path.getsize(path) < (MIN_SIZE if min_size is None else min_size):
+        if not os.path.isfile(path) or (sparing and os.path.getsize(path) < MIN_SIZE):
             return None
     except OSError:
         return None
     assert isinstance(writer, FieldsWriter)  # _shareable
-    if not compiled and keep is None:
+    if sparing and keep is None:
         probe = Dissection(path, verify=verify, tcp_analysis=tcp_analysis)
         if fields_engine(probe, writer) is not None:
             return None
     with open_input(path) as f:
         plan = plan_shares(f, jobs, progress)
-    if plan.shares < 2:
+    if plan.shares < 2 or (sparing and max(plan.loads) > MOST * plan.frames):
         return None
     out = writer.out
     binary = getattr(out, "buffer", None) is not None
