@@ -7,15 +7,22 @@
   snapshot length, comments and secrets, another link type, in big-endian order, two sections one
   after the other), merged by mergecap from several link types, compressed (gzip, zstd, lz4), read
   from a stream that hands over a few octets at a time, cut at every offset, and fuzzed.
+* Linux cooked v2 decoded inline (:func:`mptcpspec.capture.packets.decode_frame`) against the
+  general path it took before (decode_frame without the branch): the same Packet, every field, or
+  the same error, on every frame of every capture, of every capture turned into Linux cooked v2
+  (checked with tshark), and on random frames.
 """
 
 from __future__ import annotations
 
 import functools
 import gzip
+import inspect
 import io
+import re
 import struct
 import subprocess
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,9 +32,12 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mptcpspec.capture import packets
 from mptcpspec.capture.pcap import CaptureReader
+from mptcpspec.errors import DecodeError
 from tests.conftest import DATA, corpus_params, need_wireshark
 from tests.pcap_reference import BlockByBlockReader
+from tests.test_pcap import ip4_tcp, ip6_tcp
 
 KERNEL = sorted(DATA.rglob("*.pcap")) + sorted(DATA.rglob("*.pcapng"))
 CAPTURES = [pytest.param(p, id=str(p.relative_to(DATA))) for p in KERNEL] + corpus_params()
@@ -376,3 +386,105 @@ def test_fuzzed_pcapng_read_as_block_by_block(sections, damage, cut, step) -> No
     if cut is not None:
         del blob[cut % (len(blob) + 1) :]
     same_as_before(blob_source(bytes(blob), step))
+
+
+# --------------------------------------------------------------------------- Linux cooked v2 inline
+
+
+def _general_path() -> Callable[..., object]:
+    """decode_frame with its inline Linux-cooked-v2 branch taken out: such a frame then takes the
+    general path (``_plain_ip_offset``), as before the branch was written."""
+    source = textwrap.dedent(inspect.getsource(packets.decode_frame))
+    branch = re.search(r"\n    elif linktype == _LINUX_SLL2 and [^\n]*\n        p = 20\n", source)
+    assert branch, "decode_frame has no inline branch for Linux cooked v2"
+    source = source[: branch.start()] + "\n" + source[branch.end() :]
+    scope = dict(vars(packets))
+    exec(compile(source, "<decode_frame, general path>", "exec", flags=annotations.compiler_flag), scope)
+    return scope["decode_frame"]
+
+
+GENERAL = _general_path()
+
+
+def decoded(decode: Callable[..., object], linktype: int, data: bytes) -> object:
+    """What decoding a frame gives: its Packet (every field), None, or the error (type and message)."""
+    try:
+        return decode(linktype, data, 1_700_000_000_000_000_123)
+    except DecodeError as e:
+        return type(e).__name__, str(e)
+
+
+def sll2(linktype: int, data: bytes) -> bytes | None:
+    """The frame ``data`` of ``linktype`` (Ethernet, Linux cooked v1, raw IP) as Linux cooked v2
+    writes it (protocol, reserved, interface index, ARPHRD type, packet type, address length,
+    address), or None for the other link types."""
+    if linktype == 1 and len(data) >= 14:
+        proto, hatype, pkttype, addr, payload = data[12:14], 1, 0, data[6:12], data[14:]
+    elif linktype == 113 and len(data) >= 16:
+        pkttype, hatype, halen = struct.unpack_from("!HHH", data)
+        proto, addr, payload = data[14:16], data[6 : 6 + min(halen, 8)], data[16:]
+    elif linktype in (101, 228, 229) and data:
+        proto = b"\x08\x00" if data[0] >> 4 == 4 else b"\x86\xdd"
+        hatype, pkttype, addr, payload = 0xFFFE, 0, b"", data  # ARPHRD_NONE
+    else:
+        return None
+    return proto + b"\0\0" + struct.pack("!IHBB", 7, hatype, pkttype, len(addr)) + addr.ljust(8, b"\0") + payload
+
+
+def write_pcap(path: Path, linktype: int, frames: list[tuple[int, bytes, int]]) -> None:
+    out = [struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, linktype)]
+    for ts, data, orig in frames:
+        out.append(struct.pack("<IIII", ts // 10**9, ts % 10**9, len(data), orig) + data)
+    path.write_bytes(b"".join(out))
+
+
+@pytest.mark.parametrize("cap", CAPTURES)
+def test_linux_cooked_v2_inline_decodes_as_the_general_path(cap: Path, tmp_path: Path) -> None:
+    """Every frame of every capture, and of the capture turned into Linux cooked v2 (tshark reads
+    the copy's IP and TCP headers as the original's): the inline branch's Packet (every field) or
+    error is the general path's."""
+    frames = [(f[0], f[1], f[2], f[3]) for f in CaptureReader(cap).frames()]
+    converted = []
+    for ts, linktype, data, orig in frames:
+        assert decoded(packets.decode_frame, linktype, data) == decoded(GENERAL, linktype, data)
+        frame = sll2(linktype, data)
+        if frame is not None:
+            converted.append((ts, frame, orig + len(frame) - len(data)))
+            assert decoded(packets.decode_frame, 276, frame) == decoded(GENERAL, 276, frame)
+    if not converted:
+        return
+    assert any(packets.decode_frame(276, f[1]) is not None for f in converted)
+    copy = tmp_path / "sll2.pcap"
+    write_pcap(copy, 276, converted)
+    tshark = need_wireshark("tshark")
+    headers = ("ip.src", "ipv6.src", "ip.dst", "ipv6.dst", "tcp.srcport", "tcp.seq_raw", "tcp.ack_raw", "tcp.len")
+    fields = [x for h in headers for x in ("-e", h)]
+
+    def read(path: Path) -> list[str]:
+        run = [tshark, "-n", "-r", str(path), "-T", "fields", "-o", "tcp.analyze_sequence_numbers:FALSE", *fields]
+        return subprocess.run(run, check=True, capture_output=True, text=True).stdout.splitlines()
+
+    if len(converted) == len(frames):
+        assert read(copy) == read(cap)
+    assert (
+        "sll"
+        in subprocess.run(
+            [tshark, "-r", str(copy), "-c", "1", "-T", "fields", "-e", "frame.protocols"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+
+
+_ETHERTYPES = st.sampled_from([0x0800, 0x86DD, 0x8100, 0x88A8, 0x8847, 0x8864, 0x0806, 0x1234])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_ETHERTYPES, st.binary(min_size=18, max_size=18), st.binary(max_size=80), st.integers(0, 160))
+def test_random_linux_cooked_v2_frames_decode_as_the_general_path(ethertype: int, rest: bytes, body: bytes, cut: int):
+    """Frames of every protocol, IP packets whole, cut and random, cut anywhere (in the link header too)."""
+    head = struct.pack("!H", ethertype) + rest
+    for ip in (body, ip4_tcp(body[:20]), ip6_tcp(body[:20]), ip4_tcp(options=body[:8] * 2)):
+        for frame in (head + ip, (head + ip)[:cut]):
+            assert decoded(packets.decode_frame, 276, frame) == decoded(GENERAL, 276, frame)

@@ -254,12 +254,15 @@ def _tcp_header_error(doff: int, p: int, t: int, end: int) -> DecodeError:
 def decode_frame(linktype: int, data: bytes, timestamp_ns: int = 0) -> Packet | None:
     """The TCP segment in a frame of ``linktype``, or None when there is none."""
     n = len(data)
-    # The link layers of most captures inline (Linux cooked v1 is what ``tcpdump -i any`` writes);
-    # the rest, and VLAN tags, through ip_payload_offset.
+    # The link layers of most captures inline (Linux cooked v1 is what ``tcpdump -i any`` writes,
+    # v2 what it writes with ``-y LINUX_SLL2`` and what newer libpcaps choose); the rest, and VLAN
+    # tags, through ip_payload_offset.
     if linktype == _LINUX_SLL and n > 16 and ((data[14] << 8) | data[15]) in _IP_ETHERTYPES:
         p = 16
     elif linktype == _ETHERNET and n > 14 and ((data[12] << 8) | data[13]) in _IP_ETHERTYPES:
         p = 14
+    elif linktype == _LINUX_SLL2 and n > 20 and ((data[0] << 8) | data[1]) in _IP_ETHERTYPES:
+        p = 20
     else:
         at = _plain_ip_offset(linktype, data)
         if at is None:
