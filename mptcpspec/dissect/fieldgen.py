@@ -28,6 +28,7 @@ import marshal
 import os
 import re
 import sys
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,8 @@ def _cached_code(src: str, filename: str) -> CodeType:
     """``compile(src, filename, "exec")``, read from ``__pycache__`` when a run before compiled the same
     source with this Python (compiling every field's getter is most of the dissector's start), and
     written there for the next run unless bytecode is not written (``sys.dont_write_bytecode``)."""
-    cache = Path(__file__).parent / "__pycache__" / f"fieldgetters.{sys.implementation.cache_tag}.bin"
+    name = f"fieldgetters-{zlib.crc32(src.encode()):08x}.{sys.implementation.cache_tag}.bin"  # one per source
+    cache = Path(__file__).parent / "__pycache__" / name
     try:
         kept_src, code = marshal.loads(cache.read_bytes())
         if kept_src == src and isinstance(code, CodeType):
