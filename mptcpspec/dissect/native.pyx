@@ -335,7 +335,7 @@ cdef class FieldsEngine:
     cdef object dis, analyzer, clock, out, row, one, areas, ctx, reader, mappings, space
     cdef dict flows, area_cache
     cdef object counts, experts, table, tcp_feed
-    cdef dict cells_of
+    cdef dict cells_of, dss_cache
     cdef bint dss_cells  # every option field asked for is in DSS_CELLS: cells from the DSS itself
     cdef int cell_of[MAX_FIELDS]  # K_OPTION + i: its index in DSS_CELLS
     cdef int nkinds
@@ -391,6 +391,7 @@ cdef class FieldsEngine:
         self.row = row
         self.one = one
         self.area_cache = {}
+        self.dss_cache = {}
         prefix = "tcp.options.mptcp."
         short = [n[len(prefix):] if n.startswith(prefix) else n for n in option_names]
         self.dss_cells = all(n in DSS_CELLS for n in short)
@@ -955,9 +956,17 @@ cdef class FieldsEngine:
             slot = &self.dss_slots[(a[at + atlen - 1] ^ (a[at + atlen - 2] << 1) ^ a[at + 3] ^ atlen) & (DSS_SLOTS - 1)]
             if slot.found != NULL and slot.n == atlen and memcmp(slot.octets, a + at, atlen) == 0:
                 return <tuple>slot.found
-            o = decode_dss_at(a + at, atlen)
-            if o is not None:
-                got = (o,)
+            # kept by the octets too (a repeated DSS must be the same object: DssReader's memo is by identity)
+            k = PyBytes_FromStringAndSize(<const char*>a + at, atlen)
+            got = self.dss_cache.get(k)
+            if got is None:
+                o = decode_dss_at(a + at, atlen)
+                if o is not None:
+                    got = (o,)
+                    if len(self.dss_cache) >= AREAS_KEPT:
+                        self.dss_cache.clear()
+                    self.dss_cache[k] = got
+            if got is not None:
                 slot.n = atlen
                 memcpy(slot.octets, a + at, atlen)
                 Py_INCREF(got)
