@@ -96,16 +96,17 @@ def shared(
     return out.getvalue(), result
 
 
-def merge(paths, target: Path, *, step_ns: int = 1_000_003) -> Path:
+def merge(paths, target: Path, *, step_ns: int = 1_000_003, snap: int | None = None) -> Path:
     """The frames of ``paths`` in one pcapng file, each capture's moved to start ``step_ns`` after
-    the previous one's start, so that their frames interleave."""
+    the previous one's start, so that their frames interleave; ``snap``: each frame cut to that
+    many octets, as a snapshot length cuts them."""
     frames: list[tuple[int, int, int, Frame]] = []
     for i, path in enumerate(paths):
         got = list(CaptureReader(str(path)).frames())
         start = got[0][0]
         for k, (ts, linktype, data, orig_len, _, truncated) in enumerate(got):
             moved = 1_700_000_000_000_000_000 + i * step_ns + ts - start
-            frames.append((moved, i, k, (moved, linktype, data, orig_len, i, truncated)))
+            frames.append((moved, i, k, (moved, linktype, data[:snap], orig_len, i, truncated)))
     frames.sort()
     with open(target, "wb") as f, CaptureWriter(f, "pcapng") as w:
         w.write_many(frame for *_, frame in frames)
@@ -177,6 +178,19 @@ def test_many_connections(tmp_path: Path) -> None:
         for jobs in (2, 3):
             assert assert_same(merged, fields, jobs) is not None
     assert assert_same(merged, BENCH_FIELDS, 5) is not None
+
+
+@pytest.mark.parametrize("snap", [54, 60, 68, 80, 96, 120])
+def test_cut_by_the_snapshot_length(snap: int, tmp_path: Path) -> None:
+    merged = merge([*CAPTURES, *STRAYS[1:]], tmp_path / "cut.pcapng", step_ns=250_000, snap=snap)
+    plan = plan_shares(str(merged), 2)
+    for fields in ("bench", "all"):
+        result = assert_same(merged, FIELD_SETS[fields], 2)
+        assert (result is None) == (plan.shares == 1), plan.why
+    if snap in (54, 120):  # no MPTCP option captured at all, or every handshake's whole
+        assert plan.shares == 2, plan.why
+    else:  # a handshake's MPTCP options cut: the first pass cannot tell how it is linked
+        assert "snapshot length" in (plan.why or "")
 
 
 def test_the_first_pass_reads_the_common_segment_as_decoding_does(tmp_path: Path) -> None:

@@ -22,10 +22,11 @@ frame order.
 
 Cases the shares cannot give the same output for (a display filter that needs the last frame shown
 of the whole capture, rows that hold newlines, a subflow met without its handshake, whose data the
-analysis looks for in every connection, a SYN whose options the snapshot length cut) are left to
-one process; so are captures of one connection (nothing to share), small files, and runs the
-compiled hot path takes: it cannot skip the frames of other shares, which go through the Python
-path in a worker and cost as much as its own, so one process is faster.
+analysis looks for in every connection, MPTCP options the snapshot length cut before their
+connection was numbered) are left to one process; so are captures of one connection (nothing to
+share), small files, and runs the compiled hot path takes: it cannot skip the frames of other
+shares, which go through the Python path in a worker and cost as much as its own, so one process
+is faster.
 """
 
 from __future__ import annotations
@@ -232,8 +233,10 @@ class _Planner:
         raw, cut = pkt.options, pkt.options_cut
         conn = st.conn
         if cut:
-            if flags & _SYN or conn is None or conn.number is None:
-                self.serial = f"frame {number}: the snapshot length cut the options of a subflow not yet numbered"
+            if (flags & _SYN or conn is None or conn.number is None) and _KIND_MPTCP in raw:
+                self.serial = (
+                    f"frame {number}: the snapshot length cut MPTCP options before their connection was numbered"
+                )
         elif raw and (conn is None or conn.number is None or flags & _SYN or None in conn.keys) and _KIND_MPTCP in raw:
             self.options(number, st, d, flags, raw)
         conn = st.conn
