@@ -39,6 +39,7 @@ import sys
 import tempfile
 import traceback
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address
@@ -83,12 +84,15 @@ _BLOCK = 12  # frames without TCP: a share for each 4096 frames of the capture
 _CHUNK = 1 << 16  # frames merged at a time
 _NOWHERE = 255  # a frame no worker wrote a row for (the display filter dropped it)
 _ZERO = (IPv4Address(0), 0)
-#: link type -> (offset of its EtherType, -1: none; offset of the IP header), for the first pass's
-#: common segment: Ethernet, Linux cooked v1 and v2, raw IP
-_IP_AT = {1: (12, 14), 113: (14, 16), 276: (0, 20), 101: (-1, 0), 12: (-1, 0), 14: (-1, 0), 228: (-1, 0)}
-#: an IPv4 header of 20 octets and the TCP header's first 14: version and IHL, total length,
-#: fragment, protocol, addresses, ports, sequence and acknowledgment numbers, data offset and flags
-_V4 = struct.Struct("!BxH2xHxB2xIIHHIIH")
+#: From an EtherType on: the EtherType, an IPv4 header of 20 octets and the TCP header's first 14
+#: (version and IHL, total length, fragment, protocol, addresses, ports, sequence and
+#: acknowledgment numbers, data offset and flags), directly after it (Ethernet, Linux cooked v1) or
+#: 18 octets on (cooked v2).
+_ETHER = struct.Struct("!HBxH2xHxB2xIIHHIIH")
+_SLL2 = struct.Struct("!H18xBxH2xHxB2xIIHHIIH")
+#: link type -> (the unpacking, where it starts, the IP header's offset) of the first pass's common
+#: segment
+_COMMON = {1: (_ETHER.unpack_from, 12, 14), 113: (_ETHER.unpack_from, 14, 16), 276: (_SLL2.unpack_from, 0, 20)}
 
 
 def cpu_count() -> int:
@@ -121,6 +125,11 @@ class ShareMismatch(MptcpspecError):
 # --------------------------------------------------------------------------- the first pass
 
 
+#: (source, source port, destination, destination port, IP version), the addresses as integers
+_FlowKey = tuple[int, int, int, int, int]
+_UNSTEADY, _PLAIN, _NUMBERED = 0, 1, 2  # _Stream.steady
+
+
 class _Conn:
     """An MPTCP connection as the first pass sees it."""
 
@@ -137,7 +146,20 @@ class _Stream:
     """A TCP stream as the first pass sees it: what decides whether a SYN on its addresses and ports
     starts a new stream, and the connection it is a subflow of."""
 
-    __slots__ = ("node", "isn", "syn_seen", "data", "fin", "acked", "closed", "reset", "conn", "client", "join")
+    __slots__ = (
+        "node",
+        "isn",
+        "syn_seen",
+        "data",
+        "fin",
+        "acked",
+        "closed",
+        "reset",
+        "conn",
+        "client",
+        "join",
+        "steady",
+    )
 
     def __init__(self, node: int) -> None:
         self.node = node
@@ -150,6 +172,9 @@ class _Stream:
         self.conn: _Conn | None = None
         self.client = True  #: its initiator is the connection's client
         self.join = False  #: an MP_JOIN subflow
+        #: what its next ACK without SYN, FIN or RST changes here: only ``data`` (_PLAIN: unless it
+        #: carries an MPTCP option; _NUMBERED: a connection numbered, both keys known), or more
+        self.steady = _UNSTEADY
 
 
 class _Planner:
@@ -157,9 +182,8 @@ class _Planner:
     addresses-and-ports pair, one per token, one per block of frames without TCP)."""
 
     def __init__(self) -> None:
-        self.flows: dict[tuple[int, int, int, int, int], tuple[_Stream, int]] = {}
+        self.flows: dict[_FlowKey, tuple[_Stream, int]] = {}
         self.parent: list[int] = []
-        self.weight: list[int] = []  # frames of each node
         self.frame_node = array("i")
         self.blocks: dict[int, int] = {}
         self.token_nodes: dict[int, int] = {}
@@ -170,7 +194,6 @@ class _Planner:
 
     def node(self) -> int:
         self.parent.append(len(self.parent))
-        self.weight.append(0)
         return len(self.parent) - 1
 
     def find(self, a: int) -> int:
@@ -192,12 +215,18 @@ class _Planner:
             node = self.blocks[block] = self.node()
         return node
 
-    def segment(self, number: int, pkt: Packet) -> int:
-        """The node of frame ``number``, TCP segment ``pkt``: its stream followed as
-        :class:`~mptcpspec.analysis.connections.SubflowTable` and the analyzer follow it."""
+    def packet(self, number: int, pkt: Packet) -> int:
+        """The node of frame ``number``, decoded into TCP segment ``pkt``."""
         key = (pkt.src._ip, pkt.sport, pkt.dst._ip, pkt.dport, pkt.version)  # type: ignore[union-attr]
-        flags = int(pkt.flags)
-        seq = pkt.seq
+        return self.segment(
+            number, key, int(pkt.flags), pkt.seq, pkt.ack, pkt.payload_len, pkt.options, pkt.options_cut
+        )
+
+    def segment(self, number: int, key: _FlowKey, flags: int, seq: int, ack: int, n: int, raw: bytes, cut: bool) -> int:
+        """The node of frame ``number``, a TCP segment of flow ``key`` (with ``flags``, sequence and
+        acknowledgment numbers, ``n`` octets of payload, its options area ``raw``, ``cut`` by the
+        snapshot length): its stream followed as :class:`~mptcpspec.analysis.connections.SubflowTable`
+        and the analyzer follow it."""
         hit = self.flows.get(key)
         node = -1
         if hit is not None and flags & _SYN and not flags & _ACK and hit[1] == 0:
@@ -212,7 +241,7 @@ class _Planner:
             self.flows[(key[2], key[3], key[0], key[1], key[4])] = (st, 1 - d)
         else:
             st, d = hit
-        isn, n = st.isn, pkt.payload_len
+        isn = st.isn
         if flags & _SYN:
             if isn[d] is None or not st.syn_seen or d == 1:
                 isn[d] = seq
@@ -222,15 +251,14 @@ class _Planner:
             isn[d] = (seq - 1) & _M32
         if flags & _ACK:
             if isn[1 - d] is None:
-                isn[1 - d] = (pkt.ack - 1) & _M32
+                isn[1 - d] = (ack - 1) & _M32
             fin = st.fin[1 - d]
-            if fin is not None and not st.acked[1 - d] and pkt.ack == (fin + 1) & _M32:
+            if fin is not None and not st.acked[1 - d] and ack == (fin + 1) & _M32:
                 st.acked[1 - d] = True
         if n:
             st.data = True
         if flags & _FIN and st.fin[d] is None:
             st.fin[d] = (seq + n) & _M32
-        raw, cut = pkt.options, pkt.options_cut
         conn = st.conn
         if cut:
             if (flags & _SYN or conn is None or conn.number is None) and _KIND_MPTCP in raw:
@@ -247,6 +275,18 @@ class _Planner:
                 st.closed = True
         elif flags & _RST and (raw or cut):
             st.reset = True
+        if (
+            None in isn
+            or st.fin[0] is not None
+            and not st.acked[0]
+            or st.fin[1] is not None
+            and not st.acked[1]
+            or conn is not None
+            and (conn.number is None or None in conn.keys)
+        ):
+            st.steady = _UNSTEADY
+        else:
+            st.steady = _PLAIN if conn is None else _NUMBERED
         return st.node
 
     def options(self, number: int, st: _Stream, d: int, flags: int, raw: bytes) -> None:
@@ -297,25 +337,30 @@ class _Planner:
             self.numbered[number] = conn.number
 
     def key(self, conn: _Conn, st: _Stream, side: int, key: int) -> None:
-        """``side`` of ``conn`` has ``key``: its token links the subflows that name it."""
+        """``side`` of ``conn`` has ``key``: its token links the subflows that name it (as
+        Links.register_key; a token it makes otherwise names no connection here, and a join naming
+        it leaves the capture to one process)."""
         if conn.keys[side] == key:
             return
         conn.keys[side] = key
-        for version in (0, 1):  # each hash: a share holds whatever either could link
-            token = key_token(key, version)
-            node = self.token_nodes.get(token)
-            if node is None:
-                node = self.token_nodes[token] = self.node()
-            self.union(st.node, node)
-            if version == conn.version:
-                conn.tokens[side] = token
-                self.tokens[token] = conn
+        if conn.version not in (0, 1):
+            return
+        token = key_token(key, conn.version)
+        node = self.token_nodes.get(token)
+        if node is None:
+            node = self.token_nodes[token] = self.node()
+        self.union(st.node, node)
+        conn.tokens[side] = token
+        self.tokens[token] = conn
 
     def plan(self, frames: int, jobs: int) -> Plan:
         """The shares (one, with why, when the capture cannot be shared)."""
         if self.serial is not None:
             return Plan(frames, 1, b"", {}, {}, (frames,), self.serial)
-        find, weight = self.find, self.weight
+        find = self.find
+        weight = [0] * len(self.parent)
+        for node, n in Counter(self.frame_node).items():
+            weight[node] = n
         load: dict[int, int] = {}
         for node in range(len(self.parent)):
             root = find(node)
@@ -344,63 +389,67 @@ def plan_shares(
     jobs: int,
     progress: Callable[[int, int], None] | None = None,
     *,
-    every: int = 0x4000,
     quick: bool = True,
 ) -> Plan:
     """Read ``source`` through and cut it into at most ``jobs`` shares (one, with :attr:`Plan.why`,
     when it cannot be shared: one connection, a subflow without its handshake...).  Raises the
     :class:`~mptcpspec.capture.pcap.CaptureError` of a file that is no capture; damage met later ends
     the read, and the plan covers the frames before it.  ``progress`` is told (file offset, frames)
-    every ``every`` frames (a power of two).  ``quick`` False: every segment decoded, none read from
-    its octets here (the same plan, slower)."""
+    after each batch of frames.  ``quick`` False: every segment decoded, none read from its octets
+    here (the same plan, slower)."""
     p = _Planner()
     reader = CaptureReader(source)
     number = 0
-    other, segment, frame_node, weight, flows = p.other, p.segment, p.frame_node, p.weight, p.flows
-    ip_at, v4 = (_IP_AT if quick else {}).get, _V4.unpack_from
+    other, packet, segment, flows = p.other, p.packet, p.segment, p.flows
+    add = p.frame_node.append
+    common = (_COMMON if quick else {}).get
+    how, last = None, -1
     try:
         for batch in reader.batches():
             for ts, linktype, data, _, _, _ in batch:
                 number += 1
                 node = -1
-                # The common segment read here (a known stream's ACK without SYN, FIN or RST, in
-                # IPv4 after a common link layer, nothing for the first pass to learn from its
-                # options); anything else is decoded and followed by _Planner.segment.
-                at = ip_at(linktype)
-                if at is not None:
-                    e, i = at
-                    if (e < 0 or data[e : e + 2] == b"\x08\x00") and len(data) >= i + 40 and data[i] == 0x45:
-                        _, tot, frag, proto, src, dst, sport, dport, _, _, of = v4(data, i)
-                        o = i + 20 + ((of >> 12) << 2)  # the TCP payload
-                        if proto == 6 and not frag & 0x3FFF and of & 0x17 == 0x10 and i + 40 <= o <= i + tot:
-                            hit = flows.get((src, sport, dst, dport, 4))
-                            if hit is not None and o <= len(data):
-                                st, d = hit
-                                conn = st.conn
-                                isn = st.isn
-                                if (
-                                    isn[0] is not None
-                                    and isn[1] is not None
-                                    and st.fin[1 - d] is None
-                                    and (
-                                        data.find(b"\x1e", i + 40, o) < 0
-                                        if conn is None
-                                        else conn.number is not None and None not in conn.keys
-                                    )
-                                ):
-                                    if o < i + tot:
-                                        st.data = True
-                                    node = st.node
+                # A TCP segment in IPv4 after Ethernet or Linux cooked, its header captured whole,
+                # is read here; the common one (a known stream's ACK without SYN, FIN or RST,
+                # nothing to learn from its options) is followed here too, the others by
+                # _Planner.segment.  Any other frame is decoded and followed by _Planner.packet.
+                if linktype != last:
+                    how, last = common(linktype), linktype
+                if how is not None:
+                    unpack, at, i = how
+                    try:
+                        et, vihl, tot, frag, proto, src, dst, sport, dport, seq, ack, of = unpack(data, at)
+                    except struct.error:  # too short
+                        et = of = 0
+                    o = i + 20 + ((of >> 12) << 2)  # the TCP payload
+                    if (
+                        et == 0x0800
+                        and vihl == 0x45
+                        and proto == 6
+                        and not frag & 0x3FFF
+                        and i + 40 <= o <= i + tot
+                        and o <= len(data)
+                    ):
+                        key = (src, sport, dst, dport, 4)
+                        hit = flows.get(key) if of & 0x17 == 0x10 else None
+                        st = None if hit is None else hit[0]
+                        if st is not None and (
+                            st.steady == _NUMBERED or st.steady == _PLAIN and data.find(b"\x1e", i + 40, o) < 0
+                        ):
+                            if o < i + tot and not st.data:
+                                st.data = True
+                            node = st.node
+                        else:
+                            node = segment(number, key, of & 0x1FF, seq, ack, tot - o + i, data[i + 40 : o], False)
                 if node < 0:
                     try:
                         pkt = decode_frame(linktype, data, ts)
                     except DecodeError:
                         pkt = None
-                    node = other(number) if pkt is None else segment(number, pkt)
-                frame_node.append(node)
-                weight[node] += 1
-                if progress is not None and not number & (every - 1):
-                    progress(reader.position, number)
+                    node = other(number) if pkt is None else packet(number, pkt)
+                add(node)
+            if progress is not None:
+                progress(reader.position, number)
             if p.serial is not None:
                 break  # the rest need not be read
     except CaptureError:
