@@ -19,11 +19,11 @@ Modules: this one (the parser, ``main``, and the ``decode``, ``options`` and ``r
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from collections.abc import Callable, Collection, Sequence
 
 from mptcpspec import __version__
-from mptcpspec.cli.common import PROG, CommandError, open_capture, report_read, run_command, spec_folder
+from mptcpspec.cli.common import PROG, CommandError, Subcommands, open_capture, report_read, run_command, spec_folder
 from mptcpspec.cli.exitcode import ExitCode
 
 __all__ = ["PROG", "build_parser", "main"]
@@ -44,6 +44,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
         raise CommandError(ExitCode.USAGE, "no octets given")
     area = decode_tcp_options(data, args.mptcp_version)  # a DecodeError: the octets are damaged
     if args.json:
+        import json
+
         print(json.dumps(options_dict(area, encode_option)))
     else:
         print("\n".join(options_tree(area, encode_option)))
@@ -84,13 +86,7 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Multipath TCP from a formal spec to working tools.")
-    p.add_argument(
-        "--version", action=_Version, nargs=0, help="show the version and the mode (compiled or pure Python), then exit"
-    )
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_decode(sub: Subcommands) -> None:
     d = sub.add_parser(
         "decode",
         help="decode TCP/MPTCP options given in hex",
@@ -108,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.set_defaults(func=cmd_decode)
 
+
+def _add_options(sub: Subcommands) -> None:
     o = sub.add_parser("options", help="list the MPTCP options in a pcap/pcapng file")
     o.add_argument(
         "-r",
@@ -119,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--json", action="store_true", help="one JSON object per option per line")
     o.set_defaults(func=cmd_options)
 
+
+def _add_regen(sub: Subcommands) -> None:
     r = sub.add_parser("regen", help="regenerate the generated code (codec/generated, export/generated) from spec/")
     r.add_argument("--check", action="store_true", help="only check; exit 1 when the generated code is stale")
     r.add_argument("--spec", metavar="DIR", help="spec folder (default: the project's spec/)")
@@ -126,25 +126,78 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="DIR", help="one output folder for every file (default: codec/generated and export/generated)"
     )
     r.set_defaults(func=cmd_regen)
-    from mptcpspec.cli.export import add_parser as add_export
 
-    add_export(sub)
-    from mptcpspec.cli.fsm import add_parser as add_fsm
 
-    add_fsm(sub)
+def _add_export(sub: Subcommands) -> None:
+    from mptcpspec.cli.export import add_parser
+
+    add_parser(sub)
+
+
+def _add_fsm(sub: Subcommands) -> None:
+    from mptcpspec.cli.fsm import add_parser
+
+    add_parser(sub)
+
+
+def _add_dissect(sub: Subcommands) -> None:
     from mptcpspec.cli.dissect import add_parsers
 
     add_parsers(sub)
-    from mptcpspec.cli.replay import add_parser as add_replay
 
-    add_replay(sub)
+
+def _add_replay(sub: Subcommands) -> None:
+    from mptcpspec.cli.replay import add_parser
+
+    add_parser(sub)
+
+
+#: Who adds each command's parser, in the order ``--help`` lists them, with the commands it adds.
+_COMMANDS: tuple[tuple[Callable[[Subcommands], None], tuple[str, ...]], ...] = (
+    (_add_decode, ("decode",)),
+    (_add_options, ("options",)),
+    (_add_regen, ("regen",)),
+    (_add_export, ("export",)),
+    (_add_fsm, ("fsm",)),
+    (_add_dissect, ("dissect", "connections")),
+    (_add_replay, ("replay",)),
+)
+
+
+def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser, with every command (``commands`` None), or only those named (and
+    the commands their modules add beside them): a parser for a command line that names its command
+    first, which parses it as the whole parser does, and imports only that command's module."""
+    p = argparse.ArgumentParser(prog=PROG, description="Multipath TCP from a formal spec to working tools.")
+    p.add_argument(
+        "--version", action=_Version, nargs=0, help="show the version and the mode (compiled or pure Python), then exit"
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add, names in _COMMANDS:
+        if commands is None or any(n in commands for n in names):
+            add(sub)
     return p
+
+
+def _needed(argv: Sequence[str]) -> Collection[str] | None:
+    """The commands a parser needs for ``argv`` (None: every one).  No option of ``mptcpspec`` itself
+    takes a value, so a first word that is a command's name is the command; ``--version`` first is
+    done before any command is looked at; anything else (help, a wrong name) needs them all."""
+    if not argv:
+        return None
+    if argv[0] == "--version":
+        return ()
+    if any(argv[0] in names for _, names in _COMMANDS):
+        return (argv[0],)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line ``argv`` (default: the process's); its exit status (a usage error that
     argparse finds exits at once with :attr:`ExitCode.USAGE`, argparse's own message)."""
-    args = build_parser().parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    args = build_parser(_needed(argv)).parse_args(argv)
     return run_command(args.func, args)
 
 

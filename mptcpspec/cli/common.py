@@ -20,15 +20,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mptcpspec.capture.linktypes import linktype_name
-from mptcpspec.capture.pcap import CaptureError
-from mptcpspec.capture.stream import Input, MissingModuleError, open_input
 from mptcpspec.cli.exitcode import ExitCode
-from mptcpspec.dissect.outcome import ReadOutcome
 from mptcpspec.errors import MptcpspecError
 
+# The capture modules are imported where a command reads a capture: the commands that read none
+# (decode, regen, export, fsm, --version) start without them.
 if TYPE_CHECKING:
+    from mptcpspec.capture.stream import Input
     from mptcpspec.capture.writer import CaptureWriter
+    from mptcpspec.dissect.outcome import ReadOutcome
 
 __all__ = [
     "PROG",
@@ -121,6 +121,9 @@ def open_capture(path: str, *, twice: bool = False) -> Iterator[Input]:
     file cut inside a record, the first one included, is not unusable: the reader yields what is
     there and :func:`report_read` says where it ends (:attr:`ExitCode.DAMAGED`).
     ``twice``: it will be read twice, so it must be a regular file (else a usage error)."""
+    from mptcpspec.capture.pcap import CaptureError
+    from mptcpspec.capture.stream import MissingModuleError, open_input
+
     if twice:
         try:
             mode = os.stat(path).st_mode if path != "-" else 0
@@ -168,6 +171,8 @@ def report_read(path: str, result: ReadOutcome) -> ExitCode:
     problems met, frames of link types not decoded.  :attr:`ExitCode.DAMAGED` when the file was
     damaged; else :attr:`ExitCode.UNDECODED` when frames of a link type not decoded were met; else
     :attr:`ExitCode.OK`."""
+    from mptcpspec.capture.linktypes import linktype_name
+
     if result.damage is not None:
         note(f"{path}: {result.damage} (after {result.frames} frames; the output covers the frames before it)")
     for p in result.problems:
