@@ -55,11 +55,14 @@ from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
 from hmac import compare_digest
-
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import hmac as hmac_primitive
+from typing import TYPE_CHECKING
 
 from mptcpspec.errors import EncodeError, MptcpspecError
+
+# ``cryptography`` is imported on the first hash or HMAC: a command or a capture that computes none
+# starts without it.
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.hashes import HashAlgorithm
 
 __all__ = [
     "key_token",
@@ -84,8 +87,8 @@ __all__ = [
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# Hash algorithm objects, built once: v0 (RFC 6824) SHA-1, v1 (RFC 8684) SHA-256.
-_ALGORITHMS: dict[int, hashes.HashAlgorithm] = {0: hashes.SHA1(), 1: hashes.SHA256()}
+# Hash algorithm objects, built once, on the first hash: v0 (RFC 6824) SHA-1, v1 (RFC 8684) SHA-256.
+_ALGORITHMS: dict[int, HashAlgorithm] = {}
 
 _U64 = (1 << 64) - 1
 _U32 = (1 << 32) - 1
@@ -99,9 +102,17 @@ _KEYGEN_MAX_TRIES = 10_000
 # --------------------------------------------------------------------------- helpers
 
 
-def _algorithm(version: int) -> hashes.HashAlgorithm:
+def _algorithms() -> dict[int, HashAlgorithm]:
+    if not _ALGORITHMS:
+        from cryptography.hazmat.primitives import hashes
+
+        _ALGORITHMS.update({0: hashes.SHA1(), 1: hashes.SHA256()})
+    return _ALGORITHMS
+
+
+def _algorithm(version: int) -> HashAlgorithm:
     try:
-        return _ALGORITHMS[version]
+        return _algorithms()[version]
     except (KeyError, TypeError):
         raise EncodeError(
             "MPTCP crypto", "version", f"unsupported MPTCP version {version!r}; expected 0 or 1"
@@ -122,7 +133,9 @@ def _key_bytes(key1: int, key2: int, what: str) -> bytes:
 
 @lru_cache(maxsize=4096)
 def _key_digest(key: int, version: int) -> bytes:
-    h = hashes.Hash(_ALGORITHMS[version])
+    from cryptography.hazmat.primitives import hashes
+
+    h = hashes.Hash(_algorithms()[version])
     h.update(key.to_bytes(8, "big"))
     return h.finalize()
 
@@ -164,6 +177,8 @@ def keyed_hmac(key1: int, key2: int, message: bytes, version: int = 1) -> bytes:
     ``mptcp_crypto_hmac_sha``): HMAC-SHA256 (32 octets) for v1, HMAC-SHA1
     (20 octets) for v0.
     """
+    from cryptography.hazmat.primitives import hmac as hmac_primitive
+
     h = hmac_primitive.HMAC(_key_bytes(key1, key2, "MPTCP HMAC"), _algorithm(version))
     h.update(message)
     return h.finalize()
