@@ -11,30 +11,54 @@
   general path it took before (decode_frame without the branch): the same Packet, every field, or
   the same error, on every frame of every capture, of every capture turned into Linux cooked v2
   (checked with tshark), and on random frames.
+* A handshake machine not fed again a signal that changed nothing
+  (:meth:`mptcpspec.analysis.handshake.Handshakes.handshake`) against every signal fed
+  (``SKIP_QUIET_SIGNALS`` False): every PacketInfo field, the machines' states, connection
+  summaries, counts and experts, on every capture; and the observer's property the skip rests on,
+  on random signals.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import inspect
 import io
+import ipaddress
 import re
 import struct
 import subprocess
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import lz4.frame
 import pytest
 import zstandard
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from mptcpspec.analysis import Analyzer, PacketInfo, handshake
 from mptcpspec.capture import packets
+from mptcpspec.capture.packets import Packet, TcpFlags
 from mptcpspec.capture.pcap import CaptureReader
+from mptcpspec.codec.crypto import join_ack_hmac, join_synack_hmac, key_token
+from mptcpspec.codec.generated.establishment import EstablishmentMachine
+from mptcpspec.codec.generated.join import JoinMachine
+from mptcpspec.codec.options import (
+    Dss,
+    DssFlags,
+    MpCapable,
+    MpCapableFlags,
+    MpJoinAck,
+    MpJoinSyn,
+    MpJoinSynAck,
+    encode_option,
+)
+from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.errors import DecodeError
+from mptcpspec.fsm.observer import Observer
 from tests.conftest import DATA, corpus_params, need_wireshark
 from tests.pcap_reference import BlockByBlockReader
 from tests.test_pcap import ip4_tcp, ip6_tcp
@@ -488,3 +512,262 @@ def test_random_linux_cooked_v2_frames_decode_as_the_general_path(ethertype: int
     for ip in (body, ip4_tcp(body[:20]), ip6_tcp(body[:20]), ip4_tcp(options=body[:8] * 2)):
         for frame in (head + ip, (head + ip)[:cut]):
             assert decoded(packets.decode_frame, 276, frame) == decoded(GENERAL, 276, frame)
+
+
+# --------------------------------------------------------------------------- quiet handshake signals
+
+
+def told(infos: Iterable[PacketInfo], analyzer: Analyzer, problems: list[str]) -> tuple:
+    """Everything the analysis tells: each frame's PacketInfo (every field; its subflow's index,
+    machine state and all its machine holds, its connection's summary, as they are after the frame),
+    then every connection's summary, the counts, the experts, the problems, and each machine left
+    unfinished with its signals and flags."""
+    frames = []
+    for info in infos:
+        fields = {f.name: getattr(info, f.name) for f in dataclasses.fields(info)}
+        sf, conn = fields.pop("subflow"), fields.pop("connection")
+        observer = sf.observer if sf is not None else None
+        frames.append(
+            (
+                repr(fields),
+                None if sf is None else (sf.index, sf.state, _inside(observer) if type(observer) is Observer else None),
+                None if conn is None else conn.summary(),
+            )
+        )
+    machines = [
+        (sf.index, sf.observer.count, [str(f) for f in sf.observer.flags])
+        for sf in analyzer.subflows()
+        if isinstance(sf.observer, Observer)
+    ]
+    summaries = [c.summary() for c in analyzer.connections()]
+    return frames, summaries, analyzer.counts, analyzer.experts, problems, machines
+
+
+def analysis(cap: Path, skip: bool, monkeypatch: pytest.MonkeyPatch) -> tuple:
+    """What the analysis tells of a capture (:func:`told`), with or without the skip of quiet signals."""
+    monkeypatch.setattr(handshake, "SKIP_QUIET_SIGNALS", skip)
+    d = Dissection(cap)
+    return told(d, d.analyzer, d.problems)
+
+
+@pytest.mark.parametrize("cap", CAPTURES)
+def test_quiet_handshake_signals_skipped_change_nothing(cap: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fed = {True: 0, False: 0}
+    feed = Observer.feed
+
+    def counted(self: Observer, *args: object, **guards: bool) -> list:
+        fed[handshake.SKIP_QUIET_SIGNALS] += 1
+        return feed(self, *args, **guards)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Observer, "feed", counted)
+    with_skip = analysis(cap, True, monkeypatch)
+    without = analysis(cap, False, monkeypatch)
+    assert with_skip[1:] == without[1:]
+    assert with_skip[0] == without[0]
+    if cap.name == "v4-stall.pcap":  # its first connection's handshake stays in MPC_ACK_SENT
+        assert fed[True] < fed[False] - 40, fed
+
+
+_SIGNALS = {
+    EstablishmentMachine: [
+        "SYN+MP_CAPABLE",
+        "SYN",
+        "SYN_ACK+MP_CAPABLE",
+        "SYN_ACK",
+        "ACK+MP_CAPABLE",
+        "DATA+MP_CAPABLE",
+        "ACK",
+        "DATA+DSS",
+        "ACK+DSS",
+        "DSS[INFINITE_MAPPING]",
+    ],
+    JoinMachine: ["SYN+MP_JOIN", "SYN_ACK+MP_JOIN", "SYN_ACK", "ACK+MP_JOIN", "ACK", "RST"],
+}
+
+
+def _inside(obs: Observer) -> tuple:
+    """All an observer holds (its private state included), as plain values."""
+    return (
+        {e: obs.states(e) for e in ("A", "B")},
+        repr(vars(obs)["_owed"]),
+        repr({e: sorted(s) for e, s in vars(obs)["_sent"].items()}),
+        repr({e: sorted(s) for e, s in vars(obs)["_received"].items()}),
+        obs.count,
+        [str(f) for f in obs.flags],
+    )
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.sampled_from([EstablishmentMachine, JoinMachine]),
+    st.lists(
+        st.tuples(st.integers(0, 1), st.integers(0, 9), st.sampled_from([{}, {"hmac_ok": True}, {"hmac_ok": False}])),
+        max_size=40,
+    ),
+)
+def test_what_the_skip_rests_on(machine: type, signals: list) -> None:
+    """The observer's side of the skip: a signal that flagged nothing and left both endpoints'
+    state sets the same objects changes nothing but the count when fed again, while they stay
+    the same objects; checked by feeding two observers the same random signals, one of them
+    skipping as Handshakes.handshake does."""
+    every, skipping = Observer(machine, ("A", "B")), Observer(machine, ("A", "B"))
+    quiet: tuple | None = None
+    names = _SIGNALS[machine]
+    for d, i, guards in signals:
+        direction, sig = (("A", "B"), ("B", "A"))[d], names[i % len(names)]
+        every.feed(direction, sig, **guards)
+        fed = (d, sig, *guards.items())
+        held = skipping.states("A"), skipping.states("B")
+        if quiet is not None and quiet[0] is held[0] and quiet[1] is held[1] and fed in quiet[2]:
+            skipping.count += 1
+        else:
+            flags = skipping.feed(direction, sig, **guards)
+            if not flags and skipping.states("A") is held[0] and skipping.states("B") is held[1]:
+                if quiet is None or quiet[0] is not held[0] or quiet[1] is not held[1]:
+                    quiet = (held[0], held[1], set())
+                quiet[2].add(fed)
+        assert _inside(skipping) == _inside(every)
+
+
+# Handshakes in any order: one MP_CAPABLE subflow and one MP_JOIN subflow, their segments drawn.
+_KA, _KB, _NA, _NB = 0x1111222233334444, 0x5555666677778888, 0xA1A2A3A4, 0xB1B2B3B4
+_A, _B = ipaddress.IPv4Address("198.51.100.1"), ipaddress.IPv4Address("198.51.100.2")
+_SYN, _ACK, _RST, _FIN, _PSH = 0x02, 0x10, 0x04, 0x01, 0x08
+_MAPPED = DssFlags.MAPPING_PRESENT | DssFlags.DATA_ACK_PRESENT
+_CAPABLE = {  # kind -> TCP flags, MPTCP options (for a payload of n octets)
+    "syn": (_SYN, lambda n: [MpCapable(version=1, flags=MpCapableFlags(0x81))]),
+    "syn-plain": (_SYN, lambda n: []),
+    "synack": (_SYN | _ACK, lambda n: [MpCapable(version=1, flags=MpCapableFlags(0x81), sender_key=_KB)]),
+    "synack-plain": (_SYN | _ACK, lambda n: []),
+    "ack-mpc": (_ACK, lambda n: [MpCapable(version=1, flags=MpCapableFlags(0x81), sender_key=_KA, receiver_key=_KB)]),
+    "data-mpc": (
+        _ACK | _PSH,
+        lambda n: [
+            MpCapable(version=1, flags=MpCapableFlags(0x81), sender_key=_KA, receiver_key=_KB, data_level_length=n)
+        ],
+    ),
+    "ack": (_ACK, lambda n: []),
+    "ack-dss": (_ACK, lambda n: [Dss(flags=DssFlags.DATA_ACK_PRESENT, data_ack=1)]),
+    "data-dss": (_ACK | _PSH, lambda n: [Dss(flags=_MAPPED, data_ack=1, dsn=1, ssn=1, data_level_length=n)]),
+    "infinite": (_ACK, lambda n: [Dss(flags=_MAPPED, data_ack=1, dsn=1, ssn=1, data_level_length=0)]),
+    "rst": (_RST | _ACK, lambda n: []),
+    "fin": (_FIN | _ACK, lambda n: [Dss(flags=DssFlags.DATA_ACK_PRESENT, data_ack=1)]),
+}
+_JOIN = {
+    "jsyn": (_SYN, lambda ok: [MpJoinSyn(token=key_token(_KB), nonce=_NA, address_id=1)]),
+    "jsynack": (
+        _SYN | _ACK,
+        lambda ok: [MpJoinSynAck(truncated_hmac=join_synack_hmac(_KB, _KA, _NB, _NA) ^ (not ok), nonce=_NB)],
+    ),
+    "jack": (_ACK, lambda ok: [MpJoinAck(hmac=join_ack_hmac(_KA, _KB, _NA, _NB)[:-1] + bytes([ok]))]),
+}
+
+
+def segments(steps: list[tuple[int, int, str, int, int]]) -> list[Packet]:
+    """Segments of the two subflows: per step its subflow (0: MP_CAPABLE, 1: MP_JOIN), direction
+    (0: from A), kind, payload length and the ACK number's offset from what the peer sent."""
+    sent = {(sf, d): 1000 * (1 + sf + 2 * d) for sf in (0, 1) for d in (0, 1)}
+    out = []
+    for sf, d, kind, n, off in steps:
+        if kind in _JOIN:
+            flags, make = _JOIN[kind]
+            opts = make(n % 2 == 0)
+            n = 0
+        else:
+            flags, make = _CAPABLE[kind]
+            n = n if kind.startswith("data") else 0
+            opts = make(n)
+        seq = sent[(sf, d)]
+        sent[(sf, d)] = (seq + n + bool(flags & (_SYN | _FIN))) & 0xFFFFFFFF
+        ends = (_A, 40000 + sf), (_B, 5201)
+        (src, sport), (dst, dport) = ends if d == 0 else ends[::-1]
+        raw = b"".join(encode_option(o) for o in opts)
+        out.append(
+            Packet(
+                4,
+                src,
+                dst,
+                sport,
+                dport,
+                seq,
+                (sent[(sf, 1 - d)] + off) & 0xFFFFFFFF,
+                TcpFlags(flags),
+                512,
+                raw,
+                b"x" * n,
+                n,
+                hdr_len=20 + len(raw),
+            )  # fmt: skip
+        )
+    return out
+
+
+_offsets = st.integers(-3, 3)  # an ACK number off what the peer sent: out of the handshake's order
+_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just(0), st.integers(0, 1), st.sampled_from(sorted(_CAPABLE)), st.integers(1, 9), st.just(0)),
+        st.tuples(
+            st.just(1),
+            st.integers(0, 1),
+            st.sampled_from([*_JOIN, "ack", "ack-dss", "data-dss", "rst"]),
+            st.integers(1, 9),
+            st.just(0),
+        ),
+        st.tuples(
+            st.integers(0, 1), st.integers(0, 1), st.sampled_from(["ack", "rst"]), st.just(1), st.integers(-3, 3)
+        ),
+    ),
+    max_size=30,
+)
+_OPENING = [(0, 0, "syn", 1, 0), (0, 1, "synack", 1, 0), (0, 0, "ack-mpc", 1, 0), (1, 0, "jsyn", 1, 0)]
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(opening=st.booleans(), steps=_steps, repeat=st.integers(1, 6))
+@example(  # A's machine moves, B's not (B's SYN/ACK again): a signal quiet before is not after
+    opening=True,
+    steps=[(0, 0, "ack-mpc", 1, 0)] * 2 + [(0, 1, "synack", 1, 0), (0, 0, "ack-mpc", 1, 0)] * 2,
+    repeat=1,
+)
+@example(  # B's machine moves, A's not
+    opening=False,
+    steps=[(0, 0, "ack-mpc", 1, 0), (1, 0, "jsyn", 1, 0), (1, 1, "ack-dss", 2, 0), (1, 1, "ack-dss", 2, 0)]
+    + [(1, 0, "jack", 2, 0), (1, 1, "ack-dss", 4, 0)],
+    repeat=1,
+)
+def test_quiet_signals_skipped_on_drawn_handshakes(
+    opening: bool, steps: list, repeat: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Handshakes of any order, often a handshake begun as a kernel's is, their segments repeated:
+    the same with the skip as without."""
+    pkts = segments((_OPENING if opening else []) + [s for s in steps for _ in range(repeat)])
+    results = []
+    for skip in (True, False):
+        monkeypatch.setattr(handshake, "SKIP_QUIET_SIGNALS", skip)
+        an = Analyzer()
+        results.append(told((an.feed(i, 1_000_000 * i, 60, 60, p) for i, p in enumerate(pkts, 1)), an, []))
+    assert results[0] == results[1]
+
+
+def test_quiet_signals_skipped_where_the_handshake_stays(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the skip pays: the machine of a handshake that stays in MPC_ACK_SENT is fed a quiet
+    signal once after each of its moves, then not; and forgotten once the handshake ends."""
+    fed: list[int] = []
+    feed = Observer.feed
+
+    def counted(self: Observer, *args: object, **guards: bool) -> list:
+        fed[-1] += 1
+        return feed(self, *args, **guards)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Observer, "feed", counted)
+    quiet = [(0, 1, "ack-dss", 1, 0)] * 6  # B's DATA_ACKs, which A's machine has no step for
+    steps = [*_OPENING[:3], *quiet, (0, 1, "synack", 1, 0), *quiet, (0, 1, "data-dss", 5, 0), *quiet]
+    an = Analyzer()
+    for i, pkt in enumerate(segments(steps), 1):
+        fed.append(0)
+        an.feed(i, 1_000_000 * i, 60, 60, pkt)
+        if i in (5, 14):
+            assert an._handshakes.quiet  # what the skip keeps, while it may skip
+    assert fed == [1, 1, 1] + [1, 1, 0, 0, 0, 0] + [1] + [1, 0, 0, 0, 0, 0] + [1] + [0] * 6, fed
+    assert an.subflows()[0].state == "A=ESTABLISHED B=ESTABLISHED"
+    assert an._handshakes.quiet == {}  # forgotten with the machine

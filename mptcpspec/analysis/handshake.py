@@ -46,6 +46,14 @@ _OTHER_ALGORITHMS = int(
     MpCapableFlags.NO_SOURCE_ADDR | MpCapableFlags.D | MpCapableFlags.E | MpCapableFlags.F | MpCapableFlags.G
 )
 
+#: A signal that changed nothing in a handshake machine's states is not fed again while they stay
+#: as they are (:meth:`Handshakes.handshake`); False feeds every one, the reference the tests hold
+#: the skip to.
+SKIP_QUIET_SIGNALS = True
+
+#: A signal fed to a subflow's machine: its direction (0: from A), name and guards.
+_Fed = tuple[object, ...]
+
 
 class Links:
     """The connections of a capture and the tokens that link subflows to them."""
@@ -99,13 +107,16 @@ class Links:
 class Handshakes:
     """MP_CAPABLE, MP_JOIN and MP_FASTCLOSE: keys, tokens, HMACs, the handshake machines."""
 
-    __slots__ = ("ctx", "links", "mappings", "order")
+    __slots__ = ("ctx", "links", "mappings", "order", "quiet")
 
     def __init__(self, ctx: PacketContext, links: Links, mappings: Mappings) -> None:
         self.ctx = ctx
         self.links = links
         self.mappings = mappings
         self.order = Order(ctx)  # the segments out of the handshake's order
+        # subflow index -> the state sets of its machine's two endpoints (objects of that machine
+        # alone), and the signals that changed nothing there and told nothing: see handshake
+        self.quiet: dict[int, tuple[frozenset[str], frozenset[str], set[_Fed]]] = {}
 
     # ------------------------------------------------------------------ MP_CAPABLE
 
@@ -275,7 +286,6 @@ class Handshakes:
         ctx = self.ctx
         sf, pkt, d = ctx.sf, ctx.pkt, ctx.d
         flags = int(pkt.flags)
-        direction = ("A", "B") if d == 0 else ("B", "A")
         guards: dict[str, bool] = {}
         sig: str | None
         if sf.kind == "MP_JOIN":
@@ -294,8 +304,14 @@ class Handshakes:
             else:
                 sig = "ACK"
         else:
-            mpc = next((o for o in mptcp if type(o) is MpCapable), None)
-            dss = next((o for o in mptcp if type(o) is Dss), None)
+            mpc: MpCapable | None = None  # the first of each
+            dss: Dss | None = None
+            for o in mptcp:
+                if type(o) is MpCapable:
+                    if mpc is None:
+                        mpc = o
+                elif type(o) is Dss and dss is None:
+                    dss = o
             if flags & _SYN and not flags & _ACK:
                 sig = "SYN+MP_CAPABLE" if mpc else "SYN"
             elif flags & _SYN:
@@ -324,11 +340,34 @@ class Handshakes:
             )
             sig = None
         if sig is not None:
-            for f in obs.feed(direction, sig, **guards):
+            # A signal that changed nothing where the machine is, and told nothing (a subflow whose
+            # handshake stays in MPC_ACK_SENT sees the same two on every segment), changes nothing
+            # there again: the observer's state sets are new objects whenever anything in it
+            # changes (states or signals owed), and what it has sent and received only grows, which
+            # flags fewer.  Then only its count of signals moves, and it is not final (else it was
+            # left).  The key holds the guards, which may decide a move.
+            fed: _Fed = (d, sig, *guards.items())
+            held = obs.states("A"), obs.states("B")
+            quiet = self.quiet.get(sf.index)
+            if (
+                quiet is not None
+                and quiet[0] is held[0]
+                and quiet[1] is held[1]
+                and fed in quiet[2]
+                and SKIP_QUIET_SIGNALS
+            ):
+                obs.count += 1
+                return False
+            illegal = obs.feed(("A", "B") if d == 0 else ("B", "A"), sig, **guards)
+            for f in illegal:
                 ctx.expert(
                     "mptcp.handshake.illegal",
                     f"{sf.kind} {f.signal}: {f.role} {f.endpoint} in {'|'.join(f.states)}: {f.reason}",
                 )
+            if not illegal and obs.states("A") is held[0] and obs.states("B") is held[1]:
+                if quiet is None or quiet[0] is not held[0] or quiet[1] is not held[1]:
+                    quiet = self.quiet[sf.index] = (held[0], held[1], set())
+                quiet[2].add(fed)
         if obs.is_final("A") and obs.is_final("B"):
             states = obs.states("A") | obs.states("B")
             if "FALLBACK" in states and sf.conn is not None and sf.conn.fallback is None:
@@ -336,6 +375,7 @@ class Handshakes:
                 ctx.expert("mptcp.fallback", sf.conn.fallback)
             sf.observer = FinishedHandshake(obs)
             self.order.windows.pop(sf.index, None)
+            self.quiet.pop(sf.index, None)
         return stray is not None
 
     def _verified(self, prefix: str) -> bool:
