@@ -292,6 +292,14 @@ def test_truncated_at_every_offset_never_crashes():
         (_block(0x0A0D0D0A, struct.pack("<IHHq", 0x11223344, 1, 0, -1)), "byte-order magic"),
         (_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))[:-4] + b"\0\0\0\0", "trailing length"),
         (pcapng_bytes([], [(0, 1, b"x")], extra_blocks=False), "only 0 described"),
+        (  # an interface's if_tsresol, then if_tsoffset, whose value runs past the block
+            pcapng_bytes([], [], extra_blocks=False) + _block(1, struct.pack("<HHIHH", 1, 0, 0, 9, 1)),
+            "Interface Description Block at offset 44: option 9 claims 1 octets, the block holds 0",
+        ),
+        (
+            pcapng_bytes([], [], extra_blocks=False) + _block(1, struct.pack("<HHIHHI", 1, 0, 0, 14, 8, 0)),
+            "option 14 claims 8 octets, the block holds 4",
+        ),
     ],
 )
 def test_unusable_files_raise_capture_error(blob, reason):

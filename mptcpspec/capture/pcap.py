@@ -409,6 +409,13 @@ class CaptureReader:
             if code == _OPT_END:
                 break
             val = body[p + 4 : p + 4 + olen]
+            if (code == _IF_TSRESOL and olen >= 1 or code == _IF_TSOFFSET and olen >= 8) and len(val) < olen:
+                raise CaptureError(
+                    "pcapng",
+                    "Interface Description Block",
+                    start + 8 + p,
+                    f"option {code} claims {olen} octets, the block holds {len(val)}",
+                )
             if code == _IF_TSRESOL and olen >= 1:
                 resol = val[0]
             elif code == _IF_TSOFFSET and olen >= 8:
