@@ -495,7 +495,8 @@ cdef class FieldsEngine:
             clean = False
             if f is not None:
                 with f:
-                    clean = self._read(f)
+                    # a compressed stream that ended early is damage the capture's reader reports
+                    clean = self._read(f) and getattr(f, "damage", None) is None
             if not clean:
                 skip = self.records
                 for batch in dis.reader.batches():
