@@ -133,11 +133,6 @@ def test_decode_reads_no_capture() -> None:
     assert not unexpected, sorted(unexpected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dissect.writers and cli.dissect import the field table (dissect.fields) and cli.dissect and "
-    "dissect.reading dissect.follow at their top; to be made lazy there, then this marker removed",
-)
 @pytest.mark.parametrize("args", [("dissect",), ("dissect", "-T", "json"), ("connections",)], ids=" ".join)
 def test_no_field_table_without_fields(captures: dict[str, Path], args: tuple[str, ...]) -> None:
     """Text, JSON and the connection table use neither the field table nor --follow."""

@@ -84,7 +84,6 @@ def fields_settings(values: list[str] | None) -> dict[str, str]:
 
 def packet_writer(args: argparse.Namespace) -> PacketWriter | None:
     """The writer that ``-T``, ``-e``, ``-E`` and ``-q`` ask for (None: no packets printed)."""
-    from mptcpspec.dissect.fields import UnknownFieldError
     from mptcpspec.dissect.writers import FieldsWriter, JsonWriter, TextWriter
 
     if args.e and args.T != "fields":
@@ -92,6 +91,8 @@ def packet_writer(args: argparse.Namespace) -> PacketWriter | None:
     if args.T == "fields":
         if not args.e:
             raise CommandError(ExitCode.USAGE, "-T fields needs at least one -e FIELD (see --list-fields)")
+        from mptcpspec.dissect.fields import UnknownFieldError  # the field table: only for -T fields
+
         try:
             writer: PacketWriter = FieldsWriter(sys.stdout, args.e, fields_settings(args.E))
         except UnknownFieldError as e:
@@ -106,19 +107,21 @@ def packet_writer(args: argparse.Namespace) -> PacketWriter | None:
 def _needs_tcp(args: argparse.Namespace, stats: object) -> bool:
     """The subflow TCP analysis is run unless nothing asked needs it: ``-T fields`` of other fields,
     a display filter on other fields, no statistics (the outputs are the same either way)."""
+    if args.T != "fields" or stats is not None:
+        return True
     from mptcpspec.dissect.tcpfields import needs_tcp_analysis
 
-    return args.T != "fields" or stats is not None or needs_tcp_analysis(args.e or (), args.filter)
+    return needs_tcp_analysis(args.e or (), args.filter)
 
 
 def cmd_dissect(args: argparse.Namespace) -> int:
-    from mptcpspec.dissect.fields import FIELDS
-    from mptcpspec.dissect.follow import StreamFiles
     from mptcpspec.dissect.pipeline import Dissection
     from mptcpspec.dissect.reading import dissect_capture
     from mptcpspec.dissect.writers import expert_summary
 
     if args.list_fields:
+        from mptcpspec.dissect.fields import FIELDS
+
         for name, field in FIELDS.items():
             print(f"{name}\t{field.source}\t{field.description}")
         return ExitCode.OK
@@ -174,6 +177,8 @@ def cmd_dissect(args: argparse.Namespace) -> int:
     with open_capture(args.read, twice=args.two_pass) as f:
         d = Dissection(f, verify=not args.no_verify, two_pass=args.two_pass, tcp_analysis=_needs_tcp(args, stats))
         if folder is not None:
+            from mptcpspec.dissect.follow import StreamFiles
+
             files = StreamFiles(args.follow, folder)
         progress = Progress(f, not args.no_progress)
         out = None

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mptcpspec.analysis import ConnectionSummary, PacketInfo
 from mptcpspec.capture.pcap import CaptureError, Frame
-from mptcpspec.dissect.follow import Follower
 from mptcpspec.dissect.hotpath import fields_engine, summary_engine
 from mptcpspec.dissect.outcome import ReadOutcome, outcome
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.dissect.writers import FieldsWriter, PacketWriter, TextWriter
+
+if TYPE_CHECKING:
+    from mptcpspec.dissect.follow import Follower
 
 __all__ = ["PROGRESS_EVERY", "Progress", "ReadOutcome", "dissect_capture", "read_connections"]
 

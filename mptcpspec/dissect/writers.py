@@ -25,7 +25,6 @@ from mptcpspec.codec.options import (
     MptcpUnknown,
     encode_option,
 )
-from mptcpspec.dissect.fields import FIELDS, UnknownFieldError, compile_row
 from mptcpspec.dissect.show import jsonable, option_dict, option_tree
 
 __all__ = [
@@ -284,6 +283,8 @@ class FieldsWriter:
     """
 
     def __init__(self, out: TextIO, names: list[str], options: dict[str, str] | None = None) -> None:
+        from mptcpspec.dissect.fields import FIELDS, UnknownFieldError, compile_row  # the table: -T fields only
+
         unknown = [n for n in names if n not in FIELDS]
         if unknown:
             raise UnknownFieldError(unknown[0])
