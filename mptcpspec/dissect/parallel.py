@@ -32,20 +32,16 @@ is faster.
 from __future__ import annotations
 
 import heapq
-import multiprocessing
 import os
 import struct
 import sys
-import tempfile
-import traceback
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from itertools import compress
-from multiprocessing.connection import Connection, wait
-from typing import IO, TextIO, cast
+from typing import IO, TYPE_CHECKING, TextIO, cast
 
 from mptcpspec.analysis import PacketInfo
 from mptcpspec.analysis.model import Subflow
@@ -60,6 +56,9 @@ from mptcpspec.dissect.pipeline import Dissection, Source
 from mptcpspec.dissect.reading import dissect_capture
 from mptcpspec.dissect.writers import FieldsWriter, PacketWriter
 from mptcpspec.errors import DecodeError, MptcpspecError
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 __all__ = [
     "MIN_SIZE",
@@ -639,6 +638,8 @@ def _work(job: _Job, share: int, fd: int, result: Connection) -> None:
     except KeyboardInterrupt:
         pass
     except BaseException:  # noqa: B036 -- one process then reads the capture, and says what went wrong
+        import traceback
+
         result.send(traceback.format_exc())
     finally:
         result.close()
@@ -646,6 +647,8 @@ def _work(job: _Job, share: int, fd: int, result: Connection) -> None:
 
 def _collect(pipes: list[Connection]) -> list[_Done] | None:
     """What each worker sent, or None as soon as one dropped the run (or ended without a word)."""
+    from multiprocessing.connection import wait
+
     got: dict[int, _Done] = {}
     waiting = dict(enumerate(pipes))
     while waiting:
@@ -748,6 +751,9 @@ def dissect_parallel(
     out.flush()  # the header: a worker must not write it again
     sys.stdout.flush()
     sys.stderr.flush()
+    import multiprocessing  # here: a run left to one process does not load it
+    import tempfile
+
     context = multiprocessing.get_context("fork")
     files = [tempfile.TemporaryFile() for _ in range(plan.shares)]
     procs, pipes = [], []
