@@ -31,6 +31,7 @@ from mptcpspec.codec.runtime import fast_constructor
 from mptcpspec.errors import DecodeError
 
 __all__ = [
+    "pcapng_ns",
     "BlockType",
     "CaptureError",
     "NotACaptureError",
@@ -465,11 +466,11 @@ class CaptureReader:
                     "pcapng", "captured length", start + 20, f"{caplen} octets do not fit a block of {len(block)}"
                 )
         data = bytes(block[p : min(p + caplen, end)])
-        ns = _scaled((hi << 32) | lo, resol, tsoffset)
+        ns = pcapng_ns((hi << 32) | lo, resol, tsoffset)
         return ns, linktype, data, max(orig, len(data)), iface, partial and len(data) < caplen
 
 
-def _scaled(ts: int, resol: int, tsoffset: int) -> int:
+def pcapng_ns(ts: int, resol: int, tsoffset: int) -> int:
     """Nanoseconds since the epoch of a pcapng timestamp ``ts`` in units of ``if_tsresol`` ``resol``
     (a power of 10, or of 2 with the high bit set) on an interface with ``if_tsoffset`` ``tsoffset``."""
     if resol & 0x80:
@@ -484,7 +485,7 @@ def _scaled(ts: int, resol: int, tsoffset: int) -> int:
 def _fast_clock(iface: tuple[int, int, int, int]) -> tuple[int, int, int]:
     """(link type, nanoseconds per timestamp unit, offset in nanoseconds) of an interface, for the
     Enhanced Packet Blocks read in a run: the unit 0 where it is no whole number of nanoseconds (then
-    :func:`_scaled`)."""
+    :func:`pcapng_ns`)."""
     linktype, _, resol, tsoffset = iface
     unit = 10 ** (9 - resol) if not resol & 0x80 and resol <= 9 else 0
     return linktype, unit, tsoffset * 1_000_000_000
@@ -521,7 +522,7 @@ def _enhanced_run(
         pos += blen
         append(
             (
-                ts * unit + offset if unit else _scaled(ts, ifaces[iface][2], ifaces[iface][3]),
+                ts * unit + offset if unit else pcapng_ns(ts, ifaces[iface][2], ifaces[iface][3]),
                 linktype,
                 buf[p : p + caplen],
                 orig if orig > caplen else caplen,

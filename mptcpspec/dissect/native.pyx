@@ -26,10 +26,11 @@ from cpython.ref cimport Py_INCREF, Py_XDECREF
 
 from mptcpspec.analysis.datalevel import MAX_MAPPINGS
 from mptcpspec.analysis.model import SIDE_NAMES, Connection, Direction, DssInfo, Mapping, Side, Subflow
-from mptcpspec.analysis.seqspace import MAX_RANGES, carried
+from mptcpspec.analysis.seqspace import MAX_RANGES, carried, expand
 import os
 
 from mptcpspec.capture.packets import decode_frame
+from mptcpspec.capture.pcap import pcapng_ns
 from mptcpspec.capture.stream import Input, open_input
 from mptcpspec.codec import crypto
 from mptcpspec.codec.crypto import Check, Verdict
@@ -39,9 +40,6 @@ from mptcpspec.fsm.observer import Observer
 
 cdef object M32 = 0xFFFFFFFF
 cdef object M64 = 0xFFFFFFFFFFFFFFFF
-cdef object NOT32 = ~0xFFFFFFFF
-cdef object TWO32 = 1 << 32
-cdef object HALF32 = 0x80000000
 cdef object TWO62 = 1 << 62
 cdef object _Dss = Dss
 cdef object _Observer = Observer
@@ -139,6 +137,14 @@ cdef inline uint64_t expand32(uint64_t ref, uint64_t narrow) noexcept:
     elif ref > v and ref - v > 0x80000000:
         v += 0x100000000
     return v
+
+
+cdef object expand_any(object value, object ref):
+    """seqspace.expand(value, ref): in C integers when both fit them, else the Python function."""
+    cdef uint64_t r, v
+    if as_u64(ref, &r) and as_u64(value, &v) and v <= 0xFFFFFFFF:
+        return expand32(r, v)
+    return expand(value, ref)
 
 
 cdef inline bint as_i64(object v, int64_t* out) noexcept:
@@ -303,18 +309,6 @@ cdef inline unsigned int rd16(const uint8_t* b, bint swapped) noexcept nogil:
     if swapped:
         return be16(b)
     return b[0] | (<unsigned int>b[1] << 8)
-
-
-cdef object _scaled(uint64_t raw, int resol, int64_t tsoffset):
-    """A pcapng timestamp in nanoseconds, as the capture reader computes it."""
-    ts = raw
-    if resol & 0x80:
-        ns = (ts * 1_000_000_000) >> (resol & 0x7F)
-    elif resol <= 9:
-        ns = ts * 10 ** (9 - resol)
-    else:
-        ns = ts // 10 ** (resol - 9)
-    return ns + tsoffset * 1_000_000_000
 
 
 def _reopen(source):
@@ -701,7 +695,7 @@ cdef class FieldsEngine:
                 elif resol == 9 and tsoffset == 0 and ts < 9000000000000000000:
                     ns = <int64_t>ts
                 else:
-                    ns = _scaled(ts, resol, tsoffset)
+                    ns = pcapng_ns(ts, resol, tsoffset)
                 self.pos = p + blen
                 self.records += 1
                 self.iface = iface
@@ -1022,12 +1016,7 @@ cdef class FieldsEngine:
                     elif as_u64(ref, &r64) and as_u64(narrow, &n64) and n64 <= 0xFFFFFFFF:
                         fresh = ack64 is not None and as_u64(ack64, &a64) and expand32(r64, n64) == a64
                     else:
-                        v = (ref & NOT32) | narrow
-                        if v - ref > HALF32:
-                            v -= TWO32
-                        elif ref - v > HALF32:
-                            v += TWO32
-                        fresh = (v & M64) == ack64
+                        fresh = expand(narrow, ref) == ack64
                 if fresh:
                     if ack64 is not None:
                         put(me, SIDE_ack_ref, ack64)
@@ -1107,12 +1096,7 @@ cdef class FieldsEngine:
                         if ref is None and get(peer, SIDE_idsn) is not None:
                             ref = (get(peer, SIDE_idsn) + 1) & M64
                     if ref is not None:
-                        v = (ref & NOT32) | data_ack
-                        if v - ref > HALF32:
-                            v -= TWO32
-                        elif ref - v > HALF32:
-                            v += TWO32
-                        ack64 = v & M64
+                        ack64 = expand_any(data_ack, ref)
                 if ack64 is not None:
                     put(me, SIDE_ack_ref, ack64)
                     if ack64 > get(peer, SIDE_hole_lo) or (get(peer, SIDE_seg_high) is not None and ack64 > get(peer, SIDE_seg_high)):
@@ -1133,12 +1117,7 @@ cdef class FieldsEngine:
             else:
                 ref = get(me, SIDE_dsn_ref) if get(me, SIDE_dsn_ref) is not None else ((get(me, SIDE_idsn) + 1) & M64 if get(me, SIDE_idsn) is not None else None)
                 if ref is not None:
-                    v = (ref & NOT32) | odsn
-                    if v - ref > HALF32:
-                        v -= TWO32
-                    elif ref - v > HALF32:
-                        v += TWO32
-                    dsn64 = v & M64
+                    dsn64 = expand_any(odsn, ref)
             if dsn64 is not None:
                 put(me, SIDE_dsn_ref, dsn64)
                 if get(me, SIDE_idsn) is not None:
