@@ -358,6 +358,8 @@ cdef class FieldsEngine:
     cdef public long records  #: records this path read itself
     cdef bytes chunk
     cdef Py_ssize_t pos, offset
+    cdef bytes mine  # None: every frame; else 1 for each frame of this share (dissect -j)
+    cdef object skip
 
     def __init__(self, dissection, writer, kinds, one, row, option_names=()):
         """``kinds``: each field's kind (FIELD_KINDS, or K_OPTION + the index of its cell among
@@ -401,6 +403,12 @@ cdef class FieldsEngine:
         self.used = 0
         self.tcp_count = 0
         self.first_seen = False
+
+    def only(self, bytes mine, skip):
+        """Analyse only the frames whose octet in ``mine`` is 1 (a share of ``dissect -j``): each other
+        frame is counted and timed, ``skip(number)`` is told of it, and it has no row."""
+        self.mine = mine
+        self.skip = skip
 
     def __dealloc__(self):
         self._forget_flows()
@@ -523,6 +531,10 @@ cdef class FieldsEngine:
             self.first_seen = True
             if self.clock.first_ns is None:
                 self.clock.first_ns = ts
+        if self.mine is not None and (number > PyBytes_GET_SIZE(self.mine) or not self.mine[number - 1]):
+            self.skip(number)
+            self.prev_ns = ts
+            return
         self.ts = ts
         self.linktype = linktype
         self.cur = data
