@@ -291,6 +291,14 @@ class Analyzer:
     def connections(self) -> list[Connection]:
         return list(self._conns)
 
+    def skip_stream(self) -> int:
+        """Take the next ``mptcp.stream`` number without numbering a connection with it, and return
+        it: the connection that number is of is another reader's (``dissect -j``: a worker skips the
+        connections of the other shares, so that its own take the numbers one process gives them)."""
+        number = self._next_stream
+        self._next_stream = number + 1
+        return number
+
     def hot_parts(self) -> HotParts:
         """The parts a compiled hot path drives itself (``mptcpspec.dissect.native``)."""
         return HotParts(
