@@ -15,13 +15,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from mptcpspec.analysis.tcpanalysis import Flow, Stream, TcpAnalyzer
+from mptcpspec.capture.packets import TcpFlags, decode_frame
 from mptcpspec.capture.pcap import CaptureError, CaptureReader
 from mptcpspec.capture.writer import CaptureWriter
 from mptcpspec.dissect import hotpath
 from mptcpspec.dissect.optionfields import OPTION_FIELDS
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.dissect.writers import FieldsWriter
-from tests.conftest import ROOT, corpus_params
+from tests.conftest import ROOT, corpus_params, walk_options
 
 if hotpath.MODE != "compiled":
     if os.environ.get("CI"):
@@ -341,14 +343,49 @@ def _summaries(source, compiled: bool):
         dict(an.experts),
         [c.summary() for c in d.connections()],
         retrans,
+        _tcp_state(an.tcp),
     )
+
+
+def _tcp_state(tcp: TcpAnalyzer) -> list[object]:
+    """Everything the subflow TCP analysis keeps, stream by stream, flow by flow (what a later
+    segment's analysis reads, whichever path analyses it)."""
+    state: list[object] = [sorted(tcp.mp_ops.values())]
+    for index, stream in sorted(tcp.streams.items()):
+        flows = [[repr(getattr(f, name)) for name in Flow.__slots__] for f in stream.flows]
+        state.append((index, [getattr(stream, name) for name in Stream.__slots__ if name != "flows"], flows))
+    return state
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_connections_same_as_pure(path: Path) -> None:
-    """connections by the compiled path (its subflow TCP analysis still Python's): the same
-    summaries, retransmissions, counts and expert items."""
+    """connections by the compiled path (its subflow TCP analysis in C where it can be): the same
+    summaries, retransmissions, counts, expert items, and the same state of the TCP analysis."""
     assert _summaries(path, True) == _summaries(path, False)
+
+
+@pytest.mark.parametrize("name", ["v4-loss", "v4-two-subflows", "v4-checksum", "v6-two-subflows"])
+def test_connections_tcp_analysis_taken_in_c(name: str) -> None:
+    """Every segment the compiled path takes has its TCP analysis made there too (SACK blocks, FINs,
+    retransmissions and duplicate ACKs included), and none of IPv6, which it leaves to Python."""
+    d = Dissection(DATA / f"{name}.pcap")
+    engine = hotpath.summary_engine(d)
+    assert engine is not None
+    engine.run()
+    if name.startswith("v6"):
+        assert engine.taken == engine.tcp_taken == 0
+    else:
+        assert engine.taken > d.frames * 0.9
+        assert engine.tcp_taken == engine.taken
+    if name == "v4-loss":  # what the capture holds (tshark 4.0 agrees: tests/test_tshark_tcp.py)
+        assert sum(sum(sf.retransmissions) for sf in d.analyzer.subflows()) > 0
+        sacks = fins = 0
+        for r in CaptureReader(io.BytesIO((DATA / f"{name}.pcap").read_bytes())):
+            pkt = decode_frame(r.linktype, r.data, 0)
+            if pkt is not None and pkt.flags & TcpFlags.ACK and not pkt.flags & (TcpFlags.SYN | TcpFlags.RST):
+                fins += bool(pkt.flags & TcpFlags.FIN)
+                sacks += any(pkt.options[i] == 5 for i, _, ok in walk_options(pkt.options) if ok)
+        assert sacks > 5 and fins > 0
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

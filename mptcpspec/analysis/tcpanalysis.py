@@ -22,7 +22,7 @@ from enum import IntFlag
 from mptcpspec.capture.packets import Packet, TcpFlags
 from mptcpspec.codec.runtime import fast_constructor
 
-__all__ = ["TcpAnalysis", "TcpAnalyzer", "TcpFlag", "TcpExpert"]
+__all__ = ["Flow", "Stream", "TcpAnalysis", "TcpAnalyzer", "TcpFlag", "TcpExpert"]
 
 M32 = 0xFFFFFFFF
 HALF = 0x80000000

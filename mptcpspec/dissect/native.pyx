@@ -2,15 +2,17 @@
 """The compiled hot path of ``dissect -T fields``: frames to rows without a Python object per packet.
 
 The common segment (Ethernet, Linux cooked v1 or v2 or raw IPv4; IPv4 without a fragment offset;
-a TCP header captured whole, ACK set and none of SYN, FIN, RST; a subflow already known with both
+a TCP header captured whole, ACK set and neither SYN nor RST; a subflow already known with both
 initial sequence numbers seen; no MPTCP option but one DSS) is decoded here from the frame's octets,
 analysed here on the analyzer's own objects (the same subflows, connection sides and mappings the
-Python analysis keeps), and its row written here.  Anything else goes through the Python pipeline
+Python analysis keeps; for ``connections``, the flows of the subflow TCP analysis too), and its row
+written here.  Anything else goes through the Python pipeline
 (:meth:`~mptcpspec.dissect.pipeline.Dissection.feed_frame` and the writer's row), which stays the
 reference: each step below transcribes a branch of :mod:`mptcpspec.analysis.connections` and
 :mod:`mptcpspec.analysis.datalevel`, and what a branch does rarely (an expert item, a gap, a
 checksum) it leaves to the Python methods themselves.  tests/test_native.py shows the rows, the
-connections and the expert counts are the same as the pure path's on every capture.
+connections, the expert counts and the state of the TCP analysis are the same as the pure path's
+on every capture.
 
 Built by setup.py where a C compiler exists; :mod:`mptcpspec.dissect.hotpath` loads it.
 """
@@ -27,6 +29,7 @@ from cpython.ref cimport Py_INCREF, Py_XDECREF
 from mptcpspec.analysis.datalevel import MAX_MAPPINGS
 from mptcpspec.analysis.model import SIDE_NAMES, Connection, Direction, DssInfo, Mapping, Side, Subflow
 from mptcpspec.analysis.seqspace import MAX_RANGES, carried, expand
+from mptcpspec.analysis.tcpanalysis import FAST_RT_NS, MAX_UNACKED, OOO_NS, Flow, Stream
 import os
 
 from mptcpspec.capture.packets import decode_frame
@@ -229,7 +232,9 @@ cdef enum:
     T_FIN = 0x01
     T_SYN = 0x02
     T_RST = 0x04
+    T_PSH = 0x08
     T_ACK = 0x10
+    T_URG = 0x20
 
 # Field kinds of the row
 cdef enum:
@@ -323,12 +328,365 @@ def _reopen(source):
     return None
 
 
+# ------------------------------------------------------------------ the subflow TCP analysis
+#
+# mptcpspec.analysis.tcpanalysis.TcpAnalyzer.feed, for the segments of this path that need nothing
+# it does only rarely: ACK set, no SYN, RST or urgent data, a stream it already follows.
+# Only what feed keeps is written (the flows' and the stream's state, the retransmission counts);
+# the TcpAnalysis it returns is not made: no output of a run taken here shows it.
+
+cdef Py_ssize_t FLOW_base_seq = slot_offset(Flow, "base_seq")
+cdef Py_ssize_t FLOW_base_set = slot_offset(Flow, "base_set")
+cdef Py_ssize_t FLOW_win_scale = slot_offset(Flow, "win_scale")
+cdef Py_ssize_t FLOW_window = slot_offset(Flow, "window")
+cdef Py_ssize_t FLOW_first_ack = slot_offset(Flow, "first_ack")
+cdef Py_ssize_t FLOW_nextseq = slot_offset(Flow, "nextseq")
+cdef Py_ssize_t FLOW_nextseqframe = slot_offset(Flow, "nextseqframe")
+cdef Py_ssize_t FLOW_nextseqtime = slot_offset(Flow, "nextseqtime")
+cdef Py_ssize_t FLOW_maxseqtobeacked = slot_offset(Flow, "maxseqtobeacked")
+cdef Py_ssize_t FLOW_lastack = slot_offset(Flow, "lastack")
+cdef Py_ssize_t FLOW_lastacktime = slot_offset(Flow, "lastacktime")
+cdef Py_ssize_t FLOW_lastnondupack = slot_offset(Flow, "lastnondupack")
+cdef Py_ssize_t FLOW_dupacknum = slot_offset(Flow, "dupacknum")
+cdef Py_ssize_t FLOW_segments = slot_offset(Flow, "segments")
+cdef Py_ssize_t FLOW_valid_bif = slot_offset(Flow, "valid_bif")
+cdef Py_ssize_t FLOW_push_bytes = slot_offset(Flow, "push_bytes")
+cdef Py_ssize_t FLOW_push_last = slot_offset(Flow, "push_last")
+cdef Py_ssize_t FLOW_lastflags = slot_offset(Flow, "lastflags")
+cdef Py_ssize_t FLOW_sacks = slot_offset(Flow, "sacks")
+cdef Py_ssize_t FLOW_mp_ops = slot_offset(Flow, "mp_ops")
+cdef Py_ssize_t FLOW_ordered = slot_offset(Flow, "ordered")
+cdef Py_ssize_t FLOW_closing = slot_offset(Flow, "closing")
+cdef Py_ssize_t STREAM_flows = slot_offset(Stream, "flows")
+cdef Py_ssize_t STREAM_prev = slot_offset(Stream, "prev")
+cdef Py_ssize_t STREAM_mru_syn = slot_offset(Stream, "mru_syn")
+cdef Py_ssize_t STREAM_first_rtt = slot_offset(Stream, "first_rtt")
+
+cdef object NO_SACKS = ()
+cdef int64_t C_MAX_UNACKED = MAX_UNACKED
+cdef int64_t C_FAST_RT_NS = FAST_RT_NS
+cdef int64_t C_OOO_NS = OOO_NS
+cdef long DSS_OP_BIT = 1 << Dss.SUBTYPE  # a DSS's bit of mp_operations
+
+# TcpFlag's bits (Wireshark's TCP_A_*)
+cdef enum:
+    A_RETRANS = 0x0001
+    A_LOST = 0x0002
+    A_ACK_LOST = 0x0004
+    A_KA = 0x0008
+    A_DUP = 0x0010
+    A_ZW = 0x0020
+    A_ZWP = 0x0040
+    A_ZWPA = 0x0080
+    A_KAA = 0x0100
+    A_OOO = 0x0200
+    A_FAST = 0x0400
+    A_WU = 0x0800
+    A_WF = 0x1000
+    A_SPUR = 0x4000
+    A_ANY_RETRANS = A_RETRANS | A_FAST | A_SPUR
+
+
+cdef inline bint plain_options(const uint8_t* raw, Py_ssize_t n) noexcept nogil:
+    """feed's test for an options area it need not scan: none; or NOP, NOP, timestamps, then
+    nothing, or an MPTCP option and nothing but NOPs after it."""
+    cdef Py_ssize_t end, i
+    if n == 0:
+        return True
+    if n < 12 or raw[0] != 1 or raw[1] != 1 or raw[2] != 8 or raw[3] != 10:
+        return False
+    if n == 12:
+        return True
+    if n <= 13 or raw[12] != 30:
+        return False
+    end = 12 + raw[13]
+    for i in range(end, n):
+        if raw[i] != 1:
+            return False
+    return True
+
+
+cdef inline bint before(uint32_t a, uint32_t b) noexcept nogil:
+    """(a - b) mod 2**32 >= 2**31: Wireshark's LT_SEQ with the equal case kept apart by callers."""
+    return <uint32_t>(a - b) >= 0x80000000u
+
+
+cdef int tcp_feed(dict streams, dict mp_ops, object number, object ts_obj, int64_t ts, object sf, int d,
+                  object conn, object found, const uint8_t* opts, Py_ssize_t nopt, uint32_t seq,
+                  uint32_t ack, unsigned int flags, unsigned int window, unsigned int urgent, long seglen) except -1:
+    """TcpAnalyzer.feed of one segment where it need not leave C for anything: 1 when done, 0 (nothing
+    changed) where the Python analysis must take it.  The flows' flags are Python's True and False,
+    compared by identity."""
+    if flags & (T_SYN | T_RST | T_URG) or not flags & T_ACK or urgent:
+        return 0
+    cdef bint fin = flags & T_FIN
+    st = streams.get(get(sf, SF_index))
+    if st is None:
+        return 0
+    flows = get(st, STREAM_flows)
+    if d:
+        fwd = (<tuple>flows)[1]
+        rev = (<tuple>flows)[0]
+    else:
+        fwd = (<tuple>flows)[0]
+        rev = (<tuple>flows)[1]
+    if get(fwd, FLOW_sacks) is not NO_SACKS:
+        put(fwd, FLOW_sacks, NO_SACKS)
+    put(st, STREAM_prev, ts_obj)
+    cdef long mp = -1
+    mp_obj = None
+    if conn is not None:
+        mp_obj = mp_ops.get(conn, 0)
+        mp = mp_obj
+    ack_obj = ack
+    # _analyze
+    cdef unsigned int ta = 0
+    if get(fwd, FLOW_base_set) is not True:
+        put(fwd, FLOW_base_seq, <uint32_t>(seq - 1))
+        put(fwd, FLOW_base_set, True)
+    if get(rev, FLOW_base_set) is not True:
+        put(rev, FLOW_base_seq, <uint32_t>(ack - 1))
+        put(rev, FLOW_base_set, True)
+    if get(rev, FLOW_valid_bif) is not True:
+        put(rev, FLOW_valid_bif, True)
+    cdef uint32_t nextseq = get(fwd, FLOW_nextseq)
+    cdef uint32_t lastack = get(fwd, FLOW_lastack)
+    cdef long fwd_window = get(fwd, FLOW_window)
+    cdef long rev_window = get(rev, FLOW_window)
+    cdef long dupacknum, shift, rev_ws
+    cdef bint plain, not_advanced
+    cdef uint32_t m, rl, nxt, cur, rev_next
+    cdef int64_t t, thr
+    if not (seglen == 1 and seq == nextseq and rev_window == 0):
+        if window == 0 and not fin:
+            ta |= A_ZW
+        if nextseq and before(nextseq, seq) and seq != nextseq:
+            ta |= A_LOST
+            put(fwd, FLOW_valid_bif, False)
+        if seglen <= 1 and seq == <uint32_t>(nextseq - 1) and not fin:
+            ta |= A_KA
+        if not seglen and window and window != fwd_window and seq == nextseq and ack == lastack and not fin:
+            ta |= A_WU
+        if seglen and not fin:
+            rev_ws = get(rev, FLOW_win_scale)
+            if rev_ws != -1:
+                shift = 0 if get(rev, FLOW_first_ack) is True or rev_ws == -2 else rev_ws
+                if <uint32_t>(seq + seglen) == <uint32_t>(<uint32_t>get(rev, FLOW_lastack) + (<uint64_t>rev_window << shift)):
+                    ta |= A_WF
+        plain = not seglen and seq == nextseq and ack == lastack and not fin
+        if plain and window and window == fwd_window and <long>get(rev, FLOW_lastflags) & A_KA:
+            ta |= A_KAA
+        elif plain and window == 0 and fwd_window == 0 and <long>get(rev, FLOW_lastflags) & A_ZWP:
+            ta |= A_ZWPA
+        elif plain and window and window == fwd_window:
+            if mp < 0 or mp == <long>get(fwd, FLOW_mp_ops):
+                dupacknum = get(fwd, FLOW_dupacknum)
+                put(fwd, FLOW_dupacknum, 1 if dupacknum == -1 else dupacknum + 1)
+                ta |= A_DUP
+    else:
+        ta |= A_ZWP
+    # finished_fwd
+    if ack != lastack:
+        put(fwd, FLOW_lastnondupack, number)
+        if <long>get(fwd, FLOW_dupacknum) != 0:
+            put(fwd, FLOW_dupacknum, 0)
+    m = get(rev, FLOW_maxseqtobeacked)
+    if m and before(m, ack):
+        rev_next = get(rev, FLOW_nextseq)
+        if m < rev_next:
+            put(rev, FLOW_maxseqtobeacked, rev_next)
+            ta |= A_ACK_LOST
+        else:
+            if <long>get(rev, FLOW_dupacknum) == 0:
+                ta |= A_ACK_LOST
+            put(rev, FLOW_dupacknum, -1)
+    if seglen or fin:
+        not_advanced = nextseq != 0 and before(seq, nextseq)
+        if not ta & A_KA:
+            if seglen > 1 and <uint32_t>(nextseq - 1) == seq:
+                not_advanced = False
+            rl = get(rev, FLOW_lastack)
+            if seglen and rl and (before(<uint32_t>(seq + seglen), rl) or <uint32_t>(seq + seglen) == rl):
+                ta |= A_SPUR
+            elif not_advanced:  # (each test below needs it)
+                t = ts - <int64_t>get(rev, FLOW_lastacktime)
+                if <long>get(rev, FLOW_dupacknum) >= 2 and rl == seq and 0 <= t < C_FAST_RT_NS:
+                    ta |= A_FAST
+                else:
+                    t = ts - <int64_t>get(fwd, FLOW_nextseqtime)
+                    thr = get(st, STREAM_first_rtt)
+                    if not thr:
+                        thr = C_OOO_NS
+                    if 0 <= t < thr and nextseq != <uint32_t>(seq + seglen + fin):
+                        ta |= A_OOO
+                    else:
+                        ta |= A_RETRANS
+    # finished_checking_retransmission_type
+    nxt = <uint32_t>(seq + seglen)
+    segs = <list>get(fwd, FLOW_segments)
+    cdef uint32_t base, last0, last1
+    cdef Py_ssize_t nsegs = len(segs)
+    nxt_obj = None
+    if (seglen or fin) and nsegs < C_MAX_UNACKED:
+        if fin:
+            nxt += 1
+        if nsegs and get(fwd, FLOW_ordered) is True:
+            last = <list>segs[nsegs - 1]
+            base = get(fwd, FLOW_base_seq)
+            last0 = last[0]
+            last1 = last[1]
+            if not (
+                not before(seq, last0)
+                and not before(nxt, last1)
+                and <uint32_t>(seq - base) >= <uint32_t>(last0 - base)
+                and <uint32_t>(nxt - base) >= <uint32_t>(last1 - base)
+            ):
+                put(fwd, FLOW_ordered, False)
+        nxt_obj = nxt
+        segs.append([seq, nxt_obj, number, ts_obj])
+        nsegs += 1
+    if not ta & A_ZWP:
+        cur = get(fwd, FLOW_nextseq)
+        if (before(cur, nxt) and cur != nxt) or not cur:
+            if nxt_obj is None:
+                nxt_obj = nxt
+            put(fwd, FLOW_nextseq, nxt_obj)
+            put(fwd, FLOW_nextseqframe, number)
+            put(fwd, FLOW_nextseqtime, ts_obj)
+        m = get(fwd, FLOW_maxseqtobeacked)
+        if seq == m or not m:
+            put(fwd, FLOW_maxseqtobeacked, get(fwd, FLOW_nextseq))
+    if window != fwd_window:
+        put(fwd, FLOW_window, window)
+    put(fwd, FLOW_lastack, ack_obj)
+    put(fwd, FLOW_lastacktime, ts_obj)
+    if mp >= 0 and mp != <long>get(fwd, FLOW_mp_ops):
+        put(fwd, FLOW_mp_ops, mp_obj)
+    if ta != <long>get(fwd, FLOW_lastflags):
+        put(fwd, FLOW_lastflags, ta)
+    # the segments this acknowledges
+    rsegs = <list>get(rev, FLOW_segments)
+    if len(rsegs):
+        if get(rev, FLOW_ordered) is True:
+            acked_ordered(rsegs, ack, ack_obj)
+        else:
+            acked(rev, rsegs, ack, ack_obj)
+        if not len(<list>get(rev, FLOW_segments)):
+            put(rev, FLOW_ordered, True)
+    # bytes in flight: only the octets pushed are kept
+    if seglen and nsegs and get(fwd, FLOW_valid_bif) is True:
+        if flags & T_PSH:
+            put(fwd, FLOW_push_bytes, seglen if get(fwd, FLOW_push_last) is True else get(fwd, FLOW_push_bytes) + seglen)
+            put(fwd, FLOW_push_last, True)
+        elif get(fwd, FLOW_push_last) is True:
+            put(fwd, FLOW_push_bytes, seglen)
+            put(fwd, FLOW_push_last, False)
+        else:
+            put(fwd, FLOW_push_bytes, get(fwd, FLOW_push_bytes) + seglen)
+    # feed, after _analyze
+    if not get(st, STREAM_first_rtt):
+        mru = get(st, STREAM_mru_syn)
+        if mru:
+            put(st, STREAM_first_rtt, ts_obj - mru)
+    if fin and get(rev, FLOW_closing) is not True:  # _header_experts: the side that closes first
+        put(fwd, FLOW_closing, True)
+    if get(fwd, FLOW_first_ack) is not False:
+        put(fwd, FLOW_first_ack, False)
+    if not plain_options(opts, nopt):
+        options(opts, nopt, fwd, rev)
+    if found and conn is not None and mp != 0xFF:
+        if mp | DSS_OP_BIT != mp:
+            mp_ops[conn] = mp | DSS_OP_BIT
+    if ta & A_ANY_RETRANS:
+        counts = get(sf, SF_retransmissions)
+        (<list>counts)[d] += 1
+    return 1
+
+
+cdef void options(const uint8_t* raw, Py_ssize_t n, object fwd, object rev) except *:
+    """tcpanalysis._options on a segment without SYN: what it keeps of the window scale and SACK
+    options (their last blocks, relative to the other direction's base; D-SACK is an expert item
+    only, TCP Fast Open a SYN's).  The walk is _scan's: it stops at the end of the option list and
+    at a length that does not fit."""
+    cdef Py_ssize_t i = 0, ln, j, sack = -1, sack_len = 0
+    cdef int ws = -1
+    cdef uint32_t base
+    while i < n:
+        if raw[i] == 0:
+            break
+        if raw[i] == 1:
+            i += 1
+            continue
+        if i + 1 >= n:
+            break
+        ln = raw[i + 1]
+        if ln < 2 or i + ln > n:
+            break
+        if raw[i] == 3 and ln == 3:
+            ws = raw[i + 2]
+        elif raw[i] == 5:
+            sack = i
+            sack_len = ln
+        i += ln
+    if ws >= 0:
+        put(fwd, FLOW_win_scale, ws if ws < 14 else 14)
+    if sack >= 0 and sack_len >= 10:
+        base = get(rev, FLOW_base_seq)
+        blocks = []
+        j = sack + 2
+        while j < sack + sack_len - 7 and len(blocks) < 3:
+            blocks.append((<uint32_t>(be32(raw + j) - base), <uint32_t>(be32(raw + j + 4) - base)))
+            j += 8
+        put(fwd, FLOW_sacks, blocks)
+
+
+cdef void acked_ordered(list segs, uint32_t ack, object ack_obj) except *:
+    """tcpanalysis._acked_ordered: the segments ``ack`` acknowledges are the list's head."""
+    cdef Py_ssize_t k = 0, n = len(segs)
+    cdef uint32_t end, start
+    while k < n:
+        end = (<list>segs[k])[1]
+        if before(ack, end):  # ends after ack: kept, and so are those after it
+            break
+        k += 1
+    if k == 1:
+        del segs[0]
+    elif k:
+        del segs[:k]
+    for s in segs:
+        start = (<list>s)[0]
+        if not before(start, ack):
+            break
+        (<list>s)[0] = ack_obj
+
+
+cdef void acked(object flow, list segs, uint32_t ack, object ack_obj) except *:
+    """tcpanalysis._acked: the segments ``ack`` acknowledges removed, newest first, those it
+    acknowledges in part trimmed."""
+    keep = []
+    cdef uint32_t start, end
+    for s in reversed(segs):
+        start = (<list>s)[0]
+        end = (<list>s)[1]
+        if ack == end:
+            pass
+        elif before(start, ack) and not before(end, ack):  # ack inside the segment
+            (<list>s)[0] = ack_obj
+            keep.append(s)
+        elif before(ack, end):  # ends after ack
+            keep.append(s)
+    if len(keep) != len(segs):
+        keep.reverse()
+        put(flow, FLOW_segments, keep)
+
+
 cdef class FieldsEngine:
     """One ``-T fields`` run over a :class:`~mptcpspec.dissect.pipeline.Dissection`."""
 
     cdef object dis, analyzer, clock, out, row, one, areas, ctx, reader, mappings, space
     cdef dict flows, area_cache
     cdef object counts, experts, table, tcp_feed
+    cdef dict tcp_streams, tcp_mp_ops
     cdef dict cells_of, dss_cache
     cdef bint dss_cells  # every option field asked for is in DSS_CELLS: cells from the DSS itself
     cdef int cell_of[MAX_FIELDS]  # K_OPTION + i: its index in DSS_CELLS
@@ -342,6 +700,7 @@ cdef class FieldsEngine:
     cdef Py_ssize_t used
     cdef long tcp_count
     cdef public long taken  #: frames this path took (the rest went through the Python pipeline)
+    cdef public long tcp_taken  #: of those, the frames whose subflow TCP analysis was made here
     cdef bint first_seen
     cdef object first_ns, prev_ns
     # the packet at hand (fast path)
@@ -384,6 +743,8 @@ cdef class FieldsEngine:
         self.sep = writer.sep.encode() if writer is not None else b""
         # the subflow TCP analysis, when on (connections' retransmissions): fed as feed_tcp feeds it
         self.tcp_feed = an.tcp.feed if an.tcp.enabled else None
+        self.tcp_streams = an.tcp.streams
+        self.tcp_mp_ops = an.tcp.mp_ops
         self.row = row
         self.one = one
         self.area_cache = {}
@@ -858,7 +1219,7 @@ cdef class FieldsEngine:
             self._tcp_state(me, peer, acks_fin, flags, seq, plen)
             self.tcp_count += 1
             if self.tcp_feed is not None:
-                self._feed_tcp_analysis(number, sf, d, None, found)
+                self._tcp_analysis(number, sf, d, None, found, b, t, o, seq, ack, flags, plen)
             if self.out is not None:
                 self._write(number, sf, sport, dport, plen, tcp_seq, tcp_ack, None, False, None, None, False, None)
             return True
@@ -906,15 +1267,22 @@ cdef class FieldsEngine:
                     get(conn, CONN_experts)[e.key] += 1
         self.tcp_count += 1
         if self.tcp_feed is not None:
-            self._feed_tcp_analysis(number, sf, d, conn, found)
+            self._tcp_analysis(number, sf, d, conn, found, b, t, o, seq, ack, flags, plen)
         if self.out is not None:
             shown = stream is not None and one_dss
             self._write(number, sf, sport, dport, plen, tcp_seq, tcp_ack, conn if shown else None, shown, found,
                         info, payload_dsn64 is not None, payload_dsn)
         return True
 
-    cdef void _feed_tcp_analysis(self, long number, object sf, int d, object conn, object found) except *:
-        """The subflow TCP analysis of this segment, in Python, as feed_tcp's last step."""
+    cdef void _tcp_analysis(self, long number, object sf, int d, object conn, object found, const uint8_t* b,
+                            Py_ssize_t t, Py_ssize_t o, uint32_t seq, uint32_t ack, unsigned int flags,
+                            long plen) except *:
+        """The subflow TCP analysis of this segment, feed_tcp's last step: here where it can be, else
+        in Python."""
+        if tcp_feed(self.tcp_streams, self.tcp_mp_ops, <object>number, self.ts, <int64_t>self.ts, sf, d, conn, found,
+                    b + t + 20, o - t - 20, seq, ack, flags, be16(b + t + 14), be16(b + t + 18), plen):
+            self.tcp_taken += 1
+            return
         pkt = decode_frame(self.linktype, PyBytes_FromStringAndSize(<const char*>self.cur, self.curn), self.ts)
         self.tcp_feed(number, self.ts, pkt, get(sf, SF_index), d, conn, found, get(sf, SF_retransmissions))
 
