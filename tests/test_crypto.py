@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import secrets
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mptcpspec.codec import crypto
 from mptcpspec.codec.crypto import (
     Check,
     Verdict,
@@ -633,12 +633,12 @@ def test_generate_key_skips_zero_and_collisions(monkeypatch: pytest.MonkeyPatch)
     taken = 0x1122334455667788
     fresh = 0x8877665544332211
     draws = iter([0, taken, taken, fresh])
-    monkeypatch.setattr(crypto.secrets, "randbits", lambda bits: next(draws))
+    monkeypatch.setattr(secrets, "randbits", lambda bits: next(draws))
     assert generate_key(1, in_use={key_token(taken, 1)}) == fresh
 
 
 def test_generate_key_gives_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(crypto.secrets, "randbits", lambda bits: 42)
+    monkeypatch.setattr(secrets, "randbits", lambda bits: 42)
     with pytest.raises(MptcpspecError):
         generate_key(1, in_use={key_token(42, 1)})
 

@@ -23,6 +23,7 @@ RANKS = {
     "codec": 2,
     "fsm": 1,
     "errors": 0,
+    "records": 0,
     "spec": 0,
 }
 MAX_MODULE_LINES = 800

@@ -7,8 +7,9 @@ severity and meaning; the manual's table is made from it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+
+from mptcpspec.records import dataclass
 
 __all__ = ["Severity", "Expert", "KINDS", "expert"]
 

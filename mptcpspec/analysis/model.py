@@ -10,7 +10,6 @@ here, and what follows from it alone; the other modules of the wing update it.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import TypeAlias
 
@@ -33,6 +32,7 @@ from mptcpspec.codec.options import (
 )
 from mptcpspec.errors import DecodeError
 from mptcpspec.fsm.observer import Observer
+from mptcpspec.records import dataclass
 
 __all__ = [
     "CLIENT",

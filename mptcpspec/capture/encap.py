@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import TypeAlias
 
 from mptcpspec.capture.linktypes import LinkType
+from mptcpspec.records import dataclass
 
 __all__ = [
     "MAX_LAYERS",

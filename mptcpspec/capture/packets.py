@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from typing import Literal
 
@@ -26,6 +25,7 @@ from mptcpspec.capture.linktypes import LinkType
 from mptcpspec.capture.pcap import Record
 from mptcpspec.codec.runtime import FlagTable, fast_constructor
 from mptcpspec.errors import DecodeError
+from mptcpspec.records import dataclass
 
 __all__ = [
     "AddressFamily",

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from enum import IntEnum
 from typing import BinaryIO, TypeAlias
 
@@ -29,6 +28,7 @@ from mptcpspec.capture.linktypes import LinkType
 from mptcpspec.capture.stream import Input, open_input
 from mptcpspec.codec.runtime import fast_constructor
 from mptcpspec.errors import DecodeError
+from mptcpspec.records import dataclass
 
 __all__ = [
     "pcapng_ns",

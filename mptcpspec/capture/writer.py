@@ -34,12 +34,12 @@ import os
 import struct
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from mptcpspec.capture.linktypes import LinkType, linktype_name
 from mptcpspec.capture.pcap import Frame
 from mptcpspec.errors import MptcpspecError
+from mptcpspec.records import dataclass
 
 __all__ = [
     "DEFAULT_SNAPLEN",

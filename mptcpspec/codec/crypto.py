@@ -50,14 +50,12 @@ What the Linux implementation (net/mptcp) does, and this module mirrors:
 from __future__ import annotations
 
 import ipaddress
-import secrets
-from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
-from hmac import compare_digest
 from typing import TYPE_CHECKING
 
 from mptcpspec.errors import EncodeError, MptcpspecError
+from mptcpspec.records import dataclass
 
 # ``cryptography`` is imported on the first hash or HMAC: a command or a capture that computes none
 # starts without it.
@@ -196,6 +194,8 @@ def generate_key(version: int = 1, *, in_use: set[int] | None = None) -> int:
     space).
     """
     _algorithm(version)
+    import secrets  # here only: a dissector draws no key
+
     for _ in range(_KEYGEN_MAX_TRIES):
         key = secrets.randbits(64)
         if key == 0:
@@ -438,8 +438,10 @@ def _unknown(what: str, actual: object, **inputs: object) -> Check:
 
 
 def _compare(what: str, expected: object, actual: object, why: str = "") -> Check:
-    if isinstance(expected, bytes):
-        same = isinstance(actual, (bytes, bytearray)) and compare_digest(expected, bytes(actual))
+    if isinstance(expected, bytes):  # a digest: cryptography, which made it, is loaded
+        from cryptography.hazmat.primitives.constant_time import bytes_eq
+
+        same = isinstance(actual, (bytes, bytearray)) and bytes_eq(expected, bytes(actual))
     else:
         same = expected == actual
     return Check(Verdict.VERIFIED if same else Verdict.MISMATCH, what, expected, actual, why)

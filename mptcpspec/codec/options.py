@@ -16,7 +16,6 @@ Values are the frozen dataclasses generated from ``spec/`` (``MpCapable``,
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from mptcpspec.codec.generated import options as mptcp_codecs
@@ -53,6 +52,7 @@ from mptcpspec.codec.generated.tcp_options import (
     WindowScale,
 )
 from mptcpspec.errors import DecodeError, EncodeError
+from mptcpspec.records import dataclass
 
 __all__ = [
     "AddAddr",

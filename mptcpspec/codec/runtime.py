@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar, cast, overload
 
 from mptcpspec.errors import DecodeError, EncodeError
+from mptcpspec.records import field_names
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -106,7 +106,7 @@ def fast_constructor(cls: type[_D]) -> Callable[..., _D]:
     and then gives it its real class: same value, same immutability afterwards.  Every field must
     be passed (no defaults).
     """
-    names = [f.name for f in dataclasses.fields(cls)]
+    names = field_names(cls)
     twin = type(f"_W_{cls.__name__}", (), {"__slots__": cls.__dict__["__slots__"]})
     args = ", ".join(f"a{i}" for i in range(len(names)))
     body = "".join(f"    r.{n} = a{i}\n" for i, n in enumerate(names))

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mptcpspec.capture.pcap import CaptureError
+from mptcpspec.records import dataclass
 
 __all__ = ["ReadOutcome", "outcome"]
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from typing import TypeAlias
 
 from mptcpspec.analysis import Analyzer, Connection, PacketInfo
@@ -27,6 +26,7 @@ from mptcpspec.capture.pcap import CaptureError, CaptureReader, Frame, Readable
 from mptcpspec.capture.source import FrameSource
 from mptcpspec.capture.stream import Input
 from mptcpspec.errors import DecodeError
+from mptcpspec.records import dataclass
 
 __all__ = ["Dissection", "FirstPass", "Source", "dissect", "reinjections"]
 
@@ -84,6 +84,8 @@ class Dissection:
     def _with_subflows(infos: Iterator[PacketInfo], subflow_of: dict[int, int]) -> Iterator[PacketInfo]:
         """The second pass: a frame of a TCP stream that becomes a subflow later (its first SYN)
         already has the connection's :attr:`~mptcpspec.analysis.model.PacketInfo.mptcp_stream`."""
+        from dataclasses import replace
+
         for info in infos:
             if info.mptcp_stream is None and info.tcp_stream is not None:
                 stream = subflow_of.get(info.tcp_stream)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import ipaddress
 from collections.abc import Callable
 
 from mptcpspec.codec.options import CutOption, MalformedOption, MptcpUnknown, TcpOption, TcpOptions
+from mptcpspec.records import field_names
 
 __all__ = ["jsonable", "option_dict", "option_tree", "options_dict", "options_tree", "value_text"]
 
@@ -62,13 +62,13 @@ def option_dict(opt: TcpOption | CutOption, offset: int | None = None, length: i
         d["offset"] = offset
     if length is not None:
         d["length"] = length
-    for f in dataclasses.fields(opt):
-        v = getattr(opt, f.name)
-        d[f.name] = jsonable(v)
+    for name in field_names(type(opt)):
+        v = getattr(opt, name)
+        d[name] = jsonable(v)
         if isinstance(v, enum.Flag):
-            d[f"{f.name}_names"] = _names(v)
+            d[f"{name}_names"] = _names(v)
         elif isinstance(v, enum.Enum):
-            d[f"{f.name}_name"] = v.name
+            d[f"{name}_name"] = v.name
     return d
 
 
@@ -126,11 +126,11 @@ def option_tree(
     if offset is not None:
         extra.append(f"offset {offset}")
     lines = [f"{indent}{head}" + (f" [{', '.join(extra)}]" if extra else "") + f"  ({opt.RFC})"]
-    for f in dataclasses.fields(opt):
-        v = getattr(opt, f.name)
+    for name in field_names(type(opt)):
+        v = getattr(opt, name)
         if v is None and hide_absent:
             continue
-        lines.append(f"{indent}    {f.name}: {value_text(f.name, v)}")
+        lines.append(f"{indent}    {name}: {value_text(name, v)}")
     return lines
 
 

@@ -7,8 +7,6 @@ text stream; none reads back up the pipeline.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections import Counter
 from collections.abc import Iterable
 from typing import Protocol, TextIO
@@ -26,6 +24,7 @@ from mptcpspec.codec.options import (
     encode_option,
 )
 from mptcpspec.dissect.show import jsonable, option_dict, option_tree
+from mptcpspec.records import field_names
 
 __all__ = [
     "PacketWriter",
@@ -188,10 +187,13 @@ class JsonWriter:
     """One JSON object per packet, one per line."""
 
     def __init__(self, out: TextIO) -> None:
+        import json  # here: the text and fields outputs start without it
+
         self.out = out
+        self.dumps = json.dumps
 
     def write(self, info: PacketInfo) -> None:
-        self.out.write(json.dumps(packet_dict(info), separators=(",", ":")) + "\n")
+        self.out.write(self.dumps(packet_dict(info), separators=(",", ":")) + "\n")
 
     def flush(self) -> None:
         """Nothing is held back: each packet is written as it comes."""
@@ -421,8 +423,8 @@ def connection_rows(summaries: list[ConnectionSummary]) -> list[str]:
 
 def summary_dict(s: ConnectionSummary) -> dict[str, object]:
     """One connection as a dict of plain JSON values: what ``connections --json`` prints."""
-    d: dict[str, object] = {f.name: getattr(s, f.name) for f in dataclasses.fields(s)}
-    d["subflows"] = [{f.name: getattr(sf, f.name) for f in dataclasses.fields(sf)} for sf in s.subflows]
+    d: dict[str, object] = {name: getattr(s, name) for name in field_names(type(s))}
+    d["subflows"] = [{name: getattr(sf, name) for name in field_names(type(sf))} for sf in s.subflows]
     d["checks"] = [{"what": w, "verdict": v.lower(), "count": n} for w, v, n in s.checks]
     d["experts"] = dict(s.experts)
     d["addresses"] = [dict(zip(("side", "id", "address", "port", "added", "removed"), a)) for a in s.addresses]
@@ -432,6 +434,8 @@ def summary_dict(s: ConnectionSummary) -> dict[str, object]:
 
 def write_connections(summaries: list[ConnectionSummary], out: TextIO, *, as_json: bool = False) -> None:
     if as_json:
+        import json
+
         for s in summaries:
             out.write(json.dumps(summary_dict(s)) + "\n")
         return

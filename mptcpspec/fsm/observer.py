@@ -29,10 +29,10 @@ receiver are not modelled: the observer assumes that what it sees arrives.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from types import ModuleType
 
 from mptcpspec.fsm.runtime import StateMachine, Table, Transition
+from mptcpspec.records import dataclass
 
 __all__ = ["Flag", "Observer"]
 

@@ -14,11 +14,11 @@ spec; the dynamic checker and the observer work on it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, ClassVar, Generic, NamedTuple, TypeVar
 
 from mptcpspec.fsm.errors import ProtocolError
+from mptcpspec.records import dataclass
 
 if TYPE_CHECKING:
     from mptcpspec.fsm.model import Machine

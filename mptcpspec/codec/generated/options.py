@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 from ipaddress import IPv4Address, IPv6Address
 from struct import Struct, pack, unpack_from
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from mptcpspec.codec.runtime import FlagTable, as_bytes, as_int, as_uints, ip, packed, short, too_big
 from mptcpspec.errors import DecodeError, EncodeError
+from mptcpspec.records import dataclass
 
 if TYPE_CHECKING:
     from collections.abc import Callable
