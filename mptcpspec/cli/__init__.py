@@ -146,6 +146,12 @@ def _add_dissect(sub: Subcommands) -> None:
     add_parsers(sub)
 
 
+def _add_plot(sub: Subcommands) -> None:
+    from mptcpspec.cli.plot import add_parser
+
+    add_parser(sub)
+
+
 def _add_replay(sub: Subcommands) -> None:
     from mptcpspec.cli.replay import add_parser
 
@@ -160,6 +166,7 @@ _COMMANDS: tuple[tuple[Callable[[Subcommands], None], tuple[str, ...]], ...] = (
     (_add_export, ("export",)),
     (_add_fsm, ("fsm",)),
     (_add_dissect, ("dissect", "connections")),
+    (_add_plot, ("plot",)),
     (_add_replay, ("replay",)),
 )
 

@@ -1,0 +1,96 @@
+"""``mptcpspec plot``: the graphs of an MPTCP connection, as images, an interactive page or a table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mptcpspec.cli.common import CommandError, Subcommands, open_capture, report_read
+from mptcpspec.cli.exitcode import ExitCode
+
+__all__ = ["KINDS", "add_parser", "cmd_plot"]
+
+#: plot kind -> what it shows (``plot --help``)
+KINDS = {
+    "dsn": "data-level time-sequence graph: segments by subflow, DATA_ACK, window, reinjections, events",
+}
+
+
+def _size(text: str) -> tuple[float, float]:
+    try:
+        w, h = (float(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: WIDTHxHEIGHT in inches, e.g. 12x7") from None
+    if not (0 < w <= 100 and 0 < h <= 100):
+        raise argparse.ArgumentTypeError(f"{text!r}: each side from above 0 to 100 inches")
+    return w, h
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from mptcpspec.dissect.pipeline import Dissection
+    from mptcpspec.plot.dsn import dsn_plot
+    from mptcpspec.plot.select import PlotError
+
+    out = args.output
+    suffix = out.rsplit(".", 1)[-1].lower() if out and "." in out else ""
+    table = args.csv or suffix == "csv"
+    if out and not table and suffix not in ("png", "svg", "pdf", "html"):
+        raise CommandError(
+            ExitCode.USAGE, f"{out}: the output's suffix says what it is: .png, .svg, .pdf, .html or .csv"
+        )
+    with open_capture(args.read) as f:
+        try:
+            plot = dsn_plot(Dissection(f), args.stream, args.direction, relative=not args.absolute)
+        except PlotError as e:
+            raise CommandError(ExitCode.UNUSABLE, f"{args.read}: {e}") from None
+    if table:
+        from mptcpspec.plot.table import write_csv
+
+        if out in (None, "-"):
+            write_csv(plot, sys.stdout)
+        else:
+            with open(out, "w", encoding="utf-8", newline="") as fh:
+                write_csv(plot, fh)
+    elif suffix == "html":
+        from mptcpspec.plot.page import write_page
+
+        write_page(plot, out)
+    else:
+        from mptcpspec.plot.image import draw, show
+
+        try:
+            if out:
+                draw(plot, out, args.size)
+            else:
+                show(plot, args.size)
+        except PlotError as e:
+            raise CommandError(ExitCode.USAGE, str(e)) from None
+    return report_read(args.read, plot.read)
+
+
+def add_parser(sub: Subcommands) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="graphs of an MPTCP connection: images, an interactive page, or the series as CSV",
+        description="Draw one MPTCP connection of a capture. Kinds: "
+        + "; ".join(f"{k}: {v}" for k, v in KINDS.items())
+        + ". The output's suffix picks the form: .png, .svg, .pdf (images, needs mptcpspec[plot]), "
+        ".html (a page that works offline: zoom, pan, a hover naming the frame), .csv (the series, each point "
+        "with its frame). Without -o, a window where a display is.",
+    )
+    p.add_argument("kind", choices=tuple(KINDS), help="what to draw")
+    p.add_argument("-r", "--read", required=True, metavar="FILE", help="pcap or pcapng file (or gzip/zstd/lz4 of one)")
+    p.add_argument("-o", "--output", metavar="OUT", help="the file to write: .png, .svg, .pdf, .html or .csv")
+    p.add_argument("--stream", type=int, default=0, metavar="N", help="the MPTCP connection (mptcp.stream; default 0)")
+    p.add_argument(
+        "--direction",
+        choices=("client", "server"),
+        default="client",
+        help="whose data to draw: the client's (the side of the first SYN; default) or the server's",
+    )
+    p.add_argument(
+        "--absolute", action="store_true", help="64-bit data sequence numbers, not relative to the sender's IDSN"
+    )
+    p.add_argument("--csv", action="store_true", help="write the series as CSV (to -o, or standard output)")
+    p.add_argument("--size", type=_size, default=(12.0, 7.0), metavar="WxH", help="image size in inches (12x7)")
+    p.set_defaults(func=cmd_plot)

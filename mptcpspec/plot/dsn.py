@@ -1,0 +1,230 @@
+"""``plot dsn``: the time-sequence graph of one direction of an MPTCP connection, at the data level.
+
+Each data segment is a vertical bar from its data sequence number to the end of its payload, at its
+time, in its subflow's colour; data sent again is drawn apart: a reinjection (the data was mapped
+on another subflow first, RFC 8684 §3.3.6) and a retransmission on the same subflow (TCP's, as
+``tcp.analysis.retransmission``).  The peer's DATA_ACK is a step line, and its receive window's
+right edge (DATA_ACK + the window, RFC 8684 §3.3.4: the window is shared by the subflows and
+relative to the DATA_ACK) a second one.  Events of the connection are markers: MP_JOIN,
+ADD_ADDR, REMOVE_ADDR, MP_PRIO, MP_FAIL, MP_FASTCLOSE, MP_TCPRST, DATA_FIN, a subflow's FIN and
+RST, the fallback to TCP.  Data the peer acknowledged that the capture never showed is a shaded
+band (a gap: the capture missed it).
+
+Sequence numbers are relative to the sender's initial data sequence number (``mptcp.dsn``), as
+Wireshark shows them; with ``relative=False`` they are the 64-bit DSNs themselves.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+
+from mptcpspec.analysis import PacketInfo
+from mptcpspec.capture.packets import TcpFlags
+from mptcpspec.codec.options import (
+    AddAddr,
+    AddAddrV0,
+    Dss,
+    DssFlags,
+    MpFail,
+    MpFastclose,
+    MpJoinSyn,
+    MpPrio,
+    MpTcpRst,
+    RemoveAddr,
+)
+from mptcpspec.dissect.pipeline import Dissection
+from mptcpspec.plot.model import Plot, SeriesBuilder, Style
+from mptcpspec.plot.select import CLIENT, ConnectionFrames, PlotError, seconds
+
+__all__ = ["MARKERS", "dsn_plot"]
+
+#: option class -> the marker it makes
+_OPTION_MARKERS: dict[type, str] = {
+    MpJoinSyn: "MP_JOIN",
+    AddAddr: "ADD_ADDR",
+    AddAddrV0: "ADD_ADDR",
+    RemoveAddr: "REMOVE_ADDR",
+    MpPrio: "MP_PRIO",
+    MpFail: "MP_FAIL",
+    MpFastclose: "MP_FASTCLOSE",
+    MpTcpRst: "MP_TCPRST",
+}
+#: every marker this plot may show, in the legend's order
+MARKERS = (
+    "MP_JOIN",
+    "ADD_ADDR",
+    "REMOVE_ADDR",
+    "MP_PRIO",
+    "MP_FAIL",
+    "MP_FASTCLOSE",
+    "MP_TCPRST",
+    "DATA_FIN",
+    "FIN",
+    "RST",
+    "fallback",
+)
+_FIN, _RST, _SYN = int(TcpFlags.FIN), int(TcpFlags.RST), int(TcpFlags.SYN)
+
+
+class _Covered:
+    """The data-level ranges seen, merged: [lo, hi) pairs in order."""
+
+    __slots__ = ("los", "his")
+
+    def __init__(self) -> None:
+        self.los: list[int] = []
+        self.his: list[int] = []
+
+    def add(self, lo: int, hi: int) -> None:
+        los, his = self.los, self.his
+        if los and his[-1] >= lo and los[-1] <= lo:  # the common case: at or inside the last range
+            if hi > his[-1]:
+                his[-1] = hi
+            return
+        i = bisect_left(his, lo)  # the first range that ends at or after lo
+        j = i
+        while j < len(los) and los[j] <= hi:
+            lo = min(lo, los[j])
+            hi = max(hi, his[j])
+            j += 1
+        los[i:j] = [lo]
+        his[i:j] = [hi]
+
+    def holes(self, upto: int) -> list[tuple[int, int]]:
+        """The ranges below ``upto`` not seen, from the first range seen on."""
+        out = []
+        for k in range(1, len(self.los)):
+            lo, hi = self.his[k - 1], self.los[k]
+            if lo >= upto:
+                break
+            out.append((lo, min(hi, upto)))
+        if self.his and self.his[-1] < upto:
+            out.append((self.his[-1], upto))
+        return out
+
+
+def dsn_plot(dissection: Dissection, stream: int = 0, direction: str = CLIENT, relative: bool = True) -> Plot:
+    """The ``dsn`` plot of MPTCP connection ``stream``: the data ``direction`` ("client" or
+    "server") sent, and its peer's DATA_ACKs and window."""
+    frames = ConnectionFrames(dissection, stream, direction)
+    bars: dict[tuple[int, str], SeriesBuilder] = {}
+    ack = SeriesBuilder("DATA_ACK", Style.STEPS, role="data_ack")
+    edge = SeriesBuilder("receive window", Style.STEPS, role="window")
+    markers = SeriesBuilder("events", Style.MARKERS, role="markers")
+    covered = _Covered()
+    base: int | None = None  # relative=False, or keys unknown: the 64-bit DSN the plot starts from
+    top = 0.0  # the highest data sequence number drawn so far (where markers sit)
+    last_t = 0.0
+    fins: set[int] = set()  # the DATA_FINs marked already (a DATA_FIN sent again is not marked again)
+    for info, mine in frames:
+        t = last_t = seconds(info)
+        pkt = info.packet
+        if pkt is None:
+            continue
+        flags = int(pkt.flags)
+        if mine and pkt.payload_len:
+            dsn = _dsn(info, relative)
+            if dsn is not None:
+                if not relative or info.payload_dsn is None:
+                    if base is None:
+                        base = dsn if relative else 0
+                    dsn -= base
+                end = dsn + pkt.payload_len
+                role = _role(info)
+                sf = info.subflow
+                group = sf.index if sf is not None else -1
+                b = bars.get((group, role))
+                if b is None:
+                    b = bars[(group, role)] = SeriesBuilder(_bar_name(group, role), Style.BARS, group, role)
+                b.add(t, dsn, info.number, end)
+                covered.add(dsn, end)
+                if end > top:
+                    top = end
+        if not mine:
+            for dss in info.dss:
+                a = dss.ack if relative else dss.ack64
+                if a is None:
+                    continue
+                if not relative and base is None:
+                    base = 0
+                ack.add(t, a, info.number)
+                tcp = info.tcp
+                if tcp is not None and not flags & _SYN:
+                    edge.add(t, a + tcp.window_size, info.number)
+        if mine and info.dss:
+            for o, dss in zip((o for o in info.mptcp if type(o) is Dss), info.dss):
+                if not o.flags & DssFlags.DATA_FIN or o.data_level_length is None:
+                    continue
+                at = dss.dsn if relative and dss.dsn is not None else dss.dsn64
+                if at is None:
+                    continue
+                if not relative or dss.dsn is None:
+                    at -= base or 0
+                fin = at + max(o.data_level_length, 1) - 1  # the DATA_FIN's own octet (RFC 8684 §3.3.3)
+                covered.add(fin, fin + 1)
+                if fin not in fins:
+                    fins.add(fin)
+                    markers.add(t, fin, info.number, label="DATA_FIN")
+        for label in _markers(info):
+            markers.add(t, top, info.number, label=label)
+    conn = frames.need()
+    shade = SeriesBuilder("not captured", Style.BANDS, role="gap")
+    if len(ack):
+        upto = int(max(ack.y))
+        for lo, hi in covered.holes(upto):
+            k = next((i for i, a in enumerate(ack.y) if a > lo), None)
+            t0 = ack.t[k] if k is not None else ack.t[-1]
+            shade.add(t0, lo, 0, hi)
+            shade.extra.append(last_t)
+    order = {"new": 0, "retransmission": 1, "reinjection": 2}
+    series = [b.build() for _, b in sorted(bars.items(), key=lambda kv: (order[kv[0][1]], kv[0][0]))]
+    series += [s.build() for s in (ack, edge, shade, markers) if len(s)]
+    read = frames.outcome(sum(len(s) for s in series))
+    if not any(s.style == Style.BARS for s in series):
+        raise PlotError(f"MPTCP connection {stream}: no data from the {direction} with a data sequence number")
+    sender = "client" if direction == CLIENT else "server"
+    return Plot(
+        "dsn",
+        f"MPTCP connection {conn.stream}: data from the {sender}",
+        "time (s)",
+        "data sequence number" + (" (relative)" if relative else ""),
+        tuple(series),
+        frames.legends(),
+        read,
+    )
+
+
+def _dsn(info: PacketInfo, relative: bool) -> int | None:
+    if relative and info.payload_dsn is not None:
+        return info.payload_dsn
+    return info.payload_dsn64
+
+
+def _role(info: PacketInfo) -> str:
+    if info.reinjection_of:
+        return "reinjection"
+    tcp = info.tcp
+    if tcp is not None and tcp.retransmission:
+        return "retransmission"
+    return "new"
+
+
+def _bar_name(group: int, role: str) -> str:
+    return f"subflow {group}" if role == "new" else f"subflow {group} {role}"
+
+
+def _markers(info: PacketInfo) -> list[str]:
+    out = []
+    for o in info.mptcp:
+        label = _OPTION_MARKERS.get(type(o))
+        if label is not None:
+            out.append(label)
+    flags = int(info.packet.flags) if info.packet is not None else 0
+    if flags & _FIN:
+        out.append("FIN")
+    if flags & _RST:
+        out.append("RST")
+    for e in info.experts:
+        if e.key == "mptcp.fallback":
+            out.append("fallback")
+    return out
