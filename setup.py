@@ -1,4 +1,5 @@
-"""The compiled hot path (mptcpspec/dissect/native.pyx), built where a C compiler exists.
+"""The compiled hot path (mptcpspec/dissect/native.pyx) and dissect -j's compiled first pass
+(mptcpspec/dissect/firstpass.pyx), built where a C compiler exists.
 
 Everything else is configured in pyproject.toml.  Without a compiler, without Cython, or with
 MPTCPSPEC_PURE=1 at install time, the package installs without the extension: the dissector then
@@ -15,6 +16,7 @@ from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 SOURCE = "mptcpspec/dissect/native.pyx"
+FIRST_PASS = "mptcpspec/dissect/firstpass.pyx"  # dissect -j's first pass
 PURE_NOTE = "mptcpspec: installing the pure-Python package, without the compiled hot path"
 
 
@@ -72,10 +74,13 @@ def _extensions() -> list[Extension]:
     except ImportError:
         WHY_NOT = "Cython is not installed"
         return []
-    ext = Extension("mptcpspec.dissect.native", [SOURCE], extra_compile_args=["-O2"])
+    exts = [
+        Extension("mptcpspec.dissect.native", [SOURCE], extra_compile_args=["-O2"]),
+        Extension("mptcpspec.dissect.firstpass", [FIRST_PASS], extra_compile_args=["-O2"]),
+    ]
     return list(
         cythonize(
-            [ext],
+            exts,
             compiler_directives={
                 "language_level": 3,
                 "boundscheck": False,

@@ -5,6 +5,9 @@ that every frame's neighbours are another connection's); each is dissected by on
 two and three workers, with several field sets (the benchmark's 15, the frame and stream times, the
 TCP analysis, the MPTCP options, and every field at once), and the outputs and read outcomes are
 compared.  The merged captures must really be shared (the first pass says why not, where not).
+Where the compiled hot path was built, the tests that take ``mode`` run on both builds' ways: the
+compiled first pass, workers on the compiled engine told to take only their share, the compiled
+merge; and the pure-Python ones (as ``MPTCPSPEC_PURE=1`` runs them).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from mptcpspec.capture.pcap import CaptureReader, Frame
 from mptcpspec.capture.stream import open_input
 from mptcpspec.capture.writer import CaptureWriter
 from mptcpspec.cli import main
-from mptcpspec.dissect import parallel
+from mptcpspec.dissect import hotpath, parallel, planner, reading
 from mptcpspec.dissect.fields import FIELDS
 from mptcpspec.dissect.filters import compile_filter
 from mptcpspec.dissect.hotpath import MODE
@@ -59,8 +62,19 @@ FIELD_SETS = {
     "options": OPTIONS,
     "all": list(FIELDS),
 }
+MODES = ("compiled", "pure") if MODE == "compiled" else ("pure",)
 #: captures merged with each other one: their ports are their own
 PARTNERS = (DATA / "v4-tfo.pcap", DATA / "v4-checksum.pcap", DATA / "v4-fastclose.pcap")
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The build's way ("compiled") or the pure-Python way, here and in the workers forked from here."""
+    if request.param == "pure":
+        for module, name in ((parallel, "fields_engine"), (reading, "fields_engine"), (parallel, "firstpass_module")):
+            monkeypatch.setattr(module, name, lambda *args: None)
+        monkeypatch.setattr(planner, "firstpass_module", lambda: None)
+    return str(request.param)
 
 
 def single(path: Path, fields: list[str], *, options=None, filter_text=None) -> tuple[str, ReadOutcome]:
@@ -127,7 +141,8 @@ def assert_same(path: Path, fields: list[str], jobs: int, **kw) -> ReadOutcome |
         assert text == "" or text.count("\n") == 1  # nothing but the header
         return None
     args = {k: v for k, v in kw.items() if k != "sparing"}
-    key = (path, path.stat().st_mtime_ns, tuple(fields), repr(sorted(args.items())))
+    compiled = reading.fields_engine is hotpath.fields_engine
+    key = (path, path.stat().st_mtime_ns, tuple(fields), repr(sorted(args.items())), compiled)
     if key not in _SINGLE:
         _SINGLE.clear()  # one capture at a time
         _SINGLE[key] = single(path, fields, **args)
@@ -152,7 +167,7 @@ def test_every_capture_alone(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", EVERY, ids=name)
-def test_every_capture_merged_with_others(path: Path, tmp_path: Path) -> None:
+def test_every_capture_merged_with_others(path: Path, tmp_path: Path, mode: str) -> None:
     """Merged with two others: shared, and the rows are one process's.  The field sets that take
     each way through the dissector: the compiled path where built (bench), the Python path without
     the TCP analysis (options) and with it (all: the times and the TCP analysis among them)."""
@@ -168,7 +183,7 @@ def test_every_capture_merged_with_others(path: Path, tmp_path: Path) -> None:
             assert result is not None, plan.why
 
 
-def test_many_connections(tmp_path: Path) -> None:
+def test_many_connections(tmp_path: Path, mode: str) -> None:
     """Every committed kernel capture in one: many connections, two and three subflows each."""
     merged = merge([*CAPTURES, *STRAYS[1:]], tmp_path / "many.pcapng", step_ns=250_000)
     plan = plan_shares(str(merged), 3)
@@ -181,7 +196,7 @@ def test_many_connections(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("snap", [54, 60, 68, 80, 96, 120])
-def test_cut_by_the_snapshot_length(snap: int, tmp_path: Path) -> None:
+def test_cut_by_the_snapshot_length(snap: int, tmp_path: Path, mode: str) -> None:
     merged = merge([*CAPTURES, *STRAYS[1:]], tmp_path / "cut.pcapng", step_ns=250_000, snap=snap)
     plan = plan_shares(str(merged), 2)
     for fields in ("bench", "all"):
@@ -209,6 +224,35 @@ def test_the_shares_are_balanced(tmp_path: Path) -> None:
     assert [plan.owner.count(w) for w in range(plan.shares)] == list(plan.loads)
 
 
+@pytest.mark.skipif(MODE != "compiled", reason="the compiled hot path is not built")
+def test_the_compiled_engine_takes_only_its_share(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker of a compiled build: its engine analyses the frames of its share only (no frame of
+    another share reaches the Python pipeline or makes a row), and its rows are one process's rows of
+    those frames."""
+    merged = merge([*CAPTURES, *STRAYS[1:]], tmp_path / "many.pcapng", step_ns=250_000)
+    plan = plan_shares(str(merged), 3)
+    rows = single(merged, BENCH_FIELDS)[0].splitlines(keepends=True)
+    assert plan.shares == 3 and len(rows) == plan.frames
+    real = ShareDissection.feed_frame
+
+    def feed(self, number, frame):
+        assert self.mine[number - 1], f"frame {number} is another share's"
+        return real(self, number, frame)
+
+    monkeypatch.setattr(ShareDissection, "feed_frame", feed)
+    for share in range(plan.shares):
+        out = io.StringIO()
+        writer = FieldsWriter(out, BENCH_FIELDS)
+        d = ShareDissection(str(merged), plan, share, tcp_analysis=False)
+        engine = hotpath.fields_engine(d, writer)
+        assert engine is not None
+        engine.only(d.mine, d.skip)  # type: ignore[attr-defined]
+        engine.run()
+        writer.flush()
+        d.finish()
+        assert out.getvalue() == "".join(row for row, w in zip(rows, plan.owner) if w == share)
+
+
 # --------------------------------------------------------------------------- settings and filters
 
 
@@ -223,7 +267,7 @@ def test_the_shares_are_balanced(tmp_path: Path) -> None:
     ],
     ids=str,
 )
-def test_fields_settings(options, tmp_path: Path) -> None:
+def test_fields_settings(options, tmp_path: Path, mode: str) -> None:
     merged = merge([*CAPTURES[:4]], tmp_path / "m.pcapng")
     assert assert_same(merged, OPTIONS, 2, options=options) is not None
 
@@ -237,7 +281,7 @@ def test_rows_that_hold_newlines_are_left_to_one_process(tmp_path: Path) -> None
     "filter_text",
     ["tcp.len > 0", "mptcp.stream == 1", "tcp.analysis.retransmission or mptcp.expert", "not tcp", "frame.number < 0"],
 )
-def test_display_filters(filter_text: str, tmp_path: Path) -> None:
+def test_display_filters(filter_text: str, tmp_path: Path, mode: str) -> None:
     merged = merge([*CAPTURES[:5]], tmp_path / "m.pcapng")
     fields = [*TIMES[:4], *TIMES[5:], *TCP_ANALYSIS[2:6]]  # not frame.time_delta_displayed
     assert assert_same(merged, fields, 2, filter_text=filter_text) is not None
@@ -252,14 +296,14 @@ def test_the_last_frame_shown_needs_one_process(tmp_path: Path) -> None:
 
 def test_what_one_process_reads_faster(tmp_path: Path) -> None:
     """Small files, and a capture whose largest share would hold most frames, are left to one
-    process; so are runs the compiled hot path takes, where it was built."""
+    process; runs the compiled hot path takes, where it was built, are shared like the others."""
     small = merge([*CAPTURES, *STRAYS[1:]], tmp_path / "many.pcapng", step_ns=250_000)
     assert small.stat().st_size < parallel.MIN_SIZE
     assert shared(small, TCP_ANALYSIS, 2, sparing=True)[1] is None
     assert shared(small, TCP_ANALYSIS, 2)[1] is not None
     big = big_capture(tmp_path)
     assert assert_same(big, TCP_ANALYSIS, 2, sparing=True) is not None  # the Python path: shared
-    assert (shared(big, BENCH_FIELDS, 2, sparing=True)[1] is None) == (MODE == "compiled")
+    assert assert_same(big, BENCH_FIELDS, 2, sparing=True) is not None  # the compiled path, where built
     # one connection again and again (its ports and keys each time), and a small one
     lopsided = merge(
         [*[DATA / "v4-two-subflows.pcap"] * 14, DATA / "v4-tfo.pcap"], tmp_path / "l.pcapng", step_ns=10**11
@@ -274,7 +318,7 @@ def test_what_one_process_reads_faster(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- damage and failures
 
 
-def test_damaged_captures(tmp_path: Path) -> None:
+def test_damaged_captures(tmp_path: Path, mode: str) -> None:
     merged = merge([*CAPTURES[:6]], tmp_path / "m.pcapng")
     whole = merged.read_bytes()
     for cut in (len(whole) // 3, len(whole) // 2 + 7, len(whole) - 5):
@@ -302,7 +346,7 @@ def test_not_a_capture_raises_as_one_process_does(tmp_path: Path) -> None:
         shared(junk, ["frame.number"], 2)
 
 
-def test_a_worker_checks_the_first_pass(tmp_path: Path) -> None:
+def test_a_worker_checks_the_first_pass(tmp_path: Path, mode: str) -> None:
     """A stream numbered otherwise than the first pass said drops the run (ShareMismatch)."""
     merged = merge([*CAPTURES[:4]], tmp_path / "m.pcapng")
     plan = plan_shares(str(merged), 2)
@@ -355,8 +399,8 @@ def test_the_command(tmp_path: Path) -> None:
     for jobs in ("2", "3", "0", "auto"):
         r = run("-r", str(path), "-T", "fields", *e, "-E", "header=y", "-j", jobs, env=env)
         assert (r.returncode, r.stdout, r.stderr) == (0, one.stdout, b"")
-    r = run("-r", str(path), "-T", "fields", *e, "-j", "2")  # the compiled path, where built: one process
-    assert r.returncode == 0 and r.stdout == one.stdout.split(b"\n", 1)[1]
+    r = run("-r", str(path), "-T", "fields", *e, "-j", "2")  # the compiled path's workers, where built
+    assert (r.returncode, r.stdout, r.stderr) == (0, one.stdout.split(b"\n", 1)[1], b"")
 
 
 def test_the_command_runs_the_workers(tmp_path: Path, capsysbinary, monkeypatch) -> None:
