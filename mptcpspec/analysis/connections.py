@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from mptcpspec.analysis.addresses import Addresses
 from mptcpspec.analysis.clock import FrameClock
@@ -61,6 +60,7 @@ from mptcpspec.codec.options import (
 from mptcpspec.codec.runtime import fast_constructor
 from mptcpspec.errors import DecodeError
 from mptcpspec.fsm.observer import Observer
+from mptcpspec.records import dataclass
 
 __all__ = ["Analyzer", "HotParts", "SubflowTable", "OptionAreas"]
 

@@ -16,11 +16,11 @@ says so.  Sequence numbers are compared modulo 2**32 (RFC 9293 §3.4).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import IntFlag
 
 from mptcpspec.capture.packets import Packet, TcpFlags
 from mptcpspec.codec.runtime import fast_constructor
+from mptcpspec.records import dataclass
 
 __all__ = ["Flow", "Stream", "TcpAnalysis", "TcpAnalyzer", "TcpFlag", "TcpExpert"]
 
