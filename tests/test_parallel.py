@@ -362,6 +362,19 @@ def test_a_worker_checks_the_first_pass(tmp_path: Path, mode: str) -> None:
         d = ShareDissection(str(merged), plan, share)
         dissect_capture(d, writer=FieldsWriter(io.StringIO(), ["tcp.stream"]))
         d.finish()
+    if mode == "compiled":  # the engine of a worker, told which frames are its own
+        with pytest.raises(ShareMismatch):
+            d = ShareDissection(str(merged), wrong, plan.owner[frame - 1], tcp_analysis=False)
+            engine = hotpath.fields_engine(d, FieldsWriter(io.StringIO(), ["tcp.stream"]))
+            assert engine is not None
+            engine.only(d.mine, d.skip)  # type: ignore[attr-defined]
+            engine.run()
+            d.finish()
+        d = ShareDissection(str(merged), plan, 0, tcp_analysis=False)
+        engine = hotpath.fields_engine(d, FieldsWriter(io.StringIO(), ["tcp.stream"]))
+        assert engine is not None
+        with pytest.raises(ShareMismatch, match="not of this share"):
+            engine.run()  # not told: a frame of another share reaches the share's pipeline
 
 
 def test_a_failing_worker_leaves_the_capture_to_one_process(tmp_path: Path, monkeypatch) -> None:

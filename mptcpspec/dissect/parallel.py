@@ -139,7 +139,10 @@ class ShareDissection(Dissection):
                     tick(frame[0])
 
     def feed_frame(self, number: int, frame: Frame) -> PacketInfo:
-        """As Dissection's, for a frame of the share (the others go to :meth:`skip`)."""
+        """As Dissection's, for a frame of the share (the others go to :meth:`skip`; a run that feeds
+        one here, as an engine not told which are its own would, raises :class:`ShareMismatch`)."""
+        if number > self.plan.frames or not self.mine[number - 1]:
+            raise ShareMismatch(f"frame {number} is not of this share: it is to be skipped")
         info = super().feed_frame(number, frame)
         t = info.tcp_stream
         if t is not None and t > self.tcp_hi:
