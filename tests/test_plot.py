@@ -24,11 +24,25 @@ from mptcpspec.plot.dsn import dsn_plot
 from mptcpspec.plot.image import COLORS
 from mptcpspec.plot.model import Style
 from mptcpspec.plot.table import COLUMNS, write_csv
-from tests.conftest import ROOT, in_ci, unavailable
+from tests.conftest import ROOT, in_ci, need_tshark, unavailable
 
 DATA = ROOT / "tests" / "data"
 CAPTURES = sorted(DATA.glob("*.pcap"))
-FIELDS = ["frame.number", "tcp.stream", "tcp.len", "mptcp.dsn", "mptcp.ack", "tcp.window_size"]
+FIELDS = [
+    "frame.number",
+    "frame.time_relative",
+    "tcp.stream",
+    "tcp.len",
+    "tcp.seq",
+    "tcp.ack",
+    "mptcp.dsn",
+    "mptcp.ack",
+    "tcp.window_size",
+    "tcp.analysis.ack_rtt",
+    "tcp.analysis.bytes_in_flight",
+    "mptcp.reinjection_of",
+]
+KINDS = ("dsn", "subflow", "tput", "rtt", "flight", "reinject")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -45,9 +59,9 @@ def fields(path: Path) -> dict[int, dict[str, str]]:
     return rows
 
 
-def table(path: Path, direction: str) -> list[dict[str, str]] | None:
-    out = cli("plot", "dsn", "-r", str(path), "--direction", direction, "--csv")
-    if out.returncode == 3 and "no data from the" in out.stderr:
+def table(path: Path, direction: str, kind: str = "dsn", *more: str) -> list[dict[str, str]] | None:
+    out = cli("plot", kind, "-r", str(path), "--direction", direction, "--csv", *more)
+    if out.returncode == 3 and ("no data from the" in out.stderr or "nothing to draw" in out.stderr):
         return None
     assert out.returncode == 0, out.stderr
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
@@ -232,3 +246,152 @@ def test_csv_to_a_file_and_usage_errors(tmp_path: Path) -> None:
     assert r.returncode == 2 and "give -o FILE" in r.stderr
     r = cli("plot", "dsn", "-r", str(tmp_path / "none.pcap"), "-o", str(tmp_path / "x.png"))
     assert r.returncode == 3 and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("path", [DATA / "v4-loss.pcap", DATA / "v4-reinjection.pcap"], ids=lambda p: p.stem)
+def test_subflow_points_are_their_frames_fields(path: Path) -> None:
+    """subflow: each bar its frame's tcp.seq to tcp.seq + tcp.len, each ACK point tcp.ack, each
+    window point tcp.ack + tcp.window_size; retransmissions where the TCP analysis says so."""
+    frames = fields(path)
+    for stream in ("0", "1"):
+        for direction in ("client", "server"):
+            rows = table(path, direction, "subflow", "--tcp-stream", stream)
+            if rows is None:
+                continue
+            for r in rows:
+                f = frames[int(r["frame"])]
+                assert f["tcp.stream"] == stream
+                if r["style"] == "bars" and r["role"] != "sack":
+                    assert (_int(r["value"]), _int(r["value2"])) == (
+                        int(f["tcp.seq"]),
+                        int(f["tcp.seq"]) + int(f["tcp.len"]),
+                    ), r
+                elif r["role"] == "ack":
+                    assert _int(r["value"]) == int(f["tcp.ack"]), r
+                elif r["role"] == "window":
+                    assert _int(r["value"]) == int(f["tcp.ack"]) + int(f["tcp.window_size"]), r
+
+
+def test_sack_blocks_are_tsharks(tmp_path: Path) -> None:
+    """subflow's SACK bars: the blocks tshark 4.0 shows (tcp.options.sack_le, sack_re, relative)."""
+    tshark = need_tshark()
+    path = DATA / "v4-loss.pcap"
+    out = subprocess.run(
+        [
+            tshark,
+            "-r",
+            str(path),
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+            "-e",
+            "tcp.stream",
+            "-e",
+            "tcp.options.sack_le",
+            "-e",
+            "tcp.options.sack_re",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    want = set()
+    for line in out.splitlines():
+        n, stream, le, re_ = line.split("\t")
+        if le:
+            want |= {(int(n), stream, int(a), int(b)) for a, b in zip(le.split(","), re_.split(","))}
+    got = set()
+    for stream in ("0", "1"):
+        for direction in ("client", "server"):
+            for r in table(path, direction, "subflow", "--tcp-stream", stream) or []:
+                if r["role"] == "sack":
+                    got.add((int(r["frame"]), stream, _int(r["value"]), _int(r["value2"])))
+    assert want and got == want
+
+
+def test_tput_sums_the_segments(tmp_path: Path) -> None:
+    """tput: each subflow's octets in an interval are the tcp.len of its data frames there (the
+    frames the dsn plot draws); the stack's layers sit on each other."""
+    path = DATA / "v4-reinjection.pcap"
+    frames = fields(path)
+    bars = table(path, "client") or []
+    step = 0.001
+    rows = table(path, "client", "tput", "--interval", str(step)) or []
+    t0 = min(float(r["time"]) for r in rows)
+    want: dict[tuple[str, int], int] = {}
+    for r in bars:
+        if r["style"] == "bars":
+            f = frames[int(r["frame"])]
+            b = int((float(f["frame.time_relative"]) - t0) / step + 1e-9)
+            want[(r["subflow"], b)] = want.get((r["subflow"], b), 0) + int(f["tcp.len"])
+    got: dict[tuple[str, int], int] = {}
+    for r in rows:
+        if r["role"] == "throughput":
+            octets = (float(r["value"]) - float(r["value2"])) * step / 8
+            if round(octets):
+                got[(r["subflow"], round((float(r["time"]) - t0) / step))] = round(octets)
+    assert got == want
+
+
+def test_rtt_flight_reinject_points_are_their_frames_fields() -> None:
+    path = DATA / "v4-reinjection.pcap"
+    frames = fields(path)
+    rtt = table(path, "client", "rtt") or []
+    assert {r["role"] for r in rtt} == {"rtt_ack", "rtt_ts", "data_ack_latency"}
+    for r in rtt:
+        f = frames[int(r["frame"])]
+        if r["role"] == "rtt_ack":
+            assert float(r["value"]) == pytest.approx(float(f["tcp.analysis.ack_rtt"]) * 1e3, abs=1e-6)
+        elif r["role"] == "data_ack_latency":
+            assert f["mptcp.ack"] != ""
+    flight = table(path, "client", "flight") or []
+    for r in flight:
+        f = frames[int(r["frame"])]
+        if r["style"] == "points":
+            assert _int(r["value"]) == int(f["tcp.analysis.bytes_in_flight"]), r
+        elif r["role"] == "window":
+            assert _int(r["value"]) == int(f["tcp.window_size"]), r
+    reinjected = [f for f in frames.values() if f["mptcp.reinjection_of"]]
+    rows = table(path, "client", "reinject") or []
+    assert {int(r["frame"]) for r in rows} == {int(f["frame.number"]) for f in reinjected}
+    finals: dict[str, int] = {}
+    for r in rows:
+        finals[r["series"]] = _int(r["value"])
+    assert sum(finals.values()) == sum(int(f["tcp.len"]) for f in reinjected)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_draws_every_capture(kind: str, tmp_path: Path) -> None:
+    """Each kind as a PNG (of the size asked for) for every capture that has what it draws."""
+    pytest.importorskip("matplotlib") if not in_ci() else None
+    import matplotlib.image
+
+    from mptcpspec.plot.delay import rtt_plot
+    from mptcpspec.plot.image import draw
+    from mptcpspec.plot.rates import flight_plot, reinject_plot, tput_plot
+    from mptcpspec.plot.select import PlotError
+    from mptcpspec.plot.subflow import subflow_plot
+
+    make = {"dsn": dsn_plot, "subflow": subflow_plot, "tput": tput_plot, "rtt": rtt_plot}
+    make |= {"flight": flight_plot, "reinject": reinject_plot}
+    drawn = 0
+    for path in CAPTURES:
+        try:
+            plot = make[kind](Dissection(path))
+        except PlotError:
+            continue
+        out = draw(plot, tmp_path / f"{path.stem}.png", (6.0, 4.0))
+        assert matplotlib.image.imread(out).shape[:2] == (400, 600)
+        drawn += 1
+    assert drawn >= (1 if kind == "reinject" else 8), drawn
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_as_a_page(kind: str, tmp_path: Path) -> None:
+    """Each kind's page loads offline in the browser and draws all its series' points."""
+    page = tmp_path / f"{kind}.html"
+    r = cli("plot", kind, "-r", str(DATA / "v4-reinjection.pcap"), "-o", str(page))
+    assert r.returncode == 0, r.stderr
+    dom = _browse(page, "--dump-dom").stdout
+    assert int(dom.split('data-drawn="')[1].split('"')[0]) > 0

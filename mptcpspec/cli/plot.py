@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from mptcpspec.cli.common import CommandError, Subcommands, open_capture, report_read
 from mptcpspec.cli.exitcode import ExitCode
+
+if TYPE_CHECKING:
+    from mptcpspec.capture.stream import Input
+    from mptcpspec.plot.model import Plot
 
 __all__ = ["KINDS", "add_parser", "cmd_plot"]
 
 #: plot kind -> what it shows (``plot --help``)
 KINDS = {
     "dsn": "data-level time-sequence graph: segments by subflow, DATA_ACK, window, reinjections, events",
+    "subflow": "one TCP stream's time-sequence graph (--tcp-stream): segments, ACK, window, SACK, retransmissions",
+    "tput": "throughput per subflow (stacked) and the connection's goodput (--interval, --average)",
+    "rtt": "round-trip times per subflow (ACKs, timestamps) and the DATA_ACK latency",
+    "flight": "octets in flight: the connection's against the peer's window, and each subflow's",
+    "reinject": "reinjected octets over time, by the subflow they left and the one that sent them again",
 }
 
 
@@ -26,9 +36,51 @@ def _size(text: str) -> tuple[float, float]:
     return w, h
 
 
-def cmd_plot(args: argparse.Namespace) -> int:
+def _make(f: Input, args: argparse.Namespace) -> Plot:
     from mptcpspec.dissect.pipeline import Dissection
-    from mptcpspec.plot.dsn import dsn_plot
+
+    d = Dissection(f)
+    kind = args.kind
+    if kind == "dsn":
+        from mptcpspec.plot.dsn import dsn_plot
+
+        return dsn_plot(d, args.stream, args.direction, relative=not args.absolute)
+    if kind == "subflow":
+        from mptcpspec.plot.subflow import subflow_plot
+
+        return subflow_plot(d, args.tcp_stream, args.direction)
+    if kind == "rtt":
+        from mptcpspec.plot.delay import rtt_plot
+
+        return rtt_plot(d, args.stream, args.direction)
+    from mptcpspec.plot.rates import flight_plot, reinject_plot, tput_plot
+
+    if kind == "tput":
+        return tput_plot(d, args.stream, args.direction, args.interval, args.average)
+    return (
+        flight_plot(d, args.stream, args.direction)
+        if kind == "flight"
+        else reinject_plot(d, args.stream, args.direction)
+    )
+
+
+def _positive(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = 0.0
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of seconds above 0")
+    return v
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of intervals, 1 or more")
+    return int(text)
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
     from mptcpspec.plot.select import PlotError
 
     out = args.output
@@ -40,7 +92,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         )
     with open_capture(args.read) as f:
         try:
-            plot = dsn_plot(Dissection(f), args.stream, args.direction, relative=not args.absolute)
+            plot = _make(f, args)
         except PlotError as e:
             raise CommandError(ExitCode.UNUSABLE, f"{args.read}: {e}") from None
     if table:
@@ -83,13 +135,23 @@ def add_parser(sub: Subcommands) -> None:
     p.add_argument("-o", "--output", metavar="OUT", help="the file to write: .png, .svg, .pdf, .html or .csv")
     p.add_argument("--stream", type=int, default=0, metavar="N", help="the MPTCP connection (mptcp.stream; default 0)")
     p.add_argument(
+        "--tcp-stream", type=int, default=0, metavar="N", help="subflow: the TCP stream (tcp.stream; default 0)"
+    )
+    p.add_argument(
         "--direction",
         choices=("client", "server"),
         default="client",
-        help="whose data to draw: the client's (the side of the first SYN; default) or the server's",
+        help="whose data to draw: the client's (the side of the first SYN; for subflow: the stream's initiator; "
+        "default) or the server's",
     )
     p.add_argument(
         "--absolute", action="store_true", help="64-bit data sequence numbers, not relative to the sender's IDSN"
+    )
+    p.add_argument(
+        "--interval", type=_positive, metavar="S", help="tput: the interval in seconds (default: the duration / 100)"
+    )
+    p.add_argument(
+        "--average", type=_count, default=1, metavar="N", help="tput: the goodput's moving average, in intervals (1)"
     )
     p.add_argument("--csv", action="store_true", help="write the series as CSV (to -o, or standard output)")
     p.add_argument("--size", type=_size, default=(12.0, 7.0), metavar="WxH", help="image size in inches (12x7)")

@@ -27,7 +27,17 @@ COLORS = (
     "#17becf",
     "#d62728",
 )
-_ROLE_COLORS = {"data_ack": "#000000", "window": "#888888", "gap": "#f4cccc", "markers": "#444444"}
+_ROLE_COLORS = {
+    "data_ack": "#000000",
+    "ack": "#000000",
+    "window": "#888888",
+    "gap": "#f4cccc",
+    "markers": "#444444",
+    "sack": "#333399",
+    "goodput": "#000000",
+    "flight": "#000000",
+    "data_ack_latency": "#000000",
+}
 #: marker label -> matplotlib marker
 _SHAPES = {"reinjection": "D", "retransmission": "x"}
 
@@ -72,7 +82,8 @@ def _figure(plt: Any, plot: Plot, size: tuple[float, float]) -> Any:
             if s.role in _SHAPES:
                 ax.plot(s.t, s.y2, linestyle="", marker=_SHAPES[s.role], color=c, markeredgecolor="black", ms=5)
         elif s.style == Style.STEPS:
-            ax.step(s.t, s.y, where="post", color=c, linewidth=1, label=s.name)
+            dots = "o" if s.role == "reinjection" else None  # each reinjection a point on its sum
+            ax.step(s.t, s.y, where="post", color=c, linewidth=1, label=s.name, marker=dots, ms=4)
         elif s.style == Style.LINE:
             ax.plot(s.t, s.y, color=c, linewidth=1, label=s.name)
         elif s.style == Style.POINTS:

@@ -13,7 +13,7 @@ from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.errors import MptcpspecError
 from mptcpspec.plot.model import SubflowLegend
 
-__all__ = ["CLIENT", "SERVER", "ConnectionFrames", "PlotError", "seconds"]
+__all__ = ["CLIENT", "SERVER", "ConnectionFrames", "PlotError", "legend", "seconds"]
 
 CLIENT, SERVER = "client", "server"
 
@@ -77,7 +77,7 @@ class ConnectionFrames:
         conn = self.connection
         if conn is None:
             return ()
-        return tuple(_legend(sf) for sf in conn.subflows)
+        return tuple(legend(sf) for sf in conn.subflows)
 
     def need(self) -> Connection:
         """The connection, after the iteration; PlotError when the capture has none of that number."""
@@ -86,5 +86,6 @@ class ConnectionFrames:
         return self.connection
 
 
-def _legend(sf: Subflow) -> SubflowLegend:
+def legend(sf: Subflow) -> SubflowLegend:
+    """What the legend says of subflow ``sf``."""
     return SubflowLegend(sf.index, _ep(sf.client), _ep(sf.server), sf.kind, bool(sf.backup[0] or sf.backup[1]))
