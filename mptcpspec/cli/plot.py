@@ -39,8 +39,8 @@ def _size(text: str) -> tuple[float, float]:
 def _make(f: Input, args: argparse.Namespace) -> Plot:
     from mptcpspec.dissect.pipeline import Dissection
 
-    d = Dissection(f)
     kind = args.kind
+    d = Dissection(f, tcp_analysis=kind in ("rtt", "flight"))  # the others need no TCP analysis
     if kind == "dsn":
         from mptcpspec.plot.dsn import dsn_plot
 

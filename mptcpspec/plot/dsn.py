@@ -2,8 +2,8 @@
 
 Each data segment is a vertical bar from its data sequence number to the end of its payload, at its
 time, in its subflow's colour; data sent again is drawn apart: a reinjection (the data was mapped
-on another subflow first, RFC 8684 §3.3.6) and a retransmission on the same subflow (TCP's, as
-``tcp.analysis.retransmission``).  The peer's DATA_ACK is a step line, and its receive window's
+on another subflow first, RFC 8684 §3.3.6: ``mptcp.reinjection_of``) and a data-level
+retransmission (data the same subflow had sent before).  The peer's DATA_ACK is a step line, and its receive window's
 right edge (DATA_ACK + the window, RFC 8684 §3.3.4: the window is shared by the subflows and
 relative to the DATA_ACK) a second one.  Events of the connection are markers: MP_JOIN,
 ADD_ADDR, REMOVE_ADDR, MP_PRIO, MP_FAIL, MP_FASTCLOSE, MP_TCPRST, DATA_FIN, a subflow's FIN and
@@ -64,6 +64,8 @@ MARKERS = (
     "fallback",
 )
 _FIN, _RST, _SYN = int(TcpFlags.FIN), int(TcpFlags.RST), int(TcpFlags.SYN)
+_FIN_RST = _FIN | _RST
+_DATA_FIN = int(DssFlags.DATA_FIN)
 
 
 class _Covered:
@@ -105,7 +107,8 @@ class _Covered:
 
 def dsn_plot(dissection: Dissection, stream: int = 0, direction: str = CLIENT, relative: bool = True) -> Plot:
     """The ``dsn`` plot of MPTCP connection ``stream``: the data ``direction`` ("client" or
-    "server") sent, and its peer's DATA_ACKs and window."""
+    "server") sent, and its peer's DATA_ACKs and window.  It needs no TCP analysis: a dissection
+    made with ``tcp_analysis=False`` is read faster."""
     frames = ConnectionFrames(dissection, stream, direction)
     bars: dict[tuple[int, str], SeriesBuilder] = {}
     ack = SeriesBuilder("DATA_ACK", Style.STEPS, role="data_ack")
@@ -116,6 +119,7 @@ def dsn_plot(dissection: Dissection, stream: int = 0, direction: str = CLIENT, r
     top = 0.0  # the highest data sequence number drawn so far (where markers sit)
     last_t = 0.0
     fins: set[int] = set()  # the DATA_FINs marked already (a DATA_FIN sent again is not marked again)
+    sent: dict[int, int] = {}  # subflow -> the highest data sequence number it sent (before the end)
     for info, mine in frames:
         t = last_t = seconds(info)
         pkt = info.packet
@@ -130,9 +134,13 @@ def dsn_plot(dissection: Dissection, stream: int = 0, direction: str = CLIENT, r
                         base = dsn if relative else 0
                     dsn -= base
                 end = dsn + pkt.payload_len
-                role = _role(info)
                 sf = info.subflow
                 group = sf.index if sf is not None else -1
+                role = (
+                    "reinjection" if info.reinjection_of else "retransmission" if dsn < sent.get(group, dsn) else "new"
+                )
+                if end > sent.get(group, end - 1):
+                    sent[group] = end
                 b = bars.get((group, role))
                 if b is None:
                     b = bars[(group, role)] = SeriesBuilder(_bar_name(group, role), Style.BARS, group, role)
@@ -148,12 +156,12 @@ def dsn_plot(dissection: Dissection, stream: int = 0, direction: str = CLIENT, r
                 if not relative and base is None:
                     base = 0
                 ack.add(t, a, info.number)
-                tcp = info.tcp
-                if tcp is not None and not flags & _SYN:
-                    edge.add(t, a + tcp.window_size, info.number)
-        if mine and info.dss:
-            for o, dss in zip((o for o in info.mptcp if type(o) is Dss), info.dss):
-                if not o.flags & DssFlags.DATA_FIN or o.data_level_length is None:
+                if not flags & _SYN:
+                    edge.add(t, a + frames.windows.window(info), info.number)
+        found = info.mptcp
+        if mine and info.dss and any(type(o) is Dss and o.flags & _DATA_FIN for o in found):
+            for o, dss in zip((o for o in found if type(o) is Dss), info.dss):
+                if not o.flags & _DATA_FIN or o.data_level_length is None:
                     continue
                 at = dss.dsn if relative and dss.dsn is not None else dss.dsn64
                 if at is None:
@@ -165,8 +173,9 @@ def dsn_plot(dissection: Dissection, stream: int = 0, direction: str = CLIENT, r
                 if fin not in fins:
                     fins.add(fin)
                     markers.add(t, fin, info.number, label="DATA_FIN")
-        for label in _markers(info):
-            markers.add(t, top, info.number, label=label)
+        if flags & _FIN_RST or info.experts or len(found) != 1 or type(found[0]) is not Dss:
+            for label in _markers(info):
+                markers.add(t, top, info.number, label=label)
     conn = frames.need()
     shade = SeriesBuilder("not captured", Style.BANDS, role="gap")
     if len(ack):
@@ -198,15 +207,6 @@ def _dsn(info: PacketInfo, relative: bool) -> int | None:
     if relative and info.payload_dsn is not None:
         return info.payload_dsn
     return info.payload_dsn64
-
-
-def _role(info: PacketInfo) -> str:
-    if info.reinjection_of:
-        return "reinjection"
-    tcp = info.tcp
-    if tcp is not None and tcp.retransmission:
-        return "retransmission"
-    return "new"
 
 
 def _bar_name(group: int, role: str) -> str:

@@ -133,8 +133,7 @@ def flight_plot(dissection: Dissection, stream: int = 0, direction: str = CLIENT
             acked = dss.ack64
             if high is not None:
                 conn_flight.add(t, max(high - acked, 0), info.number)
-            if info.tcp is not None:
-                window.add(t, info.tcp.window_size, info.number)
+            window.add(t, frames.windows.window(info), info.number)
     series = [conn_flight.build(), window.build()] + [subs[g].build() for g in sorted(subs)]
     return plot_of("flight", "octets in flight", "octets", series, frames)
 

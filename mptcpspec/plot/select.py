@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mptcpspec.analysis import PacketInfo
 from mptcpspec.analysis.model import Connection, Subflow
+from mptcpspec.capture.packets import TcpFlags
 from mptcpspec.capture.pcap import CaptureError
 from mptcpspec.dissect.outcome import ReadOutcome, outcome
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.errors import MptcpspecError
 from mptcpspec.plot.model import SubflowLegend
 
-__all__ = ["CLIENT", "SERVER", "ConnectionFrames", "PlotError", "legend", "seconds"]
+__all__ = ["CLIENT", "SERVER", "ConnectionFrames", "PlotError", "WindowScales", "legend", "seconds"]
 
 CLIENT, SERVER = "client", "server"
 
@@ -44,6 +45,8 @@ class ConnectionFrames:
     frames: int = 0
     connection: Connection | None = None
     damage: CaptureError | None = None  #: what ended the read before the end of the file
+    #: the windows, scaled as tcp.window_size (every frame's SYN seen, the connection's or not)
+    windows: WindowScales = field(default_factory=lambda: WindowScales())
 
     def __iter__(self) -> Iterator[tuple[PacketInfo, bool]]:
         """(frame, sent in the chosen direction) for each frame of the connection (its subflows'
@@ -52,8 +55,10 @@ class ConnectionFrames:
         want_client = self.direction == CLIENT
         conn = None
         try:
+            windows = self.windows
             for info in self.dissection:
                 self.frames += 1
+                windows.feed(info)
                 c = info.connection
                 if c is None:
                     continue
@@ -89,3 +94,70 @@ class ConnectionFrames:
 def legend(sf: Subflow) -> SubflowLegend:
     """What the legend says of subflow ``sf``."""
     return SubflowLegend(sf.index, _ep(sf.client), _ep(sf.server), sf.kind, bool(sf.backup[0] or sf.backup[1]))
+
+
+_SYN, _ACK = int(TcpFlags.SYN), int(TcpFlags.ACK)
+
+
+def _wscale(options: bytes) -> int | None:
+    """The shift of a window scale option (RFC 7323 §2.3; at most 14) in an options area, or None."""
+    i, n = 0, len(options)
+    while i < n:
+        kind = options[i]
+        if kind == 0:
+            break
+        if kind == 1:
+            i += 1
+            continue
+        if i + 1 >= n or options[i + 1] < 2 or i + options[i + 1] > n:
+            break
+        if kind == 3 and options[i + 1] == 3:
+            return min(options[i + 2], 14)
+        i += options[i + 1]
+    return None
+
+
+class WindowScales:
+    """The windows of TCP segments scaled as ``tcp.window_size`` is (RFC 7323 §2.2, with Wireshark's
+    rules for what the capture missed), without the TCP analysis: told every frame with TCP in
+    capture order (:meth:`feed`), it scales a segment's window (:meth:`window`).
+
+    Per stream and direction the shift is unknown (-1) until a SYN: a SYN with the option sets it, a
+    SYN without sets both directions to no scaling (-2), and so does a SYN/ACK without after a SYN
+    without; an unknown or absent shift leaves the window as sent."""
+
+    __slots__ = ("shifts",)
+
+    def __init__(self) -> None:
+        self.shifts: dict[int, list[int]] = {}  # tcp.stream -> [initiator's shift, listener's]
+
+    def feed(self, info: PacketInfo) -> None:
+        p, sf = info.packet, info.subflow
+        if p is None or sf is None or info.tcp_stream is None:
+            return
+        flags = int(p.flags)
+        if not flags & _SYN:
+            return
+        s = self.shifts.setdefault(info.tcp_stream, [-1, -1])
+        d = 0 if (p.src, p.sport) == sf.client else 1
+        ws = _wscale(p.options)
+        if ws is not None:
+            s[d] = ws
+        if p.options_cut:
+            return
+        if s[d] == -1:
+            s[0] = s[1] = -2
+        elif flags & _ACK and s[1 - d] == -2:
+            s[d] = -2
+
+    def window(self, info: PacketInfo) -> int:
+        """``info``'s window, scaled (a SYN's never is)."""
+        p, sf = info.packet, info.subflow
+        assert p is not None
+        if sf is None or info.tcp_stream is None or int(p.flags) & _SYN:
+            return p.window
+        s = self.shifts.get(info.tcp_stream)
+        if s is None:
+            return p.window
+        shift = s[0 if (p.src, p.sport) == sf.client else 1]
+        return p.window << shift if shift >= 0 else p.window

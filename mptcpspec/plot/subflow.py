@@ -1,6 +1,6 @@
 """``plot subflow``: the time-sequence graph of one TCP stream (a subflow, or plain TCP), as
-tcptrace draws it: each segment a bar from its relative sequence number to its end, a
-retransmission (``tcp.analysis.retransmission``) apart, the peer's ACK as a step line, its window's
+tcptrace draws it: each segment a bar from its relative sequence number to its end, one that
+sends again what was sent before apart (a retransmission), the peer's ACK as a step line, its window's
 right edge (ACK + the scaled window) as another, and the SACK blocks the peer reports (RFC 2018) as
 bars at the time of the ACK that carried them.
 
@@ -17,7 +17,7 @@ from mptcpspec.capture.pcap import CaptureError
 from mptcpspec.dissect.outcome import outcome
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.plot.model import Plot, SeriesBuilder, Style, SubflowLegend
-from mptcpspec.plot.select import CLIENT, PlotError, legend, seconds
+from mptcpspec.plot.select import CLIENT, PlotError, WindowScales, legend, seconds
 
 __all__ = ["sack_blocks", "subflow_plot"]
 
@@ -47,11 +47,12 @@ def sack_blocks(options: bytes) -> list[tuple[int, int]]:
 
 
 def _frames(
-    d: Dissection, tcp_stream: int, initiator: bool, state: dict[str, object]
+    d: Dissection, tcp_stream: int, initiator: bool, state: dict[str, object], windows: WindowScales
 ) -> Iterator[tuple[PacketInfo, bool]]:
     """(frame, sent by the chosen end) for each frame of TCP stream ``tcp_stream``."""
     try:
         for info in d:
+            windows.feed(info)
             if info.tcp_stream != tcp_stream or info.packet is None or info.subflow is None:
                 continue
             sf = info.subflow
@@ -73,7 +74,9 @@ def subflow_plot(dissection: Dissection, tcp_stream: int = 0, direction: str = C
     edge = SeriesBuilder("receive window", Style.STEPS, role="window")
     sacks = SeriesBuilder("SACK", Style.BARS, role="sack")
     isn: int | None = None
-    for info, mine in _frames(dissection, tcp_stream, direction == CLIENT, state):
+    high: int | None = None  # the highest relative sequence number sent so far
+    windows = WindowScales()
+    for info, mine in _frames(dissection, tcp_stream, direction == CLIENT, state, windows):
         p = info.packet
         assert p is not None
         t = seconds(info)
@@ -81,15 +84,17 @@ def subflow_plot(dissection: Dissection, tcp_stream: int = 0, direction: str = C
             if isn is None:
                 isn = (p.seq - (info.tcp_seq or 0)) & _M32
             if p.payload_len and info.tcp_seq is not None:
-                tcp = info.tcp
-                b = again if tcp is not None and tcp.retransmission else new
-                b.add(t, info.tcp_seq, info.number, info.tcp_seq + p.payload_len)
+                end = info.tcp_seq + p.payload_len
+                b = again if high is not None and info.tcp_seq < high else new
+                b.add(t, info.tcp_seq, info.number, end)
+                if high is None or end > high:
+                    high = end
             continue
         if not p.flags & TcpFlags.ACK or info.tcp_ack is None:
             continue
         ack.add(t, info.tcp_ack, info.number)
-        if info.tcp is not None and not int(p.flags) & _SYN:
-            edge.add(t, info.tcp_ack + info.tcp.window_size, info.number)
+        if not int(p.flags) & _SYN:
+            edge.add(t, info.tcp_ack + windows.window(info), info.number)
         if isn is not None and p.options:
             for left, right in sack_blocks(p.options):
                 sacks.add(t, (left - isn) & _M32, info.number, (right - isn) & _M32)
