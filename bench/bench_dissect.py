@@ -22,9 +22,9 @@ Before anything is timed, each capture is checked with `mptcpspec connections` (
 connection with two subflows carrying data; mixed: the number of MPTCP connections, all v1, all open
 at once, checksums on exactly those of the checksum client, two or three subflows each as planned,
 the plain TCP connections), and the outputs that must be byte-identical are compared: ours, ours
-with MPTCPSPEC_PURE=1 (the pure-Python mode), and `-j 1`, `-j 2` where `dissect` has `-j`; also
-`connections` with and without MPTCPSPEC_PURE=1.  A difference, a failed check or a failing
-command stops the run with exit status 1.
+with MPTCPSPEC_PURE=1 (the pure-Python mode), and `-j 1`, `-j 2` (also with MPTCPSPEC_PURE=1) where
+`dissect` has `-j`; also `connections` with and without MPTCPSPEC_PURE=1.  A difference, a failed
+check or a failing command stops the run with exit status 1.
 
 Bytecode: mptcpspec is byte-compiled first (`compileall`), as `pip install` does.
 
@@ -33,7 +33,8 @@ Measurement: each command runs as a subprocess, stdout to /dev/null, the modes a
 children, started from a small launcher so that the benchmark's own memory does not count) per
 run, medians shown.  tshark runs with `-n` and an empty WIRESHARK_CONFIG_DIR, once
 with its default preferences (the baseline of the targets) and once with the MPTCP analysis
-preferences of the differential tests.  `-j 1` and `-j 2` are timed on the mixed capture only.
+preferences of the differential tests.  `-j 1` and `-j 2` are timed on the mixed capture only, as
+built and with MPTCPSPEC_PURE=1.
 Prints a Markdown table and the verdicts on the targets (-T fields, single process: >= 10x tshark
 on bulk, >= 5x on mixed; memory flat; `connections` at least as fast as -T fields).  Exits 0
 whatever the speed.
@@ -87,6 +88,7 @@ FIELDS_MODE = "mptcpspec dissect -T fields"
 PURE_MODE = "mptcpspec dissect -T fields, MPTCPSPEC_PURE=1"
 CONNECTIONS = "mptcpspec connections"
 J1, J2 = "mptcpspec dissect -T fields -j 1", "mptcpspec dissect -T fields -j 2"
+J1_PURE, J2_PURE = f"{J1}, MPTCPSPEC_PURE=1", f"{J2}, MPTCPSPEC_PURE=1"
 
 
 class BenchFailure(Exception):
@@ -357,6 +359,8 @@ def modes(cap: Capture, fields: list[str], text: bool, jobs: bool) -> dict[str, 
     if cap.kind == "mixed":
         m[J1] = Mode([*ours, "-j", "1"]) if jobs else None
         m[J2] = Mode([*ours, "-j", "2"]) if jobs else None
+        m[J1_PURE] = Mode([*ours, "-j", "1"], PURE) if jobs else None
+        m[J2_PURE] = Mode([*ours, "-j", "2"], PURE) if jobs else None
     if text:
         m["tshark -V"] = Mode(["tshark", "-n", "-r", path, "-V"])
         m["mptcpspec dissect -T text"] = Mode([*OURS, "dissect", "-r", path, "-T", "text"])
@@ -381,7 +385,13 @@ def identical(cap: Capture, fields: list[str], jobs: bool, env: dict) -> tuple[b
         CONNECTIONS: {"MPTCPSPEC_PURE=1": Mode(conns.argv, PURE)},
     }
     if jobs:
-        groups[FIELDS_MODE].update({"-j 1": Mode([*ours.argv, "-j", "1"]), "-j 2": Mode([*ours.argv, "-j", "2"])})
+        groups[FIELDS_MODE].update(
+            {
+                "-j 1": Mode([*ours.argv, "-j", "1"]),
+                "-j 2": Mode([*ours.argv, "-j", "2"]),
+                "-j 2 and MPTCPSPEC_PURE=1": Mode([*ours.argv, "-j", "2"], PURE),
+            }
+        )
     said = []
     fields_out = b""
     for name, variants in groups.items():
@@ -585,11 +595,13 @@ def verdicts(results: list, quick: bool) -> None:
         lines.append("`connections` at least as fast as -T fields: " + "; ".join(conns))
     for c, _, r, _, _ in results:
         if c.kind == "mixed":
-            if r.get(J1) and r.get(J2):
-                one, two = r[J1][0], r[J2][0]
-                lines.append(f"-j 2 against -j 1 on {c.path.name}: ×{one / two:.2f} ({one:.2f} s → {two:.2f} s)")
-            else:
-                lines.append(f"-j 2 against -j 1 on {c.path.name}: n/a (`dissect` has no -j)")
+            for one_mode, two_mode, how in ((J1, J2, ""), (J1_PURE, J2_PURE, ", MPTCPSPEC_PURE=1")):
+                if r.get(one_mode) and r.get(two_mode):
+                    one, two = r[one_mode][0], r[two_mode][0]
+                    said = f"×{one / two:.2f} ({one:.2f} s → {two:.2f} s)"
+                else:
+                    said = "n/a (`dissect` has no -j)"
+                lines.append(f"-j 2 against -j 1 on {c.path.name}{how}: {said}")
     if lines:
         print(
             "\nTargets"

@@ -294,16 +294,19 @@ def test_the_last_frame_shown_needs_one_process(tmp_path: Path) -> None:
     assert assert_same(merged, TIMES, 2) is not None  # without a filter, every frame is shown
 
 
-def test_what_one_process_reads_faster(tmp_path: Path) -> None:
-    """Small files, and a capture whose largest share would hold most frames, are left to one
-    process; runs the compiled hot path takes, where it was built, are shared like the others."""
+def test_what_one_process_reads_faster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small files (smaller still for a run the compiled hot path takes, where it was built), and a
+    capture whose largest share would hold most frames, are left to one process."""
     small = merge([*CAPTURES, *STRAYS[1:]], tmp_path / "many.pcapng", step_ns=250_000)
     assert small.stat().st_size < parallel.MIN_SIZE
     assert shared(small, TCP_ANALYSIS, 2, sparing=True)[1] is None
     assert shared(small, TCP_ANALYSIS, 2)[1] is not None
     big = big_capture(tmp_path)
     assert assert_same(big, TCP_ANALYSIS, 2, sparing=True) is not None  # the Python path: shared
-    assert assert_same(big, BENCH_FIELDS, 2, sparing=True) is not None  # the compiled path, where built
+    assert big.stat().st_size < parallel.MIN_SIZE_COMPILED
+    assert (shared(big, BENCH_FIELDS, 2, sparing=True)[1] is None) == (MODE == "compiled")
+    monkeypatch.setattr(parallel, "MIN_SIZE_COMPILED", big.stat().st_size)
+    assert assert_same(big, BENCH_FIELDS, 2, sparing=True) is not None  # large enough: shared
     # one connection again and again (its ports and keys each time), and a small one
     lopsided = merge(
         [*[DATA / "v4-two-subflows.pcap"] * 14, DATA / "v4-tfo.pcap"], tmp_path / "l.pcapng", step_ns=10**11
@@ -412,7 +415,7 @@ def test_the_command(tmp_path: Path) -> None:
     for jobs in ("2", "3", "0", "auto"):
         r = run("-r", str(path), "-T", "fields", *e, "-E", "header=y", "-j", jobs, env=env)
         assert (r.returncode, r.stdout, r.stderr) == (0, one.stdout, b"")
-    r = run("-r", str(path), "-T", "fields", *e, "-j", "2")  # the compiled path's workers, where built
+    r = run("-r", str(path), "-T", "fields", *e, "-j", "2")  # the compiled path, where built: one process
     assert (r.returncode, r.stdout, r.stderr) == (0, one.stdout.split(b"\n", 1)[1], b"")
 
 

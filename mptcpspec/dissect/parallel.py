@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MIN_SIZE",
+    "MIN_SIZE_COMPILED",
     "MOST",
     "Plan",
     "ShareDissection",
@@ -66,6 +67,9 @@ __all__ = [
 
 #: files smaller than this (octets, as stored) are read by one process: starting workers costs more
 MIN_SIZE = 1 << 20
+#: the same for a run the compiled hot path takes, whose frames cost a fifth as much: below this,
+#: the first pass and the workers' reading of the other shares' frames cost what they save
+MIN_SIZE_COMPILED = 8 << 20
 #: a capture whose largest share would hold more than this part of the frames is read by one
 #: process: the first pass and that share would take longer than one process
 MOST = 0.7
@@ -379,9 +383,10 @@ def dissect_parallel(
     header already written) and the display filter ``keep`` (of text ``filter_text``), by ``jobs``
     worker processes; None, with nothing written, where one process must read it (see the module).
     ``progress`` follows the first pass.  ``sparing``: also leave to one process what it reads
-    faster: a file smaller than :data:`MIN_SIZE`, a capture whose largest share would hold more
-    than :data:`MOST` of the frames.  A run the compiled hot path takes is shared too: each
-    worker's engine analyses its share only, and the first pass and the merge are compiled."""
+    faster: a file smaller than :data:`MIN_SIZE` (:data:`MIN_SIZE_COMPILED` where the compiled hot
+    path takes the run: each worker's engine analyses its share only, and the first pass and the
+    merge are compiled, but every worker reads the whole file), a capture whose largest share would
+    hold more than :data:`MOST` of the frames."""
     if jobs < 2 or path == "-" or not _shareable(writer, keep, filter_text):
         return None
     try:
@@ -390,6 +395,10 @@ def dissect_parallel(
     except OSError:
         return None
     assert isinstance(writer, FieldsWriter)  # _shareable
+    if sparing and keep is None and os.path.getsize(path) < MIN_SIZE_COMPILED:
+        probe = Dissection(path, verify=verify, tcp_analysis=tcp_analysis)
+        if fields_engine(probe, writer) is not None:
+            return None
     with open_input(path) as f:
         plan = plan_shares(f, jobs, progress)
     if plan.shares < 2 or (sparing and max(plan.loads) > MOST * plan.frames):
