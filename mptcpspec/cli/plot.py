@@ -108,13 +108,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
         write_page(plot, out)
     else:
-        from mptcpspec.plot.image import draw, show
+        from mptcpspec.plot.image import MissingMatplotlib, draw, show
 
         try:
             if out:
                 draw(plot, out, args.size)
             else:
                 show(plot, args.size)
+        except MissingMatplotlib as e:
+            raise CommandError(ExitCode.UNUSABLE, str(e)) from None
         except PlotError as e:
             raise CommandError(ExitCode.USAGE, str(e)) from None
     return report_read(args.read, plot.read)

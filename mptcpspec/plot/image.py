@@ -11,7 +11,7 @@ from mptcpspec.plot.model import Plot, Series, Style
 from mptcpspec.plot.reduce import reduce_plot
 from mptcpspec.plot.select import PlotError
 
-__all__ = ["COLORS", "IMAGE_SUFFIXES", "color", "draw", "show"]
+__all__ = ["COLORS", "IMAGE_SUFFIXES", "MissingMatplotlib", "color", "draw", "show"]
 
 IMAGE_SUFFIXES = (".png", ".svg", ".pdf")
 #: a subflow's colour by its tcp.stream (matplotlib's tab10, the same in the page)
@@ -42,6 +42,10 @@ _ROLE_COLORS = {
 _SHAPES = {"reinjection": "D", "retransmission": "x"}
 
 
+class MissingMatplotlib(PlotError):
+    """Images were asked for, and matplotlib (the ``plot`` extra) is not installed."""
+
+
 def color(s: Series) -> str:
     """The colour a series is drawn in (a subflow's, or its role's)."""
     if s.group >= 0:
@@ -53,7 +57,7 @@ def _pyplot(interactive: bool) -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise PlotError("images need matplotlib: pip install 'mptcpspec[plot]'") from None
+        raise MissingMatplotlib("images need matplotlib: pip install 'mptcpspec[plot]'") from None
     if not interactive:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -99,12 +103,19 @@ def _figure(plt: Any, plot: Plot, size: tuple[float, float]) -> Any:
                 _ = t1
         elif s.style == Style.MARKERS:
             ax.plot(s.t, s.y, linestyle="", marker="v", color=c, ms=6, label=s.name)
-            for t, y, text in zip(s.t, s.y, s.labels):
+            span = (max(s.t) - min(s.t)) or 1.0
+            start, k = None, 0
+            for t, y, text in sorted(zip(s.t, s.y, s.labels)):
+                # the labels of events close in time side by side, not on each other
+                if start is not None and t - start < span / 100:
+                    k += 1
+                else:
+                    start, k = t, 0
                 ax.annotate(
                     text,
                     (t, y),
                     textcoords="offset points",
-                    xytext=(0, 6),
+                    xytext=(9 * k, 6),
                     rotation=90,
                     fontsize=7,
                     ha="center",
