@@ -1,7 +1,7 @@
 """``mptcpspec plot dsn`` on the lab's bulk captures: the time to a PNG, to an HTML page and to
-CSV, and the peak memory, medians of ``--runs`` runs (alternating), beside the time ``dissect``
-takes to read the same capture (``-T fields``, one field: the floor a plot that reads every
-frame in Python pays).
+CSV, and the peak memory, medians of ``--runs`` runs (alternating), beside ``dissect -T fields`` of
+one field on the same capture (the compiled hot path; a plot reads every frame through the
+Python pipeline, without the TCP analysis).
 
     sudo python3 bench/bench_plot.py [--runs 5] [--cache DIR] [--packets 230000 460000]
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             cap = bulk_capture(args.cache, packets, False)
             name = f"{cap.path.name} ({cap.meta['packets']:,} packets)"
             modes = {
-                "`dissect -T fields -e frame.number` (reading alone)": [
+                "`dissect -T fields -e frame.number` (compiled hot path)": [
                     *OURS,
                     "dissect",
                     "-r",

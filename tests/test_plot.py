@@ -132,6 +132,18 @@ def test_events_marked() -> None:
     assert "ADD_ADDR" not in labels["v4-two-subflows"]
 
 
+def test_markers_drawn_where_the_events_are(tmp_path: Path) -> None:
+    """The SVG of the ADD_ADDR capture names its events; the two-subflow capture's has no ADD_ADDR."""
+    pytest.importorskip("matplotlib") if not in_ci() else None
+    from mptcpspec.plot.image import draw
+
+    svg = draw(dsn_plot(Dissection(DATA / "v4-add-addr.pcap")), tmp_path / "a.svg").read_text()
+    for label in ("ADD_ADDR", "REMOVE_ADDR", "MP_PRIO", "MP_JOIN", "DATA_FIN", "backup"):
+        assert f">{label}<" in svg or label in svg, label
+    plain = draw(dsn_plot(Dissection(DATA / "v4-two-subflows.pcap")), tmp_path / "b.svg").read_text()
+    assert "ADD_ADDR" not in plain and "MP_JOIN" in plain
+
+
 def test_gap_shaded_where_frames_are_missing(tmp_path: Path) -> None:
     """Data frames cut out of a capture: the peer acknowledges what the capture no longer shows,
     and the plot shades it; the whole capture has no band."""
@@ -163,13 +175,16 @@ def test_png_for_every_capture(path: Path, tmp_path: Path) -> None:
 
 
 def test_svg_is_the_golden_one(tmp_path: Path) -> None:
-    """The SVG of a fixed capture is the same, octet for octet, as the committed one (made by
-    ``python -m tests.make_plot_golden``; matplotlib pinned by the test extra)."""
+    """The SVG of a fixed capture is the same, octet for octet, as the committed one, and so are
+    the manual's pictures (made by ``python -m tests.make_plot_golden``; matplotlib pinned by the
+    test extra)."""
     pytest.importorskip("matplotlib") if not in_ci() else None
-    from tests.make_plot_golden import GOLDEN, make
+    from tests.make_plot_golden import GOLDEN, IMAGES, make, pictures
 
     fresh = make(tmp_path)
     assert fresh.read_bytes() == GOLDEN.read_bytes(), "run python -m tests.make_plot_golden and look at the change"
+    for picture in pictures(tmp_path):  # the manual's pictures are what the command draws
+        assert picture.read_bytes() == (IMAGES / picture.name).read_bytes(), picture.name
 
 
 def _chromium() -> str:

@@ -63,6 +63,7 @@ def _pyplot(interactive: bool) -> Any:
     import matplotlib.pyplot as plt
 
     plt.rcParams["svg.hashsalt"] = "mptcpspec"  # the same SVG for the same plot
+    plt.rcParams["svg.fonttype"] = "none"  # text as text: an SVG's labels can be searched and copied
     plt.rcParams["path.simplify"] = True
     return plt
 
