@@ -157,7 +157,10 @@ cdef class FirstPass:
         when it stopped before a record it leaves to the capture's reader (:attr:`records` taken).
         Either way the frames followed are in the planner's ``frame_node``."""
         try:
-            return self._read(f)
+            whole = self._read(f)
+            if self.progress is not None:
+                self.progress(self.offset + self.pos, self.number)
+            return whole
         finally:
             done = PyBytes_FromStringAndSize(<const char*>self.nodes, self.nnodes * sizeof(int))
             self.nnodes = 0
