@@ -21,7 +21,8 @@ from tests.conftest import ROOT, unavailable
 #: The line setup.py prints when it installs without the compiled hot path.
 PURE_NOTE = "mptcpspec: installing the pure-Python package"
 #: The compiled hot path's module, as a wheel names it (a .so on Linux and macOS, a .pyd on Windows).
-NATIVE = ("mptcpspec/dissect/native.", (".so", ".pyd"))
+#: the compiled modules a wheel carries: the hot path of -T fields and connections, dissect -j's first pass
+NATIVE = (("mptcpspec/dissect/native.", "mptcpspec/dissect/firstpass."), (".so", ".pyd"))
 #: The packages of the source tree, and where the wheel puts them.
 PACKAGE_ROOTS = {"mptcpspec": "mptcpspec", "replay": "mptcpspec/replay", "spec": "mptcpspec/spec"}
 
@@ -179,7 +180,8 @@ def test_wheel_has_every_package(unpacked_wheel):
 
 
 def native_modules(names: set[str]) -> list[str]:
-    """The wheel's compiled modules, which must be the hot path's alone; none: a compiler must be missing."""
+    """The wheel's compiled modules, which must be the hot path's and the first pass's alone; none: a
+    compiler must be missing."""
     found = sorted(n for n in names if n.endswith((".so", ".pyd", ".dylib", ".dll")))
     assert all(n.startswith(NATIVE[0]) and n.endswith(NATIVE[1]) for n in found), found
     if not found and not have_c_compiler():
@@ -188,10 +190,12 @@ def native_modules(names: set[str]) -> list[str]:
 
 
 def test_wheel_is_compiled(unpacked_wheel):
-    """Where a C compiler exists, the default wheel carries the compiled hot path (one module), is
-    tagged for this interpreter and platform, and its build says nothing of a pure-Python install."""
+    """Where a C compiler exists, the default wheel carries the compiled modules (the hot path and
+    dissect -j's first pass), is tagged for this interpreter and platform, and its build says
+    nothing of a pure-Python install."""
     site, names, log = unpacked_wheel
-    assert len(native_modules(names)) == 1, "the compiled hot path is not in the wheel"
+    found = native_modules(names)
+    assert [n.split(".")[0] for n in found] == ["mptcpspec/dissect/firstpass", "mptcpspec/dissect/native"], found
     (wheel_file,) = site.glob("mptcpspec-*.dist-info/WHEEL")
     meta = wheel_file.read_text()
     assert "Root-Is-Purelib: false" in meta and "Tag: py3-none-any" not in meta, meta

@@ -40,7 +40,8 @@ def _make(f: Input, args: argparse.Namespace) -> Plot:
     from mptcpspec.dissect.pipeline import Dissection
 
     kind = args.kind
-    d = Dissection(f, tcp_analysis=kind in ("rtt", "flight"))  # the others need no TCP analysis
+    # no plot shows the checks (HMACs, DSS checksums), and only rtt and flight the TCP analysis
+    d = Dissection(f, verify=False, tcp_analysis=kind in ("rtt", "flight"))
     if kind == "dsn":
         from mptcpspec.plot.dsn import dsn_plot
 
