@@ -34,7 +34,7 @@ from mptcpspec.codec.options import (
 )
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.plot.model import Plot, SeriesBuilder, Style
-from mptcpspec.plot.select import CLIENT, ConnectionFrames, PlotError, seconds
+from mptcpspec.plot.select import CLIENT, ConnectionFrames, PlotError
 
 __all__ = ["MARKERS", "dsn_plot"]
 
@@ -121,7 +121,7 @@ def dsn_plot(dissection: Dissection, stream: int = 0, direction: str = CLIENT, r
     fins: set[int] = set()  # the DATA_FINs marked already (a DATA_FIN sent again is not marked again)
     sent: dict[int, int] = {}  # subflow -> the highest data sequence number it sent (before the end)
     for info, mine in frames:
-        t = last_t = seconds(info)
+        t = last_t = (info.timestamp_ns - info.first_ns) / 1e9  # seconds(info), inline
         pkt = info.packet
         if pkt is None:
             continue

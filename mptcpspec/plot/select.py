@@ -58,7 +58,9 @@ class ConnectionFrames:
             windows = self.windows
             for info in self.dissection:
                 self.frames += 1
-                windows.feed(info)
+                p = info.packet
+                if p is not None and p.flags & _SYN:
+                    windows.feed(info)
                 c = info.connection
                 if c is None:
                     continue
