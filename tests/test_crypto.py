@@ -715,3 +715,23 @@ def test_check_type() -> None:
     bad = verify_token(1, 0)
     assert not bad.ok and bad.verdict == Verdict.MISMATCH and "expected" in str(bad)
     assert [v.name for v in Verdict] == ["VERIFIED", "MISMATCH", "UNVERIFIABLE"]
+
+
+# --------------------------------------------------------------------------- NIST hash vectors
+
+# NIST CAVP SHAVS short-message vectors of 64 bits (SHA1ShortMsg.rsp and SHA256ShortMsg.rsp, Len = 64):
+# an 8-octet message is a key, so they give its token (first 4 octets of the digest) and its IDSN (last
+# 8), for each version, without the corpus.
+NIST_SHORT_MSG_64 = [
+    (0, "7e3d7b3eada98866", "24a2c34b976305277ce58c2f42d5092031572520"),
+    (1, "5738c929c4f4ccb6", "963bb88f27f512777aab6c8b1a02c70ec0ad651d428f870036e1917120fb48bf"),
+]
+
+
+@pytest.mark.parametrize(("version", "msg", "md"), NIST_SHORT_MSG_64, ids=["sha1", "sha256"])
+def test_nist_key_hash_vectors(version: int, msg: str, md: str) -> None:
+    key = int(msg, 16)
+    assert key_token(key, version) == int(md[:8], 16)
+    assert key_idsn(key, version) == int(md[-16:], 16)
+    assert verify_token(key, int(md[:8], 16), version).ok
+    assert not verify_token(key, int(md[:8], 16) ^ 1, version).ok

@@ -4,7 +4,9 @@ the DSS checksum, key generation, and checks of all of them against captured val
 Conventions: keys, nonces, tokens, IDSNs and truncated HMACs are Python ``int``;
 full (or 160-bit) HMACs are ``bytes``.  ``version`` is the MPTCP version: 0 for
 RFC 6824 (SHA-1 / HMAC-SHA1), 1 for RFC 8684 (SHA-256 / HMAC-SHA256).  Every
-hash and HMAC is computed with the ``cryptography`` package.
+hash and HMAC is computed with the standard library (``hashlib``, ``hmac``: OpenSSL's
+where Python is built with it, as it usually is), digests compared with
+``hmac.compare_digest`` (in constant time).
 
 What the Linux implementation (net/mptcp) does, and this module mirrors:
 
@@ -52,15 +54,12 @@ from __future__ import annotations
 import ipaddress
 from enum import IntEnum
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from mptcpspec.errors import EncodeError, MptcpspecError
 from mptcpspec.records import dataclass
 
-# ``cryptography`` is imported on the first hash or HMAC: a command or a capture that computes none
-# starts without it.
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.hashes import HashAlgorithm
+# ``hashlib`` and ``hmac`` are imported on the first hash or HMAC (loading OpenSSL's library takes a
+# few milliseconds): a command or a capture that computes none starts without them.
 
 __all__ = [
     "key_token",
@@ -85,8 +84,8 @@ __all__ = [
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# Hash algorithm objects, built once, on the first hash: v0 (RFC 6824) SHA-1, v1 (RFC 8684) SHA-256.
-_ALGORITHMS: dict[int, HashAlgorithm] = {}
+# The hash of each version, by its ``hashlib`` name: v0 (RFC 6824) SHA-1, v1 (RFC 8684) SHA-256.
+_ALGORITHMS = {0: "sha1", 1: "sha256"}
 
 _U64 = (1 << 64) - 1
 _U32 = (1 << 32) - 1
@@ -100,17 +99,9 @@ _KEYGEN_MAX_TRIES = 10_000
 # --------------------------------------------------------------------------- helpers
 
 
-def _algorithms() -> dict[int, HashAlgorithm]:
-    if not _ALGORITHMS:
-        from cryptography.hazmat.primitives import hashes
-
-        _ALGORITHMS.update({0: hashes.SHA1(), 1: hashes.SHA256()})
-    return _ALGORITHMS
-
-
-def _algorithm(version: int) -> HashAlgorithm:
+def _algorithm(version: int) -> str:
     try:
-        return _algorithms()[version]
+        return _ALGORITHMS[version]
     except (KeyError, TypeError):
         raise EncodeError(
             "MPTCP crypto", "version", f"unsupported MPTCP version {version!r}; expected 0 or 1"
@@ -131,11 +122,9 @@ def _key_bytes(key1: int, key2: int, what: str) -> bytes:
 
 @lru_cache(maxsize=4096)
 def _key_digest(key: int, version: int) -> bytes:
-    from cryptography.hazmat.primitives import hashes
+    import hashlib
 
-    h = hashes.Hash(_algorithms()[version])
-    h.update(key.to_bytes(8, "big"))
-    return h.finalize()
+    return hashlib.new(_ALGORITHMS[version], key.to_bytes(8, "big")).digest()
 
 
 def _digest_of_key(key: int, version: int) -> bytes:
@@ -175,11 +164,10 @@ def keyed_hmac(key1: int, key2: int, message: bytes, version: int = 1) -> bytes:
     ``mptcp_crypto_hmac_sha``): HMAC-SHA256 (32 octets) for v1, HMAC-SHA1
     (20 octets) for v0.
     """
-    from cryptography.hazmat.primitives import hmac as hmac_primitive
+    import hmac
 
-    h = hmac_primitive.HMAC(_key_bytes(key1, key2, "MPTCP HMAC"), _algorithm(version))
-    h.update(message)
-    return h.finalize()
+    key = _key_bytes(key1, key2, "MPTCP HMAC")
+    return hmac.digest(key, message, _algorithm(version))
 
 
 def generate_key(version: int = 1, *, in_use: set[int] | None = None) -> int:
@@ -438,10 +426,10 @@ def _unknown(what: str, actual: object, **inputs: object) -> Check:
 
 
 def _compare(what: str, expected: object, actual: object, why: str = "") -> Check:
-    if isinstance(expected, bytes):  # a digest: cryptography, which made it, is loaded
-        from cryptography.hazmat.primitives.constant_time import bytes_eq
+    if isinstance(expected, bytes):  # a digest: hmac, which made it, is loaded
+        from hmac import compare_digest
 
-        same = isinstance(actual, (bytes, bytearray)) and bytes_eq(expected, bytes(actual))
+        same = isinstance(actual, (bytes, bytearray)) and compare_digest(expected, bytes(actual))
     else:
         same = expected == actual
     return Check(Verdict.VERIFIED if same else Verdict.MISMATCH, what, expected, actual, why)
