@@ -9,12 +9,15 @@ no key: nothing to hash).
 
 from __future__ import annotations
 
+import os
 import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import mptcpspec
 
 DATA = Path(__file__).parent / "data"
 
@@ -68,14 +71,26 @@ def captures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"ten": _cut(src, folder / "ten.pcap", 10), "one": _cut(src, folder / "one.pcap", 1)}
 
 
-def imported(*args: str) -> set[str]:
-    """The modules ``python -m mptcpspec ARGS`` imports (the command must succeed)."""
+def imported(*args: str, clean: bool = False) -> set[str]:
+    """The modules ``python -m mptcpspec ARGS`` imports (the command must succeed).
+
+    ``clean``: without the site start-up (``-S``), the folder that holds the package on the path:
+    what an environment's ``.pth`` files import (an editable install's finder imports ``pathlib``)
+    is not counted as the command's."""
+    cmd = [sys.executable, "-X", "importtime", "-m", "mptcpspec", *args]
+    env = dict(os.environ)
+    if clean:
+        cmd.insert(1, "-S")
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(Path(mptcpspec.__file__).resolve().parent.parent), *filter(None, [env.get("PYTHONPATH")])]
+        )
     r = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "mptcpspec", *args],
+        cmd,
         capture_output=True,
         text=True,
         timeout=120,
         cwd=Path(__file__).parent,  # not the checkout's root, which -m would put first on the path
+        env=env,
     )
     assert r.returncode == 0, r.stderr[-2000:]
     lines = [line for line in r.stderr.splitlines() if line.startswith("import time:")]
@@ -89,6 +104,20 @@ def test_the_list_is_read(captures: dict[str, Path]) -> None:
     their keys and the MP_JOIN HMAC)."""
     names = imported("dissect", "-r", str(captures["ten"]))
     assert {"mptcpspec.analysis", "mptcpspec.dissect.writers", "hashlib", "hmac"} <= names
+
+
+#: Not imported by reading a short capture as text, JSON or the connection table: the standard
+#: library's slower modules that its work does not need (``dataclasses`` with ``inspect``: the
+#: package's classes make their ``__init__`` themselves; ``pathlib``: no path is made) and
+#: ``cryptography``, which the package does not use.
+NOT_AT_START = ("dataclasses", "inspect", "ast", "pathlib", "cryptography")
+
+
+@pytest.mark.parametrize("args", [("dissect",), ("dissect", "-T", "json"), ("connections",)], ids=" ".join)
+def test_short_capture_start(captures: dict[str, Path], args: tuple[str, ...]) -> None:
+    names = imported(*args[:1], "-r", str(captures["ten"]), *args[1:], clean=True)
+    assert "hashlib" in names, "the keys are hashed: the list is the whole run's"
+    assert not names & set(NOT_AT_START), sorted(names & set(NOT_AT_START))
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,6 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mptcpspec.cli.exitcode import ExitCode
@@ -26,6 +25,8 @@ from mptcpspec.errors import MptcpspecError
 # The capture modules are imported where a command reads a capture: the commands that read none
 # (decode, regen, export, fsm, --version) start without them.
 if TYPE_CHECKING:
+    from pathlib import Path  # imported where a path is made: a command that reads a capture needs none
+
     from mptcpspec.capture.stream import Input
     from mptcpspec.capture.writer import CaptureWriter
     from mptcpspec.dissect.outcome import ReadOutcome
@@ -191,6 +192,8 @@ def spec_folder(path: str | None) -> Path | None:
     """The ``--spec DIR`` of a command, checked to be a folder (None: the project's own)."""
     if path is None:
         return None
+    from pathlib import Path
+
     p = Path(path)
     if not p.exists():
         raise CommandError(ExitCode.UNUSABLE, f"{path}: no such folder")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mptcpspec.capture.pcap import CaptureError
@@ -169,6 +168,8 @@ def cmd_dissect(args: argparse.Namespace) -> int:
             raise CommandError(ExitCode.USAGE, str(e)) from None
     folder = None
     if args.follow is not None:
+        from pathlib import Path  # only here: the rest of a run makes no path
+
         folder = Path(args.follow_dir)  # made first: a folder that cannot be made is said before any reading
         folder.mkdir(parents=True, exist_ok=True)
     if args.write is not None and args.write == "-" and writer is not None:

@@ -19,12 +19,13 @@ generated modules need only :mod:`mptcpspec.fsm.runtime`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mptcpspec.fsm.errors import FsmSpecError, Problem, ProtocolError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mptcpspec.fsm.model import Machine
 
 __all__ = ["FsmSpecError", "Problem", "ProtocolError", "load", "parse"]
