@@ -1,14 +1,20 @@
 """The start: ``mptcpspec`` commands on a 10-frame capture, beside ``python -c pass`` and tshark.
 
-``python3 bench/bench_startup.py`` cuts ``tests/data/v4-two-subflows.pcap`` to its first 10 frames,
-then runs each command ``--runs`` times (25), all of them in turn in one loop so that they share the
-machine's moods, and prints the median wall-clock and CPU times.  The package is byte-compiled first
-(``PYTHONDONTWRITEBYTECODE`` is dropped from the commands' environment and one run of each writes the
-bytecode), as an installed package is.  ``--instructions`` also counts each command's instructions
-with ``valgrind --tool=callgrind`` (one run each; steadier than times on a shared machine).
+``python3 bench/bench_startup.py`` installs this checkout into a new virtual environment (``python
+-m venv``, then ``pip install``, which builds the compiled hot path and byte-compiles the package),
+cuts ``tests/data/v4-two-subflows.pcap`` to its first 10 frames, then runs each command ``--runs``
+times (25), all of them in turn in one loop so that they share the machine's moods, and prints the
+median wall-clock and CPU times.  The commands are the environment's ``mptcpspec`` script, as a user
+runs it.  ``--before REV`` installs the checkout's revision ``REV`` (``git archive``) into a second
+environment and times its commands in the same loop.  ``--instructions`` also counts each command's
+instructions with ``valgrind --tool=callgrind`` (one run each; steadier than times on a shared
+machine).
 
-The interpreter is this script's (``sys.executable``), the package the one it imports; ``--python``
-names another interpreter (an installed package's, for instance).
+Why a new environment: a development one starts every interpreter with its own site start-up (an
+editable install's import finder, ``.pth`` files of other packages, the modules they import), which
+costs a development environment 20 ms or more before ``mptcpspec`` runs and hides what the package
+imports itself; a user's ``pip install`` has none of it.  ``--python PY`` measures an interpreter as
+it is instead (``PY -m mptcpspec``, the checkout on ``PYTHONPATH`` unless set), no environment made.
 """
 
 from __future__ import annotations
@@ -45,16 +51,33 @@ def cut(src: Path, dst: Path, frames: int) -> Path:
     return dst
 
 
-def commands(python: str, capture: Path) -> dict[str, list[str]]:
-    mptcpspec = [python, "-m", "mptcpspec"]
+def install(source: Path, folder: Path, python: str) -> Path:
+    """A new virtual environment in ``folder`` with the package of ``source`` installed; its ``bin``."""
+    subprocess.run([python, "-m", "venv", str(folder)], check=True)
+    bin_dir = folder / ("Scripts" if os.name == "nt" else "bin")
+    subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", str(source)], check=True)
+    return bin_dir
+
+
+def revision(rev: str, folder: Path) -> Path:
+    """The checkout's files at ``rev`` (committed ones only), written into ``folder``."""
+    folder.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def commands(python: str, mptcpspec: list[str], capture: Path, tag: str = "") -> dict[str, list[str]]:
     fields = [a for f in FIELDS for a in ("-e", f)]
     out = {
-        "python -c pass": [python, "-c", "pass"],
-        "mptcpspec --version": [*mptcpspec, "--version"],
-        "mptcpspec dissect": [*mptcpspec, "dissect", "-r", str(capture)],
-        "mptcpspec dissect -T fields": [*mptcpspec, "dissect", "-r", str(capture), "-T", "fields", *fields],
-        "mptcpspec connections": [*mptcpspec, "connections", "-r", str(capture)],
+        f"mptcpspec --version{tag}": [*mptcpspec, "--version"],
+        f"mptcpspec dissect{tag}": [*mptcpspec, "dissect", "-r", str(capture)],
+        f"mptcpspec dissect -T fields{tag}": [*mptcpspec, "dissect", "-r", str(capture), "-T", "fields", *fields],
+        f"mptcpspec connections{tag}": [*mptcpspec, "connections", "-r", str(capture)],
     }
+    if tag:
+        return out
+    out = {"python -c pass": [python, "-c", "pass"], **out}
     tshark = shutil.which("tshark")
     if tshark:
         out["tshark -r"] = [tshark, "-r", str(capture)]
@@ -91,14 +114,25 @@ def instructions(cmd: list[str], env: dict[str, str]) -> int | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=25)
-    ap.add_argument("--python", default=sys.executable, help="the interpreter that runs mptcpspec")
+    ap.add_argument("--python", help="measure this interpreter as it is (python -m mptcpspec), no environment made")
+    ap.add_argument("--base", default=sys.executable, help="the interpreter the environments are made with")
+    ap.add_argument("--before", metavar="REV", help="also time the checkout's revision REV, in the same loop")
     ap.add_argument("--instructions", action="store_true", help="also count instructions (valgrind)")
     args = ap.parse_args()
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env.setdefault("PYTHONPATH", str(ROOT))  # the package of this checkout, from any directory
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
     with tempfile.TemporaryDirectory() as tmp:
         capture = cut(ROOT / "tests" / "data" / "v4-two-subflows.pcap", Path(tmp) / "ten.pcap", 10)
-        cmds = commands(args.python, capture)
+        if args.python:
+            env["PYTHONPATH"] = os.environ.get("PYTHONPATH", str(ROOT))  # the package of this checkout
+            python, where = args.python, f"{args.python} as it is"
+            cmds = commands(python, [python, "-m", "mptcpspec"], capture)
+        else:
+            bin_dir = install(ROOT, Path(tmp) / "venv", args.base)
+            python, where = str(bin_dir / "python"), "a new environment with this checkout installed"
+            cmds = commands(python, [str(bin_dir / "mptcpspec")], capture)
+        if args.before:
+            before = install(revision(args.before, Path(tmp) / "before"), Path(tmp) / "venv-before", args.base)
+            cmds |= commands(str(before / "python"), [str(before / "mptcpspec")], capture, f" ({args.before})")
         for cmd in cmds.values():
             run(cmd, env)  # writes the bytecode
         walls: dict[str, list[float]] = {name: [] for name in cmds}
@@ -108,8 +142,11 @@ def main() -> None:
                 wall, cpu = run(cmd, env)
                 walls[name].append(wall)
                 cpus[name].append(cpu)
+        version = subprocess.run(
+            [python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True, text=True
+        )
         counts = {name: instructions(cmd, env) if args.instructions else None for name, cmd in cmds.items()}
-    print(f"Python {sys.version.split()[0]}, medians of {args.runs} runs, one loop, a 10-frame capture")
+    print(f"Python {version.stdout.strip()} ({where}), medians of {args.runs} runs, one loop, a 10-frame capture")
     print()
     print("| command | wall ms | CPU ms | instructions |")
     print("|---|---:|---:|---:|")
