@@ -30,9 +30,9 @@ import re
 import sys
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from types import CodeType
+
+from mptcpspec.records import dataclass
 
 __all__ = ["FieldDef", "NONE", "cell", "compile_getters", "getter_source", "is_list"]
 
@@ -63,9 +63,11 @@ def _cached_code(src: str, filename: str) -> CodeType:
     source with this Python (compiling every field's getter is most of the dissector's start), and
     written there for the next run unless bytecode is not written (``sys.dont_write_bytecode``)."""
     name = f"fieldgetters-{zlib.crc32(src.encode()):08x}.{sys.implementation.cache_tag}.bin"  # one per source
-    cache = Path(__file__).parent / "__pycache__" / name
+    folder = os.path.join(os.path.dirname(__file__), "__pycache__")  # (os.path: pathlib costs a short run 4 ms)
+    cache = os.path.join(folder, name)
     try:
-        kept_src, code = marshal.loads(cache.read_bytes())
+        with open(cache, "rb") as f:
+            kept_src, code = marshal.loads(f.read())
         if kept_src == src and isinstance(code, CodeType):
             return code
     except (OSError, ValueError, EOFError, TypeError):
@@ -73,9 +75,10 @@ def _cached_code(src: str, filename: str) -> CodeType:
     code = compile(src, filename, "exec")
     if not sys.dont_write_bytecode:
         try:
-            cache.parent.mkdir(exist_ok=True)
-            part = cache.with_suffix(f".{os.getpid()}.tmp")
-            part.write_bytes(marshal.dumps((src, code)))
+            os.makedirs(folder, exist_ok=True)
+            part = f"{cache[: -len('.bin')]}.{os.getpid()}.tmp"
+            with open(part, "wb") as f:
+                f.write(marshal.dumps((src, code)))
             os.replace(part, cache)
         except OSError:
             pass  # a read-only install: compiled on each start

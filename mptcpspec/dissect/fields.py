@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from mptcpspec.analysis import PacketInfo
 from mptcpspec.capture.encap import Geneve, Gre, Gtp, Ip, Mpls, Ppp, Pppoe, Udp, Vlan, Vxlan
@@ -33,6 +32,7 @@ from mptcpspec.dissect.optionfields import OPTION_FIELDS, option_cells, option_f
 from mptcpspec.dissect.specfields import SPEC_ENV, SPEC_FIELDS
 from mptcpspec.dissect.tcpfields import TCP_ENV, TCP_FIELDS, seconds
 from mptcpspec.errors import MptcpspecError
+from mptcpspec.records import dataclass
 
 __all__ = ["Field", "FIELDS", "UnknownFieldError", "compile_row", "field_names", "option_fields"]
 

@@ -10,10 +10,10 @@ fields`` prints them: times in seconds with nine decimals, present expert items 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 
 from mptcpspec.analysis.tcpanalysis import TcpFlag
 from mptcpspec.dissect.fieldgen import NONE, FieldDef, is_list
+from mptcpspec.records import field_names
 
 __all__ = ["TCP_ENV", "TCP_FIELDS", "needs_tcp_analysis", "seconds"]
 
@@ -85,9 +85,10 @@ def _not_on_cut(d: FieldDef) -> FieldDef:
     length (its analysis state still follows the packet)."""
     if not d.name.startswith("tcp.analysis"):
         return d
+    given = {n: getattr(d, n) for n in field_names(FieldDef)}  # dataclasses.replace, without importing it
     if is_list(d.value):
-        return replace(d, when=f"not (p.options_cut and i.cut_short) and ({d.when or 'True'})")
-    return replace(d, value=f"{NONE} if p.options_cut and i.cut_short else ({d.value})")
+        return FieldDef(**given | {"when": f"not (p.options_cut and i.cut_short) and ({d.when or 'True'})"})
+    return FieldDef(**given | {"value": f"{NONE} if p.options_cut and i.cut_short else ({d.value})"})
 
 
 TCP_FIELDS = [_not_on_cut(d) for d in TCP_FIELDS]
