@@ -22,7 +22,7 @@ from libc.string cimport memcmp, memcpy, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject, Py_SIZE
 from cpython.tuple cimport PyTuple_GET_SIZE
-from cpython.list cimport PyList_GET_ITEM
+from cpython.list cimport PyList_GET_ITEM, PyList_SET_ITEM
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLongMask
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 
@@ -406,23 +406,39 @@ cdef inline bint plain_options(const uint8_t* raw, Py_ssize_t n) noexcept nogil:
     return True
 
 
+cdef inline void set_item(list entry, Py_ssize_t i, object v) noexcept:
+    """``entry[i] = v`` for an index known to be in the list."""
+    cdef PyObject* old = PyList_GET_ITEM(entry, i)
+    Py_INCREF(v)
+    PyList_SET_ITEM(entry, i, v)
+    Py_XDECREF(old)
+
+
 cdef inline bint before(uint32_t a, uint32_t b) noexcept nogil:
     """(a - b) mod 2**32 >= 2**31: Wireshark's LT_SEQ with the equal case kept apart by callers."""
     return <uint32_t>(a - b) >= 0x80000000u
 
 
-cdef int tcp_feed(dict streams, dict mp_ops, object number, object ts_obj, int64_t ts, object sf, int d,
-                  object conn, object found, const uint8_t* opts, Py_ssize_t nopt, uint32_t seq,
+cdef int tcp_feed(dict streams, dict mp_ops, list last, list spare, object number, object ts_obj, int64_t ts,
+                  object sf, int d, object conn, object found, const uint8_t* opts, Py_ssize_t nopt, uint32_t seq,
                   uint32_t ack, unsigned int flags, unsigned int window, unsigned int urgent, long seglen) except -1:
     """TcpAnalyzer.feed of one segment where it need not leave C for anything: 1 when done, 0 (nothing
     changed) where the Python analysis must take it.  The flows' flags are Python's True and False,
-    compared by identity."""
+    compared by identity.  ``last``: [subflow, its stream's state, connection, its mp_operations]
+    of the call before (a subflow's stream state is made once; the connection's operations change
+    here or in Python's feed, after which the engine forgets them); ``spare``: segment entries acknowledged, reused for new ones (no one
+    else holds them)."""
     if flags & (T_SYN | T_RST | T_URG) or not flags & T_ACK or urgent:
         return 0
     cdef bint fin = flags & T_FIN
-    st = streams.get(get(sf, SF_index))
-    if st is None:
-        return 0
+    if last[0] is sf:
+        st = last[1]
+    else:
+        st = streams.get(get(sf, SF_index))
+        if st is None:
+            return 0
+        last[0] = sf
+        last[1] = st
     flows = get(st, STREAM_flows)
     if d:
         fwd = (<tuple>flows)[1]
@@ -436,9 +452,13 @@ cdef int tcp_feed(dict streams, dict mp_ops, object number, object ts_obj, int64
     cdef long mp = -1
     mp_obj = None
     if conn is not None:
-        mp_obj = mp_ops.get(conn, 0)
+        if last[2] is conn:
+            mp_obj = last[3]
+        else:
+            mp_obj = mp_ops.get(conn, 0)
+            last[2] = conn
+            last[3] = mp_obj
         mp = mp_obj
-    ack_obj = ack
     # _analyze
     cdef unsigned int ta = 0
     if get(fwd, FLOW_base_set) is not True:
@@ -543,7 +563,15 @@ cdef int tcp_feed(dict streams, dict mp_ops, object number, object ts_obj, int64
             ):
                 put(fwd, FLOW_ordered, False)
         nxt_obj = nxt
-        segs.append([seq, nxt_obj, number, ts_obj])
+        if spare:
+            entry = <list>spare.pop()
+            set_item(entry, 0, seq)
+            set_item(entry, 1, nxt_obj)
+            set_item(entry, 2, number)
+            set_item(entry, 3, ts_obj)
+            segs.append(entry)
+        else:
+            segs.append([seq, nxt_obj, number, ts_obj])
         nsegs += 1
     if not ta & A_ZWP:
         cur = get(fwd, FLOW_nextseq)
@@ -558,7 +586,8 @@ cdef int tcp_feed(dict streams, dict mp_ops, object number, object ts_obj, int64
             put(fwd, FLOW_maxseqtobeacked, get(fwd, FLOW_nextseq))
     if window != fwd_window:
         put(fwd, FLOW_window, window)
-    put(fwd, FLOW_lastack, ack_obj)
+    if ack != lastack:
+        put(fwd, FLOW_lastack, ack)
     put(fwd, FLOW_lastacktime, ts_obj)
     if mp >= 0 and mp != <long>get(fwd, FLOW_mp_ops):
         put(fwd, FLOW_mp_ops, mp_obj)
@@ -568,9 +597,9 @@ cdef int tcp_feed(dict streams, dict mp_ops, object number, object ts_obj, int64
     rsegs = <list>get(rev, FLOW_segments)
     if len(rsegs):
         if get(rev, FLOW_ordered) is True:
-            acked_ordered(rsegs, ack, ack_obj)
+            acked_ordered(rsegs, ack, spare)
         else:
-            acked(rev, rsegs, ack, ack_obj)
+            acked(rev, rsegs, ack)
         if not len(<list>get(rev, FLOW_segments)):
             put(rev, FLOW_ordered, True)
     # bytes in flight: only the octets pushed are kept
@@ -596,7 +625,8 @@ cdef int tcp_feed(dict streams, dict mp_ops, object number, object ts_obj, int64
         options(opts, nopt, fwd, rev)
     if found and conn is not None and mp != 0xFF:
         if mp | DSS_OP_BIT != mp:
-            mp_ops[conn] = mp | DSS_OP_BIT
+            mp_ops[conn] = last[3] = mp | DSS_OP_BIT
+            last[2] = conn
     if ta & A_ANY_RETRANS:
         counts = get(sf, SF_retransmissions)
         (<list>counts)[d] += 1
@@ -640,8 +670,9 @@ cdef void options(const uint8_t* raw, Py_ssize_t n, object fwd, object rev) exce
         put(fwd, FLOW_sacks, blocks)
 
 
-cdef void acked_ordered(list segs, uint32_t ack, object ack_obj) except *:
-    """tcpanalysis._acked_ordered: the segments ``ack`` acknowledges are the list's head."""
+cdef void acked_ordered(list segs, uint32_t ack, list spare) except *:
+    """tcpanalysis._acked_ordered: the segments ``ack`` acknowledges are the list's head (their
+    entries kept in ``spare``, up to 256)."""
     cdef Py_ssize_t k = 0, n = len(segs)
     cdef uint32_t end, start
     while k < n:
@@ -649,18 +680,23 @@ cdef void acked_ordered(list segs, uint32_t ack, object ack_obj) except *:
         if before(ack, end):  # ends after ack: kept, and so are those after it
             break
         k += 1
-    if k == 1:
-        del segs[0]
-    elif k:
-        del segs[:k]
+    cdef Py_ssize_t i
+    if k:
+        if len(spare) < 256:
+            for i in range(k):
+                spare.append(segs[i])
+        if k == 1:
+            del segs[0]
+        else:
+            del segs[:k]
     for s in segs:
         start = (<list>s)[0]
         if not before(start, ack):
             break
-        (<list>s)[0] = ack_obj
+        (<list>s)[0] = ack
 
 
-cdef void acked(object flow, list segs, uint32_t ack, object ack_obj) except *:
+cdef void acked(object flow, list segs, uint32_t ack) except *:
     """tcpanalysis._acked: the segments ``ack`` acknowledges removed, newest first, those it
     acknowledges in part trimmed."""
     keep = []
@@ -671,7 +707,7 @@ cdef void acked(object flow, list segs, uint32_t ack, object ack_obj) except *:
         if ack == end:
             pass
         elif before(start, ack) and not before(end, ack):  # ack inside the segment
-            (<list>s)[0] = ack_obj
+            (<list>s)[0] = ack
             keep.append(s)
         elif before(ack, end):  # ends after ack
             keep.append(s)
@@ -687,6 +723,7 @@ cdef class FieldsEngine:
     cdef dict flows, area_cache
     cdef object counts, experts, table, tcp_feed
     cdef dict tcp_streams, tcp_mp_ops
+    cdef list tcp_last, tcp_spare
     cdef dict cells_of, dss_cache
     cdef bint dss_cells  # every option field asked for is in DSS_CELLS: cells from the DSS itself
     cdef int cell_of[MAX_FIELDS]  # K_OPTION + i: its index in DSS_CELLS
@@ -745,6 +782,8 @@ cdef class FieldsEngine:
         self.tcp_feed = an.tcp.feed if an.tcp.enabled else None
         self.tcp_streams = an.tcp.streams
         self.tcp_mp_ops = an.tcp.mp_ops
+        self.tcp_last = [None, None, None, None]
+        self.tcp_spare = []
         self.row = row
         self.one = one
         self.area_cache = {}
@@ -906,6 +945,7 @@ cdef class FieldsEngine:
             return
         self.prev_ns_sync()
         self._forget_flows()
+        self.tcp_last[2] = None  # the Python analysis may change the connection's mp_operations
         dis = self.dis
         if frame is None:
             frame = (ts, linktype, PyBytes_FromStringAndSize(<const char*>data, n), orig_len, self.iface, False)
@@ -1279,10 +1319,12 @@ cdef class FieldsEngine:
                             long plen) except *:
         """The subflow TCP analysis of this segment, feed_tcp's last step: here where it can be, else
         in Python."""
-        if tcp_feed(self.tcp_streams, self.tcp_mp_ops, <object>number, self.ts, <int64_t>self.ts, sf, d, conn, found,
-                    b + t + 20, o - t - 20, seq, ack, flags, be16(b + t + 14), be16(b + t + 18), plen):
+        if tcp_feed(self.tcp_streams, self.tcp_mp_ops, self.tcp_last, self.tcp_spare, <object>number, self.ts,
+                    <int64_t>self.ts, sf, d, conn, found, b + t + 20, o - t - 20, seq, ack, flags, be16(b + t + 14),
+                    be16(b + t + 18), plen):
             self.tcp_taken += 1
             return
+        self.tcp_last[2] = None  # Python's feed may change the connection's mp_operations
         pkt = decode_frame(self.linktype, PyBytes_FromStringAndSize(<const char*>self.cur, self.curn), self.ts)
         self.tcp_feed(number, self.ts, pkt, get(sf, SF_index), d, conn, found, get(sf, SF_retransmissions))
 
