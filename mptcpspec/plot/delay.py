@@ -13,26 +13,16 @@ from collections import deque
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.plot.model import Plot, SeriesBuilder, Style
 from mptcpspec.plot.rates import plot_of
-from mptcpspec.plot.select import CLIENT, ConnectionFrames, seconds
+from mptcpspec.plot.select import CLIENT, ConnectionFrames, option_spans, seconds
 
 __all__ = ["rtt_plot", "timestamps"]
 
 
 def timestamps(options: bytes) -> tuple[int, int] | None:
     """(TSval, TSecr) of a TCP options area's timestamps option (RFC 7323 §3), or None."""
-    i, n = 0, len(options)
-    while i < n:
-        kind = options[i]
-        if kind == 0:
-            return None
-        if kind == 1:
-            i += 1
-            continue
-        if i + 1 >= n or options[i + 1] < 2 or i + options[i + 1] > n:
-            return None
-        if kind == 8 and options[i + 1] == 10:
+    for kind, i, ln in option_spans(options):
+        if kind == 8 and ln == 10:
             return int.from_bytes(options[i + 2 : i + 6], "big"), int.from_bytes(options[i + 6 : i + 10], "big")
-        i += options[i + 1]
     return None
 
 

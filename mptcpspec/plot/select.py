@@ -14,7 +14,7 @@ from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.errors import MptcpspecError
 from mptcpspec.plot.model import SubflowLegend
 
-__all__ = ["CLIENT", "SERVER", "ConnectionFrames", "PlotError", "WindowScales", "legend", "seconds"]
+__all__ = ["CLIENT", "SERVER", "ConnectionFrames", "PlotError", "WindowScales", "legend", "option_spans", "seconds"]
 
 CLIENT, SERVER = "client", "server"
 
@@ -101,21 +101,28 @@ def legend(sf: Subflow) -> SubflowLegend:
 _SYN, _ACK = int(TcpFlags.SYN), int(TcpFlags.ACK)
 
 
-def _wscale(options: bytes) -> int | None:
-    """The shift of a window scale option (RFC 7323 §2.3; at most 14) in an options area, or None."""
+def option_spans(options: bytes) -> Iterator[tuple[int, int, int]]:
+    """(kind, start, length) of each option of a TCP options area other than NOP, up to the end of
+    the option list (EOL) or a length that does not fit (RFC 9293 §3.1)."""
     i, n = 0, len(options)
     while i < n:
         kind = options[i]
         if kind == 0:
-            break
+            return
         if kind == 1:
             i += 1
             continue
         if i + 1 >= n or options[i + 1] < 2 or i + options[i + 1] > n:
-            break
-        if kind == 3 and options[i + 1] == 3:
-            return min(options[i + 2], 14)
+            return
+        yield kind, i, options[i + 1]
         i += options[i + 1]
+
+
+def _wscale(options: bytes) -> int | None:
+    """The shift of a window scale option (RFC 7323 §2.3; at most 14) in an options area, or None."""
+    for kind, i, ln in option_spans(options):
+        if kind == 3 and ln == 3:
+            return min(options[i + 2], 14)
     return None
 
 

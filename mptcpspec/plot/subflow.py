@@ -17,7 +17,7 @@ from mptcpspec.capture.pcap import CaptureError
 from mptcpspec.dissect.outcome import outcome
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.plot.model import Plot, SeriesBuilder, Style, SubflowLegend
-from mptcpspec.plot.select import CLIENT, PlotError, WindowScales, legend, seconds
+from mptcpspec.plot.select import CLIENT, PlotError, WindowScales, legend, option_spans, seconds
 
 __all__ = ["sack_blocks", "subflow_plot"]
 
@@ -28,21 +28,10 @@ _SYN = int(TcpFlags.SYN)
 def sack_blocks(options: bytes) -> list[tuple[int, int]]:
     """The SACK blocks (left edge, right edge) of a TCP options area (RFC 2018 §3), raw."""
     out: list[tuple[int, int]] = []
-    i, n = 0, len(options)
-    while i < n:
-        kind = options[i]
-        if kind == 0:
-            break
-        if kind == 1:
-            i += 1
-            continue
-        if i + 1 >= n or options[i + 1] < 2 or i + options[i + 1] > n:
-            break
-        ln = options[i + 1]
+    for kind, i, ln in option_spans(options):
         if kind == 5:
             for j in range(i + 2, i + ln - 7, 8):
                 out.append((int.from_bytes(options[j : j + 4], "big"), int.from_bytes(options[j + 4 : j + 8], "big")))
-        i += ln
     return out
 
 
