@@ -15,7 +15,7 @@ says so.  Sequence numbers are compared modulo 2**32 (RFC 9293 §3.4).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import IntFlag
 
 from mptcpspec.capture.packets import Packet, TcpFlags
@@ -333,7 +333,7 @@ def _options(
 class TcpAnalyzer:
     """Feed TCP segments in capture order with their stream and direction; get a :class:`TcpAnalysis`."""
 
-    __slots__ = ("streams", "mp_ops", "last_found", "last_bits", "enabled", "ends")
+    __slots__ = ("streams", "mp_ops", "last_found", "last_bits", "enabled", "ends", "on_feed")
 
     def __init__(self, enabled: bool = True) -> None:
         """``enabled`` False: :meth:`feed` returns None at once (a caller that needs none of it)."""
@@ -347,6 +347,9 @@ class TcpAnalyzer:
         #: (source, source port, destination, destination port) -> the flow of the latest stream on
         #: those ends that sends that way: a SYN that starts a new stream on them reuses their ports
         self.ends: dict[tuple[object, int, object, int], Flow] = {}
+        #: called with a stream's number before :meth:`feed` reads that stream's state: a compiled
+        #: path that keeps the state of some streams in its own structures writes it back here
+        self.on_feed: Callable[[int], None] | None = None
 
     def feed(
         self,
@@ -364,6 +367,8 @@ class TcpAnalyzer:
         options; ``counts[d]`` counts the retransmissions (any kind).  None when not :attr:`enabled`."""
         if not self.enabled:
             return None
+        if self.on_feed is not None:
+            self.on_feed(stream)
         st = self.streams.get(stream)
         flags = int(pkt.flags)
         seq, ack, win, seglen = pkt.seq, pkt.ack, pkt.window, pkt.payload_len

@@ -18,11 +18,12 @@ Built by setup.py where a C compiler exists; :mod:`mptcpspec.dissect.hotpath` lo
 """
 
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
-from libc.string cimport memcmp, memcpy, memset
+from libc.string cimport memcmp, memcpy, memmove, memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject, Py_SIZE
 from cpython.tuple cimport PyTuple_GET_SIZE
-from cpython.list cimport PyList_GET_ITEM, PyList_SET_ITEM
+from cpython.list cimport PyList_GET_ITEM
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_AsUnsignedLongLongMask
 from cpython.ref cimport Py_INCREF, Py_XDECREF
 
@@ -406,49 +407,203 @@ cdef inline bint plain_options(const uint8_t* raw, Py_ssize_t n) noexcept nogil:
     return True
 
 
-cdef inline void set_item(list entry, Py_ssize_t i, object v) noexcept:
-    """``entry[i] = v`` for an index known to be in the list."""
-    cdef PyObject* old = PyList_GET_ITEM(entry, i)
-    Py_INCREF(v)
-    PyList_SET_ITEM(entry, i, v)
-    Py_XDECREF(old)
-
-
 cdef inline bint before(uint32_t a, uint32_t b) noexcept nogil:
     """(a - b) mod 2**32 >= 2**31: Wireshark's LT_SEQ with the equal case kept apart by callers."""
     return <uint32_t>(a - b) >= 0x80000000u
 
 
-cdef int tcp_feed(dict streams, dict mp_ops, list last, list spare, object number, object ts_obj, int64_t ts,
+cdef struct Seg:
+    # an unacknowledged segment: tcpanalysis.Flow.segments' [seq, nextseq, frame, time]
+    uint32_t seq
+    uint32_t nxt
+    int64_t frame
+    int64_t time
+
+
+cdef struct CFlow:
+    # tcpanalysis.Flow as C fields (its sacks stay on the Python object)
+    uint32_t base_seq
+    uint32_t nextseq
+    uint32_t maxseqtobeacked
+    uint32_t lastack
+    int64_t nextseqframe
+    int64_t nextseqtime
+    int64_t lastacktime
+    int64_t lastnondupack
+    int64_t push_bytes
+    long window
+    long dupacknum
+    long lastflags
+    long mp_ops
+    int win_scale
+    bint base_set
+    bint first_ack
+    bint valid_bif
+    bint push_last
+    bint closing
+    bint ordered
+    Seg* segs  # segs[head:head + n], oldest first
+    Py_ssize_t head
+    Py_ssize_t n
+    Py_ssize_t cap
+
+
+cdef inline object py_bool(bint v):
+    return True if v else False
+
+
+cdef class Mirror:
+    """A TCP stream's analysis state (a tcpanalysis.Stream and its two Flows) as C fields, for the
+    segments tcp_feed takes.  Made from the Python objects when tcp_feed first meets the stream,
+    written back to them (:meth:`store`) before Python's feed reads the stream and at the end of a
+    run.  Written through at once: a flow's base (TcpAnalyzer.ends reads it from another stream),
+    its SACK blocks and the stream's times."""
+
+    cdef CFlow f[2]
+    cdef object st
+    cdef tuple flows
+    cdef int64_t first_rtt, mru_syn
+
+    def __cinit__(self, st):
+        self.st = st
+        self.flows = <tuple>get(st, STREAM_flows)
+        self.first_rtt = get(st, STREAM_first_rtt)
+        self.mru_syn = get(st, STREAM_mru_syn)
+        cdef int i
+        cdef CFlow* f
+        cdef Py_ssize_t k, n
+        for i in range(2):
+            o = self.flows[i]
+            f = &self.f[i]
+            f.base_seq = get(o, FLOW_base_seq)
+            f.nextseq = get(o, FLOW_nextseq)
+            f.maxseqtobeacked = get(o, FLOW_maxseqtobeacked)
+            f.lastack = get(o, FLOW_lastack)
+            f.nextseqframe = get(o, FLOW_nextseqframe)
+            f.nextseqtime = get(o, FLOW_nextseqtime)
+            f.lastacktime = get(o, FLOW_lastacktime)
+            f.lastnondupack = get(o, FLOW_lastnondupack)
+            f.push_bytes = get(o, FLOW_push_bytes)
+            f.window = get(o, FLOW_window)
+            f.dupacknum = get(o, FLOW_dupacknum)
+            f.lastflags = get(o, FLOW_lastflags)
+            f.mp_ops = get(o, FLOW_mp_ops)
+            f.win_scale = get(o, FLOW_win_scale)
+            f.base_set = get(o, FLOW_base_set) is True
+            f.first_ack = get(o, FLOW_first_ack) is True
+            f.valid_bif = get(o, FLOW_valid_bif) is True
+            f.push_last = get(o, FLOW_push_last) is True
+            f.closing = get(o, FLOW_closing) is True
+            f.ordered = get(o, FLOW_ordered) is True
+            segs = <list>get(o, FLOW_segments)
+            n = len(segs)
+            f.cap = n * 2 if n > 8 else 16
+            f.segs = <Seg*>PyMem_Malloc(f.cap * sizeof(Seg))
+            if f.segs is NULL:
+                raise MemoryError()
+            f.head = 0
+            f.n = n
+            for k in range(n):
+                e = <list>segs[k]
+                f.segs[k].seq = e[0]
+                f.segs[k].nxt = e[1]
+                f.segs[k].frame = e[2]
+                f.segs[k].time = e[3]
+
+    def __dealloc__(self):
+        cdef int i
+        for i in range(2):
+            PyMem_Free(self.f[i].segs)
+            self.f[i].segs = NULL
+
+    cdef void store(self) except *:
+        """The C fields back into the Python objects."""
+        cdef int i
+        cdef CFlow* f
+        cdef Seg* s
+        cdef Py_ssize_t k
+        for i in range(2):
+            o = self.flows[i]
+            f = &self.f[i]
+            put(o, FLOW_base_seq, f.base_seq)
+            put(o, FLOW_nextseq, f.nextseq)
+            put(o, FLOW_maxseqtobeacked, f.maxseqtobeacked)
+            put(o, FLOW_lastack, f.lastack)
+            put(o, FLOW_nextseqframe, f.nextseqframe)
+            put(o, FLOW_nextseqtime, f.nextseqtime)
+            put(o, FLOW_lastacktime, f.lastacktime)
+            put(o, FLOW_lastnondupack, f.lastnondupack)
+            put(o, FLOW_push_bytes, f.push_bytes)
+            put(o, FLOW_window, f.window)
+            put(o, FLOW_dupacknum, f.dupacknum)
+            put(o, FLOW_lastflags, f.lastflags)
+            put(o, FLOW_mp_ops, f.mp_ops)
+            put(o, FLOW_win_scale, f.win_scale)
+            put(o, FLOW_base_set, py_bool(f.base_set))
+            put(o, FLOW_first_ack, py_bool(f.first_ack))
+            put(o, FLOW_valid_bif, py_bool(f.valid_bif))
+            put(o, FLOW_push_last, py_bool(f.push_last))
+            put(o, FLOW_closing, py_bool(f.closing))
+            put(o, FLOW_ordered, py_bool(f.ordered))
+            segs = []
+            for k in range(f.head, f.head + f.n):
+                s = &f.segs[k]
+                segs.append([s.seq, s.nxt, s.frame, s.time])
+            put(o, FLOW_segments, segs)
+
+
+cdef int seg_append(CFlow* f, uint32_t seq, uint32_t nxt, int64_t frame, int64_t time) except -1:
+    cdef Seg* grown
+    if f.head + f.n == f.cap:
+        if f.head:
+            memmove(f.segs, f.segs + f.head, f.n * sizeof(Seg))
+            f.head = 0
+        else:
+            grown = <Seg*>PyMem_Realloc(f.segs, f.cap * 2 * sizeof(Seg))
+            if grown is NULL:
+                raise MemoryError()
+            f.segs = grown
+            f.cap *= 2
+    cdef Seg* s = &f.segs[f.head + f.n]
+    s.seq = seq
+    s.nxt = nxt
+    s.frame = frame
+    s.time = time
+    f.n += 1
+    return 0
+
+
+cdef int tcp_feed(dict streams, dict mirrors, dict mp_ops, list last, int64_t number, object ts_obj, int64_t ts,
                   object sf, int d, object conn, object found, const uint8_t* opts, Py_ssize_t nopt, uint32_t seq,
                   uint32_t ack, unsigned int flags, unsigned int window, unsigned int urgent, long seglen) except -1:
     """TcpAnalyzer.feed of one segment where it need not leave C for anything: 1 when done, 0 (nothing
-    changed) where the Python analysis must take it.  The flows' flags are Python's True and False,
-    compared by identity.  ``last``: [subflow, its stream's state, connection, its mp_operations]
-    of the call before (a subflow's stream state is made once; the connection's operations change
-    here or in Python's feed, after which the engine forgets them); ``spare``: segment entries acknowledged, reused for new ones (no one
-    else holds them)."""
+    changed) where the Python analysis must take it.  The stream's state is its Mirror in
+    ``mirrors`` (by stream number), made on first use.  ``last``: [subflow, its stream's mirror,
+    connection, its mp_operations] of the call before (the connection's operations change here or
+    in Python's feed, after which the engine forgets them)."""
     if flags & (T_SYN | T_RST | T_URG) or not flags & T_ACK or urgent:
         return 0
     cdef bint fin = flags & T_FIN
+    cdef Mirror mi
     if last[0] is sf:
-        st = last[1]
+        mi = <Mirror>last[1]
     else:
-        st = streams.get(get(sf, SF_index))
-        if st is None:
-            return 0
+        index = get(sf, SF_index)
+        found_mi = mirrors.get(index)
+        if found_mi is None:
+            st = streams.get(index)
+            if st is None:
+                return 0
+            found_mi = mirrors[index] = Mirror(st)
+        mi = <Mirror>found_mi
         last[0] = sf
-        last[1] = st
-    flows = get(st, STREAM_flows)
-    if d:
-        fwd = (<tuple>flows)[1]
-        rev = (<tuple>flows)[0]
-    else:
-        fwd = (<tuple>flows)[0]
-        rev = (<tuple>flows)[1]
+        last[1] = mi
+    cdef CFlow* fw = &mi.f[d]
+    cdef CFlow* rv = &mi.f[1 - d]
+    fwd = mi.flows[d]
     if get(fwd, FLOW_sacks) is not NO_SACKS:
         put(fwd, FLOW_sacks, NO_SACKS)
-    put(st, STREAM_prev, ts_obj)
+    put(mi.st, STREAM_prev, ts_obj)
     cdef long mp = -1
     mp_obj = None
     if conn is not None:
@@ -461,19 +616,23 @@ cdef int tcp_feed(dict streams, dict mp_ops, list last, list spare, object numbe
         mp = mp_obj
     # _analyze
     cdef unsigned int ta = 0
-    if get(fwd, FLOW_base_set) is not True:
-        put(fwd, FLOW_base_seq, <uint32_t>(seq - 1))
+    if not fw.base_set:
+        fw.base_seq = <uint32_t>(seq - 1)
+        fw.base_set = True
+        put(fwd, FLOW_base_seq, fw.base_seq)
         put(fwd, FLOW_base_set, True)
-    if get(rev, FLOW_base_set) is not True:
-        put(rev, FLOW_base_seq, <uint32_t>(ack - 1))
+    if not rv.base_set:
+        rv.base_seq = <uint32_t>(ack - 1)
+        rv.base_set = True
+        rev = mi.flows[1 - d]
+        put(rev, FLOW_base_seq, rv.base_seq)
         put(rev, FLOW_base_set, True)
-    if get(rev, FLOW_valid_bif) is not True:
-        put(rev, FLOW_valid_bif, True)
-    cdef uint32_t nextseq = get(fwd, FLOW_nextseq)
-    cdef uint32_t lastack = get(fwd, FLOW_lastack)
-    cdef long fwd_window = get(fwd, FLOW_window)
-    cdef long rev_window = get(rev, FLOW_window)
-    cdef long dupacknum, shift, rev_ws
+    rv.valid_bif = True
+    cdef uint32_t nextseq = fw.nextseq
+    cdef uint32_t lastack = fw.lastack
+    cdef long fwd_window = fw.window
+    cdef long rev_window = rv.window
+    cdef long shift, rev_ws
     cdef bint plain, not_advanced
     cdef uint32_t m, rl, nxt, cur, rev_next
     cdef int64_t t, thr
@@ -482,59 +641,57 @@ cdef int tcp_feed(dict streams, dict mp_ops, list last, list spare, object numbe
             ta |= A_ZW
         if nextseq and before(nextseq, seq) and seq != nextseq:
             ta |= A_LOST
-            put(fwd, FLOW_valid_bif, False)
+            fw.valid_bif = False
         if seglen <= 1 and seq == <uint32_t>(nextseq - 1) and not fin:
             ta |= A_KA
         if not seglen and window and window != fwd_window and seq == nextseq and ack == lastack and not fin:
             ta |= A_WU
         if seglen and not fin:
-            rev_ws = get(rev, FLOW_win_scale)
+            rev_ws = rv.win_scale
             if rev_ws != -1:
-                shift = 0 if get(rev, FLOW_first_ack) is True or rev_ws == -2 else rev_ws
-                if <uint32_t>(seq + seglen) == <uint32_t>(<uint32_t>get(rev, FLOW_lastack) + (<uint64_t>rev_window << shift)):
+                shift = 0 if rv.first_ack or rev_ws == -2 else rev_ws
+                if <uint32_t>(seq + seglen) == <uint32_t>(rv.lastack + (<uint64_t>rev_window << shift)):
                     ta |= A_WF
         plain = not seglen and seq == nextseq and ack == lastack and not fin
-        if plain and window and window == fwd_window and <long>get(rev, FLOW_lastflags) & A_KA:
+        if plain and window and window == fwd_window and rv.lastflags & A_KA:
             ta |= A_KAA
-        elif plain and window == 0 and fwd_window == 0 and <long>get(rev, FLOW_lastflags) & A_ZWP:
+        elif plain and window == 0 and fwd_window == 0 and rv.lastflags & A_ZWP:
             ta |= A_ZWPA
         elif plain and window and window == fwd_window:
-            if mp < 0 or mp == <long>get(fwd, FLOW_mp_ops):
-                dupacknum = get(fwd, FLOW_dupacknum)
-                put(fwd, FLOW_dupacknum, 1 if dupacknum == -1 else dupacknum + 1)
+            if mp < 0 or mp == fw.mp_ops:
+                fw.dupacknum = 1 if fw.dupacknum == -1 else fw.dupacknum + 1
                 ta |= A_DUP
     else:
         ta |= A_ZWP
     # finished_fwd
     if ack != lastack:
-        put(fwd, FLOW_lastnondupack, number)
-        if <long>get(fwd, FLOW_dupacknum) != 0:
-            put(fwd, FLOW_dupacknum, 0)
-    m = get(rev, FLOW_maxseqtobeacked)
+        fw.lastnondupack = number
+        fw.dupacknum = 0
+    m = rv.maxseqtobeacked
     if m and before(m, ack):
-        rev_next = get(rev, FLOW_nextseq)
+        rev_next = rv.nextseq
         if m < rev_next:
-            put(rev, FLOW_maxseqtobeacked, rev_next)
+            rv.maxseqtobeacked = rev_next
             ta |= A_ACK_LOST
         else:
-            if <long>get(rev, FLOW_dupacknum) == 0:
+            if rv.dupacknum == 0:
                 ta |= A_ACK_LOST
-            put(rev, FLOW_dupacknum, -1)
+            rv.dupacknum = -1
     if seglen or fin:
         not_advanced = nextseq != 0 and before(seq, nextseq)
         if not ta & A_KA:
             if seglen > 1 and <uint32_t>(nextseq - 1) == seq:
                 not_advanced = False
-            rl = get(rev, FLOW_lastack)
+            rl = rv.lastack
             if seglen and rl and (before(<uint32_t>(seq + seglen), rl) or <uint32_t>(seq + seglen) == rl):
                 ta |= A_SPUR
             elif not_advanced:  # (each test below needs it)
-                t = ts - <int64_t>get(rev, FLOW_lastacktime)
-                if <long>get(rev, FLOW_dupacknum) >= 2 and rl == seq and 0 <= t < C_FAST_RT_NS:
+                t = ts - rv.lastacktime
+                if rv.dupacknum >= 2 and rl == seq and 0 <= t < C_FAST_RT_NS:
                     ta |= A_FAST
                 else:
-                    t = ts - <int64_t>get(fwd, FLOW_nextseqtime)
-                    thr = get(st, STREAM_first_rtt)
+                    t = ts - fw.nextseqtime
+                    thr = mi.first_rtt
                     if not thr:
                         thr = C_OOO_NS
                     if 0 <= t < thr and nextseq != <uint32_t>(seq + seglen + fin):
@@ -543,86 +700,64 @@ cdef int tcp_feed(dict streams, dict mp_ops, list last, list spare, object numbe
                         ta |= A_RETRANS
     # finished_checking_retransmission_type
     nxt = <uint32_t>(seq + seglen)
-    segs = <list>get(fwd, FLOW_segments)
-    cdef uint32_t base, last0, last1
-    cdef Py_ssize_t nsegs = len(segs)
-    nxt_obj = None
-    if (seglen or fin) and nsegs < C_MAX_UNACKED:
+    cdef uint32_t base
+    cdef Seg* top
+    if (seglen or fin) and fw.n < C_MAX_UNACKED:
         if fin:
             nxt += 1
-        if nsegs and get(fwd, FLOW_ordered) is True:
-            last = <list>segs[nsegs - 1]
-            base = get(fwd, FLOW_base_seq)
-            last0 = last[0]
-            last1 = last[1]
+        if fw.n and fw.ordered:
+            top = &fw.segs[fw.head + fw.n - 1]
+            base = fw.base_seq
             if not (
-                not before(seq, last0)
-                and not before(nxt, last1)
-                and <uint32_t>(seq - base) >= <uint32_t>(last0 - base)
-                and <uint32_t>(nxt - base) >= <uint32_t>(last1 - base)
+                not before(seq, top.seq)
+                and not before(nxt, top.nxt)
+                and <uint32_t>(seq - base) >= <uint32_t>(top.seq - base)
+                and <uint32_t>(nxt - base) >= <uint32_t>(top.nxt - base)
             ):
-                put(fwd, FLOW_ordered, False)
-        nxt_obj = nxt
-        if spare:
-            entry = <list>spare.pop()
-            set_item(entry, 0, seq)
-            set_item(entry, 1, nxt_obj)
-            set_item(entry, 2, number)
-            set_item(entry, 3, ts_obj)
-            segs.append(entry)
-        else:
-            segs.append([seq, nxt_obj, number, ts_obj])
-        nsegs += 1
+                fw.ordered = False
+        seg_append(fw, seq, nxt, number, ts)
     if not ta & A_ZWP:
-        cur = get(fwd, FLOW_nextseq)
+        cur = fw.nextseq
         if (before(cur, nxt) and cur != nxt) or not cur:
-            if nxt_obj is None:
-                nxt_obj = nxt
-            put(fwd, FLOW_nextseq, nxt_obj)
-            put(fwd, FLOW_nextseqframe, number)
-            put(fwd, FLOW_nextseqtime, ts_obj)
-        m = get(fwd, FLOW_maxseqtobeacked)
+            fw.nextseq = nxt
+            fw.nextseqframe = number
+            fw.nextseqtime = ts
+        m = fw.maxseqtobeacked
         if seq == m or not m:
-            put(fwd, FLOW_maxseqtobeacked, get(fwd, FLOW_nextseq))
-    if window != fwd_window:
-        put(fwd, FLOW_window, window)
-    if ack != lastack:
-        put(fwd, FLOW_lastack, ack)
-    put(fwd, FLOW_lastacktime, ts_obj)
-    if mp >= 0 and mp != <long>get(fwd, FLOW_mp_ops):
-        put(fwd, FLOW_mp_ops, mp_obj)
-    if ta != <long>get(fwd, FLOW_lastflags):
-        put(fwd, FLOW_lastflags, ta)
+            fw.maxseqtobeacked = fw.nextseq
+    fw.window = window
+    fw.lastack = ack
+    fw.lastacktime = ts
+    if mp >= 0:
+        fw.mp_ops = mp
+    fw.lastflags = ta
     # the segments this acknowledges
-    rsegs = <list>get(rev, FLOW_segments)
-    if len(rsegs):
-        if get(rev, FLOW_ordered) is True:
-            acked_ordered(rsegs, ack, spare)
+    if rv.n:
+        if rv.ordered:
+            acked_ordered(rv, ack)
         else:
-            acked(rev, rsegs, ack)
-        if not len(<list>get(rev, FLOW_segments)):
-            put(rev, FLOW_ordered, True)
+            acked(rv, ack)
+        if not rv.n:
+            rv.ordered = True
     # bytes in flight: only the octets pushed are kept
-    if seglen and nsegs and get(fwd, FLOW_valid_bif) is True:
+    if seglen and fw.n and fw.valid_bif:
         if flags & T_PSH:
-            put(fwd, FLOW_push_bytes, seglen if get(fwd, FLOW_push_last) is True else get(fwd, FLOW_push_bytes) + seglen)
-            put(fwd, FLOW_push_last, True)
-        elif get(fwd, FLOW_push_last) is True:
-            put(fwd, FLOW_push_bytes, seglen)
-            put(fwd, FLOW_push_last, False)
+            fw.push_bytes = seglen if fw.push_last else fw.push_bytes + seglen
+            fw.push_last = True
+        elif fw.push_last:
+            fw.push_bytes = seglen
+            fw.push_last = False
         else:
-            put(fwd, FLOW_push_bytes, get(fwd, FLOW_push_bytes) + seglen)
+            fw.push_bytes += seglen
     # feed, after _analyze
-    if not get(st, STREAM_first_rtt):
-        mru = get(st, STREAM_mru_syn)
-        if mru:
-            put(st, STREAM_first_rtt, ts_obj - mru)
-    if fin and get(rev, FLOW_closing) is not True:  # _header_experts: the side that closes first
-        put(fwd, FLOW_closing, True)
-    if get(fwd, FLOW_first_ack) is not False:
-        put(fwd, FLOW_first_ack, False)
+    if not mi.first_rtt and mi.mru_syn:
+        mi.first_rtt = ts - mi.mru_syn
+        put(mi.st, STREAM_first_rtt, mi.first_rtt)
+    if fin and not rv.closing:  # _header_experts: the side that closes first
+        fw.closing = True
+    fw.first_ack = False
     if not plain_options(opts, nopt):
-        options(opts, nopt, fwd, rev)
+        options(opts, nopt, fw, fwd, rv.base_seq)
     if found and conn is not None and mp != 0xFF:
         if mp | DSS_OP_BIT != mp:
             mp_ops[conn] = last[3] = mp | DSS_OP_BIT
@@ -633,14 +768,13 @@ cdef int tcp_feed(dict streams, dict mp_ops, list last, list spare, object numbe
     return 1
 
 
-cdef void options(const uint8_t* raw, Py_ssize_t n, object fwd, object rev) except *:
+cdef void options(const uint8_t* raw, Py_ssize_t n, CFlow* fw, object fwd, uint32_t base) except *:
     """tcpanalysis._options on a segment without SYN: what it keeps of the window scale and SACK
     options (their last blocks, relative to the other direction's base; D-SACK is an expert item
     only, TCP Fast Open a SYN's).  The walk is _scan's: it stops at the end of the option list and
     at a length that does not fit."""
     cdef Py_ssize_t i = 0, ln, j, sack = -1, sack_len = 0
     cdef int ws = -1
-    cdef uint32_t base
     while i < n:
         if raw[i] == 0:
             break
@@ -659,9 +793,8 @@ cdef void options(const uint8_t* raw, Py_ssize_t n, object fwd, object rev) exce
             sack_len = ln
         i += ln
     if ws >= 0:
-        put(fwd, FLOW_win_scale, ws if ws < 14 else 14)
+        fw.win_scale = ws if ws < 14 else 14
     if sack >= 0 and sack_len >= 10:
-        base = get(rev, FLOW_base_seq)
         blocks = []
         j = sack + 2
         while j < sack + sack_len - 7 and len(blocks) < 3:
@@ -670,50 +803,42 @@ cdef void options(const uint8_t* raw, Py_ssize_t n, object fwd, object rev) exce
         put(fwd, FLOW_sacks, blocks)
 
 
-cdef void acked_ordered(list segs, uint32_t ack, list spare) except *:
-    """tcpanalysis._acked_ordered: the segments ``ack`` acknowledges are the list's head (their
-    entries kept in ``spare``, up to 256)."""
-    cdef Py_ssize_t k = 0, n = len(segs)
-    cdef uint32_t end, start
-    while k < n:
-        end = (<list>segs[k])[1]
-        if before(ack, end):  # ends after ack: kept, and so are those after it
-            break
+cdef void acked_ordered(CFlow* f, uint32_t ack) noexcept:
+    """tcpanalysis._acked_ordered: the segments ``ack`` acknowledges are the head."""
+    cdef Py_ssize_t k = 0
+    cdef Seg* s
+    while k < f.n and not before(ack, f.segs[f.head + k].nxt):  # those that end after ack are kept
         k += 1
-    cdef Py_ssize_t i
-    if k:
-        if len(spare) < 256:
-            for i in range(k):
-                spare.append(segs[i])
-        if k == 1:
-            del segs[0]
-        else:
-            del segs[:k]
-    for s in segs:
-        start = (<list>s)[0]
-        if not before(start, ack):
+    f.head += k
+    f.n -= k
+    if not f.n:
+        f.head = 0
+    for k in range(f.head, f.head + f.n):
+        s = &f.segs[k]
+        if not before(s.seq, ack):
             break
-        (<list>s)[0] = ack
+        s.seq = ack
 
 
-cdef void acked(object flow, list segs, uint32_t ack) except *:
-    """tcpanalysis._acked: the segments ``ack`` acknowledges removed, newest first, those it
-    acknowledges in part trimmed."""
-    keep = []
-    cdef uint32_t start, end
-    for s in reversed(segs):
-        start = (<list>s)[0]
-        end = (<list>s)[1]
-        if ack == end:
-            pass
-        elif before(start, ack) and not before(end, ack):  # ack inside the segment
-            (<list>s)[0] = ack
-            keep.append(s)
-        elif before(ack, end):  # ends after ack
-            keep.append(s)
-    if len(keep) != len(segs):
-        keep.reverse()
-        put(flow, FLOW_segments, keep)
+cdef void acked(CFlow* f, uint32_t ack) noexcept:
+    """tcpanalysis._acked: the segments ``ack`` acknowledges removed, those it acknowledges in part
+    trimmed, the rest kept in order."""
+    cdef Py_ssize_t k, j = f.head
+    cdef Seg* s
+    for k in range(f.head, f.head + f.n):
+        s = &f.segs[k]
+        if ack == s.nxt:
+            continue
+        if before(s.seq, ack) and not before(s.nxt, ack):  # ack inside the segment
+            s.seq = ack
+        elif not before(ack, s.nxt):  # ends before ack
+            continue
+        if j != k:
+            f.segs[j] = s[0]
+        j += 1
+    f.n = j - f.head
+    if not f.n:
+        f.head = 0
 
 
 cdef class FieldsEngine:
@@ -722,8 +847,8 @@ cdef class FieldsEngine:
     cdef object dis, analyzer, clock, out, row, one, areas, ctx, reader, mappings, space
     cdef dict flows, area_cache
     cdef object counts, experts, table, tcp_feed
-    cdef dict tcp_streams, tcp_mp_ops
-    cdef list tcp_last, tcp_spare
+    cdef dict tcp_streams, tcp_mp_ops, tcp_mirrors
+    cdef list tcp_last
     cdef dict cells_of, dss_cache
     cdef bint dss_cells  # every option field asked for is in DSS_CELLS: cells from the DSS itself
     cdef int cell_of[MAX_FIELDS]  # K_OPTION + i: its index in DSS_CELLS
@@ -782,8 +907,8 @@ cdef class FieldsEngine:
         self.tcp_feed = an.tcp.feed if an.tcp.enabled else None
         self.tcp_streams = an.tcp.streams
         self.tcp_mp_ops = an.tcp.mp_ops
+        self.tcp_mirrors = {}  # stream number -> its Mirror: the state tcp_feed keeps in C
         self.tcp_last = [None, None, None, None]
-        self.tcp_spare = []
         self.row = row
         self.one = one
         self.area_cache = {}
@@ -892,6 +1017,9 @@ cdef class FieldsEngine:
         takes over from the same record, and says what the Python pipeline would."""
         dis = self.dis
         self.frames = dis.frames
+        tcp = self.analyzer.tcp
+        if self.tcp_feed is not None:
+            tcp.on_feed = self._tcp_fed  # Python's feed: the stream's state written back first
         try:
             f = _reopen(dis.source)
             clean = False
@@ -908,6 +1036,9 @@ cdef class FieldsEngine:
                             continue
                         self._frame(frame)
         finally:
+            if self.tcp_feed is not None:
+                tcp.on_feed = None
+                self._tcp_store()
             dis.frames = self.frames
             self.prev_ns_sync()
             if self.tcp_count:
@@ -1319,7 +1450,7 @@ cdef class FieldsEngine:
                             long plen) except *:
         """The subflow TCP analysis of this segment, feed_tcp's last step: here where it can be, else
         in Python."""
-        if tcp_feed(self.tcp_streams, self.tcp_mp_ops, self.tcp_last, self.tcp_spare, <object>number, self.ts,
+        if tcp_feed(self.tcp_streams, self.tcp_mirrors, self.tcp_mp_ops, self.tcp_last, number, self.ts,
                     <int64_t>self.ts, sf, d, conn, found, b + t + 20, o - t - 20, seq, ack, flags, be16(b + t + 14),
                     be16(b + t + 18), plen):
             self.tcp_taken += 1
@@ -1327,6 +1458,22 @@ cdef class FieldsEngine:
         self.tcp_last[2] = None  # Python's feed may change the connection's mp_operations
         pkt = decode_frame(self.linktype, PyBytes_FromStringAndSize(<const char*>self.cur, self.curn), self.ts)
         self.tcp_feed(number, self.ts, pkt, get(sf, SF_index), d, conn, found, get(sf, SF_retransmissions))
+
+    def _tcp_fed(self, stream):
+        """TcpAnalyzer.on_feed: the stream's state, kept here, written back for Python's feed (and
+        read again from it when tcp_feed next meets the stream)."""
+        mi = self.tcp_mirrors.pop(stream, None)
+        if mi is not None:
+            self.tcp_last[0] = self.tcp_last[1] = None
+            (<Mirror>mi).store()
+
+    cdef void _tcp_store(self) except *:
+        """Every stream's state kept here written back: the analyzer's objects as the pure path
+        leaves them."""
+        for mi in self.tcp_mirrors.values():
+            (<Mirror>mi).store()
+        self.tcp_mirrors.clear()
+        self.tcp_last[0] = self.tcp_last[1] = None
 
     cdef inline void _tcp_state(self, object me, object peer, bint acks_fin, unsigned int flags, uint32_t seq,
                                 long plen) except *:
