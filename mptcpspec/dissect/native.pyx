@@ -5,7 +5,8 @@ The common segment (Ethernet, Linux cooked v1 or v2 or raw IPv4; IPv4 without a 
 a TCP header captured whole, ACK set and neither SYN nor RST; a subflow already known with both
 initial sequence numbers seen; no MPTCP option but one DSS) is decoded here from the frame's octets,
 analysed here on the analyzer's own objects (the same subflows, connection sides and mappings the
-Python analysis keeps; for ``connections``, the flows of the subflow TCP analysis too), and its row
+Python analysis keeps; for ``connections``, the subflow TCP analysis too, its streams' state held
+in C and written back to the analyzer's objects whenever Python's feed reads them), and its row
 written here.  Anything else goes through the Python pipeline
 (:meth:`~mptcpspec.dissect.pipeline.Dissection.feed_frame` and the writer's row), which stays the
 reference: each step below transcribes a branch of :mod:`mptcpspec.analysis.connections` and
