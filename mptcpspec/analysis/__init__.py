@@ -47,6 +47,7 @@ from mptcpspec.analysis.model import (
     ConnectionSummary,
     DssInfo,
     PacketInfo,
+    PairFrame,
     Subflow,
     SubflowSummary,
 )
@@ -55,6 +56,7 @@ from mptcpspec.analysis.seqspace import expand
 __all__ = [
     "Analyzer",
     "PacketInfo",
+    "PairFrame",
     "DssInfo",
     "Connection",
     "Subflow",

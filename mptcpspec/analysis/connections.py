@@ -401,7 +401,7 @@ class Analyzer:
             return _info(
                 number, ts, caplen, orig_len, pkt, (), None, sf.index, tcp_seq, tcp_ack, None, None, None, (),
                 None, None, None, (), (), (), sf, None, None, False, later.get(number, ()) if later else (), (),
-                t_first, t_prev, t_shown, self.tcp.feed(number, ts, pkt, sf.index, d, None, (), sf.retransmissions),
+                t_first, t_prev, t_shown, self.tcp.feed(number, ts, pkt, sf.index, d, None, (), sf.retransmissions), None,
             )  # fmt: skip
         else:
             found = ()
@@ -522,6 +522,7 @@ class Analyzer:
             stream is not None and bool(found) and (mptcp is found if not cut else not stops_at_cut(pkt, found)),
             later.get(number, ()) if later else (), (),
             t_first, t_prev, t_shown, self.tcp.feed(number, ts, pkt, sf.index, d, conn, found, sf.retransmissions),
+            None,
         )  # fmt: skip
 
 

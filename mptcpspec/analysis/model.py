@@ -45,6 +45,7 @@ __all__ = [
     "DssMemo",
     "DssInfo",
     "PacketInfo",
+    "PairFrame",
     "stops_at_cut",
     "Mapping",
     "Address",
@@ -104,6 +105,20 @@ def stops_at_cut(pkt: Packet, found: Found) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class PairFrame:
+    """What the capture taken at the other end of the connection says about a frame
+    (``mptcpspec pair``, ``dissect --pair-with``): the ``mptcp.pair.*`` fields."""
+
+    peer_frame: int | None = None  #: the same segment's frame in the other capture
+    owd_ns: int | None = None  #: one-way delay, the clocks' offset taken out
+    lost: bool = False  #: sent here, never received there (while the other capture ran)
+    injected: bool = False  #: received here, never sent by the other end: made on the way
+    reinjection_useful: bool | None = None  #: a reinjection: its data arrived first by it
+    ooo_delay_ns: int | None = None  #: received here: time its data waited out of order at the data level
+    changes: tuple[str, ...] = ()  #: what was changed on the way (``mss``, ``sport``, ``option 4 removed``...)
+
+
+@dataclass(frozen=True, slots=True)
 class PacketInfo:
     """Everything the dissector knows about one captured frame."""
 
@@ -148,6 +163,8 @@ class PacketInfo:
     prev_shown_ns: int = 0
     #: the subflow-level TCP analysis of a TCP segment, as Wireshark's ``tcp.analysis``; None without TCP
     tcp: TcpAnalysis | None = None
+    #: what the capture at the other end says of this frame; None outside ``mptcpspec pair``
+    pair: PairFrame | None = None
 
     @property
     def cut_short(self) -> bool:

@@ -152,6 +152,12 @@ def _add_plot(sub: Subcommands) -> None:
     add_parser(sub)
 
 
+def _add_pair(sub: Subcommands) -> None:
+    from mptcpspec.cli.pair import add_parser
+
+    add_parser(sub)
+
+
 def _add_replay(sub: Subcommands) -> None:
     from mptcpspec.cli.replay import add_parser
 
@@ -167,6 +173,7 @@ _COMMANDS: tuple[tuple[Callable[[Subcommands], None], tuple[str, ...]], ...] = (
     (_add_fsm, ("fsm",)),
     (_add_dissect, ("dissect", "connections")),
     (_add_plot, ("plot",)),
+    (_add_pair, ("pair",)),
     (_add_replay, ("replay",)),
 )
 

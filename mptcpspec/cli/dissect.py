@@ -175,8 +175,16 @@ def cmd_dissect(args: argparse.Namespace) -> int:
     if args.write is not None and args.write == "-" and writer is not None:
         raise CommandError(ExitCode.USAGE, "-w - writes the capture to standard output: add -q to print no packets")
     files = None
+    pair = None
+    if args.pair_with is not None:
+        from mptcpspec.cli.pair import pair_files
+
+        pair = pair_files(args.read, args.pair_with, offset_ns=args.pair_offset, say_swap=False).frames[0]
+    elif args.pair_offset is not None:
+        raise CommandError(ExitCode.USAGE, "--pair-offset goes with --pair-with FILE")
     with open_capture(args.read, twice=args.two_pass) as f:
         d = Dissection(f, verify=not args.no_verify, two_pass=args.two_pass, tcp_analysis=_needs_tcp(args, stats))
+        d.pair = pair
         if folder is not None:
             from mptcpspec.dissect.follow import StreamFiles
 
@@ -238,6 +246,7 @@ def _in_parallel(
     output is the same; see docs/dissect.md)."""
     if (
         args.jobs == 1
+        or args.pair_with is not None
         or writer is None
         or stats is not None
         or args.follow is not None
@@ -289,6 +298,12 @@ def _packet_count(text: str) -> int:
     if n < 0:
         raise argparse.ArgumentTypeError(f'The specified packet count "{text}" is a negative number')
     return n
+
+
+def _seconds_ns(text: str) -> int:
+    from mptcpspec.cli.pair import seconds_ns
+
+    return seconds_ns(text)
 
 
 def _jobs(text: str) -> int:
@@ -406,6 +421,17 @@ def add_parsers(sub: Subcommands) -> None:
         dest="two_pass",
         action="store_true",
         help="two passes, as tshark -2: fills mptcp.reinjected_in (reads the file twice)",
+    )
+    p.add_argument(
+        "--pair-with",
+        metavar="FILE",
+        help="the capture taken at the other end of the connections: fills the mptcp.pair.* fields (see pair)",
+    )
+    p.add_argument(
+        "--pair-offset",
+        type=_seconds_ns,
+        metavar="SECONDS",
+        help="with --pair-with: the server capture's clock minus the client's (default: estimated)",
     )
     p.add_argument("--follow", type=int, metavar="N", help="write MPTCP stream N's data, each direction to a file")
     p.add_argument("--follow-dir", metavar="DIR", default=".", help="folder for --follow files (default: .)")

@@ -29,6 +29,7 @@ from mptcpspec.codec.crypto import key_idsn, key_token
 from mptcpspec.codec.options import CutOption, Dss, MpCapable, MpExperimental, MpTcpRst, captured_option
 from mptcpspec.dissect.fieldgen import FieldDef, cell, compile_getters, getter_source
 from mptcpspec.dissect.optionfields import OPTION_FIELDS, option_cells, option_fields, option_getter
+from mptcpspec.dissect.pairfields import PAIR_FIELDS
 from mptcpspec.dissect.specfields import SPEC_ENV, SPEC_FIELDS
 from mptcpspec.dissect.tcpfields import TCP_ENV, TCP_FIELDS, seconds
 from mptcpspec.errors import MptcpspecError
@@ -505,8 +506,8 @@ _ENV: dict[str, object] = {
 
 def _build() -> dict[str, Field]:
     """Every field, in the order of ``--list-fields``: frame, IP and TCP; the encapsulations; the
-    options; the analysis; the fields of spec/ (the Lua plugin's)."""
-    defs = _FRAME_IP_TCP + TCP_FIELDS + _ENCAP + _MPTCP + SPEC_FIELDS
+    options; the analysis; the two ends' (``mptcp.pair.*``); the fields of spec/ (the Lua plugin's)."""
+    defs = _FRAME_IP_TCP + TCP_FIELDS + _ENCAP + _MPTCP + PAIR_FIELDS + SPEC_FIELDS
     sources = {f"get_{k}": getter_source(f"get_{k}", d) for k, d in enumerate(defs)}
     gets = compile_getters(sources, _ENV)
     fields = [

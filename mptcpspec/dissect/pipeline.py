@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterator
 from typing import TypeAlias
 
-from mptcpspec.analysis import Analyzer, Connection, PacketInfo
+from mptcpspec.analysis import Analyzer, Connection, PacketInfo, PairFrame
 from mptcpspec.capture.encap import frame_layers
 from mptcpspec.capture.packets import LINKTYPES, decode_frame, ip_addresses
 from mptcpspec.capture.pcap import CaptureError, CaptureReader, Frame, Readable
@@ -56,6 +56,9 @@ class Dissection:
         self.unsupported: dict[int, int] = {}  #: link type -> frames of it, for link types not decoded
         self._source = source if two_pass else None
         self._subflow_of: dict[int, int] = {}
+        #: what the capture at the other end says of each frame, by frame number
+        #: (:func:`mptcpspec.pair.pair_captures`): sets :attr:`PacketInfo.pair`
+        self.pair: dict[int, PairFrame] | None = None
 
     def _first_pass(self, source: Source) -> None:
         self._source = None
@@ -76,9 +79,12 @@ class Dissection:
     def __iter__(self) -> Iterator[PacketInfo]:
         if self._source is not None:
             self._first_pass(self._source)
-        if not self._subflow_of:
-            return self._frames()
-        return self._with_subflows(self._frames(), self._subflow_of)
+        infos = self._frames()
+        if self._subflow_of:
+            infos = self._with_subflows(infos, self._subflow_of)
+        if self.pair is not None:
+            infos = self._with_pair(infos, self.pair)
+        return infos
 
     @staticmethod
     def _with_subflows(infos: Iterator[PacketInfo], subflow_of: dict[int, int]) -> Iterator[PacketInfo]:
@@ -92,6 +98,14 @@ class Dissection:
                 if stream is not None:
                     info = replace(info, mptcp_stream=stream)
             yield info
+
+    @staticmethod
+    def _with_pair(infos: Iterator[PacketInfo], pair: dict[int, PairFrame]) -> Iterator[PacketInfo]:
+        from dataclasses import replace
+
+        for info in infos:
+            got = pair.get(info.number)
+            yield info if got is None else replace(info, pair=got)
 
     def _frames(self) -> Iterator[PacketInfo]:
         feed = self.feed_frame
@@ -126,7 +140,9 @@ class Dissection:
     def plain(self) -> bool:
         """One pass, nothing learnt beforehand: each frame's analysis is its own and the frames'
         before it (no ``two_pass``)."""
-        return self._source is None and not self._subflow_of and self.analyzer.reinjected_in is None
+        return (
+            self._source is None and not self._subflow_of and self.analyzer.reinjected_in is None and self.pair is None
+        )
 
     @property
     def problems(self) -> list[str]:
