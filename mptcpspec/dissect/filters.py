@@ -165,6 +165,9 @@ def _int(s: str) -> int | None:
     return -v if m.group(1) == "-" else v
 
 
+_DECIMAL = re.compile(r"-?[0-9]+\.[0-9]+")
+
+
 def _display(kind: str) -> Callable[[str], object]:
     """A field's printed value -> the value its filters compare (None: not comparable)."""
     if kind in ("int", "bool"):
@@ -209,7 +212,10 @@ def _display(kind: str) -> Callable[[str], object]:
             try:
                 return int(v)
             except ValueError:
-                return v
+                pass
+            if _DECIMAL.fullmatch(v):  # a time in seconds (mptcp.pair.owd): compares as a number
+                return float(v)
+            return v
 
         return loose
     return lambda v: v

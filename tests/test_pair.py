@@ -1,0 +1,276 @@
+"""``mptcpspec pair`` and ``dissect --pair-with`` on a kernel connection captured at both ends.
+
+``tests/data/pair/direct-*.pcap``: one MPTCP connection, two subflows, 100,000 octets up and 10,000
+down, captured at the same time in the client's and in the server's namespace (one clock, no
+router: nothing lost or changed on the way).  tshark is the oracle for what matching must agree on:
+the two copies of a segment have the same IP identification, length, relative sequence number
+and flags, and the one-way delay is the difference of tshark's capture times.  The lab's
+captures through a router (loss, NAT, MSS clamping, a black hole) are in ``test_pair_lab.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from mptcpspec.dissect.pipeline import Dissection
+from mptcpspec.pair import PairError, pair_captures
+from tests.conftest import DATA, need_tshark, need_wireshark
+from tests.dissect_helpers import cli
+
+CLIENT = DATA / "pair" / "direct-client.pcap"
+SERVER = DATA / "pair" / "direct-server.pcap"
+UP, DOWN = 100_000, 10_000  # octets the lab sent each way (and checked at the other end)
+TSHARK_FIELDS = ("frame.number", "frame.time_epoch", "ip.id", "tcp.len", "tcp.seq", "tcp.flags", "tcp.stream")
+
+
+def tshark_rows(path: Path) -> dict[int, dict[str, str]]:
+    args = [need_tshark(), "-n", "-r", str(path), "-T", "fields"]
+    for f in TSHARK_FIELDS:
+        args += ["-e", f]
+    out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=120).stdout
+    rows = {}
+    for line in out.splitlines():
+        cells = dict(zip(TSHARK_FIELDS, line.split("\t")))
+        rows[int(cells["frame.number"])] = cells
+    return rows
+
+
+def ns(epoch: str) -> int:
+    return int(Decimal(epoch) * 1_000_000_000)
+
+
+@pytest.fixture(scope="module")
+def pairing():
+    return pair_captures(CLIENT, SERVER, names=("client.pcap", "server.pcap"))
+
+
+def test_subflows_and_connection(pairing):
+    r = pairing.report
+    assert not r.swapped and not r.client_only and not r.server_only
+    (c,) = r.connections
+    assert (c.client_stream, c.server_stream, c.version) == (0, 0, 1)
+    assert c.client_key is not None and c.server_key is not None and c.fallback is None
+    kinds = [(s.client_stream, s.server_stream, s.kind, s.matched_by) for s in c.subflows]
+    assert kinds == [
+        (0, 0, "MP_CAPABLE", "the MP_CAPABLE keys"),
+        (1, 1, "MP_JOIN", "the MP_JOIN SYN's token and nonce"),
+    ]
+    for s in c.subflows:
+        assert s.client_view == s.server_view  # no NAT
+        for f in s.flows:
+            assert f.sent == f.received == f.matched > 0
+            assert (f.lost, f.injected, f.outside, f.changes, f.hops) == (0, 0, 0, (), 0)
+
+
+def test_every_match_is_the_same_segment_for_tshark(pairing):
+    """Each client frame and its peer: tshark shows the same IP ID, length, relative sequence
+    number, flags and TCP stream; every frame of both captures is matched."""
+    a, b = tshark_rows(CLIENT), tshark_rows(SERVER)
+    client, server = pairing.frames
+    assert set(client) == set(a) and set(server) == set(b)
+    for n, got in client.items():
+        peer = got.peer_frame
+        assert peer is not None and server[peer].peer_frame == n
+        for f in ("ip.id", "tcp.len", "tcp.seq", "tcp.flags", "tcp.stream"):
+            assert a[n][f] == b[peer][f], (n, peer, f)
+
+
+def test_one_way_delays_are_tshark_time_differences(pairing):
+    a, b = tshark_rows(CLIENT), tshark_rows(SERVER)
+    o = pairing.report.offset
+    # one clock: the true offset (0) lies within the estimate's bound
+    assert not o.given and o.uncertainty_ns is not None and abs(o.offset_ns) <= o.uncertainty_ns
+    assert o.forward_min_ns is not None and o.reverse_min_ns is not None
+    assert o.offset_ns == (o.forward_min_ns - o.reverse_min_ns) // 2
+    client, server = pairing.frames
+    c_infos = {i.number: i for i in Dissection(CLIENT, verify=False)}
+    for n, got in client.items():
+        peer = got.peer_frame
+        assert peer is not None
+        sent_here = c_infos[n].from_client is not False and (c_infos[n].from_client or c_infos[n].connection is None)
+        delta = ns(b[peer]["frame.time_epoch"]) - ns(a[n]["frame.time_epoch"])
+        want = delta - o.offset_ns if sent_here else -delta + o.offset_ns
+        assert got.owd_ns == want == server[peer].owd_ns, n
+        assert got.owd_ns is not None and got.owd_ns >= -o.uncertainty_ns
+    owd = pairing.report.connections[0].subflows[0].flows[0].owd
+    assert owd.count == owd_count(pairing, 0, 0) and owd.min_ns <= owd.median_ns <= owd.p95_ns <= owd.max_ns
+
+
+def owd_count(pairing, subflow: int, flow: int) -> int:
+    f = pairing.report.connections[0].subflows[subflow].flows[flow]
+    return f.matched
+
+
+def test_data_level(pairing):
+    """The receiver's data level adds up to what the lab sent; each segment that waited became in
+    order when a later frame of the receiver's capture arrived."""
+    (c,) = pairing.report.connections
+    up, down = c.reordering
+    assert (up.direction, up.octets, down.direction, down.octets) == ("client→server", UP, "server→client", DOWN)
+    for o in (up, down):
+        assert sum(g.octets for g in o.goodput) == o.octets
+        assert abs(sum(g.share for g in o.goodput) - 1) < 1e-9
+        assert o.never == 0 and o.delay.count == o.waited
+        assert sum(n for _, n, _ in o.held_up_by) == o.waited
+    assert up.waited > 0  # two shaped subflows: data waits for the slower one
+    assert not c.reinjections
+    times = {i.number: i.timestamp_ns for i in Dissection(SERVER, verify=False)}
+    server = pairing.frames[1]
+    waits = {n: f.ooo_delay_ns for n, f in server.items() if f.ooo_delay_ns}
+    assert up.delay.min_ns and len(waits) == up.waited  # every wait here is above zero
+    assert max(waits.values()) == up.delay.max_ns
+    later = set(times.values())
+    for n, wait in waits.items():
+        assert times[n] + wait in later, n
+
+
+def test_given_server_first_is_turned_round(pairing):
+    p = pair_captures(SERVER, CLIENT, names=("server.pcap", "client.pcap"))
+    assert p.report.swapped
+    assert (p.report.client, p.report.server) == ("client.pcap", "server.pcap")
+    assert p.report.connections == pairing.report.connections
+    assert p.frames == pairing.frames[::-1]  # as given: the first dict is the first capture's
+
+
+def test_offset_recovered_from_shifted_capture(tmp_path, pairing):
+    """editcap -t shifts the server's capture by a known amount: the estimate recovers it within
+    its own stated bound, and --offset given reproduces the unshifted delays."""
+    shifted = tmp_path / "server-shifted.pcap"
+    subprocess.run([need_wireshark("editcap"), "-t", "2.5", str(SERVER), str(shifted)], check=True, timeout=60)
+    p = pair_captures(CLIENT, shifted)
+    o = p.report.offset
+    assert o.uncertainty_ns is not None
+    assert abs(o.offset_ns - 2_500_000_000) <= o.uncertainty_ns
+    assert abs(o.offset_ns - 2_500_000_000) <= 100_000  # a loaded lab still has delays under 0.1 ms
+    base = pairing.report.offset.offset_ns
+    given = pair_captures(CLIENT, shifted, offset_ns=2_500_000_000 + base)
+    assert given.report.offset.given and given.frames == pairing.frames
+    r = cli(
+        "pair", "-r", str(CLIENT), "-r", str(shifted), "--json", "--offset", f"{Decimal(2_500_000_000 + base) / 10**9}"
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["offset"]["offset_ns"] == 2_500_000_000 + base
+
+
+def test_cli_report_and_json():
+    r = cli("pair", "-r", str(CLIENT), "-r", str(SERVER))
+    assert r.returncode == 0 and r.stderr == ""
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"client  {CLIENT}" and lines[1] == f"server  {SERVER}"
+    assert any(line.startswith("MPTCP stream 0 ↔ 0  v1  keys client 0x") for line in lines)
+    assert sum(1 for line in lines if line.startswith("  subflow  tcp.stream")) == 2
+    assert any(line.startswith(f"  goodput  client→server  {UP} octets: tcp.stream 0 ") for line in lines)
+    j = json.loads(cli("pair", "-r", str(CLIENT), "-r", str(SERVER), "--json").stdout)
+    assert [s["kind"] for s in j["connections"][0]["subflows"]] == ["MP_CAPABLE", "MP_JOIN"]
+    swapped = cli("pair", "-r", str(SERVER), "-r", str(CLIENT))
+    assert swapped.returncode == 0 and "is the client's capture" in swapped.stderr
+    assert cli("pair", "-r", str(CLIENT), "-r", str(SERVER), "--stream", "0").stdout == r.stdout
+
+
+def test_fields_and_filters_with_pair_with(pairing):
+    r = cli(
+        "dissect", "-r", str(SERVER), "--pair-with", str(CLIENT), "-Y", "mptcp.pair.ooo_delay > 0",
+        "-T", "fields", "-e", "frame.number", "-e", "mptcp.pair.peer_frame", "-e", "mptcp.pair.owd",
+        "-e", "mptcp.pair.ooo_delay",
+    )  # fmt: skip
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    server = pairing.frames[1]
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    assert [int(x[0]) for x in rows] == sorted(n for n, f in server.items() if f.ooo_delay_ns)
+    for n, peer, owd, wait in rows:
+        f = server[int(n)]
+        assert int(peer) == f.peer_frame
+        assert ns(owd) == f.owd_ns and ns(wait) == f.ooo_delay_ns
+    # without a second capture the fields are empty, and the compiled path gives the same row
+    plain = cli("dissect", "-r", str(SERVER), "-T", "fields", "-e", "frame.number", "-e", "mptcp.pair.owd")
+    assert plain.returncode == 0 and all(line.endswith("\t") for line in plain.stdout.splitlines())
+    usage = cli("dissect", "-r", str(SERVER), "--pair-offset", "1")
+    assert usage.returncode == 2 and "--pair-with" in usage.stderr
+
+
+def test_fields_listed():
+    r = cli("dissect", "--list-fields")
+    names = [line.split("\t")[0] for line in r.stdout.splitlines()]
+    for n in ("owd", "lost", "injected", "peer_frame", "reinjection_useful", "ooo_delay", "changes"):
+        assert f"mptcp.pair.{n}" in names
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_same_capture_twice(tmp_path):
+    copy = tmp_path / "copy.pcap"
+    copy.write_bytes(CLIENT.read_bytes())
+    with pytest.raises(PairError, match="same capture"):
+        pair_captures(CLIENT, copy)
+    r = cli("pair", "-r", str(CLIENT), "-r", str(copy))
+    assert r.returncode == 3 and "the same capture" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_captures_of_different_connections():
+    other = DATA / "v4-two-subflows.pcap"
+    r = cli("pair", "-r", str(CLIENT), "-r", str(other))
+    assert r.returncode == 3 and "share no connection" in r.stderr and "Traceback" not in r.stderr
+    assert "client key 0x" in r.stderr  # it says which connections each holds
+
+
+def without_mptcp(src: Path, dst: Path, shift_s: int = 0) -> None:
+    """A copy of a capture (pcap, Linux cooked v1) with every MPTCP option overwritten by NOPs and
+    the times shifted: what a plain TCP connection's capture holds."""
+    blob = bytearray(src.read_bytes())
+    assert struct.unpack_from("<I", blob, 20)[0] == 113  # LINUX_SLL
+    off = 24
+    while off < len(blob):
+        sec, _, incl, _ = struct.unpack_from("<IIII", blob, off)
+        struct.pack_into("<I", blob, off, sec + shift_s)
+        ip = off + 16 + 16
+        if blob[ip] >> 4 == 4 and blob[ip + 9] == 6:
+            tcp = ip + (blob[ip] & 15) * 4
+            end = tcp + (blob[tcp + 12] >> 4) * 4
+            i = tcp + 20
+            while i < end and blob[i] != 0:
+                if blob[i] == 1:
+                    i += 1
+                    continue
+                size = blob[i + 1]
+                if blob[i] == 30:
+                    blob[i : i + size] = b"\x01" * size
+                i += size
+        off += 16 + incl
+    dst.write_bytes(bytes(blob))
+
+
+def test_captures_without_mptcp(tmp_path):
+    """Two captures of a plain TCP connection: nothing to pair at the MPTCP level."""
+    a, b = tmp_path / "plain-client.pcap", tmp_path / "plain-server.pcap"
+    without_mptcp(CLIENT, a)
+    without_mptcp(SERVER, b, shift_s=1)
+    assert (
+        "mptcp"
+        not in subprocess.run(
+            [need_tshark(), "-r", str(a), "-Y", "mptcp"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    r = cli("pair", "-r", str(a), "-r", str(b))
+    assert r.returncode == 3 and "neither" in r.stderr and "MPTCP" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_usage_errors(tmp_path):
+    one = cli("pair", "-r", str(CLIENT))
+    assert one.returncode == 2 and "two captures" in one.stderr
+    missing = cli("pair", "-r", str(CLIENT), "-r", str(tmp_path / "nope.pcap"))
+    assert missing.returncode == 3 and "no such file" in missing.stderr
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(b"not a capture at all" * 10)
+    bad = cli("pair", "-r", str(CLIENT), "-r", str(junk))
+    assert bad.returncode == 3 and "Traceback" not in bad.stderr
+    stream = cli("pair", "-r", str(CLIENT), "-r", str(SERVER), "--stream", "7")
+    assert stream.returncode == 3 and "no MPTCP stream 7" in stream.stderr
+    offset = cli("pair", "-r", str(CLIENT), "-r", str(SERVER), "--offset", "soon")
+    assert offset.returncode == 2
