@@ -13,10 +13,11 @@ from tests.conftest import ROOT
 #: wing -> rank; a module may import its own wing and wings of a lower rank (replay, stats and plot,
 #: export and capture share a rank and do not import each other).
 RANKS = {
-    "cli": 7,
-    "replay": 6,
-    "stats": 6,
-    "plot": 6,
+    "cli": 8,
+    "replay": 7,
+    "stats": 7,
+    "plot": 7,
+    "pair": 6,
     "dissect": 5,
     "analysis": 4,
     "export": 3,
@@ -66,7 +67,7 @@ def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
 
 
 def test_every_wing_is_a_package():
-    for wing in ("cli", "replay", "stats", "plot", "dissect", "analysis", "export", "capture", "codec", "fsm"):
+    for wing in ("cli", "replay", "stats", "plot", "pair", "dissect", "analysis", "export", "capture", "codec", "fsm"):
         assert f"mptcpspec.{wing}" in MODULES, wing
 
 

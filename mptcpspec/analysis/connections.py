@@ -401,7 +401,8 @@ class Analyzer:
             return _info(
                 number, ts, caplen, orig_len, pkt, (), None, sf.index, tcp_seq, tcp_ack, None, None, None, (),
                 None, None, None, (), (), (), sf, None, None, False, later.get(number, ()) if later else (), (),
-                t_first, t_prev, t_shown, self.tcp.feed(number, ts, pkt, sf.index, d, None, (), sf.retransmissions), None,
+                t_first, t_prev, t_shown, self.tcp.feed(number, ts, pkt, sf.index, d, None, (), sf.retransmissions),
+                None,
             )  # fmt: skip
         else:
             found = ()

@@ -49,12 +49,12 @@ class _Index:
 def qualify_reinjections(
     direction: str, sent: list[Carried], received: list[Carried], base: int, relative: bool
 ) -> tuple[list[Reinjection], dict[int, bool], dict[int, bool]]:
-    """Each reinjection in the sender's capture, qualified at the receiver: useful when the original
-    never arrived or arrived after it, redundant when the original came first, lost when it never
-    arrived.  ``base``: the DSN octet 0 is counted from (the IDSN when ``relative``).  Returns the
-    reinjections and, by frame of the sender's and of the receiver's capture, whether it was useful
-    (the ``mptcp.pair.reinjection_useful`` field)."""
-    by_frame = {c.seg.frame: c for c in sent}
+    """Each reinjection in the sender's capture, qualified at the receiver: useful when its data
+    arrived first by it (the original lost, or late), redundant when another copy (the original, a
+    retransmission, an earlier reinjection) came first, lost when it never arrived.  ``base``: the
+    DSN octet 0 is counted from (the IDSN when ``relative``).  Returns the reinjections and, by frame
+    of the sender's and of the receiver's capture, whether it was useful (the
+    ``mptcp.pair.reinjection_useful`` field)."""
     index = _Index(received, base)
     out: list[Reinjection] = []
     on_sent: dict[int, bool] = {}
@@ -64,38 +64,29 @@ def qualify_reinjections(
         if not s.reinj or s.dsn is None or not s.plen:
             continue
         x = (s.dsn - base) & M64
-        originals = tuple(s.reinj)
-        their = {by_frame[f].stream for f in originals if f in by_frame}
         r = s.peer if s.peer is not None and s.peer.peer is s else None
-        # the receiver's copies of the same octet on the subflows of the originals; the receiver's
-        # tcp.stream of a segment is its peer's: match through the sender's segments
-        first = None
-        for got in index.covering(x):
-            peer = got.seg.peer
-            if peer is None:
-                continue
-            orig = by_frame.get(peer.frame)
-            if orig is not None and orig.stream in their and got.seg is not r:
-                first = got.seg
-                break
+        # the first other copy of its first octet at the receiver
+        first = min((got.seg for got in index.covering(x) if got.seg is not r), key=lambda g: g.t, default=None)
         if r is None:
             verdict, reason, saved = "lost", "the reinjection never arrived", None
         elif first is None:
-            verdict, reason, saved = "useful", "the original never arrived", None
+            verdict, reason, saved = "useful", "no other copy of its data arrived", None
         elif first.t > r.t:
-            verdict, reason, saved = "useful", f"the original arrived later (frame {first.frame})", first.t - r.t
+            verdict, reason, saved = (
+                "useful",
+                f"its data arrived first by it (the next copy: frame {first.frame})",
+                first.t - r.t,
+            )
         else:
-            verdict, reason, saved = "redundant", f"the original arrived first (frame {first.frame})", first.t - r.t
+            verdict, reason, saved = "redundant", f"its data had arrived before (frame {first.frame})", first.t - r.t
         out.append(
             Reinjection(
-                direction, s.frame, None if r is None else r.frame, c.stream, originals,
+                direction, s.frame, None if r is None else r.frame, c.stream, tuple(s.reinj),
                 x if relative else s.dsn, s.plen, verdict, reason, saved,
             )
         )  # fmt: skip
-        if verdict != "lost":
-            on_sent[s.frame] = verdict == "useful"
-            assert r is not None
-            on_received[r.frame] = verdict == "useful"
+        if r is not None:
+            on_sent[s.frame] = on_received[r.frame] = verdict == "useful"
     return out, on_sent, on_received
 
 

@@ -121,13 +121,13 @@ class Reinjection:
     sender_frame: int
     receiver_frame: int | None  #: None: it was lost
     stream: int  #: tcp.stream in the sender's capture
-    originals: tuple[int, ...]  #: sender frames that carried the data first
+    originals: tuple[int, ...]  #: sender frames that carried the data first (``mptcp.reinjection_of``)
     dsn: int  #: relative to the sender's IDSN when known, else raw
     octets: int
     verdict: str  #: ``useful``, ``redundant`` or ``lost``
     reason: str
-    #: how much sooner the data arrived thanks to it (negative: how much later than the original);
-    #: None when the original never arrived or the reinjection was lost
+    #: how much sooner the data arrived thanks to it than by the first other copy (negative: how
+    #: much later than that copy); None when no other copy arrived or the reinjection was lost
     saved_ns: int | None
 
 

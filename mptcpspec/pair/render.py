@@ -95,7 +95,7 @@ def _reinjections(rs: tuple[Reinjection, ...]) -> Iterator[str]:
             f"  reinjections  {direction}  {len(mine)}: {len(useful)} useful"
             + (f" (saved median {duration(saved.median_ns)}, max {duration(saved.max_ns)})" if saved.count else "")
             + f", {len(redundant)} redundant"
-            + (f" (later than the original by median {duration(cost.median_ns)})" if cost.count else "")
+            + (f" (later than the first copy by median {duration(cost.median_ns)})" if cost.count else "")
             + f", {lost} lost"
         )
         for r in mine[:_LISTED]:
@@ -119,7 +119,7 @@ def _reordering(o: Reordering) -> Iterator[str]:
 
 def _connection(c: ConnectionPair) -> Iterator[str]:
     if c.client_stream is None and c.server_stream is None:
-        head = "TCP connection (no MPTCP at either end)"
+        head = "TCP connection: MPTCP tried, fell back" if c.fallback else "TCP connection (no MPTCP at either end)"
     else:
         a = "-" if c.client_stream is None else c.client_stream
         b = "-" if c.server_stream is None else c.server_stream
@@ -153,9 +153,7 @@ def _connection(c: ConnectionPair) -> Iterator[str]:
 
 def report_lines(r: PairReport) -> Iterator[str]:
     """The report as ``mptcpspec pair`` prints it."""
-    yield f"client  {r.client}" + (
-        "  (given second: the one-way delays say it is the client's)" if r.swapped else ""
-    )
+    yield f"client  {r.client}" + ("  (given second: the one-way delays say it is the client's)" if r.swapped else "")
     yield f"server  {r.server}"
     yield f"clock   {_offset(r.offset)}"
     for c in r.connections:
