@@ -23,7 +23,10 @@ KINDS = {
     "rtt": "round-trip times per subflow (ACKs, timestamps) and the DATA_ACK latency",
     "flight": "octets in flight: the connection's against the peer's window, and each subflow's",
     "reinject": "reinjected octets over time, by the subflow they left and the one that sent them again",
+    "owd": "one-way delay per subflow, from a client's and a server's capture (-r CLIENT -r SERVER); lost segments",
 }
+#: the kinds that read a client's and a server's capture together (owd needs both; dsn may)
+PAIRED = ("owd", "dsn")
 
 
 def _size(text: str) -> tuple[float, float]:
@@ -75,15 +78,67 @@ def _positive(text: str) -> float:
     return v
 
 
+def _seconds_ns(text: str) -> int:
+    from mptcpspec.cli.pair import seconds_ns
+
+    return seconds_ns(text)
+
+
 def _count(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: a number of intervals, 1 or more")
     return int(text)
 
 
+def _make_paired(args: argparse.Namespace) -> tuple[str, Plot]:
+    """The plot of a client's and a server's capture read together: the capture it is drawn from
+    (the sender's) and the plot."""
+    from mptcpspec.cli.pair import pair_files
+    from mptcpspec.dissect.pipeline import Dissection
+    from mptcpspec.plot.owd import owd_plot, paired
+    from mptcpspec.plot.select import PlotError
+
+    files = args.read
+    pairing = pair_files(files[0], files[1], offset_ns=args.offset, stream=args.stream)
+    try:
+        pair = paired(pairing, args.stream, args.direction)
+    except PlotError as e:
+        raise CommandError(ExitCode.UNUSABLE, f"{files[0]} and {files[1]}: {e}") from None
+    sender = files[pair.given]
+    with open_capture(sender) as f:
+        d = Dissection(f, verify=False, tcp_analysis=False)
+        try:
+            if args.kind == "owd":
+                return sender, owd_plot(d, pair)
+            from mptcpspec.plot.dsn import dsn_plot
+
+            return sender, dsn_plot(d, pair.stream, args.direction, relative=not args.absolute, paired=pair)
+        except PlotError as e:
+            raise CommandError(ExitCode.UNUSABLE, f"{sender}: {e}") from None
+
+
+def _captures(args: argparse.Namespace) -> None:
+    """One capture, or two for the kinds that read a client's and a server's together."""
+    n = len(args.read)
+    if args.kind == "owd" and n != 2:
+        raise CommandError(
+            ExitCode.USAGE,
+            "plot owd needs both captures: -r CLIENT_CAPTURE -r SERVER_CAPTURE (the client's, then the server's)",
+        )
+    if n > 2 or (n == 2 and args.kind not in PAIRED):
+        raise CommandError(
+            ExitCode.USAGE,
+            f"plot {args.kind} reads one capture: give -r once "
+            f"(two, the client's and the server's, for {' and '.join(PAIRED)})",
+        )
+    if n == 1 and args.offset is not None:
+        raise CommandError(ExitCode.USAGE, "--offset goes with two captures: -r CLIENT_CAPTURE -r SERVER_CAPTURE")
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from mptcpspec.plot.select import PlotError
 
+    _captures(args)
     out = args.output
     suffix = out.rsplit(".", 1)[-1].lower() if out and "." in out else ""
     table = args.csv or suffix == "csv"
@@ -91,11 +146,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise CommandError(
             ExitCode.USAGE, f"{out}: the output's suffix says what it is: .png, .svg, .pdf, .html or .csv"
         )
-    with open_capture(args.read) as f:
-        try:
-            plot = _make(f, args)
-        except PlotError as e:
-            raise CommandError(ExitCode.UNUSABLE, f"{args.read}: {e}") from None
+    if len(args.read) == 2:
+        path, plot = _make_paired(args)
+    else:
+        path = args.read[0]
+        with open_capture(path) as f:
+            try:
+                plot = _make(f, args)
+            except PlotError as e:
+                raise CommandError(ExitCode.UNUSABLE, f"{path}: {e}") from None
     if table:
         from mptcpspec.plot.table import write_csv
 
@@ -120,7 +179,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
             raise CommandError(ExitCode.UNUSABLE, str(e)) from None
         except PlotError as e:
             raise CommandError(ExitCode.USAGE, str(e)) from None
-    return report_read(args.read, plot.read)
+    return report_read(path, plot.read)
 
 
 def add_parser(sub: Subcommands) -> None:
@@ -131,12 +190,27 @@ def add_parser(sub: Subcommands) -> None:
         + "; ".join(f"{k}: {v}" for k, v in KINDS.items())
         + ". The output's suffix picks the form: .png, .svg, .pdf (images, needs mptcpspec[plot]), "
         ".html (a page that works offline: zoom, pan, a hover naming the frame), .csv (the series, each point "
-        "with its frame). Without -o, a window where a display is.",
+        "with its frame). Without -o, a window where a display is. owd, and dsn given two captures, read the "
+        "client's and the server's capture of the same connection together (see pair).",
     )
     p.add_argument("kind", choices=tuple(KINDS), help="what to draw")
-    p.add_argument("-r", "--read", required=True, metavar="FILE", help="pcap or pcapng file (or gzip/zstd/lz4 of one)")
+    p.add_argument(
+        "-r",
+        "--read",
+        required=True,
+        action="append",
+        metavar="FILE",
+        help="pcap or pcapng file (or gzip/zstd/lz4 of one); owd, and dsn with arrivals: twice, the client's "
+        "capture then the server's",
+    )
     p.add_argument("-o", "--output", metavar="OUT", help="the file to write: .png, .svg, .pdf, .html or .csv")
-    p.add_argument("--stream", type=int, default=0, metavar="N", help="the MPTCP connection (mptcp.stream; default 0)")
+    p.add_argument(
+        "--stream",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the MPTCP connection (mptcp.stream; with two captures, in the client's; default 0)",
+    )
     p.add_argument(
         "--tcp-stream", type=int, default=0, metavar="N", help="subflow: the TCP stream (tcp.stream; default 0)"
     )
@@ -155,6 +229,12 @@ def add_parser(sub: Subcommands) -> None:
     )
     p.add_argument(
         "--average", type=_count, default=1, metavar="N", help="tput: the goodput's moving average, in intervals (1)"
+    )
+    p.add_argument(
+        "--offset",
+        type=_seconds_ns,
+        metavar="SECONDS",
+        help="with two captures: the server capture's clock minus the client's, when known (default: estimated)",
     )
     p.add_argument("--csv", action="store_true", help="write the series as CSV (to -o, or standard output)")
     p.add_argument("--size", type=_size, default=(12.0, 7.0), metavar="WxH", help="image size in inches (12x7)")

@@ -12,11 +12,16 @@ band (a gap: the capture missed it).
 
 Sequence numbers are relative to the sender's initial data sequence number (``mptcp.dsn``), as
 Wireshark shows them; with ``relative=False`` they are the 64-bit DSNs themselves.
+
+Given the receiver's capture too (paired: :mod:`mptcpspec.plot.owd`), each data segment's arrival
+there is a point at the end of its data, and the highest data sequence number in order there a
+step line, both on the sender's clock (the receiver's time less the clocks' offset).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
+from typing import TYPE_CHECKING
 
 from mptcpspec.analysis import PacketInfo
 from mptcpspec.capture.packets import TcpFlags
@@ -35,6 +40,9 @@ from mptcpspec.codec.options import (
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.plot.model import Plot, SeriesBuilder, Style
 from mptcpspec.plot.select import CLIENT, ConnectionFrames, PlotError
+
+if TYPE_CHECKING:
+    from mptcpspec.plot.owd import Paired
 
 __all__ = ["MARKERS", "dsn_plot"]
 
@@ -105,11 +113,26 @@ class _Covered:
         return out
 
 
-def dsn_plot(dissection: Dissection, stream: int = 0, direction: str = CLIENT, relative: bool = True) -> Plot:
+def dsn_plot(
+    dissection: Dissection,
+    stream: int = 0,
+    direction: str = CLIENT,
+    relative: bool = True,
+    paired: Paired | None = None,
+) -> Plot:
     """The ``dsn`` plot of MPTCP connection ``stream``: the data ``direction`` ("client" or
     "server") sent, and its peer's DATA_ACKs and window.  It needs no TCP analysis: a dissection
-    made with ``tcp_analysis=False`` is read faster."""
+    made with ``tcp_analysis=False`` is read faster.
+
+    ``paired`` (:func:`mptcpspec.plot.owd.paired`; ``dissection`` is then the sender's capture and
+    ``stream`` its ``paired.stream``): each data segment's arrival in the receiver's capture too, a
+    point at the end of its data, and the data level's in-order edge there (arrival +
+    ``mptcp.pair.ooo_delay``), both on the sender's clock; their frames are the receiver's."""
     frames = ConnectionFrames(dissection, stream, direction)
+    notes = paired.sender if paired is not None else None
+    there = paired.receiver_role if paired is not None else ""
+    arrival = SeriesBuilder(f"arrival at the {there}", Style.POINTS, role="arrival")
+    ready: list[tuple[float, int, int]] = []  # (in order at, end, receiver's frame)
     bars: dict[tuple[int, str], SeriesBuilder] = {}
     ack = SeriesBuilder("DATA_ACK", Style.STEPS, role="data_ack")
     edge = SeriesBuilder("receive window", Style.STEPS, role="window")
@@ -146,6 +169,14 @@ def dsn_plot(dissection: Dissection, stream: int = 0, direction: str = CLIENT, r
                     b = bars[(group, role)] = SeriesBuilder(_bar_name(group, role), Style.BARS, group, role)
                 b.add(t, dsn, info.number, end)
                 covered.add(dsn, end)
+                if notes is not None:
+                    note = notes.get(info.number)
+                    if note is not None and note.owd_ns is not None and note.peer_frame is not None:
+                        there_ns = info.timestamp_ns - info.first_ns + note.owd_ns  # on the sender's clock
+                        arrival.add(there_ns / 1e9, end, note.peer_frame)
+                        got = paired.receiver.get(note.peer_frame)  # type: ignore[union-attr]
+                        if got is not None and got.ooo_delay_ns is not None:
+                            ready.append(((there_ns + got.ooo_delay_ns) / 1e9, end, note.peer_frame))
                 if end > top:
                     top = end
         if not mine:
@@ -187,20 +218,39 @@ def dsn_plot(dissection: Dissection, stream: int = 0, direction: str = CLIENT, r
             shade.extra.append(last_t)
     order = {"new": 0, "retransmission": 1, "reinjection": 2}
     series = [b.build() for _, b in sorted(bars.items(), key=lambda kv: (order[kv[0][1]], kv[0][0]))]
+    if paired is not None:
+        series += [s.build() for s in (arrival, _in_order(ready, there)) if len(s)]
     series += [s.build() for s in (ack, edge, shade, markers) if len(s)]
     read = frames.outcome(sum(len(s) for s in series))
     if not any(s.style == Style.BARS for s in series):
         raise PlotError(f"MPTCP connection {stream}: no data from the {direction} with a data sequence number")
     sender = "client" if direction == CLIENT else "server"
+    title = f"MPTCP connection {conn.stream}: data from the {sender}"
+    if paired is not None:
+        from mptcpspec.plot.owd import clocks
+
+        title += f", and its arrival at the {there} ({clocks(paired.offset)})"
     return Plot(
         "dsn",
-        f"MPTCP connection {conn.stream}: data from the {sender}",
+        title,
         "time (s)",
         "data sequence number" + (" (relative)" if relative else ""),
         tuple(series),
         frames.legends(),
         read,
     )
+
+
+def _in_order(ready: list[tuple[float, int, int]], where: str) -> SeriesBuilder:
+    """The highest data sequence number in order at the receiver over time: a step up at each
+    segment that moved it."""
+    steps = SeriesBuilder(f"in order at the {where}", Style.STEPS, role="in_order")
+    high = None
+    for at, end, frame in sorted(ready):
+        if high is None or end > high:
+            high = end
+            steps.add(at, end, frame)
+    return steps
 
 
 def _dsn(info: PacketInfo, relative: bool) -> int | None:
