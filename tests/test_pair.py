@@ -11,14 +11,18 @@ captures through a router (loss, NAT, MSS clamping, a black hole) are in ``test_
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mptcpspec.dissect.pipeline import Dissection
+from mptcpspec.errors import MptcpspecError
 from mptcpspec.pair import PairError, pair_captures
 from tests.conftest import DATA, need_tshark, need_wireshark
 from tests.dissect_helpers import cli
@@ -274,3 +278,57 @@ def test_usage_errors(tmp_path):
     assert stream.returncode == 3 and "no MPTCP stream 7" in stream.stderr
     offset = cli("pair", "-r", str(CLIENT), "-r", str(SERVER), "--offset", "soon")
     assert offset.returncode == 2
+
+
+def test_cut_capture_is_read_to_the_cut(tmp_path):
+    """A server capture cut inside a record: paired up to the cut, said on stderr, exit status 1;
+    what the client sent after the cut is neither lost nor received."""
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(SERVER.read_bytes()[:60000])
+    r = cli("pair", "-r", str(CLIENT), "-r", str(cut), "--json")
+    assert r.returncode == 1 and f"{cut}: the file ends inside record" in r.stderr and "Traceback" not in r.stderr
+    j = json.loads(r.stdout)
+    assert j["server_read"]["problems"] and not j["client_read"]["problems"]
+    flows = [f for s in j["connections"][0]["subflows"] for f in s["flows"]]
+    assert all(f["lost"] == 0 for f in flows) and sum(f["outside"] for f in flows) > 0
+
+
+_SERVER_BYTES = SERVER.read_bytes()
+
+
+def _records(blob: bytes) -> list[tuple[int, int]]:
+    """(offset of the frame, its length) of each record of a pcap file."""
+    out, off = [], 24
+    while off + 16 <= len(blob):
+        incl = struct.unpack_from("<I", blob, off + 8)[0]
+        out.append((off + 16, incl))
+        off += 16 + incl
+    return out
+
+
+_RECORDS = _records(_SERVER_BYTES)
+
+
+@settings(max_examples=40 if os.environ.get("CI") == "true" else 25, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(_RECORDS) - 1), st.integers(16, 120), st.integers(0, 255)), max_size=12))
+def test_mangled_server_capture(tmp_path_factory, changes):
+    """Octets of the server's frames changed (headers, options: what a middlebox or a bad capture
+    does): the pairing either reports or says why it cannot, and its counts add up."""
+    blob = bytearray(_SERVER_BYTES)
+    for record, at, value in changes:
+        start, size = _RECORDS[record]
+        if at < size:
+            blob[start + at] = value
+    path = tmp_path_factory.mktemp("mangled") / "server.pcap"
+    path.write_bytes(bytes(blob))
+    try:
+        p = pair_captures(CLIENT, path)
+    except MptcpspecError:
+        return
+    for c in p.report.connections:
+        for s in c.subflows:
+            for f in s.flows:
+                assert f.matched + f.lost + f.outside >= f.sent and f.matched <= f.received
+                assert f.owd.count == f.matched
+        for o in c.reordering:
+            assert sum(g.octets for g in o.goodput) == o.octets

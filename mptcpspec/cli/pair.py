@@ -7,7 +7,7 @@ import sys
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
-from mptcpspec.cli.common import CommandError, Subcommands, note, open_capture
+from mptcpspec.cli.common import CommandError, Subcommands, note, open_capture, report_read
 from mptcpspec.cli.exitcode import ExitCode
 
 if TYPE_CHECKING:
@@ -61,7 +61,10 @@ def cmd_pair(args: argparse.Namespace) -> int:
     else:
         for line in report_lines(pairing.report):
             sys.stdout.write(line + "\n")
-    return ExitCode.OK
+    r = pairing.report
+    client, server = (files[1], files[0]) if r.swapped else (files[0], files[1])
+    a, b = report_read(client, r.client_read), report_read(server, r.server_read)
+    return ExitCode.DAMAGED if ExitCode.DAMAGED in (a, b) else max(a, b)
 
 
 def add_parser(sub: Subcommands) -> None:

@@ -18,6 +18,7 @@ captures gets its :class:`~mptcpspec.analysis.model.PairFrame` (the ``mptcp.pair
 from __future__ import annotations
 
 from mptcpspec.analysis.model import CLIENT, SERVER, Connection, PairFrame
+from mptcpspec.dissect.outcome import ReadOutcome
 from mptcpspec.dissect.pipeline import Source
 from mptcpspec.pair.datalevel import Carried, qualify_reinjections, reordering
 from mptcpspec.pair.match import FlowMatch, endpoint, flow_changes, match_flow, match_subflows, sender_is_client
@@ -247,6 +248,8 @@ class _Pairer:
             tuple(conns),
             tuple(_describe(v) for v in left_c),
             tuple(_describe(v) for v in left_s),
+            _outcome(self.c),
+            _outcome(self.s),
         )
         frames = (self.notes[0].frames(), self.notes[1].frames())
         return Pairing(report, frames[::-1] if self.swapped else frames)  # as given
@@ -434,6 +437,11 @@ class _Pairer:
         if cconn is None and sconn is None:
             return None
         return "; ".join(reasons)
+
+
+def _outcome(v: SideView) -> ReadOutcome:
+    assert v.outcome is not None
+    return v.outcome
 
 
 def _key(c: Connection | None, s: Connection | None, side: int) -> int | None:

@@ -4,7 +4,7 @@ space, and what a middlebox changed between the two copies of a segment."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from mptcpspec.analysis.model import CLIENT, Endpoint
 from mptcpspec.codec.generated import options as mptcp_options
@@ -76,7 +76,7 @@ def match_subflows(
     left_s = dict(server.subflows)
     pairs: list[tuple[SubflowView, SubflowView, str]] = []
 
-    def take(how: str, key_of) -> None:
+    def take(how: str, key_of: Callable[[SubflowView], object]) -> None:
         index: dict[object, list[SubflowView]] = {}
         for v in left_s.values():
             k = key_of(v)
@@ -146,7 +146,7 @@ class FlowMatch:
 
 
 def _pair_up(sent: Iterable[Seg], received: Iterable[Seg], with_id: bool) -> None:
-    index: dict[tuple, list[Seg]] = {}
+    index: dict[tuple[int | None, ...], list[Seg]] = {}
     for r in received:
         if r.peer is None:
             index.setdefault(r.key(with_id), []).append(r)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mptcpspec.dissect.outcome import ReadOutcome
 from mptcpspec.errors import MptcpspecError
 from mptcpspec.records import dataclass
 
@@ -185,3 +186,5 @@ class PairReport:
     connections: tuple[ConnectionPair, ...]
     client_only: tuple[str, ...]  #: TCP streams of the client's capture with no match
     server_only: tuple[str, ...]
+    client_read: ReadOutcome  #: how the read of the client's capture ended (damage, problems)
+    server_read: ReadOutcome

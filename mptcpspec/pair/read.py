@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from mptcpspec.analysis.model import Connection, PacketInfo, Subflow
 from mptcpspec.capture.packets import TcpFlags
+from mptcpspec.capture.pcap import CaptureError
 from mptcpspec.codec.options import MpCapable, MpJoinSyn
+from mptcpspec.dissect.outcome import ReadOutcome, outcome
 from mptcpspec.dissect.pipeline import Dissection, Source
 
 __all__ = ["Seg", "SideView", "SubflowView", "read_side"]
@@ -58,7 +60,7 @@ class Seg:
         """Relative sequence number after the segment's payload."""
         return self.seq + self.plen
 
-    def key(self, with_id: bool) -> tuple:
+    def key(self, with_id: bool) -> tuple[int | None, ...]:
         """What a copy of this segment keeps across a network that does not change it: its place
         in the sequence space, its length and SYN/FIN/RST, and (``with_id``) its IPv4
         identification or, for IPv6, its acknowledgement."""
@@ -94,7 +96,7 @@ class SubflowView:
 class SideView:
     """A whole capture, read."""
 
-    __slots__ = ("name", "frames", "first_ns", "last_ns", "subflows", "mptcp_frames", "heads")
+    __slots__ = ("name", "frames", "first_ns", "last_ns", "subflows", "mptcp_frames", "heads", "outcome")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -104,6 +106,7 @@ class SideView:
         self.subflows: dict[int, SubflowView] = {}  # by tcp.stream
         self.mptcp_frames = 0  # frames with an MPTCP option
         self.heads: list[tuple[int, bytes]] = []  # (time, octets) of the first frames: a capture given twice
+        self.outcome: ReadOutcome | None = None  # how the read ended: damage, problems
 
     def connections(self) -> list[Connection]:
         """The MPTCP connections of the capture, in order of their first frame."""
@@ -115,10 +118,22 @@ class SideView:
         return sorted(seen.values(), key=lambda c: c.first_frame)
 
 
-def read_side(source: Source, name: str, heads: int = 64) -> SideView:
-    """Read a capture (a path, a binary file, or frames) into a :class:`SideView`."""
+def read_side(source: Source, name: str) -> SideView:
+    """Read a capture (a path, a binary file, or frames) into a :class:`SideView`; a capture
+    damaged after its first frame is read up to the damage (``outcome`` says where)."""
     view = SideView(name)
     d = Dissection(source, verify=False, tcp_analysis=False)
+    damage = None
+    try:
+        _read(d, view)
+    except CaptureError as e:
+        damage = e
+    view.frames = d.frames
+    view.outcome = outcome(d.frames, 0, damage, d.problems, d.unsupported)
+    return view
+
+
+def _read(d: Dissection, view: SideView, heads: int = 64) -> None:
     subflows = view.subflows
     for info in d:
         if view.first_ns is None:
@@ -147,5 +162,3 @@ def read_side(source: Source, name: str, heads: int = 64) -> SideView:
                         v.mptcp_syn = True
             elif direction == 1 and v.synack is None:
                 v.synack = s
-    view.frames = d.frames
-    return view

@@ -164,6 +164,6 @@ def report_lines(r: PairReport) -> Iterator[str]:
             yield f"only in the {what}'s capture: {v}"
 
 
-def report_dict(r: PairReport) -> dict:
+def report_dict(r: PairReport) -> dict[str, object]:
     """The report as plain JSON values (times in nanoseconds)."""
     return dataclasses.asdict(r)
