@@ -37,6 +37,8 @@ _ROLE_COLORS = {
     "goodput": "#000000",
     "flight": "#000000",
     "data_ack_latency": "#000000",
+    "arrival": "#b45f06",  # two captures: the segments at the receiver
+    "in_order": "#6aa84f",  # and the receiver's in-order edge
 }
 #: marker label -> matplotlib marker
 _SHAPES = {"reinjection": "D", "retransmission": "x"}
