@@ -37,8 +37,8 @@ _ROLE_COLORS = {
     "goodput": "#000000",
     "flight": "#000000",
     "data_ack_latency": "#000000",
-    "arrival": "#b45f06",  # two captures: the segments at the receiver
-    "in_order": "#6aa84f",  # and the receiver's in-order edge
+    "arrival": "#e377c2",  # two captures: the segments at the receiver
+    "in_order": "#17becf",  # and the receiver's in-order edge
 }
 #: marker label -> matplotlib marker
 _SHAPES = {"reinjection": "D", "retransmission": "x"}
@@ -106,6 +106,8 @@ def _figure(plt: Any, plot: Plot, size: tuple[float, float]) -> Any:
                 _ = t1
         elif s.style == Style.MARKERS:
             ax.plot(s.t, s.y, linestyle="", marker="v", color=c, ms=6, label=s.name)
+            if len(set(s.labels)) <= 1 and len(s) > 1:
+                continue  # markers of one kind (lost segments): the legend names them
             span = (max(s.t) - min(s.t)) or 1.0
             start, k = None, 0
             for t, y, text in sorted(zip(s.t, s.y, s.labels)):
