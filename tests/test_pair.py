@@ -284,7 +284,8 @@ def test_cut_capture_is_read_to_the_cut(tmp_path):
     """A server capture cut inside a record: paired up to the cut, said on stderr, exit status 1;
     what the client sent after the cut is neither lost nor received."""
     cut = tmp_path / "cut.pcap"
-    cut.write_bytes(SERVER.read_bytes()[:60000])
+    blob = SERVER.read_bytes()
+    cut.write_bytes(blob[: len(blob) // 2 + 7])
     r = cli("pair", "-r", str(CLIENT), "-r", str(cut), "--json")
     assert r.returncode == 1 and f"{cut}: the file ends inside record" in r.stderr and "Traceback" not in r.stderr
     j = json.loads(r.stdout)
@@ -328,7 +329,7 @@ def test_mangled_server_capture(tmp_path_factory, changes):
     for c in p.report.connections:
         for s in c.subflows:
             for f in s.flows:
-                assert f.matched + f.lost + f.outside >= f.sent and f.matched <= f.received
+                assert f.matched + f.lost == f.sent  # a segment received joined to others counts as matched
                 assert f.owd.count == f.matched
         for o in c.reordering:
             assert sum(g.octets for g in o.goodput) == o.octets

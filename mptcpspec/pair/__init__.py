@@ -279,6 +279,7 @@ class _Pairer:
         outside = matched = 0
         lo, hi = rcv_view.first_ns, rcv_view.last_ns
         assert lo is not None and hi is not None
+        unmatched: list[Seg] = []
         for snd in m.sent:
             r = snd.peer
             if r is not None:
@@ -289,19 +290,24 @@ class _Pairer:
                 if r.peer is snd:
                     receiver_notes.set(r.frame, peer_frame=snd.frame, owd_ns=owd)
             else:
-                at = snd.t + shift
-                if lo <= at <= hi:
-                    lost.append(snd)
-                    sender_notes.set(snd.frame, lost=True)
-                else:
-                    outside += 1
+                unmatched.append(snd)
+        # A segment counts as lost (or as made on the way) only when the other capture ran from
+        # before it was sent until after it arrived: the longest delay seen bounds its flight.
+        flight = max(0, max(owds, default=0))
+        for snd in unmatched:
+            at = snd.t + shift
+            if lo <= at and at + flight <= hi:
+                lost.append(snd)
+                sender_notes.set(snd.frame, lost=True)
+            else:
+                outside += 1
         injected: list[Seg] = []
         slo, shi = snd_view.first_ns, snd_view.last_ns
         assert slo is not None and shi is not None
         for r in m.received:
             if r.peer is None:
                 at = r.t - shift
-                if slo <= at <= shi:
+                if slo <= at - flight and at <= shi:
                     injected.append(r)
                     receiver_notes.set(r.frame, injected=True)
                 else:
@@ -312,7 +318,7 @@ class _Pairer:
             receiver_notes.set(frame, changes=tuple(names))
         return Flow(
             "client→server" if at_client else "server→client",
-            len(m.sent) - sum(1 for x in m.sent if x.peer is None and not (lo <= x.t + shift <= hi)),
+            len(m.sent) - (len(unmatched) - len(lost)),
             len(m.received),
             matched,
             len(lost),
