@@ -333,3 +333,26 @@ def test_mangled_server_capture(tmp_path_factory, changes):
                 assert f.owd.count == f.matched
         for o in c.reordering:
             assert sum(g.octets for g in o.goodput) == o.octets
+
+
+def test_committed_router_captures_match_their_facts():
+    """The committed captures through the lab's router (``tests/data/pair/make.py``): the losses
+    are nftables' counts, segments and IP octets; the translation is the router's."""
+    pair_dir = DATA / "pair"
+    facts = json.loads((pair_dir / "loss-facts.json").read_text())
+    p = pair_captures(pair_dir / "loss-client.pcap", pair_dir / "loss-server.pcap")
+    flows = {(s.client_view.split(":")[0], f.direction): f for s in p.report.connections[0].subflows for f in s.flows}
+    packets, octets = facts["loss"]["lost"]
+    assert flows[("203.0.113.1", "client→server")].lost == packets > 0
+    assert sum(f.lost for f in flows.values()) == packets
+    r = cli("dissect", "-r", str(pair_dir / "loss-client.pcap"), "--pair-with", str(pair_dir / "loss-server.pcap"),
+            "-Y", "mptcp.pair.lost", "-T", "fields", "-e", "ip.len")  # fmt: skip
+    assert sum(map(int, r.stdout.split())) == octets
+    nat = json.loads((pair_dir / "nat-facts.json").read_text())["nat"]
+    p = pair_captures(pair_dir / "nat-client.pcap", pair_dir / "nat-server.pcap")
+    joined = [s for s in p.report.connections[0].subflows if s.kind == "MP_JOIN"][0]
+    a, b = nat["original"], nat["translated"]
+    assert joined.client_view.startswith(f"{a['address']}:{a['port']} ")
+    assert joined.server_view.startswith(f"{b['address']}:{b['port']} ")
+    details = {c.detail for c in joined.flows[0].changes}
+    assert f"source port {a['port']} -> {b['port']}" in details
