@@ -356,3 +356,14 @@ def test_committed_router_captures_match_their_facts():
     assert joined.server_view.startswith(f"{b['address']}:{b['port']} ")
     details = {c.detail for c in joined.flows[0].changes}
     assert f"source port {a['port']} -> {b['port']}" in details
+
+
+def test_text_and_json_show_the_other_end():
+    pair_dir = DATA / "pair"
+    args = ("-r", str(pair_dir / "loss-client.pcap"), "--pair-with", str(pair_dir / "loss-server.pcap"), "-c", "14")
+    text = cli("dissect", *args).stdout.splitlines()
+    at = [k for k, line in enumerate(text) if line.startswith("    14 ")][0]
+    assert text[at + 1] == "    [Other end: never received (lost on the way)]"  # the router dropped frame 14
+    rows = [json.loads(line) for line in cli("dissect", *args, "-T", "json").stdout.splitlines()]
+    assert rows[-1]["pair"]["lost"] is True and rows[-1]["frame"] == 14
+    assert rows[12]["pair"]["peer_frame"] == 13 and rows[12]["pair"]["owd_ns"] > 0

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Protocol, TextIO
 
-from mptcpspec.analysis import ConnectionSummary, PacketInfo
+from mptcpspec.analysis import ConnectionSummary, PacketInfo, PairFrame
 from mptcpspec.analysis.expert import KINDS, Severity
 from mptcpspec.capture.packets import TcpFlags
 from mptcpspec.codec.options import (
@@ -27,6 +27,7 @@ from mptcpspec.dissect.show import jsonable, option_dict, option_tree
 from mptcpspec.records import field_names
 
 __all__ = [
+    "pair_text",
     "PacketWriter",
     "TextWriter",
     "JsonWriter",
@@ -114,6 +115,8 @@ class TextWriter:
         if p.options_cut or p.payload_cut:
             line += " [Packet size limited during capture]"  # tshark's words
         w(line + "\n")
+        if self.tree and info.pair is not None:
+            w(f"    [{pair_text(info.pair)}]\n")
         if not self.tree or (not mp and not info.experts and not info.checks):
             return
         i1, i2 = "    ", "        "
@@ -199,6 +202,27 @@ class JsonWriter:
         """Nothing is held back: each packet is written as it comes."""
 
 
+def pair_text(q: PairFrame) -> str:
+    """What the capture at the other end says of a frame, as the text output's tree shows it."""
+    if q.lost:
+        parts = ["Other end: never received (lost on the way)"]
+    elif q.injected:
+        parts = ["Other end: never sent there (made on the way)"]
+    elif q.peer_frame is not None:
+        parts = [f"Other end: frame {q.peer_frame}"]
+        if q.owd_ns is not None:
+            parts.append(f"one-way delay {q.owd_ns / 1e9:.9f} s")
+    else:
+        parts = ["Other end: while the other capture was not running"]
+    if q.ooo_delay_ns:
+        parts.append(f"waited {q.ooo_delay_ns / 1e9:.9f} s out of order")
+    if q.reinjection_useful is not None:
+        parts.append("a useful reinjection" if q.reinjection_useful else "a redundant reinjection")
+    if q.changes:
+        parts.append("changed on the way: " + ", ".join(q.changes))
+    return "; ".join(parts)
+
+
 def packet_dict(info: PacketInfo) -> dict[str, object]:
     """One packet as a dict of plain JSON values: what ``-T json`` prints."""
     d: dict[str, object] = {
@@ -226,6 +250,17 @@ def packet_dict(info: PacketInfo) -> dict[str, object]:
         "window": p.window,
         "len": p.payload_len,
     }
+    if info.pair is not None:
+        q = info.pair
+        d["pair"] = {
+            "peer_frame": q.peer_frame,
+            "owd_ns": q.owd_ns,
+            "lost": q.lost,
+            "injected": q.injected,
+            "reinjection_useful": q.reinjection_useful,
+            "ooo_delay_ns": q.ooo_delay_ns,
+            "changes": list(q.changes),
+        }
     mp = info.mptcp
     if not mp and info.connection is None and not info.experts:
         return d
