@@ -367,3 +367,48 @@ def test_text_and_json_show_the_other_end():
     rows = [json.loads(line) for line in cli("dissect", *args, "-T", "json").stdout.splitlines()]
     assert rows[-1]["pair"]["lost"] is True and rows[-1]["frame"] == 14
     assert rows[12]["pair"]["peer_frame"] == 13 and rows[12]["pair"]["owd_ns"] > 0
+
+
+def rewritten_server(dst: Path, shift: int, forge_after: int) -> int:
+    """The server's capture as a middlebox that shifts the client's sequence numbers by ``shift``
+    (and the server's acknowledgements back) would leave it, plus one segment no host sent (a copy
+    of frame ``forge_after`` with another IP identification and sequence number) put after that
+    frame: returns the forged frame's number."""
+    blob = SERVER.read_bytes()
+    out = bytearray(blob[:24])
+    number = forged = 0
+    for start, size in _records(blob):
+        head = bytearray(blob[start - 16 : start])
+        frame = bytearray(blob[start : start + size])
+        ip = 16
+        tcp = ip + (frame[ip] & 15) * 4
+        from_client = frame[ip + 12 : ip + 16] in (bytes([198, 51, 100, 1]), bytes([203, 0, 113, 1]))
+        field = tcp + 4 if from_client else tcp + 8  # the client's sequence space: its seq, the server's ack
+        if frame[tcp + 13] & 0x10 or from_client:
+            value = (struct.unpack_from(">I", frame, field)[0] + shift) & 0xFFFFFFFF
+            struct.pack_into(">I", frame, field, value)
+        out += head + frame
+        number += 1
+        if number == forge_after:
+            fake = bytearray(frame)
+            struct.pack_into(">H", fake, ip + 4, (struct.unpack_from(">H", fake, ip + 4)[0] + 7777) & 0xFFFF)
+            struct.pack_into(">I", fake, tcp + 4, (struct.unpack_from(">I", fake, tcp + 4)[0] + 5_000_000) & 0xFFFFFFFF)
+            out += head + fake
+            number += 1
+            forged = number
+    dst.write_bytes(bytes(out))
+    return forged
+
+
+def test_sequence_shift_and_a_segment_made_on_the_way(tmp_path):
+    server = tmp_path / "server.pcap"
+    forged = rewritten_server(server, 1000, 40)
+    p = pair_captures(CLIENT, server)
+    for s in p.report.connections[0].subflows:
+        up = [f for f in s.flows if f.direction == "client→server"][0]
+        shifted = [c for c in up.changes if c.what == "sequence numbers shifted"]
+        assert [c.detail for c in shifted] == ["+1000"] and shifted[0].segments == up.matched == up.sent
+        assert up.lost == 0
+    injected = [f for s in p.report.connections[0].subflows for f in s.flows if f.injected]
+    assert len(injected) == 1 and injected[0].injected_frames == (forged,)
+    assert p.frames[1][forged].injected and p.frames[1][forged].peer_frame is None
