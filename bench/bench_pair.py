@@ -35,7 +35,8 @@ TSHARK_PREFS = [
 
 def made(cache: Path, name: str, **options: int) -> tuple[Path, Path, dict]:
     """The pair ``name`` in ``cache`` (made by the lab as root when missing)."""
-    from lab.pairs import CLIENT_PCAP, FACTS, SERVER_PCAP, run as make
+    from lab.pairs import CLIENT_PCAP, FACTS, SERVER_PCAP
+    from lab.pairs import run as make
 
     tag = "-".join([name, *(f"{k}{v}" for k, v in sorted(options.items()))])
     folder = cache / f"pair-{tag}"
