@@ -412,3 +412,29 @@ def test_sequence_shift_and_a_segment_made_on_the_way(tmp_path):
     injected = [f for s in p.report.connections[0].subflows for f in s.flows if f.injected]
     assert len(injected) == 1 and injected[0].injected_frames == (forged,)
     assert p.frames[1][forged].injected and p.frames[1][forged].peer_frame is None
+
+
+def test_two_connections_each_with_its_own(tmp_path):
+    """The loss and the NAT captures merged (mergecap) at each end: two connections, each paired
+    with its own, as when each is paired alone; --stream picks one."""
+    pair_dir = DATA / "pair"
+    merged = {}
+    for role in ("client", "server"):
+        merged[role] = tmp_path / f"{role}.pcap"
+        parts = [str(pair_dir / f"{name}-{role}.pcap") for name in ("loss", "nat")]
+        subprocess.run([need_wireshark("mergecap"), "-F", "pcap", "-w", str(merged[role]), *parts], check=True)
+    both = pair_captures(merged["client"], merged["server"]).report
+    alone = [
+        pair_captures(pair_dir / f"{n}-client.pcap", pair_dir / f"{n}-server.pcap").report for n in ("loss", "nat")
+    ]
+    assert len(both.connections) == 2 and not both.client_only and not both.server_only
+
+    def summary(c):  # frame numbers differ once merged: the counts and the changes' details
+        return [[(f.sent, f.lost, [x.detail for x in f.changes]) for f in s.flows] for s in c.subflows]
+
+    for got, want in zip(both.connections, [a.connections[0] for a in alone]):
+        assert (got.client_key, got.server_key) == (want.client_key, want.server_key)
+        assert summary(got) == summary(want)
+        assert [o.octets for o in got.reordering] == [o.octets for o in want.reordering]
+    one = pair_captures(merged["client"], merged["server"], stream=1).report
+    assert [c.client_stream for c in one.connections] == [1]
