@@ -29,6 +29,7 @@ from mptcpspec.pair.model import (
     Flow,
     Offset,
     PairError,
+    Pairing,
     PairReport,
     Reinjection,
     Reordering,
@@ -36,7 +37,6 @@ from mptcpspec.pair.model import (
     SubflowPair,
 )
 from mptcpspec.pair.read import Seg, SideView, SubflowView, read_side
-from mptcpspec.records import dataclass
 
 __all__ = [
     "Change",
@@ -55,15 +55,6 @@ __all__ = [
 ]
 
 _EXAMPLES = 20  # frames listed per loss
-
-
-@dataclass(frozen=True, slots=True)
-class Pairing:
-    """The report, and what each frame of each capture got: ``frames[0]`` by frame number of the
-    client's capture, ``frames[1]`` of the server's."""
-
-    report: PairReport
-    frames: tuple[dict[int, PairFrame], dict[int, PairFrame]]
 
 
 class _Notes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mptcpspec.analysis.model import PairFrame
 from mptcpspec.dissect.outcome import ReadOutcome
 from mptcpspec.errors import MptcpspecError
 from mptcpspec.records import dataclass
@@ -14,6 +15,7 @@ __all__ = [
     "Offset",
     "PairError",
     "PairReport",
+    "Pairing",
     "Reinjection",
     "Reordering",
     "Share",
@@ -188,3 +190,12 @@ class PairReport:
     server_only: tuple[str, ...]
     client_read: ReadOutcome  #: how the read of the client's capture ended (damage, problems)
     server_read: ReadOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class Pairing:
+    """The report, and what each frame of each capture got: ``frames[0]`` by frame number of the
+    client's capture, ``frames[1]`` of the server's."""
+
+    report: PairReport
+    frames: tuple[dict[int, PairFrame], dict[int, PairFrame]]
