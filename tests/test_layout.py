@@ -18,6 +18,7 @@ RANKS = {
     "stats": 7,
     "plot": 7,
     "pair": 6,
+    "tables": 6,
     "dissect": 5,
     "analysis": 4,
     "export": 3,
@@ -67,7 +68,8 @@ def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
 
 
 def test_every_wing_is_a_package():
-    for wing in ("cli", "replay", "stats", "plot", "pair", "dissect", "analysis", "export", "capture", "codec", "fsm"):
+    wings = ("cli", "replay", "stats", "plot", "pair", "tables", "dissect", "analysis", "export", "capture", "codec")
+    for wing in (*wings, "fsm"):
         assert f"mptcpspec.{wing}" in MODULES, wing
 
 

@@ -158,6 +158,12 @@ def _add_pair(sub: Subcommands) -> None:
     add_parser(sub)
 
 
+def _add_table(sub: Subcommands) -> None:
+    from mptcpspec.cli.table import add_parsers
+
+    add_parsers(sub)
+
+
 def _add_replay(sub: Subcommands) -> None:
     from mptcpspec.cli.replay import add_parser
 
@@ -174,6 +180,7 @@ _COMMANDS: tuple[tuple[Callable[[Subcommands], None], tuple[str, ...]], ...] = (
     (_add_dissect, ("dissect", "connections")),
     (_add_plot, ("plot",)),
     (_add_pair, ("pair",)),
+    (_add_table, ("table", "sql")),
     (_add_replay, ("replay",)),
 )
 

@@ -1,0 +1,92 @@
+"""``mptcpspec table`` and ``mptcpspec sql``: capture archives as Parquet tables, and SQL on them."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+
+from mptcpspec.cli.common import CommandError, Subcommands, note
+from mptcpspec.cli.exitcode import ExitCode
+
+__all__ = ["add_parsers", "cmd_sql", "cmd_table"]
+
+
+def _files(patterns: list[str]) -> list[str]:
+    """The files of ``-r``: each a path or a glob (sorted: rotated captures' names sort in time)."""
+    out: list[str] = []
+    for p in patterns:
+        found = sorted(glob.glob(p)) if any(ch in p for ch in "*?[") else [p]
+        if not found:
+            raise CommandError(ExitCode.UNUSABLE, f"{p}: no such file")
+        out += found
+    return out
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from mptcpspec.tables import KINDS, TableError, write_tables
+
+    if args.list:
+        for kind in KINDS.values():
+            print(f"{kind.name}: {kind.what}")
+            for c in kind.columns:
+                print(f"  {c.name}\t{c.type}\t{c.what}")
+        return ExitCode.OK
+    if not args.read or not args.output:
+        raise CommandError(ExitCode.USAGE, "give the captures and the folder: -r FILE_OR_GLOB... -o DIR")
+    kinds = args.tables.split(",") if args.tables else list(KINDS)
+    fields = args.fields.split(",") if args.fields else None
+    try:
+        run = write_tables(_files(args.read), args.output, kinds=kinds, fields=fields, on_error=args.on_error)
+    except TableError as e:
+        raise CommandError(ExitCode.UNUSABLE, str(e)) from None
+    damaged = [r for r in run.reads if not r.whole]
+    for r in damaged:
+        note(f"{r.file}: {r.problem} (the tables hold its frames up to there)")
+    rows = ", ".join(f"{k} {n}" for k, n in run.rows.items())
+    note(f"{run.frames} frames from {len(run.reads)} file(s) to {args.output}: {rows}")
+    return ExitCode.DAMAGED if damaged else ExitCode.OK
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from mptcpspec.tables import TableError
+    from mptcpspec.tables.sql import run_sql, write_result
+
+    try:
+        result = run_sql(args.folder, args.query)
+    except TableError as e:
+        raise CommandError(ExitCode.UNUSABLE, str(e)) from None
+    write_result(result, sys.stdout, args.format)
+    return ExitCode.OK
+
+
+def add_parsers(sub: Subcommands) -> None:
+    t = sub.add_parser(
+        "table",
+        help="capture files as Parquet tables: packets, connections, subflows, mappings, reinjections, ...",
+        description="Read capture files in order as one capture (rotated captures: a connection that crosses "
+        "files is one connection) and write one Parquet dataset per kind of table to a folder, for mptcpspec sql "
+        "or any Parquet reader. Needs mptcpspec[tables].",
+    )
+    t.add_argument("-r", "--read", nargs="+", metavar="FILE", help="capture files or globs, read in the order given")
+    t.add_argument("-o", "--output", metavar="DIR", help="the folder to write the tables to")
+    t.add_argument("--tables", metavar="KIND,...", help="only these tables (default: all; --list names them)")
+    t.add_argument("--fields", metavar="FIELD,...", help="the packet columns: dissect's field names")
+    t.add_argument(
+        "--on-error",
+        choices=("skip", "stop"),
+        default="skip",
+        help="a damaged file: keep its frames up to the damage and go on (skip, default), or stop",
+    )
+    t.add_argument("--list", action="store_true", help="list the tables and their columns, then exit")
+    t.set_defaults(func=cmd_table)
+    s = sub.add_parser(
+        "sql",
+        help="SQL on the tables of mptcpspec table (DuckDB, embedded)",
+        description="Run a SQL query on the tables mptcpspec table wrote: each is a view of its name "
+        "(packets, connections, subflows, mappings, reinjections, checks, experts, events).",
+    )
+    s.add_argument("folder", metavar="DIR", help="the folder mptcpspec table wrote")
+    s.add_argument("query", metavar="QUERY", help='a query, such as "SELECT * FROM connections"')
+    s.add_argument("--format", choices=("table", "csv", "json"), default="table", help="the output (default: table)")
+    s.set_defaults(func=cmd_sql)
