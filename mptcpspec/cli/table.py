@@ -24,7 +24,8 @@ def _files(patterns: list[str]) -> list[str]:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from mptcpspec.tables import KINDS, TableError, write_tables
+    from mptcpspec.tables import KINDS, TableError
+    from mptcpspec.tables.jobs import table_archive
 
     if args.list:
         for kind in KINDS.values():
@@ -36,8 +37,19 @@ def cmd_table(args: argparse.Namespace) -> int:
         raise CommandError(ExitCode.USAGE, "give the captures and the folder: -r FILE_OR_GLOB... -o DIR")
     kinds = args.tables.split(",") if args.tables else list(KINDS)
     fields = args.fields.split(",") if args.fields else None
+    if args.workers < 1:
+        raise CommandError(ExitCode.USAGE, f"--workers {args.workers}: 1 or more")
     try:
-        run = write_tables(_files(args.read), args.output, kinds=kinds, fields=fields, on_error=args.on_error)
+        run = table_archive(
+            _files(args.read),
+            args.output,
+            kinds=kinds,
+            fields=fields,
+            on_error=args.on_error,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            say=note,
+        )
     except TableError as e:
         raise CommandError(ExitCode.UNUSABLE, str(e)) from None
     damaged = [r for r in run.reads if not r.whole]
@@ -77,6 +89,18 @@ def add_parsers(sub: Subcommands) -> None:
         choices=("skip", "stop"),
         default="skip",
         help="a damaged file: keep its frames up to the damage and go on (skip, default), or stop",
+    )
+    t.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N worker processes on a local Dask cluster (default 1: this process); needs mptcpspec[dask]",
+    )
+    t.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="send the job to this Dask scheduler's workers (they must read the files and write the folder)",
     )
     t.add_argument("--list", action="store_true", help="list the tables and their columns, then exit")
     t.set_defaults(func=cmd_table)

@@ -28,6 +28,7 @@ from typing import cast
 
 from mptcpspec.capture.packets import Packet, TcpFlags, decode_frame
 from mptcpspec.capture.pcap import CaptureError, CaptureReader, Readable
+from mptcpspec.capture.source import FrameSource
 from mptcpspec.capture.stream import Input, open_input
 from mptcpspec.codec.crypto import key_token
 from mptcpspec.codec.options import MalformedOption, MpCapable, MpJoinSyn, decode_mptcp_options
@@ -353,7 +354,7 @@ class _Planner:
 
 
 def plan_shares(
-    source: Readable,
+    source: Readable | FrameSource,
     jobs: int,
     progress: Callable[[int, int], None] | None = None,
     *,
@@ -366,11 +367,13 @@ def plan_shares(
     the read, and the plan covers the frames before it.  ``progress`` is told (file offset, frames)
     as the read goes.  ``quick`` False: every segment decoded, none read from its octets here (the
     same plan, slower).  ``compiled`` False: the Python pass, the reference, even where
-    :mod:`mptcpspec.dissect.firstpass` was built (the same plan)."""
+    :mod:`mptcpspec.dissect.firstpass` was built (the same plan).  A ``FrameSource`` (several files
+    read as one capture) is read by the Python pass."""
     p = _Planner()
     number = 0
-    fast = firstpass_module() if quick and compiled else None
-    f = _reopen(source) if fast is not None else None
+    framed = isinstance(source, FrameSource)
+    fast = firstpass_module() if quick and compiled and not framed else None
+    f = _reopen(source) if fast is not None and not isinstance(source, FrameSource) else None
     if fast is not None and f is not None:
         p.fresh = []
         p.tally = (fast.weights, fast.owners)
@@ -381,7 +384,7 @@ def plan_shares(
         number, p.fresh = pass_.number, None
         if clean or p.serial is not None:
             return p.plan(number, jobs)
-    reader = CaptureReader(source)
+    reader = source if isinstance(source, FrameSource) else CaptureReader(source)
     skip = number  # the frames the compiled pass followed before a record it left to the reader
     segment, flows, frame = p.segment, p.flows, p.frame
     add = p.frame_node.append
