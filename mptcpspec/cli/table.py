@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import glob
+import os
 import sys
+import time
+from typing import TYPE_CHECKING
 
 from mptcpspec.cli.common import CommandError, Subcommands, note
 from mptcpspec.cli.exitcode import ExitCode
 
-__all__ = ["add_parsers", "cmd_sql", "cmd_table"]
+if TYPE_CHECKING:
+    from mptcpspec.tables import Archive
+
+__all__ = ["ArchiveProgress", "add_parsers", "cmd_sql", "cmd_table"]
 
 
 def _files(patterns: list[str]) -> list[str]:
@@ -21,6 +27,44 @@ def _files(patterns: list[str]) -> list[str]:
             raise CommandError(ExitCode.UNUSABLE, f"{p}: no such file")
         out += found
     return out
+
+
+class ArchiveProgress:
+    """A one-line progress bar across the archive's files on stderr (a terminal, 8 MB or more):
+    the share of octets read, the file being read, the frames so far."""
+
+    def __init__(self, paths: list[str], enabled: bool) -> None:
+        self.sizes = {}
+        for p in paths:
+            try:
+                self.sizes[p] = os.path.getsize(p)
+            except OSError:
+                self.sizes[p] = 0
+        self.total = sum(self.sizes.values())
+        self.on = enabled and self.total > 8 << 20 and sys.stderr.isatty()
+        self.paths = paths
+        self.last = 0.0
+        self.start = time.monotonic()
+
+    def __call__(self, archive: Archive, frames: int) -> None:
+        now = time.monotonic()
+        if not self.on or now - self.last < 0.2:
+            return
+        self.last = now
+        k = len(archive.starts) - 1
+        before = sum(self.sizes[p] for p in self.paths[:k])
+        done = min((before + min(archive.position, self.sizes[self.paths[k]])) / self.total, 1.0)
+        rate = frames / max(now - self.start, 1e-9)
+        sys.stderr.write(
+            f"\r[{'#' * int(done * 30):<30}] {done * 100:5.1f}%  file {k + 1}/{len(self.paths)}  "
+            f"{frames} frames  {rate:,.0f}/s "
+        )
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.on:
+            sys.stderr.write("\r" + " " * 78 + "\r")
+            sys.stderr.flush()
 
 
 def cmd_table(args: argparse.Namespace) -> int:
@@ -39,9 +83,11 @@ def cmd_table(args: argparse.Namespace) -> int:
     fields = args.fields.split(",") if args.fields else None
     if args.workers < 1:
         raise CommandError(ExitCode.USAGE, f"--workers {args.workers}: 1 or more")
+    files = _files(args.read)
+    progress = ArchiveProgress(files, not args.no_progress and args.workers == 1 and args.scheduler is None)
     try:
         run = table_archive(
-            _files(args.read),
+            files,
             args.output,
             kinds=kinds,
             fields=fields,
@@ -49,9 +95,12 @@ def cmd_table(args: argparse.Namespace) -> int:
             workers=args.workers,
             scheduler=args.scheduler,
             say=note,
+            progress=progress if progress.on else None,
         )
     except TableError as e:
         raise CommandError(ExitCode.UNUSABLE, str(e)) from None
+    finally:
+        progress.done()
     damaged = [r for r in run.reads if not r.whole]
     for r in damaged:
         note(f"{r.file}: {r.problem} (the tables hold its frames up to there)")
@@ -102,6 +151,7 @@ def add_parsers(sub: Subcommands) -> None:
         metavar="tcp://HOST:PORT",
         help="send the job to this Dask scheduler's workers (they must read the files and write the folder)",
     )
+    t.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")
     t.add_argument("--list", action="store_true", help="list the tables and their columns, then exit")
     t.set_defaults(func=cmd_table)
     s = sub.add_parser(

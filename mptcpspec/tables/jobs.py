@@ -120,6 +120,7 @@ def table_archive(
     workers: int = 1,
     scheduler: str | None = None,
     say: Any = print,
+    progress: Any = None,
 ) -> TableRun:
     """The tables of ``paths`` in ``folder``: by one process (``workers`` 1, no ``scheduler``), or
     by Dask workers, a local cluster of ``workers`` or the cluster of ``scheduler``."""
@@ -129,7 +130,7 @@ def table_archive(
         raise TableError("no capture file to read")
     _clear(folder)
     if workers <= 1 and scheduler is None:
-        return write_tables(paths, folder, kinds=kinds, fields=fields, on_error=on_error)
+        return write_tables(paths, folder, kinds=kinds, fields=fields, on_error=on_error, progress=progress)
     first = Archive(paths, on_error)
     plan = plan_shares(first, max(workers, 2) if scheduler is None else 255, compiled=False)
     if plan.shares < 2:

@@ -183,6 +183,7 @@ PACKET_FIELDS = (
     "mptcp.ack",
     "mptcp.reinjection_of",
     "tcp.analysis.retransmission",
+    "tcp.analysis.ack_rtt",
 )
 
 

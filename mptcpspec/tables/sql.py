@@ -73,6 +73,8 @@ def run_sql(folder: str, query: str) -> Result:
 
 
 def _text(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"  # as SQL writes them
     return "" if v is None else str(v)
 
 
