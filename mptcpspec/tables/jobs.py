@@ -53,6 +53,7 @@ class ShareRows:
     share: int
     rows: dict[str, int]
     frames: int
+    reads: tuple[FileRead, ...]  #: how each file was read (the same in every task)
 
 
 def table_share(
@@ -78,7 +79,7 @@ def table_share(
         extract.finish(d.connections())
     finally:
         writers.close()
-    return ShareRows(share, writers.rows, d.frames)
+    return ShareRows(share, writers.rows, d.frames, tuple(archive.reads))
 
 
 @contextlib.contextmanager
@@ -132,7 +133,11 @@ def table_archive(
     if workers <= 1 and scheduler is None:
         return write_tables(paths, folder, kinds=kinds, fields=fields, on_error=on_error, progress=progress)
     first = Archive(paths, on_error)
-    plan = plan_shares(first, max(workers, 2) if scheduler is None else 255, compiled=False)
+    jobs = max(workers, 2) if scheduler is None else 255
+    if len(paths) == 1:  # one file: the first pass is the compiled one where it was built
+        plan = plan_shares(paths[0], jobs)
+    else:
+        plan = plan_shares(first, jobs, compiled=False)
     if plan.shares < 2:
         say(f"one process makes the tables: {plan.why or 'nothing to share'}")
         return write_tables(paths, folder, kinds=kinds, fields=fields, on_error=on_error)
@@ -155,6 +160,6 @@ def table_archive(
             _clear(folder)
             return write_tables(paths, folder, kinds=kinds, fields=fields, on_error=on_error)
     rows = {k: sum(r.rows.get(k, 0) for r in done) for k in columns}
-    reads: list[FileRead] = first.reads
+    reads = list(done[0].reads)
     describe(folder, columns, fields, plan.frames, rows, reads)
     return TableRun(reads, rows, plan.frames)
