@@ -207,3 +207,21 @@ def lab_host() -> None:
     from lab import need_lab
 
     need_lab()
+
+
+# --------------------------------------------------------------------------- the lab's paired captures
+
+
+@pytest.fixture(scope="session")
+def router_pairs(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
+    """Every scenario of ``lab.pairs`` (one connection captured at both ends through the lab's
+    router), made once for the tests that read them: name -> (folder, facts)."""
+    from lab import need_lab
+    from lab.pairs import SCENARIOS, run
+
+    need_lab()
+    out = {}
+    for name in SCENARIOS:
+        folder = tmp_path_factory.mktemp(f"pair-{name}")
+        out[name] = (folder, run(name, folder))
+    return out

@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 
 from lab import PREFIX, expected, list_namespaces
-from lab.pairs import CLIENT_PCAP, FACTS, SCENARIOS, SERVER_PCAP, run, seen
+from lab.pairs import CLIENT_PCAP, FACTS, SCENARIOS, SERVER_PCAP, seen
 from lab.router import RoutedLab, payload_rules
 from tests.conftest import DATA, need_tshark
 
@@ -168,9 +168,9 @@ CHECKS = {
 
 @pytest.mark.lab
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_paired_scenario_captures_hold_its_facts(tmp_path, scenario, lab_host):
+def test_paired_scenario_captures_hold_its_facts(router_pairs, scenario, lab_host):
     need_tshark()
-    facts = run(scenario, tmp_path)
+    tmp_path, facts = router_pairs[scenario]
     assert json.loads((tmp_path / FACTS).read_text()) == json.loads(json.dumps(facts))
     assert ours() == [], "a scenario left namespaces behind"
     assert facts["scenario"] == scenario and facts["files"] == {"client": CLIENT_PCAP, "server": SERVER_PCAP}

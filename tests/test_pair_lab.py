@@ -26,18 +26,15 @@ PATH1 = "203.0.113.1"  # the client's address on path 1 (the joined subflow)
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory) -> dict[str, tuple[Path, dict, Pairing]]:
-    """Every scenario, made once: (folder, facts, pairing)."""
-    from lab import need_lab
-    from lab.pairs import CLIENT_PCAP, SERVER_PCAP, run
+def made(router_pairs) -> dict[str, tuple[Path, dict, Pairing]]:
+    """Every scenario (made once for the session: ``router_pairs``), paired: (folder, facts, pairing)."""
+    from lab.pairs import CLIENT_PCAP, SERVER_PCAP
 
-    need_lab()
-    out = {}
-    for name in SCENARIOS:
-        folder = tmp_path_factory.mktemp(name)
-        facts = run(name, folder)
-        out[name] = (folder, facts, pair_captures(folder / CLIENT_PCAP, folder / SERVER_PCAP))
-    return out
+    return {
+        name: (folder, facts, pair_captures(folder / CLIENT_PCAP, folder / SERVER_PCAP))
+        for name, (folder, facts) in router_pairs.items()
+        if name in SCENARIOS
+    }
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
