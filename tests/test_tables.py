@@ -146,3 +146,22 @@ def test_cli_table_and_sql(tmp_path):
     assert unknown.returncode == 3 and "no table 'nothing'" in unknown.stderr
     listed = cli("table", "--list").stdout
     assert all(f"{k}:" in listed for k in KINDS)
+
+
+def test_join_delay_query_is_tsharks(tmp_path):
+    """The cookbook's MP_JOIN delay after MP_CAPABLE, on the two-subflow capture: tshark's times of
+    the two SYNs."""
+    folder = tmp_path / "t"
+    write_tables([str(DATA / "v4-two-subflows.pcap")], str(folder))
+    page = (Path(__file__).resolve().parent.parent / "docs" / "tables.md").read_text()
+    query = next(line for line in page.splitlines() if "join_after_ms" in line and line.startswith("$ mptcpspec sql"))
+    query = query.split('"', 1)[1].rsplit('"', 1)[0]
+    got = run_sql(str(folder), query).rows
+    out = subprocess.run(
+        [need_wireshark("tshark"), "-n", "-r", str(DATA / "v4-two-subflows.pcap"), "-Y",
+         "tcp.flags.syn == 1 && tcp.flags.ack == 0", "-T", "fields", "-e", "tcp.stream", "-e", "frame.time_epoch"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    syn = {int(out[i]): float(out[i + 1]) for i in range(0, len(out), 2)}
+    want = [(0, s, round((syn[s] - syn[0]) * 1000, 3)) for s in sorted(syn) if s != 0]
+    assert [(a, b, c) for a, b, c in got] == want and want
