@@ -411,6 +411,8 @@ class _Pairer:
     ) -> str | None:
         """Why the connection fell back to TCP, from both ends: each end's own reason, and an MPTCP
         option removed on the way."""
+        if cconn is None and sconn is None:
+            return None  # plain TCP at both ends: nothing fell back
         reasons = []
         for name, conn in ((self.c.name, cconn), (self.s.name, sconn)):
             if conn is not None and conn.fallback:
@@ -427,13 +429,9 @@ class _Pairer:
                 f"the SYN left {sent_by} with an MPTCP option and reached {got_by} without it{where}: "
                 f"removed on the way, so {got_by} answered as plain TCP",
             )
-        elif sconn is None and cconn is not None and cconn.fallback and not reasons[1:]:
+        elif sconn is None and cconn is not None and cconn.fallback:
             reasons.append(f"{self.s.name}: no MPTCP connection")
-        if not reasons:
-            return None
-        if cconn is None and sconn is None:
-            return None
-        return "; ".join(reasons)
+        return "; ".join(reasons) or None
 
 
 def _outcome(v: SideView) -> ReadOutcome:
