@@ -15,7 +15,7 @@ Values are the frozen dataclasses generated from ``spec/`` (``MpCapable``,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeAlias
 
 from mptcpspec.codec.generated import options as mptcp_codecs
@@ -55,6 +55,7 @@ from mptcpspec.errors import DecodeError, EncodeError
 from mptcpspec.records import dataclass
 
 __all__ = [
+    "option_spans",
     "AddAddr",
     "AddAddrV0",
     "Dss",
@@ -542,3 +543,20 @@ def encode_tcp_options(
             "TCP options", None, f"{len(out)} octets do not fit the {OPTION_SPACE}-octet TCP option space"
         )
     return out
+
+
+def option_spans(options: bytes) -> Iterator[tuple[int, int, int]]:
+    """(kind, start, length) of each option of a TCP options area other than NOP, up to the end of
+    the option list (EOL) or a length that does not fit (RFC 9293 §3.1)."""
+    i, n = 0, len(options)
+    while i < n:
+        kind = options[i]
+        if kind == 0:
+            return
+        if kind == 1:
+            i += 1
+            continue
+        if i + 1 >= n or options[i + 1] < 2 or i + options[i + 1] > n:
+            return
+        yield kind, i, options[i + 1]
+        i += options[i + 1]

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from mptcpspec.analysis.model import CLIENT, Endpoint
 from mptcpspec.codec.generated import options as mptcp_options
 from mptcpspec.codec.generated import tcp_options
+from mptcpspec.codec.options import option_spans
 from mptcpspec.pair.model import Change
 from mptcpspec.pair.read import Seg, SideView, SubflowView
 
@@ -45,22 +46,7 @@ def endpoint(ep: Endpoint) -> str:
 
 def _walk(area: bytes) -> list[tuple[int, bytes]]:
     """The options of a TCP options area as (kind, whole option), NOP and EOL left out."""
-    out = []
-    i, n = 0, len(area)
-    while i < n:
-        kind = area[i]
-        if kind == 0:
-            break
-        if kind == 1:
-            i += 1
-            continue
-        if i + 1 >= n or area[i + 1] < 2:
-            out.append((kind, area[i:]))
-            break
-        size = area[i + 1]
-        out.append((kind, area[i : i + size]))
-        i += size
-    return out
+    return [(kind, area[i : i + ln]) for kind, i, ln in option_spans(area)]
 
 
 # --------------------------------------------------------------------------- subflows

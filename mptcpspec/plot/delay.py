@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections import deque
 
+from mptcpspec.codec.options import option_spans
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.plot.model import Plot, SeriesBuilder, Style
 from mptcpspec.plot.rates import plot_of
-from mptcpspec.plot.select import CLIENT, ConnectionFrames, option_spans, seconds
+from mptcpspec.plot.select import CLIENT, ConnectionFrames, seconds
 
 __all__ = ["rtt_plot", "timestamps"]
 

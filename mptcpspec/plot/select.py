@@ -9,12 +9,13 @@ from mptcpspec.analysis import PacketInfo
 from mptcpspec.analysis.model import Connection, Subflow
 from mptcpspec.capture.packets import TcpFlags
 from mptcpspec.capture.pcap import CaptureError
+from mptcpspec.codec.options import option_spans
 from mptcpspec.dissect.outcome import ReadOutcome, outcome
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.errors import MptcpspecError
 from mptcpspec.plot.model import SubflowLegend
 
-__all__ = ["CLIENT", "SERVER", "ConnectionFrames", "PlotError", "WindowScales", "legend", "option_spans", "seconds"]
+__all__ = ["CLIENT", "SERVER", "ConnectionFrames", "PlotError", "WindowScales", "legend", "seconds"]
 
 CLIENT, SERVER = "client", "server"
 
@@ -99,23 +100,6 @@ def legend(sf: Subflow) -> SubflowLegend:
 
 
 _SYN, _ACK = int(TcpFlags.SYN), int(TcpFlags.ACK)
-
-
-def option_spans(options: bytes) -> Iterator[tuple[int, int, int]]:
-    """(kind, start, length) of each option of a TCP options area other than NOP, up to the end of
-    the option list (EOL) or a length that does not fit (RFC 9293 §3.1)."""
-    i, n = 0, len(options)
-    while i < n:
-        kind = options[i]
-        if kind == 0:
-            return
-        if kind == 1:
-            i += 1
-            continue
-        if i + 1 >= n or options[i + 1] < 2 or i + options[i + 1] > n:
-            return
-        yield kind, i, options[i + 1]
-        i += options[i + 1]
 
 
 def _wscale(options: bytes) -> int | None:

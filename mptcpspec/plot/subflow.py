@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from mptcpspec.analysis import PacketInfo
 from mptcpspec.capture.packets import TcpFlags
 from mptcpspec.capture.pcap import CaptureError
+from mptcpspec.codec.options import option_spans
 from mptcpspec.dissect.outcome import outcome
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.plot.model import Plot, SeriesBuilder, Style, SubflowLegend
-from mptcpspec.plot.select import CLIENT, PlotError, WindowScales, legend, option_spans, seconds
+from mptcpspec.plot.select import CLIENT, PlotError, WindowScales, legend, seconds
 
 __all__ = ["sack_blocks", "subflow_plot"]
 
