@@ -36,6 +36,7 @@ __all__ = [
     "CommandError",
     "Progress",
     "Subcommands",
+    "draw_progress",
     "fail",
     "file_error",
     "frame_output",
@@ -44,6 +45,7 @@ __all__ = [
     "report_read",
     "run_command",
     "spec_folder",
+    "wipe_progress",
 ]
 
 PROG = "mptcpspec"
@@ -220,13 +222,22 @@ class Progress:
         self.last = now
         if self.f.compression is not None:
             position = self.f.compressed_offset  # the file's size is compressed octets
-        done = min(position / self.total, 1.0) if self.total else 0
-        bar = "#" * int(done * 30)
-        rate = frames / max(now - self.start, 1e-9)
-        sys.stderr.write(f"\r[{bar:<30}] {done * 100:5.1f}%  {frames} frames  {rate:,.0f}/s ")
-        sys.stderr.flush()
+        draw_progress(min(position / self.total, 1.0) if self.total else 0, frames, now - self.start)
 
     def done(self) -> None:
         if self.on:
-            sys.stderr.write("\r" + " " * 72 + "\r")
-            sys.stderr.flush()
+            wipe_progress()
+
+
+def draw_progress(done: float, frames: int, seconds: float, where: str = "") -> None:
+    """The progress line on stderr: a bar of ``done`` (0 to 1), ``where`` (such as the file being
+    read), the frames so far and their rate."""
+    rate = frames / max(seconds, 1e-9)
+    sys.stderr.write(f"\r[{'#' * int(done * 30):<30}] {done * 100:5.1f}%  {where}{frames} frames  {rate:,.0f}/s ")
+    sys.stderr.flush()
+
+
+def wipe_progress(width: int = 72) -> None:
+    """The progress line cleared (``width``: as long as the longest line drawn)."""
+    sys.stderr.write("\r" + " " * width + "\r")
+    sys.stderr.flush()

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from mptcpspec.cli.common import CommandError, Subcommands, note
+from mptcpspec.cli.common import CommandError, Subcommands, draw_progress, note, wipe_progress
 from mptcpspec.cli.exitcode import ExitCode
 
 if TYPE_CHECKING:
@@ -54,17 +54,11 @@ class ArchiveProgress:
         k = len(archive.starts) - 1
         before = sum(self.sizes[p] for p in self.paths[:k])
         done = min((before + min(archive.position, self.sizes[self.paths[k]])) / self.total, 1.0)
-        rate = frames / max(now - self.start, 1e-9)
-        sys.stderr.write(
-            f"\r[{'#' * int(done * 30):<30}] {done * 100:5.1f}%  file {k + 1}/{len(self.paths)}  "
-            f"{frames} frames  {rate:,.0f}/s "
-        )
-        sys.stderr.flush()
+        draw_progress(done, frames, now - self.start, f"file {k + 1}/{len(self.paths)}  ")
 
     def done(self) -> None:
         if self.on:
-            sys.stderr.write("\r" + " " * 78 + "\r")
-            sys.stderr.flush()
+            wipe_progress(78)  # the file's number makes the line longer
 
 
 def cmd_table(args: argparse.Namespace) -> int:

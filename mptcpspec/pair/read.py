@@ -32,7 +32,6 @@ class Seg:
         "opts",
         "dsn",
         "reinj",
-        "ip_len",
         "peer",
     )
 
@@ -52,7 +51,6 @@ class Seg:
         self.opts = p.options
         self.dsn = info.payload_dsn64 if p.payload_len else None  # raw 64-bit DSN of the first octet
         self.reinj = info.reinjection_of  # frames that carried this data first, on another subflow
-        self.ip_len = p.ip_len
         self.peer: Seg | None = None  # the same segment in the other capture, once matched
 
     @property

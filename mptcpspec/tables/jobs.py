@@ -132,12 +132,11 @@ def table_archive(
     _clear(folder)
     if workers <= 1 and scheduler is None:
         return write_tables(paths, folder, kinds=kinds, fields=fields, on_error=on_error, progress=progress)
-    first = Archive(paths, on_error)
     jobs = max(workers, 2) if scheduler is None else 255
     if len(paths) == 1:  # one file: the first pass is the compiled one where it was built
         plan = plan_shares(paths[0], jobs)
     else:
-        plan = plan_shares(first, jobs, compiled=False)
+        plan = plan_shares(Archive(paths, on_error), jobs, compiled=False)
     if plan.shares < 2:
         say(f"one process makes the tables: {plan.why or 'nothing to share'}")
         return write_tables(paths, folder, kinds=kinds, fields=fields, on_error=on_error)
