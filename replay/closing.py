@@ -137,12 +137,19 @@ class Closing:
 
     # -- timers
 
+    def rto(self) -> float:
+        """The DATA_FIN's first timeout: the round trips measured on an established subflow (RFC
+        6298, not backed off), else the replay's first timeout."""
+        sf = self.conn.established()
+        measured = None if sf is None else sf.rtt.measured()
+        return self.conn.options.rto if measured is None else measured
+
     def timers(self) -> list[float]:
         """When the DATA_FIN is sent again, and when lingering subflows are reset."""
         times = []
-        out, rto = self.conn.out, self.conn.options.rto
+        out = self.conn.out
         if out.dfin_sent_at is not None:
-            times.append(out.dfin_sent_at + rto * (1 << out.dfin_tries))
+            times.append(out.dfin_sent_at + self.rto() * (1 << out.dfin_tries))
         if self.time_wait_since is not None:
             times.append(self.time_wait_since + self.linger)
         return times
@@ -151,7 +158,7 @@ class Closing:
         """The DATA_FIN's retransmission and the linger timer; False when the replay had to stop."""
         conn = self.conn
         data, options = conn.out, conn.options
-        if data.dfin_sent_at is not None and now >= data.dfin_sent_at + options.rto * (1 << data.dfin_tries):
+        if data.dfin_sent_at is not None and now >= data.dfin_sent_at + self.rto() * (1 << data.dfin_tries):
             if data.dfin_tries >= options.max_tries:
                 conn.abort(now, AbortCause.DATA_FIN_UNACKNOWLEDGED, "the DATA_FIN was never acknowledged")
                 return False
@@ -164,7 +171,7 @@ class Closing:
                     conn.emit(SubflowClosed(conn.since(now), sf.index, CloseHow.RESET_AFTER_CLOSE, self.linger))
                     out.append(sf.packet(RST))
                     sf.enter(SubflowState.CLOSED, "closed (reset after the connection closed)")
-                    sf.unacked.clear()
+                    sf.drop_queue()
                 elif sf.state is SubflowState.SYN_SENT:
                     conn.give_up(sf, now, FailCause.NOT_OPENED, "never opened before the connection closed")
             self.check_all_closed(now, out)

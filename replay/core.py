@@ -11,9 +11,11 @@ server's key comes from the live SYN/ACK, and from the two keys everything the c
 is computed afresh: tokens and IDSNs (§3.1), the MP_JOIN HMACs (§3.2; the server's truncated HMAC is
 checked and a mismatch aborts that subflow), DATA_ACKs in the live server's data sequence space
 (§3.3), DSS checksums when negotiated (§3.3.1), TCP checksums.  The client's data goes out as the
-capture has it (:mod:`replay.sending`); lost segments are sent again on a retransmission timeout
-with exponential backoff, on their subflow (:mod:`replay.subflow`) or at data level
-(:mod:`replay.datalevel`).  The connection closes with DATA_FIN, driven by the closure machine
+capture has it (:mod:`replay.sending`), within each subflow's congestion window; lost segments are
+sent again as a TCP sender does (SACK, fast retransmit and recovery, a tail loss probe, the
+retransmission timer from measured round trips: :mod:`replay.subflow`, :mod:`replay.recovery`),
+a stalled subflow's data also on another subflow, and data the connection does not acknowledge at
+data level (:mod:`replay.datalevel`).  The connection closes with DATA_FIN, driven by the closure machine
 generated from ``spec/closure.fsm`` (:mod:`replay.closing`), then the subflows' FINs.
 
 The parts share one :class:`~replay.connection.Connection`: the handshake
@@ -48,6 +50,7 @@ from mptcpspec.replay.events import (
 from mptcpspec.replay.handshake import Handshake
 from mptcpspec.replay.plan import ReplayPlan
 from mptcpspec.replay.receiving import Receiver
+from mptcpspec.replay.recovery import MIN_RTO
 from mptcpspec.replay.report import Report, SubflowReport
 from mptcpspec.replay.sending import Sender
 from mptcpspec.replay.setup import (
@@ -71,7 +74,9 @@ class Replay:
     """Play ``plan``'s client side.  ``local`` maps each captured client address to a local one,
     ``servers`` each captured server address to a live one (the first subflow's server address
     defaults to ``target``); ``target_port`` replaces the captured server port.  The other
-    arguments are those of :class:`~replay.setup.ReplayOptions`; ``rng`` draws ISNs and nonces.
+    arguments are those of :class:`~replay.setup.ReplayOptions`; ``rng`` draws ISNs and nonces;
+    ``min_rto`` is the least retransmission timeout once round trips are measured (RFC 6298, with
+    a floor below its 1 s: :data:`~replay.recovery.MIN_RTO`).
     :class:`ReplayError` when the replay cannot start."""
 
     def __init__(
@@ -93,6 +98,7 @@ class Replay:
         tfo: bool = True,
         tfo_cookie: bytes | None = None,
         rng: random.Random | None = None,
+        min_rto: float = MIN_RTO,
     ) -> None:
         options = ReplayOptions(timing, rto, max_tries, timeout, fill, require_payload, mss, new_key, tfo, tfo_cookie)
         if require_payload and plan.cut_octets:
@@ -115,7 +121,7 @@ class Replay:
         subflows = []
         for ps, mine, theirs in endpoints:
             isn = rng.getrandbits(32)
-            subflows.append(Subflow(ps, mine, theirs, isn, rng.getrandbits(32), rto))
+            subflows.append(Subflow(ps, mine, theirs, isn, rng.getrandbits(32), rto, min_rto))
         self.conn = conn = Connection(plan, options, keys, subflows)
         self.closing = Closing(conn)
         self.handshake = Handshake(conn)
@@ -214,12 +220,18 @@ class Replay:
         max_tries, rto = conn.options.max_tries, conn.options.rto
         for sf in conn.subflows:
             u = sf.due(now)
-            if u is not None:
-                if u.tries >= max_tries:
-                    conn.give_up(sf, now, FailCause.NO_ANSWER, f"no answer after {u.tries + 1} transmissions")
+            if u is not None and sf.probing:
+                # a tail loss probe (RFC 8985 §7): the last segment again; no window change
+                out.append(self.sender.again(sf, sf.probe(now), now))
+            elif u is not None:
+                if sf.timeouts >= max_tries:
+                    conn.give_up(sf, now, FailCause.NO_ANSWER, f"no answer after {sf.timeouts + 1} transmissions")
                     continue
-                out.append(sf.resend(u, now))
+                sf.expire(u, now)
+                out.append(self.sender.again(sf, u, now))
                 conn.emit(Retransmitted(conn.since(now), sf.index, u.kind, (u.seq - sf.isn) & M32, u.tries))
+                if u.kind is SegmentKind.DATA:
+                    out += self.sender.reinject_stalled(sf, now)
             if sf.join_ack is not None and now >= sf.join_ack_at + rto * (1 << sf.join_tries):
                 if sf.join_tries >= max_tries:
                     conn.give_up(sf, now, FailCause.JOIN_ACK_UNACKNOWLEDGED, "the MP_JOIN ACK was never acknowledged")
@@ -255,6 +267,8 @@ class Replay:
             before = sf.state
             out = self.handshake.synack(sf, pkt, opts, now)
             if sf.state is not before and sf.state in OPEN:
+                sf.rto_at = None  # the SYN's timer: the data starts its own
+                sf.timeouts = 0
                 out += self.sender.pump(now)
             return out
         if sf.state is SubflowState.SYN_SENT and flags & ACK and not self.handshake.syn_acked(sf, pkt.ack):

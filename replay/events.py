@@ -37,11 +37,13 @@ __all__ = [
     "FailCause",
     "FastOpenCookie",
     "FastOpenSettled",
+    "FastRetransmit",
     "FastcloseSent",
     "FinReceived",
     "JoinOpening",
     "JoinVerified",
     "PrioritySent",
+    "Reinjected",
     "RemoveAddrSent",
     "ReplayAborted",
     "ReplayEvent",
@@ -216,6 +218,27 @@ class Retransmitted(ReplayEvent):
     segment: SegmentKind
     sequence: int  #: its subflow sequence number, relative to our ISN
     attempt: int  #: 1 for the first retransmission
+
+
+@dataclass(frozen=True, slots=True)
+class FastRetransmit(ReplayEvent):
+    """Duplicate ACKs, or SACK blocks above a hole, said a segment was lost (RFC 5681 §3.2, RFC
+    6675 §5): it is sent again at once and the subflow's congestion window halved."""
+
+    sequence: int  #: the lost segment's subflow sequence number, relative to our ISN
+    cwnd: int  #: the congestion window after, in octets
+    ssthresh: int  #: the slow-start threshold after, in octets
+    sack: bool  #: found with SACK (else by counting duplicate ACKs)
+
+
+@dataclass(frozen=True, slots=True)
+class Reinjected(ReplayEvent):
+    """A subflow's retransmission timer expired: its data the connection had not acknowledged was
+    sent on this subflow too (RFC 8684 §3.3.6)."""
+
+    stalled: int  #: the index of the subflow whose timer expired
+    dsn: int  #: the first DSN sent again, relative to our IDSN
+    segments: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from mptcpspec.codec.options import (
     MptcpItem,
     MpTcpRst,
     Mss,
+    SackPermitted,
     TcpOption,
     decode_tcp_options,
 )
@@ -111,6 +112,8 @@ class Handshake:
             if self.fast_open.option is not None:
                 opts.append(self.fast_open.option)
                 payload = self.fast_open.payload
+        if sf.sack_permitted:
+            opts.append(SackPermitted())  # as the captured SYN (RFC 2018 §2)
         sf.enter(SubflowState.SYN_SENT)
         sf.opened_at = now
         pkt = sf.packet(SYN, opts, payload, seq=sf.isn)
@@ -145,6 +148,7 @@ class Handshake:
         tcp_opts = decode_tcp_options(pkt.options, 1, strict=False).options
         mss = next((o.mss for o in tcp_opts if type(o) is Mss), MIN_MSS)
         sf.mss = max(min(mss, self.conn.options.mss), MIN_MSS)
+        sf.sack_ok = sf.sack_permitted and any(type(o) is SackPermitted for o in tcp_opts)
         sf.snd_una = pkt.ack
         sf.unacked.clear()
         sf.wnd = pkt.window

@@ -23,6 +23,7 @@ from mptcpspec.codec.options import (
     MpFastclose,
     MpPrio,
     RemoveAddr,
+    SackPermitted,
     decode_tcp_options,
 )
 from mptcpspec.dissect.pipeline import Dissection
@@ -64,6 +65,7 @@ class PlannedSubflow:
     address_id: int | None  #: the client's address ID (MP_JOIN SYN)
     backup: bool  #: the MP_JOIN SYN's backup flag
     time_ns: int  #: its SYN's capture time, relative to the connection's first SYN
+    sack_permitted: bool = False  #: its SYN offered SACK (RFC 2018 §2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,17 @@ def make_plan(path: str | os.PathLike[str], stream: int | None = None) -> Replay
         from_client = sf.to_client_side  # the subflow's initiator is the connection's client
         if not from_client:
             continue  # a subflow the server opened: the live server opens its own
+        syn = next(
+            (
+                i.packet
+                for i in infos
+                if i.subflow is sf and i.packet is not None and int(i.packet.flags) & _SYN_ACK == _SYN
+            ),
+            None,
+        )
+        sack = syn is not None and any(
+            type(o) is SackPermitted for o in decode_tcp_options(syn.options, strict=False).options
+        )
         subflows.append(
             PlannedSubflow(
                 k,
@@ -193,6 +206,7 @@ def make_plan(path: str | os.PathLike[str], stream: int | None = None) -> Replay
                 sf.address_ids[0],
                 bool(sf.backup[0]),
                 start - t0,
+                sack,
             )
         )
     checksum = False

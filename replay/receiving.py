@@ -14,6 +14,7 @@ from mptcpspec.replay.events import (
     AddAddrEchoed,
     CloseHow,
     DataFinReceived,
+    FastRetransmit,
     FinReceived,
     SubflowClosed,
     SubflowEstablished,
@@ -41,8 +42,10 @@ class Receiver:
         """A packet on ``sf`` (pre-established or established): what to answer."""
         conn = self.conn
         out: list[bytes] = []
-        if flags & ACK:
-            sf.acknowledged(pkt.ack, pkt.window, now)
+        if flags & ACK and sf.acknowledged(pkt.ack, pkt.window, now, pkt.options, not (pkt.payload_len or flags & FIN)):
+            cc = sf.cc
+            seq = (sf.snd_una - sf.isn) & M32
+            conn.emit(FastRetransmit(conn.since(now), sf.index, seq, cc.cwnd, cc.ssthresh, sf.sack_ok))
         if sf.state is SubflowState.PRE_ESTABLISHED:
             sf.enter(SubflowState.ESTABLISHED)
             sf.join_ack = None
@@ -78,7 +81,7 @@ class Receiver:
             sf.enter(SubflowState.CLOSED, "reset" + reset_reason(reason))
         else:
             sf.give_up("reset" + reset_reason(reason))
-        sf.unacked.clear()
+        sf.drop_queue()
         sf.join_ack = None
         conn.emit(SubflowReset(conn.since(now), sf.index, reason))
         fastclose = next((o for o in opts if type(o) is MpFastclose), None)

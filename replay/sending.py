@@ -4,8 +4,11 @@ The client's data goes out as the capture has it: the same octets, segment sizes
 to the IDSN) and subflows, as far as the live server's windows allow, at the captured pace if
 asked.  When the next segment in capture order lies beyond the connection's window, the lowest
 unsent one goes first (the capture's scheduler may have sent later data earlier); a subflow that
-failed leaves its data to an established one.  When all data is acknowledged at data level, the
-connection closes as the capture's did: DATA_FIN, or MP_FASTCLOSE.
+failed leaves its data to an established one.  Each subflow sends within its congestion window;
+its lost segments go first (:meth:`Sender.recover`); a subflow that has lost segments leaves what it
+has no room for to another, and when its retransmission timer expires its unacknowledged data goes
+on another too (RFC 8684 §3.3.6).  When all data is acknowledged at data level, the connection
+closes as the capture's did: DATA_FIN, or MP_FASTCLOSE.
 """
 
 from __future__ import annotations
@@ -23,17 +26,18 @@ from mptcpspec.replay.events import (
     DataRetransmitted,
     JoinOpening,
     PrioritySent,
+    Reinjected,
     RemoveAddrSent,
     SegmentKind,
 )
 from mptcpspec.replay.handshake import Handshake
 from mptcpspec.replay.setup import show_endpoint
-from mptcpspec.replay.subflow import M32, WINDOW, Subflow, SubflowState
+from mptcpspec.replay.subflow import FAST, M32, WINDOW, Subflow, SubflowState, Unacked
 from mptcpspec.replay.wire import dss_data_option
 
 __all__ = ["Sender"]
 
-PSH, ACK = int(TcpFlags.PSH), int(TcpFlags.ACK)
+PSH, ACK, FIN = int(TcpFlags.PSH), int(TcpFlags.ACK), int(TcpFlags.FIN)
 OPTION_ROOM = 28  # the largest option block we put on data: DSS with 8-octet DATA_ACK and DSN and checksum
 OPEN_WAIT = 1.0  # seconds data planned for a subflow that is opening waits for it
 ESTABLISHED = SubflowState.ESTABLISHED
@@ -63,7 +67,10 @@ class Sender:
             return out
         if self.joins_left and self.closing.state is ClosureState.M_ESTAB:
             self._open_joins(now, out)
+        self.recover(now, out)
         self._data(now, out)
+        if conn.out.unsent == 0:
+            self._tail(now, out)
         if self.next_signal < len(conn.plan.signals):
             self._signals(now, out)
         data = conn.out
@@ -134,8 +141,28 @@ class Sender:
             room = sf.mss - OPTION_ROOM
             if len(payload) > room:  # a narrower path than the captured one: the rest becomes a segment
                 payload = data.split(k, room)
-            if ((sf.snd_nxt - sf.snd_una) & M32) + len(payload) > sf.wnd:
-                break
+            if ((sf.snd_nxt - sf.snd_una) & M32) + len(payload) > sf.wnd or sf.pipe() + len(payload) > sf.cc.cwnd:
+                # The windows are full (the congestion window, RFC 5681: a lossy path is not
+                # flooded).  A subflow that has lost segments (its slow-start threshold set) leaves
+                # the segment to another with room; without loss the captured subflows are kept.
+                if not sf.cc.lossy:
+                    break
+                other = next(
+                    (
+                        o
+                        for o in conn.subflows
+                        if o is not sf
+                        and o.state is ESTABLISHED
+                        and not o.fin_sent
+                        and len(payload) <= o.mss - OPTION_ROOM
+                        and ((o.snd_nxt - o.snd_una) & M32) + len(payload) <= o.wnd
+                        and o.pipe() + len(payload) <= o.cc.cwnd
+                    ),
+                    None,
+                )
+                if other is None:
+                    break
+                sf = other
             out.append(self.send_data(sf, seg.dsn, payload, now))
             sent[k] = 1
             data.unsent -= 1
@@ -144,46 +171,135 @@ class Sender:
         """``payload`` at relative DSN ``rel_dsn`` on ``sf``, kept for retransmission."""
         conn = self.conn
         data = conn.out
-        dsn = (data.idsn + rel_dsn) & M64
-        ssn = (sf.snd_nxt - sf.isn - sf.ssn_off) & M32
         n = len(payload)
-        csum = crypto.dss_checksum(dsn, ssn, n, payload) if conn.keys.checksum else None
-        if not self.mpc_data_sent and rel_dsn == 1 and ssn == 1 and sf is conn.subflows[0]:
-            # RFC 8684 §3.1: the first data carries MP_CAPABLE with both keys and its length: the
-            # implicit mapping is DSN IDSN + 1, subflow sequence number 1.
-            keys = conn.keys
-            flags = MpCapableFlags.HMAC_SHA | (MpCapableFlags.CHECKSUM_REQUIRED if keys.checksum else 0)
-            mpc = MpCapable(
-                version=1,
-                flags=MpCapableFlags(flags),
-                sender_key=keys.client,
-                receiver_key=keys.server,
-                data_level_length=n,
-                checksum=csum,
-            )
-            self.mpc_data_sent = True
-            pkt = sf.packet(PSH, [mpc], payload)
-        else:
-            # The hot path: DSS (DATA_ACK, mapping) built by struct; tests check it against the codec.
-            rcv = sf.rcv_nxt
-            data_ack = conn.inc.next
-            pkt = sf.flow.packet(
-                sf.snd_nxt,
-                rcv or 0,
-                PSH | ACK if rcv is not None else PSH,
-                WINDOW,
-                dss_data_option(0 if data_ack is None else data_ack, dsn, ssn, n, csum),
-                payload,
-            )
+        fresh = True
+        if not self.mpc_data_sent and rel_dsn == 1 and sf is conn.subflows[0]:
+            ssn = (sf.snd_nxt - sf.isn - sf.ssn_off) & M32
+            if ssn == 1:
+                # RFC 8684 §3.1: the first data carries MP_CAPABLE with both keys and its length: the
+                # implicit mapping is DSN IDSN + 1, subflow sequence number 1.  It goes again as it is.
+                keys = conn.keys
+                dsn = (data.idsn + rel_dsn) & M64
+                csum = crypto.dss_checksum(dsn, ssn, n, payload) if keys.checksum else None
+                flags = MpCapableFlags.HMAC_SHA | (MpCapableFlags.CHECKSUM_REQUIRED if keys.checksum else 0)
+                mpc = MpCapable(
+                    version=1,
+                    flags=MpCapableFlags(flags),
+                    sender_key=keys.client,
+                    receiver_key=keys.server,
+                    data_level_length=n,
+                    checksum=csum,
+                )
+                self.mpc_data_sent = True
+                fresh = False
+                pkt = sf.packet(PSH, [mpc], payload)
+        if fresh:
+            pkt = self._data_packet(sf, sf.snd_nxt, rel_dsn, payload)
             sf.sent += 1
         if not data.progress:
             data.progress = now
-        end = (dsn + n) & M64
+        end = (data.idsn + rel_dsn + n) & M64
         if ((end - data.sent_high) & M64) < (1 << 63):
             data.sent_high = end
-        sf.keep(pkt, n, now, SegmentKind.DATA)
+        sf.keep(pkt, n, now, SegmentKind.DATA, rel_dsn, payload, fresh)
         sf.data_sent += n
         return pkt
+
+    def _data_packet(self, sf: Subflow, seq: int, rel_dsn: int, payload: bytes) -> bytes:
+        """A data segment of ``sf`` at ``seq`` with its DSS mapping and our latest acknowledgments.
+        The hot path: DSS (DATA_ACK, mapping) built by struct; tests check it against the codec."""
+        conn = self.conn
+        dsn = (conn.out.idsn + rel_dsn) & M64
+        ssn = (seq - sf.isn - sf.ssn_off) & M32
+        n = len(payload)
+        csum = crypto.dss_checksum(dsn, ssn, n, payload) if conn.keys.checksum else None
+        rcv = sf.rcv_nxt
+        data_ack = conn.inc.next
+        return sf.flow.packet(
+            seq,
+            rcv or 0,
+            PSH | ACK if rcv is not None else PSH,
+            WINDOW,
+            dss_data_option(0 if data_ack is None else data_ack, dsn, ssn, n, csum),
+            payload,
+        )
+
+    def again(self, sf: Subflow, u: Unacked, now: float) -> bytes:
+        """``u`` sent again on ``sf``: a data segment rebuilt with our latest acknowledgments, a FIN
+        too, the others as they were."""
+        sf.sent_again(u, now)
+        sf.retransmitted += 1
+        if u.fresh and u.payload is not None:
+            sf.sent += 1
+            return self._data_packet(sf, u.seq, u.dsn, u.payload)
+        if u.kind is SegmentKind.FIN:
+            return sf.packet(FIN, [self.conn.ack_dss()], seq=u.seq)
+        sf.sent += 1
+        return u.packet
+
+    def recover(self, now: float, out: list[bytes]) -> None:
+        """Loss recovery on each subflow: the fast retransmission that is due, then the segments
+        taken for lost, lowest first, while the congestion window has room (RFC 6675 §5 (C),
+        NextSeg rule 1; after a timeout, in slow start)."""
+        for sf in self.conn.subflows:
+            if not sf.marks or sf.state is not ESTABLISHED:
+                continue
+            pipe = -1
+            if sf.must:
+                sf.must = False
+                u = sf.next_lost()
+                if u is not None:
+                    out.append(self.again(sf, u, now))
+            cwnd = sf.cc.cwnd
+            while (u := sf.next_lost()) is not None:
+                n = (u.end - u.seq) & M32
+                if pipe < 0:
+                    pipe = sf.pipe()
+                if pipe + n > cwnd:
+                    break
+                out.append(self.again(sf, u, now))
+                pipe += n
+
+    def _tail(self, now: float, out: list[bytes]) -> None:
+        """No new data to send: subflows in fast recovery with room send what NextSeg's rules 3
+        and 4 give (RFC 6675 §4)."""
+        for sf in self.conn.subflows:
+            if sf.recovery != FAST or not sf.sack_ok or sf.state is not ESTABLISHED:
+                continue
+            pipe = sf.pipe()
+            while pipe + sf.mss <= sf.cc.cwnd and (u := sf.next_unsacked()) is not None:
+                out.append(self.again(sf, u, now))
+                pipe += (u.end - u.seq) & M32
+
+    def reinject_stalled(self, sf: Subflow, now: float) -> list[bytes]:
+        """RFC 8684 §3.3.6: ``sf``'s retransmission timer expired; its data the connection has not
+        acknowledged goes also on another established subflow, as far as that one's windows allow."""
+        conn = self.conn
+        data = conn.out
+        others = [o for o in conn.subflows if o is not sf and o.state is ESTABLISHED and not o.fin_sent]
+        if not others:
+            return []
+        una = (data.una - data.idsn) & M64
+        out: list[bytes] = []
+        first = 0
+        target = None
+        for u in sf.unacked:
+            if u.kind is not SegmentKind.DATA or u.reinjected or u.sacked or u.payload is None:
+                continue
+            n = len(u.payload)
+            if u.dsn + n <= una:
+                continue
+            target = next((o for o in others if o.flight() + n <= o.wnd and o.pipe() + n <= o.cc.cwnd), None)
+            if target is None:
+                break
+            u.reinjected = True
+            if not out:
+                first = u.dsn
+            out.append(self.send_data(target, u.dsn, u.payload, now))
+            target.retransmitted += 1
+        if out and target is not None:
+            conn.emit(Reinjected(conn.since(now), target.index, sf.index, first, len(out)))
+        return out
 
     def _signals(self, now: float, out: list[bytes]) -> None:
         """The capture's MP_PRIO and REMOVE_ADDR, each once the data sent reaches where the client sent it."""

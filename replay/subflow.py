@@ -7,7 +7,11 @@ A :class:`Subflow` goes through the states of :class:`SubflowState`, each change
     NEW -> SYN_SENT -> PRE_ESTABLISHED -> ESTABLISHED -> CLOSED      (an MP_JOIN subflow)
                  any state but NEW -> FAILED (given up, or reset before its FINs were acknowledged)
 
-It builds its own packets and keeps what it sent until the server acknowledges it; what the
+It builds its own packets and keeps what it sent until the server acknowledges it, and recovers
+from losses as a TCP sender does (:mod:`replay.recovery`): SACK when both SYNs offered it (RFC
+2018), fast retransmit and recovery on duplicate ACKs or SACK blocks (RFC 5681, RFC 6582, RFC 6675;
+lost retransmissions found by RACK's rule, RFC 8985 §6.2), a tail loss probe (RFC 8985 §7), the
+retransmission timer from measured round trips (RFC 6298), and a congestion window.  What the
 subflow means for the connection (keys, data-level sequence numbers) is the core's.
 """
 
@@ -20,15 +24,19 @@ from mptcpspec.capture.packets import TcpFlags
 from mptcpspec.codec.options import TcpOption
 from mptcpspec.replay.events import SegmentKind
 from mptcpspec.replay.plan import PlannedSubflow, SubflowKind
+from mptcpspec.replay.recovery import DUP_THRESH, MIN_RTO, PTO_EXTRA, Congestion, RtoEstimator, sack_blocks
 from mptcpspec.replay.setup import Endpoint
 from mptcpspec.replay.wire import Flow, tcp_packet
 
-__all__ = ["M32", "OPEN", "WINDOW", "Subflow", "SubflowState", "Unacked", "after"]
+__all__ = ["FAST", "M32", "NONE", "OPEN", "TIMEOUT", "WINDOW", "Subflow", "SubflowState", "Unacked", "after"]
 
 M32 = 0xFFFFFFFF
 WINDOW = 65535  #: our receive window: we advertise no window scaling
 ACK = int(TcpFlags.ACK)
 RST = int(TcpFlags.RST)
+HALF = 0x80000000
+#: a subflow's loss recovery: none, fast recovery (RFC 6675, or RFC 6582 without SACK), after a timeout
+NONE, FAST, TIMEOUT = 0, 1, 2
 
 
 class SubflowState(Enum):
@@ -59,12 +67,49 @@ def after(a: int, b: int) -> bool:
 
 
 class Unacked:
-    """A segment sent and not yet acknowledged: resent as it was on a timeout."""
+    """A segment sent and not yet acknowledged, with its place on the SACK scoreboard (RFC 6675).
 
-    __slots__ = ("seq", "end", "packet", "sent_at", "tries", "kind")
+    Data segments keep their relative DSN and payload: sent again, they are rebuilt with the
+    acknowledgments of the moment (``fresh``), or on another subflow (reinjection); the others
+    (SYN, FIN, the data carrying MP_CAPABLE) are sent again as they were."""
 
-    def __init__(self, seq: int, end: int, packet: bytes, now: float, kind: SegmentKind) -> None:
+    __slots__ = (
+        "seq",
+        "end",
+        "packet",
+        "sent_at",
+        "tries",
+        "kind",
+        "dsn",
+        "payload",
+        "fresh",
+        "sacked",
+        "lost",
+        "rexmit",
+        "marked",
+        "reinjected",
+    )
+
+    def __init__(
+        self,
+        seq: int,
+        end: int,
+        packet: bytes,
+        now: float,
+        kind: SegmentKind,
+        dsn: int = 0,
+        payload: bytes | None = None,
+        fresh: bool = False,
+    ) -> None:
         self.seq, self.end, self.packet, self.sent_at, self.tries, self.kind = seq, end, packet, now, 0, kind
+        self.dsn = dsn  #: relative DSN of a data segment
+        self.payload = payload  #: a data segment's octets (None for the others)
+        self.fresh = fresh  #: rebuilt when sent again (a data segment with a DSS mapping)
+        self.sacked = False  #: the server SACKed it (RFC 2018): never sent again
+        self.lost = False  #: taken for lost (RFC 6675 IsLost, a third duplicate ACK, or a timeout)
+        self.rexmit = False  #: sent again since it was taken for lost (in the pipe again)
+        self.marked = False  #: one of the three above was ever set: the pipe is no longer the flight
+        self.reinjected = False  #: also sent on another subflow (RFC 8684 §3.3.6)
 
 
 class Subflow:
@@ -86,11 +131,25 @@ class Subflow:
         "rcv_nxt",
         "irs",
         "wnd",
-        "mss",
+        "_mss",
         "ssn_off",
         "nonce",
         "unacked",
-        "rto",
+        "rtt",
+        "cc",
+        "sack_permitted",
+        "sack_ok",
+        "rto_at",
+        "timeouts",
+        "dupacks",
+        "recovery",
+        "recover",
+        "marks",
+        "must",
+        "rescued",
+        "probing",
+        "probed",
+        "delivered",
         "join_ack",
         "join_ack_at",
         "join_tries",
@@ -108,7 +167,14 @@ class Subflow:
     )
 
     def __init__(
-        self, planned: PlannedSubflow, local: Endpoint, remote: Endpoint, isn: int, nonce: int, rto: float
+        self,
+        planned: PlannedSubflow,
+        local: Endpoint,
+        remote: Endpoint,
+        isn: int,
+        nonce: int,
+        rto: float,
+        min_rto: float = MIN_RTO,
     ) -> None:
         self.index = planned.index
         self.kind = planned.kind
@@ -122,13 +188,27 @@ class Subflow:
         self.rcv_nxt: int | None = None  #: None until the SYN/ACK
         self.irs = 0  #: the server's ISN
         self.wnd = 0  #: the server's window on this subflow
-        self.mss = 536
+        self.cc = Congestion(536)  #: the congestion window (RFC 5681), made anew when the MSS is known
+        self._mss = 536
         # Subflow sequence numbers in DSS mappings are relative to the ISN, past any Fast Open data
         # the SYN carried: that data is outside the data-level stream (Linux: ssn_offset += len).
         self.ssn_off = 0
         self.nonce = nonce  #: our MP_JOIN nonce
-        self.unacked: list[Unacked] = []
-        self.rto = rto
+        self.unacked: list[Unacked] = []  #: the retransmission queue and SACK scoreboard, in sequence order
+        self.rtt = RtoEstimator(rto, min_rto)  #: the retransmission timeout (RFC 6298); ``rto`` until measured
+        self.sack_permitted = planned.sack_permitted  #: our SYN offers SACK (as the capture's did)
+        self.sack_ok = False  #: SACK in use: offered by us and by the server's SYN/ACK (RFC 2018 §2)
+        self.rto_at: float | None = None  #: when the retransmission timer expires (None: not running)
+        self.timeouts = 0  #: timer expiries since the server last acknowledged something new
+        self.dupacks = 0  #: duplicate ACKs since the last new acknowledgment (RFC 5681, RFC 6675 §2)
+        self.recovery = NONE  #: NONE, FAST (fast recovery) or TIMEOUT (after the timer expired)
+        self.recover = isn  #: RecoveryPoint (RFC 6675): snd_nxt when recovery began
+        self.marks = 0  #: segments of the queue ever SACKed, taken for lost or sent again
+        self.must = False  #: the fast retransmission due now, whatever the window (RFC 6675 §5 step 4.3)
+        self.rescued = False  #: the rescue retransmission of this recovery was sent (RFC 6675 NextSeg rule 4)
+        self.probing = False  #: the timer running is a tail loss probe's (RFC 8985 §7)
+        self.probed = False  #: a probe went since the server last acknowledged new data
+        self.delivered = 0.0  #: when the latest segment found delivered (ACKed or SACKed) was sent (RACK)
         self.join_ack: bytes | None = None  #: our MP_JOIN third ACK, sent again until it is acknowledged
         self.join_ack_at = 0.0
         self.join_tries = 0
@@ -140,6 +220,22 @@ class Subflow:
 
     def __repr__(self) -> str:
         return f"<Subflow {self.index} {self.kind.value} {self.state.name}>"
+
+    @property
+    def mss(self) -> int:
+        """The path's MSS (the server's, at most ours)."""
+        return self._mss
+
+    @mss.setter
+    def mss(self, value: int) -> None:
+        self._mss = value
+        if not self.data_sent:
+            self.cc = Congestion(value)  # the initial window in segments of this path
+
+    @property
+    def rto(self) -> float:
+        """The retransmission timeout now (RFC 6298), backed off or not."""
+        return self.rtt.rto
 
     @property
     def is_join(self) -> bool:
@@ -173,60 +269,317 @@ class Subflow:
             payload,
         )
 
-    def keep(self, packet: bytes, length: int, now: float, kind: SegmentKind) -> None:
+    def keep(
+        self,
+        packet: bytes,
+        length: int,
+        now: float,
+        kind: SegmentKind,
+        dsn: int = 0,
+        payload: bytes | None = None,
+        fresh: bool = False,
+    ) -> None:
         """``packet`` just sent at ``snd_nxt`` with ``length`` octets of sequence space: advance
-        ``snd_nxt`` and keep it until it is acknowledged."""
+        ``snd_nxt`` and keep it until it is acknowledged; the timer starts if it is not running
+        (RFC 6298 §5.1).  ``dsn``, ``payload``, ``fresh``: see :class:`Unacked`."""
         seq = self.snd_nxt
         end = (seq + length) & M32
-        self.unacked.append(Unacked(seq, end, packet, now, kind))
+        self.unacked.append(Unacked(seq, end, packet, now, kind, dsn, payload, fresh))
         self.snd_nxt = end
+        if self.rto_at is None:
+            self.arm(now)
 
     def reset_packet(self, seq: int) -> bytes:
         """A bare RST at ``seq`` (RFC 9293 §3.10.7.3: the answer to an unacceptable ACK)."""
         self.sent += 1
         return tcp_packet(self.local[0], self.remote[0], self.local[1], self.remote[1], seq, 0, RST, 0)
 
-    # -- acknowledgments and timers
+    # -- acknowledgments, the SACK scoreboard and loss recovery
 
-    def acknowledged(self, ack: int, window: int, now: float) -> None:
-        """An acceptable ACK from the server: drop what it covers, take its window, note our FIN acknowledged."""
+    def flight(self) -> int:
+        """Octets sent and not cumulatively acknowledged (FlightSize)."""
+        return (self.snd_nxt - self.snd_una) & M32
+
+    def pipe(self) -> int:
+        """Octets presumed in the network (RFC 6675 SetPipe): the flight less what was SACKed and
+        what is taken for lost, plus what was sent again."""
+        if not self.marks:
+            return (self.snd_nxt - self.snd_una) & M32
+        p = 0
+        for u in self.unacked:
+            if u.sacked:
+                continue
+            n = (u.end - u.seq) & M32
+            if not u.lost:
+                p += n
+            if u.rexmit:
+                p += n
+        return p
+
+    def _mark(self, u: Unacked) -> None:
+        if not u.marked:
+            u.marked = True
+            self.marks += 1
+
+    def acknowledged(self, ack: int, window: int, now: float, options: bytes = b"", pure: bool = False) -> bool:
+        """An ACK from the server (``options``: its TCP options, for SACK; ``pure``: it carries no
+        data, SYN or FIN): drop what it acknowledges, sample the round trip (Karn: on segments sent
+        once), grow or keep the congestion window, read its SACK blocks, count it if it is a
+        duplicate, take segments for lost, note our FIN acknowledged.  True when it starts fast
+        recovery: the first lost segment is then due (``must``)."""
         una = self.snd_una
-        if ack == una:
-            self.wnd = window
-        elif 0 < ((ack - una) & M32) < 0x80000000:
-            self.snd_una = ack
-            q = self.unacked
-            while q and not 0 < ((q[0].end - ack) & M32) < 0x80000000:
-                q.pop(0)
+        off = (ack - una) & M32
+        flight = (self.snd_nxt - una) & M32
+        if off > flight:
+            return False  # old, or for data never sent (RFC 9293 §3.10.7.4): nothing to learn
+        q = self.unacked
+        self.wnd = window
+        newly = 0
+        if off:
+            k, sample, ambiguous, delivered = 0, None, False, self.delivered
+            for u in q:
+                if ((u.end - una) & M32) > off:
+                    break
+                if u.tries:
+                    ambiguous = True
+                elif not u.sacked:
+                    sample = u.sent_at
+                if not u.sacked:
+                    newly += (u.end - u.seq) & M32
+                    if u.sent_at > delivered:
+                        delivered = u.sent_at
+                if u.marked:
+                    self.marks -= 1
+                k += 1
+            self.delivered = delivered
+            if k:
+                del q[:k]
+            self.snd_una = una = ack
+            if sample is not None and not ambiguous:
+                # Karn: no sample from an ACK that covers a segment sent more than once (it may
+                # answer either sending), nor from one SACKed before (it waited for the hole)
+                self.rtt.sample(now - sample)
+            self.timeouts = self.dupacks = 0
+            self.probed = False
             if q:
-                q[0].sent_at = now  # the timer restarts for what is left
-                q[0].tries = 0
-            self.wnd = window
-        if self.fin_sent and ack == self.snd_nxt:
-            self.fin_acked = True
+                self.arm(now)  # RFC 6298 §5.3
+            else:
+                self.rto_at = None  # §5.2
+            if self.fin_sent and ack == self.snd_nxt:
+                self.fin_acked = True
+        elif not q:
+            return False
+        sacked = 0
+        if self.sack_ok and q:
+            if options:
+                sacked = self._sack(options, una, (self.snd_nxt - una) & M32)
+            if self.marks:
+                self._rack()
+        recovery = self.recovery
+        if off:
+            if recovery and ((ack - self.recover) & M32) < HALF:
+                self.recovery = NONE  # RecoveryPoint acknowledged: recovery is over (RFC 6675 §5 (A))
+                self.rescued = False
+                if recovery == FAST and not self.sack_ok:
+                    self.cc.cwnd = self.cc.ssthresh  # deflated (RFC 6582 §3.2 step 3)
+            elif recovery == FAST and not self.sack_ok:
+                # RFC 6582 §3.2 step 5: a partial ACK; the next hole is lost too, the window deflated
+                if q:
+                    q[0].lost = True
+                    q[0].rexmit = False
+                    self._mark(q[0])
+                    self.must = True
+                cc = self.cc
+                cc.cwnd = max(cc.cwnd - off, cc.smss) + (cc.smss if off >= cc.smss else 0)
+            elif recovery != FAST:
+                self.cc.acked(newly)  # slow start or congestion avoidance, also after a timeout
+        if not q:
+            return False
+        # A duplicate ACK: with SACK, one that SACKs something new (RFC 6675 §2); without, RFC
+        # 5681's, less its "window unchanged" (the window is the connection's, RFC 8684 §3.3.5).
+        if (sacked if self.sack_ok else (pure and not off)) and q[0].kind is not SegmentKind.SYN:
+            self.dupacks += 1
+            if self.recovery == FAST and not self.sack_ok:
+                self.cc.cwnd += self.cc.smss  # RFC 5681 §3.2 step 4
+        if self.recovery or q[0].kind is SegmentKind.SYN:
+            return False
+        if self.dupacks >= DUP_THRESH or (self.sack_ok and q[0].lost):
+            # Fast retransmit (RFC 5681 §3.2, RFC 6675 §5 step 4): RecoveryPoint = HighData,
+            # ssthresh = cwnd = max(FlightSize / 2, 2 SMSS), the first segment taken for lost.
+            cc = self.cc
+            cc.halve((self.snd_nxt - una) & M32)
+            if not self.sack_ok:
+                cc.cwnd = cc.ssthresh + DUP_THRESH * cc.smss  # RFC 5681 §3.2 step 2
+            self.recovery = FAST
+            self.recover = self.snd_nxt
+            self.rescued = False
+            u = q[0]
+            u.lost = True
+            u.rexmit = False
+            self._mark(u)
+            self.must = True
+            return True
+        return False
 
-    def due(self, now: float) -> Unacked | None:
-        """The oldest unacknowledged segment if its retransmission timer has expired."""
-        if self.unacked:
-            u = self.unacked[0]
-            if now >= u.sent_at + self.rto * (1 << u.tries):
+    def _sack(self, options: bytes, una: int, flight: int) -> int:
+        """The SACK blocks of ``options`` onto the scoreboard (RFC 6675 Update), then IsLost: an
+        unSACKed segment with DupThresh SACKed segments above it, or more than (DupThresh - 1) *
+        SMSS SACKed octets, is lost.  Returns the octets newly SACKed."""
+        blocks = sack_blocks(options)
+        if not blocks:
+            return 0
+        q = self.unacked
+        new = 0
+        for left, right in blocks:
+            lo, hi = (left - una) & M32, (right - una) & M32
+            if not 0 < lo < hi <= flight:
+                continue  # below the cumulative ACK (D-SACK, RFC 2883), or nonsense
+            for u in q:
+                s = (u.seq - una) & M32
+                if s >= hi:
+                    break
+                if s >= lo and not u.sacked and ((u.end - una) & M32) <= hi:
+                    u.sacked = True
+                    self._mark(u)
+                    new += (u.end - u.seq) & M32
+                    if u.sent_at > self.delivered:
+                        self.delivered = u.sent_at
+        if new:
+            limit = (DUP_THRESH - 1) * self.cc.smss
+            count = octets = 0
+            for u in reversed(q):
+                if u.sacked:
+                    count += 1
+                    octets += (u.end - u.seq) & M32
+                elif (count >= DUP_THRESH or octets > limit) and not u.lost:
+                    u.lost = True
+                    u.rexmit = False
+                    self._mark(u)
+        return new
+
+    def _rack(self) -> None:
+        """RACK's rule (RFC 8985 §6.2), for a path that keeps order: a segment not SACKed that was
+        sent (or sent again) a reordering window before one that arrived is lost; a lost
+        retransmission so is found without waiting for the timer."""
+        delivered = self.delivered - (self.rtt.srtt or 0.0) / 4  # the reordering window: RTT / 4
+        for u in self.unacked:
+            if u.sent_at >= delivered:
+                continue
+            if not u.sacked and (u.rexmit or not u.lost) and u.kind is not SegmentKind.SYN:
+                u.lost = True
+                u.rexmit = False
+                self._mark(u)
+
+    def next_lost(self) -> Unacked | None:
+        """The first segment taken for lost, not SACKed and not sent again since (RFC 6675
+        NextSeg rule 1)."""
+        if not self.marks:
+            return None
+        for u in self.unacked:
+            if u.lost and not u.rexmit and not u.sacked:
                 return u
         return None
 
-    def resend(self, u: Unacked, now: float) -> bytes:
-        """``u`` again, its timer doubled."""
+    def next_unsacked(self) -> Unacked | None:
+        """With no new data to send in fast recovery: the first segment not SACKed, not sent again
+        and below the highest SACKed one (RFC 6675 NextSeg rule 3), else, once per recovery, the
+        last one not SACKed (rule 4, the rescue retransmission)."""
+        q = self.unacked
+        high = None
+        for k in range(len(q) - 1, -1, -1):
+            if q[k].sacked:
+                high = k
+                break
+        if high is not None:
+            for u in q[:high]:
+                if not u.sacked and not u.rexmit:
+                    return u
+        if not self.rescued:
+            for u in reversed(q):
+                if not u.sacked:
+                    self.rescued = True
+                    return u
+        return None
+
+    def sent_again(self, u: Unacked, now: float) -> None:
+        """``u`` was just sent again: in the pipe again, its round trip no longer measurable (Karn)."""
         u.tries += 1
         u.sent_at = now
-        self.retransmitted += 1
-        self.sent += 1
-        return u.packet
+        if self.state is SubflowState.SYN_SENT:
+            return
+        u.rexmit = True
+        self._mark(u)
+
+    # -- the retransmission timer (RFC 6298)
+
+    def arm(self, now: float) -> None:
+        """(Re)start the timer: the retransmission timeout, or sooner a tail loss probe (RFC 8985
+        §7.2: PTO = 2 SRTT, plus the clock's 2 ms as Linux) while nothing is being recovered and no
+        probe went since the last new acknowledgment."""
+        rto = self.rtt.rto
+        srtt = self.rtt.srtt
+        self.probing = False
+        if self.sack_ok and srtt is not None and not self.recovery and not self.probed and not self.timeouts:
+            pto = 2 * srtt + PTO_EXTRA
+            if pto < rto:
+                rto = pto
+                self.probing = True
+        self.rto_at = now + rto
+
+    def probe(self, now: float) -> Unacked:
+        """The probe timer expired: the last segment not SACKed goes again (RFC 8985 §7.3), the
+        window unchanged; its answer (a SACK) shows what was lost before it.  The timer restarts
+        as the retransmission timer."""
+        self.probed = True
+        u = next((v for v in reversed(self.unacked) if not v.sacked), self.unacked[-1])
+        self.arm(now)
+        return u
+
+    def due(self, now: float) -> Unacked | None:
+        """The segment to send again if the retransmission timer has expired (None: it has not,
+        or nothing is outstanding)."""
+        at = self.rto_at
+        if at is None or now < at:
+            return None
+        if not self.unacked:
+            self.rto_at = None
+            return None
+        return next((u for u in self.unacked if not u.sacked), self.unacked[0])
+
+    def expire(self, u: Unacked, now: float) -> None:
+        """The timer expired with ``u`` first: after a SYN, only the timer backs off; after data,
+        the window falls to one segment (RFC 5681 §3.1), every segment not SACKed is taken for lost
+        (RFC 6675 §5.1: recovery ends; none starts before RecoveryPoint is acknowledged), and ``u``
+        is to be sent again now (RFC 6298 §5.4 to §5.6)."""
+        if u.kind is not SegmentKind.SYN:
+            self.cc.timeout(self.flight(), again=self.timeouts > 0)
+            self.recovery = TIMEOUT
+            self.recover = self.snd_nxt
+            self.dupacks = 0
+            self.must = False
+            for v in self.unacked:
+                if not v.sacked:
+                    v.lost = True
+                    v.rexmit = False
+                    self._mark(v)
+        self.timeouts += 1
+        self.rtt.back_off()
+        self.arm(now)
+
+    def drop_queue(self) -> None:
+        """Nothing more is sent again on this subflow."""
+        self.unacked.clear()
+        self.marks = 0
+        self.rto_at = None
+        self.probing = False
+        self.recovery = NONE
+        self.must = False
 
     def timers(self, rto: float) -> list[float]:
         """When this subflow's retransmission timers expire (``rto``: the MP_JOIN ACK's first timeout)."""
         times = []
-        if self.unacked:
-            u = self.unacked[0]
-            times.append(u.sent_at + self.rto * (1 << u.tries))
+        if self.rto_at is not None:
+            times.append(self.rto_at)
         if self.join_ack is not None:
             times.append(self.join_ack_at + rto * (1 << self.join_tries))
         return times
@@ -234,7 +587,7 @@ class Subflow:
     def give_up(self, result: str) -> None:
         """Failed: nothing more is sent again."""
         self.enter(SubflowState.FAILED, result)
-        self.unacked.clear()
+        self.drop_queue()
         self.join_ack = None
 
     # -- the server's data

@@ -330,6 +330,7 @@ def test_fast_open_syn_data_taken():
         "Mss",
         "MpCapable",
         "FastOpen",
+        "SackPermitted",  # as the captured SYN
     ]
     third, first = decode_frame(101, out[0]), decode_frame(101, out[1])
     assert third.payload_len == 0 and third.seq == p.seq + 1001

@@ -230,6 +230,14 @@ def describe_event(e: ReplayEvent) -> str:
         case ev.Retransmitted():
             what = e.segment.value if e.segment is not ev.SegmentKind.DATA else f"data at {e.sequence}"
             return f"{what} sent again (retransmission {e.attempt})"
+        case ev.FastRetransmit():
+            how = "SACK" if e.sack else "duplicate ACKs"
+            return (
+                f"data at {e.sequence} lost ({how}): sent again, congestion window {e.cwnd}, "
+                f"slow-start threshold {e.ssthresh}"
+            )
+        case ev.Reinjected():
+            return f"{e.segments} segment(s) of stalled subflow {e.stalled} sent again here from DSN {e.dsn} (relative)"
         case ev.DataRetransmitted():
             return f"data-level retransmission from DSN {e.dsn} (relative): {e.segments} segment(s)"
         case ev.DataFinSent():
