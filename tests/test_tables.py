@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from mptcpspec.dissect import planner
 from mptcpspec.tables import KINDS, write_tables
+from mptcpspec.tables.extract import Archive
 from mptcpspec.tables.schema import PACKET_FIELDS
 from mptcpspec.tables.sql import run_sql
 from tests.conftest import DATA, need_wireshark
@@ -110,6 +112,39 @@ def test_cookbook_answers(tmp_path):
     assert q.rows == [(s["tcp_stream"], s["kind"]) for s in summary["subflows"]]
     q = run_sql(str(folder), "SELECT what, verdict, count(*) FROM checks GROUP BY what, verdict ORDER BY what")
     assert sorted(q.rows) == sorted((c["what"], c["verdict"], c["count"]) for c in summary["checks"])
+
+
+@pytest.mark.parametrize("files", PIECES)
+def test_first_pass_over_the_files_is_the_pythons(whole, tmp_path, files, monkeypatch):
+    """``table --workers``' first pass: the compiled one, file after file, plans as the Python one
+    reading the archive as one capture; where a file is damaged, the Python pass plans."""
+    fast = planner.firstpass_module()
+    if fast is None:
+        pytest.skip("the compiled first pass is not built (or MPTCPSPEC_PURE is set)")
+    made = []
+
+    def first_pass(*a, **kw):
+        made.append(1)
+        return fast.FirstPass(*a, **kw)
+
+    compiled = type(fast)("counted")
+    compiled.__dict__.update(weights=fast.weights, owners=fast.owners, FirstPass=first_pass)
+    monkeypatch.setattr(planner, "firstpass_module", lambda: compiled)
+    pieces = split(whole, files, tmp_path / "pieces")
+    for jobs in (2, 3):
+        want = planner.plan_shares(Archive(pieces), jobs, compiled=False)
+        assert want.shares == 2  # the two connections
+        made.clear()
+        assert planner.plan_shares(Archive(pieces), jobs, files=pieces) == want
+        assert made == [1]
+    # a piece cut in the middle of a record: the Python pass reads the archive, and plans as it does
+    cut = tmp_path / "pieces" / "cut.pcap"
+    data = Path(pieces[-1]).read_bytes()
+    cut.write_bytes(data[: len(data) - 7])
+    damaged = [*pieces[:-1], str(cut)]
+    assert planner.plan_shares(Archive(damaged), 2, files=damaged) == planner.plan_shares(
+        Archive(damaged), 2, compiled=False
+    )
 
 
 def test_damaged_file_in_the_archive(tmp_path, whole):

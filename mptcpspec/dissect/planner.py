@@ -21,7 +21,7 @@ import os
 import struct
 from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import cast
@@ -360,6 +360,7 @@ def plan_shares(
     *,
     quick: bool = True,
     compiled: bool = True,
+    files: Sequence[str] = (),
 ) -> Plan:
     """Read ``source`` through and cut it into at most ``jobs`` shares (one, with :attr:`Plan.why`,
     when it cannot be shared: one connection, a subflow without its handshake...).  Raises the
@@ -368,10 +369,16 @@ def plan_shares(
     as the read goes.  ``quick`` False: every segment decoded, none read from its octets here (the
     same plan, slower).  ``compiled`` False: the Python pass, the reference, even where
     :mod:`mptcpspec.dissect.firstpass` was built (the same plan).  A ``FrameSource`` (several files
-    read as one capture) is read by the Python pass."""
+    read as one capture) is read by the Python pass, or by the compiled one file after file where
+    ``files`` names its files in order (the Python pass reads it again where one of them is not
+    read whole)."""
+    framed = isinstance(source, FrameSource)
+    if framed and files and quick and compiled:
+        plan = _compiled_files(files, jobs, progress)
+        if plan is not None:
+            return plan
     p = _Planner()
     number = 0
-    framed = isinstance(source, FrameSource)
     fast = firstpass_module() if quick and compiled and not framed else None
     f = _reopen(source) if fast is not None and not isinstance(source, FrameSource) else None
     if fast is not None and f is not None:
@@ -452,6 +459,30 @@ def firstpass_module() -> ModuleType | None:
     except ImportError:
         return None
     return cast(ModuleType, firstpass)
+
+
+def _compiled_files(files: Sequence[str], jobs: int, progress: Callable[[int, int], None] | None) -> Plan | None:
+    """The plan of ``files`` read as one capture by the compiled pass, or None (not built, or a file
+    not read whole: its damage is the Python pass's to meet)."""
+    fast = firstpass_module()
+    if fast is None:
+        return None
+    p = _Planner()
+    p.fresh = []
+    p.tally = (fast.weights, fast.owners)
+    pass_ = fast.FirstPass(p, _Stream, _PLAIN, _NUMBERED, progress)
+    for path in files:
+        try:
+            f = open_input(path)
+        except (OSError, CaptureError):
+            return None
+        with f:
+            if not pass_.read(f) or getattr(f, "damage", None) is not None:
+                return None
+        if p.serial is not None:  # one process will read it: the plan says why
+            break
+    p.fresh = None
+    return p.plan(pass_.number, jobs)
 
 
 def _reopen(source: Readable) -> Input | None:

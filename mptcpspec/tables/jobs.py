@@ -1,8 +1,9 @@
 """``table --workers N`` and ``table --scheduler tcp://HOST:PORT``: the tables of an archive made
 by Dask workers, identical to one process's.
 
-The stitching is decided before any worker starts.  A first pass (``dissect -j``'s planner) reads
-the archive once, in order, as one capture: it follows every TCP stream across files (a stream on
+The stitching is decided before any worker starts.  A first pass (``dissect -j``'s planner, the
+compiled one file after file where it was built) reads the archive once, in order, as one capture:
+it follows every TCP stream across files (a stream on
 the same addresses and ports goes on in the next file), links the subflows of each MPTCP
 connection by their keys and tokens wherever their frames are, and cuts the connections into
 shares: all the frames of a connection, in whatever files they are, fall in one share, and the
@@ -14,7 +15,8 @@ Each task writes its rows to its own Parquet part (``DIR/<kind>/part-<share>.par
 tables are the union of the parts.  Nothing is merged after the tasks but their counts.
 
 Limits: every task reads every file (reading is cheap beside the analysis, but the archive must be
-where each worker can read it, and the folder where each can write); the first pass is one process;
+where each worker can read it, and the folder where each can write; a task that reads all of it
+spends a tenth or less of its time on the frames of others); the first pass is one process;
 a share holds whole connections, so one connection's frames are analysed by one worker, and an
 archive of one connection gets no speed-up.  Where the first pass cannot cut the archive (a subflow
 met without its handshake, one connection) or a worker finds a stream numbered otherwise than the
@@ -136,7 +138,7 @@ def table_archive(
     if len(paths) == 1:  # one file: the first pass is the compiled one where it was built
         plan = plan_shares(paths[0], jobs)
     else:
-        plan = plan_shares(Archive(paths, on_error), jobs, compiled=False)
+        plan = plan_shares(Archive(paths, on_error), jobs, files=paths)
     if plan.shares < 2:
         say(f"one process makes the tables: {plan.why or 'nothing to share'}")
         return write_tables(paths, folder, kinds=kinds, fields=fields, on_error=on_error)
