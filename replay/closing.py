@@ -2,8 +2,8 @@
 ``spec/closure.fsm`` (RFC 8684 Appendix D and §3.5): DATA_FIN, the subflows' FINs, MP_FASTCLOSE.
 
 :meth:`Closing.handle` feeds the machine one of its own events and carries out the actions of
-the transition it takes; once both DATA_FINs are acknowledged (M_TIME_WAIT), subflows whose FIN
-exchange has not finished within ``linger`` seconds are reset.
+the transition it takes.  Once both DATA_FINs are acknowledged (M_TIME_WAIT) the subflows end with
+their FIN exchanges; a subflow still opening then is given up, as it can carry nothing more.
 """
 
 from __future__ import annotations
@@ -45,13 +45,11 @@ ENDED = frozenset({SubflowState.NEW, SubflowState.CLOSED, SubflowState.FAILED})
 class Closing:
     """The closure machine of our end of ``conn``, and what its actions do."""
 
-    __slots__ = ("conn", "machine", "time_wait_since", "linger")
+    __slots__ = ("conn", "machine")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.machine = ClosureMachine()
-        self.time_wait_since: float | None = None  #: when both DATA_FINs were acknowledged
-        self.linger = max(2.0, 8 * conn.options.rto)  #: how long the subflows' FINs get after that
 
     @property
     def state(self) -> ClosureState:
@@ -71,8 +69,10 @@ class Closing:
             conn.emit(ClosureRefused(conn.since(now), None, event, before, e.reason))
             return
         conn.emit(ClosureStep(conn.since(now), None, event, self.state))
-        if self.state is ClosureState.M_TIME_WAIT and self.time_wait_since is None:
-            self.time_wait_since = now
+        if self.state is ClosureState.M_TIME_WAIT and before is not ClosureState.M_TIME_WAIT:
+            for sf in conn.subflows:
+                if sf.state is SubflowState.SYN_SENT:
+                    conn.give_up(sf, now, FailCause.NOT_OPENED, "never opened before the connection closed")
         for a in actions:
             name = a.name
             if a.kind == "snd" and name == "DATA_FIN":
@@ -145,17 +145,14 @@ class Closing:
         return self.conn.options.rto if measured is None else measured
 
     def timers(self) -> list[float]:
-        """When the DATA_FIN is sent again, and when lingering subflows are reset."""
-        times = []
+        """When the DATA_FIN is sent again."""
         out = self.conn.out
         if out.dfin_sent_at is not None:
-            times.append(out.dfin_sent_at + self.rto() * (1 << out.dfin_tries))
-        if self.time_wait_since is not None:
-            times.append(self.time_wait_since + self.linger)
-        return times
+            return [out.dfin_sent_at + self.rto() * (1 << out.dfin_tries)]
+        return []
 
     def poll(self, now: float, out: list[bytes]) -> bool:
-        """The DATA_FIN's retransmission and the linger timer; False when the replay had to stop."""
+        """The DATA_FIN's retransmission; False when the replay had to stop."""
         conn = self.conn
         data, options = conn.out, conn.options
         if data.dfin_sent_at is not None and now >= data.dfin_sent_at + self.rto() * (1 << data.dfin_tries):
@@ -164,15 +161,4 @@ class Closing:
                 return False
             data.dfin_tries += 1
             self.handle(now, ClosureEvent.RTO, out)
-        if self.time_wait_since is not None and now >= self.time_wait_since + self.linger:
-            self.time_wait_since = None
-            for sf in conn.subflows:
-                if sf.state in OPEN:
-                    conn.emit(SubflowClosed(conn.since(now), sf.index, CloseHow.RESET_AFTER_CLOSE, self.linger))
-                    out.append(sf.packet(RST))
-                    sf.enter(SubflowState.CLOSED, "closed (reset after the connection closed)")
-                    sf.drop_queue()
-                elif sf.state is SubflowState.SYN_SENT:
-                    conn.give_up(sf, now, FailCause.NOT_OPENED, "never opened before the connection closed")
-            self.check_all_closed(now, out)
         return True

@@ -34,7 +34,7 @@ from mptcpspec.capture.packets import TcpFlags, decode_frame
 from mptcpspec.capture.pcap import LinkType
 from mptcpspec.codec import crypto
 from mptcpspec.codec.generated.closure import State as ClosureState
-from mptcpspec.codec.options import MptcpItem, decode_mptcp_options
+from mptcpspec.codec.options import MptcpItem, MpTcpRst, decode_mptcp_options
 from mptcpspec.errors import MptcpspecError
 from mptcpspec.replay.closing import Closing
 from mptcpspec.replay.connection import Connection, Keys
@@ -46,6 +46,7 @@ from mptcpspec.replay.events import (
     ReplayEvent,
     Retransmitted,
     SegmentKind,
+    SubflowReset,
 )
 from mptcpspec.replay.handshake import Handshake
 from mptcpspec.replay.plan import ReplayPlan
@@ -67,7 +68,15 @@ from mptcpspec.replay.subflow import M32, OPEN, Subflow, SubflowState
 __all__ = ["Replay", "ReplayError", "Report", "SubflowReport"]
 
 FIN, SYN, RST, ACK = int(TcpFlags.FIN), int(TcpFlags.SYN), int(TcpFlags.RST), int(TcpFlags.ACK)
+
+
+def _reason(opts: tuple[MptcpItem, ...]) -> int | None:
+    """The MP_TCPRST reason a reset carries, if any."""
+    return next((o.reason for o in opts if type(o) is MpTcpRst), None)
+
+
 LINKTYPE_RAW = int(LinkType.RAW)
+TIME_WAIT = 0.5  #: seconds in TIME-WAIT after a clean close: a Linux server sends its FIN again after 200 ms
 
 
 class Replay:
@@ -76,7 +85,9 @@ class Replay:
     defaults to ``target``); ``target_port`` replaces the captured server port.  The other
     arguments are those of :class:`~replay.setup.ReplayOptions`; ``rng`` draws ISNs and nonces;
     ``min_rto`` is the least retransmission timeout once round trips are measured (RFC 6298, with
-    a floor below its 1 s: :data:`~replay.recovery.MIN_RTO`).
+    a floor below its 1 s: :data:`~replay.recovery.MIN_RTO`); ``time_wait``: the seconds the
+    replay stays in TIME-WAIT after a clean close, acknowledging a server's FIN sent again (our
+    last ACK lost), before :attr:`done`.
     :class:`ReplayError` when the replay cannot start."""
 
     def __init__(
@@ -99,6 +110,7 @@ class Replay:
         tfo_cookie: bytes | None = None,
         rng: random.Random | None = None,
         min_rto: float = MIN_RTO,
+        time_wait: float = TIME_WAIT,
     ) -> None:
         options = ReplayOptions(timing, rto, max_tries, timeout, fill, require_payload, mss, new_key, tfo, tfo_cookie)
         if require_payload and plan.cut_octets:
@@ -127,6 +139,10 @@ class Replay:
         self.handshake = Handshake(conn)
         self.sender = Sender(conn, self.handshake, self.closing)
         self.receiver = Receiver(conn, self.closing)
+        self.time_wait = time_wait
+        #: the end of TIME-WAIT (RFC 9293 §3.10.7.4), once the connection closed cleanly with FINs
+        self.time_wait_until: float | None = None
+        self._ended = False
 
     # -- what it is and what happened
 
@@ -153,7 +169,30 @@ class Replay:
 
     @property
     def done(self) -> bool:
-        return self.conn.done
+        """The replay is over (and its TIME-WAIT too)."""
+        return self.conn.done and self.time_wait_until is None
+
+    def _ending(self) -> None:
+        """The connection just ended: TIME-WAIT if it closed cleanly and a server's FIN was the last."""
+        conn = self.conn
+        self._ended = True
+        if conn.failure is None and self.time_wait > 0 and any(sf.peer_fin for sf in conn.subflows):
+            self.time_wait_until = (conn.ended_at or 0.0) + self.time_wait
+
+    def _time_waiting(self, data: bytes, now: float) -> list[bytes]:
+        """In TIME-WAIT, a server's FIN again is acknowledged again (RFC 9293 §3.10.7.4: our ACK of it
+        was lost; without it, the server's subflow would stay in LAST-ACK until our kernel resets it)."""
+        try:
+            pkt = decode_frame(LINKTYPE_RAW, data)
+        except MptcpspecError:
+            return []
+        if pkt is None or not int(pkt.flags) & FIN or int(pkt.flags) & RST:
+            return []
+        sf = self.conn.by_flow.get((pkt.dst, pkt.dport, pkt.src, pkt.sport))
+        if sf is None or not sf.peer_fin or sf.rcv_nxt != (pkt.seq + pkt.payload_len + 1) & M32:
+            return []
+        sf.received += 1
+        return [sf.packet(0, [self.conn.ack_dss()])]
 
     @property
     def failed(self) -> str | None:
@@ -191,7 +230,7 @@ class Replay:
         """When :meth:`poll` has something to do (None: the replay is over)."""
         conn = self.conn
         if conn.done:
-            return None
+            return self.time_wait_until
         times = [conn.last_heard + conn.options.timeout]
         for sf in conn.subflows:
             times += sf.timers(conn.options.rto)
@@ -203,16 +242,19 @@ class Replay:
         """Timers and pacing: what to send now."""
         conn = self.conn
         if conn.done:
+            if self.time_wait_until is not None and now >= self.time_wait_until:
+                self.time_wait_until = None
             return []
         out: list[bytes] = []
         if now - conn.last_heard >= conn.options.timeout:
             conn.abort(now, AbortCause.TARGET_SILENT, f"the target sent nothing for {conn.options.timeout:g} s")
             return out
         self._retransmit(now, out)
-        if not self.closing.poll(now, out):
-            return out
-        out += self.sender.reinject(now)
-        out += self.sender.pump(now)
+        if self.closing.poll(now, out):
+            out += self.sender.reinject(now)
+            out += self.sender.pump(now)
+        if conn.done and not self._ended:
+            self._ending()
         return out
 
     def _retransmit(self, now: float, out: list[bytes]) -> None:
@@ -247,7 +289,14 @@ class Replay:
         """One IP packet from the server: what to send in answer."""
         conn = self.conn
         if conn.done:
-            return []
+            return self._time_waiting(data, now) if self.time_wait_until is not None else []
+        out = self._receive(data, now)
+        if conn.done and not self._ended:
+            self._ending()
+        return out
+
+    def _receive(self, data: bytes, now: float) -> list[bytes]:
+        conn = self.conn
         try:
             pkt = decode_frame(LINKTYPE_RAW, data)
         except MptcpspecError:
@@ -262,6 +311,22 @@ class Replay:
         opts: tuple[MptcpItem, ...] = decode_mptcp_options(pkt.options, 1) if pkt.options else ()
         flags = int(pkt.flags)
         if flags & RST:
+            if (
+                sf.is_join
+                and sf.state is SubflowState.SYN_SENT
+                and not sf.rejoin
+                and not any(s.dss_seen for s in conn.subflows)
+            ):
+                # The server refused the MP_JOIN before it held the connection (our MP_CAPABLE third
+                # ACK lost, the SYN ahead of the data that repeats it): once more, when it does
+                # (the kernel's client opens joins only then).
+                sf.rejoin = True
+                sf.drop_queue()
+                sf.snd_una = sf.snd_nxt = sf.isn
+                sf.enter(SubflowState.NEW, "refused before the connection was fully established")
+                self.sender.joins_left += 1
+                conn.emit(SubflowReset(conn.since(now), sf.index, _reason(opts)))
+                return []
             return self.receiver.reset(sf, opts, now)
         if flags & SYN and flags & ACK:
             before = sf.state

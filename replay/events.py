@@ -99,7 +99,9 @@ class CloseHow(Enum):
 
     #: both FINs sent and acknowledged
     FIN_EXCHANGE = "FIN exchange"
-    #: the FIN exchange had not finished when the connection closed: reset
+    #: the FIN exchange had not finished some time after the connection closed: reset.  No longer
+    #: produced: the unfinished exchanges were the server's subflows waiting for a DATA_ACK of its
+    #: DATA_FIN sent again, which the replay now gives (kept for programs that match on it)
     RESET_AFTER_CLOSE = "reset after close"
     #: reset by us as the closure machine tore the connection down (MP_FASTCLOSE or a reset)
     RESET_BY_CLOSURE = "reset by closure"

@@ -53,17 +53,24 @@ class Receiver:
         # The receive window is the connection's, relative to the DATA_ACK of the same packet
         # (RFC 8684 §3.3.5): the latest one counts.
         conn.out.window = pkt.window
+        dfin = False
         for o in opts:
             if type(o) is Dss:
-                self.dss(sf, o, now, out)
+                dfin = self.dss(sf, o, now, out) or dfin
             elif type(o) is AddAddr:
                 self.add_addr(sf, o, now, out)
             elif type(o) is MpFastclose:
                 self.closing.handle(now, ClosureEvent.RCV_MP_FASTCLOSE, out, o.receiver_key == conn.keys.client)
         if pkt.payload_len or flags & FIN:
             self.segment(sf, pkt, flags, now, out)
-        if conn.inc.data_fin_reached():  # a DATA_FIN may come on a pure ACK
+        inc = conn.inc
+        if inc.data_fin_reached():  # a DATA_FIN may come on a pure ACK
             conn.emit(DataFinReceived(conn.since(now), None))
+            self.closing.handle(now, ClosureEvent.RCV_DATA_FIN, out)
+        elif dfin and inc.dfin is not None and inc.next == (inc.dfin + 1) & M64:
+            # The server's DATA_FIN again: our DATA_ACK of it was lost.  It is acknowledged again
+            # (RFC 8684 §3.3.3, the closure machine's rcv DATA_FIN / snd DATA_ACK[DFIN]); else the
+            # server keeps its DATA_FIN outstanding and its subflows open, and their FINs never come.
             self.closing.handle(now, ClosureEvent.RCV_DATA_FIN, out)
         if sf.fin_acked and sf.peer_fin and sf.state is SubflowState.ESTABLISHED:
             sf.enter(SubflowState.CLOSED)
@@ -93,8 +100,10 @@ class Receiver:
         self.closing.check_all_closed(now, out)
         return out
 
-    def dss(self, sf: Subflow, o: Dss, now: float, out: list[bytes]) -> None:
+    def dss(self, sf: Subflow, o: Dss, now: float, out: list[bytes]) -> bool:
+        """A DSS from the server: its DATA_ACK, its mapping; True when it carries a DATA_FIN."""
         conn = self.conn
+        sf.dss_seen = True
         f = int(o.flags)
         if f & DATA_ACK_PRESENT and o.data_ack is not None and conn.out.data_ack(o.data_ack, bool(f & DATA_ACK_8), now):
             self.closing.handle(now, ClosureEvent.RCV_DATA_ACK_DFIN, out)
@@ -106,6 +115,7 @@ class Receiver:
                 inc.dfin = (dsn + length - 1) & M64
             if length and not (f & DATA_FIN and length == 1 and o.ssn == 0):
                 sf.map(dsn, o.ssn or 0, length - (1 if f & DATA_FIN else 0))
+        return bool(f & DATA_FIN)
 
     def add_addr(self, sf: Subflow, o: AddAddr, now: float, out: list[bytes]) -> None:
         """The server announced an address: echo it (RFC 8684 §3.4.1)."""

@@ -85,8 +85,9 @@ class Sender:
     def _open_joins(self, now: float, out: list[bytes]) -> None:
         """MP_JOIN subflows, once the first is established (at their captured time, with captured timing)."""
         conn = self.conn
+        held = any(s.dss_seen for s in conn.subflows)
         for sf, ps in zip(conn.subflows, conn.plan.subflows):
-            if sf.state is SubflowState.NEW and sf.is_join:
+            if sf.state is SubflowState.NEW and sf.is_join and (held or not sf.rejoin):
                 at = conn.options.at(conn.t0, ps.time_ns)
                 if at is None or now >= at:
                     conn.emit(

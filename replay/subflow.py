@@ -150,6 +150,8 @@ class Subflow:
         "probing",
         "probed",
         "delivered",
+        "dss_seen",
+        "rejoin",
         "join_ack",
         "join_ack_at",
         "join_tries",
@@ -209,6 +211,8 @@ class Subflow:
         self.probing = False  #: the timer running is a tail loss probe's (RFC 8985 §7)
         self.probed = False  #: a probe went since the server last acknowledged new data
         self.delivered = 0.0  #: when the latest segment found delivered (ACKed or SACKed) was sent (RACK)
+        self.dss_seen = False  #: the server sent a DSS on this subflow: it holds the connection (RFC 8684 §3.1)
+        self.rejoin = False  #: an MP_JOIN SYN refused before the connection was fully established: once more
         self.join_ack: bytes | None = None  #: our MP_JOIN third ACK, sent again until it is acknowledged
         self.join_ack_at = 0.0
         self.join_tries = 0
@@ -333,6 +337,7 @@ class Subflow:
         if off > flight:
             return False  # old, or for data never sent (RFC 9293 §3.10.7.4): nothing to learn
         q = self.unacked
+        same_window = window == self.wnd
         self.wnd = window
         newly = 0
         if off:
@@ -396,8 +401,8 @@ class Subflow:
         if not q:
             return False
         # A duplicate ACK: with SACK, one that SACKs something new (RFC 6675 §2); without, RFC
-        # 5681's, less its "window unchanged" (the window is the connection's, RFC 8684 §3.3.5).
-        if (sacked if self.sack_ok else (pure and not off)) and q[0].kind is not SegmentKind.SYN:
+        # 5681's (outstanding data, no data, no SYN or FIN, no new acknowledgment, the same window).
+        if (sacked if self.sack_ok else (pure and not off and same_window)) and q[0].kind is not SegmentKind.SYN:
             self.dupacks += 1
             if self.recovery == FAST and not self.sack_ok:
                 self.cc.cwnd += self.cc.smss  # RFC 5681 §3.2 step 4

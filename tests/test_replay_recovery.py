@@ -145,12 +145,14 @@ class Hand:
         """The absolute sequence number of data octet ``octet`` (0 is the first)."""
         return (self.isn + 1 + octet) & M32
 
-    def ack(self, upto: int, sacks: tuple[tuple[int, int], ...] = (), now: float = 0.01) -> list:
-        """Acknowledge data octets below ``upto``, SACK the [a, b) octet ranges."""
+    def ack(self, upto: int, sacks: tuple[tuple[int, int], ...] = (), now: float = 0.01, dss=None, flags=0x10) -> list:
+        """Acknowledge data octets below ``upto``, SACK the [a, b) octet ranges; ``dss``: the DSS
+        (default: a DATA_ACK of nothing)."""
         edges = tuple(self.rel(x) for a, b in sacks for x in (a, b))
         idsn = crypto.key_idsn(KEY_C, 1)
-        opts = ([Sack(edges=edges)] if edges else []) + [Dss(flags=DssFlags(3), data_ack=(idsn + 1) & M64)]
-        return self._take(self.core.receive(self._packet(self.rel(upto), opts), now))
+        dss = Dss(flags=DssFlags(3), data_ack=(idsn + 1) & M64) if dss is None else dss
+        opts = ([Sack(edges=edges)] if edges else []) + [dss]
+        return self._take(self.core.receive(self._packet(self.rel(upto), opts, flags=flags), now))
 
     def poll(self, now: float) -> list:
         return self._take(self.core.poll(now))
@@ -267,6 +269,56 @@ def test_rtt_samples_follow_karns_rule():
     assert sf.rto == pytest.approx(0.25)
 
 
+def test_a_data_fin_sent_again_is_acknowledged_again_and_the_subflow_closes():
+    """The cause of the 2 s resets once seen under loss (lab capture): our DATA_ACK of the server's
+    DATA_FIN was lost; the server sent its DATA_FIN again and again, keeping its subflows open
+    until it is acknowledged (Linux closes them only then), and the replay never answered a
+    DATA_FIN it had already taken.  It answers each one now (RFC 8684 §3.3.3)."""
+    h = Hand(sack=True, n=2)
+    idsn_c, idsn_s = crypto.key_idsn(KEY_C, 1), crypto.key_idsn(KEY_S, 1)
+    # All data acknowledged at both levels: our DATA_FIN goes (DSN 2001, relative).
+    out = h.ack(2000, dss=Dss(flags=DssFlags(3), data_ack=(idsn_c + 2001) & M64))
+    (dfin,) = [
+        d for f in out for d in decode_mptcp_options(f.options) if type(d) is Dss and d.flags & DssFlags.DATA_FIN
+    ]
+    assert dfin.dsn == (idsn_c + 2001) & M64
+    # The server acknowledges it and sends its own DATA_FIN (no data of its own: DSN IDSN + 1).
+    server_dfin = Dss(
+        flags=DssFlags(0x1F), data_ack=(idsn_c + 2002) & M64, dsn=(idsn_s + 1) & M64, ssn=0, data_level_length=1
+    )
+    out = h.ack(2000, dss=server_dfin, now=0.02)
+    acks = [d.data_ack for f in out for d in decode_mptcp_options(f.options) if type(d) is Dss]
+    assert (idsn_s + 2) & M64 in acks  # DATA_ACK[DFIN] ... lost on the way
+    assert h.core.closure_state.name == "M_TIME_WAIT"
+    # ... so the server sends its DATA_FIN again: it is acknowledged again.
+    out = h.ack(2001, dss=server_dfin, now=0.25)
+    acks = [d.data_ack for f in out for d in decode_mptcp_options(f.options) if type(d) is Dss]
+    assert acks == [(idsn_s + 2) & M64]
+    # The server, its DATA_FIN acknowledged, closes the subflow: FIN; the FIN exchange ends it.
+    fin = tcp_packet(
+        SERVER,
+        CLIENT,
+        5201,
+        40000,
+        5001,
+        h.rel(2001),
+        0x11,
+        65535,
+        [Dss(flags=DssFlags(3), data_ack=(idsn_c + 2002) & M64)],
+    )
+    h.core.receive(fin, 0.26)
+    assert h.core.closure_state.name == "M_CLOSED" and h.sf.state is SubflowState.CLOSED
+    closed = [e for e in h.core.events if isinstance(e, ev.SubflowClosed)]
+    assert [e.how for e in closed] == [ev.CloseHow.FIN_EXCHANGE]
+    # TIME-WAIT: the server's FIN again (our ACK lost) is acknowledged again, then the replay is over.
+    assert not h.core.done and h.core.deadline() == pytest.approx(0.26 + 0.5)
+    (again,) = h.core.receive(fin, 0.46)
+    a = decode_frame(101, again)
+    assert int(a.flags) == 0x10 and a.ack == (5001 + 1) % 2**32
+    h.core.poll(0.76)
+    assert h.core.done and h.core.report(1.0).elapsed == pytest.approx(0.26)
+
+
 def test_stalled_subflow_data_is_reinjected_on_another():
     """RFC 8684 §3.3.6: on a retransmission timeout, the subflow's data the connection has not
     acknowledged goes on the other subflow too."""
@@ -278,6 +330,38 @@ def test_stalled_subflow_data_is_reinjected_on_another():
     sim.run(until_events=lambda: any(isinstance(e, ev.Reinjected) for e in core.events), limit=5.0)
     (r, *_) = [e for e in core.events if isinstance(e, ev.Reinjected)]
     assert (r.subflow, r.stalled) == (1, 0) and r.segments > 0
+
+
+def test_join_refused_before_the_connection_is_held_is_opened_again_once_it_is():
+    """Our MP_CAPABLE third ACK lost, the MP_JOIN SYN overtakes the data that repeats it: the server
+    has no connection for the token yet and resets the join.  It is opened again once the server's
+    DSS shows it holds the connection (the kernel's client opens joins only then)."""
+    core = Replay(make_plan(DATA / "v4-two-subflows.pcap"), target=SERVER, rng=random.Random(7))
+    (syn,) = core.start(0.0)
+    p = decode_frame(101, syn)
+    mpc = MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=KEY_S)
+    out = core.receive(tcp_packet(p.dst, p.src, p.dport, p.sport, 6999, p.seq + 1, 0x12, 65535, [mpc]), 0.001)
+    join = next(f for f in map(lambda b: decode_frame(101, b), out) if int(f.flags) == 0x02)
+    rst = tcp_packet(join.dst, join.src, join.dport, join.sport, 0, join.seq + 1, 0x14, 0)
+    assert core.receive(rst, 0.002) == []
+    sf = core.subflows[1]
+    assert sf.state is SubflowState.NEW and not core.done
+    assert [type(o).__name__ for o in decode_mptcp_options(join.options)] == ["MpJoinSyn"]
+    assert not [f for f in map(lambda b: decode_frame(101, b), core.poll(0.003)) if int(f.flags) == 0x02]
+    # The server's first DSS on the first subflow: the connection is held; the join goes again.
+    idsn = crypto.key_idsn(core.keys.client, 1)
+    ack = tcp_packet(
+        p.dst, p.src, p.dport, p.sport, 7000, p.seq + 1001, 0x10, 65535, [Dss(flags=DssFlags(3), data_ack=idsn + 1001)]
+    )
+    again = [f for f in map(lambda b: decode_frame(101, b), core.receive(ack, 0.004)) if int(f.flags) == 0x02]
+    assert len(again) == 1 and again[0].sport == join.sport and sf.state is SubflowState.SYN_SENT
+    resets = [e for e in core.events if isinstance(e, ev.SubflowReset)]
+    assert [e.subflow for e in resets] == [1] and sf.history == [
+        SubflowState.NEW,
+        SubflowState.SYN_SENT,
+        SubflowState.NEW,
+        SubflowState.SYN_SENT,
+    ]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -406,8 +490,12 @@ class LossyServer:
             if type(o) is MpCapable and o.data_level_length:
                 dsn = (self.idsn_c + 1) & M64
             elif type(o) is Dss:
-                if o.data_ack is not None and self.dfin_sent and o.data_ack == (self.idsn_s + 2) & M64:
-                    self.dfin_acked = True
+                if o.data_ack is not None and self.dfin_sent and not self.dfin_acked:
+                    if ((o.data_ack - self.idsn_s - 2) & M64) < 1 << 63:
+                        # Our DATA_FIN acknowledged: the connection is closed; its subflows close
+                        # (Linux closes them then, not before).
+                        self.dfin_acked = True
+                        out += self._close_subflows()
                 if o.dsn is not None:
                     dsn = o.dsn
                     dfin = bool(o.flags & DssFlags.DATA_FIN)
@@ -435,24 +523,31 @@ class LossyServer:
                     if d is not None:
                         self._deliver(d, pay)
                     f.rcv = (f.rcv + n2 + fn) & M32
-                    if fn and f.fin_at is None:
-                        f.fin_at = f.snd
         options = self._sack(f) + [self._dss()]
         if f.fin_at is not None and not f.fin_acked:
             out.append(self._reply(f, key, 0x11, options, seq=f.fin_at))
         else:
             out.append(self._reply(f, key, 0x10, options))
-        if f.fin_at is not None:
-            f.snd = (f.fin_at + 1) & M32
+        return out
+
+    def _close_subflows(self) -> list[bytes]:
+        """Our FIN on every subflow that has not sent one."""
+        out = []
+        for key, f in self.flows.items():
+            if f.fin_at is None and f.rcv is not None:
+                f.fin_at = f.snd
+                f.snd = (f.snd + 1) & M32
+                out.append(self._reply(f, key, 0x11, [self._dss()], seq=f.fin_at))
         return out
 
     def tick(self) -> list[bytes]:
-        """Its own timers: FINs and the DATA_FIN not yet acknowledged, again."""
+        """Its own timers: FINs and the DATA_FIN not yet acknowledged, again (the DATA_FIN on every
+        subflow, as Linux does)."""
         out = []
         for key, f in self.flows.items():
             if f.fin_at is not None and not f.fin_acked:
                 out.append(self._reply(f, key, 0x11, [self._dss()], seq=f.fin_at))
-            elif self.dfin_sent and not self.dfin_acked and not f.join:
+            elif self.dfin_sent and not self.dfin_acked:
                 out.append(self._reply(f, key, 0x10, [self._dss()]))
         return out
 
