@@ -2,6 +2,7 @@
 
     sudo python3 bench/bench_replay.py [--packets 100000] [--runs 3] [--cache DIR] [--remake]
     sudo python3 bench/bench_replay.py --quick      # a 5 MB upload: a smoke run
+    sudo python3 bench/bench_replay.py --loss [--percent 5] [--runs 10]   # loss recovery
 
 Capture: the kernel lab (lab/) makes one MPTCP connection over two subflows (client
 `subflow` endpoint on 203.0.113.1; every veth shaped to 200 Mbit/s so the scheduler uses both)
@@ -33,6 +34,14 @@ times each, medians:
   * raw: `tcpreplay --topspeed -i veth0` (its own summary) and `mptcpspec replay --mode raw
     --timing fast --iface veth0` (its own JSON; a row saying "not available" when this mptcpspec
     has no --mode raw), alternating, from the client namespace.
+Loss (--loss): a 2 MB two-subflow kernel upload captured as above (cached), then in one fresh lab
+whose two paths both drop --percent % of the TCP packets each way, at random (nftables `numgen
+random` in the server namespace, `lab.loss.lossy_paths`), --runs times each, alternating: the
+kernel client's own upload of the same 2 MB (first SYN to last packet of a header-only capture) and
+`mptcpspec replay` of the capture (its `elapsed`; the server must read exactly the captured upload
+and the replay close cleanly, no subflow reset after the close); medians, and the replay's median
+over the kernel's against the target (at most 3x).
+
 Prints a Markdown table and the verdicts on the targets (stateful >= 50k packets/s; raw within 2x
 of tcpreplay's packets/s) with the replay engine's version (commit and a digest of replay/*.py; a
 change of replay/*.py during the run is flagged); exits 0 either way (2 when the lab cannot run).
@@ -303,6 +312,9 @@ def stateful_run(lab, path: Path, meta: dict, timeout: float) -> dict:
         "retransmitted": sum(s["retransmitted"] for s in rep.get("subflows", [])),
     }
     res["packets"] = res["sent"] + res["received"]
+    lingered = [e for e in rep.get("events", []) if "FIN exchange unfinished" in e]
+    if lingered and res["ok"]:
+        res["ok"], res["reason"] = False, "closed, but with a reset after the close: " + lingered[0].strip()
     try:
         got = server.result(timeout=30 if res["ok"] else 5)
     except LabError as e:
@@ -374,6 +386,70 @@ def raw_run(lab, eth: Path) -> dict:
     }
 
 
+LOSS_UPLOAD, LOSS_TARGET = 2_000_000, 3.0
+
+
+def loss_bench(a, cache: Path) -> int:
+    """The loss section: the kernel client and the replay, alternating, on two lossy paths."""
+    from lab import Lab
+    from lab.loss import lossy_paths
+
+    path = (cache / "replay-upload-2mb.pcap").resolve()
+    if a.remake or not path.exists() or not path.with_suffix(".json").exists():
+        print(f"making {path} ...", file=sys.stderr)
+        make_capture(path, 0, upload=LOSS_UPLOAD)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    engine, digest = engine_version(), engine_digest()
+    kernel: list[dict] = []
+    ours: list[dict] = []
+    with Lab() as lab, tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
+        lab.endpoint_add("client", lab.addr("client", 1), "subflow")
+        lossy_paths(lab, a.percent)
+        for i in range(a.runs):
+            k = kernel_run(lab, meta["upload"], Path(tmp))
+            r = stateful_run(lab, path, meta, 120)
+            kernel.append(k)
+            ours.append(r)
+            print(
+                f"  run {i + 1}/{a.runs}: kernel {'ok' if k['ok'] else 'FAILED'} {k['seconds']:.3f} s; replay "
+                f"{'ok' if r['ok'] else 'FAILED'} {r['seconds']:.3f} s (process {r['wall']:.2f} s), sent {r['sent']} "
+                f"received {r['received']} retransmitted {r['retransmitted']}; server {r.get('server')}"
+                f"{'' if r['ok'] else '; ' + r['reason']}",
+                file=sys.stderr,
+            )
+    if engine_digest() != digest:
+        engine += f", then {engine_version()}: replay/ CHANGED DURING THE RUN, the runs mix versions"
+    good_k = [x["seconds"] for x in kernel if x["ok"]]
+    good_r = [x["seconds"] for x in ours if x["ok"]]
+    print(
+        f"\n{platform.python_implementation()} {platform.python_version()}, {platform.system()} "
+        f"{platform.release()}, {os.cpu_count()} CPUs; replay engine {engine}.\n"
+    )
+    print(
+        f"Loss: {a.percent} % of the TCP packets dropped each way on both paths (nftables, at random); "
+        f"a {meta['upload']:,}-octet two-subflow upload (`{path.name}`, {meta['packets']:,} packets); "
+        f"{a.runs} runs of each, alternating, in one lab.\n"
+    )
+    print("| upload | runs ok | median s | min s | max s |")
+    print("|---|---:|---:|---:|---:|")
+    for name, res, good in (("kernel client", kernel, good_k), ("`mptcpspec replay`", ours, good_r)):
+        if good:
+            print(
+                f"| {name} | {len(good)} of {len(res)} | {statistics.median(good):.3f} | {min(good):.3f} | "
+                f"{max(good):.3f} |"
+            )
+        else:
+            print(f"| {name} | 0 of {len(res)} | | | |")
+    bad = [f"run {i + 1}: {r['reason']}" for i, r in enumerate(ours) if not r["ok"]]
+    if bad:
+        print("\nReplay failures: " + "; ".join(bad))
+    if good_k and good_r:
+        ratio = statistics.median(good_r) / statistics.median(good_k)
+        verdict = "met" if ratio <= LOSS_TARGET and not bad else "MISSED"
+        print(f"\nTarget: the replay's median at most {LOSS_TARGET:g}x the kernel client's: {ratio:.2f}x ({verdict}).")
+    return 0
+
+
 def engine_digest() -> str:
     """sha256 (12 hex digits) of replay/*.py: the replay engine measured."""
     return hashlib.sha256(b"".join(f.read_bytes() for f in sorted((ROOT / "replay").glob("*.py")))).hexdigest()[:12]
@@ -404,7 +480,7 @@ def median_of(results: list[dict], key: str) -> float:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=100_000, help="least packets in the capture (default 100000)")
-    ap.add_argument("--runs", type=int, default=3, help="runs of each mode (default 3)")
+    ap.add_argument("--runs", type=int, default=None, help="runs of each mode (default 3; 10 with --loss)")
     ap.add_argument(
         "--cache",
         type=Path,
@@ -413,6 +489,8 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--remake", action="store_true", help="make the capture again even if cached")
     ap.add_argument("--quick", action="store_true", help=f"a {QUICK_UPLOAD // 1_000_000} MB upload: a smoke run")
+    ap.add_argument("--loss", action="store_true", help="the loss section: kernel and replay on two lossy paths")
+    ap.add_argument("--percent", type=int, default=5, help="with --loss: packets dropped each way, in %% (default 5)")
     a = ap.parse_args(argv)
 
     from lab import Lab, lab_problem
@@ -420,7 +498,10 @@ def main(argv=None) -> int:
     if why := lab_problem(("ip", "tcpdump", "ethtool", "sysctl", "tc", "ss", "nft", "tcpreplay")):
         print(f"bench_replay: {why}", file=sys.stderr)
         return 2
+    a.runs = a.runs or (10 if a.loss else 3)
     a.cache.mkdir(parents=True, exist_ok=True)
+    if a.loss:
+        return loss_bench(a, a.cache)
     path = (a.cache / ("replay-upload-quick.pcap" if a.quick else f"replay-upload-{a.packets // 1000}k.pcap")).resolve()
     eth = path.with_name(path.stem + "-eth.pcap")
     if a.remake or not path.exists() or not path.with_suffix(".json").exists():

@@ -30,7 +30,9 @@ from pathlib import Path
 
 from lab import DEFAULT_PORT, Lab, LabError, expected
 
-__all__ = ["loss", "nft_rule_table"]
+__all__ = ["LOSSY_TABLE", "loss", "lossy_paths", "nft_rule_table", "random_loss_table"]
+
+LOSSY_TABLE = "lab_lossy"
 
 
 def nft_rule_table(table: str, hook: str, every: int, action: str, port: int = DEFAULT_PORT) -> str:
@@ -42,6 +44,33 @@ def nft_rule_table(table: str, hook: str, every: int, action: str, port: int = D
         tcp dport {port} meta length > 120 numgen inc mod {every} == 0 {action}
     }}
 }}"""
+
+
+def random_loss_table(percent: int, devs: tuple[str, ...] = ("veth0", "veth1"), table: str = LOSSY_TABLE) -> str:
+    """An nftables table that drops ``percent`` % of the TCP packets, at random (``numgen random``),
+    coming in and going out of each of ``devs``: loss each way on those paths."""
+    lines = []
+    for dev in devs:
+        lines.append(f'iifname "{dev}" meta l4proto tcp numgen random mod 100 < {percent} drop')
+    ins = "\n        ".join(lines)
+    outs = "\n        ".join(x.replace("iifname", "oifname") for x in lines)
+    return f"""table inet {table} {{
+    chain input {{
+        type filter hook input priority 0;
+        {ins}
+    }}
+    chain output {{
+        type filter hook output priority 0;
+        {outs}
+    }}
+}}"""
+
+
+def lossy_paths(lab: Lab, percent: int = 5, role: str = "server") -> None:
+    """Both paths of ``lab`` lossy: ``percent`` % of the TCP packets dropped each way, in ``role``'s
+    namespace (on its veth0 and veth1), at random; ``lab.run(role, "nft", "delete", "table",
+    "inet", LOSSY_TABLE)`` ends it (deleting the lab's namespaces does too)."""
+    lab.run(role, "nft", "-f", "-", input=random_loss_table(percent, tuple(lab.dev(p) for p in (0, 1))))
 
 
 def _shape_with_slow_class(lab: Lab, role: str, dev: str, slow: str, rate: str = "20mbit") -> None:

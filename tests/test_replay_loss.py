@@ -1,0 +1,137 @@
+"""Loss recovery of the replay engine against the Linux kernel's MPTCP server, in the lab.
+
+A 2 MB upload of the kernel's own client over two subflows is captured once; the lab's two paths
+then drop 5 % of the TCP packets each way, at random (nftables, ``lab.loss.lossy_paths``), and
+the replay of that capture must deliver the exact stream and close cleanly every time, with no
+subflow reset after the close, in a time of the order of the kernel client's own in the same lab.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lab import Lab, expected, need_lab
+from lab.loss import lossy_paths
+from mptcpspec.capture.packets import decode_frame
+from mptcpspec.capture.pcap import read_records
+
+pytestmark = pytest.mark.lab
+
+UPLOAD = 2_000_000
+RUNS = 20
+
+
+@pytest.fixture(autouse=True)
+def _root():
+    need_lab(("ip", "tcpdump", "ss", "nft", "tc"))
+
+
+@pytest.fixture(scope="module")
+def upload(tmp_path_factory) -> Path:
+    """A capture of the kernel client uploading 2 MB over two subflows (both carrying data)."""
+    need_lab(("ip", "tcpdump", "ss", "nft", "tc"))
+    path = tmp_path_factory.mktemp("loss") / "upload-2mb.pcap"
+    with Lab() as lab:
+        for role in ("client", "server"):
+            for pair in (0, 1):  # shaped so the scheduler spreads the data over both subflows
+                lab.rate_limit(role, lab.dev(pair), "200mbit", burst=30000)
+        lab.endpoint_add("client", lab.addr("client", 1), "subflow")
+        with lab.capture(path, bpf="tcp", buffer_kib=65536):
+            server = lab.serve(reply=0, timeout=60)
+            lab.connect(size=UPLOAD, first=1000, wait_subflows=2, chunk=65536, timeout=60).result(timeout=60)
+            got = server.result(timeout=60)
+    assert got["sha256"] == expected(UPLOAD)["sha256"]
+    return path
+
+
+def replay(lab: Lab, capture: Path) -> tuple[int, dict, float]:
+    t = time.monotonic()
+    r = lab.run(
+        "client",
+        sys.executable,
+        "-m",
+        "mptcpspec",
+        "replay",
+        "-r",
+        str(capture),
+        "--target",
+        "198.51.100.2",
+        "--timeout",
+        "10",
+        "--json",
+        "-q",
+        check=False,
+        timeout=120,
+    )
+    assert r.stdout.strip(), f"no report (exit {r.returncode}): {r.stderr[-2000:]}"
+    return r.returncode, json.loads(r.stdout), time.monotonic() - t
+
+
+def kernel_upload(lab: Lab, work: Path) -> float:
+    """The kernel client's own 2 MB upload: seconds from its first SYN to the last packet of the
+    connection, on a header-only capture in the client namespace (as bench_replay times it)."""
+    path = work / "kernel.pcap"
+    with lab.capture(path, snaplen=128, bpf="tcp", allow_drops=True):
+        server = lab.serve(reply=0, timeout=60)
+        lab.connect(size=UPLOAD, first=1000, chunk=65536, timeout=60).result(timeout=60)
+        got = server.result(timeout=60)
+    assert got["sha256"] == expected(UPLOAD)["sha256"]
+    first = last = None
+    for rec in read_records(path):
+        pkt = decode_frame(rec.linktype, rec.data)
+        if pkt is None:
+            continue
+        if first is None and int(pkt.flags) & 0x12 == 0x02:
+            first = rec.timestamp_ns
+        last = rec.timestamp_ns
+    assert first is not None and last is not None
+    return (last - first) / 1e9
+
+
+def test_twenty_lossy_replays_in_a_row_deliver_exactly_and_close_cleanly(upload):
+    """Both paths at 5 % loss each way: 20 runs, each delivering exactly the captured stream (the
+    live server application reads it, byte for byte, and a clean EOF) and closing cleanly: both
+    DATA_FINs and every subflow's FINs acknowledged, no reset after the close."""
+    want = expected(UPLOAD)
+    with Lab() as lab:
+        lab.endpoint_add("client", lab.addr("client", 1), "subflow")
+        lossy_paths(lab, 5)
+        lost = 0
+        for i in range(RUNS):
+            srv = lab.serve(reply=0, timeout=60)
+            code, report, _ = replay(lab, upload)
+            server = srv.result(timeout=30)
+            assert code == 0 and report["ok"], (i, report["reason"], report["events"][-10:])
+            assert report["data_delivered"] == UPLOAD and report["closure_state"] == "M_CLOSED", i
+            assert (server["length"], server["sha256"]) == (UPLOAD, want["sha256"]), (i, server)
+            assert not server["reset"], (i, server)
+            assert [s["result"] for s in report["subflows"]] == ["closed", "closed"], (i, report["subflows"])
+            assert not [e for e in report["events"] if "FIN exchange unfinished" in e], i
+            lost += sum(s["retransmitted"] for s in report["subflows"])
+        assert lost > RUNS * 20, "the loss hardly hit the replays"
+        tables = lab.run("client", "nft", "list", "tables").stdout
+        assert "mptcpspec_replay" not in tables, tables
+
+
+def test_lossy_replay_takes_the_kernels_time_within_a_generous_bound(upload, tmp_path):
+    """Medians of 5, alternating in one lab: the replay's own elapsed time under 5 % loss each way
+    is within 10x the kernel client's upload (the target, 3x on medians of 10, is bench_replay's)."""
+    with Lab() as lab:
+        lab.endpoint_add("client", lab.addr("client", 1), "subflow")
+        lossy_paths(lab, 5)
+        ours, kernel = [], []
+        for _ in range(5):
+            kernel.append(kernel_upload(lab, tmp_path))
+            srv = lab.serve(reply=0, timeout=60)
+            code, report, _ = replay(lab, upload)
+            srv.result(timeout=30)
+            assert code == 0, report["reason"]
+            ours.append(report["elapsed"])
+        k, r = statistics.median(kernel), statistics.median(ours)
+        assert r <= max(10 * k, 0.5), (ours, kernel)
