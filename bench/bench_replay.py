@@ -495,7 +495,8 @@ def main(argv=None) -> int:
 
     from lab import Lab, lab_problem
 
-    if why := lab_problem(("ip", "tcpdump", "ethtool", "sysctl", "tc", "ss", "nft", "tcpreplay")):
+    tools = ("ip", "tcpdump", "ethtool", "sysctl", "tc", "ss", "nft") + (() if a.loss else ("tcpreplay",))
+    if why := lab_problem(tools):
         print(f"bench_replay: {why}", file=sys.stderr)
         return 2
     a.runs = a.runs or (10 if a.loss else 3)

@@ -274,7 +274,7 @@ class Replay:
                 conn.emit(Retransmitted(conn.since(now), sf.index, u.kind, (u.seq - sf.isn) & M32, u.tries))
                 if u.kind is SegmentKind.DATA:
                     out += self.sender.reinject_stalled(sf, now)
-            if sf.join_ack is not None and now >= sf.join_ack_at + rto * (1 << sf.join_tries):
+            if sf.join_ack is not None and now >= sf.join_ack_at + sf.join_rto(rto) * (1 << sf.join_tries):
                 if sf.join_tries >= max_tries:
                     conn.give_up(sf, now, FailCause.JOIN_ACK_UNACKNOWLEDGED, "the MP_JOIN ACK was never acknowledged")
                 else:
@@ -332,6 +332,8 @@ class Replay:
             before = sf.state
             out = self.handshake.synack(sf, pkt, opts, now)
             if sf.state is not before and sf.state in OPEN:
+                if not sf.timeouts:
+                    sf.rtt.sample(now - sf.opened_at)  # the SYN's round trip, sent once (RFC 6298 §2)
                 sf.rto_at = None  # the SYN's timer: the data starts its own
                 sf.timeouts = 0
                 out += self.sender.pump(now)

@@ -83,13 +83,17 @@ class Sender:
         return out
 
     def _open_joins(self, now: float, out: list[bytes]) -> None:
-        """MP_JOIN subflows, once the first is established (at their captured time, with captured timing)."""
+        """MP_JOIN subflows, once the first is established (at their captured time, with captured
+        timing); the SYN's first timeout is the first subflow's measured one, when shorter."""
         conn = self.conn
         held = any(s.dss_seen for s in conn.subflows)
+        measured = conn.subflows[0].rtt.measured()
         for sf, ps in zip(conn.subflows, conn.plan.subflows):
             if sf.state is SubflowState.NEW and sf.is_join and (held or not sf.rejoin):
                 at = conn.options.at(conn.t0, ps.time_ns)
                 if at is None or now >= at:
+                    if measured is not None and measured < sf.rtt.rto:
+                        sf.rtt.rto = measured  # the SYN's first timeout from the connection's round trips
                     conn.emit(
                         JoinOpening(
                             conn.since(now),

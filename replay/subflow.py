@@ -519,12 +519,14 @@ class Subflow:
 
     def arm(self, now: float) -> None:
         """(Re)start the timer: the retransmission timeout, or sooner a tail loss probe (RFC 8985
-        §7.2: PTO = 2 SRTT, plus the clock's 2 ms as Linux) while nothing is being recovered and no
-        probe went since the last new acknowledgment."""
+        §7.2: PTO = 2 SRTT, plus the clock's 2 ms as Linux) when no probe went since the last new
+        acknowledgment.  Unlike RFC 8985, a probe may also go in fast recovery: there it stands for
+        RACK's reordering timer, which this sender lacks (a segment sent again and lost, with
+        nothing sent after it whose SACK would show it)."""
         rto = self.rtt.rto
         srtt = self.rtt.srtt
         self.probing = False
-        if self.sack_ok and srtt is not None and not self.recovery and not self.probed and not self.timeouts:
+        if self.sack_ok and srtt is not None and not self.probed and not self.timeouts:
             pto = 2 * srtt + PTO_EXTRA
             if pto < rto:
                 rto = pto
@@ -580,13 +582,19 @@ class Subflow:
         self.recovery = NONE
         self.must = False
 
+    def join_rto(self, rto: float) -> float:
+        """The MP_JOIN ACK's first timeout: the round trips of the SYN/ACK (RFC 6298), else ``rto``."""
+        measured = self.rtt.measured()
+        return rto if measured is None else measured
+
     def timers(self, rto: float) -> list[float]:
-        """When this subflow's retransmission timers expire (``rto``: the MP_JOIN ACK's first timeout)."""
+        """When this subflow's retransmission timers expire (``rto``: the MP_JOIN ACK's first timeout
+        before a round trip is measured)."""
         times = []
         if self.rto_at is not None:
             times.append(self.rto_at)
         if self.join_ack is not None:
-            times.append(self.join_ack_at + rto * (1 << self.join_tries))
+            times.append(self.join_ack_at + self.join_rto(rto) * (1 << self.join_tries))
         return times
 
     def give_up(self, result: str) -> None:
