@@ -334,7 +334,7 @@ class Replay:
             if sf.state is not before and sf.state in OPEN:
                 if not sf.timeouts:
                     sf.rtt.sample(now - sf.opened_at)  # the SYN's round trip, sent once (RFC 6298 §2)
-                sf.rto_at = None  # the SYN's timer: the data starts its own
+                sf.rto_at = sf.timed_end = None  # the SYN's timer and timing: the data starts its own
                 sf.timeouts = 0
                 out += self.sender.pump(now)
             return out

@@ -152,6 +152,8 @@ class Subflow:
         "delivered",
         "dss_seen",
         "rejoin",
+        "timed_end",
+        "timed_at",
         "join_ack",
         "join_ack_at",
         "join_tries",
@@ -213,6 +215,9 @@ class Subflow:
         self.delivered = 0.0  #: when the latest segment found delivered (ACKed or SACKed) was sent (RACK)
         self.dss_seen = False  #: the server sent a DSS on this subflow: it holds the connection (RFC 8684 §3.1)
         self.rejoin = False  #: an MP_JOIN SYN refused before the connection was fully established: once more
+        #: the segment being timed for a round-trip sample, one at a time (RFC 6298 §3): its end, when sent
+        self.timed_end: int | None = None
+        self.timed_at = 0.0
         self.join_ack: bytes | None = None  #: our MP_JOIN third ACK, sent again until it is acknowledged
         self.join_ack_at = 0.0
         self.join_tries = 0
@@ -290,6 +295,8 @@ class Subflow:
         end = (seq + length) & M32
         self.unacked.append(Unacked(seq, end, packet, now, kind, dsn, payload, fresh))
         self.snd_nxt = end
+        if self.timed_end is None:
+            self.timed_end, self.timed_at = end, now
         if self.rto_at is None:
             self.arm(now)
 
@@ -337,33 +344,67 @@ class Subflow:
         if off > flight:
             return False  # old, or for data never sent (RFC 9293 §3.10.7.4): nothing to learn
         q = self.unacked
+        if off and not self.marks and not self.recovery and not (options and b"\x05" in options):
+            # The hot path: new data acknowledged, nothing SACKed, lost or sent again
+            self.wnd = window
+            k = 0
+            for u in q:
+                if ((u.end - una) & M32) > off:
+                    break
+                k += 1
+            if k:
+                del q[:k]
+            timed = self.timed_end
+            if timed is not None and ((timed - una) & M32) <= off:
+                self.rtt.sample(now - self.timed_at)
+                self.timed_end = None
+            self.snd_una = ack
+            self.timeouts = self.dupacks = 0
+            self.probed = False
+            if q:
+                self.arm(now)
+            else:
+                self.rto_at = None
+            if self.fin_sent and ack == self.snd_nxt:
+                self.fin_acked = True
+            self.cc.acked(off)
+            return False
         same_window = window == self.wnd
         self.wnd = window
         newly = 0
         if off:
-            k, sample, ambiguous, delivered = 0, None, False, self.delivered
-            for u in q:
-                if ((u.end - una) & M32) > off:
-                    break
-                if u.tries:
-                    ambiguous = True
-                elif not u.sacked:
-                    sample = u.sent_at
-                if not u.sacked:
-                    newly += (u.end - u.seq) & M32
-                    if u.sent_at > delivered:
-                        delivered = u.sent_at
-                if u.marked:
-                    self.marks -= 1
-                k += 1
-            self.delivered = delivered
+            k, ambiguous = 0, False
+            if self.marks:
+                delivered = self.delivered
+                for u in q:
+                    if ((u.end - una) & M32) > off:
+                        break
+                    if u.tries:
+                        ambiguous = True
+                    if not u.sacked:
+                        newly += (u.end - u.seq) & M32
+                        if u.sent_at > delivered:
+                            delivered = u.sent_at
+                    if u.marked:
+                        self.marks -= 1
+                    k += 1
+                self.delivered = delivered
+            else:  # nothing SACKed, lost or sent again: the hot path
+                for u in q:
+                    if ((u.end - una) & M32) > off:
+                        break
+                    k += 1
+                newly = off
             if k:
                 del q[:k]
+            timed = self.timed_end
+            if timed is not None and ((timed - una) & M32) <= off:
+                # The timed segment acknowledged: a sample, unless the ACK also covers a segment sent
+                # more than once (Karn: it may answer either sending, or a hole just filled)
+                if not ambiguous:
+                    self.rtt.sample(now - self.timed_at)
+                self.timed_end = None
             self.snd_una = una = ack
-            if sample is not None and not ambiguous:
-                # Karn: no sample from an ACK that covers a segment sent more than once (it may
-                # answer either sending), nor from one SACKed before (it waited for the hole)
-                self.rtt.sample(now - sample)
             self.timeouts = self.dupacks = 0
             self.probed = False
             if q:
@@ -376,7 +417,7 @@ class Subflow:
             return False
         sacked = 0
         if self.sack_ok and q:
-            if options:
+            if options and b"\x05" in options:  # a SACK option's kind, or a DSS octet: read them
                 sacked = self._sack(options, una, (self.snd_nxt - una) & M32)
             if self.marks:
                 self._rack()
@@ -510,6 +551,8 @@ class Subflow:
         """``u`` was just sent again: in the pipe again, its round trip no longer measurable (Karn)."""
         u.tries += 1
         u.sent_at = now
+        if self.timed_end is not None and 0 < ((self.timed_end - u.seq) & M32) <= ((u.end - u.seq) & M32):
+            self.timed_end = None
         if self.state is SubflowState.SYN_SENT:
             return
         u.rexmit = True
@@ -577,7 +620,7 @@ class Subflow:
         """Nothing more is sent again on this subflow."""
         self.unacked.clear()
         self.marks = 0
-        self.rto_at = None
+        self.rto_at = self.timed_end = None
         self.probing = False
         self.recovery = NONE
         self.must = False
