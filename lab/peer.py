@@ -150,7 +150,7 @@ def recv_all(
     """Read until EOF (or ``limit`` octets); returns (data, reset) where reset means the peer reset.
 
     With ``seen`` (a one-item list), keep there the most subflows the socket had (MPTCP_TCPINFO)
-    after the first read and every 256th.
+    after the first read, every 256th, and at EOF.
     """
     buf = bytearray()
     reads = 0
@@ -170,6 +170,8 @@ def recv_all(
         if seen is not None and not reads & 0xFF:  # the first read, then every 256th: it is a syscall
             seen[0] = max(seen[0], established_subflows(sock, any_state=True) or 0)
         reads += 1
+    if seen is not None:  # and at EOF: a subflow that opened after the last sample is counted
+        seen[0] = max(seen[0], established_subflows(sock, any_state=True) or 0)
     return bytes(buf), False
 
 

@@ -94,6 +94,23 @@ def need_corpus() -> Path:
     return root / "tcpdump"
 
 
+#: What marks a test file as one of the lab's (it starts namespaces, nftables tables, captures).
+LAB_FILE = re.compile(r"^(?:from|import) lab\b|\blab_host\b|\brouter_pairs\b|\bneed_lab\b", re.M)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The groups ``pytest -n`` (pytest-xdist, ``--dist loadgroup``) keeps on one worker: every file's
+    tests together (its module fixtures made once), and every lab file in one group, run one after
+    the other (a lab test times packets, counts nftables drops and checks that nothing is left
+    behind: two at once would see each other)."""
+    lab: dict[Path, bool] = {}
+    for item in items:
+        path = Path(item.path)
+        if path not in lab:
+            lab[path] = bool(LAB_FILE.search(path.read_text()))
+        item.add_marker(pytest.mark.xdist_group("lab" if lab[path] else path.stem))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     root = corpus_root()
     if root is not None and not (root / "tcpdump").is_dir():
