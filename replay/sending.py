@@ -50,7 +50,7 @@ CLOSABLE = (ClosureState.M_ESTAB, ClosureState.M_CLOSE_WAIT)
 class Sender:
     """What we send on our own initiative (not in answer to a packet)."""
 
-    __slots__ = ("conn", "handshake", "closing", "pace_at", "next_signal", "mpc_data_sent", "joins_left")
+    __slots__ = ("conn", "handshake", "closing", "pace_at", "next_signal", "mpc_data_sent", "joins_left", "held")
 
     def __init__(self, conn: Connection, handshake: Handshake, closing: Closing) -> None:
         self.conn, self.handshake, self.closing = conn, handshake, closing
@@ -58,6 +58,7 @@ class Sender:
         self.next_signal = 0  #: the next MP_PRIO / REMOVE_ADDR of the plan
         self.mpc_data_sent = False  #: the first data went, with MP_CAPABLE
         self.joins_left = sum(sf.is_join for sf in conn.subflows)  #: MP_JOIN subflows not opened yet
+        self.held = False  #: the server sent a DSS: it holds the connection (fully established, RFC 8684 §3.1)
 
     def pump(self, now: float) -> list[bytes]:
         """Everything that may go now."""
@@ -65,6 +66,8 @@ class Sender:
         conn = self.conn
         if conn.done or conn.keys.server is None:
             return out
+        if not self.held:
+            self.held = any(sf.dss_seen for sf in conn.subflows)
         if self.joins_left and self.closing.state is ClosureState.M_ESTAB:
             self._open_joins(now, out)
         self.recover(now, out)
@@ -86,7 +89,7 @@ class Sender:
         """MP_JOIN subflows, once the first is established (at their captured time, with captured
         timing); the SYN's first timeout is the first subflow's measured one, when shorter."""
         conn = self.conn
-        held = any(s.dss_seen for s in conn.subflows)
+        held = self.held
         measured = conn.subflows[0].rtt.measured()
         for sf, ps in zip(conn.subflows, conn.plan.subflows):
             if sf.state is SubflowState.NEW and sf.is_join and (held or not sf.rejoin):
@@ -142,6 +145,11 @@ class Sender:
                 sf = conn.established()
                 if sf is None:
                     break
+            if self.mpc_data_sent and not self.held:
+                # Until the server shows it holds the connection, only the data carrying MP_CAPABLE
+                # goes: were it and our third ACK lost, a later segment (DSS, no MP_CAPABLE) would be
+                # the first the server sees, and it would fall back to TCP (Linux does: RFC 8684 §3.7)
+                break
             payload = seg.data
             room = sf.mss - OPTION_ROOM
             if len(payload) > room:  # a narrower path than the captured one: the rest becomes a segment

@@ -109,9 +109,20 @@ def test_handshake_rekeyed_for_the_live_server():
     first_data = decode_frame(101, out[2])
     (d,) = decode_mptcp_options(first_data.options)
     assert d.data_level_length == 1000 and first_data.payload == pattern(1000, 0)  # data with MP_CAPABLE (§3.1)
-    dss = decode_mptcp_options(decode_frame(101, out[3]).options)[0]
+    # The rest waits until the server shows it holds the connection (a DSS): else, the MP_CAPABLE
+    # third ACK and data lost, a later segment would make it fall back to TCP.
+    assert len(out) == 3
+    more = core.receive(_ack_with_dss(first_data, 1000, core.plan.client_key), 0.02)
+    dss = decode_mptcp_options(decode_frame(101, more[0]).options)[0]
     assert type(dss) is Dss and dss.dsn == (crypto.key_idsn(core.plan.client_key, 1) + 1001) % 2**64
     assert dss.data_ack == (crypto.key_idsn(server_key, 1) + 1) % 2**64
+
+
+def _ack_with_dss(pkt, acked: int, client_key: int, seq: int = 5001) -> bytes:
+    """The server's ACK of ``acked`` data octets from ``pkt``'s sequence number, with a DSS DATA_ACK."""
+    idsn_c = crypto.key_idsn(client_key, 1)
+    data_ack = Dss(flags=DssFlags(3), data_ack=(idsn_c + 1 + acked) % 2**64)
+    return tcp_packet(pkt.dst, pkt.src, pkt.dport, pkt.sport, seq, pkt.seq + acked, 0x10, 65535, [data_ack])
 
 
 def _to_join(core: Replay, server_key: int):
@@ -319,7 +330,14 @@ def _server_synack(core: Replay, ack_extra: int, cookie: bytes = b""):
         65535,
         opts + [MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=key)],
     )
-    return p, core.receive(synack, 0.01)
+    out = core.receive(synack, 0.01)
+    # The server's first DSS (acknowledging nothing new): the rest of the data may go.
+    ack = tcp_packet(p.dst, p.src, p.dport, p.sport, 5001, p.seq + 1 + ack_extra, 0x10, 65535, [_data_ack(core)])
+    return p, out + core.receive(ack, 0.02)
+
+
+def _data_ack(core: Replay) -> Dss:
+    return Dss(flags=DssFlags(3), data_ack=(crypto.key_idsn(core.keys.client, 1) + 1) % 2**64)
 
 
 def test_fast_open_syn_data_taken():
@@ -407,6 +425,9 @@ def test_fast_open_syn_data_fits_the_mss_and_a_partial_take_sends_the_rest():
         [Mss(mss=536), MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=7)],
     )
     out = core.receive(synack, 0.01)
+    out += core.receive(
+        tcp_packet(p.dst, p.src, p.dport, p.sport, 5001, p.seq + 301, 0x10, 65535, [_data_ack(core)]), 0.02
+    )
     frames = [decode_frame(101, x) for x in out[1:]]
     # 300 octets taken below the IDSN; the other 700 of the SYN's 1000 lead the data stream at DSN 1.
     assert frames[0].seq == p.seq + 301

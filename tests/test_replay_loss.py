@@ -106,8 +106,8 @@ def test_twenty_lossy_replays_in_a_row_deliver_exactly_and_close_cleanly(upload)
         for i in range(RUNS):
             srv = lab.serve(reply=0, timeout=60)
             code, report, _ = replay(lab, upload)
-            server = srv.result(timeout=30)
             assert code == 0 and report["ok"], (i, report["reason"], report["events"][-10:])
+            server = srv.result(timeout=30)
             assert report["data_delivered"] == UPLOAD and report["closure_state"] == "M_CLOSED", i
             assert (server["length"], server["sha256"]) == (UPLOAD, want["sha256"]), (i, server)
             assert not server["reset"], (i, server)

@@ -132,6 +132,9 @@ class Hand:
         self.sent: list = []
         self._take(self.core.receive(self._packet(self.isn + 1, opts, flags=0x12, seq=5000), 0.001))
         self.sf = self.core.subflows[0]
+        # The server's first DSS (acknowledging nothing yet): it holds the connection, the rest may go.
+        idsn = crypto.key_idsn(KEY_C, 1)
+        self._take(self.core.receive(self._packet(self.isn + 1, [Dss(flags=DssFlags(3), data_ack=idsn + 1)]), 0.001))
 
     def _packet(self, ack: int, options, flags: int = 0x10, seq: int = 5001) -> bytes:
         return tcp_packet(SERVER, CLIENT, 5201, 40000, seq, ack & M32, flags, 65535, options)
