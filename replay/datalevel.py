@@ -146,8 +146,10 @@ class OutgoingData:
         return 0 < ((self.sent_high - self.una) & M64) < HALF
 
     def reinject_at(self, rto: float) -> float:
-        """When data still unacknowledged at data level is sent again, if no subflow holds any."""
-        return self.progress + max(2 * rto, 0.2) * (1 << self.reinject_tries)
+        """When data still unacknowledged at data level is sent again, if no subflow holds any:
+        twice ``rto`` (a subflow's measured retransmission timeout) after the last progress, doubled
+        on each try."""
+        return self.progress + 2 * rto * (1 << self.reinject_tries)
 
     def reinjection(self) -> list[tuple[int, bytes]]:
         """What to send again, as (relative DSN, data): from the DATA_ACK on, lowest DSN first, at

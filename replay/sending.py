@@ -352,7 +352,9 @@ class Sender:
         established subflow."""
         conn = self.conn
         data = conn.out
-        if not data.outstanding or any(sf.unacked for sf in conn.subflows) or now < data.reinject_at(conn.options.rto):
+        if not data.outstanding or any(sf.unacked for sf in conn.subflows):
+            return []
+        if now < data.reinject_at(self.closing.rto()):
             return []
         sf = conn.established()
         if sf is None:
@@ -371,5 +373,5 @@ class Sender:
         times = [] if self.pace_at is None else [self.pace_at]
         data = conn.out
         if data.outstanding and not any(sf.unacked for sf in conn.subflows) and conn.established() is not None:
-            times.append(data.reinject_at(conn.options.rto))
+            times.append(data.reinject_at(self.closing.rto()))
         return times
