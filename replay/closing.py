@@ -70,9 +70,9 @@ class Closing:
             return
         conn.emit(ClosureStep(conn.since(now), None, event, self.state))
         if self.state is ClosureState.M_TIME_WAIT and before is not ClosureState.M_TIME_WAIT:
-            for sf in conn.subflows:
-                if sf.state is SubflowState.SYN_SENT:
-                    conn.give_up(sf, now, FailCause.NOT_OPENED, "never opened before the connection closed")
+            for opening in conn.subflows:
+                if opening.state is SubflowState.SYN_SENT:
+                    conn.give_up(opening, now, FailCause.NOT_OPENED, "never opened before the connection closed")
         for a in actions:
             name = a.name
             if a.kind == "snd" and name == "DATA_FIN":

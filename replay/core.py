@@ -173,8 +173,10 @@ class Replay:
         return self.conn.done and self.time_wait_until is None
 
     def _ending(self) -> None:
-        """The connection just ended: TIME-WAIT if it closed cleanly and a server's FIN was the last."""
+        """If the connection just ended: TIME-WAIT if it closed cleanly and a server's FIN came."""
         conn = self.conn
+        if not conn.done or self._ended:
+            return
         self._ended = True
         if conn.failure is None and self.time_wait > 0 and any(sf.peer_fin for sf in conn.subflows):
             self.time_wait_until = (conn.ended_at or 0.0) + self.time_wait
@@ -253,8 +255,7 @@ class Replay:
         if self.closing.poll(now, out):
             out += self.sender.reinject(now)
             out += self.sender.pump(now)
-        if conn.done and not self._ended:
-            self._ending()
+        self._ending()
         return out
 
     def _retransmit(self, now: float, out: list[bytes]) -> None:
@@ -291,8 +292,7 @@ class Replay:
         if conn.done:
             return self._time_waiting(data, now) if self.time_wait_until is not None else []
         out = self._receive(data, now)
-        if conn.done and not self._ended:
-            self._ending()
+        self._ending()
         return out
 
     def _receive(self, data: bytes, now: float) -> list[bytes]:

@@ -47,139 +47,15 @@ SIGNAL_READY = (SubflowState.ESTABLISHED, SubflowState.FAILED, SubflowState.CLOS
 CLOSABLE = (ClosureState.M_ESTAB, ClosureState.M_CLOSE_WAIT)
 
 
-class Sender:
-    """What we send on our own initiative (not in answer to a packet)."""
+class Resender:
+    """Data segments, and what is sent again: segments taken for lost on their subflow (loss
+    recovery), a stalled subflow's data on another (RFC 8684 §3.3.6)."""
 
-    __slots__ = ("conn", "handshake", "closing", "pace_at", "next_signal", "mpc_data_sent", "joins_left", "held")
+    __slots__ = ("conn", "mpc_data_sent")
 
-    def __init__(self, conn: Connection, handshake: Handshake, closing: Closing) -> None:
-        self.conn, self.handshake, self.closing = conn, handshake, closing
-        self.pace_at: float | None = None  #: when the captured pace lets the next segment go
-        self.next_signal = 0  #: the next MP_PRIO / REMOVE_ADDR of the plan
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
         self.mpc_data_sent = False  #: the first data went, with MP_CAPABLE
-        self.joins_left = sum(sf.is_join for sf in conn.subflows)  #: MP_JOIN subflows not opened yet
-        self.held = False  #: the server sent a DSS: it holds the connection (fully established, RFC 8684 §3.1)
-
-    def pump(self, now: float) -> list[bytes]:
-        """Everything that may go now."""
-        out: list[bytes] = []
-        conn = self.conn
-        if conn.done or conn.keys.server is None:
-            return out
-        if not self.held:
-            self.held = any(sf.dss_seen for sf in conn.subflows)
-        if self.joins_left and self.closing.state is ClosureState.M_ESTAB:
-            self._open_joins(now, out)
-        self.recover(now, out)
-        self._data(now, out)
-        if conn.out.unsent == 0:
-            self._tail(now, out)
-        if self.next_signal < len(conn.plan.signals):
-            self._signals(now, out)
-        data = conn.out
-        if data.unsent == 0 and data.dfin_sent_at is None and data.una == data.end and self.closing.state in CLOSABLE:
-            if conn.plan.fastclose:
-                # The capture's client ended with MP_FASTCLOSE (Option R: a RST carrying it, RFC 8684 §3.5).
-                self.closing.handle(now, ClosureEvent.M_FASTCLOSE_RST, out)
-            else:
-                self.closing.handle(now, ClosureEvent.M_CLOSE, out)
-        return out
-
-    def _open_joins(self, now: float, out: list[bytes]) -> None:
-        """MP_JOIN subflows, once the first is established (at their captured time, with captured
-        timing); the SYN's first timeout is the first subflow's measured one, when shorter."""
-        conn = self.conn
-        held = self.held
-        measured = conn.subflows[0].rtt.measured()
-        for sf, ps in zip(conn.subflows, conn.plan.subflows):
-            if sf.state is SubflowState.NEW and sf.is_join and (held or not sf.rejoin):
-                at = conn.options.at(conn.t0, ps.time_ns)
-                if at is None or now >= at:
-                    if measured is not None and measured < sf.rtt.rto:
-                        sf.rtt.rto = measured  # the SYN's first timeout from the connection's round trips
-                    conn.emit(
-                        JoinOpening(
-                            conn.since(now),
-                            sf.index,
-                            show_endpoint(sf.local),
-                            show_endpoint(sf.remote),
-                            sf.address_id,
-                            sf.backup,
-                        )
-                    )
-                    out.append(self.handshake.syn(sf, now))
-                    self.joins_left -= 1
-
-    def _data(self, now: float, out: list[bytes]) -> None:
-        conn = self.conn
-        data = conn.out
-        segs, sent, by_index, first = data.segments, data.sent, conn.by_index, conn.subflows[0]
-        options = conn.options
-        paced = options.timing != "fast"
-        self.pace_at = None
-        idsn = data.idsn
-        while True:
-            k = data.next_planned()
-            if k is None:
-                break
-            seg = segs[k]
-            if paced:
-                at = options.at(conn.t0, seg.time_ns)
-                if at is not None and now < at:
-                    self.pace_at = at
-                    break
-            window = data.window  # the connection's, counted from its DATA_ACK (RFC 8684 §3.3.5)
-            if ((idsn + seg.dsn - data.una) & M64) + len(seg.data) > window:
-                low = data.lowest_unsent()
-                if low is None:
-                    break
-                k, seg = low, segs[low]
-                if ((idsn + seg.dsn - data.una) & M64) + len(seg.data) > window:
-                    break
-            sf = by_index.get(seg.subflow)
-            if sf is None or sf.state in GONE:
-                sf = first
-            elif sf.state in OPENING and now - (sf.opened_at or now) < OPEN_WAIT:
-                break  # the planned subflow is opening: wait for it
-            if sf.state is not ESTABLISHED:
-                sf = conn.established()
-                if sf is None:
-                    break
-            if self.mpc_data_sent and not self.held:
-                # Until the server shows it holds the connection, only the data carrying MP_CAPABLE
-                # goes: were it and our third ACK lost, a later segment (DSS, no MP_CAPABLE) would be
-                # the first the server sees, and it would fall back to TCP (Linux does: RFC 8684 §3.7)
-                break
-            payload = seg.data
-            room = sf.mss - OPTION_ROOM
-            if len(payload) > room:  # a narrower path than the captured one: the rest becomes a segment
-                payload = data.split(k, room)
-            flight = (sf.snd_nxt - sf.snd_una) & M32
-            if flight + len(payload) > sf.wnd or (sf.pipe() if sf.marks else flight) + len(payload) > sf.cc.cwnd:
-                # The windows are full (the congestion window, RFC 5681: a lossy path is not
-                # flooded).  A subflow that has lost segments (its slow-start threshold set) leaves
-                # the segment to another with room; without loss the captured subflows are kept.
-                if not sf.cc.lossy:
-                    break
-                other = next(
-                    (
-                        o
-                        for o in conn.subflows
-                        if o is not sf
-                        and o.state is ESTABLISHED
-                        and not o.fin_sent
-                        and len(payload) <= o.mss - OPTION_ROOM
-                        and ((o.snd_nxt - o.snd_una) & M32) + len(payload) <= o.wnd
-                        and o.pipe() + len(payload) <= o.cc.cwnd
-                    ),
-                    None,
-                )
-                if other is None:
-                    break
-                sf = other
-            out.append(self.send_data(sf, seg.dsn, payload, now))
-            sent[k] = 1
-            data.unsent -= 1
 
     def send_data(self, sf: Subflow, rel_dsn: int, payload: bytes, now: float) -> bytes:
         """``payload`` at relative DSN ``rel_dsn`` on ``sf``, kept for retransmission."""
@@ -326,6 +202,141 @@ class Sender:
         if out and target is not None:
             conn.emit(Reinjected(conn.since(now), target.index, sf.index, first, len(out)))
         return out
+
+
+class Sender(Resender):
+    """What we send on our own initiative (not in answer to a packet)."""
+
+    __slots__ = ("handshake", "closing", "pace_at", "next_signal", "joins_left", "held")
+
+    def __init__(self, conn: Connection, handshake: Handshake, closing: Closing) -> None:
+        super().__init__(conn)
+        self.handshake, self.closing = handshake, closing
+        self.pace_at: float | None = None  #: when the captured pace lets the next segment go
+        self.next_signal = 0  #: the next MP_PRIO / REMOVE_ADDR of the plan
+        self.joins_left = sum(sf.is_join for sf in conn.subflows)  #: MP_JOIN subflows not opened yet
+        self.held = False  #: the server sent a DSS: it holds the connection (fully established, RFC 8684 §3.1)
+
+    def pump(self, now: float) -> list[bytes]:
+        """Everything that may go now."""
+        out: list[bytes] = []
+        conn = self.conn
+        if conn.done or conn.keys.server is None:
+            return out
+        if not self.held:
+            self.held = any(sf.dss_seen for sf in conn.subflows)
+        if self.joins_left and self.closing.state is ClosureState.M_ESTAB:
+            self._open_joins(now, out)
+        self.recover(now, out)
+        self._data(now, out)
+        if conn.out.unsent == 0:
+            self._tail(now, out)
+        if self.next_signal < len(conn.plan.signals):
+            self._signals(now, out)
+        data = conn.out
+        if data.unsent == 0 and data.dfin_sent_at is None and data.una == data.end and self.closing.state in CLOSABLE:
+            if conn.plan.fastclose:
+                # The capture's client ended with MP_FASTCLOSE (Option R: a RST carrying it, RFC 8684 §3.5).
+                self.closing.handle(now, ClosureEvent.M_FASTCLOSE_RST, out)
+            else:
+                self.closing.handle(now, ClosureEvent.M_CLOSE, out)
+        return out
+
+    def _open_joins(self, now: float, out: list[bytes]) -> None:
+        """MP_JOIN subflows, once the first is established (at their captured time, with captured
+        timing); the SYN's first timeout is the first subflow's measured one, when shorter."""
+        conn = self.conn
+        held = self.held
+        measured = conn.subflows[0].rtt.measured()
+        for sf, ps in zip(conn.subflows, conn.plan.subflows):
+            if sf.state is SubflowState.NEW and sf.is_join and (held or not sf.rejoin):
+                at = conn.options.at(conn.t0, ps.time_ns)
+                if at is None or now >= at:
+                    if measured is not None and measured < sf.rtt.rto:
+                        sf.rtt.rto = measured  # the SYN's first timeout from the connection's round trips
+                    conn.emit(
+                        JoinOpening(
+                            conn.since(now),
+                            sf.index,
+                            show_endpoint(sf.local),
+                            show_endpoint(sf.remote),
+                            sf.address_id,
+                            sf.backup,
+                        )
+                    )
+                    out.append(self.handshake.syn(sf, now))
+                    self.joins_left -= 1
+
+    def _data(self, now: float, out: list[bytes]) -> None:
+        conn = self.conn
+        data = conn.out
+        segs, sent, by_index, first = data.segments, data.sent, conn.by_index, conn.subflows[0]
+        options = conn.options
+        paced = options.timing != "fast"
+        self.pace_at = None
+        idsn = data.idsn
+        while True:
+            k = data.next_planned()
+            if k is None:
+                break
+            seg = segs[k]
+            if paced:
+                at = options.at(conn.t0, seg.time_ns)
+                if at is not None and now < at:
+                    self.pace_at = at
+                    break
+            window = data.window  # the connection's, counted from its DATA_ACK (RFC 8684 §3.3.5)
+            if ((idsn + seg.dsn - data.una) & M64) + len(seg.data) > window:
+                low = data.lowest_unsent()
+                if low is None:
+                    break
+                k, seg = low, segs[low]
+                if ((idsn + seg.dsn - data.una) & M64) + len(seg.data) > window:
+                    break
+            sf = by_index.get(seg.subflow)
+            if sf is None or sf.state in GONE:
+                sf = first
+            elif sf.state in OPENING and now - (sf.opened_at or now) < OPEN_WAIT:
+                break  # the planned subflow is opening: wait for it
+            if sf.state is not ESTABLISHED:
+                sf = conn.established()
+                if sf is None:
+                    break
+            if self.mpc_data_sent and not self.held:
+                # Until the server shows it holds the connection, only the data carrying MP_CAPABLE
+                # goes: were it and our third ACK lost, a later segment (DSS, no MP_CAPABLE) would be
+                # the first the server sees, and it would fall back to TCP (Linux does: RFC 8684 §3.7)
+                break
+            payload = seg.data
+            room = sf.mss - OPTION_ROOM
+            if len(payload) > room:  # a narrower path than the captured one: the rest becomes a segment
+                payload = data.split(k, room)
+            flight = (sf.snd_nxt - sf.snd_una) & M32
+            if flight + len(payload) > sf.wnd or (sf.pipe() if sf.marks else flight) + len(payload) > sf.cc.cwnd:
+                # The windows are full (the congestion window, RFC 5681: a lossy path is not
+                # flooded).  A subflow that has lost segments (its slow-start threshold set) leaves
+                # the segment to another with room; without loss the captured subflows are kept.
+                if not sf.cc.lossy:
+                    break
+                other = next(
+                    (
+                        o
+                        for o in conn.subflows
+                        if o is not sf
+                        and o.state is ESTABLISHED
+                        and not o.fin_sent
+                        and len(payload) <= o.mss - OPTION_ROOM
+                        and ((o.snd_nxt - o.snd_una) & M32) + len(payload) <= o.wnd
+                        and o.pipe() + len(payload) <= o.cc.cwnd
+                    ),
+                    None,
+                )
+                if other is None:
+                    break
+                sf = other
+            out.append(self.send_data(sf, seg.dsn, payload, now))
+            sent[k] = 1
+            data.unsent -= 1
 
     def _signals(self, now: float, out: list[bytes]) -> None:
         """The capture's MP_PRIO and REMOVE_ADDR, each once the data sent reaches where the client sent it."""

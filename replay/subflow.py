@@ -112,200 +112,22 @@ class Unacked:
         self.reinjected = False  #: also sent on another subflow (RFC 8684 §3.3.6)
 
 
-class Subflow:
-    """One subflow, from our side: ``local`` to ``remote``, our ISN ``isn``, our MP_JOIN nonce ``nonce``."""
+class SackBoard:
+    """The sender's queue of a subflow as a SACK scoreboard (RFC 6675): what is outstanding, what
+    the server SACKed, what is taken for lost, what is in the pipe."""
 
-    __slots__ = (
-        "index",
-        "kind",
-        "local",
-        "remote",
-        "address_id",
-        "backup",
-        "state",
-        "history",
-        "result",
-        "isn",
-        "snd_nxt",
-        "snd_una",
-        "rcv_nxt",
-        "irs",
-        "wnd",
-        "_mss",
-        "ssn_off",
-        "nonce",
-        "unacked",
-        "rtt",
-        "cc",
-        "sack_permitted",
-        "sack_ok",
-        "rto_at",
-        "timeouts",
-        "dupacks",
-        "recovery",
-        "recover",
-        "marks",
-        "must",
-        "rescued",
-        "probing",
-        "probed",
-        "delivered",
-        "dss_seen",
-        "rejoin",
-        "timed_end",
-        "timed_at",
-        "join_ack",
-        "join_ack_at",
-        "join_tries",
-        "mappings",
-        "fin_sent",
-        "fin_acked",
-        "peer_fin",
-        "opened_at",
-        "flow",
-        "sent",
-        "received",
-        "retransmitted",
-        "data_sent",
-        "data_received",
-    )
+    __slots__ = ("isn", "snd_nxt", "snd_una", "unacked", "marks", "delivered", "sack_ok", "rtt", "cc", "rescued")
 
-    def __init__(
-        self,
-        planned: PlannedSubflow,
-        local: Endpoint,
-        remote: Endpoint,
-        isn: int,
-        nonce: int,
-        rto: float,
-        min_rto: float = MIN_RTO,
-    ) -> None:
-        self.index = planned.index
-        self.kind = planned.kind
-        self.local, self.remote = local, remote
-        self.address_id, self.backup = planned.address_id, planned.backup
-        self.state = SubflowState.NEW
-        self.history = [SubflowState.NEW]  #: every state it was in, in order
-        self.result = "not opened"  #: what became of it, in words
-        self.isn = isn
+    def __init__(self, isn: int, rto: float, min_rto: float) -> None:
+        self.isn = isn  #: our ISN
         self.snd_nxt = self.snd_una = isn
-        self.rcv_nxt: int | None = None  #: None until the SYN/ACK
-        self.irs = 0  #: the server's ISN
-        self.wnd = 0  #: the server's window on this subflow
-        self.cc = Congestion(536)  #: the congestion window (RFC 5681), made anew when the MSS is known
-        self._mss = 536
-        # Subflow sequence numbers in DSS mappings are relative to the ISN, past any Fast Open data
-        # the SYN carried: that data is outside the data-level stream (Linux: ssn_offset += len).
-        self.ssn_off = 0
-        self.nonce = nonce  #: our MP_JOIN nonce
         self.unacked: list[Unacked] = []  #: the retransmission queue and SACK scoreboard, in sequence order
-        self.rtt = RtoEstimator(rto, min_rto)  #: the retransmission timeout (RFC 6298); ``rto`` until measured
-        self.sack_permitted = planned.sack_permitted  #: our SYN offers SACK (as the capture's did)
-        self.sack_ok = False  #: SACK in use: offered by us and by the server's SYN/ACK (RFC 2018 §2)
-        self.rto_at: float | None = None  #: when the retransmission timer expires (None: not running)
-        self.timeouts = 0  #: timer expiries since the server last acknowledged something new
-        self.dupacks = 0  #: duplicate ACKs since the last new acknowledgment (RFC 5681, RFC 6675 §2)
-        self.recovery = NONE  #: NONE, FAST (fast recovery) or TIMEOUT (after the timer expired)
-        self.recover = isn  #: RecoveryPoint (RFC 6675): snd_nxt when recovery began
         self.marks = 0  #: segments of the queue ever SACKed, taken for lost or sent again
-        self.must = False  #: the fast retransmission due now, whatever the window (RFC 6675 §5 step 4.3)
-        self.rescued = False  #: the rescue retransmission of this recovery was sent (RFC 6675 NextSeg rule 4)
-        self.probing = False  #: the timer running is a tail loss probe's (RFC 8985 §7)
-        self.probed = False  #: a probe went since the server last acknowledged new data
         self.delivered = 0.0  #: when the latest segment found delivered (ACKed or SACKed) was sent (RACK)
-        self.dss_seen = False  #: the server sent a DSS on this subflow: it holds the connection (RFC 8684 §3.1)
-        self.rejoin = False  #: an MP_JOIN SYN refused before the connection was fully established: once more
-        #: the segment being timed for a round-trip sample, one at a time (RFC 6298 §3): its end, when sent
-        self.timed_end: int | None = None
-        self.timed_at = 0.0
-        self.join_ack: bytes | None = None  #: our MP_JOIN third ACK, sent again until it is acknowledged
-        self.join_ack_at = 0.0
-        self.join_tries = 0
-        self.mappings: list[tuple[int, int, int]] = []  #: the server's: (ssn, 64-bit dsn, length)
-        self.fin_sent = self.fin_acked = self.peer_fin = False
-        self.opened_at = 0.0
-        self.flow = Flow(local[0], remote[0], local[1], remote[1])  #: the data path's packet builder
-        self.sent = self.received = self.retransmitted = self.data_sent = self.data_received = 0
-
-    def __repr__(self) -> str:
-        return f"<Subflow {self.index} {self.kind.value} {self.state.name}>"
-
-    @property
-    def mss(self) -> int:
-        """The path's MSS (the server's, at most ours)."""
-        return self._mss
-
-    @mss.setter
-    def mss(self, value: int) -> None:
-        self._mss = value
-        if not self.data_sent:
-            self.cc = Congestion(value)  # the initial window in segments of this path
-
-    @property
-    def rto(self) -> float:
-        """The retransmission timeout now (RFC 6298), backed off or not."""
-        return self.rtt.rto
-
-    @property
-    def is_join(self) -> bool:
-        return self.kind is SubflowKind.MP_JOIN
-
-    def enter(self, state: SubflowState, result: str | None = None) -> None:
-        """Move to ``state``; ``result`` (default: the state's own word) says what became of the subflow."""
-        if state is not self.state:
-            self.state = state
-            self.history.append(state)
-        self.result = state.value if result is None else result
-
-    # -- sending
-
-    def packet(
-        self, flags: int, options: Iterable[TcpOption] = (), payload: bytes = b"", seq: int | None = None
-    ) -> bytes:
-        """A segment of this subflow to the server, acknowledging what we received (once we have)."""
-        ack = self.rcv_nxt
-        self.sent += 1
-        return tcp_packet(
-            self.local[0],
-            self.remote[0],
-            self.local[1],
-            self.remote[1],
-            self.snd_nxt if seq is None else seq,
-            0 if ack is None else ack,
-            flags if ack is None else flags | ACK,
-            WINDOW,
-            options,
-            payload,
-        )
-
-    def keep(
-        self,
-        packet: bytes,
-        length: int,
-        now: float,
-        kind: SegmentKind,
-        dsn: int = 0,
-        payload: bytes | None = None,
-        fresh: bool = False,
-    ) -> None:
-        """``packet`` just sent at ``snd_nxt`` with ``length`` octets of sequence space: advance
-        ``snd_nxt`` and keep it until it is acknowledged; the timer starts if it is not running
-        (RFC 6298 §5.1).  ``dsn``, ``payload``, ``fresh``: see :class:`Unacked`."""
-        seq = self.snd_nxt
-        end = (seq + length) & M32
-        self.unacked.append(Unacked(seq, end, packet, now, kind, dsn, payload, fresh))
-        self.snd_nxt = end
-        if self.timed_end is None:
-            self.timed_end, self.timed_at = end, now
-        if self.rto_at is None:
-            self.arm(now)
-
-    def reset_packet(self, seq: int) -> bytes:
-        """A bare RST at ``seq`` (RFC 9293 §3.10.7.3: the answer to an unacceptable ACK)."""
-        self.sent += 1
-        return tcp_packet(self.local[0], self.remote[0], self.local[1], self.remote[1], seq, 0, RST, 0)
-
-    # -- acknowledgments, the SACK scoreboard and loss recovery
+        self.sack_ok = False  #: SACK in use: offered by us and by the server's SYN/ACK (RFC 2018 §2)
+        self.rtt = RtoEstimator(rto, min_rto)  #: the retransmission timeout (RFC 6298); ``rto`` until measured
+        self.cc = Congestion(536)  #: the congestion window (RFC 5681), made anew when the MSS is known
+        self.rescued = False  #: the rescue retransmission of this recovery was sent (RFC 6675 NextSeg rule 4)
 
     def flight(self) -> int:
         """Octets sent and not cumulatively acknowledged (FlightSize)."""
@@ -331,6 +153,123 @@ class Subflow:
         if not u.marked:
             u.marked = True
             self.marks += 1
+
+    def _sack(self, options: bytes, una: int, flight: int) -> int:
+        """The SACK blocks of ``options`` onto the scoreboard (RFC 6675 Update), then IsLost: an
+        unSACKed segment with DupThresh SACKed segments above it, or more than (DupThresh - 1) *
+        SMSS SACKed octets, is lost.  Returns the octets newly SACKed."""
+        blocks = sack_blocks(options)
+        if not blocks:
+            return 0
+        q = self.unacked
+        new = 0
+        for left, right in blocks:
+            lo, hi = (left - una) & M32, (right - una) & M32
+            if not 0 < lo < hi <= flight:
+                continue  # below the cumulative ACK (D-SACK, RFC 2883), or nonsense
+            for u in q:
+                s = (u.seq - una) & M32
+                if s >= hi:
+                    break
+                if s >= lo and not u.sacked and ((u.end - una) & M32) <= hi:
+                    u.sacked = True
+                    self._mark(u)
+                    new += (u.end - u.seq) & M32
+                    if u.sent_at > self.delivered:
+                        self.delivered = u.sent_at
+        if new:
+            limit = (DUP_THRESH - 1) * self.cc.smss
+            count = octets = 0
+            for u in reversed(q):
+                if u.sacked:
+                    count += 1
+                    octets += (u.end - u.seq) & M32
+                elif (count >= DUP_THRESH or octets > limit) and not u.lost:
+                    u.lost = True
+                    u.rexmit = False
+                    self._mark(u)
+        return new
+
+    def _rack(self) -> None:
+        """RACK's rule (RFC 8985 §6.2), for a path that keeps order: a segment not SACKed that was
+        sent (or sent again) a reordering window before one that arrived is lost; a lost
+        retransmission so is found without waiting for the timer."""
+        delivered = self.delivered - (self.rtt.srtt or 0.0) / 4  # the reordering window: RTT / 4
+        for u in self.unacked:
+            if u.sent_at >= delivered:
+                continue
+            if not u.sacked and (u.rexmit or not u.lost) and u.kind is not SegmentKind.SYN:
+                u.lost = True
+                u.rexmit = False
+                self._mark(u)
+
+    def next_lost(self) -> Unacked | None:
+        """The first segment taken for lost, not SACKed and not sent again since (RFC 6675
+        NextSeg rule 1)."""
+        if not self.marks:
+            return None
+        for u in self.unacked:
+            if u.lost and not u.rexmit and not u.sacked:
+                return u
+        return None
+
+    def next_unsacked(self) -> Unacked | None:
+        """With no new data to send in fast recovery: the first segment not SACKed, not sent again
+        and below the highest SACKed one (RFC 6675 NextSeg rule 3), else, once per recovery, the
+        last one not SACKed (rule 4, the rescue retransmission)."""
+        q = self.unacked
+        high = None
+        for k in range(len(q) - 1, -1, -1):
+            if q[k].sacked:
+                high = k
+                break
+        if high is not None:
+            for u in q[:high]:
+                if not u.sacked and not u.rexmit:
+                    return u
+        if not self.rescued:
+            for u in reversed(q):
+                if not u.sacked:
+                    self.rescued = True
+                    return u
+        return None
+
+
+class Retransmitter(SackBoard):
+    """A subflow's sender: acknowledgments, loss recovery and the retransmission timer (RFC 5681,
+    RFC 6582, RFC 6675, RFC 6298, RFC 8985)."""
+
+    __slots__ = (
+        "wnd",
+        "rto_at",
+        "timeouts",
+        "dupacks",
+        "recovery",
+        "recover",
+        "must",
+        "probing",
+        "probed",
+        "timed_end",
+        "timed_at",
+        "fin_sent",
+        "fin_acked",
+    )
+
+    def __init__(self, isn: int, rto: float, min_rto: float) -> None:
+        super().__init__(isn, rto, min_rto)
+        self.wnd = 0  #: the server's window on this subflow
+        self.rto_at: float | None = None  #: when the retransmission timer expires (None: not running)
+        self.timeouts = 0  #: timer expiries since the server last acknowledged something new
+        self.dupacks = 0  #: duplicate ACKs since the last new acknowledgment (RFC 5681, RFC 6675 §2)
+        self.recovery = NONE  #: NONE, FAST (fast recovery) or TIMEOUT (after the timer expired)
+        self.recover = isn  #: RecoveryPoint (RFC 6675): snd_nxt when recovery began
+        self.must = False  #: the fast retransmission due now, whatever the window (RFC 6675 §5 step 4.3)
+        self.probing = False  #: the timer running is a tail loss probe's (RFC 8985 §7)
+        self.probed = False  #: a probe went since the server last acknowledged new data
+        #: the segment being timed for a round-trip sample, one at a time (RFC 6298 §3): its end, when sent
+        self.timed_end: int | None = None
+        self.timed_at = 0.0
+        self.fin_sent = self.fin_acked = False  #: our FIN sent; acknowledged
 
     def acknowledged(self, ack: int, window: int, now: float, options: bytes = b"", pure: bool = False) -> bool:
         """An ACK from the server (``options``: its TCP options, for SACK; ``pure``: it carries no
@@ -467,99 +406,6 @@ class Subflow:
             return True
         return False
 
-    def _sack(self, options: bytes, una: int, flight: int) -> int:
-        """The SACK blocks of ``options`` onto the scoreboard (RFC 6675 Update), then IsLost: an
-        unSACKed segment with DupThresh SACKed segments above it, or more than (DupThresh - 1) *
-        SMSS SACKed octets, is lost.  Returns the octets newly SACKed."""
-        blocks = sack_blocks(options)
-        if not blocks:
-            return 0
-        q = self.unacked
-        new = 0
-        for left, right in blocks:
-            lo, hi = (left - una) & M32, (right - una) & M32
-            if not 0 < lo < hi <= flight:
-                continue  # below the cumulative ACK (D-SACK, RFC 2883), or nonsense
-            for u in q:
-                s = (u.seq - una) & M32
-                if s >= hi:
-                    break
-                if s >= lo and not u.sacked and ((u.end - una) & M32) <= hi:
-                    u.sacked = True
-                    self._mark(u)
-                    new += (u.end - u.seq) & M32
-                    if u.sent_at > self.delivered:
-                        self.delivered = u.sent_at
-        if new:
-            limit = (DUP_THRESH - 1) * self.cc.smss
-            count = octets = 0
-            for u in reversed(q):
-                if u.sacked:
-                    count += 1
-                    octets += (u.end - u.seq) & M32
-                elif (count >= DUP_THRESH or octets > limit) and not u.lost:
-                    u.lost = True
-                    u.rexmit = False
-                    self._mark(u)
-        return new
-
-    def _rack(self) -> None:
-        """RACK's rule (RFC 8985 §6.2), for a path that keeps order: a segment not SACKed that was
-        sent (or sent again) a reordering window before one that arrived is lost; a lost
-        retransmission so is found without waiting for the timer."""
-        delivered = self.delivered - (self.rtt.srtt or 0.0) / 4  # the reordering window: RTT / 4
-        for u in self.unacked:
-            if u.sent_at >= delivered:
-                continue
-            if not u.sacked and (u.rexmit or not u.lost) and u.kind is not SegmentKind.SYN:
-                u.lost = True
-                u.rexmit = False
-                self._mark(u)
-
-    def next_lost(self) -> Unacked | None:
-        """The first segment taken for lost, not SACKed and not sent again since (RFC 6675
-        NextSeg rule 1)."""
-        if not self.marks:
-            return None
-        for u in self.unacked:
-            if u.lost and not u.rexmit and not u.sacked:
-                return u
-        return None
-
-    def next_unsacked(self) -> Unacked | None:
-        """With no new data to send in fast recovery: the first segment not SACKed, not sent again
-        and below the highest SACKed one (RFC 6675 NextSeg rule 3), else, once per recovery, the
-        last one not SACKed (rule 4, the rescue retransmission)."""
-        q = self.unacked
-        high = None
-        for k in range(len(q) - 1, -1, -1):
-            if q[k].sacked:
-                high = k
-                break
-        if high is not None:
-            for u in q[:high]:
-                if not u.sacked and not u.rexmit:
-                    return u
-        if not self.rescued:
-            for u in reversed(q):
-                if not u.sacked:
-                    self.rescued = True
-                    return u
-        return None
-
-    def sent_again(self, u: Unacked, now: float) -> None:
-        """``u`` was just sent again: in the pipe again, its round trip no longer measurable (Karn)."""
-        u.tries += 1
-        u.sent_at = now
-        if self.timed_end is not None and 0 < ((self.timed_end - u.seq) & M32) <= ((u.end - u.seq) & M32):
-            self.timed_end = None
-        if self.state is SubflowState.SYN_SENT:
-            return
-        u.rexmit = True
-        self._mark(u)
-
-    # -- the retransmission timer (RFC 6298)
-
     def arm(self, now: float) -> None:
         """(Re)start the timer: the retransmission timeout, or sooner a tail loss probe (RFC 8985
         §7.2: PTO = 2 SRTT, plus the clock's 2 ms as Linux) when no probe went since the last new
@@ -584,6 +430,17 @@ class Subflow:
         u = next((v for v in reversed(self.unacked) if not v.sacked), self.unacked[-1])
         self.arm(now)
         return u
+
+    def sent_again(self, u: Unacked, now: float) -> None:
+        """``u`` was just sent again: in the pipe again, its round trip no longer measurable (Karn)."""
+        u.tries += 1
+        u.sent_at = now
+        if self.timed_end is not None and 0 < ((self.timed_end - u.seq) & M32) <= ((u.end - u.seq) & M32):
+            self.timed_end = None
+        if u.kind is SegmentKind.SYN:
+            return
+        u.rexmit = True
+        self._mark(u)
 
     def due(self, now: float) -> Unacked | None:
         """The segment to send again if the retransmission timer has expired (None: it has not,
@@ -624,6 +481,157 @@ class Subflow:
         self.probing = False
         self.recovery = NONE
         self.must = False
+
+
+class Subflow(Retransmitter):
+    """One subflow, from our side: ``local`` to ``remote``, our ISN ``isn``, our MP_JOIN nonce ``nonce``."""
+
+    __slots__ = (
+        "index",
+        "kind",
+        "local",
+        "remote",
+        "address_id",
+        "backup",
+        "state",
+        "history",
+        "result",
+        "rcv_nxt",
+        "irs",
+        "_mss",
+        "ssn_off",
+        "nonce",
+        "sack_permitted",
+        "dss_seen",
+        "rejoin",
+        "join_ack",
+        "join_ack_at",
+        "join_tries",
+        "mappings",
+        "peer_fin",
+        "opened_at",
+        "flow",
+        "sent",
+        "received",
+        "retransmitted",
+        "data_sent",
+        "data_received",
+    )
+
+    def __init__(
+        self,
+        planned: PlannedSubflow,
+        local: Endpoint,
+        remote: Endpoint,
+        isn: int,
+        nonce: int,
+        rto: float,
+        min_rto: float = MIN_RTO,
+    ) -> None:
+        super().__init__(isn, rto, min_rto)
+        self.index = planned.index
+        self.kind = planned.kind
+        self.local, self.remote = local, remote
+        self.address_id, self.backup = planned.address_id, planned.backup
+        self.state = SubflowState.NEW
+        self.history = [SubflowState.NEW]  #: every state it was in, in order
+        self.result = "not opened"  #: what became of it, in words
+        self.rcv_nxt: int | None = None  #: None until the SYN/ACK
+        self.irs = 0  #: the server's ISN
+        self._mss = 536
+        # Subflow sequence numbers in DSS mappings are relative to the ISN, past any Fast Open data
+        # the SYN carried: that data is outside the data-level stream (Linux: ssn_offset += len).
+        self.ssn_off = 0
+        self.nonce = nonce  #: our MP_JOIN nonce
+        self.sack_permitted = planned.sack_permitted  #: our SYN offers SACK (as the capture's did)
+        self.dss_seen = False  #: the server sent a DSS on this subflow: it holds the connection (RFC 8684 §3.1)
+        self.rejoin = False  #: an MP_JOIN SYN refused before the connection was fully established: once more
+        self.join_ack: bytes | None = None  #: our MP_JOIN third ACK, sent again until it is acknowledged
+        self.join_ack_at = 0.0
+        self.join_tries = 0
+        self.mappings: list[tuple[int, int, int]] = []  #: the server's: (ssn, 64-bit dsn, length)
+        self.peer_fin = False
+        self.opened_at = 0.0
+        self.flow = Flow(local[0], remote[0], local[1], remote[1])  #: the data path's packet builder
+        self.sent = self.received = self.retransmitted = self.data_sent = self.data_received = 0
+
+    def __repr__(self) -> str:
+        return f"<Subflow {self.index} {self.kind.value} {self.state.name}>"
+
+    @property
+    def mss(self) -> int:
+        """The path's MSS (the server's, at most ours)."""
+        return self._mss
+
+    @mss.setter
+    def mss(self, value: int) -> None:
+        self._mss = value
+        if not self.data_sent:
+            self.cc = Congestion(value)  # the initial window in segments of this path
+
+    @property
+    def rto(self) -> float:
+        """The retransmission timeout now (RFC 6298), backed off or not."""
+        return self.rtt.rto
+
+    @property
+    def is_join(self) -> bool:
+        return self.kind is SubflowKind.MP_JOIN
+
+    def enter(self, state: SubflowState, result: str | None = None) -> None:
+        """Move to ``state``; ``result`` (default: the state's own word) says what became of the subflow."""
+        if state is not self.state:
+            self.state = state
+            self.history.append(state)
+        self.result = state.value if result is None else result
+
+    # -- sending
+
+    def packet(
+        self, flags: int, options: Iterable[TcpOption] = (), payload: bytes = b"", seq: int | None = None
+    ) -> bytes:
+        """A segment of this subflow to the server, acknowledging what we received (once we have)."""
+        ack = self.rcv_nxt
+        self.sent += 1
+        return tcp_packet(
+            self.local[0],
+            self.remote[0],
+            self.local[1],
+            self.remote[1],
+            self.snd_nxt if seq is None else seq,
+            0 if ack is None else ack,
+            flags if ack is None else flags | ACK,
+            WINDOW,
+            options,
+            payload,
+        )
+
+    def keep(
+        self,
+        packet: bytes,
+        length: int,
+        now: float,
+        kind: SegmentKind,
+        dsn: int = 0,
+        payload: bytes | None = None,
+        fresh: bool = False,
+    ) -> None:
+        """``packet`` just sent at ``snd_nxt`` with ``length`` octets of sequence space: advance
+        ``snd_nxt`` and keep it until it is acknowledged; the timer starts if it is not running
+        (RFC 6298 §5.1).  ``dsn``, ``payload``, ``fresh``: see :class:`Unacked`."""
+        seq = self.snd_nxt
+        end = (seq + length) & M32
+        self.unacked.append(Unacked(seq, end, packet, now, kind, dsn, payload, fresh))
+        self.snd_nxt = end
+        if self.timed_end is None:
+            self.timed_end, self.timed_at = end, now
+        if self.rto_at is None:
+            self.arm(now)
+
+    def reset_packet(self, seq: int) -> bytes:
+        """A bare RST at ``seq`` (RFC 9293 §3.10.7.3: the answer to an unacceptable ACK)."""
+        self.sent += 1
+        return tcp_packet(self.local[0], self.remote[0], self.local[1], self.remote[1], seq, 0, RST, 0)
 
     def join_rto(self, rto: float) -> float:
         """The MP_JOIN ACK's first timeout: the round trips of the SYN/ACK (RFC 6298), else ``rto``."""
