@@ -182,19 +182,15 @@ class Replay:
             self.time_wait_until = (conn.ended_at or 0.0) + self.time_wait
 
     def _time_waiting(self, data: bytes, now: float) -> list[bytes]:
-        """In TIME-WAIT, a server's FIN again is acknowledged again (RFC 9293 §3.10.7.4: our ACK of it
-        was lost; without it, the server's subflow would stay in LAST-ACK until our kernel resets it)."""
+        """After the close, in TIME-WAIT: a server's FIN sent again is acknowledged again."""
         try:
             pkt = decode_frame(LINKTYPE_RAW, data)
         except MptcpspecError:
             return []
-        if pkt is None or not int(pkt.flags) & FIN or int(pkt.flags) & RST:
+        if pkt is None:
             return []
         sf = self.conn.by_flow.get((pkt.dst, pkt.dport, pkt.src, pkt.sport))
-        if sf is None or not sf.peer_fin or sf.rcv_nxt != (pkt.seq + pkt.payload_len + 1) & M32:
-            return []
-        sf.received += 1
-        return [sf.packet(0, [self.conn.ack_dss()])]
+        return [] if sf is None else self.receiver.fin_again(sf, pkt)
 
     @property
     def failed(self) -> str | None:
@@ -343,6 +339,8 @@ class Replay:
             # It comes from a stale connection of the same addresses and ports on the server (an
             # earlier replay of the same capture): the reset clears it for our next SYN.
             return [sf.reset_packet(pkt.ack)]
+        if sf.state is SubflowState.CLOSED:
+            return self.receiver.fin_again(sf, pkt)  # its FIN exchange done, the connection not yet closed
         if sf.state not in OPEN or sf.rcv_nxt is None:
             return []
         out = self.receiver.established(sf, pkt, opts, flags, now)

@@ -25,7 +25,7 @@ from mptcpspec.replay.subflow import M32, Subflow, SubflowState
 
 __all__ = ["Receiver"]
 
-FIN, ACK = int(TcpFlags.FIN), int(TcpFlags.ACK)
+FIN, ACK, RST = int(TcpFlags.FIN), int(TcpFlags.ACK), int(TcpFlags.RST)
 DATA_ACK_PRESENT, DATA_ACK_8 = int(DssFlags.DATA_ACK_PRESENT), int(DssFlags.DATA_ACK_8)
 MAPPING_PRESENT, DSN_8, DATA_FIN = int(DssFlags.MAPPING_PRESENT), int(DssFlags.DSN_8), int(DssFlags.DATA_FIN)
 
@@ -99,6 +99,16 @@ class Receiver:
             conn.abort(now, AbortCause.REFUSED, "the server refused the connection (RST)")
         self.closing.check_all_closed(now, out)
         return out
+
+    def fin_again(self, sf: Subflow, pkt: Packet) -> list[bytes]:
+        """A server's FIN again on ``sf``, closed with it: acknowledged again (RFC 9293 §3.10.7.4,
+        TIME-WAIT: our ACK of it was lost; unanswered, the server's subflow would stay in LAST-ACK,
+        sending its FIN again and again, until our kernel resets it)."""
+        flags = int(pkt.flags)
+        if not flags & FIN or flags & RST or not sf.peer_fin or sf.rcv_nxt != (pkt.seq + pkt.payload_len + 1) & M32:
+            return []
+        sf.received += 1
+        return [sf.packet(0, [self.conn.ack_dss()])]
 
     def dss(self, sf: Subflow, o: Dss, now: float, out: list[bytes]) -> bool:
         """A DSS from the server: its DATA_ACK, its mapping; True when it carries a DATA_FIN."""

@@ -326,6 +326,25 @@ def test_a_data_fin_sent_again_is_acknowledged_again_and_the_subflow_closes():
     assert h.core.done and h.core.report(1.0).elapsed == pytest.approx(0.26)
 
 
+def test_a_fin_again_on_a_closed_subflow_is_acknowledged_while_the_connection_is_open():
+    """A subflow closed by its FIN exchange while another still runs: the server's FIN sent again
+    (our last ACK lost) is acknowledged again, else its subflow stays in LAST-ACK (seen in the lab,
+    the server's FIN sent again for 3 s)."""
+    core = Replay(make_plan(DATA / "v4-two-subflows.pcap"), target=SERVER, rng=random.Random(7))
+    server = LossyServer(core.keys.client, loss=0.0, seed=1)
+    Sim(core, server).run(until_events=lambda: len(core.subflows[1].history) > 3, limit=1.0)
+    sf, other = core.subflows
+    sf.enter(SubflowState.CLOSED)  # as after its FIN exchange
+    sf.peer_fin, sf.rcv_nxt = True, (sf.rcv_nxt or 0) + 1
+    assert other.state is SubflowState.ESTABLISHED and not core.done
+    (lo, lp), (ro, rp) = sf.local, sf.remote
+    fin = tcp_packet(ro, lo, rp, lp, (sf.rcv_nxt - 1) & M32, sf.snd_nxt, 0x11, 65535)
+    (ack,) = core.receive(fin, 0.5)
+    a = decode_frame(101, ack)
+    assert int(a.flags) == 0x10 and a.ack == sf.rcv_nxt and a.dport == rp
+    assert core.receive(tcp_packet(ro, lo, rp, lp, sf.rcv_nxt, sf.snd_nxt, 0x10, 65535), 0.5) == []
+
+
 def test_stalled_subflow_data_is_reinjected_on_another():
     """RFC 8684 §3.3.6: on a retransmission timeout, the subflow's data the connection has not
     acknowledged goes on the other subflow too."""
