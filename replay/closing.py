@@ -111,6 +111,11 @@ class Closing:
         conn = self.conn
         out = conn.out
         sf = conn.established() or conn.subflows[0]
+        if conn.tcp:
+            # Plain TCP (or fallback, RFC 8684 §3.7): the FIN closes the one byte stream; its ACK
+            # stands for the DATA_ACK of a DATA_FIN (see Receiver.established).
+            out.dfin_sent_at = now
+            return self.fin(sf, now)
         csum = crypto.dss_checksum(out.end, 0, 1, b"") if conn.keys.checksum else None
         dss = Dss(
             flags=DSS_DATA_FIN, data_ack=conn.inc.data_ack(), dsn=out.end, ssn=0, data_level_length=1, checksum=csum
@@ -147,7 +152,7 @@ class Closing:
     def timers(self) -> list[float]:
         """When the DATA_FIN is sent again."""
         out = self.conn.out
-        if out.dfin_sent_at is not None:
+        if out.dfin_sent_at is not None and not self.conn.tcp:
             return [out.dfin_sent_at + self.rto() * (1 << out.dfin_tries)]
         return []
 
@@ -155,7 +160,8 @@ class Closing:
         """The DATA_FIN's retransmission; False when the replay had to stop."""
         conn = self.conn
         data, options = conn.out, conn.options
-        if data.dfin_sent_at is not None and now >= data.dfin_sent_at + self.rto() * (1 << data.dfin_tries):
+        due = data.dfin_sent_at is not None and now >= data.dfin_sent_at + self.rto() * (1 << data.dfin_tries)
+        if due and not conn.tcp:
             if data.dfin_tries >= options.max_tries:
                 conn.abort(now, AbortCause.DATA_FIN_UNACKNOWLEDGED, "the DATA_FIN was never acknowledged")
                 return False

@@ -60,6 +60,8 @@ class Connection:
         "failure",
         "abort_cause",
         "ended_at",
+        "tcp",
+        "fell_back",
     )
 
     def __init__(self, plan: ReplayPlan, options: ReplayOptions, keys: Keys, subflows: list[Subflow]) -> None:
@@ -78,6 +80,10 @@ class Connection:
         self.failure: str | None = None  #: why the replay stopped early
         self.abort_cause: AbortCause | None = None
         self.ended_at: float | None = None
+        #: plain TCP, no MPTCP option (the plan's, or since the live server fell back)
+        self.tcp = plan.tcp
+        #: the live server answered our MP_CAPABLE SYN without MP_CAPABLE (RFC 8684 §3.7)
+        self.fell_back = False
 
     def since(self, now: float) -> float:
         """``now`` as seconds since the replay started (an event's time)."""

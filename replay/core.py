@@ -217,11 +217,8 @@ class Replay:
         conn.t0 = conn.last_heard = now
         conn.started = True
         sf = conn.subflows[0]
-        conn.emit(
-            ConnectionOpening(
-                0.0, sf.index, show_endpoint(sf.local), show_endpoint(sf.remote), conn.keys.client, conn.keys.captured
-            )
-        )
+        ends = show_endpoint(sf.local), show_endpoint(sf.remote)
+        conn.emit(ConnectionOpening(0.0, sf.index, *ends, conn.keys.client, conn.keys.captured, conn.tcp))
         return [self.handshake.syn(sf, now)]
 
     def deadline(self) -> float | None:
@@ -371,4 +368,6 @@ class Replay:
             tuple(SubflowReport.of(sf) for sf in conn.subflows),
             tuple(conn.events),
             fast_open.report(),
+            conn.tcp,
+            conn.fell_back,
         )

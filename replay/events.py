@@ -37,6 +37,7 @@ __all__ = [
     "FailCause",
     "FastOpenCookie",
     "FastOpenSettled",
+    "FellBack",
     "FastRetransmit",
     "FastcloseSent",
     "FinReceived",
@@ -132,6 +133,7 @@ class ConnectionOpening(ReplayEvent):
     remote: str
     client_key: int
     key_captured: bool  #: the capture's client key (False: a new one)
+    tcp: bool = False  #: a plain TCP SYN (no MP_CAPABLE): the connection is replayed as TCP
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +158,12 @@ class ConnectionEstablished(ReplayEvent):
     server_key: int
     token: int  #: the server's token, from its key
     checksums: bool  #: DSS checksums are in use
+
+
+@dataclass(frozen=True, slots=True)
+class FellBack(ReplayEvent):
+    """The live server answered the MP_CAPABLE SYN without MP_CAPABLE: the replay goes on as plain
+    TCP with the same data on this subflow, and opens no other (RFC 8684 §3.7)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from mptcpspec.replay.events import (
     FailCause,
     FastOpenCookie,
     FastOpenSettled,
+    FellBack,
     JoinVerified,
     SegmentKind,
     SubflowEstablished,
@@ -114,6 +115,7 @@ class Handshake:
                 payload = self.fast_open.payload
         if sf.sack_permitted:
             opts.append(SackPermitted())  # as the captured SYN (RFC 2018 §2)
+        sf.plain = self.conn.tcp
         sf.enter(SubflowState.SYN_SENT)
         sf.opened_at = now
         pkt = sf.packet(SYN, opts, payload, seq=sf.isn)
@@ -171,7 +173,10 @@ class Handshake:
         keys = conn.keys
         conn.out.window = pkt.window
         mpc = next((o for o in opts if type(o) is MpCapable), None)
-        if mpc is None or mpc.sender_key is None:
+        if mpc is None:
+            self._tcp(sf, pkt, tcp_opts, now, out)
+            return
+        if mpc.sender_key is None:
             conn.abort(
                 now,
                 AbortCause.NO_MPTCP,
@@ -194,6 +199,23 @@ class Handshake:
         if self.fast_open.option is not None:
             self._fast_open(sf, pkt, tcp_opts, now)
         out.append(sf.packet(0, self.third_ack_options()))
+
+    def _tcp(self, sf: Subflow, pkt: Packet, tcp_opts: tuple[TcpOption, ...], now: float, out: list[bytes]) -> None:
+        """A SYN/ACK without MP_CAPABLE: plain TCP, planned or as the live server fell back (RFC 8684
+        §3.7: the client goes on as TCP with the same data on this subflow; no join is opened)."""
+        conn = self.conn
+        if not conn.tcp:
+            conn.tcp = conn.fell_back = True
+            conn.emit(FellBack(conn.since(now), sf.index))
+            for other in conn.subflows[1:]:
+                other.give_up("not opened: the server fell back to TCP")
+        sf.plain = True
+        conn.inc.start(0)
+        sf.enter(SubflowState.ESTABLISHED)
+        conn.emit(SubflowEstablished(conn.since(now), sf.index, sf.kind))
+        if self.fast_open.option is not None:
+            self._fast_open(sf, pkt, tcp_opts, now)
+        out.append(sf.packet(0))
 
     def _join(self, sf: Subflow, opts: tuple[MptcpItem, ...], now: float, out: list[bytes]) -> None:
         conn = self.conn

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from enum import Enum
 
+from mptcpspec.analysis.model import PacketInfo
 from mptcpspec.capture.packets import TcpFlags
 from mptcpspec.codec.options import (
     FastOpen,
@@ -37,6 +38,7 @@ __all__ = [
     "ReplayPlan",
     "SubflowKind",
     "make_plan",
+    "make_tcp_plan",
 ]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -107,6 +109,10 @@ class ReplayPlan:
     syn_data: bytes = b""
     syn_cut: int = 0
     tfo_cookie: bytes | None = None  #: the cookie of that SYN's Fast Open option
+    #: replayed as plain TCP (no MPTCP option sent): a TCP connection of the capture, or a captured
+    #: fallback connection (its SYN/ACK without MP_CAPABLE, RFC 8684 §3.7) without ``--try-mptcp``
+    tcp: bool = False
+    fallback: bool = False  #: the captured client offered MP_CAPABLE and the captured server did not take it
 
 
 def _uncovered(covered: list[list[int]], start: int, end: int) -> list[tuple[int, int]]:
@@ -160,7 +166,12 @@ def make_plan(path: str | os.PathLike[str], stream: int | None = None) -> Replay
             infos.append(info)
     conns = [c for c in d.connections() if c.stream is not None]
     if not conns:
-        raise PlanError(f"{path}: no MPTCP connection in the capture")
+        if stream is None:
+            try:
+                return make_tcp_plan(path, None, fallback=True)  # a captured fallback connection
+            except PlanError:
+                pass
+        raise PlanError(f"{path}: no MPTCP connection in the capture (a TCP one is replayed with --tcp-stream)")
     if chosen is None:
         have = ", ".join(str(c.stream) for c in conns)
         raise PlanError(f"{path}: no MPTCP stream {stream} (stream{'s' if len(conns) > 1 else ''} {have})")
@@ -288,4 +299,115 @@ def make_plan(path: str | os.PathLike[str], stream: int | None = None) -> Replay
         syn_data,
         syn_cut,
         tfo_cookie,
+    )
+
+
+def make_tcp_plan(path: str | os.PathLike[str], stream: int | None = None, *, fallback: bool = False) -> ReplayPlan:
+    """The replay plan of TCP connection ``tcp.stream == stream`` of a capture, replayed as plain
+    TCP: the client's data as the segments it sent (retransmissions dropped), numbered from 1 as
+    data-level octets are.  ``stream`` None: the first connection whose SYN is in the capture
+    (with ``fallback``, the first whose client offered MP_CAPABLE and whose SYN/ACK had none)."""
+    d = Dissection(path, verify=False)
+    infos: list[PacketInfo] = []
+    chosen: int | None = None
+    seen_tcp = False
+    streams: set[int] = set()
+    offered: dict[int, bool] = {}
+    for info in d:
+        p = info.packet
+        if p is None or info.tcp_stream is None:
+            continue
+        seen_tcp = True
+        streams.add(info.tcp_stream)
+        if chosen is None:
+            if stream is not None and info.tcp_stream != stream:
+                continue
+            flags = int(p.flags)
+            if flags & _SYN_ACK != _SYN:
+                if fallback and flags & _SYN_ACK == _SYN_ACK and offered.get(info.tcp_stream):
+                    if not any(type(o) is MpCapable for o in info.mptcp):
+                        chosen = info.tcp_stream
+                        infos = [i for i in infos if i.tcp_stream == chosen]
+                    else:
+                        offered[info.tcp_stream] = False
+                elif stream is not None:
+                    raise PlanError(f"TCP stream {stream}: its SYN is not in the capture")
+                if chosen is None:
+                    continue
+            elif fallback:
+                offered[info.tcp_stream] = any(type(o) is MpCapable for o in info.mptcp)
+                infos.append(info)
+                continue
+            else:
+                chosen = info.tcp_stream
+        if info.tcp_stream == chosen:
+            infos.append(info)
+    if not seen_tcp:
+        raise PlanError(f"{path}: no TCP in the capture")
+    if chosen is None:
+        if fallback:
+            raise PlanError(f"{path}: no fallback connection in the capture")
+        if stream is None:
+            raise PlanError(f"{path}: no TCP connection with its SYN in the capture")
+        have = ", ".join(str(n) for n in sorted(streams)[:10]) + (", ..." if len(streams) > 10 else "")
+        raise PlanError(f"{path}: no TCP stream {stream} (streams {have})")
+    syn = next(i for i in infos if i.packet is not None and int(i.packet.flags) & _SYN_ACK == _SYN)
+    sp = syn.packet
+    assert sp is not None
+    client, server = (sp.src, sp.sport), (sp.dst, sp.dport)
+    isn = sp.seq
+    t0 = syn.timestamp_ns
+    sack = any(type(o) is SackPermitted for o in decode_tcp_options(sp.options, strict=False).options)
+    offered_mptcp = any(type(o) is MpCapable for o in syn.mptcp)
+    took_mptcp = False
+    segments = []
+    covered: list[list[int]] = []
+    cut = 0
+    server_high = 0
+    fin = False
+    server_isn: int | None = None
+    for i in infos:
+        p = i.packet
+        assert p is not None
+        mine = (p.src, p.sport) == client and (p.dst, p.dport) == server
+        flags = int(p.flags)
+        if not mine:
+            if flags & _SYN_ACK == _SYN_ACK:
+                server_isn = p.seq
+                took_mptcp = took_mptcp or any(type(o) is MpCapable for o in i.mptcp)
+            elif p.payload_len and server_isn is not None:
+                server_high = max(server_high, (p.seq - server_isn + p.payload_len - 1) & 0xFFFFFFFF)
+            continue
+        if flags & int(TcpFlags.FIN):
+            fin = True
+        if not p.payload_len or flags & _SYN:
+            continue
+        start = (p.seq - isn) & 0xFFFFFFFF
+        end = start + p.payload_len
+        data = p.payload + bytes(p.payload_len - len(p.payload))
+        for piece_start, piece_end in _uncovered(covered, start, end):
+            captured = max(0, min(len(p.payload), piece_end - start) - (piece_start - start))
+            missing = (piece_end - piece_start) - captured
+            cut += missing
+            piece = data[piece_start - start : piece_end - start]
+            segments.append(PlannedSegment(0, piece_start, piece[:captured], missing, i.timestamp_ns - t0))
+            _cover(covered, piece_start, piece_end)
+    if took_mptcp:
+        raise PlanError(f"TCP stream {chosen} is an MPTCP subflow: replay its MPTCP stream with --stream")
+    high = max((e for _, e in covered), default=1)
+    sub = PlannedSubflow(0, SubflowKind.MP_CAPABLE, client, server, None, False, 0, sack)
+    return ReplayPlan(
+        chosen,
+        1,
+        False,
+        None,
+        (sub,),
+        tuple(segments),
+        high - 1,
+        server_high,
+        fin,
+        False,
+        cut,
+        tcp=True,
+        fallback=offered_mptcp,
     )

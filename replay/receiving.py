@@ -46,6 +46,12 @@ class Receiver:
             cc = sf.cc
             seq = (sf.snd_una - sf.isn) & M32
             conn.emit(FastRetransmit(conn.since(now), sf.index, seq, cc.cwnd, cc.ssthresh, sf.sack_ok))
+        if conn.tcp and flags & ACK:
+            # One byte stream (plain TCP, or fallback: RFC 8684 §3.7): the subflow's ACK is the
+            # data-level one; relative DSN 1 is the first octet after the SYN (and its Fast Open data).
+            ack = (conn.out.idsn + ((sf.snd_una - sf.isn - sf.ssn_off) & M32)) & M64
+            if conn.out.data_ack(ack, True, now):
+                self.closing.handle(now, ClosureEvent.RCV_DATA_ACK_DFIN, out)
         if sf.state is SubflowState.PRE_ESTABLISHED:
             sf.enter(SubflowState.ESTABLISHED)
             sf.join_ack = None
@@ -62,7 +68,10 @@ class Receiver:
             elif type(o) is MpFastclose:
                 self.closing.handle(now, ClosureEvent.RCV_MP_FASTCLOSE, out, o.receiver_key == conn.keys.client)
         if pkt.payload_len or flags & FIN:
+            had_fin = sf.peer_fin
             self.segment(sf, pkt, flags, now, out)
+            if conn.tcp and sf.peer_fin and not had_fin:
+                self.closing.handle(now, ClosureEvent.RCV_DATA_FIN, out)  # the FIN ends the byte stream
         inc = conn.inc
         if inc.data_fin_reached():  # a DATA_FIN may come on a pure ACK
             conn.emit(DataFinReceived(conn.since(now), None))
@@ -143,6 +152,8 @@ class Receiver:
         if pkt.seq == sf.rcv_nxt:
             if n:
                 where = sf.dsn_of(pkt.seq, n)
+                if where is None and conn.tcp:
+                    where = ((pkt.seq - sf.irs) & M32, n)  # one byte stream: DSN 1 is its first octet
                 if where is not None:
                     conn.inc.add(*where)
                 sf.rcv_nxt = (pkt.seq + n) & M32

@@ -100,6 +100,8 @@ class Report:
     events: tuple[ReplayEvent, ...]
     #: None when the capture's SYN had no TCP Fast Open option
     fast_open: FastOpenReport | None = None
+    tcp: bool = False  #: replayed as plain TCP (the plan's, or after the live server fell back)
+    fell_back: bool = False  #: the live server answered without MP_CAPABLE (RFC 8684 §3.7)
 
     @property
     def tfo(self) -> str | None:

@@ -63,7 +63,7 @@ class Resender:
         data = conn.out
         n = len(payload)
         fresh = True
-        if not self.mpc_data_sent and rel_dsn == 1 and sf is conn.subflows[0]:
+        if not self.mpc_data_sent and rel_dsn == 1 and sf is conn.subflows[0] and not sf.plain:
             ssn = (sf.snd_nxt - sf.isn - sf.ssn_off) & M32
             if ssn == 1:
                 # RFC 8684 §3.1: the first data carries MP_CAPABLE with both keys and its length: the
@@ -94,7 +94,7 @@ class Resender:
                 rcv or 0,
                 PSH | ACK if rcv is not None else PSH,
                 WINDOW,
-                dss_data_option(0 if data_ack is None else data_ack, dsn, ssn, n, csum),
+                b"" if sf.plain else dss_data_option(0 if data_ack is None else data_ack, dsn, ssn, n, csum),
                 payload,
             )
             sf.sent += 1
@@ -122,7 +122,7 @@ class Resender:
             rcv or 0,
             PSH | ACK if rcv is not None else PSH,
             WINDOW,
-            dss_data_option(0 if data_ack is None else data_ack, dsn, ssn, n, csum),
+            b"" if sf.plain else dss_data_option(0 if data_ack is None else data_ack, dsn, ssn, n, csum),
             payload,
         )
 
@@ -179,7 +179,7 @@ class Resender:
         conn = self.conn
         data = conn.out
         others = [o for o in conn.subflows if o is not sf and o.state is ESTABLISHED and not o.fin_sent]
-        if not others:
+        if not others or conn.tcp:
             return []
         una = (data.una - data.idsn) & M64
         out: list[bytes] = []
@@ -221,7 +221,7 @@ class Sender(Resender):
         """Everything that may go now."""
         out: list[bytes] = []
         conn = self.conn
-        if conn.done or conn.keys.server is None:
+        if conn.done or (conn.keys.server is None and not (conn.tcp and conn.subflows[0].state is ESTABLISHED)):
             return out
         if not self.held:
             self.held = any(sf.dss_seen for sf in conn.subflows)
@@ -275,8 +275,9 @@ class Sender(Resender):
         paced = options.timing != "fast"
         self.pace_at = None
         idsn = data.idsn
+        tcp = conn.tcp  # one byte stream: the data goes in sequence order
         while True:
-            k = data.next_planned()
+            k = data.lowest_unsent() if tcp else data.next_planned()
             if k is None:
                 break
             seg = segs[k]
@@ -363,7 +364,7 @@ class Sender(Resender):
         established subflow."""
         conn = self.conn
         data = conn.out
-        if not data.outstanding or any(sf.unacked for sf in conn.subflows):
+        if not data.outstanding or conn.tcp or any(sf.unacked for sf in conn.subflows):
             return []
         if now < data.reinject_at(self.closing.rto()):
             return []
@@ -383,6 +384,11 @@ class Sender(Resender):
         conn = self.conn
         times = [] if self.pace_at is None else [self.pace_at]
         data = conn.out
-        if data.outstanding and not any(sf.unacked for sf in conn.subflows) and conn.established() is not None:
+        if (
+            data.outstanding
+            and not conn.tcp
+            and not any(sf.unacked for sf in conn.subflows)
+            and conn.established() is not None
+        ):
             times.append(data.reinject_at(self.closing.rto()))
         return times

@@ -487,6 +487,7 @@ class Subflow(Retransmitter):
     """One subflow, from our side: ``local`` to ``remote``, our ISN ``isn``, our MP_JOIN nonce ``nonce``."""
 
     __slots__ = (
+        "plain",
         "index",
         "kind",
         "local",
@@ -543,6 +544,7 @@ class Subflow(Retransmitter):
         # the SYN carried: that data is outside the data-level stream (Linux: ssn_offset += len).
         self.ssn_off = 0
         self.nonce = nonce  #: our MP_JOIN nonce
+        self.plain = False  #: plain TCP: MPTCP options are left out of its packets
         self.sack_permitted = planned.sack_permitted  #: our SYN offers SACK (as the capture's did)
         self.dss_seen = False  #: the server sent a DSS on this subflow: it holds the connection (RFC 8684 §3.1)
         self.rejoin = False  #: an MP_JOIN SYN refused before the connection was fully established: once more
@@ -593,6 +595,8 @@ class Subflow(Retransmitter):
         """A segment of this subflow to the server, acknowledging what we received (once we have)."""
         ack = self.rcv_nxt
         self.sent += 1
+        if self.plain:
+            options = [o for o in options if type(o).__module__.endswith("tcp_options")]
         return tcp_packet(
             self.local[0],
             self.remote[0],

@@ -14,6 +14,7 @@ privileges, unreachable target...).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import json
 import math
@@ -109,7 +110,20 @@ def add_parser(sub: Subcommands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-r", "--read", required=True, metavar="FILE", help="pcap or pcapng file, or gzip/zstd/lz4 of one")
-    p.add_argument("--stream", type=int, metavar="N", help="MPTCP stream to replay (default: the first)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--stream", type=int, metavar="N", help="MPTCP stream to replay (default: the first)")
+    which.add_argument(
+        "--tcp-stream",
+        type=int,
+        metavar="N",
+        help="replay TCP connection tcp.stream == N as plain TCP (any TCP connection, fallback ones too)",
+    )
+    p.add_argument(
+        "--try-mptcp",
+        action="store_true",
+        help="a captured fallback (or TCP) connection: offer MP_CAPABLE all the same (the live server may "
+        "take it, else the replay falls back to TCP)",
+    )
     p.add_argument(
         "--target",
         type=_endpoint,
@@ -194,6 +208,8 @@ def describe_event(e: ReplayEvent) -> str:
 
     match e:
         case ev.ConnectionOpening():
+            if e.tcp:
+                return f"SYN (plain TCP) from {e.local} to {e.remote}"
             key = "captured" if e.key_captured else "new"
             return f"SYN with MP_CAPABLE from {e.local} to {e.remote} (client key {e.client_key:#018x}, {key})"
         case ev.JoinOpening():
@@ -205,6 +221,8 @@ def describe_event(e: ReplayEvent) -> str:
             return f"MP_CAPABLE established: server key {e.server_key:#018x}, token {e.token:#010x}" + (
                 ", DSS checksums" if e.checksums else ""
             )
+        case ev.FellBack():
+            return "the server answered without MP_CAPABLE: it fell back to TCP; the data goes on here as plain TCP"
         case ev.JoinVerified():
             return f"MP_JOIN SYN/ACK HMAC verified (server address id {e.server_address_id})"
         case ev.SubflowEstablished():
@@ -316,19 +334,25 @@ def _report_json(report: Report) -> str:
             "events": [event_line(e) for e in report.events],
             "tfo": report.tfo,
             "tfo_cookie": report.tfo_cookie,
+            "tcp": report.tcp,
+            "fell_back": report.fell_back,
         }
     )
 
 
-def _report_text(report: Report, stream: int) -> None:
+def _report_text(report: Report, stream: int, tcp: bool = False) -> None:
     from mptcpspec.replay.report import FastOpenOutcome
 
-    print(f"replay of MPTCP stream {stream}: {report.reason} in {report.elapsed:.3f} s")
-    server = f"{report.server_key:#018x}" if report.server_key is not None else "-"
-    print(f"  keys      client {report.client_key:#018x}  server {server}")
+    print(f"replay of {'TCP' if tcp else 'MPTCP'} stream {stream}: {report.reason} in {report.elapsed:.3f} s")
+    if report.fell_back:
+        print("  fallback  the live server answered without MP_CAPABLE: the data went as plain TCP (RFC 8684 §3.7)")
+    if not tcp:
+        server = f"{report.server_key:#018x}" if report.server_key is not None else "-"
+        print(f"  keys      client {report.client_key:#018x}  server {server}")
+    level = "" if report.tcp else " at data level"
     print(
-        f"  data      {report.data_delivered} of {report.data_planned} client octets acknowledged at data "
-        f"level; {report.server_data} server octets received"
+        f"  data      {report.data_delivered} of {report.data_planned} client octets acknowledged{level}; "
+        f"{report.server_data} server octets received"
     )
     print(f"  closure   {report.closure_state.name}")
     fo = report.fast_open
@@ -394,7 +418,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.target is None:
         return fail("--target HOST[:PORT] is required (or --mode raw)", ExitCode.USAGE)
     from mptcpspec.replay.core import Replay
-    from mptcpspec.replay.plan import PlanError, make_plan
+    from mptcpspec.replay.plan import PlanError, make_plan, make_tcp_plan
     from mptcpspec.replay.run import replay_live
     from mptcpspec.replay.setup import ReplayError
     from mptcpspec.replay.transport import TransportError
@@ -403,7 +427,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if read is None:
         return ExitCode.DAMAGED
     try:
-        plan = make_plan(args.read, args.stream)
+        if args.tcp_stream is not None:
+            plan = make_tcp_plan(args.read, args.tcp_stream)
+        else:
+            plan = make_plan(args.read, args.stream)
+        if args.try_mptcp and plan.tcp:
+            plan = dataclasses.replace(plan, tcp=False)
     except PlanError as e:
         return _with_read(args.read, read, fail(str(e), ExitCode.UNUSABLE))
     target, port = args.target
@@ -435,7 +464,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.json:
         print(_report_json(report))
     else:
-        _report_text(report, plan.stream)
+        _report_text(report, plan.stream, plan.tcp)
     return _with_read(args.read, read, ExitCode.OK if report.ok else ExitCode.DAMAGED)
 
 
