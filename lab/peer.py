@@ -13,6 +13,8 @@ Server (one connection per ``--count``): read until EOF (or reset), optionally r
 
     python3 lab/peer.py server --family 4 --port 5201 [--reply N] [--reply-after N] [--tfo]
 
+Either side with ``--plain`` uses a plain TCP socket (a client of a plain server falls back).
+
 Client: connect (or, with ``--tfo``, ``sendto(MSG_FASTOPEN)``), send ``--size`` octets in
 ``--chunk`` pieces ``--gap-ms`` apart, optionally wait until ``--wait-subflows`` subflows are
 established (and answered: the fourth ACK of each join) and pause at ``--pause-at`` octets, once
@@ -199,7 +201,7 @@ def send_reply(conn: socket.socket, a, i: int, deadline: Deadline) -> int:
 def run_server(a) -> None:
     deadline = Deadline(a.timeout)
     fam = family_of(a.family)
-    ls = socket.socket(fam, socket.SOCK_STREAM, IPPROTO_MPTCP)
+    ls = socket.socket(fam, socket.SOCK_STREAM, socket.IPPROTO_TCP if a.plain else IPPROTO_MPTCP)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if fam == socket.AF_INET6:
         ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
@@ -266,7 +268,7 @@ def wait_for_go(deadline: Deadline) -> None:
 def run_client(a) -> None:
     deadline = Deadline(a.timeout)
     if a.repeat <= 1:
-        one_connection(a, deadline, a.size, a.seed, IPPROTO_MPTCP)
+        one_connection(a, deadline, a.size, a.seed, socket.IPPROTO_TCP if a.plain else IPPROTO_MPTCP)
         return
     # Many connections one after another, sizes drawn from the seed, every --plain-every-th plain TCP.
     sizes = random.Random(a.seed)
@@ -348,6 +350,7 @@ def main(argv=None) -> int:
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--tfo", action="store_true", help="TCP Fast Open")
         q.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
+        q.add_argument("--plain", action="store_true", help="a plain TCP socket, not MPTCP")
     srv = sub.choices["server"]
     srv.add_argument("--count", type=int, default=1, help="connections to accept, one after another")
     srv.add_argument("--reply", type=int, default=0, help="octets to send back (pattern(seed + 1 + i))")

@@ -1,0 +1,122 @@
+"""Plain TCP replay and fallback (RFC 8684 §3.7) against the Linux kernel, in the lab.
+
+Captures are made in one lab (a plain TCP server, ``lab/peer.py --plain``; a plain or an MPTCP
+client) and replayed from a fresh lab, so that no socket of the capture's run holds the addresses
+and ports; the live server application must read exactly the captured client stream.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab import Lab, expected, need_lab
+from lab.traffic import Peer
+from mptcpspec.replay.plan import make_plan, make_tcp_plan
+from tests.conftest import DATA
+
+pytestmark = pytest.mark.lab
+
+SIZE = 50000
+
+
+@pytest.fixture(autouse=True)
+def _root():
+    need_lab(("ip", "tcpdump", "ss", "nft"))
+
+
+def peer(lab: Lab, role: str, timeout: float = 30, **opts) -> Peer:
+    """``lab/peer.py`` as ``role`` with ``opts`` (``plain=True``: a plain TCP socket)."""
+    p = Peer(lab, lab.popen(role, *lab.peer_argv(role, timeout=timeout, **opts)), f"lab {role}", timeout)
+    if role == "server":
+        p.wait_event("listening", timeout=timeout)
+    return p
+
+
+def capture(tmp_path: Path, name: str, *, plain_client: bool, family: int = 4) -> Path:
+    """A capture, on the client, of one ``SIZE``-octet upload to a plain TCP server."""
+    cap = tmp_path / name
+    with Lab() as lab:
+        srv = peer(lab, "server", family=family, plain=True)
+        with lab.capture(cap, ns="client"):
+            dst = lab.addr("server", 0, family)
+            cli = peer(lab, "client", family=family, connect=dst, size=SIZE, plain=plain_client)
+            cli.result(timeout=20)
+            assert srv.result(timeout=20)["length"] == SIZE
+    return cap
+
+
+def replay(lab: Lab, cap: Path, target: str, *extra: str) -> tuple[int, dict]:
+    r = lab.run(
+        "client",
+        sys.executable,
+        "-m",
+        "mptcpspec",
+        "replay",
+        "-r",
+        str(cap),
+        "--target",
+        target,
+        "--timeout",
+        "5",
+        "--json",
+        *extra,
+        check=False,
+        timeout=60,
+    )
+    assert r.stdout.strip(), f"no report (exit {r.returncode}): {r.stderr[-2000:]}"
+    assert "mptcpspec_replay" not in lab.run("client", "nft", "list", "tables").stdout
+    return r.returncode, json.loads(r.stdout)
+
+
+def check(code: int, report: dict, server: dict, length: int, *, tcp: bool, fell_back: bool) -> None:
+    assert code == 0 and report["ok"], report["reason"]
+    assert (report["tcp"], report["fell_back"]) == (tcp, fell_back), report
+    assert report["data_delivered"] == length
+    assert server["length"] == length and server["sha256"] == expected(length, 0)["sha256"], server
+    assert not server["reset"], server
+
+
+def test_plain_tcp_capture_replayed(tmp_path):
+    cap = capture(tmp_path, "plain.pcap", plain_client=True)
+    plan = make_tcp_plan(cap, 0)
+    assert plan.tcp and not plan.fallback and plan.data_len == SIZE
+    with Lab() as lab:
+        srv = peer(lab, "server", plain=True)
+        code, report = replay(lab, cap, "198.51.100.2", "--tcp-stream", "0")
+        check(code, report, srv.result(timeout=10), SIZE, tcp=True, fell_back=False)
+        assert not any("MP_CAPABLE" in e for e in report["events"])
+
+
+def test_fallback_capture_replayed_as_tcp_and_with_try_mptcp(tmp_path):
+    cap = capture(tmp_path, "fallback.pcap", plain_client=False)
+    plan = make_plan(cap)  # no MPTCP connection: the captured fallback connection, as TCP
+    assert plan.tcp and plan.fallback and plan.data_len == SIZE
+    with Lab() as lab:
+        srv = lab.serve(timeout=30)  # an MPTCP server: a plain SYN is plain TCP to it
+        code, report = replay(lab, cap, "198.51.100.2")
+        check(code, report, srv.result(timeout=10), SIZE, tcp=True, fell_back=False)
+        srv = lab.serve(timeout=30)
+        code, report = replay(lab, cap, "198.51.100.2", "--try-mptcp")
+        check(code, report, srv.result(timeout=10), SIZE, tcp=False, fell_back=False)
+        assert report["server_key"] is not None
+        srv = peer(lab, "server", plain=True)
+        code, report = replay(lab, cap, "198.51.100.2", "--try-mptcp")
+        check(code, report, srv.result(timeout=10), SIZE, tcp=True, fell_back=True)
+
+
+@pytest.mark.parametrize(
+    "capture_name, target, family", [("v4-two-subflows", "198.51.100.2", 4), ("v6-two-subflows", "2001:db8:1::2", 6)]
+)
+def test_server_with_mptcp_disabled_gets_the_data_over_tcp(capture_name, target, family):
+    with Lab() as lab:
+        lab.sysctl("server", {"net.mptcp.enabled": 0})
+        srv = peer(lab, "server", family=family, plain=True)
+        code, report = replay(lab, DATA / f"{capture_name}.pcap", target)
+        check(code, report, srv.result(timeout=10), 32768, tcp=True, fell_back=True)
+        assert any("fell back to TCP" in e for e in report["events"])
+        assert [s["result"] for s in report["subflows"]][1:] == ["not opened: the server fell back to TCP"]
+        assert report["subflows"][0]["result"] == "closed"
