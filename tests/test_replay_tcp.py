@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -171,3 +173,40 @@ def test_tcp_plan_of_a_capture(tmp_path):
         make_tcp_plan(DATA / "v4-two-subflows.pcap", 0)
     with pytest.raises(PlanError, match="no TCP stream 9"):
         make_tcp_plan(DATA / "v4-two-subflows.pcap", 9)
+
+
+def _udp_only(path) -> None:
+    """A pcap (raw IPv4) of one UDP datagram: no TCP at all."""
+    import struct
+
+    udp = struct.pack("!HHHH", 5353, 5353, 12, 0) + b"ping"
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2])
+    )
+    pkt = ip + udp
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101)
+    path.write_bytes(header + struct.pack("<IIII", 1, 0, len(pkt), len(pkt)) + pkt)
+
+
+def test_a_capture_without_tcp_is_one_clear_line(tmp_path):
+    cap = tmp_path / "udp.pcap"
+    _udp_only(cap)
+    with pytest.raises(PlanError, match="no TCP in the capture"):
+        make_tcp_plan(cap, 0)
+    for which in (["--tcp-stream", "0"], []):
+        r = subprocess.run(
+            [sys.executable, "-m", "mptcpspec", "replay", "-r", str(cap), *which, "--target", "198.51.100.2"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 3 and not r.stdout, r
+        assert r.stderr.count("\n") == 1 and r.stderr.startswith("mptcpspec: error: "), r.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "mptcpspec", "replay", "-r", str(DATA / "v4-two-subflows.pcap")]
+        + ["--tcp-stream", "9", "--target", "198.51.100.2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 3 and r.stderr.strip().endswith("no TCP stream 9 (streams 0, 1)"), r.stderr
