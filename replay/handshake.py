@@ -25,6 +25,7 @@ from mptcpspec.codec.options import (
     Mss,
     SackPermitted,
     TcpOption,
+    WindowScale,
     decode_tcp_options,
 )
 from mptcpspec.replay.connection import Connection
@@ -115,6 +116,8 @@ class Handshake:
                 payload = self.fast_open.payload
         if sf.sack_permitted:
             opts.append(SackPermitted())  # as the captured SYN (RFC 2018 §2)
+        if sf.window_scale:
+            opts.append(WindowScale(shift=0))  # as the captured SYN offered it; our window stays unscaled
         sf.plain = self.conn.tcp
         sf.enter(SubflowState.SYN_SENT)
         sf.opened_at = now
@@ -151,6 +154,8 @@ class Handshake:
         mss = next((o.mss for o in tcp_opts if type(o) is Mss), MIN_MSS)
         sf.mss = max(min(mss, self.conn.options.mss), MIN_MSS)
         sf.sack_ok = sf.sack_permitted and any(type(o) is SackPermitted for o in tcp_opts)
+        shift = next((o.shift for o in tcp_opts if type(o) is WindowScale), None)
+        sf.snd_shift = min(shift, 14) if sf.window_scale and shift is not None else 0  # RFC 7323 §2.3
         sf.snd_una = pkt.ack
         sf.unacked.clear()
         sf.wnd = pkt.window

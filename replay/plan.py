@@ -25,6 +25,7 @@ from mptcpspec.codec.options import (
     MpPrio,
     RemoveAddr,
     SackPermitted,
+    WindowScale,
     decode_tcp_options,
 )
 from mptcpspec.dissect.pipeline import Dissection
@@ -68,6 +69,7 @@ class PlannedSubflow:
     backup: bool  #: the MP_JOIN SYN's backup flag
     time_ns: int  #: its SYN's capture time, relative to the connection's first SYN
     sack_permitted: bool = False  #: its SYN offered SACK (RFC 2018 §2)
+    window_scale: bool = False  #: its SYN offered window scaling (RFC 7323 §2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,9 +207,9 @@ def make_plan(path: str | os.PathLike[str], stream: int | None = None) -> Replay
             ),
             None,
         )
-        sack = syn is not None and any(
-            type(o) is SackPermitted for o in decode_tcp_options(syn.options, strict=False).options
-        )
+        syn_opts = decode_tcp_options(syn.options, strict=False).options if syn is not None else ()
+        sack = any(type(o) is SackPermitted for o in syn_opts)
+        scale = any(type(o) is WindowScale for o in syn_opts)
         subflows.append(
             PlannedSubflow(
                 k,
@@ -218,6 +220,7 @@ def make_plan(path: str | os.PathLike[str], stream: int | None = None) -> Replay
                 bool(sf.backup[0]),
                 start - t0,
                 sack,
+                scale,
             )
         )
     checksum = False
@@ -357,7 +360,9 @@ def make_tcp_plan(path: str | os.PathLike[str], stream: int | None = None, *, fa
     client, server = (sp.src, sp.sport), (sp.dst, sp.dport)
     isn = sp.seq
     t0 = syn.timestamp_ns
-    sack = any(type(o) is SackPermitted for o in decode_tcp_options(sp.options, strict=False).options)
+    syn_opts = decode_tcp_options(sp.options, strict=False).options
+    sack = any(type(o) is SackPermitted for o in syn_opts)
+    scale = any(type(o) is WindowScale for o in syn_opts)
     offered_mptcp = any(type(o) is MpCapable for o in syn.mptcp)
     took_mptcp = False
     segments = []
@@ -395,7 +400,7 @@ def make_tcp_plan(path: str | os.PathLike[str], stream: int | None = None, *, fa
     if took_mptcp:
         raise PlanError(f"TCP stream {chosen} is an MPTCP subflow: replay its MPTCP stream with --stream")
     high = max((e for _, e in covered), default=1)
-    sub = PlannedSubflow(0, SubflowKind.MP_CAPABLE, client, server, None, False, 0, sack)
+    sub = PlannedSubflow(0, SubflowKind.MP_CAPABLE, client, server, None, False, 0, sack, scale)
     return ReplayPlan(
         chosen,
         1,

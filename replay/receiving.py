@@ -42,7 +42,8 @@ class Receiver:
         """A packet on ``sf`` (pre-established or established): what to answer."""
         conn = self.conn
         out: list[bytes] = []
-        if flags & ACK and sf.acknowledged(pkt.ack, pkt.window, now, pkt.options, not (pkt.payload_len or flags & FIN)):
+        window = pkt.window << sf.snd_shift  # RFC 7323 §2.3: a SYN/ACK's is never scaled, the others are
+        if flags & ACK and sf.acknowledged(pkt.ack, window, now, pkt.options, not (pkt.payload_len or flags & FIN)):
             cc = sf.cc
             seq = (sf.snd_una - sf.isn) & M32
             conn.emit(FastRetransmit(conn.since(now), sf.index, seq, cc.cwnd, cc.ssthresh, sf.sack_ok))
@@ -58,7 +59,7 @@ class Receiver:
             conn.emit(SubflowEstablished(conn.since(now), sf.index, sf.kind))
         # The receive window is the connection's, relative to the DATA_ACK of the same packet
         # (RFC 8684 §3.3.5): the latest one counts.
-        conn.out.window = pkt.window
+        conn.out.window = window
         dfin = False
         for o in opts:
             if type(o) is Dss:

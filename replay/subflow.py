@@ -31,7 +31,7 @@ from mptcpspec.replay.wire import Flow, tcp_packet
 __all__ = ["FAST", "M32", "NONE", "OPEN", "TIMEOUT", "WINDOW", "Subflow", "SubflowState", "Unacked", "after"]
 
 M32 = 0xFFFFFFFF
-WINDOW = 65535  #: our receive window: we advertise no window scaling
+WINDOW = 65535  #: our receive window, unscaled (a window scale we offer is shift 0)
 ACK = int(TcpFlags.ACK)
 RST = int(TcpFlags.RST)
 HALF = 0x80000000
@@ -503,6 +503,8 @@ class Subflow(Retransmitter):
         "ssn_off",
         "nonce",
         "sack_permitted",
+        "window_scale",
+        "snd_shift",
         "dss_seen",
         "rejoin",
         "join_ack",
@@ -546,6 +548,8 @@ class Subflow(Retransmitter):
         self.nonce = nonce  #: our MP_JOIN nonce
         self.plain = False  #: plain TCP: MPTCP options are left out of its packets
         self.sack_permitted = planned.sack_permitted  #: our SYN offers SACK (as the capture's did)
+        self.window_scale = planned.window_scale  #: our SYN offers window scaling, shift 0 (as the capture's did)
+        self.snd_shift = 0  #: the server's window shift, once both SYNs offered scaling (RFC 7323 §2.3)
         self.dss_seen = False  #: the server sent a DSS on this subflow: it holds the connection (RFC 8684 §3.1)
         self.rejoin = False  #: an MP_JOIN SYN refused before the connection was fully established: once more
         self.join_ack: bytes | None = None  #: our MP_JOIN third ACK, sent again until it is acknowledged

@@ -210,3 +210,46 @@ def test_a_capture_without_tcp_is_one_clear_line(tmp_path):
         timeout=60,
     )
     assert r.returncode == 3 and r.stderr.strip().endswith("no TCP stream 9 (streams 0, 1)"), r.stderr
+
+
+def test_window_scale_offered_as_captured_and_the_servers_shift_applied():
+    """RFC 7323 §2: the SYN offers scaling (shift 0: our window stays unscaled) as the captured one
+    did; the server's windows after its SYN/ACK are scaled by the shift it gave, the SYN/ACK's not."""
+    from mptcpspec.codec.options import WindowScale
+
+    plan = _tcp_plan()
+    assert plan.subflows[0].window_scale
+    core = Replay(plan, target=SERVER, rng=random.Random(2))
+    (syn,) = core.start(0.0)
+    p = decode_frame(101, syn)
+    assert [o for o in decode_tcp_options(p.options).options if type(o) is WindowScale] == [WindowScale(shift=0)]
+    synack = tcp_packet(
+        p.dst, p.src, p.dport, p.sport, 6999, p.seq + 1, 0x12, 300, [Mss(mss=1460), WindowScale(shift=7)]
+    )
+    core.receive(synack, 0.01)
+    sf = core.subflows[0]
+    assert sf.wnd == 300 and sf.snd_shift == 7
+    core.receive(tcp_packet(p.dst, p.src, p.dport, p.sport, 7000, p.seq + 1, 0x10, 300, []), 0.02)
+    assert sf.wnd == 300 << 7
+    unscaled = Replay(
+        dataclasses.replace(plan, subflows=(dataclasses.replace(plan.subflows[0], window_scale=False),)),
+        target=SERVER,
+        rng=random.Random(2),
+    )
+    (syn,) = unscaled.start(0.0)
+    assert not [o for o in decode_tcp_options(decode_frame(101, syn).options).options if type(o) is WindowScale]
+    unscaled.receive(
+        tcp_packet(
+            p.dst,
+            p.src,
+            p.dport,
+            p.sport,
+            6999,
+            decode_frame(101, syn).seq + 1,
+            0x12,
+            300,
+            [Mss(mss=1460), WindowScale(shift=7)],
+        ),
+        0.01,
+    )
+    assert unscaled.subflows[0].snd_shift == 0  # not offered: not in use (RFC 7323 §2.2)
