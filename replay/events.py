@@ -66,7 +66,8 @@ class AbortCause(Enum):
     FIRST_SUBFLOW_FAILED = "first subflow failed"
     #: the server answered the MP_CAPABLE SYN with a reset
     REFUSED = "refused"
-    #: the server answered without MP_CAPABLE (a plain TCP server: fallback)
+    #: the server's SYN/ACK carried an MP_CAPABLE without its key (one without MP_CAPABLE is a
+    #: fallback to TCP, which the replay follows: :class:`FellBack`)
     NO_MPTCP = "no MPTCP"
     #: the server answered with an MPTCP version other than 1
     VERSION = "MPTCP version"

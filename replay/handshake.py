@@ -185,7 +185,7 @@ class Handshake:
             conn.abort(
                 now,
                 AbortCause.NO_MPTCP,
-                "the server answered without MP_CAPABLE: it does not speak MPTCP (fallback to TCP)",
+                "the server's MP_CAPABLE SYN/ACK carries no key (RFC 8684 §3.1 requires it)",
             )
             return
         if mpc.version != 1:
