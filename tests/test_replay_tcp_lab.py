@@ -89,13 +89,14 @@ def check(code: int, report: dict, server: dict, length: int, *, tcp: bool, fell
     assert not server["reset"], server
 
 
-def test_plain_tcp_capture_replayed(tmp_path):
-    cap = capture(tmp_path, "plain.pcap", plain_client=True)
+@pytest.mark.parametrize("family, target", [(4, "198.51.100.2"), (6, "2001:db8:1::2")])
+def test_plain_tcp_capture_replayed(tmp_path, family, target):
+    cap = capture(tmp_path, "plain.pcap", plain_client=True, family=family)
     plan = make_tcp_plan(cap, 0)
     assert plan.tcp and not plan.fallback and plan.data_len == SIZE
     with Lab() as lab:
-        srv = peer(lab, "server", plain=True)
-        code, report = replay(lab, cap, "198.51.100.2", "--tcp-stream", "0")
+        srv = peer(lab, "server", family=family, plain=True)
+        code, report = replay(lab, cap, target, "--tcp-stream", "0")
         check(code, report, srv.result(timeout=10), SIZE, tcp=True, fell_back=False)
         assert not any("MP_CAPABLE" in e for e in report["events"])
 
