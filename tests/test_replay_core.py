@@ -169,11 +169,12 @@ def test_a_silent_target_times_out_with_a_clear_reason():
     assert core.subflows[0].retransmitted >= 2  # the SYN went again, with backoff
 
 
-def test_server_without_mptcp_fails_the_replay():
+def test_server_without_mptcp_makes_the_replay_fall_back_to_tcp():
     core = _core()
     (syn,) = core.start(0.0)
-    core.receive(_reply(decode_frame(101, syn), 0x12, [Mss(mss=1460)]), 0.01)
-    assert core.done and "does not speak MPTCP" in core.failed
+    out = core.receive(_reply(decode_frame(101, syn), 0x12, [Mss(mss=1460)]), 0.01)
+    assert not core.done and core.conn.fell_back and core.conn.tcp  # RFC 8684 §3.7
+    assert out and all(not decode_mptcp_options(decode_frame(101, p).options or b"") for p in out)
 
 
 def test_new_key_and_missing_payload():
@@ -349,6 +350,7 @@ def test_fast_open_syn_data_taken():
         "MpCapable",
         "FastOpen",
         "SackPermitted",  # as the captured SYN
+        "WindowScale",
     ]
     third, first = decode_frame(101, out[0]), decode_frame(101, out[1])
     assert third.payload_len == 0 and third.seq == p.seq + 1001
