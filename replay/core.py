@@ -370,4 +370,6 @@ class Replay:
             fast_open.report(),
             conn.tcp,
             conn.fell_back,
+            conn.keys.checksum and not conn.tcp,
+            conn.plan.checksum,
         )

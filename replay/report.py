@@ -102,6 +102,19 @@ class Report:
     fast_open: FastOpenReport | None = None
     tcp: bool = False  #: replayed as plain TCP (the plan's, or after the live server fell back)
     fell_back: bool = False  #: the live server answered without MP_CAPABLE (RFC 8684 §3.7)
+    checksums: bool = False  #: DSS checksums were used (the C flag of either side, RFC 8684 §3.1)
+    checksums_captured: bool = False  #: the capture's client asked for them (its C flag)
+
+    @property
+    def checksums_why(self) -> str:
+        """Whether DSS checksums were used, and whose C flag made it so, in words."""
+        if self.tcp:
+            return "none (plain TCP)"
+        if self.checksums and self.checksums_captured:
+            return "used: the captured client asked for them (RFC 8684 §3.1)"
+        if self.checksums:
+            return "used: the live server required them; the capture had none (RFC 8684 §3.1)"
+        return "not used: neither the captured client nor the live server asked for them"
 
     @property
     def tfo(self) -> str | None:

@@ -336,6 +336,8 @@ def _report_json(report: Report) -> str:
             "tfo_cookie": report.tfo_cookie,
             "tcp": report.tcp,
             "fell_back": report.fell_back,
+            "checksums": report.checksums,
+            "checksums_captured": report.checksums_captured,
         }
     )
 
@@ -349,6 +351,8 @@ def _report_text(report: Report, stream: int, tcp: bool = False) -> None:
     if not tcp:
         server = f"{report.server_key:#018x}" if report.server_key is not None else "-"
         print(f"  keys      client {report.client_key:#018x}  server {server}")
+        if not report.tcp:
+            print(f"  checksums {report.checksums_why}")
     level = "" if report.tcp else " at data level"
     print(
         f"  data      {report.data_delivered} of {report.data_planned} client octets acknowledged{level}; "
