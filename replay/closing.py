@@ -72,7 +72,10 @@ class Closing:
         if self.state is ClosureState.M_TIME_WAIT and before is not ClosureState.M_TIME_WAIT:
             for opening in conn.subflows:
                 if opening.state is SubflowState.SYN_SENT:
-                    conn.give_up(opening, now, FailCause.NOT_OPENED, "never opened before the connection closed")
+                    unanswered = f"; its SYN went unanswered ({opening.sent} sent)" if opening.retransmitted else ""
+                    conn.give_up(
+                        opening, now, FailCause.NOT_OPENED, "never opened before the connection closed" + unanswered
+                    )
         for a in actions:
             name = a.name
             if a.kind == "snd" and name == "DATA_FIN":

@@ -12,7 +12,7 @@ from mptcpspec.replay.datalevel import IncomingData, OutgoingData
 from mptcpspec.replay.events import AbortCause, FailCause, ReplayAborted, ReplayEvent, SubflowFailed
 from mptcpspec.replay.plan import ReplayPlan
 from mptcpspec.replay.setup import ReplayOptions
-from mptcpspec.replay.subflow import Subflow, SubflowState
+from mptcpspec.replay.subflow import JOIN_REFUSED, Subflow, SubflowState
 
 __all__ = ["Connection", "Keys"]
 
@@ -106,7 +106,14 @@ class Connection:
 
     def give_up(self, sf: Subflow, now: float, cause: FailCause, detail: str) -> None:
         """Fail ``sf``; the replay too when it is the first subflow and never opened."""
-        sf.give_up(f"failed: {detail}")
+        # An MP_JOIN failing in its handshake was refused, unless its HMAC was wrong or the
+        # connection merely closed before its SYN's first timeout (a SYN in flight says nothing).
+        refused = (
+            sf.joining
+            and cause is not FailCause.HMAC_MISMATCH
+            and (cause is not FailCause.NOT_OPENED or sf.retransmitted > 0)
+        )
+        sf.give_up(f"{JOIN_REFUSED}: {detail}" if refused else f"failed: {detail}")
         self.emit(SubflowFailed(self.since(now), sf.index, cause, detail))
         if sf is self.subflows[0] and sf.rcv_nxt is None:
             self.abort(now, AbortCause.FIRST_SUBFLOW_FAILED, f"the first subflow could not be opened: {detail}")

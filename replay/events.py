@@ -314,6 +314,7 @@ class SubflowReset(ReplayEvent):
     """The server reset a subflow; ``reason``: its MP_TCPRST reason (RFC 8684 §3.6), if it gave one."""
 
     reason: TcpRstReason | int | None
+    refused: bool = False  #: during the MP_JOIN handshake: the server refused the join
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from mptcpspec.replay.events import (
     SubflowReset,
     reset_reason,
 )
-from mptcpspec.replay.subflow import M32, Subflow, SubflowState
+from mptcpspec.replay.subflow import JOIN_REFUSED, M32, Subflow, SubflowState
 
 __all__ = ["Receiver"]
 
@@ -94,13 +94,18 @@ class Receiver:
         out: list[bytes] = []
         rst = next((o for o in opts if type(o) is MpTcpRst), None)
         reason = None if rst is None else rst.reason
+        # A reset before the MP_JOIN handshake is over: the server refused the join (RFC 8684
+        # §3.2, e.g. its path manager's limit); the data goes on the other subflows.
+        refused = sf.joining
         if sf.fin_acked:
             sf.enter(SubflowState.CLOSED, "reset" + reset_reason(reason))
+        elif refused:
+            sf.give_up(JOIN_REFUSED + ": reset" + reset_reason(reason))
         else:
             sf.give_up("reset" + reset_reason(reason))
         sf.drop_queue()
         sf.join_ack = None
-        conn.emit(SubflowReset(conn.since(now), sf.index, reason))
+        conn.emit(SubflowReset(conn.since(now), sf.index, reason, refused))
         fastclose = next((o for o in opts if type(o) is MpFastclose), None)
         if fastclose is not None:
             key_valid = fastclose.receiver_key == conn.keys.client

@@ -9,7 +9,7 @@ from mptcpspec.codec.generated.closure import State as ClosureState
 from mptcpspec.replay.events import AbortCause, ReplayEvent
 from mptcpspec.replay.plan import SubflowKind
 from mptcpspec.replay.setup import show_endpoint
-from mptcpspec.replay.subflow import Subflow, SubflowState
+from mptcpspec.replay.subflow import JOIN_REFUSED, Subflow, SubflowState
 
 __all__ = ["FastOpenOutcome", "FastOpenReport", "Report", "SubflowReport"]
 
@@ -104,6 +104,11 @@ class Report:
     fell_back: bool = False  #: the live server answered without MP_CAPABLE (RFC 8684 §3.7)
     checksums: bool = False  #: DSS checksums were used (the C flag of either side, RFC 8684 §3.1)
     checksums_captured: bool = False  #: the capture's client asked for them (its C flag)
+
+    @property
+    def refused_joins(self) -> tuple[SubflowReport, ...]:
+        """The MP_JOINs the live server refused (reset, or left unanswered, in their handshake)."""
+        return tuple(s for s in self.subflows if s.result.startswith(JOIN_REFUSED))
 
     @property
     def checksums_why(self) -> str:

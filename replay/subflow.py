@@ -39,6 +39,10 @@ HALF = 0x80000000
 NONE, FAST, TIMEOUT = 0, 1, 2
 
 
+#: the start of the result of an MP_JOIN the server refused (reset or left unanswered in its handshake)
+JOIN_REFUSED = "join refused by the server"
+
+
 class SubflowState(Enum):
     """Where a subflow is in its life."""
 
@@ -655,6 +659,11 @@ class Subflow(Retransmitter):
         if self.join_ack is not None:
             times.append(self.join_ack_at + self.join_rto(rto) * (1 << self.join_tries))
         return times
+
+    @property
+    def joining(self) -> bool:
+        """An MP_JOIN whose handshake is not over: a failure now is the server refusing the join."""
+        return self.is_join and self.state in (SubflowState.SYN_SENT, SubflowState.PRE_ESTABLISHED)
 
     def give_up(self, result: str) -> None:
         """Failed: nothing more is sent again."""

@@ -277,7 +277,8 @@ def describe_event(e: ReplayEvent) -> str:
                 return "reset as the connection closed"
             return "closed (both FINs acknowledged)"
         case ev.SubflowReset():
-            return "reset by the server" + ev.reset_reason(e.reason)
+            refused = " during its MP_JOIN handshake: the join is refused" if e.refused else ""
+            return "reset by the server" + refused + ev.reset_reason(e.reason)
         case ev.SubflowFailed():
             return f"given up: {e.detail}"
         case ev.ReplayAborted():
@@ -338,6 +339,7 @@ def _report_json(report: Report) -> str:
             "fell_back": report.fell_back,
             "checksums": report.checksums,
             "checksums_captured": report.checksums_captured,
+            "refused_joins": [s.index for s in report.refused_joins],
         }
     )
 
@@ -359,6 +361,8 @@ def _report_text(report: Report, stream: int, tcp: bool = False) -> None:
         f"{report.server_data} server octets received"
     )
     print(f"  closure   {report.closure_state.name}")
+    for s in report.refused_joins:
+        print(f"  refused   subflow {s.index} {s.local} → {s.remote}: {s.result}; its data went on the other subflows")
     fo = report.fast_open
     if fo is not None:
         if fo.outcome is FastOpenOutcome.OFF:
