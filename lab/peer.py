@@ -13,6 +13,9 @@ Server (one connection per ``--count``): read until EOF (or reset), optionally r
 
     python3 lab/peer.py server --family 4 --port 5201 [--reply N] [--reply-after N] [--tfo]
 
+With ``--reset-after N`` the server reads N octets and closes with SO_LINGER {1, 0}: the
+application resets the connection mid-transfer (MP_FASTCLOSE; for ``--plain``, a RST).
+
 Either side with ``--plain`` uses a plain TCP socket (a client of a plain server falls back).
 
 Client: connect (or, with ``--tfo``, ``sendto(MSG_FASTOPEN)``), send ``--size`` octets in
@@ -219,6 +222,13 @@ def run_server(a) -> None:
             replied = 0
             reset = False
             seen = [0]
+            if a.reset_after is not None:
+                # The application resets the connection mid-transfer: SO_LINGER {1, 0}, then close
+                # (below): for an MPTCP socket, MP_FASTCLOSE; for a plain one, a RST.
+                first, reset = recv_all(conn, deadline, a.reset_after, seen)
+                got += first
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                reset = True
             if a.reply and a.reply_after is not None:
                 first, reset = recv_all(conn, deadline, a.reply_after, seen)
                 got += first
@@ -240,6 +250,7 @@ def run_server(a) -> None:
             reset=reset,
             replied=replied,
             subflows=seen[0],
+            reset_sent=a.reset_after is not None,
             **summary(bytes(got)),
         )
     ls.close()
@@ -358,6 +369,9 @@ def main(argv=None) -> int:
     srv.add_argument("--out", help="write what was received to this file")
     srv.add_argument("--chunk", type=int, default=4096, help="send the reply in pieces of this size")
     srv.add_argument("--gap-ms", type=float, default=0.0, help="pause between reply pieces")
+    srv.add_argument(
+        "--reset-after", type=int, help="read this many octets, then close with SO_LINGER {1, 0}: a reset mid-transfer"
+    )
     cli = sub.choices["client"]
     cli.add_argument("--connect", required=True)
     cli.add_argument("--size", type=int, default=40000)

@@ -77,6 +77,8 @@ class AbortCause(Enum):
     DATA_UNACKNOWLEDGED = "data unacknowledged"
     #: every subflow closed while the connection was still open
     SUBFLOWS_CLOSED_EARLY = "subflows closed early"
+    #: the server reset the whole connection (MP_FASTCLOSE; for plain TCP, a RST) before it closed
+    RESET_BY_SERVER = "reset by the server"
 
 
 class FailCause(Enum):

@@ -109,11 +109,27 @@ class Receiver:
         fastclose = next((o for o in opts if type(o) is MpFastclose), None)
         if fastclose is not None:
             key_valid = fastclose.receiver_key == conn.keys.client
+            if key_valid:
+                self.reset_by_server(now, "MP_FASTCLOSE")
             self.closing.handle(now, ClosureEvent.RCV_RST_MP_FASTCLOSE, out, key_valid)
         elif sf is conn.subflows[0] and sf.rcv_nxt is None:
             conn.abort(now, AbortCause.REFUSED, "the server refused the connection (RST)")
+        elif conn.tcp and sf is conn.subflows[0] and not sf.fin_acked:
+            self.reset_by_server(now, "RST")
         self.closing.check_all_closed(now, out)
         return out
+
+    def reset_by_server(self, now: float, how: str) -> None:
+        """The server reset the whole connection before it closed (its application's abortive
+        close, RFC 8684 §3.5; for plain TCP, RFC 9293 §3.10.7.4): the replay has failed."""
+        conn = self.conn
+        level = "" if conn.tcp else " at data level"
+        conn.abort(
+            now,
+            AbortCause.RESET_BY_SERVER,
+            f"the server reset the connection ({how}) after acknowledging {conn.out.delivered()} of "
+            f"{conn.plan.data_len} client octets{level}",
+        )
 
     def fin_again(self, sf: Subflow, pkt: Packet) -> list[bytes]:
         """A server's FIN again on ``sf``, closed with it: acknowledged again (RFC 9293 §3.10.7.4,

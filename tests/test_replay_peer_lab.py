@@ -9,9 +9,16 @@ report, exit status 1, and leaves nothing behind).
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from pathlib import Path
+
 import pytest
 
-from lab import Lab, expected, need_lab
+from lab import Lab, LabError, expected, list_namespaces, need_lab
+from lab.peer import pattern
+from lab.traffic import Peer
 from tests.test_replay_lab import check_clean, replay, server_view
 
 pytestmark = pytest.mark.lab
@@ -99,3 +106,117 @@ def test_server_refuses_the_join(tmp_path, how):
         client_end = ("M_CLOSED",) if how == "limit" else ("M_CLOSED", "M_TIME_WAIT")
         assert summary.client_state in client_end and summary.server_state == "M_CLOSED", summary
         assert not [c for c in summary.checks if c[1] != "VERIFIED"], summary.checks
+
+
+def replay_file(lab: Lab, capture: Path, target: str) -> tuple[int, dict]:
+    r = lab.run(
+        "client",
+        sys.executable,
+        "-m",
+        "mptcpspec",
+        "replay",
+        "-r",
+        str(capture),
+        "--target",
+        target,
+        "--timeout",
+        "5",
+        "--json",
+        check=False,
+        timeout=60,
+    )
+    assert r.stdout.strip(), f"no report (exit {r.returncode}): {r.stderr[-2000:]}"
+    return r.returncode, json.loads(r.stdout)
+
+
+UPLOAD = 2_000_000
+RESET_AFTER = 300_000
+
+
+@pytest.fixture(scope="module")
+def upload(tmp_path_factory) -> Path:
+    """A capture of the kernel client uploading 2 MB over two subflows: more than the server's
+    receive buffer takes, so a reset after 300 kB comes with the client's data still in flight."""
+    need_lab(("ip", "tcpdump", "ss", "nft"))
+    path = tmp_path_factory.mktemp("peer") / "upload-2mb.pcap"
+    for attempt in range(3):  # tcpdump may drop packets on a busy machine: the capture made again
+        with Lab() as lab:
+            for role in ("client", "server"):
+                for pair in (0, 1):  # paced, so that tcpdump keeps up and both subflows carry data
+                    lab.rate_limit(role, lab.dev(pair), "200mbit", burst=30000)
+            lab.endpoint_add("client", lab.addr("client", 1), "subflow")
+            try:
+                with lab.capture(path, bpf="tcp", buffer_kib=65536):
+                    server = lab.serve(reply=0, timeout=60)
+                    lab.connect(size=UPLOAD, first=1000, wait_subflows=2, chunk=65536, timeout=60).result(timeout=60)
+                    got = server.result(timeout=60)
+            except LabError:
+                if attempt == 2:
+                    raise
+                continue
+        assert got["sha256"] == expected(UPLOAD)["sha256"]
+        return path
+    raise AssertionError("unreachable")
+
+
+def resetting_server(lab: Lab, plain: bool = False, out: Path | None = None) -> Peer:
+    """The lab's server application, reading RESET_AFTER octets and closing with SO_LINGER {1, 0}."""
+    argv = lab.peer_argv("server", port=5201, reset_after=RESET_AFTER, plain=plain, out=out, timeout=30)
+    peer = Peer(lab, lab.popen("server", *argv), "lab server", 30)
+    peer.wait_event("listening", timeout=10)
+    return peer
+
+
+@pytest.mark.parametrize("plain", [False, True], ids=["mptcp", "plain-tcp"])
+def test_server_application_resets_mid_transfer(upload, plain, tmp_path):
+    """RFC 8684 §3.5 (MP_FASTCLOSE), or a RST for a server that fell back to TCP: one clear reason,
+    exit status 1, and nothing left behind (no nftables table, no namespace)."""
+    with Lab() as lab:
+        names = [lab.ns("client"), lab.ns("server")]
+        got = tmp_path / "read"
+        srv = resetting_server(lab, plain, got)
+        t = time.monotonic()
+        code, report = replay_file(lab, upload, "198.51.100.2")
+        took = time.monotonic() - t
+        server = srv.result(timeout=10)
+        assert code == 1 and not report["ok"], report
+        how = "RST" if plain else "MP_FASTCLOSE"
+        assert report["abort"] == "reset by the server", report
+        assert report["reason"].startswith(f"the server reset the connection ({how}) after acknowledging "), report
+        assert report["fell_back"] is plain
+        assert RESET_AFTER <= report["data_delivered"] < UPLOAD, report
+        assert report["reason"].endswith(f" of {UPLOAD} client octets" + ("" if plain else " at data level"))
+        assert server["reset_sent"] and server["length"] == RESET_AFTER, server
+        assert got.read_bytes() == pattern(UPLOAD)[:RESET_AFTER]  # the captured stream, up to the reset
+        print(report["reason"], f"{took:.3f} s")
+        assert took < 10, took  # the reset ends the replay at once, not after its timeout
+        assert "mptcpspec_replay" not in lab.run("client", "nft", "list", "tables").stdout
+        assert not lab.run("client", "pgrep", "-f", "mptcpspec replay", check=False).stdout.strip()
+    left = set(list_namespaces())
+    assert not left & set(names), left
+
+
+def test_server_reset_report_text(upload):
+    """The text report: its first line says the server reset the connection; exit status 1."""
+    with Lab() as lab:
+        srv = resetting_server(lab)
+        r = lab.run(
+            "client",
+            sys.executable,
+            "-m",
+            "mptcpspec",
+            "replay",
+            "-q",
+            "-r",
+            str(upload),
+            "--target",
+            "198.51.100.2",
+            "--timeout",
+            "5",
+            check=False,
+            timeout=60,
+        )
+        srv.result(timeout=10)
+        assert r.returncode == 1, r.stderr
+        first = r.stdout.splitlines()[0]
+        assert first.startswith("replay of MPTCP stream 0: the server reset the connection (MP_FASTCLOSE) after"), first
