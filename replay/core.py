@@ -320,7 +320,11 @@ class Replay:
                 self.sender.joins_left += 1
                 conn.emit(SubflowReset(conn.since(now), sf.index, _reason(opts)))
                 return []
-            return self.receiver.reset(sf, opts, now)
+            if sf.state is SubflowState.FAILED:
+                return []  # given up already: the server's resets of our segments still in flight
+            live = self.sender.orphan(sf, now)  # RFC 8684 §3.3.6: an open subflow's data goes on the others
+            out = self.receiver.reset(sf, opts, now)
+            return out + self.sender.pump(now) if live else out
         if flags & SYN and flags & ACK:
             before = sf.state
             out = self.handshake.synack(sf, pkt, opts, now)

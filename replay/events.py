@@ -246,12 +246,15 @@ class FastRetransmit(ReplayEvent):
 
 @dataclass(frozen=True, slots=True)
 class Reinjected(ReplayEvent):
-    """A subflow's retransmission timer expired: its data the connection had not acknowledged was
-    sent on this subflow too (RFC 8684 §3.3.6)."""
+    """A subflow's retransmission timer expired, or the server reset it: its data the connection had
+    not acknowledged was sent on this subflow too (RFC 8684 §3.3.6)."""
 
-    stalled: int  #: the index of the subflow whose timer expired
+    stalled: int  #: the index of the subflow whose timer expired (or that the server reset)
     dsn: int  #: the first DSN sent again, relative to our IDSN
     segments: int
+    #: the server reset that subflow while the others lived: its data goes on them (the event's
+    #: subflow is then None: the segments go wherever there is room)
+    reset: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,11 +51,13 @@ class Resender:
     """Data segments, and what is sent again: segments taken for lost on their subflow (loss
     recovery), a stalled subflow's data on another (RFC 8684 §3.3.6)."""
 
-    __slots__ = ("conn", "mpc_data_sent")
+    __slots__ = ("conn", "mpc_data_sent", "orphans")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.mpc_data_sent = False  #: the first data went, with MP_CAPABLE
+        #: data of subflows the server reset, as (subflow, relative DSN, payload): for the others
+        self.orphans: list[tuple[int, int, bytes]] = []
 
     def send_data(self, sf: Subflow, rel_dsn: int, payload: bytes, now: float) -> bytes:
         """``payload`` at relative DSN ``rel_dsn`` on ``sf``, kept for retransmission."""
@@ -173,6 +175,46 @@ class Resender:
                 out.append(self.again(sf, u, now))
                 pipe += (u.end - u.seq) & M32
 
+    def orphan(self, sf: Subflow, now: float) -> bool:
+        """RFC 8684 §3.3.6: the server resets ``sf``; if it was open (MPTCP, its FIN not
+        acknowledged: True), its data the connection has not acknowledged, and no other subflow
+        holds, goes on the others (:meth:`send_orphans`; SACKed data too: the reset subflow's
+        queue at the server is gone)."""
+        conn = self.conn
+        if sf.state is not ESTABLISHED or conn.tcp or sf.fin_acked:
+            return False
+        una = (conn.out.una - conn.out.idsn) & M64
+        moved = [
+            (sf.index, u.dsn, u.payload)
+            for u in sf.unacked
+            if u.kind is SegmentKind.DATA and u.payload is not None and not u.reinjected
+            if u.dsn + len(u.payload) > una
+        ]
+        if moved:
+            self.orphans += moved
+            self.orphans.sort(key=lambda o: o[1])
+            conn.emit(Reinjected(conn.since(now), None, sf.index, moved[0][1], len(moved), True))
+        return True
+
+    def send_orphans(self, now: float, out: list[bytes]) -> None:
+        """The data of reset subflows, before new data, on established subflows with room."""
+        conn = self.conn
+        data = conn.out
+        una = (data.una - data.idsn) & M64
+        others = [o for o in conn.subflows if o.state is ESTABLISHED and not o.fin_sent]
+        while self.orphans:
+            _, dsn, payload = self.orphans[0]
+            n = len(payload)
+            if dsn + n <= una:
+                del self.orphans[0]
+                continue
+            target = next((o for o in others if o.flight() + n <= o.wnd and o.pipe() + n <= o.cc.cwnd), None)
+            if target is None:
+                break
+            del self.orphans[0]
+            out.append(self.send_data(target, dsn, payload, now))
+            target.retransmitted += 1
+
     def reinject_stalled(self, sf: Subflow, now: float) -> list[bytes]:
         """RFC 8684 §3.3.6: ``sf``'s retransmission timer expired; its data the connection has not
         acknowledged goes also on another established subflow, as far as that one's windows allow."""
@@ -228,6 +270,8 @@ class Sender(Resender):
         if self.joins_left and self.closing.state is ClosureState.M_ESTAB:
             self._open_joins(now, out)
         self.recover(now, out)
+        if self.orphans:
+            self.send_orphans(now, out)
         self._data(now, out)
         if conn.out.unsent == 0:
             self._tail(now, out)

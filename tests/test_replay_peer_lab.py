@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -220,3 +221,40 @@ def test_server_reset_report_text(upload):
         assert r.returncode == 1, r.stderr
         first = r.stdout.splitlines()[0]
         assert first.startswith("replay of MPTCP stream 0: the server reset the connection (MP_FASTCLOSE) after"), first
+
+
+def test_server_resets_one_subflow_the_other_carries_its_data(upload):
+    """RFC 8684 §3.3.6: the server resets the second subflow mid-transfer (``ss -K`` on its socket:
+    the kernel sends a RST with MP_TCPRST); its data not acknowledged at data level goes on the
+    first, and the server application reads the exact stream."""
+    with Lab() as lab:
+        for role in ("client", "server"):
+            for pair in (0, 1):  # 10 Mbit/s each way: the 2 MB upload lasts long enough to be cut
+                lab.rate_limit(role, lab.dev(pair), "10mbit", burst=30000)
+        srv = lab.serve(reply=0, timeout=60)
+        killed: list[str] = []
+
+        def kill() -> None:
+            for _ in range(1000):
+                r = lab.run("server", "ss", "-Htn", "state", "established", "dst", "203.0.113.1", check=False)
+                if r.stdout.strip():
+                    break
+                time.sleep(0.01)
+            time.sleep(0.2)
+            killed.append(lab.run("server", "ss", "-HKtn", "dst", "203.0.113.1", check=False).stdout)
+
+        th = threading.Thread(target=kill)
+        th.start()
+        code, report = replay_file(lab, upload, "198.51.100.2")
+        th.join()
+        server = srv.result(timeout=20)
+        assert killed and killed[0].strip(), "no subflow to reset"
+        assert code == 0 and report["ok"], report["reason"]
+        assert report["data_delivered"] == UPLOAD
+        assert server["length"] == UPLOAD and server["sha256"] == expected(UPLOAD)["sha256"] and not server["reset"]
+        first, second = report["subflows"]
+        assert first["result"] == "closed" and second["result"].startswith("reset"), report["subflows"]
+        moved = [e for e in report["events"] if "reset by the server, go again on the others" in e]
+        assert len(moved) == 1, report["events"]
+        assert any("subflow 1: reset by the server" in e for e in report["events"])
+        print(moved[0], f"replay {report['elapsed']:.3f} s, retransmitted {first['retransmitted']}")

@@ -595,9 +595,10 @@ class Sim:
             self.seq += 1
             heapq.heappush(self.queue, (self.now + self.delay, self.seq, to_server, pkt))
 
-    def run(self, limit: float = 30.0, until_events=None) -> None:
+    def run(self, limit: float = 30.0, until_events=None, start: bool = True) -> None:
         core = self.core
-        self._send(core.start(0.0), True)
+        if start:
+            self._send(core.start(0.0), True)
         while not core.done and self.now < limit:
             if until_events is not None and until_events():
                 return
@@ -634,3 +635,37 @@ def test_whole_replay_over_a_lossy_path_delivers_quickly_and_closes_cleanly(seed
     assert {e.how for e in closed} == {ev.CloseHow.FIN_EXCHANGE}, closed
     assert all(s.state is SubflowState.CLOSED for s in core.subflows)
     assert sim_end < 1.0, (sim_end, server.dropped)
+
+
+def test_a_subflow_reset_by_the_server_leaves_its_data_to_the_other():
+    """RFC 8684 §3.3.6: the server resets the second subflow with data in flight; that data (not
+    acknowledged at data level) goes on the first at once, and the stream arrives whole."""
+    plan = make_plan(DATA / "v4-two-subflows.pcap")
+    core = Replay(plan, target=SERVER, rng=random.Random(5), timeout=5.0)
+    server = LossyServer(core.keys.client, loss=0.0, seed=1)
+    sim = Sim(core, server)
+    second = core.subflows[1]
+    sim.run(until_events=lambda: sum(u.payload is not None for u in second.unacked) >= 3, limit=5.0)
+    in_flight = [u.dsn for u in second.unacked if u.payload is not None]
+    assert len(in_flight) >= 3
+    server.blackhole = {second.local}  # what was in flight on it never arrives
+    (src, sport), (dst, dport) = second.remote, second.local
+    rst = tcp_packet(src, dst, sport, dport, second.rcv_nxt or 0, second.snd_nxt, 0x14, 0)
+    out = core.receive(rst, sim.now)
+    moved = [e for e in core.events if isinstance(e, ev.Reinjected)]
+    assert len(moved) == 1 and (moved[0].subflow, moved[0].stalled, moved[0].reset) == (None, 1, True)
+    assert moved[0].segments == len(in_flight) and moved[0].dsn == min(in_flight)
+    # at once on the first subflow, lowest DSN first, as far as its windows allow
+    again = [decode_frame(101, p) for p in out]
+    assert again and all(f.sport == core.subflows[0].local[1] for f in again)
+    sim._send(out, True)
+    assert core.receive(rst, sim.now) == []  # a second reset of the same subflow: nothing more
+    sim.run(start=False)
+    report = core.report(core.conn.ended_at or 30.0)
+    assert report.ok, report.reason
+    stream = bytearray(plan.data_len)
+    for seg in plan.segments:
+        stream[seg.dsn - 1 : seg.dsn - 1 + len(seg.data)] = seg.data
+    assert bytes(server.stream) == bytes(stream)
+    assert second.state is SubflowState.FAILED and second.result.startswith("reset")
+    assert [e.subflow for e in core.events if isinstance(e, ev.SubflowReset)] == [1]

@@ -255,6 +255,11 @@ def describe_event(e: ReplayEvent) -> str:
                 f"slow-start threshold {e.ssthresh}"
             )
         case ev.Reinjected():
+            if e.reset:
+                return (
+                    f"{e.segments} segment(s) of subflow {e.stalled}, reset by the server, go again on the "
+                    f"others from DSN {e.dsn} (relative)"
+                )
             return f"{e.segments} segment(s) of stalled subflow {e.stalled} sent again here from DSN {e.dsn} (relative)"
         case ev.DataRetransmitted():
             return f"data-level retransmission from DSN {e.dsn} (relative): {e.segments} segment(s)"
