@@ -192,7 +192,6 @@ def test_server_application_resets_mid_transfer(upload, plain, tmp_path):
         print(report["reason"], f"{took:.3f} s")
         assert took < 10, took  # the reset ends the replay at once, not after its timeout
         assert "mptcpspec_replay" not in lab.run("client", "nft", "list", "tables").stdout
-        assert not lab.run("client", "pgrep", "-f", "mptcpspec replay", check=False).stdout.strip()
     left = set(list_namespaces())
     assert not left & set(names), left
 
