@@ -15,6 +15,8 @@ fast retransmit (RFC 6675 §5 step 4.2) and one segment after a timeout (RFC 568
 
 from __future__ import annotations
 
+from mptcpspec.codec.options import option_spans
+
 __all__ = [
     "DUP_THRESH",
     "GRANULARITY",
@@ -123,19 +125,7 @@ class Congestion:
 def sack_blocks(options: bytes) -> list[tuple[int, int]]:
     """The (left edge, right edge) pairs of the SACK option in ``options`` (RFC 2018 §3), none when
     it has none or a malformed one."""
-    i, n = 0, len(options)
-    while i < n:
-        kind = options[i]
-        if kind == 0:
-            break
-        if kind == 1:
-            i += 1
-            continue
-        if i + 1 >= n:
-            break
-        size = options[i + 1]
-        if size < 2 or i + size > n:
-            break
+    for kind, i, size in option_spans(options):
         if kind == 5:
             if (size - 2) % 8:
                 return []
@@ -144,5 +134,4 @@ def sack_blocks(options: bytes) -> list[tuple[int, int]]:
                 (int.from_bytes(b[j : j + 4], "big"), int.from_bytes(b[j + 4 : j + 8], "big"))
                 for j in range(i + 2, i + size, 8)
             ]
-        i += size
     return []
