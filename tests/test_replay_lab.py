@@ -30,7 +30,9 @@ def _root():
     need_lab(("ip", "tcpdump", "ss", "nft"))
 
 
-def replay(lab: Lab, capture: str, target: str, *extra: str, timeout: float = 60):
+def replay(lab: Lab, capture: str | Path, target: str, *extra: str, wait: str = "5", timeout: float = 60):
+    """``mptcpspec replay --json`` of ``capture`` (a file of tests/data, or a path) in the client
+    namespace, ``wait`` its --timeout: (exit status, the report)."""
     r = lab.run(
         "client",
         sys.executable,
@@ -42,7 +44,7 @@ def replay(lab: Lab, capture: str, target: str, *extra: str, timeout: float = 60
         "--target",
         target,
         "--timeout",
-        "5",
+        wait,
         "--json",
         *extra,
         check=False,

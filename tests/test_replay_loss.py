@@ -8,9 +8,7 @@ subflow reset after the close, in a time of the order of the kernel client's own
 
 from __future__ import annotations
 
-import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from lab import Lab, expected, need_lab
 from lab.loss import lossy_paths
 from mptcpspec.capture.packets import decode_frame
 from mptcpspec.capture.pcap import read_records
+from tests.test_replay_lab import replay as run_replay
 
 pytestmark = pytest.mark.lab
 
@@ -52,25 +51,8 @@ def upload(tmp_path_factory) -> Path:
 
 def replay(lab: Lab, capture: Path) -> tuple[int, dict, float]:
     t = time.monotonic()
-    r = lab.run(
-        "client",
-        sys.executable,
-        "-m",
-        "mptcpspec",
-        "replay",
-        "-r",
-        str(capture),
-        "--target",
-        "198.51.100.2",
-        "--timeout",
-        "10",
-        "--json",
-        "-q",
-        check=False,
-        timeout=120,
-    )
-    assert r.stdout.strip(), f"no report (exit {r.returncode}): {r.stderr[-2000:]}"
-    return r.returncode, json.loads(r.stdout), time.monotonic() - t
+    code, report = run_replay(lab, capture, "198.51.100.2", "-q", wait="10", timeout=120)
+    return code, report, time.monotonic() - t
 
 
 def kernel_upload(lab: Lab, work: Path) -> float:

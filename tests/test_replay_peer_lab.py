@@ -9,7 +9,6 @@ report, exit status 1, and leaves nothing behind).
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
@@ -109,27 +108,6 @@ def test_server_refuses_the_join(tmp_path, how):
         assert not [c for c in summary.checks if c[1] != "VERIFIED"], summary.checks
 
 
-def replay_file(lab: Lab, capture: Path, target: str) -> tuple[int, dict]:
-    r = lab.run(
-        "client",
-        sys.executable,
-        "-m",
-        "mptcpspec",
-        "replay",
-        "-r",
-        str(capture),
-        "--target",
-        target,
-        "--timeout",
-        "5",
-        "--json",
-        check=False,
-        timeout=60,
-    )
-    assert r.stdout.strip(), f"no report (exit {r.returncode}): {r.stderr[-2000:]}"
-    return r.returncode, json.loads(r.stdout)
-
-
 UPLOAD = 2_000_000
 RESET_AFTER = 300_000
 
@@ -177,7 +155,7 @@ def test_server_application_resets_mid_transfer(upload, plain, tmp_path):
         got = tmp_path / "read"
         srv = resetting_server(lab, plain, got)
         t = time.monotonic()
-        code, report = replay_file(lab, upload, "198.51.100.2")
+        code, report = replay(lab, upload, "198.51.100.2")
         took = time.monotonic() - t
         server = srv.result(timeout=10)
         assert code == 1 and not report["ok"], report
@@ -244,7 +222,7 @@ def test_server_resets_one_subflow_the_other_carries_its_data(upload):
 
         th = threading.Thread(target=kill)
         th.start()
-        code, report = replay_file(lab, upload, "198.51.100.2")
+        code, report = replay(lab, upload, "198.51.100.2")
         th.join()
         server = srv.result(timeout=20)
         assert killed and killed[0].strip(), "no subflow to reset"

@@ -7,8 +7,6 @@ and ports; the live server application must read exactly the captured client str
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from lab.loss import lossy_paths
 from lab.traffic import Peer
 from mptcpspec.replay.plan import make_plan, make_tcp_plan
 from tests.conftest import DATA
+from tests.test_replay_lab import replay as run_replay
 
 pytestmark = pytest.mark.lab
 
@@ -59,26 +58,9 @@ def capture(tmp_path: Path, name: str, *, plain_client: bool, family: int = 4, s
 
 
 def replay(lab: Lab, cap: Path, target: str, *extra: str) -> tuple[int, dict]:
-    r = lab.run(
-        "client",
-        sys.executable,
-        "-m",
-        "mptcpspec",
-        "replay",
-        "-r",
-        str(cap),
-        "--target",
-        target,
-        "--timeout",
-        "5",
-        "--json",
-        *extra,
-        check=False,
-        timeout=60,
-    )
-    assert r.stdout.strip(), f"no report (exit {r.returncode}): {r.stderr[-2000:]}"
+    code, report = run_replay(lab, cap, target, *extra)
     assert "mptcpspec_replay" not in lab.run("client", "nft", "list", "tables").stdout
-    return r.returncode, json.loads(r.stdout)
+    return code, report
 
 
 def check(code: int, report: dict, server: dict, length: int, *, tcp: bool, fell_back: bool) -> None:
