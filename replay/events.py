@@ -25,6 +25,10 @@ from mptcpspec.replay.plan import SubflowKind
 __all__ = [
     "AbortCause",
     "AddAddrEchoed",
+    "AddAddrEchoReceived",
+    "AddAddrSent",
+    "ClientKey",
+    "ClientSyn",
     "ChecksumsRequired",
     "CloseHow",
     "ClosureRefused",
@@ -42,7 +46,10 @@ __all__ = [
     "FastcloseSent",
     "FinReceived",
     "JoinOpening",
+    "InfiniteMapping",
     "JoinVerified",
+    "MpFailAnswer",
+    "MpFailReceived",
     "PrioritySent",
     "Reinjected",
     "RemoveAddrSent",
@@ -79,6 +86,8 @@ class AbortCause(Enum):
     SUBFLOWS_CLOSED_EARLY = "subflows closed early"
     #: the server reset the whole connection (MP_FASTCLOSE; for plain TCP, a RST) before it closed
     RESET_BY_SERVER = "reset by the server"
+    #: server side: no client connected within the replay's timeout
+    NO_CLIENT = "no client"
 
 
 class FailCause(Enum):
@@ -322,6 +331,36 @@ class SubflowReset(ReplayEvent):
     refused: bool = False  #: during the MP_JOIN handshake: the server refused the join
 
 
+class MpFailAnswer(Enum):
+    """What the replay did on the server's MP_FAIL (RFC 8684 §3.7)."""
+
+    #: the only subflow: MP_FAIL echoed, an infinite mapping on the next new data, then plain TCP there
+    INFINITE_MAPPING = "infinite mapping"
+    #: it came with the server's reset of the subflow: the subflow's data goes on the others
+    SUBFLOW_RESET = "subflow reset by the server"
+    #: other subflows are in use: we reset this one (MP_TCPRST middlebox interference); its data goes on the others
+    SUBFLOW_CLOSED = "subflow reset by us"
+    #: the connection had already fallen back: nothing more to do
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True, slots=True)
+class MpFailReceived(ReplayEvent):
+    """The server's MP_FAIL: a DSS checksum of ours failed at ``dsn`` (a middlebox changed the data)."""
+
+    dsn: int  #: the DSN the server names, relative to our IDSN
+    answer: MpFailAnswer
+
+
+@dataclass(frozen=True, slots=True)
+class InfiniteMapping(ReplayEvent):
+    """Our infinite mapping (a DSS mapping of data-level length 0, RFC 8684 §3.7) went out: from
+    ``dsn`` on, the subflow carries the rest of the data as plain TCP, without MPTCP options."""
+
+    dsn: int  #: the first DSN of the mapping, relative to our IDSN
+    sequence: int  #: its subflow sequence number, relative to our ISN
+
+
 @dataclass(frozen=True, slots=True)
 class SubflowFailed(ReplayEvent):
     """The replay gave a subflow up."""
@@ -336,6 +375,48 @@ class ReplayAborted(ReplayEvent):
 
     cause: AbortCause
     detail: str  #: what exactly went wrong
+
+
+# -- the server side (replay.serving)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSyn(ReplayEvent):
+    """Server side: a live client's SYN (MP_CAPABLE or MP_JOIN) came to a listen address; our
+    SYN/ACK went out (for MP_JOIN, with the truncated HMAC for the live keys)."""
+
+    local: str
+    remote: str
+    kind: SubflowKind
+    address_id: int | None  #: the client's address ID (MP_JOIN)
+    backup: bool  #: the client's backup flag (MP_JOIN)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientKey(ReplayEvent):
+    """Server side: the live client's MP_CAPABLE third ACK (or first data) gave its key."""
+
+    client_key: int
+    token: int  #: the client's token, from its key
+    checksums: bool  #: DSS checksums are in use
+
+
+@dataclass(frozen=True, slots=True)
+class AddAddrSent(ReplayEvent):
+    """Server side: the captured server's ADD_ADDR, with its HMAC over the live keys (RFC 8684
+    §3.4.1), at the point of the data where the captured server sent it, or again (no echo yet)."""
+
+    address_id: int
+    address: str
+    port: int | None
+    attempt: int  #: 0 for the first transmission
+
+
+@dataclass(frozen=True, slots=True)
+class AddAddrEchoReceived(ReplayEvent):
+    """Server side: the live client echoed our ADD_ADDR."""
+
+    address_id: int
 
 
 def reset_reason(reason: TcpRstReason | int | None) -> str:

@@ -104,6 +104,14 @@ class Report:
     fell_back: bool = False  #: the live server answered without MP_CAPABLE (RFC 8684 §3.7)
     checksums: bool = False  #: DSS checksums were used (the C flag of either side, RFC 8684 §3.1)
     checksums_captured: bool = False  #: the capture's client asked for them (its C flag)
+    #: why the connection went on as plain TCP (RFC 8684 §3.7), in words; None: it did not
+    fallback: str | None = None
+    #: what the replay did on the server's MP_FAIL (RFC 8684 §3.7), in words; None: none came
+    mp_fail: str | None = None
+    #: "client", or "server" (:class:`~replay.serving.ServerReplay`): then ``data_delivered`` and
+    #: ``data_planned`` count the replayed server's octets, ``server_data`` the live client's received,
+    #: ``client_key`` is the live client's and ``checksums_captured`` the captured server's C flag
+    side: str = "client"
 
     @property
     def refused_joins(self) -> tuple[SubflowReport, ...]:

@@ -9,9 +9,10 @@ from typing import Protocol
 from mptcpspec.replay.core import Replay
 from mptcpspec.replay.events import ReplayEvent
 from mptcpspec.replay.report import Report
+from mptcpspec.replay.serving import ServerReplay, require_local
 from mptcpspec.replay.transport import RawTransport, check_privileges
 
-__all__ = ["Transport", "replay_live", "run_replay"]
+__all__ = ["Transport", "replay_live", "run_replay", "serve_live"]
 
 
 class Transport(Protocol):
@@ -23,7 +24,7 @@ class Transport(Protocol):
 
 
 def run_replay(
-    core: Replay,
+    core: Replay | ServerReplay,
     transport: Transport,
     clock: Callable[[], float] = time.monotonic,
     on_event: Callable[[ReplayEvent], None] | None = None,
@@ -63,4 +64,17 @@ def replay_live(
     transport cannot open (privileges, nftables)."""
     check_privileges()
     with RawTransport(core.local_addresses(), core.peer_addresses(), rate=rate) as transport:
+        return run_replay(core, transport, on_event=on_event)
+
+
+def serve_live(
+    core: ServerReplay, *, rate: float | None = None, on_event: Callable[[ReplayEvent], None] | None = None
+) -> Report:
+    """Run the server side ``core`` over raw sockets: packets from any peer to its listen addresses
+    and ports, the kernel's resets from those ports suppressed.  :class:`~replay.setup.ReplayError`
+    (``NOT_LOCAL``) when a listen address is not this host's, before anything is set up;
+    :class:`~replay.transport.TransportError` when the transport cannot open."""
+    require_local(core.local_addresses())
+    check_privileges()
+    with RawTransport(core.local_addresses(), (), rate=rate, listen_ports=core.ports) as transport:
         return run_replay(core, transport, on_event=on_event)

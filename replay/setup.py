@@ -42,6 +42,8 @@ class SetupProblem(Enum):
     SAME_FLOW = "same flow"
     #: a subflow's local and server addresses are not of the same IP version
     IP_VERSION = "IP version"
+    #: server side: a listen address (or a live address an ADD_ADDR announces) is not on this host
+    NOT_LOCAL = "not local"
 
 
 class ReplayError(MptcpspecError):

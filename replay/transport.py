@@ -124,15 +124,18 @@ def _nft(*args: str, script: str | None = None, check: bool = True) -> subproces
     return r
 
 
-def nft_script(table: str, local_addrs: Iterable[str | Address], mark: int) -> str:
-    """The ``nft -f`` script that creates ``table`` (replacing one of that name) with the RST-dropping chain."""
+def nft_script(table: str, local_addrs: Iterable[str | Address], mark: int, ports: Iterable[int] = ()) -> str:
+    """The ``nft -f`` script that creates ``table`` (replacing one of that name) with the RST-dropping
+    chain; with ``ports`` (the server side's listen ports), only RSTs from those ports are dropped."""
     addrs = [ipaddress.ip_address(a) for a in local_addrs]
+    sport = ", ".join(str(p) for p in sorted(set(ports)))
+    only = f"tcp sport {{ {sport} }} " if sport else ""
     rules = []
     for fam, ver in (("ip", 4), ("ip6", 6)):
         mine = sorted(str(a) for a in addrs if a.version == ver)
         if mine:
             rules.append(
-                f"\t\t{fam} saddr {{ {', '.join(mine)} }} tcp flags & rst == rst "
+                f"\t\t{fam} saddr {{ {', '.join(mine)} }} {only}tcp flags & rst == rst "
                 f"meta mark != {mark:#010x} counter drop\n"
             )
     return (
@@ -242,6 +245,10 @@ class RawTransport:
     (packets returned by :meth:`recv`), ``dropped_by_filter`` (packets read from the packet socket
     and discarded by the address check), ``kernel_dropped`` (dropped by the kernel, receive buffer
     full) and, after :meth:`close`, ``rst_suppressed`` (RSTs the nftables chain dropped, or None).
+
+    ``listen_ports`` (the server side of a replay): packets from any address to a local address and
+    one of these ports are received, and their sources become peer addresses (``peer_addrs`` may then
+    be empty); only RSTs from these ports are dropped.
     """
 
     def __init__(
@@ -252,11 +259,14 @@ class RawTransport:
         mark: int = 0x4D50,
         rate: float | None = None,
         nft: bool = True,
+        listen_ports: Iterable[int] | None = None,
     ) -> None:
         self.local_addrs = [ipaddress.ip_address(a) for a in local_addrs]
         self.peer_addrs = [ipaddress.ip_address(a) for a in peer_addrs]
-        if not self.local_addrs or not self.peer_addrs:
-            raise TransportError("RawTransport needs at least one local and one peer address")
+        self.listen_ports = frozenset(listen_ports or ())
+        self._ports = frozenset(p.to_bytes(2, "big") for p in self.listen_ports)
+        if not self.local_addrs or not (self.peer_addrs or self.listen_ports):
+            raise TransportError("RawTransport needs at least one local and one peer address (or listen ports)")
         if not 0 < mark < 1 << 32:
             raise TransportError(f"mark {mark:#x} must be a non-zero 32-bit value (the kernel's own RSTs carry 0)")
         if rate is not None and not rate > 0:
@@ -306,7 +316,7 @@ class RawTransport:
             self._open_sockets()
             if self.nft:
                 self._table_made = True  # from here on close() deletes it (the nft run may be interrupted)
-                _nft(script=nft_script(self.table, self.local_addrs, self.mark))
+                _nft(script=nft_script(self.table, self.local_addrs, self.mark, self.listen_ports))
             _install_handlers()
         except BaseException:
             with contextlib.suppress(TransportError):  # the original error matters more
@@ -441,14 +451,23 @@ class RawTransport:
             if packet[9] != 6 or ihl < 20 or packet[6] & 0x3F or packet[7] or not ihl + 20 <= end <= n:
                 return None
             src, dst = packet[12:16], packet[16:20]
+            tcp = ihl
         elif v == 6:
             end = 40 + int.from_bytes(packet[4:6], "big")
             if packet[6] != 6 or not 60 <= end <= n:
                 return None
             src, dst = packet[8:24], packet[24:40]
+            tcp = 40
         else:
             return None
-        if src not in self._peers or dst not in self._locals:
+        if dst not in self._locals:
+            return None
+        if self._ports:
+            if packet[tcp + 2 : tcp + 4] not in self._ports:
+                return None
+            if src not in self._peers:
+                self._peers[src] = str(ipaddress.ip_address(src))  # a client of the server side
+        elif src not in self._peers:
             return None
         return packet if end == n else packet[:end]
 

@@ -36,10 +36,13 @@ examples (as root, or with CAP_NET_RAW and CAP_NET_ADMIN):
   mptcpspec replay -r cap.pcap --target 198.51.100.2
   mptcpspec replay -r cap.pcap --stream 1 --target 198.51.100.2:8080 --map 10.0.0.1=198.51.100.1 \\
       --map 10.0.1.1=203.0.113.1 --timing x2 --json
+  mptcpspec replay -r cap.pcap --side server --listen 198.51.100.2 --map 10.0.1.2=203.0.113.2
 
 The replay sends from the captured client addresses (or their --map replacements), which must be
 addresses of this host; while it runs, an nftables rule keeps the local kernel from answering the
-replayed flows with TCP resets, and it is removed on every exit.
+replayed flows with TCP resets, and it is removed on every exit.  With --side server the replay
+waits on --listen (and the live addresses --map gives the captured server's other addresses, those
+its ADD_ADDRs announce), which must be addresses of this host, for one live MPTCP client.
 """
 
 
@@ -128,7 +131,20 @@ def add_parser(sub: Subcommands) -> None:
         "--target",
         type=_endpoint,
         metavar="HOST[:PORT]",
-        help="the live server (its port defaults to the captured one); required for --mode stateful",
+        help="the live server (its port defaults to the captured one); required for --mode stateful on the client side",
+    )
+    p.add_argument(
+        "--side",
+        choices=("client", "server"),
+        default="client",
+        help="the captured side to play: client (default, against --target) or server (for a live client, on --listen)",
+    )
+    p.add_argument(
+        "--listen",
+        type=_endpoint,
+        metavar="ADDR[:PORT]",
+        help="--side server: the live address (and port; default the captured one) of the captured "
+        "server's first address",
     )
     p.add_argument(
         "--mode",
@@ -158,7 +174,8 @@ def add_parser(sub: Subcommands) -> None:
         type=float,
         default=10.0,
         metavar="S",
-        help="give up when the target sends nothing for S seconds (default 10)",
+        help="give up when the target sends nothing for S seconds (default 10); --side server: also "
+        "when no client connects within S seconds",
     )
     p.add_argument("--new-key", action="store_true", help="a fresh client key instead of the captured one")
     p.add_argument(
@@ -286,8 +303,36 @@ def describe_event(e: ReplayEvent) -> str:
             return "reset by the server" + refused + ev.reset_reason(e.reason)
         case ev.SubflowFailed():
             return f"given up: {e.detail}"
+        case ev.MpFailReceived():
+            said = {
+                ev.MpFailAnswer.INFINITE_MAPPING: "echoed; an infinite mapping goes on the next new data (fallback)",
+                ev.MpFailAnswer.SUBFLOW_RESET: "with the server's reset of the subflow: its data goes on the others",
+                ev.MpFailAnswer.SUBFLOW_CLOSED: "other subflows are open: this one is reset, its data goes on them",
+                ev.MpFailAnswer.IGNORED: "the connection has fallen back already: ignored",
+            }[e.answer]
+            return f"MP_FAIL from the server: a DSS checksum failed at DSN {e.dsn} (relative): {said}"
+        case ev.InfiniteMapping():
+            return (
+                f"infinite mapping from DSN {e.dsn} (relative) at sequence {e.sequence}: "
+                "the rest goes as plain TCP here (RFC 8684 §3.7)"
+            )
         case ev.ReplayAborted():
             return f"replay failed: {e.detail}"
+        case ev.ClientSyn():
+            if e.kind is SubflowKind.MP_JOIN:
+                backup = ", backup" if e.backup else ""
+                return f"MP_JOIN SYN from {e.remote} to {e.local}, address id {e.address_id}{backup}: SYN/ACK sent"
+            return f"SYN with MP_CAPABLE from {e.remote} to {e.local}: SYN/ACK sent with the captured server key"
+        case ev.ClientKey():
+            return f"MP_CAPABLE established: client key {e.client_key:#018x}, token {e.token:#010x}" + (
+                ", DSS checksums" if e.checksums else ""
+            )
+        case ev.AddAddrSent():
+            port = f" port {e.port}" if e.port else ""
+            again = f" (again, {e.attempt})" if e.attempt else ""
+            return f"ADD_ADDR id {e.address_id} {e.address}{port} with its HMAC for the live keys{again}"
+        case ev.AddAddrEchoReceived():
+            return f"ADD_ADDR id {e.address_id} echoed by the client"
     raise TypeError(f"no wording for the replay event {type(e).__name__}")
 
 
@@ -345,6 +390,9 @@ def _report_json(report: Report) -> str:
             "checksums": report.checksums,
             "checksums_captured": report.checksums_captured,
             "refused_joins": [s.index for s in report.refused_joins],
+            "fallback": report.fallback,
+            "mp_fail": report.mp_fail,
+            "side": report.side,
         }
     )
 
@@ -352,9 +400,16 @@ def _report_json(report: Report) -> str:
 def _report_text(report: Report, stream: int, tcp: bool = False) -> None:
     from mptcpspec.replay.report import FastOpenOutcome
 
+    if report.side == "server":
+        _server_report_text(report, stream)
+        return
     print(f"replay of {'TCP' if tcp else 'MPTCP'} stream {stream}: {report.reason} in {report.elapsed:.3f} s")
     if report.fell_back:
         print("  fallback  the live server answered without MP_CAPABLE: the data went as plain TCP (RFC 8684 §3.7)")
+    elif report.fallback:
+        print(f"  fallback  {report.fallback} (RFC 8684 §3.7)")
+    if report.mp_fail:
+        print(f"  mp_fail   {report.mp_fail}")
     if not tcp:
         server = f"{report.server_key:#018x}" if report.server_key is not None else "-"
         print(f"  keys      client {report.client_key:#018x}  server {server}")
@@ -379,6 +434,23 @@ def _report_text(report: Report, stream: int, tcp: bool = False) -> None:
     for s in report.subflows:
         print(
             f"  subflow   {s.index} {s.kind.value} {s.local} → {s.remote}: {s.result}; sent {s.sent} "
+            f"(retransmitted {s.retransmitted}), received {s.received}; data {s.data_sent} out, "
+            f"{s.data_received} in"
+        )
+
+
+def _server_report_text(report: Report, stream: int) -> None:
+    print(f"server-side replay of MPTCP stream {stream}: {report.reason} in {report.elapsed:.3f} s")
+    print(f"  keys      server {report.server_key:#018x} (captured)  client {report.client_key:#018x}")
+    print(f"  checksums {'used' if report.checksums else 'not used'}")
+    print(
+        f"  data      {report.data_delivered} of {report.data_planned} server octets acknowledged at data level; "
+        f"{report.server_data} client octets received"
+    )
+    print(f"  closure   {report.closure_state.name}")
+    for s in report.subflows:
+        print(
+            f"  subflow   {s.index} {s.kind.value} {s.remote} → {s.local}: {s.result}; sent {s.sent} "
             f"(retransmitted {s.retransmitted}), received {s.received}; data {s.data_sent} out, "
             f"{s.data_received} in"
         )
@@ -428,6 +500,10 @@ def _checked_capture(path: str) -> ReadOutcome | None:
 def cmd_replay(args: argparse.Namespace) -> int:
     if args.mode == "raw":
         return _raw(args)
+    if args.side == "server":
+        return _serve(args)
+    if args.listen is not None:
+        return fail("--listen is for --side server (the client side replays against --target)", ExitCode.USAGE)
     if args.target is None:
         return fail("--target HOST[:PORT] is required (or --mode raw)", ExitCode.USAGE)
     from mptcpspec.replay.core import Replay
@@ -478,6 +554,59 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(_report_json(report))
     else:
         _report_text(report, plan.stream, plan.tcp)
+    return _with_read(args.read, read, ExitCode.OK if report.ok else ExitCode.DAMAGED)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """``--side server``: wait on --listen for a live client and answer as the captured server."""
+    from mptcpspec.replay.plan import PlanError
+    from mptcpspec.replay.run import serve_live
+    from mptcpspec.replay.serverplan import make_server_plan
+    from mptcpspec.replay.serving import ServerReplay
+    from mptcpspec.replay.setup import ReplayError
+    from mptcpspec.replay.transport import TransportError
+
+    if args.target is not None:
+        return fail("--target is for the client side; --side server takes --listen ADDR[:PORT]", ExitCode.USAGE)
+    if args.listen is None:
+        return fail("--side server needs --listen ADDR[:PORT]", ExitCode.USAGE)
+    if args.tcp_stream is not None:
+        return fail("--side server replays an MPTCP stream (--stream), not --tcp-stream", ExitCode.USAGE)
+    read = _checked_capture(args.read)
+    if read is None:
+        return ExitCode.DAMAGED
+    try:
+        plan = make_server_plan(args.read, args.stream)
+    except PlanError as e:
+        return _with_read(args.read, read, fail(str(e), ExitCode.UNUSABLE))
+    listen, port = args.listen
+    core = ServerReplay(
+        plan,
+        listen=listen,
+        listen_port=port,
+        servers=dict(args.map),
+        timing=args.timing,
+        timeout=args.timeout,
+        fill=args.fill,
+    )
+    show = None if args.quiet or args.json else (lambda e: print(render_event(e), file=sys.stderr))
+    try:
+        report = serve_live(core, rate=args.rate, on_event=show)
+    except ReplayError as e:
+        return _with_read(args.read, read, fail(str(e), ExitCode.UNUSABLE))
+    except TransportError as e:
+        return _with_read(args.read, read, fail(str(e), ExitCode.UNUSABLE))
+    except KeyboardInterrupt:
+        return fail("interrupted", ExitCode.INTERRUPTED)
+    from mptcpspec.replay.events import AbortCause
+
+    if args.json:
+        print(_report_json(report))
+    elif report.abort is AbortCause.NO_CLIENT:
+        # nothing happened: one line says so (DAMAGED, as every replay that started and did not finish)
+        return _with_read(args.read, read, fail(report.reason, ExitCode.DAMAGED))
+    else:
+        _report_text(report, plan.stream)
     return _with_read(args.read, read, ExitCode.OK if report.ok else ExitCode.DAMAGED)
 
 
