@@ -34,7 +34,7 @@ from mptcpspec.capture.packets import TcpFlags, decode_frame
 from mptcpspec.capture.pcap import LinkType
 from mptcpspec.codec import crypto
 from mptcpspec.codec.generated.closure import State as ClosureState
-from mptcpspec.codec.options import MptcpItem, MpTcpRst, decode_mptcp_options
+from mptcpspec.codec.options import MpFail, MptcpItem, MpTcpRst, decode_mptcp_options
 from mptcpspec.errors import MptcpspecError
 from mptcpspec.replay.closing import Closing
 from mptcpspec.replay.connection import Connection, Keys
@@ -43,6 +43,9 @@ from mptcpspec.replay.events import (
     AbortCause,
     ConnectionOpening,
     FailCause,
+    InfiniteMapping,
+    MpFailAnswer,
+    MpFailReceived,
     ReplayEvent,
     Retransmitted,
     SegmentKind,
@@ -322,6 +325,10 @@ class Replay:
                 return []
             if sf.state is SubflowState.FAILED:
                 return []  # given up already: the server's resets of our segments still in flight
+            fail = next((o for o in opts if type(o) is MpFail), None)
+            if fail is not None:  # RFC 8684 §3.7: a checksum failed with other subflows in use
+                rel = (fail.dsn - conn.out.idsn) & 0xFFFFFFFFFFFFFFFF
+                conn.emit(MpFailReceived(conn.since(now), sf.index, rel, MpFailAnswer.SUBFLOW_RESET))
             live = self.sender.orphan(sf, now)  # RFC 8684 §3.3.6: an open subflow's data goes on the others
             out = self.receiver.reset(sf, opts, now)
             return out + self.sender.pump(now) if live else out
@@ -345,6 +352,10 @@ class Replay:
         if sf.state not in OPEN or sf.rcv_nxt is None:
             return []
         out = self.receiver.established(sf, pkt, opts, flags, now)
+        if opts and sf.state is SubflowState.ESTABLISHED:
+            fail = next((o for o in opts if type(o) is MpFail), None)
+            if fail is not None:
+                out += self.sender.mp_fail(sf, fail.dsn, now)
         out += self.sender.pump(now)
         return out
 
@@ -358,6 +369,7 @@ class Replay:
         ok = conn.done and conn.failure is None and state is ClosureState.M_CLOSED
         reason = conn.failure or ("closed cleanly" if ok else f"unfinished: closure in {state.name}")
         fast_open = self.handshake.fast_open
+        infinite = next((e for e in conn.events if type(e) is InfiniteMapping), None) is not None
         return Report(
             ok,
             reason,
@@ -372,8 +384,35 @@ class Replay:
             tuple(SubflowReport.of(sf) for sf in conn.subflows),
             tuple(conn.events),
             fast_open.report(),
-            conn.tcp,
+            conn.tcp and not infinite,
             conn.fell_back,
-            conn.keys.checksum and not conn.tcp,
+            conn.keys.checksum and not (conn.tcp and not infinite),
             conn.plan.checksum,
+            *self._fallback(),
         )
+
+    def _fallback(self) -> tuple[str | None, str | None]:
+        """Why the connection went on as plain TCP (RFC 8684 §3.7), and what the replay did on the
+        server's MP_FAIL, in words (None: nothing of the kind)."""
+        conn = self.conn
+        fails = [e for e in conn.events if type(e) is MpFailReceived]
+        inf = next((e for e in conn.events if type(e) is InfiniteMapping), None)
+        fallback = None
+        if conn.fell_back:
+            fallback = "the live server answered without MP_CAPABLE"
+        elif inf is not None:
+            fallback = (
+                f"MP_FAIL: a DSS checksum failed on the way; infinite mapping from DSN {inf.dsn} (relative), "
+                f"plain TCP on subflow {inf.subflow} after it"
+            )
+        if not fails:
+            return fallback, None
+        words = {
+            MpFailAnswer.INFINITE_MAPPING: "echoed; infinite mapping "
+            + ("sent" if inf is not None else "not sent: no new data came after it"),
+            MpFailAnswer.SUBFLOW_RESET: "with the server's reset of the subflow: its data went on the others",
+            MpFailAnswer.SUBFLOW_CLOSED: "other subflows open: the subflow reset, its data went on the others",
+            MpFailAnswer.IGNORED: "after the fallback: ignored",
+        }
+        said = "; ".join(f"subflow {e.subflow} at DSN {e.dsn} (relative): {words[e.answer]}" for e in fails)
+        return fallback, f"MP_FAIL from the server (a DSS checksum failed): {said}"

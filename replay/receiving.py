@@ -49,9 +49,9 @@ class Receiver:
             conn.emit(FastRetransmit(conn.since(now), sf.index, seq, cc.cwnd, cc.ssthresh, sf.sack_ok))
         if conn.tcp and flags & ACK:
             # One byte stream (plain TCP, or fallback: RFC 8684 §3.7): the subflow's ACK is the
-            # data-level one; relative DSN 1 is the first octet after the SYN (and its Fast Open data).
-            ack = (conn.out.idsn + ((sf.snd_una - sf.isn - sf.ssn_off) & M32)) & M64
-            if conn.out.data_ack(ack, True, now):
+            # data-level one (Subflow.stream_dsn: from the SYN, or from our infinite mapping).
+            rel = sf.stream_dsn(sf.snd_una)
+            if rel is not None and conn.out.data_ack((conn.out.idsn + rel) & M64, True, now):
                 self.closing.handle(now, ClosureEvent.RCV_DATA_ACK_DFIN, out)
         if sf.state is SubflowState.PRE_ESTABLISHED:
             sf.enter(SubflowState.ESTABLISHED)
@@ -175,7 +175,7 @@ class Receiver:
             if n:
                 where = sf.dsn_of(pkt.seq, n)
                 if where is None and conn.tcp:
-                    where = ((pkt.seq - sf.irs) & M32, n)  # one byte stream: DSN 1 is its first octet
+                    where = sf.stream_rcv(pkt.seq, n)  # one byte stream: no mapping needed
                 if where is not None:
                     conn.inc.add(*where)
                 sf.rcv_nxt = (pkt.seq + n) & M32

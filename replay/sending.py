@@ -17,14 +17,17 @@ from mptcpspec.capture.packets import TcpFlags
 from mptcpspec.codec import crypto
 from mptcpspec.codec.generated.closure import Event as ClosureEvent
 from mptcpspec.codec.generated.closure import State as ClosureState
-from mptcpspec.codec.options import MpCapable, MpCapableFlags, MpPrio
+from mptcpspec.codec.options import MpCapable, MpCapableFlags, MpFail, MpPrio, MpTcpRst, TcpRstReason
 from mptcpspec.replay.closing import Closing
 from mptcpspec.replay.connection import Connection
 from mptcpspec.replay.datalevel import M64
 from mptcpspec.replay.events import (
     AbortCause,
     DataRetransmitted,
+    InfiniteMapping,
     JoinOpening,
+    MpFailAnswer,
+    MpFailReceived,
     PrioritySent,
     Reinjected,
     RemoveAddrSent,
@@ -32,12 +35,13 @@ from mptcpspec.replay.events import (
 )
 from mptcpspec.replay.handshake import Handshake
 from mptcpspec.replay.setup import show_endpoint
-from mptcpspec.replay.subflow import FAST, M32, WINDOW, Subflow, SubflowState, Unacked
+from mptcpspec.replay.subflow import FAST, M32, OPEN, WINDOW, Subflow, SubflowState, Unacked
 from mptcpspec.replay.wire import dss_data_option
 
 __all__ = ["Sender"]
 
-PSH, ACK, FIN = int(TcpFlags.PSH), int(TcpFlags.ACK), int(TcpFlags.FIN)
+PSH, ACK, FIN, RST = int(TcpFlags.PSH), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
+HALF = 0x80000000
 OPTION_ROOM = 28  # the largest option block we put on data: DSS with 8-octet DATA_ACK and DSN and checksum
 OPEN_WAIT = 1.0  # seconds data planned for a subflow that is opening waits for it
 ESTABLISHED = SubflowState.ESTABLISHED
@@ -51,13 +55,37 @@ class Resender:
     """Data segments, and what is sent again: segments taken for lost on their subflow (loss
     recovery), a stalled subflow's data on another (RFC 8684 §3.3.6)."""
 
-    __slots__ = ("conn", "mpc_data_sent", "orphans")
+    __slots__ = ("conn", "mpc_data_sent", "orphans", "failing")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.mpc_data_sent = False  #: the first data went, with MP_CAPABLE
         #: data of subflows the server reset, as (subflow, relative DSN, payload): for the others
         self.orphans: list[tuple[int, int, bytes]] = []
+        #: the subflow whose MP_FAIL we answered, until our infinite mapping goes on it (RFC 8684 §3.7)
+        self.failing: Subflow | None = None
+
+    def _dss(self, sf: Subflow, seq: int, rel_dsn: int, payload: bytes) -> bytes:
+        """The DSS of a data segment of ``sf`` at ``seq``: its mapping with our DATA_ACK; the
+        infinite mapping (data-level length 0, checksum 0) at our infinite mapping's sequence number
+        (sent again as it was); nothing after it, nor on a plain TCP subflow."""
+        conn = self.conn
+        inf = sf.infinite_seq
+        if inf is not None:
+            d = (seq - inf) & M32
+            if d and d < HALF:
+                return b""
+        elif sf.plain:
+            return b""
+        data_ack = conn.inc.next
+        ack = 0 if data_ack is None else data_ack
+        dsn = (conn.out.idsn + rel_dsn) & M64
+        ssn = (seq - sf.isn - sf.ssn_off) & M32
+        if inf == seq:
+            return dss_data_option(ack, dsn, ssn, 0, 0 if conn.keys.checksum else None)
+        n = len(payload)
+        csum = crypto.dss_checksum(dsn, ssn, n, payload) if conn.keys.checksum else None
+        return dss_data_option(ack, dsn, ssn, n, csum)
 
     def send_data(self, sf: Subflow, rel_dsn: int, payload: bytes, now: float) -> bytes:
         """``payload`` at relative DSN ``rel_dsn`` on ``sf``, kept for retransmission."""
@@ -85,18 +113,18 @@ class Resender:
                 self.mpc_data_sent = True
                 fresh = False
                 pkt = sf.packet(PSH, [mpc], payload)
-        if fresh:  # the hot path, as _data_packet (inline: one call less per segment)
-            dsn = (data.idsn + rel_dsn) & M64
-            ssn = (sf.snd_nxt - sf.isn - sf.ssn_off) & M32
-            csum = crypto.dss_checksum(dsn, ssn, n, payload) if conn.keys.checksum else None
+        infinite = fresh and self.failing is sf and rel_dsn == data.sent_to()
+        if infinite:
+            # RFC 8684 §3.7: the data sent so far is contiguous up to here: the infinite mapping
+            sf.infinite_seq, sf.infinite_dsn = sf.snd_nxt, rel_dsn
+        if fresh:
             rcv = sf.rcv_nxt
-            data_ack = conn.inc.next
             pkt = sf.flow.packet(
                 sf.snd_nxt,
                 rcv or 0,
                 PSH | ACK if rcv is not None else PSH,
                 WINDOW,
-                b"" if sf.plain else dss_data_option(0 if data_ack is None else data_ack, dsn, ssn, n, csum),
+                self._dss(sf, sf.snd_nxt, rel_dsn, payload),
                 payload,
             )
             sf.sent += 1
@@ -107,25 +135,29 @@ class Resender:
             data.sent_high = end
         sf.keep(pkt, n, now, SegmentKind.DATA, rel_dsn, payload, fresh)
         sf.data_sent += n
+        if infinite:
+            self._fell_back(sf, now)
         return pkt
+
+    def _fell_back(self, sf: Subflow, now: float) -> None:
+        """Our infinite mapping went on ``sf``: the connection is plain TCP there from now on (RFC
+        8684 §3.7): no more MPTCP options, the subflow's ACKs stand for DATA_ACKs, the server's data
+        after its own fallback is taken in sequence from where its data level stands."""
+        conn = self.conn
+        self.failing = None
+        conn.tcp = True
+        sf.plain = True
+        if conn.inc.next is not None and sf.rcv_nxt is not None:
+            sf.rcv_base = (sf.rcv_nxt, conn.inc.next)
+        seq = sf.infinite_seq or 0
+        conn.emit(InfiniteMapping(conn.since(now), sf.index, sf.infinite_dsn, (seq - sf.isn) & M32))
 
     def _data_packet(self, sf: Subflow, seq: int, rel_dsn: int, payload: bytes) -> bytes:
         """A data segment of ``sf`` at ``seq`` with its DSS mapping and our latest acknowledgments.
         The hot path: DSS (DATA_ACK, mapping) built by struct; tests check it against the codec."""
-        conn = self.conn
-        dsn = (conn.out.idsn + rel_dsn) & M64
-        ssn = (seq - sf.isn - sf.ssn_off) & M32
-        n = len(payload)
-        csum = crypto.dss_checksum(dsn, ssn, n, payload) if conn.keys.checksum else None
         rcv = sf.rcv_nxt
-        data_ack = conn.inc.next
         return sf.flow.packet(
-            seq,
-            rcv or 0,
-            PSH | ACK if rcv is not None else PSH,
-            WINDOW,
-            b"" if sf.plain else dss_data_option(0 if data_ack is None else data_ack, dsn, ssn, n, csum),
-            payload,
+            seq, rcv or 0, PSH | ACK if rcv is not None else PSH, WINDOW, self._dss(sf, seq, rel_dsn, payload), payload
         )
 
     def again(self, sf: Subflow, u: Unacked, now: float) -> bytes:
@@ -286,6 +318,32 @@ class Sender(Resender):
                 self.closing.handle(now, ClosureEvent.M_CLOSE, out)
         return out
 
+    def mp_fail(self, sf: Subflow, dsn: int, now: float) -> list[bytes]:
+        """The server's MP_FAIL on open subflow ``sf``: a DSS checksum of ours failed at ``dsn``
+        (64 bits) on the way, as RFC 8684 §3.7 says a sender answers.  With no other subflow open,
+        MP_FAIL is echoed (Linux waits for it, then resets) and the next new data carries an
+        infinite mapping, once the data sent is contiguous (:meth:`send_data`); no subflow is opened
+        any more.  With others open, ``sf`` is reset (MP_TCPRST, middlebox interference) and its
+        data goes on them."""
+        conn = self.conn
+        rel = (dsn - conn.out.idsn) & M64
+        if conn.tcp or self.failing is not None:
+            conn.emit(MpFailReceived(conn.since(now), sf.index, rel, MpFailAnswer.IGNORED))
+            return []
+        if any(o is not sf and o.state in OPEN for o in conn.subflows):
+            conn.emit(MpFailReceived(conn.since(now), sf.index, rel, MpFailAnswer.SUBFLOW_CLOSED))
+            self.orphan(sf, now)
+            out = [sf.packet(RST, [MpTcpRst(reason=TcpRstReason.MIDDLEBOX_INTERFERENCE)])]
+            sf.give_up("reset after the server's MP_FAIL (RFC 8684 §3.7)")
+            return out
+        conn.emit(MpFailReceived(conn.since(now), sf.index, rel, MpFailAnswer.INFINITE_MAPPING))
+        self.failing = sf
+        self.joins_left = 0
+        for other in conn.subflows:
+            if other.state is SubflowState.NEW:
+                other.give_up("not opened: the connection falls back to TCP after MP_FAIL")
+        return [sf.packet(0, [MpFail(dsn=dsn), conn.ack_dss()])]
+
     def _open_joins(self, now: float, out: list[bytes]) -> None:
         """MP_JOIN subflows, once the first is established (at their captured time, with captured
         timing); the SYN's first timeout is the first subflow's measured one, when shorter."""
@@ -319,7 +377,8 @@ class Sender(Resender):
         paced = options.timing != "fast"
         self.pace_at = None
         idsn = data.idsn
-        tcp = conn.tcp  # one byte stream: the data goes in sequence order
+        # one byte stream (or about to be one: an infinite mapping due): the data goes in sequence order
+        tcp = conn.tcp or self.failing is not None
         while True:
             k = data.lowest_unsent() if tcp else data.next_planned()
             if k is None:

@@ -516,6 +516,9 @@ class Subflow(Retransmitter):
         "join_tries",
         "mappings",
         "peer_fin",
+        "infinite_seq",
+        "infinite_dsn",
+        "rcv_base",
         "opened_at",
         "flow",
         "sent",
@@ -561,6 +564,13 @@ class Subflow(Retransmitter):
         self.join_tries = 0
         self.mappings: list[tuple[int, int, int]] = []  #: the server's: (ssn, 64-bit dsn, length)
         self.peer_fin = False
+        #: our infinite mapping (RFC 8684 §3.7): its subflow sequence number (None: none sent) and
+        #: relative DSN; from there on the subflow is one byte stream with the data level
+        self.infinite_seq: int | None = None
+        self.infinite_dsn = 0
+        #: the server's data without a mapping, once one byte stream: (its sequence number, DSN) of
+        #: one point of it; None: its first octet is DSN 1 (plain TCP from the SYN)
+        self.rcv_base: tuple[int, int] | None = None
         self.opened_at = 0.0
         self.flow = Flow(local[0], remote[0], local[1], remote[1])  #: the data path's packet builder
         self.sent = self.received = self.retransmitted = self.data_sent = self.data_received = 0
@@ -677,6 +687,24 @@ class Subflow(Retransmitter):
         """The server's mapping of ``length`` octets from subflow sequence ``ssn`` (relative) to ``dsn``."""
         self.mappings.append((ssn, dsn, length))
         del self.mappings[:-16]
+
+    def stream_dsn(self, seq: int) -> int | None:
+        """Our subflow sequence number ``seq`` as a relative DSN, the subflow being one byte stream
+        with the data level (plain TCP: relative DSN 1 is the first octet after the SYN and its Fast
+        Open data; after an infinite mapping, from its DSN on); None before the infinite mapping."""
+        inf = self.infinite_seq
+        if inf is None:
+            return (seq - self.isn - self.ssn_off) & M32
+        d = (seq - inf) & M32
+        return None if d >= HALF else self.infinite_dsn + d
+
+    def stream_rcv(self, seq: int, length: int) -> tuple[int, int]:
+        """The data-level range (DSN, length) of server data at ``seq`` with no mapping, the subflow
+        being one byte stream (see ``rcv_base``)."""
+        base = self.rcv_base
+        if base is None:
+            return (seq - self.irs) & M32, length
+        return (base[1] + ((seq - base[0]) & M32)) & 0xFFFFFFFFFFFFFFFF, length
 
     def dsn_of(self, seq: int, length: int) -> tuple[int, int] | None:
         """The data-level range (64-bit DSN, length) of ``length`` octets received at ``seq``, by the

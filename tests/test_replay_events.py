@@ -297,6 +297,7 @@ def _example(cls: type[ev.ReplayEvent]) -> ev.ReplayEvent:
         "SegmentKind": ev.SegmentKind.DATA,
         "CloseHow": ev.CloseHow.FIN_EXCHANGE,
         "FailCause": ev.FailCause.RESET,
+        "MpFailAnswer": ev.MpFailAnswer.INFINITE_MAPPING,
         "AbortCause": ev.AbortCause.REFUSED,
         "ClosureEvent": ClosureEvent.M_CLOSE,
         "ClosureState": ClosureState.M_CLOSED,
@@ -313,7 +314,7 @@ def _example(cls: type[ev.ReplayEvent]) -> ev.ReplayEvent:
 
 def test_every_event_class_is_plain_data_the_cli_renders():
     classes = _event_classes()
-    assert len(classes) == 26
+    assert len(classes) == 32
     for cls in classes:
         assert "describe" not in vars(cls) and cls.__str__ is object.__str__, cls  # no text in the events
         e = _example(cls)
