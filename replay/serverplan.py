@@ -79,6 +79,7 @@ class ServerSignal:
     needs: int  #: client octets the server had received (as :attr:`ServerSegment.needs`)
     option: AddAddr | MpPrio | RemoveAddr
     time_ns: int
+    subflows: int = 1  #: subflows the client had opened (their SYNs seen) when the server sent it
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,11 +191,14 @@ def make_server_plan(path: str | os.PathLike[str], stream: int | None = None) ->
     cut = 0
     close_needs: int | None = None
     fastclose = False
+    opened: set[int] = set()
     for i in infos:
         p = i.packet
         if p is None:
             continue
         on = order.get(i.subflow.index, 0) if i.subflow is not None else 0
+        if i.subflow is not None:
+            opened.add(on)
         if i.from_client:
             if p.payload_len and i.payload_dsn is not None:
                 client_high = max(client_high, i.payload_dsn + p.payload_len - 1)
@@ -214,7 +218,7 @@ def make_server_plan(path: str | os.PathLike[str], stream: int | None = None) ->
         high = max((e for _, e in covered), default=1)
         for o in i.mptcp:
             if (type(o) is AddAddr and not o.echo) or type(o) is MpPrio or type(o) is RemoveAddr:
-                signals.append(ServerSignal(on, high, received, o, i.timestamp_ns - t0))
+                signals.append(ServerSignal(on, high, received, o, i.timestamp_ns - t0, len(opened)))
             if type(o) is Dss and o.flags & DssFlags.DATA_FIN and close_needs is None:
                 close_needs = received
         if not p.payload_len or i.payload_dsn is None or int(p.flags) & _SYN:

@@ -75,7 +75,7 @@ from mptcpspec.replay.plan import PlannedSubflow, ReplayPlan, SubflowKind
 from mptcpspec.replay.receiving import Receiver
 from mptcpspec.replay.recovery import MIN_RTO
 from mptcpspec.replay.report import Report, SubflowReport
-from mptcpspec.replay.sending import CLOSABLE, Sender
+from mptcpspec.replay.sending import CLOSABLE, OPEN_WAIT, Sender
 from mptcpspec.replay.serverplan import ServerPlan
 from mptcpspec.replay.setup import Address, ReplayError, ReplayOptions, SetupProblem, Timing, show_endpoint
 from mptcpspec.replay.subflow import M32, OPEN, Subflow, SubflowState
@@ -137,16 +137,18 @@ class GatedData(OutgoingData):
 class PendingAddAddr:
     """An ADD_ADDR sent and not yet echoed."""
 
-    __slots__ = ("option", "subflow", "sent_at", "tries", "echoed")
+    __slots__ = ("option", "subflow", "sent_at", "tries", "echoed", "stopped")
 
     def __init__(self, option: AddAddr, subflow: int, now: float) -> None:
-        self.option, self.subflow, self.sent_at, self.tries, self.echoed = option, subflow, now, 0, False
+        self.option, self.subflow, self.sent_at, self.tries = option, subflow, now, 0
+        self.echoed = False
+        self.stopped = False  #: echoed, withdrawn (REMOVE_ADDR) or given up: not sent again
 
 
 class ServerSender(Sender):
     """What the replayed server sends on its own: its data, its signals, its close."""
 
-    __slots__ = ("splan", "live", "port", "next_sig", "adds", "removed")
+    __slots__ = ("splan", "live", "port", "next_sig", "adds", "removed", "sig_ready")
 
     def __init__(
         self, conn: Connection, closing: Closing, splan: ServerPlan, live: Mapping[Address, Address], port: int
@@ -158,6 +160,8 @@ class ServerSender(Sender):
         self.next_sig = 0
         self.adds: list[PendingAddAddr] = []
         self.removed: set[int] = set()  #: our address IDs a REMOVE_ADDR withdrew
+        #: when the next signal's data points were reached (it may wait for the client's subflows)
+        self.sig_ready: float | None = None
 
     def gate(self, needs: int) -> bool:
         return self.conn.out.received() >= needs  # type: ignore[attr-defined]
@@ -207,6 +211,11 @@ class ServerSender(Sender):
             sig = signals[self.next_sig]
             if conn.out.sent_to() < sig.after or not self.gate(sig.needs):
                 break
+            if self.sig_ready is None:
+                self.sig_ready = now
+            if len(conn.subflows) < sig.subflows and now < self.sig_ready + OPEN_WAIT:
+                break  # the captured client had opened more subflows by then: wait for them a little
+            self.sig_ready = None
             sf = conn.by_index.get(sig.subflow)
             if sf is None or sf.state is not ESTABLISHED or sf.fin_sent:
                 sf = conn.established()
@@ -232,7 +241,7 @@ class ServerSender(Sender):
         self.removed |= ids
         for add in self.adds:
             if add.option.address_id in ids:
-                add.echoed = True  # withdrawn: no longer sent again
+                add.stopped = True  # withdrawn: no longer sent again
         gone = [s for s in conn.subflows if s.is_join and (s.address_id or 0) in ids and s.state is ESTABLISHED]
         carrier = sf if sf not in gone else next((s for s in conn.subflows if s.state is ESTABLISHED), sf)
         out.append(carrier.packet(0, [o, conn.ack_dss()]))
@@ -244,17 +253,20 @@ class ServerSender(Sender):
 
     def add_addr_timers(self) -> list[float]:
         rto = self.closing.rto()
-        return [a.sent_at + rto * (2 << a.tries) for a in self.adds if not a.echoed]
+        times = [a.sent_at + rto * (2 << a.tries) for a in self.adds if not a.stopped]
+        if self.sig_ready is not None:
+            times.append(self.sig_ready + OPEN_WAIT)
+        return times
 
     def add_addr_again(self, now: float, out: list[bytes]) -> None:
         """ADD_ADDRs not echoed in time go again (RFC 8684 §3.4.1), at most ``max_tries`` times."""
         conn = self.conn
         rto = self.closing.rto()
         for a in self.adds:
-            if a.echoed or now < a.sent_at + rto * (2 << a.tries):
+            if a.stopped or now < a.sent_at + rto * (2 << a.tries):
                 continue
             if a.tries >= conn.options.max_tries:
-                a.echoed = True  # given up: the client never echoed it
+                a.stopped = True  # given up: the client never echoed it
                 continue
             sf = conn.by_index.get(a.subflow)
             if sf is None or sf.state is not ESTABLISHED:
@@ -270,7 +282,7 @@ class ServerSender(Sender):
     def echo(self, sf: Subflow, o: AddAddr, now: float) -> None:
         for a in self.adds:
             if not a.echoed and a.option.address_id == o.address_id:
-                a.echoed = True
+                a.echoed = a.stopped = True
                 self.conn.emit(AddAddrEchoReceived(self.conn.since(now), sf.index, o.address_id))
 
 

@@ -589,17 +589,20 @@ def _serve(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         fill=args.fill,
     )
-    show = None if args.quiet or args.json else (lambda e: print(render_event(e), file=sys.stderr))
+    from mptcpspec.replay.events import AbortCause, ReplayAborted
+
+    def show(e: ReplayEvent) -> None:
+        if not (isinstance(e, ReplayAborted) and e.cause is AbortCause.NO_CLIENT):  # said once, below
+            print(render_event(e), file=sys.stderr)
+
     try:
-        report = serve_live(core, rate=args.rate, on_event=show)
+        report = serve_live(core, rate=args.rate, on_event=None if args.quiet or args.json else show)
     except ReplayError as e:
         return _with_read(args.read, read, fail(str(e), ExitCode.UNUSABLE))
     except TransportError as e:
         return _with_read(args.read, read, fail(str(e), ExitCode.UNUSABLE))
     except KeyboardInterrupt:
         return fail("interrupted", ExitCode.INTERRUPTED)
-    from mptcpspec.replay.events import AbortCause
-
     if args.json:
         print(_report_json(report))
     elif report.abort is AbortCause.NO_CLIENT:
