@@ -88,7 +88,7 @@ class Replay:
     defaults to ``target``); ``target_port`` replaces the captured server port.  The other
     arguments are those of :class:`~replay.setup.ReplayOptions`; ``rng`` draws ISNs and nonces;
     ``min_rto`` is the least retransmission timeout once round trips are measured (RFC 6298, with
-    a floor below its 1 s: :data:`~replay.recovery.MIN_RTO`); ``time_wait``: the seconds the
+    Linux's floor below its 1 s: :data:`~replay.recovery.MIN_RTO`); ``time_wait``: the seconds the
     replay stays in TIME-WAIT after a clean close, acknowledging a server's FIN sent again (our
     last ACK lost), before :attr:`done`.
     :class:`ReplayError` when the replay cannot start."""

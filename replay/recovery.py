@@ -1,8 +1,8 @@
 """A TCP sender's loss recovery, sans IO: the retransmission timer, the congestion window, SACK.
 
 :class:`RtoEstimator` is RFC 6298's retransmission timer: SRTT and RTTVAR from round-trip samples,
-RTO = SRTT + max(G, 4 RTTVAR), bounded below by ``min_rto`` (RFC 6298 asks for 1 s; Linux uses
-200 ms, and a replay may use less) and above by 60 s, doubled on each expiry and kept doubled until
+RTO = SRTT + max(G, 4 RTTVAR), bounded below by ``min_rto`` (RFC 6298 asks for 1 s; the replay
+uses Linux's 200 ms) and above by 60 s, doubled on each expiry and kept doubled until
 a sample from a segment sent once arrives (Karn's algorithm).
 
 :class:`Congestion` is RFC 5681's congestion window, in octets: an initial window of ten segments
@@ -33,9 +33,11 @@ __all__ = [
 DUP_THRESH = 3
 #: the clock's granularity G of RFC 6298 (seconds): the replay's clock is finer; this is a floor on K * RTTVAR
 GRANULARITY = 0.001
-#: the least RTO (seconds); RFC 6298 §2.4 says 1 s, Linux uses 200 ms; a replay against a nearby
-#: server recovers a lost tail segment or retransmission in this time
-MIN_RTO = 0.02
+#: the least RTO (seconds): Linux's 200 ms (RFC 6298 §2.4 says 1 s).  A lower floor fires spurious
+#: timeouts when the replaying host is busy, and a spurious timeout moves a stalled subflow's data
+#: to another: the replay's per-subflow split would then depend on the machine's load.  Most losses
+#: are recovered sooner anyway, by fast retransmit, RACK and the tail loss probe.
+MIN_RTO = 0.2
 #: added to 2 SRTT for the tail loss probe's timeout (RFC 8985 §7.2; Linux adds 2 ms)
 PTO_EXTRA = 0.002
 #: the largest RTO (RFC 6298 §2.5: at least 60 s)

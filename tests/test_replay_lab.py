@@ -322,6 +322,23 @@ def test_the_manuals_replay_example_is_what_it_prints():
     report = [_shape(x) for x in r.stdout.splitlines() if x.strip()]
     want_events = [_shape(x) for x in shown if x.startswith("    ")]
     want_report = [_shape(x) for x in shown if not x.startswith("    ")]
+    # Two things the live kernel does at its own pace, which the manual's run did not show:
+    # - it sends its DATA_FIN on each subflow, and one that comes after we acknowledged the first
+    #   is a repeat, acknowledged again (the closure machine's self-transition in M_TIME_WAIT);
+    # - it may hold back the DATA_ACK of the last segment (its data still in the subflow's queue
+    #   while its application holds the socket), and after two retransmission timeouts the replay
+    #   sends that segment again at data level, on subflow 0, which then carries more octets.
+    again = "    T s  connection: closure: rcv DATA_FIN -> M_TIME_WAIT"
+    while events.count(again) > want_events.count(again):
+        events.remove(again)
+    resent = [e for e in events if "subflow 0: data-level retransmission" in e]
+    if resent:
+        events = [e for e in events if e not in resent]
+        octets = [int(x) for x in re.findall(r"data (\d+) out", "\n".join(report))]
+        want = [int(x) for x in re.findall(r"data (\d+) out", "\n".join(want_report))]
+        assert sum(octets) > sum(want) and octets[1:] == want[1:], (report, want_report)
+        report = [re.sub(r"data \d+ out", "data _ out", x) for x in report]
+        want_report = [re.sub(r"data \d+ out", "data _ out", x) for x in want_report]
     assert report == want_report
     assert sorted(events) == sorted(want_events)
     # The README's copy: its lines are the manual's, less the ones it leaves out ("...").
