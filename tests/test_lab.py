@@ -133,6 +133,11 @@ COMMITTED = {
         JOIN_OPTIONS + ("AddAddr", "RemoveAddr", "MpPrio"),
         JOIN_CHECKS + ("ADD_ADDR HMAC",),
     ),
+    "v4-server-signals.pcap": (
+        LINKTYPE_LINUX_SLL,
+        JOIN_OPTIONS + ("AddAddr", "MpPrio"),
+        JOIN_CHECKS + ("ADD_ADDR HMAC",),
+    ),
     "v4-remove-addr.pcap": (
         LINKTYPE_LINUX_SLL,
         JOIN_OPTIONS + ("RemoveAddr",),

@@ -109,6 +109,8 @@ def feature_counts(path: Path) -> Counter:
             c["RST with MP_FASTCLOSE"] += 1
         if 4 in subs and sport != "5201":
             c["REMOVE_ADDR from the client"] += 1
+        if 5 in subs and sport == "5201":
+            c["MP_PRIO from the server"] += 1
         if int(length or 0):
             payload[(stream, sport)] += int(length)
     streams = {s for s, _ in payload}
@@ -201,6 +203,48 @@ def add_addr(path: Path) -> dict:
         return cap.stats
 
 
+def server_signals(path: Path) -> dict:
+    """Server `signal` endpoint 203.0.113.2 (id 5): ADD_ADDR and its echo, the client joins it; the
+    server replies in pieces 100 ms apart, and halfway through its reply its endpoint id 5 becomes
+    backup: MP_PRIO from the server on the subflow to 203.0.113.2; a normal close."""
+    pieces = 8
+    with Lab() as lab:
+        lab.rate_limit_all()
+        lab.endpoint_add("server", lab.addr("server", 1), "signal", id=5)
+        with lab.capture(path) as cap:
+            server = lab.serve(reply=REPLY, chunk=REPLY // pieces, gap_ms=100, timeout=20)
+            client = lab.connect(size=SIZE, first=1000, wait_subflows=2, timeout=20)
+            client.wait_event("subflows")
+            cap.wait(lambda c: server_octets(c) >= REPLY // 2, "half of the server's reply on the wire")
+            lab.endpoint_change("server", id=5, backup=True)  # -> MP_PRIO on the subflow to 203.0.113.2
+            cap.wait(lambda c: c.mptcp_subtypes()[5], "an MP_PRIO on the wire")
+            c = client.result()
+            s = server.result()
+        before = server_octets(cap, until_mp_prio=True)
+        if not 0 < before < REPLY:
+            raise LabError(f"the server's MP_PRIO came after {before} of its {REPLY} octets, not during its reply")
+        same(s, expected(SIZE), "server received")
+        same(c["reply"], expected(REPLY, 1), "client received")
+        return cap.stats
+
+
+def server_octets(cap, until_mp_prio: bool = False) -> int:
+    """TCP payload octets from port 5201 in the capture so far (retransmissions counted too); with
+    ``until_mp_prio``, those before the server's first MP_PRIO."""
+    from mptcpspec.capture.packets import decode_frame
+    from mptcpspec.codec.options import MpPrio, decode_mptcp_options
+
+    n = 0
+    for linktype, frame in cap.frames():
+        p = decode_frame(linktype, frame)
+        if p is None or p.sport != 5201:
+            continue
+        if until_mp_prio and any(type(o) is MpPrio for o in decode_mptcp_options(p.options, 1)):
+            break
+        n += p.payload_len
+    return n
+
+
 def _joined_then(path: Path, act, timeout: float = 10.0) -> dict:
     """Client `subflow` endpoint 203.0.113.1 (id 3): a second subflow joins; halfway through the
     client's data ``act(lab)`` runs, then the transfer finishes."""
@@ -290,6 +334,11 @@ CAPTURES = {
         "LINUX_SLL",
         {**JOINED, "MP_JOIN": 6, "ADD_ADDR with HMAC": 1, "ADD_ADDR echo": 1, "REMOVE_ADDR": 1, "MP_PRIO": 1},
     ),
+    "v4-server-signals.pcap": (
+        server_signals,
+        "LINUX_SLL",
+        {**JOINED, "ADD_ADDR with HMAC": 1, "ADD_ADDR echo": 1, "MP_PRIO from the server": 1},
+    ),
     "v4-remove-addr.pcap": (remove_addr, "LINUX_SLL", {**JOINED, "REMOVE_ADDR from the client": 1}),
     "v4-reinjection.pcap": (
         reinjection,
@@ -316,6 +365,7 @@ SHOWN = (
     "REMOVE_ADDR",
     "REMOVE_ADDR from the client",
     "MP_PRIO",
+    "MP_PRIO from the server",
     "MP_FAIL",
     "MP_FASTCLOSE",
     "MP_TCPRST",
