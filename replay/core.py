@@ -66,7 +66,7 @@ from mptcpspec.replay.setup import (
     live_endpoints,
     show_endpoint,
 )
-from mptcpspec.replay.subflow import M32, OPEN, Subflow, SubflowState
+from mptcpspec.replay.subflow import M32, OPEN, Clock, Subflow, SubflowState
 
 __all__ = ["Replay", "ReplayError", "Report", "SubflowReport"]
 
@@ -134,9 +134,10 @@ class Replay:
         fresh = new_key or plan.client_key is None
         keys = Keys(crypto.generate_key(1) if fresh else plan.client_key or 0, not fresh, plan.checksum)
         subflows = []
+        self.clock = clock = Clock()
         for ps, mine, theirs in endpoints:
             isn = rng.getrandbits(32)
-            subflows.append(Subflow(ps, mine, theirs, isn, rng.getrandbits(32), rto, min_rto))
+            subflows.append(Subflow(ps, mine, theirs, isn, rng.getrandbits(32), rto, min_rto, clock))
         self.conn = conn = Connection(plan, options, keys, subflows)
         self.closing = Closing(conn)
         self.handshake = Handshake(conn)
@@ -217,6 +218,7 @@ class Replay:
     def start(self, now: float) -> list[bytes]:
         """The first SYN."""
         conn = self.conn
+        self.clock.now = now
         conn.t0 = conn.last_heard = now
         conn.started = True
         sf = conn.subflows[0]
@@ -238,6 +240,7 @@ class Replay:
 
     def poll(self, now: float) -> list[bytes]:
         """Timers and pacing: what to send now."""
+        self.clock.now = now
         conn = self.conn
         if conn.done:
             if self.time_wait_until is not None and now >= self.time_wait_until:
@@ -284,6 +287,7 @@ class Replay:
 
     def receive(self, data: bytes, now: float) -> list[bytes]:
         """One IP packet from the server: what to send in answer."""
+        self.clock.now = now
         conn = self.conn
         if conn.done:
             return self._time_waiting(data, now) if self.time_wait_until is not None else []

@@ -25,6 +25,7 @@ from mptcpspec.codec.options import (
     Mss,
     SackPermitted,
     TcpOption,
+    Timestamps,
     WindowScale,
     decode_tcp_options,
 )
@@ -154,6 +155,9 @@ class Handshake:
         mss = next((o.mss for o in tcp_opts if type(o) is Mss), MIN_MSS)
         sf.mss = max(min(mss, self.conn.options.mss), MIN_MSS)
         sf.sack_ok = sf.sack_permitted and any(type(o) is SackPermitted for o in tcp_opts)
+        ts = next((o for o in tcp_opts if type(o) is Timestamps), None)
+        if sf.timestamps and sf.plain and ts is not None:
+            sf.ts_ok, sf.ts_recent = True, ts.tsval  # RFC 7323 §3.2: offered by both SYNs
         shift = next((o.shift for o in tcp_opts if type(o) is WindowScale), None)
         sf.snd_shift = min(shift, 14) if sf.window_scale and shift is not None else 0  # RFC 7323 §2.3
         sf.snd_una = pkt.ack

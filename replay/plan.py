@@ -25,6 +25,7 @@ from mptcpspec.codec.options import (
     MpPrio,
     RemoveAddr,
     SackPermitted,
+    Timestamps,
     WindowScale,
     decode_tcp_options,
 )
@@ -70,6 +71,7 @@ class PlannedSubflow:
     time_ns: int  #: its SYN's capture time, relative to the connection's first SYN
     sack_permitted: bool = False  #: its SYN offered SACK (RFC 2018 §2)
     window_scale: bool = False  #: its SYN offered window scaling (RFC 7323 §2)
+    timestamps: bool = False  #: its SYN offered timestamps (RFC 7323 §3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +212,7 @@ def make_plan(path: str | os.PathLike[str], stream: int | None = None) -> Replay
         syn_opts = decode_tcp_options(syn.options, strict=False).options if syn is not None else ()
         sack = any(type(o) is SackPermitted for o in syn_opts)
         scale = any(type(o) is WindowScale for o in syn_opts)
+        stamps = any(type(o) is Timestamps for o in syn_opts)
         subflows.append(
             PlannedSubflow(
                 k,
@@ -221,6 +224,7 @@ def make_plan(path: str | os.PathLike[str], stream: int | None = None) -> Replay
                 start - t0,
                 sack,
                 scale,
+                stamps,
             )
         )
     checksum = False
@@ -363,6 +367,7 @@ def make_tcp_plan(path: str | os.PathLike[str], stream: int | None = None, *, fa
     syn_opts = decode_tcp_options(sp.options, strict=False).options
     sack = any(type(o) is SackPermitted for o in syn_opts)
     scale = any(type(o) is WindowScale for o in syn_opts)
+    stamps = any(type(o) is Timestamps for o in syn_opts)
     offered_mptcp = any(type(o) is MpCapable for o in syn.mptcp)
     took_mptcp = False
     segments = []
@@ -400,7 +405,7 @@ def make_tcp_plan(path: str | os.PathLike[str], stream: int | None = None, *, fa
     if took_mptcp:
         raise PlanError(f"TCP stream {chosen} is an MPTCP subflow: replay its MPTCP stream with --stream")
     high = max((e for _, e in covered), default=1)
-    sub = PlannedSubflow(0, SubflowKind.MP_CAPABLE, client, server, None, False, 0, sack, scale)
+    sub = PlannedSubflow(0, SubflowKind.MP_CAPABLE, client, server, None, False, 0, sack, scale, stamps)
     return ReplayPlan(
         chosen,
         1,

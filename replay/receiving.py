@@ -42,6 +42,8 @@ class Receiver:
         """A packet on ``sf`` (pre-established or established): what to answer."""
         conn = self.conn
         out: list[bytes] = []
+        if sf.ts_ok:
+            sf.saw_timestamp(pkt.options, pkt.seq)
         window = pkt.window << sf.snd_shift  # RFC 7323 §2.3: a SYN/ACK's is never scaled, the others are
         if flags & ACK and sf.acknowledged(pkt.ack, window, now, pkt.options, not (pkt.payload_len or flags & FIN)):
             cc = sf.cc

@@ -68,7 +68,8 @@ class Resender:
     def _dss(self, sf: Subflow, seq: int, rel_dsn: int, payload: bytes) -> bytes:
         """The DSS of a data segment of ``sf`` at ``seq``: its mapping with our DATA_ACK; the
         infinite mapping (data-level length 0, checksum 0) at our infinite mapping's sequence number
-        (sent again as it was); nothing after it, nor on a plain TCP subflow."""
+        (sent again as it was); nothing after it, nor on a plain TCP subflow (there, its timestamps
+        when in use)."""
         conn = self.conn
         inf = sf.infinite_seq
         if inf is not None:
@@ -76,7 +77,7 @@ class Resender:
             if d and d < HALF:
                 return b""
         elif sf.plain:
-            return b""
+            return sf.ts_octets() if sf.ts_ok else b""
         data_ack = conn.inc.next
         ack = 0 if data_ack is None else data_ack
         dsn = (conn.out.idsn + rel_dsn) & M64

@@ -21,22 +21,35 @@ from collections.abc import Iterable
 from enum import Enum
 
 from mptcpspec.capture.packets import TcpFlags
-from mptcpspec.codec.options import TcpOption
+from mptcpspec.codec.options import Nop, TcpOption, Timestamps, decode_tcp_options
 from mptcpspec.replay.events import SegmentKind
 from mptcpspec.replay.plan import PlannedSubflow, SubflowKind
 from mptcpspec.replay.recovery import DUP_THRESH, MIN_RTO, PTO_EXTRA, Congestion, RtoEstimator, sack_blocks
 from mptcpspec.replay.setup import Endpoint
 from mptcpspec.replay.wire import Flow, tcp_packet
 
-__all__ = ["FAST", "M32", "NONE", "OPEN", "TIMEOUT", "WINDOW", "Subflow", "SubflowState", "Unacked", "after"]
+__all__ = ["FAST", "M32", "Clock", "NONE", "OPEN", "TIMEOUT", "WINDOW", "Subflow", "SubflowState", "Unacked", "after"]
 
 M32 = 0xFFFFFFFF
 WINDOW = 65535  #: our receive window, unscaled (a window scale we offer is shift 0)
 ACK = int(TcpFlags.ACK)
 RST = int(TcpFlags.RST)
+SYN = int(TcpFlags.SYN)
+NOP = Nop()
+TS_HEAD = bytes((1, 1, 8, 10))  # NOP, NOP, kind 8 (timestamps), length 10 (RFC 7323 §3.2)
 HALF = 0x80000000
 #: a subflow's loss recovery: none, fast recovery (RFC 6675, or RFC 6582 without SACK), after a timeout
 NONE, FAST, TIMEOUT = 0, 1, 2
+
+
+class Clock:
+    """The replay's latest ``now`` (seconds), which the core sets as time comes in; the subflows'
+    timestamps are read from it (packets are built where no ``now`` is passed)."""
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now = 0.0
 
 
 #: the start of the result of an MP_JOIN the server refused (reset or left unanswered in its handshake)
@@ -509,6 +522,10 @@ class Subflow(Retransmitter):
         "sack_permitted",
         "window_scale",
         "snd_shift",
+        "timestamps",
+        "ts_ok",
+        "ts_recent",
+        "clock",
         "dss_seen",
         "rejoin",
         "join_ack",
@@ -537,6 +554,7 @@ class Subflow(Retransmitter):
         nonce: int,
         rto: float,
         min_rto: float = MIN_RTO,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(isn, rto, min_rto)
         self.index = planned.index
@@ -557,6 +575,12 @@ class Subflow(Retransmitter):
         self.sack_permitted = planned.sack_permitted  #: our SYN offers SACK (as the capture's did)
         self.window_scale = planned.window_scale  #: our SYN offers window scaling, shift 0 (as the capture's did)
         self.snd_shift = 0  #: the server's window shift, once both SYNs offered scaling (RFC 7323 §2.3)
+        self.timestamps = planned.timestamps  #: the captured SYN offered timestamps: ours does, on plain TCP
+        self.ts_ok = False  #: timestamps in use: both SYNs carried them (RFC 7323 §3.2): on every segment
+        self.ts_recent = 0  #: TS.Recent, the server's timestamp we echo (RFC 7323 §4.3)
+        #: the replay's latest ``now``: our TSval is its milliseconds, from an offset of our nonce's
+        #: random bits (RFC 7323 §5.4: a random offset per connection)
+        self.clock = clock or Clock()
         self.dss_seen = False  #: the server sent a DSS on this subflow: it holds the connection (RFC 8684 §3.1)
         self.rejoin = False  #: an MP_JOIN SYN refused before the connection was fully established: once more
         self.join_ack: bytes | None = None  #: our MP_JOIN third ACK, sent again until it is acknowledged
@@ -615,6 +639,8 @@ class Subflow(Retransmitter):
         self.sent += 1
         if self.plain:
             options = [o for o in options if type(o).__module__.endswith("tcp_options")]
+        if self.ts_ok or (flags & SYN and self.timestamps and self.plain):
+            options = [NOP, NOP, Timestamps(tsval=self.tsval(), tsecr=self.ts_recent), *options]
         return tcp_packet(
             self.local[0],
             self.remote[0],
@@ -627,6 +653,24 @@ class Subflow(Retransmitter):
             options,
             payload,
         )
+
+    def tsval(self) -> int:
+        """Our timestamp now: the clock's milliseconds from the offset."""
+        return (self.nonce + int(self.clock.now * 1000)) & M32
+
+    def ts_octets(self) -> bytes:
+        """NOP, NOP, our timestamps option (the data path's options, built by struct)."""
+        return TS_HEAD + (self.tsval() << 32 | self.ts_recent).to_bytes(8, "big")
+
+    def saw_timestamp(self, options: bytes, seq: int) -> None:
+        """The server's segment at ``seq`` with TCP ``options``: its TSval becomes TS.Recent if the
+        segment starts at or before the next octet we expect and the TSval is not older (RFC 7323
+        §4.3; our ACKs go at once, so Last.ACK.sent is ``rcv_nxt``)."""
+        ts = next((o for o in decode_tcp_options(options, strict=False).options if type(o) is Timestamps), None)
+        if ts is None or self.rcv_nxt is None:
+            return
+        if not after(seq, self.rcv_nxt) and not after(self.ts_recent, ts.tsval):
+            self.ts_recent = ts.tsval
 
     def keep(
         self,

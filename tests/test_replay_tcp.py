@@ -253,3 +253,80 @@ def test_window_scale_offered_as_captured_and_the_servers_shift_applied():
         0.01,
     )
     assert unscaled.subflows[0].snd_shift == 0  # not offered: not in use (RFC 7323 §2.2)
+
+
+def _timestamps(raw: bytes):
+    from mptcpspec.codec.options import Timestamps
+
+    p = decode_frame(101, raw)
+    return next((o for o in decode_tcp_options(p.options).options if type(o) is Timestamps), None)
+
+
+def test_timestamps_offered_as_captured_and_echoed_on_every_segment():
+    """RFC 7323 §3.2: the plain TCP SYN offers timestamps as the captured one did; once the server's
+    SYN/ACK carries them, every segment does: TSval our clock in milliseconds (from a random
+    offset), TSecr the server's latest in-order TSval (TS.Recent, §4.3); an older one is not echoed."""
+    from mptcpspec.codec.options import Timestamps
+
+    plan = _tcp_plan()
+    assert plan.subflows[0].timestamps  # the kernel's SYN in the capture offered them
+    core = Replay(plan, target=SERVER, rng=random.Random(4))
+    (syn,) = core.start(10.0)
+    p = decode_frame(101, syn)
+    offer = _timestamps(syn)
+    assert offer is not None and offer.tsecr == 0
+    synack = tcp_packet(
+        p.dst,
+        p.src,
+        p.dport,
+        p.sport,
+        6999,
+        p.seq + 1,
+        0x12,
+        65535,
+        [Mss(mss=1460), Timestamps(tsval=500, tsecr=offer.tsval)],
+    )
+    out = core.receive(synack, 10.25)
+    assert out and all(_timestamps(x) == Timestamps(tsval=(offer.tsval + 250) & M32, tsecr=500) for x in out)
+    sent = decode_frame(101, out[-1])
+    # an in-order ACK with a newer TSval moves TS.Recent; a stale one (reordered) does not
+    ack = tcp_packet(
+        p.dst,
+        p.src,
+        p.dport,
+        p.sport,
+        7000,
+        sent.seq + len(sent.payload),
+        0x10,
+        65535,
+        [Timestamps(tsval=510, tsecr=1)],
+    )
+    out = core.receive(ack, 10.5)
+    assert out and {_timestamps(x).tsecr for x in out} == {510}
+    old = tcp_packet(
+        p.dst,
+        p.src,
+        p.dport,
+        p.sport,
+        7000,
+        sent.seq + len(sent.payload),
+        0x10,
+        65535,
+        [Timestamps(tsval=505, tsecr=1)],
+    )
+    core.receive(old, 10.6)
+    assert core.subflows[0].ts_recent == 510
+    assert all(_timestamps(x) is not None for x in core.poll(11.0) + core.poll(12.0))
+
+
+def test_no_timestamps_unless_both_syns_carry_them():
+    """A server whose SYN/ACK has no timestamps gets none (RFC 7323 §3.2); an MPTCP SYN offers none
+    (the replay's DSS leaves no room for them on full-sized segments)."""
+    plan = _tcp_plan()
+    core = Replay(plan, target=SERVER, rng=random.Random(4))
+    (syn,) = core.start(0.0)
+    p = decode_frame(101, syn)
+    out = core.receive(tcp_packet(p.dst, p.src, p.dport, p.sport, 6999, p.seq + 1, 0x12, 65535, [Mss(mss=1460)]), 0.01)
+    assert out and not any(_timestamps(x) for x in out)
+    mptcp = Replay(make_plan(DATA / "v4-two-subflows.pcap"), target=SERVER, rng=random.Random(4))
+    assert _timestamps(mptcp.start(0.0)[0]) is None

@@ -7,6 +7,7 @@ and ports; the live server application must read exactly the captured client str
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from lab.host import LabError
 from lab.loss import lossy_paths
 from lab.traffic import Peer
 from mptcpspec.replay.plan import make_plan, make_tcp_plan
-from tests.conftest import DATA
+from tests.conftest import DATA, need_tshark
 from tests.test_replay_lab import replay as run_replay
 
 pytestmark = pytest.mark.lab
@@ -73,14 +74,32 @@ def check(code: int, report: dict, server: dict, length: int, *, tcp: bool, fell
 
 @pytest.mark.parametrize("family, target", [(4, "198.51.100.2"), (6, "2001:db8:1::2")])
 def test_plain_tcp_capture_replayed(tmp_path, family, target):
+    need_tshark()
     cap = capture(tmp_path, "plain.pcap", plain_client=True, family=family)
     plan = make_tcp_plan(cap, 0)
     assert plan.tcp and not plan.fallback and plan.data_len == SIZE
+    seen = tmp_path / "seen.pcap"
     with Lab() as lab:
         srv = peer(lab, "server", family=family, plain=True)
-        code, report = replay(lab, cap, target, "--tcp-stream", "0")
+        with lab.capture(seen, ns="server"):
+            code, report = replay(lab, cap, target, "--tcp-stream", "0")
         check(code, report, srv.result(timeout=10), SIZE, tcp=True, fell_back=False)
         assert not any("MP_CAPABLE" in e for e in report["events"])
+    # Timestamps (RFC 7323), offered as the captured SYN did and taken by the kernel: on every
+    # segment of ours, TSval never going back, TSecr a TSval the server had sent.
+    rows = subprocess.run(
+        ["tshark", "-r", str(seen), "-T", "fields", "-E", "separator=,", "-e", "tcp.dstport", "-e", "tcp.flags.syn"]
+        + ["-e", "tcp.options.timestamp.tsval", "-e", "tcp.options.timestamp.tsecr"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    mine = [r.split(",") for r in rows if r.split(",")[0] == "5201"]
+    theirs = {int(r.split(",")[2]) for r in rows if r.split(",")[0] != "5201" and r.split(",")[2]}
+    assert len(mine) > SIZE // 1500 and all(tsval for _, _, tsval, _ in mine), mine[:3]
+    vals = [int(tsval) for _, _, tsval, _ in mine]
+    assert vals == sorted(vals) and vals[-1] > vals[0]
+    assert all(int(tsecr) in theirs for _, syn, _, tsecr in mine if syn in ("0", "False")), theirs
 
 
 def test_fallback_capture_replayed_as_tcp_and_with_try_mptcp(tmp_path):
