@@ -79,7 +79,9 @@ class ServerSignal:
     needs: int  #: client octets the server had received (as :attr:`ServerSegment.needs`)
     option: AddAddr | MpPrio | RemoveAddr
     time_ns: int
-    subflows: int = 1  #: subflows the client had opened (their SYNs seen) when the server sent it
+    #: the captured subflows it concerns that were open when the server sent it (MP_PRIO: its own;
+    #: REMOVE_ADDR: those to the addresses it removes): the live replay waits a little for them
+    waits: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +220,13 @@ def make_server_plan(path: str | os.PathLike[str], stream: int | None = None) ->
         high = max((e for _, e in covered), default=1)
         for o in i.mptcp:
             if (type(o) is AddAddr and not o.echo) or type(o) is MpPrio or type(o) is RemoveAddr:
-                signals.append(ServerSignal(on, high, received, o, i.timestamp_ns - t0, len(opened)))
+                if type(o) is MpPrio:
+                    waits: tuple[int, ...] = (on,)
+                elif type(o) is RemoveAddr:
+                    waits = tuple(s.index for s in subflows if s.index in opened and s.address_id in o.address_ids)
+                else:
+                    waits = ()
+                signals.append(ServerSignal(on, high, received, o, i.timestamp_ns - t0, waits))
             if type(o) is Dss and o.flags & DssFlags.DATA_FIN and close_needs is None:
                 close_needs = received
         if not p.payload_len or i.payload_dsn is None or int(p.flags) & _SYN:

@@ -62,12 +62,14 @@ from mptcpspec.replay.events import (
     AddAddrSent,
     ClientKey,
     ClientSyn,
+    CloseHow,
     FailCause,
     PrioritySent,
     RemoveAddrSent,
     ReplayEvent,
     Retransmitted,
     SegmentKind,
+    SubflowClosed,
     SubflowEstablished,
 )
 from mptcpspec.replay.handshake import MIN_MSS
@@ -109,7 +111,7 @@ def require_local(addresses: Iterable[Address]) -> None:
 class GatedData(OutgoingData):
     """Our data-level stream, each segment held back until the client's data reached its point."""
 
-    __slots__ = ("starts", "needs", "received")
+    __slots__ = ("starts", "needs", "received", "held_from")
 
     def __init__(
         self, idsn: int, plan: ReplayPlan, fill: int, mss: int, splan: ServerPlan, received: Callable[[], int]
@@ -118,10 +120,15 @@ class GatedData(OutgoingData):
         self.starts = [d for d, _ in pairs]
         self.needs = [n for _, n in pairs]
         self.received = received  #: client octets received in order (its DATA_FIN: :data:`ALL_IN`)
+        #: the relative DSN from which data waits for a signal not yet sent (None: none waits)
+        self.held_from: int | None = None
         super().__init__(idsn, plan, fill, mss)
 
     def open_at(self, dsn: int) -> bool:
-        """The segment at relative DSN ``dsn`` may go: the client's data reached its point."""
+        """The segment at relative DSN ``dsn`` may go: the client's data reached its point, and the
+        signals the captured server sent before it went."""
+        if self.held_from is not None and dsn >= self.held_from:
+            return False
         k = bisect.bisect_right(self.starts, dsn) - 1
         return k < 0 or self.received() >= self.needs[k]
 
@@ -148,7 +155,7 @@ class PendingAddAddr:
 class ServerSender(Sender):
     """What the replayed server sends on its own: its data, its signals, its close."""
 
-    __slots__ = ("splan", "live", "port", "next_sig", "adds", "removed", "sig_ready")
+    __slots__ = ("splan", "live", "port", "next_sig", "adds", "removed", "sig_ready", "matched")
 
     def __init__(
         self, conn: Connection, closing: Closing, splan: ServerPlan, live: Mapping[Address, Address], port: int
@@ -162,6 +169,13 @@ class ServerSender(Sender):
         self.removed: set[int] = set()  #: our address IDs a REMOVE_ADDR withdrew
         #: when the next signal's data points were reached (it may wait for the client's subflows)
         self.sig_ready: float | None = None
+        self.matched: set[int] = set()  #: captured subflows a live one stands for
+        self._hold()
+
+    def _hold(self) -> None:
+        """Data after the next signal waits for it (capture order)."""
+        signals = self.splan.signals
+        self.conn.out.held_from = signals[self.next_sig].after if self.next_sig < len(signals) else None  # type: ignore[attr-defined]
 
     def gate(self, needs: int) -> bool:
         return self.conn.out.received() >= needs  # type: ignore[attr-defined]
@@ -183,6 +197,7 @@ class ServerSender(Sender):
         data = conn.out
         if (
             data.unsent == 0
+            and self.next_sig == len(self.splan.signals)
             and data.dfin_sent_at is None
             and data.una == data.end
             and self.closing.state in CLOSABLE
@@ -213,8 +228,8 @@ class ServerSender(Sender):
                 break
             if self.sig_ready is None:
                 self.sig_ready = now
-            if len(conn.subflows) < sig.subflows and now < self.sig_ready + OPEN_WAIT:
-                break  # the captured client had opened more subflows by then: wait for them a little
+            if not self.matched.issuperset(sig.waits) and now < self.sig_ready + OPEN_WAIT:
+                break  # the subflows it concerns were open in the capture: wait a little for them
             self.sig_ready = None
             sf = conn.by_index.get(sig.subflow)
             if sf is None or sf.state is not ESTABLISHED or sf.fin_sent:
@@ -222,6 +237,7 @@ class ServerSender(Sender):
             if sf is None:
                 break
             self.next_sig += 1
+            self._hold()
             o = sig.option
             if isinstance(o, AddAddr):
                 opt = self.add_addr_option(o)
@@ -337,7 +353,7 @@ class ServerReplay:
         self.rng = rng or random.SystemRandom()
         self.rto, self.min_rto = rto, min_rto
         self.client_nonce: dict[int, int] = {}
-        self.matched: set[int] = set()  #: captured subflows a live one stands for
+        self.matched = self.sender.matched  #: captured subflows a live one stands for
         self.time_wait = time_wait
         self.time_wait_until: float | None = None
         self._ended = False
@@ -459,7 +475,10 @@ class ServerReplay:
         if not conn.done or self._ended:
             return
         self._ended = True
-        if conn.failure is None and self.time_wait > 0 and any(sf.peer_fin for sf in conn.subflows):
+        if conn.failure is None and self.time_wait > 0:
+            # TIME-WAIT: the client's FINs on subflows still closing are acknowledged (the closure
+            # machine ends the connection as soon as both DATA_FINs are; the kernel's subflow FINs
+            # come then)
             self.time_wait_until = (conn.ended_at or 0.0) + self.time_wait
 
     def receive(self, data: bytes, now: float) -> list[bytes]:
@@ -475,7 +494,7 @@ class ServerReplay:
         if conn.done:
             if self.time_wait_until is None or sf is None:
                 return []
-            return self.receiver.fin_again(sf, pkt)
+            return self._closed_fin(sf, pkt, now)
         if sf is None:
             flags = int(pkt.flags)
             if flags & SYN and not flags & (ACK | RST) and (pkt.dst, pkt.dport) in self.listening:
@@ -525,6 +544,27 @@ class ServerReplay:
                 self.sender.echo(sf, o, now)
         out += self.receiver.established(sf, pkt, opts, flags, now)
         out += self.sender.pump(now)
+        return out
+
+    def _closed_fin(self, sf: Subflow, pkt: Packet, now: float) -> list[bytes]:
+        """After the close: a client's FIN on ``sf``, first or again, acknowledged (RFC 9293
+        §3.10.7.4); the subflow is closed once both FINs are acknowledged."""
+        flags = int(pkt.flags)
+        if flags & RST or sf.rcv_nxt is None or sf.state not in OPEN:
+            return []
+        sf.received += 1
+        out: list[bytes] = []
+        end = (pkt.seq + pkt.payload_len) & M32
+        if flags & TcpFlags.FIN and sf.rcv_nxt in (end, (end + 1) & M32):
+            sf.rcv_nxt = (end + 1) & M32
+            sf.peer_fin = True
+            out.append(sf.packet(0, [self.conn.ack_dss()]))
+        if flags & ACK and sf.fin_sent and pkt.ack == sf.snd_nxt:
+            sf.fin_acked = True
+        if sf.fin_acked and sf.peer_fin:
+            sf.drop_queue()
+            sf.enter(SubflowState.CLOSED)
+            self.conn.emit(SubflowClosed(self.conn.since(now), sf.index, CloseHow.FIN_EXCHANGE))
         return out
 
     # -- the handshakes

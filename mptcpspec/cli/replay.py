@@ -218,8 +218,9 @@ def _setup_problem(e: ReplayError) -> str:
     return f"{e}{advice.get(e.problem, '')}"
 
 
-def describe_event(e: ReplayEvent) -> str:
-    """What an event says happened, in words, without its time and subflow and without advice."""
+def describe_event(e: ReplayEvent, peer: str = "server") -> str:
+    """What an event says happened, in words, without its time and subflow and without advice;
+    ``peer``: the live peer ("client" for a server-side replay)."""
     from mptcpspec.replay import events as ev
     from mptcpspec.replay.plan import SubflowKind
 
@@ -233,7 +234,7 @@ def describe_event(e: ReplayEvent) -> str:
             backup = ", backup" if e.backup else ""
             return f"MP_JOIN SYN from {e.local} to {e.remote}, address id {e.address_id}{backup}"
         case ev.ChecksumsRequired():
-            return "the server requires DSS checksums"
+            return f"the {peer} requires DSS checksums"
         case ev.ConnectionEstablished():
             return f"MP_CAPABLE established: server key {e.server_key:#018x}, token {e.token:#010x}" + (
                 ", DSS checksums" if e.checksums else ""
@@ -243,6 +244,8 @@ def describe_event(e: ReplayEvent) -> str:
         case ev.JoinVerified():
             return f"MP_JOIN SYN/ACK HMAC verified (server address id {e.server_address_id})"
         case ev.SubflowEstablished():
+            if e.kind is SubflowKind.MP_JOIN and peer == "client":
+                return "MP_JOIN established (the client's HMAC verified; the fourth ACK sent)"
             if e.kind is SubflowKind.MP_JOIN:
                 return "MP_JOIN established (the server acknowledged our ACK)"
             return "established"
@@ -274,7 +277,7 @@ def describe_event(e: ReplayEvent) -> str:
         case ev.Reinjected():
             if e.reset:
                 return (
-                    f"{e.segments} segment(s) of subflow {e.stalled}, reset by the server, go again on the "
+                    f"{e.segments} segment(s) of subflow {e.stalled}, reset by the {peer}, go again on the "
                     f"others from DSN {e.dsn} (relative)"
                 )
             return f"{e.segments} segment(s) of stalled subflow {e.stalled} sent again here from DSN {e.dsn} (relative)"
@@ -283,9 +286,9 @@ def describe_event(e: ReplayEvent) -> str:
         case ev.DataFinSent():
             return f"DATA_FIN at DSN {e.dsn} (relative)"
         case ev.DataFinReceived():
-            return "DATA_FIN from the server"
+            return f"DATA_FIN from the {peer}"
         case ev.FinReceived():
-            return "FIN from the server"
+            return f"FIN from the {peer}"
         case ev.ClosureStep():
             return f"closure: {e.event.value} -> {e.state.name}"
         case ev.ClosureRefused():
@@ -300,7 +303,7 @@ def describe_event(e: ReplayEvent) -> str:
             return "closed (both FINs acknowledged)"
         case ev.SubflowReset():
             refused = " during its MP_JOIN handshake: the join is refused" if e.refused else ""
-            return "reset by the server" + refused + ev.reset_reason(e.reason)
+            return f"reset by the {peer}" + refused + ev.reset_reason(e.reason)
         case ev.SubflowFailed():
             return f"given up: {e.detail}"
         case ev.MpFailReceived():
@@ -336,17 +339,17 @@ def describe_event(e: ReplayEvent) -> str:
     raise TypeError(f"no wording for the replay event {type(e).__name__}")
 
 
-def event_line(e: ReplayEvent) -> str:
+def event_line(e: ReplayEvent, peer: str = "server") -> str:
     """An event as one line: its time, its subflow (or the connection), what happened."""
     where = "connection" if e.subflow is None else f"subflow {e.subflow}"
-    return f"{e.time:9.3f} s  {where}: {describe_event(e)}"
+    return f"{e.time:9.3f} s  {where}: {describe_event(e, peer)}"
 
 
-def render_event(e: ReplayEvent) -> str:
+def render_event(e: ReplayEvent, peer: str = "server") -> str:
     """An event line, with the option of this command that acts on it where there is one."""
     from mptcpspec.replay.events import FastOpenCookie
 
-    line = event_line(e)
+    line = event_line(e, peer)
     if isinstance(e, FastOpenCookie):
         return f"{line} (--tfo-cookie {e.cookie.hex()} sends it next time)"
     return line
@@ -382,7 +385,7 @@ def _report_json(report: Report) -> str:
                 }
                 for s in report.subflows
             ],
-            "events": [event_line(e) for e in report.events],
+            "events": [event_line(e, "client" if report.side == "server" else "server") for e in report.events],
             "tfo": report.tfo,
             "tfo_cookie": report.tfo_cookie,
             "tcp": report.tcp,
@@ -593,7 +596,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     def show(e: ReplayEvent) -> None:
         if not (isinstance(e, ReplayAborted) and e.cause is AbortCause.NO_CLIENT):  # said once, below
-            print(render_event(e), file=sys.stderr)
+            print(render_event(e, "client"), file=sys.stderr)
 
     try:
         report = serve_live(core, rate=args.rate, on_event=None if args.quiet or args.json else show)
