@@ -719,7 +719,7 @@ class ServerReplay:
             ok,
             reason,
             conn.abort_cause,
-            end - self.started_at if conn.started else 0.0,
+            end - conn.t0 if conn.started else 0.0,  # from the client's SYN (or the start, if none came)
             conn.keys.server or 0,
             conn.keys.client,
             conn.out.delivered(),

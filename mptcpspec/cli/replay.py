@@ -1,4 +1,5 @@
-"""``mptcpspec replay``: play the client side of a captured MPTCP connection against a live server.
+"""``mptcpspec replay``: play the client side of a captured MPTCP connection against a live server,
+or (``--side server``) its server side for a live client.
 
 Argument parsing and rendering only; the engine is :mod:`mptcpspec.replay`, whose typed events are
 worded here (:func:`render_event`).  The capture is opened and read once with
@@ -105,10 +106,11 @@ def _cookie(text: str) -> bytes:
 def add_parser(sub: Subcommands) -> None:
     p = sub.add_parser(
         "replay",
-        help="replay a captured MPTCP connection's client side against a live server",
+        help="replay a captured MPTCP connection's client side against a live server (or its server side)",
         description="Play the client side of MPTCP stream N of a capture against a live MPTCP "
         "server over raw sockets, re-keyed: tokens, HMACs, DATA_ACKs and DSS "
-        "checksums are computed for the live server's key.",
+        "checksums are computed for the live server's key.  With --side server, play its server "
+        "side for a live MPTCP client instead.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
