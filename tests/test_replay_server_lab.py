@@ -136,6 +136,42 @@ def test_the_kernel_client_sees_the_servers_mp_prio(tmp_path: Path):
     assert "server MP_PRIO backup=1" in [e for _, e in summary.history], summary.history
 
 
+@pytest.mark.parametrize(
+    ("capture", "listen", "family", "checksum"),
+    [("v4-checksum.pcap", "198.51.100.2", 4, True), ("v6-two-subflows.pcap", "2001:db8:1::2", 6, False)],
+)
+def test_checksums_and_ipv6(tmp_path: Path, capture: str, listen: str, family: int, checksum: bool):
+    """One subflow (the kernel client has no endpoint of its own): with DSS checksums (the captured
+    server's C flag, and the client's), every checksum of the run verified; over IPv6."""
+    path = DATA / capture
+    cap = tmp_path / "replayed.pcap"
+    with Lab(checksum=checksum) as lab:
+        with lab.capture(cap, ns="client"):
+            proc = lab.popen("server", *replay_argv("--listen", listen, capture=path), "--json", "--timeout", "10")
+            try:
+                wait_until(lambda: "mptcpspec_replay_" in tables(lab), "the replay's nftables table", timeout=20)
+                result = lab.connect(family=family, size=32768, seed=0, first=1000, timeout=20).result(timeout=30)
+                out, err = proc.communicate(timeout=30)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        assert proc.returncode == 0, err.decode()[-3000:]
+        assert "mptcpspec_replay_" not in tables(lab)
+    report = json.loads(out)
+    assert report["ok"] and report["checksums"] is checksum, report["reason"]
+    assert result["reply"]["sha256"] == hashlib.sha256(server_stream(path)).hexdigest() and not result["reset"]
+    d = Dissection(cap)
+    for _ in d:
+        pass
+    (conn,) = [c for c in d.connections() if c.stream is not None]
+    summary = conn.summary()
+    assert not [c for c in summary.checks if c[1] != "VERIFIED"], summary.checks
+    sums = [n for what, _, n in summary.checks if what == "DSS checksum"]
+    assert (sums[0] > 20) if checksum else not sums, summary.checks
+    assert (summary.client_state, summary.server_state) == ("M_CLOSED", "M_CLOSED")
+
+
 def test_listen_address_not_local():
     with Lab() as lab:
         r = lab.run("server", *replay_argv("--listen", "192.0.2.77", "--timeout", "2"), check=False)
