@@ -88,6 +88,8 @@ class AbortCause(Enum):
     RESET_BY_SERVER = "reset by the server"
     #: server side: no client connected within the replay's timeout
     NO_CLIENT = "no client"
+    #: server side: the live client reset the whole connection (MP_FASTCLOSE) when the captured one did not
+    RESET_BY_CLIENT = "reset by the client"
 
 
 class FailCause(Enum):

@@ -100,6 +100,7 @@ class ServerPlan:
     close_needs: int  #: client octets (DATA_FIN counting one) received before the server closed
     cut_octets: int  #: server octets the capture lacks (snaplen)
     signals: tuple[ServerSignal, ...] = ()  #: in capture order
+    client_fastclose: bool = False  #: the captured client ended the connection with MP_FASTCLOSE
 
     @property
     def data_fin_after_client(self) -> bool:
@@ -192,7 +193,7 @@ def make_server_plan(path: str | os.PathLike[str], stream: int | None = None) ->
     covered: list[list[int]] = []
     cut = 0
     close_needs: int | None = None
-    fastclose = False
+    fastclose = client_fastclose = False
     opened: set[int] = set()
     for i in infos:
         p = i.packet
@@ -202,6 +203,7 @@ def make_server_plan(path: str | os.PathLike[str], stream: int | None = None) ->
         if i.subflow is not None:
             opened.add(on)
         if i.from_client:
+            client_fastclose = client_fastclose or any(type(o) is MpFastclose for o in i.mptcp)
             if p.payload_len and i.payload_dsn is not None:
                 client_high = max(client_high, i.payload_dsn + p.payload_len - 1)
             continue
@@ -260,4 +262,5 @@ def make_server_plan(path: str | os.PathLike[str], stream: int | None = None) ->
         close_needs,
         cut,
         tuple(signals),
+        client_fastclose,
     )

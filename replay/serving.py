@@ -141,6 +141,28 @@ class GatedData(OutgoingData):
         return k if k is None or self.open_at(self.segments[k].dsn) else None
 
 
+class ServerReceiver(Receiver):
+    """The client's packets on open subflows (:class:`~replay.receiving.Receiver`), its abortive
+    close worded as the client's."""
+
+    __slots__ = ("expected",)
+
+    def __init__(self, conn: Connection, closing: Closing, expected: bool) -> None:
+        super().__init__(conn, closing)
+        self.expected = expected  #: the captured client ended with MP_FASTCLOSE too
+
+    def reset_by_server(self, now: float, how: str) -> None:
+        conn = self.conn
+        if how == "MP_FASTCLOSE" and self.expected and conn.out.unsent == 0:
+            return  # the end the capture shows, once our data went: the closure machine closes
+        conn.abort(
+            now,
+            AbortCause.RESET_BY_CLIENT,
+            f"the client reset the connection ({how}) after acknowledging {conn.out.delivered()} of "
+            f"{conn.plan.data_len} server octets at data level",
+        )
+
+
 class PendingAddAddr:
     """An ADD_ADDR sent and not yet echoed."""
 
@@ -348,7 +370,7 @@ class ServerReplay:
         self.conn = conn = Connection(rplan, options, keys, [])
         conn.out = GatedData(keys.idsn_client, rplan, fill, mss, plan, self.received)
         self.closing = Closing(conn)
-        self.receiver = Receiver(conn, self.closing)
+        self.receiver = ServerReceiver(conn, self.closing, plan.client_fastclose)
         self.sender = ServerSender(conn, self.closing, plan, live, self.port)
         self.rng = rng or random.SystemRandom()
         self.rto, self.min_rto = rto, min_rto

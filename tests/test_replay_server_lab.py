@@ -172,6 +172,43 @@ def test_checksums_and_ipv6(tmp_path: Path, capture: str, listen: str, family: i
     assert (summary.client_state, summary.server_state) == ("M_CLOSED", "M_CLOSED")
 
 
+def fast_closed(lab: Lab, capture: str, **client) -> tuple[int, dict, dict]:
+    """The replayed server of ``capture``; the kernel client closes with SO_LINGER {1, 0}
+    (MP_FASTCLOSE). Returns (exit status, report, client result)."""
+    proc = lab.popen("server", *replay_argv("--listen", "198.51.100.2", capture=DATA / capture), "--json")
+    try:
+        wait_until(lambda: "mptcpspec_replay_" in tables(lab), "the replay's nftables table", timeout=20)
+        result = lab.connect(seed=0, abort=True, timeout=20, **client).result(timeout=30)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "mptcpspec_replay_" not in tables(lab)
+    return proc.returncode, json.loads(out), result
+
+
+def test_the_client_fast_closes_as_captured():
+    """v4-fastclose.pcap: the captured client read the reply and closed with MP_FASTCLOSE; the live
+    one does the same: a clean end."""
+    with Lab() as lab:
+        code, report, result = fast_closed(lab, "v4-fastclose.pcap", size=16384, read_reply=16384)
+    assert code == 0 and report["ok"], report["reason"]
+    assert result["reply"]["sha256"] == hashlib.sha256(server_stream(DATA / "v4-fastclose.pcap")).hexdigest()
+    assert report["events"][-1].endswith("closure: rcv RST+MP_FASTCLOSE -> M_CLOSED")
+
+
+def test_the_client_fast_closes_early():
+    """The live client resets the connection before the captured server's data went: exit 1, the
+    reason says so."""
+    with Lab() as lab:
+        code, report, _ = fast_closed(lab, "v4-two-subflows.pcap", size=32768)
+    assert code == 1 and report["abort"] == "reset by the client", report
+    assert report["reason"] == (
+        "the client reset the connection (MP_FASTCLOSE) after acknowledging 0 of 32768 server octets at data level"
+    )
+
+
 def test_listen_address_not_local():
     with Lab() as lab:
         r = lab.run("server", *replay_argv("--listen", "192.0.2.77", "--timeout", "2"), check=False)
