@@ -35,6 +35,7 @@ from mptcpspec.replay.serverplan import make_server_plan
 from mptcpspec.replay.serving import ServerReplay, require_local
 from mptcpspec.replay.setup import ReplayError, SetupProblem
 from mptcpspec.replay.subflow import SubflowState
+from mptcpspec.replay.transport import RawTransport, nft_script
 from mptcpspec.replay.wire import tcp_packet
 from tests.conftest import DATA
 
@@ -312,3 +313,31 @@ def test_listen_address_must_be_local():
 def test_plan_errors():
     with pytest.raises(PlanError, match="no MPTCP stream 9"):
         make_server_plan(DATA / "v4-two-subflows.pcap", 9)
+
+
+def test_data_waits_for_the_clients_data_the_captured_server_had():
+    """v4-fastclose.pcap: the captured server replied once it had 16384 client octets (before any
+    DATA_FIN): one octet short, nothing goes; the last octet lets the reply go."""
+    plan = make_server_plan(DATA / "v4-fastclose.pcap")
+    assert {s.needs for s in plan.segments} == {16384} and plan.client_fastclose and not plan.fastclose
+    core = ServerReplay(plan, listen=LISTEN, rng=random.Random(1))
+    client, f = connect(core, plan.server_key)
+    stream = bytes(16384)
+    got = send_data(client, f, stream[:1000], first=True)
+    for k in range(1000, 16383, 1400):
+        got += send_data(client, f, stream[k : min(k + 1400, 16383)])
+    assert core.received() == 16383 and not [p for p, _ in got if p.payload_len]
+    got = send_data(client, f, stream[16383:])
+    assert sum(p.payload_len for p, _ in got) > 0
+
+
+def test_transport_takes_any_client_to_the_listen_ports():
+    t = RawTransport(["198.51.100.2"], (), listen_ports=[5201])
+    to_listen = tcp_packet(ip("192.0.2.9"), LISTEN, 40000, 5201, 1, 0, SYN, 65535)
+    elsewhere = tcp_packet(ip("192.0.2.9"), LISTEN, 40000, 22, 1, 0, SYN, 65535)
+    assert t.filter_incoming(elsewhere) is None
+    assert t.filter_incoming(to_listen) == to_listen
+    assert "192.0.2.9" in repr(t)  # learned: the replay may answer it
+    script = nft_script("t", [LISTEN], 0x4D50, [5201])
+    assert "ip saddr { 198.51.100.2 } tcp sport { 5201 } tcp flags & rst == rst" in script
+    assert "sport" not in nft_script("t", [LISTEN], 0x4D50)  # the client side's rule, unchanged
