@@ -5,9 +5,11 @@ Linux does; the replay echoes it, sends an infinite mapping, and goes on as plai
 from __future__ import annotations
 
 import ipaddress
+import json
 import random
 
 from mptcpspec.capture.packets import decode_frame
+from mptcpspec.cli.replay import _report_json, render_event
 from mptcpspec.codec import crypto
 from mptcpspec.codec.options import (
     Dss,
@@ -210,6 +212,11 @@ def test_mp_fail_is_echoed_then_an_infinite_mapping_and_plain_tcp_to_the_end():
     assert "echoed; infinite mapping sent" in report.mp_fail
     assert not report.tcp and report.checksums and report.data_delivered == plan.data_len
     assert core.subflows[0].state is SubflowState.CLOSED
+    shown = json.loads(_report_json(report))
+    assert (shown["fallback"], shown["mp_fail"], shown["tcp"]) == (report.fallback, report.mp_fail, False)
+    lines = [render_event(e) for e in core.events if isinstance(e, ev.MpFailReceived | ev.InfiniteMapping)]
+    assert "MP_FAIL from the server: a DSS checksum failed at DSN 10001 (relative): echoed" in lines[0]
+    assert f"infinite mapping from DSN {inf.dsn} (relative) at sequence {inf.sequence}" in lines[1]
 
 
 def test_infinite_mapping_waits_until_the_data_sent_is_contiguous():

@@ -107,7 +107,7 @@ def test_one_subflow_mp_fail_infinite_mapping_and_plain_tcp_to_the_end(upload, t
         lab.run("server", "ip", "mptcp", "limits", "set", "subflows", "0")  # joins refused
         lab.router_nft(middlebox(prefix, "198.51.100.1"))
         got = tmp_path / "read"
-        srv = lab.serve(reply=0, timeout=60, out=got)
+        srv = lab.serve(reply=32768, timeout=60, out=got)  # its reply comes after the fallback
         cap = tmp_path / "server-side.pcap"
         for role in ("client", "server"):
             for pair in (0, 1):  # paced, so that tcpdump keeps up with the 2 MB
@@ -127,6 +127,7 @@ def test_one_subflow_mp_fail_infinite_mapping_and_plain_tcp_to_the_end(upload, t
     assert rewritten(rules) >= 1, rules  # the middlebox changed the segment
     assert code == 0 and report["ok"], report["reason"]
     assert report["data_delivered"] == UPLOAD and not report["tcp"] and report["checksums"]
+    assert report["server_data"] == 32768 and server["replied"] == 32768  # plain TCP data, taken in sequence
     want = bytearray(pattern(UPLOAD))
     want[dsn - 1] ^= 0xFF
     data = got.read_bytes()
