@@ -70,6 +70,7 @@ class FailingServer:
         self.fin_at: int | None = None
         self.fin_acked = False
         self.after_fallback: list = []  #: the client's packets after its infinite mapping
+        self.got: list = []  #: every client packet that arrived
 
     def _reply(self, flags: int, options=(), seq: int | None = None) -> bytes:
         (src, sport), (dst, dport) = self.key
@@ -80,6 +81,7 @@ class FailingServer:
 
     def __call__(self, raw: bytes, now: float) -> list[bytes]:
         p = decode_frame(101, raw)
+        self.got.append(p)
         opts = decode_mptcp_options(p.options) if p.options else ()
         flags = int(p.flags)
         if flags & 0x04:
@@ -163,9 +165,9 @@ def _one_subflow_plan(n: int = 30, size: int = 1000) -> ReplayPlan:
     return ReplayPlan(0, 1, True, 0x0102030405060708, (ps,), segs, n * size, 0, True, False, 0)
 
 
-def _run(plan: ReplayPlan, bad: int, seed: int = 1, timing="fast"):
+def _run(plan: ReplayPlan, bad: int, seed: int = 1, timing="fast", server=None):
     core = Replay(plan, target=SERVER, rng=random.Random(seed), timeout=5.0, timing=timing)
-    server = FailingServer(core.keys.client, bad)
+    server = (server or FailingServer)(core.keys.client, bad)
     sim = Sim(core, server)
     sent: list = []
     receive = core.receive
@@ -301,3 +303,51 @@ def test_mp_fail_without_reset_while_another_subflow_is_open_resets_that_subflow
     assert second.state is SubflowState.FAILED
     (e,) = [e for e in core.events if isinstance(e, ev.MpFailReceived)]
     assert e.answer is ev.MpFailAnswer.SUBFLOW_CLOSED
+
+
+class DroppingServer(FailingServer):
+    """:class:`FailingServer` that loses the first transmission of two segments: the first data
+    segment after its MP_FAIL (a mapping sent before the replay heard of it, sent again after the
+    fallback), and our infinite mapping."""
+
+    def __init__(self, client_key: int, bad: int) -> None:
+        super().__init__(client_key, bad)
+        self.lost: dict[str, int] = {}  #: what was lost: its sequence number
+
+    def __call__(self, raw: bytes, now: float) -> list[bytes]:
+        p = decode_frame(101, raw)
+        if p.payload_len and self.fail_sent and not self.fell_back:
+            dss = [o for o in decode_mptcp_options(p.options) if type(o) is Dss] if p.options else []
+            what = "plain" if not dss else "infinite" if dss[0].data_level_length == 0 else "mapping"
+            if what != "plain" and what not in self.lost and p.seq not in self.lost.values():
+                self.lost[what] = p.seq
+                return []
+        return super().__call__(raw, now)
+
+
+def test_lost_segments_around_the_fallback_are_sent_again_as_they_were():
+    plan = _one_subflow_plan(n=300)
+    core, server, _ = _run(plan, 10_001, seed=4, server=DroppingServer)
+    report = core.report(core.conn.ended_at or 30.0)
+    assert report.ok, report.reason
+    want = _stream(plan)
+    want[10_000] ^= 0xFF
+    assert bytes(server.stream) == bytes(want)
+    assert set(server.lost) == {"mapping", "infinite"} and server.fell_back
+    (inf,) = [e for e in core.events if isinstance(e, ev.InfiniteMapping)]
+    isn = core.subflows[0].isn
+    assert (server.lost["infinite"] - isn) & M32 == inf.sequence
+    # sent again after the fallback: the earlier mapping with its own DSS, the infinite mapping with its
+    again = {f.seq: f for f in server.got if f.payload_len and f.seq in server.lost.values()}
+    (m,) = decode_mptcp_options(again[server.lost["mapping"]].options)
+    assert m.data_level_length == 1000 and m.checksum is not None
+    (i,) = decode_mptcp_options(again[server.lost["infinite"]].options)
+    assert i.data_level_length == 0 and i.ssn == inf.sequence
+    # the earlier mapping was lost before the fallback and went again after it
+    assert (server.lost["mapping"] - isn) & M32 < inf.sequence
+    first_again = min(
+        e.time
+        for e in core.events
+        if isinstance(e, ev.FastRetransmit | ev.Retransmitted) and e.sequence == (server.lost["mapping"] - isn) & M32
+    )
+    assert first_again >= inf.time
