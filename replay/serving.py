@@ -194,13 +194,20 @@ class ServerSender(Sender):
         self.matched: set[int] = set()  #: captured subflows a live one stands for
         self._hold()
 
+    @property
+    def gated(self) -> GatedData:
+        """Our data-level stream (the server's core makes it a :class:`GatedData`)."""
+        out = self.conn.out
+        assert isinstance(out, GatedData)
+        return out
+
     def _hold(self) -> None:
         """Data after the next signal waits for it (capture order)."""
         signals = self.splan.signals
-        self.conn.out.held_from = signals[self.next_sig].after if self.next_sig < len(signals) else None  # type: ignore[attr-defined]
+        self.gated.held_from = signals[self.next_sig].after if self.next_sig < len(signals) else None
 
     def gate(self, needs: int) -> bool:
-        return self.conn.out.received() >= needs  # type: ignore[attr-defined]
+        return self.gated.received() >= needs
 
     def pump(self, now: float) -> list[bytes]:
         """Everything that may go now."""
@@ -536,10 +543,10 @@ class ServerReplay:
             if sf.state is SubflowState.FAILED:
                 return []
             live = self.sender.orphan(sf, now)
-            out = self.receiver.reset(sf, opts, now)
+            answer = self.receiver.reset(sf, opts, now)
             if sf is conn.subflows[0] and conn.keys.server is None:
                 conn.abort(now, AbortCause.REFUSED, "the client reset the connection in its handshake")
-            return out + self.sender.pump(now) if live else out
+            return answer + self.sender.pump(now) if live else answer
         if flags & SYN:
             # The client's SYN again (our SYN/ACK lost): the SYN/ACK again.
             if sf.state is SYN_RECEIVED and pkt.seq == sf.irs and sf.unacked:
