@@ -94,7 +94,9 @@ def test_server_refuses_the_join(tmp_path, how):
         assert server["length"] == 32768 and server["sha256"] == expected(32768, 0)["sha256"] and not server["reset"]
         assert report["refused_joins"] == [1], report["subflows"]
         first, join = report["subflows"]
-        assert first["data_sent"] == 32768 and first["result"] == "closed"
+        # all of it (and more when the kernel held back a DATA_ACK long enough for a data-level
+        # retransmission: a timing of the live server's, seen once in seven runs)
+        assert first["data_sent"] >= 32768 and first["result"] == "closed"
         assert join["data_sent"] == 0 and join["result"].startswith("join refused by the server")
         if how == "limit":
             assert "ADMINISTRATIVELY_PROHIBITED" in join["result"], join
