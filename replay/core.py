@@ -33,22 +33,18 @@ from collections.abc import Mapping
 from mptcpspec.capture.packets import TcpFlags, decode_frame
 from mptcpspec.capture.pcap import LinkType
 from mptcpspec.codec import crypto
-from mptcpspec.codec.generated.closure import State as ClosureState
 from mptcpspec.codec.options import MpFail, MptcpItem, MpTcpRst, decode_mptcp_options
 from mptcpspec.errors import MptcpspecError
 from mptcpspec.replay.closing import Closing
 from mptcpspec.replay.connection import Connection, Keys
 from mptcpspec.replay.datalevel import OutgoingData
+from mptcpspec.replay.engine import Engine
 from mptcpspec.replay.events import (
     AbortCause,
     ConnectionOpening,
-    FailCause,
     InfiniteMapping,
     MpFailAnswer,
     MpFailReceived,
-    ReplayEvent,
-    Retransmitted,
-    SegmentKind,
     SubflowReset,
 )
 from mptcpspec.replay.handshake import Handshake
@@ -66,7 +62,7 @@ from mptcpspec.replay.setup import (
     live_endpoints,
     show_endpoint,
 )
-from mptcpspec.replay.subflow import M32, OPEN, Clock, Subflow, SubflowState
+from mptcpspec.replay.subflow import OPEN, Subflow, SubflowState
 
 __all__ = ["Replay", "ReplayError", "Report", "SubflowReport"]
 
@@ -82,7 +78,7 @@ LINKTYPE_RAW = int(LinkType.RAW)
 TIME_WAIT = 0.5  #: seconds in TIME-WAIT after a clean close: a Linux server sends its FIN again after 200 ms
 
 
-class Replay:
+class Replay(Engine):
     """Play ``plan``'s client side.  ``local`` maps each captured client address to a local one,
     ``servers`` each captured server address to a live one (the first subflow's server address
     defaults to ``target``); ``target_port`` replaces the captured server port.  The other
@@ -130,23 +126,19 @@ class Replay:
             {ip(k): ip(v) for k, v in (local or {}).items()},
             {ip(k): ip(v) for k, v in (servers or {}).items()},
         )
+        super().__init__(time_wait)
         rng = rng or random.SystemRandom()
         fresh = new_key or plan.client_key is None
         keys = Keys(crypto.generate_key(1) if fresh else plan.client_key or 0, not fresh, plan.checksum)
         subflows = []
-        self.clock = clock = Clock()
         for ps, mine, theirs in endpoints:
             isn = rng.getrandbits(32)
-            subflows.append(Subflow(ps, mine, theirs, isn, rng.getrandbits(32), rto, min_rto, clock))
+            subflows.append(Subflow(ps, mine, theirs, isn, rng.getrandbits(32), rto, min_rto, self.clock))
         self.conn = conn = Connection(plan, options, keys, subflows)
         self.closing = Closing(conn)
         self.handshake = Handshake(conn)
         self.sender = Sender(conn, self.handshake, self.closing)
         self.receiver = Receiver(conn, self.closing)
-        self.time_wait = time_wait
-        #: the end of TIME-WAIT (RFC 9293 §3.10.7.4), once the connection closed cleanly with FINs
-        self.time_wait_until: float | None = None
-        self._ended = False
 
     # -- what it is and what happened
 
@@ -155,35 +147,13 @@ class Replay:
         return self.conn.plan
 
     @property
-    def keys(self) -> Keys:
-        return self.conn.keys
-
-    @property
-    def subflows(self) -> list[Subflow]:
-        return self.conn.subflows
-
-    @property
     def data(self) -> OutgoingData:
         """The client's data-level stream."""
         return self.conn.out
 
-    @property
-    def events(self) -> list[ReplayEvent]:
-        return self.conn.events
-
-    @property
-    def done(self) -> bool:
-        """The replay is over (and its TIME-WAIT too)."""
-        return self.conn.done and self.time_wait_until is None
-
-    def _ending(self) -> None:
-        """If the connection just ended: TIME-WAIT if it closed cleanly and a server's FIN came."""
-        conn = self.conn
-        if not conn.done or self._ended:
-            return
-        self._ended = True
-        if conn.failure is None and self.time_wait > 0 and any(sf.peer_fin for sf in conn.subflows):
-            self.time_wait_until = (conn.ended_at or 0.0) + self.time_wait
+    def lingers(self) -> bool:
+        """TIME-WAIT only once a server's FIN came (ours alone leaves nothing to acknowledge again)."""
+        return any(sf.peer_fin for sf in self.conn.subflows)
 
     def _time_waiting(self, data: bytes, now: float) -> list[bytes]:
         """After the close, in TIME-WAIT: a server's FIN sent again is acknowledged again."""
@@ -195,15 +165,6 @@ class Replay:
             return []
         sf = self.conn.by_flow.get((pkt.dst, pkt.dport, pkt.src, pkt.sport))
         return [] if sf is None else self.receiver.fin_again(sf, pkt)
-
-    @property
-    def failed(self) -> str | None:
-        """Why the replay stopped early (None: it did not)."""
-        return self.conn.failure
-
-    @property
-    def closure_state(self) -> ClosureState:
-        return self.closing.state
 
     def local_addresses(self) -> list[Address]:
         """The addresses the replay sends from."""
@@ -226,64 +187,12 @@ class Replay:
         conn.emit(ConnectionOpening(0.0, sf.index, *ends, conn.keys.client, conn.keys.captured, conn.tcp))
         return [self.handshake.syn(sf, now)]
 
-    def deadline(self) -> float | None:
-        """When :meth:`poll` has something to do (None: the replay is over)."""
-        conn = self.conn
-        if conn.done:
-            return self.time_wait_until
-        times = [conn.last_heard + conn.options.timeout]
-        for sf in conn.subflows:
-            times += sf.timers(conn.options.rto)
-        times += self.closing.timers()
-        times += self.sender.timers()
-        return min(times)
+    def on_silence(self, now: float) -> None:
+        timeout = self.conn.options.timeout
+        self.conn.abort(now, AbortCause.TARGET_SILENT, f"the target sent nothing for {timeout:g} s")
 
-    def poll(self, now: float) -> list[bytes]:
-        """Timers and pacing: what to send now."""
-        self.clock.now = now
-        conn = self.conn
-        if conn.done:
-            if self.time_wait_until is not None and now >= self.time_wait_until:
-                self.time_wait_until = None
-            return []
-        out: list[bytes] = []
-        if now - conn.last_heard >= conn.options.timeout:
-            conn.abort(now, AbortCause.TARGET_SILENT, f"the target sent nothing for {conn.options.timeout:g} s")
-            return out
-        self._retransmit(now, out)
-        if self.closing.poll(now, out):
-            out += self.sender.reinject(now)
-            out += self.sender.pump(now)
-        self._ending()
-        return out
-
-    def _retransmit(self, now: float, out: list[bytes]) -> None:
-        conn = self.conn
-        max_tries, rto = conn.options.max_tries, conn.options.rto
-        for sf in conn.subflows:
-            u = sf.due(now)
-            if u is not None and sf.probing:
-                # a tail loss probe (RFC 8985 §7): the last segment again; no window change
-                out.append(self.sender.again(sf, sf.probe(now), now))
-            elif u is not None:
-                if sf.timeouts >= max_tries:
-                    conn.give_up(sf, now, FailCause.NO_ANSWER, f"no answer after {sf.timeouts + 1} transmissions")
-                    continue
-                sf.expire(u, now)
-                out.append(self.sender.again(sf, u, now))
-                conn.emit(Retransmitted(conn.since(now), sf.index, u.kind, (u.seq - sf.isn) & M32, u.tries))
-                if u.kind is SegmentKind.DATA:
-                    out += self.sender.reinject_stalled(sf, now)
-            if sf.join_ack is not None and now >= sf.join_ack_at + sf.join_rto(rto) * (1 << sf.join_tries):
-                if sf.join_tries >= max_tries:
-                    conn.give_up(sf, now, FailCause.JOIN_ACK_UNACKNOWLEDGED, "the MP_JOIN ACK was never acknowledged")
-                else:
-                    sf.join_tries += 1
-                    sf.join_ack_at = now
-                    sf.retransmitted += 1
-                    sf.sent += 1
-                    out.append(sf.join_ack)
-                    conn.emit(Retransmitted(conn.since(now), sf.index, SegmentKind.JOIN_ACK, 1, sf.join_tries))
+    def due_more(self, now: float, out: list[bytes]) -> None:
+        self.handshake.join_acks_due(now, out)
 
     def receive(self, data: bytes, now: float) -> list[bytes]:
         """One IP packet from the server: what to send in answer."""
@@ -292,7 +201,7 @@ class Replay:
         if conn.done:
             return self._time_waiting(data, now) if self.time_wait_until is not None else []
         out = self._receive(data, now)
-        self._ending()
+        self.ending()
         return out
 
     def _receive(self, data: bytes, now: float) -> list[bytes]:
@@ -368,23 +277,20 @@ class Replay:
     def report(self, now: float) -> Report:
         """What the replay did, up to ``now`` (or its end)."""
         conn = self.conn
-        state = self.closing.state
-        end = conn.ended_at if conn.ended_at is not None else now
-        ok = conn.done and conn.failure is None and state is ClosureState.M_CLOSED
-        reason = conn.failure or ("closed cleanly" if ok else f"unfinished: closure in {state.name}")
+        ok, reason, seconds = self.outcome(now)
         fast_open = self.handshake.fast_open
         infinite = next((e for e in conn.events if type(e) is InfiniteMapping), None) is not None
         return Report(
             ok,
             reason,
             conn.abort_cause,
-            end - conn.t0 if conn.started else 0.0,
+            seconds,
             conn.keys.client,
             conn.keys.server,
             conn.out.delivered() + fast_open.taken,
             conn.plan.data_len + len(fast_open.data),
             conn.inc.octets(),
-            state,
+            self.closing.state,
             tuple(SubflowReport.of(sf) for sf in conn.subflows),
             tuple(conn.events),
             fast_open.report(),

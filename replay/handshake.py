@@ -39,6 +39,7 @@ from mptcpspec.replay.events import (
     FastOpenSettled,
     FellBack,
     JoinVerified,
+    Retransmitted,
     SegmentKind,
     SubflowEstablished,
 )
@@ -251,6 +252,24 @@ class Handshake:
         sf.join_ack_at = now
         conn.emit(JoinVerified(conn.since(now), sf.index, j.address_id))
         out.append(sf.join_ack)
+
+    def join_acks_due(self, now: float, out: list[bytes]) -> None:
+        """Our MP_JOIN third ACKs not acknowledged in time go again (RFC 8684 §3.2: the server
+        acknowledges it once the subflow is established), until ``max_tries``."""
+        conn = self.conn
+        max_tries, rto = conn.options.max_tries, conn.options.rto
+        for sf in conn.subflows:
+            if sf.join_ack is None or now < sf.join_ack_at + sf.join_rto(rto) * (1 << sf.join_tries):
+                continue
+            if sf.join_tries >= max_tries:
+                conn.give_up(sf, now, FailCause.JOIN_ACK_UNACKNOWLEDGED, "the MP_JOIN ACK was never acknowledged")
+                continue
+            sf.join_tries += 1
+            sf.join_ack_at = now
+            sf.retransmitted += 1
+            sf.sent += 1
+            out.append(sf.join_ack)
+            conn.emit(Retransmitted(conn.since(now), sf.index, SegmentKind.JOIN_ACK, 1, sf.join_tries))
 
     def _fast_open(self, sf: Subflow, pkt: Packet, tcp_opts: tuple[TcpOption, ...], now: float) -> None:
         """What the server did with our Fast Open SYN (RFC 7413 §4.2.2)."""

@@ -39,8 +39,10 @@ __all__ = [
     "PlannedSubflow",
     "ReplayPlan",
     "SubflowKind",
+    "cover",
     "make_plan",
     "make_tcp_plan",
+    "uncovered",
 ]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -119,8 +121,9 @@ class ReplayPlan:
     fallback: bool = False  #: the captured client offered MP_CAPABLE and the captured server did not take it
 
 
-def _uncovered(covered: list[list[int]], start: int, end: int) -> list[tuple[int, int]]:
-    """The parts of [start, end) that no range in ``covered`` (sorted, merged) covers."""
+def uncovered(covered: list[list[int]], start: int, end: int) -> list[tuple[int, int]]:
+    """The parts of [start, end) that no range in ``covered`` (sorted, merged) covers: the new
+    octets of a segment, its retransmitted or reinjected ones left out."""
     out = []
     pos = start
     for s, e in covered:
@@ -138,7 +141,8 @@ def _uncovered(covered: list[list[int]], start: int, end: int) -> list[tuple[int
     return out
 
 
-def _cover(covered: list[list[int]], start: int, end: int) -> None:
+def cover(covered: list[list[int]], start: int, end: int) -> None:
+    """Add [start, end) to ``covered``, kept sorted and merged."""
     covered.append([start, end])
     covered.sort()
     merged: list[list[int]] = []
@@ -275,13 +279,13 @@ def make_plan(path: str | os.PathLike[str], stream: int | None = None) -> Replay
             continue  # TCP Fast Open data on the SYN: see above
         start, end = i.payload_dsn, i.payload_dsn + p.payload_len
         data = p.payload + bytes(p.payload_len - len(p.payload))  # zeros where snaplen cut it, for now
-        for piece_start, piece_end in _uncovered(covered, start, end):
+        for piece_start, piece_end in uncovered(covered, start, end):
             piece = data[piece_start - start : piece_end - start]
             captured = max(0, min(len(p.payload), piece_end - start) - (piece_start - start))
             missing = (piece_end - piece_start) - captured
             cut += missing
             segments.append(PlannedSegment(on, piece_start, piece[:captured], missing, i.timestamp_ns - t0))
-            _cover(covered, piece_start, piece_end)
+            cover(covered, piece_start, piece_end)
     if syn_taken is not None and syn_taken < len(syn_data) + syn_cut:
         # The captured server did not take (all of) the SYN data: the client sent the rest again after
         # the handshake, in the data stream the segments above already hold.
@@ -395,13 +399,13 @@ def make_tcp_plan(path: str | os.PathLike[str], stream: int | None = None, *, fa
         start = (p.seq - isn) & 0xFFFFFFFF
         end = start + p.payload_len
         data = p.payload + bytes(p.payload_len - len(p.payload))
-        for piece_start, piece_end in _uncovered(covered, start, end):
+        for piece_start, piece_end in uncovered(covered, start, end):
             captured = max(0, min(len(p.payload), piece_end - start) - (piece_start - start))
             missing = (piece_end - piece_start) - captured
             cut += missing
             piece = data[piece_start - start : piece_end - start]
             segments.append(PlannedSegment(0, piece_start, piece[:captured], missing, i.timestamp_ns - t0))
-            _cover(covered, piece_start, piece_end)
+            cover(covered, piece_start, piece_end)
     if took_mptcp:
         raise PlanError(f"TCP stream {chosen} is an MPTCP subflow: replay its MPTCP stream with --stream")
     high = max((e for _, e in covered), default=1)

@@ -36,8 +36,8 @@ from mptcpspec.replay.plan import (
     PlannedSubflow,
     ReplayPlan,
     SubflowKind,
-    _cover,
-    _uncovered,
+    cover,
+    uncovered,
 )
 
 __all__ = ["ServerPlan", "ServerSegment", "ServerSignal", "ServerSubflow", "make_server_plan"]
@@ -235,13 +235,13 @@ def make_server_plan(path: str | os.PathLike[str], stream: int | None = None) ->
             continue
         start, end = i.payload_dsn, i.payload_dsn + p.payload_len
         data = p.payload + bytes(p.payload_len - len(p.payload))
-        for a, b in _uncovered(covered, start, end):
+        for a, b in uncovered(covered, start, end):
             captured = max(0, min(len(p.payload), b - start) - (a - start))
             missing = (b - a) - captured
             cut += missing
             piece = data[a - start : b - start]
             segments.append(ServerSegment(on, a, piece[:captured], missing, i.timestamp_ns - t0, received))
-            _cover(covered, a, b)
+            cover(covered, a, b)
     high = max((e for _, e in covered), default=1)
     data_fin = conn.sides[1].dfin is not None
     client_len = max(client_high, 0)

@@ -32,48 +32,31 @@ from collections.abc import Callable, Iterable, Mapping
 from mptcpspec.capture.packets import Packet, TcpFlags, decode_frame
 from mptcpspec.codec import crypto
 from mptcpspec.codec.generated.closure import Event as ClosureEvent
-from mptcpspec.codec.generated.closure import State as ClosureState
 from mptcpspec.codec.options import (
     AddAddr,
     MpCapable,
-    MpCapableFlags,
-    MpJoinAck,
-    MpJoinSyn,
-    MpJoinSynAck,
     MpPrio,
     MptcpItem,
-    MpTcpRst,
-    Mss,
     RemoveAddr,
-    SackPermitted,
-    TcpOption,
-    WindowScale,
     decode_mptcp_options,
-    decode_tcp_options,
 )
 from mptcpspec.errors import MptcpspecError
+from mptcpspec.replay.accepting import SYN_RECEIVED, Acceptor
 from mptcpspec.replay.closing import Closing
 from mptcpspec.replay.connection import Connection, Keys
 from mptcpspec.replay.core import LINKTYPE_RAW, TIME_WAIT
 from mptcpspec.replay.datalevel import M64, OutgoingData
+from mptcpspec.replay.engine import Engine
 from mptcpspec.replay.events import (
     AbortCause,
     AddAddrEchoReceived,
     AddAddrSent,
-    ClientKey,
-    ClientSyn,
     CloseHow,
-    FailCause,
     PrioritySent,
     RemoveAddrSent,
-    ReplayEvent,
-    Retransmitted,
-    SegmentKind,
     SubflowClosed,
-    SubflowEstablished,
 )
-from mptcpspec.replay.handshake import MIN_MSS
-from mptcpspec.replay.plan import PlannedSubflow, ReplayPlan, SubflowKind
+from mptcpspec.replay.plan import ReplayPlan
 from mptcpspec.replay.receiving import Receiver
 from mptcpspec.replay.recovery import MIN_RTO
 from mptcpspec.replay.report import Report, SubflowReport
@@ -81,14 +64,11 @@ from mptcpspec.replay.sending import CLOSABLE, OPEN_WAIT, Sender
 from mptcpspec.replay.serverplan import ServerPlan
 from mptcpspec.replay.setup import Address, ReplayError, ReplayOptions, SetupProblem, Timing, show_endpoint
 from mptcpspec.replay.subflow import M32, OPEN, Subflow, SubflowState
-from mptcpspec.replay.wire import tcp_packet
 
 __all__ = ["ServerReplay", "require_local"]
 
 SYN, ACK, RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.RST)
 ESTABLISHED = SubflowState.ESTABLISHED
-#: a live subflow whose SYN/ACK went out, the client's third ACK not yet in (the engine's SYN_SENT)
-SYN_RECEIVED = SubflowState.SYN_SENT
 ALL_IN = 1 << 62  #: what the gate counts once the client's DATA_FIN arrived: every point is reached
 
 
@@ -296,9 +276,11 @@ class ServerSender(Sender):
                 out.append(self.closing.fin(s, now))
             conn.by_index.pop(s.index, None)  # its planned data goes on another subflow
 
-    def add_addr_timers(self) -> list[float]:
+    def timers(self) -> list[float]:
+        """The data's timers, when an ADD_ADDR goes again, and when a signal stops waiting."""
         rto = self.closing.rto()
-        times = [a.sent_at + rto * (2 << a.tries) for a in self.adds if not a.stopped]
+        times = super().timers()
+        times += [a.sent_at + rto * (2 << a.tries) for a in self.adds if not a.stopped]
         if self.sig_ready is not None:
             times.append(self.sig_ready + OPEN_WAIT)
         return times
@@ -331,13 +313,15 @@ class ServerSender(Sender):
                 self.conn.emit(AddAddrEchoReceived(self.conn.since(now), sf.index, o.address_id))
 
 
-class ServerReplay:
+class ServerReplay(Engine):
     """Play ``plan``'s server side: listen on ``listen`` (the live address of the captured server's
     first address) and ``listen_port`` (default: the captured port); ``servers`` maps the captured
     server's other addresses (those its ADD_ADDRs announce) to live ones.  ``timeout``: seconds to
     wait for the client's SYN, and of silence from it after.  The other arguments are those of
     :class:`~replay.core.Replay`.  The replay sends from its :meth:`local_addresses`, which must
     be this host's (:func:`require_local`)."""
+
+    sender: ServerSender
 
     def __init__(
         self,
@@ -356,6 +340,7 @@ class ServerReplay:
         min_rto: float = MIN_RTO,
         time_wait: float = TIME_WAIT,
     ) -> None:
+        super().__init__(time_wait)
         ip = ipaddress.ip_address
         self.splan = plan
         self.listen = ip(listen)
@@ -379,13 +364,11 @@ class ServerReplay:
         self.closing = Closing(conn)
         self.receiver = ServerReceiver(conn, self.closing, plan.client_fastclose)
         self.sender = ServerSender(conn, self.closing, plan, live, self.port)
-        self.rng = rng or random.SystemRandom()
-        self.rto, self.min_rto = rto, min_rto
-        self.client_nonce: dict[int, int] = {}
         self.matched = self.sender.matched  #: captured subflows a live one stands for
-        self.time_wait = time_wait
-        self.time_wait_until: float | None = None
-        self._ended = False
+        self.acceptor = Acceptor(
+            conn, plan, live, self.listen, self.matched, rng or random.SystemRandom(), rto, min_rto
+        )
+        self.acceptor.clock = self.clock
         self.started_at = 0.0
 
     # -- what it is
@@ -399,22 +382,6 @@ class ServerReplay:
         """Our keys: ``client`` is the replayed server's, ``server`` the live client's (the
         engine's words are those of the client side)."""
         return self.conn.keys
-
-    @property
-    def subflows(self) -> list[Subflow]:
-        return self.conn.subflows
-
-    @property
-    def events(self) -> list[ReplayEvent]:
-        return self.conn.events
-
-    @property
-    def done(self) -> bool:
-        return self.conn.done and self.time_wait_until is None
-
-    @property
-    def failed(self) -> str | None:
-        return self.conn.failure
 
     def received(self) -> int:
         """Client data-level octets received in order (its DATA_FIN: every point is reached)."""
@@ -442,73 +409,21 @@ class ServerReplay:
         conn.started = True
         return []
 
-    def deadline(self) -> float | None:
+    def on_silence(self, now: float) -> None:
         conn = self.conn
-        if conn.done:
-            return self.time_wait_until
-        times = [conn.last_heard + conn.options.timeout]
-        for sf in conn.subflows:
-            times += sf.timers(conn.options.rto)
-        times += self.closing.timers()
-        times += self.sender.timers()
-        times += self.sender.add_addr_timers()
-        return min(times)
+        if not conn.subflows:
+            where = show_endpoint((self.listen, self.port))
+            conn.abort(now, AbortCause.NO_CLIENT, f"no client connected to {where} within {conn.options.timeout:g} s")
+        else:
+            conn.abort(now, AbortCause.TARGET_SILENT, f"the client sent nothing for {conn.options.timeout:g} s")
 
-    def poll(self, now: float) -> list[bytes]:
-        conn = self.conn
-        if conn.done:
-            if self.time_wait_until is not None and now >= self.time_wait_until:
-                self.time_wait_until = None
-            return []
-        out: list[bytes] = []
-        if now - conn.last_heard >= conn.options.timeout:
-            if not conn.subflows:
-                where = show_endpoint((self.listen, self.port))
-                conn.abort(
-                    now, AbortCause.NO_CLIENT, f"no client connected to {where} within {conn.options.timeout:g} s"
-                )
-            else:
-                conn.abort(now, AbortCause.TARGET_SILENT, f"the client sent nothing for {conn.options.timeout:g} s")
-            return out
-        self._retransmit(now, out)
+    def due_more(self, now: float, out: list[bytes]) -> None:
         self.sender.add_addr_again(now, out)
-        if self.closing.poll(now, out):
-            out += self.sender.reinject(now)
-            out += self.sender.pump(now)
-        self._ending()
-        return out
 
-    def _retransmit(self, now: float, out: list[bytes]) -> None:
+    def on_gave_up(self, sf: Subflow, now: float) -> None:
         conn = self.conn
-        max_tries = conn.options.max_tries
-        for sf in conn.subflows:
-            u = sf.due(now)
-            if u is None:
-                continue
-            if sf.probing:
-                out.append(self.sender.again(sf, sf.probe(now), now))
-                continue
-            if sf.timeouts >= max_tries:
-                conn.give_up(sf, now, FailCause.NO_ANSWER, f"no answer after {sf.timeouts + 1} transmissions")
-                if sf is conn.subflows[0] and sf.state is not ESTABLISHED and conn.keys.server is None:
-                    conn.abort(now, AbortCause.FIRST_SUBFLOW_FAILED, "the client never acknowledged our SYN/ACK")
-                continue
-            sf.expire(u, now)
-            out.append(self.sender.again(sf, u, now))
-            conn.emit(Retransmitted(conn.since(now), sf.index, u.kind, (u.seq - sf.isn) & M32, u.tries))
-            if u.kind is SegmentKind.DATA:
-                out += self.sender.reinject_stalled(sf, now)
-
-    def _ending(self) -> None:
-        conn = self.conn
-        if not conn.done or self._ended:
-            return
-        self._ended = True
-        if conn.failure is None and self.time_wait > 0:
-            # TIME-WAIT: the client's FINs on subflows still closing are acknowledged (the closure
-            # machine ends the connection as soon as both DATA_FINs are; the kernel's subflow FINs
-            # come then)
-            self.time_wait_until = (conn.ended_at or 0.0) + self.time_wait
+        if sf is conn.subflows[0] and conn.keys.server is None:
+            conn.abort(now, AbortCause.FIRST_SUBFLOW_FAILED, "the client never acknowledged our SYN/ACK")
 
     def receive(self, data: bytes, now: float) -> list[bytes]:
         """One IP packet to a listen address: what to send in answer."""
@@ -527,10 +442,10 @@ class ServerReplay:
         if sf is None:
             flags = int(pkt.flags)
             if flags & SYN and not flags & (ACK | RST) and (pkt.dst, pkt.dport) in self.listening:
-                return self._syn(pkt, now)
+                return self.acceptor.syn(pkt, now)
             return []
         out = self._receive(sf, pkt, now)
-        self._ending()
+        self.ending()
         return out
 
     def _receive(self, sf: Subflow, pkt: Packet, now: float) -> list[bytes]:
@@ -558,7 +473,7 @@ class ServerReplay:
         if sf.state is SYN_RECEIVED:
             if not flags & ACK or pkt.ack != (sf.isn + 1) & M32:
                 return []
-            if not self._third_ack(sf, pkt, opts, now, out):
+            if not self.acceptor.third_ack(sf, pkt, opts, now, out):
                 return out
         if sf.state is SubflowState.CLOSED:
             return self.receiver.fin_again(sf, pkt)
@@ -596,165 +511,24 @@ class ServerReplay:
             self.conn.emit(SubflowClosed(self.conn.since(now), sf.index, CloseHow.FIN_EXCHANGE))
         return out
 
-    # -- the handshakes
-
-    def _syn(self, pkt: Packet, now: float) -> list[bytes]:
-        """A client's SYN to a listen address: a new subflow and its SYN/ACK, or a reset."""
-        conn = self.conn
-        keys = conn.keys
-        opts = decode_mptcp_options(pkt.options, 1) if pkt.options else ()
-        mpc = next((o for o in opts if type(o) is MpCapable), None)
-        join = next((o for o in opts if type(o) is MpJoinSyn), None)
-        refuse = [tcp_packet(pkt.dst, pkt.src, pkt.dport, pkt.sport, 0, pkt.seq + 1, RST | ACK, 0)]
-        if conn.subflows and mpc is not None:
-            return []  # a second connection: one is replayed
-        if mpc is not None and mpc.version != 1:
-            return refuse
-        if mpc is None and join is None:
-            if not conn.subflows:
-                conn.abort(
-                    now,
-                    AbortCause.NO_MPTCP,
-                    f"the client's SYN from {show_endpoint((pkt.src, pkt.sport))} carries no MP_CAPABLE "
-                    "(a plain TCP client is not served)",
-                )
-            return refuse
-        if join is not None and (keys.server is None or join.token != crypto.key_token(keys.client, 1)):
-            return refuse  # not our connection, or before the client's key is known
-        index, address_id, backup = self._match(pkt.dst, join is not None)
-        kind = SubflowKind.MP_JOIN if join is not None else SubflowKind.MP_CAPABLE
-        tcp_opts = decode_tcp_options(pkt.options, 1, strict=False).options if pkt.options else ()
-        sack = any(type(o) is SackPermitted for o in tcp_opts)
-        shift = next((o.shift for o in tcp_opts if type(o) is WindowScale), None)
-        planned = PlannedSubflow(
-            index, kind, (pkt.dst, pkt.dport), (pkt.src, pkt.sport), address_id, backup, 0, sack, shift is not None
-        )
-        nonce = self.rng.getrandbits(32)
-        isn = self.rng.getrandbits(32)
-        sf = Subflow(planned, (pkt.dst, pkt.dport), (pkt.src, pkt.sport), isn, nonce, self.rto, self.min_rto)
-        sf.irs = pkt.seq
-        sf.rcv_nxt = (pkt.seq + 1) & M32
-        mss = next((o.mss for o in tcp_opts if type(o) is Mss), MIN_MSS)
-        sf.mss = max(min(mss, conn.options.mss), MIN_MSS)
-        sf.sack_ok = sack
-        sf.snd_shift = min(shift, 14) if shift is not None else 0
-        sf.wnd = pkt.window
-        syn_opts: list[TcpOption] = [Mss(mss=conn.options.mss)]
-        if join is None:
-            assert mpc is not None
-            if mpc.flags & MpCapableFlags.CHECKSUM_REQUIRED:
-                keys.checksum = True
-            flags = MpCapableFlags.HMAC_SHA | (MpCapableFlags.CHECKSUM_REQUIRED if keys.checksum else 0)
-            syn_opts.append(MpCapable(version=1, flags=MpCapableFlags(flags), sender_key=keys.client))
-            conn.t0 = now  # captured times are relative to the first SYN
-        else:
-            self.client_nonce[index] = join.nonce
-            hmac = crypto.join_synack_hmac(keys.client, keys.server or 0, nonce, join.nonce, 1)
-            syn_opts.append(MpJoinSynAck(backup=backup, address_id=address_id, truncated_hmac=hmac, nonce=nonce))
-        if sack:
-            syn_opts.append(SackPermitted())
-        if shift is not None:
-            syn_opts.append(WindowScale(shift=0))
-        conn.subflows.append(sf)
-        conn.by_index.setdefault(index, sf)
-        conn.by_flow[(*sf.local, *sf.remote)] = sf
-        sf.enter(SYN_RECEIVED, "SYN/ACK sent")
-        sf.opened_at = now
-        conn.last_heard = now
-        sf.received += 1
-        out = sf.packet(SYN, syn_opts, seq=sf.isn)
-        sf.keep(out, 1, now, SegmentKind.SYN)
-        conn.emit(
-            ClientSyn(
-                conn.since(now),
-                index,
-                show_endpoint(sf.local),
-                show_endpoint(sf.remote),
-                kind,
-                None if join is None else join.address_id,
-                bool(join is not None and join.backup),
-            )
-        )
-        return [out]
-
-    def _match(self, dst: Address, is_join: bool) -> tuple[int, int, bool]:
-        """The captured subflow a live one to ``dst`` stands for: (index, our address ID, backup).
-        A join with no captured counterpart gets a new index, and the address ID of ``dst``."""
-        splan = self.splan
-        ids = {self.live[o.address]: o.address_id for s in splan.signals if isinstance(o := s.option, AddAddr)}
-        for s in splan.subflows:
-            if s.index in self.matched or (s.kind is SubflowKind.MP_JOIN) != is_join:
-                continue
-            if self.live.get(s.server[0]) == dst:
-                self.matched.add(s.index)
-                return s.index, s.address_id, s.backup
-        used = {sf.index for sf in self.conn.subflows} | {s.index for s in splan.subflows}
-        index = max(used, default=-1) + 1 if is_join else 0
-        return index, (0 if dst == self.listen else ids.get(dst, 0)), False
-
-    def _third_ack(self, sf: Subflow, pkt: Packet, opts: tuple[MptcpItem, ...], now: float, out: list[bytes]) -> bool:
-        """The client's third ACK on ``sf``: MP_CAPABLE with both keys, or MP_JOIN with its HMAC.
-        True when the subflow is established."""
-        conn = self.conn
-        keys = conn.keys
-        if not sf.is_join:
-            mpc = next((o for o in opts if type(o) is MpCapable and o.sender_key is not None), None)
-            if mpc is None or mpc.receiver_key != keys.client:
-                what = "no MP_CAPABLE with its key" if mpc is None else "a receiver key that is not ours"
-                out.append(sf.packet(RST, [MpTcpRst(reason=0)]))
-                sf.give_up(f"failed: the client's third ACK carries {what}")
-                conn.abort(
-                    now,
-                    AbortCause.NO_MPTCP,
-                    f"the client's MP_CAPABLE third ACK carries {what} (a client falling back is not served)",
-                )
-                return False
-            keys.learn(mpc.sender_key or 0)
-            conn.inc.start(keys.idsn_server or 0)
-            if mpc.flags & MpCapableFlags.CHECKSUM_REQUIRED:
-                keys.checksum = True
-            sf.enter(ESTABLISHED)
-            conn.emit(ClientKey(conn.since(now), sf.index, mpc.sender_key or 0, keys.token_server or 0, keys.checksum))
-            conn.emit(SubflowEstablished(conn.since(now), sf.index, sf.kind))
-            return True
-        j = next((o for o in opts if type(o) is MpJoinAck), None)
-        nonce = self.client_nonce.get(sf.index, 0)
-        want = crypto.join_ack_hmac(keys.server or 0, keys.client, nonce, sf.nonce, 1)
-        if j is None or j.hmac != want:
-            detail = (
-                "the client's MP_JOIN third ACK carries no HMAC"
-                if j is None
-                else f"the client's MP_JOIN HMAC {j.hmac.hex()} is not {want.hex()}: wrong key or nonce"
-            )
-            out.append(sf.packet(RST, [MpTcpRst(reason=0)]))
-            conn.give_up(sf, now, FailCause.HMAC_MISMATCH if j is not None else FailCause.NO_MP_JOIN, detail)
-            return False
-        sf.enter(ESTABLISHED)
-        conn.emit(SubflowEstablished(conn.since(now), sf.index, sf.kind))
-        out.append(sf.packet(0, [conn.ack_dss()]))  # the fourth ACK: the join is established (RFC 8684 §3.2)
-        return True
-
     # -- the end
 
     def report(self, now: float) -> Report:
         """What the replay did: ``data_delivered`` and ``data_planned`` are the server's octets (ours),
         ``server_data`` the client octets received; ``client_key`` the live client's."""
         conn = self.conn
-        state = self.closing.state
-        end = conn.ended_at if conn.ended_at is not None else now
-        ok = conn.done and conn.failure is None and state is ClosureState.M_CLOSED
-        reason = conn.failure or ("closed cleanly" if ok else f"unfinished: closure in {state.name}")
+        ok, reason, seconds = self.outcome(now)
         return Report(
             ok,
             reason,
             conn.abort_cause,
-            end - conn.t0 if conn.started else 0.0,  # from the client's SYN (or the start, if none came)
+            seconds,  # from the client's SYN (or the start, if none came)
             conn.keys.server or 0,
             conn.keys.client,
             conn.out.delivered(),
             conn.plan.data_len,
             conn.inc.octets(),
-            state,
+            self.closing.state,
             tuple(SubflowReport.of(sf) for sf in conn.subflows),
             tuple(conn.events),
             None,
