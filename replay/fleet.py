@@ -1,0 +1,654 @@
+"""Many connections at once: every chosen connection of a capture, looped, each a
+:class:`~replay.core.Replay`.
+
+:class:`Fleet` is sans-IO like :class:`~replay.core.Replay` (``start``, ``receive``, ``poll``,
+``deadline``, ``done``, ``report``), with one transport for all the addresses.  Each
+:class:`Member` (a connection of the capture, with its captured start offset from the first) is
+started once per iteration (``loop``), at its offset scaled by the timing (at once with ``fast``),
+with at most ``concurrency`` connections live and at most ``cps`` started per second.  Every
+started connection gets fresh client ports (a round-robin :class:`PortPool`: no 4-tuple is used
+again before the whole range was), a fresh client key after the first iteration (or always, with
+``new_key``) and, with ``unique_ip``, client addresses of its own within that prefix.  Packets are
+routed to their connection by 4-tuple (a dict), timers merged in a heap.  :func:`run_fleet` drives
+it over a transport (as :func:`~replay.run.run_replay` does one engine; Ctrl-C ends in a report),
+:func:`fleet_live` over raw sockets.  :meth:`Fleet.report` gives a :class:`FleetReport`: one
+:class:`ConnectionResult` per connection and the :class:`FleetTotals`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import ipaddress
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from mptcpspec.capture.packets import TcpFlags
+from mptcpspec.dissect.pipeline import Dissection
+from mptcpspec.replay.core import Replay
+from mptcpspec.replay.events import FellBack, ReplayEvent, SubflowEstablished
+from mptcpspec.replay.plan import PlanError, ReplayPlan, make_plan, make_tcp_plan
+from mptcpspec.replay.report import Report
+from mptcpspec.replay.run import Transport
+from mptcpspec.replay.setup import Address, Timing
+from mptcpspec.replay.transport import RawTransport, check_privileges
+
+__all__ = [
+    "ConnectionResult",
+    "Fleet",
+    "FleetReport",
+    "FleetTotals",
+    "Member",
+    "Paced",
+    "PortPool",
+    "Progress",
+    "catalog",
+    "fleet_live",
+    "members",
+    "run_fleet",
+]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_SYN, _ACK = int(TcpFlags.SYN), int(TcpFlags.ACK)
+PORTS = (20000, 60999)  #: the client ports the fleet allocates from (inclusive)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A connection of the capture to replay: its plan and its first SYN's capture time after the
+    first chosen connection's."""
+
+    plan: ReplayPlan
+    offset_ns: int
+
+
+def catalog(path: str) -> tuple[dict[int, int], dict[int, int]]:
+    """The capture's connections whose SYN it holds, one pass: MPTCP stream -> its first SYN's time
+    (ns), and TCP stream (not an MPTCP subflow) -> its SYN's time."""
+    mptcp: dict[int, int] = {}
+    tcp: dict[int, int] = {}
+    subflow_streams: set[int] = set()
+    for info in Dissection(path, verify=False):
+        p = info.packet
+        if p is None or info.tcp_stream is None or int(p.flags) & (_SYN | _ACK) != _SYN:
+            if info.connection is not None and info.tcp_stream is not None:
+                subflow_streams.add(info.tcp_stream)
+            continue
+        c = info.connection
+        if c is not None and c.stream is not None:
+            mptcp.setdefault(c.stream, info.timestamp_ns)
+            subflow_streams.add(info.tcp_stream)
+        elif c is None:
+            tcp.setdefault(info.tcp_stream, info.timestamp_ns)
+    return mptcp, {s: t for s, t in tcp.items() if s not in subflow_streams}
+
+
+def members(path: str, streams: Sequence[int] | None, tcp_streams: Sequence[int] | None = ()) -> list[Member]:
+    """The connections to replay, in capture order: MPTCP ``streams`` (None: all of them) and TCP
+    ``tcp_streams`` (None: all of them).  :class:`~replay.plan.PlanError` for a stream the capture
+    lacks, or when nothing is left to replay."""
+    mptcp, tcp = catalog(path)
+    chosen: list[tuple[int, bool, int]] = []
+    for want, have, is_tcp in ((streams, mptcp, False), (tcp_streams, tcp, True)):
+        if want is None:
+            chosen += [(t, is_tcp, s) for s, t in have.items()]
+            continue
+        for s in want:
+            if s not in have:
+                kind = "TCP" if is_tcp else "MPTCP"
+                listed = ", ".join(map(str, sorted(have)[:20])) or "none"
+                raise PlanError(f"{path}: no {kind} stream {s} with its SYN in the capture (have: {listed})")
+            chosen.append((have[s], is_tcp, s))
+    if not chosen:
+        raise PlanError(f"{path}: no connection to replay (no SYN of a chosen stream in the capture)")
+    chosen.sort()
+    t0 = chosen[0][0]
+    out = []
+    for t, is_tcp, s in chosen:
+        plan = make_tcp_plan(path, s) if is_tcp else make_plan(path, s)
+        out.append(Member(plan, t - t0))
+    return out
+
+
+class PortPool:
+    """Client ports from ``first`` to ``last``, handed out round-robin: a port comes again only after
+    all the others did, and never while in use (``avoid``: ports never to use, e.g. the host's own)."""
+
+    def __init__(self, first: int = PORTS[0], last: int = PORTS[1], avoid: Iterable[int] = ()) -> None:
+        if not 1 <= first <= last <= 65535:
+            raise ValueError(f"port range {first}-{last}: expected 1 <= first <= last <= 65535")
+        self.first, self.last = first, last
+        self.next = first
+        self.in_use: set[int] = set(avoid)
+
+    def take(self) -> int:
+        """A free port (ValueError when every port of the range is in use)."""
+        size = self.last - self.first + 1
+        for _ in range(size):
+            p = self.next
+            self.next = self.first if p == self.last else p + 1
+            if p not in self.in_use:
+                self.in_use.add(p)
+                return p
+        raise ValueError(f"every client port of {self.first}-{self.last} is in use")
+
+    def give(self, port: int) -> None:
+        self.in_use.discard(port)
+
+
+def unique_address(prefix: Network, n: int) -> Address:
+    """The ``n``-th host address of ``prefix`` (the network address, and IPv4's broadcast, skipped),
+    wrapping around."""
+    hosts = prefix.num_addresses - (2 if prefix.version == 4 and prefix.num_addresses > 2 else 1)
+    if hosts < 1:
+        raise ValueError(f"{prefix}: no host address")
+    return prefix.network_address + 1 + n % hosts
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionResult:
+    """One replayed connection: ``outcome`` is "delivered" (closed cleanly, every octet
+    acknowledged), "fell back" (the same, as plain TCP after the live server's fallback), "failed"
+    (``reason`` says why), or "not started" (the run was interrupted first)."""
+
+    number: int  #: in start order, from 0
+    iteration: int
+    stream: int
+    tcp: bool  #: a TCP connection of the capture
+    outcome: str
+    reason: str
+    local: str  #: the first subflow's local endpoint
+    remote: str
+    start: float  #: seconds after the fleet's start
+    data_delivered: int
+    data_planned: int
+    server_data: int
+    handshake: float | None  #: seconds from the SYN to the first subflow established
+    elapsed: float
+    packets_sent: int
+    packets_received: int
+    report: Report | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FleetTotals:
+    connections: int  #: planned: members x iterations
+    started: int
+    delivered: int
+    fell_back: int
+    failed: int
+    not_started: int
+    elapsed: float  #: seconds from the start to the end (or the interruption)
+    connections_per_second: float  #: connections finished per second
+    packets_sent: int
+    packets_received: int
+    octets_sent: int  #: IP octets
+    octets_received: int
+    data_delivered: int  #: client octets acknowledged at data level, all connections
+    goodput_mbps: float  #: ``data_delivered`` in Mbit/s over ``elapsed``
+    #: SYN to established, seconds: p50, p90, p99, max (None: no handshake completed)
+    handshake: tuple[float, float, float, float] | None
+
+    @property
+    def packets_per_second(self) -> tuple[float, float]:
+        """Packets per second sent and received."""
+        t = self.elapsed or math.inf
+        return self.packets_sent / t, self.packets_received / t
+
+
+@dataclass(frozen=True, slots=True)
+class FleetReport:
+    connections: tuple[ConnectionResult, ...]
+    totals: FleetTotals
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Every planned connection was started and delivered (as MPTCP or after a fallback)."""
+        t = self.totals
+        return not self.interrupted and t.failed == 0 and t.not_started == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where a run is: connections done, live, failed; what went out."""
+
+    elapsed: float
+    done: int
+    live: int
+    failed: int
+    connections: int
+    octets_sent: int
+
+    def line(self) -> str:
+        mbps = self.octets_sent * 8 / 1e6 / self.elapsed if self.elapsed > 0 else 0.0
+        return (
+            f"{self.elapsed:7.1f} s  {self.done}/{self.connections} done, {self.live} live, "
+            f"{self.failed} failed, {mbps:.1f} Mbit/s out"
+        )
+
+
+def percentiles(values: Sequence[float]) -> tuple[float, float, float, float] | None:
+    """p50, p90, p99 (nearest rank) and the maximum of ``values`` (None: empty)."""
+    if not values:
+        return None
+    v = sorted(values)
+
+    def rank(q: float) -> float:
+        return v[max(0, math.ceil(q * len(v)) - 1)]
+
+    return rank(0.5), rank(0.9), rank(0.99), v[-1]
+
+
+def _flow_key(local: tuple[Address, int], remote: tuple[Address, int]) -> bytes:
+    """How an incoming packet of a subflow is looked up: destination and source address, then the
+    TCP ports as they are on the wire (see :meth:`Fleet.receive`)."""
+    return local[0].packed + remote[0].packed + remote[1].to_bytes(2, "big") + local[1].to_bytes(2, "big")
+
+
+class _Live:
+    """A started connection: its engine and what the fleet keeps for it."""
+
+    __slots__ = ("due", "engine", "iteration", "keys", "member", "number", "ports", "start")
+
+    def __init__(self, number: int, iteration: int, member: Member, engine: Replay, start: float) -> None:
+        self.number, self.iteration, self.member, self.engine = number, iteration, member, engine
+        self.start = start
+        self.ports = [sf.local[1] for sf in engine.subflows]
+        self.keys = [_flow_key(sf.local, sf.remote) for sf in engine.subflows]
+        self.due: float | None = None
+
+
+class Fleet:
+    """Replay ``members``, ``loop`` times, at most ``concurrency`` connections live (None: no
+    limit) and at most ``cps`` started per second.  ``target``, ``target_port``, ``local`` and
+    ``servers`` are those of :class:`~replay.core.Replay` (``local`` applied before ``unique_ip``);
+    ``replay_options``: its other keyword arguments (``timing`` is taken from here too: the start
+    offsets are scaled by it).  ``new_key``: a fresh client key for every connection (otherwise
+    after the first iteration).  ``ports``: the client port range.  :class:`ValueError` for bad
+    limits; :class:`~replay.setup.ReplayError` (from the first connection's set-up) when the
+    members cannot be replayed."""
+
+    def __init__(
+        self,
+        members: Sequence[Member],
+        *,
+        target: Address | str,
+        target_port: int | None = None,
+        local: Mapping[Address | str, Address | str] | None = None,
+        servers: Mapping[Address | str, Address | str] | None = None,
+        loop: int = 1,
+        concurrency: int | None = None,
+        cps: float | None = None,
+        timing: Timing = "fast",
+        new_key: bool = False,
+        unique_ip: Network | None = None,
+        ports: tuple[int, int] = PORTS,
+        progress: Callable[[Progress], None] | None = None,
+        progress_every: float = 0.5,
+        **replay_options: object,
+    ) -> None:
+        if not members:
+            raise ValueError("a fleet needs at least one connection")
+        if loop < 1:
+            raise ValueError(f"loop {loop}: at least 1 iteration")
+        if concurrency is not None and concurrency < 1:
+            raise ValueError(f"concurrency {concurrency}: at least 1")
+        if cps is not None and not cps > 0:
+            raise ValueError(f"cps {cps}: must be positive")
+        self.members = list(members)
+        self.loop, self.concurrency, self.cps = loop, concurrency, cps
+        self.timing, self.new_key, self.unique_ip = timing, new_key, unique_ip
+        self.target = ipaddress.ip_address(target)
+        self.target_port = target_port
+        self.local = {ipaddress.ip_address(k): ipaddress.ip_address(v) for k, v in (local or {}).items()}
+        self.servers: dict[Address | str, Address | str] = dict(servers or {})
+        self.options = replay_options
+        self.pool = PortPool(*ports)
+        self.progress, self.progress_every = progress, progress_every
+        #: the client addresses of the capture, after ``local``: their order gives each its unique one
+        self.client_addresses = sorted(
+            {self.local.get(ps.client[0], ps.client[0]) for m in self.members for ps in m.plan.subflows}, key=str
+        )
+        if unique_ip is not None and any(a.version != unique_ip.version for a in self.client_addresses):
+            raise ValueError(
+                f"--unique-ip {unique_ip}: the capture's client addresses are not all IPv{unique_ip.version}"
+            )
+        self.events: list[ReplayEvent] = []  #: (none: each connection keeps its own; run_replay reads this)
+        self.flows: dict[bytes, _Live] = {}
+        self.live: dict[int, _Live] = {}
+        self.heap: list[tuple[float, int]] = []
+        self.results: list[ConnectionResult] = []
+        self.next_member = 0  #: index into the start order: iteration * len(members) + member
+        self.started = 0
+        self.t0: float | None = None
+        self.iteration_start = 0.0
+        self.last_start: float | None = None
+        self.next_progress = 0.0
+        self.sent = self.received = self.octets_out = self.octets_in = 0
+        self.failed = 0
+        self.ended_at: float | None = None
+        self._check_first()
+
+    # -- what it sends from and to
+
+    def _address(self, a: Address, iteration: int) -> Address:
+        a = self.local.get(a, a)
+        if self.unique_ip is None:
+            return a
+        j = self.client_addresses.index(a)
+        return unique_address(self.unique_ip, iteration * len(self.client_addresses) + j)
+
+    def local_addresses(self) -> list[Address]:
+        """Every address a connection of the fleet may send from."""
+        if self.unique_ip is None:
+            return list(self.client_addresses)
+        n = min(self.loop * len(self.client_addresses), self.unique_ip.num_addresses)
+        return sorted({self._address(a, i) for i in range(self.loop) for a in self.client_addresses}, key=str)[:n]
+
+    def peer_addresses(self) -> list[Address]:
+        """The live server addresses."""
+        first = self._engine(self.members[0], 0, check=True)
+        peers = set(first.peer_addresses())
+        for m in self.members[1:]:
+            peers.update(self._engine(m, 0, check=True).peer_addresses())
+        return sorted(peers, key=str)
+
+    def _check_first(self) -> None:
+        for m in self.members:
+            self._engine(m, 0, check=True)  # a ReplayError now rather than in the middle
+
+    def _engine(self, member: Member, iteration: int, check: bool = False) -> Replay:
+        """The engine of ``member`` in ``iteration``: its own ports (none taken when ``check``),
+        addresses and key."""
+        plan = member.plan
+        subflows = []
+        for ps in plan.subflows:
+            port = ps.client[1] if check else self.pool.take()
+            subflows.append(dataclasses.replace(ps, client=(self._address(ps.client[0], iteration), port)))
+        plan = dataclasses.replace(plan, subflows=tuple(subflows))
+        return Replay(
+            plan,
+            target=self.target,
+            target_port=self.target_port,
+            servers=self.servers,
+            new_key=self.new_key or iteration > 0,
+            timing=self.timing,
+            **self.options,  # type: ignore[arg-type]
+        )
+
+    # -- the outside
+
+    @property
+    def total(self) -> int:
+        return len(self.members) * self.loop
+
+    @property
+    def done(self) -> bool:
+        return self.next_member >= self.total and not self.live
+
+    def start(self, now: float) -> list[bytes]:
+        """The first connections' SYNs (those due now)."""
+        self.t0 = self.iteration_start = now
+        self.next_progress = now + self.progress_every
+        return self._start_due(now)
+
+    def _due_at(self, k: int) -> float:
+        """When the ``k``-th connection of the start order is due (before the limits)."""
+        member = self.members[k % len(self.members)]
+        if self.timing == "fast":
+            t = self.iteration_start
+        else:
+            scale = 1.0 if self.timing == "as-captured" else 1.0 / float(self.timing)
+            t = self.iteration_start + member.offset_ns / 1e9 * scale
+        if self.cps is not None and self.last_start is not None:
+            t = max(t, self.last_start + 1.0 / self.cps)
+        return t
+
+    def _start_due(self, now: float) -> list[bytes]:
+        out: list[bytes] = []
+        while self.next_member < self.total and (self.concurrency is None or len(self.live) < self.concurrency):
+            k = self.next_member
+            if k % len(self.members) == 0 and k and self.last_start is not None and self.started == k:
+                # a new iteration: its offsets count from when its first connection may start
+                self.iteration_start = max(self.iteration_start, self.last_start)
+            if self._due_at(k) > now:
+                break
+            try:
+                engine = self._engine(self.members[k % len(self.members)], k // len(self.members))
+            except ValueError:  # every port in use: wait for a connection to end
+                break
+            self.next_member += 1
+            live = _Live(self.started, k // len(self.members), self.members[k % len(self.members)], engine, now)
+            self.started += 1
+            self.last_start = now
+            self.live[live.number] = live
+            for key in live.keys:
+                self.flows[key] = live
+            out += self._count(engine.start(now))
+            self._after(live, now)
+        return out
+
+    def _count(self, packets: list[bytes]) -> list[bytes]:
+        self.sent += len(packets)
+        for p in packets:
+            self.octets_out += len(p)
+        return packets
+
+    def _after(self, live: _Live, now: float) -> None:
+        """After ``live``'s engine ran: its end, or its next timer in the heap."""
+        engine = live.engine
+        if engine.done:
+            self._finish(live, now)
+            return
+        due = engine.deadline()
+        if due is not None and due != live.due:
+            live.due = due
+            heapq.heappush(self.heap, (due, live.number))
+
+    def _finish(self, live: _Live, now: float) -> None:
+        del self.live[live.number]
+        for key in live.keys:
+            self.flows.pop(key, None)
+        for p in live.ports:
+            self.pool.give(p)
+        result = self._result(live, live.engine.report(now))
+        self.failed += result.outcome == "failed"
+        self.results.append(result)
+
+    def _result(self, live: _Live, report: Report, interrupted: bool = False) -> ConnectionResult:
+        plan = live.member.plan
+        if interrupted:
+            outcome, reason = "failed", f"interrupted: {report.reason}"
+        elif report.ok and report.data_delivered == report.data_planned:
+            outcome, reason = ("fell back" if report.fell_back or report.fallback else "delivered"), report.reason
+        elif report.ok:
+            outcome = "failed"
+            reason = f"closed with {report.data_delivered} of {report.data_planned} octets acknowledged"
+        else:
+            outcome, reason = "failed", report.reason
+        hs = next(
+            (
+                e.time
+                for e in report.events
+                if (type(e) is SubflowEstablished or type(e) is FellBack) and e.subflow == 0
+            ),
+            None,
+        )
+        first = report.subflows[0]
+        return ConnectionResult(
+            live.number,
+            live.iteration,
+            plan.stream,
+            plan.tcp,
+            outcome,
+            reason,
+            first.local,
+            first.remote,
+            live.start - (self.t0 or 0.0),
+            report.data_delivered,
+            report.data_planned,
+            report.server_data,
+            hs,
+            report.elapsed,
+            sum(s.sent for s in report.subflows),
+            sum(s.received for s in report.subflows),
+            report,
+        )
+
+    def receive(self, data: bytes, now: float) -> list[bytes]:
+        """One IP packet from a server: to the connection of its 4-tuple."""
+        n = len(data)
+        if n < 40:
+            return []
+        v = data[0] >> 4
+        if v == 4:
+            tcp = (data[0] & 15) * 4
+            key = data[16:20] + data[12:16]
+        elif v == 6:
+            tcp = 40
+            key = data[24:40] + data[8:24]
+        else:
+            return []
+        live = self.flows.get(key + data[tcp : tcp + 4])
+        if live is None:
+            return []
+        self.received += 1
+        self.octets_in += n
+        out = self._count(live.engine.receive(data, now))
+        self._after(live, now)
+        return out
+
+    def deadline(self) -> float | None:
+        """When :meth:`poll` has something to do (None: the fleet is done)."""
+        if self.done:
+            return None
+        heap = self.heap
+        while heap:
+            due, number = heap[0]
+            live = self.live.get(number)
+            if live is not None and live.due == due:
+                break
+            heapq.heappop(heap)
+        times = [heap[0][0]] if heap else []
+        if self.next_member < self.total and (self.concurrency is None or len(self.live) < self.concurrency):
+            times.append(self._due_at(self.next_member))
+        if self.progress is not None:
+            times.append(self.next_progress)
+        return min(times) if times else None
+
+    def poll(self, now: float) -> list[bytes]:
+        """The connections' due timers, the connections due to start."""
+        out: list[bytes] = []
+        heap = self.heap
+        while heap and heap[0][0] <= now:
+            due, number = heapq.heappop(heap)
+            live = self.live.get(number)
+            if live is None or live.due != due:
+                continue  # stale: the connection ended, or its timer moved
+            live.due = None
+            out += self._count(live.engine.poll(now))
+            self._after(live, now)
+        out += self._start_due(now)
+        if self.done and self.ended_at is None:
+            self.ended_at = now
+        if self.progress is not None and now >= self.next_progress:
+            self.next_progress = now + self.progress_every
+            self.progress(self.where(now))
+        return out
+
+    def where(self, now: float) -> Progress:
+        """Where the run is."""
+        return Progress(
+            now - (self.t0 or now), len(self.results), len(self.live), self.failed, self.total, self.octets_out
+        )
+
+    # -- the end
+
+    def report(self, now: float, interrupted: bool = False) -> FleetReport:
+        """Every connection's result and the totals, up to ``now``; with ``interrupted``, the live
+        connections count as failed (interrupted) and those not started as not started."""
+        results = list(self.results)
+        for live in sorted(self.live.values(), key=lambda x: x.number):
+            results.append(self._result(live, live.engine.report(now), interrupted=True))
+        not_started = self.total - self.next_member
+        end = self.ended_at if self.ended_at is not None and not self.live else now
+        elapsed = max(end - (self.t0 if self.t0 is not None else end), 0.0)
+        finished = len(self.results)
+        delivered = sum(r.data_delivered for r in results)
+        rate = elapsed or math.inf
+        totals = FleetTotals(
+            self.total,
+            self.started,
+            sum(r.outcome == "delivered" for r in results),
+            sum(r.outcome == "fell back" for r in results),
+            sum(r.outcome == "failed" for r in results),
+            not_started,
+            elapsed,
+            finished / rate,
+            self.sent,
+            self.received,
+            self.octets_out,
+            self.octets_in,
+            delivered,
+            delivered * 8 / 1e6 / rate,
+            percentiles([r.handshake for r in results if r.handshake is not None]),
+        )
+        results.sort(key=lambda r: r.number)
+        return FleetReport(tuple(results), totals, interrupted)
+
+
+def run_fleet(fleet: Fleet, transport: Transport, clock: Callable[[], float] = time.monotonic) -> FleetReport:
+    """Run ``fleet`` over ``transport`` until every connection ended; on Ctrl-C (KeyboardInterrupt)
+    stop there: the report says so (the live connections interrupted, the others not started)."""
+    try:
+        for pkt in fleet.start(clock()):
+            transport.send(pkt)
+        while not fleet.done:
+            deadline = fleet.deadline()
+            wait = 0.05 if deadline is None else min(max(deadline - clock(), 0.0), 0.05)
+            packets = transport.recv(wait)
+            now = clock()
+            for data in packets:
+                for pkt in fleet.receive(data, now):
+                    transport.send(pkt)
+            for pkt in fleet.poll(now):
+                transport.send(pkt)
+    except KeyboardInterrupt:
+        return fleet.report(clock(), interrupted=True)
+    return fleet.report(clock())
+
+
+def fleet_live(fleet: Fleet, *, rate: float | None = None, mbps: float | None = None) -> FleetReport:
+    """Run ``fleet`` over one raw transport for all its addresses (at most ``rate`` packets and
+    ``mbps`` megabits per second).  :class:`~replay.transport.TransportError` when it cannot open;
+    the transport (and its nftables table) is closed on every exit, Ctrl-C included."""
+    check_privileges()
+    with RawTransport(fleet.local_addresses(), fleet.peer_addresses(), rate=rate) as raw:
+        return run_fleet(fleet, raw if mbps is None else Paced(raw, mbps))
+
+
+class Paced:
+    """A transport that sends at most ``mbps`` megabits per second (IP octets) through ``inner``."""
+
+    def __init__(self, inner: Transport, mbps: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if not mbps > 0:
+            raise ValueError(f"mbps {mbps}: must be positive")
+        self.inner = inner
+        self.per_octet = 8 / (mbps * 1e6)
+        self.clock = clock
+        self.next = 0.0
+
+    def send(self, packet: bytes) -> None:
+        now = self.clock()
+        if self.next < now - 0.002:
+            self.next = now
+        elif self.next > now:
+            time.sleep(self.next - now)
+        self.next += len(packet) * self.per_octet
+        self.inner.send(packet)
+
+    def recv(self, timeout: float) -> list[bytes]:
+        return self.inner.recv(timeout)
