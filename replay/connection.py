@@ -6,6 +6,8 @@ outcome; the handshake, the sender and the closing work on it, and the core driv
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mptcpspec.codec import crypto
 from mptcpspec.codec.options import Dss, DssFlags
 from mptcpspec.replay.datalevel import IncomingData, OutgoingData
@@ -13,6 +15,9 @@ from mptcpspec.replay.events import AbortCause, FailCause, ReplayAborted, Replay
 from mptcpspec.replay.plan import ReplayPlan
 from mptcpspec.replay.setup import ReplayOptions
 from mptcpspec.replay.subflow import JOIN_REFUSED, Subflow, SubflowState
+
+if TYPE_CHECKING:
+    from mptcpspec.replay.fidelity import Recorder
 
 __all__ = ["Connection", "Keys"]
 
@@ -62,6 +67,7 @@ class Connection:
         "ended_at",
         "tcp",
         "fell_back",
+        "record",
     )
 
     def __init__(self, plan: ReplayPlan, options: ReplayOptions, keys: Keys, subflows: list[Subflow]) -> None:
@@ -84,6 +90,8 @@ class Connection:
         self.tcp = plan.tcp
         #: the live server answered our MP_CAPABLE SYN without MP_CAPABLE (RFC 8684 §3.7)
         self.fell_back = False
+        #: what was sent, for the fidelity report (:func:`~replay.fidelity.record`); None: not kept
+        self.record: Recorder | None = None
 
     def since(self, now: float) -> float:
         """``now`` as seconds since the replay started (an event's time)."""

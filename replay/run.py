@@ -36,6 +36,7 @@ def run_replay(
         transport.send(pkt)
     events = core.events
     shown = 0
+    rec = core.conn.record  # --report-fidelity: when the data went (replay.fidelity)
     while not core.done:
         deadline = core.deadline()
         wait = 0.05 if deadline is None else min(max(deadline - clock(), 0.0), 0.05)
@@ -44,8 +45,12 @@ def run_replay(
         for data in packets:
             for pkt in core.receive(data, now):
                 transport.send(pkt)
+            if rec is not None:
+                rec.wired(clock())
         for pkt in core.poll(now):
             transport.send(pkt)
+        if rec is not None:
+            rec.wired(clock())
         if on_event is not None:
             while shown < len(events):
                 on_event(events[shown])

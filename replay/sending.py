@@ -136,6 +136,8 @@ class Resender:
             data.sent_high = end
         sf.keep(pkt, n, now, SegmentKind.DATA, rel_dsn, payload, fresh)
         sf.data_sent += n
+        if conn.record is not None:  # --report-fidelity (replay.fidelity)
+            conn.record.rows.append((sf.index, rel_dsn, n, now))
         if infinite:
             self._fell_back(sf, now)
         return pkt

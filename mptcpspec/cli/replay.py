@@ -201,6 +201,12 @@ def add_parser(sub: Subcommands) -> None:
         help="TCP Fast Open cookie for the SYN instead of the captured one (the report gives the live server's)",
     )
     p.add_argument("--json", action="store_true", help="the report as one JSON object")
+    p.add_argument(
+        "--report-fidelity",
+        action="store_true",
+        help="after the report, what was sent against the capture: segment sizes, subflows, and with "
+        '--timing as-captured or xN the schedule error (JSON: a "fidelity" object)',
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no event lines while running")
     p.set_defaults(func=cmd_replay)
 
@@ -511,6 +517,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return fail("--listen is for --side server (the client side replays against --target)", ExitCode.USAGE)
     if args.target is None:
         return fail("--target HOST[:PORT] is required (or --mode raw)", ExitCode.USAGE)
+    from mptcpspec.replay import fidelity
     from mptcpspec.replay.core import Replay
     from mptcpspec.replay.plan import PlanError, make_plan, make_tcp_plan
     from mptcpspec.replay.run import replay_live
@@ -549,16 +556,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except ReplayError as e:
         return _with_read(args.read, read, fail(_setup_problem(e), ExitCode.UNUSABLE))
     show = None if args.quiet or args.json else (lambda e: print(render_event(e), file=sys.stderr))
+    rec = fidelity.record(core) if args.report_fidelity else None
     try:
         report = replay_live(core, rate=args.rate, on_event=show)
     except TransportError as e:
         return _with_read(args.read, read, fail(str(e), ExitCode.UNUSABLE))
     except KeyboardInterrupt:
         return fail("interrupted", ExitCode.INTERRUPTED)
+    fid = None if rec is None else fidelity.fidelity(core, rec)
     if args.json:
-        print(_report_json(report))
+        print(
+            _report_json(report)
+            if fid is None
+            else json.dumps(json.loads(_report_json(report)) | {"fidelity": fid.as_dict()})
+        )
     else:
         _report_text(report, plan.stream, plan.tcp)
+        if fid is not None:
+            print("fidelity (what was sent against the capture)")
+            print("\n".join(fid.lines()))
     return _with_read(args.read, read, ExitCode.OK if report.ok else ExitCode.DAMAGED)
 
 
@@ -573,6 +589,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.target is not None:
         return fail("--target is for the client side; --side server takes --listen ADDR[:PORT]", ExitCode.USAGE)
+    if args.report_fidelity:
+        return fail("--report-fidelity is for the client side (--side client)", ExitCode.USAGE)
     if args.listen is None:
         return fail("--side server needs --listen ADDR[:PORT]", ExitCode.USAGE)
     if args.tcp_stream is not None:
@@ -629,6 +647,8 @@ def _raw(args: argparse.Namespace) -> int:
 
     if not args.iface:
         return fail("--mode raw needs --iface IF", ExitCode.USAGE)
+    if args.report_fidelity:
+        return fail("--report-fidelity is for --mode stateful (raw mode sends the capture as it is)", ExitCode.USAGE)
     mapping = dict(args.map)
     allowed = set(mapping.values()) | ({args.target[0]} if args.target else set())
     if not allowed:
