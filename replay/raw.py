@@ -7,26 +7,46 @@ MAC addresses; other link types (Linux cooked, raw IP...) get an Ethernet header
 interface's own address as source and ``dst_mac`` (default broadcast) as destination.  Only IP
 packets are sent; after rewriting, a packet must go to an address given on the command line (the
 right-hand sides of ``--map``), or it is skipped and counted: the mode never sends elsewhere.
+
+Many frames go out per system call (sendmmsg(2), up to :data:`BATCH`): with ``preload`` (``-K``,
+as tcpreplay's) every frame is read, rewritten and laid out in one buffer before the clock starts;
+without it, at ``timing="fast"`` and no rate, the capture is read and sent a batch at a time, and
+otherwise one frame per send(2), each read just before it is due.  The :class:`Schedule`
+(``timing``, ``rate``) makes a batch only as big as the packets already due.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import ipaddress
 import os
 import socket
 import struct
+import sys
 import time
-from collections.abc import Collection, Iterator, Mapping
+from array import array
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate, islice
 
 from mptcpspec.capture.packets import ip_payload_offset
 from mptcpspec.capture.pcap import LinkType, read_records
 from mptcpspec.replay.setup import Address, Timing
 from mptcpspec.replay.wire import fold, ip_checksum, tcp_checksum
 
-__all__ = ["RawReport", "raw_frames", "send_raw"]
+__all__ = [
+    "BATCH",
+    "Batch",
+    "RawReport",
+    "Schedule",
+    "capture_frames",
+    "raw_frames",
+    "send_frames",
+    "send_raw",
+    "sendmmsg_available",
+]
 
-_ETH_P_ALL = 0x0003
 _ETHERNET = int(LinkType.ETHERNET)
 
 
@@ -35,7 +55,9 @@ class RawReport:
     sent: int  #: packets sent
     skipped: int  #: not IP, or to an address not allowed
     octets: int  #: IP octets sent
-    elapsed: float  #: seconds
+    elapsed: float  #: seconds, from the clock's start (after the preload) to the last send
+    calls: int = 0  #: system calls that sent them (send(2) or sendmmsg(2))
+    preload: float = 0.0  #: seconds spent preloading, before the clock started (0: no preload)
 
 
 def rewrite(ip: bytes, mapping: Mapping[Address, Address]) -> bytes | None:
@@ -128,6 +150,174 @@ def raw_frames(
         yield rec.timestamp_ns, eth, bytes(b)
 
 
+BATCH = 1024  #: frames per sendmmsg(2) at most: the kernel's UIO_MAXIOV caps it there
+_MMSG = 64  # sizeof(struct mmsghdr) on 64-bit Linux: msghdr (56) + msg_len, padded
+_IOV = 16  # sizeof(struct iovec)
+
+
+def _libc_sendmmsg() -> Callable[[int, int, int, int], int] | None:
+    if sys.platform != "linux" or ctypes.sizeof(ctypes.c_void_p) != 8:
+        return None
+    try:
+        f = ctypes.CDLL(None, use_errno=True).sendmmsg
+    except (OSError, AttributeError):
+        return None
+    f.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
+    f.restype = ctypes.c_int
+    return f
+
+
+_sendmmsg = _libc_sendmmsg()
+
+
+def sendmmsg_available() -> bool:
+    """Whether batches go out by sendmmsg(2) here (64-bit Linux); else one send(2) per frame."""
+    return _sendmmsg is not None
+
+
+class Batch:
+    """Frames laid end to end in one buffer, with the ``struct mmsghdr`` array (one ``struct
+    iovec`` each, no address: the socket is bound) that sendmmsg(2) takes, built once so that any
+    run of them goes out in one call without a copy."""
+
+    __slots__ = ("_buf", "_iov", "_msgs", "_msgs_at", "count", "octets", "times")
+
+    def __init__(self, times: Sequence[int], frames: Sequence[bytes]) -> None:
+        if len(times) != len(frames):
+            raise ValueError(f"Batch: {len(times)} times for {len(frames)} frames")
+        n = len(frames)
+        self.times = times  #: capture time (ns) of each frame
+        self.count = n
+        joined = bytearray(b"".join(frames) + b"\0")  # never empty: from_buffer needs an octet
+        self.octets = len(joined) - 1  #: frame octets
+        self._buf = (ctypes.c_char * len(joined)).from_buffer(joined)
+        base = ctypes.addressof(self._buf)
+        lengths = array("Q", map(len, frames))
+        iov = array("Q", bytes(_IOV * n))
+        iov[0::2] = array("Q", (base + end - size for end, size in zip(accumulate(lengths), lengths)))
+        iov[1::2] = lengths
+        msgs = array("Q", bytes(_MMSG * n))
+        iov_at = iov.buffer_info()[0]
+        msgs[2 :: _MMSG // 8] = array("Q", range(iov_at, iov_at + _IOV * n, _IOV))  # msg_iov
+        msgs[3 :: _MMSG // 8] = array("Q", [1]) * n  # msg_iovlen
+        self._iov, self._msgs = iov, msgs
+        self._msgs_at = msgs.buffer_info()[0]
+
+    def frame(self, i: int) -> bytes:
+        """Frame ``i`` as sendmmsg(2) reads it: through its iovec."""
+        if not 0 <= i < self.count:
+            raise IndexError(f"Batch.frame: {i} not in 0..{self.count - 1}")
+        return ctypes.string_at(self._iov[2 * i], self._iov[2 * i + 1])
+
+    def send(self, fd: int, i: int, n: int) -> int:
+        """Send frames ``i`` to ``i + n`` on the bound socket ``fd``, in calls of at most :data:`BATCH`;
+        returns the calls made.  Raises OSError as send(2) would."""
+        if _sendmmsg is None:
+            raise OSError(f"sendmmsg(2) is not available on {sys.platform}")
+        calls = 0
+        end = i + n
+        while i < end:
+            done = _sendmmsg(fd, self._msgs_at + _MMSG * i, min(end - i, BATCH), 0)
+            calls += 1
+            if done < 0:
+                err = ctypes.get_errno()
+                if err == errno.EINTR:  # a signal: its Python handler runs now, then this goes on
+                    continue
+                raise OSError(err, f"sendmmsg: {os.strerror(err)}")
+            i += done
+        return calls
+
+
+class Schedule:
+    """When packets are due, sans-IO (the caller gives the time): at their captured offset from the
+    first one sent, scaled by ``timing``, from the clock's ``start``; and no faster than ``rate``
+    packets per second (at most 2 ms of sends ahead of it after a stall)."""
+
+    __slots__ = ("_first", "_gap", "_next", "_scale", "start")
+
+    def __init__(self, timing: Timing, rate: float | None, start: float) -> None:
+        self.start = start
+        self._scale = None if timing == "fast" else 1.0 if timing == "as-captured" else 1.0 / float(timing)
+        self._gap = 1.0 / rate if rate else 0.0
+        self._next = start
+        self._first: int | None = None
+
+    def due(self, times: Sequence[int], i: int, limit: int, now: float) -> int:
+        """How many of the packets ``times[i:i + limit]`` are due at ``now`` (0: none yet)."""
+        n = min(limit, len(times) - i)
+        if self._gap:
+            at = max(self._next, now - 0.002)
+            if at > now:
+                return 0
+            n = min(n, int((now - at) / self._gap) + 1)
+        if self._scale is not None and n > 0:
+            if self._first is None:
+                self._first = times[i]
+            horizon = self._first + (now - self.start) / self._scale * 1e9
+            k = 0
+            while k < n and times[i + k] <= horizon:
+                k += 1
+            n = k
+        return n
+
+    def wait(self, times: Sequence[int], i: int, now: float) -> float:
+        """Seconds from ``now`` until packet ``i`` is due (0 or less: due)."""
+        at = self._next if self._gap else now
+        if self._scale is not None:
+            first = times[i] if self._first is None else self._first
+            at = max(at, self.start + (times[i] - first) / 1e9 * self._scale)
+        return at - now
+
+    def sent(self, n: int, now: float) -> None:
+        """``n`` packets went out at ``now``."""
+        if self._gap:
+            self._next = max(self._next, now - 0.002) + n * self._gap
+
+
+def capture_frames(
+    path: str | os.PathLike[str],
+    mapping: Mapping[Address, Address],
+    allowed: Collection[Address],
+    own: bytes,
+    dst_mac: bytes,
+) -> Iterator[tuple[int, bytes | None, int]]:
+    """(capture time ns, the whole frame to send or None: skipped, its IP octets) for every record
+    of the capture: its Ethernet header kept, or one from ``own`` to ``dst_mac`` put before it."""
+    v4, v6 = dst_mac + own + b"\x08\x00", dst_mac + own + b"\x86\xdd"
+    for ts, eth, ip in raw_frames(path, mapping, allowed):
+        if not ip:
+            yield ts, None, 0
+        elif eth is None or len(eth) < 14:
+            yield ts, (v4 if ip[0] >> 4 == 4 else v6) + ip, len(ip)
+        else:
+            yield ts, eth + ip, len(ip)
+
+
+Chunk = tuple[list[int], list[bytes], int]  #: capture times (ns), frames, their IP octets
+
+
+def _chunks(frames: Iterable[tuple[int, bytes | None, int]], size: int, skipped: list[int]) -> Iterator[Chunk]:
+    """The frames to send, from ``size`` records at a time (0: all in one), skipped ones counted in
+    ``skipped[0]``."""
+    it = iter(frames)
+    while True:
+        times: list[int] = []
+        out: list[bytes] = []
+        octets = read = 0
+        for ts, frame, n in islice(it, size) if size else it:
+            read += 1
+            if frame is None:
+                skipped[0] += 1
+            else:
+                times.append(ts)
+                out.append(frame)
+                octets += n
+        if out:
+            yield times, out, octets
+        if not size or read < size:
+            return
+
+
 def send_raw(
     path: str | os.PathLike[str],
     iface: str,
@@ -137,39 +327,82 @@ def send_raw(
     timing: Timing = "fast",
     rate: float | None = None,
     dst_mac: bytes = b"\xff" * 6,
+    preload: bool = False,
+    batch: int = BATCH,
 ) -> RawReport:
-    """Send the capture's packets onto ``iface`` (needs CAP_NET_RAW)."""
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ALL))
+    """Send the capture's packets onto ``iface`` (needs CAP_NET_RAW); see :func:`send_frames`."""
+    if not 1 <= batch <= BATCH:
+        raise ValueError(f"send_raw: batch {batch} not in 1..{BATCH}")
+    # protocol 0: a socket that only sends (it receives nothing, and is no tap the kernel copies
+    # each frame sent on the interface to); the kernel reads each frame's EtherType
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     try:
         s.bind((iface, 0))
-        own = s.getsockname()[4][:6]
-        sent = skipped = octets = 0
-        start = time.monotonic()
-        first = None
-        gap = 1.0 / rate if rate else 0.0
-        nxt = start
-        send = s.send
-        for ts, eth, ip in raw_frames(path, mapping, allowed):
-            if not ip:
-                skipped += 1
-                continue
-            if timing != "fast":
-                first = ts if first is None else first
-                scale = 1.0 if timing == "as-captured" else 1.0 / float(timing)
-                due = start + (ts - first) / 1e9 * scale
-                delay = due - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            if gap:
-                delay = nxt - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                nxt = max(nxt, time.monotonic() - 0.002) + gap
-            if eth is None or len(eth) < 14:
-                eth = dst_mac + own + (b"\x08\x00" if ip[0] >> 4 == 4 else b"\x86\xdd")
-            send(eth + ip)
-            sent += 1
-            octets += len(ip)
-        return RawReport(sent, skipped, octets, time.monotonic() - start)
+        frames = capture_frames(path, mapping, allowed, s.getsockname()[4][:6], dst_mac)
+        return send_frames(s, frames, timing=timing, rate=rate, preload=preload, batch=batch)
     finally:
         s.close()
+
+
+def send_frames(
+    sock: socket.socket,
+    frames: Iterable[tuple[int, bytes | None, int]],
+    *,
+    timing: Timing = "fast",
+    rate: float | None = None,
+    preload: bool = False,
+    batch: int = BATCH,
+) -> RawReport:
+    """Send ``frames`` (as :func:`capture_frames` gives them) on the connected or bound datagram
+    socket ``sock`` at ``timing`` and ``rate``, one frame per datagram.
+
+    ``preload``: take every frame (and lay them out for sendmmsg) before the clock starts.
+    ``batch``: frames per sendmmsg(2) at most (1: one send(2) each).  Without ``preload``, frames
+    are batched only at ``timing="fast"`` and no ``rate`` (read ``batch`` at a time); otherwise
+    each is read just before it is sent, so that no packet waits for the reading of later ones."""
+    if not 1 <= batch <= BATCH:
+        raise ValueError(f"send_frames: batch {batch} not in 1..{BATCH}")
+    skipped = [0]
+    batched = batch > 1 and _sendmmsg is not None
+    loaded = 0.0
+    if preload:
+        t0 = time.monotonic()
+        chunks: Iterable[Chunk] = list(_chunks(frames, 0, skipped))
+        prepared = [(Batch(t, f), n) for t, f, n in chunks] if batched else None
+        loaded = time.monotonic() - t0
+    elif batched and timing == "fast" and not rate:
+        chunks, prepared = _chunks(frames, batch, skipped), None
+    else:
+        chunks, prepared, batched = _chunks(frames, 1, skipped), None, False
+    start = time.monotonic()
+    sched = Schedule(timing, rate, start)
+    sent = octets = calls = 0
+    if batched:
+        fd = sock.fileno()
+        for b, ip_octets in prepared if prepared is not None else ((Batch(t, f), n) for t, f, n in chunks):
+            i = 0
+            while i < b.count:
+                now = time.monotonic()
+                n = sched.due(b.times, i, batch, now)
+                if not n:
+                    time.sleep(max(0.0, sched.wait(b.times, i, now)))
+                    continue
+                calls += b.send(fd, i, n)
+                sched.sent(n, now)
+                i += n
+            sent += b.count
+            octets += ip_octets
+    else:
+        send = sock.send
+        for times, out, ip_octets in chunks:
+            for i, frame in enumerate(out):
+                now = time.monotonic()
+                while not sched.due(times, i, 1, now):
+                    time.sleep(max(0.0, sched.wait(times, i, now)))
+                    now = time.monotonic()
+                send(frame)
+                sched.sent(1, now)
+                sent += 1
+                calls += 1
+            octets += ip_octets
+    return RawReport(sent, skipped[0], octets, time.monotonic() - start, calls, loaded)

@@ -157,6 +157,19 @@ def add_parser(sub: Subcommands) -> None:
     )
     p.add_argument("--iface", metavar="IF", help="--mode raw: the interface to send on")
     p.add_argument(
+        "-K",
+        "--preload",
+        action="store_true",
+        help="--mode raw: read, rewrite and lay out every frame before the clock starts (as tcpreplay -K)",
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=1024,
+        metavar="N",
+        help="--mode raw: at most N frames per system call (sendmmsg; 1: one send each; default 1024)",
+    )
+    p.add_argument(
         "--map",
         action="append",
         type=_mapping,
@@ -647,6 +660,8 @@ def _raw(args: argparse.Namespace) -> int:
 
     if not args.iface:
         return fail("--mode raw needs --iface IF", ExitCode.USAGE)
+    if not 1 <= args.batch <= 1024:
+        return fail(f"--batch {args.batch}: give 1 to 1024 frames per system call", ExitCode.USAGE)
     if args.report_fidelity:
         return fail("--report-fidelity is for --mode stateful (raw mode sends the capture as it is)", ExitCode.USAGE)
     mapping = dict(args.map)
@@ -661,7 +676,16 @@ def _raw(args: argparse.Namespace) -> int:
     if read is None:
         return ExitCode.DAMAGED
     try:
-        rep = send_raw(args.read, args.iface, mapping, allowed, timing=args.timing, rate=args.rate)
+        rep = send_raw(
+            args.read,
+            args.iface,
+            mapping,
+            allowed,
+            timing=args.timing,
+            rate=args.rate,
+            preload=args.preload,
+            batch=args.batch,
+        )
     except OSError as e:
         if e.filename is not None:  # the capture file (its open, or a read that went wrong)
             return fail(file_error(args.read, e), ExitCode.UNUSABLE)
@@ -678,6 +702,8 @@ def _raw(args: argparse.Namespace) -> int:
                     "octets": rep.octets,
                     "elapsed": rep.elapsed,
                     "packets_per_second": pps,
+                    "calls": rep.calls,
+                    "preload": rep.preload,
                 }
             )
         )
