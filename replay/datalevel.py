@@ -15,6 +15,7 @@ import heapq
 
 from mptcpspec.analysis.seqspace import expand
 from mptcpspec.replay.plan import PlannedSegment, ReplayPlan
+from mptcpspec.replay.wire import payload_sum
 
 __all__ = ["M64", "IncomingData", "OutgoingData"]
 
@@ -47,6 +48,7 @@ class OutgoingData:
         "next_seg",
         "dfin_sent_at",
         "dfin_tries",
+        "sums",
         "_plan",
         "_fill",
         "_mss",
@@ -62,6 +64,9 @@ class OutgoingData:
         self.dfin_sent_at: float | None = None  #: our DATA_FIN, while it is not acknowledged
         self.dfin_tries = 0
         self._plan, self._fill, self._mss = plan, fill, mss
+        #: each planned payload's one's complement sum (wire.payload_sum), by its octets: summed once,
+        #: before the replay starts, so that a data segment's TCP checksum adds only its headers'
+        self.sums: dict[bytes, int] = {seg.data: payload_sum(seg.data) for seg in plan.segments if not seg.cut}
         self.replan(lead)
 
     def replan(self, lead: bytes) -> None:

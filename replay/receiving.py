@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import struct
+
 from mptcpspec.capture.packets import Packet, TcpFlags
 from mptcpspec.codec.generated.closure import Event as ClosureEvent
 from mptcpspec.codec.options import AddAddr, Dss, DssFlags, MpFastclose, MptcpItem, MpTcpRst
@@ -25,6 +27,12 @@ from mptcpspec.replay.subflow import JOIN_REFUSED, M32, Subflow, SubflowState
 
 __all__ = ["Receiver"]
 
+#: an IPv4 packet's total length, then its TCP segment's sequence and acknowledgment numbers, data
+#: offset and flags, window (the IPv4 header without options)
+_PURE_ACK = struct.Struct("!2xH20xIIHH")
+KIND_MPTCP, KIND_TIMESTAMPS, DSS_SUBTYPE = 30, 8, 2
+ESTABLISHED = SubflowState.ESTABLISHED
+
 FIN, ACK, RST = int(TcpFlags.FIN), int(TcpFlags.ACK), int(TcpFlags.RST)
 DATA_ACK_PRESENT, DATA_ACK_8 = int(DssFlags.DATA_ACK_PRESENT), int(DssFlags.DATA_ACK_8)
 MAPPING_PRESENT, DSN_8, DATA_FIN = int(DssFlags.MAPPING_PRESENT), int(DssFlags.DSN_8), int(DssFlags.DATA_FIN)
@@ -33,10 +41,85 @@ MAPPING_PRESENT, DSN_8, DATA_FIN = int(DssFlags.MAPPING_PRESENT), int(DssFlags.D
 class Receiver:
     """The server's packets on open subflows, for ``conn``."""
 
-    __slots__ = ("conn", "closing")
+    __slots__ = ("conn", "closing", "wire")
 
     def __init__(self, conn: Connection, closing: Closing) -> None:
         self.conn, self.closing = conn, closing
+        #: the IPv4 subflows by the server's packets' addresses and ports as sent (for :meth:`pure_ack`)
+        self.wire = {
+            sf.remote[0].packed + sf.local[0].packed + struct.pack("!HH", sf.remote[1], sf.local[1]): sf
+            for sf in conn.subflows
+            if sf.local[0].version == 4
+        }
+
+    def pure_ack(self, data: bytes, now: float) -> list[bytes] | None:
+        """The hot path of :meth:`established`: what to answer the IP packet ``data`` if it is the
+        server's pure ACK (IPv4, no IP options, flags ACK alone, no payload) on an established
+        MPTCP subflow, its options a DSS with a DATA_ACK alone, timestamps and NOPs; read in place,
+        with no :class:`~capture.packets.Packet` nor option objects.  None for any other packet
+        (and for one this path does not read whole): :meth:`established` answers it."""
+        if len(data) < 40 or data[0] != 0x45 or data[9] != 6 or data[6] & 0x3F or data[7]:
+            return None
+        total, seq, ack, off_flags, win = _PURE_ACK.unpack_from(data)
+        hl = (off_flags >> 12) * 4
+        if off_flags & 0x0FFF != ACK or hl < 20 or total != 20 + hl or len(data) < total:
+            return None
+        sf = self.wire.get(data[12:24])
+        conn = self.conn
+        if sf is None or sf.state is not ESTABLISHED or conn.tcp or sf.ts_ok or sf.rcv_nxt is None:
+            return None
+        options = data[40:total]
+        n = len(options)
+        i = 0
+        dss = False
+        data_ack: int | None = None
+        is64 = False
+        while i < n:
+            kind = options[i]
+            if kind == 1:
+                i += 1
+                continue
+            if kind == 0:
+                break
+            if i + 1 >= n:
+                return None
+            length = options[i + 1]
+            if length < 2 or i + length > n:
+                return None
+            if kind == KIND_MPTCP:
+                if dss or length < 4 or options[i + 2] >> 4 != DSS_SUBTYPE or options[i + 3] & ~0x03:
+                    return None
+                f = options[i + 3]
+                dss = True
+                if f & DATA_ACK_PRESENT:
+                    is64 = bool(f & DATA_ACK_8)
+                    if length != (12 if is64 else 8):
+                        return None
+                    data_ack = int.from_bytes(options[i + 4 : i + length], "big")
+                elif length != 4:
+                    return None
+            elif kind != KIND_TIMESTAMPS or length != 10:
+                return None
+            i += length
+        conn.last_heard = now
+        sf.received += 1
+        out: list[bytes] = []
+        window = win << sf.snd_shift
+        if sf.acknowledged(ack, window, now, options, True):
+            self._fast_retransmit(sf, now)
+        conn.out.window = window
+        if dss:
+            sf.dss_seen = True
+            if data_ack is not None and conn.out.data_ack(data_ack, is64, now):
+                self.closing.handle(now, ClosureEvent.RCV_DATA_ACK_DFIN, out)
+        self._after(sf, False, now, out)
+        return out
+
+    def _fast_retransmit(self, sf: Subflow, now: float) -> None:
+        conn = self.conn
+        cc = sf.cc
+        seq = (sf.snd_una - sf.isn) & M32
+        conn.emit(FastRetransmit(conn.since(now), sf.index, seq, cc.cwnd, cc.ssthresh, sf.sack_ok))
 
     def established(self, sf: Subflow, pkt: Packet, opts: tuple[MptcpItem, ...], flags: int, now: float) -> list[bytes]:
         """A packet on ``sf`` (pre-established or established): what to answer."""
@@ -46,9 +129,7 @@ class Receiver:
             sf.saw_timestamp(pkt.options, pkt.seq)
         window = pkt.window << sf.snd_shift  # RFC 7323 §2.3: a SYN/ACK's is never scaled, the others are
         if flags & ACK and sf.acknowledged(pkt.ack, window, now, pkt.options, not (pkt.payload_len or flags & FIN)):
-            cc = sf.cc
-            seq = (sf.snd_una - sf.isn) & M32
-            conn.emit(FastRetransmit(conn.since(now), sf.index, seq, cc.cwnd, cc.ssthresh, sf.sack_ok))
+            self._fast_retransmit(sf, now)
         if conn.tcp and flags & ACK:
             # One byte stream (plain TCP, or fallback: RFC 8684 §3.7): the subflow's ACK is the
             # data-level one (Subflow.stream_dsn: from the SYN, or from our infinite mapping).
@@ -75,6 +156,13 @@ class Receiver:
             self.segment(sf, pkt, flags, now, out)
             if conn.tcp and sf.peer_fin and not had_fin:
                 self.closing.handle(now, ClosureEvent.RCV_DATA_FIN, out)  # the FIN ends the byte stream
+        self._after(sf, dfin, now, out)
+        return out
+
+    def _after(self, sf: Subflow, dfin: bool, now: float, out: list[bytes]) -> None:
+        """The end of a packet on ``sf``: the server's DATA_FIN reached (or again: ``dfin``), the
+        subflow's FIN exchange over."""
+        conn = self.conn
         inc = conn.inc
         if inc.data_fin_reached():  # a DATA_FIN may come on a pure ACK
             conn.emit(DataFinReceived(conn.since(now), None))
@@ -88,7 +176,6 @@ class Receiver:
             sf.enter(SubflowState.CLOSED)
             conn.emit(SubflowClosed(conn.since(now), sf.index, CloseHow.FIN_EXCHANGE))
             self.closing.check_all_closed(now, out)
-        return out
 
     def reset(self, sf: Subflow, opts: tuple[MptcpItem, ...], now: float) -> list[bytes]:
         """The server reset ``sf``."""

@@ -127,6 +127,7 @@ class Resender:
                 WINDOW,
                 self._dss(sf, sf.snd_nxt, rel_dsn, payload),
                 payload,
+                data.sums.get(payload),
             )
             sf.sent += 1
         if not data.progress:
@@ -160,7 +161,13 @@ class Resender:
         The hot path: DSS (DATA_ACK, mapping) built by struct; tests check it against the codec."""
         rcv = sf.rcv_nxt
         return sf.flow.packet(
-            seq, rcv or 0, PSH | ACK if rcv is not None else PSH, WINDOW, self._dss(sf, seq, rel_dsn, payload), payload
+            seq,
+            rcv or 0,
+            PSH | ACK if rcv is not None else PSH,
+            WINDOW,
+            self._dss(sf, seq, rel_dsn, payload),
+            payload,
+            self.conn.out.sums.get(payload),
         )
 
     def again(self, sf: Subflow, u: Unacked, now: float) -> bytes:

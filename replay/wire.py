@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from mptcpspec.codec.options import TcpOption, encode_tcp_options
 
-__all__ = ["tcp_packet", "tcp_checksum", "ip_checksum", "fold", "Flow", "dss_data_option"]
+__all__ = ["tcp_packet", "tcp_checksum", "ip_checksum", "fold", "Flow", "dss_data_option", "payload_sum"]
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -99,31 +99,84 @@ def dss_data_option(data_ack: int, dsn: int, ssn: int, length: int, checksum: in
 
 class Flow:
     """One direction of one TCP connection: ``packet()`` builds what :func:`tcp_packet` builds,
-    with the addresses' share of the pseudo-header checksum and the IP header prefix made once."""
+    with the constant parts of both checksums (addresses, ports, protocol, TTL) summed once and
+    both headers packed by one struct."""
 
-    __slots__ = ("v4", "base", "ports", "ip_head", "ttl")
+    __slots__ = ("v4", "base", "ip_base", "ports", "src", "dst", "sport", "dport", "ip_head", "ttl")
 
     def __init__(self, src: _Address, dst: _Address, sport: int, dport: int, ttl: int = 64) -> None:
         self.v4 = src.version == 4
         self.ttl = ttl
-        self.base = _sum16(src.packed + dst.packed) + 6  # addresses and protocol of the pseudo-header
+        self.src, self.dst, self.sport, self.dport = src.packed, dst.packed, sport, dport
+        # the pseudo-header's addresses and protocol, and the ports of the TCP header
+        self.base = _sum16(src.packed + dst.packed) + 6 + sport + dport
+        # the IPv4 header but its total length: version/IHL, DF, TTL/protocol, addresses
+        self.ip_base = _sum16(src.packed + dst.packed) + 0x4500 + 0x4000 + (ttl << 8 | 6)
         self.ports = struct.pack("!HH", sport, dport)
         self.ip_head = src.packed + dst.packed
 
-    def packet(self, seq: int, ack: int, flags: int, window: int, opts: bytes, payload: bytes) -> bytes:
-        """``opts``: encoded options, already a multiple of 4 octets."""
+    def packet(
+        self, seq: int, ack: int, flags: int, window: int, opts: bytes, payload: bytes, psum: int | None = None
+    ) -> bytes:
+        """``opts``: encoded options, already a multiple of 4 octets; ``psum``: ``payload``'s
+        one's complement sum (:func:`payload_sum`) when known."""
+        seq &= 0xFFFFFFFF
+        ack &= 0xFFFFFFFF
         tcp_len = 20 + len(opts) + len(payload)
-        seg = bytearray(self.ports)
-        seg += struct.pack(
-            "!IIHHHH", seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, ((20 + len(opts)) // 4) << 12 | flags, window, 0, 0
+        off = (20 + len(opts)) << 10 | flags  # the data offset in words, in the top 4 bits
+        if psum is None:
+            psum = _sum16(payload)
+        total = (
+            self.base
+            + tcp_len
+            + (seq >> 16)
+            + (seq & 0xFFFF)
+            + (ack >> 16)
+            + (ack & 0xFFFF)
+            + off
+            + window
+            + psum
+            + (_sum16(opts) if opts else 0)
         )
-        seg += opts
-        seg += payload
-        struct.pack_into("!H", seg, 16, ~fold(self.base + tcp_len + _sum16(seg)) & 0xFFFF)
+        # The sum is not zero (the addresses and protocol are in it): folded, it is the one value
+        # in 1..0xFFFF of its class modulo 0xFFFF, as the checksum of the whole segment gives.
+        while total >> 16:
+            total = (total & 0xFFFF) + (total >> 16)
+        csum = ~total & 0xFFFF
         if self.v4:
-            ip = bytearray(struct.pack("!BBHHHBBH", 0x45, 0, 20 + tcp_len, 0, 0x4000, self.ttl, 6, 0))
-            ip += self.ip_head
-            struct.pack_into("!H", ip, 10, ~fold(_sum16(ip)) & 0xFFFF)
-            ip += seg
-            return bytes(ip)
-        return struct.pack("!IHBB", 6 << 28, tcp_len, 6, self.ttl) + self.ip_head + bytes(seg)
+            ip = self.ip_base + 20 + tcp_len
+            while ip >> 16:
+                ip = (ip & 0xFFFF) + (ip >> 16)
+            head = _V4_TCP.pack(
+                0x45,
+                0,
+                20 + tcp_len,
+                0,
+                0x4000,
+                self.ttl,
+                6,
+                ~ip & 0xFFFF,
+                self.src,
+                self.dst,
+                self.sport,
+                self.dport,
+                seq,
+                ack,
+                off,
+                window,
+                csum,
+                0,
+            )
+        else:
+            v6 = 6 << 28, tcp_len, 6, self.ttl, self.src, self.dst
+            head = _V6_TCP.pack(*v6, self.sport, self.dport, seq, ack, off, window, csum, 0)
+        return b"".join((head, opts, payload))
+
+
+_V4_TCP = struct.Struct("!BBHHHBBH4s4sHHIIHHHH")  # IPv4 header, TCP header to the urgent pointer
+_V6_TCP = struct.Struct("!IHBB16s16sHHIIHHHH")
+
+
+def payload_sum(payload: bytes) -> int:
+    """The one's complement sum of ``payload`` that :meth:`Flow.packet` takes as ``psum``."""
+    return _sum16(payload)

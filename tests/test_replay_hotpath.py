@@ -1,0 +1,254 @@
+"""The replay's hot paths give what the general paths give: data segments built from a subflow's
+constant parts and a payload sum computed beforehand (wire.Flow), the server's pure ACKs read in
+place (Receiver.pure_ack)."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mptcpspec.codec.options import Dss, DssFlags, MpPrio, Sack, Timestamps
+from mptcpspec.replay.core import Replay
+from mptcpspec.replay.plan import make_plan
+from mptcpspec.replay.receiving import Receiver
+from mptcpspec.replay.subflow import SubflowState
+from mptcpspec.replay.wire import Flow, payload_sum, tcp_packet
+from tests.conftest import DATA
+from tests.test_replay_recovery import SERVER, LossyServer, Sim
+
+M32, M64 = 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["198.51.100.1>198.51.100.2", "2001:db8::1>2001:db8::2", "203.0.113.1>192.0.2.9"]),
+    st.integers(0, 2**16 - 1),
+    st.integers(0, 2**16 - 1),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 0x1FF),
+    st.integers(0, 2**16 - 1),
+    st.lists(st.sampled_from([Dss(flags=DssFlags(3), data_ack=2**64 - 1), MpPrio(backup=True)]), max_size=2),
+    st.binary(max_size=1500),
+    st.booleans(),
+)
+def test_flow_packet_equals_tcp_packet(pair, sport, dport, seq, ack, flags, window, options, payload, summed):
+    """Any ports, numbers, flags, window, options and payload (odd lengths too), with the payload's
+    sum given or not: byte for byte what the general packet builder gives."""
+    from mptcpspec.codec.options import encode_tcp_options
+
+    a, b = (ipaddress.ip_address(x) for x in pair.split(">"))
+    opts = encode_tcp_options(options) if options else b""
+    psum = payload_sum(payload) if summed else None
+    got = Flow(a, b, sport, dport).packet(seq, ack, flags, window, opts, payload, psum)
+    assert got == tcp_packet(a, b, sport, dport, seq, ack, flags, window, options, payload)
+
+
+def test_payload_sums_are_those_of_the_planned_payloads():
+    plan = make_plan(DATA / "v4-two-subflows.pcap")
+    core = Replay(plan, target=SERVER, rng=random.Random(1))
+    sums = core.data.sums
+    assert sums and all(sums[seg.data] == payload_sum(seg.data) for seg in plan.segments)
+
+
+# -- the server's pure ACKs
+
+
+def _state(core: Replay) -> tuple:
+    """What a packet from the server may change."""
+    conn = core.conn
+    subflows = tuple(
+        (
+            sf.state,
+            sf.snd_una,
+            sf.snd_nxt,
+            sf.wnd,
+            sf.dupacks,
+            sf.recovery,
+            sf.marks,
+            sf.rto_at,
+            sf.cc.cwnd,
+            sf.cc.ssthresh,
+            sf.dss_seen,
+            sf.received,
+            sf.sent,
+            sf.timed_end,
+            sf.rtt.srtt,
+            len(sf.unacked),
+            sf.fin_acked,
+        )
+        for sf in conn.subflows
+    )
+    out = conn.out
+    return (
+        subflows,
+        out.una,
+        out.window,
+        out.progress,
+        out.unsent,
+        conn.last_heard,
+        core.closing.state,
+        conn.done,
+        tuple(conn.events),
+    )
+
+
+def _copy(core: Replay) -> Replay:
+    plan = core.conn.plan  # read only: shared
+    return copy.deepcopy(core, {id(plan): plan, id(core.data.sums): core.data.sums})
+
+
+def _general(core: Replay) -> Replay:
+    """A copy of ``core`` whose receiver never takes the hot path."""
+    ref = _copy(core)
+    ref.receiver.wire = {}
+    return ref
+
+
+class CheckedSim(Sim):
+    """A :class:`Sim` whose every packet to the replay is also given to a copy of it that takes
+    the general path: the same answer, the same state after."""
+
+    def __init__(self, core: Replay, server: LossyServer) -> None:
+        super().__init__(core, server)
+        self.checked = 0
+
+    def run(self, limit: float = 30.0, until_events=None, start: bool = True) -> None:
+        core = self.core
+        receive = core.receive
+
+        def checked(data: bytes, now: float) -> list[bytes]:
+            ref = _general(core)
+            want = Replay.receive(ref, data, now)
+            got = receive(data, now)
+            assert got == want
+            assert _state(core) == _state(ref)
+            self.checked += 1
+            return got
+
+        core.receive = checked  # type: ignore[method-assign]
+        try:
+            super().run(limit, until_events, start)
+        finally:
+            del core.receive
+
+
+@pytest.mark.parametrize(("seed", "loss"), [(0, 0.0), (1, 0.05), (2, 0.05), (3, 0.1)])
+def test_pure_ack_path_answers_as_the_general_path(seed, loss, monkeypatch):
+    """A whole replay against a simulated server (lossy: SACK, fast recovery, timeouts): each packet
+    the hot path takes gets the answer the general path gives, and leaves the same state."""
+    taken = []
+    real = Receiver.pure_ack
+
+    def counting(self, data, now):
+        out = real(self, data, now)
+        if out is not None and self.wire:
+            taken.append(1)
+        return out
+
+    monkeypatch.setattr(Receiver, "pure_ack", counting)
+    plan = make_plan(DATA / "v4-two-subflows.pcap")
+    core = Replay(plan, target=SERVER, rng=random.Random(seed), timeout=5.0)
+    server = LossyServer(core.conn.keys.client, loss=loss, seed=100 + seed)
+    sim = CheckedSim(core, server)
+    sim.run()
+    report = core.report(core.conn.ended_at or 30.0)
+    assert report.ok, report.reason
+    assert sim.checked > 20 and len(taken) > 10, (sim.checked, len(taken))
+
+
+def _established() -> tuple[Replay, LossyServer, Sim]:
+    """A replay in the middle of its data, segments outstanding on the first subflow."""
+    plan = make_plan(DATA / "v4-two-subflows.pcap")
+    core = Replay(plan, target=SERVER, rng=random.Random(7), timeout=5.0)
+    server = LossyServer(core.conn.keys.client, loss=0.0, seed=1)
+    sim = Sim(core, server)
+    first = core.conn.subflows[0]
+    sim.run(until_events=lambda: first.state is SubflowState.ESTABLISHED and len(first.unacked) >= 3, limit=5.0)
+    assert first.state is SubflowState.ESTABLISHED and len(first.unacked) >= 3
+    return core, server, sim
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "ack64",
+        "ack32",
+        "no-data-ack",
+        "timestamps",
+        "nops",
+        "no-dss",
+        "duplicate",
+        "sack",
+        "payload",
+        "fin",
+        "psh",
+        "mapping",
+        "mp-prio",
+        "two-dss",
+        "bad-length",
+        "ip-options",
+        "other-port",
+    ],
+)
+def test_pure_ack_path_takes_only_what_it_reads_whole(shape):
+    """Each shape of server packet: the hot path either answers as the general path does (and
+    leaves the same state), or leaves the packet to it (None)."""
+    core, _, _ = _established()
+    sf = core.conn.subflows[0]
+    (src, sport), (dst, dport) = sf.remote, sf.local
+    u = sf.unacked[0]
+    ack = u.end if shape != "duplicate" else sf.snd_una
+    data_ack = (core.conn.out.idsn + 1 + u.dsn + len(u.payload or b"")) & M64
+    dss = Dss(flags=DssFlags(3), data_ack=data_ack)
+    flags, payload, seq = 0x10, b"", sf.rcv_nxt or 0
+    opts: list = [dss]
+    if shape == "ack32":
+        opts = [Dss(flags=DssFlags(1), data_ack=data_ack & M32)]
+    elif shape == "no-data-ack":
+        opts = [Dss(flags=DssFlags(0))]
+    elif shape == "timestamps":
+        opts = [Timestamps(tsval=5, tsecr=6), dss]
+    elif shape == "no-dss":
+        opts = []
+    elif shape == "sack":
+        opts = [Sack(edges=(u.end, (u.end + 100) & M32)), dss]
+    elif shape == "payload":
+        payload = b"x" * 10
+    elif shape == "fin":
+        flags = 0x11
+    elif shape == "psh":
+        flags = 0x18
+    elif shape == "mapping":
+        opts = [Dss(flags=DssFlags(7), data_ack=data_ack, dsn=1, ssn=1, data_level_length=0)]
+    elif shape == "mp-prio":
+        opts = [MpPrio(backup=True), dss]
+    elif shape == "two-dss":
+        opts = [dss, Dss(flags=DssFlags(1), data_ack=data_ack & M32)]
+    pkt = tcp_packet(src, dst, sport, dport, seq, ack, flags, 60000, opts, payload)
+    if shape == "nops":
+        pkt = tcp_packet(src, dst, sport, dport, seq, ack, flags, 60000, [], b"")
+        pkt = bytearray(pkt)
+        opt = b"\x01\x01\x01\x01" + bytes([30, 12, 0x20, 3]) + data_ack.to_bytes(8, "big")
+        pkt[32] = (20 + len(opt)) // 4 << 4
+        pkt = pkt[:40] + opt
+        pkt[2:4] = len(pkt).to_bytes(2, "big")
+        pkt = bytes(pkt)  # checksums not checked by the replay
+    elif shape == "bad-length":
+        pkt = bytearray(pkt)
+        pkt[41] = 11  # the DSS's length field, one short of its 8-octet DATA_ACK
+        pkt = bytes(pkt)
+    elif shape == "ip-options":
+        pkt = bytes([0x46]) + pkt[1:2] + (len(pkt) + 4).to_bytes(2, "big") + pkt[4:20] + b"\x01\x01\x01\x00" + pkt[20:]
+    elif shape == "other-port":
+        pkt = tcp_packet(src, dst, sport, dport + 1, seq, ack, flags, 60000, opts, payload)
+    ref = _general(core)
+    taken = _copy(core).receiver.pure_ack(pkt, 0.5) is not None
+    assert taken == (shape in ("ack64", "ack32", "no-data-ack", "timestamps", "nops", "no-dss", "duplicate"))
+    assert core.receive(pkt, 0.5) == ref.receive(pkt, 0.5)
+    assert _state(core) == _state(ref)
