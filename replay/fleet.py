@@ -5,14 +5,15 @@
 ``deadline``, ``done``, ``report``), with one transport for all the addresses.  Each
 :class:`Member` (a connection of the capture, with its captured start offset from the first) is
 started once per iteration (``loop``), at its offset scaled by the timing (at once with ``fast``),
-with at most ``concurrency`` connections live and at most ``cps`` started per second.  Every
-started connection gets fresh client ports (a round-robin :class:`PortPool`: no 4-tuple is used
-again before the whole range was), a fresh client key after the first iteration (or always, with
-``new_key``) and, with ``unique_ip``, client addresses of its own within that prefix.  Packets are
-routed to their connection by 4-tuple (a dict), timers merged in a heap.  :func:`run_fleet` drives
-it over a transport (as :func:`~replay.run.run_replay` does one engine; Ctrl-C ends in a report),
-:func:`fleet_live` over raw sockets.  :meth:`Fleet.report` gives a :class:`FleetReport`: one
-:class:`ConnectionResult` per connection and the :class:`FleetTotals`.
+with at most ``concurrency`` connections live (one in TIME-WAIT no longer counts) and at most
+``cps`` started per second.  Every started connection gets fresh client ports (a round-robin
+:class:`PortPool`: no 4-tuple is used again before the whole range was), a fresh client key after
+the first iteration (or always, with ``new_key``) and, with ``unique_ip``, client addresses of its
+own within that prefix.  Packets are routed to their connection by 4-tuple (a dict), timers merged
+in a heap.  :func:`run_fleet` drives it over a transport (as :func:`~replay.run.run_replay` does
+one engine; Ctrl-C ends in a report), :func:`fleet_live` over raw sockets.  :meth:`Fleet.report`
+gives a :class:`FleetReport`: one :class:`ConnectionResult` per connection and the
+:class:`FleetTotals`.
 """
 
 from __future__ import annotations
@@ -251,11 +252,12 @@ def _flow_key(local: tuple[Address, int], remote: tuple[Address, int]) -> bytes:
 class _Live:
     """A started connection: its engine and what the fleet keeps for it."""
 
-    __slots__ = ("due", "engine", "iteration", "keys", "member", "number", "ports", "start")
+    __slots__ = ("closed", "due", "engine", "iteration", "keys", "member", "number", "ports", "start")
 
     def __init__(self, number: int, iteration: int, member: Member, engine: Replay, start: float) -> None:
         self.number, self.iteration, self.member, self.engine = number, iteration, member, engine
         self.start = start
+        self.closed = False  #: the connection ended (it may linger in TIME-WAIT)
         self.ports = [sf.local[1] for sf in engine.subflows]
         self.keys = [_flow_key(sf.local, sf.remote) for sf in engine.subflows]
         self.due: float | None = None
@@ -319,6 +321,7 @@ class Fleet:
         self.events: list[ReplayEvent] = []  #: (none: each connection keeps its own; run_replay reads this)
         self.flows: dict[bytes, _Live] = {}
         self.live: dict[int, _Live] = {}
+        self.active = 0  #: live connections not yet ended (those in TIME-WAIT are not counted)
         self.heap: list[tuple[float, int]] = []
         self.results: list[ConnectionResult] = []
         self.next_member = 0  #: index into the start order: iteration * len(members) + member
@@ -409,7 +412,7 @@ class Fleet:
 
     def _start_due(self, now: float) -> list[bytes]:
         out: list[bytes] = []
-        while self.next_member < self.total and (self.concurrency is None or len(self.live) < self.concurrency):
+        while self.next_member < self.total and (self.concurrency is None or self.active < self.concurrency):
             k = self.next_member
             if k % len(self.members) == 0 and k and self.last_start is not None and self.started == k:
                 # a new iteration: its offsets count from when its first connection may start
@@ -425,6 +428,7 @@ class Fleet:
             self.started += 1
             self.last_start = now
             self.live[live.number] = live
+            self.active += 1
             for key in live.keys:
                 self.flows[key] = live
             out += self._count(engine.start(now))
@@ -440,6 +444,9 @@ class Fleet:
     def _after(self, live: _Live, now: float) -> None:
         """After ``live``'s engine ran: its end, or its next timer in the heap."""
         engine = live.engine
+        if not live.closed and engine.conn.done:
+            live.closed = True  # in TIME-WAIT at most: its place goes to the next connection
+            self.active -= 1
         if engine.done:
             self._finish(live, now)
             return
@@ -454,49 +461,9 @@ class Fleet:
             self.flows.pop(key, None)
         for p in live.ports:
             self.pool.give(p)
-        result = self._result(live, live.engine.report(now))
+        result = _result(live, live.engine.report(now), self.t0 or 0.0)
         self.failed += result.outcome == "failed"
         self.results.append(result)
-
-    def _result(self, live: _Live, report: Report, interrupted: bool = False) -> ConnectionResult:
-        plan = live.member.plan
-        if interrupted:
-            outcome, reason = "failed", f"interrupted: {report.reason}"
-        elif report.ok and report.data_delivered == report.data_planned:
-            outcome, reason = ("fell back" if report.fell_back or report.fallback else "delivered"), report.reason
-        elif report.ok:
-            outcome = "failed"
-            reason = f"closed with {report.data_delivered} of {report.data_planned} octets acknowledged"
-        else:
-            outcome, reason = "failed", report.reason
-        hs = next(
-            (
-                e.time
-                for e in report.events
-                if (type(e) is SubflowEstablished or type(e) is FellBack) and e.subflow == 0
-            ),
-            None,
-        )
-        first = report.subflows[0]
-        return ConnectionResult(
-            live.number,
-            live.iteration,
-            plan.stream,
-            plan.tcp,
-            outcome,
-            reason,
-            first.local,
-            first.remote,
-            live.start - (self.t0 or 0.0),
-            report.data_delivered,
-            report.data_planned,
-            report.server_data,
-            hs,
-            report.elapsed,
-            sum(s.sent for s in report.subflows),
-            sum(s.received for s in report.subflows),
-            report,
-        )
 
     def receive(self, data: bytes, now: float) -> list[bytes]:
         """One IP packet from a server: to the connection of its 4-tuple."""
@@ -533,7 +500,7 @@ class Fleet:
                 break
             heapq.heappop(heap)
         times = [heap[0][0]] if heap else []
-        if self.next_member < self.total and (self.concurrency is None or len(self.live) < self.concurrency):
+        if self.next_member < self.total and (self.concurrency is None or self.active < self.concurrency):
             times.append(self._due_at(self.next_member))
         if self.progress is not None:
             times.append(self.next_progress)
@@ -562,7 +529,7 @@ class Fleet:
     def where(self, now: float) -> Progress:
         """Where the run is."""
         return Progress(
-            now - (self.t0 or now), len(self.results), len(self.live), self.failed, self.total, self.octets_out
+            now - (self.t0 or now), len(self.results), self.active, self.failed, self.total, self.octets_out
         )
 
     # -- the end
@@ -572,32 +539,74 @@ class Fleet:
         connections count as failed (interrupted) and those not started as not started."""
         results = list(self.results)
         for live in sorted(self.live.values(), key=lambda x: x.number):
-            results.append(self._result(live, live.engine.report(now), interrupted=True))
+            results.append(_result(live, live.engine.report(now), self.t0 or 0.0, interrupted=True))
         not_started = self.total - self.next_member
         end = self.ended_at if self.ended_at is not None and not self.live else now
         elapsed = max(end - (self.t0 if self.t0 is not None else end), 0.0)
-        finished = len(self.results)
-        delivered = sum(r.data_delivered for r in results)
-        rate = elapsed or math.inf
-        totals = FleetTotals(
-            self.total,
-            self.started,
-            sum(r.outcome == "delivered" for r in results),
-            sum(r.outcome == "fell back" for r in results),
-            sum(r.outcome == "failed" for r in results),
-            not_started,
-            elapsed,
-            finished / rate,
-            self.sent,
-            self.received,
-            self.octets_out,
-            self.octets_in,
-            delivered,
-            delivered * 8 / 1e6 / rate,
-            percentiles([r.handshake for r in results if r.handshake is not None]),
-        )
+        totals = _totals(self, results, not_started, elapsed)
         results.sort(key=lambda r: r.number)
         return FleetReport(tuple(results), totals, interrupted)
+
+
+def _result(live: _Live, report: Report, t0: float, interrupted: bool = False) -> ConnectionResult:
+    """What became of a connection, from its report (``t0``: the fleet's start)."""
+    plan = live.member.plan
+    if interrupted:
+        outcome, reason = "failed", f"interrupted: {report.reason}"
+    elif report.ok and report.data_delivered == report.data_planned:
+        outcome, reason = ("fell back" if report.fell_back or report.fallback else "delivered"), report.reason
+    elif report.ok:
+        outcome = "failed"
+        reason = f"closed with {report.data_delivered} of {report.data_planned} octets acknowledged"
+    else:
+        outcome, reason = "failed", report.reason
+    hs = next(
+        (e.time for e in report.events if (type(e) is SubflowEstablished or type(e) is FellBack) and e.subflow == 0),
+        None,
+    )
+    first = report.subflows[0]
+    return ConnectionResult(
+        live.number,
+        live.iteration,
+        plan.stream,
+        plan.tcp,
+        outcome,
+        reason,
+        first.local,
+        first.remote,
+        live.start - t0,
+        report.data_delivered,
+        report.data_planned,
+        report.server_data,
+        hs,
+        report.elapsed,
+        sum(s.sent for s in report.subflows),
+        sum(s.received for s in report.subflows),
+        report,
+    )
+
+
+def _totals(fleet: Fleet, results: list[ConnectionResult], not_started: int, elapsed: float) -> FleetTotals:
+    """The totals of ``fleet``'s ``results`` over ``elapsed`` seconds."""
+    delivered = sum(r.data_delivered for r in results)
+    rate = elapsed or math.inf
+    return FleetTotals(
+        fleet.total,
+        fleet.started,
+        sum(r.outcome == "delivered" for r in results),
+        sum(r.outcome == "fell back" for r in results),
+        sum(r.outcome == "failed" for r in results),
+        not_started,
+        elapsed,
+        len(fleet.results) / rate,
+        fleet.sent,
+        fleet.received,
+        fleet.octets_out,
+        fleet.octets_in,
+        delivered,
+        delivered * 8 / 1e6 / rate,
+        percentiles([r.handshake for r in results if r.handshake is not None]),
+    )
 
 
 def run_fleet(fleet: Fleet, transport: Transport, clock: Callable[[], float] = time.monotonic) -> FleetReport:

@@ -72,7 +72,7 @@ def run(fleet: Fleet, servers: Servers, limit: float = 60.0, delay: float = 0.00
     while not fleet.done and now < limit:
         if stop_at is not None and now >= stop_at:
             break
-        most = max(most, len(fleet.live))
+        most = max(most, fleet.active)
         times = [t for t in (fleet.deadline(), queue[0][0] if queue else None, tick_at) if t is not None]
         now = max(now, min(times))
         while queue and queue[0][0] <= now:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from mptcpspec.cli.common import CommandError, Subcommands, fail, file_error, note, open_capture, report_read
 from mptcpspec.cli.exitcode import ExitCode
+from mptcpspec.cli.replay_fleet import add_fleet_arguments, cmd_fleet, stream_spec, wants_fleet
 
 if TYPE_CHECKING:
     from mptcpspec.capture.stream import Input
@@ -115,13 +116,19 @@ def add_parser(sub: Subcommands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-r", "--read", required=True, metavar="FILE", help="pcap or pcapng file, or gzip/zstd/lz4 of one")
-    which = p.add_mutually_exclusive_group()
-    which.add_argument("--stream", type=int, metavar="N", help="MPTCP stream to replay (default: the first)")
+    which = p  # --stream and --tcp-stream together: lists or all (many connections)
+    which.add_argument(
+        "--stream",
+        type=stream_spec,
+        metavar="N|all|N,M,...",
+        help="MPTCP stream to replay (default: the first); all, or a list: those streams at once",
+    )
     which.add_argument(
         "--tcp-stream",
-        type=int,
-        metavar="N",
-        help="replay TCP connection tcp.stream == N as plain TCP (any TCP connection, fallback ones too)",
+        type=stream_spec,
+        metavar="N|all|N,M,...",
+        help="replay TCP connection tcp.stream == N as plain TCP (any TCP connection, fallback ones too); "
+        "all, or a list: those at once",
     )
     p.add_argument(
         "--try-mptcp",
@@ -221,6 +228,7 @@ def add_parser(sub: Subcommands) -> None:
         '--timing as-captured or xN the schedule error (JSON: a "fidelity" object)',
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no event lines while running")
+    add_fleet_arguments(p)
     p.set_defaults(func=cmd_replay)
 
 
@@ -522,6 +530,10 @@ def _checked_capture(path: str) -> ReadOutcome | None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    if wants_fleet(args):
+        return cmd_fleet(args, _checked_capture, _with_read, _setup_problem)
+    if args.stream is not None and args.tcp_stream is not None:
+        return fail("--stream N and --tcp-stream N: one connection is one or the other", ExitCode.USAGE)
     if args.mode == "raw":
         return _raw(args)
     if args.side == "server":
