@@ -3,6 +3,7 @@
     sudo python3 bench/bench_replay.py [--packets 100000] [--runs 3] [--cache DIR] [--remake]
     sudo python3 bench/bench_replay.py --quick      # a 5 MB upload: a smoke run
     sudo python3 bench/bench_replay.py --loss [--percent 5] [--runs 10]   # loss recovery
+    sudo python3 bench/bench_replay.py --raw [--runs 5]   # raw mode: tcpreplay -K against --preload
 
 Capture: the kernel lab (lab/) makes one MPTCP connection over two subflows (client
 `subflow` endpoint on 203.0.113.1; every veth shaped to 200 Mbit/s so the scheduler uses both)
@@ -34,6 +35,13 @@ times each, medians:
   * raw: `tcpreplay --topspeed -i veth0` (its own summary) and `mptcpspec replay --mode raw
     --timing fast --iface veth0` (its own JSON; a row saying "not available" when this mptcpspec
     has no --mode raw), alternating, from the client namespace.
+Raw (--raw): in one fresh lab, --runs times (default 5) each, alternating, on the capture above
+and on the cached bench captures of RAW_CAPTURES found in --cache (a bulk upload and the mixed
+load of many connections: Linux cooked, written as Ethernet copies like the one above):
+`tcpreplay --topspeed -K`, `mptcpspec replay --mode raw --preload`, both without preloading, and
+ours preloaded with `--batch 1` (one send(2) per frame); ours maps every destination of the copy to
+itself (all in the documentation ranges, or the section refuses to run).  Medians per mode, and
+ours preloaded over tcpreplay -K run by run (target: at least 1.0x).
 Loss (--loss): a 2 MB two-subflow kernel upload captured as above (cached), then in one fresh lab
 whose two paths both drop --percent % of the TCP packets each way, at random (nftables `numgen
 random` in the server namespace, `lab.loss.lossy_paths`), --runs times each, alternating: the
@@ -148,12 +156,15 @@ def capture_stats(path: Path) -> CaptureStats:
 
 
 def sll_to_ethernet(src: Path, dst: Path) -> int:
-    """Write ``src`` (Linux cooked v1) as an Ethernet pcap; returns the records written."""
+    """Write ``src`` (Linux cooked v1, pcap or pcapng) as an Ethernet pcap; returns the records written."""
+    from mptcpspec.capture.pcap import read_records
+
     n = 0
     tmp = dst.with_name(dst.name + ".part")
     with open(tmp, "wb") as out:
         out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, LINKTYPE_ETHERNET))
-        for linktype, ts, _caplen, origlen, frame in read_pcap(src):
+        for rec in read_records(src):
+            linktype, ts, origlen, frame = rec.linktype, rec.timestamp_ns / 1e9, rec.orig_len, rec.data
             if linktype != LINKTYPE_LINUX_SLL:
                 raise ValueError(f"{src}: link type {linktype}, expected Linux cooked v1 ({LINKTYPE_LINUX_SLL})")
             halen = struct.unpack_from("!H", frame, 4)[0]
@@ -287,15 +298,15 @@ def kernel_run(lab, upload: int, work: Path) -> dict:
     }
 
 
-def stateful_run(lab, path: Path, meta: dict, timeout: float) -> dict:
-    """One `mptcpspec replay` against a fresh kernel server that reads everything."""
+def stateful_run(lab, path: Path, meta: dict, timeout: float, *extra: str) -> dict:
+    """One `mptcpspec replay` (``extra``: more options) against a fresh kernel server that reads everything."""
     from lab import LabError
 
     server = lab.serve(reply=0, timeout=timeout + 30)
     rc, out, err, wall = run_in(
         lab,
         "client",
-        [*OURS, "replay", "-r", str(path), "--target", SERVER, "--json", "-q", "--timeout", "10"],
+        [*OURS, "replay", "-r", str(path), "--target", SERVER, "--json", "-q", "--timeout", "10", *extra],
         timeout,
     )
     reports = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -310,6 +321,7 @@ def stateful_run(lab, path: Path, meta: dict, timeout: float) -> dict:
         "sent": sum(s["sent"] for s in rep.get("subflows", [])),
         "received": sum(s["received"] for s in rep.get("subflows", [])),
         "retransmitted": sum(s["retransmitted"] for s in rep.get("subflows", [])),
+        "fidelity": rep.get("fidelity"),  # with --report-fidelity
     }
     res["packets"] = res["sent"] + res["received"]
     lingered = [e for e in rep.get("events", []) if "FIN exchange unfinished" in e]
@@ -340,8 +352,8 @@ def stateful_run(lab, path: Path, meta: dict, timeout: float) -> dict:
     return res
 
 
-def tcpreplay_run(lab, eth: Path) -> dict:
-    rc, out, err, wall = run_in(lab, "client", ["tcpreplay", "--topspeed", "-i", "veth0", str(eth)], 600)
+def tcpreplay_run(lab, eth: Path, *extra: str) -> dict:
+    rc, out, err, wall = run_in(lab, "client", ["tcpreplay", "--topspeed", *extra, "-i", "veth0", str(eth)], 600)
     m = re.search(r"Actual: (\d+) packets \((\d+) bytes\) sent in ([\d.]+) seconds", out)
     failed = re.search(r"Failed packets:\s+(\d+)", out)
     if rc or not m:
@@ -363,12 +375,26 @@ def raw_available() -> bool:
     return re.search(r"--mode \{[^}]*\braw\b", r.stdout) is not None
 
 
-def raw_run(lab, eth: Path) -> dict:
-    maps = [x for a in ALL_ADDRS for x in ("--map", f"{a}={a}")]
+def raw_run(lab, eth: Path, *extra: str, addrs=ALL_ADDRS) -> dict:
+    maps = [x for a in addrs for x in ("--map", f"{a}={a}")]
     rc, out, err, wall = run_in(
         lab,
         "client",
-        [*OURS, "replay", "--mode", "raw", "-r", str(eth), "--iface", "veth0", "--timing", "fast", *maps, "--json"],
+        [
+            *OURS,
+            "replay",
+            "--mode",
+            "raw",
+            "-r",
+            str(eth),
+            "--iface",
+            "veth0",
+            "--timing",
+            "fast",
+            *maps,
+            *extra,
+            "--json",
+        ],
         600,
     )
     reports = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -384,6 +410,106 @@ def raw_run(lab, eth: Path) -> dict:
         "skipped": rep.get("skipped", 0),
         "wall": wall,
     }
+
+
+RAW_CAPTURES = ("bulk-250k-snap200.pcap", "mixed-150mptcp-30tcp-max4000000-seed1-snap128.pcapng")
+RAW_TARGET = 1.0  # ours with --preload against tcpreplay --topspeed -K, packets/s
+
+
+def capture_destinations(eth: Path) -> list[str]:
+    """The IPv4 destinations of an Ethernet capture, all in the documentation ranges (else SystemExit)."""
+    docs = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
+    seen = set()
+    for _linktype, _ts, _caplen, _origlen, frame in read_pcap(eth):
+        if frame[12:14] == b"\x08\x00" and len(frame) >= 34:
+            seen.add(frame[30:34])
+    addrs = sorted(ipaddress.IPv4Address(a) for a in seen)
+    if not all(any(a in n for n in docs) for a in addrs):
+        raise SystemExit(f"bench_replay: {eth.name} sends to addresses outside the documentation ranges: {addrs}")
+    return [str(a) for a in addrs]
+
+
+def raw_bench(a, cache: Path, upload: Path) -> int:
+    """The raw section: tcpreplay --topspeed -K and ours with --preload (and each without), alternating."""
+    from lab import Lab
+
+    captures = [upload] + [cache / n for n in RAW_CAPTURES if (cache / n).exists()]
+    engine, digest = engine_version(), engine_digest()
+    modes = (
+        ("`tcpreplay --topspeed -K`", "tcpreplay", ("-K",)),
+        ("`mptcpspec replay --mode raw --preload`", "ours", ("--preload",)),
+        ("`tcpreplay --topspeed`", "tcpreplay", ()),
+        ("`mptcpspec replay --mode raw`", "ours", ()),
+        ("`mptcpspec replay --mode raw --preload --batch 1`", "ours", ("--preload", "--batch", "1")),
+    )
+    table = []
+    with Lab() as lab:
+        for cap in captures:
+            eth = cap.with_name(cap.stem + "-eth.pcap")
+            if not eth.exists() or eth.stat().st_mtime < cap.stat().st_mtime:
+                print(f"writing {eth.name} ...", file=sys.stderr)
+                sll_to_ethernet(cap, eth)
+            addrs = capture_destinations(eth)
+            res: dict[str, list[dict]] = {m[0]: [] for m in modes}
+            for i in range(a.runs):
+                for name, tool, extra in modes:
+                    if tool == "tcpreplay":
+                        r = tcpreplay_run(lab, eth, *extra)
+                    else:
+                        r = raw_run(lab, eth, *extra, addrs=addrs)
+                    res[name].append(r)
+                print(
+                    f"  {eth.name} run {i + 1}/{a.runs}: "
+                    + "; ".join(
+                        f"{n} {r['packets'] / r['seconds']:,.0f}/s" if r["ok"] else f"{n} FAILED {r['reason']}"
+                        for n, rs in res.items()
+                        for r in rs[-1:]
+                    ),
+                    file=sys.stderr,
+                )
+            table.append((cap, eth, res))
+    if engine_digest() != digest:
+        engine += f", then {engine_version()}: replay/ CHANGED DURING THE RUN, the runs mix versions"
+    tcpreplay = subprocess.run(["tcpreplay", "--version"], capture_output=True, text=True)
+    version = (tcpreplay.stdout or tcpreplay.stderr).splitlines()[0].replace("tcpreplay version: ", "")
+    print(
+        f"\n{platform.python_implementation()} {platform.python_version()}, {platform.system()} "
+        f"{platform.release()}, tcpreplay {version}, {os.cpu_count()} CPUs; {a.runs} runs of each mode, "
+        f"alternating, in one lab (veth0 of the client namespace); replay engine {engine}.\n"
+    )
+    print("| capture | mode | packets | median s | packets/s (min–max) | × tcpreplay -K |")
+    print("|---|---|---:|---:|---:|---:|")
+    verdicts = []
+    for cap, _eth, res in table:
+        ref = None
+        for name, _tool, _extra in modes:
+            good = [r for r in res[name] if r["ok"]]
+            if not good:
+                print(f"| {cap.name} | {name} | FAILED: {res[name][0]['reason'] if res[name] else 'not run'} | | | |")
+                continue
+            pps = [r["packets"] / r["seconds"] for r in good]
+            med = statistics.median(pps)
+            ref = med if ref is None else ref
+            print(
+                f"| {cap.name} | {name} | {median_of(good, 'packets'):,.0f} | {median_of(good, 'seconds'):.3f} | "
+                f"{med:,.0f} ({min(pps):,.0f}–{max(pps):,.0f}) | {med / ref:.2f}× |"
+            )
+            if "--preload`" in name:
+                pairs = [
+                    (o["packets"] / o["seconds"]) / (t["packets"] / t["seconds"])
+                    for o, t in zip(res[name], res[modes[0][0]])
+                    if o["ok"] and t["ok"]
+                ]
+                paired = f", run by run {statistics.median(pairs):.2f}× (median)" if pairs else ""
+                met = "met" if med >= RAW_TARGET * ref else "MISSED"
+                verdicts.append(f"{cap.name} {med / ref:.2f}×{paired} ({met})")
+    print(
+        "\npackets/s: each run's packets over its own summary's seconds (tcpreplay's `Actual`, ours `elapsed`: "
+        "from the first send to the last, after any preload); the medians of those. × tcpreplay -K: median "
+        "packets/s over tcpreplay -K's median on the same capture."
+    )
+    print(f"\nTarget: --mode raw --preload ≥ {RAW_TARGET:g}× tcpreplay --topspeed -K packets/s: " + "; ".join(verdicts))
+    return 0
 
 
 LOSS_UPLOAD, LOSS_TARGET = 2_000_000, 3.0
@@ -450,6 +576,74 @@ def loss_bench(a, cache: Path) -> int:
     return 0
 
 
+FIDELITY_P99 = 0.001  # the target: p99 schedule error at most 1 ms with --timing as-captured
+
+
+def fidelity_bench(a, path: Path, meta: dict) -> int:
+    """The scheduler's precision (--fidelity): `mptcpspec replay --timing as-captured
+    --report-fidelity` of the capture, --runs times in one fresh lab (unshaped, as the stateful
+    row), each against a fresh kernel server that must read exactly the captured upload; the
+    fidelity report's schedule error (time each first transmission was handed to the kernel minus
+    its captured time, both from the connection's start): median, p99, max, late > 1 ms, per run
+    and the median of the runs' p99 against the target."""
+    from lab import Lab
+
+    engine, digest = engine_version(), engine_digest()
+    res: list[dict] = []
+    timeout = 120 + meta["upload"] / 1e6
+    with Lab() as lab:
+        lab.endpoint_add("client", lab.addr("client", 1), "subflow")
+        for i in range(a.runs):
+            r = stateful_run(lab, path, meta, timeout, "--timing", "as-captured", "--report-fidelity")
+            res.append(r)
+            sched = (r["fidelity"] or {}).get("schedule") or {}
+            print(
+                f"  run {i + 1}/{a.runs}: replay {'ok' if r['ok'] else 'FAILED'} {r['seconds']:.3f} s; schedule "
+                + (
+                    f"error median {sched['median'] * 1e3:.3f} ms, p99 {sched['p99'] * 1e3:.3f} ms, max "
+                    f"{sched['max'] * 1e3:.3f} ms, {sched['late']} of {sched['packets']} late > 1 ms"
+                    if sched
+                    else "not reported"
+                )
+                + ("" if r["ok"] else "; " + r["reason"]),
+                file=sys.stderr,
+            )
+    if engine_digest() != digest:
+        engine += f", then {engine_version()}: replay/ CHANGED DURING THE RUN, the runs mix versions"
+    print(
+        f"\n{platform.python_implementation()} {platform.python_version()}, {platform.system()} "
+        f"{platform.release()}, {os.cpu_count()} CPUs; replay engine {engine}.\n"
+    )
+    print(
+        f"Schedule error with `--timing as-captured` on `{path.name}` ({meta['packets']:,} packets, "
+        f"{meta['upload']:,} octets uploaded in {meta['k2k_seconds']:.3f} s as captured), {a.runs} runs in one "
+        "unshaped lab; per run: time handed to the kernel minus captured time, over the first transmissions.\n"
+    )
+    print("| run | ok | replay s | data packets | median ms | p99 ms | max ms | late > 1 ms |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    p99s = []
+    for i, r in enumerate(res):
+        sched = (r["fidelity"] or {}).get("schedule") or {}
+        if not sched:
+            print(f"| {i + 1} | {'ok' if r['ok'] else 'FAILED: ' + r['reason']} | {r['seconds']:.3f} | | | | | |")
+            continue
+        if r["ok"]:
+            p99s.append(sched["p99"])
+        print(
+            f"| {i + 1} | {'ok' if r['ok'] else 'FAILED: ' + r['reason']} | {r['seconds']:.3f} | "
+            f"{sched['packets']:,} | {sched['median'] * 1e3:.3f} | {sched['p99'] * 1e3:.3f} | "
+            f"{sched['max'] * 1e3:.3f} | {sched['late']:,} |"
+        )
+    if p99s:
+        p99 = statistics.median(p99s)
+        verdict = "met" if p99 <= FIDELITY_P99 else "MISSED"
+        print(
+            f"\nTarget: p99 schedule error at most {FIDELITY_P99 * 1e3:g} ms: "
+            f"median p99 {p99 * 1e3:.3f} ms ({verdict})."
+        )
+    return 0
+
+
 def engine_digest() -> str:
     """sha256 (12 hex digits) of replay/*.py: the replay engine measured."""
     return hashlib.sha256(b"".join(f.read_bytes() for f in sorted((ROOT / "replay").glob("*.py")))).hexdigest()[:12]
@@ -490,16 +684,26 @@ def main(argv=None) -> int:
     ap.add_argument("--remake", action="store_true", help="make the capture again even if cached")
     ap.add_argument("--quick", action="store_true", help=f"a {QUICK_UPLOAD // 1_000_000} MB upload: a smoke run")
     ap.add_argument("--loss", action="store_true", help="the loss section: kernel and replay on two lossy paths")
+    ap.add_argument(
+        "--raw",
+        action="store_true",
+        help="the raw section only: tcpreplay -K against --preload on the upload, cached bulk and mixed captures",
+    )
     ap.add_argument("--percent", type=int, default=5, help="with --loss: packets dropped each way, in %% (default 5)")
+    ap.add_argument(
+        "--fidelity",
+        action="store_true",
+        help="the schedule error of --timing as-captured (--report-fidelity) on the capture, against the 1 ms target",
+    )
     a = ap.parse_args(argv)
 
     from lab import Lab, lab_problem
 
-    tools = ("ip", "tcpdump", "ethtool", "sysctl", "tc", "ss", "nft") + (() if a.loss else ("tcpreplay",))
+    tools = ("ip", "tcpdump", "ethtool", "sysctl", "tc", "ss", "nft") + (() if a.loss or a.fidelity else ("tcpreplay",))
     if why := lab_problem(tools):
         print(f"bench_replay: {why}", file=sys.stderr)
         return 2
-    a.runs = a.runs or (10 if a.loss else 3)
+    a.runs = a.runs or (10 if a.loss else 5 if a.raw else 3)
     a.cache.mkdir(parents=True, exist_ok=True)
     if a.loss:
         return loss_bench(a, a.cache)
@@ -508,7 +712,11 @@ def main(argv=None) -> int:
     if a.remake or not path.exists() or not path.with_suffix(".json").exists():
         print(f"making {path} ...", file=sys.stderr)
         make_capture(path, a.packets, upload=QUICK_UPLOAD if a.quick else None)
+    if a.raw:
+        return raw_bench(a, a.cache, path)
     meta = json.loads(path.with_suffix(".json").read_text())
+    if a.fidelity:
+        return fidelity_bench(a, path, meta)
     if why := check_connections(path):
         print(f"WARNING: {path.name}: not one MPTCP connection with two subflows carrying data: {why}", file=sys.stderr)
     if not eth.exists() or eth.stat().st_mtime < path.stat().st_mtime:
