@@ -37,12 +37,15 @@ def run_replay(
     events = core.events
     shown = 0
     rec = core.conn.record  # --report-fidelity: when the data went (replay.fidelity)
+    paced = core.conn.options.timing != "fast"  # each packet read at its own time: data due meanwhile goes
     while not core.done:
         deadline = core.deadline()
         wait = 0.05 if deadline is None else min(max(deadline - clock(), 0.0), 0.05)
         packets = transport.recv(wait)
         now = clock()
         for data in packets:
+            if paced:
+                now = clock()
             for pkt in core.receive(data, now):
                 transport.send(pkt)
             if rec is not None:
