@@ -134,20 +134,25 @@ def raw_frames(
         if nsrc == src and ndst == dst:
             yield rec.timestamp_ns, eth, data[at:]
             continue
-        b = bytearray(data[at:])
-        old, new = src + dst, nsrc + ndst
-        b[s_at - at : s_at - at + alen] = nsrc
-        b[d_at - at : d_at - at + alen] = ndst
-        if ver == 4:
-            ihl = (b[0] & 15) * 4
-            b[10:12] = struct.pack("!H", _adjust(struct.unpack_from("!H", b, 10)[0], old, new))
-            proto, t = b[9], ihl
-            frag = struct.unpack_from("!H", b, 6)[0] & 0x1FFF
-        else:
-            proto, t, frag = b[6], 40, 0
-        if proto == 6 and not frag and len(b) >= t + 18:  # the pseudo-header holds the addresses
-            b[t + 16 : t + 18] = struct.pack("!H", _adjust(struct.unpack_from("!H", b, t + 16)[0], old, new))
-        yield rec.timestamp_ns, eth, bytes(b)
+        yield rec.timestamp_ns, eth, _rewritten(data, at, src + dst, nsrc + ndst)
+
+
+def _rewritten(data: bytes, at: int, old: bytes, new: bytes) -> bytes:
+    """The IP packet at ``data[at:]`` with its source and destination ``old`` (both, packed) made
+    ``new``, the IPv4 header and TCP checksums updated incrementally (RFC 1624)."""
+    b = bytearray(data[at:])
+    if b[0] >> 4 == 4:
+        b[12:20] = new
+        ihl = (b[0] & 15) * 4
+        b[10:12] = struct.pack("!H", _adjust(struct.unpack_from("!H", b, 10)[0], old, new))
+        proto, t = b[9], ihl
+        frag = struct.unpack_from("!H", b, 6)[0] & 0x1FFF
+    else:
+        b[8:40] = new
+        proto, t, frag = b[6], 40, 0
+    if proto == 6 and not frag and len(b) >= t + 18:  # the pseudo-header holds the addresses
+        b[t + 16 : t + 18] = struct.pack("!H", _adjust(struct.unpack_from("!H", b, t + 16)[0], old, new))
+    return bytes(b)
 
 
 BATCH = 1024  #: frames per sendmmsg(2) at most: the kernel's UIO_MAXIOV caps it there
@@ -282,15 +287,40 @@ def capture_frames(
     dst_mac: bytes,
 ) -> Iterator[tuple[int, bytes | None, int]]:
     """(capture time ns, the whole frame to send or None: skipped, its IP octets) for every record
-    of the capture: its Ethernet header kept, or one from ``own`` to ``dst_mac`` put before it."""
+    of the capture: :func:`raw_frames`' packets, each with its Ethernet header (an Ethernet capture's
+    own, else one from ``own`` to ``dst_mac``).  The same loop, fused: an Ethernet record whose
+    addresses stay is sent as it was read, with no copy."""
+    packed = {a.packed: b.packed for a, b in mapping.items()}
+    ok = {a.packed for a in allowed}
     v4, v6 = dst_mac + own + b"\x08\x00", dst_mac + own + b"\x86\xdd"
-    for ts, eth, ip in raw_frames(path, mapping, allowed):
-        if not ip:
-            yield ts, None, 0
-        elif eth is None or len(eth) < 14:
-            yield ts, (v4 if ip[0] >> 4 == 4 else v6) + ip, len(ip)
+    for rec in read_records(path):
+        data = rec.data
+        at = ip_payload_offset(rec.linktype, data)
+        if at is None or len(data) < at + 20:
+            yield rec.timestamp_ns, None, 0
+            continue
+        ver = data[at] >> 4
+        if ver == 4:
+            s_at, d_at, alen = at + 12, at + 16, 4
+        elif ver == 6 and len(data) >= at + 40:
+            s_at, d_at, alen = at + 8, at + 24, 16
         else:
-            yield ts, eth + ip, len(ip)
+            yield rec.timestamp_ns, None, 0
+            continue
+        src, dst = data[s_at : s_at + alen], data[d_at : d_at + alen]
+        nsrc, ndst = packed.get(src, src), packed.get(dst, dst)
+        if ndst not in ok:
+            yield rec.timestamp_ns, None, 0
+            continue
+        ethernet = rec.linktype == _ETHERNET and at >= 14
+        if nsrc == src and ndst == dst:
+            if ethernet:
+                yield rec.timestamp_ns, data, len(data) - at
+            else:
+                yield rec.timestamp_ns, (v4 if ver == 4 else v6) + data[at:], len(data) - at
+            continue
+        ip = _rewritten(data, at, src + dst, nsrc + ndst)
+        yield rec.timestamp_ns, (data[:at] if ethernet else v4 if ver == 4 else v6) + ip, len(ip)
 
 
 Chunk = tuple[list[int], list[bytes], int]  #: capture times (ns), frames, their IP octets

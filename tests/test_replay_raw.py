@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from mptcpspec.replay.raw import Batch, Schedule, capture_frames, send_frames, sendmmsg_available
+from mptcpspec.replay.raw import Batch, Schedule, capture_frames, raw_frames, send_frames, sendmmsg_available
 from tests.conftest import DATA, ROOT
 
 ip = ipaddress.ip_address
@@ -65,6 +65,24 @@ def test_capture_frames_headers_and_skips():
     v6 = [f for _, f, _ in frames("v6-two-subflows") if f is not None]
     assert v6 and all(f[12:14] == b"\x86\xdd" and ipaddress.IPv6Address(f[38:54]) in ALLOWED for f in v6)
     assert all(n == len(f) - 14 for _, f, n in fr if f is not None)
+
+
+@pytest.mark.parametrize("name", ["v4-two-subflows", "v6-two-subflows", "v4-fastclose", "v4-tfo"])
+@pytest.mark.parametrize("identity", [False, True])
+def test_capture_frames_are_raw_frames_with_their_header(name, identity):
+    """The fused loop of capture_frames (an Ethernet record kept whole when its addresses stay) makes
+    raw_frames' packets, each behind the capture's Ethernet header or the made one (cooked and
+    Ethernet captures; addresses rewritten, and kept)."""
+    mapping = {a: a for a in MAPPING} if identity else MAPPING
+    allowed = set(mapping.values())
+    path = DATA / f"{name}.pcap"
+    made = {4: b"\xff" * 6 + OWN + b"\x08\x00", 6: b"\xff" * 6 + OWN + b"\x86\xdd"}
+    want = [
+        (ts, (eth if eth is not None and len(eth) >= 14 else made[ip[0] >> 4]) + ip, len(ip)) if ip else (ts, None, 0)
+        for ts, eth, ip in raw_frames(path, mapping, allowed)
+    ]
+    got = list(capture_frames(path, mapping, allowed, OWN, b"\xff" * 6))
+    assert got == want and sum(f is not None for _, f, _ in got) > 20
 
 
 def test_batch_iovecs_point_at_each_frame():
