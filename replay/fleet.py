@@ -22,6 +22,7 @@ import dataclasses
 import heapq
 import ipaddress
 import math
+import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ __all__ = [
     "Progress",
     "catalog",
     "fleet_live",
+    "local_ports",
     "members",
     "run_fleet",
 ]
@@ -54,6 +56,9 @@ __all__ = [
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _SYN, _ACK = int(TcpFlags.SYN), int(TcpFlags.ACK)
 PORTS = (20000, 60999)  #: the client ports the fleet allocates from (inclusive)
+#: connections started per call at most: their SYNs go out, and the next ones start with a fresh
+#: ``now`` (their handshake times measured from when they are sent)
+START_BATCH = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,15 +118,32 @@ def members(path: str, streams: Sequence[int] | None, tcp_streams: Sequence[int]
     return out
 
 
-class PortPool:
-    """Client ports from ``first`` to ``last``, handed out round-robin: a port comes again only after
-    all the others did, and never while in use (``avoid``: ports never to use, e.g. the host's own)."""
+def local_ports() -> set[int]:
+    """The local ports of this network namespace's TCP sockets (``/proc/net/tcp`` and ``tcp6``):
+    a replayed connection from one of them would meet the kernel's own socket."""
+    out: set[int] = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                next(f, None)
+                out.update(int(line.split()[1].rsplit(":", 1)[1], 16) for line in f if line.strip())
+        except OSError:
+            continue
+    return out
 
-    def __init__(self, first: int = PORTS[0], last: int = PORTS[1], avoid: Iterable[int] = ()) -> None:
+
+class PortPool:
+    """Client ports from ``first`` to ``last``, handed out round-robin from ``start`` (default
+    ``first``): a port comes again only after all the others did, and never while in use
+    (``avoid``: ports never to use, e.g. those of the host's own sockets)."""
+
+    def __init__(
+        self, first: int = PORTS[0], last: int = PORTS[1], avoid: Iterable[int] = (), start: int | None = None
+    ) -> None:
         if not 1 <= first <= last <= 65535:
             raise ValueError(f"port range {first}-{last}: expected 1 <= first <= last <= 65535")
         self.first, self.last = first, last
-        self.next = first
+        self.next = first if start is None else first + (start - first) % (last - first + 1)
         self.in_use: set[int] = set(avoid)
 
     def take(self) -> int:
@@ -181,7 +203,7 @@ class FleetTotals:
     fell_back: int
     failed: int
     not_started: int
-    elapsed: float  #: seconds from the start to the end (or the interruption)
+    elapsed: float  #: seconds from the start to the last connection's end (TIME-WAIT not counted), or the interruption
     connections_per_second: float  #: connections finished per second
     packets_sent: int
     packets_received: int
@@ -269,9 +291,12 @@ class Fleet:
     ``servers`` are those of :class:`~replay.core.Replay` (``local`` applied before ``unique_ip``);
     ``replay_options``: its other keyword arguments (``timing`` is taken from here too: the start
     offsets are scaled by it).  ``new_key``: a fresh client key for every connection (otherwise
-    after the first iteration).  ``ports``: the client port range.  :class:`ValueError` for bad
-    limits; :class:`~replay.setup.ReplayError` (from the first connection's set-up) when the
-    members cannot be replayed."""
+    after the first iteration).  ``ports``: the client port range, used from ``port_start`` on
+    (default: a random port of it, so that a run does not begin with the ports of the one before),
+    never those of ``avoid_ports`` (e.g. :func:`local_ports`).  ``progress`` is called every
+    ``progress_every`` seconds with a :class:`Progress`.  :class:`ValueError` for bad limits;
+    :class:`~replay.setup.ReplayError` (from a connection's set-up) when the members cannot be
+    replayed."""
 
     def __init__(
         self,
@@ -288,6 +313,8 @@ class Fleet:
         new_key: bool = False,
         unique_ip: Network | None = None,
         ports: tuple[int, int] = PORTS,
+        port_start: int | None = None,
+        avoid_ports: Iterable[int] = (),
         progress: Callable[[Progress], None] | None = None,
         progress_every: float = 0.5,
         **replay_options: object,
@@ -308,7 +335,8 @@ class Fleet:
         self.local = {ipaddress.ip_address(k): ipaddress.ip_address(v) for k, v in (local or {}).items()}
         self.servers: dict[Address | str, Address | str] = dict(servers or {})
         self.options = replay_options
-        self.pool = PortPool(*ports)
+        start = random.SystemRandom().randint(*ports) if port_start is None else port_start
+        self.pool = PortPool(*ports, avoid=avoid_ports, start=start)
         self.progress, self.progress_every = progress, progress_every
         #: the client addresses of the capture, after ``local``: their order gives each its unique one
         self.client_addresses = sorted(
@@ -330,8 +358,10 @@ class Fleet:
         self.iteration_start = 0.0
         self.last_start: float | None = None
         self.next_progress = 0.0
+        self.batch_due: float | None = None  #: connections due and left for the next call (START_BATCH)
         self.sent = self.received = self.octets_out = self.octets_in = 0
         self.failed = 0
+        #: when the last connection ended (its TIME-WAIT not counted), once all did
         self.ended_at: float | None = None
         self._check_first()
 
@@ -412,7 +442,12 @@ class Fleet:
 
     def _start_due(self, now: float) -> list[bytes]:
         out: list[bytes] = []
+        batch = START_BATCH
         while self.next_member < self.total and (self.concurrency is None or self.active < self.concurrency):
+            if not batch:
+                self.batch_due = now  # more are due: the caller comes back with a fresh ``now``
+                break
+            batch -= 1
             k = self.next_member
             if k % len(self.members) == 0 and k and self.last_start is not None and self.started == k:
                 # a new iteration: its offsets count from when its first connection may start
@@ -447,6 +482,8 @@ class Fleet:
         if not live.closed and engine.conn.done:
             live.closed = True  # in TIME-WAIT at most: its place goes to the next connection
             self.active -= 1
+            if not self.active and self.next_member >= self.total:
+                self.ended_at = now
         if engine.done:
             self._finish(live, now)
             return
@@ -502,6 +539,8 @@ class Fleet:
         times = [heap[0][0]] if heap else []
         if self.next_member < self.total and (self.concurrency is None or self.active < self.concurrency):
             times.append(self._due_at(self.next_member))
+        if self.batch_due is not None:
+            times.append(self.batch_due)
         if self.progress is not None:
             times.append(self.next_progress)
         return min(times) if times else None
@@ -518,9 +557,8 @@ class Fleet:
             live.due = None
             out += self._count(live.engine.poll(now))
             self._after(live, now)
+        self.batch_due = None
         out += self._start_due(now)
-        if self.done and self.ended_at is None:
-            self.ended_at = now
         if self.progress is not None and now >= self.next_progress:
             self.next_progress = now + self.progress_every
             self.progress(self.where(now))
@@ -541,7 +579,7 @@ class Fleet:
         for live in sorted(self.live.values(), key=lambda x: x.number):
             results.append(_result(live, live.engine.report(now), self.t0 or 0.0, interrupted=True))
         not_started = self.total - self.next_member
-        end = self.ended_at if self.ended_at is not None and not self.live else now
+        end = self.ended_at if self.ended_at is not None else now
         elapsed = max(end - (self.t0 if self.t0 is not None else end), 0.0)
         totals = _totals(self, results, not_started, elapsed)
         results.sort(key=lambda r: r.number)

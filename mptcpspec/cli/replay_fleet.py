@@ -119,7 +119,7 @@ def cmd_fleet(
 ) -> int:
     """The command with many connections; the capture read and the set-up errors worded as
     :mod:`~mptcpspec.cli.replay` does it (its functions, given)."""
-    from mptcpspec.replay.fleet import Fleet, catalog, fleet_live, members
+    from mptcpspec.replay.fleet import Fleet, catalog, fleet_live, local_ports, members
     from mptcpspec.replay.plan import PlanError
     from mptcpspec.replay.setup import ReplayError
     from mptcpspec.replay.transport import TransportError
@@ -163,6 +163,7 @@ def cmd_fleet(
             timing=args.timing,
             new_key=args.new_key,
             unique_ip=args.unique_ip,
+            avoid_ports=local_ports(),
             progress=(lambda p: _progress(p, tty)) if args.progress or tty else None,
             timeout=args.timeout,
             fill=args.fill,
