@@ -158,6 +158,7 @@ def _rewritten(data: bytes, at: int, old: bytes, new: bytes) -> bytes:
 BATCH = 1024  #: frames per sendmmsg(2) at most: the kernel's UIO_MAXIOV caps it there
 _MMSG = 64  # sizeof(struct mmsghdr) on 64-bit Linux: msghdr (56) + msg_len, padded
 _IOV = 16  # sizeof(struct iovec)
+_PRELOAD_CHUNK = 65536  # frames laid out in one Batch when preloading
 
 
 def _libc_sendmmsg() -> Callable[[int, int, int, int], int] | None:
@@ -193,7 +194,8 @@ class Batch:
         n = len(frames)
         self.times = times  #: capture time (ns) of each frame
         self.count = n
-        joined = bytearray(b"".join(frames) + b"\0")  # never empty: from_buffer needs an octet
+        joined = bytearray().join(frames)
+        joined.append(0)  # never empty: from_buffer needs an octet
         self.octets = len(joined) - 1  #: frame octets
         self._buf = (ctypes.c_char * len(joined)).from_buffer(joined)
         base = ctypes.addressof(self._buf)
@@ -395,10 +397,14 @@ def send_frames(
     skipped = [0]
     batched = batch > 1 and _sendmmsg is not None
     loaded = 0.0
+    chunks: Iterable[Chunk]
+    prepared: list[tuple[Batch, int]] | None
     if preload:
         t0 = time.monotonic()
-        chunks: Iterable[Chunk] = list(_chunks(frames, 0, skipped))
-        prepared = [(Batch(t, f), n) for t, f, n in chunks] if batched else None
+        if batched:  # laid out a chunk at a time: memory for the frames once, and one chunk's list
+            chunks, prepared = (), [(Batch(t, f), n) for t, f, n in _chunks(frames, _PRELOAD_CHUNK, skipped)]
+        else:
+            chunks, prepared = list(_chunks(frames, 0, skipped)), None
         loaded = time.monotonic() - t0
     elif batched and timing == "fast" and not rate:
         chunks, prepared = _chunks(frames, batch, skipped), None

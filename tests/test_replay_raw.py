@@ -116,6 +116,19 @@ def test_batched_and_preloaded_paths_send_what_the_plain_path_sends(name):
 
 
 @needs_sendmmsg
+def test_preload_in_many_layouts_sends_the_same_frames(monkeypatch):
+    """A preload laid out in several Batches (a chunk of 10 frames each) sends what one does."""
+    import mptcpspec.replay.raw as raw
+
+    fr = frames()
+    plain, _ = received(source=iter(fr), batch=1)
+    monkeypatch.setattr(raw, "_PRELOAD_CHUNK", 10)
+    for kw in ({"preload": True}, {"preload": True, "batch": 3}, {"preload": True, "timing": 1000.0}):
+        got, r = received(source=iter(fr), **kw)
+        assert got == plain and r.calls >= len(plain) // 10, kw
+
+
+@needs_sendmmsg
 def test_timed_batches_send_the_same_frames():
     """At captured times (sped up) and at a rate, with preload: the same frames, in order."""
     fr = frames()
