@@ -35,6 +35,7 @@ from mptcpspec.replay.plan import PlanError, ReplayPlan, make_plan, make_tcp_pla
 from mptcpspec.replay.report import Report
 from mptcpspec.replay.run import Transport
 from mptcpspec.replay.setup import Address, Timing
+from mptcpspec.replay.subflow import SubflowState
 from mptcpspec.replay.transport import RawTransport, check_privileges
 
 __all__ = [
@@ -192,6 +193,7 @@ class ConnectionResult:
     elapsed: float
     packets_sent: int
     packets_received: int
+    subflows: int  #: subflows that were established
     report: Report | None = None
 
 
@@ -620,6 +622,7 @@ def _result(live: _Live, report: Report, t0: float, interrupted: bool = False) -
         report.elapsed,
         sum(s.sent for s in report.subflows),
         sum(s.received for s in report.subflows),
+        sum(SubflowState.ESTABLISHED in s.states for s in report.subflows),
         report,
     )
 

@@ -132,6 +132,7 @@ def test_loop_with_a_concurrency_limit_delivers_every_connection(loss):
     assert [r.iteration for r in report.connections] == list(range(12))
     assert t.handshake is not None and 0 < t.handshake[0] <= t.handshake[1] <= t.handshake[2] <= t.handshake[3]
     assert t.packets_sent == sum(r.packets_sent for r in report.connections)
+    assert all(r.subflows == 2 for r in report.connections)
 
 
 def test_unique_ip_gives_each_iteration_its_own_addresses():

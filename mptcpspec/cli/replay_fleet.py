@@ -226,6 +226,7 @@ def fleet_json(report: FleetReport) -> dict[str, object]:
                 "elapsed": r.elapsed,
                 "packets_sent": r.packets_sent,
                 "packets_received": r.packets_received,
+                "subflows": r.subflows,
                 "client_key": None if r.report is None else r.report.client_key,
             }
             for r in report.connections
@@ -287,7 +288,8 @@ def _text(report: FleetReport, loop: int) -> None:
             f"  {r.number:<9} {kind} stream {r.stream}, iteration {r.iteration}, {r.local} → {r.remote}: "
             f"{r.outcome}"
             + (f" ({r.reason})" if r.outcome == "failed" else "")
-            + f"; {r.data_delivered} of {r.data_planned} octets in {r.elapsed:.3f} s{hs}"
+            + f"; {r.data_delivered} of {r.data_planned} octets, {r.subflows} subflow{'s' if r.subflows != 1 else ''}"
+            + f" in {r.elapsed:.3f} s{hs}"
         )
     if len(shown) < len(report.connections):
         print(f"  ({len(report.connections) - len(shown)} delivered connections not listed: --json lists every one)")
