@@ -204,12 +204,45 @@ class Replay(Engine):
         self.ending()
         return out
 
-    def _receive(self, data: bytes, now: float) -> list[bytes]:
+    def receive_all(self, packets: list[bytes], now: float) -> list[bytes]:
+        """Several IP packets from the server, in the order they came (one ``recv()``): what to
+        send in answer.  The server's pure ACKs in a row are all read before the data they let
+        go is sent (one :meth:`Sender.pump` for them, as a kernel reads its backlog); any other
+        packet is taken as :meth:`receive` takes it, after the data due before it."""
+        self.clock.now = now
         conn = self.conn
+        pure_ack, pump = self.receiver.pure_ack, self.sender.pump
+        out: list[bytes] = []
+        due = False
+        for data in packets:
+            if conn.done:
+                if self.time_wait_until is not None:
+                    out += self._time_waiting(data, now)
+                continue
+            got = pure_ack(data, now)
+            if got is None:
+                if due:
+                    out += pump(now)
+                    due = False
+                got = self._general(data, now)
+            else:
+                due = True
+            out += got
+            self.ending()
+        if due and not conn.done:
+            out += pump(now)
+            self.ending()
+        return out
+
+    def _receive(self, data: bytes, now: float) -> list[bytes]:
         out = self.receiver.pure_ack(data, now)  # the hot path: most of what the server sends
         if out is not None:
             out += self.sender.pump(now)
             return out
+        return self._general(data, now)
+
+    def _general(self, data: bytes, now: float) -> list[bytes]:
+        conn = self.conn
         try:
             pkt = decode_frame(LINKTYPE_RAW, data)
         except MptcpspecError:

@@ -5,6 +5,7 @@ place (Receiver.pure_ack)."""
 from __future__ import annotations
 
 import copy
+import heapq
 import ipaddress
 import random
 
@@ -252,3 +253,67 @@ def test_pure_ack_path_takes_only_what_it_reads_whole(shape):
     assert taken == (shape in ("ack64", "ack32", "no-data-ack", "timestamps", "nops", "no-dss", "duplicate"))
     assert core.receive(pkt, 0.5) == ref.receive(pkt, 0.5)
     assert _state(core) == _state(ref)
+
+
+# -- batches: Replay.receive_all
+
+
+class BatchSim(Sim):
+    """A :class:`Sim` whose replay takes the packets due at the same time in one batch
+    (:meth:`Replay.receive_all`), as ``run_replay`` gives it each ``recv()``; with ``check``, each
+    batch of one is also given to a copy by :meth:`Replay.receive`: the same answer, the same state."""
+
+    def __init__(self, core: Replay, server: LossyServer, delay: float, check: bool) -> None:
+        super().__init__(core, server, delay)
+        self.check = check
+        self.batches: list[int] = []
+
+    def run(self, limit: float = 30.0, until_events=None, start: bool = True) -> None:
+        core = self.core
+        if start:
+            self._send(core.start(0.0), True)
+        while not core.done and self.now < limit:
+            deadline = core.deadline()
+            times = [t for t in (deadline, self.queue[0][0] if self.queue else None, self.tick_at) if t is not None]
+            self.now = max(self.now, min(times))
+            batch = []
+            while self.queue and self.queue[0][0] <= self.now:
+                _, _, to_server, pkt = heapq.heappop(self.queue)
+                if to_server:
+                    self._send(self.server(pkt, self.now), False)
+                else:
+                    batch.append(pkt)
+            if batch:
+                self.batches.append(len(batch))
+                ref = _copy(core) if self.check and len(batch) == 1 else None
+                out = core.receive_all(batch, self.now)
+                if ref is not None:
+                    assert out == ref.receive(batch[0], self.now)
+                    assert _state(core) == _state(ref)
+                self._send(out, True)
+            if self.now >= self.tick_at:
+                self._send(self.server.tick(), False)
+                self.tick_at = self.now + 0.05
+            self._send(core.poll(self.now), True)
+
+
+@pytest.mark.parametrize(
+    ("seed", "loss", "delay"), [(0, 0.0, 0.0005), (1, 0.05, 0.0005), (2, 0.05, 0.0), (3, 0.1, 0.0)]
+)
+def test_batches_deliver_the_stream_and_close_cleanly(seed, loss, delay):
+    """Packets taken in batches (with no delay, every answer to a burst in one): the server reads
+    the whole stream and the close is a FIN exchange on every subflow; a batch of one is what
+    :meth:`Replay.receive` does with its packet."""
+    plan = make_plan(DATA / "v4-two-subflows.pcap")
+    core = Replay(plan, target=SERVER, rng=random.Random(seed), timeout=5.0)
+    server = LossyServer(core.conn.keys.client, loss=loss, seed=200 + seed)
+    sim = BatchSim(core, server, delay, check=delay > 0)
+    sim.run()
+    report = core.report(core.conn.ended_at or 30.0)
+    assert report.ok, report.reason
+    stream = bytearray(plan.data_len)
+    for seg in plan.segments:
+        stream[seg.dsn - 1 : seg.dsn - 1 + len(seg.data)] = seg.data
+    assert bytes(server.stream) == bytes(stream)
+    assert all(s.state is SubflowState.CLOSED for s in core.subflows)
+    assert max(sim.batches) > 1
