@@ -26,6 +26,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mptcpspec.capture.packets import TcpFlags
 from mptcpspec.dissect.pipeline import Dissection
@@ -74,49 +75,62 @@ class Member:
 def catalog(path: str) -> tuple[dict[int, int], dict[int, int]]:
     """The capture's connections whose SYN it holds, one pass: MPTCP stream -> its first SYN's time
     (ns), and TCP stream (not an MPTCP subflow) -> its SYN's time."""
-    mptcp: dict[int, int] = {}
+    first: dict[int, tuple[Any, int]] = {}  # id of an MPTCP connection -> it, its first SYN's time
     tcp: dict[int, int] = {}
     subflow_streams: set[int] = set()
     for info in Dissection(path, verify=False):
-        p = info.packet
-        if p is None or info.tcp_stream is None or int(p.flags) & (_SYN | _ACK) != _SYN:
-            if info.connection is not None and info.tcp_stream is not None:
-                subflow_streams.add(info.tcp_stream)
+        p, c = info.packet, info.connection
+        if p is None or info.tcp_stream is None:
             continue
-        c = info.connection
-        if c is not None and c.stream is not None:
-            mptcp.setdefault(c.stream, info.timestamp_ns)
+        if c is not None:
             subflow_streams.add(info.tcp_stream)
-        elif c is None:
+        if int(p.flags) & (_SYN | _ACK) != _SYN:
+            continue
+        if c is not None:
+            first.setdefault(id(c), (c, info.timestamp_ns))  # numbered after its SYN: see below
+        else:
             tcp.setdefault(info.tcp_stream, info.timestamp_ns)
+    mptcp = {c.stream: t for c, t in first.values() if c.stream is not None}
     return mptcp, {s: t for s, t in tcp.items() if s not in subflow_streams}
 
 
-def members(path: str, streams: Sequence[int] | None, tcp_streams: Sequence[int] | None = ()) -> list[Member]:
+def members(
+    path: str,
+    streams: Sequence[int] | None,
+    tcp_streams: Sequence[int] | None = (),
+    skipped: list[str] | None = None,
+) -> list[Member]:
     """The connections to replay, in capture order: MPTCP ``streams`` (None: all of them) and TCP
     ``tcp_streams`` (None: all of them).  :class:`~replay.plan.PlanError` for a stream the capture
-    lacks, or when nothing is left to replay."""
+    lacks or cannot replay, or when nothing is left to replay; with ``skipped``, a connection of
+    "all" that cannot be replayed is left out instead and said there."""
     mptcp, tcp = catalog(path)
-    chosen: list[tuple[int, bool, int]] = []
+    chosen: list[tuple[int, bool, int, bool]] = []
     for want, have, is_tcp in ((streams, mptcp, False), (tcp_streams, tcp, True)):
         if want is None:
-            chosen += [(t, is_tcp, s) for s, t in have.items()]
+            chosen += [(t, is_tcp, s, True) for s, t in have.items()]
             continue
         for s in want:
             if s not in have:
                 kind = "TCP" if is_tcp else "MPTCP"
                 listed = ", ".join(map(str, sorted(have)[:20])) or "none"
                 raise PlanError(f"{path}: no {kind} stream {s} with its SYN in the capture (have: {listed})")
-            chosen.append((have[s], is_tcp, s))
-    if not chosen:
-        raise PlanError(f"{path}: no connection to replay (no SYN of a chosen stream in the capture)")
+            chosen.append((have[s], is_tcp, s, False))
     chosen.sort()
-    t0 = chosen[0][0]
     out = []
-    for t, is_tcp, s in chosen:
-        plan = make_tcp_plan(path, s) if is_tcp else make_plan(path, s)
-        out.append(Member(plan, t - t0))
-    return out
+    for t, is_tcp, s, of_all in chosen:
+        try:
+            plan = make_tcp_plan(path, s) if is_tcp else make_plan(path, s)
+        except PlanError as e:
+            if skipped is None or not of_all:
+                raise
+            skipped.append(str(e))
+            continue
+        out.append(Member(plan, t))
+    if not out:
+        raise PlanError(f"{path}: no connection to replay (no SYN of a chosen stream in the capture)")
+    t0 = out[0].offset_ns
+    return [dataclasses.replace(m, offset_ns=m.offset_ns - t0) for m in out]
 
 
 def local_ports() -> set[int]:

@@ -180,5 +180,46 @@ def test_an_interrupted_fleet_reports_the_live_and_the_unstarted():
 def test_members_of_a_capture():
     (m,) = members(str(DATA / "v4-two-subflows.pcap"), None)
     assert m.offset_ns == 0 and m.plan.stream == PLAN.stream and m.plan.data_len == PLAN.data_len
+    two = members(str(DATA / "v4-tfo.pcap"), None)  # two connections, the second 79 ms after the first
+    assert [m.plan.stream for m in two] == [0, 1] and two[0].offset_ns == 0 and 0 < two[1].offset_ns < 10**9
     with pytest.raises(Exception, match="no MPTCP stream 5"):
         members(str(DATA / "v4-two-subflows.pcap"), [5])
+
+
+def test_progress_is_reported_on_its_interval():
+    seen = []
+    fleet = Fleet([Member(PLAN, 0)], target=SERVER, loop=4, concurrency=2, progress=seen.append, progress_every=0.01)
+    sim = Servers(fleet, 0.0, 1)
+    run(fleet, sim)
+    assert seen and all(p.connections == 4 and p.live <= 2 for p in seen)
+    assert [p.done for p in seen] == sorted(p.done for p in seen)
+    assert "4/4 done, 0 live, 0 failed" in fleet.where(1.0).line()
+
+
+def test_paced_sends_at_most_the_rate(monkeypatch):
+    """--mbps: 1250-octet packets at 1 Mbit/s go 10 ms apart."""
+    from mptcpspec.replay import fleet as fleet_module
+
+    clock = [0.0]
+    slept = []
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        clock[0] += s
+
+    class Inner:
+        sent: list[bytes] = []
+
+        def send(self, p: bytes) -> None:
+            self.sent.append(p)
+
+        def recv(self, timeout: float) -> list[bytes]:
+            return []
+
+    monkeypatch.setattr(fleet_module.time, "sleep", sleep)
+    inner = Inner()
+    paced = fleet_module.Paced(inner, 1.0, clock=lambda: clock[0])
+    for _ in range(5):
+        paced.send(bytes(1250))
+    assert len(inner.sent) == 5
+    assert clock[0] == pytest.approx(0.04)

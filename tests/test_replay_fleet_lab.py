@@ -204,3 +204,42 @@ def test_ctrl_c_in_a_large_run_leaves_nothing_behind():
         check_clean(lab)
         left = lab.run("client", "ss", "-a", "-n", "-p", "-0", "-t").stdout
         assert "python" not in left, left
+
+
+def test_mptcp_and_tcp_streams_all_with_progress(tmp_path):
+    """--stream all --tcp-stream all on a capture of MPTCP and plain TCP connections: the server
+    reads from the replay exactly what it read from the kernel clients; --progress lines on stderr."""
+    cap = tmp_path / "mixed.pcap"
+    with Lab() as lab:
+        with lab.capture(cap, bpf="tcp"):
+            srv = lab.serve(count=4, timeout=30)
+            lab.connect(repeat=4, plain_every=2, size=30000, seed=3, timeout=30).result(timeout=30)
+            captured = srv.results(timeout=30)
+        srv = lab.serve(count=4, timeout=30)
+        r = lab.run(
+            "client",
+            sys.executable,
+            "-m",
+            "mptcpspec",
+            "replay",
+            "-r",
+            str(cap),
+            "--target",
+            "198.51.100.2",
+            "--stream",
+            "all",
+            "--tcp-stream",
+            "all",
+            "--progress",
+            "--json",
+            check=False,
+            timeout=60,
+        )
+        replayed = srv.results(timeout=30)
+        check_clean(lab)
+    assert r.returncode == 0, r.stderr[-2000:]
+    summary = json.loads(r.stdout)
+    assert sorted(c["tcp"] for c in summary["connections"]) == [False, False, True, True]
+    assert summary["totals"]["delivered"] == 4
+    assert sorted((x["length"], x["sha256"]) for x in replayed) == sorted((x["length"], x["sha256"]) for x in captured)
+    assert "done," in r.stderr and "live," in r.stderr, r.stderr

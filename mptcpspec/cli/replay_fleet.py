@@ -140,7 +140,10 @@ def cmd_fleet(
     try:
         if args.stream is None and args.tcp_stream is None:  # the first MPTCP stream, as for one connection
             mptcp = sorted(catalog(args.read)[0])[:1] or [0]
-        chosen = members(args.read, mptcp, tcp)
+        skipped: list[str] = []
+        chosen = members(args.read, mptcp, tcp, skipped)
+        for why in skipped:
+            note(f"not replayed: {why}")
         if args.try_mptcp:
             import dataclasses
 
@@ -181,8 +184,12 @@ def cmd_fleet(
         return with_read(args.read, read, fail(str(e), ExitCode.UNUSABLE))
     except KeyboardInterrupt:  # while the transport opened or closed: nothing ran
         return fail("interrupted", ExitCode.INTERRUPTED)
-    if fleet.progress is not None and tty:
-        print(file=sys.stderr)  # the progress line ends
+    if fleet.progress is not None:
+        import time
+
+        _progress(fleet.where(time.monotonic()), tty)  # where it ended
+        if tty:
+            print(file=sys.stderr)  # the progress line ends
     if args.json:
         print(json.dumps(fleet_json(report)))
     else:
