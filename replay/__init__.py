@@ -12,6 +12,7 @@
   client's SYNs answered) and the same parts; :mod:`~replay.engine`: what both sides share;
 - :mod:`~replay.events`: what the replay observed and did, as typed events;
   :mod:`~replay.report`: what it did in the end; :mod:`~replay.fidelity`: what it sent against the capture;
-- :mod:`~replay.run` and :mod:`~replay.transport`: the clock and the raw sockets;
+- :mod:`~replay.run` and :mod:`~replay.transport`: the clock and the raw sockets; :mod:`~replay.fleet`:
+  many connections at once, each a :class:`~replay.core.Replay`;
   :mod:`~replay.raw`: the stateless mode, like tcpreplay; :mod:`~replay.wire`: packet building.
 """
