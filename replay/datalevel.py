@@ -46,6 +46,7 @@ class OutgoingData:
         "unsent",
         "heap",
         "next_seg",
+        "rest",
         "dfin_sent_at",
         "dfin_tries",
         "sums",
@@ -83,13 +84,18 @@ class OutgoingData:
         self.heap = [(seg.dsn, k) for k, seg in enumerate(segments)]  #: unsent segments, lowest DSN first
         heapq.heapify(self.heap)
         self.next_seg = 0  #: the first segment, in capture order, not sent yet
+        self.rest: int | None = None  #: the rest of the segment split last: it goes next
         self.length = self._plan.data_len + len(lead)  #: data-level octets
         self.end = (self.idsn + 1 + self.length) & M64  #: the DSN of our DATA_FIN
 
     # -- choosing what goes next
 
     def next_planned(self) -> int | None:
-        """The first segment in capture order not sent yet."""
+        """The rest of the segment split last, if unsent; else the first segment in capture order not sent yet."""
+        if self.rest is not None:
+            if not self.sent[self.rest]:
+                return self.rest
+            self.rest = None
         k, sent, n = self.next_seg, self.sent, len(self.segments)
         while k < n and sent[k]:
             k += 1
@@ -112,6 +118,7 @@ class OutgoingData:
         self.sent.append(0)
         self.unsent += 1
         heapq.heappush(self.heap, (rest.dsn, len(self.segments) - 1))
+        self.rest = len(self.segments) - 1
         return seg.data[:room]
 
     def sent_to(self) -> int:
