@@ -255,9 +255,9 @@ class Progress:
     """Where a run is: connections done, live, failed; what went out."""
 
     elapsed: float
-    done: int
-    live: int
-    failed: int
+    done: int  #: connections that ended (in TIME-WAIT, or over)
+    live: int  #: connections open
+    failed: int  #: of the connections over, those that failed
     connections: int
     octets_sent: int
 
@@ -583,17 +583,18 @@ class Fleet:
     def where(self, now: float) -> Progress:
         """Where the run is."""
         return Progress(
-            now - (self.t0 or now), len(self.results), self.active, self.failed, self.total, self.octets_out
+            now - (self.t0 or now), self.started - self.active, self.active, self.failed, self.total, self.octets_out
         )
 
     # -- the end
 
     def report(self, now: float, interrupted: bool = False) -> FleetReport:
-        """Every connection's result and the totals, up to ``now``; with ``interrupted``, the live
-        connections count as failed (interrupted) and those not started as not started."""
+        """Every connection's result and the totals, up to ``now``; the connections still open count
+        as failed (interrupted: the run was stopped) and those not started as not started."""
         results = list(self.results)
         for live in sorted(self.live.values(), key=lambda x: x.number):
-            results.append(_result(live, live.engine.report(now), self.t0 or 0.0, interrupted=True))
+            # one that ended and lingers in TIME-WAIT is what it became; the others were cut short
+            results.append(_result(live, live.engine.report(now), self.t0 or 0.0, interrupted=not live.closed))
         not_started = self.total - self.next_member
         end = self.ended_at if self.ended_at is not None else now
         elapsed = max(end - (self.t0 if self.t0 is not None else end), 0.0)
