@@ -394,8 +394,9 @@ class Fleet:
         """Every address a connection of the fleet may send from."""
         if self.unique_ip is None:
             return list(self.client_addresses)
-        n = min(self.loop * len(self.client_addresses), self.unique_ip.num_addresses)
-        return sorted({self._address(a, i) for i in range(self.loop) for a in self.client_addresses}, key=str)[:n]
+        m = len(self.client_addresses)
+        rounds = min(self.loop, self.unique_ip.num_addresses // m + 1)  # after that, the same ones again
+        return sorted({self._address(a, i) for i in range(rounds) for a in self.client_addresses})
 
     def peer_addresses(self) -> list[Address]:
         """The live server addresses."""

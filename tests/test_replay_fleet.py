@@ -35,7 +35,9 @@ class Servers:
         self.ends: dict[int, list] = {}
 
     def __call__(self, pkt: bytes, now: float) -> list[bytes]:
-        src = (ipaddress.ip_address(pkt[12:16]), int.from_bytes(pkt[20:22], "big"))
+        v6 = pkt[0] >> 4 == 6
+        addr, tcp = (pkt[8:24], 40) if v6 else (pkt[12:16], 20)
+        src = (ipaddress.ip_address(addr), int.from_bytes(pkt[tcp : tcp + 2], "big"))
         server = self.by_client.get(src)
         if server is None:
             live = next(x for x in self.fleet.live.values() if any(sf.local == src for sf in x.engine.subflows))
@@ -133,6 +135,17 @@ def test_loop_with_a_concurrency_limit_delivers_every_connection(loss):
     assert t.handshake is not None and 0 < t.handshake[0] <= t.handshake[1] <= t.handshake[2] <= t.handshake[3]
     assert t.packets_sent == sum(r.packets_sent for r in report.connections)
     assert all(r.subflows == 2 for r in report.connections)
+
+
+def test_ipv6_connections_are_routed_by_their_addresses_and_ports():
+    plan = make_plan(DATA / "v6-two-subflows.pcap")
+    server = ipaddress.ip_address("2001:db8:1::2")
+    fleet = Fleet([Member(plan, 0)], target=server, loop=4)
+    sim = Servers(fleet, 0.0, 3)
+    run(fleet, sim)
+    report = fleet.report(99.0)
+    assert report.ok and all(r.subflows == 2 for r in report.connections), report.connections
+    assert all(bytes(s.stream) == _stream(plan) for s in sim.by_number.values()) and len(sim.by_number) == 4
 
 
 def test_unique_ip_gives_each_iteration_its_own_addresses():
