@@ -17,8 +17,9 @@ accepting at once; it hashes every connection's octets), then either
   * kernel: `bench/fleet_peers.py client --count N --concurrency K` (IPPROTO_MPTCP sockets, the same
     octets): its `elapsed`;
 and each run counts only if the server read N distinct connections, every one exactly the
-captured octets.  Prints a Markdown table (medians) and ours over the kernel's connections/s.
-Exits 0 either way (2 when the lab cannot run).
+captured octets; the table gives how many connections had two subflows at their end (the
+server's MPTCP_TCPINFO), median of the runs.  Prints a Markdown table (medians) and ours over
+the kernel's connections/s.  Exits 0 either way (2 when the lab cannot run).
 """
 
 from __future__ import annotations
@@ -180,13 +181,13 @@ def main() -> int:
                 )
                 time.sleep(1.0)  # the last connections' TIME-WAIT and FINs settle
     print(f"\n{n} connections, at most {k} at once, {a.size} octets each over two subflows; {a.runs} run(s) each\n")
-    print("| client | runs ok | elapsed (median) | connections/s | handshake p50 / p99 |")
-    print("|---|---|---|---|---|")
+    print("| client | runs ok | elapsed (median) | connections/s | handshake p50 / p99 | with two subflows |")
+    print("|---|---|---|---|---|---|")
     rate = {}
     for mode, res in results.items():
         good = [r for r in res if r["ok"]]
         if not good:
-            print(f"| {mode} | 0 of {len(res)} | - | - | - |")
+            print(f"| {mode} | 0 of {len(res)} | - | - | - | - |")
             continue
         el = statistics.median(r["elapsed"] for r in good)
         rate[mode] = n / el
@@ -194,7 +195,11 @@ def main() -> int:
         p50 = statistics.median(h["p50"] for h in hs) * 1000 if hs else float("nan")
         p99 = statistics.median(h["p99"] for h in hs) * 1000 if hs else float("nan")
         name = "mptcpspec replay" if mode == "ours" else "kernel client (IPPROTO_MPTCP)"
-        print(f"| {name} | {len(good)} of {len(res)} | {el:.3f} s | {n / el:,.0f} | {p50:.1f} / {p99:.1f} ms |")
+        two = statistics.median(r["server"]["subflows"].get("2", 0) for r in good)
+        print(
+            f"| {name} | {len(good)} of {len(res)} | {el:.3f} s | {n / el:,.0f} | {p50:.1f} / {p99:.1f} ms "
+            f"| {two:,.0f} of {n} |"
+        )
     if len(rate) == 2:
         print(f"\nours / kernel connections/s: {rate['ours'] / rate['kernel']:.2f}x")
     return 0

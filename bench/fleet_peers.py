@@ -8,7 +8,8 @@ its kernel-client load generator.
 server: accepts at once (backlog 4096, one selector loop), reads each connection to its end,
 hashes what came, closes; after ``--count`` connections (or the timeout) prints one JSON line:
 ``connections``, ``verified`` (exactly ``lab.peer.pattern(size, 0)``), ``peers`` (distinct client
-endpoints) and the first few ``bad`` ones.  client: ``--count`` connections (IPPROTO_MPTCP), at most
+endpoints), ``subflows`` (how many connections had how many subflows at their end, from
+MPTCP_TCPINFO) and the first few ``bad`` ones.  client: ``--count`` connections (IPPROTO_MPTCP), at most
 ``--concurrency`` open at once; each sends ``pattern(size, 0)``, shuts its side, reads to the end
 and closes; prints ``connections``, ``ok``, ``elapsed`` (first connect to last close) and the
 handshake times (connect to writable) p50/p99/max.
@@ -28,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab.peer import pattern  # noqa: E402
+from lab.peer import established_subflows, pattern  # noqa: E402
 
 IPPROTO_MPTCP = 262
 
@@ -46,6 +47,7 @@ def serve(a: argparse.Namespace) -> None:
     done = verified = 0
     peers: set = set()
     bad: list = []
+    subflows: dict = {}  # subflows the connection had at its end -> connections
     end = time.monotonic() + a.timeout
     while done < a.count and time.monotonic() < end:
         for key, _ in sel.select(0.5):
@@ -70,6 +72,8 @@ def serve(a: argparse.Namespace) -> None:
                 st[1] += len(chunk)
                 continue
             sel.unregister(conn)
+            n = established_subflows(conn, any_state=True)  # type: ignore[arg-type]
+            subflows[n] = subflows.get(n, 0) + 1
             conn.close()  # type: ignore[union-attr]
             done += 1
             peers.add(tuple(st[2]))
@@ -77,7 +81,8 @@ def serve(a: argparse.Namespace) -> None:
                 verified += 1
             elif len(bad) < 5:
                 bad.append({"peer": list(st[2]), "length": st[1]})
-    print(json.dumps({"connections": done, "verified": verified, "peers": len(peers), "bad": bad}), flush=True)
+    result = {"connections": done, "verified": verified, "peers": len(peers), "subflows": subflows, "bad": bad}
+    print(json.dumps(result), flush=True)
 
 
 def client(a: argparse.Namespace) -> None:
