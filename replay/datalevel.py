@@ -45,6 +45,8 @@ class OutgoingData:
         "sent",
         "unsent",
         "heap",
+        "order",
+        "low",
         "next_seg",
         "rest",
         "dfin_sent_at",
@@ -81,8 +83,10 @@ class OutgoingData:
         self.segments = segments  #: in capture order, then pieces split off later
         self.sent = bytearray(len(segments))  #: 1 for each segment sent
         self.unsent = len(segments)
-        self.heap = [(seg.dsn, k) for k, seg in enumerate(segments)]  #: unsent segments, lowest DSN first
-        heapq.heapify(self.heap)
+        #: the segments in DSN order (capture order among equal DSNs), and where the unsent ones begin
+        self.order = sorted(range(len(segments)), key=lambda k: segments[k].dsn)
+        self.low = 0
+        self.heap: list[tuple[int, int]] = []  #: pieces split off later, lowest DSN first
         self.next_seg = 0  #: the first segment, in capture order, not sent yet
         self.rest: int | None = None  #: the rest of the segment split last: it goes next
         self.length = self._plan.data_len + len(lead)  #: data-level octets
@@ -104,9 +108,18 @@ class OutgoingData:
 
     def lowest_unsent(self) -> int | None:
         """The unsent segment of the lowest DSN."""
-        heap, sent = self.heap, self.sent
+        order, sent, p = self.order, self.sent, self.low
+        n = len(order)
+        while p < n and sent[order[p]]:
+            p += 1
+        self.low = p
+        heap = self.heap
+        if not heap:
+            return order[p] if p < n else None
         while heap and sent[heap[0][1]]:
             heapq.heappop(heap)
+        if p < n and (not heap or self.segments[order[p]].dsn <= heap[0][0]):
+            return order[p]  # a planned segment before a piece split off at the same DSN (lower index)
         return heap[0][1] if heap else None
 
     def split(self, k: int, room: int) -> bytes:

@@ -126,27 +126,13 @@ class Flow:
         off = (20 + len(opts)) << 10 | flags  # the data offset in words, in the top 4 bits
         if psum is None:
             psum = _sum16(payload)
-        total = (
-            self.base
-            + tcp_len
-            + (seq >> 16)
-            + (seq & 0xFFFF)
-            + (ack >> 16)
-            + (ack & 0xFFFF)
-            + off
-            + window
-            + psum
-            + (_sum16(opts) if opts else 0)
-        )
-        # The sum is not zero (the addresses and protocol are in it): folded, it is the one value
-        # in 1..0xFFFF of its class modulo 0xFFFF, as the checksum of the whole segment gives.
-        while total >> 16:
-            total = (total & 0xFFFF) + (total >> 16)
-        csum = ~total & 0xFFFF
+        # The options' octets read as one number are their words' sum modulo 0xFFFF (2**16 is 1
+        # there); the sum is not zero (the addresses and protocol are in it), so the one value in
+        # 1..0xFFFF of its class modulo 0xFFFF is what folding the whole segment's words gives.
+        total = (self.base + tcp_len + seq + ack + off + window + psum + int.from_bytes(opts, "big")) % 0xFFFF
+        csum = ~(total or 0xFFFF) & 0xFFFF
         if self.v4:
-            ip = self.ip_base + 20 + tcp_len
-            while ip >> 16:
-                ip = (ip & 0xFFFF) + (ip >> 16)
+            ip = (self.ip_base + 20 + tcp_len) % 0xFFFF or 0xFFFF
             head = _V4_TCP.pack(
                 0x45,
                 0,

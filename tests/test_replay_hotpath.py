@@ -5,6 +5,7 @@ place (Receiver.pure_ack)."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import heapq
 import ipaddress
 import random
@@ -317,3 +318,37 @@ def test_batches_deliver_the_stream_and_close_cleanly(seed, loss, delay):
     assert bytes(server.stream) == bytes(stream)
     assert all(s.state is SubflowState.CLOSED for s in core.subflows)
     assert max(sim.batches) > 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_lowest_unsent_is_the_unsent_segment_of_the_lowest_dsn(data):
+    """Segments sent in any order, some split (the rest becomes a segment of its own): the lowest
+    unsent one is always the unsent segment of the lowest (DSN, index)."""
+    from mptcpspec.replay.datalevel import OutgoingData
+    from mptcpspec.replay.plan import PlannedSegment
+
+    plan = make_plan(DATA / "v4-two-subflows.pcap")
+    lens = data.draw(st.lists(st.integers(1, 50), min_size=1, max_size=30))
+    dsns, at = [], 1
+    for n in lens:
+        dsns.append(at)
+        at += n
+    order = data.draw(st.permutations(range(len(lens))))
+    segments = tuple(PlannedSegment(0, dsns[k], bytes(lens[k]), 0, 0) for k in order)
+    plan = dataclasses.replace(plan, segments=segments, data_len=at - 1)
+    out = OutgoingData(0, plan, 0, 1460)
+    for _ in range(len(lens) * 3):
+        want = min(((s.dsn, k) for k, s in enumerate(out.segments) if not out.sent[k]), default=None)
+        got = out.lowest_unsent()
+        assert got == (None if want is None else want[1])
+        if got is None:
+            break
+        action = data.draw(st.sampled_from(["send-lowest", "send-other", "split"]))
+        unsent = [k for k in range(len(out.segments)) if not out.sent[k]]
+        k = got if action == "send-lowest" else data.draw(st.sampled_from(unsent))
+        if action == "split" and len(out.segments[k].data) > 1:
+            out.split(k, data.draw(st.integers(1, len(out.segments[k].data) - 1)))
+        else:
+            out.sent[k] = 1
+            out.unsent -= 1
