@@ -32,7 +32,7 @@ from mptcpspec.capture.packets import TcpFlags
 from mptcpspec.dissect.pipeline import Dissection
 from mptcpspec.replay.core import Replay
 from mptcpspec.replay.events import FellBack, ReplayEvent, SubflowEstablished
-from mptcpspec.replay.plan import PlanError, ReplayPlan, make_plan, make_tcp_plan
+from mptcpspec.replay.plan import PlanError, PlannedSubflow, ReplayPlan, make_plan, make_tcp_plan
 from mptcpspec.replay.report import Report
 from mptcpspec.replay.run import Transport
 from mptcpspec.replay.setup import Address, Timing
@@ -287,6 +287,65 @@ def _flow_key(local: tuple[Address, int], remote: tuple[Address, int]) -> bytes:
     return local[0].packed + remote[0].packed + remote[1].to_bytes(2, "big") + local[1].to_bytes(2, "big")
 
 
+def incoming_key(data: bytes) -> bytes:
+    """How an IP packet from a server is looked up: destination and source address, then its TCP
+    ports as they are on the wire (see :func:`_flow_key`); empty for what is not IPv4 or IPv6."""
+    if len(data) < 40:
+        return b""
+    v = data[0] >> 4
+    if v == 4:
+        tcp = (data[0] & 15) * 4
+        return data[16:20] + data[12:16] + data[tcp : tcp + 4]
+    if v == 6:
+        return data[24:40] + data[8:24] + data[40:44]
+    return b""
+
+
+def relocated(
+    plan: ReplayPlan, address: Callable[[Address], Address], port: Callable[[PlannedSubflow], int]
+) -> ReplayPlan:
+    """``plan`` with each subflow's client address and port replaced."""
+    subflows = tuple(dataclasses.replace(ps, client=(address(ps.client[0]), port(ps))) for ps in plan.subflows)
+    return dataclasses.replace(plan, subflows=subflows)
+
+
+class ClientAddresses:
+    """The client addresses of ``members``' plans, after ``local`` (capture address to live one),
+    and with ``unique_ip`` those of each iteration, shifted within that prefix.  :class:`ValueError`
+    when the prefix is not of the addresses' IP version."""
+
+    def __init__(
+        self,
+        members: Sequence[Member],
+        local: Mapping[Address | str, Address | str] | None,
+        unique_ip: Network | None,
+    ) -> None:
+        self.local = {ipaddress.ip_address(k): ipaddress.ip_address(v) for k, v in (local or {}).items()}
+        self.unique_ip = unique_ip
+        #: the client addresses of the capture, after ``local``: their order gives each its unique one
+        self.captured = sorted(
+            {self.local.get(ps.client[0], ps.client[0]) for m in members for ps in m.plan.subflows}, key=str
+        )
+        if unique_ip is not None and any(a.version != unique_ip.version for a in self.captured):
+            raise ValueError(
+                f"--unique-ip {unique_ip}: the capture's client addresses are not all IPv{unique_ip.version}"
+            )
+
+    def of(self, a: Address, iteration: int) -> Address:
+        """The address ``a`` of the capture sends from in ``iteration``."""
+        a = self.local.get(a, a)
+        if self.unique_ip is None:
+            return a
+        return unique_address(self.unique_ip, iteration * len(self.captured) + self.captured.index(a))
+
+    def every(self, loop: int) -> list[Address]:
+        """Every address ``loop`` iterations may send from."""
+        if self.unique_ip is None:
+            return list(self.captured)
+        rounds = min(loop, self.unique_ip.num_addresses // len(self.captured) + 1)  # then the same again
+        return sorted({self.of(a, i) for i in range(rounds) for a in self.captured})
+
+
 class _Live:
     """A started connection: its engine and what the fleet keeps for it."""
 
@@ -348,20 +407,12 @@ class Fleet:
         self.timing, self.new_key, self.unique_ip = timing, new_key, unique_ip
         self.target = ipaddress.ip_address(target)
         self.target_port = target_port
-        self.local = {ipaddress.ip_address(k): ipaddress.ip_address(v) for k, v in (local or {}).items()}
         self.servers: dict[Address | str, Address | str] = dict(servers or {})
         self.options = replay_options
         start = random.SystemRandom().randint(*ports) if port_start is None else port_start
         self.pool = PortPool(*ports, avoid=avoid_ports, start=start)
         self.progress, self.progress_every = progress, progress_every
-        #: the client addresses of the capture, after ``local``: their order gives each its unique one
-        self.client_addresses = sorted(
-            {self.local.get(ps.client[0], ps.client[0]) for m in self.members for ps in m.plan.subflows}, key=str
-        )
-        if unique_ip is not None and any(a.version != unique_ip.version for a in self.client_addresses):
-            raise ValueError(
-                f"--unique-ip {unique_ip}: the capture's client addresses are not all IPv{unique_ip.version}"
-            )
+        self.addresses = ClientAddresses(self.members, local, unique_ip)
         self.events: list[ReplayEvent] = []  #: (none: each connection keeps its own; run_replay reads this)
         self.flows: dict[bytes, _Live] = {}
         self.live: dict[int, _Live] = {}
@@ -383,20 +434,9 @@ class Fleet:
 
     # -- what it sends from and to
 
-    def _address(self, a: Address, iteration: int) -> Address:
-        a = self.local.get(a, a)
-        if self.unique_ip is None:
-            return a
-        j = self.client_addresses.index(a)
-        return unique_address(self.unique_ip, iteration * len(self.client_addresses) + j)
-
     def local_addresses(self) -> list[Address]:
         """Every address a connection of the fleet may send from."""
-        if self.unique_ip is None:
-            return list(self.client_addresses)
-        m = len(self.client_addresses)
-        rounds = min(self.loop, self.unique_ip.num_addresses // m + 1)  # after that, the same ones again
-        return sorted({self._address(a, i) for i in range(rounds) for a in self.client_addresses})
+        return self.addresses.every(self.loop)
 
     def peer_addresses(self) -> list[Address]:
         """The live server addresses."""
@@ -413,12 +453,11 @@ class Fleet:
     def _engine(self, member: Member, iteration: int, check: bool = False) -> Replay:
         """The engine of ``member`` in ``iteration``: its own ports (none taken when ``check``),
         addresses and key."""
-        plan = member.plan
-        subflows = []
-        for ps in plan.subflows:
-            port = ps.client[1] if check else self.pool.take()
-            subflows.append(dataclasses.replace(ps, client=(self._address(ps.client[0], iteration), port)))
-        plan = dataclasses.replace(plan, subflows=tuple(subflows))
+        plan = relocated(
+            member.plan,
+            lambda a: self.addresses.of(a, iteration),
+            (lambda ps: ps.client[1]) if check else (lambda ps: self.pool.take()),
+        )
         return Replay(
             plan,
             target=self.target,
@@ -519,27 +558,38 @@ class Fleet:
         self.failed += result.outcome == "failed"
         self.results.append(result)
 
+    def _route(self, data: bytes) -> _Live | None:
+        """The connection an IP packet from a server is for, counted."""
+        live = self.flows.get(incoming_key(data))
+        if live is not None:
+            self.received += 1
+            self.octets_in += len(data)
+        return live
+
     def receive(self, data: bytes, now: float) -> list[bytes]:
         """One IP packet from a server: to the connection of its 4-tuple."""
-        n = len(data)
-        if n < 40:
-            return []
-        v = data[0] >> 4
-        if v == 4:
-            tcp = (data[0] & 15) * 4
-            key = data[16:20] + data[12:16]
-        elif v == 6:
-            tcp = 40
-            key = data[24:40] + data[8:24]
-        else:
-            return []
-        live = self.flows.get(key + data[tcp : tcp + 4])
+        live = self._route(data)
         if live is None:
             return []
-        self.received += 1
-        self.octets_in += n
         out = self._count(live.engine.receive(data, now))
         self._after(live, now)
+        return out
+
+    def receive_all(self, packets: list[bytes], now: float) -> list[bytes]:
+        """Several IP packets (one ``recv()``): each connection's, in the order they came, to it at
+        once (:meth:`~replay.core.Replay.receive_all`: its pure ACKs all read, then the data they
+        let go), as :meth:`receive` with a paced timing."""
+        if self.timing != "fast":
+            return [p for data in packets for p in self.receive(data, now)]
+        batches: dict[int, tuple[_Live, list[bytes]]] = {}
+        for data in packets:
+            live = self._route(data)
+            if live is not None:
+                batches.setdefault(live.number, (live, []))[1].append(data)
+        out: list[bytes] = []
+        for live, got in batches.values():
+            out += self._count(live.engine.receive_all(got, now))
+            self._after(live, now)
         return out
 
     def deadline(self) -> float | None:
@@ -677,9 +727,8 @@ def run_fleet(fleet: Fleet, transport: Transport, clock: Callable[[], float] = t
             wait = 0.05 if deadline is None else min(max(deadline - clock(), 0.0), 0.05)
             packets = transport.recv(wait)
             now = clock()
-            for data in packets:
-                for pkt in fleet.receive(data, now):
-                    transport.send(pkt)
+            for pkt in fleet.receive_all(packets, now):
+                transport.send(pkt)
             for pkt in fleet.poll(now):
                 transport.send(pkt)
     except KeyboardInterrupt:

@@ -56,8 +56,17 @@ class Servers:
         return [p for s in self.by_number.values() for p in s.tick()]
 
 
-def run(fleet: Fleet, servers: Servers, limit: float = 60.0, delay: float = 0.0005, stop_at: float | None = None):
-    """Run the fleet against ``servers`` in simulated time; the most connections live at once."""
+def run(
+    fleet: Fleet,
+    servers: Servers,
+    limit: float = 60.0,
+    delay: float = 0.0005,
+    stop_at: float | None = None,
+    batches: list[int] | None = None,
+):
+    """Run the fleet against ``servers`` in simulated time; the most connections live at once.
+    With ``batches``, the packets for the fleet due at the same time go to it in one
+    :meth:`Fleet.receive_all` (as ``run_fleet`` gives it each ``recv()``), their sizes appended."""
     queue: list = []
     seq = 0
     now = 0.0
@@ -77,9 +86,18 @@ def run(fleet: Fleet, servers: Servers, limit: float = 60.0, delay: float = 0.00
         most = max(most, fleet.active)
         times = [t for t in (fleet.deadline(), queue[0][0] if queue else None, tick_at) if t is not None]
         now = max(now, min(times))
+        batch = []
         while queue and queue[0][0] <= now:
             _, _, to_server, p = heapq.heappop(queue)
-            send(servers(p, now) if to_server else fleet.receive(p, now), not to_server)
+            if to_server:
+                send(servers(p, now), False)
+            elif batches is None:
+                send(fleet.receive(p, now), True)
+            else:
+                batch.append(p)
+        if batch:
+            batches.append(len(batch))
+            send(fleet.receive_all(batch, now), True)
         if now >= tick_at:
             send(servers.tick(), False)
             tick_at = now + 0.05
@@ -110,13 +128,18 @@ def test_unique_addresses_stay_in_the_prefix():
     ]
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["each", "batched"])
 @pytest.mark.parametrize("loss", [0.0, 0.02])
-def test_loop_with_a_concurrency_limit_delivers_every_connection(loss):
+def test_loop_with_a_concurrency_limit_delivers_every_connection(loss, batched):
     """12 connections (loop 12), at most 4 live: every one delivered whole to its own server, with
-    its own ports, and a fresh key after the first."""
+    its own ports, and a fresh key after the first; the same when the packets come in batches that
+    mix the connections (:meth:`Fleet.receive_all`)."""
     fleet = Fleet([Member(PLAN, 0)], target=SERVER, loop=12, concurrency=4, timeout=5.0)
     servers = Servers(fleet, loss, 7)
-    _, most = run(fleet, servers)
+    batches: list[int] | None = [] if batched else None
+    _, most = run(fleet, servers, batches=batches)
+    if batches is not None:
+        assert max(batches) > 1 and fleet.received == sum(batches)
     assert fleet.done
     report = fleet.report(99.0)
     t = report.totals
