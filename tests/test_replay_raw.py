@@ -184,3 +184,32 @@ def test_cli_batch_out_of_range_is_a_usage_error():
         cwd=ROOT,
     )
     assert r.returncode == 2 and "--batch 0" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "rate", "timing"),
+    [
+        ([], None, "fast"),
+        (["--pps", "2500"], 2500.0, "fast"),
+        (["-p", "100", "-x", "2"], 100.0, 2.0),
+        (["--rate", "7", "--multiplier", "0.5"], 7.0, 0.5),
+        (["--timing", "as-captured", "-x", "4"], None, 4.0),  # the last one given holds, as in argparse
+    ],
+)
+def test_tcpreplay_spellings_of_the_rate_and_the_multiplier(argv, rate, timing):
+    """tcpreplay's -p/--pps and -x/--multiplier are --rate and --timing xN."""
+    from mptcpspec.cli import build_parser
+
+    args = build_parser().parse_args(["replay", "-r", "x.pcap", *argv])
+    assert (args.rate, args.timing) == (rate, timing)
+
+
+@pytest.mark.parametrize("argv", [["--pps", "0"], ["-x", "-1"], ["--multiplier", "fast"], ["-p", "inf"]])
+def test_bad_pps_or_multiplier_is_a_usage_error(argv):
+    r = subprocess.run(
+        [sys.executable, "-m", "mptcpspec", "replay", "-r", str(DATA / "v4-two-subflows.pcap"), *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert r.returncode == 2 and "expected a positive number" in r.stderr and "Traceback" not in r.stderr

@@ -84,6 +84,23 @@ def _timing(text: str) -> Timing:
     raise argparse.ArgumentTypeError(f"expected fast, as-captured or xN (e.g. x2), got {text!r}")
 
 
+def _multiplier(text: str) -> Timing:
+    try:
+        return _timing("x" + text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive number (e.g. 2 or 0.5), got {text!r}") from None
+
+
+def _pps(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a positive number of packets per second, got {text!r}")
+    return value
+
+
 def _octet(text: str) -> int:
     try:
         value = int(text, 0)
@@ -192,6 +209,14 @@ def add_parser(sub: Subcommands) -> None:
         help="send as fast as the windows allow (default), at captured times, or N times faster",
     )
     p.add_argument(
+        "-x",
+        "--multiplier",
+        dest="timing",
+        type=_multiplier,
+        metavar="N",
+        help="as tcpreplay -x: the captured times N times faster (--timing xN)",
+    )
+    p.add_argument(
         "--timeout",
         type=float,
         default=10.0,
@@ -208,7 +233,9 @@ def add_parser(sub: Subcommands) -> None:
     p.add_argument(
         "--fill", type=_octet, default=0, metavar="BYTE", help="octet for data the capture lacks (default 0x00)"
     )
-    p.add_argument("--rate", type=float, metavar="PPS", help="at most PPS packets per second")
+    p.add_argument(
+        "-p", "--pps", "--rate", dest="rate", type=_pps, metavar="PPS", help="at most PPS packets per second"
+    )
     p.add_argument(
         "--no-tfo",
         action="store_true",
