@@ -52,7 +52,7 @@ from mptcpspec.replay.plan import ReplayPlan
 from mptcpspec.replay.receiving import Receiver
 from mptcpspec.replay.recovery import MIN_RTO
 from mptcpspec.replay.report import Report, SubflowReport
-from mptcpspec.replay.sending import Sender
+from mptcpspec.replay.sending import BURST_MAX, Sender
 from mptcpspec.replay.setup import (
     Address,
     ReplayError,
@@ -175,6 +175,13 @@ class Replay(Engine):
         return sorted({sf.remote[0] for sf in self.conn.subflows}, key=str)
 
     # -- the outside
+
+    def allow_bursts(self, octets: int) -> None:
+        """Let a data segment carry up to ``octets`` of payload (at most
+        :data:`~replay.sending.BURST_MAX`; 0: one segment's worth, the default), for a transport
+        that cuts such a :class:`~replay.wire.Burst` into segments (GSO).  Only with fast timing,
+        without loss on the subflow, and never for the first data (MP_CAPABLE)."""
+        self.sender.burst = max(0, min(octets, BURST_MAX))
 
     def start(self, now: float) -> list[bytes]:
         """The first SYN."""

@@ -413,6 +413,7 @@ class Fleet:
         self.pool = PortPool(*ports, avoid=avoid_ports, start=start)
         self.progress, self.progress_every = progress, progress_every
         self.addresses = ClientAddresses(self.members, local, unique_ip)
+        self.burst = 0  #: see Replay.allow_bursts: run_fleet sets the transport's
         self.events: list[ReplayEvent] = []  #: (none: each connection keeps its own; run_replay reads this)
         self.flows: dict[bytes, _Live] = {}
         self.live: dict[int, _Live] = {}
@@ -458,7 +459,7 @@ class Fleet:
             lambda a: self.addresses.of(a, iteration),
             (lambda ps: ps.client[1]) if check else (lambda ps: self.pool.take()),
         )
-        return Replay(
+        engine = Replay(
             plan,
             target=self.target,
             target_port=self.target_port,
@@ -467,6 +468,8 @@ class Fleet:
             timing=self.timing,
             **self.options,  # type: ignore[arg-type]
         )
+        engine.allow_bursts(self.burst)
+        return engine
 
     # -- the outside
 
@@ -719,6 +722,8 @@ def _totals(fleet: Fleet, results: list[ConnectionResult], not_started: int, ela
 def run_fleet(fleet: Fleet, transport: Transport, clock: Callable[[], float] = time.monotonic) -> FleetReport:
     """Run ``fleet`` over ``transport`` until every connection ended; on Ctrl-C (KeyboardInterrupt)
     stop there: the report says so (the live connections interrupted, the others not started)."""
+    if fleet.timing == "fast":
+        fleet.burst = getattr(transport, "burst", 0)
     try:
         for pkt in fleet.start(clock()):
             transport.send(pkt)
@@ -736,12 +741,13 @@ def run_fleet(fleet: Fleet, transport: Transport, clock: Callable[[], float] = t
     return fleet.report(clock())
 
 
-def fleet_live(fleet: Fleet, *, rate: float | None = None, mbps: float | None = None) -> FleetReport:
+def fleet_live(fleet: Fleet, *, rate: float | None = None, mbps: float | None = None, gso: bool = False) -> FleetReport:
     """Run ``fleet`` over one raw transport for all its addresses (at most ``rate`` packets and
-    ``mbps`` megabits per second).  :class:`~replay.transport.TransportError` when it cannot open;
-    the transport (and its nftables table) is closed on every exit, Ctrl-C included."""
+    ``mbps`` megabits per second; with ``gso``, data in bursts the kernel cuts, see
+    :meth:`~replay.core.Replay.allow_bursts`).  :class:`~replay.transport.TransportError` when it
+    cannot open; the transport (and its nftables table) is closed on every exit, Ctrl-C included."""
     check_privileges()
-    with RawTransport(fleet.local_addresses(), fleet.peer_addresses(), rate=rate) as raw:
+    with RawTransport(fleet.local_addresses(), fleet.peer_addresses(), rate=rate, gso=gso) as raw:
         return run_fleet(fleet, raw if mbps is None else Paced(raw, mbps))
 
 

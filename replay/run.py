@@ -38,6 +38,9 @@ def run_replay(
     shown = 0
     rec = core.conn.record  # --report-fidelity: when the data went (replay.fidelity)
     paced = core.conn.options.timing != "fast"  # each packet read at its own time: data due meanwhile goes
+    burst = getattr(transport, "burst", 0)  # a transport that cuts bursts (GSO): data goes in them
+    if burst and not paced and rec is None and isinstance(core, Replay):
+        core.allow_bursts(burst)
     together = None if paced else getattr(core, "receive_all", None)  # the client side's batches
     while not core.done:
         deadline = core.deadline()
@@ -72,13 +75,18 @@ def run_replay(
 
 
 def replay_live(
-    core: Replay, *, rate: float | None = None, on_event: Callable[[ReplayEvent], None] | None = None
+    core: Replay,
+    *,
+    rate: float | None = None,
+    on_event: Callable[[ReplayEvent], None] | None = None,
+    gso: bool = False,
 ) -> Report:
     """Run ``core`` over raw sockets from its local addresses to its live server addresses (at
-    most ``rate`` packets per second).  :class:`~replay.transport.TransportError` when the
+    most ``rate`` packets per second; with ``gso``, its data in bursts the kernel cuts, see
+    :meth:`~replay.core.Replay.allow_bursts`).  :class:`~replay.transport.TransportError` when the
     transport cannot open (privileges, nftables)."""
     check_privileges()
-    with RawTransport(core.local_addresses(), core.peer_addresses(), rate=rate) as transport:
+    with RawTransport(core.local_addresses(), core.peer_addresses(), rate=rate, gso=gso) as transport:
         return run_replay(core, transport, on_event=on_event)
 
 

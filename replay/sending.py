@@ -34,11 +34,12 @@ from mptcpspec.replay.events import (
     SegmentKind,
 )
 from mptcpspec.replay.handshake import Handshake
+from mptcpspec.replay.plan import PlannedSegment
 from mptcpspec.replay.setup import show_endpoint
 from mptcpspec.replay.subflow import FAST, M32, OPEN, WINDOW, Subflow, SubflowState, Unacked
-from mptcpspec.replay.wire import dss_data_option
+from mptcpspec.replay.wire import BURST_MAX, Burst, dss_data_option
 
-__all__ = ["Sender"]
+__all__ = ["BURST_MAX", "Sender"]
 
 PSH, ACK, FIN, RST = int(TcpFlags.PSH), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 HALF = 0x80000000
@@ -49,16 +50,28 @@ GONE = (SubflowState.FAILED, SubflowState.CLOSED)
 OPENING = (SubflowState.NEW, SubflowState.SYN_SENT, SubflowState.PRE_ESTABLISHED)
 SIGNAL_READY = (SubflowState.ESTABLISHED, SubflowState.FAILED, SubflowState.CLOSED)
 CLOSABLE = (ClosureState.M_ESTAB, ClosureState.M_CLOSE_WAIT)
+DATA = SegmentKind.DATA
+
+
+def holds_data(conn: Connection) -> bool:
+    """Whether a subflow has data of ours it has not acknowledged (its own retransmissions then
+    deal with it).  A join whose SYN went unanswered, or a FIN, holds no data: they must not keep
+    the connection-level retransmission from data the subflows acknowledged and the server did not
+    (the kernel can hold a DATA_ACK back until more data comes)."""
+    return any(u.kind is DATA for sf in conn.subflows for u in sf.unacked)
 
 
 class Resender:
     """Data segments, and what is sent again: segments taken for lost on their subflow (loss
     recovery), a stalled subflow's data on another (RFC 8684 §3.3.6)."""
 
-    __slots__ = ("conn", "mpc_data_sent", "orphans", "failing")
+    __slots__ = ("conn", "mpc_data_sent", "orphans", "failing", "burst")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        #: octets of payload one data segment may carry beyond the MSS (0: none): consecutive planned
+        #: segments of a subflow go as one :class:`~replay.wire.Burst` the transport cuts (GSO)
+        self.burst = 0
         self.mpc_data_sent = False  #: the first data went, with MP_CAPABLE
         #: data of subflows the server reset, as (subflow, relative DSN, payload): for the others
         self.orphans: list[tuple[int, int, bytes]] = []
@@ -119,17 +132,7 @@ class Resender:
             # RFC 8684 §3.7: the data sent so far is contiguous up to here: the infinite mapping
             sf.infinite_seq, sf.infinite_dsn = sf.snd_nxt, rel_dsn
         if fresh:
-            rcv = sf.rcv_nxt
-            pkt = sf.flow.packet(
-                sf.snd_nxt,
-                rcv or 0,
-                PSH | ACK if rcv is not None else PSH,
-                WINDOW,
-                self._dss(sf, sf.snd_nxt, rel_dsn, payload),
-                payload,
-                data.sums.get(payload),
-            )
-            sf.sent += 1
+            pkt = self._data_packet(sf, sf.snd_nxt, rel_dsn, payload)
         if not data.progress:
             data.progress = now
         end = (data.idsn + rel_dsn + n) & M64
@@ -157,18 +160,20 @@ class Resender:
         conn.emit(InfiniteMapping(conn.since(now), sf.index, sf.infinite_dsn, (seq - sf.isn) & M32))
 
     def _data_packet(self, sf: Subflow, seq: int, rel_dsn: int, payload: bytes) -> bytes:
-        """A data segment of ``sf`` at ``seq`` with its DSS mapping and our latest acknowledgments.
-        The hot path: DSS (DATA_ACK, mapping) built by struct; tests check it against the codec."""
+        """A data segment of ``sf`` at ``seq`` with its DSS mapping and our latest acknowledgments,
+        counted in ``sf.sent``; a :class:`~replay.wire.Burst` (its TCP checksum left to the
+        transport) when it carries more than one segment's worth.  The hot path: DSS (DATA_ACK,
+        mapping) built by struct; tests check it against the codec."""
         rcv = sf.rcv_nxt
-        return sf.flow.packet(
-            seq,
-            rcv or 0,
-            PSH | ACK if rcv is not None else PSH,
-            WINDOW,
-            self._dss(sf, seq, rel_dsn, payload),
-            payload,
-            self.conn.out.sums.get(payload),
-        )
+        opts = self._dss(sf, seq, rel_dsn, payload)
+        size = sf.mss - len(opts)
+        n = len(payload)
+        flags = PSH | ACK if rcv is not None else PSH
+        if n <= size:
+            sf.sent += 1
+            return sf.flow.packet(seq, rcv or 0, flags, WINDOW, opts, payload, self.conn.out.sums.get(payload))
+        sf.sent += -(-n // size)  # the segments it is cut into
+        return Burst.of(sf.flow.packet(seq, rcv or 0, flags, WINDOW, opts, payload, 0), sf.mss)
 
     def again(self, sf: Subflow, u: Unacked, now: float) -> bytes:
         """``u`` sent again on ``sf``: a data segment rebuilt with our latest acknowledgments, a FIN
@@ -176,7 +181,6 @@ class Resender:
         sf.sent_again(u, now)
         sf.retransmitted += 1
         if u.fresh and u.payload is not None:
-            sf.sent += 1
             return self._data_packet(sf, u.seq, u.dsn, u.payload)
         if u.kind is SegmentKind.FIN:
             return sf.packet(FIN, [self.conn.ack_dss()], seq=u.seq)
@@ -385,6 +389,7 @@ class Sender(Resender):
         segs, sent, by_index, first = data.segments, data.sent, conn.by_index, conn.subflows[0]
         options = conn.options
         paced = options.timing != "fast"
+        burst = 0 if paced else self.burst
         self.pace_at = None
         idsn = data.idsn
         # one byte stream (or about to be one: an infinite mapping due): the data goes in sequence order
@@ -448,9 +453,43 @@ class Sender(Resender):
                 if other is None:
                     break
                 sf = other
-            out.append(self.send_data(sf, seg.dsn, payload, now))
             sent[k] = 1
             data.unsent -= 1
+            if burst and self.mpc_data_sent and not tcp and not sf.cc.lossy and sf.infinite_seq is None:
+                payload = self._gather(seg, payload, sf, burst, window)
+            out.append(self.send_data(sf, seg.dsn, payload, now))
+
+    def _gather(self, seg: PlannedSegment, payload: bytes, sf: Subflow, burst: int, window: int) -> bytes:
+        """``payload`` (of planned segment ``seg``, to go on ``sf``) and the planned segments after
+        it in capture order that continue it on the same planned subflow, as long as the
+        windows and ``burst`` let them go at once: one burst (the kernel's TSO: one mapping)."""
+        data = self.conn.out
+        segs, sent = data.segments, data.sent
+        flight = (sf.snd_nxt - sf.snd_una) & M32
+        end = seg.dsn + len(payload)
+        room = min(
+            burst,
+            sf.wnd - flight,
+            sf.cc.cwnd - (sf.pipe() if sf.marks else flight),
+            window - ((data.idsn + seg.dsn - data.una) & M64),
+        )
+        total = len(payload)
+        parts = [payload]
+        size = sf.mss - OPTION_ROOM
+        while True:
+            j = data.next_planned()
+            if j is None:
+                break
+            nxt = segs[j]
+            n = len(nxt.data)
+            if nxt.subflow != seg.subflow or nxt.dsn != end or n > size or total + n > room:
+                break
+            parts.append(nxt.data)
+            total += n
+            end += n
+            sent[j] = 1
+            data.unsent -= 1
+        return payload if len(parts) == 1 else b"".join(parts)
 
     def _signals(self, now: float, out: list[bytes]) -> None:
         """The capture's MP_PRIO and REMOVE_ADDR, each once the data sent reaches where the client sent it."""
@@ -477,7 +516,7 @@ class Sender(Resender):
         established subflow."""
         conn = self.conn
         data = conn.out
-        if not data.outstanding or conn.tcp or any(sf.unacked for sf in conn.subflows):
+        if not data.outstanding or conn.tcp or holds_data(conn):
             return []
         if now < data.reinject_at(self.closing.rto()):
             return []
@@ -497,11 +536,6 @@ class Sender(Resender):
         conn = self.conn
         times = [] if self.pace_at is None else [self.pace_at]
         data = conn.out
-        if (
-            data.outstanding
-            and not conn.tcp
-            and not any(sf.unacked for sf in conn.subflows)
-            and conn.established() is not None
-        ):
+        if data.outstanding and not conn.tcp and not holds_data(conn) and conn.established() is not None:
             times.append(data.reinject_at(self.closing.rto()))
         return times

@@ -59,7 +59,9 @@ from types import FrameType
 from typing import TypedDict
 
 from mptcpspec.errors import MptcpspecError
+from mptcpspec.replay.gso import GsoSender, open_gso
 from mptcpspec.replay.setup import Address
+from mptcpspec.replay.wire import BURST_MAX, Burst, cut, segments
 
 __all__ = [
     "TABLE_PREFIX",
@@ -104,6 +106,8 @@ class TransportStats(TypedDict):
     dropped_by_filter: int
     kernel_dropped: int
     rst_suppressed: int | None
+    bursts: int
+    bursts_cut: int
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,6 +150,23 @@ def nft_script(table: str, local_addrs: Iterable[str | Address], mark: int, port
         f"table inet {table} {{\n\tchain output {{\n"
         f"\t\ttype filter hook output priority 0; policy accept;\n{''.join(rules)}\t}}\n}}\n"
     )
+
+
+def delete_table(table: str) -> tuple[str | None, int | None]:
+    """Delete nftables table inet ``table``: the error text (or None), and the RSTs its counters
+    say it dropped (None when it could not be listed)."""
+    count = None
+    with contextlib.suppress(TransportError):
+        r = _nft("list", "table", "inet", table, check=False)
+        if r.returncode == 0:
+            count = sum(int(n) for n in re.findall(r"counter packets (\d+)", r.stdout))
+    try:
+        r = _nft("delete", "table", "inet", table, check=False)
+    except TransportError as e:
+        return str(e), count
+    if r.returncode != 0 and "No such file or directory" not in r.stderr:
+        return " ".join(r.stderr.split()), count
+    return None, count
 
 
 def _pid_alive(pid: int) -> bool:
@@ -247,7 +268,13 @@ class RawTransport:
     install the RST filter (False: the kernel's RSTs go out).  ``stats``: ``sent``, ``received``
     (packets returned by :meth:`recv`), ``dropped_by_filter`` (packets read from the packet socket
     and discarded by the address check), ``kernel_dropped`` (dropped by the kernel, receive buffer
-    full) and, after :meth:`close`, ``rst_suppressed`` (RSTs the nftables chain dropped, or None).
+    full), ``bursts`` (:class:`~replay.wire.Burst` packets the kernel cut), ``bursts_cut`` (those
+    cut here, :func:`~replay.wire.cut`: no Ethernet link found, or ``kernel_gso`` False) and, after
+    :meth:`close`, ``rst_suppressed`` (RSTs the nftables chain dropped, or None).
+
+    ``gso``: :meth:`send` takes bursts, and ``burst`` says how long (0 without ``gso`` or with
+    ``rate``: each packet is one segment); ``kernel_gso``: the kernel cuts them (see
+    :mod:`replay.gso`), else this transport does.
 
     ``listen_ports`` (the server side of a replay): packets from any address to a local address and
     one of these ports are received, and their sources become peer addresses (``peer_addrs`` may then
@@ -263,6 +290,8 @@ class RawTransport:
         rate: float | None = None,
         nft: bool = True,
         listen_ports: Iterable[int] | None = None,
+        gso: bool = False,
+        kernel_gso: bool = True,
     ) -> None:
         self.local_addrs = [ipaddress.ip_address(a) for a in local_addrs]
         self.peer_addrs = [ipaddress.ip_address(a) for a in peer_addrs]
@@ -275,6 +304,9 @@ class RawTransport:
         if rate is not None and not rate > 0:
             raise TransportError(f"rate {rate} must be positive (or None for no limit)")
         self.mark, self.rate, self.nft = mark, rate, nft
+        self.burst = BURST_MAX if gso and rate is None else 0
+        self._use_gso = kernel_gso
+        self._gso: GsoSender | None = None
         self._locals = {a.packed for a in self.local_addrs}
         self._peers = {a.packed: str(a) for a in self.peer_addrs}
         self._interval = 1.0 / rate if rate else 0.0
@@ -295,6 +327,8 @@ class RawTransport:
             "dropped_by_filter": 0,
             "kernel_dropped": 0,
             "rst_suppressed": None,
+            "bursts": 0,
+            "bursts_cut": 0,
         }
 
     def __repr__(self) -> str:
@@ -335,6 +369,7 @@ class RawTransport:
                 s6.setsockopt(socket.IPPROTO_IPV6, IPV6_HDRINCL, 1)
                 s6.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, self.mark)
             self._rx = rx = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+            self._gso = open_gso(self.mark) if self.burst and self._use_gso else None
         except PermissionError as e:
             raise _privilege_error(e) from None
         except OSError as e:
@@ -365,13 +400,13 @@ class RawTransport:
             self._opened = False
             if self._rx is not None:
                 self._stats_read()  # the drops since the last read
-            for s in (self._s4, self._s6, self._rx):
+            for s in (self._s4, self._s6, self._rx, self._gso):
                 if s is not None:
                     s.close()
-            self._s4 = self._s6 = self._rx = self._poll = None
+            self._s4 = self._s6 = self._rx = self._poll = self._gso = None
             failed = None
             if self._table_made and os.getpid() == self._owner:  # never a parent's table from a forked child
-                failed = self._delete_table()
+                failed, self.stats["rst_suppressed"] = delete_table(self.table)
             self._table_made = False
             _open.discard(self)
             if not _open:
@@ -380,20 +415,6 @@ class RawTransport:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
         if failed:
             raise TransportError(f"could not delete nftables table inet {self.table}: {failed}")
-
-    def _delete_table(self) -> str | None:
-        """Delete the table (counting the RSTs it dropped first); the error text, or None."""
-        with contextlib.suppress(TransportError):
-            r = _nft("list", "table", "inet", self.table, check=False)
-            if r.returncode == 0:
-                self.stats["rst_suppressed"] = sum(int(n) for n in re.findall(r"counter packets (\d+)", r.stdout))
-        try:
-            r = _nft("delete", "table", "inet", self.table, check=False)
-        except TransportError as e:
-            return str(e)
-        if r.returncode != 0 and "No such file or directory" not in r.stderr:
-            return " ".join(r.stderr.split())
-        return None
 
     # -- sending
     def send(self, packet: bytes) -> None:
@@ -423,10 +444,25 @@ class RawTransport:
         if self._interval:
             self._pace()
         try:
+            if type(packet) is Burst:
+                self._burst(packet, sock, to, src, dst)
+                return
             sock.sendto(packet, (to, 0))
         except OSError as e:
             raise TransportError(f"send to {to}: {e.strerror or e}") from None
         self.stats["sent"] += 1
+
+    def _burst(self, packet: Burst, sock: socket.socket, to: str, src: bytes, dst: bytes) -> None:
+        """A burst to the kernel to cut (GSO), else cut here into the same segments."""
+        st = self.stats
+        if self._gso is not None and self._gso.send(packet, src, dst):
+            st["bursts"] += 1
+            st["sent"] += segments(packet)
+            return
+        st["bursts_cut"] += 1
+        for p in cut(packet, packet.mss):
+            sock.sendto(p, (to, 0))
+            st["sent"] += 1
 
     def _pace(self) -> None:
         """Sleep so that sends are at least 1/rate apart on average (no catch-up burst after idling)."""

@@ -8,7 +8,20 @@ from collections.abc import Iterable
 
 from mptcpspec.codec.options import TcpOption, encode_tcp_options
 
-__all__ = ["tcp_packet", "tcp_checksum", "ip_checksum", "fold", "Flow", "dss_data_option", "payload_sum"]
+__all__ = [
+    "tcp_packet",
+    "tcp_checksum",
+    "ip_checksum",
+    "fold",
+    "Flow",
+    "dss_data_option",
+    "payload_sum",
+    "Burst",
+    "BURST_MAX",
+    "cut",
+    "segments",
+    "partial_checksum",
+]
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -166,3 +179,99 @@ _V6_TCP = struct.Struct("!IHBB16s16sHHIIHHHH")
 def payload_sum(payload: bytes) -> int:
     """The one's complement sum of ``payload`` that :meth:`Flow.packet` takes as ``psum``."""
     return _sum16(payload)
+
+
+# -- bursts: one TCP segment longer than the path takes, cut by the kernel (GSO) or by cut() -------
+
+
+#: octets of payload at most in one burst: with the headers, within an IP packet and GSO's 64 KiB
+BURST_MAX = 64000
+
+
+class Burst(bytes):
+    """An IP packet whose TCP segment carries more than one segment's worth: the transport cuts it
+    into segments of at most ``mss`` octets of options and payload each (the subflow's MSS), as the
+    kernel cuts a TSO/GSO packet: the same headers and options on each, the sequence number and the
+    lengths advanced, PSH and FIN on the last one only.  One DSS mapping covers the whole payload
+    (RFC 8684 §3.3.1: a mapping may span several segments; each then carries it)."""
+
+    mss: int
+
+    @classmethod
+    def of(cls, packet: bytes, mss: int) -> Burst:
+        b = cls(packet)
+        b.mss = mss
+        return b
+
+
+def _headers(packet: bytes) -> tuple[int, int]:
+    """The IP header's length and the TCP header's (options included) of ``packet``."""
+    ip = (packet[0] & 15) * 4 if packet[0] >> 4 == 4 else 40
+    return ip, (packet[ip + 12] >> 4) * 4
+
+
+def cut(packet: bytes, mss: int) -> list[bytes]:
+    """``packet`` cut into segments of at most ``mss`` octets of TCP options and payload, with
+    their checksums (what the kernel's GSO makes of it, IPv4 identification aside: here each keeps
+    the packet's); the packet itself when it fits."""
+    ip, th = _headers(packet)
+    head = ip + th
+    size = mss - (th - 20)
+    if size <= 0:
+        raise ValueError(f"cut: an MSS of {mss} leaves no room for payload after {th - 20} octets of options")
+    payload = packet[head:]
+    if len(payload) <= size:
+        return [bytes(packet)]
+    v4 = packet[0] >> 4 == 4
+    src, dst = (packet[12:16], packet[16:20]) if v4 else (packet[8:24], packet[24:40])
+    seq0 = int.from_bytes(packet[ip + 4 : ip + 8], "big")
+    flags = int.from_bytes(packet[ip + 12 : ip + 14], "big")
+    options = packet[ip + 20 : head]
+    pieces = []
+    for off in range(0, len(payload), size):
+        piece = payload[off : off + size]
+        last = off + size >= len(payload)
+        f = flags if last else flags & ~0x09  # FIN and PSH on the last segment only
+        tcp = bytearray(packet[ip : ip + 20])
+        tcp[4:8] = ((seq0 + off) & 0xFFFFFFFF).to_bytes(4, "big")
+        tcp[12:14] = f.to_bytes(2, "big")
+        tcp[16:18] = b"\0\0"
+        seg = bytes(tcp) + options + piece
+        tcp[16:18] = tcp_checksum(_ip(src), _ip(dst), seg).to_bytes(2, "big")
+        seg = bytes(tcp) + options + piece
+        if v4:
+            h = bytearray(packet[:ip])
+            h[2:4] = (ip + len(seg)).to_bytes(2, "big")
+            h[10:12] = b"\0\0"
+            h[10:12] = ip_checksum(bytes(h)).to_bytes(2, "big")
+        else:
+            h = bytearray(packet[:40])
+            h[4:6] = len(seg).to_bytes(2, "big")
+        pieces.append(bytes(h) + seg)
+    return pieces
+
+
+def segments(packet: bytes, mss: int | None = None) -> int:
+    """How many segments :func:`cut` (or the kernel's GSO) makes of ``packet`` (``mss``: a
+    :class:`Burst`'s own by default)."""
+    ip, th = _headers(packet)
+    size = (packet.mss if mss is None and isinstance(packet, Burst) else mss or 0) - (th - 20)
+    n = len(packet) - ip - th
+    return max(1, -(-n // size)) if size > 0 else 1
+
+
+def _ip(packed: bytes) -> _Address:
+    return ipaddress.ip_address(packed)
+
+
+def partial_checksum(packet: bytes) -> bytes:
+    """``packet`` with its TCP checksum field holding only the pseudo-header's sum, folded and not
+    complemented: what a packet handed to the kernel with its checksum left to do (CHECKSUM_PARTIAL,
+    a virtio_net_hdr asking for it) carries there."""
+    ip, _ = _headers(packet)
+    tcp_len = len(packet) - ip
+    if packet[0] >> 4 == 4:
+        pseudo = _sum16(packet[12:20]) + 6 + tcp_len
+    else:
+        pseudo = _sum16(packet[8:40]) + 6 + tcp_len
+    return b"".join((packet[: ip + 16], fold(pseudo).to_bytes(2, "big"), packet[ip + 18 :]))

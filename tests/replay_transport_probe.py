@@ -10,6 +10,7 @@ Run by ``tests/test_replay_transport.py`` as ``ip netns exec CLIENT python3 repl
     hold                                    open, say so, sleep (for SIGTERM)
     leak                                    open, never close: the atexit hook must
     cleanup                                 cleanup_leftovers() with a dead and a live process's table
+    burst --family 4|6 [--no-gso]           a Burst (PSH, no ACK) to a closed port: the RSTs' ACKs
 
 The packets are built here, independently of the replay's own packet builder.
 """
@@ -29,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mptcpspec.replay.transport import RawTransport, TransportError, cleanup_leftovers  # noqa: E402
+from mptcpspec.replay.wire import Burst  # noqa: E402
 
 CLIENT = {4: "198.51.100.1", 6: "2001:db8:1::1"}
 SERVER = {4: "198.51.100.2", 6: "2001:db8:1::2"}
@@ -221,6 +223,32 @@ def cmd_cleanup(a) -> dict:
     return {"names": names, "gone": gone, "left": left, "after": nft_tables()}
 
 
+BURST_SEQ, BURST_LEN = 7000, 10000
+BURST_MSS = {4: 1460, 6: 1440}  # an MTU of 1500
+PSH = 0x08
+
+
+def cmd_burst(a) -> dict:
+    """A SYN to the closed port first (its RST shows the next hop answered), then one Burst of
+    BURST_LEN octets, PSH without ACK, there: the server answers each segment it gets with a RST
+    whose ACK is the end of that segment, so the ACKs tell how the burst was cut."""
+    fam = a.family
+    payload = bytes(range(256)) * (BURST_LEN // 256 + 1)
+    pkt = tcp_ip(CLIENT[fam], SERVER[fam], 40100, CLOSED_PORT, BURST_SEQ, 0, PSH, payload=payload[:BURST_LEN])
+    acks = []
+    with RawTransport([CLIENT[fam]], [SERVER[fam]], gso=True, kernel_gso=not a.no_gso) as t:
+        t.send(syn(fam, 40100, CLOSED_PORT))
+        first = t.recv(2.0)
+        t.send(Burst.of(pkt, BURST_MSS[fam]))
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            for p in t.recv(deadline - time.monotonic()):
+                f = tcp_fields(p)
+                if f["sport"] == CLOSED_PORT and f["dport"] == 40100 and f["flags"] & RST:
+                    acks.append(f["ack"])
+    return {"first": len(first), "acks": acks, "stats": t.stats}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -239,6 +267,9 @@ def main(argv=None) -> int:
     sub.add_parser("hold")
     sub.add_parser("leak")
     sub.add_parser("cleanup")
+    q = sub.add_parser("burst")
+    q.add_argument("--family", type=int, choices=(4, 6), default=4)
+    q.add_argument("--no-gso", action="store_true")
     a = p.parse_args(argv)
     print(json.dumps(globals()["cmd_" + a.cmd](a)), flush=True)
     return 0

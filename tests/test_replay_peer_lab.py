@@ -87,7 +87,7 @@ def test_server_refuses_the_join(tmp_path, how):
         cap = tmp_path / "server-side.pcap"
         with lab.capture(cap, ns="server"):
             code, report = replay(lab, "v4-two-subflows.pcap", "198.51.100.2")
-        assert code == 0, report
+        assert code == 0, (report.get("reason"), report.get("subflows"), report.get("events"))
         server = srv.result(timeout=10)
         summary = server_view(cap)
         assert report["ok"] and report["data_delivered"] == 32768

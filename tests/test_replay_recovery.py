@@ -523,7 +523,9 @@ class LossyServer:
                         self.dfin_acked = True
                         out += self._close_subflows()
                 if o.dsn is not None:
-                    dsn = o.dsn
+                    # a mapping may span segments (a burst cut by GSO): this one's place in it
+                    inside = (p.seq - f.isn_c - (o.ssn or 0)) & M32
+                    dsn = (o.dsn + inside) & M64 if inside < (o.data_level_length or 0) else o.dsn
                     dfin = bool(o.flags & DssFlags.DATA_FIN)
         n = p.payload_len
         fin = bool(flags & 0x01)
@@ -635,6 +637,52 @@ def test_whole_replay_over_a_lossy_path_delivers_quickly_and_closes_cleanly(seed
     assert {e.how for e in closed} == {ev.CloseHow.FIN_EXCHANGE}, closed
     assert all(s.state is SubflowState.CLOSED for s in core.subflows)
     assert sim_end < 1.0, (sim_end, server.dropped)
+
+
+class WithholdingServer(LossyServer):
+    """Acknowledges every segment on its subflow, but the first time the stream's last octets come
+    keeps them from the data level (no DATA_ACK covers them), as Linux can until more data comes;
+    never answers the SYNs from ``silent`` (a join its firewall drops)."""
+
+    def __init__(self, client_key: int, end: int, silent: tuple) -> None:
+        super().__init__(client_key, loss=0.0, seed=0)
+        self.end, self.silent, self.withheld = end, silent, 0
+
+    def _deliver(self, dsn: int, payload: bytes) -> None:
+        if payload and not self.withheld and ((dsn + len(payload) - self.idsn_c - 1) & M64) == self.end:
+            self.withheld += 1
+            return
+        super()._deliver(dsn, payload)
+
+    def __call__(self, pkt: bytes, now: float) -> list[bytes]:
+        src = (ipaddress.ip_address(pkt[12:16]), int.from_bytes(pkt[20:22], "big"))
+        return [] if src == self.silent else super().__call__(pkt, now)
+
+
+def test_data_acknowledged_by_the_subflow_only_goes_again_while_a_join_is_unanswered():
+    """RFC 8684 §3.3.6: the server's subflow acknowledged the last data but its DATA_ACK never
+    covered it; a join whose SYN goes unanswered holds no data, so it must not keep the
+    connection-level retransmission back: the data goes again on the first subflow, and the
+    replay ends cleanly instead of waiting for a server that has nothing more to say."""
+    plan = make_plan(DATA / "v4-two-subflows.pcap")
+    core = Replay(plan, target=SERVER, rng=random.Random(0), timeout=5.0)
+    join = core.subflows[1]
+    server = WithholdingServer(core.keys.client, plan.data_len, join.local)
+    Sim(core, server).run()
+    report = core.report(core.conn.ended_at or 30.0)
+    assert report.ok, report.reason
+    assert server.withheld == 1 and bytes(server.stream) == _stream(plan)
+    again = [e for e in core.events if isinstance(e, ev.DataRetransmitted)]
+    assert again and again[0].subflow == 0, core.events
+    assert join.state is SubflowState.FAILED and "never opened" in (join.result or "")
+    assert (core.conn.ended_at or 99) < 2.0
+
+
+def _stream(plan: ReplayPlan) -> bytes:
+    out = bytearray(plan.data_len)
+    for seg in plan.segments:
+        out[seg.dsn - 1 : seg.dsn - 1 + len(seg.data)] = seg.data
+    return bytes(out)
 
 
 def test_a_subflow_reset_by_the_server_leaves_its_data_to_the_other():

@@ -118,6 +118,22 @@ def test_rate_limit(lab):
 
 
 @pytest.mark.lab
+@pytest.mark.parametrize("family", [4, 6])
+@pytest.mark.parametrize("gso", [True, False], ids=["kernel", "cut-here"])
+def test_a_burst_reaches_the_server_as_the_segments_of_its_mss(lab, family, gso):
+    """A Burst goes to the kernel to cut (GSO) or, without it, is cut here: either way the server
+    gets the same segments, an MSS each (1460 octets, 1440 over IPv6) but the last (its RSTs
+    acknowledge each one's end)."""
+    args = ("burst", "--family", family) + (() if gso else ("--no-gso",))
+    out = run_probe(lab, *args)
+    mss = probe.BURST_MSS[family]
+    ends = [*range(mss, probe.BURST_LEN, mss), probe.BURST_LEN]
+    assert sorted(out["acks"]) == [probe.BURST_SEQ + e for e in ends], out
+    st = out["stats"]
+    assert (st["bursts"], st["bursts_cut"]) == ((1, 0) if gso else (0, 1)), st
+    assert st["sent"] == 1 + len(ends)
+
+
 def test_sigterm_closes_then_dies_of_it(lab):
     p = lab.popen("client", sys.executable, PROBE, "hold")
     try:

@@ -179,7 +179,7 @@ def cmd_fleet(
     except ValueError as e:
         return with_read(args.read, read, fail(str(e), ExitCode.USAGE))
     try:
-        report = fleet_live(fleet, rate=args.rate, mbps=args.mbps)
+        report = fleet_live(fleet, rate=args.rate, mbps=args.mbps, gso=args.gso)
     except TransportError as e:
         return with_read(args.read, read, fail(str(e), ExitCode.UNUSABLE))
     except KeyboardInterrupt:  # while the transport opened or closed: nothing ran

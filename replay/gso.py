@@ -1,0 +1,163 @@
+"""Bursts handed to the kernel to cut (GSO): one frame on a packet socket with a virtio_net_hdr.
+
+A :class:`~replay.wire.Burst` is one TCP segment carrying many segments' worth of payload.  Sent
+through an ``AF_PACKET`` socket with ``PACKET_VNET_HDR``, the header asks the kernel for what a
+guest's virtio NIC asks of its host: cut the frame into segments of ``gso_size`` payload octets
+(TCP GSO) and complete each one's checksum.  The kernel does this in one system call for up to
+64 KiB, as it does for its own TCP (TSO); on veth the peer namespace takes the burst as one
+packet, as after GRO.
+
+The packet socket bypasses routing and the neighbour layer, so the frame needs its interface and
+Ethernet header: :class:`Links` finds them once per pair of addresses (``ip route get``, the
+neighbour table), after the subflow's handshake, which went through the kernel's IP stack, has
+resolved the next hop.  Where that fails (no Ethernet, no neighbour entry, ``ip`` missing), the
+caller cuts the burst itself (:func:`~replay.wire.cut`): the same segments on the wire.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import json
+import socket
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+from mptcpspec.replay.wire import Burst, partial_checksum
+
+__all__ = ["GsoSender", "Links", "Link", "VNET_HDR", "GSO_TCPV4", "GSO_TCPV6", "find_link", "open_gso"]
+
+PACKET_VNET_HDR = 15
+SOL_PACKET = 263
+ARPHRD_ETHER = 1
+VIRTIO_NET_HDR_F_NEEDS_CSUM = 1
+GSO_TCPV4, GSO_TCPV6 = 1, 4
+RETRY = 1.0  # seconds before a pair of addresses without a link is looked up again
+VNET_HDR = struct.Struct("=BBHHHH")  # struct virtio_net_hdr, host order (legacy virtio on a packet socket)
+_USABLE = {"REACHABLE", "STALE", "DELAY", "PROBE", "PERMANENT", "NOARP"}
+
+#: (interface, Ethernet header) of the route from one address to another
+Link = tuple[str, bytes]
+
+
+def _ip_json(*args: str) -> list[dict[str, object]]:
+    try:
+        r = subprocess.run(["ip", "-j", *args], capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if r.returncode != 0:
+        return []
+    try:
+        got = json.loads(r.stdout or "[]")
+    except ValueError:
+        return []
+    return [x for x in got if isinstance(x, dict)] if isinstance(got, list) else []
+
+
+def find_link(src: bytes, dst: bytes, mark: int = 0) -> Link | None:
+    """The interface and the Ethernet header of frames from ``src`` to ``dst`` (packed addresses),
+    as the kernel would route them (with ``mark``); None when the route is not over Ethernet or the
+    next hop's address is not known."""
+    s, d = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+    route = _ip_json("route", "get", str(d), "from", str(s), "mark", str(mark))
+    if not route:
+        return None
+    dev, hop = route[0].get("dev"), route[0].get("gateway") or str(d)
+    if not isinstance(dev, str) or not isinstance(hop, str):
+        return None
+    sys_dev = Path("/sys/class/net") / dev
+    try:
+        if int((sys_dev / "type").read_text()) != ARPHRD_ETHER:
+            return None
+        ours = bytes.fromhex((sys_dev / "address").read_text().strip().replace(":", ""))
+    except (OSError, ValueError):
+        return None
+    for n in _ip_json("neigh", "show", "to", hop, "dev", dev):
+        state = n.get("state")
+        lladdr = n.get("lladdr")
+        if isinstance(lladdr, str) and isinstance(state, list) and _USABLE.intersection(map(str, state)):
+            theirs = bytes.fromhex(lladdr.replace(":", ""))
+            if len(theirs) == 6 and len(ours) == 6:
+                return dev, theirs + ours + (b"\x08\x00" if s.version == 4 else b"\x86\xdd")
+    return None
+
+
+class Links:
+    """:func:`find_link` for each pair of addresses, kept; a pair without a link is looked up
+    again after :data:`RETRY` seconds, one whose sends failed never again."""
+
+    def __init__(self, mark: int = 0) -> None:
+        self.mark = mark
+        self.known: dict[bytes, Link | None] = {}
+        self.retry_at: dict[bytes, float] = {}
+
+    def get(self, src: bytes, dst: bytes) -> Link | None:
+        key = src + dst
+        if key in self.known:
+            link = self.known[key]
+            if link is not None or time.monotonic() < self.retry_at.get(key, 0.0):
+                return link
+        link = find_link(src, dst, self.mark)
+        self.known[key] = link
+        if link is None:
+            self.retry_at[key] = time.monotonic() + RETRY
+        return link
+
+    def failed(self, src: bytes, dst: bytes) -> None:
+        self.known[src + dst] = None
+        self.retry_at[src + dst] = float("inf")
+
+
+class GsoSender:
+    """Sends a :class:`~replay.wire.Burst` as one frame the kernel cuts (see the module).
+    ``OSError`` when the packet socket cannot be opened."""
+
+    def __init__(self, mark: int = 0) -> None:
+        self.links = Links(mark)
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        try:
+            self.sock.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+        except OSError:
+            self.sock.close()
+            raise
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send(self, burst: Burst, src: bytes, dst: bytes) -> bool:
+        """``burst`` (an IP packet from ``src`` to ``dst``) to the kernel to cut; False when it
+        could not go so (no link, or the send failed): the caller cuts it."""
+        link = self.links.get(src, dst)
+        if link is None:
+            return False
+        dev, eth = link
+        v4 = burst[0] >> 4 == 4
+        ip = (burst[0] & 15) * 4 if v4 else 40
+        th = (burst[ip + 12] >> 4) * 4
+        head = 14 + ip
+        vnet = VNET_HDR.pack(
+            VIRTIO_NET_HDR_F_NEEDS_CSUM,
+            GSO_TCPV4 if v4 else GSO_TCPV6,
+            head + th,
+            burst.mss - (th - 20),
+            head,
+            16,
+        )
+        try:
+            self.sock.sendto(b"".join((vnet, eth, partial_checksum(burst))), (dev, 0))
+        except OSError as e:
+            if e.errno not in (errno.ENOBUFS, errno.EAGAIN):  # not a full queue: this link cannot
+                self.links.failed(src, dst)
+            return False
+        return True
+
+
+def open_gso(mark: int = 0) -> GsoSender | None:
+    """A :class:`GsoSender`, or None when this host cannot give one (no packet sockets, no
+    ``PACKET_VNET_HDR``)."""
+    with contextlib.suppress(OSError):
+        return GsoSender(mark)
+    return None

@@ -1,0 +1,209 @@
+"""Bursts (replay.wire.Burst, replay.gso): data segments longer than the MSS that the transport
+cuts, as the kernel cuts its own TSO/GSO packets.  Without a network: :func:`~replay.wire.cut`
+against the packet builder, the partial checksum the kernel completes, and the engine's bursts
+cut on their way to a simulated server.  The kernel's own cutting is checked against ``cut`` in
+the lab (tests/test_replay_transport.py)."""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import random
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mptcpspec.codec.options import Dss, decode_tcp_options
+from mptcpspec.replay.core import Replay
+from mptcpspec.replay.gso import GSO_TCPV4, GSO_TCPV6, VNET_HDR
+from mptcpspec.replay.plan import make_plan
+from mptcpspec.replay.subflow import SubflowState
+from mptcpspec.replay.wire import BURST_MAX, Burst, Flow, cut, dss_data_option, fold, partial_checksum, payload_sum
+from tests.conftest import DATA, ROOT
+from tests.test_replay_recovery import SERVER, LossyServer
+
+V4 = (ipaddress.ip_address("198.51.100.1"), ipaddress.ip_address("198.51.100.2"))
+V6 = (ipaddress.ip_address("2001:db8:1::1"), ipaddress.ip_address("2001:db8:1::2"))
+PSH_ACK, FIN_PSH_ACK = 0x18, 0x19
+
+
+def _tcp_at(packet: bytes) -> int:
+    return (packet[0] & 15) * 4 if packet[0] >> 4 == 4 else 40
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    v6=st.booleans(),
+    n=st.integers(1, 20000),
+    mss=st.integers(536, 9000),
+    opts=st.sampled_from(["none", "dss", "dss-csum", "ts"]),
+    fin=st.booleans(),
+    seq=st.integers(0, 2**32 - 1),
+)
+def test_cut_makes_the_segments_the_builder_makes(v6, n, mss, opts, fin, seq):
+    """Each piece is the packet Flow.packet builds for its sequence number and part of the payload,
+    the same options, PSH and FIN on the last one only; together, the payload."""
+    src, dst = V6 if v6 else V4
+    flow = Flow(src, dst, 40000, 5201)
+    o = {
+        "none": b"",
+        "dss": dss_data_option(5, 2**40, 1, n, None),
+        "dss-csum": dss_data_option(5, 2**40, 1, n, 0xBEEF),
+        "ts": b"\x01\x01\x08\x0a" + bytes(range(8)),
+    }[opts]
+    payload = random.Random(n).randbytes(n)
+    flags = FIN_PSH_ACK if fin else PSH_ACK
+    packet = flow.packet(seq, 77, flags, 1000, o, payload)
+    pieces = cut(packet, mss)
+    size = mss - len(o)
+    want = []
+    for off in range(0, n, size):
+        last = off + size >= n
+        want.append(flow.packet(seq + off, 77, flags if last else 0x10, 1000, o, payload[off : off + size]))
+    assert pieces == want
+    assert b"".join(p[_tcp_at(p) + 20 + len(o) :] for p in pieces) == payload
+    assert all(len(p) - _tcp_at(p) - 20 <= mss for p in pieces)
+
+
+@settings(max_examples=200, deadline=None)
+@given(v6=st.booleans(), n=st.integers(0, 3000), seq=st.integers(0, 2**32 - 1))
+def test_the_partial_checksum_completes_to_the_checksum(v6, n, seq):
+    """What the kernel does with CHECKSUM_PARTIAL (sum the segment from the TCP header on, the
+    pseudo-header's sum in the checksum field, and complement) gives the packet's own checksum."""
+    src, dst = V6 if v6 else V4
+    payload = bytes(range(256)) * (n // 256) + bytes(n % 256)
+    packet = Flow(src, dst, 40000, 5201).packet(seq, 1, PSH_ACK, 500, b"", payload)
+    t = _tcp_at(packet)
+    partial = partial_checksum(packet)
+    assert partial[: t + 16] == packet[: t + 16] and partial[t + 18 :] == packet[t + 18 :]
+    done = ~fold(payload_sum(partial[t:])) & 0xFFFF
+    assert done == int.from_bytes(packet[t + 16 : t + 18], "big")
+
+
+def test_the_virtio_header_is_what_the_kernel_reads():
+    """struct virtio_net_hdr: flags, gso_type, hdr_len, gso_size, csum_start, csum_offset (10 octets)."""
+    assert VNET_HDR.size == 10
+    assert (GSO_TCPV4, GSO_TCPV6) == (1, 4)  # VIRTIO_NET_HDR_GSO_TCPV4, _TCPV6 (include/uapi/linux/virtio_net.h)
+
+
+class CuttingSim:
+    """The replay and a :class:`LossyServer`, one-way delay, in simulated time; a Burst is cut
+    (:func:`cut`) on its way, as the transport or the kernel cuts it, and its pieces lost one by one."""
+
+    def __init__(self, core: Replay, server: LossyServer, delay: float = 0.0005) -> None:
+        self.core, self.server, self.delay = core, server, delay
+        self.queue: list = []
+        self.seq = 0
+        self.now = 0.0
+        self.tick_at = 0.05
+        self.bursts = self.wire = 0
+
+    def _send(self, packets: list[bytes], to_server: bool) -> None:
+        for pkt in packets:
+            pieces = [pkt]
+            if isinstance(pkt, Burst):
+                self.bursts += 1
+                pieces = cut(pkt, pkt.mss)
+            for p in pieces:
+                self.wire += to_server
+                if self.server.lose(0 if to_server else 1):
+                    continue
+                self.seq += 1
+                heapq.heappush(self.queue, (self.now + self.delay, self.seq, to_server, p))
+
+    def run(self, limit: float = 30.0) -> None:
+        core = self.core
+        self._send(core.start(0.0), True)
+        while not core.done and self.now < limit:
+            times = [t for t in (core.deadline(), self.queue[0][0] if self.queue else None, self.tick_at) if t]
+            self.now = max(self.now, min(times))
+            while self.queue and self.queue[0][0] <= self.now:
+                _, _, to_server, pkt = heapq.heappop(self.queue)
+                if to_server:
+                    self._send(self.server(pkt, self.now), False)
+                else:
+                    self._send(core.receive(pkt, self.now), True)
+            if self.now >= self.tick_at:
+                self._send(self.server.tick(), False)
+                self.tick_at = self.now + 0.05
+            self._send(core.poll(self.now), True)
+
+
+def _stream(plan) -> bytes:
+    out = bytearray(plan.data_len)
+    for seg in plan.segments:
+        out[seg.dsn - 1 : seg.dsn - 1 + len(seg.data)] = seg.data
+    return bytes(out)
+
+
+@pytest.mark.parametrize(("seed", "loss"), [(0, 0.0), (1, 0.0), (2, 0.03), (3, 0.05), (4, 0.05)])
+def test_bursts_deliver_the_stream_and_count_their_segments(seed, loss):
+    """With bursts allowed, the data goes in fewer, longer packets, each with one mapping over its
+    payload; cut on the way (and lost piece by piece), the server still reads the whole stream,
+    the close is clean, and each subflow's ``sent`` counts the segments on the wire."""
+    plan = make_plan(DATA / "v4-two-subflows.pcap")
+    core = Replay(plan, target=SERVER, rng=random.Random(seed), timeout=5.0)
+    core.allow_bursts(10**9)
+    assert core.sender.burst == BURST_MAX
+    server = LossyServer(core.keys.client, loss=loss, seed=300 + seed)
+    sim = CuttingSim(core, server)
+    sim.run()
+    report = core.report(core.conn.ended_at or 30.0)
+    assert report.ok, report.reason
+    assert bytes(server.stream) == _stream(plan)
+    assert all(s.state is SubflowState.CLOSED for s in core.subflows)
+    assert sim.bursts > 0
+    assert sum(s.sent for s in core.subflows) == sim.wire
+
+
+def test_a_burst_carries_one_mapping_over_its_payload():
+    """RFC 8684 §3.3.1: the DSS of a burst maps all of its payload, from its first octet."""
+    plan = make_plan(DATA / "v4-two-subflows.pcap")
+    core = Replay(plan, target=SERVER, rng=random.Random(0), timeout=5.0)
+    core.allow_bursts(BURST_MAX)
+    server = LossyServer(core.keys.client, loss=0.0, seed=1)
+    seen: list[Burst] = []
+    sim = CuttingSim(core, server)
+    send = sim._send
+
+    def spy(packets, to_server):
+        seen.extend(p for p in packets if isinstance(p, Burst))
+        send(packets, to_server)
+
+    sim._send = spy  # type: ignore[method-assign]
+    sim.run()
+    assert seen
+    for b in seen:
+        t = _tcp_at(b)
+        th = (b[t + 12] >> 4) * 4
+        dss = [o for o in decode_tcp_options(b[t + 20 : t + th]).options if type(o) is Dss]
+        assert len(dss) == 1 and dss[0].data_level_length == len(b) - t - th
+
+
+def test_no_bursts_unless_allowed_nor_at_captured_times():
+    plan = make_plan(DATA / "v4-two-subflows.pcap")
+    for timing, allow in (("fast", 0), ("as-captured", BURST_MAX)):
+        core = Replay(plan, target=SERVER, rng=random.Random(0), timeout=5.0, timing=timing)
+        core.allow_bursts(allow)
+        sim = CuttingSim(core, LossyServer(core.keys.client, loss=0.0, seed=1))
+        sim.run()
+        assert core.report(core.conn.ended_at or 30.0).ok
+        assert sim.bursts == 0, timing
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [("--timing", "as-captured"), ("--pps", "1000"), ("--report-fidelity",), ("--mode", "raw", "--iface", "lo")],
+)
+def test_gso_with_what_cuts_by_the_capture_is_a_usage_error(extra):
+    r = subprocess.run(
+        [sys.executable, "-m", "mptcpspec", "replay", "-r", str(DATA / "v4-two-subflows.pcap")]
+        + ["--target", "198.51.100.2", "--gso", *extra],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert r.returncode == 2 and "--gso needs" in r.stderr and "Traceback" not in r.stderr, r.stderr
