@@ -46,6 +46,7 @@ class OutgoingData:
         "unsent",
         "heap",
         "order",
+        "pos",
         "low",
         "next_seg",
         "rest",
@@ -85,6 +86,9 @@ class OutgoingData:
         self.unsent = len(segments)
         #: the segments in DSN order (capture order among equal DSNs), and where the unsent ones begin
         self.order = sorted(range(len(segments)), key=lambda k: segments[k].dsn)
+        self.pos = [0] * len(segments)  #: each planned segment's place in ``order``
+        for p, k in enumerate(self.order):
+            self.pos[k] = p
         self.low = 0
         self.heap: list[tuple[int, int]] = []  #: pieces split off later, lowest DSN first
         self.next_seg = 0  #: the first segment, in capture order, not sent yet
@@ -121,6 +125,14 @@ class OutgoingData:
         if p < n and (not heap or self.segments[order[p]].dsn <= heap[0][0]):
             return order[p]  # a planned segment before a piece split off at the same DSN (lower index)
         return heap[0][1] if heap else None
+
+    def following(self, k: int) -> int | None:
+        """The planned segment after segment ``k`` in DSN order (None at the end, and after a piece
+        split off later)."""
+        if k >= len(self.pos):
+            return None
+        p = self.pos[k] + 1
+        return self.order[p] if p < len(self.order) else None
 
     def split(self, k: int, room: int) -> bytes:
         """Segment ``k`` cut to its first ``room`` octets, returned; the rest becomes a segment of its own."""

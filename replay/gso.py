@@ -65,8 +65,11 @@ def find_link(src: bytes, dst: bytes, mark: int = 0) -> Link | None:
     route = _ip_json("route", "get", str(d), "from", str(s), "mark", str(mark))
     if not route:
         return None
-    dev, hop = route[0].get("dev"), route[0].get("gateway") or str(d)
-    if not isinstance(dev, str) or not isinstance(hop, str):
+    # The raw socket's packets (IP_HDRINCL) go with the kernel's FLOWI_FLAG_KNOWN_NH: out of the
+    # route's device, to the neighbour entry of the destination itself even behind a gateway; the
+    # gateway's entry only where the destination has none.
+    dev, hops = route[0].get("dev"), [str(d), route[0].get("gateway")]
+    if not isinstance(dev, str):
         return None
     sys_dev = Path("/sys/class/net") / dev
     try:
@@ -75,13 +78,16 @@ def find_link(src: bytes, dst: bytes, mark: int = 0) -> Link | None:
         ours = bytes.fromhex((sys_dev / "address").read_text().strip().replace(":", ""))
     except (OSError, ValueError):
         return None
-    for n in _ip_json("neigh", "show", "to", hop, "dev", dev):
-        state = n.get("state")
-        lladdr = n.get("lladdr")
-        if isinstance(lladdr, str) and isinstance(state, list) and _USABLE.intersection(map(str, state)):
-            theirs = bytes.fromhex(lladdr.replace(":", ""))
-            if len(theirs) == 6 and len(ours) == 6:
-                return dev, theirs + ours + (b"\x08\x00" if s.version == 4 else b"\x86\xdd")
+    for hop in hops:
+        if not isinstance(hop, str):
+            continue
+        for n in _ip_json("neigh", "show", "to", hop, "dev", dev):
+            state = n.get("state")
+            lladdr = n.get("lladdr")
+            if isinstance(lladdr, str) and isinstance(state, list) and _USABLE.intersection(map(str, state)):
+                theirs = bytes.fromhex(lladdr.replace(":", ""))
+                if len(theirs) == 6 and len(ours) == 6:
+                    return dev, theirs + ours + (b"\x08\x00" if s.version == 4 else b"\x86\xdd")
     return None
 
 

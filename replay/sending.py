@@ -34,7 +34,6 @@ from mptcpspec.replay.events import (
     SegmentKind,
 )
 from mptcpspec.replay.handshake import Handshake
-from mptcpspec.replay.plan import PlannedSegment
 from mptcpspec.replay.setup import show_endpoint
 from mptcpspec.replay.subflow import FAST, M32, OPEN, WINDOW, Subflow, SubflowState, Unacked
 from mptcpspec.replay.wire import BURST_MAX, Burst, dss_data_option
@@ -456,15 +455,16 @@ class Sender(Resender):
             sent[k] = 1
             data.unsent -= 1
             if burst and self.mpc_data_sent and not tcp and not sf.cc.lossy and sf.infinite_seq is None:
-                payload = self._gather(seg, payload, sf, burst, window)
+                payload = self._gather(k, payload, sf, burst, window)
             out.append(self.send_data(sf, seg.dsn, payload, now))
 
-    def _gather(self, seg: PlannedSegment, payload: bytes, sf: Subflow, burst: int, window: int) -> bytes:
-        """``payload`` (of planned segment ``seg``, to go on ``sf``) and the planned segments after
-        it in capture order that continue it on the same planned subflow, as long as the
-        windows and ``burst`` let them go at once: one burst (the kernel's TSO: one mapping)."""
+    def _gather(self, k: int, payload: bytes, sf: Subflow, burst: int, window: int) -> bytes:
+        """``payload`` (of planned segment ``k``, to go on ``sf``) and the unsent planned segments
+        that continue it in DSN order on the same planned subflow, as long as the windows and
+        ``burst`` let them go at once: one burst (the kernel's TSO: one mapping)."""
         data = self.conn.out
         segs, sent = data.segments, data.sent
+        seg = segs[k]
         flight = (sf.snd_nxt - sf.snd_una) & M32
         end = seg.dsn + len(payload)
         room = min(
@@ -476,10 +476,12 @@ class Sender(Resender):
         total = len(payload)
         parts = [payload]
         size = sf.mss - OPTION_ROOM
+        last = k
         while True:
-            j = data.next_planned()
-            if j is None:
+            j = data.following(last)
+            if j is None or sent[j]:
                 break
+            last = j
             nxt = segs[j]
             n = len(nxt.data)
             if nxt.subflow != seg.subflow or nxt.dsn != end or n > size or total + n > room:
