@@ -38,7 +38,7 @@ of the installed package: tests and benchmarks import it from the repository.
 
 from __future__ import annotations
 
-from lab.capture import SNAPLEN, Capture, Capturing
+from lab.capture import SNAPLEN, WHOLE_MTU, Capture, Capturing
 from lab.host import (
     CMD_TIMEOUT,
     PREFIX,
@@ -67,6 +67,7 @@ __all__ = [
     "PREFIXLEN",
     "ROLES",
     "SNAPLEN",
+    "WHOLE_MTU",
     "TOOLS",
     "Capture",
     "Lab",

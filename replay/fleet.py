@@ -38,6 +38,7 @@ from mptcpspec.replay.run import Transport
 from mptcpspec.replay.setup import Address, Timing
 from mptcpspec.replay.subflow import SubflowState
 from mptcpspec.replay.transport import RawTransport, check_privileges
+from mptcpspec.replay.wire import Burst, on_wire
 
 __all__ = [
     "ConnectionResult",
@@ -532,7 +533,12 @@ class Fleet:
     def _count(self, packets: list[bytes]) -> list[bytes]:
         self.sent += len(packets)
         for p in packets:
-            self.octets_out += len(p)
+            if type(p) is Burst:  # what the wire carries: the segments it is cut into
+                n, octets = on_wire(p)
+                self.sent += n - 1
+                self.octets_out += octets
+            else:
+                self.octets_out += len(p)
         return packets
 
     def _after(self, live: _Live, now: float) -> None:

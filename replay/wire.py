@@ -20,6 +20,7 @@ __all__ = [
     "BURST_MAX",
     "cut",
     "segments",
+    "on_wire",
     "partial_checksum",
 ]
 
@@ -258,6 +259,13 @@ def segments(packet: bytes, mss: int | None = None) -> int:
     size = (packet.mss if mss is None and isinstance(packet, Burst) else mss or 0) - (th - 20)
     n = len(packet) - ip - th
     return max(1, -(-n // size)) if size > 0 else 1
+
+
+def on_wire(burst: Burst) -> tuple[int, int]:
+    """The packets and IP octets ``burst`` becomes once cut (each segment with its headers)."""
+    ip, th = _headers(burst)
+    n = segments(burst)
+    return n, len(burst) + (n - 1) * (ip + th)
 
 
 def _ip(packed: bytes) -> _Address:

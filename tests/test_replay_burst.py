@@ -21,7 +21,17 @@ from mptcpspec.replay.core import Replay
 from mptcpspec.replay.gso import GSO_TCPV4, GSO_TCPV6, VNET_HDR
 from mptcpspec.replay.plan import make_plan
 from mptcpspec.replay.subflow import SubflowState
-from mptcpspec.replay.wire import BURST_MAX, Burst, Flow, cut, dss_data_option, fold, partial_checksum, payload_sum
+from mptcpspec.replay.wire import (
+    BURST_MAX,
+    Burst,
+    Flow,
+    cut,
+    dss_data_option,
+    fold,
+    on_wire,
+    partial_checksum,
+    payload_sum,
+)
 from tests.conftest import DATA, ROOT
 from tests.test_replay_recovery import SERVER, LossyServer
 
@@ -66,6 +76,7 @@ def test_cut_makes_the_segments_the_builder_makes(v6, n, mss, opts, fin, seq):
     assert pieces == want
     assert b"".join(p[_tcp_at(p) + 20 + len(o) :] for p in pieces) == payload
     assert all(len(p) - _tcp_at(p) - 20 <= mss for p in pieces)
+    assert on_wire(Burst.of(packet, mss)) == (len(pieces), sum(map(len, pieces)))
 
 
 @settings(max_examples=200, deadline=None)

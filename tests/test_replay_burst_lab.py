@@ -66,3 +66,19 @@ def test_a_large_upload_in_bursts(upload):  # noqa: F811
     assert report["data_delivered"] == UPLOAD
     assert got["length"] == UPLOAD and got["sha256"] == expected(UPLOAD, 0)["sha256"] and not got["reset"]
     assert report["closure_state"] == "M_CLOSED", report["closure_state"]
+
+
+def test_many_connections_in_bursts():
+    """--loop 10 --concurrency 5 --gso: every connection delivered whole, each from its own ports."""
+    from tests.test_replay_fleet_lab import check_server, fleet
+
+    with Lab() as lab:
+        srv = lab.serve(count=10, reply=32768, timeout=60)
+        code, summary = fleet(lab, "v4-two-subflows.pcap", "--loop", "10", "--concurrency", "5", "--gso")
+        check_server(srv.results(timeout=30), 10, 32768)
+    t = summary["totals"]
+    assert code == 0, t
+    assert (t["connections"], t["delivered"], t["failed"]) == (10, 10, 0)
+    assert t["data_delivered"] == 10 * 32768
+    # each connection's segments on the wire, bursts counted cut: at least one per 1,460 octets
+    assert t["packets_sent"] >= 10 * 32768 // 1460, t

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import Lab, LabError, expected, need_lab
+from lab import WHOLE_MTU, Lab, LabError, expected, need_lab
 from mptcpspec.replay.fleet import members
 from tests.conftest import DATA
 
@@ -76,7 +76,7 @@ def concurrent(tmp_path_factory) -> Path:
         with Lab() as lab:
             lab.endpoint_add("client", lab.addr("client", 1), "subflow")
             try:
-                with lab.capture(path, bpf="tcp", buffer_kib=65536):
+                with lab.capture(path, bpf="tcp", buffer_kib=65536, snaplen=WHOLE_MTU):
                     server = lab.serve(count=CONNS, timeout=60)
                     clients = [lab.connect(size=SIZE, first=1000, wait_subflows=2, timeout=60) for _ in range(CONNS)]
                     for c in clients:

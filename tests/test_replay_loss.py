@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import Lab, LabError, expected, need_lab
+from lab import WHOLE_MTU, Lab, LabError, expected, need_lab
 from lab.loss import lossy_paths
 from mptcpspec.capture.packets import decode_frame
 from mptcpspec.capture.pcap import read_records
@@ -43,7 +43,7 @@ def upload(tmp_path_factory) -> Path:
                     lab.rate_limit(role, lab.dev(pair), "200mbit", burst=30000)
             lab.endpoint_add("client", lab.addr("client", 1), "subflow")
             try:
-                with lab.capture(path, bpf="tcp", buffer_kib=65536):
+                with lab.capture(path, bpf="tcp", buffer_kib=65536, snaplen=WHOLE_MTU):
                     server = lab.serve(reply=0, timeout=60)
                     lab.connect(size=UPLOAD, first=1000, wait_subflows=2, chunk=65536, timeout=60).result(timeout=60)
                     got = server.result(timeout=60)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import list_namespaces, need_lab
+from lab import WHOLE_MTU, list_namespaces, need_lab
 from lab.peer import pattern
 from lab.router import RoutedLab
 from mptcpspec.codec.options import Dss, MpFail
@@ -112,7 +112,7 @@ def test_one_subflow_mp_fail_infinite_mapping_and_plain_tcp_to_the_end(upload, t
         for role in ("client", "server"):
             for pair in (0, 1):  # paced, so that tcpdump keeps up with the 2 MB
                 lab.rate_limit(role, lab.dev(pair), "200mbit", burst=30000)
-        with lab.capture(cap, ns="server", buffer_kib=65536):
+        with lab.capture(cap, ns="server", buffer_kib=65536, snaplen=WHOLE_MTU):
             code, report = replay(lab, upload, "198.51.100.2", wait="10")
         server = srv.result(timeout=20)
         rules = lab.run("router", "nft", "list", "table", "inet", "middlebox").stdout
@@ -166,7 +166,7 @@ def test_two_subflows_the_kernel_resets_the_bad_one_and_the_other_carries_its_da
         for role in ("client", "server"):
             for pair in (0, 1):  # paced, so that tcpdump keeps up with the 2 MB
                 lab.rate_limit(role, lab.dev(pair), "200mbit", burst=30000)
-        with lab.capture(cap, ns="server", buffer_kib=65536):
+        with lab.capture(cap, ns="server", buffer_kib=65536, snaplen=WHOLE_MTU):
             code, report = replay(lab, upload, "198.51.100.2", wait="10")
         server = srv.result(timeout=20)
         rules = lab.run("router", "nft", "list", "table", "inet", "middlebox").stdout

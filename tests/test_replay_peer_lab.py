@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import Lab, LabError, expected, list_namespaces, need_lab
+from lab import WHOLE_MTU, Lab, LabError, expected, list_namespaces, need_lab
 from lab.peer import pattern
 from lab.traffic import Peer
 from tests.test_replay_lab import check_clean, replay, server_view
@@ -127,7 +127,7 @@ def upload(tmp_path_factory) -> Path:
                     lab.rate_limit(role, lab.dev(pair), "200mbit", burst=30000)
             lab.endpoint_add("client", lab.addr("client", 1), "subflow")
             try:
-                with lab.capture(path, bpf="tcp", buffer_kib=65536):
+                with lab.capture(path, bpf="tcp", buffer_kib=65536, snaplen=WHOLE_MTU):
                     server = lab.serve(reply=0, timeout=60)
                     lab.connect(size=UPLOAD, first=1000, wait_subflows=2, chunk=65536, timeout=60).result(timeout=60)
                     got = server.result(timeout=60)
