@@ -13,7 +13,8 @@ Measurement, in one fresh lab (client `subflow` endpoint; the server's somaxconn
 4096), --runs times each, alternating: a fresh `bench/fleet_peers.py server` (one selector loop,
 accepting at once; it hashes every connection's octets), then either
   * ours: `mptcpspec replay -r CAPTURE --loop N --concurrency K --json` from the client namespace:
-    its totals' `elapsed`, `connections_per_second`, handshake percentiles; or
+    its totals' `elapsed`, `connections_per_second`, handshake percentiles; the same with `--gso`
+    (each session's data in bursts the kernel cuts); or
   * kernel: `bench/fleet_peers.py client --count N --concurrency K` (IPPROTO_MPTCP sockets, the same
     octets): its `elapsed`;
 and each run counts only if the server read N distinct connections, every one exactly the
@@ -83,7 +84,7 @@ def server_result(peer, timeout: float) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def ours(lab, cap: Path, n: int, k: int, size: int, timeout: float) -> dict:
+def ours(lab, cap: Path, n: int, k: int, size: int, timeout: float, *extra: str) -> dict:
     srv = start_server(lab, n, size, timeout)
     r = lab.run(
         "client",
@@ -102,6 +103,7 @@ def ours(lab, cap: Path, n: int, k: int, size: int, timeout: float) -> dict:
         "--timeout",
         "20",
         "--json",
+        *extra,
         check=False,
         timeout=timeout + 30,
     )
@@ -162,17 +164,21 @@ def main() -> int:
         if not check_capture(cap, a.size):
             print(f"bench_fleet: the capture {cap.name} is not one two-subflow session", file=sys.stderr)
             return 2
-    results: dict[str, list[dict]] = {"ours": [], "kernel": []}
+    results: dict[str, list[dict]] = {"ours": [], "ours --gso": [], "kernel": []}
     n, k = a.connections, a.concurrency
+    run = {
+        "ours": lambda: ours(lab, cap, n, k, a.size, a.timeout),
+        "ours --gso": lambda: ours(lab, cap, n, k, a.size, a.timeout, "--gso"),
+        "kernel": lambda: kernel(lab, n, k, a.size, a.timeout),
+    }
     with Lab() as lab:
         lab.endpoint_add("client", lab.addr("client", 1), "subflow")
         lab.sysctl("server", {"net.core.somaxconn": 4096, "net.ipv4.tcp_max_syn_backlog": 4096})
         for i in range(a.runs):
-            for mode in ("ours", "kernel") if i % 2 == 0 else ("kernel", "ours"):
+            modes = list(results)
+            for mode in modes if i % 2 == 0 else reversed(modes):
                 t = time.monotonic()
-                res = (
-                    ours(lab, cap, n, k, a.size, a.timeout) if mode == "ours" else kernel(lab, n, k, a.size, a.timeout)
-                )
+                res = run[mode]()
                 results[mode].append(res)
                 print(
                     f"run {i + 1} {mode}: {res['elapsed']} s, server {res['server']}, ok {res['ok']} "
@@ -194,14 +200,16 @@ def main() -> int:
         hs = [r["handshake"] for r in good if r["handshake"]]
         p50 = statistics.median(h["p50"] for h in hs) * 1000 if hs else float("nan")
         p99 = statistics.median(h["p99"] for h in hs) * 1000 if hs else float("nan")
-        name = "mptcpspec replay" if mode == "ours" else "kernel client (IPPROTO_MPTCP)"
+        name = "kernel client (IPPROTO_MPTCP)" if mode == "kernel" else mode.replace("ours", "mptcpspec replay")
         two = statistics.median(r["server"]["subflows"].get("2", 0) for r in good)
         print(
             f"| {name} | {len(good)} of {len(res)} | {el:.3f} s | {n / el:,.0f} | {p50:.1f} / {p99:.1f} ms "
             f"| {two:,.0f} of {n} |"
         )
-    if len(rate) == 2:
-        print(f"\nours / kernel connections/s: {rate['ours'] / rate['kernel']:.2f}x")
+    if "kernel" in rate:
+        for mode in ("ours", "ours --gso"):
+            if mode in rate:
+                print(f"\n{mode} / kernel connections/s: {rate[mode] / rate['kernel']:.2f}x")
     return 0
 
 

@@ -47,6 +47,7 @@ OPEN_WAIT = 1.0  # seconds data planned for a subflow that is opening waits for 
 ESTABLISHED = SubflowState.ESTABLISHED
 GONE = (SubflowState.FAILED, SubflowState.CLOSED)
 OPENING = (SubflowState.NEW, SubflowState.SYN_SENT, SubflowState.PRE_ESTABLISHED)
+HANDSHAKE = (SubflowState.SYN_SENT, SubflowState.PRE_ESTABLISHED)
 SIGNAL_READY = (SubflowState.ESTABLISHED, SubflowState.FAILED, SubflowState.CLOSED)
 CLOSABLE = (ClosureState.M_ESTAB, ClosureState.M_CLOSE_WAIT)
 DATA = SegmentKind.DATA
@@ -324,12 +325,27 @@ class Sender(Resender):
             self._signals(now, out)
         data = conn.out
         if data.unsent == 0 and data.dfin_sent_at is None and data.una == data.end and self.closing.state in CLOSABLE:
+            if self._joining(now):
+                return out
             if conn.plan.fastclose:
                 # The capture's client ended with MP_FASTCLOSE (Option R: a RST carrying it, RFC 8684 §3.5).
                 self.closing.handle(now, ClosureEvent.M_FASTCLOSE_RST, out)
             else:
                 self.closing.handle(now, ClosureEvent.M_CLOSE, out)
         return out
+
+    def _joining(self, now: float) -> bool:
+        """Whether the close waits for a join still in its handshake: up to :data:`OPEN_WAIT`
+        after its SYN, as data planned on it does (a live server can hold a join back: Linux
+        answers none for a connection its application has not accepted yet)."""
+        until = [
+            sf.opened_at + OPEN_WAIT
+            for sf in self.conn.subflows
+            if sf.state in HANDSHAKE and now < sf.opened_at + OPEN_WAIT
+        ]
+        if until:
+            self.pace_at = min(until) if self.pace_at is None else min(self.pace_at, *until)
+        return bool(until)
 
     def mp_fail(self, sf: Subflow, dsn: int, now: float) -> list[bytes]:
         """The server's MP_FAIL on open subflow ``sf``: a DSS checksum of ours failed at ``dsn``

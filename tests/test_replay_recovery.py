@@ -6,6 +6,7 @@ The expected values are worked out from the RFCs' text, step by step, in the tes
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import ipaddress
 import random
@@ -676,6 +677,43 @@ def test_data_acknowledged_by_the_subflow_only_goes_again_while_a_join_is_unansw
     assert again and again[0].subflow == 0, core.events
     assert join.state is SubflowState.FAILED and "never opened" in (join.result or "")
     assert (core.conn.ended_at or 99) < 2.0
+
+
+class SlowJoinServer(LossyServer):
+    """Leaves the SYNs from ``join`` unanswered for ``hold`` seconds after the first (Linux answers
+    no MP_JOIN for a connection its application has not accepted yet)."""
+
+    def __init__(self, client_key: int, join: tuple, hold: float) -> None:
+        super().__init__(client_key, loss=0.0, seed=0)
+        self.join, self.hold, self.first = join, hold, None
+
+    def __call__(self, pkt: bytes, now: float) -> list[bytes]:
+        src = (ipaddress.ip_address(pkt[12:16]), int.from_bytes(pkt[20:22], "big"))
+        if src == self.join:
+            self.first = now if self.first is None else self.first
+            if now < self.first + self.hold:
+                return []
+        return super().__call__(pkt, now)
+
+
+def test_the_close_waits_for_a_join_in_its_handshake():
+    """All the data on the first subflow, a join the server answers only after 0.3 s: the close
+    waits for it (up to a second, as data planned on it would), so the connection ends with both
+    subflows, each closed by a FIN exchange, as in the capture."""
+    plan = make_plan(DATA / "v4-two-subflows.pcap")
+    segments = tuple(dataclasses.replace(seg, subflow=0) for seg in plan.segments)
+    plan = dataclasses.replace(plan, segments=segments)
+    core = Replay(plan, target=SERVER, rng=random.Random(0), timeout=5.0)
+    join = core.subflows[1]
+    server = SlowJoinServer(core.keys.client, join.local, 0.3)
+    Sim(core, server).run()
+    report = core.report(core.conn.ended_at or 30.0)
+    assert report.ok, report.reason
+    assert bytes(server.stream) == _stream(plan)
+    assert [s.state for s in core.subflows] == [SubflowState.CLOSED, SubflowState.CLOSED], core.events
+    closed = [e for e in core.events if isinstance(e, ev.SubflowClosed)]
+    assert {e.how for e in closed} == {ev.CloseHow.FIN_EXCHANGE} and len(closed) == 2
+    assert 0.3 < (core.conn.ended_at or 99) < 1.5
 
 
 def _stream(plan: ReplayPlan) -> bytes:
