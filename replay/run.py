@@ -37,11 +37,14 @@ def run_replay(
     events = core.events
     shown = 0
     rec = core.conn.record  # --report-fidelity: when the data went (replay.fidelity)
-    paced = core.conn.options.timing != "fast"  # each packet read at its own time: data due meanwhile goes
+    paced = core.conn.options.timing != "fast"
     burst = getattr(transport, "burst", 0)  # a transport that cuts bursts (GSO): data goes in them
     if burst and not paced and rec is None and isinstance(core, Replay):
         core.allow_bursts(burst)
-    together = None if paced else getattr(core, "receive_all", None)  # the client side's batches
+    # The client side takes each recv()'s packets together: its pure ACKs all read, then one pump
+    # for the data they let go (paced or not: at the captured rate, one pump per ACK fell behind
+    # the schedule by tens of ms); the server side takes them one by one, each at its own time.
+    together = getattr(core, "receive_all", None)
     while not core.done:
         deadline = core.deadline()
         wait = 0.05 if deadline is None else min(max(deadline - clock(), 0.0), 0.05)

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mptcpspec.codec.options import Dss, DssFlags, MpPrio, Sack, Timestamps
+from mptcpspec.replay import fidelity
 from mptcpspec.replay.core import Replay
 from mptcpspec.replay.plan import make_plan
 from mptcpspec.replay.receiving import Receiver
@@ -299,14 +300,24 @@ class BatchSim(Sim):
 
 
 @pytest.mark.parametrize(
-    ("seed", "loss", "delay"), [(0, 0.0, 0.0005), (1, 0.05, 0.0005), (2, 0.05, 0.0), (3, 0.1, 0.0)]
+    ("seed", "loss", "delay", "timing"),
+    [
+        (0, 0.0, 0.0005, "fast"),
+        (1, 0.05, 0.0005, "fast"),
+        (2, 0.05, 0.0, "fast"),
+        (3, 0.1, 0.0, "fast"),
+        (4, 0.0, 0.0005, "as-captured"),
+        (5, 0.05, 0.0, "as-captured"),
+    ],
 )
-def test_batches_deliver_the_stream_and_close_cleanly(seed, loss, delay):
+def test_batches_deliver_the_stream_and_close_cleanly(seed, loss, delay, timing):
     """Packets taken in batches (with no delay, every answer to a burst in one): the server reads
     the whole stream and the close is a FIN exchange on every subflow; a batch of one is what
-    :meth:`Replay.receive` does with its packet."""
+    :meth:`Replay.receive` does with its packet; at captured times too, where no segment goes
+    before its time."""
     plan = make_plan(DATA / "v4-two-subflows.pcap")
-    core = Replay(plan, target=SERVER, rng=random.Random(seed), timeout=5.0)
+    core = Replay(plan, target=SERVER, rng=random.Random(seed), timeout=5.0, timing=timing)
+    rec = None if timing == "fast" else fidelity.record(core)
     server = LossyServer(core.conn.keys.client, loss=loss, seed=200 + seed)
     sim = BatchSim(core, server, delay, check=delay > 0)
     sim.run()
@@ -318,6 +329,11 @@ def test_batches_deliver_the_stream_and_close_cleanly(seed, loss, delay):
     assert bytes(server.stream) == bytes(stream)
     assert all(s.state is SubflowState.CLOSED for s in core.subflows)
     assert max(sim.batches) > 1
+    if rec is not None:  # each segment's first transmission no earlier than its captured time
+        first: dict[int, float] = {}
+        for _, dsn, _, at in rec.rows:
+            first.setdefault(dsn, at)
+        assert all(first[seg.dsn] >= seg.time_ns / 1e9 - 1e-9 for seg in plan.segments), first
 
 
 @settings(max_examples=200, deadline=None)
