@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import Lab, expected, need_lab
+from lab import WHOLE_MTU, Lab, expected, need_lab
 from lab.host import LabError
 from lab.loss import lossy_paths
 from lab.traffic import Peer
@@ -46,7 +46,7 @@ def capture(tmp_path: Path, name: str, *, plain_client: bool, family: int = 4, s
         try:
             with Lab() as lab:
                 srv = peer(lab, "server", family=family, plain=True)
-                with lab.capture(cap, ns="client"):
+                with lab.capture(cap, ns="client", buffer_kib=65536, snaplen=WHOLE_MTU):
                     dst = lab.addr("server", 0, family)
                     cli = peer(lab, "client", family=family, connect=dst, size=size, plain=plain_client)
                     cli.result(timeout=20)
