@@ -26,7 +26,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from mptcpspec.replay.wire import Burst, partial_checksum
+from mptcpspec.replay.wire import Burst, header_lengths, partial_checksum
 
 __all__ = ["GsoSender", "Links", "Link", "VNET_HDR", "GSO_TCPV4", "GSO_TCPV6", "find_link", "open_gso"]
 
@@ -140,13 +140,11 @@ class GsoSender:
         if link is None:
             return False
         dev, eth = link
-        v4 = burst[0] >> 4 == 4
-        ip = (burst[0] & 15) * 4 if v4 else 40
-        th = (burst[ip + 12] >> 4) * 4
+        ip, th = header_lengths(burst)
         head = 14 + ip
         vnet = VNET_HDR.pack(
             VIRTIO_NET_HDR_F_NEEDS_CSUM,
-            GSO_TCPV4 if v4 else GSO_TCPV6,
+            GSO_TCPV4 if burst[0] >> 4 == 4 else GSO_TCPV6,
             head + th,
             burst.mss - (th - 20),
             head,

@@ -61,7 +61,7 @@ from typing import TypedDict
 from mptcpspec.errors import MptcpspecError
 from mptcpspec.replay.gso import GsoSender, open_gso
 from mptcpspec.replay.setup import Address
-from mptcpspec.replay.wire import BURST_MAX, Burst, cut, segments
+from mptcpspec.replay.wire import BURST_MAX, Burst, cut, on_wire
 
 __all__ = [
     "TABLE_PREFIX",
@@ -457,7 +457,7 @@ class RawTransport:
         st = self.stats
         if self._gso is not None and self._gso.send(packet, src, dst):
             st["bursts"] += 1
-            st["sent"] += segments(packet)
+            st["sent"] += on_wire(packet)[0]
             return
         st["bursts_cut"] += 1
         for p in cut(packet, packet.mss):

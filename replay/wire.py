@@ -19,7 +19,7 @@ __all__ = [
     "Burst",
     "BURST_MAX",
     "cut",
-    "segments",
+    "header_lengths",
     "on_wire",
     "partial_checksum",
 ]
@@ -205,7 +205,7 @@ class Burst(bytes):
         return b
 
 
-def _headers(packet: bytes) -> tuple[int, int]:
+def header_lengths(packet: bytes) -> tuple[int, int]:
     """The IP header's length and the TCP header's (options included) of ``packet``."""
     ip = (packet[0] & 15) * 4 if packet[0] >> 4 == 4 else 40
     return ip, (packet[ip + 12] >> 4) * 4
@@ -215,7 +215,7 @@ def cut(packet: bytes, mss: int) -> list[bytes]:
     """``packet`` cut into segments of at most ``mss`` octets of TCP options and payload, with
     their checksums (what the kernel's GSO makes of it, IPv4 identification aside: here each keeps
     the packet's); the packet itself when it fits."""
-    ip, th = _headers(packet)
+    ip, th = header_lengths(packet)
     head = ip + th
     size = mss - (th - 20)
     if size <= 0:
@@ -224,7 +224,8 @@ def cut(packet: bytes, mss: int) -> list[bytes]:
     if len(payload) <= size:
         return [bytes(packet)]
     v4 = packet[0] >> 4 == 4
-    src, dst = (packet[12:16], packet[16:20]) if v4 else (packet[8:24], packet[24:40])
+    addresses = (packet[12:16], packet[16:20]) if v4 else (packet[8:24], packet[24:40])
+    src, dst = (ipaddress.ip_address(a) for a in addresses)
     seq0 = int.from_bytes(packet[ip + 4 : ip + 8], "big")
     flags = int.from_bytes(packet[ip + 12 : ip + 14], "big")
     options = packet[ip + 20 : head]
@@ -238,7 +239,7 @@ def cut(packet: bytes, mss: int) -> list[bytes]:
         tcp[12:14] = f.to_bytes(2, "big")
         tcp[16:18] = b"\0\0"
         seg = bytes(tcp) + options + piece
-        tcp[16:18] = tcp_checksum(_ip(src), _ip(dst), seg).to_bytes(2, "big")
+        tcp[16:18] = tcp_checksum(src, dst, seg).to_bytes(2, "big")
         seg = bytes(tcp) + options + piece
         if v4:
             h = bytearray(packet[:ip])
@@ -252,31 +253,20 @@ def cut(packet: bytes, mss: int) -> list[bytes]:
     return pieces
 
 
-def segments(packet: bytes, mss: int | None = None) -> int:
-    """How many segments :func:`cut` (or the kernel's GSO) makes of ``packet`` (``mss``: a
-    :class:`Burst`'s own by default)."""
-    ip, th = _headers(packet)
-    size = (packet.mss if mss is None and isinstance(packet, Burst) else mss or 0) - (th - 20)
-    n = len(packet) - ip - th
-    return max(1, -(-n // size)) if size > 0 else 1
-
-
 def on_wire(burst: Burst) -> tuple[int, int]:
-    """The packets and IP octets ``burst`` becomes once cut (each segment with its headers)."""
-    ip, th = _headers(burst)
-    n = segments(burst)
+    """The packets and IP octets ``burst`` becomes once cut (:func:`cut`, or the kernel's GSO):
+    each segment with its headers."""
+    ip, th = header_lengths(burst)
+    size = burst.mss - (th - 20)
+    n = max(1, -(-(len(burst) - ip - th) // size)) if size > 0 else 1
     return n, len(burst) + (n - 1) * (ip + th)
-
-
-def _ip(packed: bytes) -> _Address:
-    return ipaddress.ip_address(packed)
 
 
 def partial_checksum(packet: bytes) -> bytes:
     """``packet`` with its TCP checksum field holding only the pseudo-header's sum, folded and not
     complemented: what a packet handed to the kernel with its checksum left to do (CHECKSUM_PARTIAL,
     a virtio_net_hdr asking for it) carries there."""
-    ip, _ = _headers(packet)
+    ip, _ = header_lengths(packet)
     tcp_len = len(packet) - ip
     if packet[0] >> 4 == 4:
         pseudo = _sum16(packet[12:20]) + 6 + tcp_len

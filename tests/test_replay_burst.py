@@ -6,7 +6,6 @@ the lab (tests/test_replay_transport.py)."""
 
 from __future__ import annotations
 
-import heapq
 import ipaddress
 import random
 import subprocess
@@ -33,7 +32,7 @@ from mptcpspec.replay.wire import (
     payload_sum,
 )
 from tests.conftest import DATA, ROOT
-from tests.test_replay_recovery import SERVER, LossyServer
+from tests.test_replay_recovery import SERVER, LossyServer, Sim
 
 V4 = (ipaddress.ip_address("198.51.100.1"), ipaddress.ip_address("198.51.100.2"))
 V6 = (ipaddress.ip_address("2001:db8:1::1"), ipaddress.ip_address("2001:db8:1::2"))
@@ -100,16 +99,12 @@ def test_the_virtio_header_is_what_the_kernel_reads():
     assert (GSO_TCPV4, GSO_TCPV6) == (1, 4)  # VIRTIO_NET_HDR_GSO_TCPV4, _TCPV6 (include/uapi/linux/virtio_net.h)
 
 
-class CuttingSim:
-    """The replay and a :class:`LossyServer`, one-way delay, in simulated time; a Burst is cut
-    (:func:`cut`) on its way, as the transport or the kernel cuts it, and its pieces lost one by one."""
+class CuttingSim(Sim):
+    """:class:`Sim` with a Burst cut (:func:`cut`) on its way, as the transport or the kernel cuts
+    it, and its pieces lost one by one."""
 
     def __init__(self, core: Replay, server: LossyServer, delay: float = 0.0005) -> None:
-        self.core, self.server, self.delay = core, server, delay
-        self.queue: list = []
-        self.seq = 0
-        self.now = 0.0
-        self.tick_at = 0.05
+        super().__init__(core, server, delay)
         self.bursts = self.wire = 0
         self.longest = 0  #: octets of the longest burst
 
@@ -120,29 +115,8 @@ class CuttingSim:
                 self.bursts += 1
                 self.longest = max(self.longest, len(pkt))
                 pieces = cut(pkt, pkt.mss)
-            for p in pieces:
-                self.wire += to_server
-                if self.server.lose(0 if to_server else 1):
-                    continue
-                self.seq += 1
-                heapq.heappush(self.queue, (self.now + self.delay, self.seq, to_server, p))
-
-    def run(self, limit: float = 30.0) -> None:
-        core = self.core
-        self._send(core.start(0.0), True)
-        while not core.done and self.now < limit:
-            times = [t for t in (core.deadline(), self.queue[0][0] if self.queue else None, self.tick_at) if t]
-            self.now = max(self.now, min(times))
-            while self.queue and self.queue[0][0] <= self.now:
-                _, _, to_server, pkt = heapq.heappop(self.queue)
-                if to_server:
-                    self._send(self.server(pkt, self.now), False)
-                else:
-                    self._send(core.receive(pkt, self.now), True)
-            if self.now >= self.tick_at:
-                self._send(self.server.tick(), False)
-                self.tick_at = self.now + 0.05
-            self._send(core.poll(self.now), True)
+            self.wire += len(pieces) if to_server else 0
+            super()._send(pieces, to_server)
 
 
 def _stream(plan) -> bytes:

@@ -14,46 +14,21 @@ from pathlib import Path
 
 import pytest
 
-from lab import WHOLE_MTU, Lab, LabError, expected, need_lab
+from lab import Lab, expected, need_lab
 from lab.loss import lossy_paths
 from mptcpspec.capture.packets import decode_frame
 from mptcpspec.capture.pcap import read_records
 from tests.test_replay_lab import replay as run_replay
+from tests.test_replay_peer_lab import UPLOAD, upload  # noqa: F401  (the 2 MB two-subflow capture)
 
 pytestmark = pytest.mark.lab
 
-UPLOAD = 2_000_000
 RUNS = 20
 
 
 @pytest.fixture(autouse=True)
 def _root():
     need_lab(("ip", "tcpdump", "ss", "nft", "tc"))
-
-
-@pytest.fixture(scope="module")
-def upload(tmp_path_factory) -> Path:
-    """A capture of the kernel client uploading 2 MB over two subflows (both carrying data)."""
-    need_lab(("ip", "tcpdump", "ss", "nft", "tc"))
-    path = tmp_path_factory.mktemp("loss") / "upload-2mb.pcap"
-    for attempt in range(3):  # tcpdump may drop packets on a busy machine: the capture made again
-        with Lab() as lab:
-            for role in ("client", "server"):
-                for pair in (0, 1):  # shaped so the scheduler spreads the data over both subflows
-                    lab.rate_limit(role, lab.dev(pair), "200mbit", burst=30000)
-            lab.endpoint_add("client", lab.addr("client", 1), "subflow")
-            try:
-                with lab.capture(path, bpf="tcp", buffer_kib=65536, snaplen=WHOLE_MTU):
-                    server = lab.serve(reply=0, timeout=60)
-                    lab.connect(size=UPLOAD, first=1000, wait_subflows=2, chunk=65536, timeout=60).result(timeout=60)
-                    got = server.result(timeout=60)
-            except LabError:
-                if attempt == 2:
-                    raise
-                continue
-        assert got["sha256"] == expected(UPLOAD)["sha256"]
-        return path
-    raise AssertionError("unreachable")
 
 
 def replay(lab: Lab, capture: Path) -> tuple[int, dict, float]:
@@ -83,7 +58,7 @@ def kernel_upload(lab: Lab, work: Path) -> float:
     return (last - first) / 1e9
 
 
-def test_twenty_lossy_replays_in_a_row_deliver_exactly_and_close_cleanly(upload):
+def test_twenty_lossy_replays_in_a_row_deliver_exactly_and_close_cleanly(upload):  # noqa: F811
     """Both paths at 5 % loss each way: 20 runs, each delivering exactly the captured stream (the
     live server application reads it, byte for byte, and a clean EOF) and closing cleanly: both
     DATA_FINs and every subflow's FINs acknowledged, no reset after the close."""
@@ -108,7 +83,7 @@ def test_twenty_lossy_replays_in_a_row_deliver_exactly_and_close_cleanly(upload)
         assert "mptcpspec_replay" not in tables, tables
 
 
-def test_lossy_replay_takes_the_kernels_time_within_a_generous_bound(upload, tmp_path):
+def test_lossy_replay_takes_the_kernels_time_within_a_generous_bound(upload, tmp_path):  # noqa: F811
     """Medians of 5, alternating in one lab: the replay's own elapsed time under 5 % loss each way
     is within 10x the kernel client's upload (the target, 3x on medians of 10, is bench_replay's)."""
     with Lab() as lab:
