@@ -28,7 +28,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lab import DEFAULT_PORT, Lab, LabError, expected
+from lab import DEFAULT_PORT, WHOLE_MTU, Lab, LabError, expected
 
 __all__ = ["LOSSY_TABLE", "loss", "lossy_paths", "nft_rule_table", "random_loss_table"]
 
@@ -119,7 +119,7 @@ def loss(
         )
         for role, table in tables:
             lab.run(role, "nft", "-f", "-", input=table)
-        with lab.capture(path, timeout=timeout) as cap:
+        with lab.capture(path, timeout=timeout, buffer_kib=65536, snaplen=WHOLE_MTU) as cap:
             s, c = lab.transfer(size=size, reply=reply, first=1000, wait_subflows=2, timeout=timeout)
         if (s["length"], s["sha256"]) != (size, expected(size)["sha256"]):
             raise LabError(f"server received {s['length']} octets, not the {size} sent")
