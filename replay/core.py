@@ -179,8 +179,10 @@ class Replay(Engine):
     def allow_bursts(self, octets: int) -> None:
         """Let a data segment carry up to ``octets`` of payload (at most
         :data:`~replay.sending.BURST_MAX`; 0: one segment's worth, the default), for a transport
-        that cuts such a :class:`~replay.wire.Burst` into segments (GSO).  Only with fast timing,
-        without loss on the subflow, and never for the first data (MP_CAPABLE)."""
+        that cuts such a :class:`~replay.wire.Burst` into segments (GSO).  Never for the first data
+        (MP_CAPABLE), nor on a subflow that has lost segments.  With paced timing a burst holds
+        only segments already due, cut at their captured boundaries (the same segments on the
+        wire, one DSS mapping over them)."""
         self.sender.burst = max(0, min(octets, BURST_MAX))
 
     def start(self, now: float) -> list[bytes]:

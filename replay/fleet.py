@@ -728,8 +728,7 @@ def _totals(fleet: Fleet, results: list[ConnectionResult], not_started: int, ela
 def run_fleet(fleet: Fleet, transport: Transport, clock: Callable[[], float] = time.monotonic) -> FleetReport:
     """Run ``fleet`` over ``transport`` until every connection ended; on Ctrl-C (KeyboardInterrupt)
     stop there: the report says so (the live connections interrupted, the others not started)."""
-    if fleet.timing == "fast":
-        fleet.burst = getattr(transport, "burst", 0)
+    fleet.burst = getattr(transport, "burst", 0)
     try:
         for pkt in fleet.start(clock()):
             transport.send(pkt)

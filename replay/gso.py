@@ -20,9 +20,11 @@ import contextlib
 import errno
 import ipaddress
 import json
+import queue
 import socket
 import struct
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -36,6 +38,7 @@ ARPHRD_ETHER = 1
 VIRTIO_NET_HDR_F_NEEDS_CSUM = 1
 GSO_TCPV4, GSO_TCPV6 = 1, 4
 RETRY = 1.0  # seconds before a pair of addresses without a link is looked up again
+TRIES, TRY_GAP = 5, 0.01  # lookups of a pair in a row, and the seconds between them, before RETRY
 VNET_HDR = struct.Struct("=BBHHHH")  # struct virtio_net_hdr, host order (legacy virtio on a packet socket)
 _USABLE = {"REACHABLE", "STALE", "DELAY", "PROBE", "PERMANENT", "NOARP"}
 
@@ -92,25 +95,73 @@ def find_link(src: bytes, dst: bytes, mark: int = 0) -> Link | None:
 
 
 class Links:
-    """:func:`find_link` for each pair of addresses, kept; a pair without a link is looked up
-    again after :data:`RETRY` seconds, one whose sends failed never again."""
+    """:func:`find_link` for each pair of addresses, looked up by a worker thread (``ip`` takes
+    milliseconds, which a replay at the captured pace has not: until the link is known, the caller
+    cuts the bursts itself), and kept; a pair without a link is looked up again after
+    :data:`RETRY` seconds, one whose sends failed never again."""
 
     def __init__(self, mark: int = 0) -> None:
         self.mark = mark
         self.known: dict[bytes, Link | None] = {}
         self.retry_at: dict[bytes, float] = {}
+        self.pending: set[bytes] = set()
+        self._todo: queue.SimpleQueue[tuple[bytes, bytes] | None] = queue.SimpleQueue()
+        self._idle = threading.Condition()
+        self._worker: threading.Thread | None = None
 
     def get(self, src: bytes, dst: bytes) -> Link | None:
+        """The link from ``src`` to ``dst`` if known; else None, and a lookup is under way."""
         key = src + dst
-        if key in self.known:
-            link = self.known[key]
-            if link is not None or time.monotonic() < self.retry_at.get(key, 0.0):
-                return link
-        link = find_link(src, dst, self.mark)
-        self.known[key] = link
-        if link is None:
-            self.retry_at[key] = time.monotonic() + RETRY
-        return link
+        link = self.known.get(key)
+        if link is not None:
+            return link
+        if key not in self.pending and (key not in self.known or time.monotonic() >= self.retry_at.get(key, 0.0)):
+            self.look_up(src, dst)
+        return None
+
+    def look_up(self, src: bytes, dst: bytes) -> None:
+        """Start looking up the link from ``src`` to ``dst`` (at once: e.g. when a subflow opens)."""
+        key = src + dst
+        if key in self.pending or self.known.get(key) is not None or self.retry_at.get(key) == float("inf"):
+            return
+        with self._idle:
+            self.pending.add(key)
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="mptcpspec-links", daemon=True)
+            self._worker.start()
+        self._todo.put((src, dst))
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the lookups under way; whether none is left."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self.pending, timeout)
+
+    def close(self) -> None:
+        """Stop the worker (it finishes the lookup it is in)."""
+        if self._worker is not None:
+            self._todo.put(None)
+            self._worker = None
+
+    def _work(self) -> None:
+        while True:
+            item = self._todo.get()
+            if item is None:
+                return
+            src, dst = item
+            key = src + dst
+            link = None
+            for _ in range(TRIES):  # the next hop's address may still be resolving (ARP, ND)
+                link = find_link(src, dst, self.mark)
+                if link is not None:
+                    break
+                time.sleep(TRY_GAP)
+            with self._idle:
+                if self.retry_at.get(key) != float("inf"):
+                    self.known[key] = link
+                    if link is None:
+                        self.retry_at[key] = time.monotonic() + RETRY
+                self.pending.discard(key)
+                self._idle.notify_all()
 
     def failed(self, src: bytes, dst: bytes) -> None:
         self.known[src + dst] = None
@@ -131,6 +182,7 @@ class GsoSender:
             raise
 
     def close(self) -> None:
+        self.links.close()
         self.sock.close()
 
     def send(self, burst: Burst, src: bytes, dst: bytes) -> bool:

@@ -11,6 +11,8 @@ IDSN, as the capture shows; one that does not gets it after the handshake, at DS
 
 from __future__ import annotations
 
+import hmac as _hmac  # noqa: F401  (crypto imports it on the first HMAC: milliseconds a paced replay has not)
+
 from mptcpspec.capture.packets import Packet, TcpFlags
 from mptcpspec.codec import crypto
 from mptcpspec.codec.options import (

@@ -39,7 +39,7 @@ def run_replay(
     rec = core.conn.record  # --report-fidelity: when the data went (replay.fidelity)
     paced = core.conn.options.timing != "fast"
     burst = getattr(transport, "burst", 0)  # a transport that cuts bursts (GSO): data goes in them
-    if burst and not paced and rec is None and isinstance(core, Replay):
+    if burst and isinstance(core, Replay):
         core.allow_bursts(burst)
     # The client side takes each recv()'s packets together: its pure ACKs all read, then one pump
     # for the data they let go (paced or not: at the captured rate, one pump per ACK fell behind

@@ -101,8 +101,9 @@ class Resender:
         csum = crypto.dss_checksum(dsn, ssn, n, payload) if conn.keys.checksum else None
         return dss_data_option(ack, dsn, ssn, n, csum)
 
-    def send_data(self, sf: Subflow, rel_dsn: int, payload: bytes, now: float) -> bytes:
-        """``payload`` at relative DSN ``rel_dsn`` on ``sf``, kept for retransmission."""
+    def send_data(self, sf: Subflow, rel_dsn: int, payload: bytes, now: float, piece: int = 0) -> bytes:
+        """``payload`` at relative DSN ``rel_dsn`` on ``sf``, kept for retransmission; ``piece``:
+        a burst cut into segments of that many octets of payload (0: of the subflow's MSS)."""
         conn = self.conn
         data = conn.out
         n = len(payload)
@@ -132,7 +133,7 @@ class Resender:
             # RFC 8684 §3.7: the data sent so far is contiguous up to here: the infinite mapping
             sf.infinite_seq, sf.infinite_dsn = sf.snd_nxt, rel_dsn
         if fresh:
-            pkt = self._data_packet(sf, sf.snd_nxt, rel_dsn, payload)
+            pkt = self._data_packet(sf, sf.snd_nxt, rel_dsn, payload, piece)
         if not data.progress:
             data.progress = now
         end = (data.idsn + rel_dsn + n) & M64
@@ -140,8 +141,12 @@ class Resender:
             data.sent_high = end
         sf.keep(pkt, n, now, SegmentKind.DATA, rel_dsn, payload, fresh)
         sf.data_sent += n
-        if conn.record is not None:  # --report-fidelity (replay.fidelity)
-            conn.record.rows.append((sf.index, rel_dsn, n, now))
+        if conn.record is not None:  # --report-fidelity (replay.fidelity): each segment on the wire
+            rows = conn.record.rows
+            if piece and n > piece:
+                rows.extend((sf.index, rel_dsn + o, min(piece, n - o), now) for o in range(0, n, piece))
+            else:
+                rows.append((sf.index, rel_dsn, n, now))
         if infinite:
             self._fell_back(sf, now)
         return pkt
@@ -159,21 +164,22 @@ class Resender:
         seq = sf.infinite_seq or 0
         conn.emit(InfiniteMapping(conn.since(now), sf.index, sf.infinite_dsn, (seq - sf.isn) & M32))
 
-    def _data_packet(self, sf: Subflow, seq: int, rel_dsn: int, payload: bytes) -> bytes:
+    def _data_packet(self, sf: Subflow, seq: int, rel_dsn: int, payload: bytes, piece: int = 0) -> bytes:
         """A data segment of ``sf`` at ``seq`` with its DSS mapping and our latest acknowledgments,
         counted in ``sf.sent``; a :class:`~replay.wire.Burst` (its TCP checksum left to the
-        transport) when it carries more than one segment's worth.  The hot path: DSS (DATA_ACK,
-        mapping) built by struct; tests check it against the codec."""
+        transport) when it carries more than one segment's worth: ``piece`` octets of payload each
+        (0: as many as the MSS leaves).  The hot path: DSS (DATA_ACK, mapping) built by struct;
+        tests check it against the codec."""
         rcv = sf.rcv_nxt
         opts = self._dss(sf, seq, rel_dsn, payload)
-        size = sf.mss - len(opts)
+        size = piece or sf.mss - len(opts)
         n = len(payload)
         flags = PSH | ACK if rcv is not None else PSH
         if n <= size:
             sf.sent += 1
             return sf.flow.packet(seq, rcv or 0, flags, WINDOW, opts, payload, self.conn.out.sums.get(payload))
         sf.sent += -(-n // size)  # the segments it is cut into
-        return Burst.of(sf.flow.packet(seq, rcv or 0, flags, WINDOW, opts, payload, 0), sf.mss)
+        return Burst.of(sf.flow.packet(seq, rcv or 0, flags, WINDOW, opts, payload, 0), size + len(opts))
 
     def again(self, sf: Subflow, u: Unacked, now: float) -> bytes:
         """``u`` sent again on ``sf``: a data segment rebuilt with our latest acknowledgments, a FIN
@@ -404,7 +410,7 @@ class Sender(Resender):
         segs, sent, by_index, first = data.segments, data.sent, conn.by_index, conn.subflows[0]
         options = conn.options
         paced = options.timing != "fast"
-        burst = 0 if paced else self.burst
+        burst = self.burst
         self.pace_at = None
         idsn = data.idsn
         # one byte stream (or about to be one: an infinite mapping due): the data goes in sequence order
@@ -427,6 +433,11 @@ class Sender(Resender):
                 k, seg = low, segs[low]
                 if ((idsn + seg.dsn - data.una) & M64) + len(seg.data) > window:
                     break
+                if paced:  # not before its own time either
+                    at = options.at(conn.t0, seg.time_ns)
+                    if at is not None and now < at:
+                        self.pace_at = at
+                        break
             sf = by_index.get(seg.subflow)
             if sf is None or sf.state in GONE:
                 sf = first
@@ -470,15 +481,21 @@ class Sender(Resender):
                 sf = other
             sent[k] = 1
             data.unsent -= 1
+            piece = 0
             if burst and self.mpc_data_sent and not tcp and not sf.cc.lossy and sf.infinite_seq is None:
-                payload = self._gather(k, payload, sf, burst, window)
-            out.append(self.send_data(sf, seg.dsn, payload, now))
+                n = len(payload)
+                payload = self._gather(k, payload, sf, burst, window, now if paced else None)
+                piece = n if paced else 0
+            out.append(self.send_data(sf, seg.dsn, payload, now, piece))
 
-    def _gather(self, k: int, payload: bytes, sf: Subflow, burst: int, window: int) -> bytes:
+    def _gather(self, k: int, payload: bytes, sf: Subflow, burst: int, window: int, due: float | None) -> bytes:
         """``payload`` (of planned segment ``k``, to go on ``sf``) and the unsent planned segments
         that continue it in DSN order on the same planned subflow, as long as the windows and
-        ``burst`` let them go at once: one burst (the kernel's TSO: one mapping)."""
-        data = self.conn.out
+        ``burst`` let them go at once: one burst (the kernel's TSO: one mapping).  With paced timing
+        (``due``: now), only segments due by then, each as long as the first but the last, which
+        may be shorter: cut into pieces of the first's size, the burst is the planned segments."""
+        conn = self.conn
+        data = conn.out
         segs, sent = data.segments, data.sent
         seg = segs[k]
         flight = (sf.snd_nxt - sf.snd_una) & M32
@@ -492,6 +509,11 @@ class Sender(Resender):
         total = len(payload)
         parts = [payload]
         size = sf.mss - OPTION_ROOM
+        if due is not None:
+            if total > size or total < len(seg.data):
+                return payload  # cut to a narrower path than the captured one: segments of their own
+            size = total
+        at, t0 = conn.options.at, conn.t0
         last = k
         while True:
             j = data.following(last)
@@ -502,11 +524,17 @@ class Sender(Resender):
             n = len(nxt.data)
             if nxt.subflow != seg.subflow or nxt.dsn != end or n > size or total + n > room:
                 break
+            if due is not None:
+                when = at(t0, nxt.time_ns)
+                if when is not None and when > due:
+                    break
             parts.append(nxt.data)
             total += n
             end += n
             sent[j] = 1
             data.unsent -= 1
+            if due is not None and n < size:
+                break  # a shorter one ends a burst cut at the captured boundaries
         return payload if len(parts) == 1 else b"".join(parts)
 
     def _signals(self, now: float, out: list[bytes]) -> None:

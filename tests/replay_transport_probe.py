@@ -239,6 +239,7 @@ def cmd_burst(a) -> dict:
     with RawTransport([CLIENT[fam]], [SERVER[fam]], gso=True, kernel_gso=not a.no_gso) as t:
         t.send(syn(fam, 40100, CLOSED_PORT))
         first = t.recv(2.0)
+        t.links_known(2.0)  # the link of the pair, looked up since the SYN went
         t.send(Burst.of(pkt, BURST_MSS[fam]))
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline:

@@ -7,15 +7,19 @@ the lab (tests/test_replay_transport.py)."""
 from __future__ import annotations
 
 import ipaddress
+import math
 import random
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mptcpspec.codec.options import Dss, decode_tcp_options
+from mptcpspec.replay import fidelity, gso
 from mptcpspec.replay.core import Replay
 from mptcpspec.replay.gso import GSO_TCPV4, GSO_TCPV6, VNET_HDR
 from mptcpspec.replay.plan import make_plan
@@ -172,21 +176,58 @@ def test_a_burst_carries_one_mapping_over_its_payload():
         assert len(dss) == 1 and dss[0].data_level_length == len(b) - t - th
 
 
-def test_no_bursts_unless_allowed_nor_at_captured_times():
+def test_no_bursts_unless_allowed():
     plan = make_plan(DATA / "v4-two-subflows.pcap")
-    for timing, allow in (("fast", 0), ("as-captured", BURST_MAX)):
-        core = Replay(plan, target=SERVER, rng=random.Random(0), timeout=5.0, timing=timing)
-        core.allow_bursts(allow)
-        sim = CuttingSim(core, LossyServer(core.keys.client, loss=0.0, seed=1))
-        sim.run()
-        assert core.report(core.conn.ended_at or 30.0).ok
-        assert sim.bursts == 0, timing
+    core = Replay(plan, target=SERVER, rng=random.Random(0), timeout=5.0)
+    sim = CuttingSim(core, LossyServer(core.keys.client, loss=0.0, seed=1))
+    sim.run()
+    assert core.report(core.conn.ended_at or 30.0).ok
+    assert sim.bursts == 0
 
 
-@pytest.mark.parametrize(
-    "extra",
-    [("--timing", "as-captured"), ("--pps", "1000"), ("--report-fidelity",), ("--mode", "raw", "--iface", "lo")],
-)
+class LateSim(CuttingSim):
+    """:class:`CuttingSim` on a machine that runs the replay only every ``step`` seconds: what
+    falls due in between is due together when it runs."""
+
+    def __init__(self, core: Replay, server: LossyServer, step: float) -> None:
+        super().__init__(core, server)
+        self.step = step
+        deadline = core.deadline
+
+        def late() -> float | None:
+            d = deadline()
+            return None if d is None else math.ceil(d / step) * step
+
+        core.deadline = late  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(("step", "loss"), [(0.0, 0.0), (0.002, 0.0), (0.004, 0.0), (0.002, 0.03)])
+def test_paced_bursts_are_the_captured_segments_and_none_goes_early(step, loss):
+    """At paced timing the segments due together go as one burst cut at the captured boundaries:
+    every planned segment arrives with its own size and DSN, and none before its captured time.
+    With a replay that keeps the schedule exactly (step 0) no burst forms: each segment has its own
+    time.  Under loss the bursts stop on the lossy subflow and the stream is still whole."""
+    plan = make_plan(DATA / "v4-two-subflows.pcap")
+    core = Replay(plan, target=SERVER, rng=random.Random(7), timeout=5.0, timing="as-captured")
+    core.allow_bursts(BURST_MAX)
+    rec = fidelity.record(core)
+    server = LossyServer(core.keys.client, loss=loss, seed=11)
+    sim = LateSim(core, server, step) if step else CuttingSim(core, server)
+    sim.run()
+    assert core.report(core.conn.ended_at or 30.0).ok
+    assert bytes(server.stream) == _stream(plan)
+    got = fidelity.fidelity(core, rec)
+    assert got.schedule is not None and got.schedule.min >= 0, got.schedule
+    if not loss:
+        assert got.kept == got.planned.count == got.live.count, (got.kept, got.planned, got.live)
+        assert sum(s.sent for s in core.subflows) == sim.wire
+    if step:
+        assert sim.bursts > 0 and got.schedule.max <= step
+    else:
+        assert sim.bursts == 0
+
+
+@pytest.mark.parametrize("extra", [("--pps", "1000"), ("--mode", "raw", "--iface", "lo")])
 def test_gso_with_what_cuts_by_the_capture_is_a_usage_error(extra):
     r = subprocess.run(
         [sys.executable, "-m", "mptcpspec", "replay", "-r", str(DATA / "v4-two-subflows.pcap")]
@@ -196,3 +237,42 @@ def test_gso_with_what_cuts_by_the_capture_is_a_usage_error(extra):
         cwd=ROOT,
     )
     assert r.returncode == 2 and "--gso needs" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_links_are_looked_up_off_the_loop(monkeypatch):
+    """A pair's link is looked up by a worker (``ip`` takes milliseconds): ``get`` answers at once,
+    None until the link is known (the caller cuts the burst itself), then the link; a pair without
+    one is tried TRIES times, then again only after RETRY; a pair whose sends failed, never again."""
+    gate = threading.Event()
+    calls: list[bytes] = []
+    link = ("veth0", bytes(14))
+
+    def find(src: bytes, dst: bytes, mark: int = 0):
+        calls.append(src + dst)
+        gate.wait(5)
+        return link if dst == b"up" else None
+
+    monkeypatch.setattr(gso, "find_link", find)
+    monkeypatch.setattr(gso, "TRY_GAP", 0.0)
+    monkeypatch.setattr(gso, "RETRY", 0.2)
+    links = gso.Links()
+    try:
+        t = time.monotonic()
+        assert links.get(b"a", b"up") is None and links.get(b"a", b"up") is None
+        assert time.monotonic() - t < 0.1
+        gate.set()
+        assert links.wait(5)
+        assert links.get(b"a", b"up") == link and calls == [b"aup"]
+        assert links.get(b"a", b"down") is None and links.wait(5)
+        assert calls.count(b"adown") == gso.TRIES
+        assert links.get(b"a", b"down") is None and links.wait(5)
+        assert calls.count(b"adown") == gso.TRIES  # not before RETRY
+        time.sleep(0.25)
+        assert links.get(b"a", b"down") is None and links.wait(5)
+        assert calls.count(b"adown") == 2 * gso.TRIES
+        links.failed(b"a", b"up")
+        time.sleep(0.25)
+        assert links.get(b"a", b"up") is None and links.wait(5)
+        assert calls.count(b"aup") == 1
+    finally:
+        links.close()

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from lab import Lab, expected, need_lab
+from lab import WHOLE_MTU, Lab, expected, need_lab
 from mptcpspec.capture.packets import decode_packet
 from mptcpspec.capture.pcap import read_records
 from mptcpspec.codec.options import Dss, decode_tcp_options
-from tests.test_replay_lab import replay, run_case
+from tests.test_replay_lab import replay, run_case, server_view
 from tests.test_replay_peer_lab import UPLOAD, upload  # noqa: F401  (the 2 MB two-subflow capture)
 
 pytestmark = pytest.mark.lab
@@ -66,6 +66,29 @@ def test_a_large_upload_in_bursts(upload):  # noqa: F811
     assert report["data_delivered"] == UPLOAD
     assert got["length"] == UPLOAD and got["sha256"] == expected(UPLOAD, 0)["sha256"] and not got["reset"]
     assert report["closure_state"] == "M_CLOSED", report["closure_state"]
+
+
+def test_paced_bursts_keep_the_captured_segments(upload, tmp_path):  # noqa: F811
+    """--gso --timing as-captured: what falls due together goes as one burst the kernel cuts at the
+    captured boundaries.  The fidelity report finds every captured segment sent whole and none
+    early; the server-side capture shows bursts (mappings over several segments), each verified."""
+    server_side = tmp_path / "server-side.pcap"
+    with Lab() as lab:
+        srv = lab.serve(reply=0, timeout=60)
+        with lab.capture(server_side, ns="server", snaplen=WHOLE_MTU, buffer_kib=65536):
+            code, report = replay(
+                lab, upload, "198.51.100.2", "--gso", "--timing", "as-captured", "--report-fidelity", wait="10"
+            )
+            got = srv.result(timeout=30)
+    assert code == 0, (report.get("reason"), report.get("events"))
+    assert got["length"] == UPLOAD and got["sha256"] == expected(UPLOAD, 0)["sha256"] and not got["reset"]
+    sizes, schedule = report["fidelity"]["sizes"], report["fidelity"]["schedule"]
+    assert sizes["kept"] == sizes["captured"]["count"] == sizes["live"]["count"], sizes
+    assert (sizes["split"], sizes["merged"], sizes["unsent"]) == (0, 0, 0), sizes
+    assert schedule["min"] >= 0, schedule
+    assert spanning(server_side) > 0
+    checks = server_view(server_side).checks
+    assert checks and not [c for c in checks if c[1] != "VERIFIED"], checks
 
 
 def test_many_connections_in_bursts():

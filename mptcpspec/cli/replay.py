@@ -250,9 +250,10 @@ def add_parser(sub: Subcommands) -> None:
     p.add_argument(
         "--gso",
         action="store_true",
-        help="with --timing fast: the data in bursts of up to 64 kB that the kernel cuts into "
-        "segments (GSO), as its own TCP sends: far fewer packets to build, for speed; the segments "
-        "and DSS mappings are then not the captured ones",
+        help="the data in bursts of up to 64 kB that the kernel cuts into segments (GSO), as its "
+        "own TCP sends: far fewer packets to build.  With --timing fast, for speed: the segments and "
+        "DSS mappings are then not the captured ones; with paced timing, a burst holds segments "
+        "already due and is cut at their captured boundaries (one DSS mapping over it)",
     )
     p.add_argument("--json", action="store_true", help="the report as one JSON object")
     p.add_argument(
@@ -568,11 +569,9 @@ def _gso_problem(args: argparse.Namespace) -> str | None:
     if not args.gso:
         return None
     for clash, what in (
-        (args.timing != "fast", "--timing fast (each segment at its captured time otherwise)"),
         (args.rate is not None or getattr(args, "mbps", None) is not None, "no --pps or --mbps"),
         (args.mode == "raw", "the stateful mode (raw mode sends the captured packets)"),
         (args.side == "server", "the client side"),
-        (args.report_fidelity, "no --report-fidelity (it compares captured segments)"),
     ):
         if clash:
             return f"--gso needs {what}"
