@@ -34,7 +34,7 @@ from mptcpspec.replay.core import Replay
 from mptcpspec.replay.events import FellBack, ReplayEvent, SubflowEstablished
 from mptcpspec.replay.plan import PlanError, PlannedSubflow, ReplayPlan, make_plan, make_tcp_plan
 from mptcpspec.replay.report import Report
-from mptcpspec.replay.run import Transport
+from mptcpspec.replay.run import Transport, settled_heap
 from mptcpspec.replay.setup import Address, Timing
 from mptcpspec.replay.subflow import SubflowState
 from mptcpspec.replay.transport import RawTransport, check_privileges
@@ -752,7 +752,7 @@ def fleet_live(fleet: Fleet, *, rate: float | None = None, mbps: float | None = 
     :meth:`~replay.core.Replay.allow_bursts`).  :class:`~replay.transport.TransportError` when it
     cannot open; the transport (and its nftables table) is closed on every exit, Ctrl-C included."""
     check_privileges()
-    with RawTransport(fleet.local_addresses(), fleet.peer_addresses(), rate=rate, gso=gso) as raw:
+    with RawTransport(fleet.local_addresses(), fleet.peer_addresses(), rate=rate, gso=gso) as raw, settled_heap():
         return run_fleet(fleet, raw if mbps is None else Paced(raw, mbps))
 
 

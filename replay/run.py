@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from mptcpspec.replay.core import Replay
@@ -12,7 +14,7 @@ from mptcpspec.replay.report import Report
 from mptcpspec.replay.serving import ServerReplay, require_local
 from mptcpspec.replay.transport import RawTransport, check_privileges
 
-__all__ = ["Transport", "replay_live", "run_replay", "serve_live"]
+__all__ = ["Transport", "replay_live", "run_replay", "serve_live", "settled_heap"]
 
 
 class Transport(Protocol):
@@ -77,6 +79,21 @@ def run_replay(
     return core.report(clock())
 
 
+@contextlib.contextmanager
+def settled_heap() -> Iterator[None]:
+    """While the block runs, the objects made before it (a plan: a hundred thousand segments and
+    more) are out of the cyclic garbage collector's sight (``gc.freeze``): its collections then
+    look at what the replay makes, not at them.  Without it, one collection took 4 ms in the
+    middle of a paced replay (the schedule error's p99 is about 1 ms).  Garbage is collected first,
+    and the objects are given back to the collector afterwards."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def replay_live(
     core: Replay,
     *,
@@ -89,7 +106,7 @@ def replay_live(
     :meth:`~replay.core.Replay.allow_bursts`).  :class:`~replay.transport.TransportError` when the
     transport cannot open (privileges, nftables)."""
     check_privileges()
-    with RawTransport(core.local_addresses(), core.peer_addresses(), rate=rate, gso=gso) as transport:
+    with RawTransport(core.local_addresses(), core.peer_addresses(), rate=rate, gso=gso) as transport, settled_heap():
         return run_replay(core, transport, on_event=on_event)
 
 
@@ -102,5 +119,5 @@ def serve_live(
     :class:`~replay.transport.TransportError` when the transport cannot open."""
     require_local(core.local_addresses())
     check_privileges()
-    with RawTransport(core.local_addresses(), (), rate=rate, listen_ports=core.ports) as transport:
+    with RawTransport(core.local_addresses(), (), rate=rate, listen_ports=core.ports) as transport, settled_heap():
         return run_replay(core, transport, on_event=on_event)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import heapq
 import ipaddress
 import random
@@ -19,6 +20,7 @@ from mptcpspec.replay import fidelity
 from mptcpspec.replay.core import Replay
 from mptcpspec.replay.plan import make_plan
 from mptcpspec.replay.receiving import Receiver
+from mptcpspec.replay.run import settled_heap
 from mptcpspec.replay.subflow import SubflowState
 from mptcpspec.replay.wire import Flow, payload_sum, tcp_packet
 from tests.conftest import DATA
@@ -368,3 +370,15 @@ def test_lowest_unsent_is_the_unsent_segment_of_the_lowest_dsn(data):
         else:
             out.sent[k] = 1
             out.unsent -= 1
+
+
+def test_settled_heap_hides_what_was_made_before_and_gives_it_back():
+    """The live replay's run: the plan out of the collector's sight (gc.freeze), given back after,
+    even when the run raises."""
+    plan = make_plan(DATA / "v4-two-subflows.pcap")  # made before: frozen within
+    before = gc.get_freeze_count()
+    with pytest.raises(RuntimeError), settled_heap():
+        assert gc.get_freeze_count() > before
+        assert gc.is_tracked(plan.segments)
+        raise RuntimeError("the run failed")
+    assert gc.get_freeze_count() == before == 0
