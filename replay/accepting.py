@@ -118,7 +118,7 @@ class Acceptor:
                 keys.checksum = True
             flags = MpCapableFlags.HMAC_SHA | (MpCapableFlags.CHECKSUM_REQUIRED if keys.checksum else 0)
             syn_opts.append(MpCapable(version=1, flags=MpCapableFlags(flags), sender_key=keys.client))
-            conn.t0 = now  # captured times are relative to the first SYN
+            conn.t0 = conn.sched0 = now  # captured times are relative to the first SYN
         else:
             self.client_nonce[index] = join.nonce
             hmac = crypto.join_synack_hmac(keys.client, keys.server or 0, nonce, join.nonce, 1)

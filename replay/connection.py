@@ -59,6 +59,7 @@ class Connection:
         "inc",
         "events",
         "t0",
+        "sched0",
         "started",
         "last_heard",
         "done",
@@ -80,6 +81,9 @@ class Connection:
         self.inc = IncomingData()
         self.events: list[ReplayEvent] = []
         self.t0 = 0.0  #: when the replay started
+        #: where the captured times count from: ``t0``, moved later by as much as the live server's
+        #: first SYN/ACK came later than the captured one (:meth:`answered`)
+        self.sched0 = 0.0
         self.started = False
         self.last_heard = 0.0
         self.done = False
@@ -92,6 +96,15 @@ class Connection:
         self.fell_back = False
         #: what was sent, for the fidelity report (:func:`~replay.fidelity.record`); None: not kept
         self.record: Recorder | None = None
+
+    def answered(self, index: int, now: float) -> None:
+        """The live server's SYN/ACK of the first subflow (``index``) came at ``now``: with paced
+        timing, the captured times count from later by as much as it came later than the captured
+        one (data cannot go before the handshake ends: it keeps its captured offsets from there)."""
+        ps = next((p for p in self.plan.subflows if p.index == index), None)
+        due = None if ps is None or ps.answer_ns is None else self.options.at(self.t0, ps.answer_ns)
+        if due is not None and now > due:
+            self.sched0 = self.t0 + (now - due)
 
     def since(self, now: float) -> float:
         """``now`` as seconds since the replay started (an event's time)."""

@@ -189,7 +189,7 @@ class Replay(Engine):
         """The first SYN."""
         conn = self.conn
         self.clock.now = now
-        conn.t0 = conn.last_heard = now
+        conn.t0 = conn.sched0 = conn.last_heard = now
         conn.started = True
         sf = conn.subflows[0]
         ends = show_endpoint(sf.local), show_endpoint(sf.remote)

@@ -141,7 +141,8 @@ class Moved:
 @dataclass(frozen=True, slots=True)
 class Schedule:
     """The schedule error of the first transmissions (seconds: time handed to the transport minus
-    the planned time, both from the connection's start)."""
+    the planned time, both from the connection's start; the planned times moved ``shift`` later
+    when the live server's first SYN/ACK came that much later than the captured one)."""
 
     packets: int
     median: float
@@ -149,13 +150,14 @@ class Schedule:
     max: float
     min: float
     late: int  #: more than :data:`LATE` late
+    shift: float = 0.0
 
     @classmethod
-    def of(cls, errors: list[float]) -> Schedule | None:
+    def of(cls, errors: list[float], shift: float = 0.0) -> Schedule | None:
         s = sorted(errors)
         if not s:
             return None
-        return cls(len(s), _rank(s, 0.5), _rank(s, 0.99), s[-1], s[0], sum(e > LATE for e in s))
+        return cls(len(s), _rank(s, 0.5), _rank(s, 0.99), s[-1], s[0], sum(e > LATE for e in s), shift)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +207,11 @@ class Fidelity:
                 f"p99 {s.p99 * 1e3:.3f} ms, max {s.max * 1e3:.3f} ms (min {s.min * 1e3:.3f} ms); "
                 f"{s.late} later than {LATE * 1e3:g} ms (timing {self.timing})"
             )
+            if s.shift > 0:
+                out.append(
+                    f"            the live SYN/ACK came {s.shift * 1e3:.3f} ms later than the captured one: "
+                    "the captured times count from that much later"
+                )
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -249,6 +256,7 @@ class Fidelity:
                 "min": s.min,
                 "late": s.late,
                 "late_threshold": LATE,
+                "start_shift": s.shift,
             },
         }
 
@@ -267,7 +275,7 @@ def fidelity(core: Replay, rec: Recorder) -> Fidelity:
     planned += [(p.dsn + lead, len(p.data) + p.cut, p.subflow, p.time_ns) for p in plan.segments]
     planned.sort()
     starts = [p[0] for p in planned]
-    t0 = conn.t0
+    t0, sched0 = conn.t0, conn.sched0
     at = conn.options.at
     times = rec.sent_times()
     history = _History(core)
@@ -295,7 +303,7 @@ def fidelity(core: Replay, rec: Recorder) -> Fidelity:
             while j < len(planned) and planned[j][0] < dsn + n:
                 first.setdefault(j, []).append((dsn, n))
                 j += 1
-            due = at(t0, p_time)
+            due = at(sched0, p_time)
             if due is not None:
                 errors.append(wire - due)
             if sf != p_sf:
@@ -336,7 +344,7 @@ def fidelity(core: Replay, rec: Recorder) -> Fidelity:
         tuple(
             Moved(a, b, why, g, *v) for (a, b, why, g), v in sorted(moved.items(), key=lambda x: (x[0][:2], x[0][3]))
         ),
-        Schedule.of(errors) if timing != "fast" else None,
+        Schedule.of(errors, sched0 - t0) if timing != "fast" else None,
         timing if isinstance(timing, str) else f"x{timing:g}",
     )
 

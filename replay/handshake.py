@@ -169,6 +169,7 @@ class Handshake:
         if sf.is_join:
             self._join(sf, opts, now, out)
         else:
+            self.conn.answered(sf.index, now)
             self._first(sf, pkt, tcp_opts, opts, now, out)
         return out
 

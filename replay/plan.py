@@ -74,6 +74,8 @@ class PlannedSubflow:
     sack_permitted: bool = False  #: its SYN offered SACK (RFC 2018 §2)
     window_scale: bool = False  #: its SYN offered window scaling (RFC 7323 §2)
     timestamps: bool = False  #: its SYN offered timestamps (RFC 7323 §3)
+    #: the server's SYN/ACK's capture time, relative to the connection's first SYN (None: not captured)
+    answer_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +219,14 @@ def make_plan(path: str | os.PathLike[str], stream: int | None = None) -> Replay
         sack = any(type(o) is SackPermitted for o in syn_opts)
         scale = any(type(o) is WindowScale for o in syn_opts)
         stamps = any(type(o) is Timestamps for o in syn_opts)
+        answer = next(
+            (
+                i.timestamp_ns - t0
+                for i in infos
+                if i.subflow is sf and i.packet is not None and int(i.packet.flags) & _SYN_ACK == _SYN_ACK
+            ),
+            None,
+        )
         subflows.append(
             PlannedSubflow(
                 k,
@@ -229,6 +239,7 @@ def make_plan(path: str | os.PathLike[str], stream: int | None = None) -> Replay
                 sack,
                 scale,
                 stamps,
+                answer,
             )
         )
     checksum = False
@@ -380,6 +391,7 @@ def make_tcp_plan(path: str | os.PathLike[str], stream: int | None = None, *, fa
     server_high = 0
     fin = False
     server_isn: int | None = None
+    answer: int | None = None
     for i in infos:
         p = i.packet
         assert p is not None
@@ -388,6 +400,8 @@ def make_tcp_plan(path: str | os.PathLike[str], stream: int | None = None, *, fa
         if not mine:
             if flags & _SYN_ACK == _SYN_ACK:
                 server_isn = p.seq
+                if answer is None:
+                    answer = i.timestamp_ns - t0
                 took_mptcp = took_mptcp or any(type(o) is MpCapable for o in i.mptcp)
             elif p.payload_len and server_isn is not None:
                 server_high = max(server_high, (p.seq - server_isn + p.payload_len - 1) & 0xFFFFFFFF)
@@ -409,7 +423,7 @@ def make_tcp_plan(path: str | os.PathLike[str], stream: int | None = None, *, fa
     if took_mptcp:
         raise PlanError(f"TCP stream {chosen} is an MPTCP subflow: replay its MPTCP stream with --stream")
     high = max((e for _, e in covered), default=1)
-    sub = PlannedSubflow(0, SubflowKind.MP_CAPABLE, client, server, None, False, 0, sack, scale, stamps)
+    sub = PlannedSubflow(0, SubflowKind.MP_CAPABLE, client, server, None, False, 0, sack, scale, stamps, answer)
     return ReplayPlan(
         chosen,
         1,

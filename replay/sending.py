@@ -387,7 +387,7 @@ class Sender(Resender):
         measured = conn.subflows[0].rtt.measured()
         for sf, ps in zip(conn.subflows, conn.plan.subflows):
             if sf.state is SubflowState.NEW and sf.is_join and (held or not sf.rejoin):
-                at = conn.options.at(conn.t0, ps.time_ns)
+                at = conn.options.at(conn.sched0, ps.time_ns)
                 if at is None or now >= at:
                     if measured is not None and measured < sf.rtt.rto:
                         sf.rtt.rto = measured  # the SYN's first timeout from the connection's round trips
@@ -421,7 +421,7 @@ class Sender(Resender):
                 break
             seg = segs[k]
             if paced:
-                at = options.at(conn.t0, seg.time_ns)
+                at = options.at(conn.sched0, seg.time_ns)
                 if at is not None and now < at:
                     self.pace_at = at
                     break
@@ -434,7 +434,7 @@ class Sender(Resender):
                 if ((idsn + seg.dsn - data.una) & M64) + len(seg.data) > window:
                     break
                 if paced:  # not before its own time either
-                    at = options.at(conn.t0, seg.time_ns)
+                    at = options.at(conn.sched0, seg.time_ns)
                     if at is not None and now < at:
                         self.pace_at = at
                         break
@@ -513,7 +513,7 @@ class Sender(Resender):
             if total > size or total < len(seg.data):
                 return payload  # cut to a narrower path than the captured one: segments of their own
             size = total
-        at, t0 = conn.options.at, conn.t0
+        at, t0 = conn.options.at, conn.sched0
         last = k
         while True:
             j = data.following(last)

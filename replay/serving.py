@@ -405,7 +405,7 @@ class ServerReplay(Engine):
     def start(self, now: float) -> list[bytes]:
         """Start waiting for the client's SYN (nothing to send)."""
         conn = self.conn
-        conn.t0 = conn.last_heard = self.started_at = now
+        conn.t0 = conn.sched0 = conn.last_heard = self.started_at = now
         conn.started = True
         return []
 

@@ -307,7 +307,6 @@ class RawTransport:
         self.burst = BURST_MAX if gso and rate is None else 0
         self._use_gso = kernel_gso
         self._gso: GsoSender | None = None
-        self._paired: set[bytes] = set()  #: source and destination addresses sent between
         self._locals = {a.packed for a in self.local_addrs}
         self._peers = {a.packed: str(a) for a in self.peer_addrs}
         self._interval = 1.0 / rate if rate else 0.0
@@ -389,12 +388,6 @@ class RawTransport:
         self._poll = poll = select.poll()
         poll.register(rx, select.POLLIN)
 
-    def links_known(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the links of the pairs of addresses sent between so
-        far to be looked up (bursts to a pair whose link is not known yet are cut here); whether
-        they were (True without kernel GSO: nothing to look up)."""
-        return self._gso is None or self._gso.links.wait(timeout)
-
     def close(self) -> None:
         """Close the sockets and delete the nftables table.  Idempotent; SIGINT/TERM/HUP wait until it is done.
 
@@ -450,10 +443,6 @@ class RawTransport:
             raise TransportError("send: the transport is not open")
         if self._interval:
             self._pace()
-        gso = self._gso
-        if gso is not None and src + dst not in self._paired:  # its link, looked up while the subflow opens
-            self._paired.add(src + dst)
-            gso.links.look_up(src, dst)
         try:
             if type(packet) is Burst:
                 self._burst(packet, sock, to, src, dst)

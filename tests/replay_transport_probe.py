@@ -11,6 +11,7 @@ Run by ``tests/test_replay_transport.py`` as ``ip netns exec CLIENT python3 repl
     leak                                    open, never close: the atexit hook must
     cleanup                                 cleanup_leftovers() with a dead and a live process's table
     burst --family 4|6 [--no-gso]           a Burst (PSH, no ACK) to a closed port: the RSTs' ACKs
+    links                                   each pair of lab addresses: find_link's answer and ip's
 
 The packets are built here, independently of the replay's own packet builder.
 """
@@ -21,6 +22,7 @@ import argparse
 import ipaddress
 import json
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -239,7 +241,6 @@ def cmd_burst(a) -> dict:
     with RawTransport([CLIENT[fam]], [SERVER[fam]], gso=True, kernel_gso=not a.no_gso) as t:
         t.send(syn(fam, 40100, CLOSED_PORT))
         first = t.recv(2.0)
-        t.links_known(2.0)  # the link of the pair, looked up since the SYN went
         t.send(Burst.of(pkt, BURST_MSS[fam]))
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline:
@@ -248,6 +249,53 @@ def cmd_burst(a) -> dict:
                 if f["sport"] == CLOSED_PORT and f["dport"] == 40100 and f["flags"] & RST:
                     acks.append(f["ack"])
     return {"first": len(first), "acks": acks, "stats": t.stats}
+
+
+LINK_PAIRS = [
+    ("198.51.100.1", "198.51.100.2"),
+    ("203.0.113.1", "203.0.113.2"),
+    ("203.0.113.1", "198.51.100.2"),  # a gateway on the way: the lab routes by source
+    ("2001:db8:1::1", "2001:db8:1::2"),
+    ("2001:db8:2::1", "2001:db8:2::2"),
+]
+
+
+def _ip_json(*args: str) -> list:
+    r = subprocess.run(["ip", "-j", *args], capture_output=True, text=True, check=True)
+    return json.loads(r.stdout or "[]")
+
+
+def cmd_links(a) -> dict:
+    """Connect to a closed port of each server address first (the neighbours get resolved), then
+    for each pair: find_link's device and Ethernet header, and what `ip route get` and `ip neigh`
+    say they should be (the destination's neighbour entry, else the gateway's)."""
+    from mptcpspec.replay.gso import find_link
+
+    for _, dst in LINK_PAIRS:
+        with socket.socket(socket.AF_INET6 if ":" in dst else socket.AF_INET) as s:
+            s.settimeout(1.0)
+            try:
+                s.connect((dst, CLOSED_PORT))
+            except OSError:
+                pass
+    out = {}
+    for src, dst in LINK_PAIRS:
+        got = find_link(ipaddress.ip_address(src).packed, ipaddress.ip_address(dst).packed, 0x4D50)
+        route = _ip_json("route", "get", dst, "from", src, "mark", str(0x4D50))[0]
+        dev = route["dev"]
+        ours = Path(f"/sys/class/net/{dev}/address").read_text().strip().replace(":", "")
+        want = None
+        for hop in (dst, route.get("gateway")):
+            entries = [
+                n
+                for n in (_ip_json("neigh", "show", "to", hop, "dev", dev) if hop else [])
+                if n.get("lladdr") and set(n.get("state", [])) & {"REACHABLE", "STALE", "DELAY", "PROBE", "PERMANENT"}
+            ]
+            if entries:
+                want = [dev, entries[0]["lladdr"].replace(":", "") + ours + ("86dd" if ":" in dst else "0800")]
+                break
+        out[f"{src} {dst}"] = {"got": None if got is None else [got[0], got[1].hex()], "want": want}
+    return out
 
 
 def main(argv=None) -> int:
@@ -271,6 +319,7 @@ def main(argv=None) -> int:
     q = sub.add_parser("burst")
     q.add_argument("--family", type=int, choices=(4, 6), default=4)
     q.add_argument("--no-gso", action="store_true")
+    sub.add_parser("links")
     a = p.parse_args(argv)
     print(json.dumps(globals()["cmd_" + a.cmd](a)), flush=True)
     return 0

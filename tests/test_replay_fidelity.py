@@ -15,7 +15,7 @@ from mptcpspec.replay.core import Replay
 from mptcpspec.replay.fidelity import Recorder, Why, fidelity, record
 from mptcpspec.replay.plan import PlannedSegment, PlannedSubflow, ReplayPlan, SubflowKind, make_plan
 from mptcpspec.replay.wire import tcp_packet
-from tests.conftest import DATA, ROOT
+from tests.conftest import DATA, ROOT, need_tshark
 from tests.test_replay_recovery import CLIENT, KEY_C, SERVER, LossyServer, Sim
 
 MS = 1_000_000  # nanoseconds
@@ -195,3 +195,51 @@ def test_cli_refuses_fidelity_where_it_does_not_apply(tmp_path):
             cwd=ROOT,
         )
         assert r.returncode == 2 and "--report-fidelity is for" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("name", ["v4-two-subflows.pcap", "v6-two-subflows.pcap", "v4-add-addr.pcap"])
+def test_the_plan_knows_when_each_syn_was_answered(name):
+    """Each planned subflow's SYN/ACK time (from the connection's first SYN) is tshark's."""
+    need_tshark()
+    plan = make_plan(DATA / name)
+    r = subprocess.run(
+        ["tshark", "-r", str(DATA / name), "-Y", "tcp.flags.syn == 1", "-T", "fields"]
+        + ["-e", "frame.time_relative", "-e", "tcp.flags.ack", "-e", "tcp.srcport", "-e", "tcp.dstport"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = [line.split("\t") for line in r.stdout.splitlines()]
+    syn0 = float(rows[0][0])
+    answers = {(int(d), int(s)): float(t) - syn0 for t, ack, s, d in rows if ack in ("1", "True")}
+    assert len(answers) >= len(plan.subflows)
+    for ps in plan.subflows:
+        assert ps.answer_ns is not None
+        assert ps.answer_ns / 1e9 == pytest.approx(answers[(ps.client[1], ps.server[1])], abs=1e-6), ps.index
+
+
+def test_a_late_handshake_moves_the_schedule_not_the_error():
+    """The live SYN/ACK comes 4 ms after the SYN, the captured one far sooner: the captured times
+    count from that much later (data cannot go before the handshake); the report says by how much,
+    and measures the error from there."""
+    plan = make_plan(DATA / "v4-two-subflows.pcap")
+    answer = plan.subflows[0].answer_ns
+    assert answer is not None and 0 < answer < plan.segments[0].time_ns
+    core = Replay(plan, target=SERVER, rng=random.Random(3), timing="as-captured", timeout=5.0)
+    rec = record(core)
+    sim = Logged(core, LossyServer(core.keys.client, loss=0.0, seed=1), delay=0.002)
+    sim.run()
+    assert core.report(core.conn.ended_at or 30.0).ok
+    shift = 0.004 - answer / 1e9
+    assert core.conn.sched0 - core.conn.t0 == pytest.approx(shift)
+    # the bulk of the data, captured 52 ms after the first SYN, goes 52 ms + shift after ours
+    later = [(t, due) for (_, _, _, t), due in zip(rec.rows, _due(plan, rec)) if due > 40 * MS]
+    assert later and later[0][0] - core.conn.t0 == pytest.approx(later[0][1] / 1e9 + shift)
+    f = fidelity(core, rec)
+    assert f.schedule is not None and f.schedule.shift == pytest.approx(shift) and f.schedule.min >= 0
+    assert f.as_dict()["schedule"]["start_shift"] == pytest.approx(shift)
+    assert f"the live SYN/ACK came {shift * 1e3:.3f} ms later" in "\n".join(f.lines())
+    # fast timing: nothing is scheduled, nothing moves
+    core = Replay(plan, target=SERVER, rng=random.Random(3), timeout=5.0)
+    Logged(core, LossyServer(core.keys.client, loss=0.0, seed=1), delay=0.002).run()
+    assert core.conn.sched0 == core.conn.t0

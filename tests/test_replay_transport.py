@@ -134,6 +134,18 @@ def test_a_burst_reaches_the_server_as_the_segments_of_its_mss(lab, family, gso)
     assert st["sent"] == 1 + len(ends)
 
 
+@pytest.mark.lab
+def test_links_read_over_netlink_are_what_ip_shows(lab):
+    """The device and Ethernet header a burst goes with (find_link: the route and the neighbour
+    table read over rtnetlink) are those `ip route get` and `ip neigh` give, IPv4 and IPv6, with
+    and without a gateway on the route."""
+    out = run_probe(lab, "links")
+    assert len(out) == len(probe.LINK_PAIRS)
+    for pair, v in out.items():
+        assert v["want"] is not None, (pair, v)
+        assert v["got"] == v["want"], pair
+
+
 def test_sigterm_closes_then_dies_of_it(lab):
     p = lab.popen("client", sys.executable, PROBE, "hold")
     try:
