@@ -14,7 +14,7 @@ import socket
 import struct
 from dataclasses import dataclass
 
-__all__ = ["Neighbour", "Route", "neighbours", "route"]
+__all__ = ["Neighbour", "Route", "neighbours", "pack_attr", "read_attrs", "route"]
 
 NETLINK_ROUTE = 0
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
@@ -53,7 +53,9 @@ class Neighbour:
         return bool(self.state & USABLE) and bool(self.lladdr)
 
 
-def _attrs(data: bytes, start: int, end: int) -> dict[int, bytes]:
+def read_attrs(data: bytes, start: int, end: int) -> dict[int, bytes]:
+    """The attributes (struct rtattr) in ``data[start:end]`` by type, the first of each; a
+    malformed one ends the reading."""
     out: dict[int, bytes] = {}
     i = start
     while i + 4 <= end:
@@ -65,7 +67,8 @@ def _attrs(data: bytes, start: int, end: int) -> dict[int, bytes]:
     return out
 
 
-def _attr(kind: int, value: bytes) -> bytes:
+def pack_attr(kind: int, value: bytes) -> bytes:
+    """One attribute, padded to 4 octets."""
     raw = RTATTR.pack(4 + len(value), kind) + value
     return raw + bytes(-len(raw) % 4)
 
@@ -104,11 +107,11 @@ def route(src: bytes, dst: bytes, mark: int = 0) -> Route | None:
     family = socket.AF_INET if len(dst) == 4 else socket.AF_INET6
     bits = 8 * len(dst)
     body = RTMSG.pack(family, bits, bits, 0, 0, 0, 0, 0, 0)
-    body += _attr(RTA_DST, dst) + _attr(RTA_SRC, src) + _attr(RTA_MARK, struct.pack("=I", mark))
+    body += pack_attr(RTA_DST, dst) + pack_attr(RTA_SRC, src) + pack_attr(RTA_MARK, struct.pack("=I", mark))
     for kind, payload in _ask(RTM_GETROUTE, 0, body):
         if kind != RTM_NEWROUTE or len(payload) < RTMSG.size:
             continue
-        a = _attrs(payload, RTMSG.size, len(payload))
+        a = read_attrs(payload, RTMSG.size, len(payload))
         oif = a.get(RTA_OIF)
         if oif is None or len(oif) != 4:
             return None
@@ -126,7 +129,7 @@ def neighbours(ifindex: int, family: int) -> list[Neighbour]:
         fam, _, _, index, state, _, _ = NDMSG.unpack_from(payload)
         if fam != family or index != ifindex:
             continue
-        a = _attrs(payload, NDMSG.size, len(payload))
+        a = read_attrs(payload, NDMSG.size, len(payload))
         dst = a.get(NDA_DST)
         if dst is not None:
             out.append(Neighbour(dst, a.get(NDA_LLADDR, b""), state))
