@@ -165,7 +165,12 @@ def test_server_application_resets_mid_transfer(upload, plain, tmp_path):
         assert report["abort"] == "reset by the server", report
         assert report["reason"].startswith(f"the server reset the connection ({how}) after acknowledging "), report
         assert report["fell_back"] is plain
-        assert RESET_AFTER <= report["data_delivered"] < UPLOAD, report
+        # What the server acknowledged before its reset.  Over TCP its last segments may still wait
+        # for a delayed ACK (Linux acknowledges every second full segment) when the application's
+        # abortive close sends the RST, whose ACK field no TCP reads (RFC 9293 §3.10.7.4): up to
+        # two segments fewer than the application read.  MP_FASTCLOSE goes with a DATA_ACK.
+        least = RESET_AFTER - (2 * 1460 if plain else 0)
+        assert least <= report["data_delivered"] < UPLOAD, report
         assert report["reason"].endswith(f" of {UPLOAD} client octets" + ("" if plain else " at data level"))
         assert server["reset_sent"] and server["length"] == RESET_AFTER, server
         assert got.read_bytes() == pattern(UPLOAD)[:RESET_AFTER]  # the captured stream, up to the reset
