@@ -66,7 +66,7 @@ def test_twenty_lossy_replays_in_a_row_deliver_exactly_and_close_cleanly(upload)
     with Lab() as lab:
         lab.endpoint_add("client", lab.addr("client", 1), "subflow")
         lossy_paths(lab, 5)
-        lost = 0
+        lost = joined = 0
         for i in range(RUNS):
             srv = lab.serve(reply=0, timeout=60)
             code, report, _ = replay(lab, upload)
@@ -75,10 +75,21 @@ def test_twenty_lossy_replays_in_a_row_deliver_exactly_and_close_cleanly(upload)
             assert report["data_delivered"] == UPLOAD and report["closure_state"] == "M_CLOSED", i
             assert (server["length"], server["sha256"]) == (UPLOAD, want["sha256"]), (i, server)
             assert not server["reset"], (i, server)
-            assert [s["result"] for s in report["subflows"]] == ["closed", "closed"], (i, report["subflows"])
+            results = [s["result"] for s in report["subflows"]]
+            # Its SYNs or SYN/ACKs all lost, or its SYNs unanswered (Linux answers no MP_JOIN while
+            # the connection waits in its application's accept queue, on a loaded machine), the
+            # join may never open before the replay's close, which waits 1 s for it: the data then
+            # all goes on the first subflow (CI saw it once in 20 runs).
+            assert results[0] == "closed", (i, report["subflows"])
+            assert results[1] == "closed" or results[1].startswith("join refused by the server: never opened"), (
+                i,
+                report["subflows"],
+            )
+            joined += results[1] == "closed"
             assert not [e for e in report["events"] if "FIN exchange unfinished" in e], i
             lost += sum(s["retransmitted"] for s in report["subflows"])
         assert lost > RUNS * 20, "the loss hardly hit the replays"
+        assert joined >= RUNS - 2, f"the join opened in {joined} of {RUNS} runs"
         tables = lab.run("client", "nft", "list", "tables").stdout
         assert "mptcpspec_replay" not in tables, tables
 
