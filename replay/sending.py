@@ -3,7 +3,8 @@
 The client's data goes out as the capture has it: the same octets, segment sizes, DSNs (relative
 to the IDSN) and subflows, as far as the live server's windows allow, at the captured pace if
 asked.  When the next segment in capture order lies beyond the connection's window, the lowest
-unsent one goes first (the capture's scheduler may have sent later data earlier); a subflow that
+unsent one goes first (the capture's scheduler may have sent later data earlier; at the captured
+pace, not before its own time); a subflow that
 failed leaves its data to an established one.  Each subflow sends within its congestion window;
 its lost segments go first (:meth:`Sender.recover`); a subflow that has lost segments leaves what it
 has no room for to another, and when its retransmission timer expires its unacknowledged data goes
