@@ -35,6 +35,7 @@ from mptcpspec.replay.events import (
     SegmentKind,
 )
 from mptcpspec.replay.handshake import Handshake
+from mptcpspec.replay.recovery import MAX_RTO
 from mptcpspec.replay.setup import show_endpoint
 from mptcpspec.replay.subflow import FAST, M32, OPEN, WINDOW, Subflow, SubflowState, Unacked
 from mptcpspec.replay.wire import BURST_MAX, Burst, dss_data_option
@@ -298,11 +299,70 @@ class Resender:
             conn.emit(Reinjected(conn.since(now), target.index, sf.index, first, len(out)))
         return out
 
+    def _gather(self, k: int, payload: bytes, sf: Subflow, burst: int, window: int, due: float | None) -> bytes:
+        """``payload`` (of planned segment ``k``, to go on ``sf``) and the unsent planned segments
+        that continue it in DSN order on the same planned subflow, as long as the windows and
+        ``burst`` let them go at once: one burst (the kernel's TSO: one mapping).  With paced timing
+        (``due``: now), only segments due by then, each as long as the first but the last, which
+        may be shorter: cut into pieces of the first's size, the burst is the planned segments."""
+        conn = self.conn
+        data = conn.out
+        segs, sent = data.segments, data.sent
+        seg = segs[k]
+        flight = (sf.snd_nxt - sf.snd_una) & M32
+        end = seg.dsn + len(payload)
+        room = min(
+            burst,
+            sf.wnd - flight,
+            sf.cc.cwnd - (sf.pipe() if sf.marks else flight),
+            window - ((data.idsn + seg.dsn - data.una) & M64),
+        )
+        total = len(payload)
+        parts = [payload]
+        size = sf.mss - OPTION_ROOM
+        if due is not None:
+            if total > size or total < len(seg.data):
+                return payload  # cut to a narrower path than the captured one: segments of their own
+            size = total
+        at, t0 = conn.options.at, conn.sched0
+        last = k
+        while True:
+            j = data.following(last)
+            if j is None or sent[j]:
+                break
+            last = j
+            nxt = segs[j]
+            n = len(nxt.data)
+            if nxt.subflow != seg.subflow or nxt.dsn != end or n > size or total + n > room:
+                break
+            if due is not None:
+                when = at(t0, nxt.time_ns)
+                if when is not None and when > due:
+                    break
+            parts.append(nxt.data)
+            total += n
+            end += n
+            sent[j] = 1
+            data.unsent -= 1
+            if due is not None and n < size:
+                break  # a shorter one ends a burst cut at the captured boundaries
+        return payload if len(parts) == 1 else b"".join(parts)
+
 
 class Sender(Resender):
     """What we send on our own initiative (not in answer to a packet)."""
 
-    __slots__ = ("handshake", "closing", "pace_at", "next_signal", "joins_left", "held")
+    __slots__ = (
+        "handshake",
+        "closing",
+        "pace_at",
+        "next_signal",
+        "joins_left",
+        "held",
+        "persist_at",
+        "probe_on",
+        "probes",
+    )
 
     def __init__(self, conn: Connection, handshake: Handshake, closing: Closing) -> None:
         super().__init__(conn)
@@ -311,6 +371,11 @@ class Sender(Resender):
         self.next_signal = 0  #: the next MP_PRIO / REMOVE_ADDR of the plan
         self.joins_left = sum(sf.is_join for sf in conn.subflows)  #: MP_JOIN subflows not opened yet
         self.held = False  #: the server sent a DSS: it holds the connection (fully established, RFC 8684 §3.1)
+        #: when a window probe goes (:meth:`_window_probe`): the data waits for a closed window, and
+        #: nothing in flight would bring the server's ACK that opens it
+        self.persist_at: float | None = None
+        self.probe_on: Subflow | None = None  #: the subflow whose window is closed (None: the connection's)
+        self.probes = 0  #: window probes sent since the window last let data go
 
     def pump(self, now: float) -> list[bytes]:
         """Everything that may go now."""
@@ -325,6 +390,8 @@ class Sender(Resender):
         self.recover(now, out)
         if self.orphans:
             self.send_orphans(now, out)
+        if self.persist_at is not None and now >= self.persist_at:
+            self._window_probe(now, out)
         self._data(now, out)
         if conn.out.unsent == 0:
             self._tail(now, out)
@@ -416,6 +483,9 @@ class Sender(Resender):
         idsn = data.idsn
         # one byte stream (or about to be one: an infinite mapping due): the data goes in sequence order
         tcp = conn.tcp or self.failing is not None
+        blocked = False  # the server's window keeps the next data back
+        sent_before = len(out)
+        closed: Subflow | None = None  # the subflow whose window does (None: the connection's)
         while True:
             k = data.lowest_unsent() if tcp else data.next_planned()
             if k is None:
@@ -433,6 +503,7 @@ class Sender(Resender):
                     break
                 k, seg = low, segs[low]
                 if ((idsn + seg.dsn - data.una) & M64) + len(seg.data) > window:
+                    blocked = True
                     break
                 if paced:  # not before its own time either
                     at = options.at(conn.sched0, seg.time_ns)
@@ -463,6 +534,8 @@ class Sender(Resender):
                 # flooded).  A subflow that has lost segments (its slow-start threshold set) leaves
                 # the segment to another with room; without loss the captured subflows are kept.
                 if not sf.cc.lossy:
+                    blocked = flight + len(payload) > sf.wnd
+                    closed = sf
                     break
                 other = next(
                     (
@@ -478,6 +551,8 @@ class Sender(Resender):
                     None,
                 )
                 if other is None:
+                    blocked = flight + len(payload) > sf.wnd
+                    closed = sf
                     break
                 sf = other
             sent[k] = 1
@@ -488,55 +563,35 @@ class Sender(Resender):
                 payload = self._gather(k, payload, sf, burst, window, now if paced else None)
                 piece = n if paced else 0
             out.append(self.send_data(sf, seg.dsn, payload, now, piece))
+        if not blocked or len(out) > sent_before or closed is not self.probe_on:
+            self.persist_at, self.probe_on, self.probes = None, None, 0  # data went, or another window
+        if blocked and self.persist_at is None:
+            # RFC 9293 §3.8.6.1: a closed window, and no ACK to come that would open it (nothing in
+            # flight on the subflow whose window it is; for the connection's, nowhere): were the
+            # server's update lost, nothing would ever open it again
+            quiet = (
+                closed.rto_at is None
+                if closed is not None
+                else not data.outstanding and all(s.rto_at is None for s in conn.subflows)
+            )
+            sf = closed if closed is not None else conn.established()
+            if quiet and sf is not None:
+                self.persist_at, self.probe_on = now + sf.rtt.rto, closed
 
-    def _gather(self, k: int, payload: bytes, sf: Subflow, burst: int, window: int, due: float | None) -> bytes:
-        """``payload`` (of planned segment ``k``, to go on ``sf``) and the unsent planned segments
-        that continue it in DSN order on the same planned subflow, as long as the windows and
-        ``burst`` let them go at once: one burst (the kernel's TSO: one mapping).  With paced timing
-        (``due``: now), only segments due by then, each as long as the first but the last, which
-        may be shorter: cut into pieces of the first's size, the burst is the planned segments."""
+    def _window_probe(self, now: float, out: list[bytes]) -> None:
+        """The persist timer expired: a segment below the window (our last sequence number again,
+        no data), which the server answers with an ACK carrying its window (RFC 9293 §3.8.6.1 and
+        §3.10.7.4; Linux's zero window probe); again after twice as long each time."""
         conn = self.conn
-        data = conn.out
-        segs, sent = data.segments, data.sent
-        seg = segs[k]
-        flight = (sf.snd_nxt - sf.snd_una) & M32
-        end = seg.dsn + len(payload)
-        room = min(
-            burst,
-            sf.wnd - flight,
-            sf.cc.cwnd - (sf.pipe() if sf.marks else flight),
-            window - ((data.idsn + seg.dsn - data.una) & M64),
-        )
-        total = len(payload)
-        parts = [payload]
-        size = sf.mss - OPTION_ROOM
-        if due is not None:
-            if total > size or total < len(seg.data):
-                return payload  # cut to a narrower path than the captured one: segments of their own
-            size = total
-        at, t0 = conn.options.at, conn.sched0
-        last = k
-        while True:
-            j = data.following(last)
-            if j is None or sent[j]:
-                break
-            last = j
-            nxt = segs[j]
-            n = len(nxt.data)
-            if nxt.subflow != seg.subflow or nxt.dsn != end or n > size or total + n > room:
-                break
-            if due is not None:
-                when = at(t0, nxt.time_ns)
-                if when is not None and when > due:
-                    break
-            parts.append(nxt.data)
-            total += n
-            end += n
-            sent[j] = 1
-            data.unsent -= 1
-            if due is not None and n < size:
-                break  # a shorter one ends a burst cut at the captured boundaries
-        return payload if len(parts) == 1 else b"".join(parts)
+        sf = self.probe_on
+        if sf is None or sf.state is not ESTABLISHED:
+            sf = conn.established()
+        if sf is None:
+            self.persist_at = None
+            return
+        out.append(sf.packet(0, [conn.ack_dss()], seq=(sf.snd_nxt - 1) & M32))
+        self.probes += 1
+        self.persist_at = now + min(MAX_RTO, sf.rtt.rto * (1 << self.probes))
 
     def _signals(self, now: float, out: list[bytes]) -> None:
         """The capture's MP_PRIO and REMOVE_ADDR, each once the data sent reaches where the client sent it."""
@@ -582,6 +637,8 @@ class Sender(Resender):
         """When pacing lets the next segment go, and when unacknowledged data is reinjected."""
         conn = self.conn
         times = [] if self.pace_at is None else [self.pace_at]
+        if self.persist_at is not None:
+            times.append(self.persist_at)
         data = conn.out
         if data.outstanding and not conn.tcp and not holds_data(conn) and conn.established() is not None:
             times.append(data.reinject_at(self.closing.rto()))

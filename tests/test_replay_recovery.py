@@ -755,3 +755,45 @@ def test_a_subflow_reset_by_the_server_leaves_its_data_to_the_other():
     assert bytes(server.stream) == bytes(stream)
     assert second.state is SubflowState.FAILED and second.result.startswith("reset")
     assert [e.subflow for e in core.events if isinstance(e, ev.SubflowReset)] == [1]
+
+
+class ClosedWindowServer(LossyServer):
+    """Closes its window (0) once it holds ``limit`` octets of the stream, its application reading
+    nothing until ``opens_at``; it then sends no window update of its own (as if it were lost): it
+    only answers what comes, a window probe included, with its ACK and window."""
+
+    def __init__(self, client_key: int, limit: int, opens_at: float) -> None:
+        super().__init__(client_key, loss=0.0, seed=0)
+        self.limit, self.opens_at = limit, opens_at
+        self.now = 0.0
+        self.probes = 0
+
+    def _reply(self, f: Flow, key, flags: int, options=(), seq: int | None = None) -> bytes:
+        (src, sport), (dst, dport) = key
+        closed = len(self.stream) >= self.limit and self.now < self.opens_at
+        window = 0 if closed else 65535
+        return tcp_packet(dst, src, dport, sport, f.snd if seq is None else seq, f.rcv, flags, window, options)
+
+    def __call__(self, raw: bytes, now: float) -> list[bytes]:
+        self.now = now
+        p = decode_frame(101, raw)
+        f = self.flows.get(((p.src, p.sport), (p.dst, p.dport)))
+        if f is not None and f.rcv is not None and not p.payload_len and int(p.flags) == 0x10 and p.seq != f.rcv:
+            self.probes += 1  # below the window: answered with an ACK (RFC 9293 §3.10.7.4)
+            return [self._reply(f, ((p.src, p.sport), (p.dst, p.dport)), 0x10, [self._dss()])]
+        return super().__call__(raw, now)
+
+
+def test_a_closed_window_is_probed_until_it_opens():
+    """RFC 9293 §3.8.6.1: the server's window closes with everything acknowledged, and its update
+    never comes; the replay probes (persist timer, backing off) and goes on once the window is
+    open, instead of waiting for its silence timeout."""
+    plan = make_plan(DATA / "v4-two-subflows.pcap")
+    core = Replay(plan, target=SERVER, rng=random.Random(1), timeout=5.0)
+    server = ClosedWindowServer(core.keys.client, limit=1000, opens_at=1.0)  # after the first data
+    Sim(core, server).run()
+    report = core.report(core.conn.ended_at or 30.0)
+    assert report.ok, report.reason
+    assert len(server.stream) == plan.data_len
+    assert server.probes >= 2  # at least one while closed, one that found it open
+    assert 1.0 <= (core.conn.ended_at or 0) - core.conn.t0 < 2.5, core.conn.ended_at
