@@ -137,6 +137,9 @@ def check_strip(out, facts) -> None:
         assert {r[0] for r in tshark(out / f, "tcp", "tcp.stream")} == {"0"}  # no join: one subflow
 
 
+EDGE = 0.005  #: seconds: how long a packet the client sent may take to reach the router
+
+
 def check_blackhole(out, facts) -> None:
     b = facts["blackhole"]
     assert b["start_issued"] <= b["start"] < b["end"] <= b["end_done"]
@@ -151,7 +154,10 @@ def check_blackhole(out, facts) -> None:
     }
     for f, ts in arrived.items():
         assert not [t for t in ts if b["start"] <= t <= b["end"]], f
-    inner = sum(1 for t in times[CLIENT_PCAP] if b["start"] <= t <= b["end"])
+    # Sent by the client while the hole was surely there: a packet the client's capture saw just
+    # before the hole closed may reach the router just after (CI saw 37 sent, 36 dropped), and the
+    # router's veths, on a loaded machine, may take milliseconds
+    inner = sum(1 for t in times[CLIENT_PCAP] if b["start"] <= t <= b["end"] - EDGE)
     outer = sum(1 for t in times[CLIENT_PCAP] if b["start_issued"] <= t <= b["end_done"])
     dropped = sum(v[0] for v in b["dropped"].values())
     assert 0 < inner <= dropped <= outer
