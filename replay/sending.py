@@ -634,7 +634,8 @@ class Sender(Resender):
         return out
 
     def timers(self) -> list[float]:
-        """When pacing lets the next segment go, and when unacknowledged data is reinjected."""
+        """When pacing lets the next segment go, when a closed window is probed, and when
+        unacknowledged data is reinjected."""
         conn = self.conn
         times = [] if self.pace_at is None else [self.pace_at]
         if self.persist_at is not None:
