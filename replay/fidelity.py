@@ -3,8 +3,9 @@
 :func:`record` asks a :class:`~replay.core.Replay` (before it starts) to keep, for each data segment
 it sends (first transmissions and data sent again on another subflow; not a subflow's own
 retransmissions), one row: subflow, relative DSN, length, the engine's ``now``; the run loop
-(:func:`~replay.run.run_replay`) adds when each batch of packets was handed to the transport.
-Nothing else changes: the same packets go out.  :func:`fidelity` then compares with the plan:
+(:func:`~replay.run.run_replay`) adds when each data packet was handed to the transport, the sender
+when the live connection kept due data back (:meth:`Recorder.hold`).  Nothing else changes: the
+same packets go out.  :func:`fidelity` then compares with the plan:
 
 - segment sizes: the captured client data segments against the live first transmissions (how
   many kept their size, were split or merged; percentiles of both);
@@ -13,7 +14,10 @@ Nothing else changes: the same packets go out.  :func:`fidelity` then compares w
   join, a reset or failed subflow, MP_FAIL, a stall, a data-level retransmission...);
 - with paced timing (``as-captured``, xN), the schedule error of each first transmission: the
   time it was handed to the transport minus its planned time (captured time, scaled), both from
-  the connection's start.
+  the connection's start; and how much of it the live connection imposed: the sender notes when a
+  due segment waited for a window (the server's, at data level or on a subflow; a congestion
+  window), for the server's first DSS or for its subflow's handshake (:class:`Held`), and until
+  when.  A segment held back is due, for the sender's own error, from when the hold ended.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, IntEnum
 from typing import TYPE_CHECKING, Any
 
 from mptcpspec.replay import events as ev
@@ -31,26 +35,77 @@ from mptcpspec.replay.subflow import JOIN_REFUSED
 if TYPE_CHECKING:
     from mptcpspec.replay.core import Replay
 
-__all__ = ["Fidelity", "Moved", "Recorder", "Schedule", "Sizes", "SubflowShare", "Why", "fidelity", "record"]
+__all__ = [
+    "Fidelity",
+    "Held",
+    "Moved",
+    "Recorder",
+    "Schedule",
+    "Sizes",
+    "SubflowShare",
+    "Why",
+    "fidelity",
+    "record",
+]
 
 LATE = 0.001  #: a first transmission later than this after its planned time is counted late
 
 
+class Held(IntEnum):
+    """What kept a due data segment back, the sender aside: the live connection's state."""
+
+    CONNECTION_WINDOW = 1  #: the server's receive window at data level (RFC 8684 §3.3.5)
+    RECEIVE_WINDOW = 2  #: the server's receive window on the subflow
+    CONGESTION_WINDOW = 3  #: the subflow's congestion window (RFC 5681)
+    FIRST_DSS = 4  #: the server had not shown it holds the connection yet (its first DSS, RFC 8684 §3.1)
+    JOIN_OPENING = 5  #: the planned subflow was in its handshake
+
+
+ANY = -1  #: a hold's subflow when it holds the whole connection's data
+
+
 class Recorder:
     """What a replay sent, as flat rows: ``rows`` (subflow, relative DSN, length, ``now``) per data
-    segment, appended by the sender; ``marks`` (rows so far, clock) after each batch went out."""
+    segment, appended by the sender; ``marks`` (rows so far, clock) after each data packet went out;
+    ``holds`` (start, end, :class:`Held`, subflow or :data:`ANY`): when the sender stopped at a due
+    segment the live connection kept back, and when it went on."""
 
-    __slots__ = ("rows", "marks")
+    __slots__ = ("rows", "marks", "holds", "holding", "pending")
 
     def __init__(self) -> None:
         self.rows: list[tuple[int, int, int, float]] = []
         self.marks: list[tuple[int, float]] = []
+        self.pending: dict[int, int] = {}  #: a data packet built, not handed over yet (its id) -> rows up to it
+        self.holds: list[tuple[float, float, Held, int]] = []
+        self.holding: tuple[float, Held, int] | None = None  #: the hold going on: start, what, subflow
 
-    def wired(self, now: float) -> None:
-        """The packets built so far were handed to the transport by ``now``."""
-        n = len(self.rows)
+    def hold(self, now: float, what: Held, subflow: int) -> None:
+        """At ``now`` the sender stopped at a due segment that ``what`` kept back (on ``subflow``, or
+        :data:`ANY`); it goes on holding until :meth:`release` or another hold."""
+        h = self.holding
+        if h is not None:
+            if h[1] is what and h[2] == subflow:
+                return
+            self.holds.append((h[0], now, h[1], h[2]))
+        self.holding = (now, what, subflow)
+
+    def release(self, now: float) -> None:
+        """At ``now`` the sender stopped for no hold (all due data went, or the next waits for its time)."""
+        h = self.holding
+        if h is not None:
+            self.holds.append((h[0], now, h[1], h[2]))
+            self.holding = None
+
+    def built(self, packet: bytes) -> None:
+        """``packet`` (built by the sender) carries the latest rows."""
+        self.pending[id(packet)] = len(self.rows)
+
+    def handed(self, packet: bytes, now: float) -> None:
+        """``packet`` was handed to the transport by ``now``: if it carries rows, they (and those
+        before) went by then."""
+        n = self.pending.pop(id(packet), 0)
         marks = self.marks
-        if n and (not marks or marks[-1][0] != n):
+        if n and (not marks or marks[-1][0] < n):
             marks.append((n, now))
 
     def sent_times(self) -> list[float]:
@@ -142,7 +197,9 @@ class Moved:
 class Schedule:
     """The schedule error of the first transmissions (seconds: time handed to the transport minus
     the planned time, both from the connection's start; the planned times moved ``shift`` later
-    when the live server's first SYN/ACK came that much later than the captured one)."""
+    when the live server's first SYN/ACK came that much later than the captured one).  ``held``:
+    how many the live connection kept back past their time, by what (:class:`Held`); ``own_*``:
+    the sender's own error, each held segment counted from when its hold ended."""
 
     packets: int
     median: float
@@ -151,13 +208,43 @@ class Schedule:
     min: float
     late: int  #: more than :data:`LATE` late
     shift: float = 0.0
+    held: tuple[tuple[Held, int], ...] = ()
+    own_median: float = 0.0
+    own_p99: float = 0.0
+    own_max: float = 0.0
+    own_late: int = 0  #: more than :data:`LATE` late by the sender's own error
 
     @classmethod
-    def of(cls, errors: list[float], shift: float = 0.0) -> Schedule | None:
+    def of(
+        cls,
+        errors: list[float],
+        shift: float = 0.0,
+        own: list[float] | None = None,
+        held: dict[Held, int] | None = None,
+    ) -> Schedule | None:
         s = sorted(errors)
         if not s:
             return None
-        return cls(len(s), _rank(s, 0.5), _rank(s, 0.99), s[-1], s[0], sum(e > LATE for e in s), shift)
+        o = s if own is None else sorted(own)
+        return cls(
+            len(s),
+            _rank(s, 0.5),
+            _rank(s, 0.99),
+            s[-1],
+            s[0],
+            sum(e > LATE for e in s),
+            shift,
+            tuple(sorted((held or {}).items())),
+            _rank(o, 0.5),
+            _rank(o, 0.99),
+            o[-1],
+            sum(e > LATE for e in o),
+        )
+
+    @property
+    def held_total(self) -> int:
+        """First transmissions the live connection kept back past their time."""
+        return sum(n for _, n in self.held)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +294,14 @@ class Fidelity:
                 f"p99 {s.p99 * 1e3:.3f} ms, max {s.max * 1e3:.3f} ms (min {s.min * 1e3:.3f} ms); "
                 f"{s.late} later than {LATE * 1e3:g} ms (timing {self.timing})"
             )
+            if s.held_total:
+                what = ", ".join(f"{n} {HELD_WORDS[h]}" for h, n in s.held)
+                out.append(f"            {s.held_total} held back past their time by the live connection: {what}")
+                out.append(
+                    f"            the sender's own error (from when each hold ended): median "
+                    f"{s.own_median * 1e3:.3f} ms, p99 {s.own_p99 * 1e3:.3f} ms, max {s.own_max * 1e3:.3f} ms; "
+                    f"{s.own_late} later than {LATE * 1e3:g} ms"
+                )
             if s.shift > 0:
                 out.append(
                     f"            the live SYN/ACK came {s.shift * 1e3:.3f} ms later than the captured one: "
@@ -257,8 +352,19 @@ class Fidelity:
                 "late": s.late,
                 "late_threshold": LATE,
                 "start_shift": s.shift,
+                "held": {h.name.lower(): n for h, n in s.held},
+                "own": {"median": s.own_median, "p99": s.own_p99, "max": s.own_max, "late": s.own_late},
             },
         }
+
+
+HELD_WORDS = {
+    Held.CONNECTION_WINDOW: "by the server's window at data level",
+    Held.RECEIVE_WINDOW: "by the server's window on their subflow",
+    Held.CONGESTION_WINDOW: "by their subflow's congestion window",
+    Held.FIRST_DSS: "waiting for the server's first DSS",
+    Held.JOIN_OPENING: "waiting for their subflow's handshake",
+}
 
 
 def _rank(s: list[Any], q: float) -> Any:
@@ -285,6 +391,9 @@ def fidelity(core: Replay, rec: Recorder) -> Fidelity:
     shares: dict[int, list[int]] = {}
     moved: dict[tuple[int, int, Why, bool], list[int]] = {}
     errors = []
+    own: list[float] = []
+    held: dict[Held, int] = {}
+    holds = _Holds(rec)
     first_sf: dict[int, int] = {}  # the subflow each DSN first went on
     for (sf, dsn, n, now), wire in zip(rec.rows, times):
         k = bisect.bisect_right(starts, dsn) - 1
@@ -306,6 +415,12 @@ def fidelity(core: Replay, rec: Recorder) -> Fidelity:
             due = at(sched0, p_time)
             if due is not None:
                 errors.append(wire - due)
+                hold = holds.last(due, now, (p_sf, sf)) if wire > due else None
+                if hold is None:
+                    own.append(wire - due)
+                else:
+                    held[hold[2]] = held.get(hold[2], 0) + 1
+                    own.append(wire - max(due, min(hold[1], now)))
             if sf != p_sf:
                 why = history.moved(p_sf, now - t0)
                 m = moved.setdefault((p_sf, sf, why, False), [0, 0])
@@ -344,9 +459,35 @@ def fidelity(core: Replay, rec: Recorder) -> Fidelity:
         tuple(
             Moved(a, b, why, g, *v) for (a, b, why, g), v in sorted(moved.items(), key=lambda x: (x[0][:2], x[0][3]))
         ),
-        Schedule.of(errors, sched0 - t0) if timing != "fast" else None,
+        Schedule.of(errors, sched0 - t0, own, held) if timing != "fast" else None,
         timing if isinstance(timing, str) else f"x{timing:g}",
     )
+
+
+class _Holds:
+    """The recorder's holds, for each late segment the last one that kept it back."""
+
+    def __init__(self, rec: Recorder) -> None:
+        self.holds = list(rec.holds)
+        if rec.holding is not None:  # still holding at the end: it held nothing that went
+            h = rec.holding
+            self.holds.append((h[0], math.inf, h[1], h[2]))
+        self.starts = [h[0] for h in self.holds]
+
+    def last(self, due: float, built: float, subflows: tuple[int, int]) -> tuple[float, float, Held, int] | None:
+        """The latest hold that began before the segment was built (``built``: the engine's time)
+        and ended after it was due (``due``), of the whole connection or of one of ``subflows``
+        (planned, live)."""
+        holds = self.holds
+        i = bisect.bisect_left(self.starts, built) - 1
+        while i >= 0:
+            h = holds[i]
+            if h[1] <= due:
+                return None  # holds do not overlap: the earlier ones ended earlier still
+            if h[3] == ANY or h[3] in subflows:
+                return h
+            i -= 1
+        return None
 
 
 class _History:

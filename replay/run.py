@@ -34,11 +34,19 @@ def run_replay(
     """Run until the replay ends (cleanly, failed or timed out); return its report.  ``on_event``
     sees each event as soon as the replay has it."""
     now = clock()
+    rec = core.conn.record  # --report-fidelity: when the data went (replay.fidelity)
+    send = transport.send
+    if rec is not None:
+        handed = rec.handed
+
+        def send(packet: bytes) -> None:  # the clock after each packet handed to the kernel
+            transport.send(packet)
+            handed(packet, clock())
+
     for pkt in core.start(now):
-        transport.send(pkt)
+        send(pkt)
     events = core.events
     shown = 0
-    rec = core.conn.record  # --report-fidelity: when the data went (replay.fidelity)
     paced = core.conn.options.timing != "fast"
     burst = getattr(transport, "burst", 0)  # a transport that cuts bursts (GSO): data goes in them
     if burst and isinstance(core, Replay):
@@ -54,21 +62,15 @@ def run_replay(
         now = clock()
         if together is not None and packets:  # one batch: its pure ACKs all read, then the data they let go
             for pkt in together(packets, now):
-                transport.send(pkt)
+                send(pkt)
             packets = []
-            if rec is not None:
-                rec.wired(clock())
         for data in packets:
             if paced:
                 now = clock()
             for pkt in core.receive(data, now):
-                transport.send(pkt)
-            if rec is not None:
-                rec.wired(clock())
+                send(pkt)
         for pkt in core.poll(now):
-            transport.send(pkt)
-        if rec is not None:
-            rec.wired(clock())
+            send(pkt)
         if on_event is not None:
             while shown < len(events):
                 on_event(events[shown])

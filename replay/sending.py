@@ -34,6 +34,7 @@ from mptcpspec.replay.events import (
     RemoveAddrSent,
     SegmentKind,
 )
+from mptcpspec.replay.fidelity import ANY, Held
 from mptcpspec.replay.handshake import Handshake
 from mptcpspec.replay.recovery import MAX_RTO
 from mptcpspec.replay.setup import show_endpoint
@@ -53,6 +54,8 @@ HANDSHAKE = (SubflowState.SYN_SENT, SubflowState.PRE_ESTABLISHED)
 SIGNAL_READY = (SubflowState.ESTABLISHED, SubflowState.FAILED, SubflowState.CLOSED)
 CLOSABLE = (ClosureState.M_ESTAB, ClosureState.M_CLOSE_WAIT)
 DATA = SegmentKind.DATA
+CONNECTION_WINDOW, RECEIVE_WINDOW = Held.CONNECTION_WINDOW, Held.RECEIVE_WINDOW
+CONGESTION_WINDOW, FIRST_DSS, JOIN_OPENING = Held.CONGESTION_WINDOW, Held.FIRST_DSS, Held.JOIN_OPENING
 
 
 def holds_data(conn: Connection) -> bool:
@@ -61,6 +64,53 @@ def holds_data(conn: Connection) -> bool:
     the connection-level retransmission from data the subflows acknowledged and the server did not
     (the kernel can hold a DATA_ACK back until more data comes)."""
     return any(u.kind is DATA for sf in conn.subflows for u in sf.unacked)
+
+
+class Persist:
+    """The persist timer (RFC 9293 §3.8.6.1): when the server's window keeps our data back and no
+    ACK to come would open it, a window probe goes: our last sequence number again, no data,
+    which the server answers with an ACK carrying its window (§3.10.7.4; Linux's zero window
+    probe), again after twice as long each time, at most :data:`~replay.recovery.MAX_RTO`."""
+
+    __slots__ = ("conn", "at", "on", "probes")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.at: float | None = None  #: when the next probe goes
+        self.on: Subflow | None = None  #: the subflow whose window is closed (None: the connection's)
+        self.probes = 0  #: probes sent since the window last let data go
+
+    def stopped(self, now: float, blocked: bool, went: bool, closed: Subflow | None) -> None:
+        """The sender stopped (``blocked``: at a window closed on ``closed``, or the connection's
+        when None; ``went``: after sending data): the timer stops, or starts."""
+        if not blocked or went or closed is not self.on:
+            self.at, self.on, self.probes = None, None, 0  # data went, or another window
+        if blocked and self.at is None:
+            # a closed window, and no ACK to come that would open it (nothing in flight on the
+            # subflow whose window it is; for the connection's, nowhere): were the server's update
+            # lost, nothing would ever open it again
+            conn = self.conn
+            quiet = (
+                closed.rto_at is None
+                if closed is not None
+                else not conn.out.outstanding and all(s.rto_at is None for s in conn.subflows)
+            )
+            sf = closed if closed is not None else conn.established()
+            if quiet and sf is not None:
+                self.at, self.on = now + sf.rtt.rto, closed
+
+    def probe(self, now: float, out: list[bytes]) -> None:
+        """The timer expired: a window probe on the subflow whose window is closed (or another)."""
+        conn = self.conn
+        sf = self.on
+        if sf is None or sf.state is not ESTABLISHED:
+            sf = conn.established()
+        if sf is None:
+            self.at = None
+            return
+        out.append(sf.packet(0, [conn.ack_dss()], seq=(sf.snd_nxt - 1) & M32))
+        self.probes += 1
+        self.at = now + min(MAX_RTO, sf.rtt.rto * (1 << self.probes))
 
 
 class Resender:
@@ -149,6 +199,7 @@ class Resender:
                 rows.extend((sf.index, rel_dsn + o, min(piece, n - o), now) for o in range(0, n, piece))
             else:
                 rows.append((sf.index, rel_dsn, n, now))
+            conn.record.built(pkt)
         if infinite:
             self._fell_back(sf, now)
         return pkt
@@ -359,9 +410,7 @@ class Sender(Resender):
         "next_signal",
         "joins_left",
         "held",
-        "persist_at",
-        "probe_on",
-        "probes",
+        "persist",
     )
 
     def __init__(self, conn: Connection, handshake: Handshake, closing: Closing) -> None:
@@ -371,11 +420,7 @@ class Sender(Resender):
         self.next_signal = 0  #: the next MP_PRIO / REMOVE_ADDR of the plan
         self.joins_left = sum(sf.is_join for sf in conn.subflows)  #: MP_JOIN subflows not opened yet
         self.held = False  #: the server sent a DSS: it holds the connection (fully established, RFC 8684 §3.1)
-        #: when a window probe goes (:meth:`_window_probe`): the data waits for a closed window, and
-        #: nothing in flight would bring the server's ACK that opens it
-        self.persist_at: float | None = None
-        self.probe_on: Subflow | None = None  #: the subflow whose window is closed (None: the connection's)
-        self.probes = 0  #: window probes sent since the window last let data go
+        self.persist = Persist(conn)  #: the persist timer: window probes
 
     def pump(self, now: float) -> list[bytes]:
         """Everything that may go now."""
@@ -390,8 +435,8 @@ class Sender(Resender):
         self.recover(now, out)
         if self.orphans:
             self.send_orphans(now, out)
-        if self.persist_at is not None and now >= self.persist_at:
-            self._window_probe(now, out)
+        if self.persist.at is not None and now >= self.persist.at:
+            self.persist.probe(now, out)
         self._data(now, out)
         if conn.out.unsent == 0:
             self._tail(now, out)
@@ -486,6 +531,7 @@ class Sender(Resender):
         blocked = False  # the server's window keeps the next data back
         sent_before = len(out)
         closed: Subflow | None = None  # the subflow whose window does (None: the connection's)
+        held: Held | None = None  # what keeps a due segment back (paced: for the fidelity report)
         while True:
             k = data.lowest_unsent() if tcp else data.next_planned()
             if k is None:
@@ -498,6 +544,7 @@ class Sender(Resender):
                     break
             window = data.window  # the connection's, counted from its DATA_ACK (RFC 8684 §3.3.5)
             if ((idsn + seg.dsn - data.una) & M64) + len(seg.data) > window:
+                held = CONNECTION_WINDOW
                 low = data.lowest_unsent()
                 if low is None:
                     break
@@ -510,10 +557,12 @@ class Sender(Resender):
                     if at is not None and now < at:
                         self.pace_at = at
                         break
+                held = None
             sf = by_index.get(seg.subflow)
             if sf is None or sf.state in GONE:
                 sf = first
             elif sf.state in OPENING and now - (sf.opened_at or now) < OPEN_WAIT:
+                held, closed = JOIN_OPENING, sf
                 break  # the planned subflow is opening: wait for it
             if sf.state is not ESTABLISHED:
                 sf = conn.established()
@@ -523,6 +572,7 @@ class Sender(Resender):
                 # Until the server shows it holds the connection, only the data carrying MP_CAPABLE
                 # goes: were it and our third ACK lost, a later segment (DSS, no MP_CAPABLE) would be
                 # the first the server sees, and it would fall back to TCP (Linux does: RFC 8684 §3.7)
+                held = FIRST_DSS
                 break
             payload = seg.data
             room = sf.mss - OPTION_ROOM
@@ -536,6 +586,7 @@ class Sender(Resender):
                 if not sf.cc.lossy:
                     blocked = flight + len(payload) > sf.wnd
                     closed = sf
+                    held = RECEIVE_WINDOW if blocked else CONGESTION_WINDOW
                     break
                 other = next(
                     (
@@ -553,6 +604,7 @@ class Sender(Resender):
                 if other is None:
                     blocked = flight + len(payload) > sf.wnd
                     closed = sf
+                    held = RECEIVE_WINDOW if blocked else CONGESTION_WINDOW
                     break
                 sf = other
             sent[k] = 1
@@ -563,35 +615,15 @@ class Sender(Resender):
                 payload = self._gather(k, payload, sf, burst, window, now if paced else None)
                 piece = n if paced else 0
             out.append(self.send_data(sf, seg.dsn, payload, now, piece))
-        if not blocked or len(out) > sent_before or closed is not self.probe_on:
-            self.persist_at, self.probe_on, self.probes = None, None, 0  # data went, or another window
-        if blocked and self.persist_at is None:
-            # RFC 9293 §3.8.6.1: a closed window, and no ACK to come that would open it (nothing in
-            # flight on the subflow whose window it is; for the connection's, nowhere): were the
-            # server's update lost, nothing would ever open it again
-            quiet = (
-                closed.rto_at is None
-                if closed is not None
-                else not data.outstanding and all(s.rto_at is None for s in conn.subflows)
-            )
-            sf = closed if closed is not None else conn.established()
-            if quiet and sf is not None:
-                self.persist_at, self.probe_on = now + sf.rtt.rto, closed
-
-    def _window_probe(self, now: float, out: list[bytes]) -> None:
-        """The persist timer expired: a segment below the window (our last sequence number again,
-        no data), which the server answers with an ACK carrying its window (RFC 9293 §3.8.6.1 and
-        §3.10.7.4; Linux's zero window probe); again after twice as long each time."""
-        conn = self.conn
-        sf = self.probe_on
-        if sf is None or sf.state is not ESTABLISHED:
-            sf = conn.established()
-        if sf is None:
-            self.persist_at = None
-            return
-        out.append(sf.packet(0, [conn.ack_dss()], seq=(sf.snd_nxt - 1) & M32))
-        self.probes += 1
-        self.persist_at = now + min(MAX_RTO, sf.rtt.rto * (1 << self.probes))
+        rec = conn.record
+        if rec is not None and paced:  # --report-fidelity: what kept due data back (replay.fidelity)
+            if held is None:
+                rec.release(now)
+            else:
+                rec.hold(now, held, ANY if closed is None or held is FIRST_DSS else closed.index)
+        if held is JOIN_OPENING:
+            closed = None
+        self.persist.stopped(now, blocked, len(out) > sent_before, closed)
 
     def _signals(self, now: float, out: list[bytes]) -> None:
         """The capture's MP_PRIO and REMOVE_ADDR, each once the data sent reaches where the client sent it."""
@@ -638,8 +670,8 @@ class Sender(Resender):
         unacknowledged data is reinjected."""
         conn = self.conn
         times = [] if self.pace_at is None else [self.pace_at]
-        if self.persist_at is not None:
-            times.append(self.persist_at)
+        if self.persist.at is not None:
+            times.append(self.persist.at)
         data = conn.out
         if data.outstanding and not conn.tcp and not holds_data(conn) and conn.established() is not None:
             times.append(data.reinject_at(self.closing.rto()))

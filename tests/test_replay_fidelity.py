@@ -12,7 +12,7 @@ import pytest
 
 from mptcpspec.replay import events as ev
 from mptcpspec.replay.core import Replay
-from mptcpspec.replay.fidelity import Recorder, Why, fidelity, record
+from mptcpspec.replay.fidelity import ANY, Held, Recorder, Why, fidelity, record
 from mptcpspec.replay.plan import PlannedSegment, PlannedSubflow, ReplayPlan, SubflowKind, make_plan
 from mptcpspec.replay.wire import tcp_packet
 from tests.conftest import DATA, ROOT, need_tshark
@@ -73,6 +73,8 @@ def test_sizes_subflows_and_schedule_exact():
     assert errors == [0.0, 0.0, 0.0, 0.0006, 0.0008]
     assert s.max == pytest.approx(0.0008) and s.p99 == pytest.approx(0.0008)
     assert s.median == pytest.approx(0.0) and s.min == pytest.approx(0.0) and s.late == 0
+    # both waited for the server's first DSS, and went the moment it came: none of it the sender's
+    assert s.held == ((Held.FIRST_DSS, 2),) and s.own_max == pytest.approx(0.0) and s.own_late == 0
     d = f.as_dict()
     assert d["schedule"]["packets"] == 5 and d["sizes"]["kept"] == 5 and d["timing"] == "as-captured"
     json.dumps(d)
@@ -179,10 +181,15 @@ def test_a_reset_subflows_data_is_reported_moved_with_why():
 def test_recorder_marks_give_the_wire_time():
     rec = Recorder()
     rec.rows += [(0, 1, 10, 0.5), (0, 11, 10, 0.5)]
-    rec.wired(0.6)
-    rec.wired(0.7)  # nothing new: no mark
+    first, second, other = b"first", b"second", b"an ACK"
+    rec.built(first)
     rec.rows.append((0, 21, 10, 0.8))
+    rec.built(second)
+    rec.handed(first, 0.6)
+    rec.handed(other, 0.7)  # no rows: no mark
     assert rec.sent_times() == [0.6, 0.6, 0.8] and rec.marks == [(2, 0.6)]
+    rec.handed(second, 0.9)
+    assert rec.sent_times() == [0.6, 0.6, 0.9] and rec.pending == {}
 
 
 def test_cli_refuses_fidelity_where_it_does_not_apply(tmp_path):
@@ -243,3 +250,109 @@ def test_a_late_handshake_moves_the_schedule_not_the_error():
     core = Replay(plan, target=SERVER, rng=random.Random(3), timeout=5.0)
     Logged(core, LossyServer(core.keys.client, loss=0.0, seed=1), delay=0.002).run()
     assert core.conn.sched0 == core.conn.t0
+
+
+class NarrowServer(LossyServer):
+    """A :class:`LossyServer` whose receive window is ``window`` octets (no window scaling)."""
+
+    def __init__(self, client_key: int, window: int) -> None:
+        super().__init__(client_key, loss=0.0, seed=1)
+        self.window = window
+
+    def _reply(self, f, key, flags: int, options=(), seq: int | None = None) -> bytes:
+        (src, sport), (dst, dport) = key
+        return tcp_packet(dst, src, dport, sport, f.snd if seq is None else seq, f.rcv, flags, self.window, options)
+
+
+def test_data_the_servers_window_held_back_is_the_live_connections_error_not_the_senders():
+    """Forty 1000-octet segments due 0.1 ms apart through a 4000-octet window at a 1 ms round trip:
+    most go late, each the moment an ACK opens the window (the four due before the server's first
+    DSS comes back wait for it).  The report counts them held back by the server's window and the
+    sender's own error is nil (simulated time: it sends at once)."""
+    plan = _plan([(1000, 20 * MS + k * 100_000) for k in range(40)])
+    core = Replay(plan, target=SERVER, rng=random.Random(3), timing="as-captured", timeout=5.0)
+    rec = record(core)
+    Logged(core, NarrowServer(core.keys.client, 4000)).run()
+    assert core.report(core.conn.ended_at or 30.0).ok
+    s = fidelity(core, rec).schedule
+    assert s is not None and s.packets == 40
+    late = sum(t - due / 1e9 > 1e-9 for (_, _, _, t), due in zip(rec.rows, _due(plan, rec)))
+    assert late >= 20 and s.max > 0.003  # the window lets 4 segments go per round trip
+    assert s.held == ((Held.CONNECTION_WINDOW, late - 4), (Held.FIRST_DSS, 4))
+    assert s.own_max == pytest.approx(0.0) and s.own_p99 == pytest.approx(0.0) and s.own_late == 0
+    # the sender's holds: the first DSS from the segment due at 20.1 ms until it came (21 ms), then
+    # the window, from then on (each ACK let one segment go, the next stopped at the window again)
+    assert rec.holding is None and [(h[2], h[3]) for h in rec.holds] == [
+        (Held.FIRST_DSS, ANY),
+        (Held.CONNECTION_WINDOW, ANY),
+    ]
+    assert rec.holds[0][:2] == pytest.approx((0.0201, 0.021)) and rec.holds[1][0] == pytest.approx(0.021)
+    text = "\n".join(fidelity(core, rec).lines())
+    assert (
+        f"{late} held back past their time by the live connection: {late - 4} by the server's window at data "
+        "level, 4 waiting for the server's first DSS" in text
+    )
+    assert "the sender's own error (from when each hold ended): median 0.000 ms, p99 0.000 ms" in text
+    d = fidelity(core, rec).as_dict()["schedule"]
+    assert d["held"] == {"connection_window": late - 4, "first_dss": 4} and d["own"]["max"] == pytest.approx(0.0)
+
+
+def test_a_segment_late_with_nothing_holding_it_is_the_senders_own_error():
+    """The same run, one segment's hand-off to the kernel moved 2 ms later (a machine that took
+    the core away): held by nothing then, its lateness is the sender's own; a hold that ended
+    before the segment was due does not excuse it."""
+    plan = _plan([(1000, 20 * MS + k * 100_000) for k in range(40)] + [(1000, 80 * MS)])
+    core = Replay(plan, target=SERVER, rng=random.Random(3), timing="as-captured", timeout=5.0)
+    rec = record(core)
+    Logged(core, NarrowServer(core.keys.client, 4000)).run()
+    before = fidelity(core, rec).schedule
+    assert before is not None and before.own_max == pytest.approx(0.0)
+    last = len(rec.rows) - 1
+    assert rec.rows[last][1] == 40_001 and rec.rows[last][3] == pytest.approx(0.08)
+    assert rec.marks == []  # simulated: each row went at the engine's time; now a mark after each
+    rec.marks += [(i + 1, row[3]) for i, row in enumerate(rec.rows[:last])] + [(last + 1, 0.082)]
+    after = fidelity(core, rec).schedule
+    assert after is not None and after.own_max == pytest.approx(0.002) and after.own_late == 1
+    assert after.held == before.held and after.max == pytest.approx(max(before.max, 0.002))
+
+
+class ClockedTransport:
+    """The run loop's transport over a :class:`LossyServer` with no delay, on a clock of its own:
+    each packet handed to it takes 1 ms."""
+
+    def __init__(self, server: LossyServer) -> None:
+        self.server, self.now, self.queue = server, 0.0, []
+        self.data_sent: list[float] = []  # the clock after each data segment
+
+    def clock(self) -> float:
+        return self.now
+
+    def send(self, packet: bytes) -> None:
+        self.now += 0.001
+        replies = self.server(packet, self.now)
+        self.queue += replies
+        if len(packet) > 80 and packet[9] == 6:  # IPv4 TCP with a payload past the options
+            self.data_sent.append(self.now)
+
+    def recv(self, timeout: float) -> list[bytes]:
+        if not self.queue:
+            self.now += max(timeout, 1e-6)
+        out, self.queue = self.queue, []
+        return out
+
+
+def test_the_run_loop_marks_each_packet_when_it_was_handed_over():
+    """Three segments that go together (they waited for the server's first DSS) each get the time
+    they were handed to the transport, not the batch's end."""
+    from mptcpspec.replay.run import run_replay
+
+    plan = _plan()
+    core = Replay(plan, target=SERVER, rng=random.Random(3), timing="as-captured", timeout=5.0)
+    rec = record(core)
+    transport = ClockedTransport(LossyServer(core.keys.client, loss=0.0, seed=1))
+    core.clock.now = 0.0
+    report = run_replay(core, transport, clock=transport.clock)
+    assert report.ok and len(rec.rows) == 5
+    times = rec.sent_times()
+    assert times == sorted(times) and len(set(times)) == 5
+    assert times == pytest.approx(transport.data_sent)
