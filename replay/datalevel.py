@@ -40,7 +40,8 @@ class OutgoingData:
         "sent_high",
         "progress",
         "reinject_tries",
-        "window",
+        "edge",
+        "acked",
         "segments",
         "sent",
         "unsent",
@@ -64,7 +65,10 @@ class OutgoingData:
         self.sent_high = self.una  #: the end of the data sent so far
         self.progress = 0.0  #: when the server last acknowledged new data at data level
         self.reinject_tries = 0
-        self.window = 0  #: the server's latest window, from its latest DATA_ACK
+        #: the right edge of the server's window at data level (DATA_ACK + window, 64 bits): the
+        #: largest any of its packets allowed (:meth:`advertised`)
+        self.edge = self.una
+        self.acked = self.una  #: the DATA_ACK of the server's packet read last (64 bits)
         self.dfin_sent_at: float | None = None  #: our DATA_FIN, while it is not acknowledged
         self.dfin_tries = 0
         self._plan, self._fill, self._mss = plan, fill, mss
@@ -162,6 +166,7 @@ class OutgoingData:
         acknowledges our DATA_FIN for the first time."""
         una = self.una
         ack = value if is64 else expand(value, una)
+        self.acked = ack
         if ack != una and ((ack - una) & M64) < HALF:
             self.una = ack
             self.progress = now
@@ -170,6 +175,24 @@ class OutgoingData:
             self.dfin_sent_at = None
             return True
         return False
+
+    def advertised(self, window: int, ack: int) -> None:
+        """The server's packet carried ``window`` with DATA_ACK ``ack`` (64 bits): the right edge
+        moves only forward.  RFC 8684 §3.3.5: the sender updates its window only when the largest
+        sequence number allowed (DATA_ACK + window) increases (Linux: ``msk->wnd_end``).  Taking
+        the latest packet's window from the highest DATA_ACK instead overshot the edge whenever an
+        older packet of another subflow was read after a newer one, with a window since shrunk:
+        Linux drops such data at the connection level (``MPTcpExtNoDSSInWindow``) after its subflow
+        acknowledged it, and only a data-level retransmission fills the hole."""
+        edge = (ack + window) & M64
+        if ((edge - self.edge) & M64) < HALF:
+            self.edge = edge
+
+    @property
+    def window(self) -> int:
+        """The server's window at data level, from its DATA_ACK to the right edge (0 when closed)."""
+        room = (self.edge - self.una) & M64
+        return room if room < HALF else 0
 
     def delivered(self) -> int:
         """Octets the server acknowledged at data level (the DATA_FIN's not counted)."""

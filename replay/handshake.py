@@ -184,7 +184,7 @@ class Handshake:
     ) -> None:
         conn = self.conn
         keys = conn.keys
-        conn.out.window = pkt.window
+        conn.out.advertised(pkt.window, conn.out.una)  # a SYN/ACK's window is never scaled (RFC 7323 §2.3)
         mpc = next((o for o in opts if type(o) is MpCapable), None)
         if mpc is None:
             self._tcp(sf, pkt, tcp_opts, now, out)

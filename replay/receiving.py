@@ -107,11 +107,13 @@ class Receiver:
         window = win << sf.snd_shift
         if sf.acknowledged(ack, window, now, options, True):
             self._fast_retransmit(sf, now)
-        conn.out.window = window
+        level = conn.out
         if dss:
             sf.dss_seen = True
-            if data_ack is not None and conn.out.data_ack(data_ack, is64, now):
+            if data_ack is not None and level.data_ack(data_ack, is64, now):
                 self.closing.handle(now, ClosureEvent.RCV_DATA_ACK_DFIN, out)
+        # the connection's window, relative to this packet's DATA_ACK (RFC 8684 §3.3.5)
+        level.advertised(window, level.acked if data_ack is not None else level.una)
         self._after(sf, False, now, out)
         return out
 
@@ -140,17 +142,21 @@ class Receiver:
             sf.enter(SubflowState.ESTABLISHED)
             sf.join_ack = None
             conn.emit(SubflowEstablished(conn.since(now), sf.index, sf.kind))
-        # The receive window is the connection's, relative to the DATA_ACK of the same packet
-        # (RFC 8684 §3.3.5): the latest one counts.
-        conn.out.window = window
+        data = conn.out
+        acked = data.una if conn.tcp else None  # one byte stream: the subflow's ACK, taken above
         dfin = False
         for o in opts:
             if type(o) is Dss:
                 dfin = self.dss(sf, o, now, out) or dfin
+                if o.data_ack is not None and o.flags & DATA_ACK_PRESENT:
+                    acked = data.acked
             elif type(o) is AddAddr:
                 self.add_addr(sf, o, now, out)
             elif type(o) is MpFastclose:
                 self.closing.handle(now, ClosureEvent.RCV_MP_FASTCLOSE, out, o.receiver_key == conn.keys.client)
+        # The receive window is the connection's, relative to the DATA_ACK of the same packet
+        # (RFC 8684 §3.3.5); without one, to the DATA_ACK known
+        data.advertised(window, data.una if acked is None else acked)
         if pkt.payload_len or flags & FIN:
             had_fin = sf.peer_fin
             self.segment(sf, pkt, flags, now, out)

@@ -125,6 +125,42 @@ def _ack_with_dss(pkt, acked: int, client_key: int, seq: int = 5001) -> bytes:
     return tcp_packet(pkt.dst, pkt.src, pkt.dport, pkt.sport, seq, pkt.seq + acked, 0x10, 65535, [data_ack])
 
 
+@pytest.mark.parametrize("path", ["pure ACK", "general"])
+def test_the_connections_window_edge_only_moves_forward(path):
+    """RFC 8684 §3.3.5: the sender takes a window only when DATA_ACK + window grows.  The server's
+    newer ACK (1000 octets acknowledged, window 64535) read before its older one (none, window
+    65535: the same right edge, as Linux never shrinks it): the window is what is left to that edge,
+    64535 from the newer DATA_ACK, not the older packet's 65535 counted from it (1000 octets past
+    the edge, which Linux drops at the connection level)."""
+    core = _core()
+    if path == "general":
+        core.receiver.wire = {}  # every packet read whole (Receiver.established)
+    (syn,) = core.start(0.0)
+    p = decode_frame(101, syn)
+    server_key = 0x1122334455667788
+    out = core.receive(
+        _reply(p, 0x12, [Mss(mss=1460), MpCapable(version=1, flags=MpCapableFlags.HMAC_SHA, sender_key=server_key)]),
+        0.01,
+    )
+    first = decode_frame(101, out[2])
+    data = core.conn.out
+    una = data.una
+    assert data.window == 65535  # the SYN/ACK's, never scaled
+
+    def ack(acked: int, window: int) -> bytes:
+        dss = Dss(flags=DssFlags(3), data_ack=(una + acked) % 2**64)
+        return tcp_packet(first.dst, first.src, first.dport, first.sport, 5001, first.seq + acked, 0x10, window, [dss])
+
+    core.receive(ack(1000, 64535), 0.02)
+    assert (data.una - una, data.window) == (1000, 64535)
+    core.receive(ack(0, 65535), 0.021)  # the older one, read late
+    assert (data.una - una, data.window) == (1000, 64535)
+    core.receive(ack(1000, 65535), 0.022)  # the edge moves on
+    assert (data.una - una, data.window) == (1000, 65535)
+    core.receive(ack(1000, 30000), 0.023)  # a shrunk window: the edge stays where it was
+    assert data.window == 65535
+
+
 def _to_join(core: Replay, server_key: int):
     (syn,) = core.start(0.0)
     p = decode_frame(101, syn)
