@@ -425,15 +425,17 @@ class Retransmitter(SackBoard):
 
     def arm(self, now: float) -> None:
         """(Re)start the timer: the retransmission timeout, or sooner a tail loss probe (RFC 8985
-        §7.2: PTO = 2 SRTT, plus the clock's 2 ms as Linux) when no probe went since the last new
-        acknowledgment.  Unlike RFC 8985, a probe may also go in fast recovery: there it stands for
-        RACK's reordering timer, which this sender lacks (a segment sent again and lost, with
-        nothing sent after it whose SACK would show it)."""
+        §7.2: PTO = 2 SRTT, plus the clock's 2 ms as Linux, or plus the least RTO when one segment
+        is in flight: the server may be delaying its ACK of a lone segment, RFC 8985's WCDelAckT)
+        when no probe went since the last new acknowledgment.  Unlike RFC 8985, a probe may also
+        go in fast recovery: there it stands for RACK's reordering timer, which this sender lacks
+        (a segment sent again and lost, with nothing sent after it whose SACK would show it)."""
         rto = self.rtt.rto
         srtt = self.rtt.srtt
         self.probing = False
         if self.sack_ok and srtt is not None and not self.probed and not self.timeouts:
-            pto = 2 * srtt + PTO_EXTRA
+            lone = ((self.snd_nxt - self.snd_una) & M32) <= self.cc.smss
+            pto = 2 * srtt + (self.rtt.min_rto if lone else PTO_EXTRA)
             if pto < rto:
                 rto = pto
                 self.probing = True

@@ -166,6 +166,24 @@ class Hand:
         return [((f.seq - self.isn - 1) & M32, f.payload_len) for f in frames if f.payload_len]
 
 
+@pytest.mark.parametrize("left", [1, 2])
+def test_a_lone_segment_waits_for_a_delayed_ack_before_it_is_probed(left):
+    """RFC 8985 §7.2 (Linux's tcp_schedule_loss_probe): the probe's timeout is 2 SRTT plus 2 ms,
+    or plus the least RTO when one segment is in flight, which the server may be acknowledging
+    late on purpose (a delayed ACK): then the RTO comes first, and no probe goes before it."""
+    h = Hand(n=left + 1)
+    assert h.data() == [(k * 1000, 1000) for k in range(left + 1)]
+    h.ack(1000, now=0.011)
+    sf = h.sf
+    srtt = sf.rtt.srtt
+    assert srtt is not None and (sf.snd_nxt - sf.snd_una) & M32 == left * 1000
+    if left == 1:
+        assert not sf.probing and sf.rto_at == pytest.approx(0.011 + sf.rtt.rto)
+        assert 2 * srtt + 0.002 < sf.rtt.rto < 2 * srtt + sf.rtt.min_rto  # the probe it used to be
+    else:
+        assert sf.probing and sf.rto_at == pytest.approx(0.011 + 2 * srtt + 0.002)
+
+
 def test_initial_window_is_ten_segments():
     h = Hand()
     # RFC 6928: IW = min(10 * MSS, max(2 * MSS, 14600)) = 14600 octets: fourteen 1000-octet segments.
