@@ -351,3 +351,33 @@ def test_the_manuals_replay_example_is_what_it_prints():
     # The README's copy: its lines are the manual's, less the ones it leaves out ("...").
     short = readme[readme.index(command) :].split("```")[0].strip("\n").splitlines()[1:]
     assert [x for x in short if x.strip() != "..."] == [x for x in shown if x in short]
+
+
+def _numbers(line: str) -> str:
+    """A fidelity line less its measured times and counts of late segments."""
+    line = re.sub(r"\b\d+\.\d{3} ms\b", "T ms", line)
+    return re.sub(r"\b\d+ later than\b", "N later than", line)
+
+
+def test_the_manuals_fidelity_example_is_what_it_prints():
+    """docs/replay.md's replay at the captured pace with --report-fidelity: run here against the
+    kernel, it prints those lines, up to times, the server's key, packet counts and how late the
+    data went (the lines of what was held back, and of a late SYN/ACK, come when they happen)."""
+    text = (ROOT / "docs" / "replay.md").read_text()
+    start = "# mptcpspec replay -r tests/data/v4-two-subflows.pcap --target 198.51.100.2 --timing as-captured"
+    block = text[text.index(start) :].split("```")[0]
+    command, *shown = block.strip("\n").splitlines()
+    assert "--report-fidelity" in command
+    with Lab() as lab:
+        srv = lab.serve(reply=32768, timeout=30)
+        argv = [str(ROOT / a) if a.startswith("tests/data/") else a for a in command[2:].split()]
+        r = lab.run("client", sys.executable, "-m", *argv, check=False, timeout=60)
+        srv.result(timeout=10)
+    assert r.returncode == 0, r.stderr
+    optional = ("the live SYN/ACK came", "held back past their time", "the sender's own error")
+    report = [_numbers(_shape(x)) for x in r.stdout.splitlines() if x.strip() and not any(o in x for o in optional)]
+    want = [_numbers(_shape(x)) for x in shown if not any(o in x for o in optional)]
+    if any("data-level retransmission" in e for e in r.stderr.splitlines()):  # see the test above
+        report = [re.sub(r"data \d+ out", "data _ out", x) for x in report]
+        want = [re.sub(r"data \d+ out", "data _ out", x) for x in want]
+    assert report == want
