@@ -143,7 +143,7 @@ class Receiver:
             sf.join_ack = None
             conn.emit(SubflowEstablished(conn.since(now), sf.index, sf.kind))
         data = conn.out
-        acked = data.una if conn.tcp else None  # one byte stream: the subflow's ACK, taken above
+        acked = None  # this packet's DATA_ACK (one byte stream: the subflow's ACK, taken above)
         dfin = False
         for o in opts:
             if type(o) is Dss:

@@ -532,6 +532,7 @@ class Sender(Resender):
         sent_before = len(out)
         closed: Subflow | None = None  # the subflow whose window does (None: the connection's)
         held: Held | None = None  # what keeps a due segment back (paced: for the fidelity report)
+        opening = ANY  # the subflow whose handshake does, if that is what keeps it back
         while True:
             k = data.lowest_unsent() if tcp else data.next_planned()
             if k is None:
@@ -562,7 +563,7 @@ class Sender(Resender):
             if sf is None or sf.state in GONE:
                 sf = first
             elif sf.state in OPENING and now - (sf.opened_at or now) < OPEN_WAIT:
-                held, closed = JOIN_OPENING, sf
+                held, opening = JOIN_OPENING, sf.index
                 break  # the planned subflow is opening: wait for it
             if sf.state is not ESTABLISHED:
                 sf = conn.established()
@@ -620,9 +621,7 @@ class Sender(Resender):
             if held is None:
                 rec.release(now)
             else:
-                rec.hold(now, held, ANY if closed is None or held is FIRST_DSS else closed.index)
-        if held is JOIN_OPENING:
-            closed = None
+                rec.hold(now, held, opening if closed is None else closed.index)
         self.persist.stopped(now, blocked, len(out) > sent_before, closed)
 
     def _signals(self, now: float, out: list[bytes]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -311,20 +312,27 @@ def _shape(line: str) -> str:
     return re.sub(r"out, \d+ in$", "out, N in", line)
 
 
-def test_the_manuals_replay_example_is_what_it_prints():
-    """docs/replay.md shows a replay of v4-two-subflows.pcap (the README a shortened copy): run here
-    against the kernel, it prints those lines, up to times, the server's key and packet counts."""
+def _run_manual_example(start: str) -> tuple[str, list[str], subprocess.CompletedProcess]:
+    """The console block of docs/replay.md that begins with ``start``: its command, the lines it
+    shows, and what the command did, run here against the kernel server (it must succeed)."""
     text = (ROOT / "docs" / "replay.md").read_text()
-    block = text[text.index("# mptcpspec replay -r tests/data/v4-two-subflows.pcap") :].split("```")[0]
+    block = text[text.index(start) :].split("```")[0]
     command, *shown = block.strip("\n").splitlines()
-    readme = (ROOT / "README.md").read_text()
-    assert command in readme
     with Lab() as lab:
         srv = lab.serve(reply=32768, timeout=30)
         argv = [str(ROOT / a) if a.startswith("tests/data/") else a for a in command[2:].split()]
         r = lab.run("client", sys.executable, "-m", *argv, check=False, timeout=60)
         srv.result(timeout=10)
     assert r.returncode == 0, r.stderr
+    return command, shown, r
+
+
+def test_the_manuals_replay_example_is_what_it_prints():
+    """docs/replay.md shows a replay of v4-two-subflows.pcap (the README a shortened copy): run here
+    against the kernel, it prints those lines, up to times, the server's key and packet counts."""
+    command, shown, r = _run_manual_example("# mptcpspec replay -r tests/data/v4-two-subflows.pcap")
+    readme = (ROOT / "README.md").read_text()
+    assert command in readme
     events = [_shape(x) for x in r.stderr.splitlines() if x.strip()]
     report = [_shape(x) for x in r.stdout.splitlines() if x.strip()]
     want_events = [_shape(x) for x in shown if x.startswith("    ")]
@@ -363,17 +371,9 @@ def test_the_manuals_fidelity_example_is_what_it_prints():
     """docs/replay.md's replay at the captured pace with --report-fidelity: run here against the
     kernel, it prints those lines, up to times, the server's key, packet counts and how late the
     data went (the lines of what was held back, and of a late SYN/ACK, come when they happen)."""
-    text = (ROOT / "docs" / "replay.md").read_text()
     start = "# mptcpspec replay -r tests/data/v4-two-subflows.pcap --target 198.51.100.2 --timing as-captured"
-    block = text[text.index(start) :].split("```")[0]
-    command, *shown = block.strip("\n").splitlines()
+    command, shown, r = _run_manual_example(start)
     assert "--report-fidelity" in command
-    with Lab() as lab:
-        srv = lab.serve(reply=32768, timeout=30)
-        argv = [str(ROOT / a) if a.startswith("tests/data/") else a for a in command[2:].split()]
-        r = lab.run("client", sys.executable, "-m", *argv, check=False, timeout=60)
-        srv.result(timeout=10)
-    assert r.returncode == 0, r.stderr
     optional = ("the live SYN/ACK came", "held back past their time", "the sender's own error")
     report = [_numbers(_shape(x)) for x in r.stdout.splitlines() if x.strip() and not any(o in x for o in optional)]
     want = [_numbers(_shape(x)) for x in shown if not any(o in x for o in optional)]
