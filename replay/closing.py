@@ -3,7 +3,8 @@
 
 :meth:`Closing.handle` feeds the machine one of its own events and carries out the actions of
 the transition it takes.  Once both DATA_FINs are acknowledged (M_TIME_WAIT) the subflows end with
-their FIN exchanges; a subflow still opening then is given up, as it can carry nothing more.
+their FIN exchanges; a subflow still opening then is given up, as it can carry nothing more, and
+one whose FIN exchange is unfinished when the target falls silent is reset.
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ ENDED = frozenset({SubflowState.NEW, SubflowState.CLOSED, SubflowState.FAILED})
 class Closing:
     """The closure machine of our end of ``conn``, and what its actions do."""
 
-    __slots__ = ("conn", "machine")
+    __slots__ = ("conn", "machine", "time_wait_at")
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.machine = ClosureMachine()
+        self.time_wait_at: float | None = None  #: when both DATA_FINs were acknowledged (M_TIME_WAIT)
 
     @property
     def state(self) -> ClosureState:
@@ -70,6 +72,7 @@ class Closing:
             return
         conn.emit(ClosureStep(conn.since(now), None, event, self.state))
         if self.state is ClosureState.M_TIME_WAIT and before is not ClosureState.M_TIME_WAIT:
+            self.time_wait_at = now
             for opening in conn.subflows:
                 if opening.state is SubflowState.SYN_SENT:
                     unanswered = f"; its SYN went unanswered ({opening.sent} sent)" if opening.retransmitted else ""
@@ -133,6 +136,20 @@ class Closing:
         sf.keep(pkt, 1, now, SegmentKind.FIN)
         sf.fin_sent = True
         return pkt
+
+    def reset_unfinished(self, now: float, out: list[bytes]) -> None:
+        """The target fell silent for the replay's timeout after both DATA_FINs were acknowledged
+        (M_TIME_WAIT): the connection is closed (RFC 8684 §3.3.3), so each subflow whose FIN
+        exchange is unfinished is reset, and the replay ends as the connection did.  Seen on a
+        lossy path: our FIN lost, its next retransmission backed off past the timeout."""
+        conn = self.conn
+        linger = now - (now if self.time_wait_at is None else self.time_wait_at)
+        for sf in conn.subflows:
+            if sf.state not in ENDED:
+                out.append(sf.packet(RST))
+                sf.enter(SubflowState.CLOSED, f"reset: its FIN exchange unfinished {linger:.1f} s after the close")
+                conn.emit(SubflowClosed(conn.since(now), sf.index, CloseHow.RESET_AFTER_CLOSE, linger))
+        self.check_all_closed(now, out)
 
     def check_all_closed(self, now: float, out: list[bytes]) -> None:
         """Every subflow ended: the connection closes if its DATA_FINs are done, else the replay fails."""

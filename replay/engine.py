@@ -108,7 +108,11 @@ class Engine:
             return []
         out: list[bytes] = []
         if now - conn.last_heard >= conn.options.timeout:
-            self.on_silence(now)
+            if self.closing.state is ClosureState.M_TIME_WAIT:
+                self.closing.reset_unfinished(now, out)
+                self.ending()
+            else:
+                self.on_silence(now)
             return out
         self.retransmit(now, out)
         self.due_more(now, out)

@@ -114,9 +114,8 @@ class CloseHow(Enum):
 
     #: both FINs sent and acknowledged
     FIN_EXCHANGE = "FIN exchange"
-    #: the FIN exchange had not finished some time after the connection closed: reset.  No longer
-    #: produced: the unfinished exchanges were the server's subflows waiting for a DATA_ACK of its
-    #: DATA_FIN sent again, which the replay now gives (kept for programs that match on it)
+    #: the FIN exchange had not finished when the target fell silent for the replay's timeout after
+    #: both DATA_FINs were acknowledged (the connection closed, RFC 8684 §3.3.3): reset
     RESET_AFTER_CLOSE = "reset after close"
     #: reset by us as the closure machine tore the connection down (MP_FASTCLOSE or a reset)
     RESET_BY_CLOSURE = "reset by closure"

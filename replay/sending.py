@@ -333,7 +333,9 @@ class Resender:
         first = 0
         target = None
         for u in sf.unacked:
-            if u.kind is not SegmentKind.DATA or u.reinjected or u.sacked or u.payload is None:
+            # SACKed data too: the server's subflow holds it out of order and delivers none of it
+            # to the connection until the hole below it fills, which may never happen.
+            if u.kind is not SegmentKind.DATA or u.reinjected or u.payload is None:
                 continue
             n = len(u.payload)
             if u.dsn + n <= una:

@@ -156,8 +156,8 @@ def test_loss_on_one_path(tmp_path):
         for _ in range(3):
             srv = lab.serve(reply=32768, timeout=30)
             code, report = replay(lab, "v4-add-addr.pcap", "198.51.100.2", "--map", "203.0.113.2=203.0.113.2")
+            assert code == 0, json.dumps(report, indent=1)
             server = srv.result(timeout=15)
-            assert code == 0, report
             assert server["sha256"] == expected(32768, 0)["sha256"]
             pair1 = [s for s in report["subflows"] if s["remote"].startswith("203.0.113.2:")]
             assert pair1 and sum(s["retransmitted"] for s in pair1) > 0, report["subflows"]

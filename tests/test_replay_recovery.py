@@ -815,3 +815,79 @@ def test_a_closed_window_is_probed_until_it_opens():
     assert len(server.stream) == plan.data_len
     assert server.probes >= 2  # at least one while closed, one that found it open
     assert 1.0 <= (core.conn.ended_at or 0) - core.conn.t0 < 2.5, core.conn.ended_at
+
+
+class HoleServer(LossyServer):
+    """Silently drops every data segment from ``hole`` that would be in order on its subflow, so
+    the hole at that subflow's first data never fills; the segments above it are kept out of
+    order and SACKed (a path that loses one segment's every copy, as nftables did in the lab)."""
+
+    def __init__(self, client_key: int, hole: tuple) -> None:
+        super().__init__(client_key, loss=0.0, seed=0)
+        self.hole, self.dropped_in_order = hole, 0
+
+    def __call__(self, raw: bytes, now: float) -> list[bytes]:
+        p = decode_frame(101, raw)
+        f = self.flows.get(((p.src, p.sport), (p.dst, p.dport)))
+        if (p.src, p.sport) == self.hole and f is not None and p.payload_len and p.seq == f.rcv:
+            self.dropped_in_order += 1
+            return []
+        return super().__call__(raw, now)
+
+
+def test_a_stalled_subflows_sacked_data_goes_on_another_too():
+    """RFC 8684 §3.3.6: data SACKed on a subflow is not delivered to the connection while the hole
+    below it stays open.  On the subflow's retransmission timeout it goes on the other subflow with
+    the rest, so the stream is whole within a second; seen in the lab as a replay that waited for
+    the hole until its silence timeout, the server's DATA_ACK stuck at the first SACKed DSN."""
+    plan = make_plan(DATA / "v4-two-subflows.pcap")
+    core = Replay(plan, target=SERVER, rng=random.Random(3), timeout=5.0)
+    second = core.subflows[1]
+    server = HoleServer(core.keys.client, second.local)
+    sim = Sim(core, server)
+    sim.run(until_events=lambda: len(server.stream) == plan.data_len, limit=5.0)
+    assert bytes(server.stream) == _stream(plan) and sim.now < 1.0, (sim.now, len(server.stream))
+    assert server.flows and any(f.ooo for f in server.flows.values())  # SACKed, never delivered there
+    moved = [e for e in core.events if isinstance(e, ev.Reinjected) and e.stalled == 1]
+    assert moved and sum(e.segments for e in moved) > 1, moved
+    # The hole never fills, so the subflow's FIN exchange cannot finish: reset once the target is
+    # silent after the close, and the replay ends well (the connection closed at data level).
+    sim.run(start=False)
+    report = core.report(core.conn.ended_at or 30.0)
+    assert report.ok, report.reason
+    assert second.state is SubflowState.CLOSED and (second.result or "").startswith("reset: its FIN exchange")
+
+
+class SilentAfterCloseServer(LossyServer):
+    """Once its DATA_FIN is acknowledged, closes only the first subflow and says nothing more on
+    the others (their FINs and everything else from the client dropped)."""
+
+    def _close_subflows(self) -> list[bytes]:
+        first = next(iter(self.flows))
+        self.blackhole = {src for src, _ in self.flows if (src, _) != first}
+        f = self.flows[first]
+        f.fin_at, f.snd = f.snd, (f.snd + 1) & M32
+        return [self._reply(f, first, 0x11, [self._dss()], seq=f.fin_at)]
+
+
+def test_an_unfinished_fin_exchange_is_reset_when_the_target_falls_silent_after_the_close():
+    """Both DATA_FINs acknowledged (M_TIME_WAIT), one subflow's FIN unanswered: when the target has
+    been silent for the replay's timeout, that subflow is reset and the replay ends well; before,
+    it failed as "target silent" although the connection had closed (a lab failure: our FIN lost,
+    its retransmission backed off beyond the timeout)."""
+    plan = make_plan(DATA / "v4-two-subflows.pcap")
+    core = Replay(plan, target=SERVER, rng=random.Random(2), timeout=5.0)
+    server = SilentAfterCloseServer(core.keys.client, loss=0.0, seed=0)
+    sim = Sim(core, server)
+    sim.run(until_events=lambda: core.closure_state.name == "M_TIME_WAIT", limit=5.0)
+    closed_at = sim.now
+    sim.run(start=False)
+    report = core.report(core.conn.ended_at or 30.0)
+    assert report.ok and core.closure_state.name == "M_CLOSED", report.reason
+    assert bytes(server.stream) == _stream(plan)
+    first, second = core.subflows
+    assert first.state is SubflowState.CLOSED and second.state is SubflowState.CLOSED
+    how = {e.subflow: (e.how, e.linger) for e in core.events if isinstance(e, ev.SubflowClosed)}
+    assert how[0] == (ev.CloseHow.FIN_EXCHANGE, 0.0)
+    assert how[1][0] is ev.CloseHow.RESET_AFTER_CLOSE and 5.0 <= how[1][1] < 6.0, how
+    assert 5.0 <= (core.conn.ended_at or 0) - closed_at < 6.0
