@@ -3,7 +3,7 @@
     sudo python3 bench/bench_replay.py [--packets 100000] [--runs 3] [--cache DIR] [--remake]
     sudo python3 bench/bench_replay.py --quick      # a 5 MB upload: a smoke run
     sudo python3 bench/bench_replay.py --loss [--percent 5] [--runs 10]   # loss recovery
-    sudo python3 bench/bench_replay.py --fidelity [--runs 7]   # the schedule error of --timing as-captured
+    sudo python3 bench/bench_replay.py --fidelity [--runs 7] [--server-rmem captured]   # the schedule error of --timing as-captured
     sudo python3 bench/bench_replay.py --raw [--runs 5]   # raw mode: tcpreplay -K against --preload
 
 Capture: the kernel lab (lab/) makes one MPTCP connection over two subflows (client
@@ -599,8 +599,21 @@ def fidelity_bench(a, path: Path, meta: dict) -> int:
     engine, digest = engine_version(), engine_digest()
     res: dict[str, list[dict]] = {name: [] for name, _ in FIDELITY_VARIANTS}
     timeout = 120 + meta["upload"] / 1e6
+    rmem, server_buffer = None, "the kernel's default receive buffer"
+    if a.server_rmem == "captured":
+        window = captured_server_window(path)
+        rmem = 2 * window
+        server_buffer = (
+            f"a receive buffer of {rmem:,} octets (tcp_rmem's default: twice the {window:,}-octet window the "
+            "captured server reached at most)"
+        )
+    elif a.server_rmem != "default":
+        rmem = int(a.server_rmem)
+        server_buffer = f"a receive buffer of {rmem:,} octets (tcp_rmem's default)"
     with Lab() as lab:
         lab.endpoint_add("client", lab.addr("client", 1), "subflow")
+        if rmem is not None:
+            lab.sysctl("server", {"net.ipv4.tcp_rmem": f"4096 {rmem} {max(rmem, 6 << 20)}"})
         for i in range(a.runs):
             for name, extra in FIDELITY_VARIANTS:
                 r = stateful_run(lab, path, meta, timeout, "--timing", "as-captured", "--report-fidelity", *extra)
@@ -627,8 +640,8 @@ def fidelity_bench(a, path: Path, meta: dict) -> int:
     print(
         f"Schedule error with `--timing as-captured` on `{path.name}` ({meta['packets']:,} packets, "
         f"{meta['upload']:,} octets uploaded in {meta['k2k_seconds']:.3f} s as captured), {a.runs} rounds in one "
-        "unshaped lab, the variants alternating; per run: time handed to the kernel minus captured time, over "
-        "the first transmissions.\n"
+        f"unshaped lab, the variants alternating, the live server with {server_buffer}; per run: time handed to "
+        "the kernel minus captured time, over the first transmissions.\n"
     )
     print(
         "| variant | round | ok | replay s | data packets | median ms | p99 ms | max ms | min ms | late > 1 ms "
@@ -677,6 +690,18 @@ def fidelity_bench(a, path: Path, meta: dict) -> int:
             )
         print()
     return 0
+
+
+def captured_server_window(path: Path) -> int:
+    """The largest window (octets, scaled) the server advertised in the capture, read by our dissector."""
+    r = subprocess.run(
+        [*OURS, "dissect", "-r", str(path), "-T", "fields", "-e", "tcp.window_size", "-Y", f"ip.src == {SERVER}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    return max(int(w) for w in r.stdout.split())
 
 
 def held_of(sched: dict) -> str:
@@ -738,7 +763,17 @@ def main(argv=None) -> int:
         action="store_true",
         help="the schedule error of --timing as-captured (--report-fidelity) on the capture, against the 1 ms target",
     )
+    ap.add_argument(
+        "--server-rmem",
+        default="default",
+        metavar="OCTETS|captured|default",
+        help="with --fidelity: the live server's receive buffer (tcp_rmem's default in its namespace): "
+        "'captured', twice the largest window the captured server advertised (Linux advertises about half "
+        "its buffer); default: the kernel's",
+    )
     a = ap.parse_args(argv)
+    if a.server_rmem not in ("default", "captured") and not a.server_rmem.isdigit():
+        ap.error(f"--server-rmem: {a.server_rmem!r} is not a number of octets, 'captured' or 'default'")
 
     from lab import Lab, lab_problem
 
