@@ -3,7 +3,7 @@
     sudo python3 bench/bench_replay.py [--packets 100000] [--runs 3] [--cache DIR] [--remake]
     sudo python3 bench/bench_replay.py --quick      # a 5 MB upload: a smoke run
     sudo python3 bench/bench_replay.py --loss [--percent 5] [--runs 10]   # loss recovery
-    sudo python3 bench/bench_replay.py --fidelity [--runs 7] [--server-rmem captured]   # the schedule error of --timing as-captured
+    sudo python3 bench/bench_replay.py --fidelity [--runs 7] [--server-rmem captured]   # --timing as-captured
     sudo python3 bench/bench_replay.py --raw [--runs 5]   # raw mode: tcpreplay -K against --preload
 
 Capture: the kernel lab (lab/) makes one MPTCP connection over two subflows (client
