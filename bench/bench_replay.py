@@ -611,6 +611,10 @@ def fidelity_bench(a, path: Path, meta: dict) -> int:
         rmem = int(a.server_rmem)
         server_buffer = f"a receive buffer of {rmem:,} octets (tcp_rmem's default)"
     with Lab() as lab:
+        if a.shaped:
+            for role in ("client", "server"):
+                for pair in (0, 1):
+                    lab.rate_limit(role, lab.dev(pair), SHAPING, burst=30000)
         lab.endpoint_add("client", lab.addr("client", 1), "subflow")
         if rmem is not None:
             lab.sysctl("server", {"net.ipv4.tcp_rmem": f"4096 {rmem} {max(rmem, 6 << 20)}"})
@@ -637,10 +641,12 @@ def fidelity_bench(a, path: Path, meta: dict) -> int:
         f"\n{platform.python_implementation()} {platform.python_version()}, {platform.system()} "
         f"{platform.release()}, {os.cpu_count()} CPUs; replay engine {engine}.\n"
     )
+    lab_kind = f"lab shaped as the capture's ({SHAPING} on every veth)" if a.shaped else "unshaped lab"
     print(
         f"Schedule error with `--timing as-captured` on `{path.name}` ({meta['packets']:,} packets, "
         f"{meta['upload']:,} octets uploaded in {meta['k2k_seconds']:.3f} s as captured), {a.runs} rounds in one "
-        f"unshaped lab, the variants alternating, the live server with {server_buffer}; per run: time handed to "
+        f"{lab_kind}, "
+        f"the variants alternating, the live server with {server_buffer}; per run: time handed to "
         "the kernel minus captured time, over the first transmissions.\n"
     )
     print(
@@ -770,6 +776,11 @@ def main(argv=None) -> int:
         help="with --fidelity: the live server's receive buffer (tcp_rmem's default in its namespace): "
         "'captured', twice the largest window the captured server advertised (Linux advertises about half "
         "its buffer); default: the kernel's",
+    )
+    ap.add_argument(
+        "--shaped",
+        action="store_true",
+        help=f"with --fidelity: replay into a lab shaped as the capture's ({SHAPING} on every veth), not unshaped",
     )
     a = ap.parse_args(argv)
     if a.server_rmem not in ("default", "captured") and not a.server_rmem.isdigit():

@@ -17,10 +17,16 @@ the incoming packet's mark; an incoming mark equal to ``mark`` would let them th
 Sending: ``socket(AF_INET, SOCK_RAW, IPPROTO_RAW)`` and, when an address is IPv6, the same in
 AF_INET6 with ``IPV6_HDRINCL``; the destination comes from the packet's header and must be one of
 the peer addresses, the source one of the local addresses (anything else raises
-:class:`TransportError` and sends nothing).  Receiving: a non-blocking ``AF_PACKET``/``SOCK_DGRAM``
-socket (network-layer packets, no link header) with a classic BPF filter that keeps incoming
-IPv4/IPv6 TCP packets (no IPv4 fragments; IPv6 only with TCP as the first next header); the
-address check is done again in Python, and packets are cut to the IP length (Ethernet padding).
+:class:`TransportError` and sends nothing).  Each packet is routed from its source as well as to
+its destination, as the kernel routes a socket bound to that address (an MPTCP subflow's): the
+source goes with it as ``IP_PKTINFO`` (``IPV6_PKTINFO``), so rules such as ``ip rule add from
+203.0.113.1 table 101`` pick its path.  A raw socket's route is otherwise looked up from its own
+address, none, whatever the header says: every subflow went out of the default route's interface.
+
+Receiving: a non-blocking ``AF_PACKET``/``SOCK_DGRAM`` socket (network-layer packets, no link
+header) with a classic BPF filter that keeps incoming IPv4/IPv6 TCP packets (no IPv4 fragments; IPv6
+only with TCP as the first next header); the address check is done again in Python, and packets are
+cut to the IP length (Ethernet padding).
 
 Cleanup, on every exit path but SIGKILL: :meth:`RawTransport.close` (idempotent) closes the
 sockets and deletes the table; ``with`` calls it (exceptions and KeyboardInterrupt included), an
@@ -78,6 +84,8 @@ ETH_P_ALL, ETH_P_IP, ETH_P_IPV6 = 0x0003, 0x0800, 0x86DD
 PACKET_OUTGOING = 4
 SOL_PACKET, PACKET_STATISTICS = 263, 6
 IPV6_HDRINCL = 36
+IP_PKTINFO = 8  # <linux/in.h> (the socket module has it from Python 3.12)
+IPV6_FREEBIND = 78  # a source that is not a local address in IPV6_PKTINFO (a --unique-ip address)
 SO_RCVBUFFORCE, SO_ATTACH_FILTER = 33, 26
 RCVBUF = 8 << 20
 MAX_BATCH = 1024
@@ -308,6 +316,8 @@ class RawTransport:
         self._use_gso = kernel_gso
         self._gso: GsoSender | None = None
         self._locals = {a.packed for a in self.local_addrs}
+        #: per source address: the ancillary data that routes a packet from it (see the module)
+        self._from: dict[bytes, list[tuple[int, int, bytes]]] = {}
         self._peers = {a.packed: str(a) for a in self.peer_addrs}
         self._interval = 1.0 / rate if rate else 0.0
         self._slack = 0.002  # a send may be up to 2 ms early to make up for sleep overshoot
@@ -367,6 +377,8 @@ class RawTransport:
             if any(a.version == 6 for a in self.local_addrs + self.peer_addrs):
                 self._s6 = s6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
                 s6.setsockopt(socket.IPPROTO_IPV6, IPV6_HDRINCL, 1)
+                with contextlib.suppress(OSError):  # kernels before 4.15: local sources only
+                    s6.setsockopt(socket.IPPROTO_IPV6, IPV6_FREEBIND, 1)
                 s6.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, self.mark)
             self._rx = rx = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
             self._gso = open_gso(self.mark) if self.burst and self._use_gso else None
@@ -443,16 +455,21 @@ class RawTransport:
             raise TransportError("send: the transport is not open")
         if self._interval:
             self._pace()
+        route = self._from.get(src)
+        if route is None:
+            route = self._from[src] = _pktinfo(src)
         try:
             if type(packet) is Burst:
-                self._burst(packet, sock, to, src, dst)
+                self._burst(packet, sock, to, src, dst, route)
                 return
-            sock.sendto(packet, (to, 0))
+            sock.sendmsg((packet,), route, 0, (to, 0))
         except OSError as e:
             raise TransportError(f"send to {to}: {e.strerror or e}") from None
         self.stats["sent"] += 1
 
-    def _burst(self, packet: Burst, sock: socket.socket, to: str, src: bytes, dst: bytes) -> None:
+    def _burst(
+        self, packet: Burst, sock: socket.socket, to: str, src: bytes, dst: bytes, route: list[tuple[int, int, bytes]]
+    ) -> None:
         """A burst to the kernel to cut (GSO), else cut here into the same segments."""
         st = self.stats
         if self._gso is not None and self._gso.send(packet, src, dst):
@@ -461,7 +478,7 @@ class RawTransport:
             return
         st["bursts_cut"] += 1
         for p in cut(packet, packet.mss):
-            sock.sendto(p, (to, 0))
+            sock.sendmsg((p,), route, 0, (to, 0))
             st["sent"] += 1
 
     def _pace(self) -> None:
@@ -559,6 +576,14 @@ class RawTransport:
 
 # ---------------------------------------------------------------------------------------------
 # Exit paths
+
+
+def _pktinfo(src: bytes) -> list[tuple[int, int, bytes]]:
+    """The ancillary data of a packet from ``src`` (packed): its source for the route lookup
+    (``struct in_pktinfo``'s ``ipi_spec_dst``, ``struct in6_pktinfo``'s ``ipi6_addr``; no interface)."""
+    if len(src) == 4:
+        return [(socket.IPPROTO_IP, IP_PKTINFO, struct.pack("=i4s4s", 0, src, bytes(4)))]
+    return [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, struct.pack("=16si", src, 0))]
 
 
 def _close_all() -> None:

@@ -110,6 +110,32 @@ def test_two_subflows_rekeyed_twice_in_a_row(tmp_path):
         assert len(keys) == 2, "the live server picked a new key each time, and both replays worked"
 
 
+@pytest.mark.parametrize("family", [4, 6])
+def test_each_subflow_leaves_by_the_route_of_its_source(tmp_path, family):
+    """The join goes from the client's second address to the server's first: the lab's rule
+    ("from <second address> table 101") routes it over the second pair, as it routes the kernel's
+    own subflow bound to that address.  A raw socket routes by its own address, none: every packet
+    of the join went out of the first pair's veth, over the path the other subflow takes."""
+    capture, target = {4: ("v4-two-subflows.pcap", "198.51.100.2"), 6: ("v6-two-subflows.pcap", "2001:db8:1::2")}[
+        family
+    ]
+    second = Lab.addr("client", 1, family)
+    with Lab() as lab:
+        srv = lab.serve(family=family, reply=32768, timeout=30)
+        paths = [tmp_path / f"pair{pair}.pcap" for pair in (0, 1)]
+        with (
+            lab.capture(paths[0], ns="client", iface=lab.dev(0), bpf=f"tcp and src host {second}") as first_pair,
+            lab.capture(paths[1], ns="client", iface=lab.dev(1), bpf=f"tcp and src host {second}") as second_pair,
+        ):
+            code, report = replay(lab, capture, target)
+            assert code == 0, json.dumps(report, indent=1)
+            srv.result(timeout=10)
+    join = next(s for s in report["subflows"] if s["local"].startswith(second) or s["local"].startswith(f"[{second}]"))
+    assert join["sent"] > 10
+    assert first_pair.stats["captured"] == 0, first_pair.stats
+    assert second_pair.stats["captured"] == join["sent"], (second_pair.stats, join)
+
+
 def test_checksums(tmp_path):
     with Lab(checksum=True) as lab:
         report, summary = run_case(lab, tmp_path, "v4-checksum.pcap", "198.51.100.2", 2)
