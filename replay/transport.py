@@ -431,14 +431,7 @@ class RawTransport:
     # -- sending
     def send(self, packet: bytes) -> None:
         """Send one IPv4 or IPv6 packet (headers and checksums complete) to the destination in its header."""
-        n = len(packet)
-        v = packet[0] >> 4 if n else 0
-        if v == 4 and n >= 20:
-            src, dst = packet[12:16], packet[16:20]
-        elif v == 6 and n >= 40:
-            src, dst = packet[8:24], packet[24:40]
-        else:
-            raise TransportError(f"send: not an IPv4 or IPv6 packet ({n} octets, version {v})")
+        v, src, dst = _ends(packet)
         to = self._peers.get(dst)
         if to is None:
             raise TransportError(
@@ -455,9 +448,7 @@ class RawTransport:
             raise TransportError("send: the transport is not open")
         if self._interval:
             self._pace()
-        route = self._from.get(src)
-        if route is None:
-            route = self._from[src] = _pktinfo(src)
+        route = self._from.get(src) or self._from.setdefault(src, _pktinfo(src))
         try:
             if type(packet) is Burst:
                 self._burst(packet, sock, to, src, dst, route)
@@ -576,6 +567,17 @@ class RawTransport:
 
 # ---------------------------------------------------------------------------------------------
 # Exit paths
+
+
+def _ends(packet: bytes) -> tuple[int, bytes, bytes]:
+    """An IP packet's version, source and destination (packed); :class:`TransportError` if not IPv4/IPv6."""
+    n = len(packet)
+    v = packet[0] >> 4 if n else 0
+    if v == 4 and n >= 20:
+        return v, packet[12:16], packet[16:20]
+    if v == 6 and n >= 40:
+        return v, packet[8:24], packet[24:40]
+    raise TransportError(f"send: not an IPv4 or IPv6 packet ({n} octets, version {v})")
 
 
 def _pktinfo(src: bytes) -> list[tuple[int, int, bytes]]:
