@@ -3,7 +3,7 @@
     sudo python3 bench/bench_replay.py [--packets 100000] [--runs 3] [--cache DIR] [--remake]
     sudo python3 bench/bench_replay.py --quick      # a 5 MB upload: a smoke run
     sudo python3 bench/bench_replay.py --loss [--percent 5] [--runs 10]   # loss recovery
-    sudo python3 bench/bench_replay.py --fidelity [--runs 7] [--server-rmem captured]   # --timing as-captured
+    sudo python3 bench/bench_replay.py --fidelity [--runs 7] [--server-rmem captured] [--pin] [--shaped]
     sudo python3 bench/bench_replay.py --raw [--runs 5]   # raw mode: tcpreplay -K against --preload
 
 Capture: the kernel lab (lab/) makes one MPTCP connection over two subflows (client
@@ -275,6 +275,17 @@ def run_in(lab, role: str, argv: list[str], timeout: float) -> tuple[int, str, s
     return p.returncode, out, err, time.perf_counter() - start
 
 
+PIN_REPLAY = ["taskset", "-c", "0"]
+
+
+def pin_server_path(lab) -> None:
+    """The server's receive path on CPU 1 (RPS on its veths): in a one-machine lab the kernel
+    otherwise runs the server's TCP and MPTCP receive processing on the CPU that sent the packet,
+    the replay's, inside its send(2)."""
+    for pair in (0, 1):
+        lab.run("server", "sh", "-c", f"echo 2 > /sys/class/net/{lab.dev(pair)}/queues/rx-0/rps_cpus")
+
+
 def kernel_run(lab, upload: int, work: Path) -> dict:
     """The kernel client uploads the same octets again; timed on a header-only capture."""
     from lab import expected
@@ -299,15 +310,19 @@ def kernel_run(lab, upload: int, work: Path) -> dict:
     }
 
 
-def stateful_run(lab, path: Path, meta: dict, timeout: float, *extra: str) -> dict:
-    """One `mptcpspec replay` (``extra``: more options) against a fresh kernel server that reads everything."""
+def stateful_run(lab, path: Path, meta: dict, timeout: float, *extra: str, pin: bool = False) -> dict:
+    """One `mptcpspec replay` (``extra``: more options) against a fresh kernel server that reads
+    everything; ``pin``: the replay on CPU 0, the server on CPU 1 (see :func:`pin_server_path`)."""
     from lab import LabError
 
     server = lab.serve(reply=0, timeout=timeout + 30)
+    if pin:
+        subprocess.run(["taskset", "-a", "-p", "-c", "1", str(server.proc.pid)], check=True, capture_output=True)
     rc, out, err, wall = run_in(
         lab,
         "client",
-        [*OURS, "replay", "-r", str(path), "--target", SERVER, "--json", "-q", "--timeout", "10", *extra],
+        [*(PIN_REPLAY if pin else []), *OURS, "replay", "-r", str(path), "--target", SERVER, "--json", "-q"]
+        + ["--timeout", "10", *extra],
         timeout,
     )
     reports = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -618,9 +633,13 @@ def fidelity_bench(a, path: Path, meta: dict) -> int:
         lab.endpoint_add("client", lab.addr("client", 1), "subflow")
         if rmem is not None:
             lab.sysctl("server", {"net.ipv4.tcp_rmem": f"4096 {rmem} {max(rmem, 6 << 20)}"})
+        if a.pin:
+            pin_server_path(lab)
         for i in range(a.runs):
             for name, extra in FIDELITY_VARIANTS:
-                r = stateful_run(lab, path, meta, timeout, "--timing", "as-captured", "--report-fidelity", *extra)
+                r = stateful_run(
+                    lab, path, meta, timeout, "--timing", "as-captured", "--report-fidelity", *extra, pin=a.pin
+                )
                 res[name].append(r)
                 sched = (r["fidelity"] or {}).get("schedule") or {}
                 print(
@@ -642,6 +661,8 @@ def fidelity_bench(a, path: Path, meta: dict) -> int:
         f"{platform.release()}, {os.cpu_count()} CPUs; replay engine {engine}.\n"
     )
     lab_kind = f"lab shaped as the capture's ({SHAPING} on every veth)" if a.shaped else "unshaped lab"
+    if a.pin:
+        lab_kind += " (the replay on CPU 0; the server, its process and its receive path, on CPU 1)"
     print(
         f"Schedule error with `--timing as-captured` on `{path.name}` ({meta['packets']:,} packets, "
         f"{meta['upload']:,} octets uploaded in {meta['k2k_seconds']:.3f} s as captured), {a.runs} rounds in one "
@@ -782,13 +803,22 @@ def main(argv=None) -> int:
         action="store_true",
         help=f"with --fidelity: replay into a lab shaped as the capture's ({SHAPING} on every veth), not unshaped",
     )
+    ap.add_argument(
+        "--pin",
+        action="store_true",
+        help="with --fidelity: the replay on CPU 0, the server (its process, and its receive path by RPS) on CPU 1, "
+        "as if it were another host",
+    )
     a = ap.parse_args(argv)
+    if a.pin and (os.cpu_count() or 1) < 2:
+        ap.error("--pin needs two CPUs")
     if a.server_rmem not in ("default", "captured") and not a.server_rmem.isdigit():
         ap.error(f"--server-rmem: {a.server_rmem!r} is not a number of octets, 'captured' or 'default'")
 
     from lab import Lab, lab_problem
 
     tools = ("ip", "tcpdump", "ethtool", "sysctl", "tc", "ss", "nft") + (() if a.loss or a.fidelity else ("tcpreplay",))
+    tools += ("taskset",) if a.pin else ()
     if why := lab_problem(tools):
         print(f"bench_replay: {why}", file=sys.stderr)
         return 2
