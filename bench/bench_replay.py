@@ -286,15 +286,20 @@ def pin_server_path(lab) -> None:
         lab.run("server", "sh", "-c", f"echo 2 > /sys/class/net/{lab.dev(pair)}/queues/rx-0/rps_cpus")
 
 
-def kernel_run(lab, upload: int, work: Path) -> dict:
-    """The kernel client uploads the same octets again; timed on a header-only capture."""
+def kernel_run(lab, upload: int, work: Path, pin: bool = False) -> dict:
+    """The kernel client uploads the same octets again; timed on a header-only capture.  ``pin``:
+    the client on CPU 0, the server on CPU 1, as :func:`stateful_run` pins the replay."""
     from lab import expected
 
     timeout = 60 + upload / 2e6
     path = work / "kernel.pcap"
     with lab.capture(path, snaplen=128, bpf="tcp", allow_drops=True) as cap:
         server = lab.serve(reply=0, timeout=timeout)
-        lab.connect(size=upload, first=1000, chunk=65536, timeout=timeout).result(timeout=timeout)
+        client = lab.connect(size=upload, first=1000, chunk=65536, timeout=timeout)
+        if pin:
+            for peer, cpu in ((server, "1"), (client, "0")):
+                subprocess.run(["taskset", "-a", "-p", "-c", cpu, str(peer.proc.pid)], check=True, capture_output=True)
+        client.result(timeout=timeout)
         got = server.result(timeout=timeout)
     st = capture_stats(path)
     path.unlink()
@@ -806,8 +811,8 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--pin",
         action="store_true",
-        help="with --fidelity: the replay on CPU 0, the server (its process, and its receive path by RPS) on CPU 1, "
-        "as if it were another host",
+        help="the replay (and the kernel client) on CPU 0, the server (its process, and its receive path by RPS) "
+        "on CPU 1, as if it were another host (not the raw modes)",
     )
     a = ap.parse_args(argv)
     if a.pin and (os.cpu_count() or 1) < 2:
@@ -855,15 +860,17 @@ def main(argv=None) -> int:
     replay_timeout = 120 + meta["upload"] / 1e6
     with Lab() as lab, tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         lab.endpoint_add("client", lab.addr("client", 1), "subflow")
+        if a.pin:
+            pin_server_path(lab)
         for i in range(a.runs):
-            k = kernel_run(lab, meta["upload"], Path(tmp))
-            s = stateful_run(lab, path, meta, replay_timeout)
+            k = kernel_run(lab, meta["upload"], Path(tmp), pin=a.pin)
+            s = stateful_run(lab, path, meta, replay_timeout, pin=a.pin)
             results["kernel"].append(k)
             results["stateful"].append(s)
             drops = f" ({k['dropped']} packets dropped by tcpdump)" if k["dropped"] else ""
             runs = [("replay", s)]
             if gso:
-                g = stateful_run(lab, path, meta, replay_timeout, "--gso")
+                g = stateful_run(lab, path, meta, replay_timeout, "--gso", pin=a.pin)
                 results["gso"].append(g)
                 runs.append(("replay --gso", g))
             print(
@@ -897,6 +904,8 @@ def main(argv=None) -> int:
             print(line, file=sys.stderr)
     if engine_digest() != digest:
         engine += f", then {engine_version()}: replay/ CHANGED DURING THE RUN, the runs mix versions"
+    if a.pin:
+        engine += "; the kernel client and the replay on CPU 0, the server (process, receive path) on CPU 1"
     report(path, eth, meta, results, a.runs, raw_ok, engine)
     return 0
 
