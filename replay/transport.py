@@ -566,7 +566,7 @@ class RawTransport:
 
 
 # ---------------------------------------------------------------------------------------------
-# Exit paths
+# Sending
 
 
 def _ends(packet: bytes) -> tuple[int, bytes, bytes]:
@@ -586,6 +586,10 @@ def _pktinfo(src: bytes) -> list[tuple[int, int, bytes]]:
     if len(src) == 4:
         return [(socket.IPPROTO_IP, IP_PKTINFO, struct.pack("=i4s4s", 0, src, bytes(4)))]
     return [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, struct.pack("=16si", src, 0))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Exit paths
 
 
 def _close_all() -> None:
