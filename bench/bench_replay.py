@@ -278,6 +278,11 @@ def run_in(lab, role: str, argv: list[str], timeout: float) -> tuple[int, str, s
 PIN_REPLAY = ["taskset", "-c", "0"]
 
 
+def pin_process(pid: int, cpu: int) -> None:
+    """Process ``pid`` and all its threads on CPU ``cpu`` (``taskset -a -p``)."""
+    subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), str(pid)], check=True, capture_output=True)
+
+
 def pin_server_path(lab) -> None:
     """The server's receive path on CPU 1 (RPS on its veths): in a one-machine lab the kernel
     otherwise runs the server's TCP and MPTCP receive processing on the CPU that sent the packet,
@@ -297,8 +302,8 @@ def kernel_run(lab, upload: int, work: Path, pin: bool = False) -> dict:
         server = lab.serve(reply=0, timeout=timeout)
         client = lab.connect(size=upload, first=1000, chunk=65536, timeout=timeout)
         if pin:
-            for peer, cpu in ((server, "1"), (client, "0")):
-                subprocess.run(["taskset", "-a", "-p", "-c", cpu, str(peer.proc.pid)], check=True, capture_output=True)
+            pin_process(server.proc.pid, 1)
+            pin_process(client.proc.pid, 0)
         client.result(timeout=timeout)
         got = server.result(timeout=timeout)
     st = capture_stats(path)
@@ -322,7 +327,7 @@ def stateful_run(lab, path: Path, meta: dict, timeout: float, *extra: str, pin: 
 
     server = lab.serve(reply=0, timeout=timeout + 30)
     if pin:
-        subprocess.run(["taskset", "-a", "-p", "-c", "1", str(server.proc.pid)], check=True, capture_output=True)
+        pin_process(server.proc.pid, 1)
     rc, out, err, wall = run_in(
         lab,
         "client",

@@ -108,9 +108,11 @@ class Closing:
         if self.machine.is_final:
             conn.end(now)
 
-    def _reset(self, sf: Subflow, now: float, result: str) -> None:
+    def _reset(
+        self, sf: Subflow, now: float, result: str, how: CloseHow = CloseHow.RESET_BY_CLOSURE, linger: float = 0.0
+    ) -> None:
         sf.enter(SubflowState.CLOSED, result)
-        self.conn.emit(SubflowClosed(self.conn.since(now), sf.index, CloseHow.RESET_BY_CLOSURE))
+        self.conn.emit(SubflowClosed(self.conn.since(now), sf.index, how, linger))
 
     def data_fin(self, now: float) -> bytes:
         """Our DATA_FIN (RFC 8684 §3.3.3), on an established subflow."""
@@ -142,13 +144,12 @@ class Closing:
         (M_TIME_WAIT): the connection is closed (RFC 8684 §3.3.3), so each subflow whose FIN
         exchange is unfinished is reset, and the replay ends as the connection did.  Seen on a
         lossy path: our FIN lost, its next retransmission backed off past the timeout."""
-        conn = self.conn
-        linger = now - (now if self.time_wait_at is None else self.time_wait_at)
-        for sf in conn.subflows:
+        linger = 0.0 if self.time_wait_at is None else now - self.time_wait_at
+        result = f"reset: its FIN exchange unfinished {linger:.1f} s after the close"
+        for sf in self.conn.subflows:
             if sf.state not in ENDED:
                 out.append(sf.packet(RST))
-                sf.enter(SubflowState.CLOSED, f"reset: its FIN exchange unfinished {linger:.1f} s after the close")
-                conn.emit(SubflowClosed(conn.since(now), sf.index, CloseHow.RESET_AFTER_CLOSE, linger))
+                self._reset(sf, now, result, CloseHow.RESET_AFTER_CLOSE, linger)
         self.check_all_closed(now, out)
 
     def check_all_closed(self, now: float, out: list[bytes]) -> None:
